@@ -1,0 +1,69 @@
+"""Tokenization, always through the `tokenizers` library."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from tokenizers import Tokenizer, pre_tokenizers
+from tokenizers.models import WordLevel
+
+from attncli.errors import AttnError
+
+UNK = "[UNK]"
+
+
+@dataclass(frozen=True)
+class Token:
+    """One token: its text as the tokenizer names it, its id, and where it sits in the input."""
+
+    text: str
+    id: int
+    start: int  # character offset of the first character in the input
+    end: int  # character offset one past the last character
+
+    def label(self, source: str) -> str:
+        """What to call the token in a table: the input it covers, or its own name ([CLS])."""
+        piece = source[self.start : self.end]
+        return piece if piece.strip() else self.text
+
+
+def word_level(text: str) -> list[Token]:
+    """Split into words and punctuation with a word-level tokenizer.
+
+    The vocabulary is built from the text itself: ids number the distinct
+    words in order of first appearance, from 1 ([UNK] is 0).
+    """
+    splitter = pre_tokenizers.Whitespace()  # \w+ | [^\w\s]+
+    vocab: dict[str, int] = {UNK: 0}
+    for word, _ in splitter.pre_tokenize_str(text):
+        vocab.setdefault(word, len(vocab))
+    tokenizer = Tokenizer(WordLevel(vocab, unk_token=UNK))
+    tokenizer.pre_tokenizer = splitter
+    return encode(tokenizer, text)
+
+
+def load_tokenizer(path: str | Path) -> Tokenizer:
+    """Load a tokenizer.json with padding and truncation switched off."""
+    path = Path(path)
+    if path.is_dir():
+        raise AttnError(f"{path}: is a directory, expected a tokenizer.json file")
+    try:
+        tokenizer = Tokenizer.from_file(str(path))
+    except FileNotFoundError:
+        raise AttnError(f"{path}: no such tokenizer file") from None
+    except Exception as exc:  # the Rust side raises plain Exception on bad JSON
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise AttnError(f"{path}: not a valid tokenizer.json ({first})") from None
+    tokenizer.no_padding()  # some files pad every input to a fixed length
+    tokenizer.no_truncation()
+    return tokenizer
+
+
+def encode(tokenizer: Tokenizer, text: str, *, special_tokens: bool = True) -> list[Token]:
+    """Encode text into Tokens, with the tokenizer's own post-processing ([CLS], BOS…)."""
+    enc = tokenizer.encode(text, add_special_tokens=special_tokens)
+    return [
+        Token(text=t, id=int(i), start=int(s), end=int(e))
+        for t, i, (s, e) in zip(enc.tokens, enc.ids, enc.offsets, strict=True)
+    ]
