@@ -1,0 +1,101 @@
+"""Build the one "show your work" result that both the terminal view and the JSON read."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from attncli import weights as wts
+from attncli.attention import Steps, causal_mask, self_attention, sinusoidal_positions
+from attncli.errors import AttnError
+from attncli.tokens import Token
+
+MAX_TOKENS = 4096  # beyond this an n×n matrix per head stops being something to look at
+
+
+@dataclass(frozen=True)
+class HeadSteps:
+    """One head's steps, with where it sits in the model."""
+
+    layer: int  # 0-based
+    head: int  # 0-based
+    steps: Steps
+
+
+@dataclass(frozen=True)
+class Explanation:
+    """Everything `attn explain` shows: the input, the settings and each head's steps."""
+
+    text: str
+    tokens: list[Token]
+    config: dict  # sizes, seed, where the weights came from, causal…
+    x: np.ndarray  # (n, d_model) the embeddings that went in (positions added, if any)
+    heads: list[HeadSteps]
+    dims: tuple[str, ...] | None = None  # names of the d_model dimensions
+    positions: np.ndarray | None = None  # (n, d_model) the positional encoding added to X
+    notes: list[str] = field(default_factory=list)  # facts the reader should know
+
+    @property
+    def labels(self) -> list[str]:
+        """How tables name each token: the input it covers, or the token's own name."""
+        return [t.label(self.text) for t in self.tokens]
+
+
+def check_text(text: str) -> None:
+    """Refuse text with nothing in it to attend over."""
+    if not text.strip():
+        raise AttnError("the text is empty: give a sentence, e.g. attn explain \"The animal was tired\"")
+
+
+def check_token_count(tokens: list[Token], limit: int = MAX_TOKENS) -> None:
+    """Refuse no tokens, or more than the limit, before any n×n matrix is made."""
+    if not tokens:
+        raise AttnError("the text has no tokens to attend over")
+    if len(tokens) > limit:
+        raise AttnError(f"the text has {len(tokens)} tokens, more than the limit of {limit} "
+                        "(see --max-tokens in the README)")
+
+
+def explain(
+    text: str,
+    tokens: list[Token],
+    ws: wts.WeightSet,
+    *,
+    seed: int,
+    causal: bool = False,
+    positions: str = "none",
+    tokenizer: str = "word-level",
+) -> Explanation:
+    """Run every head of a weight set over the tokens and keep all the steps."""
+    check_token_count(tokens)
+    n = len(tokens)
+    x, from_file = wts.embed(tokens, ws, seed)  # (n, d_model)
+    notes = []
+    if ws.source != "seeded" and not from_file:
+        notes.append(f"{ws.source} has no embeddings table, so the embeddings are seeded "
+                     f"(seed {seed}).")
+    pe = None
+    if positions == "sinusoidal":
+        pe = sinusoidal_positions(n, ws.d_model)  # (n, d_model)
+        x = x + pe
+    elif positions != "none":
+        raise AttnError(f"unknown --positions {positions!r}; use none or sinusoidal")
+    mask = causal_mask(n) if causal else None
+    heads = [
+        HeadSteps(0, h, self_attention(x, hw.w_q, hw.w_k, hw.w_v, mask=mask))
+        for h, hw in enumerate(ws.heads)
+    ]
+    config = {
+        "d_model": ws.d_model,
+        "d_k": ws.d_k,
+        "d_v": ws.d_v,
+        "heads": len(ws.heads),
+        "seed": seed,
+        "weights": ws.source,
+        "embeddings": "file" if from_file else "seeded",
+        "tokenizer": tokenizer,
+        "causal": causal,
+        "positions": positions,
+    }
+    return Explanation(text, list(tokens), config, x, heads, ws.dims, pe, notes)

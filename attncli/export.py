@@ -1,0 +1,56 @@
+"""Explanation -> strict JSON (RFC 8259), schema "attncli.explain/1".
+
+Full float precision, no NaN or Infinity: a masked entry (-inf before the
+softmax) is written as null. The schema ships as attncli/explain.schema.json.
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+
+from attncli.explain import Explanation
+
+SCHEMA = "attncli.explain/1"
+
+
+def _matrix(arr: np.ndarray) -> list:
+    """Nested lists of floats, with null where the value is -inf (a masked entry)."""
+    if np.isneginf(arr).any():
+        return np.where(np.isneginf(arr), None, arr).tolist()
+    return arr.tolist()
+
+
+def to_dict(ex: Explanation) -> dict:
+    """The JSON document for an explanation, as plain Python objects."""
+    doc: dict = {
+        "schema": SCHEMA,
+        "text": ex.text,
+        "tokens": [{"text": t.text, "id": t.id, "start": t.start, "end": t.end} for t in ex.tokens],
+        "config": ex.config,
+        "embeddings": _matrix(ex.x),
+    }
+    if ex.dims:
+        doc["dims"] = list(ex.dims)
+    if ex.positions is not None:
+        doc["positions"] = _matrix(ex.positions)
+    if ex.notes:
+        doc["notes"] = list(ex.notes)
+    doc["heads"] = [
+        {
+            "layer": hs.layer,
+            "head": hs.head,
+            **{name: _matrix(getattr(hs.steps, name)) for name in STEP_KEYS},
+        }
+        for hs in ex.heads
+    ]
+    return doc
+
+
+STEP_KEYS = ("w_q", "w_k", "w_v", "q", "k", "v", "scores", "scaled", "weights", "output")
+
+
+def dumps(doc: dict) -> str:
+    """Serialise strictly: a NaN or infinity that slipped through is a bug, not output."""
+    return json.dumps(doc, ensure_ascii=False, allow_nan=False)
