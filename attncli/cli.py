@@ -132,7 +132,8 @@ def _sizes(d_model: int | None, d_k: int | None, d_v: int | None, heads: int | N
              "  attn explain \"The animal was tired\"\n\n"
              "  attn explain \"The animal was tired\" --weights sample_weights/animal-tired.json "
              "--focus tired\n\n"
-             "  attn explain \"I love AI\" --weights sample_weights/i-love-ai.json --precision 3\n\n"
+             "  attn explain \"I love AI\" --weights sample_weights/i-love-ai.json "
+             "--precision 3\n\n"
              "  attn explain \"The cat sat\" --heads 2 --causal --show scaled,softmax\n\n"
              "  echo \"The animal was tired\" | attn explain - --json | jq '.heads[0].weights'\n\n"
              + EXIT_CODES)
@@ -237,9 +238,9 @@ def weights_init(
     if text is not None:
         embeddings = {t.text: wts.seeded_embedding(t.text, seed, sizes[0])
                       for t in tok.word_level(text)}
-        ws = wts.WeightSet(ws.heads, embeddings or None, description=f"Seeded weights (seed {seed}).")
     else:
-        ws = wts.WeightSet(ws.heads, description=f"Seeded weights (seed {seed}).")
+        embeddings = None
+    ws = wts.WeightSet(ws.heads, embeddings or None, description=f"Seeded weights (seed {seed}).")
     wts.save(ws, output, force=force)
     typer.echo(f"wrote {output} (d_model {sizes[0]}, d_k {sizes[1]}, d_v {sizes[2]}, "
                f"{sizes[3]} head{'s' if sizes[3] > 1 else ''})", err=True)

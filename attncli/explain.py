@@ -45,7 +45,7 @@ class Explanation:
 def check_text(text: str) -> None:
     """Refuse text with nothing in it to attend over."""
     if not text.strip():
-        raise AttnError("the text is empty: give a sentence, e.g. attn explain \"The animal was tired\"")
+        raise AttnError('the text is empty: give a sentence, e.g. "The animal was tired"')
 
 
 def check_token_count(tokens: list[Token], limit: int = MAX_TOKENS) -> None:

@@ -94,7 +94,8 @@ def matrix(
                 cells.append(Text(number(v, precision) + MAX_MARK, style="bold reverse"))
             else:
                 style = "dim" if v == -np.inf or (mark_row_max and v == 0) else ""
-                cells.append(Text(number(v, precision) + (" " if mark_row_max else ""), style=style))
+                pad = " " if mark_row_max else ""  # keeps columns aligned with the marked cell
+                cells.append(Text(number(v, precision) + pad, style=style))
         table.add_row(Text(visible(label)), *cells)
     return table
 

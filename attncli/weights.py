@@ -123,7 +123,8 @@ def embed(tokens: Sequence[Token], ws: WeightSet, seed: int) -> tuple[np.ndarray
             rows.append(ws.embeddings[folded[t.text.casefold()][0]])
         else:
             known = list(ws.embeddings)
-            shown = ", ".join(known[:20]) + (f", … ({len(known)} in all)" if len(known) > 20 else "")
+            more = f", … ({len(known)} in all)" if len(known) > 20 else ""
+            shown = ", ".join(known[:20]) + more
             raise AttnError(
                 f"{ws.source}: token {t.text!r} has no embedding in this file (it knows: {shown})"
             )
