@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -343,6 +344,17 @@ def to_json_doc(ws: WeightSet) -> dict:
     return doc
 
 
+def _readable_json(doc: dict) -> str:
+    """Indented JSON with each list of numbers (a vector, a matrix row) on one line."""
+    text = json.dumps(doc, indent=2, ensure_ascii=False)
+    return _NUMBER_LIST.sub(lambda m: "[" + ", ".join(m.group(1).split()).replace(",,", ",") + "]",
+                            text)
+
+
+# a JSON list holding only numbers, as json.dumps(indent=2) spreads it over lines
+_NUMBER_LIST = re.compile(r"\[\s*\n\s*((?:-?[0-9][0-9.eE+-]*,?\s*)+?)\s*\]")
+
+
 def dumps(ws: WeightSet, suffix: str) -> bytes:
     """Serialise a weight set in the format its suffix names."""
     arrays: dict[str, np.ndarray] = {}
@@ -358,7 +370,7 @@ def dumps(ws: WeightSet, suffix: str) -> bytes:
     if ws.description:
         meta["description"] = ws.description
     if suffix == ".json":
-        return (json.dumps(to_json_doc(ws), indent=2, ensure_ascii=False) + "\n").encode()
+        return (_readable_json(to_json_doc(ws)) + "\n").encode()
     if suffix == ".npz":
         import io
 
