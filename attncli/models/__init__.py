@@ -1,0 +1,52 @@
+"""Real Hugging Face checkpoints, run in numpy up to the chosen layer.
+
+    model = load_model("path/to/dir")          # or "org/name" from the local HF cache
+    ids = [t.id for t in model.tokens(text)]
+    for hs in model.attention(ids, layers=[5], heads=[11]):
+        hs.steps.weights                        # (n, n), the same Steps the toy mode shows
+
+One small module per architecture family; config.json's model_type picks it.
+Nothing here imports torch, and no pickle is ever opened.
+"""
+
+from __future__ import annotations
+
+import importlib
+from pathlib import Path
+
+from attncli.errors import AttnError
+from attncli.models.checkpoint import TOKENIZER, Checkpoint, read_config, resolve
+from attncli.models.common import HeadSteps, Model
+from attncli.tokens import load_tokenizer
+
+__all__ = ["FAMILIES", "HeadSteps", "Model", "load_model"]
+
+# config.json model_type -> (module, class): one module per architecture family
+FAMILIES: dict[str, tuple[str, str]] = {
+    "bert": ("attncli.models.bert", "Bert"),
+    "roberta": ("attncli.models.bert", "Bert"),
+    "distilbert": ("attncli.models.distilbert", "DistilBert"),
+    "gpt2": ("attncli.models.gpt2", "GPT2"),
+    "llama": ("attncli.models.llama", "Llama"),
+    "qwen2": ("attncli.models.llama", "Llama"),
+    "mistral": ("attncli.models.llama", "Llama"),
+}
+
+
+def load_model(spec: str) -> Model:
+    """Open a checkpoint directory or cached repo id; tensors are read later, layer by layer."""
+    directory = resolve(spec)
+    config = read_config(directory)
+    model_type = config.get("model_type")
+    if model_type not in FAMILIES:
+        raise AttnError(f"{directory / 'config.json'}: model_type {model_type!r} is not supported"
+                        f" (supported: {', '.join(sorted(FAMILIES))})")
+    tokenizer_path = directory / TOKENIZER
+    if not tokenizer_path.is_file():
+        raise AttnError(f"{tokenizer_path}: missing (a model directory needs {TOKENIZER})")
+    tokenizer = load_tokenizer(tokenizer_path)
+    checkpoint = Checkpoint.open(directory)
+    module, cls = FAMILIES[model_type]
+    family: type[Model] = getattr(importlib.import_module(module), cls)
+    name = directory.name if Path(spec).expanduser().is_dir() else spec
+    return family(name, config, checkpoint, tokenizer, directory)

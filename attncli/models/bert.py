@@ -1,0 +1,114 @@
+"""BERT and RoBERTa: post-norm encoders with learned absolute positions.
+
+The attention input x of layer i is the previous layer's output (for layer 0,
+the embeddings after their LayerNorm): BERT normalises after each block.
+
+Weight map, checkpoint name (after an optional "bert." / "roberta." prefix) ->
+ours. nn.Linear stores its weight (out, in); we keep (in, out) so that a layer
+reads x @ w, hence the .T on every dense weight (T below).
+
+    embeddings.word_embeddings.weight           (vocab, d)    wte, only the rows the text uses
+    embeddings.position_embeddings.weight       (n_pos, d)    wpe, likewise
+    embeddings.token_type_embeddings.weight     (types, d)    row 0: one segment
+    embeddings.LayerNorm.{weight,bias}          (d,)          ln_emb
+    encoder.layer.{i}.attention.self.query      (d, d) T, (d,)   w_q, b_q
+    encoder.layer.{i}.attention.self.key        (d, d) T, (d,)   w_k, b_k
+    encoder.layer.{i}.attention.self.value      (d, d) T, (d,)   w_v, b_v
+    encoder.layer.{i}.attention.output.dense    (d, d) T, (d,)   w_o, b_o
+    encoder.layer.{i}.attention.output.LayerNorm          (d,)   ln_1
+    encoder.layer.{i}.intermediate.dense        (ff, d) T, (ff,) w_fc, b_fc
+    encoder.layer.{i}.output.dense              (d, ff) T, (d,)  w_proj, b_proj
+    encoder.layer.{i}.output.LayerNorm                    (d,)   ln_2
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from attncli.errors import AttnError
+from attncli.models.common import Layer, Model, activation, layer_norm, linear, need
+
+
+class Bert(Model):
+    """bert and roberta (RoBERTa numbers positions from padding_idx + 1)."""
+
+    def configure(self, config: dict[str, Any]) -> None:
+        """Dimensions from a BertConfig / RobertaConfig."""
+        self.n_layers = int(need(config, "num_hidden_layers"))
+        self.n_heads = self.n_kv_heads = int(need(config, "num_attention_heads"))
+        self.d_model = int(need(config, "hidden_size"))
+        self.head_dim = self.d_model // self.n_heads
+        self.d_ff = int(need(config, "intermediate_size"))
+        self.vocab_size = int(need(config, "vocab_size"))
+        self.n_positions = int(need(config, "max_position_embeddings"))
+        self.n_types = int(config.get("type_vocab_size", 2))
+        self.eps = float(config.get("layer_norm_eps", 1e-12))
+        self.act = activation(config.get("hidden_act", "gelu"))
+        kind = config.get("position_embedding_type", "absolute")
+        if kind != "absolute":
+            raise AttnError(f"config.json: position_embedding_type {kind!r} is not supported"
+                            " (only 'absolute')")
+        # RoBERTa's position of token t is padding_idx + 1 + t: the first rows are never used.
+        self.pad = int(config.get("pad_token_id", 1)) if self.model_type == "roberta" else None
+        self.max_positions = self.n_positions - (0 if self.pad is None else self.pad + 1)
+        self.prefix = self.checkpoint.prefix(
+            "embeddings.word_embeddings.weight", ("", "bert.", "roberta.")
+        )
+
+    def positions(self, ids: np.ndarray) -> np.ndarray:
+        """(n,) position ids: 0..n-1, or RoBERTa's count of non-pad tokens + padding_idx."""
+        if self.pad is None:
+            return np.arange(len(ids))
+        real = ids != self.pad  # (n,) padding keeps position padding_idx
+        return np.cumsum(real) * real + self.pad
+
+    def embed(self, ids: np.ndarray) -> np.ndarray:
+        """Word + segment + position embeddings, then LayerNorm."""
+        p, d, read = self.prefix + "embeddings.", self.d_model, self.checkpoint.read
+        wte = read(p + "word_embeddings.weight", (self.vocab_size, d), rows=ids)  # (n, d)
+        wpe = read(p + "position_embeddings.weight", (self.n_positions, d),
+                   rows=self.positions(ids))  # (n, d)
+        wtt = read(p + "token_type_embeddings.weight", (self.n_types, d), rows=np.zeros(1, int))
+        h = wte + wtt + wpe  # (n, d), summed in the order transformers does
+        return layer_norm(h, read(p + "LayerNorm.weight", (d,)), read(p + "LayerNorm.bias", (d,)),
+                          self.eps)
+
+    def load_attention(self, i: int) -> Layer:
+        """Layer i's q, k, v projections, weights transposed to (in, out)."""
+        p, d, read = f"{self.prefix}encoder.layer.{i}.attention.self.", self.d_model, \
+            self.checkpoint.read
+        return {
+            "w_q": read(p + "query.weight", (d, d)).T,  # (d, d)
+            "b_q": read(p + "query.bias", (d,)),
+            "w_k": read(p + "key.weight", (d, d)).T,  # (d, d)
+            "b_k": read(p + "key.bias", (d,)),
+            "w_v": read(p + "value.weight", (d, d)).T,  # (d, d)
+            "b_v": read(p + "value.bias", (d,)),
+        }
+
+    def load_rest(self, i: int) -> Layer:
+        """Layer i's output projection, norms and MLP, weights transposed to (in, out)."""
+        p, d, ff = f"{self.prefix}encoder.layer.{i}.", self.d_model, self.d_ff
+        read = self.checkpoint.read
+        return {
+            "w_o": read(p + "attention.output.dense.weight", (d, d)).T,  # (d, d)
+            "b_o": read(p + "attention.output.dense.bias", (d,)),
+            "ln_1_w": read(p + "attention.output.LayerNorm.weight", (d,)),
+            "ln_1_b": read(p + "attention.output.LayerNorm.bias", (d,)),
+            "w_fc": read(p + "intermediate.dense.weight", (ff, d)).T,  # (d, ff)
+            "b_fc": read(p + "intermediate.dense.bias", (ff,)),
+            "w_proj": read(p + "output.dense.weight", (d, ff)).T,  # (ff, d)
+            "b_proj": read(p + "output.dense.bias", (d,)),
+            "ln_2_w": read(p + "output.LayerNorm.weight", (d,)),
+            "ln_2_b": read(p + "output.LayerNorm.bias", (d,)),
+        }
+
+    def finish_layer(self, h: np.ndarray, attn: np.ndarray, rest: Layer) -> np.ndarray:
+        """Output projection, residual, LayerNorm; MLP, residual, LayerNorm."""
+        a = linear(attn, rest["w_o"], rest["b_o"])  # (n, d)
+        h = layer_norm(a + h, rest["ln_1_w"], rest["ln_1_b"], self.eps)  # (n, d)
+        m = linear(self.act(linear(h, rest["w_fc"], rest["b_fc"])),
+                   rest["w_proj"], rest["b_proj"])  # (n, d)
+        return layer_norm(m + h, rest["ln_2_w"], rest["ln_2_b"], self.eps)  # (n, d)

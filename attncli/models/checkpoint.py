@@ -1,0 +1,215 @@
+"""Finding a checkpoint on disk and reading its tensors: safetensors only, never pickle.
+
+A checkpoint is a directory with config.json, tokenizer.json and either
+model.safetensors or shards (model-00001-of-00002.safetensors, ...) listed in
+model.safetensors.index.json. A repo id (org/name) is looked up in the local
+Hugging Face cache; it is downloaded only if huggingface_hub is installed and
+HF_HUB_OFFLINE is not "1".
+
+Tensors are read one by one, only when a layer needs them. float32 and float16
+go through `safetensors.safe_open(framework="numpy")`; numpy has no bfloat16, so
+bf16 tensors (and the few embedding rows a text needs) are read straight from
+the file with np.memmap at the offsets the safetensors header gives.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import struct
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from attncli.errors import AttnError
+
+CONFIG = "config.json"
+TOKENIZER = "tokenizer.json"
+SINGLE = "model.safetensors"
+INDEX = "model.safetensors.index.json"
+PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".pickle", ".ckpt")
+DOWNLOAD_PATTERNS = [CONFIG, TOKENIZER, "*.safetensors", "*.json"]
+REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
+NUMPY_DTYPES = {"F32": np.dtype("<f4"), "F16": np.dtype("<f2"), "F64": np.dtype("<f8")}
+MAX_HEADER = 100_000_000  # the safetensors format's own limit on the JSON header
+
+
+def hub_cache() -> Path:
+    """The HF hub cache: $HF_HUB_CACHE, else $HF_HOME/hub, else ~/.cache/huggingface/hub."""
+    if os.environ.get("HF_HUB_CACHE"):
+        return Path(os.environ["HF_HUB_CACHE"]).expanduser()
+    if os.environ.get("HF_HOME"):
+        return Path(os.environ["HF_HOME"]).expanduser() / "hub"
+    return Path.home() / ".cache" / "huggingface" / "hub"
+
+
+def cached_snapshot(repo_id: str, cache: Path) -> Path | None:
+    """The snapshot directory of repo_id in the cache (refs/main, else the latest), or None."""
+    repo = cache / ("models--" + repo_id.replace("/", "--"))
+    snapshots = repo / "snapshots"
+    if not snapshots.is_dir():
+        return None
+    ref = repo / "refs" / "main"
+    if ref.is_file() and (snapshots / ref.read_text().strip()).is_dir():
+        return snapshots / ref.read_text().strip()
+    found = sorted((p for p in snapshots.iterdir() if p.is_dir()), key=lambda p: p.stat().st_mtime)
+    return found[-1] if found else None
+
+
+def resolve(spec: str) -> Path:
+    """The directory a model spec names: itself, or a repo id's snapshot in the HF cache."""
+    path = Path(spec).expanduser()
+    if path.is_dir():
+        return path
+    if path.exists():
+        raise AttnError(f"{spec}: is a file; pass the directory that holds {CONFIG}, {TOKENIZER}"
+                        f" and {SINGLE}")
+    if not REPO_ID.match(spec):
+        raise AttnError(f"{spec}: no such directory, and not a repo id like org/name")
+    cache = hub_cache()
+    snapshot = cached_snapshot(spec, cache)
+    return snapshot if snapshot is not None else download(spec, cache)
+
+
+def download(repo_id: str, cache: Path) -> Path:
+    """Fetch config, tokenizer and safetensors weights with huggingface_hub, if allowed."""
+    how = (f"no local copy of {repo_id} in {cache}: download it with `hf download {repo_id}`"
+           " or pass a directory")
+    if os.environ.get("HF_HUB_OFFLINE") == "1":
+        raise AttnError(how)
+    try:
+        from huggingface_hub import snapshot_download  # optional, and slow to import
+    except ImportError:
+        raise AttnError(how) from None
+    try:
+        got = snapshot_download(repo_id, allow_patterns=DOWNLOAD_PATTERNS, cache_dir=cache)
+    except Exception as exc:  # network, auth, missing repo: all end the same way for the user
+        raise AttnError(f"{how} (download failed: {type(exc).__name__})") from None
+    return Path(str(got))
+
+
+def read_config(directory: Path) -> dict[str, Any]:
+    """config.json as a dict."""
+    path = directory / CONFIG
+    if not path.is_file():
+        raise AttnError(f"{path}: missing (a model directory needs {CONFIG})")
+    try:
+        config = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise AttnError(f"{path}: not valid JSON ({exc})") from None
+    if not isinstance(config, dict):
+        raise AttnError(f"{path}: expected a JSON object")
+    return config
+
+
+def read_header(path: Path) -> tuple[dict[str, Any], int]:
+    """A safetensors file's header (tensor name -> dtype, shape, offsets) and where data starts."""
+    try:
+        with open(path, "rb") as f:
+            (size,) = struct.unpack("<Q", f.read(8))
+            if size > MAX_HEADER:
+                raise ValueError(f"header of {size} bytes")
+            header = json.loads(f.read(size))
+    except FileNotFoundError:
+        raise AttnError(f"{path}: missing (listed in {INDEX})") from None
+    except (OSError, ValueError, struct.error) as exc:
+        raise AttnError(f"{path}: not a valid safetensors file ({exc})") from None
+    header.pop("__metadata__", None)
+    return header, 8 + size
+
+
+def refuse_pickles(directory: Path) -> None:
+    """Name the pickle checkpoint a directory holds instead of safetensors, and stop."""
+    shards = sorted(p.name for p in directory.glob("*.safetensors"))
+    if shards:
+        raise AttnError(f"{directory / INDEX}: missing (it says which shard, such as"
+                        f" {shards[0]}, holds which tensor)")
+    pickles = sorted(p.name for p in directory.iterdir() if p.suffix in PICKLE_SUFFIXES)
+    if pickles:
+        raise AttnError(
+            f"{directory / pickles[0]}: a pickle checkpoint; attncli reads only safetensors"
+            " (unpickling can run code). Get the model's model.safetensors instead."
+        )
+    raise AttnError(f"{directory}: no weights ({SINGLE}, or shards listed in {INDEX})")
+
+
+class Checkpoint:
+    """The safetensors files of one model: which file holds which tensor, read on demand."""
+
+    def __init__(self, files: dict[str, Path], source: Path) -> None:
+        self.files = files  # tensor name -> the file that holds it
+        self.source = source  # model.safetensors or the index: named in errors
+        self.headers: dict[Path, tuple[dict[str, Any], int]] = {}
+        self.handles: dict[Path, Any] = {}
+
+    @classmethod
+    def open(cls, directory: Path) -> Checkpoint:
+        """Map tensor names to files from model.safetensors or the shard index; never unpickle."""
+        index = directory / INDEX
+        if index.is_file():
+            try:
+                weight_map = json.loads(index.read_text(encoding="utf-8"))["weight_map"]
+            except (OSError, ValueError, KeyError, TypeError) as exc:
+                raise AttnError(f"{index}: not a valid shard index ({exc})") from None
+            files = {name: directory / shard for name, shard in weight_map.items()}
+            return cls(files, index)
+        single = directory / SINGLE
+        if not single.is_file():
+            refuse_pickles(directory)
+        checkpoint = cls({}, single)
+        header, _ = checkpoint.header(single)
+        checkpoint.files = dict.fromkeys(header, single)
+        return checkpoint
+
+    def header(self, path: Path) -> tuple[dict[str, Any], int]:
+        """The parsed header of one file, read once."""
+        if path not in self.headers:
+            self.headers[path] = read_header(path)
+        return self.headers[path]
+
+    def __contains__(self, name: str) -> bool:
+        return name in self.files
+
+    def prefix(self, probe: str, prefixes: Sequence[str]) -> str:
+        """Which of prefixes ("", "bert.", "model.") the checkpoint puts before its tensor names."""
+        for p in prefixes:
+            if p + probe in self.files:
+                return p
+        raise AttnError(f"{self.source}: no tensor {probe!r} (tried prefixes {list(prefixes)})")
+
+    def read(
+        self, name: str, shape: tuple[int, ...], rows: np.ndarray | None = None
+    ) -> np.ndarray:
+        """One tensor (or some of its rows) as float32, after checking its shape."""
+        path = self.files.get(name)
+        if path is None:
+            raise AttnError(f"{self.source}: no tensor {name!r}")
+        header, data_start = self.header(path)
+        info = header.get(name)
+        if info is None:
+            raise AttnError(f"{path}: no tensor {name!r} (the index says it is there)")
+        if tuple(info["shape"]) != tuple(shape):
+            raise AttnError(f"{path}: tensor {name!r} has shape {tuple(info['shape'])},"
+                            f" config.json implies {tuple(shape)}")
+        dtype = info["dtype"]
+        if dtype not in NUMPY_DTYPES and dtype != "BF16":
+            raise AttnError(f"{path}: tensor {name!r} is {dtype}; attncli reads F32, F16 and BF16")
+        if rows is None and dtype in NUMPY_DTYPES:
+            return self.handle(path).get_tensor(name).astype(np.float32, copy=False)
+        raw = np.memmap(path, dtype=NUMPY_DTYPES.get(dtype, np.dtype("<u2")), mode="r",
+                        offset=data_start + info["data_offsets"][0], shape=tuple(shape))
+        picked = np.array(raw if rows is None else raw[rows])  # copies only what is asked
+        if dtype == "BF16":  # bfloat16 is the top half of a float32
+            return (picked.astype(np.uint32) << 16).view(np.float32)
+        return picked.astype(np.float32, copy=False)
+
+    def handle(self, path: Path) -> Any:
+        """An open safe_open handle per file, kept for the next tensor."""
+        if path not in self.handles:
+            from safetensors import safe_open
+
+            self.handles[path] = safe_open(str(path), framework="numpy")
+        return self.handles[path]

@@ -1,0 +1,286 @@
+"""What every architecture shares: the Model base class, norms, activations, the head split.
+
+An architecture module (bert.py, gpt2.py, ...) says how to embed ids, which
+checkpoint tensors make a layer, what the attention sees as input and how the
+rest of the layer runs. This base class runs the layers, only as far as asked,
+and shows each chosen head through `self_attention`, the toy mode's own steps.
+
+The layers before the last chosen one run in float32 with every head at once
+(BLAS matmuls, no loop over tokens); a chosen head is re-run in float64 by
+`self_attention` on the same input, so its Steps hold every intermediate.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from tokenizers import Tokenizer
+
+from attncli.attention import Rotate, Steps, causal_mask, self_attention
+from attncli.errors import AttnError
+from attncli.models.checkpoint import Checkpoint
+from attncli.tokens import Token, encode
+
+Layer = dict[str, Any]  # our weight name -> array (or None for a bias the model lacks)
+
+
+@dataclass(frozen=True)
+class HeadSteps:
+    """One head of one layer of a real model, shown through the toy mode's Steps."""
+
+    layer: int  # 0-based
+    head: int  # 0-based query head
+    steps: Steps  # x is this layer's attention input; w_q/w_k/w_v are this head's slices
+
+
+def need(config: dict[str, Any], *keys: str) -> Any:
+    """The first of keys that config.json sets (HF renames some keys across versions)."""
+    for key in keys:
+        if config.get(key) is not None:
+            return config[key]
+    raise AttnError(f"config.json: no {keys[0]!r} (model_type {config.get('model_type')!r})")
+
+
+class Model:
+    """A Hugging Face checkpoint run in numpy, layer by layer, only as far as asked."""
+
+    model_type: str
+    n_layers: int
+    n_heads: int
+    n_kv_heads: int
+    d_model: int
+    head_dim: int
+    vocab_size: int
+    causal: bool = False  # decoders mask later tokens on their own
+    max_positions: int | None = None
+
+    def __init__(
+        self, name: str, config: dict[str, Any], checkpoint: Checkpoint, tokenizer: Tokenizer,
+        directory: Path | None = None,
+    ) -> None:
+        self.name = name
+        self.directory = directory
+        self.config = config
+        self.checkpoint = checkpoint
+        self.tokenizer = tokenizer
+        self.model_type = str(config["model_type"])
+        self.configure(config)
+        if self.n_kv_heads <= 0 or self.n_heads % self.n_kv_heads:
+            raise AttnError(f"config.json: {self.n_heads} heads do not split into"
+                            f" {self.n_kv_heads} key/value groups")
+
+    # ---- what an architecture module fills in ----
+
+    def configure(self, config: dict[str, Any]) -> None:
+        """Set the dimensions (n_layers, n_heads, ...) from config.json."""
+        raise NotImplementedError
+
+    def embed(self, ids: np.ndarray) -> np.ndarray:
+        """(n,) token ids -> (n, d_model) input of the first layer."""
+        raise NotImplementedError
+
+    def load_attention(self, i: int) -> Layer:
+        """What layer i's attention needs: w_q/w_k/w_v (d_model, heads * head_dim), biases, norm."""
+        raise NotImplementedError
+
+    def load_rest(self, i: int) -> Layer:
+        """The rest of layer i (output projection, norms, MLP): read only if a later layer runs."""
+        raise NotImplementedError
+
+    def attention_input(self, h: np.ndarray, layer: Layer) -> np.ndarray:
+        """What the attention sees: the residual stream, or its pre-attention norm."""
+        return h
+
+    def rotation(self, n: int) -> Rotate | None:
+        """The position rotation applied to q and k (RoPE), if the model has one."""
+        return None
+
+    def mask(self, n: int, i: int) -> np.ndarray | None:
+        """(n, n) bool, True where a query may not see a key in layer i."""
+        return causal_mask(n) if self.causal else None
+
+    def finish_layer(self, h: np.ndarray, attn: np.ndarray, rest: Layer) -> np.ndarray:
+        """The rest of the layer, from the heads' joined output (n, n_heads * head_dim)."""
+        raise NotImplementedError
+
+    # ---- the API ----
+
+    def tokens(self, text: str) -> list[Token]:
+        """Encode text with the model's own tokenizer and post-processor ([CLS], BOS, ...)."""
+        tokens = encode(self.tokenizer, text)
+        self.check_length(len(tokens))
+        return tokens
+
+    def attention(
+        self, ids: Sequence[int], layers: Sequence[int], heads: Sequence[int]
+    ) -> list[HeadSteps]:
+        """Run the forward pass up to max(layers); each chosen (layer, head) as Steps."""
+        ids_ = self.check_ids(ids)  # (n,)
+        layers = check_range(layers, self.n_layers, "layer", self.name)
+        heads = check_range(heads, self.n_heads, "head", self.name)
+        if not layers or not heads:
+            return []
+        n, last = len(ids_), max(layers)
+        h = self.embed(ids_)  # (n, d_model)
+        rotate = self.rotation(n)
+        found: dict[tuple[int, int], HeadSteps] = {}
+        for i in range(last + 1):
+            layer = self.load_attention(i)
+            x = self.attention_input(h, layer)  # (n, d_model)
+            mask = self.mask(n, i)  # (n, n) or None
+            if i in layers:
+                for head in heads:
+                    steps = self.head_steps(x, layer, head, rotate, mask)
+                    found[i, head] = HeadSteps(i, head, steps)
+            if i < last:  # the last chosen layer's output (and its MLP) is never needed
+                attn = self.all_heads(x, layer, rotate, mask)  # (n, n_heads * head_dim)
+                h = self.finish_layer(h, attn, self.load_rest(i))
+        return [found[i, head] for i in layers for head in heads]
+
+    def head_steps(
+        self, x: np.ndarray, layer: Layer, head: int, rotate: Rotate | None,
+        mask: np.ndarray | None,
+    ) -> Steps:
+        """One query head, paired with its key/value head, through the lesson's steps."""
+        hd = self.head_dim
+        kv = head // (self.n_heads // self.n_kv_heads)  # grouped-query: query heads share a kv head
+        q, k = slice(head * hd, (head + 1) * hd), slice(kv * hd, (kv + 1) * hd)
+        return self_attention(
+            x,
+            layer["w_q"][:, q],  # (d_model, head_dim)
+            layer["w_k"][:, k],  # (d_model, head_dim)
+            layer["w_v"][:, k],  # (d_model, head_dim)
+            b_q=None if layer.get("b_q") is None else layer["b_q"][q],
+            b_k=None if layer.get("b_k") is None else layer["b_k"][k],
+            b_v=None if layer.get("b_v") is None else layer["b_v"][k],
+            rotate=rotate,
+            mask=mask,
+        )
+
+    def all_heads(
+        self, x: np.ndarray, layer: Layer, rotate: Rotate | None, mask: np.ndarray | None
+    ) -> np.ndarray:
+        """Every head at once in float32: the joined outputs (n, n_heads * head_dim)."""
+        n, hd = len(x), self.head_dim
+        q = linear(x, layer["w_q"], layer.get("b_q")).reshape(n, -1, hd).transpose(1, 0, 2)
+        k = linear(x, layer["w_k"], layer.get("b_k")).reshape(n, -1, hd).transpose(1, 0, 2)
+        v = linear(x, layer["w_v"], layer.get("b_v")).reshape(n, -1, hd).transpose(1, 0, 2)
+        if rotate is not None:
+            q, k = rotate(q), rotate(k)  # (heads, n, head_dim)
+        rep = self.n_heads // self.n_kv_heads
+        k, v = np.repeat(k, rep, axis=0), np.repeat(v, rep, axis=0)  # (n_heads, n, head_dim)
+        att = (q @ k.transpose(0, 2, 1)) / np.float32(np.sqrt(hd))  # (n_heads, n, n)
+        if mask is not None:
+            att = np.where(mask, np.float32(-np.inf), att)
+        att = np.exp(att - att.max(axis=-1, keepdims=True))  # every row keeps its diagonal
+        att /= att.sum(axis=-1, keepdims=True)
+        y = att @ v  # (n_heads, n, head_dim)
+        return y.transpose(1, 0, 2).reshape(n, self.n_heads * hd)
+
+    # ---- checks ----
+
+    def check_length(self, n: int) -> None:
+        """Refuse more tokens than the model has positions for."""
+        if self.max_positions is not None and n > self.max_positions:
+            raise AttnError(f"the text is {n} tokens long, but {self.name} takes at most"
+                            f" {self.max_positions} positions")
+
+    def check_ids(self, ids: Sequence[int]) -> np.ndarray:
+        """Token ids as a (n,) int64 array, each one inside the vocabulary."""
+        arr = np.asarray(list(ids), dtype=np.int64)  # (n,)
+        if arr.size == 0:
+            raise AttnError("no tokens to run the model on")
+        bad = arr[(arr < 0) | (arr >= self.vocab_size)]
+        if bad.size:
+            raise AttnError(f"token id {int(bad[0])} is outside {self.name}'s vocabulary"
+                            f" of {self.vocab_size}")
+        self.check_length(len(arr))
+        return arr
+
+
+def check_range(values: Sequence[int], count: int, what: str, name: str) -> list[int]:
+    """Distinct values in the order given, each in 0..count-1."""
+    out = list(dict.fromkeys(int(v) for v in values))
+    for v in out:
+        if not 0 <= v < count:
+            raise AttnError(f"{what} {v} is out of range: {name} has {count} {what}s"
+                            f" (0 to {count - 1})")
+    return out
+
+
+# ---- the pieces layers are made of (float32 in, float32 out) ----
+
+
+def linear(x: np.ndarray, w: np.ndarray, b: np.ndarray | None = None) -> np.ndarray:
+    """x @ w (+ b), with w stored (in, out)."""
+    y = x @ w  # (n, out)
+    return y if b is None else y + b
+
+
+def layer_norm(x: np.ndarray, w: np.ndarray, b: np.ndarray, eps: float) -> np.ndarray:
+    """LayerNorm over the last axis, with the biased variance torch uses."""
+    mu = x.mean(axis=-1, keepdims=True)  # (n, 1)
+    var = np.square(x - mu).mean(axis=-1, keepdims=True)  # (n, 1)
+    return (x - mu) / np.sqrt(var + eps) * w + b
+
+
+def rms_norm(x: np.ndarray, w: np.ndarray, eps: float) -> np.ndarray:
+    """RMSNorm (Llama): scale by 1 / root-mean-square, no centring, no bias."""
+    return x / np.sqrt(np.square(x).mean(axis=-1, keepdims=True) + eps) * w
+
+
+def erfc(z: np.ndarray) -> np.ndarray:
+    """Complementary error function, relative error < 1.2e-7 (Numerical Recipes' erfcc)."""
+    a = np.abs(z)
+    t = 1 / (1 + 0.5 * a)
+    poly = -1.26551223 + t * (1.00002368 + t * (0.37409196 + t * (0.09678418 + t * (
+        -0.18628806 + t * (0.27886807 + t * (-1.13520398 + t * (1.48851587 + t * (
+            -0.82215223 + t * 0.17087277))))))))
+    y = t * np.exp(-a * a + poly)
+    return np.where(z >= 0, y, 2 - y)
+
+
+def erf(z: np.ndarray) -> np.ndarray:
+    """Error function, absolute error < 1e-7."""
+    return 1 - erfc(z)
+
+
+def gelu(x: np.ndarray) -> np.ndarray:
+    """Exact GELU, x * Φ(x) = x/2 * erfc(-x/√2), within 2e-8 of the erf formula."""
+    return 0.5 * x * erfc(-x / math.sqrt(2.0))
+
+
+def gelu_tanh(x: np.ndarray) -> np.ndarray:
+    """GELU's tanh approximation (GPT-2's gelu_new)."""
+    return 0.5 * x * (1 + np.tanh(math.sqrt(2 / math.pi) * (x + 0.044715 * x**3)))
+
+
+def sigmoid(x: np.ndarray) -> np.ndarray:
+    """1 / (1 + e^-x), written with tanh so it never overflows."""
+    return 0.5 * (1 + np.tanh(0.5 * x))
+
+
+ACTIVATIONS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
+    "gelu": gelu,
+    "gelu_python": gelu,
+    "gelu_new": gelu_tanh,
+    "gelu_pytorch_tanh": gelu_tanh,
+    "gelu_fast": gelu_tanh,
+    "quick_gelu": lambda x: x * sigmoid(1.702 * x),
+    "silu": lambda x: x * sigmoid(x),
+    "swish": lambda x: x * sigmoid(x),
+    "relu": lambda x: np.maximum(x, 0),
+}
+
+
+def activation(name: str) -> Callable[[np.ndarray], np.ndarray]:
+    """The activation config.json names."""
+    if name not in ACTIVATIONS:
+        raise AttnError(f"config.json: activation {name!r} is not supported"
+                        f" (supported: {', '.join(sorted(ACTIVATIONS))})")
+    return ACTIVATIONS[name]
