@@ -11,8 +11,10 @@ import unicodedata
 from collections.abc import Iterable, Sequence
 
 import numpy as np
+from rich.cells import cell_len
 from rich.columns import Columns
-from rich.console import Group, RenderableType
+from rich.console import Console, ConsoleOptions, Group, RenderableType, RenderResult
+from rich.measure import Measurement
 from rich.rule import Rule
 from rich.table import Table
 from rich.text import Text
@@ -61,43 +63,119 @@ def number(value: float, precision: int) -> str:
     return s
 
 
-def matrix(
-    title: str,
-    rows: Sequence[str],
-    cols: Sequence[str],
-    values: np.ndarray,
-    precision: int,
-    *,
-    caption: str | None = None,
-    mark_row_max: bool = False,
-    corner: str = "",
-) -> Table:
+MAX_ROWS = 40  # taller matrices show their first rows and a "… n more rows" line
+
+
+class Matrix:
+    """A labelled matrix that fits the width it is given.
+
+    Columns that do not fit, and rows past max_rows, are left out with an
+    explicit "… n more" marker instead of being wrapped into an unreadable table.
+    Only the cells that are shown are ever formatted, so a 512×512 matrix is cheap.
+    """
+
+    def __init__(
+        self,
+        title: str,
+        rows: Sequence[str],
+        cols: Sequence[str],
+        values: np.ndarray,
+        precision: int,
+        *,
+        caption: str | None = None,
+        mark_row_max: bool = False,
+        corner: str = "",
+        max_rows: int = MAX_ROWS,
+    ) -> None:
+        self.title, self.caption, self.corner = title, caption, corner
+        self.rows, self.cols = [visible(r) for r in rows], [visible(c) for c in cols]
+        self.values, self.precision = values, precision
+        self.mark_row_max, self.max_rows = mark_row_max, max_rows
+
+    def _cell(self, v: float, is_max: bool) -> str:
+        pad = MAX_MARK if is_max else (" " if self.mark_row_max else "")
+        return number(v, self.precision) + pad
+
+    def table(self, width: int) -> Table:
+        """The rich Table for a given width."""
+        n_rows = len(self.rows)
+        shown_rows = n_rows if n_rows <= self.max_rows else self.max_rows - 1
+        best = (np.argmax(self.values[:shown_rows], axis=1) if self.mark_row_max
+                else np.full(shown_rows, -1))
+        more_rows = f"… {n_rows - shown_rows} more rows" if shown_rows < n_rows else ""
+        label_w = max([cell_len(self.corner), cell_len(more_rows),
+                       *(cell_len(r) for r in self.rows[:shown_rows])])
+        more_w = len(f"… {len(self.cols)} more") + 2
+        columns = []  # (header, cells) of each column shown
+        widths = []
+        for j, head in enumerate(self.cols):
+            cells = [self._cell(self.values[i, j], best[i] == j) for i in range(shown_rows)]
+            columns.append((head, cells))
+            widths.append(max([cell_len(head), *(len(c) for c in cells)]) + 2)
+            if label_w + sum(widths) > 2 * width:  # far past the edge: stop formatting
+                break
+        if label_w + sum(widths) > width or len(columns) < len(self.cols):
+            room = width - label_w - more_w
+            keep = 1  # always show at least one column
+            while keep < len(widths) and sum(widths[: keep + 1]) <= room:
+                keep += 1
+            columns = columns[:keep]
+        hidden = len(self.cols) - len(columns)
+
+        table = Table(title=Text(self.title, style="bold"),
+                      caption=Text(self.caption) if self.caption else None,
+                      title_justify="left", caption_justify="left", show_edge=False,
+                      pad_edge=False, box=None, padding=(0, 1))
+        table.add_column(Text(self.corner, style="dim"), style="bold", no_wrap=True)
+        for head, _ in columns:
+            table.add_column(Text(head), justify="right", no_wrap=True)
+        if hidden:
+            table.add_column(Text(f"… {hidden} more", style="dim"), no_wrap=True)
+        for i in range(shown_rows):
+            row = []
+            for j, (_, cells) in enumerate(columns):
+                v = self.values[i, j]
+                style = ("bold reverse" if best[i] == j else
+                         "dim" if v == -np.inf or (self.mark_row_max and v == 0) else "")
+                row.append(Text(cells[i], style=style))
+            table.add_row(Text(self.rows[i]), *row, *([Text("…", style="dim")] if hidden else []))
+        if more_rows:
+            table.add_row(Text(more_rows, style="dim"))
+        return table
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        yield self.table(options.max_width)
+
+    def __rich_measure__(self, console: Console, options: ConsoleOptions) -> Measurement:
+        return Measurement.get(console, options, self.table(options.max_width))
+
+
+class SideBySide:
+    """Renderables next to each other when they fit the width, else one under another."""
+
+    def __init__(self, items: Sequence[RenderableType], gap: int = 3) -> None:
+        self.items, self.gap = list(items), gap
+
+    def _layout(self, console: Console, options: ConsoleOptions) -> RenderableType:
+        widths = [Measurement.get(console, options, item).maximum for item in self.items]
+        if sum(widths) + self.gap * (len(widths) - 1) > options.max_width:
+            return Group(*self.items)
+        grid = Table.grid(padding=(0, self.gap, 0, 0))
+        for w in widths:
+            grid.add_column(width=w, no_wrap=True)
+        grid.add_row(*self.items)
+        return grid
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        yield self._layout(console, options)
+
+    def __rich_measure__(self, console: Console, options: ConsoleOptions) -> Measurement:
+        return Measurement.get(console, options, self._layout(console, options))
+
+
+def matrix(*args, **kwargs) -> Matrix:
     """A labelled matrix: one row per row label, one column per column label."""
-    table = Table(
-        title=Text(title, style="bold"),
-        caption=Text(caption) if caption else None,
-        title_justify="left",
-        caption_justify="left",
-        show_edge=False,
-        pad_edge=False,
-        box=None,
-        padding=(0, 1),
-    )
-    table.add_column(Text(corner, style="dim"), style="bold", no_wrap=True)
-    for col in cols:
-        table.add_column(Text(visible(col)), justify="right", no_wrap=True)
-    for label, row in zip(rows, values, strict=True):
-        best = int(np.argmax(row)) if mark_row_max else -1
-        cells = []
-        for j, v in enumerate(row):
-            if j == best:
-                cells.append(Text(number(v, precision) + MAX_MARK, style="bold reverse"))
-            else:
-                style = "dim" if v == -np.inf or (mark_row_max and v == 0) else ""
-                pad = " " if mark_row_max else ""  # keeps columns aligned with the marked cell
-                cells.append(Text(number(v, precision) + pad, style=style))
-        table.add_row(Text(visible(label)), *cells)
-    return table
+    return Matrix(*args, **kwargs)
 
 
 def bar(fraction: float, width: int = BAR_WIDTH) -> str:
@@ -196,19 +274,19 @@ def _head(
         parts.append(_step("Step 2a · The weight matrices",
                            "W_Q turns an embedding into what the token looks for, W_K into what "
                            "it offers, W_V into what it passes on."))
-        parts.append(Columns([
+        parts.append(SideBySide([
             matrix(f"W_Q ({len(dims)}×{d_k})", dims, _names("q", d_k), s.w_q, precision),
             matrix(f"W_K ({len(dims)}×{d_k})", dims, _names("k", d_k), s.w_k, precision),
             matrix(f"W_V ({len(dims)}×{d_v})", dims, _names("v", d_v), s.w_v, precision),
-        ], padding=(0, 3)))
+        ]))
     if "qkv" in show:
         parts.append(_step("Step 2b · Queries, keys and values",
                            "Q = X·W_Q, K = X·W_K, V = X·W_V: one row of each per token."))
-        parts.append(Columns([
+        parts.append(SideBySide([
             matrix(f"Q ({n}×{d_k})", labels, _names("q", d_k), s.q, precision),
             matrix(f"K ({n}×{d_k})", labels, _names("k", d_k), s.k, precision),
             matrix(f"V ({n}×{d_v})", labels, _names("v", d_v), s.v, precision),
-        ], padding=(0, 3)))
+        ]))
     if "scores" in show:
         parts.append(_step("Step 3 · Scores = Q·Kᵀ",
                            "Each query is compared with every key by a dot product: "
@@ -276,9 +354,9 @@ def weight_set(ws, *, precision: int = 2) -> Group:
     for h, hw in enumerate(ws.heads):
         if len(ws.heads) > 1:
             parts.append(Rule(Text(f"Head {h + 1} of {len(ws.heads)}", style="bold magenta")))
-        parts.append(Columns([
+        parts.append(SideBySide([
             matrix(f"W_Q ({ws.d_model}×{ws.d_k})", dims, _names("q", ws.d_k), hw.w_q, precision),
             matrix(f"W_K ({ws.d_model}×{ws.d_k})", dims, _names("k", ws.d_k), hw.w_k, precision),
             matrix(f"W_V ({ws.d_model}×{ws.d_v})", dims, _names("v", ws.d_v), hw.w_v, precision),
-        ], padding=(0, 3)))
+        ]))
     return _spaced(parts)
