@@ -1,0 +1,329 @@
+"""Real checkpoints in numpy: every head of every fixture against transformers' own output."""
+
+from __future__ import annotations
+
+import builtins
+import io
+import json
+import math
+import pickle
+import shutil
+import struct
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from safetensors import safe_open
+from safetensors.numpy import save_file
+
+from attncli.errors import AttnError
+from attncli.models import FAMILIES, HeadSteps, load_model
+from attncli.models.checkpoint import Checkpoint, hub_cache
+from attncli.models.common import erf, gelu
+from attncli.tokens import encode
+
+FIXTURES = Path(__file__).parent / "fixtures" / "models"
+EXPECTED = {"bert", "roberta", "distilbert", "gpt2", "llama", "qwen2", "mistral"}
+FOUND = {p.name for p in FIXTURES.iterdir() if p.is_dir()} if FIXTURES.is_dir() else set()
+TOLERANCE = 1e-5
+
+
+def reference(name: str) -> dict[str, np.ndarray]:
+    """A fixture's reference.npz (text, input_ids, attentions (L, H, n, n)), without pickle."""
+    with np.load(FIXTURES / name / "reference.npz", allow_pickle=False) as npz:
+        return {key: npz[key] for key in npz.files}
+
+
+def copy_fixture(name: str, to: Path, skip: tuple[str, ...] = ()) -> Path:
+    """A writable copy of a fixture directory, leaving out some files."""
+    shutil.copytree(FIXTURES / name, to, ignore=lambda _d, names: [n for n in names if n in skip])
+    return to
+
+
+def test_every_expected_fixture_exists() -> None:
+    assert EXPECTED <= FOUND, f"missing fixtures: {sorted(EXPECTED - FOUND)} in {FIXTURES}"
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED | FOUND))
+def test_every_head_matches_transformers(name: str) -> None:
+    ref = reference(name)
+    model = load_model(str(FIXTURES / name))
+    ids = [t.id for t in model.tokens(str(ref["text"]))]
+    assert ids == ref["input_ids"].tolist()
+
+    expected = ref["attentions"]  # (L, H, n, n)
+    assert expected.shape[:2] == (model.n_layers, model.n_heads)
+    found = model.attention(ids, range(model.n_layers), range(model.n_heads))
+    assert [(hs.layer, hs.head) for hs in found] == [
+        (i, h) for i in range(model.n_layers) for h in range(model.n_heads)
+    ]
+    worst = max(float(np.abs(hs.steps.weights - expected[hs.layer, hs.head]).max())
+                for hs in found)
+    assert worst <= TOLERANCE, f"{name}: max abs diff {worst:.3g}"
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_steps_have_the_documented_shapes_and_rows_sum_to_one(name: str) -> None:
+    model = load_model(str(FIXTURES / name))
+    ids = [t.id for t in model.tokens(str(reference(name)["text"]))]
+    n, last = len(ids), model.n_layers - 1
+    (hs,) = model.attention(ids, [last], [model.n_heads - 1])
+    assert isinstance(hs, HeadSteps) and (hs.layer, hs.head) == (last, model.n_heads - 1)
+    s = hs.steps
+    assert s.x.shape == (n, model.d_model)
+    assert s.w_q.shape == s.w_k.shape == s.w_v.shape == (model.d_model, model.head_dim)
+    assert s.q.shape == s.k.shape == s.v.shape == (n, model.head_dim)
+    assert s.weights.shape == (n, n)
+    np.testing.assert_allclose(s.weights.sum(axis=1), 1.0, atol=1e-12)
+    if model.causal:
+        assert (np.triu(s.weights, k=1) == 0).all()  # exactly 0, not merely small
+        assert s.mask is not None and s.mask[0, 1]
+    else:
+        assert s.mask is None
+
+
+def test_grouped_query_heads_share_their_key_value_head() -> None:
+    model = load_model(str(FIXTURES / "mistral"))
+    assert model.n_kv_heads < model.n_heads
+    ids = [t.id for t in model.tokens("one two three")]
+    first, last = model.attention(ids, [0], [0, model.n_heads - 1])
+    np.testing.assert_array_equal(first.steps.k, last.steps.k)  # mistral: one kv head for all
+    np.testing.assert_array_equal(first.steps.w_v, last.steps.w_v)
+    assert not np.array_equal(first.steps.w_q, last.steps.w_q)
+
+
+# ---- only what is needed is read ----
+
+
+@pytest.mark.parametrize(("name", "later"), [("bert", "layer.1."), ("gpt2", "h.1."),
+                                             ("llama", "layers.1.")])
+def test_layer_0_reads_no_later_layer_and_no_mlp(
+    name: str, later: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    read: list[str] = []
+    original = Checkpoint.read
+
+    def spy(self: Checkpoint, tensor: str, *args: object, **kwargs: object) -> np.ndarray:
+        read.append(tensor)
+        return original(self, tensor, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(Checkpoint, "read", spy)
+    model = load_model(str(FIXTURES / name))
+    model.attention([t.id for t in model.tokens("hello there")], [0], [0])
+    assert read, "the spy saw no read"
+    assert not [t for t in read if later in t]
+    assert not [t for t in read if "mlp" in t or "intermediate" in t or "c_fc" in t]
+
+
+# ---- errors a user can act on ----
+
+
+def test_unsupported_model_type_lists_the_supported_ones(tmp_path: Path) -> None:
+    d = copy_fixture("bert", tmp_path / "m")
+    config = json.loads((d / "config.json").read_text())
+    (d / "config.json").write_text(json.dumps({**config, "model_type": "t5"}))
+    with pytest.raises(AttnError, match="'t5' is not supported") as err:
+        load_model(str(d))
+    assert all(t in str(err.value) for t in FAMILIES)
+
+
+@pytest.mark.parametrize("missing", ["config.json", "tokenizer.json"])
+def test_a_missing_file_is_named(missing: str, tmp_path: Path) -> None:
+    d = copy_fixture("bert", tmp_path / "m", skip=(missing,))
+    with pytest.raises(AttnError, match=missing):
+        load_model(str(d))
+
+
+def test_missing_weights_are_named(tmp_path: Path) -> None:
+    d = copy_fixture("bert", tmp_path / "m", skip=("model.safetensors",))
+    with pytest.raises(AttnError, match="no weights.*model.safetensors"):
+        load_model(str(d))
+
+
+def test_a_pickle_checkpoint_is_refused_and_never_opened(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    d = copy_fixture("bert", tmp_path / "m", skip=("model.safetensors",))
+    (d / "pytorch_model.bin").write_bytes(b"\x80\x04junk that is not a pickle at all")
+    opened: list[str] = []
+    real_open = builtins.open
+
+    def spy_open(file: object, *args: object, **kwargs: object) -> object:
+        opened.append(str(file))
+        return real_open(file, *args, **kwargs)  # type: ignore[call-overload]
+
+    def no_unpickling(*_args: object, **_kwargs: object) -> None:
+        raise AssertionError("something tried to unpickle")
+
+    monkeypatch.setattr(builtins, "open", spy_open)
+    monkeypatch.setattr(io, "open", spy_open)
+    for name in ("load", "loads", "Unpickler"):
+        monkeypatch.setattr(pickle, name, no_unpickling)
+    with pytest.raises(AttnError, match=r"pytorch_model\.bin: a pickle checkpoint"):
+        load_model(str(d))
+    assert not [f for f in opened if f.endswith(".bin")]
+
+
+def test_a_missing_tensor_is_named_with_its_file(tmp_path: Path) -> None:
+    d = copy_fixture("bert", tmp_path / "m")
+    with safe_open(str(d / "model.safetensors"), framework="numpy") as f:
+        kept = {k: f.get_tensor(k) for k in f.keys() if "layer.0.attention.self.key.bias" not in k}
+    save_file(kept, str(d / "model.safetensors"))
+    model = load_model(str(d))
+    ids = [t.id for t in model.tokens("hi")]
+    with pytest.raises(AttnError, match=r"model\.safetensors: no tensor .*key\.bias"):
+        model.attention(ids, [0], [0])
+
+
+def test_a_missing_shard_is_named(tmp_path: Path) -> None:
+    d = copy_fixture("gpt2", tmp_path / "m")
+    index = json.loads((d / "model.safetensors.index.json").read_text())
+    shard = index["weight_map"][next(k for k in index["weight_map"] if "h.0.attn" in k)]
+    (d / shard).unlink()
+    model = load_model(str(d))
+    with pytest.raises(AttnError, match=shard):
+        model.attention([t.id for t in model.tokens("hi")], [0], [0])
+
+
+def test_weights_that_disagree_with_the_config_are_refused(tmp_path: Path) -> None:
+    d = copy_fixture("bert", tmp_path / "m")
+    config = json.loads((d / "config.json").read_text())
+    (d / "config.json").write_text(json.dumps({**config, "intermediate_size": 7}))
+    model = load_model(str(d))
+    with pytest.raises(AttnError, match="has shape .* config.json implies"):
+        model.attention([t.id for t in model.tokens("hi")], [1], [0])
+
+
+@pytest.mark.parametrize(("layers", "heads", "what"), [([99], [0], "layer 99"),
+                                                         ([0], [99], "head 99"),
+                                                         ([-1], [0], "layer -1")])
+def test_layer_or_head_out_of_range(layers: list[int], heads: list[int], what: str) -> None:
+    model = load_model(str(FIXTURES / "bert"))
+    ids = [t.id for t in model.tokens("hi")]
+    with pytest.raises(AttnError, match=f"{what} is out of range"):
+        model.attention(ids, layers, heads)
+
+
+@pytest.mark.parametrize("name", ["bert", "roberta", "gpt2"])
+def test_text_longer_than_the_positions_names_both_numbers(name: str) -> None:
+    model = load_model(str(FIXTURES / name))
+    assert model.max_positions is not None
+    text = " ".join(["token"] * (model.max_positions + 5))
+    n = len(encode(model.tokenizer, text))
+    with pytest.raises(AttnError) as err:
+        model.tokens(text)
+    assert f"{n} tokens" in str(err.value) and f"at most {model.max_positions}" in str(err.value)
+
+
+def test_the_tokenizer_never_pads_nor_truncates() -> None:
+    model = load_model(str(FIXTURES / "bert"))  # its tokenizer.json pads to 128 and truncates
+    assert len(model.tokens("hi")) == 3  # [CLS] hi [SEP]
+
+
+# ---- repo ids in the Hugging Face cache ----
+
+
+def fake_cache(tmp_path: Path, repo: str, name: str) -> Path:
+    """A hub cache holding fixture `name` as repo `repo`, the way huggingface_hub lays it out."""
+    cache = tmp_path / "hub"
+    repo_dir = cache / ("models--" + repo.replace("/", "--"))
+    snapshot = repo_dir / "snapshots" / "0123abcd"
+    snapshot.mkdir(parents=True)
+    for f in (FIXTURES / name).iterdir():
+        (snapshot / f.name).symlink_to(f)
+    (repo_dir / "refs").mkdir()
+    (repo_dir / "refs" / "main").write_text("0123abcd")
+    return cache
+
+
+def test_a_repo_id_resolves_in_the_hf_cache(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HF_HUB_CACHE", str(fake_cache(tmp_path, "org/tiny-gpt2", "gpt2")))
+    model = load_model("org/tiny-gpt2")
+    assert model.name == "org/tiny-gpt2" and model.model_type == "gpt2"
+    ids = [t.id for t in model.tokens("hello")]
+    direct = load_model(str(FIXTURES / "gpt2")).attention(ids, [0], [0])[0]
+    np.testing.assert_array_equal(model.attention(ids, [0], [0])[0].steps.weights,
+                                  direct.steps.weights)
+
+
+def test_hf_home_is_the_fallback_cache(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.delenv("HF_HUB_CACHE", raising=False)
+    monkeypatch.setenv("HF_HOME", str(tmp_path))
+    assert hub_cache() == tmp_path / "hub"
+
+
+def test_a_repo_id_not_in_the_cache_says_how_to_get_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(AttnError, match="no local copy of org/absent.*hf download org/absent"):
+        load_model("org/absent")
+
+
+def test_without_huggingface_hub_a_missing_repo_says_how_to_get_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path))
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.setitem(sys.modules, "huggingface_hub", None)  # import fails
+    with pytest.raises(AttnError, match="no local copy of org/absent"):
+        load_model("org/absent")
+
+
+def test_a_path_that_is_neither_directory_nor_repo_id(tmp_path: Path) -> None:
+    with pytest.raises(AttnError, match="no such directory"):
+        load_model(str(tmp_path / "not" / "here"))
+
+
+# ---- reading tensors ----
+
+
+def write_safetensors(path: Path, tensors: dict[str, tuple[str, np.ndarray]]) -> None:
+    """A safetensors file written by hand, so that bfloat16 needs no torch."""
+    header, blobs, offset = {}, [], 0
+    for name, (dtype, raw) in tensors.items():
+        blob = raw.tobytes()
+        header[name] = {"dtype": dtype, "shape": list(raw.shape),
+                        "data_offsets": [offset, offset + len(blob)]}
+        blobs.append(blob)
+        offset += len(blob)
+    text = json.dumps(header).encode()
+    text += b" " * (-len(text) % 8)
+    path.write_bytes(struct.pack("<Q", len(text)) + text + b"".join(blobs))
+
+
+def test_bfloat16_float16_and_float32_tensors_read_as_float32(tmp_path: Path) -> None:
+    values = np.array([[1.0, -2.5, 0.15625], [3e38, -1e-3, 0.0]], dtype=np.float32)  # (2, 3)
+    bf16 = (values.view(np.uint32) >> 16).astype(np.uint16)  # exact: the low half is 0 or cut
+    write_safetensors(tmp_path / "model.safetensors", {
+        "b": ("BF16", bf16),
+        "h": ("F16", np.array([0.5, -1.25], dtype=np.float16)),
+        "f": ("F32", values),
+    })
+    ckpt = Checkpoint.open(tmp_path)
+    expect_b = (bf16.astype(np.uint32) << 16).view(np.float32)
+    np.testing.assert_array_equal(ckpt.read("b", (2, 3)), expect_b)
+    np.testing.assert_array_equal(ckpt.read("b", (2, 3), rows=np.array([1])), expect_b[[1]])
+    assert ckpt.read("b", (2, 3))[0, 1] == -2.5
+    np.testing.assert_array_equal(ckpt.read("h", (2,)), [0.5, -1.25])
+    np.testing.assert_array_equal(ckpt.read("f", (2, 3), rows=np.array([1, 0, 1])),
+                                  values[[1, 0, 1]])
+    assert {ckpt.read(k, s).dtype for k, s in [("b", (2, 3)), ("h", (2,)), ("f", (2, 3))]} == {
+        np.dtype(np.float32)}
+
+
+def test_an_integer_tensor_is_refused(tmp_path: Path) -> None:
+    write_safetensors(tmp_path / "model.safetensors", {"q": ("I8", np.zeros(4, np.int8))})
+    with pytest.raises(AttnError, match="is I8"):
+        Checkpoint.open(tmp_path).read("q", (4,))
+
+
+def test_gelu_is_within_1e_7_of_the_erf_formula() -> None:
+    x = np.linspace(-12, 12, 20_001)
+    exact = np.array([v * 0.5 * (1 + math.erf(v / math.sqrt(2))) for v in x])
+    assert np.abs(gelu(x) - exact).max() < 1e-7
+    assert np.abs(erf(x) - np.array([math.erf(v) for v in x])).max() < 1e-7
