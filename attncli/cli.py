@@ -128,6 +128,87 @@ def _sizes(d_model: int | None, d_k: int | None, d_v: int | None, heads: int | N
     return d_model, d_k or default, d_v or default, heads
 
 
+def _explanation(text: str, *, weights: Path | None, tokenizer: Path | None, seed: int,
+                 d_model: int | None, d_k: int | None, d_v: int | None, heads: int | None,
+                 causal: bool, positions: str, model: str | None, layer: str | None,
+                 head: str | None):
+    """Build the explanation from whichever source the options name."""
+    from attncli import explain as ex
+
+    text = _read_text(text)
+    ex.check_text(text)
+    if model is None:
+        for name, value in (("--layer", layer), ("--head", head)):
+            if value is not None:
+                raise AttnError(f"{name} goes with --model")
+        return _seeded_or_loaded(text, weights, tokenizer, seed, d_model, d_k, d_v, heads,
+                                 causal, positions)
+    clash = [name for name, value in (
+        ("--weights", weights), ("--tokenizer", tokenizer), ("--d-model", d_model),
+        ("--d-k", d_k), ("--d-v", d_v), ("--heads", heads),
+        ("--causal", causal or None), ("--positions", None if positions == "none" else 1),
+    ) if value is not None]
+    if clash:
+        raise AttnError(f"{clash[0]} cannot be combined with --model: the model sets its own "
+                        "tokenizer, weights, sizes, mask and positions")
+    from attncli.models import load_model
+
+    return ex.explain_model(text, load_model(model), layer or "last", head or "0")
+
+
+def _seeded_or_loaded(text, weights, tokenizer, seed, d_model, d_k, d_v, heads, causal,
+                      positions):
+    from attncli import explain as ex
+    from attncli import tokens as tok
+    from attncli import weights as wts
+
+    sizes = _sizes(d_model, d_k, d_v, heads, weights)
+    if tokenizer is None:
+        toks, tok_name = tok.word_level(text), "word-level"
+    else:
+        toks, tok_name = tok.encode(tok.load_tokenizer(tokenizer), text), str(tokenizer)
+    ws = wts.load(weights) if weights is not None else wts.seeded(seed, *sizes)
+    return ex.explain(text, toks, ws, seed=seed, causal=causal, positions=positions,
+                      tokenizer=tok_name)
+
+
+# Options shared by explain, heads and compare.
+WeightsOpt = Annotated[Path | None, typer.Option(
+    "--weights", "-w", help="Weights file (.json, .npz or .safetensors) instead of seeded "
+                            "weights.", show_default=False)]
+TokenizerOpt = Annotated[Path | None, typer.Option(
+    help="A tokenizer.json to split the text with [default: word-level: words and "
+         "punctuation].", show_default=False)]
+SeedOpt = Annotated[int, typer.Option(min=0, help="Seed for the seeded embeddings and "
+                                                  "weights.")]
+DModelOpt = Annotated[int | None, typer.Option(help="Embedding size [default: 8].",
+                                               show_default=False)]
+DKOpt = Annotated[int | None, typer.Option(
+    help="Query/key size per head [default: d_model/2 for one head, d_model/heads for "
+         "several].", show_default=False)]
+DVOpt = Annotated[int | None, typer.Option(help="Value size per head [default: as d_k].",
+                                           show_default=False)]
+HeadsOpt = Annotated[int | None, typer.Option(help="Number of heads [default: 1].",
+                                              show_default=False)]
+CausalOpt = Annotated[bool, typer.Option(
+    "--causal", help="Hide later tokens from earlier ones (masked scores are −∞).")]
+PositionsOpt = Annotated[str, typer.Option(
+    help="Positional encoding added to X: none or sinusoidal.")]
+ModelOpt = Annotated[str | None, typer.Option(
+    help="A Hugging Face model directory (config.json, tokenizer.json, *.safetensors) or a "
+         "repo id in the local cache; runs that model's real attention.", show_default=False)]
+LayerOpt = Annotated[str | None, typer.Option(
+    help="With --model: which layer(s): a number (0-based, negative from the end), a "
+         "comma-separated list, or all [default: last].", show_default=False)]
+HeadOpt = Annotated[str | None, typer.Option(
+    help="With --model: which head(s): a number, a comma-separated list, or all "
+         "[default: 0].", show_default=False)]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print every number as JSON (full "
+                                                      "precision) instead.")]
+PrecisionOpt = Annotated[int, typer.Option(min=0, max=10, help="Decimal places in the "
+                                                               "terminal.")]
+
+
 @app.command(epilog="Examples:\n\n"
              "  attn explain \"The animal was tired\"\n\n"
              "  attn explain \"The animal was tired\" --weights sample_weights/animal-tired.json "
@@ -135,58 +216,38 @@ def _sizes(d_model: int | None, d_k: int | None, d_v: int | None, heads: int | N
              "  attn explain \"I love AI\" --weights sample_weights/i-love-ai.json "
              "--precision 3\n\n"
              "  attn explain \"The cat sat\" --heads 2 --causal --show scaled,softmax\n\n"
+             "  attn explain \"The animal was tired\" --model ./all-MiniLM-L6-v2 --layer 5 "
+             "--head 11\n\n"
              "  echo \"The animal was tired\" | attn explain - --json | jq '.heads[0].weights'\n\n"
              + EXIT_CODES)
 def explain(
     text: Annotated[str, typer.Argument(help="The sentence to explain; - reads standard input.",
                                         show_default=False)],
-    weights: Annotated[Path | None, typer.Option(
-        "--weights", "-w", help="Weights file (.json, .npz or .safetensors) instead of seeded "
-                                "weights.", show_default=False)] = None,
-    tokenizer: Annotated[Path | None, typer.Option(
-        help="A tokenizer.json to split the text with [default: word-level: words and "
-             "punctuation].", show_default=False)] = None,
-    seed: Annotated[int, typer.Option(min=0, help="Seed for the seeded embeddings and "
-                                                  "weights.")] = 0,
-    d_model: Annotated[int | None, typer.Option(
-        help="Embedding size [default: 8].", show_default=False)] = None,
-    d_k: Annotated[int | None, typer.Option(
-        help="Query/key size per head [default: d_model/2 for one head, d_model/heads for "
-             "several].", show_default=False)] = None,
-    d_v: Annotated[int | None, typer.Option(
-        help="Value size per head [default: as d_k].", show_default=False)] = None,
-    heads: Annotated[int | None, typer.Option(
-        help="Number of heads [default: 1].", show_default=False)] = None,
-    causal: Annotated[bool, typer.Option(
-        "--causal", help="Hide later tokens from earlier ones (masked scores are −∞).")] = False,
-    positions: Annotated[str, typer.Option(
-        help="Positional encoding added to X: none or sinusoidal.")] = "none",
+    weights: WeightsOpt = None,
+    tokenizer: TokenizerOpt = None,
+    seed: SeedOpt = 0,
+    d_model: DModelOpt = None,
+    d_k: DKOpt = None,
+    d_v: DVOpt = None,
+    heads: HeadsOpt = None,
+    causal: CausalOpt = False,
+    positions: PositionsOpt = "none",
+    model: ModelOpt = None,
+    layer: LayerOpt = None,
+    head: HeadOpt = None,
     show: Annotated[list[str] | None, typer.Option(
         help="Sections to print, comma-separated: tokens, x, w, qkv, scores, scaled, softmax, "
              "bars, output, or all [default: all].", show_default=False)] = None,
     focus: Annotated[str | None, typer.Option(
         help="Show only what this word attends to, as bars.", show_default=False)] = None,
-    precision: Annotated[int, typer.Option(min=0, max=10,
-                                           help="Decimal places in the terminal.")] = 2,
-    as_json: Annotated[bool, typer.Option("--json", help="Print every number as JSON "
-                                                         "(full precision) instead.")] = False,
+    precision: PrecisionOpt = 2,
+    as_json: JsonOpt = False,
 ) -> None:
     """Tokenize TEXT and show every step of self-attention on it."""
-    from attncli import tokens as tok
-    from attncli import weights as wts
-    from attncli.explain import check_text
-    from attncli.explain import explain as run
-
-    text = _read_text(text)
-    check_text(text)
-    sizes = _sizes(d_model, d_k, d_v, heads, weights)
     sections = _parse_show(show, focus)
-    if tokenizer is None:
-        toks, tok_name = tok.word_level(text), "word-level"
-    else:
-        toks, tok_name = tok.encode(tok.load_tokenizer(tokenizer), text), str(tokenizer)
-    ws = wts.load(weights) if weights is not None else wts.seeded(seed, *sizes)
-    ex = run(text, toks, ws, seed=seed, causal=causal, positions=positions, tokenizer=tok_name)
+    ex = _explanation(text, weights=weights, tokenizer=tokenizer, seed=seed, d_model=d_model,
+                      d_k=d_k, d_v=d_v, heads=heads, causal=causal, positions=positions,
+                      model=model, layer=layer, head=head)
     if as_json:
         from attncli import export
 

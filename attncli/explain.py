@@ -99,3 +99,54 @@ def explain(
         "positions": positions,
     }
     return Explanation(text, list(tokens), config, x, heads, ws.dims, pe, notes)
+
+
+def select(spec: str, count: int, what: str) -> list[int]:
+    """Indices from --layer/--head: 'all', 'last', an index (negative counts from the end),
+    or a comma-separated list of them."""
+    spec = spec.strip().lower()
+    if spec == "all":
+        return list(range(count))
+    out = []
+    for part in spec.split(","):
+        part = part.strip()
+        if part == "last":
+            part = str(count - 1)
+        try:
+            index = int(part)
+        except ValueError:
+            raise AttnError(f"--{what} {spec!r}: give a number, a comma-separated list, "
+                            "'last' or 'all'") from None
+        if not -count <= index < count:
+            raise AttnError(f"{what} {index} is out of range: the model has {count} {what}s "
+                            f"(0 to {count - 1})")
+        out.append(index % count)
+    return list(dict.fromkeys(out))
+
+
+def explain_model(text: str, model, layers: str = "last", heads: str = "0") -> Explanation:
+    """Run a real model up to the chosen layers and keep the chosen heads' steps."""
+    tokens = model.tokens(text)
+    check_token_count(tokens)
+    chosen_layers = select(layers, model.n_layers, "layer")
+    chosen_heads = select(heads, model.n_heads, "head")
+    found = model.attention([t.id for t in tokens], chosen_layers, chosen_heads)
+    result = [HeadSteps(hs.layer, hs.head, hs.steps) for hs in found]
+    first = result[0].steps
+    config = {
+        "d_model": int(first.x.shape[1]),
+        "d_k": first.d_k,
+        "d_v": int(first.v.shape[1]),
+        "heads": model.n_heads,
+        "seed": None,
+        "weights": model.name,
+        "embeddings": "model",
+        "tokenizer": "model",
+        "causal": bool(model.causal),
+        "positions": "model",
+        "model": model.name,
+        "architecture": model.model_type,
+        "layers": chosen_layers,
+        "head_indices": chosen_heads,
+    }
+    return Explanation(text, tokens, config, first.x, result)

@@ -37,15 +37,16 @@ def to_dict(ex: Explanation) -> dict:
         doc["positions"] = _matrix(ex.positions)
     if ex.notes:
         doc["notes"] = list(ex.notes)
-    doc["heads"] = [
-        {
-            "layer": hs.layer,
-            "head": hs.head,
-            **{name: _matrix(getattr(hs.steps, name)) for name in STEP_KEYS},
-        }
-        for hs in ex.heads
-    ]
+    doc["heads"] = [_head(ex, hs) for hs in ex.heads]
     return doc
+
+
+def _head(ex: Explanation, hs) -> dict:
+    entry = {"layer": hs.layer, "head": hs.head}
+    if hs.layer != ex.heads[0].layer:  # a later layer of a real model: its own input
+        entry["x"] = _matrix(hs.steps.x)
+    entry.update((name, _matrix(getattr(hs.steps, name))) for name in STEP_KEYS)
+    return entry
 
 
 STEP_KEYS = ("w_q", "w_k", "w_v", "q", "k", "v", "scores", "scaled", "weights", "output")

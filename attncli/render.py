@@ -252,6 +252,10 @@ def explanation(
         parts.extend(Text(note, style="yellow") for note in ex.notes)
 
     for hs in ex.heads:
+        if hs.layer != ex.heads[0].layer and "x" in show and hs.head == _first_head(ex, hs.layer):
+            parts.append(Rule(Text(f"Layer {hs.layer}", style="bold magenta")))
+            parts.append(matrix(f"X, the input of layer {hs.layer} ({len(labels)}×{d_model})",
+                                labels, dims, hs.steps.x, precision))
         parts.extend(_head(ex, hs, show, focus, labels, dims, precision))
     return _spaced(parts)
 
@@ -324,6 +328,10 @@ def _head(
         parts.append(matrix(f"Output ({n}×{d_v})", labels, _names("o", d_v), s.output,
                             precision))
     return parts
+
+
+def _first_head(ex: Explanation, layer: int) -> int:
+    return next(hs.head for hs in ex.heads if hs.layer == layer)
 
 
 def _same_word(label: str, word: str) -> bool:
