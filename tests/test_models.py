@@ -316,6 +316,15 @@ def test_bfloat16_float16_and_float32_tensors_read_as_float32(tmp_path: Path) ->
         np.dtype(np.float32)}
 
 
+@pytest.mark.parametrize("rows", [None, np.array([0])])
+def test_a_truncated_file_is_an_attn_error(tmp_path: Path, rows: np.ndarray | None) -> None:
+    write_safetensors(tmp_path / "model.safetensors", {"w": ("F32", np.ones((4, 4), np.float32))})
+    whole = (tmp_path / "model.safetensors").read_bytes()
+    (tmp_path / "model.safetensors").write_bytes(whole[:-8])
+    with pytest.raises(AttnError, match="cannot read tensor 'w'"):
+        Checkpoint.open(tmp_path).read("w", (4, 4), rows=rows)
+
+
 def test_an_integer_tensor_is_refused(tmp_path: Path) -> None:
     write_safetensors(tmp_path / "model.safetensors", {"q": ("I8", np.zeros(4, np.int8))})
     with pytest.raises(AttnError, match="is I8"):

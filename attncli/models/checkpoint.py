@@ -15,6 +15,7 @@ the file with np.memmap at the offsets the safetensors header gives.
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 import struct
@@ -191,17 +192,24 @@ class Checkpoint:
         info = header.get(name)
         if info is None:
             raise AttnError(f"{path}: no tensor {name!r} (the index says it is there)")
-        if tuple(info["shape"]) != tuple(shape):
+        shape = tuple(shape)
+        if tuple(info["shape"]) != shape:
             raise AttnError(f"{path}: tensor {name!r} has shape {tuple(info['shape'])},"
-                            f" config.json implies {tuple(shape)}")
+                            f" config.json implies {shape}")
         dtype = info["dtype"]
         if dtype not in NUMPY_DTYPES and dtype != "BF16":
             raise AttnError(f"{path}: tensor {name!r} is {dtype}; attncli reads F32, F16 and BF16")
-        if rows is None and dtype in NUMPY_DTYPES:
-            return self.handle(path).get_tensor(name).astype(np.float32, copy=False)
-        raw = np.memmap(path, dtype=NUMPY_DTYPES.get(dtype, np.dtype("<u2")), mode="r",
-                        offset=data_start + info["data_offsets"][0], shape=tuple(shape))
-        picked = np.array(raw if rows is None else raw[rows])  # copies only what is asked
+        item = NUMPY_DTYPES.get(dtype, np.dtype("<u2"))  # bf16 is read as its raw 16 bits
+        begin, end = info["data_offsets"]
+        if end - begin != item.itemsize * math.prod(shape):
+            raise AttnError(f"{path}: tensor {name!r} has {end - begin} bytes for shape {shape}")
+        try:
+            if rows is None and dtype in NUMPY_DTYPES:
+                return self.handle(path).get_tensor(name).astype(np.float32, copy=False)
+            raw = np.memmap(path, dtype=item, mode="r", offset=data_start + begin, shape=shape)
+            picked = np.array(raw if rows is None else raw[rows])  # copies only what is asked
+        except Exception as exc:  # a truncated or corrupt file (SafetensorError, mmap errors)
+            raise AttnError(f"{path}: cannot read tensor {name!r} ({exc})") from None
         if dtype == "BF16":  # bfloat16 is the top half of a float32
             return (picked.astype(np.uint32) << 16).view(np.float32)
         return picked.astype(np.float32, copy=False)
