@@ -176,6 +176,18 @@ def test_a_missing_tensor_is_named_with_its_file(tmp_path: Path) -> None:
         model.attention(ids, [0], [0])
 
 
+def test_old_bert_layer_norm_names_gamma_and_beta_are_read(tmp_path: Path) -> None:
+    d = copy_fixture("bert", tmp_path / "m")
+    with safe_open(str(d / "model.safetensors"), framework="numpy") as f:
+        renamed = {k.replace("LayerNorm.weight", "LayerNorm.gamma")
+                   .replace("LayerNorm.bias", "LayerNorm.beta"): f.get_tensor(k) for k in f.keys()}
+    save_file(renamed, str(d / "model.safetensors"))
+    old, new = load_model(str(d)), load_model(str(FIXTURES / "bert"))
+    ids = [t.id for t in new.tokens("hello there")]
+    np.testing.assert_array_equal(old.attention(ids, [1], [0])[0].steps.weights,
+                                  new.attention(ids, [1], [0])[0].steps.weights)
+
+
 def test_a_missing_shard_is_named(tmp_path: Path) -> None:
     d = copy_fixture("gpt2", tmp_path / "m")
     index = json.loads((d / "model.safetensors.index.json").read_text())

@@ -10,7 +10,7 @@ reads x @ w, hence the .T on every dense weight (T below).
     embeddings.word_embeddings.weight           (vocab, d)    wte, only the rows the text uses
     embeddings.position_embeddings.weight       (n_pos, d)    wpe, likewise
     embeddings.token_type_embeddings.weight     (types, d)    row 0: one segment
-    embeddings.LayerNorm.{weight,bias}          (d,)          ln_emb
+    embeddings.LayerNorm.{weight,bias}          (d,)          ln_emb (or .gamma, .beta: old BERT)
     encoder.layer.{i}.attention.self.query      (d, d) T, (d,)   w_q, b_q
     encoder.layer.{i}.attention.self.key        (d, d) T, (d,)   w_k, b_k
     encoder.layer.{i}.attention.self.value      (d, d) T, (d,)   w_v, b_v
@@ -64,6 +64,13 @@ class Bert(Model):
         real = ids != self.pad  # (n,) padding keeps position padding_idx
         return np.cumsum(real) * real + self.pad
 
+    def norm(self, name: str) -> tuple[np.ndarray, np.ndarray]:
+        """A LayerNorm's (weight, bias); checkpoints converted from TF BERT say gamma, beta."""
+        old = name + ".gamma" in self.checkpoint and name + ".weight" not in self.checkpoint
+        w, b = ("gamma", "beta") if old else ("weight", "bias")
+        d = self.d_model
+        return self.checkpoint.read(f"{name}.{w}", (d,)), self.checkpoint.read(f"{name}.{b}", (d,))
+
     def embed(self, ids: np.ndarray) -> np.ndarray:
         """Word + segment + position embeddings, then LayerNorm."""
         p, d, read = self.prefix + "embeddings.", self.d_model, self.checkpoint.read
@@ -72,8 +79,7 @@ class Bert(Model):
                    rows=self.positions(ids))  # (n, d)
         wtt = read(p + "token_type_embeddings.weight", (self.n_types, d), rows=np.zeros(1, int))
         h = wte + wtt + wpe  # (n, d), summed in the order transformers does
-        return layer_norm(h, read(p + "LayerNorm.weight", (d,)), read(p + "LayerNorm.bias", (d,)),
-                          self.eps)
+        return layer_norm(h, *self.norm(p + "LayerNorm"), self.eps)  # (n, d)
 
     def load_attention(self, i: int) -> Layer:
         """Layer i's q, k, v projections, weights transposed to (in, out)."""
@@ -95,20 +101,18 @@ class Bert(Model):
         return {
             "w_o": read(p + "attention.output.dense.weight", (d, d)).T,  # (d, d)
             "b_o": read(p + "attention.output.dense.bias", (d,)),
-            "ln_1_w": read(p + "attention.output.LayerNorm.weight", (d,)),
-            "ln_1_b": read(p + "attention.output.LayerNorm.bias", (d,)),
+            "ln_1": self.norm(p + "attention.output.LayerNorm"),  # (d,), (d,)
             "w_fc": read(p + "intermediate.dense.weight", (ff, d)).T,  # (d, ff)
             "b_fc": read(p + "intermediate.dense.bias", (ff,)),
             "w_proj": read(p + "output.dense.weight", (d, ff)).T,  # (ff, d)
             "b_proj": read(p + "output.dense.bias", (d,)),
-            "ln_2_w": read(p + "output.LayerNorm.weight", (d,)),
-            "ln_2_b": read(p + "output.LayerNorm.bias", (d,)),
+            "ln_2": self.norm(p + "output.LayerNorm"),  # (d,), (d,)
         }
 
     def finish_layer(self, h: np.ndarray, attn: np.ndarray, rest: Layer) -> np.ndarray:
         """Output projection, residual, LayerNorm; MLP, residual, LayerNorm."""
         a = linear(attn, rest["w_o"], rest["b_o"])  # (n, d)
-        h = layer_norm(a + h, rest["ln_1_w"], rest["ln_1_b"], self.eps)  # (n, d)
+        h = layer_norm(a + h, *rest["ln_1"], self.eps)  # (n, d)
         m = linear(self.act(linear(h, rest["w_fc"], rest["b_fc"])),
                    rest["w_proj"], rest["b_proj"])  # (n, d)
-        return layer_norm(m + h, rest["ln_2_w"], rest["ln_2_b"], self.eps)  # (n, d)
+        return layer_norm(m + h, *rest["ln_2"], self.eps)  # (n, d)

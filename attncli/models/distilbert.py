@@ -50,8 +50,7 @@ class DistilBert(Bert):
         wte = read(p + "word_embeddings.weight", (self.vocab_size, d), rows=ids)  # (n, d)
         wpe = read(p + "position_embeddings.weight", (self.n_positions, d),
                    rows=np.arange(len(ids)))  # (n, d)
-        return layer_norm(wte + wpe, read(p + "LayerNorm.weight", (d,)),
-                          read(p + "LayerNorm.bias", (d,)), self.eps)
+        return layer_norm(wte + wpe, *self.norm(p + "LayerNorm"), self.eps)  # (n, d)
 
     def load_attention(self, i: int) -> Layer:
         """Layer i's q, k, v projections under BERT's names, transposed to (in, out)."""
@@ -73,12 +72,10 @@ class DistilBert(Bert):
         return {
             "w_o": read(p + "attention.out_lin.weight", (d, d)).T,  # (d, d)
             "b_o": read(p + "attention.out_lin.bias", (d,)),
-            "ln_1_w": read(p + "sa_layer_norm.weight", (d,)),
-            "ln_1_b": read(p + "sa_layer_norm.bias", (d,)),
+            "ln_1": self.norm(p + "sa_layer_norm"),  # (d,), (d,)
             "w_fc": read(p + "ffn.lin1.weight", (ff, d)).T,  # (d, ff)
             "b_fc": read(p + "ffn.lin1.bias", (ff,)),
             "w_proj": read(p + "ffn.lin2.weight", (d, ff)).T,  # (ff, d)
             "b_proj": read(p + "ffn.lin2.bias", (d,)),
-            "ln_2_w": read(p + "output_layer_norm.weight", (d,)),
-            "ln_2_b": read(p + "output_layer_norm.bias", (d,)),
+            "ln_2": self.norm(p + "output_layer_norm"),  # (d,), (d,)
         }
