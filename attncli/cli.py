@@ -261,6 +261,53 @@ def explain(
     _console().print(render.explanation(ex, show=sections, focus=focus, precision=precision))
 
 
+@app.command("heads", epilog="Examples:\n\n"
+             "  attn heads \"The animal didn't cross the street because it was tired\" "
+             "--model ./all-MiniLM-L6-v2 --from tired --to animal\n\n"
+             "  attn heads \"The animal was tired\" --model ./all-MiniLM-L6-v2\n\n"
+             "  attn heads \"The animal was tired\" --heads 4 --from tired --to animal --json\n\n"
+             + EXIT_CODES)
+def heads_cmd(
+    text: Annotated[str, typer.Argument(help="The sentence; - reads standard input.",
+                                        show_default=False)],
+    from_word: Annotated[str | None, typer.Option(
+        "--from", help="The query word: whose attention to follow.", show_default=False)] = None,
+    to_word: Annotated[str | None, typer.Option(
+        "--to", help="The key word it attends to.", show_default=False)] = None,
+    top: Annotated[int, typer.Option(min=1, max=1000, help="How many heads to list.")] = 5,
+    model: ModelOpt = None,
+    layer: Annotated[str | None, typer.Option(
+        help="With --model: which layers [default: all].", show_default=False)] = None,
+    head: Annotated[str | None, typer.Option(
+        help="With --model: which heads [default: all].", show_default=False)] = None,
+    weights: WeightsOpt = None,
+    tokenizer: TokenizerOpt = None,
+    seed: SeedOpt = 0,
+    d_model: DModelOpt = None,
+    heads: HeadsOpt = None,
+    causal: CausalOpt = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Every layer and head at once: which head links one word to another (--from/--to), or
+    what each head mostly does."""
+    from attncli.overview import overview
+
+    if model is not None:
+        layer, head = layer or "all", head or "all"
+    ex = _explanation(text, weights=weights, tokenizer=tokenizer, seed=seed, d_model=d_model,
+                      d_k=None, d_v=None, heads=heads, causal=causal, positions="none",
+                      model=model, layer=layer, head=head)
+    ov = overview(ex, from_word, to_word, top=top)
+    if as_json:
+        from attncli import export
+
+        typer.echo(export.dumps(export.heads_to_dict(ov)))
+        return
+    from attncli import render_heads
+
+    _console().print(render_heads.overview(ov))
+
+
 def _console():
     from rich.console import Console
 

@@ -55,3 +55,32 @@ STEP_KEYS = ("w_q", "w_k", "w_v", "q", "k", "v", "scores", "scaled", "weights", 
 def dumps(doc: dict) -> str:
     """Serialise strictly: a NaN or infinity that slipped through is a bug, not output."""
     return json.dumps(doc, ensure_ascii=False, allow_nan=False)
+
+
+HEADS_SCHEMA = "attncli.heads/1"
+
+
+def _link(link) -> dict:
+    return {"layer": link.layer, "head": link.head, "from": link.src, "to": link.dst,
+            "weight": link.weight}
+
+
+def heads_to_dict(ov) -> dict:
+    """The JSON document for `attn heads`: the grid and the heads that stand out."""
+    ex = ov.ex
+    doc: dict = {
+        "schema": HEADS_SCHEMA,
+        "text": ex.text,
+        "tokens": [{"text": t.text, "id": t.id, "start": t.start, "end": t.end} for t in ex.tokens],
+        "config": ex.config,
+        "layers": ov.layers,
+        "heads": ov.heads,
+    }
+    if ov.grid is not None:
+        doc["from"], doc["to"] = ov.src, ov.dst
+        doc["grid"] = ov.grid.tolist()
+    doc["patterns"] = [[{"layer": p.layer, "head": p.head, "pattern": p.pattern,
+                         "score": p.score, "link": _link(p.link) if p.link else None}
+                        for p in row] for row in ov.patterns]
+    doc["top"] = [_link(link) for link in ov.top]
+    return doc
