@@ -205,6 +205,14 @@ HeadOpt = Annotated[str | None, typer.Option(
          "[default: 0].", show_default=False)]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print every number as JSON (full "
                                                       "precision) instead.")]
+SvgOpt = Annotated[Path | None, typer.Option(
+    "--svg", help="Also save what is shown as an SVG picture.", show_default=False)]
+HtmlOpt = Annotated[Path | None, typer.Option(
+    "--html", help="Also save what is shown as an HTML page.", show_default=False)]
+TxtOpt = Annotated[Path | None, typer.Option(
+    "--txt", help="Also save what is shown as plain text.", show_default=False)]
+ForceOpt = Annotated[bool, typer.Option("--force", help="Let --svg/--html/--txt overwrite "
+                                                        "existing files.")]
 PrecisionOpt = Annotated[int, typer.Option(min=0, max=10, help="Decimal places in the "
                                                                "terminal.")]
 
@@ -242,8 +250,16 @@ def explain(
         help="Show only what this word attends to, as bars.", show_default=False)] = None,
     precision: PrecisionOpt = 2,
     as_json: JsonOpt = False,
+    svg: SvgOpt = None,
+    html: HtmlOpt = None,
+    txt: TxtOpt = None,
+    force: ForceOpt = False,
 ) -> None:
     """Tokenize TEXT and show every step of self-attention on it."""
+    from attncli.screen import Exports
+
+    exports = Exports(svg, html, txt, force)
+    exports.check()
     sections = _parse_show(show, focus)
     ex = _explanation(text, weights=weights, tokenizer=tokenizer, seed=seed, d_model=d_model,
                       d_k=d_k, d_v=d_v, heads=heads, causal=causal, positions=positions,
@@ -258,7 +274,7 @@ def explain(
     if focus is not None and not render.focus_indices(ex, focus):
         raise AttnError(f"--focus {focus!r} is not one of the tokens: "
                         f"{', '.join(render.visible(lab) for lab in ex.labels)}")
-    _console().print(render.explanation(ex, show=sections, focus=focus, precision=precision))
+    _show(render.explanation(ex, show=sections, focus=focus, precision=precision), exports)
 
 
 @app.command("heads", epilog="Examples:\n\n"
@@ -287,11 +303,18 @@ def heads_cmd(
     heads: HeadsOpt = None,
     causal: CausalOpt = False,
     as_json: JsonOpt = False,
+    svg: SvgOpt = None,
+    html: HtmlOpt = None,
+    txt: TxtOpt = None,
+    force: ForceOpt = False,
 ) -> None:
     """Every layer and head at once: which head links one word to another (--from/--to), or
     what each head mostly does."""
     from attncli.overview import overview
+    from attncli.screen import Exports
 
+    exports = Exports(svg, html, txt, force)
+    exports.check()
     if model is not None:
         layer, head = layer or "all", head or "all"
     ex = _explanation(text, weights=weights, tokenizer=tokenizer, seed=seed, d_model=d_model,
@@ -305,13 +328,13 @@ def heads_cmd(
         return
     from attncli import render_heads
 
-    _console().print(render_heads.overview(ov))
+    _show(render_heads.overview(ov), exports)
 
 
-def _console():
-    from rich.console import Console
+def _show(renderable, exports=None) -> None:
+    from attncli import screen
 
-    return Console(highlight=False, emoji=False, markup=False)
+    screen.show(renderable, exports)
 
 
 @weights_app.command("init", epilog="Examples:\n\n"
@@ -366,7 +389,7 @@ def weights_show(
     from attncli import render
     from attncli import weights as wts
 
-    _console().print(render.weight_set(wts.load(file), precision=precision))
+    _show(render.weight_set(wts.load(file), precision=precision))
 
 
 def main() -> None:
