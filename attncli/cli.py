@@ -331,6 +331,59 @@ def heads_cmd(
     _show(render_heads.overview(ov), exports)
 
 
+@app.command("compare", epilog="Examples:\n\n"
+             "  attn compare \"I sat on the bank of the river\" \"I put money in the bank\" "
+             "--word bank\n\n"
+             "  attn compare \"The animal was tired\" \"The street was wide\" --word was "
+             "--weights sample_weights/animal-tired.json\n\n"
+             "  attn compare \"A bank by the river\" \"A bank with money\" --word bank "
+             "--model ./all-MiniLM-L6-v2 --layer 5 --json\n\n" + EXIT_CODES)
+def compare_cmd(
+    text_a: Annotated[str, typer.Argument(help="The first sentence.", show_default=False)],
+    text_b: Annotated[str, typer.Argument(help="The second sentence.", show_default=False)],
+    word: Annotated[str, typer.Option(help="The word to follow; it must be in both sentences.",
+                                      show_default=False)],
+    weights: WeightsOpt = None,
+    tokenizer: TokenizerOpt = None,
+    seed: SeedOpt = 0,
+    d_model: DModelOpt = None,
+    d_k: DKOpt = None,
+    d_v: DVOpt = None,
+    heads: HeadsOpt = None,
+    causal: CausalOpt = False,
+    positions: PositionsOpt = "none",
+    model: ModelOpt = None,
+    layer: LayerOpt = None,
+    head: HeadOpt = None,
+    precision: PrecisionOpt = 2,
+    as_json: JsonOpt = False,
+    svg: SvgOpt = None,
+    html: HtmlOpt = None,
+    txt: TxtOpt = None,
+    force: ForceOpt = False,
+) -> None:
+    """One word in two contexts: its attention side by side, and how far its output moved."""
+    from attncli.compare import compare
+    from attncli.screen import Exports
+
+    exports = Exports(svg, html, txt, force)
+    exports.check()
+    if text_a == "-" and text_b == "-":
+        raise AttnError("only one of TEXT_A and TEXT_B can be read from standard input")
+    options = {"weights": weights, "tokenizer": tokenizer, "seed": seed, "d_model": d_model,
+               "d_k": d_k, "d_v": d_v, "heads": heads, "causal": causal,
+               "positions": positions, "model": model, "layer": layer, "head": head}
+    cmp = compare(_explanation(text_a, **options), _explanation(text_b, **options), word)
+    if as_json:
+        from attncli import export
+
+        typer.echo(export.dumps(export.compare_to_dict(cmp)))
+        return
+    from attncli import render_compare
+
+    _show(render_compare.comparison(cmp, precision), exports)
+
+
 def _show(renderable, exports=None) -> None:
     from attncli import screen
 

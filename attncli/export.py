@@ -84,3 +84,32 @@ def heads_to_dict(ov) -> dict:
                         for p in row] for row in ov.patterns]
     doc["top"] = [_link(link) for link in ov.top]
     return doc
+
+
+COMPARE_SCHEMA = "attncli.compare/1"
+
+
+def compare_to_dict(cmp) -> dict:
+    """The JSON document for `attn compare`."""
+
+    def side(ex, i) -> dict:
+        return {
+            "text": ex.text,
+            "tokens": [{"text": t.text, "id": t.id, "start": t.start, "end": t.end}
+                       for t in ex.tokens],
+            "index": i,
+            "heads": [{"layer": hs.layer, "head": hs.head,
+                       "weights": hs.steps.weights[i].tolist(),
+                       "output": hs.steps.output[i].tolist()} for hs in ex.heads],
+        }
+
+    return {
+        "schema": COMPARE_SCHEMA,
+        "word": cmp.word,
+        "config": cmp.a.config,
+        "a": side(cmp.a, cmp.index_a),
+        "b": side(cmp.b, cmp.index_b),
+        "head_cosines": cmp.head_cosines,
+        "cosine": cmp.cosine,
+        "input_cosine": cmp.input_cosine,
+    }

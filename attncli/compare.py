@@ -1,0 +1,47 @@
+"""One word in two contexts: where it looks in each, and how far its output moved."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from attncli.explain import Explanation
+from attncli.overview import find_token
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """The same word in sentence A and sentence B, through the same weights."""
+
+    word: str
+    a: Explanation
+    b: Explanation
+    index_a: int  # the word's token in A
+    index_b: int  # the word's token in B
+    head_cosines: list[float]  # per head: cosine of the word's output in A and in B
+    cosine: float  # the same, for all heads' outputs joined end to end
+    input_cosine: float  # cosine of the word's X in A and in B
+
+
+def cosine(u: np.ndarray, v: np.ndarray) -> float:
+    """cos(u, v) = u·v / (|u| |v|); defined as 0 when either vector is all zeros."""
+    norm = float(np.linalg.norm(u) * np.linalg.norm(v))
+    return float(np.dot(u, v) / norm) if norm > 0 else 0.0
+
+
+def compare(a: Explanation, b: Explanation, word: str) -> Comparison:
+    """Compare the word's attention and output in two explanations made the same way."""
+    i, j = find_token(a, word, "--word (in TEXT_A)"), find_token(b, word, "--word (in TEXT_B)")
+    outs_a = [hs.steps.output[i] for hs in a.heads]  # each (d_v,)
+    outs_b = [hs.steps.output[j] for hs in b.heads]
+    return Comparison(
+        word=word,
+        a=a,
+        b=b,
+        index_a=i,
+        index_b=j,
+        head_cosines=[cosine(u, v) for u, v in zip(outs_a, outs_b, strict=True)],
+        cosine=cosine(np.concatenate(outs_a), np.concatenate(outs_b)),
+        input_cosine=cosine(a.heads[0].steps.x[i], b.heads[0].steps.x[j]),
+    )

@@ -1,0 +1,41 @@
+"""Rich renderables for `attn compare`: a word's attention in two sentences, side by side."""
+
+from __future__ import annotations
+
+from rich.console import Group, RenderableType
+from rich.rule import Rule
+from rich.table import Table
+from rich.text import Text
+
+from attncli.compare import Comparison
+from attncli.render import bars, head_title, number, visible
+
+
+def comparison(cmp: Comparison, precision: int = 2) -> Group:
+    """For each head: the word's bars in A and in B; then how far its output vector moved."""
+    word_a = visible(cmp.a.labels[cmp.index_a])
+    parts: list[RenderableType] = [
+        Text.assemble("“", (word_a, "bold"), "” in two contexts"),
+        Text.assemble(("A: ", "bold"), visible(cmp.a.text)),
+        Text.assemble(("B: ", "bold"), visible(cmp.b.text)),
+        Text(""),
+    ]
+    for n, (ha, hb) in enumerate(zip(cmp.a.heads, cmp.b.heads, strict=True)):
+        if len(cmp.a.heads) > 1 or "layers" in cmp.a.config:
+            parts.append(Rule(Text(head_title(cmp.a, ha), style="bold magenta")))
+        grid = Table.grid(padding=(0, 4))
+        grid.add_row(Text("A", style="bold"), Text("B", style="bold"))
+        grid.add_row(bars(cmp.a.labels[cmp.index_a], cmp.a.labels, ha.steps.weights[cmp.index_a]),
+                     bars(cmp.b.labels[cmp.index_b], cmp.b.labels, hb.steps.weights[cmp.index_b]))
+        parts += [grid, Text("")]
+        if len(cmp.a.heads) > 1:
+            parts.append(Text(f"cosine of the outputs in this head: "
+                              f"{number(cmp.head_cosines[n], precision + 1)}"))
+    parts += [
+        Text(f"Input X of “{word_a}”: cosine {number(cmp.input_cosine, precision + 1)} between A "
+             "and B" + (" (the same embedding goes in)" if cmp.input_cosine > 0.9999 else "")),
+        Text.assemble(f"Output of “{word_a}”: cosine ", (number(cmp.cosine, precision + 1),
+                                                         "bold"),
+                      " between A and B (1 = pointing the same way, 0 = unrelated)"),
+    ]
+    return Group(*parts)
