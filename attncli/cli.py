@@ -384,6 +384,37 @@ def compare_cmd(
     _show(render_compare.comparison(cmp, precision), exports)
 
 
+@app.command("demo", epilog="Examples:\n\n"
+             "  attn demo\n\n"
+             "  attn demo --model ./all-MiniLM-L6-v2\n\n"
+             "  attn demo --no-pause --svg lesson.svg\n\n" + EXIT_CODES)
+def demo_cmd(
+    model: Annotated[str | None, typer.Option(
+        help="Add a third part: what this real model does with the same sentence.",
+        show_default=False)] = None,
+    no_pause: Annotated[bool, typer.Option(
+        "--no-pause", help="Print the whole lesson straight through (also the default when "
+                           "standard input or output is not a terminal).")] = False,
+    precision: PrecisionOpt = 2,
+    svg: SvgOpt = None,
+    html: HtmlOpt = None,
+    txt: TxtOpt = None,
+    force: ForceOpt = False,
+) -> None:
+    """A guided lesson on self-attention, screen by screen: Enter advances, q quits."""
+    from rich.console import Group
+
+    from attncli import demo, screen
+
+    exports = screen.Exports(svg, html, txt, force)
+    exports.check()
+    screens = list(demo.lesson(model, precision))
+    out = screen.console()
+    pause = not no_pause and sys.stdin.isatty() and out.is_terminal
+    shown = demo.play(screens, out, pause=pause)
+    screen.save(Group(*shown), exports, out.width)
+
+
 def _show(renderable, exports=None) -> None:
     from attncli import screen
 

@@ -49,15 +49,20 @@ def show(renderable: RenderableType, exports: Exports | None = None,
     exports.check()
     out = out or console()
     out.print(renderable)
+    save(renderable, exports, out.width)
+    return out
+
+
+def save(renderable: RenderableType, exports: Exports, width: int) -> None:
+    """Write each requested export of renderable, laid out at width, atomically."""
     if exports.targets():
         # Lay the same renderable out again at the same width, in colour, off screen: the
         # files match the terminal even when stdout is a pipe that got no colour.
-        recorder = Console(file=io.StringIO(), width=out.width, record=True, force_terminal=True,
+        recorder = Console(file=io.StringIO(), width=width, record=True, force_terminal=True,
                            color_system="truecolor", highlight=False, emoji=False, markup=False)
         recorder.print(renderable)
         for kind, path in exports.targets():
             atomic_write(path, _export(recorder, kind).encode("utf-8"), force=exports.force)
-    return out
 
 
 def _export(out: Console, kind: str) -> str:
