@@ -131,7 +131,7 @@ def _sizes(d_model: int | None, d_k: int | None, d_v: int | None, heads: int | N
 def _explanation(text: str, *, weights: Path | None, tokenizer: Path | None, seed: int,
                  d_model: int | None, d_k: int | None, d_v: int | None, heads: int | None,
                  causal: bool, positions: str, model: str | None, layer: str | None,
-                 head: str | None):
+                 head: str | None, max_tokens: int = 4096):
     """Build the explanation from whichever source the options name."""
     from attncli import explain as ex
 
@@ -142,7 +142,7 @@ def _explanation(text: str, *, weights: Path | None, tokenizer: Path | None, see
             if value is not None:
                 raise AttnError(f"{name} goes with --model")
         return _seeded_or_loaded(text, weights, tokenizer, seed, d_model, d_k, d_v, heads,
-                                 causal, positions)
+                                 causal, positions, max_tokens)
     clash = [name for name, value in (
         ("--weights", weights), ("--tokenizer", tokenizer), ("--d-model", d_model),
         ("--d-k", d_k), ("--d-v", d_v), ("--heads", heads),
@@ -153,11 +153,11 @@ def _explanation(text: str, *, weights: Path | None, tokenizer: Path | None, see
                         "tokenizer, weights, sizes, mask and positions")
     from attncli.models import load_model
 
-    return ex.explain_model(text, load_model(model), layer or "last", head or "0")
+    return ex.explain_model(text, load_model(model), layer or "last", head or "0", max_tokens)
 
 
 def _seeded_or_loaded(text, weights, tokenizer, seed, d_model, d_k, d_v, heads, causal,
-                      positions):
+                      positions, max_tokens):
     from attncli import explain as ex
     from attncli import tokens as tok
     from attncli import weights as wts
@@ -169,7 +169,7 @@ def _seeded_or_loaded(text, weights, tokenizer, seed, d_model, d_k, d_v, heads, 
         toks, tok_name = tok.encode(tok.load_tokenizer(tokenizer), text), str(tokenizer)
     ws = wts.load(weights) if weights is not None else wts.seeded(seed, *sizes)
     return ex.explain(text, toks, ws, seed=seed, causal=causal, positions=positions,
-                      tokenizer=tok_name)
+                      tokenizer=tok_name, max_tokens=max_tokens)
 
 
 # Options shared by explain, heads and compare.
@@ -213,6 +213,9 @@ TxtOpt = Annotated[Path | None, typer.Option(
     "--txt", help="Also save what is shown as plain text.", show_default=False)]
 ForceOpt = Annotated[bool, typer.Option("--force", help="Let --svg/--html/--txt overwrite "
                                                         "existing files.")]
+MaxTokensOpt = Annotated[int, typer.Option(
+    min=1, max=8192, help="Refuse texts with more tokens than this (each n×n matrix grows "
+                          "with the square of it).")]
 PrecisionOpt = Annotated[int, typer.Option(min=0, max=10, help="Decimal places in the "
                                                                "terminal.")]
 
@@ -248,6 +251,10 @@ def explain(
              "bars, output, or all [default: all].", show_default=False)] = None,
     focus: Annotated[str | None, typer.Option(
         help="Show only what this word attends to, as bars.", show_default=False)] = None,
+    heatmap: Annotated[bool, typer.Option(
+        "--heatmap", help="Draw the n×n matrices as shaded cells, one character per token, "
+                          "for long sentences.")] = False,
+    max_tokens: MaxTokensOpt = 4096,
     precision: PrecisionOpt = 2,
     as_json: JsonOpt = False,
     svg: SvgOpt = None,
@@ -263,7 +270,7 @@ def explain(
     sections = _parse_show(show, focus)
     ex = _explanation(text, weights=weights, tokenizer=tokenizer, seed=seed, d_model=d_model,
                       d_k=d_k, d_v=d_v, heads=heads, causal=causal, positions=positions,
-                      model=model, layer=layer, head=head)
+                      model=model, layer=layer, head=head, max_tokens=max_tokens)
     if as_json:
         from attncli import export
 
@@ -274,7 +281,8 @@ def explain(
     if focus is not None and not render.focus_indices(ex, focus):
         raise AttnError(f"--focus {focus!r} is not one of the tokens: "
                         f"{', '.join(render.visible(lab) for lab in ex.labels)}")
-    _show(render.explanation(ex, show=sections, focus=focus, precision=precision), exports)
+    _show(render.explanation(ex, show=sections, focus=focus, precision=precision,
+                             heatmap=heatmap), exports)
 
 
 @app.command("heads", epilog="Examples:\n\n"

@@ -11,7 +11,8 @@ from attncli.attention import Steps, causal_mask, self_attention, sinusoidal_pos
 from attncli.errors import AttnError
 from attncli.tokens import Token
 
-MAX_TOKENS = 4096  # beyond this an n×n matrix per head stops being something to look at
+MAX_TOKENS = 4096  # the default limit: beyond it an n×n matrix stops being something to read
+MAX_TOKENS_CEILING = 8192  # the largest --max-tokens: each n×n float64 matrix is then 512 MiB
 
 
 @dataclass(frozen=True)
@@ -54,7 +55,8 @@ def check_token_count(tokens: list[Token], limit: int = MAX_TOKENS) -> None:
         raise AttnError("the text has no tokens to attend over")
     if len(tokens) > limit:
         raise AttnError(f"the text has {len(tokens)} tokens, more than the limit of {limit} "
-                        "(see --max-tokens in the README)")
+                        "(raise it with --max-tokens, up to "
+                        f"{MAX_TOKENS_CEILING})")
 
 
 def explain(
@@ -66,9 +68,10 @@ def explain(
     causal: bool = False,
     positions: str = "none",
     tokenizer: str = "word-level",
+    max_tokens: int = MAX_TOKENS,
 ) -> Explanation:
     """Run every head of a weight set over the tokens and keep all the steps."""
-    check_token_count(tokens)
+    check_token_count(tokens, max_tokens)
     n = len(tokens)
     x, from_file = wts.embed(tokens, ws, seed)  # (n, d_model)
     notes = []
@@ -124,10 +127,11 @@ def select(spec: str, count: int, what: str) -> list[int]:
     return list(dict.fromkeys(out))
 
 
-def explain_model(text: str, model, layers: str = "last", heads: str = "0") -> Explanation:
+def explain_model(text: str, model, layers: str = "last", heads: str = "0",
+                  max_tokens: int = MAX_TOKENS) -> Explanation:
     """Run a real model up to the chosen layers and keep the chosen heads' steps."""
     tokens = model.tokens(text)
-    check_token_count(tokens)
+    check_token_count(tokens, max_tokens)
     chosen_layers = select(layers, model.n_layers, "layer")
     chosen_heads = select(heads, model.n_heads, "head")
     found = model.attention([t.id for t in tokens], chosen_layers, chosen_heads)

@@ -150,6 +150,63 @@ class Matrix:
         return Measurement.get(console, options, self.table(options.max_width))
 
 
+SHADE = " ░▒▓█"
+LABEL_CAP = 14  # heat-map row labels longer than this are cut with an ellipsis
+
+
+class Heatmap:
+    """An n×n matrix as one shaded character per cell, so 60 tokens fit in 100 columns.
+
+    Rows are labelled "index token"; the columns are the same tokens, by index, on a ruler.
+    Each cell's shade is its value relative to its row's largest (per_row) or to the range
+    of the whole matrix; the row's largest cell is always the darkest.
+    """
+
+    def __init__(self, title: str, labels: Sequence[str], values: np.ndarray, *,
+                 per_row: bool, caption: str | None = None, max_rows: int = MAX_ROWS * 2):
+        self.title, self.caption, self.per_row, self.max_rows = title, caption, per_row, max_rows
+        self.labels = [_cut(visible(lab)) for lab in labels]
+        self.values = values
+
+    def _levels(self) -> np.ndarray:
+        v = np.where(np.isneginf(self.values), np.nan, self.values)  # masked: left blank
+        if self.per_row:
+            top = np.nanmax(np.abs(v), axis=1, keepdims=True)  # (n, 1)
+            rel = np.abs(v) / np.where(top > 0, top, 1.0)
+        else:
+            lo, hi = np.nanmin(v), np.nanmax(v)
+            rel = (v - lo) / (hi - lo) if hi > lo else np.ones_like(v)
+        levels = np.ceil(np.nan_to_num(rel, nan=0.0) * (len(SHADE) - 1)).astype(int)
+        return np.clip(levels, 0, len(SHADE) - 1)  # (n, n) in 0..4
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        n = len(self.labels)
+        idx_w = len(str(n - 1))
+        label_w = idx_w + 1 + max(cell_len(lab) for lab in self.labels)
+        room = options.max_width - label_w - 1
+        more = f" … {n} more"
+        cols = n if n <= room else max(1, room - len(more))
+        rows = n if n <= self.max_rows else self.max_rows - 1
+        levels = self._levels()
+        yield Text(self.title, style="bold")
+        ruler = "".join(str(j).ljust(5)[:5] if j % 5 == 0 else "" for j in range(0, cols, 5))
+        yield Text(" " * (label_w + 1) + ruler[:cols], style="dim")
+        for i in range(rows):
+            line = Text(f"{i:>{idx_w}} {self.labels[i]:<{label_w - idx_w - 1}} ")
+            line.append("".join(SHADE[k] for k in levels[i, :cols]), style="cyan")
+            if cols < n:
+                line.append(f" … {n - cols} more", style="dim")
+            yield line
+        if rows < n:
+            yield Text(f"… {n - rows} more rows", style="dim")
+        if self.caption:
+            yield Text(self.caption, style="dim")
+
+
+def _cut(label: str) -> str:
+    return label if cell_len(label) <= LABEL_CAP else label[: LABEL_CAP - 1] + "…"
+
+
 class SideBySide:
     """Renderables next to each other when they fit the width, else one under another."""
 
@@ -226,6 +283,7 @@ def explanation(
     show: Iterable[str] = SECTIONS,
     focus: str | None = None,
     precision: int = 2,
+    heatmap: bool = False,
 ) -> Group:
     """Every selected section of an explanation, in the lesson's order."""
     show = set(show)
@@ -256,7 +314,7 @@ def explanation(
             parts.append(Rule(Text(f"Layer {hs.layer}", style="bold magenta")))
             parts.append(matrix(f"X, the input of layer {hs.layer} ({len(labels)}×{d_model})",
                                 labels, dims, hs.steps.x, precision))
-        parts.extend(_head(ex, hs, show, focus, labels, dims, precision))
+        parts.extend(_head(ex, hs, show, focus, labels, dims, precision, heatmap))
     return _spaced(parts)
 
 
@@ -268,8 +326,19 @@ def _head(
     labels: list[str],
     dims: list[str],
     precision: int,
+    heatmap: bool = False,
 ) -> list[RenderableType]:
     s = hs.steps
+
+    def square(title: str, values: np.ndarray, *, weights: bool = False,
+               caption: str | None = None) -> RenderableType:
+        if heatmap:
+            how = ("each cell shaded by its share of the row's largest weight" if weights
+                   else "shaded from the smallest (blank) to the largest (█) value")
+            return Heatmap(title, labels, values, per_row=weights, caption=how)
+        return matrix(title, labels, labels, values, precision, corner="query ↓ key →",
+                      mark_row_max=weights, caption=caption)
+
     n, d_k, d_v = s.q.shape[0], s.q.shape[1], s.v.shape[1]
     parts: list[RenderableType] = []
     if len(ex.heads) > 1 or "layers" in ex.config:
@@ -295,24 +364,21 @@ def _head(
         parts.append(_step("Step 3 · Scores = Q·Kᵀ",
                            "Each query is compared with every key by a dot product: "
                            "the bigger the number, the better the match."))
-        parts.append(matrix(f"Scores ({n}×{n})", labels, labels, s.scores, precision,
-                            corner="query ↓ key →"))
+        parts.append(square(f"Scores ({n}×{n})", s.scores))
     if "scaled" in show:
         parts.append(_step(f"Step 4a · Scaled = scores / √d_k = scores / √{d_k} "
                            f"= scores / {number(s.divisor, 3)}",
                            "Dividing keeps the numbers small enough that the softmax "
                            "does not put all the weight on one key."))
-        if s.mask is not None:
+        if s.mask is not None and not heatmap:
             mask_view = np.where(s.mask, -np.inf, 0.0)
             parts.append(matrix("Causal mask (0 = may look, −∞ = hidden)", labels, labels,
                                 mask_view, 0, corner="query ↓ key →"))
-        parts.append(matrix(f"Scaled ({n}×{n})", labels, labels, s.scaled, precision,
-                            corner="query ↓ key →"))
+        parts.append(square(f"Scaled ({n}×{n})", s.scaled))
     if "softmax" in show:
         parts.append(_step("Step 4b · Attention weights = softmax(scaled)",
                            "Softmax turns each row into weights that are positive and sum to 1."))
-        parts.append(matrix(f"Weights ({n}×{n}); each row sums to 1", labels, labels, s.weights,
-                            precision, mark_row_max=True, corner="query ↓ key →",
+        parts.append(square(f"Weights ({n}×{n}); each row sums to 1", s.weights, weights=True,
                             caption=f"{MAX_MARK} marks the largest weight in each row"))
     if "bars" in show:
         wanted = range(n) if focus is None else [i for i, lab in enumerate(labels)
