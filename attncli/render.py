@@ -303,10 +303,21 @@ def explanation(
         parts.append(table)
     if "x" in show:
         parts.append(_step("Step 1 · Embeddings X",
-                           "Each token becomes a row of numbers: its embedding."
-                           + (" Positions were added (sinusoidal)." if ex.positions is not None
-                              else "")))
-        parts.append(matrix(f"X  ({len(labels)}×{d_model})", labels, dims, ex.x, precision))
+                           "Each token becomes a row of numbers: its embedding."))
+        if ex.positions is not None:
+            n = len(labels)
+            parts.append(matrix(f"Token embeddings ({n}×{d_model})", labels, dims,
+                                ex.x - ex.positions, precision))
+            parts.append(_step("Step 1b · Positions",
+                               "Attention itself ignores word order, so each position adds its "
+                               "own pattern: PE[pos, 2i] = sin(pos / 10000^(2i/d_model)), "
+                               "PE[pos, 2i+1] = cos(pos / 10000^(2i/d_model))."))
+            parts.append(matrix(f"PE ({n}×{d_model})", [f"pos {i}" for i in range(n)], dims,
+                                ex.positions, precision))
+            parts.append(matrix(f"X = embeddings + PE ({n}×{d_model})", labels, dims, ex.x,
+                                precision))
+        else:
+            parts.append(matrix(f"X  ({len(labels)}×{d_model})", labels, dims, ex.x, precision))
         parts.extend(Text(note, style="yellow") for note in ex.notes)
 
     for hs in ex.heads:
