@@ -52,7 +52,9 @@ def _one_line(message: str) -> str:
 
 
 def _fail(message: str, code: int) -> None:
-    click.echo(f"attn: error: {message}", err=True)
+    from attncli.safe_text import visible
+
+    click.echo(f"attn: error: {visible(message)}", err=True)
     sys.exit(code)
 
 

@@ -47,6 +47,10 @@ def check_text(text: str) -> None:
     """Refuse text with nothing in it to attend over."""
     if not text.strip():
         raise AttnError('the text is empty: give a sentence, e.g. "The animal was tired"')
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:  # undecodable bytes in argv arrive as lone surrogates
+        raise AttnError(f"the text is not valid UTF-8 (character {exc.start})") from None
 
 
 def check_token_count(tokens: list[Token], limit: int = MAX_TOKENS) -> None:
@@ -57,6 +61,18 @@ def check_token_count(tokens: list[Token], limit: int = MAX_TOKENS) -> None:
         raise AttnError(f"the text has {len(tokens)} tokens, more than the limit of {limit} "
                         "(raise it with --max-tokens, up to "
                         f"{MAX_TOKENS_CEILING})")
+
+
+def check_finite(steps: Steps, source: str) -> None:
+    """Refuse results that overflowed float64: no NaN or infinity may reach the output."""
+    for name in ("q", "k", "v", "scores", "weights", "output"):
+        if not np.isfinite(getattr(steps, name)).all():
+            raise AttnError(f"{source}: the numbers overflow ({name} is not finite); "
+                            "use smaller weights or embeddings")
+    scaled = steps.scaled if steps.mask is None else steps.scaled[~steps.mask]
+    if not np.isfinite(scaled).all():
+        raise AttnError(f"{source}: the numbers overflow (scaled is not finite); "
+                        "use smaller weights or embeddings")
 
 
 def explain(
@@ -85,10 +101,13 @@ def explain(
     elif positions != "none":
         raise AttnError(f"unknown --positions {positions!r}; use none or sinusoidal")
     mask = causal_mask(n) if causal else None
-    heads = [
-        HeadSteps(0, h, self_attention(x, hw.w_q, hw.w_k, hw.w_v, mask=mask))
-        for h, hw in enumerate(ws.heads)
-    ]
+    with np.errstate(over="ignore", invalid="ignore"):  # overflow is caught just below
+        heads = [
+            HeadSteps(0, h, self_attention(x, hw.w_q, hw.w_k, hw.w_v, mask=mask))
+            for h, hw in enumerate(ws.heads)
+        ]
+    for hs in heads:
+        check_finite(hs.steps, ws.source)
     config = {
         "d_model": ws.d_model,
         "d_k": ws.d_k,

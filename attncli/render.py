@@ -7,7 +7,6 @@ steer the terminal.
 
 from __future__ import annotations
 
-import unicodedata
 from collections.abc import Iterable, Sequence
 
 import numpy as np
@@ -20,6 +19,7 @@ from rich.table import Table
 from rich.text import Text
 
 from attncli.explain import Explanation, HeadSteps
+from attncli.safe_text import visible
 
 SECTIONS = ("tokens", "x", "w", "qkv", "scores", "scaled", "softmax", "bars", "output")
 SECTION_HELP = {
@@ -33,22 +33,10 @@ SECTION_HELP = {
     "bars": "one bar chart per query token",
     "output": "the output vectors, weights·V",
 }
+HEAD_SECTIONS = set(SECTIONS) - {"tokens", "x"}  # the sections drawn once per head
 BAR_WIDTH = 24
 EIGHTHS = " ▏▎▍▌▋▊▉█"
 MAX_MARK = "*"  # marks each row's largest weight, so the view reads without colour
-
-
-def visible(text: str) -> str:
-    """Text with control, format and bidi characters escaped, e.g. ESC -> \\x1b."""
-    out = []
-    for ch in text:
-        cat = unicodedata.category(ch)
-        if cat in ("Cc", "Cf", "Zl", "Zp") and ch != "\u200d":  # keep ZWJ: it joins emoji
-            code = ord(ch)
-            out.append(f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}")
-        else:
-            out.append(ch)
-    return "".join(out)
 
 
 def number(value: float, precision: int) -> str:
@@ -88,7 +76,7 @@ class Matrix:
         max_rows: int = MAX_ROWS,
     ) -> None:
         self.title, self.caption, self.corner = title, caption, corner
-        self.rows, self.cols = [visible(r) for r in rows], [visible(c) for c in cols]
+        self.rows, self.cols = [_cut(visible(r)) for r in rows], [_cut(visible(c)) for c in cols]
         self.values, self.precision = values, precision
         self.mark_row_max, self.max_rows = mark_row_max, max_rows
 
@@ -151,7 +139,7 @@ class Matrix:
 
 
 SHADE = " ░▒▓█"
-LABEL_CAP = 14  # heat-map row labels longer than this are cut with an ellipsis
+LABEL_CAP = 16  # token labels longer than this are cut with an ellipsis (the JSON keeps them)
 
 
 class Heatmap:
@@ -245,7 +233,8 @@ def bar(fraction: float, width: int = BAR_WIDTH) -> str:
 def bars(query: str, keys: Sequence[str], weights: np.ndarray) -> Table:
     """What one query token attends to: one bar and percentage per key token."""
     table = Table.grid(padding=(0, 1))
-    table.title = Text.assemble(("“", "dim"), (visible(query), "bold"), ("” attends to:", "dim"))
+    table.title = Text.assemble(("“", "dim"), (_cut(visible(query)), "bold"),
+                                ("” attends to:", "dim"))
     table.title_justify = "left"
     table.add_column(justify="right", no_wrap=True)
     table.add_column(no_wrap=True)
@@ -253,7 +242,8 @@ def bars(query: str, keys: Sequence[str], weights: np.ndarray) -> Table:
     best = int(np.argmax(weights))
     for j, (key, w) in enumerate(zip(keys, weights, strict=True)):
         style = "bold cyan" if j == best else "cyan"
-        table.add_row(Text(visible(key)), Text(bar(w), style=style), Text(f"{100 * w:5.1f}%"))
+        table.add_row(Text(_cut(visible(key))), Text(bar(w), style=style),
+                      Text(f"{100 * w:5.1f}%"))
     return table
 
 
@@ -352,7 +342,7 @@ def _head(
 
     n, d_k, d_v = s.q.shape[0], s.q.shape[1], s.v.shape[1]
     parts: list[RenderableType] = []
-    if len(ex.heads) > 1 or "layers" in ex.config:
+    if (len(ex.heads) > 1 or "layers" in ex.config) and show & HEAD_SECTIONS:
         parts.append(Rule(Text(head_title(ex, hs), style="bold magenta")))
     if "w" in show:
         parts.append(_step("Step 2a · The weight matrices",

@@ -28,6 +28,7 @@ DECIMALS = 2  # seeded numbers are rounded so a person can redo the sums by hand
 MAX_D_MODEL = 4096
 MAX_HEADS = 64
 MAX_D_HEAD = 1024
+MAX_PARAMETERS = 16 * 1024**2  # heads × d_model × (2·d_k + d_v): 128 MiB of float64
 
 
 @dataclass(frozen=True)
@@ -72,6 +73,10 @@ def check_sizes(d_model: int, d_k: int, d_v: int, heads: int) -> None:
     ):
         if not 1 <= value <= top:
             raise AttnError(f"{name} must be between 1 and {top}, got {value}")
+    total = heads * d_model * (2 * d_k + d_v)
+    if total > MAX_PARAMETERS:
+        raise AttnError(f"{heads} heads of {d_model}×{d_k}, {d_model}×{d_k} and {d_model}×{d_v} "
+                        f"make {total:,} weights, more than the limit of {MAX_PARAMETERS:,}")
 
 
 def _rng(seed: int, *parts: str) -> np.random.Generator:

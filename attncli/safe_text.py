@@ -1,0 +1,22 @@
+"""Making what the user typed (or a file holds) safe to show on a terminal."""
+
+from __future__ import annotations
+
+import unicodedata
+
+
+def visible(text: str) -> str:
+    """Text with control, format and bidi characters escaped, e.g. ESC -> \\x1b, U+202E -> \\u202e.
+
+    Nothing the input holds can then move the cursor, change colours or reorder the line.
+    The zero-width joiner stays, because it joins emoji into one picture.
+    """
+    out = []
+    for ch in text:
+        cat = unicodedata.category(ch)
+        if cat in ("Cc", "Cf", "Cs", "Zl", "Zp") and ch != "\u200d":
+            code = ord(ch)
+            out.append(f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}")
+        else:
+            out.append(ch)
+    return "".join(out)
