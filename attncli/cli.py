@@ -100,7 +100,7 @@ def _read_text(text: str) -> str:
 
 
 def _parse_show(show: list[str] | None, focus: str | None) -> list[str]:
-    from attncli.render import SECTIONS
+    from attncli.sections import SECTIONS
 
     if not show:
         return ["bars"] if focus else list(SECTIONS)

@@ -11,7 +11,6 @@ from collections.abc import Iterable, Sequence
 
 import numpy as np
 from rich.cells import cell_len
-from rich.columns import Columns
 from rich.console import Console, ConsoleOptions, Group, RenderableType, RenderResult
 from rich.measure import Measurement
 from rich.rule import Rule
@@ -20,19 +19,8 @@ from rich.text import Text
 
 from attncli.explain import Explanation, HeadSteps
 from attncli.safe_text import visible
+from attncli.sections import SECTIONS
 
-SECTIONS = ("tokens", "x", "w", "qkv", "scores", "scaled", "softmax", "bars", "output")
-SECTION_HELP = {
-    "tokens": "the tokens, with ids and character offsets",
-    "x": "X, the embeddings (one row per token)",
-    "w": "the weight matrices W_Q, W_K and W_V",
-    "qkv": "Q, K and V",
-    "scores": "the raw scores Q·Kᵀ",
-    "scaled": "the scores divided by √d_k (and the mask, if any)",
-    "softmax": "the attention weights, softmax of each row",
-    "bars": "one bar chart per query token",
-    "output": "the output vectors, weights·V",
-}
 HEAD_SECTIONS = set(SECTIONS) - {"tokens", "x"}  # the sections drawn once per head
 BAR_WIDTH = 24
 EIGHTHS = " ▏▎▍▌▋▊▉█"
@@ -79,13 +67,16 @@ class Matrix:
         self.rows, self.cols = [_cut(visible(r)) for r in rows], [_cut(visible(c)) for c in cols]
         self.values, self.precision = values, precision
         self.mark_row_max, self.max_rows = mark_row_max, max_rows
+        self._cache: dict[int, list[Text]] = {}
 
     def _cell(self, v: float, is_max: bool) -> str:
         pad = MAX_MARK if is_max else (" " if self.mark_row_max else "")
         return number(v, self.precision) + pad
 
-    def table(self, width: int) -> Table:
-        """The rich Table for a given width."""
+    def lines(self, width: int) -> list[Text]:
+        """The matrix laid out for a given width, one Text per line (cached per width)."""
+        if width in self._cache:
+            return self._cache[width]
         n_rows = len(self.rows)
         shown_rows = n_rows if n_rows <= self.max_rows else self.max_rows - 1
         best = (np.argmax(self.values[:shown_rows], axis=1) if self.mark_row_max
@@ -94,48 +85,56 @@ class Matrix:
         label_w = max([cell_len(self.corner), cell_len(more_rows),
                        *(cell_len(r) for r in self.rows[:shown_rows])])
         more_w = len(f"… {len(self.cols)} more") + 2
-        columns = []  # (header, cells) of each column shown
-        widths = []
+        columns = []  # (header, cells, content width) of each column shown
+        used = label_w
         for j, head in enumerate(self.cols):
             cells = [self._cell(self.values[i, j], best[i] == j) for i in range(shown_rows)]
-            columns.append((head, cells))
-            widths.append(max([cell_len(head), *(len(c) for c in cells)]) + 2)
-            if label_w + sum(widths) > 2 * width:  # far past the edge: stop formatting
+            w = max([cell_len(head), *(len(c) for c in cells)])
+            columns.append((head, cells, w))
+            used += w + 2  # two spaces before each column
+            if used > 2 * width:  # far past the edge: stop formatting
                 break
-        if label_w + sum(widths) > width or len(columns) < len(self.cols):
-            room = width - label_w - more_w
-            keep = 1  # always show at least one column
-            while keep < len(widths) and sum(widths[: keep + 1]) <= room:
+        if used > width or len(columns) < len(self.cols):
+            room, keep = width - label_w - more_w, 1  # always show at least one column
+            while keep < len(columns) and sum(c[2] + 2 for c in columns[: keep + 1]) <= room:
                 keep += 1
             columns = columns[:keep]
         hidden = len(self.cols) - len(columns)
 
-        table = Table(title=Text(self.title, style="bold"),
-                      caption=Text(self.caption) if self.caption else None,
-                      title_justify="left", caption_justify="left", show_edge=False,
-                      pad_edge=False, box=None, padding=(0, 1))
-        table.add_column(Text(self.corner, style="dim"), style="bold", no_wrap=True)
-        for head, _ in columns:
-            table.add_column(Text(head), justify="right", no_wrap=True)
+        def pad(text: str, w: int) -> str:
+            return " " * (w - cell_len(text)) + text
+
+        out = [Text(self.title, style="bold")]
+        header = Text(self.corner + " " * (label_w - cell_len(self.corner)), style="dim")
+        for head, _, w in columns:
+            header.append("  " + pad(head, w), style="bold")
         if hidden:
-            table.add_column(Text(f"… {hidden} more", style="dim"), no_wrap=True)
+            header.append(f"  … {hidden} more", style="dim")
+        out.append(header)
         for i in range(shown_rows):
-            row = []
-            for j, (_, cells) in enumerate(columns):
+            line = Text(self.rows[i] + " " * (label_w - cell_len(self.rows[i])), style="bold")
+            for j, (_, cells, w) in enumerate(columns):
                 v = self.values[i, j]
                 style = ("bold reverse" if best[i] == j else
                          "dim" if v == -np.inf or (self.mark_row_max and v == 0) else "")
-                row.append(Text(cells[i], style=style))
-            table.add_row(Text(self.rows[i]), *row, *([Text("…", style="dim")] if hidden else []))
+                line.append("  ")
+                line.append(pad(cells[i], w), style=style)
+            if hidden:
+                line.append("  …", style="dim")
+            out.append(line)
         if more_rows:
-            table.add_row(Text(more_rows, style="dim"))
-        return table
+            out.append(Text(more_rows, style="dim"))
+        if self.caption:
+            out.append(Text(self.caption))
+        self._cache[width] = out
+        return out
 
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
-        yield self.table(options.max_width)
+        yield from self.lines(options.max_width)
 
     def __rich_measure__(self, console: Console, options: ConsoleOptions) -> Measurement:
-        return Measurement.get(console, options, self.table(options.max_width))
+        widest = max(line.cell_len for line in self.lines(options.max_width))
+        return Measurement(widest, widest)
 
 
 SHADE = " ░▒▓█"
@@ -195,27 +194,37 @@ def _cut(label: str) -> str:
     return label if cell_len(label) <= LABEL_CAP else label[: LABEL_CAP - 1] + "…"
 
 
-class SideBySide:
-    """Renderables next to each other when they fit the width, else one under another."""
+class Flow:
+    """Blocks (matrices, bar charts) side by side, wrapping to a new row when one does not fit."""
 
-    def __init__(self, items: Sequence[RenderableType], gap: int = 3) -> None:
+    def __init__(self, items: Sequence[Matrix | Bars], gap: int = 3) -> None:
         self.items, self.gap = list(items), gap
 
-    def _layout(self, console: Console, options: ConsoleOptions) -> RenderableType:
-        widths = [Measurement.get(console, options, item).maximum for item in self.items]
-        if sum(widths) + self.gap * (len(widths) - 1) > options.max_width:
-            return Group(*self.items)
-        grid = Table.grid(padding=(0, self.gap, 0, 0))
-        for w in widths:
-            grid.add_column(width=w, no_wrap=True)
-        grid.add_row(*self.items)
-        return grid
-
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
-        yield self._layout(console, options)
+        width = options.max_width
+        row: list[tuple[list[Text], int]] = []
+        used = 0
+        for item in self.items:
+            block = item.lines(width)
+            w = max(line.cell_len for line in block)
+            if row and used + self.gap + w > width:
+                yield from self._join(row)
+                row, used = [], 0
+            used = w if not row else used + self.gap + w
+            row.append((block, w))
+        if row:
+            yield from self._join(row)
 
-    def __rich_measure__(self, console: Console, options: ConsoleOptions) -> Measurement:
-        return Measurement.get(console, options, self._layout(console, options))
+    def _join(self, row: list[tuple[list[Text], int]]) -> Iterable[Text]:
+        for k in range(max(len(block) for block, _ in row)):
+            line = Text()
+            for n, (block, w) in enumerate(row):
+                piece = block[k] if k < len(block) else Text()
+                line.append_text(piece)
+                if n < len(row) - 1:
+                    line.append(" " * (w - piece.cell_len + self.gap))
+            line.rstrip()
+            yield line
 
 
 def matrix(*args, **kwargs) -> Matrix:
@@ -230,21 +239,35 @@ def bar(fraction: float, width: int = BAR_WIDTH) -> str:
     return ("█" * full + (EIGHTHS[part] if part else "")).ljust(width)
 
 
-def bars(query: str, keys: Sequence[str], weights: np.ndarray) -> Table:
+class Bars:
     """What one query token attends to: one bar and percentage per key token."""
-    table = Table.grid(padding=(0, 1))
-    table.title = Text.assemble(("“", "dim"), (_cut(visible(query)), "bold"),
-                                ("” attends to:", "dim"))
-    table.title_justify = "left"
-    table.add_column(justify="right", no_wrap=True)
-    table.add_column(no_wrap=True)
-    table.add_column(justify="right", no_wrap=True)
-    best = int(np.argmax(weights))
-    for j, (key, w) in enumerate(zip(keys, weights, strict=True)):
-        style = "bold cyan" if j == best else "cyan"
-        table.add_row(Text(_cut(visible(key))), Text(bar(w), style=style),
-                      Text(f"{100 * w:5.1f}%"))
-    return table
+
+    def __init__(self, query: str, keys: Sequence[str], weights: np.ndarray) -> None:
+        self.query, self.keys, self.weights = _cut(visible(query)), keys, weights
+
+    def lines(self, width: int) -> list[Text]:
+        labels = [_cut(visible(k)) for k in self.keys]
+        label_w = max(cell_len(lab) for lab in labels)
+        best = int(np.argmax(self.weights))
+        out = [Text.assemble(("“", "dim"), (self.query, "bold"), ("” attends to:", "dim"))]
+        for j, (lab, w) in enumerate(zip(labels, self.weights, strict=True)):
+            line = Text(" " * (label_w - cell_len(lab)) + lab + " ")
+            line.append(bar(w), style="bold cyan" if j == best else "cyan")
+            line.append(f" {100 * w:5.1f}%")
+            out.append(line)
+        return out
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        yield from self.lines(options.max_width)
+
+    def __rich_measure__(self, console: Console, options: ConsoleOptions) -> Measurement:
+        widest = max(line.cell_len for line in self.lines(options.max_width))
+        return Measurement(widest, widest)
+
+
+def bars(query: str, keys: Sequence[str], weights: np.ndarray) -> Bars:
+    """What one query token attends to: one bar and percentage per key token."""
+    return Bars(query, keys, weights)
 
 
 def _spaced(parts: Sequence[RenderableType]) -> Group:
@@ -348,7 +371,7 @@ def _head(
         parts.append(_step("Step 2a · The weight matrices",
                            "W_Q turns an embedding into what the token looks for, W_K into what "
                            "it offers, W_V into what it passes on."))
-        parts.append(SideBySide([
+        parts.append(Flow([
             matrix(f"W_Q ({len(dims)}×{d_k})", dims, _names("q", d_k), s.w_q, precision),
             matrix(f"W_K ({len(dims)}×{d_k})", dims, _names("k", d_k), s.w_k, precision),
             matrix(f"W_V ({len(dims)}×{d_v})", dims, _names("v", d_v), s.w_v, precision),
@@ -356,7 +379,7 @@ def _head(
     if "qkv" in show:
         parts.append(_step("Step 2b · Queries, keys and values",
                            "Q = X·W_Q, K = X·W_K, V = X·W_V: one row of each per token."))
-        parts.append(SideBySide([
+        parts.append(Flow([
             matrix(f"Q ({n}×{d_k})", labels, _names("q", d_k), s.q, precision),
             matrix(f"K ({n}×{d_k})", labels, _names("k", d_k), s.k, precision),
             matrix(f"V ({n}×{d_v})", labels, _names("v", d_v), s.v, precision),
@@ -386,8 +409,7 @@ def _head(
                                                  if _same_word(lab, focus)]
         if focus is None:
             parts.append(_step("Where each token looks", "Each bar is one attention weight."))
-        parts.append(Columns([bars(labels[i], labels, s.weights[i]) for i in wanted],
-                             padding=(0, 4)))
+        parts.append(Flow([bars(labels[i], labels, s.weights[i]) for i in wanted], gap=4))
     if "output" in show:
         parts.append(_step("Step 5 · Output = weights·V",
                            "Each token's new vector is the weighted sum of all value rows: "
@@ -429,7 +451,7 @@ def weight_set(ws, *, precision: int = 2) -> Group:
     for h, hw in enumerate(ws.heads):
         if len(ws.heads) > 1:
             parts.append(Rule(Text(f"Head {h + 1} of {len(ws.heads)}", style="bold magenta")))
-        parts.append(SideBySide([
+        parts.append(Flow([
             matrix(f"W_Q ({ws.d_model}×{ws.d_k})", dims, _names("q", ws.d_k), hw.w_q, precision),
             matrix(f"W_K ({ws.d_model}×{ws.d_k})", dims, _names("k", ws.d_k), hw.w_k, precision),
             matrix(f"W_V ({ws.d_model}×{ws.d_v})", dims, _names("v", ws.d_v), hw.w_v, precision),

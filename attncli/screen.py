@@ -5,11 +5,13 @@ from __future__ import annotations
 import io
 from dataclasses import dataclass
 from pathlib import Path
-
-from rich.console import Console, RenderableType
+from typing import TYPE_CHECKING
 
 from attncli.errors import AttnError
 from attncli.files import atomic_write
+
+if TYPE_CHECKING:  # rich is imported only when something is drawn (start-up time)
+    from rich.console import Console, RenderableType
 
 
 @dataclass(frozen=True)
@@ -39,6 +41,8 @@ class Exports:
 
 def console(*, record: bool = False, width: int | None = None) -> Console:
     """A console that never interprets markup or emoji codes in what it prints."""
+    from rich.console import Console
+
     return Console(highlight=False, emoji=False, markup=False, record=record, width=width)
 
 
@@ -56,6 +60,8 @@ def show(renderable: RenderableType, exports: Exports | None = None,
 def save(renderable: RenderableType, exports: Exports, width: int) -> None:
     """Write each requested export of renderable, laid out at width, atomically."""
     if exports.targets():
+        from rich.console import Console
+
         # Lay the same renderable out again at the same width, in colour, off screen: the
         # files match the terminal even when stdout is a pipe that got no colour.
         recorder = Console(file=io.StringIO(), width=width, record=True, force_terminal=True,

@@ -1,0 +1,172 @@
+"""attncli's speed, measured as whole processes, each beside its baseline in the same run.
+
+    python bench/bench.py [--runs 7] [--model-dir DIR] [--ref-python PYTHON] [--out FILE]
+
+Every figure is the median wall time of --runs runs (at least 5) of a whole process, the
+commands of one comparison interleaved run by run so that the machine's noise falls on both
+alike. Peak memory is the child's maximum resident set size (from wait4). Printed as Markdown.
+
+- Start-up: `attn --help`, `attn explain … --json` and the terminal view, against
+  `python -c "import numpy"`.
+- Large inputs, seeded mode: 32, 128, 512 and 2,048 tokens, terminal view and --json.
+- Model mode (needs --model-dir, an all-MiniLM-L6-v2 directory): `attn explain … --model`
+  against bench/reference_transformers.py run by --ref-python (a Python with torch and
+  transformers), on the same text; and 512 tokens, all heads of the last layer.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+SENTENCE = "The animal didn't cross the street because it was tired"
+WORDS = ("the animal was tired because it walked across the long street in the cold rain "
+         "and then it slept near the river bank").split()
+
+
+def attn() -> list[str]:
+    found = shutil.which("attn")
+    return [found] if found else [sys.executable, "-m", "attncli"]
+
+
+def run_once(cmd: list[str], stdin: str | None = None) -> tuple[float, float]:
+    """Wall seconds and peak RSS (MiB) of one whole process, its output thrown away."""
+    env = {**os.environ, "COLUMNS": "100", "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+    start = time.perf_counter()
+    proc = subprocess.Popen(cmd, stdin=subprocess.PIPE if stdin else subprocess.DEVNULL,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
+    if stdin:
+        proc.stdin.write(stdin.encode())
+        proc.stdin.close()
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - start
+    err = proc.stderr.read().decode(errors="replace")
+    proc.stderr.close()
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode != 0:
+        raise SystemExit(f"failed ({proc.returncode}): {' '.join(cmd)}\n{err}")
+    return wall, usage.ru_maxrss / 1024
+
+
+def side_by_side(cases: dict[str, tuple[list[str], str | None]], runs: int
+                 ) -> dict[str, tuple[float, float]]:
+    """Median wall time and peak memory of each case, the cases interleaved run by run."""
+    for cmd, stdin in cases.values():  # warm the file cache once
+        run_once(cmd, stdin)
+    walls: dict[str, list[float]] = {name: [] for name in cases}
+    peaks: dict[str, float] = dict.fromkeys(cases, 0.0)
+    for _ in range(runs):
+        for name, (cmd, stdin) in cases.items():
+            wall, peak = run_once(cmd, stdin)
+            walls[name].append(wall)
+            peaks[name] = max(peaks[name], peak)
+    return {name: (statistics.median(walls[name]), peaks[name]) for name in cases}
+
+
+def words(n: int) -> str:
+    """A text of n word-level tokens."""
+    return " ".join(WORDS[i % len(WORDS)] for i in range(n))
+
+
+def startup(runs: int) -> list[str]:
+    base = [sys.executable, "-c", "import numpy"]
+    cases = {
+        "baseline": (base, None),
+        "help": (attn() + ["--help"], None),
+        "json": (attn() + ["explain", "The animal was tired", "--json"], None),
+        "text": (attn() + ["explain", "The animal was tired"], None),
+    }
+    got = side_by_side(cases, runs)
+    b = got["baseline"][0]
+    rows = [
+        ("`python -c \"import numpy\"` (baseline)", "baseline", "—"),
+        ("`attn --help`", "help", "≤ 1.5×"),
+        ("`attn explain \"The animal was tired\" --json`", "json", "≤ 2×"),
+        ("`attn explain \"The animal was tired\"`", "text", "≤ 2.5×"),
+    ]
+    out = ["### Start-up", "", "| command | median | × baseline | target |", "|---|---|---|---|"]
+    out += [f"| {label} | {got[key][0]:.3f} s | {got[key][0] / b:.2f}× | {target} |"
+            for label, key, target in rows]
+    return out
+
+
+def large(runs: int) -> list[str]:
+    out = ["### Large inputs, seeded mode (d_model 8, one head)", "",
+           "| tokens | view | median | peak memory |", "|---|---|---|---|"]
+    for n in (32, 128, 512, 2048):
+        text = words(n)
+        cases = {"json": (attn() + ["explain", "-", "--json"], text)}
+        if n <= 512:
+            cases["text"] = (attn() + ["explain", "-"], text)
+            cases["heatmap"] = (attn() + ["explain", "-", "--heatmap"], text)
+        got = side_by_side(cases, runs if n <= 512 else max(3, runs // 2))
+        for view in ("text", "heatmap", "json"):
+            if view in got:
+                label = {"text": "terminal", "heatmap": "terminal, --heatmap",
+                         "json": "--json"}[view]
+                out.append(f"| {n} | {label} | {got[view][0]:.3f} s | {got[view][1]:.0f} MiB |")
+    return out
+
+
+def model(runs: int, model_dir: str, ref_python: str | None) -> list[str]:
+    out = ["### Model mode (all-MiniLM-L6-v2)", ""]
+    job = ["explain", SENTENCE, "--model", model_dir, "--layer", "5", "--head", "11", "--json"]
+    cases = {"attn": (attn() + job, None)}
+    if ref_python:
+        ref = [ref_python, str(HERE / "reference_transformers.py"), model_dir, SENTENCE,
+               "--layer", "5", "--head", "11"]
+        cases["transformers"] = (ref, None)
+    long_text = words(510)  # 512 with [CLS] and [SEP]
+    cases["attn512"] = (attn() + ["explain", "-", "--model", model_dir, "--layer", "last",
+                                  "--head", "all", "--json"], long_text)
+    got = side_by_side(cases, runs)
+    out += ["| command | median | peak memory |", "|---|---|---|",
+            f"| `attn explain … --model … --layer 5 --head 11 --json` | {got['attn'][0]:.3f} s "
+            f"| {got['attn'][1]:.0f} MiB |"]
+    if "transformers" in got:
+        out.append(f"| transformers script, same job (baseline) | {got['transformers'][0]:.3f} s "
+                   f"| {got['transformers'][1]:.0f} MiB |")
+    out.append(f"| 512 tokens, all 12 heads of layer 5, `--json` | {got['attn512'][0]:.3f} s "
+               f"| {got['attn512'][1]:.0f} MiB |")
+    if "transformers" in got:
+        out += ["", f"attncli is {got['transformers'][0] / got['attn'][0]:.1f}× faster than the "
+                "transformers script end to end (target ≥ 8×)."]
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=7, help="runs per command (at least 5)")
+    parser.add_argument("--model-dir", help="an all-MiniLM-L6-v2 directory for model mode")
+    parser.add_argument("--ref-python", help="a Python with torch and transformers")
+    parser.add_argument("--only", choices=("startup", "large", "model"), action="append")
+    parser.add_argument("--out", type=Path, help="also write the Markdown to this file")
+    args = parser.parse_args()
+    runs = max(5, args.runs)
+    parts = args.only or ["startup", "large", "model"]
+    lines = [f"Medians of {runs} runs; {os.cpu_count()} cores; Python "
+             f"{sys.version.split()[0]}; {time.strftime('%Y-%m-%d')}.", ""]
+    if "startup" in parts:
+        lines += startup(runs) + [""]
+    if "large" in parts:
+        lines += large(runs) + [""]
+    if "model" in parts:
+        if args.model_dir:
+            lines += model(runs, args.model_dir, args.ref_python) + [""]
+        else:
+            lines += ["(model mode skipped: pass --model-dir)", ""]
+    text = "\n".join(lines)
+    print(text)
+    if args.out:
+        args.out.write_text(text + "\n")
+
+
+if __name__ == "__main__":
+    main()
