@@ -73,7 +73,8 @@ def softmax(scaled: np.ndarray) -> np.ndarray:
     row_max = scaled.max(axis=-1, keepdims=True)  # (n, 1)
     finite_rows = np.isfinite(row_max[..., 0])  # rows with a finite maximum
     if finite_rows.any():
-        shifted = scaled[finite_rows] - row_max[finite_rows]  # every entry <= 0, -inf stays -inf
+        with np.errstate(over="ignore"):  # -1e308 - 1e308 overflows to -inf, whose exp is 0
+            shifted = scaled[finite_rows] - row_max[finite_rows]  # every entry <= 0
         e = np.exp(shifted)
         out[finite_rows] = e / e.sum(axis=-1, keepdims=True)  # the max entry gives 1, so sum >= 1
     inf_rows = row_max[..., 0] == np.inf
