@@ -48,5 +48,5 @@ def load_model(spec: str) -> Model:
     checkpoint = Checkpoint.open(directory)
     module, cls = FAMILIES[model_type]
     family: type[Model] = getattr(importlib.import_module(module), cls)
-    name = directory.name if Path(spec).expanduser().is_dir() else spec
+    name = spec  # as the user gave it: a path or a repo id
     return family(name, config, checkpoint, tokenizer, directory)
