@@ -12,7 +12,6 @@ Nothing here imports torch, and no pickle is ever opened.
 from __future__ import annotations
 
 import importlib
-from pathlib import Path
 
 from attncli.errors import AttnError
 from attncli.models.checkpoint import TOKENIZER, Checkpoint, read_config, resolve
