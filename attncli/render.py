@@ -23,6 +23,9 @@ from attncli.sections import SECTIONS
 
 HEAD_SECTIONS = set(SECTIONS) - {"tokens", "x"}  # the sections drawn once per head
 BAR_WIDTH = 24
+MAX_BARS = 16  # a chart with more keys shows its TOP_BARS largest, in sentence order
+TOP_BARS = 10
+MAX_CHARTS = 8  # without --focus, a longer text gets charts for its first MAX_CHARTS tokens
 EIGHTHS = " ▏▎▍▌▋▊▉█"
 MAX_MARK = "*"  # marks each row's largest weight, so the view reads without colour
 
@@ -246,15 +249,23 @@ class Bars:
         self.query, self.keys, self.weights = _cut(visible(query)), keys, weights
 
     def lines(self, width: int) -> list[Text]:
-        labels = [_cut(visible(k)) for k in self.keys]
-        label_w = max(cell_len(lab) for lab in labels)
+        n = len(self.keys)
+        shown = range(n) if n <= MAX_BARS else sorted(np.argsort(-self.weights)[:TOP_BARS])
+        cut = len(shown) < n  # then name keys by position too: words repeat in long texts
+        labels = {j: (f"{j} " if cut else "") + _cut(visible(self.keys[j])) for j in shown}
+        label_w = max(cell_len(lab) for lab in labels.values())
         best = int(np.argmax(self.weights))
         out = [Text.assemble(("“", "dim"), (self.query, "bold"), ("” attends to:", "dim"))]
-        for j, (lab, w) in enumerate(zip(labels, self.weights, strict=True)):
+        for j in shown:
+            lab, w = labels[j], self.weights[j]
             line = Text(" " * (label_w - cell_len(lab)) + lab + " ")
             line.append(bar(w), style="bold cyan" if j == best else "cyan")
             line.append(f" {100 * w:5.1f}%")
             out.append(line)
+        if len(shown) < n:
+            rest = 1.0 - float(self.weights[list(shown)].sum())
+            out.append(Text(f"… {n - len(shown)} other tokens share {100 * rest:.1f}%",
+                            style="dim"))
         return out
 
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
@@ -311,9 +322,13 @@ def explanation(
         for name, justify in (("#", "right"), ("token", "left"), ("id", "right"),
                               ("start", "right"), ("end", "right")):
             table.add_column(name, justify=justify, no_wrap=True)
-        for i, t in enumerate(ex.tokens):
-            table.add_row(str(i), Text(visible(t.text)), str(t.id), str(t.start), str(t.end))
+        for i, t in enumerate(ex.tokens[:MAX_ROWS]):
+            table.add_row(str(i), Text(_cut(visible(t.text))), str(t.id), str(t.start),
+                          str(t.end))
         parts.append(table)
+        if len(ex.tokens) > MAX_ROWS:
+            parts.append(Text(f"… {len(ex.tokens) - MAX_ROWS} more tokens (--json lists all)",
+                              style="dim"))
     if "x" in show:
         parts.append(_step("Step 1 · Embeddings X",
                            "Each token becomes a row of numbers: its embedding."))
@@ -405,11 +420,15 @@ def _head(
         parts.append(square(f"Weights ({n}×{n}); each row sums to 1", s.weights, weights=True,
                             caption=f"{MAX_MARK} marks the largest weight in each row"))
     if "bars" in show:
-        wanted = range(n) if focus is None else [i for i, lab in enumerate(labels)
-                                                 if _same_word(lab, focus)]
+        wanted = list(range(n)) if focus is None else [i for i, lab in enumerate(labels)
+                                                       if _same_word(lab, focus)]
         if focus is None:
             parts.append(_step("Where each token looks", "Each bar is one attention weight."))
-        parts.append(Flow([bars(labels[i], labels, s.weights[i]) for i in wanted], gap=4))
+        parts.append(Flow([bars(labels[i], labels, s.weights[i])
+                           for i in wanted[:MAX_CHARTS]], gap=4))
+        if len(wanted) > MAX_CHARTS:
+            parts.append(Text(f"… charts for {len(wanted) - MAX_CHARTS} more tokens: pick one "
+                              "with --focus WORD", style="dim"))
     if "output" in show:
         parts.append(_step("Step 5 · Output = weights·V",
                            "Each token's new vector is the weighted sum of all value rows: "
