@@ -11,8 +11,29 @@ import click
 import typer
 from typer.core import TyperGroup
 
-from attncli import __version__
+from attncli import __version__, sources
 from attncli.errors import AttnError
+from attncli.options import (
+    CausalOpt,
+    DKOpt,
+    DModelOpt,
+    DVOpt,
+    ForceOpt,
+    HeadOpt,
+    HeadsOpt,
+    HtmlOpt,
+    JsonOpt,
+    LayerOpt,
+    MaxTokensOpt,
+    ModelOpt,
+    PositionsOpt,
+    PrecisionOpt,
+    SeedOpt,
+    SvgOpt,
+    TokenizerOpt,
+    TxtOpt,
+    WeightsOpt,
+)
 
 EXIT_CODES = "Exit codes: 0 success, 1 internal error (rerun with --debug), 2 usage or input error."
 
@@ -72,6 +93,11 @@ weights_app = typer.Typer(help="Make and inspect weights files (JSON, npz, safet
 app.add_typer(weights_app, name="weights")
 
 
+def _examples(*lines: str) -> str:
+    """An epilog of example commands, kept as written (click's \\b marker), then exit codes."""
+    return "Examples:\n\n\b\n" + "\n".join(f"  {line}" for line in lines) + "\n\n" + EXIT_CODES
+
+
 def _version(value: bool) -> None:
     if value:
         typer.echo(f"attn {__version__}")
@@ -88,151 +114,14 @@ def root(
     """See self-attention work, step by step, with its numbers."""
 
 
-def _read_text(text: str) -> str:
-    """TEXT, or standard input when TEXT is '-'."""
-    if text != "-":
-        return text
-    data = sys.stdin.buffer.read() if hasattr(sys.stdin, "buffer") else sys.stdin.read().encode()
-    try:
-        return data.decode("utf-8").rstrip("\n")
-    except UnicodeDecodeError as exc:
-        raise AttnError(f"standard input is not valid UTF-8 (byte {exc.start})") from None
-
-
-def _parse_show(show: list[str] | None, focus: str | None) -> list[str]:
-    from attncli.sections import SECTIONS
-
-    if not show:
-        return ["bars"] if focus else list(SECTIONS)
-    wanted = [part.strip().lower() for item in show for part in item.split(",") if part.strip()]
-    if "all" in wanted:
-        return list(SECTIONS)
-    unknown = [w for w in wanted if w not in SECTIONS]
-    if unknown:
-        raise AttnError(f"--show: unknown section {unknown[0]!r}; choose from "
-                        f"{', '.join(SECTIONS)} or all")
-    return wanted
-
-
-def _sizes(d_model: int | None, d_k: int | None, d_v: int | None, heads: int | None,
-           weights: Path | None) -> tuple[int, int, int, int]:
-    """The seeded sizes, with their documented defaults; none of them go with --weights."""
-    given = [name for name, v in (("--d-model", d_model), ("--d-k", d_k), ("--d-v", d_v),
-                                  ("--heads", heads)) if v is not None]
-    if weights is not None and given:
-        raise AttnError(f"{given[0]} cannot be combined with --weights: the file sets the sizes")
-    d_model = 8 if d_model is None else d_model
-    heads = 1 if heads is None else heads
-    if heads > 1 and (d_k is None or d_v is None) and d_model % heads:
-        raise AttnError(f"d_model {d_model} does not split into {heads} heads; "
-                        "pick a d_model divisible by --heads, or give --d-k and --d-v")
-    default = d_model // heads if heads > 1 else max(1, d_model // 2)
-    return d_model, d_k or default, d_v or default, heads
-
-
-def _explanation(text: str, *, weights: Path | None, tokenizer: Path | None, seed: int,
-                 d_model: int | None, d_k: int | None, d_v: int | None, heads: int | None,
-                 causal: bool, positions: str, model: str | None, layer: str | None,
-                 head: str | None, max_tokens: int = 4096):
-    """Build the explanation from whichever source the options name."""
-    from attncli import explain as ex
-
-    text = _read_text(text)
-    ex.check_text(text)
-    if model is None:
-        for name, value in (("--layer", layer), ("--head", head)):
-            if value is not None:
-                raise AttnError(f"{name} goes with --model")
-        return _seeded_or_loaded(text, weights, tokenizer, seed, d_model, d_k, d_v, heads,
-                                 causal, positions, max_tokens)
-    clash = [name for name, value in (
-        ("--weights", weights), ("--tokenizer", tokenizer), ("--d-model", d_model),
-        ("--d-k", d_k), ("--d-v", d_v), ("--heads", heads),
-        ("--causal", causal or None), ("--positions", None if positions == "none" else 1),
-    ) if value is not None]
-    if clash:
-        raise AttnError(f"{clash[0]} cannot be combined with --model: the model sets its own "
-                        "tokenizer, weights, sizes, mask and positions")
-    from attncli.models import load_model
-
-    return ex.explain_model(text, load_model(model), layer or "last", head or "0", max_tokens)
-
-
-def _seeded_or_loaded(text, weights, tokenizer, seed, d_model, d_k, d_v, heads, causal,
-                      positions, max_tokens):
-    from attncli import explain as ex
-    from attncli import tokens as tok
-    from attncli import weights as wts
-
-    sizes = _sizes(d_model, d_k, d_v, heads, weights)
-    if tokenizer is None:
-        toks, tok_name = tok.word_level(text), "word-level"
-    else:
-        toks, tok_name = tok.encode(tok.load_tokenizer(tokenizer), text), str(tokenizer)
-    ws = wts.load(weights) if weights is not None else wts.seeded(seed, *sizes)
-    return ex.explain(text, toks, ws, seed=seed, causal=causal, positions=positions,
-                      tokenizer=tok_name, max_tokens=max_tokens)
-
-
-# Options shared by explain, heads and compare.
-WeightsOpt = Annotated[Path | None, typer.Option(
-    "--weights", "-w", help="Weights file (.json, .npz or .safetensors) instead of seeded "
-                            "weights.", show_default=False)]
-TokenizerOpt = Annotated[Path | None, typer.Option(
-    help="A tokenizer.json to split the text with [default: word-level: words and "
-         "punctuation].", show_default=False)]
-SeedOpt = Annotated[int, typer.Option(min=0, help="Seed for the seeded embeddings and "
-                                                  "weights.")]
-DModelOpt = Annotated[int | None, typer.Option(help="Embedding size [default: 8].",
-                                               show_default=False)]
-DKOpt = Annotated[int | None, typer.Option(
-    help="Query/key size per head [default: d_model/2 for one head, d_model/heads for "
-         "several].", show_default=False)]
-DVOpt = Annotated[int | None, typer.Option(help="Value size per head [default: as d_k].",
-                                           show_default=False)]
-HeadsOpt = Annotated[int | None, typer.Option(help="Number of heads [default: 1].",
-                                              show_default=False)]
-CausalOpt = Annotated[bool, typer.Option(
-    "--causal", help="Hide later tokens from earlier ones (masked scores are −∞).")]
-PositionsOpt = Annotated[str, typer.Option(
-    help="Positional encoding added to X: none or sinusoidal.")]
-ModelOpt = Annotated[str | None, typer.Option(
-    help="A Hugging Face model directory (config.json, tokenizer.json, *.safetensors) or a "
-         "repo id in the local cache; runs that model's real attention.", show_default=False)]
-LayerOpt = Annotated[str | None, typer.Option(
-    help="With --model: which layer(s): a number (0-based, negative from the end), a "
-         "comma-separated list, or all [default: last].", show_default=False)]
-HeadOpt = Annotated[str | None, typer.Option(
-    help="With --model: which head(s): a number, a comma-separated list, or all "
-         "[default: 0].", show_default=False)]
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print every number as JSON (full "
-                                                      "precision) instead.")]
-SvgOpt = Annotated[Path | None, typer.Option(
-    "--svg", help="Also save what is shown as an SVG picture.", show_default=False)]
-HtmlOpt = Annotated[Path | None, typer.Option(
-    "--html", help="Also save what is shown as an HTML page.", show_default=False)]
-TxtOpt = Annotated[Path | None, typer.Option(
-    "--txt", help="Also save what is shown as plain text.", show_default=False)]
-ForceOpt = Annotated[bool, typer.Option("--force", help="Let --svg/--html/--txt overwrite "
-                                                        "existing files.")]
-MaxTokensOpt = Annotated[int, typer.Option(
-    min=1, max=8192, help="Refuse texts with more tokens than this (each n×n matrix grows "
-                          "with the square of it).")]
-PrecisionOpt = Annotated[int, typer.Option(min=0, max=10, help="Decimal places in the "
-                                                               "terminal.")]
-
-
-@app.command(epilog="Examples:\n\n"
-             "  attn explain \"The animal was tired\"\n\n"
-             "  attn explain \"The animal was tired\" --weights sample_weights/animal-tired.json "
-             "--focus tired\n\n"
-             "  attn explain \"I love AI\" --weights sample_weights/i-love-ai.json "
-             "--precision 3\n\n"
-             "  attn explain \"The cat sat\" --heads 2 --causal --show scaled,softmax\n\n"
-             "  attn explain \"The animal was tired\" --model ./all-MiniLM-L6-v2 --layer 5 "
-             "--head 11\n\n"
-             "  echo \"The animal was tired\" | attn explain - --json | jq '.heads[0].weights'\n\n"
-             + EXIT_CODES)
+@app.command(epilog=_examples(
+    'attn explain "The animal was tired"',
+    'attn explain "The animal was tired" -w sample_weights/animal-tired.json --focus tired',
+    'attn explain "I love AI" -w sample_weights/i-love-ai.json --precision 3',
+    'attn explain "The cat sat" --heads 2 --causal --show scaled,softmax',
+    'attn explain "The animal was tired" --model ./all-MiniLM-L6-v2 --layer 5 --head 11',
+    "echo 'The animal was tired' | attn explain - --json | jq '.heads[0].weights'",
+))
 def explain(
     text: Annotated[str, typer.Argument(help="The sentence to explain; - reads standard input.",
                                         show_default=False)],
@@ -269,8 +158,8 @@ def explain(
 
     exports = Exports(svg, html, txt, force)
     exports.check()
-    sections = _parse_show(show, focus)
-    ex = _explanation(text, weights=weights, tokenizer=tokenizer, seed=seed, d_model=d_model,
+    sections = sources.parse_show(show, focus)
+    ex = sources.build(text, weights=weights, tokenizer=tokenizer, seed=seed, d_model=d_model,
                       d_k=d_k, d_v=d_v, heads=heads, causal=causal, positions=positions,
                       model=model, layer=layer, head=head, max_tokens=max_tokens)
     if as_json:
@@ -287,12 +176,12 @@ def explain(
                              heatmap=heatmap), exports)
 
 
-@app.command("heads", epilog="Examples:\n\n"
-             "  attn heads \"The animal didn't cross the street because it was tired\" "
-             "--model ./all-MiniLM-L6-v2 --from tired --to animal\n\n"
-             "  attn heads \"The animal was tired\" --model ./all-MiniLM-L6-v2\n\n"
-             "  attn heads \"The animal was tired\" --heads 4 --from tired --to animal --json\n\n"
-             + EXIT_CODES)
+@app.command("heads", epilog=_examples(
+    "attn heads \"The animal didn't cross the street because it was tired\" \\\n"
+    "      --model ./all-MiniLM-L6-v2 --from it --to animal",
+    'attn heads "The animal was tired" --model ./all-MiniLM-L6-v2',
+    'attn heads "The animal was tired" --heads 4 --from tired --to animal --json',
+))
 def heads_cmd(
     text: Annotated[str, typer.Argument(help="The sentence; - reads standard input.",
                                         show_default=False)],
@@ -327,7 +216,7 @@ def heads_cmd(
     exports.check()
     if model is not None:
         layer, head = layer or "all", head or "all"
-    ex = _explanation(text, weights=weights, tokenizer=tokenizer, seed=seed, d_model=d_model,
+    ex = sources.build(text, weights=weights, tokenizer=tokenizer, seed=seed, d_model=d_model,
                       d_k=None, d_v=None, heads=heads, causal=causal, positions="none",
                       model=model, layer=layer, head=head)
     ov = overview(ex, from_word, to_word, top=top)
@@ -341,13 +230,12 @@ def heads_cmd(
     _show(render_heads.overview(ov), exports)
 
 
-@app.command("compare", epilog="Examples:\n\n"
-             "  attn compare \"I sat on the bank of the river\" \"I put money in the bank\" "
-             "--word bank\n\n"
-             "  attn compare \"The animal was tired\" \"The street was wide\" --word was "
-             "--weights sample_weights/animal-tired.json\n\n"
-             "  attn compare \"A bank by the river\" \"A bank with money\" --word bank "
-             "--model ./all-MiniLM-L6-v2 --layer 5 --json\n\n" + EXIT_CODES)
+@app.command("compare", epilog=_examples(
+    'attn compare "I sat on the bank of the river" "I put money in the bank" --word bank',
+    'attn compare "dog bites man" "man bites dog" --word dog --positions sinusoidal',
+    'attn compare "A bank by the river" "A bank with money" --word bank \\\n'
+    "      --model ./all-MiniLM-L6-v2 --layer 5 --json",
+))
 def compare_cmd(
     text_a: Annotated[str, typer.Argument(help="The first sentence.", show_default=False)],
     text_b: Annotated[str, typer.Argument(help="The second sentence.", show_default=False)],
@@ -383,7 +271,7 @@ def compare_cmd(
     options = {"weights": weights, "tokenizer": tokenizer, "seed": seed, "d_model": d_model,
                "d_k": d_k, "d_v": d_v, "heads": heads, "causal": causal,
                "positions": positions, "model": model, "layer": layer, "head": head}
-    cmp = compare(_explanation(text_a, **options), _explanation(text_b, **options), word)
+    cmp = compare(sources.build(text_a, **options), sources.build(text_b, **options), word)
     if as_json:
         from attncli import export
 
@@ -394,10 +282,11 @@ def compare_cmd(
     _show(render_compare.comparison(cmp, precision), exports)
 
 
-@app.command("demo", epilog="Examples:\n\n"
-             "  attn demo\n\n"
-             "  attn demo --model ./all-MiniLM-L6-v2\n\n"
-             "  attn demo --no-pause --svg lesson.svg\n\n" + EXIT_CODES)
+@app.command("demo", epilog=_examples(
+    "attn demo",
+    "attn demo --model ./all-MiniLM-L6-v2",
+    "attn demo --no-pause --svg lesson.svg",
+))
 def demo_cmd(
     model: Annotated[str | None, typer.Option(
         help="Add a third part: what this real model does with the same sentence.",
@@ -431,11 +320,11 @@ def _show(renderable, exports=None) -> None:
     screen.show(renderable, exports)
 
 
-@weights_app.command("init", epilog="Examples:\n\n"
-                     "  attn weights init -o my.json\n\n"
-                     "  attn weights init --text \"The animal was tired\" -o animal.json\n\n"
-                     "  attn weights init --heads 2 --d-model 8 -o two-heads.safetensors\n\n"
-                     + EXIT_CODES)
+@weights_app.command("init", epilog=_examples(
+    "attn weights init -o my.json",
+    'attn weights init --text "The animal was tired" -o animal.json',
+    "attn weights init --heads 2 --d-model 8 -o two-heads.safetensors",
+))
 def weights_init(
     output: Annotated[Path, typer.Option("--output", "-o", help="File to write; its suffix "
                                          "(.json, .npz, .safetensors) picks the format.",
@@ -458,7 +347,7 @@ def weights_init(
     from attncli import tokens as tok
     from attncli import weights as wts
 
-    sizes = _sizes(d_model, d_k, d_v, heads, None)
+    sizes = sources.sizes(d_model, d_k, d_v, heads, None)
     ws = wts.seeded(seed, *sizes)
     if text is not None:
         embeddings = {t.text: wts.seeded_embedding(t.text, seed, sizes[0])
@@ -471,8 +360,9 @@ def weights_init(
                f"{sizes[3]} head{'s' if sizes[3] > 1 else ''})", err=True)
 
 
-@weights_app.command("show", epilog="Example:\n\n  attn weights show "
-                     "sample_weights/animal-tired.json\n\n" + EXIT_CODES)
+@weights_app.command("show", epilog=_examples(
+    "attn weights show sample_weights/animal-tired.json",
+))
 def weights_show(
     file: Annotated[Path, typer.Argument(help="A .json, .npz or .safetensors weights file.",
                                          show_default=False)],

@@ -1,0 +1,54 @@
+"""The options several `attn` commands share, declared once."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+WeightsOpt = Annotated[Path | None, typer.Option(
+    "--weights", "-w", help="Weights file (.json, .npz or .safetensors) instead of seeded "
+                            "weights.", show_default=False)]
+TokenizerOpt = Annotated[Path | None, typer.Option(
+    help="A tokenizer.json to split the text with [default: word-level: words and "
+         "punctuation].", show_default=False)]
+SeedOpt = Annotated[int, typer.Option(min=0, help="Seed for the seeded embeddings and "
+                                                  "weights.")]
+DModelOpt = Annotated[int | None, typer.Option(help="Embedding size [default: 8].",
+                                               show_default=False)]
+DKOpt = Annotated[int | None, typer.Option(
+    help="Query/key size per head [default: d_model/2 for one head, d_model/heads for "
+         "several].", show_default=False)]
+DVOpt = Annotated[int | None, typer.Option(help="Value size per head [default: as d_k].",
+                                           show_default=False)]
+HeadsOpt = Annotated[int | None, typer.Option(help="Number of heads [default: 1].",
+                                              show_default=False)]
+CausalOpt = Annotated[bool, typer.Option(
+    "--causal", help="Hide later tokens from earlier ones (masked scores are −∞).")]
+PositionsOpt = Annotated[str, typer.Option(
+    help="Positional encoding added to X: none or sinusoidal.")]
+ModelOpt = Annotated[str | None, typer.Option(
+    help="A Hugging Face model directory (config.json, tokenizer.json, *.safetensors) or a "
+         "repo id in the local cache; runs that model's real attention.", show_default=False)]
+LayerOpt = Annotated[str | None, typer.Option(
+    help="With --model: which layer(s): a number (0-based, negative from the end), a "
+         "comma-separated list, or all [default: last].", show_default=False)]
+HeadOpt = Annotated[str | None, typer.Option(
+    help="With --model: which head(s): a number, a comma-separated list, or all "
+         "[default: 0].", show_default=False)]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print every number as JSON (full "
+                                                      "precision) instead.")]
+SvgOpt = Annotated[Path | None, typer.Option(
+    "--svg", help="Also save what is shown as an SVG picture.", show_default=False)]
+HtmlOpt = Annotated[Path | None, typer.Option(
+    "--html", help="Also save what is shown as an HTML page.", show_default=False)]
+TxtOpt = Annotated[Path | None, typer.Option(
+    "--txt", help="Also save what is shown as plain text.", show_default=False)]
+ForceOpt = Annotated[bool, typer.Option("--force", help="Let --svg/--html/--txt overwrite "
+                                                        "existing files.")]
+MaxTokensOpt = Annotated[int, typer.Option(
+    min=1, max=8192, help="Refuse texts with more tokens than this (each n×n matrix grows "
+                          "with the square of it).")]
+PrecisionOpt = Annotated[int, typer.Option(min=0, max=10, help="Decimal places in the "
+                                                               "terminal.")]
