@@ -1,0 +1,361 @@
+"""Make the tiny model fixtures in tests/fixtures/models/, with reference attentions.
+
+For each of bert, roberta, distilbert, gpt2, llama, qwen2 and mistral this builds a tiny,
+randomly initialised Hugging Face model (2 layers, hidden size 32, 4 heads,
+initializer_range=0.4 so that attention is far from uniform, eager attention) and a tiny
+tokenizer trained here with the `tokenizers` library on a small built-in corpus, and writes
+
+    <out>/<name>/config.json        the real config.json, from save_pretrained
+    <out>/<name>/model.safetensors  (gpt2: two shards + model.safetensors.index.json)
+    <out>/<name>/tokenizer.json
+    <out>/<name>/reference.npz      text, input_ids, attentions, hidden_in (no pickle)
+
+`attentions` is model(input_ids, output_attentions=True).attentions stacked to
+(num_layers, num_heads, n, n), computed in float32 by transformers from the weights loaded
+back from the files just written (llama is stored as bfloat16 and qwen2 as float16: the
+reference is for those stored numbers upcast to float32). `hidden_in[i]` is the hidden state
+entering layer i, (num_layers, n, hidden), from output_hidden_states. `input_ids` are what
+tokenizer.json gives for `text` with padding and truncation switched off.
+
+Usage:
+
+    pip install torch==2.13.0 transformers      # only for this script; the tests need neither
+    python scripts/make_model_fixtures.py [--out tests/fixtures/models]
+
+It is deterministic: torch is seeded per fixture and reference.npz is written with fixed
+zip timestamps, so running it twice gives byte-identical files.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import os
+import shutil
+import sys
+import zipfile
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")  # nothing is fetched: everything is built here
+os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+
+import numpy as np  # noqa: E402
+
+try:
+    import torch
+    import transformers
+    from safetensors import safe_open
+    from tokenizers import (
+        Tokenizer,
+        decoders,
+        models,
+        normalizers,
+        pre_tokenizers,
+        processors,
+        trainers,
+    )
+except ImportError as exc:  # pragma: no cover - a hint for whoever runs it
+    sys.exit(f"{exc}: this script needs `pip install torch==2.13.0 transformers` "
+             "(the package and its tests do not)")
+
+TEXT = "The animal didn't cross the street because it was tired"
+INIT_RANGE = 0.4
+SEED = 1234
+
+CORPUS = [
+    "The animal didn't cross the street because it was tired",
+    "The animal didn't cross the street because it was too wide",
+    "The animal was tired",
+    "I love AI",
+    "I saw the bank near the river",
+    "I went to the bank to deposit my money",
+    "The river bank was covered in grass",
+    "The cat sat on the mat",
+    "The dog chased the cat across the street",
+    "A bird flew over the river",
+    "She said that it was raining",
+    "He didn't know why the animal stopped",
+    "The street was quiet because it was late",
+    "We love the river near the old bridge",
+    "The tired dog slept near the door",
+    "Attention lets each token look at every other token",
+    "Self-attention weighs the words of a sentence",
+    "The query meets the key and the value is mixed",
+    "Transformers read the whole sentence at once",
+    "It was the best of times, it was the worst of times",
+    "The quick brown fox jumps over the lazy dog",
+    "Hello there, how are you today?",
+    "Hi! I said hi to the animal, and it said hi back",
+    "One two three four five six seven eight nine ten",
+    "The model looks back at the words before it",
+    "Why did the chicken cross the road?",
+    "My money is in the bank, not under the bed",
+    "The children crossed the street with their teacher",
+    "Numbers like 42 and 3.14 appear in text too",
+    "The animal ran because it was scared",
+    "Every head attends to something different",
+    "Because it was tired, the animal lay down",
+    "I saw a small animal near the street",
+]
+
+# ---- tokenizers --------------------------------------------------------------------------
+
+
+def wordpiece(vocab_size: int) -> Tokenizer:
+    """A BERT-style uncased WordPiece tokenizer: [CLS] $A [SEP].
+
+    WordPieceTrainer alone is not deterministic (tokenizers 0.23): it creates the "##x"
+    continuation pieces in hash-map order, and their ids break ties between merges. So the
+    "##x" pieces are handed to the trainer first, in sorted order, as special tokens (which fixes
+    their ids), and the tokenizer is then rebuilt from the trained vocabulary with only the five
+    real special tokens.
+    """
+    special = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+    normalizer = normalizers.BertNormalizer(lowercase=True, clean_text=True,
+                                            handle_chinese_chars=True, strip_accents=None)
+    pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    chars = sorted({c for line in CORPUS
+                    for word, _ in pre_tokenizer.pre_tokenize_str(normalizer.normalize_str(line))
+                    for c in word})
+    trained = Tokenizer(models.WordPiece(unk_token="[UNK]"))
+    trained.normalizer, trained.pre_tokenizer = normalizer, pre_tokenizer
+    trained.train_from_iterator(CORPUS, trainers.WordPieceTrainer(
+        vocab_size=vocab_size, special_tokens=special + ["##" + c for c in chars],
+        continuing_subword_prefix="##", show_progress=False))
+
+    vocab = trained.get_vocab(with_added_tokens=True)
+    tok = Tokenizer(models.WordPiece(vocab=vocab, unk_token="[UNK]",
+                                     continuing_subword_prefix="##", max_input_chars_per_word=100))
+    tok.normalizer, tok.pre_tokenizer = normalizer, pre_tokenizer
+    tok.add_special_tokens(special)
+    assert [tok.token_to_id(t) for t in special] == list(range(len(special)))
+    tok.post_processor = processors.TemplateProcessing(
+        single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B:1 [SEP]:1",
+        special_tokens=[("[CLS]", tok.token_to_id("[CLS]")), ("[SEP]", tok.token_to_id("[SEP]"))])
+    tok.decoder = decoders.WordPiece(prefix="##")
+    return tok
+
+
+def byte_level_bpe(vocab_size: int, special: list[str], add_prefix_space: bool) -> Tokenizer:
+    """A GPT-2-style byte-level BPE tokenizer (no post-processor: callers add one)."""
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=add_prefix_space)
+    tok.decoder = decoders.ByteLevel()
+    tok.train_from_iterator(CORPUS, trainers.BpeTrainer(
+        vocab_size=vocab_size, special_tokens=special, show_progress=False,
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
+    assert [tok.token_to_id(t) for t in special] == list(range(len(special)))
+    return tok
+
+
+def metaspace_bpe(vocab_size: int) -> Tokenizer:
+    """A sentencepiece-style (Llama-2/Mistral) BPE with ▁ for spaces and <unk>: <s> $A."""
+    special = ["<unk>", "<s>", "</s>"]
+    tok = Tokenizer(models.BPE(unk_token="<unk>", fuse_unk=True))
+    tok.pre_tokenizer = pre_tokenizers.Metaspace(replacement="▁", prepend_scheme="first")
+    tok.decoder = decoders.Metaspace(replacement="▁", prepend_scheme="first")
+    tok.train_from_iterator(CORPUS, trainers.BpeTrainer(
+        vocab_size=vocab_size, special_tokens=special, show_progress=False))
+    assert [tok.token_to_id(t) for t in special] == [0, 1, 2]
+    tok.post_processor = processors.TemplateProcessing(
+        single="<s> $A", pair="<s> $A <s> $B:1", special_tokens=[("<s>", 1)])
+    return tok
+
+
+# ---- models ------------------------------------------------------------------------------
+
+COMMON = {"initializer_range": INIT_RANGE, "attn_implementation": "eager"}
+SMALL = {"hidden_size": 32, "num_attention_heads": 4, "num_hidden_layers": 2,
+         "intermediate_size": 64, "max_position_embeddings": 64}
+
+
+def spec_bert() -> dict:
+    tok = wordpiece(250)
+    tok.enable_padding(length=128, pad_id=0, pad_token="[PAD]")  # as some real files have
+    tok.enable_truncation(max_length=128)
+    config = transformers.BertConfig(vocab_size=tok.get_vocab_size(), type_vocab_size=2,
+                                     pad_token_id=0, **SMALL, **COMMON)
+    return {"tokenizer": tok, "config": config, "cls": transformers.BertModel,
+            "dtype": torch.float32}
+
+
+def spec_roberta() -> dict:
+    tok = byte_level_bpe(320, ["<s>", "<pad>", "</s>", "<unk>", "<mask>"], add_prefix_space=False)
+    tok.post_processor = processors.RobertaProcessing(("</s>", 2), ("<s>", 0),
+                                                      trim_offsets=True, add_prefix_space=False)
+    config = transformers.RobertaConfig(
+        vocab_size=tok.get_vocab_size(), type_vocab_size=1, pad_token_id=1, bos_token_id=0,
+        eos_token_id=2, **{**SMALL, "max_position_embeddings": 64 + 2}, **COMMON)
+    return {"tokenizer": tok, "config": config, "cls": transformers.RobertaModel,
+            "dtype": torch.float32}
+
+
+def spec_distilbert() -> dict:
+    tok = wordpiece(250)
+    config = transformers.DistilBertConfig(
+        vocab_size=tok.get_vocab_size(), dim=32, n_heads=4, n_layers=2, hidden_dim=64,
+        max_position_embeddings=64, pad_token_id=0, **COMMON)
+    return {"tokenizer": tok, "config": config, "cls": transformers.DistilBertModel,
+            "dtype": torch.float32}
+
+
+def spec_gpt2() -> dict:
+    tok = byte_level_bpe(320, ["<|endoftext|>"], add_prefix_space=False)
+    eot = tok.token_to_id("<|endoftext|>")
+    config = transformers.GPT2Config(
+        vocab_size=tok.get_vocab_size(), n_embd=32, n_head=4, n_layer=2, n_positions=64,
+        bos_token_id=eot, eos_token_id=eot, **COMMON)
+    return {"tokenizer": tok, "config": config, "cls": transformers.GPT2Model,
+            "dtype": torch.float32, "max_shard_size": "100KB"}
+
+
+def spec_llama() -> dict:
+    # Llama-3 style: byte-level BPE, BOS added by the post-processor.
+    tok = byte_level_bpe(320, ["<s>", "</s>"], add_prefix_space=False)
+    tok.post_processor = processors.TemplateProcessing(
+        single="<s> $A", pair="<s> $A <s> $B:1", special_tokens=[("<s>", 0)])
+    config = transformers.LlamaConfig(
+        vocab_size=tok.get_vocab_size(), num_key_value_heads=2, rope_theta=10000.0,
+        bos_token_id=0, eos_token_id=1, pad_token_id=None, **SMALL, **COMMON)
+    return {"tokenizer": tok, "config": config, "cls": transformers.LlamaModel,
+            "dtype": torch.bfloat16}
+
+
+def spec_qwen2() -> dict:
+    special = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
+    tok = byte_level_bpe(320, special, add_prefix_space=False)
+    tok.post_processor = processors.ByteLevel(trim_offsets=False)  # adds no token, like Qwen2
+    config = transformers.Qwen2Config(
+        vocab_size=tok.get_vocab_size(), num_key_value_heads=2, rope_theta=1000000.0,
+        bos_token_id=0, eos_token_id=0, use_sliding_window=False, **SMALL, **COMMON)
+    return {"tokenizer": tok, "config": config, "cls": transformers.Qwen2Model,
+            "dtype": torch.float16}
+
+
+def spec_mistral() -> dict:
+    # Mistral-7B-v0.1 style: sentencepiece-like ▁ BPE with <unk>, BOS by the post-processor.
+    tok = metaspace_bpe(250)
+    config = transformers.MistralConfig(
+        vocab_size=tok.get_vocab_size(), num_key_value_heads=1, sliding_window=4096,
+        rope_theta=10000.0, bos_token_id=1, eos_token_id=2, pad_token_id=None,
+        **SMALL, **COMMON)
+    return {"tokenizer": tok, "config": config, "cls": transformers.MistralModel,
+            "dtype": torch.float32}
+
+
+SPECS = {"bert": spec_bert, "roberta": spec_roberta, "distilbert": spec_distilbert,
+         "gpt2": spec_gpt2, "llama": spec_llama, "qwen2": spec_qwen2, "mistral": spec_mistral}
+DECODERS = {"gpt2", "llama", "qwen2", "mistral"}
+
+# ---- writing -----------------------------------------------------------------------------
+
+
+def save_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
+    """np.savez, but with fixed zip timestamps so that equal arrays give equal bytes."""
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_STORED) as zf:
+        for key, array in arrays.items():
+            buf = io.BytesIO()
+            np.lib.format.write_array(buf, np.asanyarray(array), allow_pickle=False)
+            info = zipfile.ZipInfo(key + ".npy", date_time=(1980, 1, 1, 0, 0, 0))
+            info.external_attr = 0o644 << 16
+            zf.writestr(info, buf.getvalue())
+
+
+def make(name: str, out: Path) -> dict:
+    torch.manual_seed(SEED)
+    spec = SPECS[name]()
+    tok: Tokenizer = spec["tokenizer"]
+    config = spec["config"]
+    dest = out / name
+    if dest.exists():
+        shutil.rmtree(dest)
+    dest.mkdir(parents=True)
+
+    torch.manual_seed(SEED)
+    model = spec["cls"](config).eval()
+    model = model.to(spec["dtype"])
+    # config.json (with its dtype) + model.safetensors, or for gpt2 (about 150 KB of float32)
+    # model-0000{1,2}-of-00002.safetensors + model.safetensors.index.json: layer 0 and the
+    # embeddings in the first shard, layer 1 and ln_f in the second.
+    model.save_pretrained(str(dest), max_shard_size=spec.get("max_shard_size", "50GB"))
+    (dest / "generation_config.json").unlink(missing_ok=True)  # not needed, if written
+    if "max_shard_size" in spec:
+        index = json.loads((dest / "model.safetensors.index.json").read_text())
+        assert sorted(set(index["weight_map"].values())) == [
+            "model-00001-of-00002.safetensors", "model-00002-of-00002.safetensors"], index
+    for f in dest.glob("*.safetensors"):
+        f.chmod(0o644)  # safetensors writes 0600
+    tok.save(str(dest / "tokenizer.json"))
+
+    # The ids: that file's tokenizer, with padding and truncation off, special tokens on.
+    runtime = Tokenizer.from_file(str(dest / "tokenizer.json"))
+    runtime.no_padding()
+    runtime.no_truncation()
+    ids = runtime.encode(TEXT).ids
+
+    # The reference: the weights read back from the files just written, in float32.
+    loaded = spec["cls"].from_pretrained(str(dest), dtype=torch.float32,
+                                         attn_implementation="eager").eval()
+    with torch.no_grad():
+        input_ids = torch.tensor([ids], dtype=torch.long)
+        result = loaded(input_ids=input_ids, output_attentions=True, output_hidden_states=True)
+    attentions = torch.stack([a[0] for a in result.attentions]).to(torch.float32).numpy()
+    n_layers = len(result.attentions)
+    hidden_in = torch.stack([h[0] for h in result.hidden_states[:n_layers]]).numpy()
+
+    save_npz(dest / "reference.npz", {
+        "text": np.array(TEXT),
+        "input_ids": np.asarray(ids, dtype=np.int64),
+        "attentions": np.ascontiguousarray(attentions, dtype=np.float32),
+        "hidden_in": np.ascontiguousarray(hidden_in, dtype=np.float32),
+    })
+    check(name, dest, ids, attentions, dtype=spec["dtype"])
+    return {"vocab": tok.get_vocab_size(), "n": len(ids), "shape": attentions.shape,
+            "peaked": float((attentions.max(-1) > 0.5).mean())}
+
+
+def check(name: str, dest: Path, ids: list[int], att: np.ndarray, dtype: torch.dtype) -> None:
+    """What the fixtures promise; fail loudly rather than commit a bad one."""
+    config = json.loads((dest / "config.json").read_text())
+    assert config["model_type"] == name, config["model_type"]
+    assert np.allclose(att.sum(-1), 1.0, atol=1e-5), f"{name}: rows do not sum to 1"
+    if name in DECODERS:
+        assert (np.triu(att, k=1) == 0).all(), f"{name}: not causal"
+    peaked = float((att.max(-1) > 0.5).mean())
+    assert peaked > 0.3, f"{name}: attention too uniform ({peaked:.2f} rows peak above 0.5)"
+    files = sorted(p.name for p in dest.glob("*.safetensors"))
+    for fname in files:
+        with safe_open(str(dest / fname), framework="pt") as f:
+            for key in f.keys():
+                t = f.get_tensor(key)
+                assert t.dtype == dtype, f"{name}: {key} is {t.dtype}, not {dtype}"
+    with np.load(dest / "reference.npz", allow_pickle=False) as npz:
+        assert npz["input_ids"].tolist() == ids and str(npz["text"]) == TEXT
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("--out", type=Path,
+                        default=Path(__file__).resolve().parent.parent / "tests/fixtures/models")
+    parser.add_argument("names", nargs="*", metavar="NAME",
+                        help=f"only these fixtures, of {', '.join(SPECS)} (default: all)")
+    args = parser.parse_args(argv)
+    unknown = [n for n in args.names if n not in SPECS]
+    if unknown:
+        parser.error(f"unknown fixture(s) {unknown}: choose from {list(SPECS)}")
+    transformers.utils.logging.disable_progress_bar()
+    torch.use_deterministic_algorithms(True)
+    torch.set_num_threads(1)
+    args.out.mkdir(parents=True, exist_ok=True)
+    print(f"torch {torch.__version__}, transformers {transformers.__version__}")
+    for name in args.names or list(SPECS):
+        info = make(name, args.out)
+        size = sum(p.stat().st_size for p in (args.out / name).iterdir())
+        print(f"{name:10s} vocab {info['vocab']:3d}  {info['n']:2d} tokens  attentions "
+              f"{info['shape']}  rows peaking > 0.5: {info['peaked']:.0%}  {size / 1024:.0f} KiB")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
