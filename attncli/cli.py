@@ -165,7 +165,7 @@ def explain(
     if as_json:
         from attncli import export
 
-        typer.echo(export.dumps(export.to_dict(ex)))
+        _write_json(export.document(ex))
         return
     from attncli import render
 
@@ -223,7 +223,7 @@ def heads_cmd(
     if as_json:
         from attncli import export
 
-        typer.echo(export.dumps(export.heads_to_dict(ov)))
+        _write_json(export.heads_to_dict(ov))
         return
     from attncli import render_heads
 
@@ -275,7 +275,7 @@ def compare_cmd(
     if as_json:
         from attncli import export
 
-        typer.echo(export.dumps(export.compare_to_dict(cmp)))
+        _write_json(export.compare_to_dict(cmp))
         return
     from attncli import render_compare
 
@@ -312,6 +312,15 @@ def demo_cmd(
     pause = not no_pause and sys.stdin.isatty() and out.is_terminal
     shown = demo.play(screens, out, pause=pause)
     screen.save(Group(*shown), exports, out.width)
+
+
+def _write_json(doc) -> None:
+    """The document on stdout, streamed, then a newline: nothing else goes to stdout."""
+    from attncli import export
+
+    export.write(doc, sys.stdout)
+    sys.stdout.write("\n")
+    sys.stdout.flush()
 
 
 def _show(renderable, exports=None) -> None:

@@ -6,7 +6,9 @@ softmax) is written as null. The schema ships as attncli/explain.schema.json.
 
 from __future__ import annotations
 
+import io
 import json
+from typing import TextIO
 
 import numpy as np
 
@@ -22,19 +24,19 @@ def _matrix(arr: np.ndarray) -> list:
     return arr.tolist()
 
 
-def to_dict(ex: Explanation) -> dict:
-    """The JSON document for an explanation, as plain Python objects."""
+def document(ex: Explanation) -> dict:
+    """The JSON document for an explanation; its matrices stay numpy arrays until written."""
     doc: dict = {
         "schema": SCHEMA,
         "text": ex.text,
         "tokens": [{"text": t.text, "id": t.id, "start": t.start, "end": t.end} for t in ex.tokens],
         "config": ex.config,
-        "embeddings": _matrix(ex.x),
+        "embeddings": ex.x,
     }
     if ex.dims:
         doc["dims"] = list(ex.dims)
     if ex.positions is not None:
-        doc["positions"] = _matrix(ex.positions)
+        doc["positions"] = ex.positions
     if ex.notes:
         doc["notes"] = list(ex.notes)
     doc["heads"] = [_head(ex, hs) for hs in ex.heads]
@@ -44,17 +46,68 @@ def to_dict(ex: Explanation) -> dict:
 def _head(ex: Explanation, hs) -> dict:
     entry = {"layer": hs.layer, "head": hs.head}
     if hs.layer != ex.heads[0].layer:  # a later layer of a real model: its own input
-        entry["x"] = _matrix(hs.steps.x)
-    entry.update((name, _matrix(getattr(hs.steps, name))) for name in STEP_KEYS)
+        entry["x"] = hs.steps.x
+    entry.update((name, getattr(hs.steps, name)) for name in STEP_KEYS)
     return entry
 
 
 STEP_KEYS = ("w_q", "w_k", "w_v", "q", "k", "v", "scores", "scaled", "weights", "output")
 
 
-def dumps(doc: dict) -> str:
+def to_dict(ex: Explanation) -> dict:
+    """The JSON document for an explanation, as plain Python objects."""
+    return _plain(document(ex))
+
+
+def _plain(obj):
+    if isinstance(obj, np.ndarray):
+        return _matrix(obj)
+    if isinstance(obj, dict):
+        return {k: _plain(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_plain(v) for v in obj]
+    return obj
+
+
+def write(doc, out: TextIO) -> None:
+    """Write doc as strict JSON, matrices row by row, so memory stays flat for long inputs.
+
+    The text is the same as json.dumps(to_dict(…)) would give: floats in their shortest
+    round-trip form, -inf (masked) as null, and a NaN or infinity anywhere else is a bug,
+    raised as ValueError rather than written.
+    """
+    if isinstance(doc, np.ndarray):
+        out.write("[")
+        for i, row in enumerate(doc):
+            if i:
+                out.write(", ")
+            if np.isfinite(row).all():
+                out.write(str(row.tolist()))  # list repr of floats is valid JSON, and fast
+            else:
+                out.write(json.dumps(_matrix(row), allow_nan=False))
+        out.write("]")
+    elif isinstance(doc, dict):
+        out.write("{")
+        for i, (key, value) in enumerate(doc.items()):
+            out.write(("" if i == 0 else ", ") + json.dumps(str(key), ensure_ascii=False) + ": ")
+            write(value, out)
+        out.write("}")
+    elif isinstance(doc, list) and any(isinstance(v, (dict, list, np.ndarray)) for v in doc):
+        out.write("[")
+        for i, value in enumerate(doc):
+            if i:
+                out.write(", ")
+            write(value, out)
+        out.write("]")
+    else:
+        out.write(json.dumps(doc, ensure_ascii=False, allow_nan=False))
+
+
+def dumps(doc) -> str:
     """Serialise strictly: a NaN or infinity that slipped through is a bug, not output."""
-    return json.dumps(doc, ensure_ascii=False, allow_nan=False)
+    buf = io.StringIO()
+    write(doc, buf)
+    return buf.getvalue()
 
 
 HEADS_SCHEMA = "attncli.heads/1"
