@@ -55,6 +55,15 @@ class Steps:
         return float(np.sqrt(self.d_k))
 
 
+@dataclass(frozen=True)
+class HeadSteps:
+    """One head's steps, with where it sits: (layer, head), both 0-based."""
+
+    layer: int
+    head: int
+    steps: Steps  # for a real model, x is that layer's attention input
+
+
 def causal_mask(n: int) -> np.ndarray:
     """(n, n) bool mask, True above the diagonal: a token may not look at later tokens."""
     return np.triu(np.ones((n, n), dtype=bool), k=1)

@@ -7,21 +7,18 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from attncli import weights as wts
-from attncli.attention import Steps, causal_mask, self_attention, sinusoidal_positions
+from attncli.attention import (
+    HeadSteps,
+    Steps,
+    causal_mask,
+    self_attention,
+    sinusoidal_positions,
+)
 from attncli.errors import AttnError
 from attncli.tokens import Token
 
 MAX_TOKENS = 4096  # the default limit: beyond it an n×n matrix stops being something to read
 MAX_TOKENS_CEILING = 8192  # the largest --max-tokens: each n×n float64 matrix is then 512 MiB
-
-
-@dataclass(frozen=True)
-class HeadSteps:
-    """One head's steps, with where it sits in the model."""
-
-    layer: int  # 0-based
-    head: int  # 0-based
-    steps: Steps
 
 
 @dataclass(frozen=True)
@@ -153,8 +150,7 @@ def explain_model(text: str, model, layers: str = "last", heads: str = "0",
     check_token_count(tokens, max_tokens)
     chosen_layers = select(layers, model.n_layers, "layer")
     chosen_heads = select(heads, model.n_heads, "head")
-    found = model.attention([t.id for t in tokens], chosen_layers, chosen_heads)
-    result = [HeadSteps(hs.layer, hs.head, hs.steps) for hs in found]
+    result = model.attention([t.id for t in tokens], chosen_layers, chosen_heads)
     first = result[0].steps
     config = {
         "d_model": int(first.x.shape[1]),

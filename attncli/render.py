@@ -17,7 +17,8 @@ from rich.rule import Rule
 from rich.table import Table
 from rich.text import Text
 
-from attncli.explain import Explanation, HeadSteps
+from attncli.attention import HeadSteps
+from attncli.explain import Explanation
 from attncli.safe_text import visible
 from attncli.sections import SECTIONS
 

@@ -14,28 +14,18 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from tokenizers import Tokenizer
 
-from attncli.attention import Rotate, Steps, causal_mask, self_attention
+from attncli.attention import HeadSteps, Rotate, Steps, causal_mask, self_attention
 from attncli.errors import AttnError
 from attncli.models.checkpoint import Checkpoint
 from attncli.tokens import Token, encode
 
 Layer = dict[str, Any]  # our weight name -> array (or None for a bias the model lacks)
-
-
-@dataclass(frozen=True)
-class HeadSteps:
-    """One head of one layer of a real model, shown through the toy mode's Steps."""
-
-    layer: int  # 0-based
-    head: int  # 0-based query head
-    steps: Steps  # x is this layer's attention input; w_q/w_k/w_v are this head's slices
 
 
 def need(config: dict[str, Any], *keys: str) -> Any:
