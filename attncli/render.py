@@ -8,14 +8,16 @@ steer the terminal.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from functools import lru_cache
 
 import numpy as np
 from rich.cells import cell_len
 from rich.console import Console, ConsoleOptions, Group, RenderableType, RenderResult
 from rich.measure import Measurement
 from rich.rule import Rule
+from rich.segment import Segment
 from rich.table import Table
-from rich.text import Text
+from rich.text import Span, Text
 
 from attncli.attention import HeadSteps
 from attncli.explain import Explanation
@@ -43,6 +45,7 @@ def number(value: float, precision: int) -> str:
     return s
 
 
+INF = float("inf")
 MAX_ROWS = 40  # taller matrices show their first rows and a "… n more rows" line
 
 
@@ -71,73 +74,96 @@ class Matrix:
         self.rows, self.cols = [_cut(visible(r)) for r in rows], [_cut(visible(c)) for c in cols]
         self.values, self.precision = values, precision
         self.mark_row_max, self.max_rows = mark_row_max, max_rows
-        self._cache: dict[int, list[Text]] = {}
-
-    def _cell(self, v: float, is_max: bool) -> str:
-        pad = MAX_MARK if is_max else (" " if self.mark_row_max else "")
-        return number(v, self.precision) + pad
+        self._cache: dict[int, tuple[list[Text], list[int]]] = {}
 
     def lines(self, width: int) -> list[Text]:
         """The matrix laid out for a given width, one Text per line (cached per width)."""
         if width in self._cache:
-            return self._cache[width]
+            return self._cache[width][0]
         n_rows = len(self.rows)
         shown_rows = n_rows if n_rows <= self.max_rows else self.max_rows - 1
-        best = (np.argmax(self.values[:shown_rows], axis=1) if self.mark_row_max
-                else np.full(shown_rows, -1))
+        best = (np.argmax(self.values[:shown_rows], axis=1).tolist() if self.mark_row_max
+                else [-1] * shown_rows)
         more_rows = f"… {n_rows - shown_rows} more rows" if shown_rows < n_rows else ""
         label_w = max([cell_len(self.corner), cell_len(more_rows),
                        *(cell_len(r) for r in self.rows[:shown_rows])])
         more_w = len(f"… {len(self.cols)} more") + 2
+        # No column is narrower than 1 + 2 characters: at most this many can be on screen.
+        block = self.values[:shown_rows, : max(1, width // 3)].tolist()  # Python floats
+        spare = " " if self.mark_row_max else ""  # keeps columns aligned with a marked cell
+        fmt = f"{{:.{self.precision}f}}".format
         columns = []  # (header, cells, content width) of each column shown
         used = label_w
-        for j, head in enumerate(self.cols):
-            cells = [self._cell(self.values[i, j], best[i] == j) for i in range(shown_rows)]
-            w = max([cell_len(head), *(len(c) for c in cells)])
+        for j, head in enumerate(self.cols[: len(block[0]) if block else 0]):
+            cells = []
+            for i, row in enumerate(block):
+                v = row[j]
+                text = fmt(v) if -INF < v < INF else number(v, self.precision)
+                if text[0] == "-" and float(text) == 0:  # no -0.00
+                    text = text[1:]
+                cells.append(text + (MAX_MARK if best[i] == j else spare))
+            w = max(cell_len(head), max(map(len, cells), default=0))  # numbers are ASCII
             columns.append((head, cells, w))
             used += w + 2  # two spaces before each column
-            if used > 2 * width:  # far past the edge: stop formatting
+            if used > width:  # past the edge: the rest will not be shown
                 break
         if used > width or len(columns) < len(self.cols):
-            room, keep = width - label_w - more_w, 1  # always show at least one column
-            while keep < len(columns) and sum(c[2] + 2 for c in columns[: keep + 1]) <= room:
+            room, keep, taken = width - label_w - more_w, 1, columns[0][2] + 2
+            while keep < len(columns) and taken + columns[keep][2] + 2 <= room:
+                taken += columns[keep][2] + 2
                 keep += 1
             columns = columns[:keep]
         hidden = len(self.cols) - len(columns)
 
-        def pad(text: str, w: int) -> str:
-            return " " * (w - cell_len(text)) + text
-
-        out = [Text(self.title, style="bold")]
-        header = Text(self.corner + " " * (label_w - cell_len(self.corner)), style="dim")
+        body_w = label_w + sum(w + 2 for _, _, w in columns)
+        out = [Text(self.title, style="bold", no_wrap=True)]
+        widths = [cell_len(self.title), body_w + (len(f"  … {hidden} more") if hidden else 0)]
+        header = Text(no_wrap=True)  # spans only, no base style: see segments()
+        header.append(self.corner + " " * (label_w - cell_len(self.corner)), style="dim")
         for head, _, w in columns:
-            header.append("  " + pad(head, w), style="bold")
+            header.append("  " + " " * (w - cell_len(head)) + head, style="bold")
         if hidden:
             header.append(f"  … {hidden} more", style="dim")
         out.append(header)
         for i in range(shown_rows):
-            line = Text(self.rows[i] + " " * (label_w - cell_len(self.rows[i])), style="bold")
+            # One string per line, with spans only where a cell is styled: far fewer Text
+            # operations than appending cell by cell (this is the hot loop of a big render).
+            label = self.rows[i] + " " * (label_w - cell_len(self.rows[i]))
+            pieces, spans, at = [label], [Span(0, len(label), "bold")], len(label)
+            row = block[i]
             for j, (_, cells, w) in enumerate(columns):
-                v = self.values[i, j]
+                v = row[j]
                 style = ("bold reverse" if best[i] == j else
-                         "dim" if v == -np.inf or (self.mark_row_max and v == 0) else "")
-                line.append("  ")
-                line.append(pad(cells[i], w), style=style)
+                         "dim" if v == -INF or (self.mark_row_max and v == 0) else "")
+                cell = "  " + cells[i].rjust(w)
+                if style:
+                    spans.append(Span(at + 2, at + len(cell), style))
+                pieces.append(cell)
+                at += len(cell)
             if hidden:
-                line.append("  …", style="dim")
-            out.append(line)
+                pieces.append("  …")
+                spans.append(Span(at + 2, at + 3, "dim"))
+            out.append(Text("".join(pieces), spans=spans, no_wrap=True))
+            widths.append(body_w + (3 if hidden else 0))
         if more_rows:
             out.append(Text(more_rows, style="dim"))
+            widths.append(cell_len(more_rows))
         if self.caption:
             out.append(Text(self.caption))
-        self._cache[width] = out
+            widths.append(cell_len(self.caption))
+        self._cache[width] = out, widths
         return out
 
+    def widths(self, width: int) -> list[int]:
+        """The cell width of each line that lines(width) gives, worked out, not measured."""
+        self.lines(width)
+        return self._cache[width][1]
+
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
-        yield from self.lines(options.max_width)
+        yield from segments(self.lines(options.max_width), console)
 
     def __rich_measure__(self, console: Console, options: ConsoleOptions) -> Measurement:
-        widest = max(line.cell_len for line in self.lines(options.max_width))
+        widest = max(self.widths(options.max_width))
         return Measurement(widest, widest)
 
 
@@ -194,6 +220,34 @@ class Heatmap:
             yield Text(self.caption, style="dim")
 
 
+def segments(lines: Iterable[Text], console: Console) -> RenderResult:
+    """Our own laid-out lines straight to segments.
+
+    They fit the width already and their spans never overlap, so rich's general text
+    pipeline (wrapping, span merging) can be skipped: it was most of a big render's time.
+    """
+    get_style = console.get_style
+    for text in lines:
+        spans = sorted(text.spans, key=lambda sp: sp.start)
+        if any(a.end > b.start for a, b in zip(spans, spans[1:], strict=False)):  # overlap
+            yield from text.render(console)
+            yield Segment.line()
+            continue
+        plain = text.plain
+        base = get_style(text.style) if text.style else None
+        at = 0
+        for span in spans:
+            if span.start > at:
+                yield Segment(plain[at:span.start], base)
+            style = get_style(span.style)
+            yield Segment(plain[span.start:span.end], base + style if base else style)
+            at = span.end
+        if at < len(plain):
+            yield Segment(plain[at:], base)
+        yield Segment.line()
+
+
+@lru_cache(maxsize=65536)
 def _cut(label: str) -> str:
     return label if cell_len(label) <= LABEL_CAP else label[: LABEL_CAP - 1] + "…"
 
@@ -204,29 +258,31 @@ class Flow:
     def __init__(self, items: Sequence[Matrix | Bars], gap: int = 3) -> None:
         self.items, self.gap = list(items), gap
 
-    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
-        width = options.max_width
-        row: list[tuple[list[Text], int]] = []
+    def _lines(self, width: int) -> Iterable[Text]:
+        row: list[tuple[list[Text], list[int], int]] = []
         used = 0
         for item in self.items:
-            block = item.lines(width)
-            w = max(line.cell_len for line in block)
+            block, sizes = item.lines(width), item.widths(width)
+            w = max(sizes)
             if row and used + self.gap + w > width:
                 yield from self._join(row)
                 row, used = [], 0
             used = w if not row else used + self.gap + w
-            row.append((block, w))
+            row.append((block, sizes, w))
         if row:
             yield from self._join(row)
 
-    def _join(self, row: list[tuple[list[Text], int]]) -> Iterable[Text]:
-        for k in range(max(len(block) for block, _ in row)):
-            line = Text()
-            for n, (block, w) in enumerate(row):
-                piece = block[k] if k < len(block) else Text()
-                line.append_text(piece)
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        yield from segments(self._lines(options.max_width), console)
+
+    def _join(self, row: list[tuple[list[Text], list[int], int]]) -> Iterable[Text]:
+        for k in range(max(len(block) for block, _, _ in row)):
+            line = Text(no_wrap=True)
+            for n, (block, sizes, w) in enumerate(row):
+                if k < len(block):
+                    line.append_text(block[k])
                 if n < len(row) - 1:
-                    line.append(" " * (w - piece.cell_len + self.gap))
+                    line.append(" " * (w - (sizes[k] if k < len(block) else 0) + self.gap))
             line.rstrip()
             yield line
 
@@ -257,23 +313,32 @@ class Bars:
         label_w = max(cell_len(lab) for lab in labels.values())
         best = int(np.argmax(self.weights))
         out = [Text.assemble(("“", "dim"), (self.query, "bold"), ("” attends to:", "dim"))]
+        widths = [cell_len(self.query) + 14]
         for j in shown:
             lab, w = labels[j], self.weights[j]
-            line = Text(" " * (label_w - cell_len(lab)) + lab + " ")
+            line = Text(" " * (label_w - cell_len(lab)) + lab + " ", no_wrap=True)
             line.append(bar(w), style="bold cyan" if j == best else "cyan")
             line.append(f" {100 * w:5.1f}%")
             out.append(line)
+            widths.append(label_w + 1 + BAR_WIDTH + 7)
         if len(shown) < n:
             rest = 1.0 - float(self.weights[list(shown)].sum())
             out.append(Text(f"… {n - len(shown)} other tokens share {100 * rest:.1f}%",
                             style="dim"))
+            widths.append(out[-1].cell_len)
+        self._widths = widths
         return out
 
+    def widths(self, width: int) -> list[int]:
+        """The cell width of each line that lines(width) gives, worked out, not measured."""
+        self.lines(width)
+        return self._widths
+
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
-        yield from self.lines(options.max_width)
+        yield from segments(self.lines(options.max_width), console)
 
     def __rich_measure__(self, console: Console, options: ConsoleOptions) -> Measurement:
-        widest = max(line.cell_len for line in self.lines(options.max_width))
+        widest = max(self.widths(options.max_width))
         return Measurement(widest, widest)
 
 

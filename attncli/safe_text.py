@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import unicodedata
+from functools import lru_cache
 
 
+@lru_cache(maxsize=65536)  # the same token labels are drawn in many tables
 def visible(text: str) -> str:
     """Text with control, format and bidi characters escaped, e.g. ESC -> \\x1b, U+202E -> \\u202e.
 
