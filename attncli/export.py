@@ -29,7 +29,7 @@ def document(ex: Explanation) -> dict:
     doc: dict = {
         "schema": SCHEMA,
         "text": ex.text,
-        "tokens": [{"text": t.text, "id": t.id, "start": t.start, "end": t.end} for t in ex.tokens],
+        "tokens": _tokens(ex),
         "config": ex.config,
         "embeddings": ex.x,
     }
@@ -41,6 +41,10 @@ def document(ex: Explanation) -> dict:
         doc["notes"] = list(ex.notes)
     doc["heads"] = [_head(ex, hs) for hs in ex.heads]
     return doc
+
+
+def _tokens(ex: Explanation) -> list[dict]:
+    return [{"text": t.text, "id": t.id, "start": t.start, "end": t.end} for t in ex.tokens]
 
 
 def _head(ex: Explanation, hs) -> dict:
@@ -124,7 +128,7 @@ def heads_to_dict(ov) -> dict:
     doc: dict = {
         "schema": HEADS_SCHEMA,
         "text": ex.text,
-        "tokens": [{"text": t.text, "id": t.id, "start": t.start, "end": t.end} for t in ex.tokens],
+        "tokens": _tokens(ex),
         "config": ex.config,
         "layers": ov.layers,
         "heads": ov.heads,
@@ -148,8 +152,7 @@ def compare_to_dict(cmp) -> dict:
     def side(ex, i) -> dict:
         return {
             "text": ex.text,
-            "tokens": [{"text": t.text, "id": t.id, "start": t.start, "end": t.end}
-                       for t in ex.tokens],
+            "tokens": _tokens(ex),
             "index": i,
             "heads": [{"layer": hs.layer, "head": hs.head,
                        "weights": hs.steps.weights[i].tolist(),
