@@ -1,0 +1,81 @@
+"""Shared test helpers: a CLI runner, a fixed-width console, the sample weights files.
+
+Fixtures here are only ever added to, never renamed: several test files use them.
+The plain functions (render_text, strict_json, …) can also be imported directly:
+`from conftest import render_text`.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from attncli.cli import app
+
+ROOT = Path(__file__).resolve().parent.parent
+SAMPLE_WEIGHTS = ROOT / "sample_weights"
+I_LOVE_AI = SAMPLE_WEIGHTS / "i-love-ai.json"
+ANIMAL_TIRED = SAMPLE_WEIGHTS / "animal-tired.json"
+WIDTH = 100  # the terminal width every rendering test uses
+
+
+def render_text(renderable, width: int = WIDTH) -> str:
+    """What a renderable prints on a plain (no colour) console of the given width."""
+    from rich.console import Console
+
+    console = Console(width=width, file=io.StringIO(), record=True, color_system=None,
+                      highlight=False, emoji=False, markup=False)
+    console.print(renderable)
+    return console.export_text()
+
+
+def _reject_constant(name: str) -> None:
+    raise ValueError(f"JSON holds {name}, which RFC 8259 does not allow")
+
+
+def strict_json(text: str):
+    """json.loads that refuses NaN, Infinity and -Infinity instead of accepting them."""
+    return json.loads(text, parse_constant=_reject_constant)
+
+
+def invoke(*args: str, stdin: str | bytes | None = None, width: int = WIDTH):
+    """Run `attn ARGS` in-process, at a fixed terminal width; stdout and stderr kept apart."""
+    return CliRunner().invoke(app, list(args), input=stdin, env={"COLUMNS": str(width)})
+
+
+@pytest.fixture
+def runner() -> CliRunner:
+    """A typer CliRunner (click 8.2+: result.stdout and result.stderr are separate)."""
+    return CliRunner()
+
+
+@pytest.fixture
+def attn():
+    """Call `attn` in-process: attn("explain", "a b", "--json") -> click Result."""
+    return invoke
+
+
+@pytest.fixture
+def render():
+    """Render a rich renderable to plain text at WIDTH columns: render(obj) -> str."""
+    return render_text
+
+
+@pytest.fixture
+def sample_weights() -> Path:
+    """The folder of the shipped sample weights files."""
+    return SAMPLE_WEIGHTS
+
+
+@pytest.fixture
+def i_love_ai() -> Path:
+    return I_LOVE_AI
+
+
+@pytest.fixture
+def animal_tired() -> Path:
+    return ANIMAL_TIRED
