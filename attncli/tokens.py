@@ -48,10 +48,10 @@ def load_tokenizer(path: str | Path) -> Tokenizer:
     path = Path(path)
     if path.is_dir():
         raise AttnError(f"{path}: is a directory, expected a tokenizer.json file")
+    if not path.exists():  # the Rust side reports a missing file as a plain Exception
+        raise AttnError(f"{path}: no such tokenizer file")
     try:
         tokenizer = Tokenizer.from_file(str(path))
-    except FileNotFoundError:
-        raise AttnError(f"{path}: no such tokenizer file") from None
     except Exception as exc:  # the Rust side raises plain Exception on bad JSON
         first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise AttnError(f"{path}: not a valid tokenizer.json ({first})") from None
