@@ -13,7 +13,7 @@ from attncli.render import bars, head_title, number, visible
 
 def comparison(cmp: Comparison, precision: int = 2) -> Group:
     """For each head: the word's bars in A and in B; then how far its output vector moved."""
-    word_a = visible(cmp.a.labels[cmp.index_a])
+    word_a = visible(cmp.a.labels[cmp.index_a].strip())  # " animal" (byte-level BPE) → animal
     parts: list[RenderableType] = [
         Text.assemble("“", (word_a, "bold"), "” in two contexts"),
         Text.assemble(("A: ", "bold"), visible(cmp.a.text)),

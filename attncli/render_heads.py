@@ -30,7 +30,9 @@ def _grid(ov: Overview) -> Table:
 
 
 def _label(ov: Overview, i: int) -> str:
-    return visible(ov.ex.labels[i])
+    # strip: a byte-level BPE token covers its leading space (" animal"), which reads badly
+    # between quotes and around an arrow
+    return visible(ov.ex.labels[i].strip())
 
 
 def _link(ov: Overview, link: Link) -> Text:
