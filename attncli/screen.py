@@ -40,10 +40,18 @@ class Exports:
 
 
 def console(*, record: bool = False, width: int | None = None) -> Console:
-    """A console that never interprets markup or emoji codes in what it prints."""
+    """A console that never interprets markup or emoji codes in what it prints.
+
+    With NO_COLOR set it writes no escape codes at all: rich's own NO_COLOR handling
+    drops only the colours and still writes bold, dim and reverse.
+    """
+    import os
+
     from rich.console import Console
 
-    return Console(highlight=False, emoji=False, markup=False, record=record, width=width)
+    plain = os.environ.get("NO_COLOR", "") != ""
+    return Console(highlight=False, emoji=False, markup=False, record=record, width=width,
+                   **({"color_system": None} if plain else {}))
 
 
 def show(renderable: RenderableType, exports: Exports | None = None,
