@@ -1,0 +1,289 @@
+"""render.py at a fixed width of 100 columns, on a console with no colour.
+
+The numbers the views show are worked out by hand for sample_weights/animal-tired.json:
+  X: The = determiner, animal = noun + animate, was = verb, tired = adjective
+  Q = X·W_Q: The [2.6, 0, 0, 0], animal [0, 0, 2.2, 0], was [0, 0, 1, 0], tired [1.8, 1.6, 0, 0]
+  K = X·W_K: The [0, 0, 0, 1],   animal [1, 1, 0, 0],   was [0, 0, 0, 1], tired [0, 0, 1, 0]
+  scores: The [0, 2.6, 0, 0], animal [0, 0, 0, 2.2], was [0, 0, 0, 1], tired [0, 3.4, 0, 0]
+  scaled (÷ √4 = 2): The [0, 1.3, 0, 0], animal [0, 0, 0, 1.1], was [0, 0, 0, 0.5],
+                     tired [0, 1.7, 0, 0]
+  weights, row tired: e^1.7 = 5.473947 over 5.473947 + 3 = 8.473947: animal 0.645967,
+                      the other three 1 / 8.473947 = 0.118009 each
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from conftest import ANIMAL_TIRED, I_LOVE_AI, WIDTH, render_text
+from rich.cells import cell_len
+
+from attncli import render
+from attncli import weights as wts
+from attncli.explain import Explanation, explain
+from attncli.tokens import word_level
+
+
+def animal(**kwargs) -> Explanation:
+    text = "The animal was tired"
+    return explain(text, word_level(text), wts.load(ANIMAL_TIRED), seed=0, **kwargs)
+
+
+def love_ai(**kwargs) -> Explanation:
+    return explain("I love AI", word_level("I love AI"), wts.load(I_LOVE_AI), seed=0, **kwargs)
+
+
+def seeded(text: str, *, heads: int = 1, **kwargs) -> Explanation:
+    per_head = 8 // heads if heads > 1 else 4
+    return explain(text, word_level(text), wts.seeded(0, 8, per_head, per_head, heads), seed=0,
+                   **kwargs)
+
+
+def shown(ex: Explanation, **kwargs) -> str:
+    return render_text(render.explanation(ex, **kwargs))
+
+
+def block(text: str, title: str, rows: int) -> list[list[str]]:
+    """The `rows` lines under a matrix title and its header line, split into cells."""
+    lines = text.splitlines()
+    at = next(i for i, line in enumerate(lines) if line.startswith(title))
+    return [line.split() for line in lines[at + 2 : at + 2 + rows]]
+
+
+def assert_fits(text: str, width: int = WIDTH) -> None:
+    widest = max(cell_len(line) for line in text.splitlines())
+    assert widest <= width, widest
+
+
+# ---------------------------------------------------------------- the sections
+
+
+SECTION_MARKS = [
+    "Tokens (word-level)",
+    "Step 1 · Embeddings X",
+    "X  (4×6)",
+    "Step 2a · The weight matrices",
+    "W_Q (6×4)", "W_K (6×4)", "W_V (6×4)",
+    "Step 2b · Queries, keys and values",
+    "Q (4×4)", "K (4×4)", "V (4×4)",
+    "Step 3 · Scores = Q·Kᵀ",
+    "Scores (4×4)",
+    "Step 4a · Scaled = scores / √d_k",
+    "Scaled (4×4)",
+    "Step 4b · Attention weights = softmax(scaled)",
+    "Weights (4×4); each row sums to 1",
+    "Where each token looks",
+    "“The” attends to:", "“animal” attends to:", "“was” attends to:", "“tired” attends to:",
+    "Step 5 · Output = weights·V",
+    "Output (4×4)",
+]
+
+
+def test_sections_come_in_the_lessons_order() -> None:
+    out = shown(animal())
+    places = [out.index(mark) for mark in SECTION_MARKS]
+    assert places == sorted(places)
+
+
+def test_no_line_is_wider_than_the_console() -> None:
+    assert_fits(shown(animal()))
+    assert_fits(shown(seeded("the quick brown fox jumps over the lazy dog " * 4, heads=2)))
+    assert_fits(shown(love_ai(causal=True, positions="sinusoidal"), precision=10))
+
+
+def test_the_scaled_step_states_its_divisor() -> None:
+    assert "Scaled = scores / √d_k = scores / √4 = scores / 2.000" in shown(animal())
+    # d_k = 2 (seeded, d_model 4): √2 = 1.414…
+    ex = explain("a b", word_level("a b"), wts.seeded(0, 4, 2, 2, 1), seed=0)
+    assert "scores / √2 = scores / 1.414" in shown(ex, show=["scaled"])
+
+
+def test_rows_are_labelled_by_token_and_columns_by_the_files_dims() -> None:
+    out = shown(animal(), show=["x"])
+    lines = out.splitlines()
+    at = next(i for i, line in enumerate(lines) if line.startswith("X  (4×6)"))
+    assert lines[at + 1].split() == ["noun", "animate", "adjective", "verb", "determiner",
+                                     "pronoun"]
+    assert block(out, "X  (4×6)", 4) == [
+        ["The", "0.00", "0.00", "0.00", "0.00", "1.00", "0.00"],
+        ["animal", "1.00", "1.00", "0.00", "0.00", "0.00", "0.00"],
+        ["was", "0.00", "0.00", "0.00", "1.00", "0.00", "0.00"],
+        ["tired", "0.00", "0.00", "1.00", "0.00", "0.00", "0.00"],
+    ]
+    w = shown(animal(), show=["w"])
+    # W's rows are the dims too: the adjective row of W_Q is [1.8, 1.6, 0, 0]
+    adjective = next(line for line in w.splitlines() if line.startswith("adjective"))
+    assert adjective.split()[1:5] == ["1.80", "1.60", "0.00", "0.00"]
+
+
+def test_without_dims_the_columns_are_numbered() -> None:
+    out = shown(seeded("a b"), show=["x"])
+    lines = out.splitlines()
+    at = next(i for i, line in enumerate(lines) if line.startswith("X  (2×8)"))
+    assert lines[at + 1].split() == [f"d{i}" for i in range(8)]
+
+
+def test_q_k_and_scores_show_the_hand_numbers() -> None:
+    out = shown(animal(), show=["qkv", "scores", "scaled"])
+    q_rows = [row[:5] for row in block(out, "Q (4×4)", 4)]  # Q is the first of three blocks
+    assert q_rows == [["The", "2.60", "0.00", "0.00", "0.00"],
+                      ["animal", "0.00", "0.00", "2.20", "0.00"],
+                      ["was", "0.00", "0.00", "1.00", "0.00"],
+                      ["tired", "1.80", "1.60", "0.00", "0.00"]]
+    assert block(out, "Scores (4×4)", 4)[3] == ["tired", "0.00", "3.40", "0.00", "0.00"]
+    assert block(out, "Scaled (4×4)", 4)[3] == ["tired", "0.00", "1.70", "0.00", "0.00"]
+
+
+def test_softmax_rows_mark_their_largest_weight() -> None:
+    out = shown(animal(), show=["softmax"])
+    assert block(out, "Weights (4×4)", 4) == [
+        ["The", "0.15", "0.55*", "0.15", "0.15"],  # e^1.3 / (e^1.3 + 3) = 0.550
+        ["animal", "0.17", "0.17", "0.17", "0.50*"],  # e^1.1 / (e^1.1 + 3) = 0.500
+        ["was", "0.22", "0.22", "0.22", "0.35*"],  # e^0.5 / (e^0.5 + 3) = 0.355
+        ["tired", "0.12", "0.65*", "0.12", "0.12"],  # 0.646
+    ]
+    assert "* marks the largest weight in each row" in out
+
+
+def test_output_rows() -> None:
+    # tired: 0.645967·V(animal) + 0.118009·(V(The) + V(was) + V(tired))
+    #      = [0.646, 0.646, 0, 0] + [0, 0, 0.118, 0.236] = [0.65, 0.65, 0.12, 0.24]
+    out = shown(animal(), show=["output"])
+    assert block(out, "Output (4×4)", 4)[3] == ["tired", "0.65", "0.65", "0.12", "0.24"]
+
+
+def test_precision_sets_the_decimal_places() -> None:
+    out = shown(love_ai(), show=["softmax", "output"], precision=4)
+    assert block(out, "Weights (3×3)", 3)[0] == ["I", "0.3072", "0.1863", "0.5065*"]
+    assert block(out, "Output (3×2)", 3)[0] == ["I", "0.8137", "0.6928"]
+    zero = shown(love_ai(), show=["scaled"], precision=0)
+    assert block(zero, "Scaled (3×3)", 3)[2] == ["AI", "2", "2", "3"]  # 1.5 rounds to even
+
+
+def test_show_prints_only_the_chosen_sections() -> None:
+    out = shown(animal(), show=["scores", "softmax"])
+    assert "Scores (4×4)" in out and "Weights (4×4)" in out
+    for absent in ("Tokens", "Step 1", "W_Q", "Q (4×4)", "Scaled (4×4)", "attends to",
+                   "Output"):
+        assert absent not in out
+
+
+def test_the_tokens_table() -> None:
+    out = shown(animal(), show=["tokens"])
+    rows = [line.split() for line in out.splitlines()[2:6]]
+    assert out.splitlines()[1].split() == ["#", "token", "id", "start", "end"]
+    assert rows == [["0", "The", "1", "0", "3"], ["1", "animal", "2", "4", "10"],
+                    ["2", "was", "3", "11", "14"], ["3", "tired", "4", "15", "20"]]
+
+
+# ---------------------------------------------------------------- the lesson's chart
+
+
+def test_focus_tired_draws_the_lessons_chart() -> None:
+    out = shown(animal(), show=["bars"], focus="tired")
+    lines = [line.rstrip() for line in out.splitlines() if line.strip()]
+    # the README's chart: 0.645967 · 24 cells · 8 = 124 eighths = 15 full cells and a half
+    assert lines == [
+        "“tired” attends to:",
+        "   The ██▉                       11.8%",
+        "animal ███████████████▌          64.6%",
+        "   was ██▉                       11.8%",
+        " tired ██▉                       11.8%",
+    ]
+
+
+def chart(out: str) -> dict[str, float]:
+    """A single bar chart read back: key label -> percentage."""
+    rows = [line.split() for line in out.splitlines()[1:] if line.strip()]
+    return {row[0]: float(row[-1].rstrip("%")) for row in rows}
+
+
+@pytest.mark.parametrize(("query", "best", "pct"), [
+    ("The", "animal", 55.0),  # e^1.3 / (e^1.3 + 3) = 3.669297 / 6.669297 = 0.5502
+    ("animal", "tired", 50.0),  # e^1.1 / (e^1.1 + 3) = 3.004166 / 6.004166 = 0.5003
+    ("was", "tired", 35.5),  # e^0.5 / (e^0.5 + 3) = 1.648721 / 4.648721 = 0.3547
+    ("tired", "animal", 64.6),
+])
+def test_each_chart_gives_the_largest_bar_to_the_hand_worked_key(query: str, best: str,
+                                                                 pct: float) -> None:
+    out = shown(animal(), show=["bars"], focus=query)
+    assert out.splitlines()[0] == f"“{query}” attends to:"
+    bars = chart(out)
+    assert list(bars) == ["The", "animal", "was", "tired"]
+    assert max(bars, key=bars.get) == best
+    assert bars[best] == pct
+    assert sum(bars.values()) == pytest.approx(100, abs=0.2)
+
+
+def test_without_focus_every_token_gets_a_chart() -> None:
+    out = shown(animal(), show=["bars"])
+    assert out.count("attends to:") == 4
+    assert out.count("64.6%") == 1 and out.count("55.0%") == 1
+
+
+@pytest.mark.parametrize(("fraction", "expected"), [
+    (0.0, " " * 24), (1.0, "█" * 24), (0.5, "█" * 12 + " " * 12),
+    (1 / 48, "▌" + " " * 23),  # half a cell = 4 eighths
+    (0.645967, "█" * 15 + "▌" + " " * 8), (1.7, "█" * 24), (-0.1, " " * 24),
+])
+def test_bar_fills_in_eighths_of_a_cell(fraction: float, expected: str) -> None:
+    assert render.bar(fraction) == expected
+
+
+@pytest.mark.parametrize(("value", "precision", "text"), [
+    (0.30719, 2, "0.31"), (-0.001, 2, "0.00"), (-0.006, 2, "-0.01"), (-np.inf, 2, "−∞"),
+    (np.inf, 3, "∞"), (2.5, 0, "2"), (1 / 3, 5, "0.33333"),
+])
+def test_number_formatting(value: float, precision: int, text: str) -> None:
+    assert render.number(value, precision) == text
+
+
+# ---------------------------------------------------------------- masks, heads, positions
+
+
+def test_causal_view_shows_the_mask_and_minus_infinity() -> None:
+    out = shown(love_ai(causal=True), show=["scaled", "softmax"])
+    assert block(out, "Causal mask", 3) == [["I", "0", "−∞", "−∞"], ["love", "0", "0", "−∞"],
+                                            ["AI", "0", "0", "0"]]
+    assert block(out, "Scaled (3×3)", 3) == [["I", "1.00", "−∞", "−∞"],
+                                             ["love", "0.50", "1.00", "−∞"],
+                                             ["AI", "1.50", "1.50", "3.00"]]
+    # love: 1 / (1 + e^0.5) = 0.38, e^0.5 / (1 + e^0.5) = 0.62
+    assert block(out, "Weights (3×3)", 3)[:2] == [["I", "1.00*", "0.00", "0.00"],
+                                                 ["love", "0.38", "0.62*", "0.00"]]
+
+
+def test_each_head_is_shown_in_turn() -> None:
+    out = shown(seeded("a b c", heads=2), show=["softmax"])
+    first, second = out.index("Head 1 of 2"), out.index("Head 2 of 2")
+    assert first < second
+    assert out.count("Weights (3×3)") == 2
+    assert "Head 1 of" not in shown(seeded("a b c"), show=["softmax"])
+
+
+def test_positions_are_their_own_step() -> None:
+    out = shown(love_ai(positions="sinusoidal"), show=["x"], precision=4)
+    order = [out.index(m) for m in ("Token embeddings (3×2)", "Step 1b · Positions",
+                                    "PE (3×2)", "X = embeddings + PE (3×2)")]
+    assert order == sorted(order)
+    assert block(out, "PE (3×2)", 3)[1] == ["pos", "1", "0.8415", "0.5403"]  # sin 1, cos 1
+    # love = [0, 1] + [0.8415, 0.5403]
+    assert block(out, "X = embeddings + PE", 3)[1] == ["love", "0.8415", "1.5403"]
+
+
+def test_notes_are_shown_under_x(tmp_path) -> None:
+    path = tmp_path / "w.npz"
+    wts.save(wts.seeded(0, 8, 4, 4, 1), path)
+    ex = explain("a b", word_level("a b"), wts.load(path), seed=0)
+    assert "has no embeddings table, so the embeddings are seeded (seed 0)." in render_text(
+        render.explanation(ex, show=["x"]), width=200)
+
+
+def test_a_wide_matrix_ends_in_a_more_marker_instead_of_wrapping() -> None:
+    ex = seeded(" ".join(f"w{i}" for i in range(40)))
+    out = shown(ex, show=["scores"])
+    assert_fits(out)
+    header = next(line for line in out.splitlines() if line.startswith("query ↓ key →"))
+    hidden = int(header.split("…")[1].split()[0])
+    assert 0 < hidden < 40
+    assert header.rstrip().endswith(f"… {hidden} more")
