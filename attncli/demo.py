@@ -29,8 +29,9 @@ class Screen:
     body: Callable[[], RenderableType] | None = None
 
     def render(self, number: int, total: int) -> Group:
-        head = Text.assemble((f"{self.part} · ", "dim"), (self.title, "bold"),
-                             (f"   [{number}/{total}]", "dim"))
+        # the counter first: a title too long for the terminal is cut at its end
+        head = Text.assemble((f"[{number}/{total}] ", "dim"), (f"{self.part} · ", "dim"),
+                             (self.title, "bold"))
         parts: list[RenderableType] = [Panel(Text(self.words), title=head, title_align="left")]
         if self.body is not None:
             parts += [Text(""), self.body()]
