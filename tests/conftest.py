@@ -42,9 +42,14 @@ def strict_json(text: str):
     return json.loads(text, parse_constant=_reject_constant)
 
 
-def invoke(*args: str, stdin: str | bytes | None = None, width: int = WIDTH):
-    """Run `attn ARGS` in-process, at a fixed terminal width; stdout and stderr kept apart."""
-    return CliRunner().invoke(app, list(args), input=stdin, env={"COLUMNS": str(width)})
+def invoke(*args: str, stdin: str | bytes | None = None, width: int = WIDTH,
+           env: dict[str, str | None] | None = None):
+    """Run `attn ARGS` in-process, at a fixed terminal width; stdout and stderr kept apart.
+
+    env adds environment variables for the run (None unsets one).
+    """
+    return CliRunner().invoke(app, list(args), input=stdin,
+                              env={"COLUMNS": str(width), **(env or {})})
 
 
 @pytest.fixture

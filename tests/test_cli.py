@@ -1,0 +1,239 @@
+"""`attn explain` end to end: the terminal view at 100 columns, options, and every error's shape.
+
+CliRunner keeps stdout and stderr apart (click 8.2+), and its stdout is not a terminal,
+so these runs are the piped case. FORCE_COLOR stands in for a terminal where one is needed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import ANIMAL_TIRED, I_LOVE_AI, ROOT, WIDTH, invoke, strict_json
+from rich.cells import cell_len
+
+import attncli
+
+SENTENCE = "The animal was tired"
+
+
+def ok(*args: str, **kwargs):
+    result = invoke(*args, **kwargs)
+    assert result.exit_code == 0, (result.exit_code, result.stderr)
+    return result
+
+
+def assert_refused(result, *words: str) -> None:
+    """Exit code 2, nothing on stdout, and exactly one line on stderr: 'attn: error: …'."""
+    assert result.exit_code == 2, (result.exit_code, result.output)
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("attn: error: ")
+    assert "Traceback" not in result.output
+    assert result.stdout == ""
+    for word in words:
+        assert word in lines[0], (word, lines[0])
+
+
+# ---------------------------------------------------------------- the terminal view
+
+
+def test_explain_prints_every_section_within_100_columns_without_escape_codes() -> None:
+    out = ok("explain", SENTENCE, "-w", str(ANIMAL_TIRED)).stdout
+    marks = ["Tokens (word-level)", "Step 1 · Embeddings X", "W_Q (6×4)", "W_K (6×4)",
+             "W_V (6×4)", "Q (4×4)", "K (4×4)", "V (4×4)", "Scores (4×4)",
+             "Scaled = scores / √d_k = scores / √4 = scores / 2.000", "Weights (4×4)",
+             "“tired” attends to:", "Output (4×4)"]
+    places = [out.index(m) for m in marks]
+    assert places == sorted(places)
+    assert max(cell_len(line) for line in out.splitlines()) <= WIDTH
+    assert "\x1b" not in out
+
+
+def test_narrower_terminals_are_respected() -> None:
+    out = ok("explain", "the quick brown fox jumps over the lazy dog", width=60).stdout
+    assert max(cell_len(line) for line in out.splitlines()) <= 60
+
+
+def test_a_terminal_gets_styles_but_no_color_gets_no_escape_codes_at_all() -> None:
+    styled = ok("explain", "a b", "--show", "softmax",
+                env={"FORCE_COLOR": "1", "NO_COLOR": None})
+    assert "\x1b[" in styled.stdout  # a terminal: bold, reverse, colour
+    plain = ok("explain", "a b", "--show", "softmax",
+               env={"FORCE_COLOR": "1", "NO_COLOR": "1"})
+    assert "\x1b" not in plain.stdout
+    assert "*" in plain.stdout  # the mark still says which weight is largest
+    piped = ok("explain", "a b", "--show", "softmax", env={"FORCE_COLOR": None})
+    assert piped.stdout == plain.stdout
+
+
+def test_focus_tired_prints_the_lessons_chart() -> None:
+    out = ok("explain", SENTENCE, "--weights", str(ANIMAL_TIRED), "--focus", "tired").stdout
+    assert [line.rstrip() for line in out.splitlines() if line.strip()] == [
+        "“tired” attends to:",
+        "   The ██▉                       11.8%",
+        "animal ███████████████▌          64.6%",
+        "   was ██▉                       11.8%",
+        " tired ██▉                       11.8%",
+    ]
+
+
+def test_focus_ignores_case_and_an_unknown_word_is_refused() -> None:
+    assert "“tired” attends to:" in ok("explain", SENTENCE, "--focus", "TIRED").stdout
+    assert_refused(invoke("explain", SENTENCE, "--focus", "zebra"),
+                   "--focus 'zebra' is not one of the tokens: The, animal, was, tired")
+
+
+def test_the_lesson_patterns_in_the_json_numbers() -> None:
+    doc = strict_json(ok("explain", SENTENCE, "-w", str(ANIMAL_TIRED), "--json").stdout)
+    words = [t["text"] for t in doc["tokens"]]
+    weights = np.array(doc["heads"][0]["weights"])
+
+    def most(word: str) -> tuple[str, float]:
+        row = weights[words.index(word)]
+        return words[int(np.argmax(row))], float(row.max())
+
+    tired_to, share = most("tired")
+    assert tired_to == "animal" and 0.60 <= share <= 0.70
+    # e^1.7 / (e^1.7 + 3) = 5.473947 / 8.473947 = 0.645974
+    assert share == pytest.approx(0.645974, abs=1e-6)
+    assert most("The")[0] == "animal"
+    assert most("animal")[0] == "tired"
+
+
+def test_show_picks_sections_and_refuses_unknown_ones() -> None:
+    out = ok("explain", SENTENCE, "--show", "scores,softmax").stdout
+    assert "Scores (4×4)" in out and "Weights (4×4)" in out
+    assert "Tokens" not in out and "Output" not in out and "W_Q" not in out
+    repeated = ok("explain", SENTENCE, "--show", "scores", "--show", "output").stdout
+    assert "Scores (4×4)" in repeated and "Output (4×4)" in repeated  # --show can repeat
+    assert "Weights" not in repeated
+    assert_refused(invoke("explain", SENTENCE, "--show", "scores,bogus"),
+                   "unknown section 'bogus'")
+
+
+def test_precision_sets_decimal_places_but_json_keeps_every_digit() -> None:
+    out = ok("explain", "I love AI", "-w", str(I_LOVE_AI), "--show", "softmax",
+             "--precision", "4").stdout
+    assert "0.3072   0.1863   0.5065*" in out
+    out6 = ok("explain", "I love AI", "-w", str(I_LOVE_AI), "--show", "softmax",
+              "--precision", "6").stdout
+    assert "0.307196" in out6  # 0.307195886 to six places
+    assert_refused(invoke("explain", "a b", "--precision", "11"), "--precision")
+
+
+def test_two_heads() -> None:
+    out = ok("explain", SENTENCE, "--heads", "2", "--show", "softmax").stdout
+    assert out.index("Head 1 of 2") < out.index("Head 2 of 2")
+    doc = strict_json(ok("explain", SENTENCE, "--heads", "2", "--json").stdout)
+    assert doc["config"]["heads"] == 2
+    assert (doc["config"]["d_k"], doc["config"]["d_v"]) == (4, 4)  # 8 / 2 each
+    assert len(doc["heads"]) == 2
+    assert doc["heads"][0]["weights"] != doc["heads"][1]["weights"]
+
+
+def test_causal() -> None:
+    out = ok("explain", SENTENCE, "--causal", "--show", "scaled").stdout
+    assert "Causal mask (0 = may look, −∞ = hidden)" in out
+    assert out.count("−∞") == 1 + 6 + 6  # the title, then 6 hidden pairs in mask and scaled
+    doc = strict_json(ok("explain", SENTENCE, "--causal", "--json").stdout)
+    assert doc["config"]["causal"] is True
+    for i, row in enumerate(doc["heads"][0]["weights"]):
+        assert all(w == 0 for w in row[i + 1:])
+        assert sum(row) == pytest.approx(1.0, abs=1e-12)
+
+
+def test_version() -> None:
+    result = ok("--version")
+    assert result.stdout == f"attn {attncli.__version__}\n"
+
+
+def test_python_dash_m_runs_the_same_cli() -> None:
+    env = {**os.environ, "COLUMNS": "100"}
+    env.pop("NO_COLOR", None)
+    help_run = subprocess.run([sys.executable, "-m", "attncli", "--help"], capture_output=True,
+                              text=True, env=env, timeout=60, check=False)
+    assert help_run.returncode == 0, help_run.stderr
+    assert help_run.stdout.startswith("Usage: attn")
+    for command in ("explain", "heads", "compare", "demo", "weights"):
+        assert command in help_run.stdout
+    run = subprocess.run([sys.executable, "-m", "attncli", "explain", SENTENCE, "-w",
+                          str(ANIMAL_TIRED), "--focus", "tired"], capture_output=True,
+                         text=True, env=env, timeout=60, check=False, cwd=ROOT)
+    assert run.returncode == 0, run.stderr
+    assert "animal ███████████████▌          64.6%" in run.stdout
+    assert "\x1b" not in run.stdout  # a pipe: no escape codes
+
+
+# ---------------------------------------------------------------- errors
+
+
+def write(path: Path, doc: object) -> Path:
+    path.write_text(json.dumps(doc) if not isinstance(doc, str) else doc)
+    return path
+
+
+@pytest.mark.parametrize(("name", "content", "words"), [
+    ("missing.json", None, ["missing.json: no such weights file"]),
+    ("bad.json", "nope", ["bad.json: not valid JSON"]),
+    ("weights.txt", "hi", ["unknown weights format .txt", ".json, .npz, .safetensors"]),
+    ("model.pt", "x", ["pickles", "refused"]),
+    ("shape.json", {"w_q": [[1, 0, 0], [0, 1, 0]], "w_k": [[1, 0], [0, 1]], "w_v": [[1], [0]]},
+     ["w_q is 2×3 but w_k is 2×2"]),
+    ("rows.json", {"w_q": [[1, 0], [0, 1]], "w_k": [[1, 0], [0, 1]], "w_v": [[1], [0], [1]]},
+     ["w_v has 3 rows but w_q has 2"]),
+    ("flat.json", {"w_q": [1, 0], "w_k": [1, 0], "w_v": [1, 0]}, ["'w_q' must be a non-empty 2-D"]),
+    ("nokey.json", {"w_q": [[1]], "w_k": [[1]]}, ["missing 'w_v'"]),
+    ("emb.json", {"embeddings": {"a": [1, 2, 3], "b": [1, 2]}, "w_q": [[1], [0]],
+                  "w_k": [[1], [0]], "w_v": [[1], [0]]},
+     ["embeddings['a'] has 3 numbers", "d_model = 2"]),
+    ("nan.json", '{"w_q": [[NaN]], "w_k": [[1]], "w_v": [[1]]}', ["NaN"]),
+])
+def test_bad_weight_files_are_one_line_and_exit_2(tmp_path: Path, name: str, content,
+                                                  words: list[str]) -> None:
+    path = tmp_path / name
+    if content is not None:
+        write(path, content)
+    assert_refused(invoke("explain", "a b", "-w", str(path)), *words)
+
+
+@pytest.mark.parametrize(("args", "words"), [
+    (["--d-model", "7", "--heads", "2"], ["d_model 7 does not split into 2 heads"]),
+    (["--d-model", "0"], ["--d-model must be between 1 and 4096"]),
+    (["--d-k", "0"], ["--d-k must be between 1 and 1024"]),
+    (["--positions", "learned"], ["unknown --positions 'learned'"]),
+    (["--bogus"], ["No such option '--bogus'"]),
+    (["--seed", "-1"], ["--seed"]),
+    (["--layer", "1"], ["--layer goes with --model"]),
+    (["-w", str(ANIMAL_TIRED), "--d-model", "4"], ["--d-model cannot be combined with --weights"]),
+    (["-w", str(I_LOVE_AI)], ["token 'a' has no embedding", "it knows: I, love, AI"]),
+])
+def test_bad_options_are_one_line_and_exit_2(args: list[str], words: list[str]) -> None:
+    assert_refused(invoke("explain", "a b", *args), *words)
+
+
+def test_d_model_not_divisible_works_when_d_k_and_d_v_are_given() -> None:
+    doc = strict_json(ok("explain", "a b", "--d-model", "7", "--heads", "2", "--d-k", "3",
+                         "--d-v", "2", "--json").stdout)
+    assert (doc["config"]["d_model"], doc["config"]["d_k"], doc["config"]["d_v"]) == (7, 3, 2)
+
+
+@pytest.mark.parametrize("text", ["", "   ", "\n"])
+def test_empty_text_is_refused(text: str) -> None:
+    assert_refused(invoke("explain", text), "the text is empty")
+    assert_refused(invoke("explain", "-", stdin=text), "the text is empty")
+
+
+def test_a_text_of_only_punctuation_is_one_token() -> None:
+    doc = strict_json(ok("explain", "?!", "--json").stdout)
+    assert [t["text"] for t in doc["tokens"]] == ["?!"]
+    assert doc["heads"][0]["weights"] == [[1.0]]  # one token attends only to itself
+
+
+def test_a_missing_argument_is_one_line() -> None:
+    assert_refused(invoke("explain"), "Missing argument 'TEXT'")
