@@ -7,7 +7,7 @@ The numbers the views show are worked out by hand for sample_weights/animal-tire
   scores: The [0, 2.6, 0, 0], animal [0, 0, 0, 2.2], was [0, 0, 0, 1], tired [0, 3.4, 0, 0]
   scaled (÷ √4 = 2): The [0, 1.3, 0, 0], animal [0, 0, 0, 1.1], was [0, 0, 0, 0.5],
                      tired [0, 1.7, 0, 0]
-  weights, row tired: e^1.7 = 5.473947 over 5.473947 + 3 = 8.473947: animal 0.645967,
+  weights, row tired: e^1.7 = 5.473947 over 5.473947 + 3 = 8.473947: animal 0.645974,
                       the other three 1 / 8.473947 = 0.118009 each
 """
 
@@ -146,7 +146,7 @@ def test_softmax_rows_mark_their_largest_weight() -> None:
 
 
 def test_output_rows() -> None:
-    # tired: 0.645967·V(animal) + 0.118009·(V(The) + V(was) + V(tired))
+    # tired: 0.645974·V(animal) + 0.118009·(V(The) + V(was) + V(tired))
     #      = [0.646, 0.646, 0, 0] + [0, 0, 0.118, 0.236] = [0.65, 0.65, 0.12, 0.24]
     out = shown(animal(), show=["output"])
     assert block(out, "Output (4×4)", 4)[3] == ["tired", "0.65", "0.65", "0.12", "0.24"]
@@ -182,7 +182,7 @@ def test_the_tokens_table() -> None:
 def test_focus_tired_draws_the_lessons_chart() -> None:
     out = shown(animal(), show=["bars"], focus="tired")
     lines = [line.rstrip() for line in out.splitlines() if line.strip()]
-    # the README's chart: 0.645967 · 24 cells · 8 = 124 eighths = 15 full cells and a half
+    # the README's chart: 0.645974 · 24 cells · 8 = 124 eighths = 15 full cells and a half
     assert lines == [
         "“tired” attends to:",
         "   The ██▉                       11.8%",
@@ -224,7 +224,7 @@ def test_without_focus_every_token_gets_a_chart() -> None:
 @pytest.mark.parametrize(("fraction", "expected"), [
     (0.0, " " * 24), (1.0, "█" * 24), (0.5, "█" * 12 + " " * 12),
     (1 / 48, "▌" + " " * 23),  # half a cell = 4 eighths
-    (0.645967, "█" * 15 + "▌" + " " * 8), (1.7, "█" * 24), (-0.1, " " * 24),
+    (0.645974, "█" * 15 + "▌" + " " * 8), (1.7, "█" * 24), (-0.1, " " * 24),
 ])
 def test_bar_fills_in_eighths_of_a_cell(fraction: float, expected: str) -> None:
     assert render.bar(fraction) == expected
