@@ -123,10 +123,15 @@ def embed(tokens: Sequence[Token], ws: WeightSet, seed: int) -> tuple[np.ndarray
         folded.setdefault(key.casefold(), []).append(key)
     rows = []
     for t in tokens:
+        matches = folded.get(t.text.casefold(), [])  # the entries equal to it ignoring case
         if t.text in ws.embeddings:
             rows.append(ws.embeddings[t.text])
-        elif len(folded.get(t.text.casefold(), [])) == 1:
-            rows.append(ws.embeddings[folded[t.text.casefold()][0]])
+        elif matches and all(np.array_equal(ws.embeddings[m], ws.embeddings[matches[0]])
+                             for m in matches):  # one entry, or several that agree
+            rows.append(ws.embeddings[matches[0]])
+        elif matches:
+            raise AttnError(f"{ws.source}: token {t.text!r} matches {', '.join(matches)} "
+                            "ignoring case, and their embeddings differ; write it as one of them")
         else:
             known = list(ws.embeddings)
             more = f", … ({len(known)} in all)" if len(known) > 20 else ""
