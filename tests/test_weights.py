@@ -255,6 +255,15 @@ def test_lookup_is_exact_first_then_ignoring_case(tmp_path: Path) -> None:
                                 "w_q": [[1], [0]], "w_k": [[1], [0]], "w_v": [[1], [0]]}))
     doc = strict_json(invoke("explain", "cat Cat DOG dog", "-w", str(path), "--json").stdout)
     assert doc["embeddings"] == [[0, 1], [1, 0], [2, 2], [2, 2]]
+    # "CAT" matches both "Cat" and "cat" ignoring case, and they differ: refused, both named
+    assert_one_error_line(invoke("explain", "CAT", "-w", str(path)),
+                          "'CAT' matches Cat, cat ignoring case", "differ")
+
+
+def test_entries_that_agree_ignoring_case_are_used(animal_tired: Path) -> None:
+    # animal-tired.json has "The" and "the", both [0, 0, 0, 0, 1, 0]: "THE" may use them
+    doc = strict_json(invoke("explain", "THE ANIMAL", "-w", str(animal_tired), "--json").stdout)
+    assert doc["embeddings"] == [[0, 0, 0, 0, 1, 0], [1, 1, 0, 0, 0, 0]]
 
 
 # ---------------------------------------------------------------- several heads
