@@ -303,24 +303,31 @@ class Bars:
     """What one query token attends to: one bar and percentage per key token."""
 
     def __init__(self, query: str, keys: Sequence[str], weights: np.ndarray) -> None:
-        self.query, self.keys, self.weights = _cut(visible(query)), keys, weights
+        # strip: a byte-level BPE token carries its leading space (" animal"), which reads
+        # badly between quotes
+        self.query, self.keys, self.weights = _cut(visible(query.strip() or query)), keys, weights
+        self.bar_width = BAR_WIDTH  # at most; set lower to draw two charts to one scale
+        n = len(keys)
+        shown = range(n) if n <= MAX_BARS else sorted(np.argsort(-weights)[:TOP_BARS])
+        cut = len(shown) < n  # then name keys by position too: words repeat in long texts
+        self.labels = {j: (f"{j} " if cut else "") + _cut(visible(keys[j])) for j in shown}
+        self.label_width = max(cell_len(lab) for lab in self.labels.values())
 
     def lines(self, width: int) -> list[Text]:
-        n = len(self.keys)
-        shown = range(n) if n <= MAX_BARS else sorted(np.argsort(-self.weights)[:TOP_BARS])
-        cut = len(shown) < n  # then name keys by position too: words repeat in long texts
-        labels = {j: (f"{j} " if cut else "") + _cut(visible(self.keys[j])) for j in shown}
-        label_w = max(cell_len(lab) for lab in labels.values())
+        n, labels, label_w = len(self.keys), self.labels, self.label_width
+        shown = list(labels)
         best = int(np.argmax(self.weights))
+        # a narrow column (side by side, a small terminal) gets a shorter bar, not cut lines
+        bar_w = max(4, min(self.bar_width, width - label_w - 8))
         out = [Text.assemble(("“", "dim"), (self.query, "bold"), ("” attends to:", "dim"))]
         widths = [cell_len(self.query) + 14]
         for j in shown:
             lab, w = labels[j], self.weights[j]
             line = Text(" " * (label_w - cell_len(lab)) + lab + " ", no_wrap=True)
-            line.append(bar(w), style="bold cyan" if j == best else "cyan")
+            line.append(bar(w, bar_w), style="bold cyan" if j == best else "cyan")
             line.append(f" {100 * w:5.1f}%")
             out.append(line)
-            widths.append(label_w + 1 + BAR_WIDTH + 7)
+            widths.append(label_w + 1 + bar_w + 7)
         if len(shown) < n:
             rest = 1.0 - float(self.weights[list(shown)].sum())
             out.append(Text(f"… {n - len(shown)} other tokens share {100 * rest:.1f}%",

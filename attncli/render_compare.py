@@ -2,13 +2,31 @@
 
 from __future__ import annotations
 
-from rich.console import Group, RenderableType
+from rich.console import Console, ConsoleOptions, Group, RenderableType, RenderResult
 from rich.rule import Rule
 from rich.table import Table
 from rich.text import Text
 
 from attncli.compare import Comparison
-from attncli.render import bars, head_title, number, visible
+from attncli.render import BAR_WIDTH, Bars, bars, head_title, number, visible
+
+
+class _Pair:
+    """Two bar charts side by side, their bars drawn to one scale whatever the width."""
+
+    GAP = 4
+
+    def __init__(self, a: Bars, b: Bars) -> None:
+        self.a, self.b = a, b
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        half = (options.max_width - self.GAP) // 2
+        labels = max(self.a.label_width, self.b.label_width)
+        self.a.bar_width = self.b.bar_width = max(4, min(BAR_WIDTH, half - labels - 8))
+        grid = Table.grid(padding=(0, self.GAP))
+        grid.add_row(Text("A", style="bold"), Text("B", style="bold"))
+        grid.add_row(self.a, self.b)
+        yield grid
 
 
 def comparison(cmp: Comparison, precision: int = 2) -> Group:
@@ -23,11 +41,10 @@ def comparison(cmp: Comparison, precision: int = 2) -> Group:
     for n, (ha, hb) in enumerate(zip(cmp.a.heads, cmp.b.heads, strict=True)):
         if len(cmp.a.heads) > 1 or "layers" in cmp.a.config:
             parts.append(Rule(Text(head_title(cmp.a, ha), style="bold magenta")))
-        grid = Table.grid(padding=(0, 4))
-        grid.add_row(Text("A", style="bold"), Text("B", style="bold"))
-        grid.add_row(bars(cmp.a.labels[cmp.index_a], cmp.a.labels, ha.steps.weights[cmp.index_a]),
-                     bars(cmp.b.labels[cmp.index_b], cmp.b.labels, hb.steps.weights[cmp.index_b]))
-        parts += [grid, Text("")]
+        parts += [_Pair(bars(cmp.a.labels[cmp.index_a], cmp.a.labels,
+                             ha.steps.weights[cmp.index_a]),
+                        bars(cmp.b.labels[cmp.index_b], cmp.b.labels,
+                             hb.steps.weights[cmp.index_b])), Text("")]
         if len(cmp.a.heads) > 1:
             parts.append(Text(f"cosine of the outputs in this head: "
                               f"{number(cmp.head_cosines[n], precision + 1)}"))

@@ -556,6 +556,28 @@ def test_compare_bank_text() -> None:
             assert f"{100 * w:.1f}%" in out
 
 
+@pytest.mark.parametrize("width", WIDTHS)
+def test_compare_draws_both_charts_to_one_scale(width: int) -> None:
+    # "bank" holds the same weights for "I" in both columns only if both bars share a scale:
+    # compare a sentence with itself, whose two charts must then be identical cell for cell
+    out = ok(run("compare", BANK_A, BANK_A, "--word", "bank", width=width))
+    rows = [line for line in out.splitlines() if "%" in line]
+    assert len(rows) == len(BANK_A.split())
+    for line in rows:
+        left, right = line[: len(line) // 2 + 2].rstrip(), line[len(line) // 2 + 2:].strip()
+        assert left.strip() == right, line
+        assert cell_len(line) <= width
+        assert line.strip().endswith("%")  # the percentage is never cut off
+
+
+def test_compare_quotes_a_byte_level_word_without_its_space() -> None:
+    gpt2 = str(Path(__file__).parent / "fixtures" / "models" / "gpt2")
+    out = ok(run("compare", "The animal was tired", "The animal slept", "--word", "animal",
+                 "--model", gpt2, "--layer", "0", width=80))
+    assert out.count("“animal” attends to:") == 2
+    assert "“ animal”" not in out
+
+
 def test_compare_bank_json() -> None:
     doc = ok_json(run("compare", BANK_A, BANK_B, "--word", "bank", "--json"))
     assert doc["schema"] == "attncli.compare/1"
