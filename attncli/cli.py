@@ -343,7 +343,7 @@ def weights_init(
     d_k: Annotated[int | None, typer.Option(
         help="Query/key size per head [default: d_model/2 for one head, d_model/heads for "
              "several].", show_default=False)] = None,
-    d_v: Annotated[int | None, typer.Option(help="Value size per head [default: as d_k].",
+    d_v: Annotated[int | None, typer.Option(help="Value size per head [default: d_k's default].",
                                             show_default=False)] = None,
     heads: Annotated[int, typer.Option(help="Number of heads.")] = 1,
     text: Annotated[str | None, typer.Option(

@@ -47,7 +47,10 @@ def check_text(text: str) -> None:
     try:
         text.encode("utf-8")
     except UnicodeEncodeError as exc:  # undecodable bytes in argv arrive as lone surrogates
-        raise AttnError(f"the text is not valid UTF-8 (character {exc.start})") from None
+        stray = ord(text[exc.start])  # a byte that is no character arrives as U+DC80..U+DCFF
+        byte = f" (0x{stray - 0xDC00:02x})" if 0xDC80 <= stray <= 0xDCFF else ""
+        raise AttnError(f"the text is not valid UTF-8: character {exc.start + 1}{byte} is a "
+                        "stray byte, not a character") from None
 
 
 def check_token_count(tokens: list[Token], limit: int = MAX_TOKENS) -> None:

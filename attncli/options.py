@@ -20,7 +20,7 @@ DModelOpt = Annotated[int | None, typer.Option(help="Embedding size [default: 8]
 DKOpt = Annotated[int | None, typer.Option(
     help="Query/key size per head [default: d_model/2 for one head, d_model/heads for "
          "several].", show_default=False)]
-DVOpt = Annotated[int | None, typer.Option(help="Value size per head [default: as d_k].",
+DVOpt = Annotated[int | None, typer.Option(help="Value size per head [default: d_k's default].",
                                            show_default=False)]
 HeadsOpt = Annotated[int | None, typer.Option(help="Number of heads [default: 1].",
                                               show_default=False)]

@@ -292,6 +292,11 @@ def matrix(*args, **kwargs) -> Matrix:
     return Matrix(*args, **kwargs)
 
 
+def plural(count: int, noun: str) -> str:
+    """'1 more token', '2 more tokens'."""
+    return f"{count} {noun}" + ("" if count == 1 else "s")
+
+
 def bar(fraction: float, width: int = BAR_WIDTH) -> str:
     """A horizontal bar of width cells, filled to fraction in eighths of a cell."""
     eighths = int(round(max(0.0, min(1.0, fraction)) * width * 8))
@@ -400,8 +405,8 @@ def explanation(
                           str(t.end))
         parts.append(table)
         if len(ex.tokens) > MAX_ROWS:
-            parts.append(Text(f"… {len(ex.tokens) - MAX_ROWS} more tokens (--json lists all)",
-                              style="dim"))
+            more = plural(len(ex.tokens) - MAX_ROWS, "more token")
+            parts.append(Text(f"… {more} (--json lists all)", style="dim"))
     if "x" in show:
         parts.append(_step("Step 1 · Embeddings X",
                            "Each token becomes a row of numbers: its embedding."))
@@ -500,8 +505,8 @@ def _head(
         parts.append(Flow([bars(labels[i], labels, s.weights[i])
                            for i in wanted[:MAX_CHARTS]], gap=4))
         if len(wanted) > MAX_CHARTS:
-            parts.append(Text(f"… charts for {len(wanted) - MAX_CHARTS} more tokens: pick one "
-                              "with --focus WORD", style="dim"))
+            more = plural(len(wanted) - MAX_CHARTS, "more token")
+            parts.append(Text(f"… charts for {more}: pick one with --focus WORD", style="dim"))
     if "output" in show:
         parts.append(_step("Step 5 · Output = weights·V",
                            "Each token's new vector is the weighted sum of all value rows: "

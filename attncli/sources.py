@@ -19,7 +19,8 @@ def read_text(text: str) -> str:
     try:
         return data.decode("utf-8").rstrip("\n")
     except UnicodeDecodeError as exc:
-        raise AttnError(f"standard input is not valid UTF-8 (byte {exc.start})") from None
+        raise AttnError(f"standard input is not valid UTF-8: byte {exc.start + 1} "
+                        f"(0x{data[exc.start]:02x}) does not start a character") from None
 
 
 def parse_show(show: list[str] | None, focus: str | None) -> list[str]:

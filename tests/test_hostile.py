@@ -87,7 +87,13 @@ def test_empty_and_whitespace_text_is_refused() -> None:
 
 
 def test_invalid_utf8_on_stdin_is_refused() -> None:
-    assert_refused(invoke("explain", "-", stdin=b"ok \xff\xfe bad"), "UTF-8")
+    # "ok " is bytes 1 to 3, so the stray 0xff is byte 4, counted from 1 as people count
+    assert_refused(invoke("explain", "-", stdin=b"ok \xff\xfe bad"), "UTF-8", "byte 4 (0xff)")
+
+
+def test_invalid_utf8_in_an_argument_is_refused() -> None:
+    # undecodable bytes in argv reach Python as lone surrogates (U+DC80 + byte)
+    assert_refused(invoke("explain", "abcd\udcff"), "UTF-8", "character 5 (0xff)")
 
 
 def test_text_starting_with_a_dash_goes_after_double_dash() -> None:
