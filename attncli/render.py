@@ -395,18 +395,22 @@ def explanation(
     dims = list(ex.dims) if ex.dims else _names("d", d_model)
 
     if "tokens" in show:
-        table = Table(title=Text(f"Tokens ({ex.config.get('tokenizer', 'word-level')})",
-                                 style="bold"), title_justify="left", box=None, padding=(0, 1))
+        # the title is a line of its own: as the table's title it would wrap a long path
+        # into the table's narrow width
+        title = Text(f"Tokens ({visible(str(ex.config.get('tokenizer', 'word-level')))})",
+                     style="bold", no_wrap=True, overflow="ellipsis")
+        table = Table(box=None, padding=(0, 1))
         for name, justify in (("#", "right"), ("token", "left"), ("id", "right"),
                               ("start", "right"), ("end", "right")):
             table.add_column(name, justify=justify, no_wrap=True)
         for i, t in enumerate(ex.tokens[:MAX_ROWS]):
             table.add_row(str(i), Text(_cut(visible(t.text))), str(t.id), str(t.start),
                           str(t.end))
-        parts.append(table)
+        block: list[RenderableType] = [title, table]
         if len(ex.tokens) > MAX_ROWS:
             more = plural(len(ex.tokens) - MAX_ROWS, "more token")
-            parts.append(Text(f"… {more} (--json lists all)", style="dim"))
+            block.append(Text(f"… {more} (--json lists all)", style="dim"))
+        parts.append(Group(*block))
     if "x" in show:
         parts.append(_step("Step 1 · Embeddings X",
                            "Each token becomes a row of numbers: its embedding."))

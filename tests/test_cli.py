@@ -237,3 +237,15 @@ def test_a_text_of_only_punctuation_is_one_token() -> None:
 
 def test_a_missing_argument_is_one_line() -> None:
     assert_refused(invoke("explain"), "Missing argument 'TEXT'")
+
+
+def test_a_long_tokenizer_path_stays_on_the_title_line() -> None:
+    path = Path(__file__).resolve().parent / "fixtures" / "models" / "bert" / "tokenizer.json"
+    result = invoke("explain", "The animal was tired", "--tokenizer", str(path),
+                    "--show", "tokens", width=40)
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith("Tokens (") and lines[0].endswith("…")
+    assert lines[1].split() == ["#", "token", "id", "start", "end"]
+    assert lines[2].split() == ["0", "[CLS]", "2", "0", "0"]
+    assert max(cell_len(line) for line in lines) <= 40
