@@ -44,6 +44,13 @@ class Steps:
     weights: np.ndarray  # (n, n)  softmax(scaled), each unmasked row sums to 1
     output: np.ndarray  # (n, d_v) weights @ v
     mask: np.ndarray | None = None  # (n, n) bool, True where a query may NOT see a key
+    # only where a real model has them: the biases added in step 2, and Q and K as they
+    # were before RoPE rotated them (q and k above are what step 3 multiplies)
+    b_q: np.ndarray | None = None  # (d_k,)
+    b_k: np.ndarray | None = None  # (d_k,)
+    b_v: np.ndarray | None = None  # (d_v,)
+    q_unrotated: np.ndarray | None = None  # (n, d_k)
+    k_unrotated: np.ndarray | None = None  # (n, d_k)
 
     @property
     def d_k(self) -> int:
@@ -133,7 +140,9 @@ def self_attention(
         k = k + b_k
     if b_v is not None:
         v = v + b_v
+    q_unrotated = k_unrotated = None
     if rotate is not None:  # position by rotation (RoPE): applied to queries and keys only
+        q_unrotated, k_unrotated = q, k
         q, k = rotate(q), rotate(k)
 
     # 3) Compare every query with every key: one dot product per pair.
@@ -161,7 +170,16 @@ def self_attention(
         weights=weights,
         output=output,
         mask=mask,
+        b_q=_vector(b_q),
+        b_k=_vector(b_k),
+        b_v=_vector(b_v),
+        q_unrotated=q_unrotated,
+        k_unrotated=k_unrotated,
     )
+
+
+def _vector(b: np.ndarray | None) -> np.ndarray | None:
+    return None if b is None else np.asarray(b, dtype=np.float64)
 
 
 def sinusoidal_positions(n: int, d_model: int) -> np.ndarray:

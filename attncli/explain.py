@@ -125,7 +125,8 @@ def explain(
 
 def select(spec: str, count: int, what: str) -> list[int]:
     """Indices from --layer/--head: 'all', 'last', an index (negative counts from the end),
-    or a comma-separated list of them."""
+    or a comma-separated list of them. Distinct, in ascending order, so that the first layer
+    shown is the earliest and X (the first layer's input) comes before later layers' own X."""
     spec = spec.strip().lower()
     if spec == "all":
         return list(range(count))
@@ -143,7 +144,7 @@ def select(spec: str, count: int, what: str) -> list[int]:
             raise AttnError(f"{what} {index} is out of range: the model has {count} {what}s "
                             f"(0 to {count - 1})")
         out.append(index % count)
-    return list(dict.fromkeys(out))
+    return sorted(set(out))
 
 
 def explain_model(text: str, model, layers: str = "last", heads: str = "0",
@@ -165,7 +166,7 @@ def explain_model(text: str, model, layers: str = "last", heads: str = "0",
         "embeddings": "model",
         "tokenizer": "model",
         "causal": bool(model.causal),
-        "positions": "model",
+        "positions": model.order,
         "model": model.name,
         "architecture": model.model_type,
         "layers": chosen_layers,

@@ -52,10 +52,14 @@ def _head(ex: Explanation, hs) -> dict:
     if hs.layer != ex.heads[0].layer:  # a later layer of a real model: its own input
         entry["x"] = hs.steps.x
     entry.update((name, getattr(hs.steps, name)) for name in STEP_KEYS)
+    # a real model's extras, so that step 2 can be redone from the document alone
+    entry.update((name, getattr(hs.steps, name)) for name in EXTRA_KEYS
+                 if getattr(hs.steps, name) is not None)
     return entry
 
 
 STEP_KEYS = ("w_q", "w_k", "w_v", "q", "k", "v", "scores", "scaled", "weights", "output")
+EXTRA_KEYS = ("b_q", "b_k", "b_v", "q_unrotated", "k_unrotated")
 
 
 def to_dict(ex: Explanation) -> dict:

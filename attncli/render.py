@@ -71,7 +71,7 @@ class Matrix:
         max_rows: int = MAX_ROWS,
     ) -> None:
         self.title, self.caption, self.corner = title, caption, corner
-        self.rows, self.cols = [_cut(visible(r)) for r in rows], [_cut(visible(c)) for c in cols]
+        self.rows, self.cols = [_label(r) for r in rows], [_label(c) for c in cols]
         self.values, self.precision = values, precision
         self.mark_row_max, self.max_rows = mark_row_max, max_rows
         self._cache: dict[int, tuple[list[Text], list[int]]] = {}
@@ -182,7 +182,7 @@ class Heatmap:
     def __init__(self, title: str, labels: Sequence[str], values: np.ndarray, *,
                  per_row: bool, caption: str | None = None, max_rows: int = MAX_ROWS * 2):
         self.title, self.caption, self.per_row, self.max_rows = title, caption, per_row, max_rows
-        self.labels = [_cut(visible(lab)) for lab in labels]
+        self.labels = [_label(lab) for lab in labels]
         self.values = values
 
     def _levels(self) -> np.ndarray:
@@ -252,6 +252,12 @@ def _cut(label: str) -> str:
     return label if cell_len(label) <= LABEL_CAP else label[: LABEL_CAP - 1] + "…"
 
 
+def _label(token: str) -> str:
+    """A token as a row, column or chart label: escaped, cut, and without the leading space
+    a byte-level BPE token carries (" animal"), which would push it out of line."""
+    return _cut(visible(token.strip() or token))
+
+
 class Flow:
     """Blocks (matrices, bar charts) side by side, wrapping to a new row when one does not fit."""
 
@@ -308,14 +314,12 @@ class Bars:
     """What one query token attends to: one bar and percentage per key token."""
 
     def __init__(self, query: str, keys: Sequence[str], weights: np.ndarray) -> None:
-        # strip: a byte-level BPE token carries its leading space (" animal"), which reads
-        # badly between quotes
-        self.query, self.keys, self.weights = _cut(visible(query.strip() or query)), keys, weights
+        self.query, self.keys, self.weights = _label(query), keys, weights
         self.bar_width = BAR_WIDTH  # at most; set lower to draw two charts to one scale
         n = len(keys)
         shown = range(n) if n <= MAX_BARS else sorted(np.argsort(-weights)[:TOP_BARS])
         cut = len(shown) < n  # then name keys by position too: words repeat in long texts
-        self.labels = {j: (f"{j} " if cut else "") + _cut(visible(keys[j])) for j in shown}
+        self.labels = {j: (f"{j} " if cut else "") + _label(keys[j]) for j in shown}
         self.label_width = max(cell_len(lab) for lab in self.labels.values())
 
     def lines(self, width: int) -> list[Text]:
@@ -368,6 +372,33 @@ def _names(prefix: str, count: int) -> list[str]:
     return [f"{prefix}{i}" for i in range(count)]
 
 
+def _x_step(ex: Explanation) -> Group:
+    """Step 1's heading: the embeddings, or for a real model the chosen layer's input."""
+    if "layers" not in ex.config:
+        return _step("Step 1 · Embeddings X", "Each token becomes a row of numbers: its embedding.")
+    first = ex.heads[0].layer
+    context = ("its embedding" if first == 0 else
+               f"its embedding after {plural(first, 'layer')} of mixing in context")
+    return _step(f"Step 1 · X, the input of layer {first}",
+                 f"Each token's row of numbers as it reaches this layer's attention: {context}, "
+                 "normalised first where the model does that.")
+
+
+def _projection_text(s) -> str:
+    """Step 2b's formula as this head really computed it: biases and RoPE where present."""
+    def term(m: str, b: np.ndarray | None) -> str:
+        return f"{m} = X·W_{m}" + (f" + b_{m}" if b is not None else "")
+
+    text = f"{term('Q', s.b_q)}, {term('K', s.b_k)}, {term('V', s.b_v)}: one row of each per token."
+    if s.b_q is not None or s.b_k is not None or s.b_v is not None:
+        text += " This model adds a learned bias vector (b) to every row."
+    if s.q_unrotated is not None:
+        text += (" Then RoPE turns each query and key by angles set by the token's position, so "
+                 "that Q·Kᵀ depends on how far apart two tokens are; the Q and K below are the "
+                 "turned ones.")
+    return text
+
+
 def _step(title: str, text: str) -> Group:
     return Group(Rule(Text(title, style="bold"), align="left"), Text(text, style="italic"))
 
@@ -412,8 +443,7 @@ def explanation(
             block.append(Text(f"… {more} (--json lists all)", style="dim"))
         parts.append(Group(*block))
     if "x" in show:
-        parts.append(_step("Step 1 · Embeddings X",
-                           "Each token becomes a row of numbers: its embedding."))
+        parts.append(_x_step(ex))
         if ex.positions is not None:
             n = len(labels)
             parts.append(matrix(f"Token embeddings ({n}×{d_model})", labels, dims,
@@ -427,7 +457,7 @@ def explanation(
             parts.append(matrix(f"X = embeddings + PE ({n}×{d_model})", labels, dims, ex.x,
                                 precision))
         else:
-            parts.append(matrix(f"X  ({len(labels)}×{d_model})", labels, dims, ex.x, precision))
+            parts.append(matrix(f"X ({len(labels)}×{d_model})", labels, dims, ex.x, precision))
         parts.extend(Text(note, style="yellow") for note in ex.notes)
 
     for hs in ex.heads:
@@ -473,9 +503,20 @@ def _head(
             matrix(f"W_K ({len(dims)}×{d_k})", dims, _names("k", d_k), s.w_k, precision),
             matrix(f"W_V ({len(dims)}×{d_v})", dims, _names("v", d_v), s.w_v, precision),
         ]))
+        biases = [(name, prefix, b) for name, prefix, b in
+                  (("b_Q", "q", s.b_q), ("b_K", "k", s.b_k), ("b_V", "v", s.b_v)) if b is not None]
+        if biases:
+            parts.append(Flow([matrix(f"{name} (1×{len(b)})", ["bias"], _names(prefix, len(b)),
+                                      b[None, :], precision) for name, prefix, b in biases]))
     if "qkv" in show:
-        parts.append(_step("Step 2b · Queries, keys and values",
-                           "Q = X·W_Q, K = X·W_K, V = X·W_V: one row of each per token."))
+        parts.append(_step("Step 2b · Queries, keys and values", _projection_text(s)))
+        if s.q_unrotated is not None:
+            parts.append(Flow([
+                matrix(f"Q before RoPE ({n}×{d_k})", labels, _names("q", d_k), s.q_unrotated,
+                       precision),
+                matrix(f"K before RoPE ({n}×{d_k})", labels, _names("k", d_k), s.k_unrotated,
+                       precision),
+            ]))
         parts.append(Flow([
             matrix(f"Q ({n}×{d_k})", labels, _names("q", d_k), s.q, precision),
             matrix(f"K ({n}×{d_k})", labels, _names("k", d_k), s.k, precision),

@@ -13,10 +13,12 @@ import re
 import shutil
 from pathlib import Path
 
+import jsonschema
 import numpy as np
 import pytest
 from typer.testing import CliRunner
 
+import attncli
 from attncli.cli import app
 
 FIXTURES = Path(__file__).parent / "fixtures" / "models"
@@ -193,7 +195,8 @@ def test_default_layer_and_head_are_documented() -> None:
 def test_layer_and_head_lists_and_negative_indices() -> None:
     doc = ok_json(run("explain", TEXT, "--model", fixture("gpt2"), "--layer", "-2",
                       "--head", "3,1", "--json"))
-    assert [(h["layer"], h["head"]) for h in doc["heads"]] == [(0, 3), (0, 1)]
+    # lists are shown in ascending order, whatever order they were given in
+    assert [(h["layer"], h["head"]) for h in doc["heads"]] == [(0, 1), (0, 3)]
     ref = reference("gpt2")["attentions"]
     for h in doc["heads"]:
         np.testing.assert_allclose(h["weights"], ref[h["layer"], h["head"]], atol=TOLERANCE,
@@ -498,3 +501,54 @@ def test_layer_and_head_need_a_model() -> None:
 def test_text_longer_than_the_model_positions_is_refused() -> None:
     # roberta has 64 usable positions (README): 80 words are too many
     refused(run("explain", " ".join(["the"] * 80), "--model", fixture("roberta")))
+
+
+# ---------------------------------------------------------------- step 2 as the model does it
+
+ROPE = {"llama", "qwen2", "mistral"}
+
+
+@pytest.mark.parametrize("arch", ARCHS)
+def test_step_two_can_be_redone_from_the_json_alone(arch: str) -> None:
+    # Q = X·W_Q (+ b_Q), then RoPE for llama-like models: the document carries what it takes
+    doc = ok_json(run("explain", TEXT, "--model", fixture(arch), "--layer", "0", "--json"))
+    h = doc["heads"][0]
+    x = np.array(doc["embeddings"])
+    for m in ("q", "k", "v"):
+        got = x @ np.array(h[f"w_{m}"])
+        if f"b_{m}" in h:
+            got = got + np.array(h[f"b_{m}"])
+        shown = h.get(f"{m}_unrotated", h[m])  # v is never rotated
+        np.testing.assert_allclose(got, shown, atol=1e-9, rtol=0)
+    assert ("q_unrotated" in h) == (arch in ROPE)
+    assert ("b_q" in h) == (arch not in {"llama", "mistral"})  # these two have no biases
+    assert doc["config"]["positions"] == ("rope" if arch in ROPE else "learned")
+    schema = json.loads((Path(attncli.__file__).parent / "explain.schema.json").read_text())
+    jsonschema.validate(doc, schema)
+
+
+def test_the_terminal_states_the_formula_each_model_really_uses() -> None:
+    seeded = run("explain", TEXT, "--show", "qkv").stdout
+    bert = run("explain", TEXT, "--model", fixture("bert"), "--show", "w,qkv").stdout
+    llama = run("explain", TEXT, "--model", fixture("llama"), "--show", "qkv").stdout
+    assert "Q = X·W_Q, K = X·W_K, V = X·W_V:" in seeded and "b_Q" not in seeded
+    assert "Q = X·W_Q + b_Q, K = X·W_K + b_K, V = X·W_V + b_V:" in bert
+    assert "b_Q (1×8)" in bert and "b_V (1×8)" in bert  # the biases are shown, too
+    assert "Q = X·W_Q, K = X·W_K, V = X·W_V:" in llama and "RoPE" in llama
+    assert "Q before RoPE (" in llama and "K before RoPE (" in llama
+    assert "RoPE" not in bert and "before RoPE" not in seeded
+
+
+def test_a_models_x_is_named_as_the_layers_input() -> None:
+    out = run("explain", TEXT, "--model", fixture("bert"), "--layer", "1,0", "--show", "x").stdout
+    assert "Step 1 · X, the input of layer 0" in out  # lists are sorted: layer 0 comes first
+    assert "X, the input of layer 1 (" in out
+    assert "Embeddings X" not in out
+    assert "Step 1 · Embeddings X" in run("explain", TEXT, "--show", "x").stdout
+
+
+def test_byte_level_labels_line_up_without_their_space() -> None:
+    out = run("explain", TEXT, "--model", fixture("gpt2"), "--show", "softmax").stdout
+    lines = out.splitlines()
+    assert any(line.startswith("animal ") for line in lines)  # in line with "The" above it
+    assert not any(line.startswith(" animal") for line in lines)

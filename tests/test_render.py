@@ -61,7 +61,7 @@ def assert_fits(text: str, width: int = WIDTH) -> None:
 SECTION_MARKS = [
     "Tokens (word-level)",
     "Step 1 · Embeddings X",
-    "X  (4×6)",
+    "X (4×6)",
     "Step 2a · The weight matrices",
     "W_Q (6×4)", "W_K (6×4)", "W_V (6×4)",
     "Step 2b · Queries, keys and values",
@@ -101,10 +101,10 @@ def test_the_scaled_step_states_its_divisor() -> None:
 def test_rows_are_labelled_by_token_and_columns_by_the_files_dims() -> None:
     out = shown(animal(), show=["x"])
     lines = out.splitlines()
-    at = next(i for i, line in enumerate(lines) if line.startswith("X  (4×6)"))
+    at = next(i for i, line in enumerate(lines) if line.startswith("X (4×6)"))
     assert lines[at + 1].split() == ["noun", "animate", "adjective", "verb", "determiner",
                                      "pronoun"]
-    assert block(out, "X  (4×6)", 4) == [
+    assert block(out, "X (4×6)", 4) == [
         ["The", "0.00", "0.00", "0.00", "0.00", "1.00", "0.00"],
         ["animal", "1.00", "1.00", "0.00", "0.00", "0.00", "0.00"],
         ["was", "0.00", "0.00", "0.00", "1.00", "0.00", "0.00"],
@@ -119,7 +119,7 @@ def test_rows_are_labelled_by_token_and_columns_by_the_files_dims() -> None:
 def test_without_dims_the_columns_are_numbered() -> None:
     out = shown(seeded("a b"), show=["x"])
     lines = out.splitlines()
-    at = next(i for i, line in enumerate(lines) if line.startswith("X  (2×8)"))
+    at = next(i for i, line in enumerate(lines) if line.startswith("X (2×8)"))
     assert lines[at + 1].split() == [f"d{i}" for i in range(8)]
 
 

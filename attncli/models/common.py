@@ -47,6 +47,7 @@ class Model:
     head_dim: int
     vocab_size: int
     causal: bool = False  # decoders mask later tokens on their own
+    order: str = "learned"  # how the model knows word order: "learned" vectors or "rope"
     max_positions: int | None = None
 
     def __init__(

@@ -40,6 +40,7 @@ class Llama(Model):
     """llama, qwen2 and mistral."""
 
     causal = True
+    order = "rope"
 
     def configure(self, config: dict[str, Any]) -> None:
         """Dimensions, RoPE and sliding windows from a LlamaConfig / Qwen2Config / MistralConfig."""
