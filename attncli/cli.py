@@ -141,7 +141,8 @@ def explain(
         help="Sections to print, comma-separated: tokens, x, w, qkv, scores, scaled, softmax, "
              "bars, output, or all [default: all].", show_default=False)] = None,
     focus: Annotated[str | None, typer.Option(
-        help="Show only what this word attends to, as bars.", show_default=False)] = None,
+        help="Show only what this word attends to, as bars: WORD, WORD#2 (its second "
+             "occurrence) or #7 (token 7 of the tokens table).", show_default=False)] = None,
     heatmap: Annotated[bool, typer.Option(
         "--heatmap", help="Draw the n×n matrices as shaded cells, one character per token, "
                           "for long sentences.")] = False,
@@ -169,9 +170,10 @@ def explain(
         return
     from attncli import render
 
-    if focus is not None and not render.focus_indices(ex, focus):
-        raise AttnError(f"--focus {focus!r} is not one of the tokens: "
-                        f"{', '.join(render.visible(lab) for lab in ex.labels)}")
+    if focus is not None:
+        from attncli.lookup import find_all
+
+        find_all(ex, focus, "--focus")  # a word that names no token is refused here
     _show(render.explanation(ex, show=sections, focus=focus, precision=precision,
                              heatmap=heatmap), exports)
 
@@ -186,9 +188,11 @@ def heads_cmd(
     text: Annotated[str, typer.Argument(help="The sentence; - reads standard input.",
                                         show_default=False)],
     from_word: Annotated[str | None, typer.Option(
-        "--from", help="The query word: whose attention to follow.", show_default=False)] = None,
+        "--from", help="The query word: whose attention to follow (WORD, WORD#2 or #7, as for "
+                        "explain --focus).", show_default=False)] = None,
     to_word: Annotated[str | None, typer.Option(
-        "--to", help="The key word it attends to.", show_default=False)] = None,
+        "--to", help="The key word it attends to (WORD, WORD#2 or #7).",
+        show_default=False)] = None,
     top: Annotated[int, typer.Option(min=1, max=1000, help="How many heads to list.")] = 5,
     model: ModelOpt = None,
     layer: Annotated[str | None, typer.Option(
@@ -239,7 +243,8 @@ def heads_cmd(
 def compare_cmd(
     text_a: Annotated[str, typer.Argument(help="The first sentence.", show_default=False)],
     text_b: Annotated[str, typer.Argument(help="The second sentence.", show_default=False)],
-    word: Annotated[str, typer.Option(help="The word to follow; it must be in both sentences.",
+    word: Annotated[str, typer.Option(help="The word to follow, in both sentences (WORD#2 takes "
+                                           "its second occurrence in each).",
                                       show_default=False)],
     weights: WeightsOpt = None,
     tokenizer: TokenizerOpt = None,

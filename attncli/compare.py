@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from attncli.explain import Explanation
-from attncli.overview import find_token
+from attncli.lookup import find_one
 
 
 @dataclass(frozen=True)
@@ -22,6 +22,7 @@ class Comparison:
     head_cosines: list[float]  # per head: cosine of the word's output in A and in B
     cosine: float  # the same, for all heads' outputs joined end to end
     input_cosine: float  # cosine of the word's X in A and in B
+    notes: tuple[str, ...] = ()  # which token a repeated word took
 
 
 def cosine(u: np.ndarray, v: np.ndarray) -> float:
@@ -32,7 +33,8 @@ def cosine(u: np.ndarray, v: np.ndarray) -> float:
 
 def compare(a: Explanation, b: Explanation, word: str) -> Comparison:
     """Compare the word's attention and output in two explanations made the same way."""
-    i, j = find_token(a, word, "--word (in TEXT_A)"), find_token(b, word, "--word (in TEXT_B)")
+    (i, note_a), (j, note_b) = find_one(a, word, "--word (in TEXT_A)"), find_one(
+        b, word, "--word (in TEXT_B)")
     outs_a = [hs.steps.output[i] for hs in a.heads]  # each (d_v,)
     outs_b = [hs.steps.output[j] for hs in b.heads]
     return Comparison(
@@ -44,4 +46,5 @@ def compare(a: Explanation, b: Explanation, word: str) -> Comparison:
         head_cosines=[cosine(u, v) for u, v in zip(outs_a, outs_b, strict=True)],
         cosine=cosine(np.concatenate(outs_a), np.concatenate(outs_b)),
         input_cosine=cosine(a.heads[0].steps.x[i], b.heads[0].steps.x[j]),
+        notes=tuple(note for note in (note_a, note_b) if note),
     )

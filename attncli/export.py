@@ -144,6 +144,8 @@ def heads_to_dict(ov) -> dict:
                          "score": p.score, "link": _link(p.link) if p.link else None}
                         for p in row] for row in ov.patterns]
     doc["top"] = [_link(link) for link in ov.top]
+    if ov.notes:
+        doc["notes"] = list(ov.notes)
     return doc
 
 
@@ -172,4 +174,5 @@ def compare_to_dict(cmp) -> dict:
         "head_cosines": cmp.head_cosines,
         "cosine": cmp.cosine,
         "input_cosine": cmp.input_cosine,
+        **({"notes": list(cmp.notes)} if cmp.notes else {}),
     }

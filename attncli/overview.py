@@ -11,6 +11,7 @@ import numpy as np
 
 from attncli.errors import AttnError
 from attncli.explain import Explanation
+from attncli.lookup import find_one
 
 # What a head mostly does, judged by where its weight goes on average.
 PATTERNS = {
@@ -58,20 +59,7 @@ class Overview:
     dst: int | None
     top: list[Link]  # the heads that link src to dst most, or the strongest links overall
     patterns: list[list[HeadPattern]]  # [layer][head]
-
-
-def find_token(ex: Explanation, word: str, option: str) -> int:
-    """The first token whose text is word (ignoring case and subword marks)."""
-    wanted = word.strip().casefold()
-    for i, (label, tok) in enumerate(zip(ex.labels, ex.tokens, strict=True)):
-        if wanted in (label.strip().casefold(), _bare(tok.text)):
-            return i
-    raise AttnError(f"{option} {word!r} is not one of the tokens: {', '.join(ex.labels)}")
-
-
-def _bare(token: str) -> str:
-    """A token without the marks tokenizers put on subwords (##, Ġ, ▁)."""
-    return token.removeprefix("##").lstrip("Ġ▁").casefold()
+    notes: tuple[str, ...] = ()  # e.g. which of a repeated word --from or --to took
 
 
 def pattern(weights: np.ndarray) -> tuple[str, float]:
@@ -115,10 +103,12 @@ def overview(ex: Explanation, src_word: str | None = None, dst_word: str | None 
         links.sort(key=lambda link: -link.weight)
         return Overview(ex, layers, heads, None, None, None, links[:top], patterns)
 
-    src, dst = find_token(ex, src_word, "--from"), find_token(ex, dst_word, "--to")
+    (src, note_src), (dst, note_dst) = find_one(ex, src_word, "--from"), find_one(ex, dst_word,
+                                                                                 "--to")
     grid = np.zeros((len(layers), len(heads)))  # (layers, heads)
     for hs in ex.heads:
         grid[row[hs.layer], col[hs.head]] = hs.steps.weights[src, dst]
     order = sorted(ex.heads, key=lambda hs: -hs.steps.weights[src, dst])[:top]
     best = [Link(hs.layer, hs.head, src, dst, float(hs.steps.weights[src, dst])) for hs in order]
-    return Overview(ex, layers, heads, grid, src, dst, best, patterns)
+    notes = tuple(note for note in (note_src, note_dst) if note)
+    return Overview(ex, layers, heads, grid, src, dst, best, patterns, notes)

@@ -7,6 +7,7 @@ steer the terminal.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from functools import lru_cache
 
@@ -21,6 +22,7 @@ from rich.text import Span, Text
 
 from attncli.attention import HeadSteps
 from attncli.explain import Explanation
+from attncli.lookup import find_all
 from attncli.safe_text import visible
 from attncli.sections import SECTIONS
 
@@ -543,11 +545,12 @@ def _head(
         parts.append(square(f"Weights ({n}×{n}); each row sums to 1", s.weights, weights=True,
                             caption=f"{MAX_MARK} marks the largest weight in each row"))
     if "bars" in show:
-        wanted = list(range(n)) if focus is None else [i for i, lab in enumerate(labels)
-                                                       if _same_word(lab, focus)]
+        wanted = list(range(n)) if focus is None else find_all(ex, focus, "--focus")
         if focus is None:
             parts.append(_step("Where each token looks", "Each bar is one attention weight."))
-        parts.append(Flow([bars(labels[i], labels, s.weights[i])
+        seen = Counter(_label(lab) for lab in labels)  # a repeated word's charts get its "#i"
+        parts.append(Flow([bars(labels[i] if seen[_label(labels[i])] == 1 else
+                                f"{_label(labels[i])} #{i}", labels, s.weights[i])
                            for i in wanted[:MAX_CHARTS]], gap=4))
         if len(wanted) > MAX_CHARTS:
             more = plural(len(wanted) - MAX_CHARTS, "more token")
@@ -564,14 +567,6 @@ def _head(
 def _first_head(ex: Explanation, layer: int) -> int:
     return next(hs.head for hs in ex.heads if hs.layer == layer)
 
-
-def _same_word(label: str, word: str) -> bool:
-    return label.strip().casefold() == word.strip().casefold()
-
-
-def focus_indices(ex: Explanation, word: str) -> list[int]:
-    """Positions of the tokens that --focus names (compared ignoring case)."""
-    return [i for i, lab in enumerate(ex.labels) if _same_word(lab, word)]
 
 
 def weight_set(ws, *, precision: int = 2) -> Group:

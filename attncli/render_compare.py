@@ -36,6 +36,7 @@ def comparison(cmp: Comparison, precision: int = 2) -> Group:
         Text.assemble("“", (word_a, "bold"), "” in two contexts"),
         Text.assemble(("A: ", "bold"), visible(cmp.a.text)),
         Text.assemble(("B: ", "bold"), visible(cmp.b.text)),
+        *(Text(note, style="yellow") for note in cmp.notes),
         Text(""),
     ]
     for n, (ha, hb) in enumerate(zip(cmp.a.heads, cmp.b.heads, strict=True)):
