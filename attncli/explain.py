@@ -65,7 +65,7 @@ def check_token_count(tokens: list[Token], limit: int = MAX_TOKENS) -> None:
 
 def check_finite(steps: Steps, source: str) -> None:
     """Refuse results that overflowed float64: no NaN or infinity may reach the output."""
-    for name in ("q", "k", "v", "scores", "weights", "output"):
+    for name in ("x", "q", "k", "v", "scores", "weights", "output"):
         if not np.isfinite(getattr(steps, name)).all():
             raise AttnError(f"{source}: the numbers overflow ({name} is not finite); "
                             "use smaller weights or embeddings")
@@ -154,7 +154,10 @@ def explain_model(text: str, model, layers: str = "last", heads: str = "0",
     check_token_count(tokens, max_tokens)
     chosen_layers = select(layers, model.n_layers, "layer")
     chosen_heads = select(heads, model.n_heads, "head")
-    result = model.attention([t.id for t in tokens], chosen_layers, chosen_heads)
+    with np.errstate(over="ignore", invalid="ignore"):  # overflow is caught just below
+        result = model.attention([t.id for t in tokens], chosen_layers, chosen_heads)
+    for hs in result:
+        check_finite(hs.steps, f"{model.name} (layer {hs.layer}, head {hs.head})")
     first = result[0].steps
     config = {
         "d_model": int(first.x.shape[1]),

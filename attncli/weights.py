@@ -233,6 +233,9 @@ def _safetensors_metadata(data: bytes) -> dict[str, str]:
 
 def _from_arrays(path: Path, arrays: dict[str, np.ndarray], metadata: dict) -> dict:
     """npz and safetensors keep the table as a (vocab, d_model) matrix and a vocab list."""
+    for key in ("w_q", "w_k", "w_v", "embeddings"):
+        if key in arrays and arrays[key].dtype.kind not in "biuf":  # no complex, dates, text
+            raise AttnError(f"{path}: {key!r} must hold real numbers, not {arrays[key].dtype}")
     raw: dict = {key: arrays.get(key) for key in ("w_q", "w_k", "w_v")}
     for key in ("w_q", "w_k", "w_v"):
         if raw[key] is not None and raw[key].ndim == 3:  # (heads, rows, cols)
@@ -258,7 +261,7 @@ def _matrix(path: Path, name: str, value: object) -> np.ndarray:
         raise AttnError(f"{path}: missing {name!r}")
     try:
         arr = np.array(value, dtype=np.float64)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         raise AttnError(f"{path}: {name!r} must be a matrix of numbers") from None
     if arr.ndim != 2 or 0 in arr.shape:
         raise AttnError(f"{path}: {name!r} must be a non-empty 2-D matrix, got shape {arr.shape}")

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import pickle
+import shutil
 import unicodedata
 from pathlib import Path
 
@@ -223,6 +224,43 @@ def test_weights_that_overflow_are_refused_not_nan(tmp_path: Path) -> None:
         {"w_q": [[1e300, 0], [0, 1]], "w_k": [[1e300, 0], [0, 1]], "w_v": [[1, 0], [0, 1]]}
     ).encode())
     assert_refused(invoke("explain", "a b", "--weights", str(path), "--json"), "overflow")
+
+
+def test_an_integer_too_large_for_a_float_is_refused(tmp_path: Path) -> None:
+    path = write(tmp_path / "huge.json",
+                 ('{"w_q": [[1' + "0" * 320 + ']], "w_k": [[1]], "w_v": [[1]]}').encode())
+    assert_refused(invoke("explain", "a b", "--weights", str(path)), "huge.json", "'w_q'")
+
+
+@pytest.mark.parametrize("key, array", [
+    ("w_q", np.ones((2, 2), dtype=complex)),
+    ("w_q", np.array([["2020-01-01", "2020-01-02"]] * 2, dtype="datetime64[D]")),
+    ("embeddings", np.ones((2, 2), dtype=complex)),
+])
+def test_arrays_that_are_not_real_numbers_are_refused(tmp_path: Path, key: str,
+                                                      array: np.ndarray) -> None:
+    arrays = {"w_q": np.eye(2), "w_k": np.eye(2), "w_v": np.eye(2), "vocab": np.array(["a", "b"]),
+              "embeddings": np.eye(2)}
+    arrays[key] = array
+    np.savez(tmp_path / "odd.npz", **arrays)
+    assert_refused(invoke("explain", "a b", "--weights", str(tmp_path / "odd.npz")),
+                   f"'{key}' must hold real numbers, not {array.dtype}")
+
+
+def test_a_checkpoint_that_overflows_is_refused_not_nan(tmp_path: Path) -> None:
+    from safetensors.numpy import load_file, save_file
+
+    model = tmp_path / "bert"
+    shutil.copytree(Path(__file__).parent / "fixtures" / "models" / "bert", model)
+    tensors = load_file(model / "model.safetensors")
+    name = next(k for k in tensors if "layer.0.attention.self.query.weight" in k)
+    tensors[name][:] = 3e38  # float32's largest is 3.4e38: layer 0 overflows, layer 1 gets NaN
+    save_file(tensors, model / "model.safetensors", metadata={"format": "pt"})
+    for args in (["explain", "a b", "--layer", "1"], ["explain", "a b", "--layer", "1", "--json"],
+                 ["heads", "a b", "--json"]):
+        result = invoke(*args, "--model", str(model))
+        assert_refused(result, "overflow", "layer")
+        assert "RuntimeWarning" not in result.stderr
 
 
 matrix = st.lists(st.lists(st.one_of(st.floats(allow_nan=True, allow_infinity=True),
