@@ -348,3 +348,58 @@ def test_gelu_is_within_1e_7_of_the_erf_formula() -> None:
     exact = np.array([v * 0.5 * (1 + math.erf(v / math.sqrt(2))) for v in x])
     assert np.abs(gelu(x) - exact).max() < 1e-7
     assert np.abs(erf(x) - np.array([math.erf(v) for v in x])).max() < 1e-7
+
+
+def _edit_config(path: Path, **changes) -> None:
+    config = json.loads((path / "config.json").read_text())
+    config.update(changes)
+    (path / "config.json").write_text(json.dumps(config))
+
+
+@pytest.mark.parametrize("name, changes, words", [
+    ("bert", {"num_attention_heads": 0}, ("num_attention_heads is 0; it must be a whole number",)),
+    ("gpt2", {"n_head": 0}, ("n_head is 0",)),
+    ("bert", {"num_attention_heads": 5}, ("hidden size 32 does not split into 5 heads",)),
+    ("bert", {"hidden_size": "big"}, ("hidden_size is 'big'",)),
+    ("bert", {"hidden_act": ["gelu"]}, ("not a bert config attncli can read",)),
+    ("bert", {"model_type": ["bert"]}, ("model_type ['bert'] is not supported",)),
+    ("bert", {"num_hidden_layers": 0}, ("num_hidden_layers is 0",)),
+    ("llama", {"rope_parameters": {"rope_type": "linear"}}, ("KeyError", "factor")),
+    ("llama", {"rope_parameters": {"rope_type": "llama3", "factor": 8.0}}, ("KeyError",)),
+    ("mistral", {"layer_types": ["sliding_attention"]}, ("layer_types must list all 2",)),
+])
+def test_configs_of_the_wrong_kind_are_refused(tmp_path: Path, name: str, changes: dict,
+                                               words: tuple[str, ...]) -> None:
+    d = copy_fixture(name, tmp_path / name)
+    _edit_config(d, **changes)
+    with pytest.raises(AttnError) as err:
+        model = load_model(str(d))
+        model.attention([t.id for t in model.tokens("a b")], [model.n_layers - 1], [0])
+    for word in words:
+        assert word in str(err.value)
+
+
+def _rewrite_header(path: Path, header) -> None:
+    data = path.read_bytes()
+    size = struct.unpack("<Q", data[:8])[0]
+    new = json.dumps(header).encode()
+    path.write_bytes(struct.pack("<Q", len(new)) + new + data[8 + size:])
+
+
+@pytest.mark.parametrize("header", [[1, 2], {"x": {"dtype": "F32", "data_offsets": [0, 4]}},
+                                    {"x": "F32"}, {"x": {"dtype": "F32", "shape": [1],
+                                                         "data_offsets": [0]}}])
+def test_safetensors_headers_of_the_wrong_shape_are_refused(tmp_path: Path, header) -> None:
+    d = copy_fixture("bert", tmp_path / "bert")
+    _rewrite_header(d / "model.safetensors", header)
+    with pytest.raises(AttnError, match="not a valid safetensors file"):
+        load_model(str(d))
+
+
+def test_a_shard_index_whose_weight_map_is_not_a_mapping_is_refused(tmp_path: Path) -> None:
+    d = copy_fixture("gpt2", tmp_path / "gpt2")
+    index = json.loads((d / "model.safetensors.index.json").read_text())
+    index["weight_map"] = list(index["weight_map"].values())
+    (d / "model.safetensors.index.json").write_text(json.dumps(index))
+    with pytest.raises(AttnError, match="not a valid shard index"):
+        load_model(str(d))

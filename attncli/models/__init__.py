@@ -37,7 +37,7 @@ def load_model(spec: str) -> Model:
     directory = resolve(spec)
     config = read_config(directory)
     model_type = config.get("model_type")
-    if model_type not in FAMILIES:
+    if not isinstance(model_type, str) or model_type not in FAMILIES:
         raise AttnError(f"{directory / 'config.json'}: model_type {model_type!r} is not supported"
                         f" (supported: {', '.join(sorted(FAMILIES))})")
     tokenizer_path = directory / TOKENIZER

@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from attncli.errors import AttnError
-from attncli.models.common import Layer, Model, activation, layer_norm, linear, need
+from attncli.models.common import Layer, Model, activation, count, layer_norm, linear
 
 
 class Bert(Model):
@@ -36,13 +36,13 @@ class Bert(Model):
 
     def configure(self, config: dict[str, Any]) -> None:
         """Dimensions from a BertConfig / RobertaConfig."""
-        self.n_layers = int(need(config, "num_hidden_layers"))
-        self.n_heads = self.n_kv_heads = int(need(config, "num_attention_heads"))
-        self.d_model = int(need(config, "hidden_size"))
+        self.n_layers = count(config, "num_hidden_layers")
+        self.n_heads = self.n_kv_heads = count(config, "num_attention_heads")
+        self.d_model = count(config, "hidden_size")
         self.head_dim = self.d_model // self.n_heads
-        self.d_ff = int(need(config, "intermediate_size"))
-        self.vocab_size = int(need(config, "vocab_size"))
-        self.n_positions = int(need(config, "max_position_embeddings"))
+        self.d_ff = count(config, "intermediate_size")
+        self.vocab_size = count(config, "vocab_size")
+        self.n_positions = count(config, "max_position_embeddings")
         self.n_types = int(config.get("type_vocab_size", 2))
         self.eps = float(config.get("layer_norm_eps", 1e-12))
         self.act = activation(config.get("hidden_act", "gelu"))

@@ -114,12 +114,30 @@ def read_header(path: Path) -> tuple[dict[str, Any], int]:
             if size > MAX_HEADER:
                 raise ValueError(f"header of {size} bytes")
             header = json.loads(f.read(size))
+            check_header(header)
     except FileNotFoundError:
         raise AttnError(f"{path}: missing (listed in {INDEX})") from None
     except (OSError, ValueError, struct.error) as exc:
         raise AttnError(f"{path}: not a valid safetensors file ({exc})") from None
     header.pop("__metadata__", None)
     return header, 8 + size
+
+
+def check_header(header: Any) -> None:
+    """Each entry names a dtype, a shape and two offsets, or the header is refused."""
+    if not isinstance(header, dict):
+        raise ValueError("the header is not a JSON object")
+    for name, info in header.items():
+        if name == "__metadata__":
+            continue
+        if not (isinstance(info, dict) and isinstance(info.get("dtype"), str)
+                and _ints(info.get("shape")) and _ints(info.get("data_offsets"))
+                and len(info["data_offsets"]) == 2):
+            raise ValueError(f"tensor {name!r} lacks a dtype, shape or data_offsets")
+
+
+def _ints(value: Any) -> bool:
+    return isinstance(value, list) and all(isinstance(v, int) and v >= 0 for v in value)
 
 
 def refuse_pickles(directory: Path) -> None:
@@ -155,6 +173,10 @@ class Checkpoint:
                 weight_map = json.loads(index.read_text(encoding="utf-8"))["weight_map"]
             except (OSError, ValueError, KeyError, TypeError) as exc:
                 raise AttnError(f"{index}: not a valid shard index ({exc})") from None
+            if not isinstance(weight_map, dict) or not all(
+                    isinstance(shard, str) for shard in weight_map.values()):
+                raise AttnError(f"{index}: not a valid shard index (weight_map must map "
+                                "tensor names to file names)")
             files = {name: directory / shard for name, shard in weight_map.items()}
             return cls(files, index)
         single = directory / SINGLE

@@ -28,6 +28,15 @@ from attncli.tokens import Token, encode
 Layer = dict[str, Any]  # our weight name -> array (or None for a bias the model lacks)
 
 
+def count(config: dict[str, Any], *keys: str) -> int:
+    """need(), for a size or a count: a whole number of at least 1."""
+    value = need(config, *keys)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise AttnError(f"config.json: {keys[0]} is {value!r}; it must be a whole number of at "
+                        "least 1")
+    return value
+
+
 def need(config: dict[str, Any], *keys: str) -> Any:
     """The first of keys that config.json sets (HF renames some keys across versions)."""
     for key in keys:
@@ -60,7 +69,19 @@ class Model:
         self.checkpoint = checkpoint
         self.tokenizer = tokenizer
         self.model_type = str(config["model_type"])
-        self.configure(config)
+        where = f"{directory / 'config.json' if directory else name}"
+        try:
+            self.configure(config)
+        except (KeyError, TypeError, ValueError, ZeroDivisionError, IndexError,
+                OverflowError) as exc:  # a config.json value of the wrong kind or missing
+            raise AttnError(f"{where}: not a {self.model_type} config attncli can read "
+                            f"({type(exc).__name__}: {exc})") from None
+        for what in ("n_layers", "n_heads", "n_kv_heads", "d_model", "head_dim", "vocab_size"):
+            if getattr(self, what) < 1:
+                raise AttnError(f"{where}: {what} is {getattr(self, what)}; it must be at least 1")
+        if not config.get("head_dim") and self.n_heads * self.head_dim != self.d_model:
+            raise AttnError(f"{where}: hidden size {self.d_model} does not split into "
+                            f"{self.n_heads} heads")
         if self.n_kv_heads <= 0 or self.n_heads % self.n_kv_heads:
             raise AttnError(f"config.json: {self.n_heads} heads do not split into"
                             f" {self.n_kv_heads} key/value groups")

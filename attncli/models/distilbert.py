@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from attncli.models.bert import Bert
-from attncli.models.common import Layer, activation, layer_norm, need
+from attncli.models.common import Layer, activation, count, layer_norm
 
 
 class DistilBert(Bert):
@@ -31,13 +31,13 @@ class DistilBert(Bert):
 
     def configure(self, config: dict[str, Any]) -> None:
         """Dimensions from a DistilBertConfig (dim, n_heads, hidden_dim, ...)."""
-        self.n_layers = int(need(config, "n_layers"))
-        self.n_heads = self.n_kv_heads = int(need(config, "n_heads"))
-        self.d_model = int(need(config, "dim"))
+        self.n_layers = count(config, "n_layers")
+        self.n_heads = self.n_kv_heads = count(config, "n_heads")
+        self.d_model = count(config, "dim")
         self.head_dim = self.d_model // self.n_heads
-        self.d_ff = int(need(config, "hidden_dim"))
-        self.vocab_size = int(need(config, "vocab_size"))
-        self.n_positions = self.max_positions = int(need(config, "max_position_embeddings"))
+        self.d_ff = count(config, "hidden_dim")
+        self.vocab_size = count(config, "vocab_size")
+        self.n_positions = self.max_positions = count(config, "max_position_embeddings")
         self.eps = 1e-12  # fixed in DistilBERT's code, not in its config
         self.act = activation(config.get("activation", "gelu"))
         self.pad = None

@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from attncli.errors import AttnError
-from attncli.models.common import Layer, Model, activation, layer_norm, linear, need
+from attncli.models.common import Layer, Model, activation, count, layer_norm, linear
 
 
 class GPT2(Model):
@@ -34,13 +34,13 @@ class GPT2(Model):
 
     def configure(self, config: dict[str, Any]) -> None:
         """Dimensions from a GPT2Config (n_layer, n_head, n_embd, ...)."""
-        self.n_layers = int(need(config, "n_layer", "num_hidden_layers"))
-        self.n_heads = self.n_kv_heads = int(need(config, "n_head", "num_attention_heads"))
-        self.d_model = int(need(config, "n_embd", "hidden_size"))
+        self.n_layers = count(config, "n_layer", "num_hidden_layers")
+        self.n_heads = self.n_kv_heads = count(config, "n_head", "num_attention_heads")
+        self.d_model = count(config, "n_embd", "hidden_size")
         self.head_dim = self.d_model // self.n_heads
         self.d_ff = int(config.get("n_inner") or 4 * self.d_model)
-        self.vocab_size = int(need(config, "vocab_size"))
-        self.n_positions = self.max_positions = int(need(config, "n_positions", "n_ctx"))
+        self.vocab_size = count(config, "vocab_size")
+        self.n_positions = self.max_positions = count(config, "n_positions", "n_ctx")
         self.eps = float(config.get("layer_norm_epsilon", 1e-5))
         self.act = activation(config.get("activation_function", "gelu_new"))
         # Both would change step 4 away from scores / sqrt(d_k), which the Steps show.

@@ -31,7 +31,7 @@ import numpy as np
 
 from attncli.attention import Rotate, causal_mask
 from attncli.errors import AttnError
-from attncli.models.common import Layer, Model, activation, linear, need, rms_norm
+from attncli.models.common import Layer, Model, activation, count, linear, rms_norm
 
 ROPE_TYPES = ("default", "linear", "llama3")
 
@@ -44,13 +44,13 @@ class Llama(Model):
 
     def configure(self, config: dict[str, Any]) -> None:
         """Dimensions, RoPE and sliding windows from a LlamaConfig / Qwen2Config / MistralConfig."""
-        self.n_layers = int(need(config, "num_hidden_layers"))
-        self.n_heads = int(need(config, "num_attention_heads"))
+        self.n_layers = count(config, "num_hidden_layers")
+        self.n_heads = count(config, "num_attention_heads")
         self.n_kv_heads = int(config.get("num_key_value_heads") or self.n_heads)
-        self.d_model = int(need(config, "hidden_size"))
+        self.d_model = count(config, "hidden_size")
         self.head_dim = int(config.get("head_dim") or self.d_model // self.n_heads)
-        self.d_ff = int(need(config, "intermediate_size"))
-        self.vocab_size = int(need(config, "vocab_size"))
+        self.d_ff = count(config, "intermediate_size")
+        self.vocab_size = count(config, "vocab_size")
         limit = config.get("max_position_embeddings")
         self.max_positions = None if limit is None else int(limit)
         self.eps = float(config.get("rms_norm_eps", 1e-6))
@@ -179,7 +179,10 @@ def sliding_windows(config: dict[str, Any], model_type: str, n_layers: int) -> l
     if window is None:
         return [None] * n_layers
     if config.get("layer_types"):
-        return [window if t == "sliding_attention" else None for t in config["layer_types"]]
+        types = config["layer_types"]
+        if not isinstance(types, list) or len(types) != n_layers:
+            raise AttnError(f"config.json: layer_types must list all {n_layers} layers")
+        return [window if t == "sliding_attention" else None for t in types]
     if model_type == "mistral":
         return [window] * n_layers
     if model_type == "qwen2" and config.get("use_sliding_window"):
