@@ -325,39 +325,52 @@ class Bars:
         self.label_width = max(cell_len(lab) for lab in self.labels.values())
 
     def lines(self, width: int) -> list[Text]:
-        n, labels, label_w = len(self.keys), self.labels, self.label_width
-        shown = list(labels)
+        return self._draw(width)[0]
+
+    def widths(self, width: int) -> list[int]:
+        """The cell width of each line that lines(width) gives, worked out, not measured."""
+        return self._draw(width)[1]
+
+    def _draw(self, width: int) -> tuple[list[Text], list[int]]:
+        n, shown = len(self.keys), list(self.labels)
         best = int(np.argmax(self.weights))
-        # a narrow column (side by side, a small terminal) gets a shorter bar, not cut lines
-        bar_w = max(4, min(self.bar_width, width - label_w - 8))
-        out = [Text.assemble(("“", "dim"), (self.query, "bold"), ("” attends to:", "dim"))]
-        widths = [cell_len(self.query) + 14]
+        # a narrow column (side by side, a small terminal) gets shorter labels and bars, so
+        # that the percentages are never cut off
+        label_w = min(self.label_width, max(3, width - 1 - 4 - 7))
+        bar_w = max(1, min(self.bar_width, width - label_w - 8))
+        title = Text.assemble(("“", "dim"), (self.query, "bold"), ("” attends to:", "dim"))
+        if title.cell_len > width:
+            title.truncate(max(1, width), overflow="ellipsis")
+        out, widths = [title], [title.cell_len]
         for j in shown:
-            lab, w = labels[j], self.weights[j]
+            lab, w = _fit(self.labels[j], label_w), self.weights[j]
             line = Text(" " * (label_w - cell_len(lab)) + lab + " ", no_wrap=True)
             line.append(bar(w, bar_w), style="bold cyan" if j == best else "cyan")
             line.append(f" {100 * w:5.1f}%")
             out.append(line)
             widths.append(label_w + 1 + bar_w + 7)
         if len(shown) < n:
-            rest = 1.0 - float(self.weights[list(shown)].sum())
+            rest = 1.0 - float(self.weights[shown].sum())
             out.append(Text(f"… {n - len(shown)} other tokens share {100 * rest:.1f}%",
                             style="dim"))
             widths.append(out[-1].cell_len)
-        self._widths = widths
-        return out
-
-    def widths(self, width: int) -> list[int]:
-        """The cell width of each line that lines(width) gives, worked out, not measured."""
-        self.lines(width)
-        return self._widths
+        return out, widths
 
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
         yield from segments(self.lines(options.max_width), console)
 
     def __rich_measure__(self, console: Console, options: ConsoleOptions) -> Measurement:
         widest = max(self.widths(options.max_width))
-        return Measurement(widest, widest)
+        return Measurement(min(widest, 3 + 1 + 4 + 7), widest)  # it can shrink to that
+
+
+def _fit(label: str, width: int) -> str:
+    """label cut to width cells, ending in … when cut."""
+    if cell_len(label) <= width:
+        return label
+    while cell_len(label) > width - 1:
+        label = label[:-1]
+    return label + "…"
 
 
 def bars(query: str, keys: Sequence[str], weights: np.ndarray) -> Bars:

@@ -21,9 +21,11 @@ class _Pair:
 
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
         half = (options.max_width - self.GAP) // 2
-        labels = max(self.a.label_width, self.b.label_width)
-        self.a.bar_width = self.b.bar_width = max(4, min(BAR_WIDTH, half - labels - 8))
+        labels = min(max(self.a.label_width, self.b.label_width), max(3, half - 12))
+        self.a.bar_width = self.b.bar_width = max(1, min(BAR_WIDTH, half - labels - 8))
         grid = Table.grid(padding=(0, self.GAP))
+        for _ in range(2):  # two equal halves
+            grid.add_column(width=half)
         grid.add_row(Text("A", style="bold"), Text("B", style="bold"))
         grid.add_row(self.a, self.b)
         yield grid
