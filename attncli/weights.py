@@ -145,9 +145,21 @@ def embed(tokens: Sequence[Token], ws: WeightSet, seed: int) -> tuple[np.ndarray
 # ---------------------------------------------------------------- reading files
 
 
+SAMPLES = Path(__file__).parent / "sample_weights"  # shipped inside the package
+
+
+def sample(path: Path) -> Path:
+    """sample_weights/NAME, found in the package when there is no such file here, so that the
+    examples in --help and the README work from any folder."""
+    shipped = SAMPLES / path.name
+    if (not path.exists() and path.parent == Path("sample_weights") and shipped.is_file()):
+        return shipped
+    return path
+
+
 def load(path: str | Path) -> WeightSet:
     """Read a weights file, by its suffix, and check every shape and number."""
-    path = Path(path)
+    path = sample(Path(path))
     suffix = path.suffix.lower()
     if suffix in REFUSED:
         raise AttnError(f"{path}: {suffix} files are pickles, which can run code; refused")

@@ -308,3 +308,23 @@ def test_inconsistent_heads_are_refused(tmp_path: Path, heads: dict, message: st
     path = tmp_path / "bad.json"
     path.write_text(json.dumps(heads))
     assert_one_error_line(invoke("explain", "a b", "-w", str(path)), message, str(path))
+
+
+def test_the_sample_weights_are_found_from_any_folder(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)  # no sample_weights/ here: the copy inside the package is used
+    result = invoke("explain", "The animal was tired", "-w", "sample_weights/animal-tired.json",
+                    "--json")
+    assert result.exit_code == 0, result.stderr
+    doc = strict_json(result.stdout)
+    assert Path(doc["config"]["weights"]).parts[-3:] == ("attncli", "sample_weights",
+                                                          "animal-tired.json")
+    assert doc["heads"][0]["weights"][3][1] == pytest.approx(0.645974, abs=1e-6)
+    # a file of that name in the folder itself comes first
+    (tmp_path / "sample_weights").mkdir()
+    (tmp_path / "sample_weights" / "animal-tired.json").write_text(json.dumps(
+        {"w_q": [[1.0]], "w_k": [[1.0]], "w_v": [[1.0]]}))
+    doc = strict_json(invoke("explain", "a b", "-w", "sample_weights/animal-tired.json",
+                             "--json").stdout)
+    assert doc["config"]["d_model"] == 1
+    refused = invoke("explain", "a", "-w", "sample_weights/nope.json")
+    assert refused.exit_code == 2 and "no such weights file" in refused.stderr
