@@ -195,7 +195,8 @@ class Heatmap:
         else:
             lo, hi = np.nanmin(v), np.nanmax(v)
             rel = (v - lo) / (hi - lo) if hi > lo else np.ones_like(v)
-        levels = np.ceil(np.nan_to_num(rel, nan=0.0) * (len(SHADE) - 1)).astype(int)
+        # nearest level: a weight under 1/8 of its row's largest stays blank, the largest is █
+        levels = np.rint(np.nan_to_num(rel, nan=0.0) * (len(SHADE) - 1)).astype(int)
         return np.clip(levels, 0, len(SHADE) - 1)  # (n, n) in 0..4
 
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:

@@ -287,3 +287,12 @@ def test_a_wide_matrix_ends_in_a_more_marker_instead_of_wrapping() -> None:
     hidden = int(header.split("…")[1].split()[0])
     assert 0 < hidden < 40
     assert header.rstrip().endswith(f"… {hidden} more")
+
+
+def test_heatmap_shades_each_weight_by_the_nearest_level_of_its_rows_largest() -> None:
+    # levels are blank ░ ▒ ▓ █ for 0, 1/4, 1/2, 3/4 and 1 of the row's largest weight,
+    # rounded to the nearest: 0.1 → 0.4 → blank, 0.3 → 1.2 → ░, 0.6 → 2.4 → ▒, 0.9 → 3.6 → █
+    weights = np.array([[1.0, 0.1, 0.3, 0.6, 0.9]] * 5) / 2.9
+    out = render_text(render.Heatmap("W", list("abcde"), weights, per_row=True, caption="c"))
+    rows = [line for line in out.splitlines() if line.startswith("0 a")]
+    assert rows and rows[0].rstrip().endswith("█ ░▒█")
