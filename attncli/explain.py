@@ -35,6 +35,11 @@ class Explanation:
     notes: list[str] = field(default_factory=list)  # facts the reader should know
 
     @property
+    def from_model(self) -> bool:
+        """Whether a real checkpoint made it: X is then a layer's input, heads carry layers."""
+        return "model" in self.config
+
+    @property
     def labels(self) -> list[str]:
         """How tables name each token: the input it covers, or the token's own name."""
         return [t.label(self.text) for t in self.tokens]

@@ -390,7 +390,7 @@ def _names(prefix: str, count: int) -> list[str]:
 
 def _x_step(ex: Explanation) -> Group:
     """Step 1's heading: the embeddings, or for a real model the chosen layer's input."""
-    if "layers" not in ex.config:
+    if not ex.from_model:
         return _step("Step 1 · Embeddings X", "Each token becomes a row of numbers: its embedding.")
     first = ex.heads[0].layer
     context = ("its embedding" if first == 0 else
@@ -421,7 +421,7 @@ def _step(title: str, text: str) -> Group:
 
 def head_title(ex: Explanation, hs: HeadSteps) -> str:
     """'Head 1 of 2', or 'Layer 3 · Head 5' for a real model."""
-    if "layers" in ex.config:
+    if ex.from_model:
         return f"Layer {hs.layer} · Head {hs.head}"
     return f"Head {hs.head + 1} of {ex.config['heads']}"
 
@@ -508,7 +508,7 @@ def _head(
 
     n, d_k, d_v = s.q.shape[0], s.q.shape[1], s.v.shape[1]
     parts: list[RenderableType] = []
-    if (len(ex.heads) > 1 or "layers" in ex.config) and show & HEAD_SECTIONS:
+    if (len(ex.heads) > 1 or ex.from_model) and show & HEAD_SECTIONS:
         parts.append(Rule(Text(head_title(ex, hs), style="bold magenta")))
     if "w" in show:
         parts.append(_step("Step 2a · The weight matrices",

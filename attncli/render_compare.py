@@ -42,7 +42,7 @@ def comparison(cmp: Comparison, precision: int = 2) -> Group:
         Text(""),
     ]
     for n, (ha, hb) in enumerate(zip(cmp.a.heads, cmp.b.heads, strict=True)):
-        if len(cmp.a.heads) > 1 or "layers" in cmp.a.config:
+        if len(cmp.a.heads) > 1 or cmp.a.from_model:
             parts.append(Rule(Text(head_title(cmp.a, ha), style="bold magenta")))
         parts += [_Pair(bars(cmp.a.labels[cmp.index_a], cmp.a.labels,
                              ha.steps.weights[cmp.index_a]),
