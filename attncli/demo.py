@@ -74,9 +74,11 @@ def lesson(model: str | None = None, precision: int = 2) -> Iterator[Screen]:
         "column = the token being asked. For I and AI: [2, 0, 0, 1]·[1, 2, 1, 1] = 3."),
         sections(love, "scores"))
     yield Screen(one, "Step 4: scale, then softmax", (
-        "The scores are divided by √d_k, here √4 = 2, so that longer vectors do not make "
-        "the scores, and so the softmax, too extreme. Softmax then turns each row into "
-        "weights: all positive, summing to 1. A bigger score gets a bigger share."),
+        "The scores are divided by √d_k, here √4 = 2. A score is a sum of d_k products, "
+        "so the more dimensions, the wider the scores spread: for random vectors, their "
+        "typical size grows like √d_k. Dividing by √d_k undoes that, so the softmax does "
+        "not hand nearly all the weight to the largest score. Softmax then turns each row "
+        "into weights: all positive, summing to 1. A bigger score gets a bigger share."),
         sections(love, "scaled", "softmax", "bars"))
     yield Screen(one, "Step 5: the weighted sum of values", (
         "Each token's output is a blend of every value vector, weighted by its row of "
@@ -102,8 +104,10 @@ def lesson(model: str | None = None, precision: int = 2) -> Iterator[Screen]:
         sections(tired, "scores", "scaled", "softmax"))
     yield Screen(two, "Where 'tired' looks", (
         "The chart from the lesson: 'tired' gives most of its attention to 'animal', because "
-        "'animal' is what is tired. Nobody wrote that rule down: it falls out of the dot "
-        "products. A trained model learns weights like these from data."),
+        "'animal' is what is tired. We wrote that rule into the weights, as features: an "
+        "adjective looks for a living noun, and only 'animal' offers both. The dot products "
+        "applied it. A trained model learns weights like these from data, and its features "
+        "are seldom this easy to name."),
         sections(tired, "bars", focus="tired"))
 
     if model is None:

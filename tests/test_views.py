@@ -256,6 +256,24 @@ def test_demo_command_no_pause_in_a_terminal_reads_no_key(terminal) -> None:
     assert screens_shown(out) == list(range(1, 12))
 
 
+def screen_words(screens: list[demo.Screen], title: str) -> str:
+    words = next(s.words for s in screens if s.title == title)
+    return " ".join((words() if callable(words) else words).split())
+
+
+def test_step_4_gives_the_reason_for_the_square_root_of_d_k() -> None:
+    words = screen_words(demo.lesson(), "Step 4: scale, then softmax")
+    assert "longer vectors" not in words
+    assert "sum of d_k products" in words and "grows like √d_k" in words
+
+
+def test_part_2_says_the_rule_was_written_into_the_weights() -> None:
+    words = screen_words(demo.lesson(), "Where 'tired' looks")
+    assert "Nobody wrote that rule down" not in words
+    assert "into the weights" in words and "dot products applied it" in words
+    assert "learns weights like these from data" in words
+
+
 # ---------------------------------------------------------------- exports
 
 EXPORT_CASES = {
