@@ -35,7 +35,8 @@ from attncli.options import (
     WeightsOpt,
 )
 
-EXIT_CODES = "Exit codes: 0 success, 1 internal error (rerun with --debug), 2 usage or input error."
+EXIT_CODES = ("Exit codes: 0 success, 1 internal error (rerun with --debug), 2 usage or input "
+              "error, 130 interrupted (Ctrl-C).")
 
 
 class AttnGroup(TyperGroup):
@@ -305,7 +306,8 @@ def demo_cmd(
     txt: TxtOpt = None,
     force: ForceOpt = False,
 ) -> None:
-    """A guided lesson on self-attention, screen by screen: Enter advances, q quits."""
+    """A guided lesson on self-attention, screen by screen: Enter advances, q quits, Ctrl-C
+    stops at once (exit code 130, nothing saved)."""
     from rich.console import Group
 
     from attncli import demo, screen

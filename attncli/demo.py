@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -146,11 +146,12 @@ def lesson(model: str | None = None, precision: int = 2) -> Iterator[Screen]:
         "Explore any sentence with `attn explain` and `attn heads`."))
 
 
-def play(screens: list[Screen], out: Console, *, pause: bool,
+def play(screens: Sequence[Screen], out: Console, *, pause: bool,
          read_key: Callable[[], str] | None = None) -> list[RenderableType]:
     """Show the screens; with pause, wait for Enter (next) or q (quit) after each one.
 
-    Returns what was shown, so it can be exported.
+    Returns what was shown, so it can be exported. Ctrl-C raises KeyboardInterrupt (after
+    ending the prompt's line), so the command stops with exit code 130.
     """
     shown: list[RenderableType] = []
     for number, screen in enumerate(screens, start=1):
@@ -162,8 +163,10 @@ def play(screens: list[Screen], out: Console, *, pause: bool,
         shown += [page, Text("")]
         if pause and number < len(screens):
             out.print(Text("Enter: next · q: quit", style="dim"), end="")
-            key = (read_key or _getchar)()
-            out.print()
+            try:
+                key = (read_key or _getchar)()
+            finally:
+                out.print()
             if key.lower() == "q":
                 break
     return shown
@@ -173,6 +176,6 @@ def _getchar() -> str:
     import click
 
     try:
-        return click.getchar()
-    except (EOFError, KeyboardInterrupt):
+        return click.getchar()  # Ctrl-C raises KeyboardInterrupt
+    except EOFError:  # no more input: stop as q does
         return "q"

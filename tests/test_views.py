@@ -177,7 +177,7 @@ def test_play_enter_advances_through_every_screen(monkeypatch: pytest.MonkeyPatc
     assert len(shown) == 22  # each page and a blank line
 
 
-@pytest.mark.parametrize("quit_key", ["q", "Q", EOFError, KeyboardInterrupt])
+@pytest.mark.parametrize("quit_key", ["q", "Q", EOFError])
 def test_play_q_quits_early(monkeypatch: pytest.MonkeyPatch, quit_key) -> None:
     keys = Keys("\r", "\n", quit_key, "\r")
     monkeypatch.setattr(click, "getchar", keys)
@@ -254,6 +254,25 @@ def test_demo_command_no_pause_in_a_terminal_reads_no_key(terminal) -> None:
     out = ok(run("demo", "--no-pause"))
     assert keys.calls == 0
     assert screens_shown(out) == list(range(1, 12))
+
+
+def test_ctrl_c_in_the_demo_exits_130_and_saves_nothing(terminal, tmp_path: Path) -> None:
+    keys = terminal("\r", KeyboardInterrupt)
+    txt = tmp_path / "lesson.txt"
+    result = run("demo", "--txt", str(txt))
+    assert result.exit_code == 130, (result.exit_code, result.stderr)
+    assert keys.calls == 2
+    assert screens_shown(result.stdout) == [1, 2]
+    assert result.stdout.endswith("Enter: next · q: quit\n")  # the prompt's line is ended
+    assert not txt.exists()
+
+
+def test_play_lets_ctrl_c_through(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(click, "getchar", Keys(KeyboardInterrupt))
+    out, buf = tty_console()
+    with pytest.raises(KeyboardInterrupt):
+        demo.play(list(demo.lesson()), out, pause=True)
+    assert screens_shown(buf.getvalue()) == [1]
 
 
 def screen_words(screens: list[demo.Screen], title: str) -> str:
