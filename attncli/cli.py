@@ -314,7 +314,7 @@ def demo_cmd(
 
     exports = screen.Exports(svg, html, txt, force)
     exports.check()
-    screens = list(demo.lesson(model, precision))
+    screens = demo.lesson(model, precision)  # each screen is worked out when shown
     out = screen.console()
     pause = not no_pause and sys.stdin.isatty() and out.is_terminal
     shown = demo.play(screens, out, pause=pause)

@@ -11,6 +11,7 @@ import json
 import math
 import os
 import re
+import shutil
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
@@ -160,8 +161,8 @@ def tty_console(width: int = 80) -> tuple[Console, io.StringIO]:
                    highlight=False, emoji=False, markup=False), buf
 
 
-def screens_shown(out: str) -> list[int]:
-    return [int(n) for n in re.findall(r"\[(\d+)/11\]", out)]
+def screens_shown(out: str, total: int = 11) -> list[int]:
+    return [int(n) for n in re.findall(rf"\[(\d+)/{total}\]", out)]
 
 
 def test_play_enter_advances_through_every_screen(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -293,6 +294,120 @@ def test_part_2_says_the_rule_was_written_into_the_weights() -> None:
     assert "learns weights like these from data" in words
 
 
+@pytest.fixture
+def forward_passes(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Counts the real model's forward passes the demo runs."""
+    calls: list[str] = []
+    real = demo.explain_model
+
+    def counted(text, model, *args, **kwargs):
+        calls.append(text)
+        return real(text, model, *args, **kwargs)
+
+    monkeypatch.setattr(demo, "explain_model", counted)
+    return calls
+
+
+def test_the_lesson_is_built_lazily(forward_passes: list[str]) -> None:
+    screens = demo.lesson(BERT)
+    assert len(screens) == 13
+    assert forward_passes == []  # nothing runs until part 3 is on screen
+    out, buf = tty_console()
+    demo.play(screens[:10], out, pause=False)
+    assert forward_passes == []
+    demo.play(screens, out, pause=False)
+    assert forward_passes == ["The animal was tired"]  # once, for both screens of part 3
+
+
+def test_the_demo_command_shows_screen_1_before_the_model_runs(terminal, forward_passes
+                                                              ) -> None:
+    keys = terminal("q")
+    out = ok(run("demo", "--model", BERT))
+    assert keys.calls == 1 and screens_shown(out, 13) == [1]
+    assert forward_passes == []
+
+
+def test_a_bad_model_is_refused_before_any_screen(tmp_path: Path) -> None:
+    refused(run("demo", "--no-pause", "--model", str(tmp_path / "nowhere")), "nowhere")
+
+
+def model_part(out: str) -> str:
+    """Part 3's words, on one line."""
+    start = out.index("Part 3 · ")
+    return " ".join(out[start:out.index("The end · Recap")].replace("│", " ").split())
+
+
+def test_the_demo_follows_the_first_piece_of_a_split_word(tmp_path: Path) -> None:
+    model = tmp_path / "bert-split"
+    shutil.copytree(BERT, model)
+    doc = json.loads((model / "tokenizer.json").read_text(encoding="utf-8"))
+    del doc["model"]["vocab"]["tired"]  # WordPiece now splits it: t ##ired
+    (model / "tokenizer.json").write_text(json.dumps(doc), encoding="utf-8")
+    out = ok(run("demo", "--no-pause", "--model", str(model)))
+    assert screens_shown(out, 13) == list(range(1, 14))
+    part = model_part(out)
+    assert "splits 'tired' into t + ired, so we follow its first piece, 't'" in part
+    assert "How much “t” attends to “animal”" in part
+    assert "“t” attends to:" in part
+
+
+def test_the_demo_skips_part_3_and_says_why_when_no_token_fits(
+        monkeypatch: pytest.MonkeyPatch, forward_passes: list[str]) -> None:
+    from attncli.models.common import Model
+    from attncli.tokens import Token
+
+    joined = [Token("[CLS]", 1, 0, 0), Token("the", 2, 0, 3), Token("animal", 3, 4, 10),
+              Token("was tired", 4, 11, 20), Token("[SEP]", 5, 0, 0)]
+    monkeypatch.setattr(Model, "tokens", lambda self, text: joined)
+    out = ok(run("demo", "--no-pause", "--model", BERT))
+    assert screens_shown(out, 12) == list(range(1, 13))  # parts 1 and 2 in full
+    assert "Part 2 · The animal was tired" in out
+    part = model_part(out)
+    assert "Why this part is skipped" in part
+    assert "joins 'tired' with its neighbours in one token, 'was tired'" in part
+    assert forward_passes == []
+
+
+@pytest.mark.parametrize(("word", "found", "pieces"), [
+    ("tired", 3, [3]), ("animal", 1, [1, 2]), ("cat", None, []),
+])
+def test_find_word_takes_the_first_piece(word: str, found: int | None,
+                                         pieces: list[int]) -> None:
+    from attncli.tokens import Token
+
+    tokens = [Token("<s>", 0, 0, 0), Token("Ġani", 1, 3, 7), Token("mal", 2, 7, 10),
+              Token("Ġtired", 3, 14, 20)]
+    got = demo.find_word("The animal was tired", tokens, word)
+    assert (got.index, got.pieces) == (found, pieces)
+
+
+@pytest.mark.parametrize(("name", "added", "causal"), [
+    ("bert", "adds tokens of its own: [CLS] at the start, [SEP] at the end", False),
+    ("gpt2", "adds no tokens of its own", True),
+    ("llama", "adds tokens of its own: <s> at the start", True),
+])
+def test_part_3_describes_the_model_it_runs(name: str, added: str, causal: bool) -> None:
+    path = str(Path(BERT).parent / name)
+    out = ok(run("demo", "--no-pause", "--model", path))
+    part = model_part(out)
+    assert added in part
+    assert ("causal mask" in part) is causal
+    assert ("the previous token," in part) is causal
+    if name != "bert":
+        assert "[CLS]" not in part and "[SEP]" not in part
+    # the short name in every title and the words, never the path
+    assert f"Part 3 · {name} · A real model has many heads" in out
+    assert path not in out and f"{name} has 2 layers with 4 heads each" in part
+
+
+def test_a_model_is_named_by_its_directory_or_repo_id(tmp_path: Path) -> None:
+    (tmp_path / "minilm" / "model").mkdir(parents=True)
+    assert demo.short_name(str(tmp_path / "minilm" / "model")) == "minilm/model"
+    assert demo.short_name(str(tmp_path / "minilm")) == "minilm"
+    assert demo.short_name("sentence-transformers/all-MiniLM-L6-v2") == (
+        "sentence-transformers/all-MiniLM-L6-v2")
+
+
 # ---------------------------------------------------------------- exports
 
 EXPORT_CASES = {
@@ -303,6 +418,7 @@ EXPORT_CASES = {
     "compare": (("compare", "I sat by the river bank", "I deposited money at the bank",
                  "--word", "bank"), ["bank", "river", "deposited"]),
     "demo": (("demo", "--no-pause"), ["love", "AI", "animal", "tired"]),
+    "demo-model": (("demo", "--no-pause", "--model", BERT), ["tired", "animal", "Layer"]),
 }
 
 
@@ -431,6 +547,7 @@ WIDTH_CASES = {
     "heads": ("heads", LONG_60, "--heads", "4", "--from", "fox", "--to", "dog"),
     "heads-model": ("heads", MODEL_TEXT, "--model", BERT),
     "demo": ("demo", "--no-pause"),
+    "demo-model": ("demo", "--no-pause", "--model", BERT),
 }
 
 
