@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from rich.console import Group, RenderableType
-from rich.table import Table
+from rich.console import Console, ConsoleOptions, Group, RenderableType, RenderResult
 from rich.text import Text
 
 from attncli.overview import PATTERNS, Link, Overview
@@ -21,12 +20,45 @@ def shade(weight: float) -> str:
     return SHADES[-1]
 
 
-def _grid(ov: Overview) -> Table:
-    table = Table(box=None, padding=(0, 1), pad_edge=False)
-    table.add_column(Text("layer", style="dim"), justify="right", no_wrap=True)
-    for h in ov.heads:
-        table.add_column(str(h), justify="right", no_wrap=True)
-    return table
+class Grid:
+    """Layers × heads, one short cell per head: a mark and a whole percent ("▓66", "S 40").
+
+    The cells are as wide as their numbers need; head columns that still do not fit the
+    width are left out from the right, and the header says how many ("… 4 more heads").
+    """
+
+    def __init__(self, layers: list[int], heads: list[int],
+                 cells: list[list[tuple[str, int]]], style: str = "") -> None:
+        self.layers, self.heads, self.cells, self.style = layers, heads, cells, style
+
+    def lines(self, width: int) -> list[Text]:
+        digits = max((len(str(v)) for row in self.cells for _, v in row), default=1)
+        col_w = max(1 + digits, *(len(str(h)) for h in self.heads))
+        label_w = max(len("layer"), *(len(str(layer)) for layer in self.layers))
+        shown = len(self.heads)
+        if label_w + shown * (col_w + 1) > width:  # leave room for the marker
+            more = len(f" … {len(self.heads)} more heads")
+            shown = max(1, (width - label_w - more) // (col_w + 1))
+        hidden = len(self.heads) - shown
+        header = Text(no_wrap=True, overflow="crop")
+        header.append("layer".rjust(label_w), style="dim")
+        for h in self.heads[:shown]:
+            header.append(" " + str(h).rjust(col_w), style="bold")
+        if hidden:
+            header.append(f" … {hidden} more head{'s' if hidden > 1 else ''}", style="dim")
+        out = [header]
+        for layer, row in zip(self.layers, self.cells, strict=True):
+            line = Text(str(layer).rjust(label_w), no_wrap=True, overflow="crop")
+            for mark, value in row[:shown]:
+                line.append(" ")
+                line.append(f"{mark}{value:>{col_w - 1}d}", style=self.style)
+            if hidden:
+                line.append(" …", style="dim")
+            out.append(line)
+        return out
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        yield from self.lines(options.max_width)
 
 
 def _label(ov: Overview, i: int) -> str:
@@ -48,22 +80,18 @@ def overview(ov: Overview) -> Group:
         src, dst = _label(ov, ov.src), _label(ov, ov.dst)
         parts.append(Text.assemble("How much “", (src, "bold"), "” attends to “", (dst, "bold"),
                                    "” in each head (percent; rows are layers, columns heads)"))
-        table = _grid(ov)
-        for r, layer in enumerate(ov.layers):
-            cells = [Text(f"{shade(w)}{round(100 * w):3d}", style="cyan")
-                     for w in ov.grid[r]]
-            table.add_row(str(layer), *cells)
-        parts += [table, Text(f"Shades: {' '.join(SHADES[1:])} for 10, 30, 50 "
-                              "and 70 percent and more."), Text("")]
+        cells = [[(shade(w), round(100 * w)) for w in row] for row in ov.grid.tolist()]
+        parts += [Grid(ov.layers, ov.heads, cells, style="cyan"),
+                  Text(f"Shades: {' '.join(SHADES[1:])} for 10, 30, 50 and 70 percent and more."),
+                  Text("")]
         parts.append(Text(f"Heads that link “{src}” to “{dst}” most:", style="bold"))
     else:
         parts.append(Text("What each head mostly does (pattern and its average weight in "
                           "percent; rows are layers, columns heads)"))
-        table = _grid(ov)
-        for r, layer in enumerate(ov.layers):
-            table.add_row(str(layer), *(Text(f"{CODES[p.pattern]}{round(100 * p.score):3d}")
-                                        for p in ov.patterns[r]))
-        parts += [table, Text("  ".join(f"{code} {name}" for name, code in CODES.items())),
+        cells = [[(CODES[p.pattern], round(100 * p.score)) for p in row]
+                 for row in ov.patterns]
+        parts += [Grid(ov.layers, ov.heads, cells),
+                  Text("  ".join(f"{code} {name}" for name, code in CODES.items())),
                   Text(f"({'; '.join(f'{n}: {d}' for n, d in PATTERNS.items())})",
                        style="dim"), Text("")]
         parts.append(Text("Strongest links between two different words:", style="bold"))

@@ -270,7 +270,7 @@ def test_heads_text_shows_the_grid_and_the_sorted_top_list() -> None:
     grid_rows = [line.split() for line in out.splitlines()
                  if re.fullmatch(r"\s+[01](\s+[░▒▓█]?\s*\d+){4}", line)]
     assert [row[0] for row in grid_rows] == ["0", "1"]
-    cells = [int(c) for row in grid_rows for c in row[1:] if c.isdigit()]
+    cells = [int(c) for row in grid_rows for c in re.findall(r"\d+", " ".join(row[1:]))]
     assert cells == [round(100 * float(w)) for w in column.ravel()]
 
 

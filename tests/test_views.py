@@ -561,6 +561,52 @@ def test_no_line_is_wider_than_the_terminal(case: str, width: int) -> None:
     assert widest <= width, max(lines, key=cell_len)
 
 
+HEADS_12 = ("heads", MODEL_TEXT, "--heads", "12", "--d-model", "24")
+
+
+def grid_lines(out: str) -> list[str]:
+    """The header and rows of the heads grid."""
+    lines = out.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.lstrip().startswith("layer "))
+    return lines[start:start + 2]  # one layer: header and row
+
+
+@pytest.mark.parametrize("width", [40, 60, 80, 100])
+@pytest.mark.parametrize("pair", [True, False])
+def test_the_heads_grid_fits_narrow_terminals(width: int, pair: bool) -> None:
+    args = (*HEADS_12, "--from", "it", "--to", "animal") if pair else HEADS_12
+    out = ok(run(*args, width=width))
+    assert max(cell_len(line) for line in out.splitlines()) <= width
+    header, row = grid_lines(out)
+    assert row.count("…") == (1 if row.endswith(" …") else 0)  # no cell is cut to "…"
+    shown = header.split("…")[0].split()[1:]
+    assert shown == [str(h) for h in range(len(shown))]
+    cells = re.findall(r"[░▒▓█SPNFL·]?\s*\d+", row)[1:]  # after the layer number
+    assert len(cells) == len(shown)
+    if len(shown) < 12:
+        assert header.endswith(f"… {12 - len(shown)} more heads") and row.endswith(" …")
+    else:
+        assert "more heads" not in header
+    if width >= 60:  # 12 heads of 4 characters fit in 60 columns
+        assert len(shown) == 12
+
+
+def test_the_heads_grid_cells_are_as_wide_as_their_numbers() -> None:
+    out = ok(run(*HEADS_12, "--from", "it", "--to", "animal", width=100))
+    header, row = grid_lines(out)
+    assert header == "layer" + "".join(f" {h:>3}" for h in range(12))  # "▓66" fits in 3
+    assert len(row) == len(header)
+
+
+@pytest.mark.parametrize("width", [40, 60])
+def test_the_heads_grid_of_a_model_fits(width: int) -> None:
+    out = ok(run("heads", MODEL_TEXT, "--model", BERT, "--from", "it", "--to", "animal",
+                 width=width))
+    assert max(cell_len(line) for line in out.splitlines()) <= width
+    header, _ = grid_lines(out)
+    assert header.split() == ["layer", "0", "1", "2", "3"]
+
+
 def test_exports_are_laid_out_at_the_terminal_width(tmp_path: Path) -> None:
     txt = tmp_path / "wide.txt"
     ok(run(*WIDTH_CASES["explain-60"], "--txt", str(txt), width=60))
