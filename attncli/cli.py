@@ -156,10 +156,7 @@ def explain(
     force: ForceOpt = False,
 ) -> None:
     """Tokenize TEXT and show every step of self-attention on it."""
-    from attncli.screen import Exports
-
-    exports = Exports(svg, html, txt, force)
-    exports.check()
+    exports = _exports(svg, html, txt, force, as_json)
     sections = sources.parse_show(show, focus)
     ex = sources.build(text, weights=weights, tokenizer=tokenizer, seed=seed, d_model=d_model,
                       d_k=d_k, d_v=d_v, heads=heads, causal=causal, positions=positions,
@@ -176,7 +173,7 @@ def explain(
 
         find_all(ex, focus, "--focus")  # a word that names no token is refused here
     _show(render.explanation(ex, show=sections, focus=focus, precision=precision,
-                             heatmap=heatmap), exports)
+                             heatmap=heatmap), exports, f"attn explain: {ex.text}")
 
 
 @app.command("heads", epilog=_examples(
@@ -215,10 +212,8 @@ def heads_cmd(
     """Every layer and head at once: which head links one word to another (--from/--to), or
     what each head mostly does."""
     from attncli.overview import overview
-    from attncli.screen import Exports
 
-    exports = Exports(svg, html, txt, force)
-    exports.check()
+    exports = _exports(svg, html, txt, force, as_json)
     if model is not None:
         layer, head = layer or "all", head or "all"
     ex = sources.build(text, weights=weights, tokenizer=tokenizer, seed=seed, d_model=d_model,
@@ -232,7 +227,7 @@ def heads_cmd(
         return
     from attncli import render_heads
 
-    _show(render_heads.overview(ov), exports)
+    _show(render_heads.overview(ov), exports, f"attn heads: {ex.text}")
 
 
 @app.command("compare", epilog=_examples(
@@ -268,10 +263,8 @@ def compare_cmd(
 ) -> None:
     """One word in two contexts: its attention side by side, and how far its output moved."""
     from attncli.compare import compare
-    from attncli.screen import Exports
 
-    exports = Exports(svg, html, txt, force)
-    exports.check()
+    exports = _exports(svg, html, txt, force, as_json)
     if text_a == "-" and text_b == "-":
         raise AttnError("only one of TEXT_A and TEXT_B can be read from standard input")
     options = {"weights": weights, "tokenizer": tokenizer, "seed": seed, "d_model": d_model,
@@ -285,7 +278,8 @@ def compare_cmd(
         return
     from attncli import render_compare
 
-    _show(render_compare.comparison(cmp, precision), exports)
+    _show(render_compare.comparison(cmp, precision), exports,
+          f"attn compare: {cmp.a.text} | {cmp.b.text}")
 
 
 @app.command("demo", epilog=_examples(
@@ -318,7 +312,24 @@ def demo_cmd(
     out = screen.console()
     pause = not no_pause and sys.stdin.isatty() and out.is_terminal
     shown = demo.play(screens, out, pause=pause)
-    screen.save(Group(*shown), exports, out.width)
+    screen.save(Group(*shown), exports, out.width, "attn demo: a lesson on self-attention")
+
+
+def _exports(svg: Path | None, html: Path | None, txt: Path | None, force: bool,
+             as_json: bool):
+    """Where to save the screen; refused with --json, which replaces the screen."""
+    from attncli.screen import Exports
+
+    exports = Exports(svg, html, txt, force)
+    if as_json and exports.targets():
+        kinds = [f"--{kind}" for kind, _ in exports.targets()]
+        names = kinds[0] if len(kinds) == 1 else f"{', '.join(kinds[:-1])} and {kinds[-1]}"
+        raise AttnError(f"{names} cannot be combined with --json: "
+                        f"{'it saves' if len(kinds) == 1 else 'they save'} what the terminal "
+                        "shows, and --json prints JSON instead (to keep the JSON, redirect it: "
+                        "--json > FILE)")
+    exports.check()
+    return exports
 
 
 def _write_json(doc) -> None:
@@ -330,10 +341,10 @@ def _write_json(doc) -> None:
     sys.stdout.flush()
 
 
-def _show(renderable, exports=None) -> None:
+def _show(renderable, exports=None, title: str = "attn") -> None:
     from attncli import screen
 
-    screen.show(renderable, exports)
+    screen.show(renderable, exports, title=title)
 
 
 @weights_app.command("init", epilog=_examples(

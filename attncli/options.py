@@ -38,7 +38,8 @@ HeadOpt = Annotated[str | None, typer.Option(
     help="With --model: which head(s): a number, a comma-separated list, or all "
          "[default: 0].", show_default=False)]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print every number as JSON (full "
-                                                      "precision) instead.")]
+                                                      "precision) instead; not with --svg, "
+                                                      "--html or --txt.")]
 SvgOpt = Annotated[Path | None, typer.Option(
     "--svg", help="Also save what is shown as an SVG picture.", show_default=False)]
 HtmlOpt = Annotated[Path | None, typer.Option(

@@ -55,18 +55,21 @@ def console(*, record: bool = False, width: int | None = None) -> Console:
 
 
 def show(renderable: RenderableType, exports: Exports | None = None,
-         out: Console | None = None) -> Console:
+         out: Console | None = None, title: str = "attn") -> Console:
     """Print renderable; then write each requested export of what was printed, atomically."""
     exports = exports or Exports()
     exports.check()
     out = out or console()
     out.print(renderable)
-    save(renderable, exports, out.width)
+    save(renderable, exports, out.width, title)
     return out
 
 
-def save(renderable: RenderableType, exports: Exports, width: int) -> None:
-    """Write each requested export of renderable, laid out at width, atomically."""
+def save(renderable: RenderableType, exports: Exports, width: int, title: str = "attn") -> None:
+    """Write each requested export of renderable, laid out at width, atomically.
+
+    title names the HTML page (its <title>), e.g. the command and its text.
+    """
     if exports.targets():
         from rich.console import Console
 
@@ -76,13 +79,60 @@ def save(renderable: RenderableType, exports: Exports, width: int) -> None:
                            color_system="truecolor", highlight=False, emoji=False, markup=False)
         recorder.print(renderable)
         for kind, path in exports.targets():
-            atomic_write(path, _export(recorder, kind).encode("utf-8"), force=exports.force)
+            atomic_write(path, _export(recorder, kind, title).encode("utf-8"),
+                         force=exports.force)
 
 
-def _export(out: Console, kind: str) -> str:
+TITLE_CAP = 80  # characters of the HTML page's title before "…"
+# rich's own page, with a <title>; rich fills in {stylesheet}, {foreground}, {background}, {code}
+HTML_PAGE = """\
+<!DOCTYPE html>
+<html>
+<head>
+<meta charset="UTF-8">
+<title>{title}</title>
+<style>
+{stylesheet}
+body {{
+    color: {foreground};
+    background-color: {background};
+}}
+</style>
+</head>
+<body>
+    <pre style="font-family:Menlo,'DejaVu Sans Mono',consolas,'Courier New',monospace"><code \
+style="font-family:inherit">{code}</code></pre>
+</body>
+</html>
+"""
+
+
+def _export(out: Console, kind: str, title: str = "attn") -> str:
     # clear=False: every export is of the same, whole screen
     if kind == "svg":
         return out.export_svg(title="attn", clear=False)
     if kind == "html":
-        return out.export_html(clear=False, inline_styles=True)
+        import html
+
+        from attncli.safe_text import visible
+
+        title = " ".join(visible(title).split())
+        title = title if len(title) <= TITLE_CAP else title[: TITLE_CAP - 1] + "…"
+        tag = html.escape(title).replace("{", "{{").replace("}", "}}")  # a format template
+        return out.export_html(theme=_light_theme(), clear=False,
+                               code_format=HTML_PAGE.replace("{title}", tag), inline_styles=True)
     return out.export_text(clear=False)
+
+
+def _light_theme():
+    """Terminal colours that read on the HTML page's white: rich's own default theme uses
+    pure bright green (#00ff00) for rules and bright yellow, which do not."""
+    from rich.terminal_theme import TerminalTheme
+
+    return TerminalTheme(
+        (255, 255, 255), (0, 0, 0),
+        [(0, 0, 0), (170, 0, 0), (0, 120, 0), (140, 100, 0), (0, 60, 170), (140, 0, 140),
+         (0, 115, 130), (110, 110, 110)],
+        [(85, 85, 85), (200, 30, 30), (0, 140, 60), (165, 120, 0), (30, 90, 210),
+         (170, 40, 170), (0, 135, 155), (60, 60, 60)],
+    )

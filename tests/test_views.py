@@ -476,6 +476,44 @@ def test_exports_are_written_whole_and_match_the_terminal(command: str, tmp_path
     assert oct(txt.stat().st_mode & 0o777) == "0o644"
 
 
+JSON_CASES = {
+    "explain": ("explain", "the cat"),
+    "heads": ("heads", "the cat sat", "--heads", "2"),
+    "compare": ("compare", "the cat", "a cat", "--word", "cat"),
+}
+
+
+@pytest.mark.parametrize("command", list(JSON_CASES))
+@pytest.mark.parametrize("kinds", [["--svg"], ["--html"], ["--txt"], ["--svg", "--txt"]])
+def test_exports_with_json_are_a_usage_error(command: str, kinds: list[str],
+                                             tmp_path: Path) -> None:
+    targets = [arg for kind in kinds for arg in (kind, str(tmp_path / f"out{kind[2:]}"))]
+    line = refused(run(*JSON_CASES[command], "--json", *targets), *kinds, "--json")
+    assert "what the terminal shows" in line
+    assert folder_listing(tmp_path) == []
+
+
+@pytest.mark.parametrize("command", ["explain", "heads", "compare", "demo"])
+def test_the_html_export_has_a_title_and_reads_on_white(command: str, tmp_path: Path) -> None:
+    args, _ = EXPORT_CASES[command]
+    page = tmp_path / "page.html"
+    ok(run(*args, "--html", str(page)))
+    html = page.read_text(encoding="utf-8")
+    title = re.search(r"<title>(.*)</title>", html)
+    assert title is not None
+    assert title.group(1).startswith(f"attn {command}")
+    if command == "explain":
+        assert title.group(1) == "attn explain: The animal was tired"
+    assert "background-color: #ffffff" in html
+    assert "#00ff00" not in html and "#ffff00" not in html  # rules are not bright green
+
+
+def test_the_html_title_is_escaped(tmp_path: Path) -> None:
+    page = tmp_path / "page.html"
+    ok(run("explain", "a <b> & {c}", "--html", str(page)))
+    assert "<title>attn explain: a &lt;b&gt; &amp; {c}</title>" in page.read_text("utf-8")
+
+
 @pytest.mark.parametrize("command", list(EXPORT_CASES))
 @pytest.mark.parametrize("kind", ["--svg", "--html", "--txt"])
 def test_an_existing_file_is_refused_without_force(command: str, kind: str,
