@@ -808,6 +808,17 @@ def test_compare_draws_both_charts_to_one_scale(width: int) -> None:
         assert line.strip().endswith("%")  # the percentage is never cut off
 
 
+@pytest.mark.parametrize("width", (30, 50, 80))
+def test_compare_keeps_every_percentage_whole_in_narrow_terminals(width: int) -> None:
+    a, b = "the extraordinarily big elephant", "an extraordinarily small elephant"
+    out = ok(run("compare", a, b, "--word", "extraordinarily", width=width))
+    doc = ok_json(run("compare", a, b, "--word", "extraordinarily", "--json"))
+    for side in ("a", "b"):
+        for w in doc[side]["heads"][0]["weights"]:
+            assert f"{100 * w:.1f}%" in out, (width, w)
+    assert max(cell_len(line) for line in out.splitlines()) <= width
+
+
 def test_compare_quotes_a_byte_level_word_without_its_space() -> None:
     gpt2 = str(Path(__file__).parent / "fixtures" / "models" / "gpt2")
     out = ok(run("compare", "The animal was tired", "The animal slept", "--word", "animal",
