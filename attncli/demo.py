@@ -6,14 +6,12 @@ once, and a real model (`--model`) runs its forward pass only when its part is r
 
 from __future__ import annotations
 
-import dataclasses
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
-import numpy as np
 from rich.console import Console, Group, RenderableType
 from rich.panel import Panel
 from rich.text import Text
@@ -25,7 +23,6 @@ from attncli.explain import Explanation, explain, explain_model
 from attncli.overview import Link, Overview, overview
 from attncli.safe_text import visible
 
-SAMPLES = Path(__file__).parent / "sample_weights"
 SENTENCE = "The animal was tired"
 
 
@@ -56,7 +53,7 @@ def _sample(name: str, text: str) -> Callable[[], Explanation]:
     """The explanation of text with a sample weights file, worked out on first use."""
     @cache
     def get() -> Explanation:
-        return explain(text, tok.word_level(text), wts.load(SAMPLES / name), seed=0)
+        return explain(text, tok.word_level(text), wts.load(wts.SAMPLES / name), seed=0)
     return get
 
 
@@ -221,7 +218,7 @@ def _real_model(spec: str, precision: int) -> list[Screen]:
     @cache
     def real() -> tuple[Explanation, Overview]:
         ex = explain_model(SENTENCE, loaded, "all", "all")
-        return ex, pair_overview(ex, i, j, top=3)
+        return ex, overview(ex, f"#{i}", f"#{j}", top=3)  # by position: pieces may repeat
 
     def best() -> Link:
         return real()[1].top[0]
@@ -267,20 +264,6 @@ def _mask(causal: bool, a: str, b: str) -> str:
         return ""
     return ("It is a decoder, so a causal mask hides the later tokens from each token: "
             f"'{a}' can look back at '{b}', but '{b}' cannot see '{a}'. ")
-
-
-def pair_overview(ex: Explanation, src: int, dst: int, top: int = 5) -> Overview:
-    """overview() for a pair of tokens given by position (a word's piece may not be unique)."""
-    base = overview(ex, top=top)
-    row = {v: r for r, v in enumerate(base.layers)}
-    col = {v: c for c, v in enumerate(base.heads)}
-    grid = np.zeros((len(base.layers), len(base.heads)))  # (layers, heads)
-    for hs in ex.heads:
-        grid[row[hs.layer], col[hs.head]] = hs.steps.weights[src, dst]
-    order = sorted(ex.heads, key=lambda hs: -hs.steps.weights[src, dst])[:top]
-    links = [Link(hs.layer, hs.head, src, dst, float(hs.steps.weights[src, dst]))
-             for hs in order]
-    return dataclasses.replace(base, grid=grid, src=src, dst=dst, top=links)
 
 
 def play(screens: Sequence[Screen], out: Console, *, pause: bool,

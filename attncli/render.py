@@ -546,8 +546,9 @@ def _head(
     if "scaled" in show:
         parts.append(_step(f"Step 4a · Scaled = scores / √d_k = scores / √{d_k} "
                            f"= scores / {number(s.divisor, 3)}",
-                           "Dividing keeps the numbers small enough that the softmax "
-                           "does not put all the weight on one key."))
+                           "A score adds up d_k products, so it tends to grow with √d_k; "
+                           "dividing by √d_k undoes that, and the softmax does not put all "
+                           "the weight on one key."))
         if s.mask is not None and not heatmap:
             mask_view = np.where(s.mask, -np.inf, 0.0)
             parts.append(matrix("Causal mask (0 = may look, −∞ = hidden)", labels, labels,

@@ -80,6 +80,7 @@ def overview(ov: Overview) -> Group:
         src, dst = _label(ov, ov.src), _label(ov, ov.dst)
         parts.append(Text.assemble("How much “", (src, "bold"), "” attends to “", (dst, "bold"),
                                    "” in each head (percent; rows are layers, columns heads)"))
+        parts += [Text(note, style="yellow") for note in ov.notes]  # which of a repeated word
         cells = [[(shade(w), round(100 * w)) for w in row] for row in ov.grid.tolist()]
         parts += [Grid(ov.layers, ov.heads, cells, style="cyan"),
                   Text(f"Shades: {' '.join(SHADES[1:])} for 10, 30, 50 and 70 percent and more."),

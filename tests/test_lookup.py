@@ -94,6 +94,9 @@ def test_heads_and_compare_say_which_of_a_repeated_word_they_took() -> None:
     assert doc["from"] == 0 and doc["to"] == 4
     assert doc["notes"] == ["--from 'the' matches 2 tokens (#0, #3); this is the first, #0. "
                             "Pick another with --from 'the#2' or --from '#3'."]
+    out = invoke("heads", "the cat saw the dog", "--heads", "2", "--from", "the", "--to", "dog",
+                 width=150).stdout
+    assert "--from 'the' matches 2 tokens (#0, #3); this is the first, #0." in out
     doc = strict_json(invoke("heads", "the cat saw the dog", "--heads", "2", "--from", "the#2",
                              "--to", "dog", "--json").stdout)
     assert doc["from"] == 3 and "notes" not in doc
