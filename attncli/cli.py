@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import io
+import os
 import sys
 import traceback
 from pathlib import Path
@@ -42,8 +44,19 @@ EXIT_CODES = ("Exit codes: 0 success, 1 internal error (rerun with --debug), 2 u
 class AttnGroup(TyperGroup):
     """Turns every user mistake into one line on stderr and exit code 2."""
 
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except BrokenPipeError:  # `attn … | head` closed the pipe: not an error of ours
+            _quiet_stdout()
+            raise SystemExit(0) from None  # before click turns it into exit code 1
+
     def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
         args = list(sys.argv[1:] if args is None else args)
+        # --debug works anywhere before a "--" (the README and the hint say `--debug`)
+        end = args.index("--") if "--" in args else len(args)
+        debug = "--debug" in args[:end]
+        args = [a for a in args[:end] if a != "--debug"] + args[end:]
         try:
             rv = super().main(args, prog_name or "attn", complete_var, standalone_mode=False,
                               **extra)
@@ -56,17 +69,23 @@ class AttnGroup(TyperGroup):
             _fail("aborted", 1)
         except AttnError as exc:
             _fail(_one_line(str(exc)), 2)
-        except BrokenPipeError:  # `attn … | head` closed the pipe: not an error of ours
-            sys.stderr.close()
-            sys.exit(0)
         except Exception as exc:
-            if "--debug" in args:
+            if debug:
                 traceback.print_exc()
             _fail(f"internal error: {type(exc).__name__}: {_one_line(str(exc))}. This is a bug: "
                   "please report it with the output of the same command run with --debug", 1)
         if standalone_mode:
             sys.exit(rv if isinstance(rv, int) else 0)
         return rv
+
+
+def _quiet_stdout() -> None:
+    """Point stdout at /dev/null, so that flushing it at exit cannot fail again."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (AttributeError, OSError, ValueError, io.UnsupportedOperation):
+        pass  # not a real file (a test runner's buffer): nothing to flush into a closed pipe
 
 
 def _one_line(message: str) -> str:

@@ -31,6 +31,17 @@ def read_bytes(path: Path, *, what: str) -> bytes:
     return data
 
 
+def check_target(path: Path, *, force: bool = False) -> None:
+    """Refuse a file that may not be written: a directory, an existing file without force, a
+    missing folder."""
+    if path.is_dir():
+        raise AttnError(f"{path}: is a directory")
+    if path.exists() and not force:
+        raise AttnError(f"{path}: already exists (use --force to overwrite it)")
+    if not path.parent.is_dir():
+        raise AttnError(f"{path}: folder {path.parent} does not exist")
+
+
 def atomic_write(path: Path, data: bytes, *, force: bool = False) -> None:
     """Write data to path through a temporary file and a rename.
 
@@ -38,15 +49,9 @@ def atomic_write(path: Path, data: bytes, *, force: bool = False) -> None:
     and an existing file is kept unless force is given.
     """
     path = Path(path)
-    if path.is_dir():
-        raise AttnError(f"{path}: is a directory")
-    if path.exists() and not force:
-        raise AttnError(f"{path}: already exists (use --force to overwrite it)")
-    folder = path.parent if str(path.parent) else Path(".")
-    if not folder.is_dir():
-        raise AttnError(f"{path}: folder {folder} does not exist")
+    check_target(path, force=force)
     try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     except OSError as exc:
         raise AttnError(f"{path}: cannot write ({exc.strerror or exc})") from None
     try:

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from attncli.errors import AttnError
-from attncli.files import atomic_write
+from attncli.files import atomic_write, check_target
 
 if TYPE_CHECKING:  # rich is imported only when something is drawn (start-up time)
     from rich.console import Console, RenderableType
@@ -28,15 +28,16 @@ class Exports:
                                                 ("txt", self.txt)) if path is not None]
 
     def check(self) -> None:
-        """Refuse before any work is done: an existing file without --force, a missing folder."""
+        """Refuse before any work is done: an existing file without --force, a missing folder,
+        two exports into one file."""
+        seen: dict[Path, str] = {}
+        for kind, path in self.targets():
+            if path.resolve() in seen:
+                raise AttnError(f"{path}: given to both --{seen[path.resolve()]} and --{kind}; "
+                                "each export needs its own file")
+            seen[path.resolve()] = kind
         for _, path in self.targets():
-            if path.is_dir():
-                raise AttnError(f"{path}: is a directory")
-            if path.exists() and not self.force:
-                raise AttnError(f"{path}: already exists (use --force to overwrite it)")
-            folder = path.parent if str(path.parent) else Path(".")
-            if not folder.is_dir():
-                raise AttnError(f"{path}: folder {folder} does not exist")
+            check_target(path, force=self.force)
 
 
 def console(*, record: bool = False, width: int | None = None) -> Console:
@@ -49,9 +50,15 @@ def console(*, record: bool = False, width: int | None = None) -> Console:
 
     from rich.console import Console
 
+    class Screen(Console):
+        def on_broken_pipe(self) -> None:
+            """`attn … | head` closed the pipe: rich would exit 1; the command exits 0."""
+            self.quiet = True
+            raise BrokenPipeError
+
     plain = os.environ.get("NO_COLOR", "") != ""
-    return Console(highlight=False, emoji=False, markup=False, record=record, width=width,
-                   **({"color_system": None} if plain else {}))
+    return Screen(highlight=False, emoji=False, markup=False, record=record, width=width,
+                  **({"color_system": None} if plain else {}))
 
 
 def show(renderable: RenderableType, exports: Exports | None = None,

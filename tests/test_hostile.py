@@ -348,3 +348,30 @@ def test_an_internal_error_exits_1_with_a_hint_and_debug_shows_the_traceback(
     debug = invoke("--debug", "explain", "a b")
     assert debug.exit_code == 1
     assert "Traceback" in debug.stderr and "simulated bug" in debug.stderr
+    # --debug works after the subcommand too, where people add it when rerunning
+    late = invoke("explain", "a b", "--debug")
+    assert late.exit_code == 1 and "Traceback" in late.stderr
+    # after "--" it is text, not the option
+    text = invoke("explain", "--json", "--", "--debug")
+    assert text.exit_code == 1 and "Traceback" not in text.stderr
+
+
+@pytest.mark.parametrize("args", [
+    ["explain", "-", "--max-tokens", "5000", "--json"],
+    ["explain", "-", "--max-tokens", "5000"],
+    ["demo", "--no-pause"],
+])
+def test_a_reader_that_stops_early_is_not_an_error(args: list[str]) -> None:
+    # `attn … | head`: the pipe closes while attn is still writing; that is exit code 0
+    import subprocess
+    import sys
+
+    proc = subprocess.Popen([sys.executable, "-m", "attncli", *args], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc.stdin.write((" ".join(["w"] * 4100)).encode())
+    proc.stdin.close()
+    proc.stdout.read(10)
+    proc.stdout.close()
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=60) == 0, err
+    assert "Error" not in err and "Exception" not in err

@@ -903,3 +903,13 @@ def test_compare_unknown_word_is_refused() -> None:
 
 def test_compare_needs_a_word() -> None:
     refused(run("compare", BANK_A, BANK_B), "--word")
+
+
+def test_two_exports_into_one_file_are_refused(tmp_path: Path) -> None:
+    target = tmp_path / "same.out"
+    for force in ([], ["--force"]):
+        result = run("explain", "a b", "--svg", str(target), "--txt",
+                     str(tmp_path / "." / "same.out"), *force)
+        assert result.exit_code == 2
+        assert "given to both --svg and --txt" in result.stderr
+        assert not target.exists()  # refused before anything is written
