@@ -180,6 +180,10 @@ def explain(
     ex = sources.build(text, weights=weights, tokenizer=tokenizer, seed=seed, d_model=d_model,
                       d_k=d_k, d_v=d_v, heads=heads, causal=causal, positions=positions,
                       model=model, layer=layer, head=head, max_tokens=max_tokens)
+    if focus is not None:
+        from attncli.lookup import find_all
+
+        find_all(ex, focus, "--focus")  # a word that names no token is refused, --json too
     if as_json:
         from attncli import export
 
@@ -187,10 +191,6 @@ def explain(
         return
     from attncli import render
 
-    if focus is not None:
-        from attncli.lookup import find_all
-
-        find_all(ex, focus, "--focus")  # a word that names no token is refused here
     _show(render.explanation(ex, show=sections, focus=focus, precision=precision,
                              heatmap=heatmap), exports, f"attn explain: {ex.text}")
 
@@ -222,6 +222,7 @@ def heads_cmd(
     d_model: DModelOpt = None,
     heads: HeadsOpt = None,
     causal: CausalOpt = False,
+    max_tokens: MaxTokensOpt = 4096,
     as_json: JsonOpt = False,
     svg: SvgOpt = None,
     html: HtmlOpt = None,
@@ -234,10 +235,11 @@ def heads_cmd(
 
     exports = _exports(svg, html, txt, force, as_json)
     if model is not None:
-        layer, head = layer or "all", head or "all"
+        layer = "all" if layer is None else layer
+        head = "all" if head is None else head
     ex = sources.build(text, weights=weights, tokenizer=tokenizer, seed=seed, d_model=d_model,
                       d_k=None, d_v=None, heads=heads, causal=causal, positions="none",
-                      model=model, layer=layer, head=head)
+                      model=model, layer=layer, head=head, max_tokens=max_tokens)
     ov = overview(ex, from_word, to_word, top=top)
     if as_json:
         from attncli import export
@@ -273,6 +275,7 @@ def compare_cmd(
     model: ModelOpt = None,
     layer: LayerOpt = None,
     head: HeadOpt = None,
+    max_tokens: MaxTokensOpt = 4096,
     precision: PrecisionOpt = 2,
     as_json: JsonOpt = False,
     svg: SvgOpt = None,
@@ -288,7 +291,8 @@ def compare_cmd(
         raise AttnError("only one of TEXT_A and TEXT_B can be read from standard input")
     options = {"weights": weights, "tokenizer": tokenizer, "seed": seed, "d_model": d_model,
                "d_k": d_k, "d_v": d_v, "heads": heads, "causal": causal,
-               "positions": positions, "model": model, "layer": layer, "head": head}
+               "positions": positions, "model": model, "layer": layer, "head": head,
+               "max_tokens": max_tokens}
     cmp = compare(sources.build(text_a, **options), sources.build(text_b, **options), word)
     if as_json:
         from attncli import export

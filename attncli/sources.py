@@ -6,6 +6,7 @@ The commands in cli.py only parse options; this turns them into an Explanation.
 from __future__ import annotations
 
 import sys
+from functools import lru_cache
 from pathlib import Path
 
 from attncli.errors import AttnError
@@ -29,8 +30,12 @@ def parse_show(show: list[str] | None, focus: str | None) -> list[str]:
     if not show:
         return ["bars"] if focus else list(SECTIONS)
     wanted = [part.strip().lower() for item in show for part in item.split(",") if part.strip()]
+    if not wanted:
+        raise AttnError(f"--show: name at least one section: {', '.join(SECTIONS)} or all")
     if "all" in wanted:
         return list(SECTIONS)
+    if focus and "bars" not in wanted:  # --focus names whose bars to draw: draw them
+        wanted.append("bars")
     unknown = [w for w in wanted if w not in SECTIONS]
     if unknown:
         raise AttnError(f"--show: unknown section {unknown[0]!r}; choose from "
@@ -77,9 +82,16 @@ def build(text: str, *, weights: Path | None, tokenizer: Path | None, seed: int,
     if clash:
         raise AttnError(f"{clash[0]} cannot be combined with --model: the model sets its own "
                         "tokenizer, weights, sizes, mask and positions")
+    return ex.explain_model(text, _load_model(model), "last" if layer is None else layer,
+                            "0" if head is None else head, max_tokens)
+
+
+@lru_cache(maxsize=2)
+def _load_model(spec: str):
+    """The model a spec names, opened once per run (compare builds two sentences from it)."""
     from attncli.models import load_model
 
-    return ex.explain_model(text, load_model(model), layer or "last", head or "0", max_tokens)
+    return load_model(spec)
 
 
 def _seeded_or_loaded(text, weights, tokenizer, seed, d_model, d_k, d_v, heads, causal,

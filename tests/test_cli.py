@@ -249,3 +249,28 @@ def test_a_long_tokenizer_path_stays_on_the_title_line() -> None:
     assert lines[1].split() == ["#", "token", "id", "start", "end"]
     assert lines[2].split() == ["0", "[CLS]", "2", "0", "0"]
     assert max(cell_len(line) for line in lines) <= 40
+
+
+def test_empty_layer_and_show_values_are_refused_not_defaulted() -> None:
+    bert = str(ROOT / "tests" / "fixtures" / "models" / "bert")
+    for args, words in ((["explain", "a b", "--model", bert, "--layer", ""], "--layer ''"),
+                        (["heads", "a b", "--model", bert, "--head", ""], "--head ''"),
+                        (["explain", "a b", "--show", ","], "--show: name at least one")):
+        result = invoke(*args)
+        assert result.exit_code == 2 and words in result.stderr, (args, result.stderr)
+
+
+def test_focus_adds_its_bars_to_show_and_is_checked_with_json() -> None:
+    out = invoke("explain", "the cat", "--show", "softmax", "--focus", "cat").stdout
+    assert "Step 4b" in out and "“cat” attends to:" in out and "“the” attends to" not in out
+    result = invoke("explain", "the cat", "--json", "--focus", "dog")
+    assert result.exit_code == 2 and "--focus 'dog' is not one of the tokens" in result.stderr
+
+
+def test_heads_and_compare_take_max_tokens() -> None:
+    for args in (["heads", "a b c", "--max-tokens", "2"],
+                 ["compare", "a b c", "a b", "--word", "a", "--max-tokens", "2"]):
+        result = invoke(*args)
+        assert result.exit_code == 2, args
+        assert "the text has 3 tokens, more than the limit of 2" in result.stderr
+    assert invoke("heads", "a b c", "--max-tokens", "3", "--json").exit_code == 0

@@ -552,3 +552,16 @@ def test_byte_level_labels_line_up_without_their_space() -> None:
     lines = out.splitlines()
     assert any(line.startswith("animal ") for line in lines)  # in line with "The" above it
     assert not any(line.startswith(" animal") for line in lines)
+
+
+def test_compare_opens_the_model_once(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    import attncli.models
+
+    calls = []
+    real = attncli.models.load_model
+    monkeypatch.setattr(attncli.models, "load_model", lambda spec: calls.append(spec) or real(spec))
+    model = shutil.copytree(FIXTURES / "bert", tmp_path / "bert")  # a path no run has opened
+    result = run("compare", "The animal was tired", "The animal slept", "--word", "animal",
+                 "--model", str(model), "--json")
+    assert result.exit_code == 0, result.stderr
+    assert calls == [str(model)]
