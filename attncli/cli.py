@@ -394,20 +394,12 @@ def weights_init(
                                                         "exists.")] = False,
 ) -> None:
     """Write seeded weights to a file you can edit and load back with --weights."""
-    from attncli import tokens as tok
     from attncli import weights as wts
 
-    sizes = sources.sizes(d_model, d_k, d_v, heads, None)
-    ws = wts.seeded(seed, *sizes)
-    if text is not None:
-        embeddings = {t.text: wts.seeded_embedding(t.text, seed, sizes[0])
-                      for t in tok.word_level(text)}
-    else:
-        embeddings = None
-    ws = wts.WeightSet(ws.heads, embeddings or None, description=f"Seeded weights (seed {seed}).")
+    ws = sources.seeded_file(seed, d_model, d_k, d_v, heads, text)
     wts.save(ws, output, force=force)
-    typer.echo(f"wrote {output} (d_model {sizes[0]}, d_k {sizes[1]}, d_v {sizes[2]}, "
-               f"{sizes[3]} head{'s' if sizes[3] > 1 else ''})", err=True)
+    typer.echo(f"wrote {output} (d_model {ws.d_model}, d_k {ws.d_k}, d_v {ws.d_v}, "
+               f"{len(ws.heads)} head{'s' if len(ws.heads) > 1 else ''})", err=True)
 
 
 @weights_app.command("show", epilog=_examples(

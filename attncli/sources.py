@@ -108,3 +108,17 @@ def _seeded_or_loaded(text, weights, tokenizer, seed, d_model, d_k, d_v, heads, 
     ws = wts.load(weights) if weights is not None else wts.seeded(seed, *dims)
     return ex.explain(text, toks, ws, seed=seed, causal=causal, positions=positions,
                       tokenizer=tok_name, max_tokens=max_tokens)
+
+
+def seeded_file(seed: int, d_model: int, d_k: int | None, d_v: int | None, heads: int,
+                text: str | None):
+    """What `attn weights init` writes: the seeded matrices, and with text an embeddings
+    table of its words, to edit and load back."""
+    from attncli import tokens as tok
+    from attncli import weights as wts
+
+    dims = sizes(d_model, d_k, d_v, heads, None)
+    embeddings = None if text is None else {
+        t.text: wts.seeded_embedding(t.text, seed, dims[0]) for t in tok.word_level(text)}
+    return wts.WeightSet(wts.seeded(seed, *dims).heads, embeddings or None,
+                         description=f"Seeded weights (seed {seed}).")
