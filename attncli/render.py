@@ -444,7 +444,9 @@ def explanation(
     if "tokens" in show:
         # the title is a line of its own: as the table's title it would wrap a long path
         # into the table's narrow width
-        title = Text(f"Tokens ({visible(str(ex.config.get('tokenizer', 'word-level')))})",
+        source = ("the model's own tokenizer" if ex.from_model
+                  else visible(str(ex.config.get("tokenizer", "word-level"))))
+        title = Text(f"Tokens ({source})",
                      style="bold", no_wrap=True, overflow="ellipsis")
         table = Table(box=None, padding=(0, 1))
         for name, justify in (("#", "right"), ("token", "left"), ("id", "right"),

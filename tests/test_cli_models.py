@@ -545,6 +545,8 @@ def test_a_models_x_is_named_as_the_layers_input() -> None:
     assert "X, the input of layer 1 (" in out
     assert "Embeddings X" not in out
     assert "Step 1 · Embeddings X" in run("explain", TEXT, "--show", "x").stdout
+    tokens = run("explain", TEXT, "--model", fixture("bert"), "--show", "tokens").stdout
+    assert tokens.startswith("Tokens (the model's own tokenizer)\n")
 
 
 def test_byte_level_labels_line_up_without_their_space() -> None:
