@@ -22,6 +22,7 @@ import shutil
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -39,16 +40,17 @@ def attn() -> list[str]:
 def run_once(cmd: list[str], stdin: str | None = None) -> tuple[float, float]:
     """Wall seconds and peak RSS (MiB) of one whole process, its output thrown away."""
     env = {**os.environ, "COLUMNS": "100", "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
-    start = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdin=subprocess.PIPE if stdin else subprocess.DEVNULL,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
-    if stdin:
-        proc.stdin.write(stdin.encode())
-        proc.stdin.close()
-    _, status, usage = os.wait4(proc.pid, 0)
-    wall = time.perf_counter() - start
-    err = proc.stderr.read().decode(errors="replace")
-    proc.stderr.close()
+    with tempfile.TemporaryFile() as errors:  # a file, not a pipe: a chatty child never blocks
+        start = time.perf_counter()
+        proc = subprocess.Popen(cmd, stdin=subprocess.PIPE if stdin else subprocess.DEVNULL,
+                                stdout=subprocess.DEVNULL, stderr=errors, env=env)
+        if stdin:
+            proc.stdin.write(stdin.encode())
+            proc.stdin.close()
+        _, status, usage = os.wait4(proc.pid, 0)
+        wall = time.perf_counter() - start
+        errors.seek(0)
+        err = errors.read().decode(errors="replace")
     proc.returncode = os.waitstatus_to_exitcode(status)
     if proc.returncode != 0:
         raise SystemExit(f"failed ({proc.returncode}): {' '.join(cmd)}\n{err}")
@@ -167,8 +169,10 @@ def main() -> None:
             lines += ["(model mode skipped: pass --model-dir)", ""]
     text = "\n".join(lines)
     print(text)
-    if args.out:
-        args.out.write_text(text + "\n")
+    if args.out:  # whole or not at all
+        tmp = args.out.with_name(f".{args.out.name}.tmp")
+        tmp.write_text(text + "\n")
+        os.replace(tmp, args.out)
 
 
 if __name__ == "__main__":
