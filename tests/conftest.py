@@ -52,6 +52,31 @@ def invoke(*args: str, stdin: str | bytes | None = None, width: int = WIDTH,
                               env={"COLUMNS": str(width), **(env or {})})
 
 
+def ok(result) -> str:
+    """stdout of a run that worked: exit code 0 and nothing on stderr."""
+    assert result.exit_code == 0, (result.exit_code, result.stderr, result.stdout[-500:])
+    assert result.stderr == ""
+    return result.stdout
+
+
+def ok_json(result):
+    """The strict JSON document a run that worked printed."""
+    return strict_json(ok(result))
+
+
+def refused(result, *words: str) -> str:
+    """Exit code 2, nothing on stdout, one stderr line 'attn: error: …' holding each word."""
+    assert result.exit_code == 2, (result.exit_code, result.stdout[-500:], result.stderr)
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("attn: error: "), lines[0]
+    assert "Traceback" not in result.output
+    assert result.stdout == ""
+    for word in words:
+        assert word in lines[0], (word, lines[0])
+    return lines[0]
+
+
 @pytest.fixture
 def runner() -> CliRunner:
     """A typer CliRunner (click 8.2+: result.stdout and result.stderr are separate)."""

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from conftest import ANIMAL_TIRED, I_LOVE_AI, ROOT, WIDTH, invoke, strict_json
+from conftest import refused as assert_refused
 from rich.cells import cell_len
 
 import attncli
@@ -28,16 +29,6 @@ def ok(*args: str, **kwargs):
     return result
 
 
-def assert_refused(result, *words: str) -> None:
-    """Exit code 2, nothing on stdout, and exactly one line on stderr: 'attn: error: …'."""
-    assert result.exit_code == 2, (result.exit_code, result.output)
-    lines = result.stderr.splitlines()
-    assert len(lines) == 1, result.stderr
-    assert lines[0].startswith("attn: error: ")
-    assert "Traceback" not in result.output
-    assert result.stdout == ""
-    for word in words:
-        assert word in lines[0], (word, lines[0])
 
 
 # ---------------------------------------------------------------- the terminal view

@@ -16,10 +16,10 @@ from pathlib import Path
 import jsonschema
 import numpy as np
 import pytest
-from typer.testing import CliRunner
+from conftest import invoke as run
+from conftest import ok_json, refused
 
 import attncli
-from attncli.cli import app
 
 FIXTURES = Path(__file__).parent / "fixtures" / "models"
 SAMPLE = Path(__file__).resolve().parent.parent / "sample_weights" / "animal-tired.json"
@@ -29,37 +29,14 @@ TOLERANCE = 1e-5
 N_LAYERS, N_HEADS = 2, 4  # every fixture (README: 2 layers, 4 heads)
 
 
-def run(*args: str, env: dict[str, str] | None = None, width: int = 100):
-    """`attn ARGS` in-process at `width` columns; stdout and stderr kept apart (click >= 8.2)."""
-    return CliRunner().invoke(app, list(args), env={"COLUMNS": str(width), **(env or {})})
 
 
-def _no_constants(name: str):
-    raise ValueError(f"JSON holds {name}")
 
 
-def strict(text: str):
-    """json.loads that refuses NaN and Infinity."""
-    return json.loads(text, parse_constant=_no_constants)
 
 
-def ok_json(result) -> dict:
-    assert result.exit_code == 0, (result.exit_code, result.stderr, result.stdout[-500:])
-    assert result.stderr == ""
-    return strict(result.stdout)
 
 
-def refused(result, *words: str) -> str:
-    """Exit code 2, exactly one stderr line starting 'attn: error:', no traceback."""
-    assert result.exit_code == 2, (result.exit_code, result.stdout, result.stderr)
-    lines = result.stderr.splitlines()
-    assert len(lines) == 1, result.stderr
-    assert lines[0].startswith("attn: error:"), lines[0]
-    assert "Traceback" not in result.output
-    assert result.stdout == ""
-    for word in words:
-        assert word in lines[0], (word, lines[0])
-    return lines[0]
 
 
 def reference(name: str) -> dict[str, np.ndarray]:

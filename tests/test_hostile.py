@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import refused as assert_refused
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
@@ -34,15 +35,6 @@ def invoke(*args: str, stdin: str | bytes | None = None):
     return runner.invoke(app, list(args), input=stdin)
 
 
-def assert_refused(result, *words: str) -> None:
-    """Exit code 2 and exactly one line on stderr, starting 'attn: error:'."""
-    assert result.exit_code == 2, (result.exit_code, result.output)
-    lines = result.stderr.splitlines()
-    assert len(lines) == 1, result.stderr
-    assert lines[0].startswith("attn: error:")
-    assert "Traceback" not in result.output
-    for word in words:
-        assert word in lines[0]
 
 
 def assert_terminal_safe(out: str) -> None:

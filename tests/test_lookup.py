@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import invoke, strict_json
+from conftest import invoke, refused, strict_json
 
 from attncli import sources
 from attncli.errors import AttnError
@@ -20,13 +20,6 @@ def ex_of(text: str):
                          layer=None, head=None)
 
 
-def refused(result, *words: str) -> str:
-    assert result.exit_code == 2, result.output
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("attn: error:"), result.stderr
-    for word in words:
-        assert word in lines[0], lines[0]
-    return lines[0]
 
 
 def test_the_case_as_given_wins_then_case_is_ignored() -> None:

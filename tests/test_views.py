@@ -20,12 +20,12 @@ from pathlib import Path
 import click
 import numpy as np
 import pytest
+from conftest import invoke as run
+from conftest import ok, ok_json, refused
 from rich.cells import cell_len
 from rich.console import Console
-from typer.testing import CliRunner
 
 from attncli import cli, demo, screen
-from attncli.cli import app
 
 ROOT = Path(__file__).resolve().parent.parent
 ANIMAL = ROOT / "sample_weights" / "animal-tired.json"
@@ -47,40 +47,16 @@ LONG_20, LONG_60 = sentence(20), sentence(60)
 NUMBERED_60 = " ".join(f"w{i}" for i in range(60))  # 60 distinct tokens
 
 
-def run(*args: str, width: int = 100, env: dict[str, str] | None = None):
-    """`attn ARGS` in-process at a terminal width of `width` columns."""
-    return CliRunner().invoke(app, list(args), env={"COLUMNS": str(width), **(env or {})})
 
 
-def _no_constants(name: str):
-    raise ValueError(f"JSON holds {name}")
 
 
-def strict(text: str):
-    """json.loads that refuses NaN and Infinity."""
-    return json.loads(text, parse_constant=_no_constants)
 
 
-def ok(result) -> str:
-    assert result.exit_code == 0, (result.exit_code, result.stderr, result.stdout[-400:])
-    assert result.stderr == ""
-    return result.stdout
 
 
-def ok_json(result) -> dict:
-    return strict(ok(result))
 
 
-def refused(result, *words: str) -> str:
-    assert result.exit_code == 2, (result.exit_code, result.stdout[-400:], result.stderr)
-    lines = result.stderr.splitlines()
-    assert len(lines) == 1, result.stderr
-    assert lines[0].startswith("attn: error:")
-    assert "Traceback" not in result.output
-    assert result.stdout == ""
-    for word in words:
-        assert word in lines[0], (word, lines[0])
-    return lines[0]
 
 
 def failed_write(result, *words: str) -> None:

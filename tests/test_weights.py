@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from conftest import invoke, strict_json
+from conftest import refused as assert_one_error_line
 
 from attncli import weights as wts
 from attncli.errors import AttnError
@@ -17,15 +18,6 @@ from attncli.tokens import word_level
 SUFFIXES = (".json", ".npz", ".safetensors")
 
 
-def assert_one_error_line(result, *words: str) -> str:
-    assert result.exit_code == 2, (result.exit_code, result.output)
-    lines = result.stderr.splitlines()
-    assert len(lines) == 1, result.stderr
-    assert lines[0].startswith("attn: error:")
-    assert "Traceback" not in result.output
-    for word in words:
-        assert word in lines[0], (word, lines[0])
-    return lines[0]
 
 
 # ---------------------------------------------------------------- seeded
