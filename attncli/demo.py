@@ -16,7 +16,7 @@ from rich.console import Console, Group, RenderableType
 from rich.panel import Panel
 from rich.text import Text
 
-from attncli import render, render_heads
+from attncli import render, render_heads, widgets
 from attncli import tokens as tok
 from attncli import weights as wts
 from attncli.explain import Explanation, explain, explain_model
@@ -228,7 +228,7 @@ def _real_model(spec: str, precision: int) -> list[Screen]:
         hs = next(h for h in ex.heads if (h.layer, h.head) == (best().layer, best().head))
         single = Explanation(ex.text, ex.tokens, ex.config, hs.steps.x, [hs])
         return Group(render.explanation(single, show=("softmax",), precision=precision),
-                     render.bars(ex.labels[i], ex.labels, hs.steps.weights[i]), Text(""))
+                     widgets.Bars(ex.labels[i], ex.labels, hs.steps.weights[i]), Text(""))
 
     def best_words() -> str:
         link = best()

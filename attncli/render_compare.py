@@ -8,7 +8,9 @@ from rich.table import Table
 from rich.text import Text
 
 from attncli.compare import Comparison
-from attncli.render import BAR_WIDTH, Bars, bars, head_title, number, visible
+from attncli.render import head_title
+from attncli.safe_text import visible
+from attncli.widgets import BAR_WIDTH, Bars, number
 
 
 class _Pair:
@@ -44,9 +46,9 @@ def comparison(cmp: Comparison, precision: int = 2) -> Group:
     for n, (ha, hb) in enumerate(zip(cmp.a.heads, cmp.b.heads, strict=True)):
         if len(cmp.a.heads) > 1 or cmp.a.from_model:
             parts.append(Rule(Text(head_title(cmp.a, ha), style="bold magenta")))
-        parts += [_Pair(bars(cmp.a.labels[cmp.index_a], cmp.a.labels,
+        parts += [_Pair(Bars(cmp.a.labels[cmp.index_a], cmp.a.labels,
                              ha.steps.weights[cmp.index_a]),
-                        bars(cmp.b.labels[cmp.index_b], cmp.b.labels,
+                        Bars(cmp.b.labels[cmp.index_b], cmp.b.labels,
                              hb.steps.weights[cmp.index_b])), Text("")]
         if len(cmp.a.heads) > 1:
             parts.append(Text(f"cosine of the outputs in this head: "

@@ -6,7 +6,7 @@ from rich.console import Console, ConsoleOptions, Group, RenderableType, RenderR
 from rich.text import Text
 
 from attncli.overview import PATTERNS, Link, Overview
-from attncli.render import visible
+from attncli.safe_text import visible
 
 SHADES = (" ", "░", "▒", "▓", "█")  # weight 0–0.1, 0.1–0.3, 0.3–0.5, 0.5–0.7, 0.7–1
 CODES = {"self": "S", "previous": "P", "next": "N", "first": "F", "last": "L", "mixed": "·"}

@@ -18,7 +18,7 @@ import pytest
 from conftest import ANIMAL_TIRED, I_LOVE_AI, WIDTH, render_text
 from rich.cells import cell_len
 
-from attncli import render
+from attncli import render, widgets
 from attncli import weights as wts
 from attncli.explain import Explanation, explain
 from attncli.tokens import word_level
@@ -227,7 +227,7 @@ def test_without_focus_every_token_gets_a_chart() -> None:
     (0.645974, "█" * 15 + "▌" + " " * 8), (1.7, "█" * 24), (-0.1, " " * 24),
 ])
 def test_bar_fills_in_eighths_of_a_cell(fraction: float, expected: str) -> None:
-    assert render.bar(fraction) == expected
+    assert widgets.bar(fraction) == expected
 
 
 @pytest.mark.parametrize(("value", "precision", "text"), [
@@ -235,7 +235,7 @@ def test_bar_fills_in_eighths_of_a_cell(fraction: float, expected: str) -> None:
     (np.inf, 3, "∞"), (2.5, 0, "2"), (1 / 3, 5, "0.33333"),
 ])
 def test_number_formatting(value: float, precision: int, text: str) -> None:
-    assert render.number(value, precision) == text
+    assert widgets.number(value, precision) == text
 
 
 # ---------------------------------------------------------------- masks, heads, positions
@@ -293,6 +293,6 @@ def test_heatmap_shades_each_weight_by_the_nearest_level_of_its_rows_largest() -
     # levels are blank ░ ▒ ▓ █ for 0, 1/4, 1/2, 3/4 and 1 of the row's largest weight,
     # rounded to the nearest: 0.1 → 0.4 → blank, 0.3 → 1.2 → ░, 0.6 → 2.4 → ▒, 0.9 → 3.6 → █
     weights = np.array([[1.0, 0.1, 0.3, 0.6, 0.9]] * 5) / 2.9
-    out = render_text(render.Heatmap("W", list("abcde"), weights, per_row=True, caption="c"))
+    out = render_text(widgets.Heatmap("W", list("abcde"), weights, per_row=True, caption="c"))
     rows = [line for line in out.splitlines() if line.startswith("0 a")]
     assert rows and rows[0].rstrip().endswith("█ ░▒█")

@@ -1,0 +1,362 @@
+"""The drawing pieces every view is built from: matrices, heat maps, bar charts, a flow.
+
+Each piece lays itself out for the width it is given (cutting with an explicit "… n more"
+rather than wrapping) and reports that width to rich without measuring text. Everything
+the user typed reaches the screen as rich `Text`, never as markup, and control characters
+are shown escaped, so input can neither style nor steer the terminal.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from functools import lru_cache
+
+import numpy as np
+from rich.cells import cell_len
+from rich.console import Console, ConsoleOptions, RenderResult
+from rich.measure import Measurement
+from rich.segment import Segment
+from rich.text import Span, Text
+
+from attncli.safe_text import visible
+
+BAR_WIDTH = 24
+MAX_BARS = 16  # a chart with more keys shows its TOP_BARS largest, in sentence order
+TOP_BARS = 10
+EIGHTHS = " ▏▎▍▌▋▊▉█"
+MAX_MARK = "*"  # marks each row's largest weight, so the view reads without colour
+
+
+def number(value: float, precision: int) -> str:
+    """A number as the tables show it: fixed decimals, −∞ for a masked entry, no -0.00."""
+    if value == -np.inf:
+        return "−∞"
+    if value == np.inf:
+        return "∞"
+    s = f"{value:.{precision}f}"
+    if s.startswith("-") and float(s) == 0:
+        s = s[1:]
+    return s
+
+
+INF = float("inf")
+MAX_ROWS = 40  # taller matrices show their first rows and a "… n more rows" line
+
+
+class Matrix:
+    """A labelled matrix that fits the width it is given.
+
+    Columns that do not fit, and rows past max_rows, are left out with an
+    explicit "… n more" marker instead of being wrapped into an unreadable table.
+    Only the cells that are shown are ever formatted, so a 512×512 matrix is cheap.
+    """
+
+    def __init__(
+        self,
+        title: str,
+        rows: Sequence[str],
+        cols: Sequence[str],
+        values: np.ndarray,
+        precision: int,
+        *,
+        caption: str | None = None,
+        mark_row_max: bool = False,
+        corner: str = "",
+        max_rows: int = MAX_ROWS,
+    ) -> None:
+        self.title, self.caption, self.corner = title, caption, corner
+        self.rows, self.cols = [token_label(r) for r in rows], [token_label(c) for c in cols]
+        self.values, self.precision = values, precision
+        self.mark_row_max, self.max_rows = mark_row_max, max_rows
+        self._cache: dict[int, tuple[list[Text], list[int]]] = {}
+
+    def lines(self, width: int) -> list[Text]:
+        """The matrix laid out for a given width, one Text per line (cached per width)."""
+        if width in self._cache:
+            return self._cache[width][0]
+        n_rows = len(self.rows)
+        shown_rows = n_rows if n_rows <= self.max_rows else self.max_rows - 1
+        best = (np.argmax(self.values[:shown_rows], axis=1).tolist() if self.mark_row_max
+                else [-1] * shown_rows)
+        more_rows = f"… {n_rows - shown_rows} more rows" if shown_rows < n_rows else ""
+        label_w = max([cell_len(self.corner), cell_len(more_rows),
+                       *(cell_len(r) for r in self.rows[:shown_rows])])
+        more_w = len(f"… {len(self.cols)} more") + 2
+        # No column is narrower than 1 + 2 characters: at most this many can be on screen.
+        block = self.values[:shown_rows, : max(1, width // 3)].tolist()  # Python floats
+        spare = " " if self.mark_row_max else ""  # keeps columns aligned with a marked cell
+        fmt = f"{{:.{self.precision}f}}".format
+        columns = []  # (header, cells, content width) of each column shown
+        used = label_w
+        for j, head in enumerate(self.cols[: len(block[0]) if block else 0]):
+            cells = []
+            for i, row in enumerate(block):
+                v = row[j]
+                text = fmt(v) if -INF < v < INF else number(v, self.precision)
+                if text[0] == "-" and float(text) == 0:  # no -0.00
+                    text = text[1:]
+                cells.append(text + (MAX_MARK if best[i] == j else spare))
+            w = max(cell_len(head), max(map(len, cells), default=0))  # numbers are ASCII
+            columns.append((head, cells, w))
+            used += w + 2  # two spaces before each column
+            if used > width:  # past the edge: the rest will not be shown
+                break
+        if used > width or len(columns) < len(self.cols):
+            room, keep, taken = width - label_w - more_w, 1, columns[0][2] + 2
+            while keep < len(columns) and taken + columns[keep][2] + 2 <= room:
+                taken += columns[keep][2] + 2
+                keep += 1
+            columns = columns[:keep]
+        hidden = len(self.cols) - len(columns)
+
+        body_w = label_w + sum(w + 2 for _, _, w in columns)
+        out = [Text(self.title, style="bold", no_wrap=True)]
+        widths = [cell_len(self.title), body_w + (len(f"  … {hidden} more") if hidden else 0)]
+        header = Text(no_wrap=True)  # spans only, no base style: see segments()
+        header.append(self.corner + " " * (label_w - cell_len(self.corner)), style="dim")
+        for head, _, w in columns:
+            header.append("  " + " " * (w - cell_len(head)) + head, style="bold")
+        if hidden:
+            header.append(f"  … {hidden} more", style="dim")
+        out.append(header)
+        for i in range(shown_rows):
+            # One string per line, with spans only where a cell is styled: far fewer Text
+            # operations than appending cell by cell (this is the hot loop of a big render).
+            label = self.rows[i] + " " * (label_w - cell_len(self.rows[i]))
+            pieces, spans, at = [label], [Span(0, len(label), "bold")], len(label)
+            row = block[i]
+            for j, (_, cells, w) in enumerate(columns):
+                v = row[j]
+                style = ("bold reverse" if best[i] == j else
+                         "dim" if v == -INF or (self.mark_row_max and v == 0) else "")
+                cell = "  " + cells[i].rjust(w)
+                if style:
+                    spans.append(Span(at + 2, at + len(cell), style))
+                pieces.append(cell)
+                at += len(cell)
+            if hidden:
+                pieces.append("  …")
+                spans.append(Span(at + 2, at + 3, "dim"))
+            out.append(Text("".join(pieces), spans=spans, no_wrap=True))
+            widths.append(body_w + (3 if hidden else 0))
+        if more_rows:
+            out.append(Text(more_rows, style="dim"))
+            widths.append(cell_len(more_rows))
+        if self.caption:
+            out.append(Text(self.caption))
+            widths.append(cell_len(self.caption))
+        self._cache[width] = out, widths
+        return out
+
+    def widths(self, width: int) -> list[int]:
+        """The cell width of each line that lines(width) gives, worked out, not measured."""
+        self.lines(width)
+        return self._cache[width][1]
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        yield from segments(self.lines(options.max_width), console)
+
+    def __rich_measure__(self, console: Console, options: ConsoleOptions) -> Measurement:
+        widest = max(self.widths(options.max_width))
+        return Measurement(widest, widest)
+
+
+SHADE = " ░▒▓█"
+LABEL_CAP = 16  # token labels longer than this are cut with an ellipsis (the JSON keeps them)
+
+
+class Heatmap:
+    """An n×n matrix as one shaded character per cell, so 60 tokens fit in 100 columns.
+
+    Rows are labelled "index token"; the columns are the same tokens, by index, on a ruler.
+    Each cell's shade is its value relative to its row's largest (per_row) or to the range
+    of the whole matrix; the row's largest cell is always the darkest.
+    """
+
+    def __init__(self, title: str, labels: Sequence[str], values: np.ndarray, *,
+                 per_row: bool, caption: str | None = None, max_rows: int = MAX_ROWS * 2):
+        self.title, self.caption, self.per_row, self.max_rows = title, caption, per_row, max_rows
+        self.labels = [token_label(lab) for lab in labels]
+        self.values = values
+
+    def _levels(self) -> np.ndarray:
+        v = np.where(np.isneginf(self.values), np.nan, self.values)  # masked: left blank
+        if self.per_row:
+            top = np.nanmax(np.abs(v), axis=1, keepdims=True)  # (n, 1)
+            rel = np.abs(v) / np.where(top > 0, top, 1.0)
+        else:
+            lo, hi = np.nanmin(v), np.nanmax(v)
+            rel = (v - lo) / (hi - lo) if hi > lo else np.ones_like(v)
+        # nearest level: a weight under 1/8 of its row's largest stays blank, the largest is █
+        levels = np.rint(np.nan_to_num(rel, nan=0.0) * (len(SHADE) - 1)).astype(int)
+        return np.clip(levels, 0, len(SHADE) - 1)  # (n, n) in 0..4
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        n = len(self.labels)
+        idx_w = len(str(n - 1))
+        label_w = idx_w + 1 + max(cell_len(lab) for lab in self.labels)
+        room = options.max_width - label_w - 1
+        more = f" … {n} more"
+        cols = n if n <= room else max(1, room - len(more))
+        rows = n if n <= self.max_rows else self.max_rows - 1
+        levels = self._levels()
+        yield Text(self.title, style="bold")
+        ruler = "".join(str(j).ljust(5)[:5] if j % 5 == 0 else "" for j in range(0, cols, 5))
+        yield Text(" " * (label_w + 1) + ruler[:cols], style="dim")
+        for i in range(rows):
+            line = Text(f"{i:>{idx_w}} {self.labels[i]:<{label_w - idx_w - 1}} ")
+            line.append("".join(SHADE[k] for k in levels[i, :cols]), style="cyan")
+            if cols < n:
+                line.append(f" … {n - cols} more", style="dim")
+            yield line
+        if rows < n:
+            yield Text(f"… {n - rows} more rows", style="dim")
+        if self.caption:
+            yield Text(self.caption, style="dim")
+
+
+def segments(lines: Iterable[Text], console: Console) -> RenderResult:
+    """Our own laid-out lines straight to segments.
+
+    They fit the width already and their spans never overlap, so rich's general text
+    pipeline (wrapping, span merging) can be skipped: it was most of a big render's time.
+    """
+    get_style = console.get_style
+    for text in lines:
+        spans = sorted(text.spans, key=lambda sp: sp.start)
+        if any(a.end > b.start for a, b in zip(spans, spans[1:], strict=False)):  # overlap
+            yield from text.render(console)
+            yield Segment.line()
+            continue
+        plain = text.plain
+        base = get_style(text.style) if text.style else None
+        at = 0
+        for span in spans:
+            if span.start > at:
+                yield Segment(plain[at:span.start], base)
+            style = get_style(span.style)
+            yield Segment(plain[span.start:span.end], base + style if base else style)
+            at = span.end
+        if at < len(plain):
+            yield Segment(plain[at:], base)
+        yield Segment.line()
+
+
+@lru_cache(maxsize=65536)
+def cut_label(label: str) -> str:
+    return label if cell_len(label) <= LABEL_CAP else label[: LABEL_CAP - 1] + "…"
+
+
+def token_label(token: str) -> str:
+    """A token as a row, column or chart label: escaped, cut, and without the leading space
+    a byte-level BPE token carries (" animal"), which would push it out of line."""
+    return cut_label(visible(token.strip() or token))
+
+
+class Flow:
+    """Blocks (matrices, bar charts) side by side, wrapping to a new row when one does not fit."""
+
+    def __init__(self, items: Sequence[Matrix | Bars], gap: int = 3) -> None:
+        self.items, self.gap = list(items), gap
+
+    def _lines(self, width: int) -> Iterable[Text]:
+        row: list[tuple[list[Text], list[int], int]] = []
+        used = 0
+        for item in self.items:
+            block, sizes = item.lines(width), item.widths(width)
+            w = max(sizes)
+            if row and used + self.gap + w > width:
+                yield from self._join(row)
+                row, used = [], 0
+            used = w if not row else used + self.gap + w
+            row.append((block, sizes, w))
+        if row:
+            yield from self._join(row)
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        yield from segments(self._lines(options.max_width), console)
+
+    def _join(self, row: list[tuple[list[Text], list[int], int]]) -> Iterable[Text]:
+        for k in range(max(len(block) for block, _, _ in row)):
+            line = Text(no_wrap=True)
+            for n, (block, sizes, w) in enumerate(row):
+                if k < len(block):
+                    line.append_text(block[k])
+                if n < len(row) - 1:
+                    line.append(" " * (w - (sizes[k] if k < len(block) else 0) + self.gap))
+            line.rstrip()
+            yield line
+
+
+
+def plural(count: int, noun: str) -> str:
+    """'1 more token', '2 more tokens'."""
+    return f"{count} {noun}" + ("" if count == 1 else "s")
+
+
+def bar(fraction: float, width: int = BAR_WIDTH) -> str:
+    """A horizontal bar of width cells, filled to fraction in eighths of a cell."""
+    eighths = int(round(max(0.0, min(1.0, fraction)) * width * 8))
+    full, part = divmod(eighths, 8)
+    return ("█" * full + (EIGHTHS[part] if part else "")).ljust(width)
+
+
+class Bars:
+    """What one query token attends to: one bar and percentage per key token."""
+
+    def __init__(self, query: str, keys: Sequence[str], weights: np.ndarray) -> None:
+        self.query, self.keys, self.weights = token_label(query), keys, weights
+        self.bar_width = BAR_WIDTH  # at most; set lower to draw two charts to one scale
+        n = len(keys)
+        shown = range(n) if n <= MAX_BARS else sorted(np.argsort(-weights)[:TOP_BARS])
+        cut = len(shown) < n  # then name keys by position too: words repeat in long texts
+        self.labels = {j: (f"{j} " if cut else "") + token_label(keys[j]) for j in shown}
+        self.label_width = max(cell_len(lab) for lab in self.labels.values())
+
+    def lines(self, width: int) -> list[Text]:
+        return self._draw(width)[0]
+
+    def widths(self, width: int) -> list[int]:
+        """The cell width of each line that lines(width) gives, worked out, not measured."""
+        return self._draw(width)[1]
+
+    def _draw(self, width: int) -> tuple[list[Text], list[int]]:
+        n, shown = len(self.keys), list(self.labels)
+        best = int(np.argmax(self.weights))
+        # a narrow column (side by side, a small terminal) gets shorter labels and bars, so
+        # that the percentages are never cut off
+        label_w = min(self.label_width, max(3, width - 1 - 4 - 7))
+        bar_w = max(1, min(self.bar_width, width - label_w - 8))
+        title = Text.assemble(("“", "dim"), (self.query, "bold"), ("” attends to:", "dim"))
+        if title.cell_len > width:
+            title.truncate(max(1, width), overflow="ellipsis")
+        out, widths = [title], [title.cell_len]
+        for j in shown:
+            lab, w = _fit(self.labels[j], label_w), self.weights[j]
+            line = Text(" " * (label_w - cell_len(lab)) + lab + " ", no_wrap=True)
+            line.append(bar(w, bar_w), style="bold cyan" if j == best else "cyan")
+            line.append(f" {100 * w:5.1f}%")
+            out.append(line)
+            widths.append(label_w + 1 + bar_w + 7)
+        if len(shown) < n:
+            rest = 1.0 - float(self.weights[shown].sum())
+            out.append(Text(f"… {n - len(shown)} other tokens share {100 * rest:.1f}%",
+                            style="dim"))
+            widths.append(out[-1].cell_len)
+        return out, widths
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        yield from segments(self.lines(options.max_width), console)
+
+    def __rich_measure__(self, console: Console, options: ConsoleOptions) -> Measurement:
+        widest = max(self.widths(options.max_width))
+        return Measurement(min(widest, 3 + 1 + 4 + 7), widest)  # it can shrink to that
+
+
+def _fit(label: str, width: int) -> str:
+    """label cut to width cells, ending in … when cut."""
+    if cell_len(label) <= width:
+        return label
+    while cell_len(label) > width - 1:
+        label = label[:-1]
+    return label + "…"
