@@ -394,10 +394,10 @@ def weights_init(
                                                         "exists.")] = False,
 ) -> None:
     """Write seeded weights to a file you can edit and load back with --weights."""
-    from attncli import weights as wts
+    from attncli import weightfiles
 
     ws = sources.seeded_file(seed, d_model, d_k, d_v, heads, text)
-    wts.save(ws, output, force=force)
+    weightfiles.save(ws, output, force=force)
     typer.echo(f"wrote {output} (d_model {ws.d_model}, d_k {ws.d_k}, d_v {ws.d_v}, "
                f"{len(ws.heads)} head{'s' if len(ws.heads) > 1 else ''})", err=True)
 
@@ -412,10 +412,9 @@ def weights_show(
                                            help="Decimal places.")] = 2,
 ) -> None:
     """Print what a weights file holds: description, embeddings and W matrices."""
-    from attncli import render
-    from attncli import weights as wts
+    from attncli import render, weightfiles
 
-    _show(render.weight_set(wts.load(file), precision=precision))
+    _show(render.weight_set(weightfiles.load(file), precision=precision))
 
 
 def main() -> None:

@@ -16,9 +16,8 @@ from rich.console import Console, Group, RenderableType
 from rich.panel import Panel
 from rich.text import Text
 
-from attncli import render, render_heads, widgets
+from attncli import render, render_heads, weightfiles, widgets
 from attncli import tokens as tok
-from attncli import weights as wts
 from attncli.explain import Explanation, explain, explain_model
 from attncli.overview import Link, Overview, overview
 from attncli.safe_text import visible
@@ -53,7 +52,8 @@ def _sample(name: str, text: str) -> Callable[[], Explanation]:
     """The explanation of text with a sample weights file, worked out on first use."""
     @cache
     def get() -> Explanation:
-        return explain(text, tok.word_level(text), wts.load(wts.SAMPLES / name), seed=0)
+        weights = weightfiles.load(weightfiles.SAMPLES / name)
+        return explain(text, tok.word_level(text), weights, seed=0)
     return get
 
 

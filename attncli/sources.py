@@ -98,6 +98,7 @@ def _seeded_or_loaded(text, weights, tokenizer, seed, d_model, d_k, d_v, heads, 
                       positions, max_tokens):
     from attncli import explain as ex
     from attncli import tokens as tok
+    from attncli import weightfiles
     from attncli import weights as wts
 
     dims = sizes(d_model, d_k, d_v, heads, weights)
@@ -105,7 +106,7 @@ def _seeded_or_loaded(text, weights, tokenizer, seed, d_model, d_k, d_v, heads, 
         toks, tok_name = tok.word_level(text), "word-level"
     else:
         toks, tok_name = tok.encode(tok.load_tokenizer(tokenizer), text), str(tokenizer)
-    ws = wts.load(weights) if weights is not None else wts.seeded(seed, *dims)
+    ws = weightfiles.load(weights) if weights is not None else wts.seeded(seed, *dims)
     return ex.explain(text, toks, ws, seed=seed, causal=causal, positions=positions,
                       tokenizer=tok_name, max_tokens=max_tokens)
 

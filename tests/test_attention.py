@@ -14,6 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
+from attncli import weightfiles
 from attncli import weights as wts
 from attncli.attention import (
     Steps,
@@ -47,7 +48,7 @@ def love() -> Steps:
 
 
 def test_the_sample_file_holds_the_worked_example(i_love_ai) -> None:
-    ws = wts.load(i_love_ai)
+    ws = weightfiles.load(i_love_ai)
     assert ws.heads[0].w_q.tolist() == W_Q.tolist()
     assert ws.heads[0].w_k.tolist() == W_K.tolist()
     assert ws.heads[0].w_v.tolist() == W_V.tolist()

@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 from conftest import ANIMAL_TIRED, I_LOVE_AI, invoke, strict_json
 
+from attncli import weightfiles
 from attncli import weights as wts
 from attncli.attention import sinusoidal_positions
 from attncli.errors import AttnError
@@ -27,7 +28,8 @@ STEP_KEYS = ["w_q", "w_k", "w_v", "q", "k", "v", "scores", "scaled", "weights", 
 
 
 def love_ai(**kwargs) -> Explanation:
-    return explain("I love AI", word_level("I love AI"), wts.load(I_LOVE_AI), seed=0, **kwargs)
+    return explain("I love AI", word_level("I love AI"), weightfiles.load(I_LOVE_AI), seed=0,
+                   **kwargs)
 
 
 def explain_json(*args: str, stdin: str | None = None) -> dict:
@@ -146,7 +148,7 @@ def test_numbers_that_overflow_are_refused_not_shown_as_nan(tmp_path: Path) -> N
     path = tmp_path / "huge.json"
     path.write_text(json.dumps({"w_q": [[1e200]], "w_k": [[1e200]], "w_v": [[1.0]]}))
     with pytest.raises(AttnError, match="overflow"):
-        explain("a b", word_level("a b"), wts.load(path), seed=0)
+        explain("a b", word_level("a b"), weightfiles.load(path), seed=0)
 
 
 # ---------------------------------------------------------------- --json

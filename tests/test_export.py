@@ -14,7 +14,7 @@ from conftest import I_LOVE_AI, strict_json
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from attncli import export
+from attncli import export, weightfiles
 from attncli import weights as wts
 from attncli.explain import explain
 from attncli.tokens import word_level
@@ -48,11 +48,12 @@ def test_streamed_output_is_exactly_json_dumps_of_to_dict(kwargs: dict) -> None:
 
 
 def test_streamed_output_with_dims_and_notes(tmp_path) -> None:
-    ex = explain("I love AI", word_level("I love AI"), wts.load(I_LOVE_AI), seed=0, causal=True)
+    ex = explain("I love AI", word_level("I love AI"), weightfiles.load(I_LOVE_AI), seed=0,
+                 causal=True)
     assert streamed(export.document(ex)) == json.dumps(export.to_dict(ex), ensure_ascii=False)
     path = tmp_path / "w.safetensors"
-    wts.save(wts.seeded(0, 8, 4, 4, 1), path)
-    noted = explain("a b", word_level("a b"), wts.load(path), seed=0)
+    weightfiles.save(wts.seeded(0, 8, 4, 4, 1), path)
+    noted = explain("a b", word_level("a b"), weightfiles.load(path), seed=0)
     assert noted.notes
     assert streamed(export.document(noted)) == json.dumps(export.to_dict(noted),
                                                           ensure_ascii=False)

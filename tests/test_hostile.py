@@ -19,6 +19,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
+from attncli import weightfiles
 from attncli import weights as wts
 from attncli.attention import causal_mask, softmax
 from attncli.cli import app
@@ -271,7 +272,7 @@ def test_random_json_weight_files_load_or_raise_attn_error(tmp_path: Path, doc: 
     path = tmp_path / "w.json"
     path.write_text(json.dumps(doc))
     try:
-        ws = wts.load(path)
+        ws = weightfiles.load(path)
     except AttnError as exc:
         assert str(path) in str(exc)
         return
@@ -285,7 +286,7 @@ def test_random_bytes_never_crash_the_loader(tmp_path: Path, data: bytes, suffix
     path = tmp_path / f"w{suffix}"
     path.write_bytes(data)
     with pytest.raises(AttnError):
-        wts.load(path)
+        weightfiles.load(path)
 
 
 @settings(max_examples=FILE_EXAMPLES, deadline=None,
@@ -297,8 +298,8 @@ def test_random_valid_weight_files_round_trip(tmp_path: Path, d_model: int, d_k:
                                               heads: int, seed: int, suffix: str) -> None:
     ws = wts.seeded(seed, d_model, d_k, d_v, heads)
     path = tmp_path / f"w{suffix}"
-    wts.save(ws, path, force=True)
-    back = wts.load(path)
+    weightfiles.save(ws, path, force=True)
+    back = weightfiles.load(path)
     for a, b in zip(ws.heads, back.heads, strict=True):
         assert np.array_equal(a.w_q, b.w_q) and np.array_equal(a.w_v, b.w_v)
 

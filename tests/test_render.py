@@ -18,7 +18,7 @@ import pytest
 from conftest import ANIMAL_TIRED, I_LOVE_AI, WIDTH, render_text
 from rich.cells import cell_len
 
-from attncli import render, widgets
+from attncli import render, weightfiles, widgets
 from attncli import weights as wts
 from attncli.explain import Explanation, explain
 from attncli.tokens import word_level
@@ -26,11 +26,12 @@ from attncli.tokens import word_level
 
 def animal(**kwargs) -> Explanation:
     text = "The animal was tired"
-    return explain(text, word_level(text), wts.load(ANIMAL_TIRED), seed=0, **kwargs)
+    return explain(text, word_level(text), weightfiles.load(ANIMAL_TIRED), seed=0, **kwargs)
 
 
 def love_ai(**kwargs) -> Explanation:
-    return explain("I love AI", word_level("I love AI"), wts.load(I_LOVE_AI), seed=0, **kwargs)
+    return explain("I love AI", word_level("I love AI"), weightfiles.load(I_LOVE_AI), seed=0,
+                   **kwargs)
 
 
 def seeded(text: str, *, heads: int = 1, **kwargs) -> Explanation:
@@ -273,8 +274,8 @@ def test_positions_are_their_own_step() -> None:
 
 def test_notes_are_shown_under_x(tmp_path) -> None:
     path = tmp_path / "w.npz"
-    wts.save(wts.seeded(0, 8, 4, 4, 1), path)
-    ex = explain("a b", word_level("a b"), wts.load(path), seed=0)
+    weightfiles.save(wts.seeded(0, 8, 4, 4, 1), path)
+    ex = explain("a b", word_level("a b"), weightfiles.load(path), seed=0)
     assert "has no embeddings table, so the embeddings are seeded (seed 0)." in render_text(
         render.explanation(ex, show=["x"]), width=200)
 

@@ -10,6 +10,7 @@ import pytest
 from conftest import invoke, strict_json
 from conftest import refused as assert_one_error_line
 
+from attncli import weightfiles
 from attncli import weights as wts
 from attncli.errors import AttnError
 from attncli.explain import explain
@@ -103,7 +104,7 @@ def test_weights_init_then_load_gives_back_the_seeded_weights(tmp_path: Path,
                     "--heads", "2", "--text", "The cat sat")
     assert result.exit_code == 0, result.output
     assert result.stderr.strip() == f"wrote {path} (d_model 6, d_k 3, d_v 3, 2 heads)"
-    ws = wts.load(path)
+    ws = weightfiles.load(path)
     want = wts.seeded(4, 6, 3, 3, 2)
     assert len(ws.heads) == 2
     for got, exp in zip(ws.heads, want.heads, strict=True):
@@ -124,8 +125,8 @@ def test_save_and_load_keep_dims_description_and_a_single_head(tmp_path: Path,
     ws = wts.WeightSet((head,), {"ünïcode": np.array([1.5, -2.0]), "b": np.array([0.0, 1e-300])},
                        ("x", "y"), "a description — with “quotes”")
     path = tmp_path / f"one{suffix}"
-    wts.save(ws, path)
-    back = wts.load(path)
+    weightfiles.save(ws, path)
+    back = weightfiles.load(path)
     assert len(back.heads) == 1
     assert back.heads[0].w_q.tolist() == [[0.1, 2.0], [3.5, -4.25]]
     assert back.heads[0].w_v.tolist() == [[1 / 3], [2 / 3]]  # every digit survives
@@ -134,8 +135,8 @@ def test_save_and_load_keep_dims_description_and_a_single_head(tmp_path: Path,
     assert back.dims == ("x", "y")
     assert back.description == "a description — with “quotes”"
     with pytest.raises(AttnError, match="already exists"):
-        wts.save(ws, path)
-    wts.save(ws, path, force=True)
+        weightfiles.save(ws, path)
+    weightfiles.save(ws, path, force=True)
 
 
 def test_weights_init_refuses_to_overwrite_without_force(tmp_path: Path) -> None:
@@ -228,7 +229,7 @@ def test_a_token_missing_from_the_table_names_it_and_the_known_tokens(i_love_ai:
                                  "'cheese'", "I, love, AI", str(i_love_ai))
     assert "has no embedding" in line
     with pytest.raises(AttnError, match=r"token 'cheese' has no embedding .*it knows: I, love, AI"):
-        ws = wts.load(i_love_ai)
+        ws = weightfiles.load(i_love_ai)
         explain("I love cheese", word_level("I love cheese"), ws, seed=0)
 
 
@@ -267,7 +268,7 @@ def test_a_json_file_with_heads(tmp_path: Path) -> None:
         {"w_q": [[1, 0], [0, 1]], "w_k": [[1, 0], [0, 1]], "w_v": [[1], [0]]},
         {"w_q": [[0, 1], [1, 0]], "w_k": [[2, 0], [0, 2]], "w_v": [[0], [1]]},
     ]}))
-    ws = wts.load(path)
+    ws = weightfiles.load(path)
     assert len(ws.heads) == 2 and (ws.d_model, ws.d_k, ws.d_v) == (2, 2, 1)
     assert ws.heads[1].w_k.tolist() == [[2, 0], [0, 2]]
     doc = strict_json(invoke("explain", "a b c", "-w", str(path), "--json").stdout)
@@ -283,7 +284,7 @@ def test_a_npz_file_with_three_dimensional_arrays_has_one_head_per_slice(tmp_pat
     rng = np.random.default_rng(1)
     w_q, w_k, w_v = (rng.standard_normal((3, 4, 2)) for _ in range(3))
     np.savez(path, w_q=w_q, w_k=w_k, w_v=w_v)
-    ws = wts.load(path)
+    ws = weightfiles.load(path)
     assert len(ws.heads) == 3
     for h in range(3):
         assert ws.heads[h].w_q.tolist() == w_q[h].tolist()

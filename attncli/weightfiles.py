@@ -1,0 +1,299 @@
+"""Weights files: JSON (to edit by hand), npz (never with pickle) and safetensors.
+
+Reading checks every shape and number and names the file and the problem; writing is
+atomic. What the weights mean (sizes, seeded values) lives in weights.py.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import numpy as np
+
+from attncli.errors import AttnError
+from attncli.files import atomic_write, read_bytes
+from attncli.weights import MAX_HEADS, HeadWeights, WeightSet, check_sizes
+
+FORMATS = (".json", ".npz", ".safetensors")
+REFUSED = (".bin", ".pt", ".pth", ".pkl", ".pickle", ".ckpt")
+
+
+# ---------------------------------------------------------------- reading files
+
+
+SAMPLES = Path(__file__).parent / "sample_weights"  # shipped inside the package
+
+
+def sample(path: Path) -> Path:
+    """sample_weights/NAME, found in the package when there is no such file here, so that the
+    examples in --help and the README work from any folder."""
+    shipped = SAMPLES / path.name
+    if (not path.exists() and path.parent == Path("sample_weights") and shipped.is_file()):
+        return shipped
+    return path
+
+
+def load(path: str | Path) -> WeightSet:
+    """Read a weights file, by its suffix, and check every shape and number."""
+    path = sample(Path(path))
+    suffix = path.suffix.lower()
+    if suffix in REFUSED:
+        raise AttnError(f"{path}: {suffix} files are pickles, which can run code; refused")
+    if suffix not in FORMATS:
+        raise AttnError(f"{path}: unknown weights format {suffix or '(no suffix)'}; "
+                        f"use {', '.join(FORMATS)}")
+    data = read_bytes(path, what="weights file")
+    if suffix == ".json":
+        raw = _from_json(path, data)
+    elif suffix == ".npz":
+        raw = _from_npz(path, data)
+    else:
+        raw = _from_safetensors(path, data)
+    return _validate(path, raw)
+
+
+def _from_json(path: Path, data: bytes) -> dict:
+    try:
+        doc = json.loads(data.decode("utf-8"), parse_constant=_no_constant)
+    except RecursionError:
+        raise AttnError(f"{path}: JSON nested too deeply") from None
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise AttnError(f"{path}: not valid JSON ({exc})") from None
+    if not isinstance(doc, dict):
+        raise AttnError(f"{path}: expected a JSON object with w_q, w_k and w_v")
+    if "heads" in doc:
+        heads = doc["heads"]
+        if not isinstance(heads, list) or not heads or not all(isinstance(h, dict) for h in heads):
+            raise AttnError(f"{path}: 'heads' must be a non-empty list of {{w_q, w_k, w_v}}")
+        mats = {key: [h.get(key) for h in heads] for key in ("w_q", "w_k", "w_v")}
+    else:
+        mats = {key: doc.get(key) for key in ("w_q", "w_k", "w_v")}
+    return {**doc, **mats}
+
+
+def _no_constant(name: str) -> None:
+    raise ValueError(f"{name} is not a number JSON allows")
+
+
+def _from_npz(path: Path, data: bytes) -> dict:
+    import io
+    import zipfile
+
+    try:
+        with np.load(io.BytesIO(data), allow_pickle=False) as npz:
+            arrays = {key: npz[key] for key in npz.files}
+    except ValueError as exc:
+        if "pickle" in str(exc).lower():
+            raise AttnError(f"{path}: holds pickled objects, which can run code; refused") from None
+        raise AttnError(f"{path}: not a valid npz file ({exc})") from None
+    except (zipfile.BadZipFile, OSError, EOFError) as exc:
+        raise AttnError(f"{path}: not a valid npz file ({exc})") from None
+    return _from_arrays(path, arrays, metadata={
+        key: arrays.pop(key).tolist() for key in ("vocab", "dims", "description") if key in arrays
+    })
+
+
+def _from_safetensors(path: Path, data: bytes) -> dict:
+    from safetensors.numpy import load as st_load
+
+    try:
+        arrays = st_load(data)
+    except Exception as exc:  # the Rust side raises its own error types
+        raise AttnError(f"{path}: not a valid safetensors file ({exc})") from None
+    meta = _safetensors_metadata(data)
+    decoded = {}
+    for key in ("vocab", "dims"):
+        if key in meta:
+            try:
+                decoded[key] = json.loads(meta[key])
+            except ValueError:
+                raise AttnError(f"{path}: metadata {key!r} is not a JSON list") from None
+    if "description" in meta:
+        decoded["description"] = meta["description"]
+    return _from_arrays(path, arrays, metadata=decoded)
+
+
+def _safetensors_metadata(data: bytes) -> dict[str, str]:
+    size = int.from_bytes(data[:8], "little")
+    header = json.loads(data[8 : 8 + size])
+    return header.get("__metadata__") or {}
+
+
+def _from_arrays(path: Path, arrays: dict[str, np.ndarray], metadata: dict) -> dict:
+    """npz and safetensors keep the table as a (vocab, d_model) matrix and a vocab list."""
+    for key in ("w_q", "w_k", "w_v", "embeddings"):
+        if key in arrays and arrays[key].dtype.kind not in "biuf":  # no complex, dates, text
+            raise AttnError(f"{path}: {key!r} must hold real numbers, not {arrays[key].dtype}")
+    raw: dict = {key: arrays.get(key) for key in ("w_q", "w_k", "w_v")}
+    for key in ("w_q", "w_k", "w_v"):
+        if raw[key] is not None and raw[key].ndim == 3:  # (heads, rows, cols)
+            raw[key] = list(raw[key])
+    table = arrays.get("embeddings")
+    vocab = metadata.get("vocab")
+    if (table is None) != (vocab is None):
+        raise AttnError(f"{path}: 'embeddings' and 'vocab' must come together")
+    if table is not None:
+        if not isinstance(vocab, list) or table.ndim != 2 or len(vocab) != table.shape[0]:
+            raise AttnError(f"{path}: 'embeddings' must have one row per 'vocab' entry")
+        raw["embeddings"] = {str(word): row for word, row in zip(vocab, table, strict=True)}
+    if "dims" in metadata:
+        raw["dims"] = metadata["dims"]
+    if "description" in metadata:
+        raw["description"] = metadata["description"]
+    return raw
+
+
+def _matrix(path: Path, name: str, value: object) -> np.ndarray:
+    """A finite 2-D float64 matrix, or a clear error naming the file and the key."""
+    if value is None:
+        raise AttnError(f"{path}: missing {name!r}")
+    try:
+        arr = np.array(value, dtype=np.float64)
+    except (TypeError, ValueError, OverflowError):
+        raise AttnError(f"{path}: {name!r} must be a matrix of numbers") from None
+    if arr.ndim != 2 or 0 in arr.shape:
+        raise AttnError(f"{path}: {name!r} must be a non-empty 2-D matrix, got shape {arr.shape}")
+    if not np.isfinite(arr).all():
+        raise AttnError(f"{path}: {name!r} holds NaN or infinite values")
+    return arr
+
+
+def _validate(path: Path, raw: dict) -> WeightSet:
+    w_q, w_k, w_v = (raw.get(key) for key in ("w_q", "w_k", "w_v"))
+    if isinstance(w_q, list) and w_q and isinstance(w_q[0], (list, np.ndarray)) and _is_stack(w_q):
+        n_heads = len(w_q)
+        if not (isinstance(w_k, list) and isinstance(w_v, list)) or not (
+            len(w_k) == len(w_v) == n_heads
+        ):
+            raise AttnError(f"{path}: w_q, w_k and w_v must hold the same number of heads")
+        triples = [(f"w_q[{h}]", w_q[h], f"w_k[{h}]", w_k[h], f"w_v[{h}]", w_v[h])
+                   for h in range(n_heads)]
+    else:
+        triples = [("w_q", w_q, "w_k", w_k, "w_v", w_v)]
+    if len(triples) > MAX_HEADS:
+        raise AttnError(f"{path}: {len(triples)} heads, more than the limit of {MAX_HEADS}")
+    heads = []
+    for nq, q, nk, k, nv, v in triples:
+        mq, mk, mv = _matrix(path, nq, q), _matrix(path, nk, k), _matrix(path, nv, v)
+        if mq.shape != mk.shape:
+            raise AttnError(f"{path}: {nq} is {_shape(mq)} but {nk} is {_shape(mk)}; "
+                            "they must match (d_model×d_k)")
+        if mv.shape[0] != mq.shape[0]:
+            raise AttnError(f"{path}: {nv} has {mv.shape[0]} rows but {nq} has {mq.shape[0]}; "
+                            "both need d_model rows")
+        if heads and (mq.shape != heads[0].w_q.shape or mv.shape != heads[0].w_v.shape):
+            raise AttnError(f"{path}: every head must have the same shapes ({nq} differs)")
+        heads.append(HeadWeights(mq, mk, mv))
+    d_model = heads[0].w_q.shape[0]
+    check_sizes(d_model, heads[0].w_q.shape[1], heads[0].w_v.shape[1], len(heads))
+
+    embeddings = None
+    if raw.get("embeddings") is not None:
+        table = raw["embeddings"]
+        if not isinstance(table, dict) or not table:
+            raise AttnError(f"{path}: 'embeddings' must map each token to {d_model} numbers")
+        embeddings = {}
+        for word, row in table.items():
+            vec = _matrix(path, f"embeddings[{word!r}]", [row])[0]
+            if vec.shape != (d_model,):
+                raise AttnError(f"{path}: embeddings[{word!r}] has {vec.shape[0]} numbers, "
+                                f"but W_Q has d_model = {d_model} rows")
+            embeddings[str(word)] = vec
+    dims = raw.get("dims")
+    if dims is not None:
+        if not isinstance(dims, list) or len(dims) != d_model or not all(
+            isinstance(d, str) for d in dims
+        ):
+            raise AttnError(f"{path}: 'dims' must be a list of {d_model} names")
+        dims = tuple(dims)
+    description = raw.get("description")
+    if description is not None and not isinstance(description, str):
+        raise AttnError(f"{path}: 'description' must be a string")
+    return WeightSet(tuple(heads), embeddings, dims, description, source=str(path))
+
+
+def _is_stack(value: list) -> bool:
+    """True for a list of matrices (one per head) rather than a single matrix."""
+    first = value[0]
+    return isinstance(first, np.ndarray) and first.ndim == 2 or (
+        isinstance(first, list) and bool(first) and isinstance(first[0], list)
+    )
+
+
+def _shape(arr: np.ndarray) -> str:
+    return "×".join(str(s) for s in arr.shape)
+
+
+# ---------------------------------------------------------------- writing files
+
+
+def to_json_doc(ws: WeightSet) -> dict:
+    """The human-editable JSON form of a weight set."""
+    doc: dict = {}
+    if ws.description:
+        doc["description"] = ws.description
+    if ws.dims:
+        doc["dims"] = list(ws.dims)
+    if ws.embeddings is not None:
+        doc["embeddings"] = {word: vec.tolist() for word, vec in ws.embeddings.items()}
+    mats = [{"w_q": h.w_q.tolist(), "w_k": h.w_k.tolist(), "w_v": h.w_v.tolist()}
+            for h in ws.heads]
+    if len(mats) == 1:
+        doc.update(mats[0])
+    else:
+        doc["heads"] = mats
+    return doc
+
+
+def _readable_json(doc: dict) -> str:
+    """Indented JSON with each list of numbers (a vector, a matrix row) on one line."""
+    text = json.dumps(doc, indent=2, ensure_ascii=False)
+    return _NUMBER_LIST.sub(lambda m: "[" + ", ".join(m.group(1).split()).replace(",,", ",") + "]",
+                            text)
+
+
+# a JSON list holding only numbers, as json.dumps(indent=2) spreads it over lines
+_NUMBER_LIST = re.compile(r"\[\s*\n\s*((?:-?[0-9][0-9.eE+-]*,?\s*)+?)\s*\]")
+
+
+def dumps(ws: WeightSet, suffix: str) -> bytes:
+    """Serialise a weight set in the format its suffix names."""
+    arrays: dict[str, np.ndarray] = {}
+    for key in ("w_q", "w_k", "w_v"):
+        mats = [getattr(h, key) for h in ws.heads]
+        arrays[key] = mats[0] if len(mats) == 1 else np.stack(mats)  # (heads, rows, cols)
+    meta: dict[str, str] = {}
+    if ws.embeddings is not None:
+        arrays["embeddings"] = np.stack(list(ws.embeddings.values()))  # (vocab, d_model)
+        meta["vocab"] = json.dumps(list(ws.embeddings), ensure_ascii=False)
+    if ws.dims:
+        meta["dims"] = json.dumps(list(ws.dims), ensure_ascii=False)
+    if ws.description:
+        meta["description"] = ws.description
+    if suffix == ".json":
+        return (_readable_json(to_json_doc(ws)) + "\n").encode()
+    if suffix == ".npz":
+        import io
+
+        buf = io.BytesIO()
+        extra = {key: np.array(json.loads(v) if key != "description" else v)
+                 for key, v in meta.items()}
+        np.savez(buf, **arrays, **extra)
+        return buf.getvalue()
+    if suffix == ".safetensors":
+        from safetensors.numpy import save
+
+        return save({k: np.ascontiguousarray(v) for k, v in arrays.items()}, metadata=meta or None)
+    raise AttnError(f"unknown weights format {suffix or '(no suffix)'}; use {', '.join(FORMATS)}")
+
+
+def save(ws: WeightSet, path: str | Path, *, force: bool = False) -> None:
+    """Write a weight set atomically; an existing file needs force."""
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix not in FORMATS:
+        raise AttnError(f"{path}: unknown weights format {suffix or '(no suffix)'}; "
+                        f"use {', '.join(FORMATS)}")
+    atomic_write(path, dumps(ws, suffix), force=force)
