@@ -16,11 +16,14 @@ from rich.console import Console, Group, RenderableType
 from rich.panel import Panel
 from rich.text import Text
 
-from attncli import render, render_heads, weightfiles, widgets
 from attncli import tokens as tok
 from attncli.explain import Explanation, explain, explain_model
-from attncli.overview import Link, Overview, overview
+from attncli.heads import Link, Overview, overview
+from attncli.render import explain as render
+from attncli.render import heads as render_heads
+from attncli.render import widgets
 from attncli.safe_text import visible
+from attncli.weights import files as weightfiles
 
 SENTENCE = "The animal was tired"
 

@@ -14,7 +14,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from attncli import weightfiles
 from attncli import weights as wts
 from attncli.attention import (
     Steps,
@@ -26,6 +25,7 @@ from attncli.attention import (
 )
 from attncli.explain import explain
 from attncli.tokens import word_level
+from attncli.weights import files as weightfiles
 
 PROPERTY_EXAMPLES = 100
 TIGHT = 1e-8  # the hand numbers below carry 8+ significant decimals

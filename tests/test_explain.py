@@ -16,12 +16,12 @@ import numpy as np
 import pytest
 from conftest import ANIMAL_TIRED, I_LOVE_AI, invoke, strict_json
 
-from attncli import weightfiles
 from attncli import weights as wts
 from attncli.attention import sinusoidal_positions
 from attncli.errors import AttnError
 from attncli.explain import Explanation, check_text, explain
 from attncli.tokens import word_level
+from attncli.weights import files as weightfiles
 
 SCHEMA_FILE = Path(__file__).resolve().parent.parent / "attncli" / "explain.schema.json"
 STEP_KEYS = ["w_q", "w_k", "w_v", "q", "k", "v", "scores", "scaled", "weights", "output"]

@@ -14,10 +14,11 @@ from conftest import I_LOVE_AI, strict_json
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from attncli import export, weightfiles
+from attncli import export
 from attncli import weights as wts
 from attncli.explain import explain
 from attncli.tokens import word_level
+from attncli.weights import files as weightfiles
 
 WRITER_EXAMPLES = 100
 

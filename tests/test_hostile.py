@@ -19,11 +19,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
-from attncli import weightfiles
 from attncli import weights as wts
 from attncli.attention import causal_mask, softmax
 from attncli.cli import app
 from attncli.errors import AttnError
+from attncli.weights import files as weightfiles
 
 TEXT_EXAMPLES = 150  # random unicode texts through the whole CLI
 FILE_EXAMPLES = 150  # random weight files, valid and invalid, per format

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from conftest import invoke, refused, strict_json
 
-from attncli import sources
+from attncli.cli import sources
 from attncli.errors import AttnError
 from attncli.lookup import find_all, find_one
 

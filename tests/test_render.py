@@ -18,10 +18,12 @@ import pytest
 from conftest import ANIMAL_TIRED, I_LOVE_AI, WIDTH, render_text
 from rich.cells import cell_len
 
-from attncli import render, weightfiles, widgets
 from attncli import weights as wts
 from attncli.explain import Explanation, explain
+from attncli.render import explain as render
+from attncli.render import widgets
 from attncli.tokens import word_level
+from attncli.weights import files as weightfiles
 
 
 def animal(**kwargs) -> Explanation:

@@ -25,7 +25,9 @@ from conftest import ok, ok_json, refused
 from rich.cells import cell_len
 from rich.console import Console
 
-from attncli import cli, demo, screen
+from attncli import demo
+from attncli.cli import commands as cli
+from attncli.render import console as screen
 
 ROOT = Path(__file__).resolve().parent.parent
 ANIMAL = ROOT / "sample_weights" / "animal-tired.json"

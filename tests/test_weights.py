@@ -10,11 +10,11 @@ import pytest
 from conftest import invoke, strict_json
 from conftest import refused as assert_one_error_line
 
-from attncli import weightfiles
 from attncli import weights as wts
 from attncli.errors import AttnError
 from attncli.explain import explain
 from attncli.tokens import word_level
+from attncli.weights import files as weightfiles
 
 SUFFIXES = (".json", ".npz", ".safetensors")
 

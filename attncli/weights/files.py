@@ -23,7 +23,7 @@ REFUSED = (".bin", ".pt", ".pth", ".pkl", ".pickle", ".ckpt")
 # ---------------------------------------------------------------- reading files
 
 
-SAMPLES = Path(__file__).parent / "sample_weights"  # shipped inside the package
+SAMPLES = Path(__file__).parent.parent / "sample_weights"  # shipped inside the package
 
 
 def sample(path: Path) -> Path:

@@ -8,10 +8,10 @@ from typing import Annotated
 
 import typer
 
-from attncli import __version__, sources
-from attncli.errors import AttnError
-from attncli.group import AttnGroup
-from attncli.options import (
+from attncli import __version__
+from attncli.cli import sources
+from attncli.cli.exits import AttnGroup
+from attncli.cli.options import (
     CausalOpt,
     DKOpt,
     DModelOpt,
@@ -32,6 +32,7 @@ from attncli.options import (
     TxtOpt,
     WeightsOpt,
 )
+from attncli.errors import AttnError
 
 EXIT_CODES = ("Exit codes: 0 success, 1 internal error (rerun with --debug), 2 usage or input "
               "error, 130 interrupted (Ctrl-C).")
@@ -127,7 +128,7 @@ def explain(
 
         _write_json(export.document(ex))
         return
-    from attncli import render
+    from attncli.render import explain as render
 
     _show(render.explanation(ex, show=sections, focus=focus, precision=precision,
                              heatmap=heatmap), exports, f"attn explain: {ex.text}")
@@ -169,7 +170,7 @@ def heads_cmd(
 ) -> None:
     """Every layer and head at once: which head links one word to another (--from/--to), or
     what each head mostly does."""
-    from attncli.overview import overview
+    from attncli.heads import overview
 
     exports = _exports(svg, html, txt, force, as_json)
     if model is not None:
@@ -184,7 +185,7 @@ def heads_cmd(
 
         _write_json(export.heads_to_dict(ov))
         return
-    from attncli import render_heads
+    from attncli.render import heads as render_heads
 
     _show(render_heads.overview(ov), exports, f"attn heads: {ex.text}")
 
@@ -237,7 +238,7 @@ def compare_cmd(
 
         _write_json(export.compare_to_dict(cmp))
         return
-    from attncli import render_compare
+    from attncli.render import compare as render_compare
 
     _show(render_compare.comparison(cmp, precision), exports,
           f"attn compare: {cmp.a.text} | {cmp.b.text}")
@@ -265,7 +266,8 @@ def demo_cmd(
     stops at once (exit code 130, nothing saved)."""
     from rich.console import Group
 
-    from attncli import demo, screen
+    from attncli import demo
+    from attncli.render import console as screen
 
     exports = screen.Exports(svg, html, txt, force)
     exports.check()
@@ -279,7 +281,7 @@ def demo_cmd(
 def _exports(svg: Path | None, html: Path | None, txt: Path | None, force: bool,
              as_json: bool):
     """Where to save the screen; refused with --json, which replaces the screen."""
-    from attncli.screen import Exports
+    from attncli.render.console import Exports
 
     exports = Exports(svg, html, txt, force)
     if as_json and exports.targets():
@@ -303,7 +305,7 @@ def _write_json(doc) -> None:
 
 
 def _show(renderable, exports=None, title: str = "attn") -> None:
-    from attncli import screen
+    from attncli.render import console as screen
 
     screen.show(renderable, exports, title=title)
 
@@ -332,7 +334,7 @@ def weights_init(
                                                         "exists.")] = False,
 ) -> None:
     """Write seeded weights to a file you can edit and load back with --weights."""
-    from attncli import weightfiles
+    from attncli.weights import files as weightfiles
 
     ws = sources.seeded_file(seed, d_model, d_k, d_v, heads, text)
     weightfiles.save(ws, output, force=force)
@@ -350,7 +352,8 @@ def weights_show(
                                            help="Decimal places.")] = 2,
 ) -> None:
     """Print what a weights file holds: description, embeddings and W matrices."""
-    from attncli import render, weightfiles
+    from attncli.render import explain as render
+    from attncli.weights import files as weightfiles
 
     _show(render.weight_set(weightfiles.load(file), precision=precision))
 

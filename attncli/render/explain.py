@@ -19,9 +19,7 @@ from rich.text import Text
 from attncli.attention import HeadSteps
 from attncli.explain import Explanation
 from attncli.lookup import find_all
-from attncli.safe_text import visible
-from attncli.sections import SECTIONS
-from attncli.widgets import (
+from attncli.render.widgets import (
     MAX_MARK,
     MAX_ROWS,
     Bars,
@@ -33,6 +31,8 @@ from attncli.widgets import (
     plural,
     token_label,
 )
+from attncli.safe_text import visible
+from attncli.sections import SECTIONS
 
 HEAD_SECTIONS = set(SECTIONS) - {"tokens", "x"}  # the sections drawn once per head
 MAX_CHARTS = 8  # without --focus, a longer text gets charts for its first MAX_CHARTS tokens

@@ -8,9 +8,9 @@ from rich.table import Table
 from rich.text import Text
 
 from attncli.compare import Comparison
-from attncli.render import head_title
+from attncli.render.explain import head_title
+from attncli.render.widgets import BAR_WIDTH, Bars, number
 from attncli.safe_text import visible
-from attncli.widgets import BAR_WIDTH, Bars, number
 
 
 class _Pair:

@@ -98,8 +98,8 @@ def _seeded_or_loaded(text, weights, tokenizer, seed, d_model, d_k, d_v, heads, 
                       positions, max_tokens):
     from attncli import explain as ex
     from attncli import tokens as tok
-    from attncli import weightfiles
     from attncli import weights as wts
+    from attncli.weights import files as weightfiles
 
     dims = sizes(d_model, d_k, d_v, heads, weights)
     if tokenizer is None:
