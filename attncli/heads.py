@@ -12,6 +12,7 @@ import numpy as np
 from attncli.errors import AttnError
 from attncli.explain import Explanation
 from attncli.lookup import find_one
+from attncli.tokens import Token
 
 # What a head mostly does, judged by where its weight goes on average.
 PATTERNS = {
@@ -20,20 +21,43 @@ PATTERNS = {
     "next": "each token attends to the token after it",
     "first": "every token attends to the first token",
     "last": "every token attends to the last token",
+    "sink": ("a token with nothing useful to find parks its weight on a special or first "
+             "token: an attention sink"),
     "mixed": "no single pattern holds most of the weight",
 }
 MIXED_BELOW = 0.4  # a pattern must hold at least this much of the average weight to name it
+SINK_ROW = 0.5  # a row parks on a token when it gives it more than this much of its weight
 
 
 @dataclass(frozen=True)
 class Link:
-    """One attention weight: in head (layer, head), query token `src` gives `weight` to `dst`."""
+    """One attention weight: in head (layer, head), query token `src` gives `weight` to `dst`.
+
+    `baseline`, with a word pair, is what `dst` gets on average from every query that may see
+    it in that head: a weight near it says nothing in particular about `src`.
+    """
 
     layer: int
     head: int
     src: int
     dst: int
     weight: float
+    baseline: float | None = None
+
+
+@dataclass(frozen=True)
+class Sink:
+    """An attention sink: most rows of a head park their weight on one token.
+
+    `token` is its index; `rows` of the `of` rows (queries) that had a choice give it more
+    than half their weight; `share` is the average weight it gets from the queries that may
+    see it (the baseline of that token).
+    """
+
+    token: int
+    rows: int
+    of: int
+    share: float
 
 
 @dataclass(frozen=True)
@@ -44,7 +68,8 @@ class HeadPattern:
     head: int
     pattern: str  # a key of PATTERNS
     score: float  # the average weight that pattern holds
-    link: Link | None  # the largest weight between two different, real (non-special) tokens
+    link: Link | None  # the largest weight between two different, real (non-special) words
+    sink: Sink | None = None  # the token it parks on, when pattern is "sink"
 
 
 @dataclass(frozen=True)
@@ -57,9 +82,11 @@ class Overview:
     grid: np.ndarray | None  # (layers, heads) weight from src to dst, with a pair
     src: int | None
     dst: int | None
-    top: list[Link]  # the heads that link src to dst most, or the strongest links overall
+    top: list[Link]  # with a pair, the heads whose weight rises most above its baseline;
+    # without, the strongest links between two different words
     patterns: list[list[HeadPattern]]  # [layer][head]
     notes: tuple[str, ...] = ()  # e.g. which of a repeated word --from or --to took
+    baseline: np.ndarray | None = None  # (layers, heads) what dst gets on average, with a pair
 
 
 def pattern(weights: np.ndarray) -> tuple[str, float]:
@@ -77,6 +104,96 @@ def pattern(weights: np.ndarray) -> tuple[str, float]:
     return (name, scores[name]) if scores[name] >= MIXED_BELOW else ("mixed", scores[name])
 
 
+def baseline(weights: np.ndarray, dst: int, mask: np.ndarray | None = None) -> float:
+    """The average weight token `dst` gets from every query that may see it.
+
+    weights is a head's (n, n) attention (rows are queries); mask, (n, n) bool, is True where
+    a query may not see a key (a causal model hides `dst` from the queries before it). A head
+    in which every query looks at `dst` has a high baseline: its weight from any one word
+    says little about that word. 0.0 if no query may see `dst`.
+    """
+    column = weights[:, dst]
+    if mask is not None:
+        column = column[~mask[:, dst]]
+    return float(np.mean(column)) if column.size else 0.0
+
+
+def attention_sink(weights: np.ndarray, tokens: list[Token],
+                   mask: np.ndarray | None = None) -> Sink | None:
+    """The token a head parks its weight on, if it has one: an attention sink.
+
+    weights is the head's (n, n) attention, rows are queries; tokens its n tokens; mask, as in
+    `baseline`, True where a query may not see a key. The candidates are the first token and
+    the special tokens ([CLS], [SEP], BOS…: those that cover no characters of the text,
+    end <= start). A candidate is a sink when at least half of the rows that have a choice
+    (that may see two keys or more: not a decoder's first row) give it more than 50% of their
+    weight; of several, the one more rows park on (then the larger share, then the earlier
+    token). None when there is no sink, or no row has a choice (a single token).
+    """
+    free = np.ones(len(weights), dtype=bool) if mask is None else (~mask).sum(axis=1) > 1
+    if len(weights) < 2 or not free.any():
+        return None  # no row could have looked anywhere else
+    of = int(np.count_nonzero(free))
+    best: Sink | None = None
+    for i, t in enumerate(tokens):
+        if i > 0 and t.end > t.start:  # neither the first token nor a special one
+            continue
+        rows = int(np.count_nonzero(weights[free, i] > SINK_ROW))
+        if 2 * rows < of:
+            continue
+        found = Sink(i, rows, of, baseline(weights, i, mask))
+        if best is None or (found.rows, found.share) > (best.rows, best.share):
+            best = found
+    return best
+
+
+def same_word(text: str, a: Token, b: Token) -> bool:
+    """Whether two tokens are pieces of one whitespace-delimited word of text.
+
+    They are when the stretch from the earlier token's first character to the later one's
+    last, leading and trailing spaces left aside, holds no whitespace: BERT's "didn", "'"
+    and "t" are one word ("didn't"); GPT-2's " animal" and " did" are not. A special token
+    ([CLS]: no characters) or a token of only whitespace is no piece of any word.
+    """
+    for t in (a, b):
+        if t.end <= t.start or not text[t.start:t.end].strip():
+            return False
+    start, end = min(a.start, b.start), max(a.end, b.end)
+    stretch = text[start:end].strip()
+    return not any(ch.isspace() for ch in stretch)
+
+
+def word_ids(text: str, tokens: list[Token]) -> np.ndarray:
+    """One number per token, equal for tokens that are pieces of one word (see same_word).
+
+    The number is how much whitespace of text lies before the token's first non-space
+    character; a special or whitespace-only token, or one with whitespace inside, gets a
+    negative number of its own. Fast for long texts: `same_word` for every pair at once.
+    """
+    spaces = np.concatenate([[0], np.cumsum([ch.isspace() for ch in text], dtype=np.int64)])
+    ids = np.empty(len(tokens), dtype=np.int64)
+    for i, t in enumerate(tokens):
+        piece = text[t.start:t.end]
+        core_start = t.start + len(piece) - len(piece.lstrip())
+        core_end = t.start + len(piece.rstrip())
+        whole = t.end > t.start and core_end > core_start
+        if whole and spaces[core_start] == spaces[core_end]:  # no whitespace inside
+            ids[i] = spaces[core_start]
+        else:
+            ids[i] = -1 - i
+    return ids
+
+
+def _head_pattern(ex: Explanation, hs, weights: np.ndarray) -> tuple[str, float, Sink | None]:
+    name, score = pattern(weights)
+    sink = attention_sink(weights, ex.tokens, hs.steps.mask)
+    # a sink on the first or last token is that pattern told more exactly; it gives way only
+    # to a pattern (self, previous…) that holds more of the average weight
+    if sink is not None and sink.share >= score - 1e-12:
+        return "sink", sink.share, sink
+    return name, score, None
+
+
 def overview(ex: Explanation, src_word: str | None = None, dst_word: str | None = None,
              top: int = 5) -> Overview:
     """Summarise every head of an explanation, for one word pair or in general."""
@@ -86,19 +203,20 @@ def overview(ex: Explanation, src_word: str | None = None, dst_word: str | None 
     heads = sorted({hs.head for hs in ex.heads})
     row, col = {v: i for i, v in enumerate(layers)}, {v: i for i, v in enumerate(heads)}
     real = [i for i, t in enumerate(ex.tokens) if t.end > t.start]  # not [CLS], BOS…
+    words = word_ids(ex.text, ex.tokens)[real]  # "didn", "'", "t": one word, so no link
+    apart = words[:, None] != words[None, :]  # (real, real) True between different words
     patterns: list[list[HeadPattern]] = [[] for _ in layers]
     links: list[Link] = []
     for hs in ex.heads:
         w = hs.steps.weights  # (n, n)
-        name, score = pattern(w)
+        name, score, sink = _head_pattern(ex, hs, w)
         best = None
-        if len(real) > 1:
-            sub = w[np.ix_(real, real)].copy()
-            np.fill_diagonal(sub, -1.0)  # a token attending to itself is not a link
+        if apart.any():
+            sub = np.where(apart, w[np.ix_(real, real)], -1.0)  # itself is never apart
             i, j = np.unravel_index(int(np.argmax(sub)), sub.shape)
             best = Link(hs.layer, hs.head, real[i], real[j], float(sub[i, j]))
             links.append(best)
-        patterns[row[hs.layer]].append(HeadPattern(hs.layer, hs.head, name, score, best))
+        patterns[row[hs.layer]].append(HeadPattern(hs.layer, hs.head, name, score, best, sink))
     if src_word is None:
         links.sort(key=lambda link: -link.weight)
         return Overview(ex, layers, heads, None, None, None, links[:top], patterns)
@@ -106,9 +224,16 @@ def overview(ex: Explanation, src_word: str | None = None, dst_word: str | None 
     (src, note_src), (dst, note_dst) = find_one(ex, src_word, "--from"), find_one(ex, dst_word,
                                                                                  "--to")
     grid = np.zeros((len(layers), len(heads)))  # (layers, heads)
+    base = np.zeros((len(layers), len(heads)))
+    pair: list[Link] = []
     for hs in ex.heads:
-        grid[row[hs.layer], col[hs.head]] = hs.steps.weights[src, dst]
-    order = sorted(ex.heads, key=lambda hs: -hs.steps.weights[src, dst])[:top]
-    best = [Link(hs.layer, hs.head, src, dst, float(hs.steps.weights[src, dst])) for hs in order]
+        weight = float(hs.steps.weights[src, dst])
+        usual = baseline(hs.steps.weights, dst, hs.steps.mask)
+        grid[row[hs.layer], col[hs.head]] = weight
+        base[row[hs.layer], col[hs.head]] = usual
+        pair.append(Link(hs.layer, hs.head, src, dst, weight, usual))
+    # the most specific links first: a head in which every query looks at dst links nothing
+    # to it in particular, however large its weight
+    pair.sort(key=lambda link: -(link.weight - link.baseline))
     notes = tuple(note for note in (note_src, note_dst) if note)
-    return Overview(ex, layers, heads, grid, src, dst, best, patterns, notes)
+    return Overview(ex, layers, heads, grid, src, dst, pair[:top], patterns, notes, base)

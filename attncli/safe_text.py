@@ -22,3 +22,22 @@ def visible(text: str) -> str:
         else:
             out.append(ch)
     return "".join(out)
+
+
+SPACE_MARK = "␣"
+SPACE_MARKERS = ("Ġ", "▁")  # GPT-2's byte-level space, SentencePiece's word start
+SPACE_LEGEND = ("␣ marks the space a byte-level tokenizer folds into a token (GPT-2 writes Ġ, "
+                "SentencePiece ▁)")
+
+
+def space_marked(text: str) -> str:
+    """A token's own name made safe to show, its folded spaces drawn as ␣: "Ġanimal" -> "␣animal".
+
+    For token names from a byte-level or SentencePiece vocabulary, where Ġ and ▁ stand for
+    a space (at the start, or inside: "▁New▁York" -> "␣New␣York"); the text is escaped with
+    `visible` first. Show SPACE_LEGEND with it wherever a ␣ appears.
+    """
+    shown = visible(text)
+    for marker in SPACE_MARKERS:
+        shown = shown.replace(marker, SPACE_MARK)
+    return shown

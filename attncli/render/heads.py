@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+from collections import Counter
+
 from rich.console import Console, ConsoleOptions, Group, RenderableType, RenderResult
 from rich.text import Text
 
 from attncli.heads import PATTERNS, Link, Overview
-from attncli.safe_text import visible
+from attncli.safe_text import SPACE_LEGEND, SPACE_MARK, SPACE_MARKERS, space_marked, visible
 
 SHADES = (" ", "░", "▒", "▓", "█")  # weight 0–0.1, 0.1–0.3, 0.3–0.5, 0.5–0.7, 0.7–1
-CODES = {"self": "S", "previous": "P", "next": "N", "first": "F", "last": "L", "mixed": "·"}
+CODES = {"self": "S", "previous": "P", "next": "N", "first": "F", "last": "L", "sink": "K",
+         "mixed": "·"}
+LABEL_W = len("layer 10 head 11")  # the "layer  3 head  1" that starts each listed head
 
 
 def shade(weight: float) -> str:
@@ -61,40 +65,117 @@ class Grid:
         yield from self.lines(options.max_width)
 
 
-def _label(ov: Overview, i: int) -> str:
-    # strip: a byte-level BPE token covers its leading space (" animal"), which reads badly
-    # between quotes and around an arrow
-    return visible(ov.ex.labels[i].strip())
+def token_label(text: str, token) -> tuple[str, bool]:
+    """How the view names a token, and whether that name carries a ␣ mark.
+
+    The piece of the text it covers, without the spaces around it ("animal", not " animal",
+    which reads badly between quotes and around an arrow); but a byte-level or SentencePiece
+    token that folds a space into itself (GPT-2's "Ġanimal") gets a ␣ for it: "␣animal".
+    A token that covers no text, or only spaces, is named as the tokenizer names it ([CLS]).
+    """
+    body = text[token.start:token.end].strip()
+    if not body:
+        shown = space_marked(token.text)
+        return shown, shown != visible(token.text)
+    markers = "".join(SPACE_MARKERS)
+    # leading markers the text itself holds are characters, not folded spaces
+    folded = max(0, (len(token.text) - len(token.text.lstrip(markers)))
+                 - (len(body) - len(body.lstrip(markers))))
+    return SPACE_MARK * folded + visible(body), folded > 0
 
 
-def _link(ov: Overview, link: Link) -> Text:
+class _Labels:
+    """Token labels as the view shows them, remembering whether any carried a ␣."""
+
+    def __init__(self, ov: Overview) -> None:
+        self.ov, self.marked = ov, False
+
+    def __call__(self, i: int) -> str:
+        shown, marked = token_label(self.ov.ex.text, self.ov.ex.tokens[i])
+        self.marked |= marked
+        return shown
+
+
+def _link(label: _Labels, link: Link) -> Text:
     return Text.assemble(f"layer {link.layer:>2} head {link.head:>2}   ",
-                         (_label(ov, link.src), "bold"), " → ", (_label(ov, link.dst), "bold"),
+                         (label(link.src), "bold"), " → ", (label(link.dst), "bold"),
                          f"  {100 * link.weight:5.1f}%")
+
+
+class PairRows:
+    """The listed heads of a word pair: weight, baseline and how far above it, in columns.
+
+    Below 46 columns the difference is left out (the order still follows it).
+    """
+
+    def __init__(self, links: list[Link]) -> None:
+        self.links = links
+
+    def lines(self, width: int) -> list[Text]:
+        full = width >= LABEL_W + len("  weight  baseline  difference")
+        head = "  weight  baseline" + ("  difference" if full else "")
+        out = [Text(" " * LABEL_W + head, style="dim")]
+        for link in self.links:
+            base = link.baseline or 0.0
+            line = Text.assemble(f"layer {link.layer:>2} head {link.head:>2}".ljust(LABEL_W),
+                                 (f"  {100 * link.weight:5.1f}%", "bold"),
+                                 f"  {100 * base:7.1f}%")
+            if full:
+                line.append(f"  {100 * (link.weight - base):+10.1f}")
+            out.append(line)
+        return out
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        yield from self.lines(options.max_width)
+
+
+def _pair(ov: Overview, label: _Labels) -> list[RenderableType]:
+    src, dst = label(ov.src), label(ov.dst)
+    masked = any(hs.steps.mask is not None for hs in ov.ex.heads)
+    who = "every word the mask lets see it" if masked else "every word, itself included"
+    parts: list[RenderableType] = [
+        Text.assemble("How much “", (src, "bold"), "” attends to “", (dst, "bold"),
+                      "” in each head (percent; rows are layers, columns heads)")]
+    parts += [Text(note, style="yellow") for note in ov.notes]  # which of a repeated word
+    cells = [[(shade(w), round(100 * w)) for w in row] for row in ov.grid.tolist()]
+    parts += [Grid(ov.layers, ov.heads, cells, style="cyan"),
+              Text(f"Shades: {' '.join(SHADES[1:])} for 10, 30, 50 and 70 percent and more."),
+              Text(f"Baseline: the average weight “{dst}” gets from {who}."),
+              Text(""),
+              Text(f"Heads that link “{src}” to “{dst}” most, ranked by weight minus baseline:",
+                   style="bold"),
+              Text(f"A head in which every word looks at “{dst}” is not a specific link.",
+                   style="dim")]
+    return [*parts, PairRows(ov.top)]
+
+
+def _sinks(ov: Overview, label: _Labels) -> list[Text]:
+    """Which tokens the sinks park on, and in how many heads."""
+    counts = Counter(p.sink.token for row in ov.patterns for p in row if p.sink is not None)
+    if not counts:
+        return []
+    named = ", ".join(f"{label(i)} in {k} head{'s' if k > 1 else ''}"
+                      for i, k in sorted(counts.items(), key=lambda c: (-c[1], c[0])))
+    return [Text(f"K: the sinks park on {named}.")]
+
+
+def _patterns(ov: Overview, label: _Labels) -> list[RenderableType]:
+    cells = [[(CODES[p.pattern], round(100 * p.score)) for p in row] for row in ov.patterns]
+    return [Text("What each head mostly does (pattern and its average weight in "
+                 "percent; rows are layers, columns heads)"),
+            Grid(ov.layers, ov.heads, cells),
+            Text("  ".join(f"{CODES[name]} {name}" for name in PATTERNS)),
+            Text(f"({'; '.join(f'{n}: {d}' for n, d in PATTERNS.items())})", style="dim"),
+            *_sinks(ov, label),
+            Text(""),
+            Text("Strongest links between two different words:", style="bold"),
+            *(_link(label, link) for link in ov.top)]
 
 
 def overview(ov: Overview) -> Group:
     """The grid for a word pair, or each head's pattern; then the heads that stand out."""
-    parts: list[RenderableType] = []
-    if ov.grid is not None:
-        src, dst = _label(ov, ov.src), _label(ov, ov.dst)
-        parts.append(Text.assemble("How much “", (src, "bold"), "” attends to “", (dst, "bold"),
-                                   "” in each head (percent; rows are layers, columns heads)"))
-        parts += [Text(note, style="yellow") for note in ov.notes]  # which of a repeated word
-        cells = [[(shade(w), round(100 * w)) for w in row] for row in ov.grid.tolist()]
-        parts += [Grid(ov.layers, ov.heads, cells, style="cyan"),
-                  Text(f"Shades: {' '.join(SHADES[1:])} for 10, 30, 50 and 70 percent and more."),
-                  Text("")]
-        parts.append(Text(f"Heads that link “{src}” to “{dst}” most:", style="bold"))
-    else:
-        parts.append(Text("What each head mostly does (pattern and its average weight in "
-                          "percent; rows are layers, columns heads)"))
-        cells = [[(CODES[p.pattern], round(100 * p.score)) for p in row]
-                 for row in ov.patterns]
-        parts += [Grid(ov.layers, ov.heads, cells),
-                  Text("  ".join(f"{code} {name}" for name, code in CODES.items())),
-                  Text(f"({'; '.join(f'{n}: {d}' for n, d in PATTERNS.items())})",
-                       style="dim"), Text("")]
-        parts.append(Text("Strongest links between two different words:", style="bold"))
-    parts.extend(_link(ov, link) for link in ov.top)
+    label = _Labels(ov)
+    parts = _pair(ov, label) if ov.grid is not None else _patterns(ov, label)
+    if label.marked:  # a shown token holds a space the tokenizer folded in
+        parts.append(Text(SPACE_LEGEND, style="dim"))
     return Group(*parts)
