@@ -8,6 +8,7 @@ about terminals, files or models: it takes arrays and returns arrays.
     3. scores  = Q·Kᵀ
     4. scaled  = scores / √d_k,  then  weights = softmax(scaled), row by row
     5. output  = weights·V
+    6. with several heads: concat = [output_0 | output_1 | …],  attention output = concat·W_O
 
 A real model's layer code only prepares X, the W matrices (and biases, a
 rotation such as RoPE, a mask) and then calls `self_attention`, so every
@@ -20,7 +21,7 @@ defined to be all zeros, so its output is the zero vector (never NaN).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -180,6 +181,27 @@ def self_attention(
 
 def _vector(b: np.ndarray | None) -> np.ndarray | None:
     return None if b is None else np.asarray(b, dtype=np.float64)
+
+
+@dataclass(frozen=True)
+class Joined:
+    """Step 6 of one layer: every head's output side by side, then the output projection."""
+
+    layer: int
+    concat: np.ndarray  # (n, heads * d_v)  [output of head 0 | head 1 | …]
+    w_o: np.ndarray  # (heads * d_v, d_model)
+    b_o: np.ndarray | None  # (d_model,) where the model has one
+    output: np.ndarray  # (n, d_model)  concat @ w_o (+ b_o)
+
+
+def join_heads(layer: int, outputs: Sequence[np.ndarray], w_o: np.ndarray,
+               b_o: np.ndarray | None = None) -> Joined:
+    """Put each head's output side by side and project them back to d_model with W_O."""
+    concat = np.concatenate([np.asarray(o, dtype=np.float64) for o in outputs], axis=1)
+    output = matmul(concat, w_o)  # (n, d_model)
+    if b_o is not None:
+        output = output + b_o
+    return Joined(layer, concat, np.asarray(w_o, dtype=np.float64), _vector(b_o), output)
 
 
 def sinusoidal_positions(n: int, d_model: int) -> np.ndarray:

@@ -17,8 +17,9 @@ from rich.panel import Panel
 from rich.text import Text
 
 from attncli import tokens as tok
-from attncli.explain import Explanation, explain, explain_model
+from attncli.explain import Explanation, explain, explain_model, with_focus
 from attncli.heads import Link, Overview, overview
+from attncli.lookup import find_all
 from attncli.render import explain as render
 from attncli.render import heads as render_heads
 from attncli.render import widgets
@@ -71,7 +72,12 @@ def lesson(model: str | None = None, precision: int = 2) -> list[Screen]:
 
     def sections(ex: Callable[[], Explanation], *names: str,
                  focus: str | None = None) -> Callable[[], Group]:
-        return lambda: render.explanation(ex(), show=names, focus=focus, precision=precision)
+        def draw() -> Group:
+            shown = ex()
+            if focus is not None:
+                shown = with_focus(shown, find_all(shown, focus, "--focus"))
+            return render.explanation(shown, show=names, precision=precision, header=False)
+        return draw
 
     one = "Part 1 · I love AI"
     two = f"Part 2 · {SENTENCE}"
@@ -220,7 +226,8 @@ def _real_model(spec: str, precision: int) -> list[Screen]:
 
     @cache
     def real() -> tuple[Explanation, Overview]:
-        ex = explain_model(SENTENCE, loaded, "all", "all")
+        ex = explain_model(SENTENCE, loaded, list(range(loaded.n_layers)),
+                           list(range(loaded.n_heads)))
         return ex, overview(ex, f"#{i}", f"#{j}", top=3)  # by position: pieces may repeat
 
     def best() -> Link:
@@ -230,7 +237,8 @@ def _real_model(spec: str, precision: int) -> list[Screen]:
         ex, ov = real()
         hs = next(h for h in ex.heads if (h.layer, h.head) == (best().layer, best().head))
         single = Explanation(ex.text, ex.tokens, ex.config, hs.steps.x, [hs])
-        return Group(render.explanation(single, show=("softmax",), precision=precision),
+        return Group(render.explanation(single, show=("softmax",), precision=precision,
+                                        header=False),
                      widgets.Bars(ex.labels[i], ex.labels, hs.steps.weights[i]), Text(""))
 
     def best_words() -> str:

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
 from attncli import weights as wts
 from attncli.attention import (
     HeadSteps,
+    Joined,
     Steps,
     causal_mask,
+    join_heads,
     self_attention,
     sinusoidal_positions,
 )
@@ -22,22 +24,70 @@ MAX_TOKENS_CEILING = 8192  # the largest --max-tokens: each n×n float64 matrix 
 
 
 @dataclass(frozen=True)
+class Config:
+    """What made the numbers: the sizes, where the weights came from, the tokenizer, the mask."""
+
+    d_model: int
+    d_k: int
+    d_v: int
+    heads: int  # heads per layer (all of them, not only the ones shown)
+    weights: str  # "seeded", the weights file, or the model as the user named it
+    embeddings: str  # "seeded", "file" or "model"
+    tokenizer: str  # "word-level", a tokenizer.json path, or "model"
+    causal: bool
+    positions: str  # none or sinusoidal; a model's own: learned or rope
+    seed: int | None = None  # None for a model
+    description: str | None = None  # a weights file's own description
+    model: str | None = None
+    architecture: str | None = None  # config.json's model_type
+    layers: tuple[int, ...] | None = None  # the layers shown, for a model
+    head_indices: tuple[int, ...] = ()  # the heads shown, 0-based
+    n_layers: int = 1  # layers the source has
+
+    @property
+    def source(self) -> str:
+        """"seeded", "file" or "model"."""
+        return "model" if self.model is not None else "seeded" if self.weights == "seeded" \
+            else "file"
+
+    def to_dict(self) -> dict:
+        """The JSON's config object: the same keys as ever, the optional ones only when set."""
+        doc = {"d_model": self.d_model, "d_k": self.d_k, "d_v": self.d_v, "heads": self.heads,
+               "seed": self.seed, "weights": self.weights, "embeddings": self.embeddings,
+               "tokenizer": self.tokenizer, "causal": self.causal, "positions": self.positions}
+        if self.description is not None:
+            doc["description"] = self.description
+        if self.model is not None:
+            doc.update(model=self.model, architecture=self.architecture,
+                       layers=list(self.layers or ()), n_layers=self.n_layers)
+        doc["head_indices"] = list(self.head_indices)
+        return doc
+
+
+@dataclass(frozen=True)
 class Explanation:
     """Everything `attn explain` shows: the input, the settings and each head's steps."""
 
     text: str
     tokens: list[Token]
-    config: dict  # sizes, seed, where the weights came from, causal…
+    config: Config
     x: np.ndarray  # (n, d_model) the embeddings that went in (positions added, if any)
     heads: list[HeadSteps]
     dims: tuple[str, ...] | None = None  # names of the d_model dimensions
     positions: np.ndarray | None = None  # (n, d_model) the positional encoding added to X
     notes: list[str] = field(default_factory=list)  # facts the reader should know
+    qk_dims: tuple[str, ...] | None = None  # names of the query/key dimensions (d_k)
+    v_dims: tuple[str, ...] | None = None  # names of the value dimensions (d_v)
+    joined: Joined | None = None  # step 6: the heads joined through W_O, for one layer
+    pair: Pair | None = None  # one query-key pair worked out by hand (explain --from/--to)
+    focus: tuple[int, ...] = ()  # the query tokens whose softmax is worked out term by term
+    focus_rows: dict[tuple[int, int], list[RowSoftmax]] = field(default_factory=dict)
+    sinks: dict[tuple[int, int], object] = field(default_factory=dict)  # (layer, head) -> Sink
 
     @property
     def from_model(self) -> bool:
         """Whether a real checkpoint made it: X is then a layer's input, heads carry layers."""
-        return "model" in self.config
+        return self.config.model is not None
 
     @property
     def labels(self) -> list[str]:
@@ -90,8 +140,12 @@ def explain(
     positions: str = "none",
     tokenizer: str = "word-level",
     max_tokens: int = MAX_TOKENS,
+    heads: list[int] | None = None,
 ) -> Explanation:
-    """Run every head of a weight set over the tokens and keep all the steps."""
+    """Run a weight set's heads over the tokens and keep all the steps.
+
+    heads picks the heads to keep (all by default); with several heads, every head still
+    runs, so that step 6 can join them through W_O."""
     check_token_count(tokens, max_tokens)
     n = len(tokens)
     x, from_file = wts.embed(tokens, ws, seed)  # (n, d_model)
@@ -107,31 +161,40 @@ def explain(
         raise AttnError(f"unknown --positions {positions!r}; use none or sinusoidal")
     mask = causal_mask(n) if causal else None
     with np.errstate(over="ignore", invalid="ignore"):  # overflow is caught just below
-        heads = [
+        every = [
             HeadSteps(0, h, self_attention(x, hw.w_q, hw.w_k, hw.w_v, mask=mask))
             for h, hw in enumerate(ws.heads)
         ]
-    for hs in heads:
+    for hs in every:
         check_finite(hs.steps, ws.source)
-    config = {
-        "d_model": ws.d_model,
-        "d_k": ws.d_k,
-        "d_v": ws.d_v,
-        "heads": len(ws.heads),
-        "seed": seed,
-        "weights": ws.source,
-        "embeddings": "file" if from_file else "seeded",
-        "tokenizer": tokenizer,
-        "causal": causal,
-        "positions": positions,
-    }
-    return Explanation(text, list(tokens), config, x, heads, ws.dims, pe, notes)
+    joined = None
+    if len(every) > 1 or ws.w_o is not None:
+        w_o = ws.w_o
+        if w_o is None:  # a file without w_o: join through a seeded one, and say so
+            w_o = wts.seeded_w_o(seed, len(every) * ws.d_v, ws.d_model)
+            notes.append(f"{ws.source} has no w_o, so the W_O that joins the heads is seeded "
+                         f"(seed {seed}).")
+        with np.errstate(over="ignore", invalid="ignore"):
+            joined = join_heads(0, [hs.steps.output for hs in every], w_o, ws.b_o)
+        if not np.isfinite(joined.output).all():
+            raise AttnError(f"{ws.source}: the numbers overflow (the attention output is not "
+                            "finite); use smaller weights or embeddings")
+    chosen = list(range(len(every))) if heads is None else heads
+    config = Config(
+        d_model=ws.d_model, d_k=ws.d_k, d_v=ws.d_v, heads=len(ws.heads), seed=seed,
+        weights=ws.source, embeddings="file" if from_file else "seeded", tokenizer=tokenizer,
+        causal=causal, positions=positions, description=ws.description,
+        head_indices=tuple(chosen),
+    )
+    return Explanation(text, list(tokens), config, x, [every[h] for h in chosen], ws.dims, pe,
+                       notes, ws.qk_dims, ws.v_dims, joined)
 
 
-def select(spec: str, count: int, what: str) -> list[int]:
-    """Indices from --layer/--head: 'all', 'last', an index (negative counts from the end),
-    or a comma-separated list of them. Distinct, in ascending order, so that the first layer
-    shown is the earliest and X (the first layer's input) comes before later layers' own X."""
+def select(spec: str, count: int, what: str, option: str | None = None) -> list[int]:
+    """Indices from a spec: 'all', 'last', an index (negative counts from the end), or a
+    comma-separated list of them. Distinct, in ascending order, so that the first layer
+    shown is the earliest and X (the first layer's input) comes before later layers' own X.
+    option names the spec in an error (the option the user typed), what the things counted."""
     spec = spec.strip().lower()
     if spec == "all":
         return list(range(count))
@@ -143,41 +206,125 @@ def select(spec: str, count: int, what: str) -> list[int]:
         try:
             index = int(part)
         except ValueError:
-            raise AttnError(f"--{what} {spec!r}: give a number, a comma-separated list, "
-                            "'last' or 'all'") from None
+            raise AttnError(f"{option or what} {spec!r}: give a number, a comma-separated "
+                            "list, 'last' or 'all'") from None
         if not -count <= index < count:
-            raise AttnError(f"{what} {index} is out of range: the model has {count} {what}s "
+            raise AttnError(f"{what} {index} is out of range: there are {count} {what}s "
                             f"(0 to {count - 1})")
         out.append(index % count)
     return sorted(set(out))
 
 
-def explain_model(text: str, model, layers: str = "last", heads: str = "0",
-                  max_tokens: int = MAX_TOKENS) -> Explanation:
-    """Run a real model up to the chosen layers and keep the chosen heads' steps."""
+def explain_model(text: str, model, layers: list[int], heads: list[int],
+                  max_tokens: int = MAX_TOKENS, join: bool = False) -> Explanation:
+    """Run a real model up to the chosen layers and keep the chosen heads' steps; with join,
+    also step 6 (every head joined through the model's W_O) for the last chosen layer."""
     tokens = model.tokens(text)
     check_token_count(tokens, max_tokens)
-    chosen_layers = select(layers, model.n_layers, "layer")
-    chosen_heads = select(heads, model.n_heads, "head")
     with np.errstate(over="ignore", invalid="ignore"):  # overflow is caught just below
-        result = model.attention([t.id for t in tokens], chosen_layers, chosen_heads)
+        result, joined = model.run([t.id for t in tokens], layers, heads, join=join)
     for hs in result:
         check_finite(hs.steps, f"{model.name} (layer {hs.layer}, head {hs.head})")
+    if joined is not None and not np.isfinite(joined.output).all():
+        raise AttnError(f"{model.name} (layer {joined.layer}): the numbers overflow")
     first = result[0].steps
-    config = {
-        "d_model": int(first.x.shape[1]),
-        "d_k": first.d_k,
-        "d_v": int(first.v.shape[1]),
-        "heads": model.n_heads,
-        "seed": None,
-        "weights": model.name,
-        "embeddings": "model",
-        "tokenizer": "model",
-        "causal": bool(model.causal),
-        "positions": model.order,
-        "model": model.name,
-        "architecture": model.model_type,
-        "layers": chosen_layers,
-        "head_indices": chosen_heads,
-    }
-    return Explanation(text, tokens, config, first.x, result)
+    config = Config(
+        d_model=int(first.x.shape[1]), d_k=first.d_k, d_v=int(first.v.shape[1]),
+        heads=model.n_heads, seed=None, weights=model.name, embeddings="model",
+        tokenizer="model", causal=bool(model.causal), positions=model.order, model=model.name,
+        architecture=model.model_type, layers=tuple(layers), head_indices=tuple(heads),
+        n_layers=model.n_layers,
+    )
+    return Explanation(text, tokens, config, first.x, result, joined=joined)
+
+
+# ---------------------------------------------------------------- the sums, one by one
+
+EXP_SHIFT_ABOVE = 10.0  # past e^±10 the exponentials get too long (or too small) to read
+
+
+@dataclass(frozen=True)
+class RowSoftmax:
+    """Step 4b for one query's row, as done by hand: e^x of each entry, the sum, each share.
+
+    When the row's largest entry m is above EXP_SHIFT_ABOVE (or below its negative), every
+    entry is first moved by m (e^(x − m)): the shares are the same, and the numbers stay
+    readable (and never all round to 0).
+    """
+
+    query: int
+    scaled: np.ndarray  # (n,) the row of scaled scores, -inf where masked
+    shift: float  # 0, or the row's largest entry
+    exps: np.ndarray  # (n,) e^(x − shift), 0 where masked
+    total: float  # the sum of exps
+    weights: np.ndarray  # (n,) exps / total
+    masked: np.ndarray  # (n,) bool, True where this query may not see the key
+
+
+def row_softmax(steps: Steps, i: int) -> RowSoftmax:
+    """Work out row i's softmax term by term."""
+    row = steps.scaled[i]  # (n,)
+    masked = (np.zeros(len(row), dtype=bool) if steps.mask is None
+              else np.asarray(steps.mask[i], dtype=bool))
+    visible_max = float(row[~masked].max()) if (~masked).any() else 0.0
+    shift = visible_max if abs(visible_max) > EXP_SHIFT_ABOVE else 0.0
+    exps = np.where(masked, 0.0, np.exp(np.where(masked, 0.0, row - shift)))  # (n,)
+    total = float(exps.sum())
+    weights = exps / total if total > 0 else np.zeros_like(exps)
+    return RowSoftmax(i, row, shift, exps, total, weights, masked)
+
+
+@dataclass(frozen=True)
+class Pair:
+    """One query and one key worked out by hand: why `src` gives `dst` the weight it does."""
+
+    layer: int
+    head: int
+    src: int  # the query token
+    dst: int  # the key token
+    q: np.ndarray  # (d_k,) src's query
+    k: np.ndarray  # (d_k,) dst's key
+    products: np.ndarray  # (d_k,) q * k, dimension by dimension; they add up to score
+    score: float  # q · k, the same number as scores[src, dst]
+    divisor: float  # √d_k
+    scaled: float | None  # score / √d_k; None where the mask hides dst from src
+    masked: bool
+    row: RowSoftmax  # src's whole row through the softmax
+    weight: float  # weights[src, dst], dst's share of the row
+    values: np.ndarray  # (n, d_v) every key's value row
+    contributions: np.ndarray  # (n, d_v) weights[src, j] * v_j, one row per key j
+    output: np.ndarray  # (d_v,) the sum of contributions: src's output
+
+    def largest(self, keep: int) -> tuple[np.ndarray, np.ndarray, float]:
+        """The `keep` dimensions with the largest |product| (in dimension order), the others,
+        and what the others add up to: score = products[shown].sum() + rest."""
+        ranked = np.argsort(-np.abs(self.products), kind="stable")
+        shown, others = np.sort(ranked[:keep]), np.sort(ranked[keep:])
+        return shown, others, float(self.products[others].sum())
+
+
+def pair(hs: HeadSteps, src: int, dst: int) -> Pair:
+    """Steps 3 to 5 for one query-key pair, every product and share kept."""
+    s = hs.steps
+    products = s.q[src] * s.k[dst]  # (d_k,)
+    row = row_softmax(s, src)
+    masked = bool(row.masked[dst])
+    contributions = s.weights[src][:, None] * s.v  # (n, d_v)
+    return Pair(
+        layer=hs.layer, head=hs.head, src=src, dst=dst, q=s.q[src], k=s.k[dst],
+        products=products, score=float(s.scores[src, dst]), divisor=s.divisor,
+        scaled=None if masked else float(s.scaled[src, dst]), masked=masked, row=row,
+        weight=float(s.weights[src, dst]), values=s.v, contributions=contributions,
+        output=s.output[src],
+    )
+
+
+def with_pair(ex: Explanation, src: int, dst: int) -> Explanation:
+    """The explanation, plus the pair src → dst worked out in the first head shown."""
+    return replace(ex, pair=pair(ex.heads[0], src, dst))
+
+
+def with_focus(ex: Explanation, queries: list[int]) -> Explanation:
+    """The explanation, plus each chosen query's softmax worked out term by term, per head."""
+    rows = {(hs.layer, hs.head): [row_softmax(hs.steps, i) for i in queries] for hs in ex.heads}
+    return replace(ex, focus=tuple(queries), focus_rows=rows)

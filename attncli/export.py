@@ -30,17 +30,47 @@ def document(ex: Explanation) -> dict:
         "schema": SCHEMA,
         "text": ex.text,
         "tokens": _tokens(ex),
-        "config": ex.config,
+        "config": ex.config.to_dict(),
         "embeddings": ex.x,
     }
-    if ex.dims:
-        doc["dims"] = list(ex.dims)
+    for key in ("dims", "qk_dims", "v_dims"):
+        if getattr(ex, key):
+            doc[key] = list(getattr(ex, key))
     if ex.positions is not None:
         doc["positions"] = ex.positions
     if ex.notes:
         doc["notes"] = list(ex.notes)
     doc["heads"] = [_head(ex, hs) for hs in ex.heads]
+    if ex.joined is not None:
+        j = ex.joined
+        doc.update(joined_layer=j.layer, concat=j.concat, w_o=j.w_o)
+        if j.b_o is not None:
+            doc["b_o"] = j.b_o
+        doc["attention_output"] = j.output
+    if ex.pair is not None:
+        doc["pair"] = _pair(ex.pair)
+    if ex.focus:
+        doc["focus"] = [_row(hs, row) for hs in ex.heads
+                        for row in ex.focus_rows[hs.layer, hs.head]]
     return doc
+
+
+def _row(hs, row) -> dict:
+    """One query's softmax, term by term: exp = e^(scaled − shift), weight = exp / sum."""
+    return {"layer": hs.layer, "head": hs.head, "query": row.query, "scaled": row.scaled,
+            "shift": row.shift, "exp": row.exps, "sum": row.total, "weights": row.weights}
+
+
+def _pair(p) -> dict:
+    """The pair view's numbers: from q and k to the weight, then the weighted value rows."""
+    return {
+        "from": p.src, "to": p.dst, "layer": p.layer, "head": p.head,
+        "q": p.q, "k": p.k, "products": p.products, "score": p.score,
+        "divisor": p.divisor, "scaled": p.scaled, "masked": p.masked,
+        "shift": p.row.shift, "exp": p.row.exps, "exp_sum": p.row.total,
+        "weight": p.weight, "weights": p.row.weights,
+        "contributions": p.contributions, "output": p.output,
+    }
 
 
 def _tokens(ex: Explanation) -> list[dict]:
@@ -122,8 +152,20 @@ HEADS_SCHEMA = "attncli.heads/1"
 
 
 def _link(link) -> dict:
-    return {"layer": link.layer, "head": link.head, "from": link.src, "to": link.dst,
-            "weight": link.weight}
+    entry = {"layer": link.layer, "head": link.head, "from": link.src, "to": link.dst,
+             "weight": link.weight}
+    if link.baseline is not None:  # with a word pair: what "to" gets on average
+        entry["baseline"] = link.baseline
+    return entry
+
+
+def _pattern(p) -> dict:
+    entry = {"layer": p.layer, "head": p.head, "pattern": p.pattern, "score": p.score,
+             "link": _link(p.link) if p.link else None}
+    if p.sink is not None:  # the token an attention sink parks on
+        entry["sink"] = {"token": p.sink.token, "rows": p.sink.rows, "of": p.sink.of,
+                         "share": p.sink.share}
+    return entry
 
 
 def heads_to_dict(ov) -> dict:
@@ -133,16 +175,15 @@ def heads_to_dict(ov) -> dict:
         "schema": HEADS_SCHEMA,
         "text": ex.text,
         "tokens": _tokens(ex),
-        "config": ex.config,
+        "config": ex.config.to_dict(),
         "layers": ov.layers,
         "heads": ov.heads,
     }
     if ov.grid is not None:
         doc["from"], doc["to"] = ov.src, ov.dst
         doc["grid"] = ov.grid.tolist()
-    doc["patterns"] = [[{"layer": p.layer, "head": p.head, "pattern": p.pattern,
-                         "score": p.score, "link": _link(p.link) if p.link else None}
-                        for p in row] for row in ov.patterns]
+        doc["baseline"] = ov.baseline.tolist()  # layers × heads, what "to" gets on average
+    doc["patterns"] = [[_pattern(p) for p in row] for row in ov.patterns]
     doc["top"] = [_link(link) for link in ov.top]
     if ov.notes:
         doc["notes"] = list(ov.notes)
@@ -168,7 +209,7 @@ def compare_to_dict(cmp) -> dict:
     return {
         "schema": COMPARE_SCHEMA,
         "word": cmp.word,
-        "config": cmp.a.config,
+        "config": cmp.a.config.to_dict(),
         "a": side(cmp.a, cmp.index_a),
         "b": side(cmp.b, cmp.index_b),
         "head_cosines": cmp.head_cosines,

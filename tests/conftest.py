@@ -33,6 +33,13 @@ def render_text(renderable, width: int = WIDTH) -> str:
     return console.export_text()
 
 
+def after_header(text: str) -> str:
+    """What a view prints after its header (the lines up to the first blank one)."""
+    head, _, rest = text.partition("\n\n")
+    assert head.startswith(("Input ", "Weights")), head  # the header is always first
+    return rest
+
+
 def _reject_constant(name: str) -> None:
     raise ValueError(f"JSON holds {name}, which RFC 8259 does not allow")
 

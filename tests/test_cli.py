@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import ANIMAL_TIRED, I_LOVE_AI, ROOT, WIDTH, invoke, strict_json
+from conftest import ANIMAL_TIRED, I_LOVE_AI, ROOT, WIDTH, after_header, invoke, strict_json
 from conftest import refused as assert_refused
 from rich.cells import cell_len
 
@@ -65,6 +65,7 @@ def test_a_terminal_gets_styles_but_no_color_gets_no_escape_codes_at_all() -> No
 
 def test_focus_tired_prints_the_lessons_chart() -> None:
     out = ok("explain", SENTENCE, "--weights", str(ANIMAL_TIRED), "--focus", "tired").stdout
+    out = out[out.index("“tired” attends to:"):]  # after the header and the softmax by hand
     assert [line.rstrip() for line in out.splitlines() if line.strip()] == [
         "“tired” attends to:",
         "   The ██▉                       11.8%",
@@ -98,10 +99,11 @@ def test_the_lesson_patterns_in_the_json_numbers() -> None:
 
 
 def test_show_picks_sections_and_refuses_unknown_ones() -> None:
-    out = ok("explain", SENTENCE, "--show", "scores,softmax").stdout
+    out = after_header(ok("explain", SENTENCE, "--show", "scores,softmax").stdout)
     assert "Scores (4×4)" in out and "Weights (4×4)" in out
     assert "Tokens" not in out and "Output" not in out and "W_Q" not in out
-    repeated = ok("explain", SENTENCE, "--show", "scores", "--show", "output").stdout
+    repeated = after_header(ok("explain", SENTENCE, "--show", "scores", "--show",
+                               "output").stdout)
     assert "Scores (4×4)" in repeated and "Output (4×4)" in repeated  # --show can repeat
     assert "Weights" not in repeated
     assert_refused(invoke("explain", SENTENCE, "--show", "scores,bogus"),
@@ -120,7 +122,7 @@ def test_precision_sets_decimal_places_but_json_keeps_every_digit() -> None:
 
 def test_two_heads() -> None:
     out = ok("explain", SENTENCE, "--heads", "2", "--show", "softmax").stdout
-    assert out.index("Head 1 of 2") < out.index("Head 2 of 2")
+    assert out.index("Head 0 (of 2: 0 to 1)") < out.index("Head 1 (of 2: 0 to 1)")
     doc = strict_json(ok("explain", SENTENCE, "--heads", "2", "--json").stdout)
     assert doc["config"]["heads"] == 2
     assert (doc["config"]["d_k"], doc["config"]["d_v"]) == (4, 4)  # 8 / 2 each
@@ -129,9 +131,10 @@ def test_two_heads() -> None:
 
 
 def test_causal() -> None:
-    out = ok("explain", SENTENCE, "--causal", "--show", "scaled").stdout
-    assert "Causal mask (0 = may look, −∞ = hidden)" in out
-    assert out.count("−∞") == 1 + 6 + 6  # the title, then 6 hidden pairs in mask and scaled
+    out = ok("explain", SENTENCE, "--causal", "--show", "scaled,softmax").stdout
+    assert "−∞" not in out and "0.00 " not in out.split("Weights (4×4)")[1].split("\n")[2]
+    assert out.count("—") == 2 * 6 + 1  # 6 hidden pairs in scaled and weights, and the legend
+    assert "— masked: the causal mask hides a later token" in out
     doc = strict_json(ok("explain", SENTENCE, "--causal", "--json").stdout)
     assert doc["config"]["causal"] is True
     for i, row in enumerate(doc["heads"][0]["weights"]):
@@ -235,7 +238,7 @@ def test_a_long_tokenizer_path_stays_on_the_title_line() -> None:
     result = invoke("explain", "The animal was tired", "--tokenizer", str(path),
                     "--show", "tokens", width=40)
     assert result.exit_code == 0, result.output
-    lines = result.stdout.splitlines()
+    lines = after_header(result.stdout).splitlines()
     assert lines[0].startswith("Tokens (") and lines[0].endswith("…")
     assert lines[1].split() == ["#", "token", "id", "start", "end"]
     assert lines[2].split() == ["0", "[CLS]", "2", "0", "0"]

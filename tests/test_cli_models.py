@@ -16,8 +16,8 @@ from pathlib import Path
 import jsonschema
 import numpy as np
 import pytest
+from conftest import after_header, ok_json, refused
 from conftest import invoke as run
-from conftest import ok_json, refused
 
 import attncli
 
@@ -166,7 +166,7 @@ def test_defaults_are_the_last_layer_and_head_0(name: str) -> None:
 def test_default_layer_and_head_are_documented() -> None:
     help_text = " ".join(run("explain", "--help").stdout.split())
     assert "[default: last]" in help_text
-    assert "[default: 0]" in help_text
+    assert "[default: 0 with --model, all otherwise]" in help_text
 
 
 def test_layer_and_head_lists_and_negative_indices() -> None:
@@ -221,12 +221,16 @@ def test_heads_grid_equals_explain_weights_for_the_pair(name: str) -> None:
 
     top = doc["top"]
     assert len(top) == 5  # --top defaults to 5
-    values = [t["weight"] for t in top]
-    assert values == sorted(values, reverse=True)
-    assert values[0] == pytest.approx(grid.max(), abs=1e-12)
+    baseline = np.array(doc["baseline"])
+    assert baseline.shape == grid.shape
+    # ranked by how far each weight rises above its baseline, not by the weight alone
+    lifts = [t["weight"] - t["baseline"] for t in top]
+    assert lifts == sorted(lifts, reverse=True)
+    assert lifts[0] == pytest.approx((grid - baseline).max(), abs=1e-12)
     for t in top:
         assert (t["from"], t["to"]) == (src, dst)
         assert t["weight"] == pytest.approx(grid[t["layer"], t["head"]], abs=1e-12)
+        assert t["baseline"] == pytest.approx(baseline[t["layer"], t["head"]], abs=1e-12)
     assert len({(t["layer"], t["head"]) for t in top}) == len(top)
 
 
@@ -236,14 +240,22 @@ def test_heads_text_shows_the_grid_and_the_sorted_top_list() -> None:
     assert result.exit_code == 0, result.stderr
     out = result.stdout
     assert "How much “it” attends to “animal”" in out
+    assert "ranked by weight minus baseline" in out
     ref = reference("bert")["attentions"]
     # bert: [CLS] the animal didn ' t cross the street because it was tired [SEP]
     column = ref[:, :, 10, 2]
-    lines = [line for line in out.splitlines() if "it → animal" in line]
-    assert len(lines) == 8
-    shown = [float(line.rsplit(None, 1)[-1].rstrip("%")) for line in lines]
-    assert shown == sorted(shown, reverse=True)
-    assert shown[0] == pytest.approx(100 * column.max(), abs=0.051)
+    baseline = ref[:, :, :, 2].mean(axis=2)  # an encoder: every query may see "animal"
+    rows = [re.fullmatch(r"layer +(\d) head +(\d) +([\d.]+)% +([\d.]+)% +([+-][\d.]+)", line)
+            for line in out.splitlines() if line.startswith("layer ")]
+    rows = [m for m in rows if m]
+    assert len(rows) == 8
+    for m in rows:
+        layer, head = int(m[1]), int(m[2])
+        assert float(m[3]) == pytest.approx(100 * column[layer, head], abs=0.051)
+        assert float(m[4]) == pytest.approx(100 * baseline[layer, head], abs=0.051)
+    lifts = [float(m[5]) for m in rows]
+    assert lifts == sorted(lifts, reverse=True)
+    assert lifts[0] == pytest.approx(100 * (column - baseline).max(), abs=0.051)
     grid_rows = [line.split() for line in out.splitlines()
                  if re.fullmatch(r"\s+[01](\s+[░▒▓█]?\s*\d+){4}", line)]
     assert [row[0] for row in grid_rows] == ["0", "1"]
@@ -252,16 +264,16 @@ def test_heads_text_shows_the_grid_and_the_sorted_top_list() -> None:
 
 
 def test_heads_and_compare_quote_bpe_words_without_their_space() -> None:
-    # gpt2's byte-level tokens cover the space before a word (" animal")
+    # gpt2's byte-level tokens cover the space before a word (" animal"): heads shows it as ␣
     result = run("heads", TEXT, "--model", fixture("gpt2"), "--from", "it", "--to", "animal")
     assert result.exit_code == 0, result.stderr
-    assert "How much “it” attends to “animal”" in result.stdout
-    assert "   it → animal " in result.stdout
+    assert "How much “␣it” attends to “␣animal”" in result.stdout
+    assert "␣ marks the space a byte-level tokenizer folds into a token" in result.stdout
     assert "“ " not in result.stdout and " →  " not in result.stdout
     result = run("compare", TEXT, "The tired animal slept", "--word", "animal",
                  "--model", fixture("gpt2"))
     assert result.exit_code == 0, result.stderr
-    assert result.stdout.startswith("“animal” in two contexts")
+    assert after_header(result.stdout).startswith("“animal” in two contexts")
     assert "Output of “animal”: cosine" in result.stdout
 
 
@@ -470,9 +482,13 @@ def test_options_that_clash_with_model_are_refused(extra: tuple[str, ...]) -> No
     assert extra[0] in line
 
 
-def test_layer_and_head_need_a_model() -> None:
+def test_layer_needs_a_model_and_head_works_everywhere() -> None:
     refused(run("explain", TEXT, "--layer", "0"), "--layer", "--model")
-    refused(run("explain", TEXT, "--head", "0"), "--head", "--model")
+    doc = ok_json(run("explain", TEXT, "--heads", "3", "--d-model", "6", "--head", "2", "--json"))
+    assert [h["head"] for h in doc["heads"]] == [2] and doc["config"]["head_indices"] == [2]
+    refused(run("explain", TEXT, "--heads", "3", "--d-model", "6", "--head", "3"),
+            "head 3 is out of range",
+            "0 to 2")
 
 
 def test_text_longer_than_the_model_positions_is_refused() -> None:
@@ -523,7 +539,7 @@ def test_a_models_x_is_named_as_the_layers_input() -> None:
     assert "Embeddings X" not in out
     assert "Step 1 · Embeddings X" in run("explain", TEXT, "--show", "x").stdout
     tokens = run("explain", TEXT, "--model", fixture("bert"), "--show", "tokens").stdout
-    assert tokens.startswith("Tokens (the model's own tokenizer)\n")
+    assert after_header(tokens).startswith("Tokens (the model's own tokenizer)\n")
 
 
 def test_byte_level_labels_line_up_without_their_space() -> None:

@@ -100,10 +100,14 @@ def test_explain_keeps_tokens_config_and_every_step() -> None:
     assert [(t.text, t.id, t.start, t.end) for t in ex.tokens] == [
         ("I", 1, 0, 1), ("love", 2, 2, 6), ("AI", 3, 7, 9)]
     assert ex.labels == ["I", "love", "AI"]
-    assert ex.config == {
+    config = ex.config.to_dict()
+    assert config.pop("description").startswith("The lesson's worked example")
+    assert config == {
         "d_model": 2, "d_k": 4, "d_v": 2, "heads": 1, "seed": 0, "weights": str(I_LOVE_AI),
         "embeddings": "file", "tokenizer": "word-level", "causal": False, "positions": "none",
+        "head_indices": [0],
     }
+    assert ex.config.source == "file"
     assert ex.x.tolist() == [[1, 0], [0, 1], [1, 1]]
     assert ex.dims == ("e0", "e1")
     assert ex.positions is None and ex.notes == []
@@ -122,7 +126,7 @@ def test_explain_with_sinusoidal_positions_adds_them_to_x() -> None:
     assert ex.x.tolist() == (np.array([[1, 0], [0, 1], [1, 1]]) + pe).tolist()
     # pos 1 (love): [0, 1] + [sin 1, cos 1] = [0.8414709848, 1.5403023059]
     np.testing.assert_allclose(ex.x[1], [0.8414709848, 1.5403023059], rtol=0, atol=1e-10)
-    assert ex.config["positions"] == "sinusoidal"
+    assert ex.config.positions == "sinusoidal"
     assert ex.heads[0].steps.x.tolist() == ex.x.tolist()
 
 
@@ -157,7 +161,8 @@ def test_numbers_that_overflow_are_refused_not_shown_as_nan(tmp_path: Path) -> N
 def test_json_document_has_the_documented_keys_and_schema() -> None:
     doc = explain_json("The animal was tired", "-w", str(ANIMAL_TIRED))
     validate(doc)
-    assert list(doc) == ["schema", "text", "tokens", "config", "embeddings", "dims", "heads"]
+    assert list(doc) == ["schema", "text", "tokens", "config", "embeddings", "dims", "qk_dims",
+                         "v_dims", "heads"]
     assert doc["schema"] == "attncli.explain/1"
     assert doc["text"] == "The animal was tired"
     assert doc["tokens"] == [
@@ -166,11 +171,15 @@ def test_json_document_has_the_documented_keys_and_schema() -> None:
         {"text": "was", "id": 3, "start": 11, "end": 14},
         {"text": "tired", "id": 4, "start": 15, "end": 20},
     ]
+    assert doc["config"].pop("description").startswith("Hand-designed weights")
     assert doc["config"] == {
         "d_model": 6, "d_k": 4, "d_v": 4, "heads": 1, "seed": 0, "weights": str(ANIMAL_TIRED),
         "embeddings": "file", "tokenizer": "word-level", "causal": False, "positions": "none",
+        "head_indices": [0],
     }
     assert doc["dims"] == ["noun", "animate", "adjective", "verb", "determiner", "pronoun"]
+    assert doc["qk_dims"] == ["noun", "alive", "state", "function word"]
+    assert doc["v_dims"] == ["thing", "alive", "quality", "grammar"]
     assert doc["embeddings"] == [[0, 0, 0, 0, 1, 0], [1, 1, 0, 0, 0, 0], [0, 0, 0, 1, 0, 0],
                                  [0, 0, 1, 0, 0, 0]]
     (head,) = doc["heads"]
@@ -187,11 +196,16 @@ def test_json_document_has_the_documented_keys_and_schema() -> None:
 def test_seeded_json_has_seeded_config_and_no_optional_keys() -> None:
     doc = explain_json("the cat sat", "--seed", "3", "--d-model", "6", "--heads", "3")
     validate(doc)
-    assert set(doc) == {"schema", "text", "tokens", "config", "embeddings", "heads"}
+    # several heads are joined (step 6); nothing else optional appears
+    assert set(doc) == {"schema", "text", "tokens", "config", "embeddings", "heads",
+                        "joined_layer", "concat", "w_o", "attention_output"}
     assert doc["config"] == {
         "d_model": 6, "d_k": 2, "d_v": 2, "heads": 3, "seed": 3, "weights": "seeded",
         "embeddings": "seeded", "tokenizer": "word-level", "causal": False, "positions": "none",
+        "head_indices": [0, 1, 2],
     }
+    one = explain_json("the cat sat", "--seed", "3")
+    assert set(one) == {"schema", "text", "tokens", "config", "embeddings", "heads"}
     assert [(h["layer"], h["head"]) for h in doc["heads"]] == [(0, 0), (0, 1), (0, 2)]
 
 

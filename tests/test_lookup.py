@@ -15,9 +15,7 @@ BERT = str(Path(__file__).parent / "fixtures" / "models" / "bert")
 
 
 def ex_of(text: str):
-    return sources.build(text, weights=None, tokenizer=None, seed=0, d_model=None, d_k=None,
-                         d_v=None, heads=None, causal=False, positions="none", model=None,
-                         layer=None, head=None)
+    return sources.build(text, sources.SourceOptions())
 
 
 

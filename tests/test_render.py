@@ -13,13 +13,16 @@ The numbers the views show are worked out by hand for sample_weights/animal-tire
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 from conftest import ANIMAL_TIRED, I_LOVE_AI, WIDTH, render_text
 from rich.cells import cell_len
 
 from attncli import weights as wts
-from attncli.explain import Explanation, explain
+from attncli.explain import Explanation, explain, with_focus
+from attncli.lookup import find_all
 from attncli.render import explain as render
 from attncli.render import widgets
 from attncli.tokens import word_level
@@ -42,8 +45,11 @@ def seeded(text: str, *, heads: int = 1, **kwargs) -> Explanation:
                    **kwargs)
 
 
-def shown(ex: Explanation, **kwargs) -> str:
-    return render_text(render.explanation(ex, **kwargs))
+def shown(ex: Explanation, *, focus: str | None = None, **kwargs) -> str:
+    """The view without its header (tested on its own), with --focus looked up first."""
+    if focus is not None:
+        ex = with_focus(ex, find_all(ex, focus, "--focus"))
+    return render_text(render.explanation(ex, header=False, **kwargs))
 
 
 def block(text: str, title: str, rows: int) -> list[list[str]]:
@@ -184,6 +190,7 @@ def test_the_tokens_table() -> None:
 
 def test_focus_tired_draws_the_lessons_chart() -> None:
     out = shown(animal(), show=["bars"], focus="tired")
+    out = out[out.index("“tired” attends to:"):]  # after the softmax by hand
     lines = [line.rstrip() for line in out.splitlines() if line.strip()]
     # the README's chart: 0.645974 · 24 cells · 8 = 124 eighths = 15 full cells and a half
     assert lines == [
@@ -210,6 +217,7 @@ def chart(out: str) -> dict[str, float]:
 def test_each_chart_gives_the_largest_bar_to_the_hand_worked_key(query: str, best: str,
                                                                  pct: float) -> None:
     out = shown(animal(), show=["bars"], focus=query)
+    out = out[out.index(f"“{query}” attends to:"):]  # after the softmax by hand
     assert out.splitlines()[0] == f"“{query}” attends to:"
     bars = chart(out)
     assert list(bars) == ["The", "animal", "was", "tired"]
@@ -244,24 +252,25 @@ def test_number_formatting(value: float, precision: int, text: str) -> None:
 # ---------------------------------------------------------------- masks, heads, positions
 
 
-def test_causal_view_shows_the_mask_and_minus_infinity() -> None:
-    out = shown(love_ai(causal=True), show=["scaled", "softmax"])
-    assert block(out, "Causal mask", 3) == [["I", "0", "−∞", "−∞"], ["love", "0", "0", "−∞"],
-                                            ["AI", "0", "0", "0"]]
-    assert block(out, "Scaled (3×3)", 3) == [["I", "1.00", "−∞", "−∞"],
-                                             ["love", "0.50", "1.00", "−∞"],
+def test_causal_view_marks_masked_entries_apart_from_small_weights() -> None:
+    out = shown(love_ai(causal=True), show=["scaled", "softmax", "bars"])
+    assert block(out, "Scaled (3×3)", 3) == [["I", "1.00", "—", "—"],
+                                             ["love", "0.50", "1.00", "—"],
                                              ["AI", "1.50", "1.50", "3.00"]]
     # love: 1 / (1 + e^0.5) = 0.38, e^0.5 / (1 + e^0.5) = 0.62
-    assert block(out, "Weights (3×3)", 3)[:2] == [["I", "1.00*", "0.00", "0.00"],
-                                                 ["love", "0.38", "0.62*", "0.00"]]
+    assert block(out, "Weights (3×3)", 3)[:2] == [["I", "1.00*", "—", "—"],
+                                                 ["love", "0.38", "0.62*", "—"]]
+    assert "— masked: the causal mask hides a later token from the query" in out
+    assert not re.search(r"\b0\.0%", out)  # a masked key's bar says masked, not 0.0%
+    assert "−∞" not in out
 
 
 def test_each_head_is_shown_in_turn() -> None:
     out = shown(seeded("a b c", heads=2), show=["softmax"])
-    first, second = out.index("Head 1 of 2"), out.index("Head 2 of 2")
+    first, second = out.index("Head 0 (of 2: 0 to 1)"), out.index("Head 1 (of 2: 0 to 1)")
     assert first < second
     assert out.count("Weights (3×3)") == 2
-    assert "Head 1 of" not in shown(seeded("a b c"), show=["softmax"])
+    assert "Head 0" not in shown(seeded("a b c"), show=["softmax"])
 
 
 def test_positions_are_their_own_step() -> None:

@@ -20,8 +20,8 @@ from pathlib import Path
 import click
 import numpy as np
 import pytest
+from conftest import after_header, ok, ok_json, refused
 from conftest import invoke as run
-from conftest import ok, ok_json, refused
 from rich.cells import cell_len
 from rich.console import Console
 
@@ -639,6 +639,7 @@ def test_a_long_matrix_says_how_many_columns_and_rows_it_hides(width: int) -> No
     assert hidden_cols is not None, header
     assert len(shown_cols) + int(hidden_cols.group(1)) == 60
     assert shown_cols == [f"w{i}" for i in range(len(shown_cols))]
+    out = after_header(out)
     rows = [line for line in out.splitlines() if re.match(r"w\d+\s", line)]
     hidden_rows = re.search(r"^… (\d+) more rows$", out, re.MULTILINE)
     assert hidden_rows is not None
@@ -761,8 +762,8 @@ BANK_A, BANK_B = "I sat by the river bank", "I deposited money at the bank"
 def test_compare_bank_text() -> None:
     out = ok(run("compare", BANK_A, BANK_B, "--word", "bank"))
     doc = ok_json(run("compare", BANK_A, BANK_B, "--word", "bank", "--json"))
-    assert out.startswith("“bank” in two contexts")
-    assert f"A: {BANK_A}" in out and f"B: {BANK_B}" in out
+    assert after_header(out).startswith("“bank” in two contexts, A and B")
+    assert f"Input A “{BANK_A}”" in out and f"Input B “{BANK_B}”" in out
     assert out.count("“bank” attends to:") == 2
     assert f"Output of “bank”: cosine {doc['cosine']:.3f} between A and B" in out
     assert "Input X of “bank”: cosine 1.000 between A and B (the same embedding goes in)" in out

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -172,7 +173,8 @@ def test_weights_show_prints_what_the_file_holds(tmp_path: Path, suffix: str,
     assert f"{path}  d_model 4 · d_k 2 · d_v 2 · 2 heads" in out
     assert "Seeded weights (seed 0)." in out
     assert "Embeddings (2×4)" in out
-    assert "Head 1 of 2" in out and "Head 2 of 2" in out
+    assert "Head 0 (of 2: 0 to 1)" in out and "Head 1 (of 2: 0 to 1)" in out
+    assert "W_O (4×4)" in out  # several heads: the file has the W_O that joins them
     first = wts.seeded(0, 4, 2, 2, 2).heads[0].w_q[0]
     row = next(line for line in out.splitlines() if line.startswith("d0 "))
     assert f"{first[0]:.2f}" in row and f"{first[1]:.2f}" in row
@@ -321,3 +323,30 @@ def test_the_sample_weights_are_found_from_any_folder(tmp_path: Path, monkeypatc
     assert doc["config"]["d_model"] == 1
     refused = invoke("explain", "a", "-w", "sample_weights/nope.json")
     assert refused.exit_code == 2 and "no such weights file" in refused.stderr
+
+
+def test_a_file_too_large_is_refused_naming_the_file_not_an_option(tmp_path: Path) -> None:
+    path = tmp_path / "tall.json"
+    rows = [[0.0]] * 5000  # d_model 5000: more than the limit of 4096
+    path.write_text(json.dumps({"w_q": rows, "w_k": rows, "w_v": rows}))
+    line = assert_one_error_line(invoke("explain", "a b", "-w", str(path)))
+    assert str(path) in line
+    assert "d_model (the rows of w_q) must be between 1 and 4096, got 5000" in line
+    assert "--" not in line  # the user typed no --d-model: the message does not name one
+
+
+def test_a_files_w_o_and_names_round_trip(tmp_path: Path) -> None:
+    ws = replace(wts.seeded(1, 4, 2, 2, 2), qk_dims=("a", "b"), v_dims=("x", "y"),
+                 b_o=np.arange(4.0))
+    for suffix in (".json", ".npz", ".safetensors"):
+        weightfiles.save(ws, tmp_path / f"w{suffix}")
+        back = weightfiles.load(tmp_path / f"w{suffix}")
+        assert (back.qk_dims, back.v_dims) == (("a", "b"), ("x", "y")), suffix
+        np.testing.assert_array_equal(back.w_o, ws.w_o)
+        np.testing.assert_array_equal(back.b_o, ws.b_o)
+    bad = tmp_path / "bad.json"
+    doc = weightfiles.to_json_doc(ws)
+    doc["w_o"] = doc["w_o"][:-1]  # one row short of heads × d_v
+    bad.write_text(json.dumps(doc))
+    assert_one_error_line(invoke("explain", "a b", "-w", str(bad)), "'w_o' is 3×4",
+                          "4×4")

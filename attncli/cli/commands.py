@@ -38,23 +38,36 @@ EXIT_CODES = ("Exit codes: 0 success, 1 internal error (rerun with --debug), 2 u
               "error, 130 interrupted (Ctrl-C).")
 
 
+def _examples(*lines: str) -> str:
+    """An epilog of example commands, kept as written (click's \\b marker), then exit codes."""
+    return "Examples:\n\n\b\n" + "\n".join(f"  {line}" for line in lines) + "\n\n" + EXIT_CODES
+
+
+# A bare `attn` or `attn weights` prints this help on stdout and exits 0 (see exits.py).
 app = typer.Typer(
     cls=AttnGroup,
-    help="See self-attention work, step by step, with its numbers.\n\n" + EXIT_CODES,
+    help="See self-attention work, step by step, with its numbers.",
+    epilog=_examples(
+        "attn demo",
+        'attn explain "The animal was tired"',
+        'attn compare "the river bank" "the bank account" --word bank',
+    ),
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,  # --install-completion and --show-completion [SHELL]
     rich_markup_mode=None,
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
-weights_app = typer.Typer(help="Make and inspect weights files (JSON, npz, safetensors).",
-                          no_args_is_help=True, rich_markup_mode=None)
+weights_app = typer.Typer(
+    help="Make and inspect weights files (JSON, npz, safetensors).",
+    epilog=_examples(
+        "attn weights init -o my.json",
+        "attn weights show sample_weights/animal-tired.json",
+    ),
+    no_args_is_help=True,
+    rich_markup_mode=None,
+)
 app.add_typer(weights_app, name="weights")
-
-
-def _examples(*lines: str) -> str:
-    """An epilog of example commands, kept as written (click's \\b marker), then exit codes."""
-    return "Examples:\n\n\b\n" + "\n".join(f"  {line}" for line in lines) + "\n\n" + EXIT_CODES
 
 
 def _version(value: bool) -> None:
@@ -68,18 +81,21 @@ def root(
     version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
                                           help="Print the version and exit.")] = False,
     debug: Annotated[bool, typer.Option("--debug", help="Show the traceback of an internal "
-                                                        "error (exit code 1).")] = False,
+                                                        "error.")] = False,
 ) -> None:
     """See self-attention work, step by step, with its numbers."""
 
 
 @app.command(epilog=_examples(
     'attn explain "The animal was tired"',
-    'attn explain "The animal was tired" -w sample_weights/animal-tired.json --focus tired',
+    'attn explain "The animal was tired" -w sample_weights/animal-tired.json \\\n'
+    "      --focus tired",
     'attn explain "I love AI" -w sample_weights/i-love-ai.json --precision 3',
     'attn explain "The cat sat" --heads 2 --causal --show scaled,softmax',
-    'attn explain "The animal was tired" --model ./all-MiniLM-L6-v2 --layer 5 --head 11',
+    'attn explain "The animal was tired" --model ./all-MiniLM-L6-v2 \\\n'
+    "      --layer 5 --head 11",
     "echo 'The animal was tired' | attn explain - --json | jq '.heads[0].weights'",
+    'attn explain --json -- "-1 is a number"',
 ))
 def explain(
     text: Annotated[str, typer.Argument(help="The sentence to explain; - reads standard input.",
@@ -98,10 +114,19 @@ def explain(
     head: HeadOpt = None,
     show: Annotated[list[str] | None, typer.Option(
         help="Sections to print, comma-separated: tokens, x, w, qkv, scores, scaled, softmax, "
-             "bars, output, or all [default: all].", show_default=False)] = None,
+             "bars, output, joined, or all [default: all; for a model: tokens, scores, "
+             "scaled, softmax, bars, output].", show_default=False)] = None,
     focus: Annotated[str | None, typer.Option(
-        help="Show only what this word attends to, as bars: WORD, WORD#2 (its second "
-             "occurrence) or #7 (token 7 of the tokens table).", show_default=False)] = None,
+        help="Show only what this word attends to: its softmax worked out term by term, and "
+             "its bars. WORD, WORD#2 (its second occurrence) or #7 (token 7 of the tokens "
+             "table).", show_default=False)] = None,
+    from_word: Annotated[str | None, typer.Option(
+        "--from", help="With --to: the pair view. Works out why this query word gives the "
+                       "--to word its weight: q·k dimension by dimension, ÷√d_k, e^x and the "
+                       "row sum, then weight × value (WORD, WORD#2 or #7).",
+        show_default=False)] = None,
+    to_word: Annotated[str | None, typer.Option(
+        "--to", help="With --from: the key word of the pair view.", show_default=False)] = None,
     heatmap: Annotated[bool, typer.Option(
         "--heatmap", help="Draw the n×n matrices as shaded cells, one character per token, "
                           "for long sentences.")] = False,
@@ -113,16 +138,23 @@ def explain(
     txt: TxtOpt = None,
     force: ForceOpt = False,
 ) -> None:
-    """Tokenize TEXT and show every step of self-attention on it."""
-    exports = _exports(svg, html, txt, force, as_json)
-    sections = sources.parse_show(show, focus)
-    ex = sources.build(text, weights=weights, tokenizer=tokenizer, seed=seed, d_model=d_model,
-                      d_k=d_k, d_v=d_v, heads=heads, causal=causal, positions=positions,
-                      model=model, layer=layer, head=head, max_tokens=max_tokens)
-    if focus is not None:
-        from attncli.lookup import find_all
+    """Tokenize TEXT and show every step of self-attention on it.
 
-        find_all(ex, focus, "--focus")  # a word that names no token is refused, --json too
+    TEXT is the sentence, in quotes; - reads it from standard input. A text that starts
+    with a dash goes last, after -- (and every option before the --).
+    """
+    exports = _exports(svg, html, txt, force, as_json)
+    if (from_word is None) != (to_word is None):
+        raise AttnError("--from and --to go together: --from names the query word, --to the key")
+    if focus is not None and from_word is not None:
+        raise AttnError("--focus cannot be combined with --from/--to: the pair view already "
+                        "works out the --from word's softmax")
+    wanted = sources.parse_show(show, focus, pair=from_word is not None)
+    ex = sources.build(text, sources.SourceOptions(
+        weights=weights, tokenizer=tokenizer, seed=seed, d_model=d_model, d_k=d_k, d_v=d_v,
+        heads=heads, causal=causal, positions=positions, model=model, layer=layer, head=head,
+        max_tokens=max_tokens, join=as_json or bool(wanted and "joined" in wanted)))
+    ex = sources.explain_words(ex, focus=focus, src=from_word, dst=to_word)
     if as_json:
         from attncli import export
 
@@ -130,8 +162,8 @@ def explain(
         return
     from attncli.render import explain as render
 
-    _show(render.explanation(ex, show=sections, focus=focus, precision=precision,
-                             heatmap=heatmap), exports, f"attn explain: {ex.text}")
+    _show(render.explanation(ex, show=sources.sections_for(ex, wanted), precision=precision,
+                             heatmap=heatmap, tips=_tips(ex)), exports, f"attn explain: {ex.text}")
 
 
 @app.command("heads", epilog=_examples(
@@ -152,9 +184,11 @@ def heads_cmd(
     top: Annotated[int, typer.Option(min=1, max=1000, help="How many heads to list.")] = 5,
     model: ModelOpt = None,
     layer: Annotated[str | None, typer.Option(
-        help="With --model: which layers [default: all].", show_default=False)] = None,
+        help="With --model: which layers, numbered from 0 (a number, last, a list or all) "
+             "[default: all].", show_default=False)] = None,
     head: Annotated[str | None, typer.Option(
-        help="With --model: which heads [default: all].", show_default=False)] = None,
+        help="Which heads, numbered from 0 (a number, last, a list or all) [default: all].",
+        show_default=False)] = None,
     weights: WeightsOpt = None,
     tokenizer: TokenizerOpt = None,
     seed: SeedOpt = 0,
@@ -168,17 +202,21 @@ def heads_cmd(
     txt: TxtOpt = None,
     force: ForceOpt = False,
 ) -> None:
-    """Every layer and head at once: which head links one word to another (--from/--to), or
-    what each head mostly does."""
+    """Every layer and head at once, in one grid.
+
+    With --from and --to: how much the first word attends to the second in each head, and the
+    heads that link them most. Without them: what each head mostly does. TEXT is the sentence,
+    in quotes; - reads it from standard input.
+    """
     from attncli.heads import overview
 
     exports = _exports(svg, html, txt, force, as_json)
     if model is not None:
         layer = "all" if layer is None else layer
         head = "all" if head is None else head
-    ex = sources.build(text, weights=weights, tokenizer=tokenizer, seed=seed, d_model=d_model,
-                      d_k=None, d_v=None, heads=heads, causal=causal, positions="none",
-                      model=model, layer=layer, head=head, max_tokens=max_tokens)
+    ex = sources.build(text, sources.SourceOptions(
+        weights=weights, tokenizer=tokenizer, seed=seed, d_model=d_model, heads=heads,
+        causal=causal, model=model, layer=layer, head=head, max_tokens=max_tokens))
     ov = overview(ex, from_word, to_word, top=top)
     if as_json:
         from attncli import export
@@ -186,13 +224,17 @@ def heads_cmd(
         _write_json(export.heads_to_dict(ov))
         return
     from attncli.render import heads as render_heads
+    from attncli.render.explain import with_header
 
-    _show(render_heads.overview(ov), exports, f"attn heads: {ex.text}")
+    _show(with_header(ex, render_heads.overview(ov), _tips(ex)), exports,
+          f"attn heads: {ex.text}")
 
 
 @app.command("compare", epilog=_examples(
-    'attn compare "I sat on the bank of the river" "I put money in the bank" --word bank',
-    'attn compare "dog bites man" "man bites dog" --word dog --positions sinusoidal',
+    'attn compare "I sat on the bank of the river" "I put money in the bank" \\\n'
+    "      --word bank",
+    'attn compare "dog bites man" "man bites dog" --word dog \\\n'
+    "      --positions sinusoidal",
     'attn compare "A bank by the river" "A bank with money" --word bank \\\n'
     "      --model ./all-MiniLM-L6-v2 --layer 5 --json",
 ))
@@ -222,25 +264,32 @@ def compare_cmd(
     txt: TxtOpt = None,
     force: ForceOpt = False,
 ) -> None:
-    """One word in two contexts: its attention side by side, and how far its output moved."""
+    """One word in two sentences, side by side.
+
+    Its attention in TEXT_A and in TEXT_B, and the cosine of its two output vectors: how far
+    the context moved it. TEXT_A and TEXT_B are the two sentences, in quotes; one of them (not
+    both) can be -, to read it from standard input.
+    """
     from attncli.compare import compare
 
     exports = _exports(svg, html, txt, force, as_json)
     if text_a == "-" and text_b == "-":
         raise AttnError("only one of TEXT_A and TEXT_B can be read from standard input")
-    options = {"weights": weights, "tokenizer": tokenizer, "seed": seed, "d_model": d_model,
-               "d_k": d_k, "d_v": d_v, "heads": heads, "causal": causal,
-               "positions": positions, "model": model, "layer": layer, "head": head,
-               "max_tokens": max_tokens}
-    cmp = compare(sources.build(text_a, **options), sources.build(text_b, **options), word)
+    options = sources.SourceOptions(
+        weights=weights, tokenizer=tokenizer, seed=seed, d_model=d_model, d_k=d_k, d_v=d_v,
+        heads=heads, causal=causal, positions=positions, model=model, layer=layer, head=head,
+        max_tokens=max_tokens)
+    cmp = compare(sources.build(text_a, options), sources.build(text_b, options), word)
     if as_json:
         from attncli import export
 
         _write_json(export.compare_to_dict(cmp))
         return
     from attncli.render import compare as render_compare
+    from attncli.render.explain import with_header
 
-    _show(render_compare.comparison(cmp, precision), exports,
+    _show(with_header(cmp.a, render_compare.comparison(cmp, precision), _tips(cmp.a),
+                      texts=(cmp.a.text, cmp.b.text)), exports,
           f"attn compare: {cmp.a.text} | {cmp.b.text}")
 
 
@@ -262,8 +311,10 @@ def demo_cmd(
     txt: TxtOpt = None,
     force: ForceOpt = False,
 ) -> None:
-    """A guided lesson on self-attention, screen by screen: Enter advances, q quits, Ctrl-C
-    stops at once (exit code 130, nothing saved)."""
+    """A guided lesson on self-attention, screen by screen.
+
+    Enter advances, q quits, Ctrl-C stops at once (exit code 130, nothing saved).
+    """
     from rich.console import Group
 
     from attncli import demo
@@ -293,6 +344,15 @@ def _exports(svg: Path | None, html: Path | None, txt: Path | None, force: bool,
                         "--json > FILE)")
     exports.check()
     return exports
+
+
+def _tips(ex) -> list[str]:
+    """Where to go next, under the header: seeded weights point to the lesson's file and to a
+    real model."""
+    if ex.config.source != "seeded":
+        return []
+    return ["For the lesson's pattern: -w sample_weights/animal-tired.json · for a trained "
+            "model: --model DIR (see the README)"]
 
 
 def _write_json(doc) -> None:
@@ -333,7 +393,7 @@ def weights_init(
     force: Annotated[bool, typer.Option("--force", help="Overwrite OUTPUT if it "
                                                         "exists.")] = False,
 ) -> None:
-    """Write seeded weights to a file you can edit and load back with --weights."""
+    """Write seeded weights to a file, to edit and load with --weights."""
     from attncli.weights import files as weightfiles
 
     ws = sources.seeded_file(seed, d_model, d_k, d_v, heads, text)
@@ -351,11 +411,15 @@ def weights_show(
     precision: Annotated[int, typer.Option(min=0, max=10,
                                            help="Decimal places.")] = 2,
 ) -> None:
-    """Print what a weights file holds: description, embeddings and W matrices."""
-    from attncli.render import explain as render
+    """Print a weights file: description, embeddings and W matrices.
+
+    FILE is a .json, .npz or .safetensors file; sample_weights/NAME also finds the samples
+    that ship with attn.
+    """
+    from attncli.render.weights import weight_set
     from attncli.weights import files as weightfiles
 
-    _show(render.weight_set(weightfiles.load(file), precision=precision))
+    _show(weight_set(weightfiles.load(file), precision=precision))
 
 
 def main() -> None:

@@ -32,11 +32,12 @@ ModelOpt = Annotated[str | None, typer.Option(
     help="A Hugging Face model directory (config.json, tokenizer.json, *.safetensors) or a "
          "repo id in the local cache; runs that model's real attention.", show_default=False)]
 LayerOpt = Annotated[str | None, typer.Option(
-    help="With --model: which layer(s): a number (0-based, negative from the end), a "
-         "comma-separated list, or all [default: last].", show_default=False)]
+    help="With --model: which layer(s), numbered from 0: a number (negative counts from the "
+         "end), last, a comma-separated list, or all [default: last].", show_default=False)]
 HeadOpt = Annotated[str | None, typer.Option(
-    help="With --model: which head(s): a number, a comma-separated list, or all "
-         "[default: 0].", show_default=False)]
+    help="Which head(s) to show, numbered from 0 as everywhere: a number (negative counts "
+         "from the end), last, a comma-separated list, or all [default: 0 with --model, all "
+         "otherwise].", show_default=False)]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print every number as JSON (full "
                                                       "precision) instead; not with --svg, "
                                                       "--html or --txt.")]

@@ -6,6 +6,7 @@ The commands in cli.py only parse options; this turns them into an Explanation.
 from __future__ import annotations
 
 import sys
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from pathlib import Path
 
@@ -24,11 +25,12 @@ def read_text(text: str) -> str:
                         f"(0x{data[exc.start]:02x}) does not start a character") from None
 
 
-def parse_show(show: list[str] | None, focus: str | None) -> list[str]:
+def parse_show(show: list[str] | None, focus: str | None, pair: bool = False) -> list[str] | None:
+    """The sections --show names, in the lesson's order, or None for the default."""
     from attncli.sections import SECTIONS
 
     if not show:
-        return ["bars"] if focus else list(SECTIONS)
+        return ["bars"] if focus else [] if pair else None
     wanted = [part.strip().lower() for item in show for part in item.split(",") if part.strip()]
     if not wanted:
         raise AttnError(f"--show: name at least one section: {', '.join(SECTIONS)} or all")
@@ -40,12 +42,71 @@ def parse_show(show: list[str] | None, focus: str | None) -> list[str]:
     if unknown:
         raise AttnError(f"--show: unknown section {unknown[0]!r}; choose from "
                         f"{', '.join(SECTIONS)} or all")
-    return wanted
+    return [name for name in SECTIONS if name in wanted]
+
+
+def sections_for(ex, wanted: list[str] | None) -> list[str]:
+    """What to draw: the sections asked for, or the default for this source. A real model's
+    d_model-wide matrices (X, the W's) and the joined heads wait for --show."""
+    from attncli.sections import MODEL_DEFAULT, SECTIONS
+
+    if wanted is not None:
+        return wanted
+    return list(MODEL_DEFAULT if ex.from_model else SECTIONS)
+
+
+def explain_words(ex, *, focus: str | None, src: str | None, dst: str | None):
+    """Look up the words --focus, --from and --to name (a word naming no token is refused
+    here, before anything is drawn) and work out their sums."""
+    from attncli import explain
+    from attncli.lookup import find_all, find_one
+
+    if ex.from_model:  # name the heads that park their weight on [CLS], BOS or the first token
+        from dataclasses import replace
+
+        from attncli.heads import attention_sink
+
+        sinks = {(hs.layer, hs.head): attention_sink(hs.steps.weights, ex.tokens, hs.steps.mask)
+                 for hs in ex.heads}
+        ex = replace(ex, sinks={key: sink for key, sink in sinks.items() if sink is not None})
+    if focus is not None:
+        ex = explain.with_focus(ex, find_all(ex, focus, "--focus"))
+    if src is not None and dst is not None:
+        (i, note_i), (j, note_j) = find_one(ex, src, "--from"), find_one(ex, dst, "--to")
+        ex = explain.with_pair(ex, i, j)
+        notes = [note for note in (note_i, note_j) if note]
+        if notes:
+            from dataclasses import replace
+
+            ex = replace(ex, notes=[*ex.notes, *notes])
+    return ex
+
+
+@dataclass(frozen=True)
+class SourceOptions:
+    """Where the numbers come from, as the command line gave it: seeded, a file or a model."""
+
+    weights: Path | None = None
+    tokenizer: Path | None = None
+    seed: int = 0
+    d_model: int | None = None
+    d_k: int | None = None
+    d_v: int | None = None
+    heads: int | None = None
+    causal: bool = False
+    positions: str = "none"
+    model: str | None = None
+    layer: str | None = None
+    head: str | None = None
+    max_tokens: int = 4096
+    join: bool = False  # also join a model's heads through its W_O (step 6)
 
 
 def sizes(d_model: int | None, d_k: int | None, d_v: int | None, heads: int | None,
-           weights: Path | None) -> tuple[int, int, int, int]:
+          weights: Path | None) -> tuple[int, int, int, int]:
     """The seeded sizes, with their documented defaults; none of them go with --weights."""
+    from attncli import weights as wts
+
     given = [name for name, v in (("--d-model", d_model), ("--d-k", d_k), ("--d-v", d_v),
                                   ("--heads", heads)) if v is not None]
     if weights is not None and given:
@@ -56,34 +117,44 @@ def sizes(d_model: int | None, d_k: int | None, d_v: int | None, heads: int | No
         raise AttnError(f"d_model {d_model} does not split into {heads} heads; "
                         "pick a d_model divisible by --heads, or give --d-k and --d-v")
     default = d_model // heads if heads > 1 else max(1, d_model // 2)
-    return (d_model, default if d_k is None else d_k, default if d_v is None else d_v, heads)
+    dims = (d_model, default if d_k is None else d_k, default if d_v is None else d_v, heads)
+    problem = wts.size_problem(*dims, names=("--d-model", "--d-k", "--d-v", "--heads"))
+    if problem:
+        raise AttnError(problem)
+    return dims
 
 
-def build(text: str, *, weights: Path | None, tokenizer: Path | None, seed: int,
-                 d_model: int | None, d_k: int | None, d_v: int | None, heads: int | None,
-                 causal: bool, positions: str, model: str | None, layer: str | None,
-                 head: str | None, max_tokens: int = 4096):
+def build(text: str, opts: SourceOptions):
     """Build the explanation from whichever source the options name."""
     from attncli import explain as ex
 
     text = read_text(text)
     ex.check_text(text)
-    if model is None:
-        for name, value in (("--layer", layer), ("--head", head)):
-            if value is not None:
-                raise AttnError(f"{name} goes with --model")
-        return _seeded_or_loaded(text, weights, tokenizer, seed, d_model, d_k, d_v, heads,
-                                 causal, positions, max_tokens)
+    if opts.model is None:
+        if opts.layer is not None:
+            raise AttnError("--layer goes with --model: seeded and file weights have one layer")
+        return _seeded_or_loaded(text, opts)
     clash = [name for name, value in (
-        ("--weights", weights), ("--tokenizer", tokenizer), ("--d-model", d_model),
-        ("--d-k", d_k), ("--d-v", d_v), ("--heads", heads),
-        ("--causal", causal or None), ("--positions", None if positions == "none" else 1),
+        ("--weights", opts.weights), ("--tokenizer", opts.tokenizer),
+        ("--d-model", opts.d_model), ("--d-k", opts.d_k), ("--d-v", opts.d_v),
+        ("--heads", opts.heads), ("--causal", opts.causal or None),
+        ("--positions", None if opts.positions == "none" else 1),
     ) if value is not None]
     if clash:
         raise AttnError(f"{clash[0]} cannot be combined with --model: the model sets its own "
                         "tokenizer, weights, sizes, mask and positions")
-    return ex.explain_model(text, _load_model(model), "last" if layer is None else layer,
-                            "0" if head is None else head, max_tokens)
+    model = _load_model(opts.model)
+    layer = "last" if opts.layer is None else opts.layer
+    head = "0" if opts.head is None else opts.head
+    return ex.explain_model(text, model, layers=_select(layer, model.n_layers, "layer"),
+                            heads=_select(head, model.n_heads, "head"),
+                            max_tokens=opts.max_tokens, join=opts.join)
+
+
+def _select(spec: str, count: int, what: str) -> list[int]:
+    from attncli.explain import select
+
+    return select(spec, count, what, option=f"--{what}")
 
 
 @lru_cache(maxsize=2)
@@ -94,21 +165,24 @@ def _load_model(spec: str):
     return load_model(spec)
 
 
-def _seeded_or_loaded(text, weights, tokenizer, seed, d_model, d_k, d_v, heads, causal,
-                      positions, max_tokens):
+def _seeded_or_loaded(text: str, opts: SourceOptions):
     from attncli import explain as ex
     from attncli import tokens as tok
     from attncli import weights as wts
     from attncli.weights import files as weightfiles
 
-    dims = sizes(d_model, d_k, d_v, heads, weights)
-    if tokenizer is None:
+    dims = sizes(opts.d_model, opts.d_k, opts.d_v, opts.heads, opts.weights)
+    if opts.tokenizer is None:
         toks, tok_name = tok.word_level(text), "word-level"
     else:
-        toks, tok_name = tok.encode(tok.load_tokenizer(tokenizer), text), str(tokenizer)
-    ws = weightfiles.load(weights) if weights is not None else wts.seeded(seed, *dims)
-    return ex.explain(text, toks, ws, seed=seed, causal=causal, positions=positions,
-                      tokenizer=tok_name, max_tokens=max_tokens)
+        toks, tok_name = (tok.encode(tok.load_tokenizer(opts.tokenizer), text),
+                          str(opts.tokenizer))
+    ws = (weightfiles.load(opts.weights) if opts.weights is not None
+          else wts.seeded(opts.seed, *dims))
+    chosen = None if opts.head is None else _select(opts.head, len(ws.heads), "head")
+    return ex.explain(text, toks, ws, seed=opts.seed, causal=opts.causal,
+                      positions=opts.positions, tokenizer=tok_name, max_tokens=opts.max_tokens,
+                      heads=chosen)
 
 
 def seeded_file(seed: int, d_model: int, d_k: int | None, d_v: int | None, heads: int,
@@ -121,5 +195,6 @@ def seeded_file(seed: int, d_model: int, d_k: int | None, d_v: int | None, heads
     dims = sizes(d_model, d_k, d_v, heads, None)
     embeddings = None if text is None else {
         t.text: wts.seeded_embedding(t.text, seed, dims[0]) for t in tok.word_level(text)}
-    return wts.WeightSet(wts.seeded(seed, *dims).heads, embeddings or None,
-                         description=f"Seeded weights (seed {seed}).")
+    seeded = wts.seeded(seed, *dims)
+    return replace(seeded, embeddings=embeddings or None,
+                   description=f"Seeded weights (seed {seed}).")

@@ -20,7 +20,15 @@ from typing import Any
 import numpy as np
 from tokenizers import Tokenizer
 
-from attncli.attention import HeadSteps, Rotate, Steps, causal_mask, self_attention
+from attncli.attention import (
+    HeadSteps,
+    Joined,
+    Rotate,
+    Steps,
+    causal_mask,
+    join_heads,
+    self_attention,
+)
 from attncli.errors import AttnError
 from attncli.models.checkpoint import Checkpoint
 from attncli.tokens import Token, encode
@@ -132,12 +140,26 @@ class Model:
         self, ids: Sequence[int], layers: Sequence[int], heads: Sequence[int]
     ) -> list[HeadSteps]:
         """Run the forward pass up to max(layers); each chosen (layer, head) as Steps."""
+        return self.run(ids, layers, heads)[0]
+
+    def output_projection(self, i: int) -> tuple[np.ndarray, np.ndarray | None]:
+        """Layer i's W_O (n_heads * head_dim, d_model) and its bias, if any."""
+        rest = self.load_rest(i)
+        return rest["w_o"], rest.get("b_o")
+
+    def run(
+        self, ids: Sequence[int], layers: Sequence[int], heads: Sequence[int], *,
+        join: bool = False,
+    ) -> tuple[list[HeadSteps], Joined | None]:
+        """attention(), and with join also step 6 of the last chosen layer: all its heads,
+        each through the lesson's steps in float64, joined through the model's W_O."""
         ids_ = self.check_ids(ids)  # (n,)
         layers = check_range(layers, self.n_layers, "layer", self.name)
         heads = check_range(heads, self.n_heads, "head", self.name)
         if not layers or not heads:
-            return []
+            return [], None
         n, last = len(ids_), max(layers)
+        joined = None
         h = self.embed(ids_)  # (n, d_model)
         rotate = self.rotation(n)
         found: dict[tuple[int, int], HeadSteps] = {}
@@ -149,10 +171,15 @@ class Model:
                 for head in heads:
                     steps = self.head_steps(x, layer, head, rotate, mask)
                     found[i, head] = HeadSteps(i, head, steps)
+            if join and i == last:
+                outputs = [found[i, h].steps.output if (i, h) in found else
+                           self.head_steps(x, layer, h, rotate, mask).output
+                           for h in range(self.n_heads)]  # each (n, head_dim)
+                joined = join_heads(i, outputs, *self.output_projection(i))
             if i < last:  # the last chosen layer's output (and its MLP) is never needed
                 attn = self.all_heads(x, layer, rotate, mask)  # (n, n_heads * head_dim)
                 h = self.finish_layer(h, attn, self.load_rest(i))
-        return [found[i, head] for i in layers for head in heads]
+        return [found[i, head] for i in layers for head in heads], joined
 
     def head_steps(
         self, x: np.ndarray, layer: Layer, head: int, rotate: Rotate | None,

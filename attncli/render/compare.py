@@ -33,13 +33,15 @@ class _Pair:
         yield grid
 
 
+def _row(mask, i: int):
+    return None if mask is None else mask[i]
+
+
 def comparison(cmp: Comparison, precision: int = 2) -> Group:
     """For each head: the word's bars in A and in B; then how far its output vector moved."""
     word_a = visible(cmp.a.labels[cmp.index_a].strip())  # " animal" (byte-level BPE) → animal
     parts: list[RenderableType] = [
-        Text.assemble("“", (word_a, "bold"), "” in two contexts"),
-        Text.assemble(("A: ", "bold"), visible(cmp.a.text)),
-        Text.assemble(("B: ", "bold"), visible(cmp.b.text)),
+        Text.assemble("“", (word_a, "bold"), "” in two contexts, A and B"),
         *(Text(note, style="yellow") for note in cmp.notes),
         Text(""),
     ]
@@ -47,9 +49,10 @@ def comparison(cmp: Comparison, precision: int = 2) -> Group:
         if len(cmp.a.heads) > 1 or cmp.a.from_model:
             parts.append(Rule(Text(head_title(cmp.a, ha), style="bold magenta")))
         parts += [_Pair(Bars(cmp.a.labels[cmp.index_a], cmp.a.labels,
-                             ha.steps.weights[cmp.index_a]),
+                             ha.steps.weights[cmp.index_a], _row(ha.steps.mask, cmp.index_a)),
                         Bars(cmp.b.labels[cmp.index_b], cmp.b.labels,
-                             hb.steps.weights[cmp.index_b])), Text("")]
+                             hb.steps.weights[cmp.index_b], _row(hb.steps.mask, cmp.index_b))),
+                  Text("")]
         if len(cmp.a.heads) > 1:
             parts.append(Text(f"cosine of the outputs in this head: "
                               f"{number(cmp.head_cosines[n], precision + 1)}"))

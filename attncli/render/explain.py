@@ -1,8 +1,9 @@
-"""Rich renderables for an Explanation: the only layer that knows about the terminal.
+"""The view of `attn explain`: a header, then each step of the lesson with its numbers.
 
-Everything the user typed reaches the screen as rich `Text`, never as markup,
-and control characters are shown escaped, so input can neither style nor
-steer the terminal.
+It reads an Explanation that the layers below worked out (the pair, the focused rows' sums,
+the joined heads), computes nothing and raises nothing. Everything the user typed reaches
+the screen as rich `Text`, never as markup, and control characters are shown escaped, so
+input can neither style nor steer the terminal.
 """
 
 from __future__ import annotations
@@ -17,9 +18,10 @@ from rich.table import Table
 from rich.text import Text
 
 from attncli.attention import HeadSteps
-from attncli.explain import Explanation
-from attncli.lookup import find_all
+from attncli.explain import Explanation, Pair, RowSoftmax
 from attncli.render.widgets import (
+    HEAT_MASKED,
+    MASKED,
     MAX_MARK,
     MAX_ROWS,
     Bars,
@@ -31,11 +33,14 @@ from attncli.render.widgets import (
     plural,
     token_label,
 )
-from attncli.safe_text import visible
+from attncli.safe_text import SPACE_LEGEND, SPACE_MARK, space_marked, visible
 from attncli.sections import SECTIONS
 
-HEAD_SECTIONS = set(SECTIONS) - {"tokens", "x"}  # the sections drawn once per head
+HEAD_SECTIONS = set(SECTIONS) - {"tokens", "x", "joined"}  # the sections drawn once per head
 MAX_CHARTS = 8  # without --focus, a longer text gets charts for its first MAX_CHARTS tokens
+MODEL_CHARTS = 4  # a real model's view is taller (more tokens, more layers): fewer charts
+MAX_PRODUCTS = 12  # a longer q·k shows its largest products and adds up the rest in one row
+DESCRIPTION_CAP = 160  # characters of a weights file's description in the header
 
 
 def _spaced(parts: Sequence[RenderableType]) -> Group:
@@ -45,6 +50,68 @@ def _spaced(parts: Sequence[RenderableType]) -> Group:
 
 def _names(prefix: str, count: int) -> list[str]:
     return [f"{prefix}{i}" for i in range(count)]
+
+
+def _step(title: str, text: str) -> Group:
+    return Group(Rule(Text(title, style="bold"), align="left"), Text(text, style="italic"))
+
+
+def _word(ex: Explanation, i: int) -> str:
+    """Token i as prose names it: its label without a byte-level token's leading space."""
+    return token_label(ex.labels[i])
+
+
+def _first_sentence(text: str) -> str:
+    text = " ".join(text.split())
+    end = text.find(". ")
+    text = text if end < 0 else text[: end + 1]
+    return text if len(text) <= DESCRIPTION_CAP else text[: DESCRIPTION_CAP - 1] + "…"
+
+
+def with_header(ex: Explanation, view: RenderableType, tips: Sequence[str] = (),
+                texts: Sequence[str] | None = None) -> Group:
+    """Another command's view (heads, compare) under the same header as explain's."""
+    return Group(source_header(ex, tips, texts), Text(""), view)
+
+
+def source_header(ex: Explanation, tips: Sequence[str] = (),
+                  texts: Sequence[str] | None = None) -> Group:
+    """What runs: the text (or texts), the tokenizer and where the weights come from."""
+    c = ex.config
+    tokenizer = ("the model's own tokenizer" if ex.from_model
+                 else "word-level tokenizer" if c.tokenizer == "word-level"
+                 else f"tokenizer {visible(c.tokenizer)}")
+    if texts is None:
+        lines: list[RenderableType] = [Text.assemble(
+            ("Input ", "dim"), ("“", "dim"), (visible(ex.text), "bold"), ("”", "dim"),
+            f" · {plural(len(ex.tokens), 'token')} ({tokenizer})")]
+    else:
+        lines = [Text.assemble((f"Input {name} ", "dim"), ("“", "dim"), (visible(text), "bold"),
+                               ("”", "dim"))
+                 for name, text in zip("AB", texts, strict=False)]
+        lines.append(Text(f"Tokenizer: {tokenizer}", style="dim"))
+    if c.source == "model":
+        shown = ", ".join(str(h) for h in c.head_indices)
+        layers = ", ".join(str(layer) for layer in c.layers or ())
+        lines.append(Text.assemble(
+            ("Model ", "dim"), (visible(c.model or ""), "bold"),
+            f" · {visible(c.architecture or '')}, {plural(c.n_layers, 'layer')} × "
+            f"{plural(c.heads, 'head')}, its own weights · showing layer {layers}, "
+            f"head {shown} (numbered from 0)"))
+    elif c.source == "seeded":
+        lines.append(Text.assemble(
+            ("Weights ", "dim"), ("random", "bold yellow"),
+            f" (seeded with {c.seed}): nothing was learned, so the pattern below means "
+            "nothing yet; only the arithmetic is real."))
+    else:
+        lines.append(Text.assemble(("Weights from ", "dim"), (visible(c.weights), "bold"),
+                                   *((": " + visible(_first_sentence(c.description)),)
+                                     if c.description else ())))
+    if c.source != "model" and c.heads > 1:
+        lines.append(Text(f"{c.heads} heads, numbered 0 to {c.heads - 1}; showing "
+                          f"{', '.join(str(h) for h in c.head_indices)}", style="dim"))
+    lines.extend(Text(tip, style="dim") for tip in tips)
+    return Group(*lines)
 
 
 def _x_step(ex: Explanation) -> Group:
@@ -74,51 +141,42 @@ def _projection_text(s) -> str:
     return text
 
 
-def _step(title: str, text: str) -> Group:
-    return Group(Rule(Text(title, style="bold"), align="left"), Text(text, style="italic"))
-
-
 def head_title(ex: Explanation, hs: HeadSteps) -> str:
-    """'Head 1 of 2', or 'Layer 3 · Head 5' for a real model."""
+    """'Head 0 of 2', or 'Layer 3 · Head 5' for a real model: numbered from 0, as the options
+    and the JSON number them."""
     if ex.from_model:
         return f"Layer {hs.layer} · Head {hs.head}"
-    return f"Head {hs.head + 1} of {ex.config['heads']}"
+    return f"Head {hs.head} (of {ex.config.heads}: 0 to {ex.config.heads - 1})"
+
+
+def _dims(ex: Explanation, qk: str = "") -> tuple[list[str], list[str], list[str]]:
+    """Column names: the d_model dimensions, the query/key dimensions (named by the weights
+    file, or numbered after qk: q0, k0, …), the value dimensions."""
+    s = ex.heads[0].steps
+    return (list(ex.dims) if ex.dims else _names("d", ex.x.shape[1]),
+            list(ex.qk_dims) if ex.qk_dims else _names(qk, s.d_k),
+            list(ex.v_dims) if ex.v_dims else _names("v", s.v.shape[1]))
 
 
 def explanation(
     ex: Explanation,
     *,
     show: Iterable[str] = SECTIONS,
-    focus: str | None = None,
     precision: int = 2,
     heatmap: bool = False,
+    tips: Sequence[str] = (),
+    header: bool = True,
 ) -> Group:
-    """Every selected section of an explanation, in the lesson's order."""
+    """The header, then every selected section of an explanation, in the lesson's order;
+    the pair view (--from/--to) and the focused rows' sums where the explanation has them."""
     show = set(show)
     labels = ex.labels
-    parts: list[RenderableType] = []
+    parts: list[RenderableType] = [source_header(ex, tips)] if header else []
+    dims, _, _ = _dims(ex)
     d_model = ex.x.shape[1]
-    dims = list(ex.dims) if ex.dims else _names("d", d_model)
 
     if "tokens" in show:
-        # the title is a line of its own: as the table's title it would wrap a long path
-        # into the table's narrow width
-        source = ("the model's own tokenizer" if ex.from_model
-                  else visible(str(ex.config.get("tokenizer", "word-level"))))
-        title = Text(f"Tokens ({source})",
-                     style="bold", no_wrap=True, overflow="ellipsis")
-        table = Table(box=None, padding=(0, 1))
-        for name, justify in (("#", "right"), ("token", "left"), ("id", "right"),
-                              ("start", "right"), ("end", "right")):
-            table.add_column(name, justify=justify, no_wrap=True)
-        for i, t in enumerate(ex.tokens[:MAX_ROWS]):
-            table.add_row(str(i), Text(cut_label(visible(t.text))), str(t.id), str(t.start),
-                          str(t.end))
-        block: list[RenderableType] = [title, table]
-        if len(ex.tokens) > MAX_ROWS:
-            more = plural(len(ex.tokens) - MAX_ROWS, "more token")
-            block.append(Text(f"… {more} (--json lists all)", style="dim"))
-        parts.append(Group(*block))
+        parts.append(tokens_table(ex))
     if "x" in show:
         parts.append(_x_step(ex))
         if ex.positions is not None:
@@ -135,69 +193,101 @@ def explanation(
                                 precision))
         else:
             parts.append(Matrix(f"X ({len(labels)}×{d_model})", labels, dims, ex.x, precision))
-        parts.extend(Text(note, style="yellow") for note in ex.notes)
+    parts.extend(Text(visible(note), style="yellow") for note in ex.notes)
 
     for hs in ex.heads:
         if hs.layer != ex.heads[0].layer and "x" in show and hs.head == _first_head(ex, hs.layer):
             parts.append(Rule(Text(f"Layer {hs.layer}", style="bold magenta")))
             parts.append(Matrix(f"X, the input of layer {hs.layer} ({len(labels)}×{d_model})",
                                 labels, dims, hs.steps.x, precision))
-        parts.extend(_head(ex, hs, show, focus, labels, dims, precision, heatmap))
+        parts.extend(_head(ex, hs, show, precision, heatmap))
+    if "joined" in show and ex.joined is not None:
+        parts.extend(_joined(ex, precision))
+    if ex.pair is not None:
+        parts.extend(pair_view(ex, ex.pair, precision))
     return _spaced(parts)
+
+
+def tokens_table(ex: Explanation) -> Group:
+    """The tokens: position, text as the tokenizer spells it, id and character offsets."""
+    # the title is a line of its own: as the table's title it would wrap a long path
+    # into the table's narrow width
+    source = ("the model's own tokenizer" if ex.from_model
+              else visible(str(ex.config.tokenizer)))
+    title = Text(f"Tokens ({source})", style="bold", no_wrap=True, overflow="ellipsis")
+    table = Table(box=None, padding=(0, 1))
+    for name, justify in (("#", "right"), ("token", "left"), ("id", "right"),
+                          ("start", "right"), ("end", "right")):
+        table.add_column(name, justify=justify, no_wrap=True)
+    for i, t in enumerate(ex.tokens[:MAX_ROWS]):
+        table.add_row(str(i), Text(cut_label(space_marked(t.text))), str(t.id), str(t.start),
+                      str(t.end))
+    block: list[RenderableType] = [title, table]
+    if any(SPACE_MARK in space_marked(t.text) for t in ex.tokens[:MAX_ROWS]):
+        block.append(Text(SPACE_LEGEND, style="dim"))
+    if len(ex.tokens) > MAX_ROWS:
+        more = plural(len(ex.tokens) - MAX_ROWS, "more token")
+        block.append(Text(f"… {more} (--json lists all)", style="dim"))
+    return Group(*block)
+
+
+def _mask_legend(s) -> Text:
+    return Text(f"{MASKED} masked: the causal mask hides a later token from the query, so it "
+                "gets no weight at all (not a weight of 0 it chose).", style="dim")
 
 
 def _head(
     ex: Explanation,
     hs: HeadSteps,
     show: set[str],
-    focus: str | None,
-    labels: list[str],
-    dims: list[str],
     precision: int,
     heatmap: bool = False,
 ) -> list[RenderableType]:
     s = hs.steps
+    labels = ex.labels
+    dims, qn, vd = _dims(ex, "q")
+    kn = _dims(ex, "k")[1]
 
     def square(title: str, values: np.ndarray, *, weights: bool = False,
                caption: str | None = None) -> RenderableType:
         if heatmap:
             how = ("each cell shaded by its share of the row's largest weight" if weights
                    else "shaded from the smallest (blank) to the largest (█) value")
-            return Heatmap(title, labels, values, per_row=weights, caption=how)
+            if s.mask is not None:
+                how += f"; {HEAT_MASKED} masked (hidden by the causal mask)"
+            return Heatmap(title, labels, values, per_row=weights, caption=how, masked=s.mask)
         return Matrix(title, labels, labels, values, precision, corner="query ↓ key →",
-                      mark_row_max=weights, caption=caption)
+                      mark_row_max=weights, caption=caption, masked=s.mask)
 
     n, d_k, d_v = s.q.shape[0], s.q.shape[1], s.v.shape[1]
     parts: list[RenderableType] = []
-    if (len(ex.heads) > 1 or ex.from_model) and show & HEAD_SECTIONS:
+    if (len(ex.heads) > 1 or ex.from_model or ex.config.heads > 1) and show & HEAD_SECTIONS:
         parts.append(Rule(Text(head_title(ex, hs), style="bold magenta")))
     if "w" in show:
         parts.append(_step("Step 2a · The weight matrices",
                            "W_Q turns an embedding into what the token looks for, W_K into what "
                            "it offers, W_V into what it passes on."))
         parts.append(Flow([
-            Matrix(f"W_Q ({len(dims)}×{d_k})", dims, _names("q", d_k), s.w_q, precision),
-            Matrix(f"W_K ({len(dims)}×{d_k})", dims, _names("k", d_k), s.w_k, precision),
-            Matrix(f"W_V ({len(dims)}×{d_v})", dims, _names("v", d_v), s.w_v, precision),
+            Matrix(f"W_Q ({len(dims)}×{d_k})", dims, qn, s.w_q, precision),
+            Matrix(f"W_K ({len(dims)}×{d_k})", dims, kn, s.w_k, precision),
+            Matrix(f"W_V ({len(dims)}×{d_v})", dims, vd, s.w_v, precision),
         ]))
-        biases = [(name, prefix, b) for name, prefix, b in
-                  (("b_Q", "q", s.b_q), ("b_K", "k", s.b_k), ("b_V", "v", s.b_v)) if b is not None]
+        biases = [(name, names, b) for name, names, b in
+                  (("b_Q", qn, s.b_q), ("b_K", kn, s.b_k), ("b_V", vd, s.b_v)) if b is not None]
         if biases:
-            parts.append(Flow([Matrix(f"{name} (1×{len(b)})", ["bias"], _names(prefix, len(b)),
-                                      b[None, :], precision) for name, prefix, b in biases]))
+            parts.append(Flow([Matrix(f"{name} (1×{len(b)})", ["bias"], names, b[None, :],
+                                      precision) for name, names, b in biases]))
     if "qkv" in show:
         parts.append(_step("Step 2b · Queries, keys and values", _projection_text(s)))
         if s.q_unrotated is not None:
             parts.append(Flow([
-                Matrix(f"Q before RoPE ({n}×{d_k})", labels, _names("q", d_k), s.q_unrotated,
-                       precision),
-                Matrix(f"K before RoPE ({n}×{d_k})", labels, _names("k", d_k), s.k_unrotated,
-                       precision),
+                Matrix(f"Q before RoPE ({n}×{d_k})", labels, qn, s.q_unrotated, precision),
+                Matrix(f"K before RoPE ({n}×{d_k})", labels, kn, s.k_unrotated, precision),
             ]))
         parts.append(Flow([
-            Matrix(f"Q ({n}×{d_k})", labels, _names("q", d_k), s.q, precision),
-            Matrix(f"K ({n}×{d_k})", labels, _names("k", d_k), s.k, precision),
-            Matrix(f"V ({n}×{d_v})", labels, _names("v", d_v), s.v, precision),
+            Matrix(f"Q ({n}×{d_k})", labels, qn, s.q, precision),
+            Matrix(f"K ({n}×{d_k})", labels, kn, s.k, precision),
+            Matrix(f"V ({n}×{d_v})", labels, vd, s.v, precision),
         ]))
     if "scores" in show:
         parts.append(_step("Step 3 · Scores = Q·Kᵀ",
@@ -210,63 +300,177 @@ def _head(
                            "A score adds up d_k products, so it tends to grow with √d_k; "
                            "dividing by √d_k undoes that, and the softmax does not put all "
                            "the weight on one key."))
-        if s.mask is not None and not heatmap:
-            mask_view = np.where(s.mask, -np.inf, 0.0)
-            parts.append(Matrix("Causal mask (0 = may look, −∞ = hidden)", labels, labels,
-                                mask_view, 0, corner="query ↓ key →"))
         parts.append(square(f"Scaled ({n}×{n})", s.scaled))
+        if s.mask is not None and not heatmap:
+            parts.append(_mask_legend(s))
     if "softmax" in show:
         parts.append(_step("Step 4b · Attention weights = softmax(scaled)",
-                           "Softmax turns each row into weights that are positive and sum to 1."))
+                           "Softmax turns each row into weights that are positive and sum to 1: "
+                           "e^x of each entry, divided by the row's sum of e^x."))
         parts.append(square(f"Weights ({n}×{n}); each row sums to 1", s.weights, weights=True,
                             caption=f"{MAX_MARK} marks the largest weight in each row"))
+        sink = ex.sinks.get((hs.layer, hs.head))
+        if sink is not None:
+            parts.append(_sink_text(ex, sink))
+    rows = ex.focus_rows.get((hs.layer, hs.head), [])
+    for row in rows[:MAX_CHARTS]:
+        parts.extend(softmax_sums(ex, row, precision))
     if "bars" in show:
-        wanted = list(range(n)) if focus is None else find_all(ex, focus, "--focus")
-        if focus is None:
+        wanted = list(ex.focus) if ex.focus else list(range(n))
+        if not ex.focus:
             parts.append(_step("Where each token looks", "Each bar is one attention weight."))
         seen = Counter(token_label(lab) for lab in labels)  # a repeated word's charts get its "#i"
+        charts = MODEL_CHARTS if ex.from_model and not ex.focus else MAX_CHARTS
         parts.append(Flow([Bars(labels[i] if seen[token_label(labels[i])] == 1 else
-                                f"{token_label(labels[i])} #{i}", labels, s.weights[i])
-                           for i in wanted[:MAX_CHARTS]], gap=4))
-        if len(wanted) > MAX_CHARTS:
-            more = plural(len(wanted) - MAX_CHARTS, "more token")
+                                f"{token_label(labels[i])} #{i}", labels, s.weights[i],
+                                None if s.mask is None else s.mask[i])
+                           for i in wanted[:charts]], gap=4))
+        if s.mask is not None:
+            parts.append(_mask_legend(s))
+        if len(wanted) > charts:
+            more = plural(len(wanted) - charts, "more token")
             parts.append(Text(f"… charts for {more}: pick one with --focus WORD", style="dim"))
     if "output" in show:
         parts.append(_step("Step 5 · Output = weights·V",
                            "Each token's new vector is the weighted sum of all value rows: "
                            "itself, mixed with the context it attended to."))
-        parts.append(Matrix(f"Output ({n}×{d_v})", labels, _names("o", d_v), s.output,
-                            precision))
+        parts.append(Matrix(f"Output ({n}×{d_v})", labels, vd, s.output, precision))
+    return parts
+
+
+def _sink_text(ex: Explanation, sink) -> Text:
+    """One line naming an attention sink, with the numbers the weights matrix shows."""
+    who = _word(ex, sink.token)
+    return Text(f"Attention sink: {sink.rows} of {sink.of} tokens give more than half "
+                f"their weight to “{who}” ({100 * sink.share:.0f}% on average). A head with "
+                "nothing useful to find for a token parks its weight on a first or special "
+                "token like this one, so that weight carries little meaning.", style="yellow")
+
+
+def softmax_sums(ex: Explanation, row: RowSoftmax, precision: int,
+                 key: int | None = None) -> list[RenderableType]:
+    """Step 4b for one row, by hand: each e^x, the row's sum, and each share of it."""
+    p = precision + 2  # e^x and shares need two more decimals than the matrices to add up
+    who = _word(ex, row.query)
+    x = "x" if row.shift == 0 else f"x − {number(row.shift, precision)}"
+    text = (f"For “{who}”: e^{x} of each scaled score, then each one divided by their sum, "
+            f"{number(row.total, p)}.")
+    if row.shift:
+        text += (f" Every entry is first moved by the row's largest, "
+                 f"{number(row.shift, precision)}, so that e^x stays readable; the shares do "
+                 "not change.")
+    values = np.stack([row.scaled, row.exps, row.weights], axis=1)  # (n, 3)
+    total = np.array([[np.nan, row.total, float(row.weights.sum())]])
+    matrix = Matrix(f"Softmax of “{who}”'s row", [*ex.labels, "sum"],
+                    ["scaled x", f"e^{x}" if row.shift == 0 else "e^(x−m)", "÷ sum = weight"],
+                    np.concatenate([values, total]), p, corner="key",
+                    masked=np.concatenate([np.stack([row.masked] * 3, axis=1),
+                                           np.zeros((1, 3), dtype=bool)]),
+                    highlight=key)
+    parts: list[RenderableType] = [_step(f"Step 4b by hand · softmax of “{who}”'s row", text),
+                                   matrix]
+    if key is not None and not row.masked[key]:
+        parts.append(Text(f"weight of “{_word(ex, key)}” = {number(row.exps[key], p)} / "
+                          f"{number(row.total, p)} = {number(row.weights[key], p)}",
+                          style="bold"))
+    if row.masked.any():
+        parts.append(Text(f"{MASKED} masked: hidden by the causal mask, left out of the sum.",
+                          style="dim"))
+    return parts
+
+
+def pair_view(ex: Explanation, pr: Pair, precision: int) -> list[RenderableType]:
+    """Why one query gives one key its weight: q·k per dimension, ÷√d_k, the softmax by hand,
+    then the query's output as the sum of weight × value rows."""
+    _, qk, vd = _dims(ex, "dim ")
+    a, b = _word(ex, pr.src), _word(ex, pr.dst)
+    where = (f"layer {pr.layer}, head {pr.head}" if ex.from_model else
+             f"head {pr.head}" if ex.config.heads > 1 else "")
+    parts: list[RenderableType] = [Rule(Text(f"The pair “{a}” → “{b}”" +
+                                             (f" · {where}" if where else ""),
+                                             style="bold magenta"))]
+    # step 3: the score, dimension by dimension
+    order, rest, rest_sum = pr.largest(len(pr.products) if len(pr.products) <= MAX_PRODUCTS
+                                       else MAX_PRODUCTS - 1)
+    rows = [qk[d] for d in order]
+    values = [[pr.q[d], pr.k[d], pr.products[d]] for d in order]
+    if len(rest):
+        rows.append(f"… {len(rest)} more")
+        values.append([np.nan, np.nan, rest_sum])
+    rows.append("sum = score")
+    values.append([np.nan, np.nan, pr.score])
+    named = " (the weights file names each dimension)" if ex.qk_dims else ""
+    text = (f"“{a}”'s query and “{b}”'s key, multiplied dimension by dimension{named}; the "
+            f"products add up to the score, {number(pr.score, precision)}, the number in row "
+            f"“{a}”, column “{b}” of the scores.")
+    if len(rest):
+        text += (f" The {len(order)} largest products are shown; the other {len(rest)} are "
+                 "added up in one row.")
+    parts += [_step("Step 3 · score = q · k", text),
+              Matrix(f"q · k ({len(pr.products)} dimensions)", rows,
+                     [f"q {a}", f"k {b}", "q × k"], np.array(values), precision,
+                     corner="dimension")]
+    # step 4a: scale, or the mask
+    if pr.masked:
+        parts.append(_step("Step 4a · masked",
+                           f"“{b}” comes after “{a}”, and the causal mask hides later tokens: "
+                           f"the score is replaced by −∞ before the softmax, so “{b}” gets "
+                           "a weight of exactly 0 and adds nothing to the output."))
+    else:
+        parts.append(_step("Step 4a · scaled = score / √d_k",
+                           f"{number(pr.score, precision)} / √{len(pr.q)} = "
+                           f"{number(pr.score, precision)} / {number(pr.divisor, 3)} = "
+                           f"{number(pr.scaled, precision + 2)}"))
+    # step 4b: the softmax of the query's row
+    parts += softmax_sums(ex, pr.row, precision, key=pr.dst)
+    # step 5: the output as weight × value, row by row
+    n = len(ex.labels)
+    contributions = np.concatenate([pr.contributions, pr.output[None, :]])  # (n + 1, d_v)
+    weights = np.concatenate([pr.row.weights[:, None], [[np.nan]]])  # (n + 1, 1)
+    masked = np.concatenate([pr.row.masked, [False]])[:, None]
+    parts += [
+        _step(f"Step 5 · the output of “{a}” = Σ weight × value row",
+              f"Each key's value row is multiplied by the weight “{a}” gives it; the rows add "
+              f"up to “{a}”'s output. " + (f"“{b}” is masked, so it adds nothing." if pr.masked
+                                          else f"“{b}” adds {number(pr.weight, precision + 2)} "
+                                               "× its value row.")),
+        Flow([
+            Matrix(f"V, the value rows ({n}×{len(vd)})", ex.labels, vd, pr.values, precision,
+                   corner="key", highlight=pr.dst),
+            Matrix("weight × value", [*ex.labels, "sum = output"],
+                   ["weight", *vd], np.concatenate([weights, contributions], axis=1),
+                   precision + 1, corner="key", highlight=pr.dst,
+                   masked=np.concatenate([masked, np.zeros((n + 1, len(vd)), dtype=bool)],
+                                         axis=1)),
+        ], gap=4, row_gap=1),
+    ]
+    return parts
+
+
+def _joined(ex: Explanation, precision: int) -> list[RenderableType]:
+    """Step 6: every head's output side by side, then W_O mixes them into d_model numbers."""
+    j = ex.joined
+    labels = ex.labels
+    dims, _, vd = _dims(ex)
+    heads = j.concat.shape[1] // len(vd)
+    cols = [f"h{h}.{v}" for h in range(heads) for v in vd]
+    bias = " + b_O" if j.b_o is not None else ""
+    parts: list[RenderableType] = [
+        Rule(Text(f"Layer {j.layer} · the heads joined" if ex.from_model else
+                  "The heads joined", style="bold magenta")),
+        _step(f"Step 6 · Attention output = concat · W_O{bias}",
+              f"Each of the {heads} heads gave every token an output of {len(vd)} numbers. "
+              f"Side by side they make one row of {heads * len(vd)} (concat); W_O mixes them "
+              f"back into {len(dims)} numbers per token, the layer's attention output."),
+        Matrix(f"concat ({len(labels)}×{j.concat.shape[1]})", labels, cols, j.concat, precision),
+        Matrix(f"W_O ({j.w_o.shape[0]}×{j.w_o.shape[1]})", cols, dims, j.w_o, precision),
+    ]
+    if j.b_o is not None:
+        parts.append(Matrix(f"b_O (1×{len(j.b_o)})", ["bias"], dims, j.b_o[None, :], precision))
+    parts.append(Matrix(f"Attention output ({len(labels)}×{j.output.shape[1]})", labels, dims,
+                        j.output, precision))
     return parts
 
 
 def _first_head(ex: Explanation, layer: int) -> int:
     return next(hs.head for hs in ex.heads if hs.layer == layer)
-
-
-
-def weight_set(ws, *, precision: int = 2) -> Group:
-    """What a weights file holds: its description, embeddings table and each head's matrices."""
-    dims = list(ws.dims) if ws.dims else _names("d", ws.d_model)
-    parts: list[RenderableType] = [Text.assemble(
-        (visible(ws.source), "bold"),
-        f"  d_model {ws.d_model} · d_k {ws.d_k} · d_v {ws.d_v} · {len(ws.heads)} "
-        f"head{'s' if len(ws.heads) > 1 else ''}",
-    )]
-    if ws.description:
-        parts.append(Text(visible(ws.description), style="italic"))
-    if ws.embeddings:
-        words = list(ws.embeddings)
-        parts.append(Matrix(f"Embeddings ({len(words)}×{ws.d_model})", words, dims,
-                            np.stack([ws.embeddings[w] for w in words]), precision))
-    else:
-        parts.append(Text("No embeddings table: tokens get seeded embeddings.", style="yellow"))
-    for h, hw in enumerate(ws.heads):
-        if len(ws.heads) > 1:
-            parts.append(Rule(Text(f"Head {h + 1} of {len(ws.heads)}", style="bold magenta")))
-        parts.append(Flow([
-            Matrix(f"W_Q ({ws.d_model}×{ws.d_k})", dims, _names("q", ws.d_k), hw.w_q, precision),
-            Matrix(f"W_K ({ws.d_model}×{ws.d_k})", dims, _names("k", ws.d_k), hw.w_k, precision),
-            Matrix(f"W_V ({ws.d_model}×{ws.d_v})", dims, _names("v", ws.d_v), hw.w_v, precision),
-        ]))
-    return _spaced(parts)

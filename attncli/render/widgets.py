@@ -40,6 +40,7 @@ def number(value: float, precision: int) -> str:
 
 
 INF = float("inf")
+MASKED = "—"  # a key the mask hides from the query: not a weight of 0 the query chose
 MAX_ROWS = 40  # taller matrices show their first rows and a "… n more rows" line
 
 
@@ -63,11 +64,15 @@ class Matrix:
         mark_row_max: bool = False,
         corner: str = "",
         max_rows: int = MAX_ROWS,
+        masked: np.ndarray | None = None,
+        highlight: int | None = None,
     ) -> None:
         self.title, self.caption, self.corner = title, caption, corner
         self.rows, self.cols = [token_label(r) for r in rows], [token_label(c) for c in cols]
         self.values, self.precision = values, precision
         self.mark_row_max, self.max_rows = mark_row_max, max_rows
+        self.masked = masked  # (rows, cols) bool: True where the mask hides the key: shown as —
+        self.highlight = highlight  # a row to draw in bold reverse (the pair's key)
         self._cache: dict[int, tuple[list[Text], list[int]]] = {}
 
     def lines(self, width: int) -> list[Text]:
@@ -84,6 +89,8 @@ class Matrix:
         more_w = len(f"… {len(self.cols)} more") + 2
         # No column is narrower than 1 + 2 characters: at most this many can be on screen.
         block = self.values[:shown_rows, : max(1, width // 3)].tolist()  # Python floats
+        hidden_cells = (self.masked[:shown_rows, : max(1, width // 3)].tolist()
+                        if self.masked is not None else None)
         spare = " " if self.mark_row_max else ""  # keeps columns aligned with a marked cell
         fmt = f"{{:.{self.precision}f}}".format
         columns = []  # (header, cells, content width) of each column shown
@@ -92,6 +99,12 @@ class Matrix:
             cells = []
             for i, row in enumerate(block):
                 v = row[j]
+                if hidden_cells is not None and hidden_cells[i][j]:
+                    cells.append(MASKED + spare)
+                    continue
+                if v != v:  # NaN: a cell left empty on purpose (a sum row's q and k)
+                    cells.append(" " + spare)
+                    continue
                 text = fmt(v) if -INF < v < INF else number(v, self.precision)
                 if text[0] == "-" and float(text) == 0:  # no -0.00
                     text = text[1:]
@@ -123,12 +136,16 @@ class Matrix:
             # One string per line, with spans only where a cell is styled: far fewer Text
             # operations than appending cell by cell (this is the hot loop of a big render).
             label = self.rows[i] + " " * (label_w - cell_len(self.rows[i]))
-            pieces, spans, at = [label], [Span(0, len(label), "bold")], len(label)
+            lit = i == self.highlight
+            pieces, spans, at = [label], [Span(0, len(label), "bold reverse" if lit else "bold")], \
+                len(label)
             row = block[i]
             for j, (_, cells, w) in enumerate(columns):
                 v = row[j]
-                style = ("bold reverse" if best[i] == j else
-                         "dim" if v == -INF or (self.mark_row_max and v == 0) else "")
+                hidden_cell = hidden_cells is not None and hidden_cells[i][j]
+                style = ("bold reverse" if best[i] == j or (lit and not hidden_cell) else
+                         "dim" if hidden_cell or v == -INF or (self.mark_row_max and v == 0)
+                         else "")
                 cell = "  " + cells[i].rjust(w)
                 if style:
                     spans.append(Span(at + 2, at + len(cell), style))
@@ -162,6 +179,7 @@ class Matrix:
 
 
 SHADE = " ░▒▓█"
+HEAT_MASKED = "·"  # a masked cell of a heat map
 LABEL_CAP = 16  # token labels longer than this are cut with an ellipsis (the JSON keeps them)
 
 
@@ -174,10 +192,12 @@ class Heatmap:
     """
 
     def __init__(self, title: str, labels: Sequence[str], values: np.ndarray, *,
-                 per_row: bool, caption: str | None = None, max_rows: int = MAX_ROWS * 2):
+                 per_row: bool, caption: str | None = None, max_rows: int = MAX_ROWS * 2,
+                 masked: np.ndarray | None = None):
         self.title, self.caption, self.per_row, self.max_rows = title, caption, per_row, max_rows
         self.labels = [token_label(lab) for lab in labels]
         self.values = values
+        self.masked = masked  # (n, n) bool: drawn as HEAT_MASKED, not as a blank weight
 
     def _levels(self) -> np.ndarray:
         v = np.where(np.isneginf(self.values), np.nan, self.values)  # masked: left blank
@@ -205,7 +225,11 @@ class Heatmap:
         yield Text(" " * (label_w + 1) + ruler[:cols], style="dim")
         for i in range(rows):
             line = Text(f"{i:>{idx_w}} {self.labels[i]:<{label_w - idx_w - 1}} ")
-            line.append("".join(SHADE[k] for k in levels[i, :cols]), style="cyan")
+            cells = [SHADE[k] for k in levels[i, :cols]]
+            if self.masked is not None:
+                cells = [HEAT_MASKED if m else c for c, m in zip(cells, self.masked[i, :cols],
+                                                                 strict=True)]
+            line.append("".join(cells), style="cyan")
             if cols < n:
                 line.append(f" … {n - cols} more", style="dim")
             yield line
@@ -256,8 +280,8 @@ def token_label(token: str) -> str:
 class Flow:
     """Blocks (matrices, bar charts) side by side, wrapping to a new row when one does not fit."""
 
-    def __init__(self, items: Sequence[Matrix | Bars], gap: int = 3) -> None:
-        self.items, self.gap = list(items), gap
+    def __init__(self, items: Sequence[Matrix | Bars], gap: int = 3, row_gap: int = 0) -> None:
+        self.items, self.gap, self.row_gap = list(items), gap, row_gap
 
     def _lines(self, width: int) -> Iterable[Text]:
         row: list[tuple[list[Text], list[int], int]] = []
@@ -267,6 +291,7 @@ class Flow:
             w = max(sizes)
             if row and used + self.gap + w > width:
                 yield from self._join(row)
+                yield from (Text() for _ in range(self.row_gap))
                 row, used = [], 0
             used = w if not row else used + self.gap + w
             row.append((block, sizes, w))
@@ -304,8 +329,10 @@ def bar(fraction: float, width: int = BAR_WIDTH) -> str:
 class Bars:
     """What one query token attends to: one bar and percentage per key token."""
 
-    def __init__(self, query: str, keys: Sequence[str], weights: np.ndarray) -> None:
+    def __init__(self, query: str, keys: Sequence[str], weights: np.ndarray,
+                 masked: np.ndarray | None = None) -> None:
         self.query, self.keys, self.weights = token_label(query), keys, weights
+        self.masked = masked  # (n,) bool: keys the mask hides, drawn as — instead of 0.0%
         self.bar_width = BAR_WIDTH  # at most; set lower to draw two charts to one scale
         n = len(keys)
         shown = range(n) if n <= MAX_BARS else sorted(np.argsort(-weights)[:TOP_BARS])
@@ -334,8 +361,11 @@ class Bars:
         for j in shown:
             lab, w = _fit(self.labels[j], label_w), self.weights[j]
             line = Text(" " * (label_w - cell_len(lab)) + lab + " ", no_wrap=True)
-            line.append(bar(w, bar_w), style="bold cyan" if j == best else "cyan")
-            line.append(f" {100 * w:5.1f}%")
+            if self.masked is not None and self.masked[j]:
+                line.append(" " * bar_w + f" {MASKED:>5} ", style="dim")
+            else:
+                line.append(bar(w, bar_w), style="bold cyan" if j == best else "cyan")
+                line.append(f" {100 * w:5.1f}%")
             out.append(line)
             widths.append(label_w + 1 + bar_w + 7)
         if len(shown) < n:

@@ -44,6 +44,10 @@ class WeightSet:
     dims: tuple[str, ...] | None = None  # names of the d_model dimensions
     description: str | None = None
     source: str = "seeded"  # "seeded" or the file it came from
+    qk_dims: tuple[str, ...] | None = None  # names of W_Q's and W_K's columns (d_k)
+    v_dims: tuple[str, ...] | None = None  # names of W_V's columns (d_v)
+    w_o: np.ndarray | None = None  # (heads * d_v, d_model) joins the heads' outputs
+    b_o: np.ndarray | None = None  # (d_model,)
 
     @property
     def d_model(self) -> int:
@@ -58,20 +62,31 @@ class WeightSet:
         return int(self.heads[0].w_v.shape[1])
 
 
-def check_sizes(d_model: int, d_k: int, d_v: int, heads: int) -> None:
-    """Refuse sizes that are zero, negative or too large to be a lesson."""
-    for name, value, top in (
-        ("--d-model", d_model, MAX_D_MODEL),
-        ("--d-k", d_k, MAX_D_HEAD),
-        ("--d-v", d_v, MAX_D_HEAD),
-        ("--heads", heads, MAX_HEADS),
-    ):
+SIZE_NAMES = ("d_model", "d_k", "d_v", "heads")
+
+
+def size_problem(d_model: int, d_k: int, d_v: int, heads: int,
+                 names: Sequence[str] = SIZE_NAMES) -> str | None:
+    """Why these sizes are refused (zero, negative or too large to be a lesson), or None.
+
+    names says what to call each size in the message: the option a user typed, or what in a
+    file set it; nothing here knows which."""
+    for name, value, top in zip(names, (d_model, d_k, d_v, heads),
+                                (MAX_D_MODEL, MAX_D_HEAD, MAX_D_HEAD, MAX_HEADS), strict=True):
         if not 1 <= value <= top:
-            raise AttnError(f"{name} must be between 1 and {top}, got {value}")
+            return f"{name} must be between 1 and {top}, got {value}"
     total = heads * d_model * (2 * d_k + d_v)
     if total > MAX_PARAMETERS:
-        raise AttnError(f"{heads} heads of {d_model}×{d_k}, {d_model}×{d_k} and {d_model}×{d_v} "
-                        f"make {total:,} weights, more than the limit of {MAX_PARAMETERS:,}")
+        return (f"{heads} heads of {d_model}×{d_k}, {d_model}×{d_k} and {d_model}×{d_v} make "
+                f"{total:,} weights, more than the limit of {MAX_PARAMETERS:,}")
+    return None
+
+
+def check_sizes(d_model: int, d_k: int, d_v: int, heads: int) -> None:
+    """Refuse sizes that are zero, negative or too large to be a lesson."""
+    problem = size_problem(d_model, d_k, d_v, heads)
+    if problem:
+        raise AttnError(problem)
 
 
 def _rng(seed: int, *parts: str) -> np.random.Generator:
@@ -101,7 +116,14 @@ def seeded(seed: int, d_model: int, d_k: int, d_v: int, heads: int) -> WeightSet
             for h in range(heads)
         ),
         source="seeded",
+        w_o=seeded_w_o(seed, heads * d_v, d_model) if heads > 1 else None,
     )
+
+
+def seeded_w_o(seed: int, rows: int, d_model: int) -> np.ndarray:
+    """(heads * d_v, d_model) output projection drawn from the seed, scaled by 1/√rows."""
+    w = _rng(seed, "w_o", "0").standard_normal((rows, d_model)) / np.sqrt(rows)
+    return np.round(w, DECIMALS) + 0.0
 
 
 def embed(tokens: Sequence[Token], ws: WeightSet, seed: int) -> tuple[np.ndarray, bool]:

@@ -14,9 +14,10 @@ import numpy as np
 
 from attncli.errors import AttnError
 from attncli.files import atomic_write, read_bytes
-from attncli.weights import MAX_HEADS, HeadWeights, WeightSet, check_sizes
+from attncli.weights import MAX_HEADS, HeadWeights, WeightSet, size_problem
 
 FORMATS = (".json", ".npz", ".safetensors")
+NAME_KEYS = ("dims", "qk_dims", "v_dims")  # names of the d_model, d_k and d_v dimensions
 REFUSED = (".bin", ".pt", ".pth", ".pkl", ".pickle", ".ckpt")
 
 
@@ -91,7 +92,8 @@ def _from_npz(path: Path, data: bytes) -> dict:
     except (zipfile.BadZipFile, OSError, EOFError) as exc:
         raise AttnError(f"{path}: not a valid npz file ({exc})") from None
     return _from_arrays(path, arrays, metadata={
-        key: arrays.pop(key).tolist() for key in ("vocab", "dims", "description") if key in arrays
+        key: arrays.pop(key).tolist() for key in ("vocab", *NAME_KEYS, "description")
+        if key in arrays
     })
 
 
@@ -104,7 +106,7 @@ def _from_safetensors(path: Path, data: bytes) -> dict:
         raise AttnError(f"{path}: not a valid safetensors file ({exc})") from None
     meta = _safetensors_metadata(data)
     decoded = {}
-    for key in ("vocab", "dims"):
+    for key in ("vocab", *NAME_KEYS):
         if key in meta:
             try:
                 decoded[key] = json.loads(meta[key])
@@ -123,10 +125,10 @@ def _safetensors_metadata(data: bytes) -> dict[str, str]:
 
 def _from_arrays(path: Path, arrays: dict[str, np.ndarray], metadata: dict) -> dict:
     """npz and safetensors keep the table as a (vocab, d_model) matrix and a vocab list."""
-    for key in ("w_q", "w_k", "w_v", "embeddings"):
+    for key in ("w_q", "w_k", "w_v", "w_o", "b_o", "embeddings"):
         if key in arrays and arrays[key].dtype.kind not in "biuf":  # no complex, dates, text
             raise AttnError(f"{path}: {key!r} must hold real numbers, not {arrays[key].dtype}")
-    raw: dict = {key: arrays.get(key) for key in ("w_q", "w_k", "w_v")}
+    raw: dict = {key: arrays.get(key) for key in ("w_q", "w_k", "w_v", "w_o", "b_o")}
     for key in ("w_q", "w_k", "w_v"):
         if raw[key] is not None and raw[key].ndim == 3:  # (heads, rows, cols)
             raw[key] = list(raw[key])
@@ -138,8 +140,9 @@ def _from_arrays(path: Path, arrays: dict[str, np.ndarray], metadata: dict) -> d
         if not isinstance(vocab, list) or table.ndim != 2 or len(vocab) != table.shape[0]:
             raise AttnError(f"{path}: 'embeddings' must have one row per 'vocab' entry")
         raw["embeddings"] = {str(word): row for word, row in zip(vocab, table, strict=True)}
-    if "dims" in metadata:
-        raw["dims"] = metadata["dims"]
+    for key in NAME_KEYS:
+        if key in metadata:
+            raw[key] = metadata[key]
     if "description" in metadata:
         raw["description"] = metadata["description"]
     return raw
@@ -186,8 +189,12 @@ def _validate(path: Path, raw: dict) -> WeightSet:
         if heads and (mq.shape != heads[0].w_q.shape or mv.shape != heads[0].w_v.shape):
             raise AttnError(f"{path}: every head must have the same shapes ({nq} differs)")
         heads.append(HeadWeights(mq, mk, mv))
-    d_model = heads[0].w_q.shape[0]
-    check_sizes(d_model, heads[0].w_q.shape[1], heads[0].w_v.shape[1], len(heads))
+    d_model, d_k, d_v = heads[0].w_q.shape[0], heads[0].w_q.shape[1], heads[0].w_v.shape[1]
+    problem = size_problem(d_model, d_k, d_v, len(heads), names=(
+        "d_model (the rows of w_q)", "d_k (the columns of w_q)", "d_v (the columns of w_v)",
+        "the number of heads"))
+    if problem:
+        raise AttnError(f"{path}: {problem}")
 
     embeddings = None
     if raw.get("embeddings") is not None:
@@ -211,7 +218,35 @@ def _validate(path: Path, raw: dict) -> WeightSet:
     description = raw.get("description")
     if description is not None and not isinstance(description, str):
         raise AttnError(f"{path}: 'description' must be a string")
-    return WeightSet(tuple(heads), embeddings, dims, description, source=str(path))
+    qk_dims = _names(path, raw, "qk_dims", d_k, "W_Q's and W_K's columns (d_k)")
+    v_dims = _names(path, raw, "v_dims", d_v, "W_V's columns (d_v)")
+    w_o = b_o = None
+    if raw.get("w_o") is not None:
+        w_o = _matrix(path, "w_o", raw["w_o"])
+        if w_o.shape != (len(heads) * d_v, d_model):
+            raise AttnError(f"{path}: 'w_o' is {_shape(w_o)}; it must be (heads × d_v)×d_model "
+                            f"= {len(heads) * d_v}×{d_model}")
+    if raw.get("b_o") is not None:
+        if w_o is None:
+            raise AttnError(f"{path}: 'b_o' needs 'w_o'")
+        b_o = _matrix(path, "b_o", [raw["b_o"]])[0]
+        if b_o.shape != (d_model,):
+            raise AttnError(f"{path}: 'b_o' has {b_o.shape[0]} numbers; it needs d_model = "
+                            f"{d_model}")
+    return WeightSet(tuple(heads), embeddings, dims, description, source=str(path),
+                     qk_dims=qk_dims, v_dims=v_dims, w_o=w_o, b_o=b_o)
+
+
+def _names(path: Path, raw: dict, key: str, count: int, what: str) -> tuple[str, ...] | None:
+    """An optional list of names, one per column: e.g. what each query/key dimension means."""
+    names = raw.get(key)
+    if names is None:
+        return None
+    if not isinstance(names, list) or len(names) != count or not all(
+        isinstance(d, str) for d in names
+    ):
+        raise AttnError(f"{path}: {key!r} must be a list of {count} names, one for each of {what}")
+    return tuple(names)
 
 
 def _is_stack(value: list) -> bool:
@@ -234,8 +269,9 @@ def to_json_doc(ws: WeightSet) -> dict:
     doc: dict = {}
     if ws.description:
         doc["description"] = ws.description
-    if ws.dims:
-        doc["dims"] = list(ws.dims)
+    for key in NAME_KEYS:
+        if getattr(ws, key):
+            doc[key] = list(getattr(ws, key))
     if ws.embeddings is not None:
         doc["embeddings"] = {word: vec.tolist() for word, vec in ws.embeddings.items()}
     mats = [{"w_q": h.w_q.tolist(), "w_k": h.w_k.tolist(), "w_v": h.w_v.tolist()}
@@ -244,6 +280,10 @@ def to_json_doc(ws: WeightSet) -> dict:
         doc.update(mats[0])
     else:
         doc["heads"] = mats
+    if ws.w_o is not None:
+        doc["w_o"] = ws.w_o.tolist()
+    if ws.b_o is not None:
+        doc["b_o"] = ws.b_o.tolist()
     return doc
 
 
@@ -264,12 +304,17 @@ def dumps(ws: WeightSet, suffix: str) -> bytes:
     for key in ("w_q", "w_k", "w_v"):
         mats = [getattr(h, key) for h in ws.heads]
         arrays[key] = mats[0] if len(mats) == 1 else np.stack(mats)  # (heads, rows, cols)
+    if ws.w_o is not None:
+        arrays["w_o"] = ws.w_o  # (heads * d_v, d_model)
+    if ws.b_o is not None:
+        arrays["b_o"] = ws.b_o  # (d_model,)
     meta: dict[str, str] = {}
     if ws.embeddings is not None:
         arrays["embeddings"] = np.stack(list(ws.embeddings.values()))  # (vocab, d_model)
         meta["vocab"] = json.dumps(list(ws.embeddings), ensure_ascii=False)
-    if ws.dims:
-        meta["dims"] = json.dumps(list(ws.dims), ensure_ascii=False)
+    for key in NAME_KEYS:
+        if getattr(ws, key):
+            meta[key] = json.dumps(list(getattr(ws, key)), ensure_ascii=False)
     if ws.description:
         meta["description"] = ws.description
     if suffix == ".json":
