@@ -231,7 +231,7 @@ def tokens_table(ex: Explanation) -> Group:
     return Group(*block)
 
 
-def _mask_legend(s) -> Text:
+def _mask_legend() -> Text:
     return Text(f"{MASKED} masked: the causal mask hides a later token from the query, so it "
                 "gets no weight at all (not a weight of 0 it chose).", style="dim")
 
@@ -302,7 +302,7 @@ def _head(
                            "the weight on one key."))
         parts.append(square(f"Scaled ({n}×{n})", s.scaled))
         if s.mask is not None and not heatmap:
-            parts.append(_mask_legend(s))
+            parts.append(_mask_legend())
     if "softmax" in show:
         parts.append(_step("Step 4b · Attention weights = softmax(scaled)",
                            "Softmax turns each row into weights that are positive and sum to 1: "
@@ -326,7 +326,7 @@ def _head(
                                 None if s.mask is None else s.mask[i])
                            for i in wanted[:charts]], gap=4))
         if s.mask is not None:
-            parts.append(_mask_legend(s))
+            parts.append(_mask_legend())
         if len(wanted) > charts:
             more = plural(len(wanted) - charts, "more token")
             parts.append(Text(f"… charts for {more}: pick one with --focus WORD", style="dim"))
@@ -401,8 +401,8 @@ def pair_view(ex: Explanation, pr: Pair, precision: int) -> list[RenderableType]
     values.append([np.nan, np.nan, pr.score])
     named = " (the weights file names each dimension)" if ex.qk_dims else ""
     text = (f"“{a}”'s query and “{b}”'s key, multiplied dimension by dimension{named}; the "
-            f"products add up to the score, {number(pr.score, precision)}, the number in row "
-            f"“{a}”, column “{b}” of the scores.")
+            f"products add up to the score, {number(pr.score, precision)}: the entry at row "
+            f"“{a}”, column “{b}” of Q·Kᵀ.")
     if len(rest):
         text += (f" The {len(order)} largest products are shown; the other {len(rest)} are "
                  "added up in one row.")
