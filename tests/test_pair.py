@@ -433,10 +433,12 @@ def test_a_model_joins_its_heads_through_its_own_w_o(bert_doc: dict) -> None:
 
 
 def test_a_model_joins_the_last_layer_shown() -> None:
-    doc = explain_json(BERT_TEXT, "--model", BERT, "--layer", "all")
+    doc = explain_json(BERT_TEXT, "--model", BERT, "--layer", "all", "--show", "joined")
     check_joined(doc)
     assert doc["joined_layer"] == 1 == doc["config"]["layers"][-1]
     assert doc["config"]["n_layers"] == 2 and doc["config"]["head_indices"] == [0]
+    # one head's --json stays small: no W_O unless asked for (--head all or --show joined)
+    assert "w_o" not in explain_json(BERT_TEXT, "--model", BERT)
 
 
 # ---------------------------------------------------------------- (g) the schema
@@ -472,7 +474,8 @@ def test_new_keys_validate_against_the_shipped_schema(args: tuple[str, ...]) -> 
 
 
 def test_a_model_document_with_every_new_key_validates() -> None:
-    doc = explain_json(BERT_TEXT, "--model", BERT, "--from", "tired", "--to", "animal")
+    doc = explain_json(BERT_TEXT, "--model", BERT, "--from", "tired", "--to", "animal",
+                       "--show", "joined")
     assert {"pair", "joined_layer", "concat", "w_o", "b_o", "attention_output"} <= set(doc)
     assert doc["config"]["n_layers"] == 2
     assert doc["pair"]["layer"] == 1 and doc["pair"]["head"] == 0

@@ -153,7 +153,7 @@ def explain(
     ex = sources.build(text, sources.SourceOptions(
         weights=weights, tokenizer=tokenizer, seed=seed, d_model=d_model, d_k=d_k, d_v=d_v,
         heads=heads, causal=causal, positions=positions, model=model, layer=layer, head=head,
-        max_tokens=max_tokens, join=as_json or bool(wanted and "joined" in wanted)))
+        max_tokens=max_tokens, join=_join(as_json, wanted, head)))
     ex = sources.explain_words(ex, focus=focus, src=from_word, dst=to_word)
     if as_json:
         from attncli import export
@@ -344,6 +344,14 @@ def _exports(svg: Path | None, html: Path | None, txt: Path | None, force: bool,
                         "--json > FILE)")
     exports.check()
     return exports
+
+
+def _join(as_json: bool, wanted: list[str] | None, head: str | None) -> bool:
+    """Whether a model also joins its heads (step 6): when --show names it, or for --json of
+    every head of a layer. It runs every head in float64 and writes a d_model² W_O, so a
+    one-head --json stays fast. (Seeded and file heads are always joined: they are small.)"""
+    return bool(wanted and "joined" in wanted) or (
+        as_json and head is not None and head.strip().lower() == "all")
 
 
 def _tips(ex) -> list[str]:
