@@ -18,7 +18,12 @@ from rich.table import Table
 from rich.text import Text
 
 from attncli.attention import HeadSteps
-from attncli.explain import Explanation, Pair, RowSoftmax
+from attncli.explain import Explanation
+from attncli.render.common import dims as _dims
+from attncli.render.common import spaced as _spaced
+from attncli.render.common import step as _step
+from attncli.render.common import word as _word
+from attncli.render.pair import pair_view, softmax_sums
 from attncli.render.widgets import (
     HEAT_MASKED,
     MASKED,
@@ -39,26 +44,7 @@ from attncli.sections import SECTIONS
 HEAD_SECTIONS = set(SECTIONS) - {"tokens", "x", "joined"}  # the sections drawn once per head
 MAX_CHARTS = 8  # without --focus, a longer text gets charts for its first MAX_CHARTS tokens
 MODEL_CHARTS = 4  # a real model's view is taller (more tokens, more layers): fewer charts
-MAX_PRODUCTS = 12  # a longer q·k shows its largest products and adds up the rest in one row
 DESCRIPTION_CAP = 160  # characters of a weights file's description in the header
-
-
-def _spaced(parts: Sequence[RenderableType]) -> Group:
-    """The parts one under another, a blank line after each."""
-    return Group(*(item for p in parts for item in (p, Text(""))))
-
-
-def _names(prefix: str, count: int) -> list[str]:
-    return [f"{prefix}{i}" for i in range(count)]
-
-
-def _step(title: str, text: str) -> Group:
-    return Group(Rule(Text(title, style="bold"), align="left"), Text(text, style="italic"))
-
-
-def _word(ex: Explanation, i: int) -> str:
-    """Token i as prose names it: its label without a byte-level token's leading space."""
-    return token_label(ex.labels[i])
 
 
 def _first_sentence(text: str) -> str:
@@ -147,15 +133,6 @@ def head_title(ex: Explanation, hs: HeadSteps) -> str:
     if ex.from_model:
         return f"Layer {hs.layer} · Head {hs.head}"
     return f"Head {hs.head} (of {ex.config.heads}: 0 to {ex.config.heads - 1})"
-
-
-def _dims(ex: Explanation, qk: str = "") -> tuple[list[str], list[str], list[str]]:
-    """Column names: the d_model dimensions, the query/key dimensions (named by the weights
-    file, or numbered after qk: q0, k0, …), the value dimensions."""
-    s = ex.heads[0].steps
-    return (list(ex.dims) if ex.dims else _names("d", ex.x.shape[1]),
-            list(ex.qk_dims) if ex.qk_dims else _names(qk, s.d_k),
-            list(ex.v_dims) if ex.v_dims else _names("v", s.v.shape[1]))
 
 
 def explanation(
@@ -345,106 +322,6 @@ def _sink_text(ex: Explanation, sink) -> Text:
                 f"their weight to “{who}” ({100 * sink.share:.0f}% on average). A head with "
                 "nothing useful to find for a token parks its weight on a first or special "
                 "token like this one, so that weight carries little meaning.", style="yellow")
-
-
-def softmax_sums(ex: Explanation, row: RowSoftmax, precision: int,
-                 key: int | None = None) -> list[RenderableType]:
-    """Step 4b for one row, by hand: each e^x, the row's sum, and each share of it."""
-    p = precision + 2  # e^x and shares need two more decimals than the matrices to add up
-    who = _word(ex, row.query)
-    x = "x" if row.shift == 0 else f"x − {number(row.shift, precision)}"
-    text = (f"For “{who}”: e^{x} of each scaled score, then each one divided by their sum, "
-            f"{number(row.total, p)}.")
-    if row.shift:
-        text += (f" Every entry is first moved by the row's largest, "
-                 f"{number(row.shift, precision)}, so that e^x stays readable; the shares do "
-                 "not change.")
-    values = np.stack([row.scaled, row.exps, row.weights], axis=1)  # (n, 3)
-    total = np.array([[np.nan, row.total, float(row.weights.sum())]])
-    matrix = Matrix(f"Softmax of “{who}”'s row", [*ex.labels, "sum"],
-                    ["scaled x", f"e^{x}" if row.shift == 0 else "e^(x−m)", "÷ sum = weight"],
-                    np.concatenate([values, total]), p, corner="key",
-                    masked=np.concatenate([np.stack([row.masked] * 3, axis=1),
-                                           np.zeros((1, 3), dtype=bool)]),
-                    highlight=key)
-    parts: list[RenderableType] = [_step(f"Step 4b by hand · softmax of “{who}”'s row", text),
-                                   matrix]
-    if key is not None and not row.masked[key]:
-        parts.append(Text(f"weight of “{_word(ex, key)}” = {number(row.exps[key], p)} / "
-                          f"{number(row.total, p)} = {number(row.weights[key], p)}",
-                          style="bold"))
-    if row.masked.any():
-        parts.append(Text(f"{MASKED} masked: hidden by the causal mask, left out of the sum.",
-                          style="dim"))
-    return parts
-
-
-def pair_view(ex: Explanation, pr: Pair, precision: int) -> list[RenderableType]:
-    """Why one query gives one key its weight: q·k per dimension, ÷√d_k, the softmax by hand,
-    then the query's output as the sum of weight × value rows."""
-    _, qk, vd = _dims(ex, "dim ")
-    a, b = _word(ex, pr.src), _word(ex, pr.dst)
-    where = (f"layer {pr.layer}, head {pr.head}" if ex.from_model else
-             f"head {pr.head}" if ex.config.heads > 1 else "")
-    parts: list[RenderableType] = [Rule(Text(f"The pair “{a}” → “{b}”" +
-                                             (f" · {where}" if where else ""),
-                                             style="bold magenta"))]
-    # step 3: the score, dimension by dimension
-    order, rest, rest_sum = pr.largest(len(pr.products) if len(pr.products) <= MAX_PRODUCTS
-                                       else MAX_PRODUCTS - 1)
-    rows = [qk[d] for d in order]
-    values = [[pr.q[d], pr.k[d], pr.products[d]] for d in order]
-    if len(rest):
-        rows.append(f"… {len(rest)} more")
-        values.append([np.nan, np.nan, rest_sum])
-    rows.append("sum = score")
-    values.append([np.nan, np.nan, pr.score])
-    named = " (the weights file names each dimension)" if ex.qk_dims else ""
-    text = (f"“{a}”'s query and “{b}”'s key, multiplied dimension by dimension{named}; the "
-            f"products add up to the score, {number(pr.score, precision)}: the entry at row "
-            f"“{a}”, column “{b}” of Q·Kᵀ.")
-    if len(rest):
-        text += (f" The {len(order)} largest products are shown; the other {len(rest)} are "
-                 "added up in one row.")
-    parts += [_step("Step 3 · score = q · k", text),
-              Matrix(f"q · k ({len(pr.products)} dimensions)", rows,
-                     [f"q {a}", f"k {b}", "q × k"], np.array(values), precision,
-                     corner="dimension")]
-    # step 4a: scale, or the mask
-    if pr.masked:
-        parts.append(_step("Step 4a · masked",
-                           f"“{b}” comes after “{a}”, and the causal mask hides later tokens: "
-                           f"the score is replaced by −∞ before the softmax, so “{b}” gets "
-                           "a weight of exactly 0 and adds nothing to the output."))
-    else:
-        parts.append(_step("Step 4a · scaled = score / √d_k",
-                           f"{number(pr.score, precision)} / √{len(pr.q)} = "
-                           f"{number(pr.score, precision)} / {number(pr.divisor, 3)} = "
-                           f"{number(pr.scaled, precision + 2)}"))
-    # step 4b: the softmax of the query's row
-    parts += softmax_sums(ex, pr.row, precision, key=pr.dst)
-    # step 5: the output as weight × value, row by row
-    n = len(ex.labels)
-    contributions = np.concatenate([pr.contributions, pr.output[None, :]])  # (n + 1, d_v)
-    weights = np.concatenate([pr.row.weights[:, None], [[np.nan]]])  # (n + 1, 1)
-    masked = np.concatenate([pr.row.masked, [False]])[:, None]
-    parts += [
-        _step(f"Step 5 · the output of “{a}” = Σ weight × value row",
-              f"Each key's value row is multiplied by the weight “{a}” gives it; the rows add "
-              f"up to “{a}”'s output. " + (f"“{b}” is masked, so it adds nothing." if pr.masked
-                                          else f"“{b}” adds {number(pr.weight, precision + 2)} "
-                                               "× its value row.")),
-        Flow([
-            Matrix(f"V, the value rows ({n}×{len(vd)})", ex.labels, vd, pr.values, precision,
-                   corner="key", highlight=pr.dst),
-            Matrix("weight × value", [*ex.labels, "sum = output"],
-                   ["weight", *vd], np.concatenate([weights, contributions], axis=1),
-                   precision + 1, corner="key", highlight=pr.dst,
-                   masked=np.concatenate([masked, np.zeros((n + 1, len(vd)), dtype=bool)],
-                                         axis=1)),
-        ], gap=4, row_gap=1),
-    ]
-    return parts
 
 
 def _joined(ex: Explanation, precision: int) -> list[RenderableType]:

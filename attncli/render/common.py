@@ -1,0 +1,39 @@
+"""What the explain views share: a step's heading, a token's name in prose, column names."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from rich.console import Group, RenderableType
+from rich.rule import Rule
+from rich.text import Text
+
+from attncli.explain import Explanation
+from attncli.render.widgets import token_label
+
+
+def spaced(parts: Sequence[RenderableType]) -> Group:
+    """The parts one under another, a blank line after each."""
+    return Group(*(item for p in parts for item in (p, Text(""))))
+
+
+def names(prefix: str, count: int) -> list[str]:
+    return [f"{prefix}{i}" for i in range(count)]
+
+
+def step(title: str, text: str) -> Group:
+    return Group(Rule(Text(title, style="bold"), align="left"), Text(text, style="italic"))
+
+
+def word(ex: Explanation, i: int) -> str:
+    """Token i as prose names it: its label without a byte-level token's leading space."""
+    return token_label(ex.labels[i])
+
+
+def dims(ex: Explanation, qk: str = "") -> tuple[list[str], list[str], list[str]]:
+    """Column names: the d_model dimensions, the query/key dimensions (named by the weights
+    file, or numbered after qk: q0, k0, …), the value dimensions."""
+    s = ex.heads[0].steps
+    return (list(ex.dims) if ex.dims else names("d", ex.x.shape[1]),
+            list(ex.qk_dims) if ex.qk_dims else names(qk, s.d_k),
+            list(ex.v_dims) if ex.v_dims else names("v", s.v.shape[1]))
