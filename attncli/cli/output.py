@@ -1,0 +1,67 @@
+"""What every command does with its result: where it goes (screen, exports, JSON on stdout),
+the help's examples, and the tips under a view's header."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from attncli.errors import AttnError
+
+EXIT_CODES = ("Exit codes: 0 success, 1 internal error (rerun with --debug), 2 usage or input "
+              "error, 130 interrupted (Ctrl-C).")
+
+
+def examples(*lines: str) -> str:
+    """An epilog of example commands, kept as written (click's \\b marker), then exit codes."""
+    return "Examples:\n\n\b\n" + "\n".join(f"  {line}" for line in lines) + "\n\n" + EXIT_CODES
+
+
+
+def exports_for(svg: Path | None, html: Path | None, txt: Path | None, force: bool,
+             as_json: bool):
+    """Where to save the screen; refused with --json, which replaces the screen."""
+    from attncli.render.console import Exports
+
+    exports = Exports(svg, html, txt, force)
+    if as_json and exports.targets():
+        kinds = [f"--{kind}" for kind, _ in exports.targets()]
+        names = kinds[0] if len(kinds) == 1 else f"{', '.join(kinds[:-1])} and {kinds[-1]}"
+        raise AttnError(f"{names} cannot be combined with --json: "
+                        f"{'it saves' if len(kinds) == 1 else 'they save'} what the terminal "
+                        "shows, and --json prints JSON instead (to keep the JSON, redirect it: "
+                        "--json > FILE)")
+    exports.check()
+    return exports
+
+
+def join_heads_for(as_json: bool, wanted: list[str] | None, head: str | None) -> bool:
+    """Whether a model also joins its heads (step 6): when --show names it, or for --json of
+    every head of a layer. It runs every head in float64 and writes a d_model² W_O, so a
+    one-head --json stays fast. (Seeded and file heads are always joined: they are small.)"""
+    return bool(wanted and "joined" in wanted) or (
+        as_json and head is not None and head.strip().lower() == "all")
+
+
+def tips(ex) -> list[str]:
+    """Where to go next, under the header: seeded weights point to the lesson's file and to a
+    real model."""
+    if ex.config.source != "seeded":
+        return []
+    return ["For the lesson's pattern: -w sample_weights/animal-tired.json · for a trained "
+            "model: --model DIR (see the README)"]
+
+
+def write_json(doc) -> None:
+    """The document on stdout, streamed, then a newline: nothing else goes to stdout."""
+    from attncli import export
+
+    export.write(doc, sys.stdout)
+    sys.stdout.write("\n")
+    sys.stdout.flush()
+
+
+def show(renderable, exports=None, title: str = "attn") -> None:
+    from attncli.render import console as screen
+
+    screen.show(renderable, exports, title=title)
