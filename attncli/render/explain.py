@@ -54,6 +54,16 @@ def _first_sentence(text: str) -> str:
     return text if len(text) <= DESCRIPTION_CAP else text[: DESCRIPTION_CAP - 1] + "…"
 
 
+def _which(noun: str, values: Sequence[int]) -> str:
+    """'head 3', 'heads 0, 2', or a run written as 'layers 0–5'."""
+    values = list(values)
+    if len(values) == 1:
+        return f"{noun} {values[0]}"
+    if len(values) > 2 and values == list(range(values[0], values[-1] + 1)):
+        return f"{noun}s {values[0]}–{values[-1]}"
+    return f"{noun}s {', '.join(str(v) for v in values)}"
+
+
 def with_header(ex: Explanation, view: RenderableType, tips: Sequence[str] = (),
                 texts: Sequence[str] | None = None) -> Group:
     """Another command's view (heads, compare) under the same header as explain's."""
@@ -77,13 +87,12 @@ def source_header(ex: Explanation, tips: Sequence[str] = (),
                  for name, text in zip("AB", texts, strict=False)]
         lines.append(Text(f"Tokenizer: {tokenizer}", style="dim"))
     if c.source == "model":
-        shown = ", ".join(str(h) for h in c.head_indices)
-        layers = ", ".join(str(layer) for layer in c.layers or ())
         lines.append(Text.assemble(
             ("Model ", "dim"), (visible(c.model or ""), "bold"),
             f" · {visible(c.architecture or '')}, {plural(c.n_layers, 'layer')} × "
-            f"{plural(c.heads, 'head')}, its own weights · showing layer {layers}, "
-            f"head {shown} (numbered from 0)"))
+            f"{plural(c.heads, 'head')}, its own weights · showing "
+            f"{_which('layer', c.layers or ())}, {_which('head', c.head_indices)} "
+            "(numbered from 0)"))
     elif c.source == "seeded":
         lines.append(Text.assemble(
             ("Weights ", "dim"), ("random", "bold yellow"),
