@@ -1,6 +1,7 @@
 """Which numbers to explain, from the command-line options: seeded, a weights file, or a model.
 
-The commands in cli.py only parse options; this turns them into an Explanation.
+The commands in commands.py only parse options; this turns them into an Explanation, and
+looks up the words they name (--focus, --from, --to) before anything is drawn.
 """
 
 from __future__ import annotations
@@ -62,8 +63,6 @@ def explain_words(ex, *, focus: str | None, src: str | None, dst: str | None):
     from attncli.lookup import find_all, find_one
 
     if ex.from_model:  # name the heads that park their weight on [CLS], BOS or the first token
-        from dataclasses import replace
-
         from attncli.heads import attention_sink
 
         sinks = {(hs.layer, hs.head): attention_sink(hs.steps.weights, ex.tokens, hs.steps.mask)
@@ -76,8 +75,6 @@ def explain_words(ex, *, focus: str | None, src: str | None, dst: str | None):
         ex = explain.with_pair(ex, i, j)
         notes = [note for note in (note_i, note_j) if note]
         if notes:
-            from dataclasses import replace
-
             ex = replace(ex, notes=[*ex.notes, *notes])
     return ex
 
