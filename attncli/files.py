@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 
 from attncli.errors import AttnError
@@ -40,6 +41,47 @@ def check_target(path: Path, *, force: bool = False) -> None:
         raise AttnError(f"{path}: already exists (use --force to overwrite it)")
     if not path.parent.is_dir():
         raise AttnError(f"{path}: folder {path.parent} does not exist")
+
+
+def wants_dir(path: str | os.PathLike[str]) -> bool:
+    """Whether path names a folder to write into rather than a file: it ends with a separator
+    ("pics/") or is an existing directory.
+
+    The trailing separator is only seen in a str: pathlib drops it (Path("pics/") is "pics").
+    """
+    text = os.fspath(path)
+    return text.endswith(tuple(sep for sep in ("/", os.sep, os.altsep) if sep)) or (
+        Path(text).is_dir())
+
+
+def check_folder(folder: Path, names: Sequence[str] = (), *, force: bool = False) -> None:
+    """Refuse a folder that files may not be written into, before anything is written: a path
+    that is not a directory, a missing folder whose parent is missing too (a missing folder
+    itself is fine: make_folder creates it), or, without force, any of names already there."""
+    folder = Path(folder)
+    if folder.exists() and not folder.is_dir():
+        raise AttnError(f"{folder}: is not a directory")
+    if not folder.exists():
+        if not folder.parent.is_dir():
+            raise AttnError(f"{folder}: cannot create this folder, {folder.parent} does not "
+                            "exist")
+        return  # a new folder holds none of names
+    for name in names:
+        check_target(folder / name, force=force)
+
+
+def make_folder(folder: Path) -> None:
+    """Create folder if it is missing; its parent must exist (only one level is created)."""
+    folder = Path(folder)
+    try:
+        folder.mkdir(exist_ok=True)
+    except FileNotFoundError:
+        raise AttnError(f"{folder}: cannot create this folder, {folder.parent} does not "
+                        "exist") from None
+    except FileExistsError:
+        raise AttnError(f"{folder}: is not a directory") from None
+    except OSError as exc:
+        raise AttnError(f"{folder}: cannot create this folder ({exc.strerror or exc})") from None
 
 
 def atomic_write(path: Path, data: bytes, *, force: bool = False) -> None:

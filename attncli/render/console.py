@@ -1,43 +1,77 @@
-"""The console: print a renderable, and save exactly what was printed as SVG, HTML or text."""
+"""The console: print a renderable, and save exactly what was printed as SVG, HTML or text.
+
+A target may also be a folder (`attn demo --svg pics/`): save_each then writes one numbered
+file per page into it.
+"""
 
 from __future__ import annotations
 
 import io
+import re
+import unicodedata
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from attncli.errors import AttnError
-from attncli.files import atomic_write, check_target
+from attncli.files import atomic_write, check_folder, check_target, make_folder, wants_dir
 
 if TYPE_CHECKING:  # rich is imported only when something is drawn (start-up time)
     from rich.console import Console, RenderableType
 
+KINDS = ("svg", "html", "txt")
+
 
 @dataclass(frozen=True)
 class Exports:
-    """Where to save the screen, if anywhere, and whether existing files may be replaced."""
+    """Where to save the screen, if anywhere, and whether existing files may be replaced.
 
-    svg: Path | None = None
-    html: Path | None = None
-    txt: Path | None = None
+    A target is a file, or a folder for one file per page (see is_dir): give a folder as a str
+    ending with "/" ("pics/"), since a Path drops the trailing separator, or as an existing
+    directory.
+    """
+
+    svg: Path | str | None = None
+    html: Path | str | None = None
+    txt: Path | str | None = None
     force: bool = False
 
     def targets(self) -> list[tuple[str, Path]]:
-        return [(kind, path) for kind, path in (("svg", self.svg), ("html", self.html),
-                                                ("txt", self.txt)) if path is not None]
+        """Every target given, files and folders, as (kind, path)."""
+        return [(kind, Path(path)) for kind in KINDS
+                if (path := getattr(self, kind)) is not None]
 
-    def check(self) -> None:
+    def is_dir(self, kind: str) -> bool:
+        """Whether the target of kind ("svg", "html" or "txt") is a folder (wants_dir)."""
+        path = getattr(self, kind)
+        return path is not None and wants_dir(path)
+
+    def check(self, allow_dirs: bool = False, pages: Sequence[str] = ()) -> None:
         """Refuse before any work is done: an existing file without --force, a missing folder,
-        two exports into one file."""
-        seen: dict[Path, str] = {}
+        two exports into one file, a folder as target unless allow_dirs.
+
+        With allow_dirs a folder is refused only if it is not a directory, or is missing along
+        with its parent (a missing folder is created when saving). pages, the names of the
+        pages that save_each will write, if already known, also refuses their files in it.
+        """
+        seen: dict[Path, tuple[str, bool]] = {}
         for kind, path in self.targets():
-            if path.resolve() in seen:
-                raise AttnError(f"{path}: given to both --{seen[path.resolve()]} and --{kind}; "
+            key, folder = path.resolve(), self.is_dir(kind)
+            if key in seen and not (folder and seen[key][1]):  # folders may be shared
+                raise AttnError(f"{path}: given to both --{seen[key][0]} and --{kind}; "
                                 "each export needs its own file")
-            seen[path.resolve()] = kind
-        for _, path in self.targets():
-            check_target(path, force=self.force)
+            seen.setdefault(key, (kind, folder))
+        for kind, path in self.targets():
+            if not self.is_dir(kind):
+                check_target(path, force=self.force)
+            elif not allow_dirs:
+                if path.is_dir():
+                    check_target(path)  # "…: is a directory", as ever
+                raise AttnError(f"{getattr(self, kind)}: names a folder; --{kind} here saves "
+                                "one file, give a file name")
+            else:
+                check_folder(path, page_files(pages, kind), force=self.force)
 
 
 def console(*, record: bool = False, width: int | None = None) -> Console:
@@ -73,21 +107,81 @@ def show(renderable: RenderableType, exports: Exports | None = None,
 
 
 def save(renderable: RenderableType, exports: Exports, width: int, title: str = "attn") -> None:
-    """Write each requested export of renderable, laid out at width, atomically.
+    """Write each requested export of renderable to its file, laid out at width, atomically.
 
-    title names the HTML page (its <title>), e.g. the command and its text.
+    title names the HTML page (its <title>), e.g. the command and its text. Folder targets are
+    left to save_each.
     """
-    if exports.targets():
-        from rich.console import Console
-
-        # Lay the same renderable out again at the same width, in colour, off screen: the
-        # files match the terminal even when stdout is a pipe that got no colour.
-        recorder = Console(file=io.StringIO(), width=width, record=True, force_terminal=True,
-                           color_system="truecolor", highlight=False, emoji=False, markup=False)
-        recorder.print(renderable)
-        for kind, path in exports.targets():
+    files = [(kind, path) for kind, path in exports.targets() if not exports.is_dir(kind)]
+    if files:
+        recorder = _record(renderable, width)
+        for kind, path in files:
             atomic_write(path, _export(recorder, kind, title).encode("utf-8"),
                          force=exports.force)
+
+
+def save_each(pages: Sequence[tuple[str, RenderableType]], exports: Exports, width: int,
+              title: str) -> list[Path]:
+    """Write one file per page into each folder target, laid out at width; return the paths.
+
+    pages are (name, renderable), in order. The files are numbered in that order and named
+    after the page: 01-what-self-attention-does.svg, 02-step-1-embeddings.svg, … (three
+    digits from 100 pages on). A missing folder is created if its parent exists; otherwise,
+    or without --force when any of the files already exists, nothing at all is written.
+    Each file is written atomically. File targets are left to save.
+    """
+    folders = [(kind, path) for kind, path in exports.targets() if exports.is_dir(kind)]
+    if not folders or not pages:
+        return []
+    files = {kind: page_files([name for name, _ in pages], kind) for kind, _ in folders}
+    for kind, folder in folders:  # every file is checked before the first is written
+        check_folder(folder, files[kind], force=exports.force)
+    for _, folder in folders:
+        make_folder(folder)
+    written: list[Path] = []
+    for number, (name, renderable) in enumerate(pages, start=1):
+        recorder = _record(renderable, width)
+        page_title = f"{title} · {number}/{len(pages)} {name}"
+        for kind, folder in folders:
+            path = folder / files[kind][number - 1]
+            atomic_write(path, _export(recorder, kind, page_title).encode("utf-8"),
+                         force=exports.force)
+            written.append(path)
+    return written
+
+
+SLUG_CAP = 40  # characters of a page's name in its file name
+
+
+def slug(name: str) -> str:
+    """A page's name for a file name: lowercase ASCII letters and digits joined by "-", cut
+    at a word to at most SLUG_CAP characters ("Step 1 · Embeddings" -> "step-1-embeddings")."""
+    # accents dropped ("é" -> "e"); any other character separates words, as a space does
+    bare = "".join(c for c in unicodedata.normalize("NFKD", name) if not unicodedata.combining(c))
+    text = "-".join(re.findall(r"[a-z0-9]+", bare.lower()))
+    if len(text) > SLUG_CAP:
+        cut = text[: SLUG_CAP + 1].rfind("-")
+        text = text[:cut] if cut > 0 else text[:SLUG_CAP]
+    return text
+
+
+def page_files(names: Sequence[str], kind: str) -> list[str]:
+    """The file names of pages with these names, in order: 01-slug.svg, … ("01.svg" for a name
+    with no letters or digits)."""
+    digits = max(2, len(str(len(names))))
+    return [f"{number:0{digits}d}{'-' if slug(name) else ''}{slug(name)}.{kind}"
+            for number, name in enumerate(names, start=1)]
+
+
+def _record(renderable: RenderableType, width: int) -> Console:
+    """The renderable laid out again at width, in colour, off screen: the files match the
+    terminal even when stdout is a pipe that got no colour."""
+    from rich.console import Console
+
+    recorder = Console(file=io.StringIO(), width=width, record=True, force_terminal=True,
+                       color_system="truecolor", highlight=False, emoji=False, markup=False)
+    recorder.print(renderable)
+    return recorder
 
 
 TITLE_CAP = 80  # characters of the HTML page's title before "…"
@@ -114,10 +208,66 @@ style="font-family:inherit">{code}</code></pre>
 """
 
 
+# Fonts every system has one of, no web fonts: rich's own SVG fetches Fira Code from a CDN,
+# which a slide deck, an offline viewer or librsvg never gets.
+MONO_FONTS = "'DejaVu Sans Mono', 'Liberation Mono', Menlo, Consolas, 'Courier New', monospace"
+SANS_FONTS = "'DejaVu Sans', 'Liberation Sans', Arial, Helvetica, sans-serif"
+# The width of a cell over its height: DejaVu Sans Mono's and Menlo's advance is 0.602 em,
+# Liberation Mono's and Courier New's 0.600. Renderers without textLength (librsvg) start each
+# piece of text at its column but lay it out with the font's own advance: with rich's 0.61 (Fira
+# Code) a long piece would fall short of the next one, or with a narrower cell run into it.
+FONT_ASPECT_RATIO = 0.602
+# rich's SVG template (rich/_export_format.py, unchanged from rich 13.7 to 15) without its
+# @font-face rules, with local fonts, and with spaces kept: rich writes spaces as no-break
+# spaces, which librsvg still strips at the start and end of a piece of text unless
+# xml:space="preserve" (inherited by every element); white-space: pre is the SVG 2 spelling.
+# rich fills in every {name}; {{ and }} are braces.
+SVG_PAGE = """\
+<svg class="rich-terminal" viewBox="0 0 {width} {height}" xmlns="http://www.w3.org/2000/svg" \
+xml:space="preserve">
+    <style>
+
+    .{unique_id}-matrix {{
+        font-family: MONO_FONTS;
+        font-size: {char_height}px;
+        line-height: {line_height}px;
+        font-variant-east-asian: full-width;
+        white-space: pre;
+    }}
+
+    .{unique_id}-title {{
+        font-size: 18px;
+        font-weight: bold;
+        font-family: SANS_FONTS;
+    }}
+
+    {styles}
+    </style>
+
+    <defs>
+    <clipPath id="{unique_id}-clip-terminal">
+      <rect x="0" y="0" width="{terminal_width}" height="{terminal_height}" />
+    </clipPath>
+    {lines}
+    </defs>
+
+    {chrome}
+    <g transform="translate({terminal_x}, {terminal_y})" \
+clip-path="url(#{unique_id}-clip-terminal)">
+    {backgrounds}
+    <g class="{unique_id}-matrix">
+    {matrix}
+    </g>
+    </g>
+</svg>
+""".replace("MONO_FONTS", MONO_FONTS).replace("SANS_FONTS", SANS_FONTS)
+
+
 def _export(out: Console, kind: str, title: str = "attn") -> str:
     # clear=False: every export is of the same, whole screen
     if kind == "svg":
-        return out.export_svg(title="attn", clear=False)
+        return out.export_svg(title="attn", clear=False, code_format=SVG_PAGE,
+                              font_aspect_ratio=FONT_ASPECT_RATIO)
     if kind == "html":
         import html
 
