@@ -15,6 +15,7 @@ import re
 from attncli.errors import AttnError
 from attncli.explain import Explanation
 from attncli.safe_text import visible
+from attncli.tokens import Token
 
 LISTED = 30  # tokens named in an error message before "…"
 
@@ -70,12 +71,19 @@ def _matches(ex: Explanation, word: str) -> list[int]:
             if folded in (n.casefold() for n in _names(ex, i))]
 
 
+def word_pieces(text: str, tokens: list[Token], word: str) -> list[tuple[int, int, list[int]]]:
+    """Where word stands in text as a whole word (ignoring case), and the tokens that cover
+    part of it there: one (start, end, pieces) per occurrence. Special tokens ([CLS]) cover
+    no text and are never pieces."""
+    pattern = re.compile(rf"(?<!\w){re.escape(word)}(?!\w)", re.IGNORECASE)
+    return [(m.start(), m.end(), [i for i, t in enumerate(tokens)
+                                  if t.end > t.start and t.start < m.end() and t.end > m.start()])
+            for m in pattern.finditer(text)]
+
+
 def _missing(ex: Explanation, word: str, option: str) -> str:
     """Why word names no token: it was split into pieces, or it is not in the text."""
-    pattern = re.compile(rf"(?<!\w){re.escape(word)}(?!\w)", re.IGNORECASE)
-    for m in pattern.finditer(ex.text):
-        pieces = [i for i, t in enumerate(ex.tokens)
-                  if t.end > t.start and m.start() <= t.start and t.end <= m.end()]
+    for _, _, pieces in word_pieces(ex.text, ex.tokens, word):
         if len(pieces) > 1:
             named = ", ".join(f"#{i} {visible(ex.tokens[i].text)}" for i in pieces)
             return (f"{option} {visible(word)!r} is split into {len(pieces)} tokens here "

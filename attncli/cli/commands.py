@@ -278,38 +278,72 @@ def compare_cmd(
 
 @app.command("demo", epilog=output.examples(
     "attn demo",
+    'attn demo "The cat sat on the mat"',
     "attn demo --model ./all-MiniLM-L6-v2",
-    "attn demo --no-pause --svg lesson.svg",
+    "attn demo --no-pause --svg slides/",
 ))
 def demo_cmd(
+    text: Annotated[str | None, typer.Argument(
+        help="Your own sentence: the lesson's steps run on it [default: the two worked "
+             "examples].", show_default=False)] = None,
+    weights: WeightsOpt = None,
     model: Annotated[str | None, typer.Option(
-        help="Add a third part: what this real model does with the same sentence.",
+        help="A real model: without TEXT, a third part shows what it does with the lesson's "
+             "sentence; with TEXT, the lesson runs on TEXT through it.",
         show_default=False)] = None,
+    seed: SeedOpt = 0,
     no_pause: Annotated[bool, typer.Option(
         "--no-pause", help="Print the whole lesson straight through (also the default when "
                            "standard input or output is not a terminal).")] = False,
     precision: PrecisionOpt = 2,
-    svg: SvgOpt = None,
-    html: HtmlOpt = None,
-    txt: TxtOpt = None,
+    svg: Annotated[str | None, typer.Option(
+        "--svg", metavar="PATH",
+        help="Also save the lesson as an SVG picture; a folder (ending in / or one that "
+             "exists) gets one picture per screen, 01-….svg, 02-….svg, ….",
+        show_default=False)] = None,
+    html: Annotated[str | None, typer.Option(
+        "--html", metavar="PATH",
+        help="Also save the lesson as an HTML page, or one page per screen into a folder, as "
+             "--svg.", show_default=False)] = None,
+    txt: Annotated[str | None, typer.Option(
+        "--txt", metavar="PATH",
+        help="Also save the lesson as plain text, or one file per screen into a folder, as "
+             "--svg.", show_default=False)] = None,
     force: ForceOpt = False,
 ) -> None:
     """A guided lesson on self-attention, screen by screen.
 
-    Enter advances, q quits, Ctrl-C stops at once (exit code 130, nothing saved).
+    It runs on two worked examples, or on TEXT, your own sentence (- reads standard input).
+    Keys: Enter, Space, → or n next; ←, b or p back; Home or g first; a number then Enter
+    jumps; ? lists the keys; q or Esc quits. Each screen fits the terminal: a screen with more
+    numbers than fit is shown in pages. Ctrl-C stops at once (exit code 130, nothing saved).
     """
     from rich.console import Group
+    from rich.text import Text
 
     from attncli import demo
+    from attncli.cli.sources import read_text
     from attncli.render import console as screen
 
     exports = screen.Exports(svg, html, txt, force)
-    exports.check()
-    screens = demo.lesson(model, precision)  # each screen is worked out when shown
+    exports.check(allow_dirs=True)
+    if text is not None:
+        text = read_text(text)
+    if weights is not None and model is not None:
+        raise AttnError("--weights cannot be combined with --model: the model has its own")
+    screens = demo.lesson(text, weights=weights, model=model, seed=seed,
+                          precision=precision)  # each screen is worked out when shown
+    exports.check(allow_dirs=True, pages=[s.title for s in screens])  # before any is shown
     out = screen.console()
     pause = not no_pause and sys.stdin.isatty() and out.is_terminal
     shown = demo.play(screens, out, pause=pause)
-    screen.save(Group(*shown), exports, out.width, "attn demo: a lesson on self-attention")
+    total = len(screens)
+    title = "attn demo: a lesson on self-attention"
+    # a file gets the screens that were shown; a folder every screen, numbered as on screen
+    screen.save(Group(*(item for i in shown for item in (screens[i].render(i + 1, total),
+                                                         Text("")))), exports, out.width, title)
+    screen.save_each([(s.title, s.render(i + 1, total)) for i, s in enumerate(screens)],
+                     exports, out.width, title)
 
 
 def main() -> None:

@@ -60,6 +60,8 @@ class AttnGroup(TyperGroup):
             _fail(f"{message}{hint}", exc.exit_code)
         except click.exceptions.Abort:
             _fail("aborted", 1)
+        except KeyboardInterrupt:  # Ctrl-C: stop at once, no traceback, the shell's code
+            sys.exit(130)
         except AttnError as exc:
             _fail(_one_line(str(exc)), 2)
         except Exception as exc:

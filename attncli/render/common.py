@@ -21,8 +21,19 @@ def names(prefix: str, count: int) -> list[str]:
     return [f"{prefix}{i}" for i in range(count)]
 
 
-def step(title: str, text: str) -> Group:
-    return Group(Rule(Text(title, style="bold"), align="left"), Text(text, style="italic"))
+class StepHeading(Group):
+    """A step's title rule and its one-paragraph explanation: the demo, which explains each
+    step in its own words, leaves these out."""
+
+
+def step(title: str, text: str) -> StepHeading:
+    return StepHeading(Rule(Text(title, style="bold"), align="left"), Text(text, style="italic"))
+
+
+def without_headings(parts: Sequence[RenderableType]) -> list[RenderableType]:
+    """The numbers of a view, without its step headings and blank spacer lines."""
+    return [p for p in parts if not isinstance(p, StepHeading)
+            and not (isinstance(p, Text) and not p.plain)]
 
 
 def word(ex: Explanation, i: int) -> str:

@@ -51,14 +51,19 @@ def softmax_sums(ex: Explanation, row: RowSoftmax, precision: int,
 def pair_view(ex: Explanation, pr: Pair, precision: int) -> list[RenderableType]:
     """Why one query gives one key its weight: q·k per dimension, ÷√d_k, the softmax by hand,
     then the query's output as the sum of weight × value rows."""
-    _, qk, vd = _dims(ex, "dim ")
     a, b = _word(ex, pr.src), _word(ex, pr.dst)
     where = (f"layer {pr.layer}, head {pr.head}" if ex.from_model else
              f"head {pr.head}" if ex.config.heads > 1 else "")
-    parts: list[RenderableType] = [Rule(Text(f"The pair “{a}” → “{b}”" +
-                                             (f" · {where}" if where else ""),
-                                             style="bold magenta"))]
-    # step 3: the score, dimension by dimension
+    title = Rule(Text(f"The pair “{a}” → “{b}”" + (f" · {where}" if where else ""),
+                      style="bold magenta"))
+    return [title, *pair_score(ex, pr, precision), pair_scale(ex, pr, precision),
+            *softmax_sums(ex, pr.row, precision, key=pr.dst), *pair_output(ex, pr, precision)]
+
+
+def pair_score(ex: Explanation, pr: Pair, precision: int) -> list[RenderableType]:
+    """Step 3 for the pair: q and k side by side, their products, and the sum, the score."""
+    _, qk, _ = _dims(ex, "dim ")
+    a, b = _word(ex, pr.src), _word(ex, pr.dst)
     order, rest, rest_sum = pr.largest(len(pr.products) if len(pr.products) <= MAX_PRODUCTS
                                        else MAX_PRODUCTS - 1)
     rows = [qk[d] for d in order]
@@ -75,29 +80,35 @@ def pair_view(ex: Explanation, pr: Pair, precision: int) -> list[RenderableType]
     if len(rest):
         text += (f" The {len(order)} largest products are shown; the other {len(rest)} are "
                  "added up in one row.")
-    parts += [_step("Step 3 · score = q · k", text),
-              Matrix(f"q · k ({len(pr.products)} dimensions)", rows,
-                     [f"q {a}", f"k {b}", "q × k"], np.array(values), precision,
-                     corner="dimension")]
-    # step 4a: scale, or the mask
+    return [_step("Step 3 · score = q · k", text),
+            Matrix(f"q · k ({len(pr.products)} dimensions)", rows,
+                   [f"q {a}", f"k {b}", "q × k"], np.array(values), precision,
+                   corner="dimension")]
+
+
+def pair_scale(ex: Explanation, pr: Pair, precision: int) -> RenderableType:
+    """Step 4a for the pair: the score divided by √d_k, or why the mask hides the key."""
+    a, b = _word(ex, pr.src), _word(ex, pr.dst)
     if pr.masked:
-        parts.append(_step("Step 4a · masked",
-                           f"“{b}” comes after “{a}”, and the causal mask hides later tokens: "
-                           f"the score is replaced by −∞ before the softmax, so “{b}” gets "
-                           "a weight of exactly 0 and adds nothing to the output."))
-    else:
-        parts.append(_step("Step 4a · scaled = score / √d_k",
-                           f"{number(pr.score, precision)} / √{len(pr.q)} = "
-                           f"{number(pr.score, precision)} / {number(pr.divisor, 3)} = "
-                           f"{number(pr.scaled, precision + 2)}"))
-    # step 4b: the softmax of the query's row
-    parts += softmax_sums(ex, pr.row, precision, key=pr.dst)
-    # step 5: the output as weight × value, row by row
+        return _step("Step 4a · masked",
+                     f"“{b}” comes after “{a}”, and the causal mask hides later tokens: the "
+                     f"score is replaced by −∞ before the softmax, so “{b}” gets a weight of "
+                     "exactly 0 and adds nothing to the output.")
+    return _step("Step 4a · scaled = score / √d_k",
+                 f"{number(pr.score, precision)} / √{len(pr.q)} = "
+                 f"{number(pr.score, precision)} / {number(pr.divisor, 3)} = "
+                 f"{number(pr.scaled, precision + 2)}")
+
+
+def pair_output(ex: Explanation, pr: Pair, precision: int) -> list[RenderableType]:
+    """Step 5 for the query: every key's weight × value row, and their sum, its output."""
+    _, _, vd = _dims(ex, "dim ")
+    a, b = _word(ex, pr.src), _word(ex, pr.dst)
     n = len(ex.labels)
     contributions = np.concatenate([pr.contributions, pr.output[None, :]])  # (n + 1, d_v)
     weights = np.concatenate([pr.row.weights[:, None], [[np.nan]]])  # (n + 1, 1)
     masked = np.concatenate([pr.row.masked, [False]])[:, None]
-    parts += [
+    return [
         _step(f"Step 5 · the output of “{a}” = Σ weight × value row",
               f"Each key's value row is multiplied by the weight “{a}” gives it; the rows add "
               f"up to “{a}”'s output. " + (f"“{b}” is masked, so it adds nothing." if pr.masked
@@ -113,4 +124,3 @@ def pair_view(ex: Explanation, pr: Pair, precision: int) -> list[RenderableType]
                                          axis=1)),
         ], gap=4, row_gap=1),
     ]
-    return parts

@@ -1,0 +1,12 @@
+"""`attn demo`: a guided lesson on self-attention, one screen at a time, with live numbers.
+
+course.py says what each screen shows (through the same results and views as `attn explain`
+and `attn heads`), screens.py lays a screen out in pages that fit the terminal, and keys.py is
+the key loop.
+"""
+
+from attncli.demo.course import SENTENCE, find_word, lesson, short_name
+from attncli.demo.keys import Place, play, press
+from attncli.demo.screens import Screen
+
+__all__ = ["SENTENCE", "Place", "Screen", "find_word", "lesson", "play", "press", "short_name"]
