@@ -1,6 +1,7 @@
 """attncli's speed, measured as whole processes, each beside its baseline in the same run.
 
-    python bench/bench.py [--runs 7] [--model-dir DIR] [--ref-python PYTHON] [--out FILE]
+    python bench/bench.py [--runs 7] [--model-dir DIR] [--ref-python PYTHON] [--only PART]
+                          [--out FILE]
 
 Every figure is the median wall time of --runs runs (at least 5) of a whole process, the
 commands of one comparison interleaved run by run so that the machine's noise falls on both
@@ -12,17 +13,26 @@ alike. Peak memory is the child's maximum resident set size (from wait4). Printe
 - Model mode (needs --model-dir, an all-MiniLM-L6-v2 directory): `attn explain … --model`
   against bench/reference_transformers.py run by --ref-python (a Python with torch and
   transformers), on the same text; and 512 tokens, all heads of the last layer.
+- The explorer (needs --model-dir): `attn explore … --model` started in a pseudo-terminal of
+  80×24, timed from the process's start to its first frame (the status line drawn, which the
+  frame writes last), then sent q; against `python -c "import numpy"`.
 """
 
 from __future__ import annotations
 
 import argparse
+import fcntl
 import os
+import pty
+import re
+import select
 import shutil
 import statistics
+import struct
 import subprocess
 import sys
 import tempfile
+import termios
 import time
 from pathlib import Path
 
@@ -57,16 +67,65 @@ def run_once(cmd: list[str], stdin: str | None = None) -> tuple[float, float]:
     return wall, usage.ru_maxrss / 1024
 
 
-def side_by_side(cases: dict[str, tuple[list[str], str | None]], runs: int
-                 ) -> dict[str, tuple[float, float]]:
-    """Median wall time and peak memory of each case, the cases interleaved run by run."""
-    for cmd, stdin in cases.values():  # warm the file cache once
-        run_once(cmd, stdin)
+def first_frame(cmd: list[str], marker: str, size: tuple[int, int] = (80, 24),
+                timeout: float = 60.0) -> tuple[float, float]:
+    """Seconds from the start of a full-screen program in a pseudo-terminal of size (columns,
+    rows) until its output holds marker (its first frame is drawn), and its peak RSS (MiB).
+    Then it gets q, and must quit with exit code 0."""
+    columns, rows = size
+    env = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "LINES")}
+    env.update(TERM="xterm-256color", HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1")
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", rows, columns, 0, 0))
+    start = time.perf_counter()
+    proc = subprocess.Popen(cmd, stdin=slave, stdout=slave, stderr=slave, env=env,
+                            start_new_session=True)  # its own session: our terminal untouched
+    os.close(slave)
+    seen, drawn, wanted = b"", None, marker.encode()
+    try:
+        while True:  # read to the end, so the child never blocks on a full pty
+            ready, _, _ = select.select([master], [], [], timeout)
+            if not ready:
+                proc.kill()
+                break
+            try:
+                data = os.read(master, 65536)
+            except OSError:  # EIO: the child closed the terminal
+                break
+            if not data:
+                break
+            seen = (seen + data)[-65536:]  # enough for the marker, or for an error's lines
+            if drawn is None and wanted in seen:
+                drawn = time.perf_counter() - start
+                os.write(master, b"q")
+    finally:
+        os.close(master)
+    _, status, usage = os.wait4(proc.pid, 0)
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if drawn is None or proc.returncode != 0:
+        screen = re.sub(r"\x1b(\[[0-?]*[ -/]*[@-~]|\][^\x07]*\x07|[=>])", "",
+                        seen.decode(errors="replace"))[-2000:]
+        why = "no first frame" if drawn is None else f"failed ({proc.returncode})"
+        raise SystemExit(f"{why}: {' '.join(cmd)}\n{screen}")
+    return drawn, usage.ru_maxrss / 1024
+
+
+def side_by_side(cases: dict[str, tuple[list[str], str | None]], runs: int,
+                 frames: dict[str, str] | None = None) -> dict[str, tuple[float, float]]:
+    """Median wall time and peak memory of each case, the cases interleaved run by run.
+    A case named in frames is timed to its first frame instead: frames[name] is the marker."""
+    frames = frames or {}
+
+    def once(name: str, cmd: list[str], stdin: str | None) -> tuple[float, float]:
+        return first_frame(cmd, frames[name]) if name in frames else run_once(cmd, stdin)
+
+    for name, (cmd, stdin) in cases.items():  # warm the file cache once
+        once(name, cmd, stdin)
     walls: dict[str, list[float]] = {name: [] for name in cases}
     peaks: dict[str, float] = dict.fromkeys(cases, 0.0)
     for _ in range(runs):
         for name, (cmd, stdin) in cases.items():
-            wall, peak = run_once(cmd, stdin)
+            wall, peak = once(name, cmd, stdin)
             walls[name].append(wall)
             peaks[name] = max(peaks[name], peak)
     return {name: (statistics.median(walls[name]), peaks[name]) for name in cases}
@@ -146,16 +205,37 @@ def model(runs: int, model_dir: str, ref_python: str | None) -> list[str]:
     return out
 
 
+def explore(runs: int, model_dir: str) -> list[str]:
+    """The explorer's first frame: the issue asks for it within 1 s for all-MiniLM-L6-v2."""
+    base = [sys.executable, "-c", "import numpy"]
+    # python -m attncli, as a user's `attn` runs it, without a version manager's shim in front
+    job = [sys.executable, "-m", "attncli", "explore", SENTENCE, "--model", model_dir]
+    got = side_by_side({"baseline": (base, None), "explore": (job, None)}, runs,
+                       frames={"explore": "? keys"})
+    b = got["baseline"][0]
+    return ["### attn explore first frame, MiniLM", "",
+            "Timed in a pseudo-terminal of 80×24 (TERM=xterm-256color) from the process's "
+            "start until the status line is drawn; then q, exit code 0.", "",
+            "| command | median | × baseline | peak memory | target |", "|---|---|---|---|---|",
+            f"| `python -c \"import numpy\"` (baseline) | {b:.3f} s | 1.00× "
+            f"| {got['baseline'][1]:.0f} MiB | — |",
+            f"| `python -m attncli explore \"{SENTENCE}\" --model …`, first frame "
+            f"| {got['explore'][0]:.3f} s | {got['explore'][0] / b:.2f}× "
+            f"| {got['explore'][1]:.0f} MiB | < 1 s |"]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=7, help="runs per command (at least 5)")
-    parser.add_argument("--model-dir", help="an all-MiniLM-L6-v2 directory for model mode")
+    parser.add_argument("--model-dir",
+                        help="an all-MiniLM-L6-v2 directory, for model mode and the explorer")
     parser.add_argument("--ref-python", help="a Python with torch and transformers")
-    parser.add_argument("--only", choices=("startup", "large", "model"), action="append")
+    parser.add_argument("--only", choices=("startup", "large", "model", "explore"),
+                        action="append", help="only this part (may be repeated)")
     parser.add_argument("--out", type=Path, help="also write the Markdown to this file")
     args = parser.parse_args()
     runs = max(5, args.runs)
-    parts = args.only or ["startup", "large", "model"]
+    parts = args.only or ["startup", "large", "model", "explore"]
     lines = [f"Medians of {runs} runs; {os.cpu_count()} cores; Python "
              f"{sys.version.split()[0]}; {time.strftime('%Y-%m-%d')}.", ""]
     if "startup" in parts:
@@ -167,6 +247,11 @@ def main() -> None:
             lines += model(runs, args.model_dir, args.ref_python) + [""]
         else:
             lines += ["(model mode skipped: pass --model-dir)", ""]
+    if "explore" in parts:
+        if args.model_dir:
+            lines += explore(runs, args.model_dir) + [""]
+        else:
+            lines += ["(attn explore first frame skipped: pass --model-dir)", ""]
     text = "\n".join(lines)
     print(text)
     if args.out:  # whole or not at all

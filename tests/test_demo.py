@@ -555,3 +555,8 @@ def test_a_folder_gets_every_screen_even_when_the_lesson_was_quit(tmp_path: Path
     ok(run("demo", "--txt", f"{tmp_path}/"))
     names = sorted(p.name for p in tmp_path.glob("*.txt"))
     assert len(names) == 13 and names[12].startswith("13-")
+
+
+def test_the_closing_screens_point_to_the_explorer() -> None:
+    assert "`attn explore`" in demo.lesson()[-1].text()
+    assert "`attn explore --model DIR`" in demo.lesson(model=BERT)[-1].text()

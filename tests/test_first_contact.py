@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from conftest import ROOT, invoke, ok, refused
 
-COMMANDS = ("explain", "heads", "compare", "demo", "weights")
+COMMANDS = ("explain", "heads", "compare", "demo", "explore", "weights")
 
 
 def section(text: str, title: str) -> list[str]:
@@ -171,7 +171,7 @@ def test_show_completion_takes_the_shell_it_is_given_not_the_one_it_runs_in() ->
 
 
 @pytest.mark.parametrize(("words", "cword", "offered"), [
-    ("attn ex", 1, ["explain"]),
+    ("attn ex", 1, ["explain", "explore"]),
     ("attn", 1, list(COMMANDS)),
     ("attn weights ", 2, ["init", "show"]),
     ("attn explain 'a b' --prec", 3, ["--precision"]),

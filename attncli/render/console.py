@@ -263,6 +263,18 @@ clip-path="url(#{unique_id}-clip-terminal)">
 """.replace("MONO_FONTS", MONO_FONTS).replace("SANS_FONTS", SANS_FONTS)
 
 
+def local_svg(svg: str) -> str:
+    """An SVG made by rich's own template elsewhere (Textual's screenshots) given what ours has:
+    local fonts instead of the web font, and every space kept (see SVG_PAGE)."""
+    import re
+
+    svg = re.sub(r"@font-face\s*\{[^}]*\}", "", svg)
+    svg = re.sub(r"font-family:\s*\"?Fira Code\"?,\s*monospace;",
+                 f"font-family: {MONO_FONTS};\n        white-space: pre;", svg)
+    return svg.replace('xmlns="http://www.w3.org/2000/svg"',
+                       'xmlns="http://www.w3.org/2000/svg" xml:space="preserve"', 1)
+
+
 def _export(out: Console, kind: str, title: str = "attn") -> str:
     # clear=False: every export is of the same, whole screen
     if kind == "svg":

@@ -1,0 +1,447 @@
+"""`attn explore`: pick a query and a key, and watch the bars and the pair view follow.
+
+State is four reactive numbers (query, key, layer, head); their watchers redraw what depends
+on them. Every number comes from the Session (explain's own results), drawn by the views of
+`attn explain` and `attn heads`: nothing here computes attention.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from rich.console import Group, RenderableType
+from rich.text import Text
+from textual import work
+from textual.app import App, ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.reactive import reactive
+from textual.screen import ModalScreen
+from textual.widgets import DataTable, Input, OptionList, Static
+
+from attncli.errors import AttnError
+from attncli.explore.session import Session
+from attncli.render import pair as render_pair
+from attncli.render.common import without_headings
+from attncli.render.widgets import MASKED, Heatmap, bar, token_label
+from attncli.safe_text import visible
+
+BAR = 20  # cells of a key's bar
+
+KEYS = (
+    ("↑ / ↓", "choose the query token (or, after Tab, the key token)"),
+    ("Tab", "switch between the query and the key lists"),
+    ("← / →", "previous / next head"),
+    ("[ / ]", "previous / next layer"),
+    ("g", "the heads grid for this query → key; Enter jumps to a head"),
+    ("m", "the whole weights matrix as a heat map"),
+    ("c / p", "causal mask / sinusoidal positions on or off (seeded and file weights)"),
+    ("e", "edit the sentence (Enter works it out again)"),
+    ("s", "save the screen as an SVG picture"),
+    ("?", "this list"),
+    ("q", "quit"),
+)
+
+
+class Explorer(App[None]):
+    """The explorer: the sentence, the query list, its bars over every key, the pair view."""
+
+    CSS_PATH = "explore.tcss"
+    TITLE = "attn explore"
+    BINDINGS = [
+        Binding("left", "head(-1)", "head", show=False),
+        Binding("right", "head(1)", "head", show=False),
+        Binding("left_square_bracket", "layer(-1)", "layer", show=False),
+        Binding("right_square_bracket", "layer(1)", "layer", show=False),
+        Binding("g", "grid", "grid"),
+        Binding("m", "matrix", "matrix"),
+        Binding("c", "causal", "causal"),
+        Binding("p", "positions", "positions"),
+        Binding("e", "edit", "edit"),
+        Binding("s", "save", "save"),
+        Binding("question_mark", "keys", "keys"),
+        Binding("q", "quit", "quit"),
+    ]
+
+    query: reactive[int] = reactive(0)
+    key: reactive[int] = reactive(0)
+    layer: reactive[int] = reactive(0)
+    head: reactive[int] = reactive(0)
+
+    def __init__(self, session: Session, *, layer: int | None = None, head: int | None = None,
+                 precision: int = 2, source: str = "", save_dir: Path | None = None) -> None:
+        super().__init__()
+        self.session, self.precision, self.source = session, precision, source
+        self.save_dir = save_dir or Path.cwd()
+        self.ready = False  # the watchers draw nothing until the lists are filled
+        layers, heads = session.layers, session.heads
+        self.set_reactive(Explorer.layer, layers[-1] if layer is None else layer)
+        self.set_reactive(Explorer.head, heads[0] if head is None else head)
+
+    # ---------------------------------------------------------------- layout
+
+    def compose(self) -> ComposeResult:
+        yield Static(id="sentence")
+        with Horizontal(id="middle"):
+            yield OptionList(id="queries")
+            yield OptionList(id="keys")
+        with VerticalScroll(id="pair"):
+            yield Static(id="pair-body")
+        yield Static(id="status")
+
+    def on_mount(self) -> None:
+        self.fill_lists()
+        self.query_one("#queries", OptionList).focus()
+        self.ready = True
+        self.follow_query()
+        self.redraw()
+
+    # ---------------------------------------------------------------- the numbers
+
+    @property
+    def labels(self) -> list[str]:
+        return self.session.ex.labels
+
+    def fill_lists(self) -> None:
+        """The token lists of the current sentence (the key list's prompts carry the bars)."""
+        n = len(self.labels)
+        self.set_reactive(Explorer.query, min(self.query, n - 1))
+        self.set_reactive(Explorer.key, min(self.key, n - 1))
+        digits = len(str(n - 1))
+        width = max(len(token_label(lab)) for lab in self.labels) + digits + 1
+        queries = self.query_one("#queries", OptionList)
+        queries.set_options([Text(f"{i:>{digits}} {token_label(lab)}", no_wrap=True)
+                             for i, lab in enumerate(self.labels)])  # Text: never markup
+        queries.styles.width = width + 6  # its border, padding and scroll bar
+        keys = self.query_one("#keys", OptionList)
+        keys.set_options(self.key_prompts())
+        queries.highlighted, keys.highlighted = self.query, self.key
+
+    def key_prompts(self) -> list[Text]:
+        """One line per key: its name, the query's bar over it and the weight, or — where the
+        mask hides it."""
+        s = self.session.head(self.layer, self.head).steps
+        w = s.weights[self.query]
+        masked = None if s.mask is None else s.mask[self.query]
+        width = max(len(token_label(lab)) for lab in self.labels)
+        best = int(w.argmax())
+        out = []
+        for j, lab in enumerate(self.labels):
+            line = Text(f"{token_label(lab):>{width}} ", style="bold" if j == best else "",
+                        no_wrap=True)
+            if masked is not None and masked[j]:
+                line.append(" " * BAR + f" {MASKED:>6}", style="dim")
+            else:
+                line.append(bar(float(w[j]), BAR), style="bold cyan" if j == best else "cyan")
+                line.append(f" {100 * w[j]:5.1f}%")
+            out.append(line)
+        return out
+
+    def redraw(self) -> None:
+        if not self.ready:
+            return
+        ex = self.session.ex
+        self.query_one("#sentence", Static).update(Text.assemble(
+            ("“", "dim"), (visible(self.session.text), "bold"), ("”", "dim"),
+            f"  {len(ex.tokens)} tokens", style=""))
+        keys = self.query_one("#keys", OptionList)
+        for j, prompt in enumerate(self.key_prompts()):
+            keys.replace_option_prompt_at_index(j, prompt)
+        width = max(20, self.size.width - 4)  # the pane's padding and its scroll bar
+        self.query_one("#pair-body", Static).update(as_text(self.pair_view(), width))
+        self.query_one("#status", Static).update(self.status())
+
+    def pair_view(self) -> RenderableType:
+        """The pair view for the query and the key: a one-line summary, then every sum."""
+        ex, pr = self.session.ex, self.session.pair(self.layer, self.head, self.query, self.key)
+        a, b = token_label(ex.labels[pr.src]), token_label(ex.labels[pr.dst])
+        p = self.precision
+        if pr.masked:
+            summary = Text(f"“{a}” → “{b}”: masked, a later token hidden by the causal mask; "
+                           "its weight is 0.", style="bold")
+        else:
+            summary = Text(
+                f"“{a}” → “{b}”: q·k = {pr.score:.{p}f}, ÷ √{len(pr.q)} = {pr.scaled:.{p}f}, "
+                f"e^x {pr.row.exps[pr.dst]:.4f} of the row's {pr.row.total:.4f} = weight "
+                f"{pr.weight:.4f} ({100 * pr.weight:.1f}%)", style="bold")
+        # the pair's views, without the step headings: the summary says which step is which
+        parts = [summary,
+                 *without_headings(render_pair.pair_score(ex, pr, p)),
+                 *without_headings(render_pair.softmax_sums(ex, pr.row, p, key=pr.dst)),
+                 *without_headings(render_pair.pair_output(ex, pr, p))]
+        return Group(*(item for part in parts for item in (part, Text(""))))
+
+    def status(self) -> Text:
+        """The last line: the source, where we are, the keys."""
+        where = f"layer {self.layer} · head {self.head}"
+        if self.session.can_toggle:
+            where += "".join((" · causal" if self.session.causal else "",
+                              " · sinusoidal" if self.session.positions == "sinusoidal" else ""))
+        return Text.assemble((f" {self.source} · {where} ", "bold"),
+                             "│ ? keys · q quit · ↑↓ Tab ←→ [ ] g m c p e s", style="reverse",
+                             no_wrap=True, overflow="ellipsis")
+
+    # ---------------------------------------------------------------- the state
+
+    def on_option_list_option_highlighted(self, event: OptionList.OptionHighlighted) -> None:
+        if event.option_list.id == "queries" and event.option_index != self.query:
+            self.query = event.option_index
+        elif event.option_list.id == "keys" and event.option_index != self.key:
+            self.key = event.option_index
+
+    def watch_query(self) -> None:
+        if self.ready:
+            self.follow_query()
+            self.redraw()
+
+    def follow_query(self) -> None:
+        """A new query: the key list follows it to the key it gives most weight, itself
+        aside (Tab, then ↑/↓ picks another)."""
+        w = self.session.head(self.layer, self.head).steps.weights[self.query].copy()
+        if len(w) > 1:
+            w[self.query] = -1.0
+        best = int(w.argmax())
+        if best != self.key:
+            self.set_reactive(Explorer.key, best)
+            self.query_one("#keys", OptionList).highlighted = best
+
+    def watch_key(self) -> None:
+        self.redraw()
+
+    def watch_layer(self) -> None:
+        self.redraw()
+
+    def watch_head(self) -> None:
+        self.redraw()
+
+    def on_resize(self) -> None:
+        self.redraw()
+
+    def action_head(self, step: int) -> None:
+        heads = self.session.heads
+        self.head = heads[(heads.index(self.head) + step) % len(heads)]
+
+    def action_layer(self, step: int) -> None:
+        layers = self.session.layers
+        self.layer = layers[(layers.index(self.layer) + step) % len(layers)]
+
+    def action_causal(self) -> None:
+        if self.toggle_refused():
+            return
+        self.session.causal = not self.session.causal
+        self.redraw()
+
+    def action_positions(self) -> None:
+        if self.toggle_refused():
+            return
+        self.session.positions = "none" if self.session.positions == "sinusoidal" \
+            else "sinusoidal"
+        self.redraw()
+
+    def toggle_refused(self) -> bool:
+        if not self.session.can_toggle:
+            self.notify("a model sets its own mask and positions", severity="warning")
+        return not self.session.can_toggle
+
+    # ---------------------------------------------------------------- the other screens
+
+    def action_grid(self) -> None:
+        weights, base = self.session.grid(self.query, self.key)
+        a, b = token_label(self.labels[self.query]), token_label(self.labels[self.key])
+
+        def jump(choice: tuple[int, int] | None) -> None:
+            if choice is not None:
+                self.layer, self.head = choice
+
+        self.push_screen(GridScreen(self.session.layers, self.session.heads, weights, base,
+                                    (self.layer, self.head), a, b), jump)
+
+    def action_matrix(self) -> None:
+        s = self.session.head(self.layer, self.head).steps
+        self.push_screen(MatrixScreen(Heatmap(
+            f"Weights of layer {self.layer}, head {self.head} (rows: queries, columns: keys)",
+            self.labels, s.weights, per_row=True, masked=s.mask,
+            caption="each cell shaded by its share of the row's largest weight; "
+                    "m, q or Esc closes")))
+
+    def action_keys(self) -> None:
+        self.push_screen(KeysScreen())
+
+    def action_edit(self) -> None:
+        def done(text: str | None) -> None:
+            if text is not None and text.strip() and text != self.session.text:
+                self.rebuild(text)
+
+        self.push_screen(EditScreen(self.session.text), done)
+
+    @work(thread=True, exclusive=True)
+    def rebuild(self, text: str) -> None:
+        """The new sentence worked out off the screen's thread (a model runs again)."""
+        old = self.session.text
+        self.session.retext(text)
+        self.call_from_thread(self.query_one("#status", Static).update,
+                              Text(" working out the new sentence…", style="reverse"))
+        try:
+            self.session.ex  # noqa: B018  (computed and cached here, not on the screen's thread)
+        except AttnError as exc:
+            self.session.retext(old)
+            self.call_from_thread(self.notify, str(exc), severity="error")
+            self.call_from_thread(self.redraw)
+            return
+        self.call_from_thread(self.after_rebuild)
+
+    def after_rebuild(self) -> None:
+        self.set_reactive(Explorer.query, 0)
+        self.set_reactive(Explorer.key, 0)
+        self.fill_lists()
+        self.follow_query()
+        self.redraw()
+
+    def action_save(self) -> None:
+        """The screen as an SVG picture, attn-explore-N.svg in the folder it started in (the
+        first N not taken; written whole, never over another file)."""
+        from attncli.files import atomic_write
+        from attncli.render.console import local_svg
+
+        svg = local_svg(self.export_screenshot(title="attn explore")).encode("utf-8")
+        n = 1
+        while True:
+            path = self.save_dir / f"attn-explore-{n}.svg"
+            try:
+                if not path.exists():
+                    atomic_write(path, svg)
+                    break
+            except AttnError as exc:
+                if path.exists():  # taken meanwhile: the next number
+                    n += 1
+                    continue
+                self.notify(str(exc), severity="error")
+                return
+            n += 1
+        self.notify(f"saved {path}")
+
+
+def as_text(renderable: RenderableType, width: int) -> Text:
+    """A renderable laid out by rich at width, as styled text: the widgets of `attn explain`
+    draw in the explorer exactly as they do in the terminal."""
+    import io
+
+    from rich.console import Console
+
+    console = Console(width=width, file=io.StringIO(), force_terminal=True,
+                      color_system="truecolor", highlight=False, markup=False, emoji=False)
+    text = Text(no_wrap=True, overflow="crop")
+    for k, line in enumerate(console.render_lines(renderable, console.options, pad=False)):
+        if k:
+            text.append("\n")
+        for segment in line:
+            text.append(segment.text, segment.style)
+    return text
+
+
+class GridScreen(ModalScreen[tuple[int, int] | None]):
+    """Layers × heads: how much the query gives the key in each head; Enter jumps to one."""
+
+    BINDINGS = [Binding("escape,q,g", "close", "close")]
+
+    def __init__(self, layers: list[int], heads: list[int], weights, base,
+                 at: tuple[int, int], a: str, b: str) -> None:
+        super().__init__()
+        self.layer_ids, self.head_ids, self.weights, self.base = layers, heads, weights, base
+        self.at, self.a, self.b = at, a, b
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="grid-box"):
+            yield Static(Text.assemble(
+                "How much “", (self.a, "bold"), "” gives “", (self.b, "bold"),
+                "” in each head, in percent (rows: layers, columns: heads). "
+                "Enter or a click jumps to a head; Esc closes."), id="grid-title")
+            yield DataTable(id="grid", zebra_stripes=False)
+            yield Static(id="grid-baseline")
+
+    def on_mount(self) -> None:
+        table = self.query_one("#grid", DataTable)
+        table.add_column("layer", key="layer")
+        for h in self.head_ids:
+            table.add_column(f"h{h}", key=str(h))
+        for i, layer in enumerate(self.layer_ids):
+            table.add_row(str(layer), *(f"{100 * w:.0f}" for w in self.weights[i]),
+                          key=str(layer))
+        row, col = self.layer_ids.index(self.at[0]), self.head_ids.index(self.at[1])
+        table.move_cursor(row=row, column=col + 1)
+        table.focus()
+        self.show_baseline(row, col)
+
+    def show_baseline(self, row: int, col: int) -> None:
+        if not 0 <= col < len(self.head_ids):
+            return
+        w, b = self.weights[row, col], self.base[row, col]
+        self.query_one("#grid-baseline", Static).update(Text(
+            f"layer {self.layer_ids[row]}, head {self.head_ids[col]}: {100 * w:.1f}%, while every "
+            f"word gives “{self.b}” {100 * b:.1f}% on average ({100 * (w - b):+.1f})."))
+
+    def on_data_table_cell_highlighted(self, event: DataTable.CellHighlighted) -> None:
+        self.show_baseline(event.coordinate.row, event.coordinate.column - 1)
+
+    def on_data_table_cell_selected(self, event: DataTable.CellSelected) -> None:
+        row, col = event.coordinate.row, event.coordinate.column - 1
+        if 0 <= col < len(self.head_ids):
+            self.dismiss((self.layer_ids[row], self.head_ids[col]))
+
+    def action_close(self) -> None:
+        self.dismiss(None)
+
+
+class MatrixScreen(ModalScreen[None]):
+    """The whole weights matrix of the current head, as a heat map."""
+
+    BINDINGS = [Binding("escape,q,m", "close", "close")]
+
+    def __init__(self, view: RenderableType) -> None:
+        super().__init__()
+        self.view = view
+
+    def compose(self) -> ComposeResult:
+        with VerticalScroll(id="matrix-box"):
+            yield Static(self.view)
+
+    def action_close(self) -> None:
+        self.dismiss(None)
+
+
+class KeysScreen(ModalScreen[None]):
+    """The keys, on top of the explorer; any key closes it."""
+
+    def compose(self) -> ComposeResult:
+        lines = Text("Keys\n\n", style="bold")
+        for key, does in KEYS:
+            lines.append(f"{key:>7}  ", style="bold")
+            lines.append(does + "\n")
+        lines.append("\nthe mouse works too: click a token, or a cell of the grid", style="dim")
+        yield Static(lines, id="keys-box")
+
+    def on_key(self, event) -> None:
+        event.prevent_default()  # the key only closes the list: q does not also quit
+        event.stop()
+        self.dismiss(None)
+
+
+class EditScreen(ModalScreen[str | None]):
+    """The sentence, to edit: Enter works it out again, Esc keeps the old one."""
+
+    BINDINGS = [Binding("escape", "close", "close")]
+
+    def __init__(self, text: str) -> None:
+        super().__init__()
+        self.text = text
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="edit-box"):
+            yield Static("Edit the sentence: Enter works it out, Esc keeps the old one.")
+            yield Input(value=self.text, id="edit")
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        self.dismiss(event.value)
+
+    def action_close(self) -> None:
+        self.dismiss(None)

@@ -1,0 +1,68 @@
+"""What the explorer shows, without the screen: one sentence's every layer and head, worked
+out once, and the numbers each view reads (a head's steps, a pair, the heads grid).
+
+A real model's forward pass runs once per sentence (and per mask or positions setting); moving
+between tokens, heads and layers only reads what is already there.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from attncli.attention import HeadSteps
+from attncli.explain import Explanation, Pair, pair
+from attncli.heads import baseline
+
+Build = Callable[[str, bool, str], Explanation]  # (text, causal, positions) -> every head
+
+
+@dataclass
+class Session:
+    """One sentence explored: its explanation with every layer and head, and the settings."""
+
+    text: str
+    build: Build
+    causal: bool = False
+    positions: str = "none"
+    can_toggle: bool = True  # seeded and file weights: the mask and positions can change
+    _cache: dict[tuple[str, bool, str], Explanation] = field(default_factory=dict)
+
+    @property
+    def ex(self) -> Explanation:
+        key = (self.text, self.causal, self.positions)
+        if key not in self._cache:
+            self._cache[key] = self.build(*key)
+        return self._cache[key]
+
+    @property
+    def layers(self) -> list[int]:
+        return sorted({hs.layer for hs in self.ex.heads})
+
+    @property
+    def heads(self) -> list[int]:
+        return sorted({hs.head for hs in self.ex.heads})
+
+    def head(self, layer: int, head: int) -> HeadSteps:
+        return next(hs for hs in self.ex.heads if (hs.layer, hs.head) == (layer, head))
+
+    def pair(self, layer: int, head: int, query: int, key: int) -> Pair:
+        return pair(self.head(layer, head), query, key)
+
+    def grid(self, query: int, key: int) -> tuple[np.ndarray, np.ndarray]:
+        """(layers × heads) the weight query gives key in each head, and key's baseline there:
+        what it gets on average from every query that may see it."""
+        layers, heads = self.layers, self.heads
+        weights = np.zeros((len(layers), len(heads)))
+        base = np.zeros((len(layers), len(heads)))
+        for hs in self.ex.heads:
+            i, j = layers.index(hs.layer), heads.index(hs.head)
+            weights[i, j] = hs.steps.weights[query, key]
+            base[i, j] = baseline(hs.steps.weights, key, hs.steps.mask)
+        return weights, base
+
+    def retext(self, text: str) -> None:
+        """A new sentence: worked out when next read (a bad one raises AttnError then)."""
+        self.text = text

@@ -1,0 +1,356 @@
+"""attn explore: the session's numbers against explain --json, the keys through Textual's Pilot,
+snapshots of the main screens at 80×24, and one run in a real pseudo-terminal."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import re
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import ANIMAL_TIRED, ok, refused
+from conftest import invoke as run
+
+from attncli.cli import sources
+from attncli.explore.app import EditScreen, Explorer, GridScreen, KeysScreen, MatrixScreen
+from attncli.explore.session import Session
+
+BERT = str(Path(__file__).parent / "fixtures" / "models" / "bert")
+TIRED = "The animal was tired"
+MODEL_TEXT = "The animal didn't cross the street because it was tired"
+
+
+def session_for(text: str, **options) -> Session:
+    opts = sources.SourceOptions(**options)
+    if opts.model is not None:
+        opts = replace(opts, layer="all", head="all")
+
+    def build(sentence: str, causal: bool, positions: str):
+        return sources.build(sentence, replace(opts, causal=causal, positions=positions))
+
+    return Session(text, build, causal=opts.causal, positions=opts.positions,
+                   can_toggle=opts.model is None)
+
+
+def animal() -> Explorer:
+    return Explorer(session_for(TIRED, weights=ANIMAL_TIRED), source="animal-tired.json")
+
+
+def model(**kwargs) -> Explorer:
+    return Explorer(session_for(MODEL_TEXT, model=BERT), source="bert", **kwargs)
+
+
+def drive(app: Explorer, *keys: str, size=(80, 24), check=None):
+    """Run the app headless, press keys, then call check(app, pilot) and return its value."""
+    async def go():
+        async with app.run_test(size=size) as pilot:
+            await pilot.pause()
+            for key in keys:
+                await pilot.press(key)
+                await pilot.pause()
+            return check(app, pilot) if check else None
+
+    return asyncio.run(go())
+
+
+def key_line(app: Explorer, j: int) -> str:
+    from textual.widgets import OptionList
+
+    keys = app.query_one("#keys", OptionList)
+    return str(keys.get_option_at_index(j).prompt)
+
+
+# ---------------------------------------------------------------- the session's numbers
+
+
+@pytest.mark.parametrize(("text", "options", "args"), [
+    (TIRED, {"weights": ANIMAL_TIRED}, ["-w", str(ANIMAL_TIRED)]),
+    (TIRED, {"heads": 3, "d_model": 6, "causal": True}, ["--heads", "3", "--d-model", "6",
+                                                         "--causal"]),
+    (MODEL_TEXT, {"model": BERT}, ["--model", BERT, "--layer", "all", "--head", "all"]),
+])
+def test_the_numbers_are_explain_json_s(text: str, options: dict, args: list[str]) -> None:
+    session = session_for(text, **options)
+    doc = json.loads(ok(run("explain", text, *args, "--json")))
+    assert len(doc["heads"]) == len(session.ex.heads)
+    for head in doc["heads"]:
+        steps = session.head(head["layer"], head["head"]).steps
+        np.testing.assert_array_equal(steps.weights, np.array(head["weights"]))
+        np.testing.assert_array_equal(steps.q, np.array(head["q"]))
+    # and the pair the explorer shows is explain's own pair view
+    pair = json.loads(ok(run("explain", text, *args, "--from", "#1", "--to", "#2",
+                             "--json")))["pair"]
+    shown = session.pair(pair["layer"], pair["head"], 1, 2)
+    assert shown.weight == pair["weight"] and shown.score == pair["score"]
+
+
+def test_a_model_runs_once_per_sentence(monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[str] = []
+    session = session_for(MODEL_TEXT, model=BERT)
+    real = session.build
+    session.build = lambda *key: calls.append(key[0]) or real(*key)
+    for layer in session.layers:
+        for head in session.heads:
+            session.head(layer, head)
+            session.grid(1, 2)
+    assert calls == [MODEL_TEXT]
+    session.retext("The cat sat")
+    session.head(0, 0)
+    assert calls == [MODEL_TEXT, "The cat sat"]
+
+
+def test_the_grid_holds_each_heads_weight_and_baseline() -> None:
+    session = session_for(MODEL_TEXT, model=BERT)
+    weights, base = session.grid(10, 2)  # "it" → "animal"
+    assert weights.shape == base.shape == (2, 4)
+    hs = session.head(1, 3)
+    assert weights[1, 3] == hs.steps.weights[10, 2]
+    assert base[1, 3] == pytest.approx(hs.steps.weights[:, 2].mean())
+
+
+# ---------------------------------------------------------------- keys, through Pilot
+
+
+def test_down_three_times_is_tired_giving_animal_64_6_percent() -> None:
+    def check(app, _):
+        assert app.query == 3 and app.key == 1  # the key follows to its largest: animal
+        assert "64.6%" in key_line(app, 1) and "animal" in key_line(app, 1)
+        body = str(app.query_one("#pair-body").render())
+        assert "“tired” → “animal”" in body and "weight 0.6460 (64.6%)" in body
+        assert "noun" in body and "alive" in body  # the named dimensions
+
+    drive(animal(), "down", "down", "down", check=check)
+
+
+def test_tab_then_arrows_pick_the_key() -> None:
+    def check(app, _):
+        assert (app.query, app.key) == (3, 3)
+        assert "“tired” → “tired”" in str(app.query_one("#pair-body").render())
+
+    drive(animal(), "down", "down", "down", "tab", "down", "down", check=check)
+
+
+def test_arrows_and_brackets_move_heads_and_layers() -> None:
+    def check(app, _):
+        return app.layer, app.head
+
+    assert drive(model(), check=check) == (1, 0)  # the last layer, head 0
+    assert drive(model(), "right", check=check) == (1, 1)
+    assert drive(model(), "left", check=check) == (1, 3)  # wraps around
+    assert drive(model(), "left_square_bracket", check=check) == (0, 0)
+    assert drive(model(), "right_square_bracket", "right", check=check) == (0, 1)
+
+
+def test_the_bars_follow_the_head() -> None:
+    def check(app, _):
+        w = app.session.head(app.layer, app.head).steps.weights[app.query]
+        return [f"{100 * x:5.1f}%" in key_line(app, j) for j, x in enumerate(w)]
+
+    assert all(drive(model(), "down", "right", "right_square_bracket", check=check))
+
+
+def test_g_shows_the_grid_and_enter_jumps_to_a_head() -> None:
+    def check(app, _):
+        return app.screen.__class__, (app.layer, app.head)
+
+    screen, at = drive(model(), "g", check=check)
+    assert screen is GridScreen and at == (1, 0)
+    # the grid starts on the current head: one row up, one column right, Enter
+    screen, at = drive(model(), "g", "up", "right", "enter", check=check)
+    assert screen is not GridScreen and at == (0, 1)
+    screen, at = drive(model(), "g", "escape", check=check)
+    assert screen is not GridScreen and at == (1, 0)
+
+
+def test_m_shows_the_weights_as_a_heat_map() -> None:
+    def check(app, _):
+        return app.screen.__class__
+
+    assert drive(animal(), "m", check=check) is MatrixScreen
+    assert drive(animal(), "m", "escape", check=check) is not MatrixScreen
+
+
+def test_question_mark_lists_the_keys() -> None:
+    assert drive(animal(), "question_mark", check=lambda app, _: app.screen.__class__) \
+        is KeysScreen
+
+
+def test_c_and_p_toggle_the_mask_and_positions() -> None:
+    def check(app, _):
+        s = app.session.head(app.layer, app.head).steps
+        return app.session.causal, app.session.positions, s.mask is not None
+
+    assert drive(animal(), "c", check=check) == (True, "none", True)
+    assert drive(animal(), "c", "p", check=check) == (True, "sinusoidal", True)
+    assert drive(animal(), "c", "c", check=check) == (False, "none", False)
+
+
+def test_a_model_refuses_the_toggles() -> None:
+    def check(app, _):
+        return app.session.causal, app.session.positions
+
+    assert drive(model(), "c", "p", check=check) == (False, "none")
+
+
+def test_a_masked_key_says_masked() -> None:
+    def check(app, _):
+        return key_line(app, 3), str(app.query_one("#pair-body").render())
+
+    line, body = drive(animal(), "c", "tab", "down", "down", "down", check=check)
+    assert "—" in line and "%" not in line  # query "The" may not see "tired"
+    assert "masked" in body
+
+
+def test_e_edits_the_sentence_and_works_it_out_again() -> None:
+    async def go():
+        app = animal()
+        async with app.run_test(size=(80, 24)) as pilot:
+            await pilot.press("e")
+            assert isinstance(app.screen, EditScreen)
+            edit = app.screen.query_one("#edit")
+            edit.value = "The cat was tired"
+            await pilot.press("enter")
+            await app.workers.wait_for_complete()
+            await pilot.pause()
+            return app.session.text, app.labels, app.query
+
+    text, labels, query = asyncio.run(go())
+    assert text == "The cat was tired" and labels == ["The", "cat", "was", "tired"]
+    assert query == 0
+
+
+def test_an_edit_that_fails_keeps_the_old_sentence() -> None:
+    async def go():
+        app = animal()
+        async with app.run_test(size=(80, 24)) as pilot:
+            await pilot.press("e")
+            app.screen.query_one("#edit").value = "zebra"  # not in the file's embeddings
+            await pilot.press("enter")
+            await app.workers.wait_for_complete()
+            await pilot.pause()
+            return app.session.text
+
+    assert asyncio.run(go()) == TIRED
+
+
+def test_s_saves_the_screen_as_an_svg(tmp_path: Path) -> None:
+    import xml.etree.ElementTree as ET
+
+    app = Explorer(session_for(TIRED, weights=ANIMAL_TIRED), source="x", save_dir=tmp_path)
+    drive(app, "down", "down", "down", "s", "s")
+    saved = sorted(p.name for p in tmp_path.iterdir())
+    assert saved == ["attn-explore-1.svg", "attn-explore-2.svg"]
+    svg = (tmp_path / "attn-explore-1.svg").read_text("utf-8")
+    ET.fromstring(svg)
+    assert "64.6%" in svg and "Fira Code" not in svg and 'xml:space="preserve"' in svg
+
+
+def test_q_quits() -> None:
+    async def go():
+        app = animal()
+        async with app.run_test(size=(80, 24)) as pilot:
+            await pilot.press("q")
+            await pilot.pause()
+            return app.return_code
+
+    assert asyncio.run(go()) in (0, None)
+
+
+def test_clicking_a_token_makes_it_the_query() -> None:
+    async def go():
+        app = animal()
+        async with app.run_test(size=(80, 24)) as pilot:
+            await pilot.click("#queries", offset=(3, 4))  # the fourth option: "tired"
+            await pilot.pause()
+            return app.query
+
+    assert asyncio.run(go()) == 3
+
+
+# ---------------------------------------------------------------- snapshots at 80×24
+
+
+def test_snapshot_animal_tired_query_tired(snap_compare) -> None:
+    assert snap_compare(animal(), press=["down", "down", "down"], terminal_size=(80, 24))
+
+
+def test_snapshot_model_grid(snap_compare) -> None:
+    assert snap_compare(model(), press=["g"], terminal_size=(80, 24))
+
+
+def test_snapshot_keys(snap_compare) -> None:
+    assert snap_compare(animal(), press=["question_mark"], terminal_size=(80, 24))
+
+
+# ---------------------------------------------------------------- the command
+
+
+def test_explore_needs_a_terminal() -> None:
+    refused(run("explore", TIRED), "needs a terminal", "attn explain")
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="pseudo-terminals are POSIX")
+def test_a_real_terminal_shows_tired_giving_animal_64_6_percent_and_q_exits_0() -> None:
+    import fcntl
+    import pty
+    import select
+    import struct
+    import subprocess
+    import termios
+    import time
+
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 80, 0, 0))
+    env = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "LINES", "NO_COLOR")}
+    env["TERM"] = "xterm-256color"
+    proc = subprocess.Popen([sys.executable, "-m", "attncli", "explore", TIRED, "-w",
+                             str(ANIMAL_TIRED)], stdin=slave, stdout=slave, stderr=slave,
+                            env=env, start_new_session=True, close_fds=True)
+    os.close(slave)
+    seen = b""
+
+    def read_for(seconds: float) -> None:
+        nonlocal seen
+        end = time.monotonic() + seconds
+        while time.monotonic() < end:
+            ready, _, _ = select.select([master], [], [], 0.1)
+            if ready:
+                try:
+                    seen += os.read(master, 65536)
+                except OSError:
+                    return
+
+    def wait_for(text: bytes, seconds: float = 30) -> bool:
+        end = time.monotonic() + seconds
+        while time.monotonic() < end and text not in seen:
+            read_for(0.2)
+        return text in seen
+
+    assert wait_for(b"keys")  # the first frame, with its status line
+    before = len(seen)
+    for key in (b"\x1b[B", b"\x1b[B", b"\x1b[B"):  # ↓ ↓ ↓
+        os.write(master, key)
+        read_for(0.4)
+    assert wait_for("“tired” → “animal”".encode())
+    plain = re.sub(rb"\x1b\[[0-9;?]*[A-Za-z]", b"", seen[before:]).decode("utf-8", "replace")
+    assert "64.6%" in plain
+    os.write(master, b"q")
+    assert proc.wait(timeout=20) == 0
+    os.close(master)
+
+
+def test_the_keys_list_closes_on_q_without_quitting() -> None:
+    def check(app, _):
+        return app.is_running, app.screen.__class__
+
+    running, screen = drive(animal(), "question_mark", "q", check=check)
+    assert running and screen is not KeysScreen
+
+
+def test_text_from_standard_input_is_refused() -> None:
+    refused(run("explore", "-"), "TEXT cannot be -")
