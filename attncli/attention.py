@@ -10,9 +10,17 @@ about terminals, files or models: it takes arrays and returns arrays.
     5. output  = weights·V
     6. with several heads: concat = [output_0 | output_1 | …],  attention output = concat·W_O
 
-A real model's layer code only prepares X, the W matrices (and biases, a
-rotation such as RoPE, a mask) and then calls `self_attention`, so every
-architecture is shown through the very same steps.
+A real model's layer code only prepares X, the W matrices (and biases) and a Variant, and
+then calls `self_attention` for the head it shows (float64) or `project_qk` and `attend` for
+every head of a layer at once (float32, any batch shape): there is no second copy of the
+steps. What a model does beyond the lesson is data in its Variant, never a code path:
+
+    scale        the scores are multiplied by it instead of divided by √d_k (Gemma, T5: 1)
+    softcap      scores -> softcap · tanh(scores / softcap) (Gemma 2)
+    score_bias   added to the scores (T5's relative positions, ALiBi)
+    qk_norm      q and k normalised before the rotation (Qwen3, OLMo 2, Gemma 3)
+    rotate       RoPE, full or partial, turning q and k by position
+    mask         causal, sliding window: True where a query may not see a key
 
 Masking: a masked entry is -inf in `scaled` and exactly 0 in `weights`.
 A row in which every key is masked has no key to attend to; its weights are
@@ -22,11 +30,27 @@ defined to be all zeros, so its output is the zero vector (never NaN).
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
 Rotate = Callable[[np.ndarray], np.ndarray]
+Norm = Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]
+
+
+@dataclass(frozen=True)
+class Variant:
+    """How a head departs from the lesson's plain steps; at its defaults it is the lesson."""
+
+    scale: float | None = None  # multiplies the scores; None: they are divided by √d_k
+    softcap: float | None = None  # scores -> softcap · tanh(scores / softcap)
+    score_bias: np.ndarray | None = None  # (..., n, n) added to the scores
+    qk_norm: Norm | None = None  # (q, k) -> (q, k), before the rotation
+    rotate: Rotate | None = None  # applied to q and k, (..., n, d_k) -> the same
+    mask: np.ndarray | None = None  # (n, n) bool, True where a query may not see a key
+
+
+PLAIN = Variant()
 
 
 @dataclass(frozen=True)
@@ -52,6 +76,13 @@ class Steps:
     b_v: np.ndarray | None = None  # (d_v,)
     q_unrotated: np.ndarray | None = None  # (n, d_k)
     k_unrotated: np.ndarray | None = None  # (n, d_k)
+    # only where the model's Variant has them (each one is its own labelled step)
+    q_projected: np.ndarray | None = None  # (n, d_k) x @ w_q (+ b) before qk_norm
+    k_projected: np.ndarray | None = None  # (n, d_k)
+    scale: float | None = None  # the scores' multiplier, when it is not 1/√d_k
+    softcap: float | None = None
+    capped: np.ndarray | None = None  # (n, n) softcap · tanh(scores · scale / softcap)
+    score_bias: np.ndarray | None = None  # (n, n) added before the mask
 
     @property
     def d_k(self) -> int:
@@ -59,8 +90,8 @@ class Steps:
 
     @property
     def divisor(self) -> float:
-        """The √d_k that step 4 divides by."""
-        return float(np.sqrt(self.d_k))
+        """What step 4 divides the scores by: √d_k, or 1 / the model's own scale."""
+        return float(np.sqrt(self.d_k)) if self.scale is None else 1.0 / self.scale
 
 
 @dataclass(frozen=True)
@@ -85,7 +116,9 @@ def softmax(scaled: np.ndarray) -> np.ndarray:
     A row whose entries are all -inf gets all zeros (see the module docstring).
     A row holding +inf shares its weight equally among its +inf entries.
     """
-    scaled = np.asarray(scaled, dtype=np.float64)
+    scaled = np.asarray(scaled)
+    if scaled.dtype not in (np.float32, np.float64):
+        scaled = scaled.astype(np.float64)
     out = np.zeros_like(scaled)
     row_max = scaled.max(axis=-1, keepdims=True)  # (n, 1)
     finite_rows = np.isfinite(row_max[..., 0])  # rows with a finite maximum
@@ -115,6 +148,50 @@ def matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return a @ b
 
 
+def _product(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """a @ b over the last two axes: matmul's fixed order for one head in float64, BLAS for
+    a batch of heads (float32)."""
+    if a.ndim == 2 and a.dtype == np.float64 and b.dtype == np.float64:
+        return matmul(a, b)
+    return a @ b
+
+
+def project_qk(q: np.ndarray, k: np.ndarray, variant: Variant = PLAIN
+               ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, np.ndarray | None]:
+    """The end of step 2 for q and k (..., n, d_k): the model's normalisation, then its
+    rotation. Returns q and k as step 3 multiplies them, and as they were before turning."""
+    if variant.qk_norm is not None:
+        q, k = variant.qk_norm(q, k)
+    if variant.rotate is None:
+        return q, k, None, None
+    return variant.rotate(q), variant.rotate(k), q, k
+
+
+def attend(q: np.ndarray, k: np.ndarray, v: np.ndarray, variant: Variant = PLAIN
+           ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]:
+    """Steps 3 to 5 for q, k (..., n, d_k) and v (..., n, d_v) of any leading shape, in their
+    own dtype: (scores, scaled, weights, output, capped)."""
+    # 3) Compare every query with every key: one dot product per pair.
+    scores = _product(q, np.swapaxes(k, -1, -2))  # (..., n, n)
+    # 4) Scale (divide by √d_k, or the model's own scale), cap, bias, hide masked keys.
+    if variant.scale is None:
+        scaled = scores / np.sqrt(q.shape[-1]).astype(scores.dtype)
+    else:
+        scaled = scores * scores.dtype.type(variant.scale)
+    capped = None
+    if variant.softcap is not None:
+        cap = scores.dtype.type(variant.softcap)
+        scaled = capped = np.tanh(scaled / cap) * cap
+    if variant.score_bias is not None:
+        scaled = scaled + variant.score_bias.astype(scores.dtype)
+    if variant.mask is not None:
+        scaled = np.where(variant.mask, scores.dtype.type(-np.inf), scaled)
+    weights = softmax(scaled)  # each row sums to 1
+    # 5) Each output row is the weighted sum of the value rows.
+    output = _product(weights, v)  # (..., n, d_v)
+    return scores, scaled, weights, output, capped
+
+
 def self_attention(
     x: np.ndarray,
     w_q: np.ndarray,
@@ -126,8 +203,14 @@ def self_attention(
     b_v: np.ndarray | None = None,
     rotate: Rotate | None = None,
     mask: np.ndarray | None = None,
+    variant: Variant | None = None,
 ) -> Steps:
-    """Run one head of scaled dot-product self-attention on x and keep every step."""
+    """Run one head of scaled dot-product self-attention on x, in float64, and keep every
+    step. rotate and mask are a Variant's, given alone; variant gives all of them."""
+    variant = variant or Variant()
+    if rotate is not None or mask is not None:
+        variant = replace(variant, rotate=rotate or variant.rotate,
+                          mask=variant.mask if mask is None else mask)
     x = np.asarray(x, dtype=np.float64)  # (n, d_model)
 
     # 1) X is given: one row per token.
@@ -141,22 +224,11 @@ def self_attention(
         k = k + b_k
     if b_v is not None:
         v = v + b_v
-    q_unrotated = k_unrotated = None
-    if rotate is not None:  # position by rotation (RoPE): applied to queries and keys only
-        q_unrotated, k_unrotated = q, k
-        q, k = rotate(q), rotate(k)
+    q_projected, k_projected = (q, k) if variant.qk_norm is not None else (None, None)
+    q, k, q_unrotated, k_unrotated = project_qk(q, k, variant)
 
-    # 3) Compare every query with every key: one dot product per pair.
-    scores = matmul(q, k.T)  # (n, n)
-
-    # 4) Divide by √d_k so the softmax does not saturate, hide masked keys, then softmax.
-    scaled = scores / np.sqrt(q.shape[1])  # (n, n)
-    if mask is not None:
-        scaled = np.where(mask, -np.inf, scaled)
-    weights = softmax(scaled)  # (n, n), each row sums to 1
-
-    # 5) Each output row is the weighted sum of the value rows.
-    output = matmul(weights, v)  # (n, d_v)
+    # 3) to 5): scores, scaled, softmax, weighted sum
+    scores, scaled, weights, output, capped = attend(q, k, v, variant)
 
     return Steps(
         x=x,
@@ -170,12 +242,19 @@ def self_attention(
         scaled=scaled,
         weights=weights,
         output=output,
-        mask=mask,
+        mask=variant.mask,
         b_q=_vector(b_q),
         b_k=_vector(b_k),
         b_v=_vector(b_v),
         q_unrotated=q_unrotated,
         k_unrotated=k_unrotated,
+        q_projected=q_projected,
+        k_projected=k_projected,
+        scale=variant.scale,
+        softcap=variant.softcap,
+        capped=capped,
+        score_bias=(None if variant.score_bias is None
+                    else np.asarray(variant.score_bias, dtype=np.float64)),
     )
 
 

@@ -89,7 +89,8 @@ def _head(ex: Explanation, hs) -> dict:
 
 
 STEP_KEYS = ("w_q", "w_k", "w_v", "q", "k", "v", "scores", "scaled", "weights", "output")
-EXTRA_KEYS = ("b_q", "b_k", "b_v", "q_unrotated", "k_unrotated")
+EXTRA_KEYS = ("b_q", "b_k", "b_v", "q_unrotated", "k_unrotated", "q_projected", "k_projected",
+              "scale", "softcap", "capped", "score_bias")
 
 
 def to_dict(ex: Explanation) -> dict:

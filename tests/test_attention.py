@@ -333,3 +333,104 @@ def test_multi_head_shapes(heads: int, per_head: int, d_v: int, seed: int) -> No
         np.testing.assert_allclose(s.weights.sum(axis=1), 1.0, rtol=0, atol=1e-12)
     if heads > 1:  # each head has its own weights drawn from the seed
         assert not np.array_equal(ex.heads[0].steps.w_q, ex.heads[1].steps.w_q)
+
+
+# ---------------------------------------------------------------- variants, as data
+
+
+def test_a_plain_variant_is_the_lesson() -> None:
+    from attncli.attention import Variant
+
+    plain = self_attention(X, W_Q, W_K, W_V)
+    same = self_attention(X, W_Q, W_K, W_V, variant=Variant())
+    for name in ("scores", "scaled", "weights", "output"):
+        assert np.array_equal(getattr(plain, name), getattr(same, name))
+    assert same.scale is None and same.capped is None and same.score_bias is None
+    assert same.divisor == 2.0  # √4
+
+
+def test_a_models_own_scale_multiplies_the_scores() -> None:
+    from attncli.attention import Variant
+
+    s = self_attention(X, W_Q, W_K, W_V, variant=Variant(scale=0.25))
+    # I's scores [2, 1, 3] × 0.25 = [0.5, 0.25, 0.75]
+    np.testing.assert_allclose(s.scaled[0], [0.5, 0.25, 0.75], rtol=0, atol=1e-15)
+    assert s.scale == 0.25 and s.divisor == 4.0
+
+
+def test_soft_capping_squeezes_the_scaled_scores() -> None:
+    from attncli.attention import Variant
+
+    s = self_attention(X, W_Q, W_K, W_V, variant=Variant(softcap=1.0))
+    # AI's scaled scores [1.5, 1.5, 3] -> tanh: [0.905148, 0.905148, 0.995055]
+    np.testing.assert_allclose(s.capped[2], np.tanh([1.5, 1.5, 3.0]), rtol=0, atol=1e-15)
+    np.testing.assert_array_equal(s.scaled, s.capped)
+    assert np.abs(s.scaled).max() < 1.0
+
+
+def test_a_score_bias_is_added_before_the_mask() -> None:
+    from attncli.attention import Variant
+
+    bias = np.array([[0.0, 1.0, 2.0], [3.0, 4.0, 5.0], [6.0, 7.0, 8.0]])
+    s = self_attention(X, W_Q, W_K, W_V, variant=Variant(score_bias=bias, mask=causal_mask(3)))
+    # love: scaled [0.5, 1.0] + bias [3, 4] = [3.5, 5.0]; its third key is masked
+    np.testing.assert_allclose(s.scaled[1, :2], [3.5, 5.0], rtol=0, atol=1e-15)
+    assert s.scaled[1, 2] == -np.inf and s.weights[1, 2] == 0.0
+    np.testing.assert_array_equal(s.score_bias, bias)
+
+
+def test_qk_norm_runs_before_the_rotation_and_is_kept() -> None:
+    from attncli.attention import Variant
+
+    def unit(q: np.ndarray, k: np.ndarray):  # each row scaled to length 1
+        return (q / np.linalg.norm(q, axis=-1, keepdims=True),
+                k / np.linalg.norm(k, axis=-1, keepdims=True))
+
+    flip = lambda t: t[..., ::-1]  # noqa: E731  a stand-in rotation
+    s = self_attention(X, W_Q, W_K, W_V, variant=Variant(qk_norm=unit, rotate=flip))
+    np.testing.assert_array_equal(s.q_projected, X @ W_Q)
+    np.testing.assert_allclose(np.linalg.norm(s.q_unrotated, axis=1), 1.0, atol=1e-15)
+    np.testing.assert_array_equal(s.q, s.q_unrotated[:, ::-1])
+
+
+@settings(max_examples=PROPERTY_EXAMPLES, deadline=None)
+@given(st.integers(1, 4), st.integers(1, 7), st.integers(1, 6), st.integers(0, 2**31 - 1),
+       st.booleans(), st.sampled_from([None, 0.3]), st.sampled_from([None, 2.0]))
+def test_every_head_at_once_in_float32_matches_one_head_in_float64(
+        heads: int, n: int, d_k: int, seed: int, masked: bool, scale, softcap) -> None:
+    from attncli.attention import Variant, attend
+
+    rng = np.random.default_rng(seed)
+    q, k, v = (rng.standard_normal((heads, n, d_k)) for _ in range(3))
+    bias = rng.standard_normal((heads, n, n))
+    mask = causal_mask(n) if masked else None
+    batch = attend(*(t.astype(np.float32) for t in (q, k, v)),
+                   Variant(scale=scale, softcap=softcap, score_bias=bias, mask=mask))
+    for h in range(heads):
+        one = attend(q[h], k[h], v[h], Variant(scale=scale, softcap=softcap,
+                                                score_bias=bias[h], mask=mask))
+        np.testing.assert_allclose(batch[2][h], one[2], rtol=0, atol=1e-5)  # weights
+        np.testing.assert_allclose(batch[3][h], one[3], rtol=0, atol=1e-5)  # output
+    assert batch[2].dtype == np.float32
+
+
+def test_gpt2_can_scale_by_the_layer_number(tmp_path) -> None:
+    import json
+    import shutil
+    from pathlib import Path
+
+    from attncli.models import load_model
+
+    fixture = Path(__file__).parent / "fixtures" / "models" / "gpt2"
+    shutil.copytree(fixture, tmp_path / "gpt2")
+    config = json.loads((tmp_path / "gpt2" / "config.json").read_text())
+    config["scale_attn_by_inverse_layer_idx"] = True
+    (tmp_path / "gpt2" / "config.json").write_text(json.dumps(config))
+    plain, scaled = load_model(str(fixture)), load_model(str(tmp_path / "gpt2"))
+    ids = [t.id for t in plain.tokens("The animal was tired")]
+    a, b = plain.attention(ids, [1], [0])[0].steps, scaled.attention(ids, [1], [0])[0].steps
+    hd = a.d_k
+    assert b.scale == pytest.approx(1 / math.sqrt(hd) / 2)  # layer 1: divided by 2 as well
+    keep = ~b.mask
+    np.testing.assert_allclose(b.scaled[keep], b.scores[keep] / math.sqrt(hd) / 2, atol=1e-12)
+    assert a.scale is None and not np.allclose(a.weights, b.weights)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -25,8 +26,11 @@ from attncli.attention import (
     Joined,
     Rotate,
     Steps,
+    Variant,
+    attend,
     causal_mask,
     join_heads,
+    project_qk,
     self_attention,
 )
 from attncli.errors import AttnError
@@ -128,6 +132,11 @@ class Model:
         """The rest of the layer, from the heads' joined output (n, n_heads * head_dim)."""
         raise NotImplementedError
 
+    def variant(self, n: int, i: int, layer: Layer) -> Variant:
+        """How layer i's heads depart from the lesson (for n tokens): the rotation and the
+        mask here; a family adds its scale, soft-cap, score bias or q/k normalisation."""
+        return Variant(rotate=self.rotation(n), mask=self.mask(n, i))
+
     # ---- the API ----
 
     def tokens(self, text: str) -> list[Token]:
@@ -161,34 +170,34 @@ class Model:
         n, last = len(ids_), max(layers)
         joined = None
         h = self.embed(ids_)  # (n, d_model)
-        rotate = self.rotation(n)
         found: dict[tuple[int, int], HeadSteps] = {}
         for i in range(last + 1):
             layer = self.load_attention(i)
             x = self.attention_input(h, layer)  # (n, d_model)
-            mask = self.mask(n, i)  # (n, n) or None
+            variant = self.variant(n, i, layer)
             if i in layers:
                 for head in heads:
-                    steps = self.head_steps(x, layer, head, rotate, mask)
+                    steps = self.head_steps(x, layer, head, variant)
                     found[i, head] = HeadSteps(i, head, steps)
             if join and i == last:
                 outputs = [found[i, h].steps.output if (i, h) in found else
-                           self.head_steps(x, layer, h, rotate, mask).output
+                           self.head_steps(x, layer, h, variant).output
                            for h in range(self.n_heads)]  # each (n, head_dim)
                 joined = join_heads(i, outputs, *self.output_projection(i))
             if i < last:  # the last chosen layer's output (and its MLP) is never needed
-                attn = self.all_heads(x, layer, rotate, mask)  # (n, n_heads * head_dim)
+                attn = self.all_heads(x, layer, variant)  # (n, n_heads * head_dim)
                 h = self.finish_layer(h, attn, self.load_rest(i))
         return [found[i, head] for i in layers for head in heads], joined
 
-    def head_steps(
-        self, x: np.ndarray, layer: Layer, head: int, rotate: Rotate | None,
-        mask: np.ndarray | None,
-    ) -> Steps:
-        """One query head, paired with its key/value head, through the lesson's steps."""
+    def head_slices(self, head: int) -> tuple[slice, slice]:
+        """Where a query head's columns, and its key/value head's, sit in the projections."""
         hd = self.head_dim
         kv = head // (self.n_heads // self.n_kv_heads)  # grouped-query: query heads share a kv head
-        q, k = slice(head * hd, (head + 1) * hd), slice(kv * hd, (kv + 1) * hd)
+        return slice(head * hd, (head + 1) * hd), slice(kv * hd, (kv + 1) * hd)
+
+    def head_steps(self, x: np.ndarray, layer: Layer, head: int, variant: Variant) -> Steps:
+        """One query head, paired with its key/value head, through the lesson's steps."""
+        q, k = self.head_slices(head)
         return self_attention(
             x,
             layer["w_q"][:, q],  # (d_model, head_dim)
@@ -197,28 +206,28 @@ class Model:
             b_q=None if layer.get("b_q") is None else layer["b_q"][q],
             b_k=None if layer.get("b_k") is None else layer["b_k"][k],
             b_v=None if layer.get("b_v") is None else layer["b_v"][k],
-            rotate=rotate,
-            mask=mask,
+            variant=self.head_variant(variant, head),
         )
 
-    def all_heads(
-        self, x: np.ndarray, layer: Layer, rotate: Rotate | None, mask: np.ndarray | None
-    ) -> np.ndarray:
-        """Every head at once in float32: the joined outputs (n, n_heads * head_dim)."""
+    def head_variant(self, variant: Variant, head: int) -> Variant:
+        """The layer's Variant as one head sees it (a per-head score bias: that head's)."""
+        if variant.score_bias is not None and variant.score_bias.ndim == 3:
+            return replace(variant, score_bias=variant.score_bias[head])
+        return variant
+
+    def all_heads(self, x: np.ndarray, layer: Layer, variant: Variant) -> np.ndarray:
+        """Every head at once in float32, through the same steps: (n, n_heads * head_dim)."""
         n, hd = len(x), self.head_dim
         q = linear(x, layer["w_q"], layer.get("b_q")).reshape(n, -1, hd).transpose(1, 0, 2)
         k = linear(x, layer["w_k"], layer.get("b_k")).reshape(n, -1, hd).transpose(1, 0, 2)
         v = linear(x, layer["w_v"], layer.get("b_v")).reshape(n, -1, hd).transpose(1, 0, 2)
-        if rotate is not None:
-            q, k = rotate(q), rotate(k)  # (heads, n, head_dim)
+        q, k, _, _ = project_qk(q, k, variant)  # (heads, n, head_dim)
         rep = self.n_heads // self.n_kv_heads
         k, v = np.repeat(k, rep, axis=0), np.repeat(v, rep, axis=0)  # (n_heads, n, head_dim)
-        att = (q @ k.transpose(0, 2, 1)) / np.float32(np.sqrt(hd))  # (n_heads, n, n)
-        if mask is not None:
-            att = np.where(mask, np.float32(-np.inf), att)
-        att = np.exp(att - att.max(axis=-1, keepdims=True))  # every row keeps its diagonal
-        att /= att.sum(axis=-1, keepdims=True)
-        y = att @ v  # (n_heads, n, head_dim)
+        scores, _, _, y, _ = attend(q, k, v, variant)  # y: (n_heads, n, head_dim)
+        if not (np.isfinite(scores).all() and np.isfinite(y).all()):
+            raise AttnError(f"{self.name}: the numbers overflow in float32 (a layer before "
+                            "the one shown); its weights are too large for float32")
         return y.transpose(1, 0, 2).reshape(n, self.n_heads * hd)
 
     # ---- checks ----

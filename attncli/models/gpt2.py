@@ -19,11 +19,13 @@ GPT-2's Conv1D stores its weight (in, out), the transpose of nn.Linear's
 
 from __future__ import annotations
 
+import math
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
 
-from attncli.errors import AttnError
+from attncli.attention import Variant
 from attncli.models.common import Layer, Model, activation, count, layer_norm, linear
 
 
@@ -43,13 +45,19 @@ class GPT2(Model):
         self.n_positions = self.max_positions = count(config, "n_positions", "n_ctx")
         self.eps = float(config.get("layer_norm_epsilon", 1e-5))
         self.act = activation(config.get("activation_function", "gelu_new"))
-        # Both would change step 4 away from scores / sqrt(d_k), which the Steps show.
-        if not config.get("scale_attn_weights", True) or config.get(
-            "scale_attn_by_inverse_layer_idx", False
-        ):
-            raise AttnError("config.json: GPT-2 with non-standard attention scaling"
-                            " is not supported")
+        # step 4's scale: 1/√d_k unless switched off, and in some GPT-2s (Mistral's Stanford
+        # models) also divided by the layer's number, counted from 1
+        self.scale_by_d_k = bool(config.get("scale_attn_weights", True))
+        self.scale_by_layer = bool(config.get("scale_attn_by_inverse_layer_idx", False))
         self.prefix = self.checkpoint.prefix("wte.weight", ("", "transformer."))
+
+    def variant(self, n: int, i: int, layer: Layer) -> Variant:
+        """The causal mask, and step 4's scale when the config changes it."""
+        plain = super().variant(n, i, layer)
+        if self.scale_by_d_k and not self.scale_by_layer:
+            return plain
+        scale = (1 / math.sqrt(self.head_dim) if self.scale_by_d_k else 1.0)
+        return replace(plain, scale=scale / (i + 1 if self.scale_by_layer else 1))
 
     def embed(self, ids: np.ndarray) -> np.ndarray:
         """Token + position embeddings."""

@@ -129,6 +129,9 @@ def _projection_text(s) -> str:
     text = f"{term('Q', s.b_q)}, {term('K', s.b_k)}, {term('V', s.b_v)}: one row of each per token."
     if s.b_q is not None or s.b_k is not None or s.b_v is not None:
         text += " This model adds a learned bias vector (b) to every row."
+    if s.q_projected is not None:
+        text += (" Then this model normalises each query and key (their root mean square, "
+                 "times learned weights) before going on.")
     if s.q_unrotated is not None:
         text += (" Then RoPE turns each query and key by angles set by the token's position, so "
                  "that Q·Kᵀ depends on how far apart two tokens are; the Q and K below are the "
@@ -281,11 +284,28 @@ def _head(
                            "the bigger the number, the better the match."))
         parts.append(square(f"Scores ({n}×{n})", s.scores))
     if "scaled" in show:
-        parts.append(_step(f"Step 4a · Scaled = scores / √d_k = scores / √{d_k} "
-                           f"= scores / {number(s.divisor, 3)}",
-                           "A score adds up d_k products, so it tends to grow with √d_k; "
-                           "dividing by √d_k undoes that, and the softmax does not put all "
-                           "the weight on one key."))
+        if s.scale is None:
+            parts.append(_step(f"Step 4a · Scaled = scores / √d_k = scores / √{d_k} "
+                               f"= scores / {number(s.divisor, 3)}",
+                               "A score adds up d_k products, so it tends to grow with √d_k; "
+                               "dividing by √d_k undoes that, and the softmax does not put all "
+                               "the weight on one key."))
+        else:
+            parts.append(_step(f"Step 4a · Scaled = scores × {s.scale:.6g} (this model's scale)",
+                               f"This model multiplies the scores by {s.scale:.6g} instead of "
+                               f"dividing them by √d_k = {np.sqrt(d_k):.4g}; it was trained "
+                               "that way, so the softmax sees scores of the size it learned."))
+        if s.capped is not None:
+            parts.append(_step(f"Step 4a′ · Soft-capped = {s.softcap:g} · tanh(scaled / "
+                               f"{s.softcap:g})",
+                               f"Each scaled score is squeezed smoothly into −{s.softcap:g} … "
+                               f"{s.softcap:g}, so no single key can take over the softmax."))
+            parts.append(square(f"Soft-capped ({n}×{n})", s.capped))
+        if s.score_bias is not None:
+            parts.append(_step("Step 4a″ · + score bias",
+                               "This model adds a number to every score that depends only on "
+                               "where the two tokens stand (its position bias)."))
+            parts.append(square(f"Score bias ({n}×{n})", s.score_bias))
         parts.append(square(f"Scaled ({n}×{n})", s.scaled))
         if s.mask is not None and not heatmap:
             parts.append(_mask_legend())
