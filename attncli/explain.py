@@ -43,6 +43,7 @@ class Config:
     layers: tuple[int, ...] | None = None  # the layers shown, for a model
     head_indices: tuple[int, ...] = ()  # the heads shown, 0-based
     n_layers: int = 1  # layers the source has
+    dtype: str = "float64"  # what a model's layers before the one shown ran in
 
     @property
     def source(self) -> str:
@@ -59,7 +60,8 @@ class Config:
             doc["description"] = self.description
         if self.model is not None:
             doc.update(model=self.model, architecture=self.architecture,
-                       layers=list(self.layers or ()), n_layers=self.n_layers)
+                       layers=list(self.layers or ()), n_layers=self.n_layers,
+                       dtype=self.dtype)
         doc["head_indices"] = list(self.head_indices)
         return doc
 
@@ -216,13 +218,15 @@ def select(spec: str, count: int, what: str, option: str | None = None) -> list[
 
 
 def explain_model(text: str, model, layers: list[int], heads: list[int],
-                  max_tokens: int = MAX_TOKENS, join: bool = False) -> Explanation:
+                  max_tokens: int = MAX_TOKENS, join: bool = False,
+                  float64: bool = False) -> Explanation:
     """Run a real model up to the chosen layers and keep the chosen heads' steps; with join,
     also step 6 (every head joined through the model's W_O) for the last chosen layer."""
     tokens = model.tokens(text)
     check_token_count(tokens, max_tokens)
     with np.errstate(over="ignore", invalid="ignore"):  # overflow is caught just below
-        result, joined = model.run([t.id for t in tokens], layers, heads, join=join)
+        result, joined = model.run([t.id for t in tokens], layers, heads, join=join,
+                                   float64=float64)
     for hs in result:
         check_finite(hs.steps, f"{model.name} (layer {hs.layer}, head {hs.head})")
     if joined is not None and not np.isfinite(joined.output).all():
@@ -233,7 +237,7 @@ def explain_model(text: str, model, layers: list[int], heads: list[int],
         heads=model.n_heads, seed=None, weights=model.name, embeddings="model",
         tokenizer="model", causal=bool(model.causal), positions=model.order, model=model.name,
         architecture=model.model_type, layers=tuple(layers), head_indices=tuple(heads),
-        n_layers=model.n_layers,
+        n_layers=model.n_layers, dtype="float64" if float64 else "float32",
     )
     return Explanation(text, tokens, config, first.x, result, joined=joined)
 

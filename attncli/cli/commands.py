@@ -16,6 +16,7 @@ from attncli.cli.options import (
     DKOpt,
     DModelOpt,
     DVOpt,
+    Float64Opt,
     ForceOpt,
     HeadOpt,
     HeadsOpt,
@@ -95,6 +96,7 @@ def explain(
     model: ModelOpt = None,
     layer: LayerOpt = None,
     head: HeadOpt = None,
+    float64: Float64Opt = False,
     show: Annotated[list[str] | None, typer.Option(
         help="Sections to print, comma-separated: tokens, x, w, qkv, scores, scaled, softmax, "
              "bars, output, joined, or all [default: all; for a model: tokens, scores, "
@@ -136,7 +138,8 @@ def explain(
     ex = sources.build(text, sources.SourceOptions(
         weights=weights, tokenizer=tokenizer, seed=seed, d_model=d_model, d_k=d_k, d_v=d_v,
         heads=heads, causal=causal, positions=positions, model=model, layer=layer, head=head,
-        max_tokens=max_tokens, join=output.join_heads_for(as_json, wanted, head)))
+        max_tokens=max_tokens, join=output.join_heads_for(as_json, wanted, head),
+        float64=float64))
     ex = sources.explain_words(ex, focus=focus, src=from_word, dst=to_word)
     if as_json:
         from attncli import export

@@ -54,3 +54,6 @@ MaxTokensOpt = Annotated[int, typer.Option(
                           "with the square of it).")]
 PrecisionOpt = Annotated[int, typer.Option(min=0, max=10, help="Decimal places in the "
                                                                "terminal.")]
+Float64Opt = Annotated[bool, typer.Option(
+    "--float64", help="With --model: run the whole forward pass in float64, not only the head "
+                      "shown (slower; matches transformers run in float64 within 1e-6).")]

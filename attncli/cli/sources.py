@@ -97,6 +97,7 @@ class SourceOptions:
     head: str | None = None
     max_tokens: int = 4096
     join: bool = False  # also join a model's heads through its W_O (step 6)
+    float64: bool = False  # a model's whole forward pass in float64
 
 
 def sizes(d_model: int | None, d_k: int | None, d_v: int | None, heads: int | None,
@@ -130,6 +131,9 @@ def build(text: str, opts: SourceOptions):
     if opts.model is None:
         if opts.layer is not None:
             raise AttnError("--layer goes with --model: seeded and file weights have one layer")
+        if opts.float64:
+            raise AttnError("--float64 goes with --model: seeded and file weights always run "
+                            "in float64")
         return _seeded_or_loaded(text, opts)
     clash = [name for name, value in (
         ("--weights", opts.weights), ("--tokenizer", opts.tokenizer),
@@ -137,6 +141,7 @@ def build(text: str, opts: SourceOptions):
         ("--heads", opts.heads), ("--causal", opts.causal or None),
         ("--positions", None if opts.positions == "none" else 1),
     ) if value is not None]
+
     if clash:
         raise AttnError(f"{clash[0]} cannot be combined with --model: the model sets its own "
                         "tokenizer, weights, sizes, mask and positions")
@@ -145,7 +150,7 @@ def build(text: str, opts: SourceOptions):
     head = "0" if opts.head is None else opts.head
     return ex.explain_model(text, model, layers=_select(layer, model.n_layers, "layer"),
                             heads=_select(head, model.n_heads, "head"),
-                            max_tokens=opts.max_tokens, join=opts.join)
+                            max_tokens=opts.max_tokens, join=opts.join, float64=opts.float64)
 
 
 def _select(spec: str, count: int, what: str) -> list[int]:

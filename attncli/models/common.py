@@ -158,10 +158,12 @@ class Model:
 
     def run(
         self, ids: Sequence[int], layers: Sequence[int], heads: Sequence[int], *,
-        join: bool = False,
+        join: bool = False, float64: bool = False,
     ) -> tuple[list[HeadSteps], Joined | None]:
         """attention(), and with join also step 6 of the last chosen layer: all its heads,
-        each through the lesson's steps in float64, joined through the model's W_O."""
+        each through the lesson's steps in float64, joined through the model's W_O. With
+        float64 the layers passed through run in float64 too (the weights are read as
+        stored, then every product and norm is float64), not only the head shown."""
         ids_ = self.check_ids(ids)  # (n,)
         layers = check_range(layers, self.n_layers, "layer", self.name)
         heads = check_range(heads, self.n_heads, "head", self.name)
@@ -170,6 +172,8 @@ class Model:
         n, last = len(ids_), max(layers)
         joined = None
         h = self.embed(ids_)  # (n, d_model)
+        if float64:
+            h = h.astype(np.float64)
         found: dict[tuple[int, int], HeadSteps] = {}
         for i in range(last + 1):
             layer = self.load_attention(i)
@@ -216,7 +220,8 @@ class Model:
         return variant
 
     def all_heads(self, x: np.ndarray, layer: Layer, variant: Variant) -> np.ndarray:
-        """Every head at once in float32, through the same steps: (n, n_heads * head_dim)."""
+        """Every head at once, through the same steps, in x's dtype (float32, or float64 when
+        asked): (n, n_heads * head_dim)."""
         n, hd = len(x), self.head_dim
         q = linear(x, layer["w_q"], layer.get("b_q")).reshape(n, -1, hd).transpose(1, 0, 2)
         k = linear(x, layer["w_k"], layer.get("b_k")).reshape(n, -1, hd).transpose(1, 0, 2)
@@ -226,8 +231,8 @@ class Model:
         k, v = np.repeat(k, rep, axis=0), np.repeat(v, rep, axis=0)  # (n_heads, n, head_dim)
         scores, _, _, y, _ = attend(q, k, v, variant)  # y: (n_heads, n, head_dim)
         if not (np.isfinite(scores).all() and np.isfinite(y).all()):
-            raise AttnError(f"{self.name}: the numbers overflow in float32 (a layer before "
-                            "the one shown); its weights are too large for float32")
+            raise AttnError(f"{self.name}: the numbers overflow in {x.dtype} (a layer before "
+                            f"the one shown); its weights are too large for {x.dtype}")
         return y.transpose(1, 0, 2).reshape(n, self.n_heads * hd)
 
     # ---- checks ----
