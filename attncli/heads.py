@@ -126,20 +126,23 @@ def attention_sink(weights: np.ndarray, tokens: list[Token],
     `baseline`, True where a query may not see a key. The candidates are the first token and
     the special tokens ([CLS], [SEP], BOS…: those that cover no characters of the text,
     end <= start). A candidate is a sink when at least half of the rows that have a choice
-    (that may see two keys or more: not a decoder's first row) give it more than 50% of their
-    weight; of several, the one more rows park on (then the larger share, then the earlier
+    (that may see two keys or more: not a decoder's first row) and may see it (a sliding
+    window hides it from rows far after it) give it more than 50% of their weight; of several, the one more rows park on (then the larger share, then the earlier
     token). None when there is no sink, or no row has a choice (a single token).
     """
     free = np.ones(len(weights), dtype=bool) if mask is None else (~mask).sum(axis=1) > 1
     if len(weights) < 2 or not free.any():
         return None  # no row could have looked anywhere else
-    of = int(np.count_nonzero(free))
     best: Sink | None = None
     for i, t in enumerate(tokens):
         if i > 0 and t.end > t.start:  # neither the first token nor a special one
             continue
-        rows = int(np.count_nonzero(weights[free, i] > SINK_ROW))
-        if 2 * rows < of:
+        # the rows that had a choice and may see this token (a sliding window hides it from
+        # later rows: they cannot park on it, and do not count against it)
+        sees = free if mask is None else free & ~mask[:, i]
+        of = int(np.count_nonzero(sees))
+        rows = int(np.count_nonzero(weights[sees, i] > SINK_ROW))
+        if of == 0 or 2 * rows < of:
             continue
         found = Sink(i, rows, of, baseline(weights, i, mask))
         if best is None or (found.rows, found.share) > (best.rows, best.share):

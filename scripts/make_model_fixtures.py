@@ -10,6 +10,14 @@ tokenizer trained here with the `tokenizers` library on a small built-in corpus,
     <out>/<name>/tokenizer.json
     <out>/<name>/reference.npz      text, input_ids, attentions, hidden_in (no pickle)
 
+transformers initialises every bias to 0 and every norm weight to 1, so a loader that skipped
+them would still match. Before saving, every bias (Linear, Conv1D, LayerNorm) therefore gets
+seeded noise N(0, 0.2) and every LayerNorm/RMSNorm weight 1 + N(0, 0.2); llama is made with
+attention_bias=True (q, k, v and o biases) and qwen2 has its q, k, v biases. The decoders that
+can slide do: mistral with sliding_window=4 in both layers, qwen2 with use_sliding_window,
+sliding_window=4 and max_window_layers=1 (layer 0 full, layer 1 sliding). The sentence is
+longer than twice any window (11 to 19 tokens), so a window changes the reference.
+
 `attentions` is model(input_ids, output_attentions=True).attentions stacked to
 (num_layers, num_heads, n, n), computed in float32 by transformers from the weights loaded
 back from the files just written (llama is stored as bfloat16 and qwen2 as float16: the
@@ -62,6 +70,8 @@ except ImportError as exc:  # pragma: no cover - a hint for whoever runs it
 TEXT = "The animal didn't cross the street because it was tired"
 INIT_RANGE = 0.4
 SEED = 1234
+NOISE = 0.2  # the spread of the noise on biases (around 0) and norm weights (around 1)
+WINDOW = 4  # mistral's and qwen2's sliding window: far shorter than TEXT in tokens
 
 CORPUS = [
     "The animal didn't cross the street because it was tired",
@@ -217,7 +227,8 @@ def spec_llama() -> dict:
         single="<s> $A", pair="<s> $A <s> $B:1", special_tokens=[("<s>", 0)])
     config = transformers.LlamaConfig(
         vocab_size=tok.get_vocab_size(), num_key_value_heads=2, rope_theta=10000.0,
-        bos_token_id=0, eos_token_id=1, pad_token_id=None, **SMALL, **COMMON)
+        attention_bias=True, bos_token_id=0, eos_token_id=1, pad_token_id=None,
+        **SMALL, **COMMON)
     return {"tokenizer": tok, "config": config, "cls": transformers.LlamaModel,
             "dtype": torch.bfloat16}
 
@@ -228,7 +239,8 @@ def spec_qwen2() -> dict:
     tok.post_processor = processors.ByteLevel(trim_offsets=False)  # adds no token, like Qwen2
     config = transformers.Qwen2Config(
         vocab_size=tok.get_vocab_size(), num_key_value_heads=2, rope_theta=1000000.0,
-        bos_token_id=0, eos_token_id=0, use_sliding_window=False, **SMALL, **COMMON)
+        bos_token_id=0, eos_token_id=0, use_sliding_window=True, sliding_window=WINDOW,
+        max_window_layers=1, **SMALL, **COMMON)  # layer 0: full attention; layer 1: sliding
     return {"tokenizer": tok, "config": config, "cls": transformers.Qwen2Model,
             "dtype": torch.float16}
 
@@ -237,7 +249,7 @@ def spec_mistral() -> dict:
     # Mistral-7B-v0.1 style: sentencepiece-like ▁ BPE with <unk>, BOS by the post-processor.
     tok = metaspace_bpe(250)
     config = transformers.MistralConfig(
-        vocab_size=tok.get_vocab_size(), num_key_value_heads=1, sliding_window=4096,
+        vocab_size=tok.get_vocab_size(), num_key_value_heads=1, sliding_window=WINDOW,
         rope_theta=10000.0, bos_token_id=1, eos_token_id=2, pad_token_id=None,
         **SMALL, **COMMON)
     return {"tokenizer": tok, "config": config, "cls": transformers.MistralModel,
@@ -247,6 +259,44 @@ def spec_mistral() -> dict:
 SPECS = {"bert": spec_bert, "roberta": spec_roberta, "distilbert": spec_distilbert,
          "gpt2": spec_gpt2, "llama": spec_llama, "qwen2": spec_qwen2, "mistral": spec_mistral}
 DECODERS = {"gpt2", "llama", "qwen2", "mistral"}
+
+# ---- noise -------------------------------------------------------------------------------
+
+
+def is_norm(module: torch.nn.Module) -> bool:
+    """LayerNorm, or any of the RMSNorms (LlamaRMSNorm, Qwen2RMSNorm, MistralRMSNorm)."""
+    return isinstance(module, torch.nn.LayerNorm) or type(module).__name__.endswith("RMSNorm")
+
+
+def add_noise(model: torch.nn.Module) -> list[str]:
+    """Seeded noise on every bias (N(0, NOISE)) and every norm weight (1 + N(0, NOISE)).
+
+    Returns the parameter names it changed. The generator is seeded afresh for each model and
+    the parameters are visited in their fixed named_parameters() order: deterministic.
+    """
+    gen = torch.Generator().manual_seed(SEED)
+    norm_weights = {id(m.weight) for m in model.modules()
+                    if is_norm(m) and getattr(m, "weight", None) is not None}
+    changed = []
+    with torch.no_grad():
+        for pname, param in model.named_parameters():
+            if pname.endswith("bias") or id(param) in norm_weights:
+                centre = 0.0 if pname.endswith("bias") else 1.0
+                param.copy_(centre + NOISE * torch.randn(param.shape, generator=gen))
+                changed.append(pname)
+    return changed
+
+
+def is_bias(tensor: str) -> bool:
+    """A bias by its checkpoint name (LayerNorm's too)."""
+    return tensor.endswith(".bias")
+
+
+def is_norm_weight(tensor: str) -> bool:
+    """A LayerNorm/RMSNorm weight by its checkpoint name (LayerNorm, layer_norm, ln_1, norm)."""
+    return tensor.endswith(".weight") and (
+        "norm" in tensor.lower() or tensor.split(".")[-2].startswith("ln_"))
+
 
 # ---- writing -----------------------------------------------------------------------------
 
@@ -274,6 +324,8 @@ def make(name: str, out: Path) -> dict:
 
     torch.manual_seed(SEED)
     model = spec["cls"](config).eval()
+    noisy = add_noise(model)  # in float32, before the cast to the stored dtype
+    assert noisy, f"{name}: no bias or norm weight found"
     model = model.to(spec["dtype"])
     # config.json (with its dtype) + model.safetensors, or for gpt2 (about 150 KB of float32)
     # model-0000{1,2}-of-00002.safetensors + model.safetensors.index.json: layer 0 and the
@@ -312,7 +364,7 @@ def make(name: str, out: Path) -> dict:
     })
     check(name, dest, ids, attentions, dtype=spec["dtype"])
     return {"vocab": tok.get_vocab_size(), "n": len(ids), "shape": attentions.shape,
-            "peaked": float((attentions.max(-1) > 0.5).mean())}
+            "peaked": float((attentions.max(-1) > 0.5).mean()), "noisy": len(noisy)}
 
 
 def check(name: str, dest: Path, ids: list[int], att: np.ndarray, dtype: torch.dtype) -> None:
@@ -325,11 +377,35 @@ def check(name: str, dest: Path, ids: list[int], att: np.ndarray, dtype: torch.d
     peaked = float((att.max(-1) > 0.5).mean())
     assert peaked > 0.3, f"{name}: attention too uniform ({peaked:.2f} rows peak above 0.5)"
     files = sorted(p.name for p in dest.glob("*.safetensors"))
+    noisy = []
     for fname in files:
         with safe_open(str(dest / fname), framework="pt") as f:
             for key in f.keys():
                 t = f.get_tensor(key)
                 assert t.dtype == dtype, f"{name}: {key} is {t.dtype}, not {dtype}"
+                if is_bias(key) or is_norm_weight(key):
+                    centre = 0.0 if is_bias(key) else 1.0
+                    spread = float((t.float() - centre).std()) if t.numel() > 1 else 1.0
+                    assert not bool((t == centre).all()) and spread > NOISE / 2, (
+                        f"{name}: {key} has no noise")
+                    noisy.append(key)
+    assert any(is_norm_weight(k) for k in noisy), f"{name}: no norm weight found"
+    if name == "llama":  # attention_bias=True: q, k, v and o biases in every layer
+        assert sum(".self_attn." in k and k.endswith(".bias") for k in noisy) == 2 * 4, noisy
+    if name == "qwen2":  # q, k and v biases, no o bias
+        assert sum(".self_attn." in k and k.endswith(".bias") for k in noisy) == 2 * 3, noisy
+    # A sliding window must change the reference: the sentence is longer than twice the window,
+    # a sliding layer gives exactly 0 to keys WINDOW or more back, a full layer does not.
+    if name in ("mistral", "qwen2"):
+        assert config["sliding_window"] == WINDOW and len(ids) > 2 * WINDOW, (name, len(ids))
+        types = config.get("layer_types") or ["sliding_attention"] * att.shape[0]
+        assert "sliding_attention" in types, types
+        for layer, kind in enumerate(types):
+            far = np.tril(np.ones(att.shape[-2:], dtype=bool), k=-WINDOW)
+            if kind == "sliding_attention":
+                assert (att[layer][:, far] == 0).all(), f"{name}: layer {layer} does not slide"
+            else:
+                assert (att[layer][:, far] > 0).all(), f"{name}: layer {layer} slides"
     with np.load(dest / "reference.npz", allow_pickle=False) as npz:
         assert npz["input_ids"].tolist() == ids and str(npz["text"]) == TEXT
 
@@ -353,7 +429,8 @@ def main(argv: list[str] | None = None) -> int:
         info = make(name, args.out)
         size = sum(p.stat().st_size for p in (args.out / name).iterdir())
         print(f"{name:10s} vocab {info['vocab']:3d}  {info['n']:2d} tokens  attentions "
-              f"{info['shape']}  rows peaking > 0.5: {info['peaked']:.0%}  {size / 1024:.0f} KiB")
+              f"{info['shape']}  rows peaking > 0.5: {info['peaked']:.0%}  "
+              f"{info['noisy']} noisy tensors  {size / 1024:.0f} KiB")
     return 0
 
 

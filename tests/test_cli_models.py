@@ -27,6 +27,7 @@ ARCHS = ["bert", "roberta", "distilbert", "gpt2", "llama", "qwen2", "mistral"]
 DECODERS = {"gpt2", "llama", "qwen2", "mistral"}
 TOLERANCE = 1e-5
 N_LAYERS, N_HEADS = 2, 4  # every fixture (README: 2 layers, 4 heads)
+WINDOWS = {"mistral": {0: 4, 1: 4}, "qwen2": {1: 4}}  # README: sliding windows, layer by layer
 
 
 
@@ -97,12 +98,18 @@ def test_config_names_the_model(every_head) -> None:
 def test_decoders_are_masked_causally_and_encoders_are_not(every_head) -> None:
     name, doc = every_head
     n = len(doc["tokens"])
-    above = [(i, j) for i in range(n) for j in range(n) if j > i]
     for h in doc["heads"]:
         if name in DECODERS:
-            assert all(h["scaled"][i][j] is None for i, j in above)
-            assert all(h["weights"][i][j] == 0 for i, j in above)  # exactly 0
-            assert all(h["scaled"][i][j] is not None for i in range(n) for j in range(i + 1))
+            # causal, and in a sliding layer also blind to keys `window` or more back
+            window = WINDOWS.get(name, {}).get(h["layer"])
+            masked = {(i, j) for i in range(n) for j in range(n)
+                      if j > i or (window is not None and j <= i - window)}
+            if window is not None:
+                assert any(j < i for i, j in masked)  # the sentence is longer than the window
+            assert all(h["scaled"][i][j] is None for i, j in masked)
+            assert all(h["weights"][i][j] == 0 for i, j in masked)  # exactly 0
+            assert all(h["scaled"][i][j] is not None
+                       for i in range(n) for j in range(n) if (i, j) not in masked)
         else:
             assert not any(v is None for row in h["scaled"] for v in row)
             assert min(min(row) for row in h["weights"]) > 0
@@ -514,7 +521,7 @@ def test_step_two_can_be_redone_from_the_json_alone(arch: str) -> None:
         shown = h.get(f"{m}_unrotated", h[m])  # v is never rotated
         np.testing.assert_allclose(got, shown, atol=1e-9, rtol=0)
     assert ("q_unrotated" in h) == (arch in ROPE)
-    assert ("b_q" in h) == (arch not in {"llama", "mistral"})  # these two have no biases
+    assert ("b_q" in h) == (arch != "mistral")  # mistral has no biases; llama attention_bias
     assert doc["config"]["positions"] == ("rope" if arch in ROPE else "learned")
     schema = json.loads((Path(attncli.__file__).parent / "explain.schema.json").read_text())
     jsonschema.validate(doc, schema)
@@ -524,11 +531,16 @@ def test_the_terminal_states_the_formula_each_model_really_uses() -> None:
     seeded = run("explain", TEXT, "--show", "qkv").stdout
     bert = run("explain", TEXT, "--model", fixture("bert"), "--show", "w,qkv").stdout
     llama = run("explain", TEXT, "--model", fixture("llama"), "--show", "qkv").stdout
+    mistral = run("explain", TEXT, "--model", fixture("mistral"), "--show", "qkv").stdout
     assert "Q = X·W_Q, K = X·W_K, V = X·W_V:" in seeded and "b_Q" not in seeded
     assert "Q = X·W_Q + b_Q, K = X·W_K + b_K, V = X·W_V + b_V:" in bert
     assert "b_Q (1×8)" in bert and "b_V (1×8)" in bert  # the biases are shown, too
-    assert "Q = X·W_Q, K = X·W_K, V = X·W_V:" in llama and "RoPE" in llama
-    assert "Q before RoPE (" in llama and "K before RoPE (" in llama
+    # mistral has no biases; the llama fixture has attention_bias (q, k, v and o biases)
+    assert "Q = X·W_Q, K = X·W_K, V = X·W_V:" in mistral and "RoPE" in mistral
+    assert "b_Q" not in mistral
+    assert "Q = X·W_Q + b_Q, K = X·W_K + b_K, V = X·W_V + b_V:" in llama and "RoPE" in llama
+    for out in (llama, mistral):
+        assert "Q before RoPE (" in out and "K before RoPE (" in out
     assert "RoPE" not in bert and "before RoPE" not in seeded
 
 
