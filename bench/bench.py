@@ -205,6 +205,26 @@ def model(runs: int, model_dir: str, ref_python: str | None) -> list[str]:
     return out
 
 
+def big(runs: int, big_dir: str, ref_python: str | None) -> list[str]:
+    """A Qwen2.5-0.5B-shaped checkpoint (bench/make_big_model.py): the last layer's head 0."""
+    out = ["### A 0.5 B llama-shaped model (Qwen2.5-0.5B's shape, random bf16 weights)", ""]
+    job = ["explain", SENTENCE, "--model", big_dir, "--json"]
+    cases = {"attn": (attn() + job, None)}
+    if ref_python:
+        cases["transformers"] = ([ref_python, str(HERE / "reference_transformers.py"), big_dir,
+                                  SENTENCE, "--layer", "-1", "--head", "0"], None)
+    got = side_by_side(cases, runs)
+    out += ["| command | median | peak memory |", "|---|---|---|",
+            f"| `attn explain … --model <0.5B> --json` (last layer, head 0) | "
+            f"{got['attn'][0]:.3f} s | {got['attn'][1]:.0f} MiB |"]
+    if "transformers" in got:
+        out += [f"| transformers script, same job (baseline) | {got['transformers'][0]:.3f} s "
+                f"| {got['transformers'][1]:.0f} MiB |", "",
+                f"attncli is {got['transformers'][0] / got['attn'][0]:.1f}× faster than the "
+                "transformers script end to end."]
+    return out
+
+
 def explore(runs: int, model_dir: str) -> list[str]:
     """The explorer's first frame: the issue asks for it within 1 s for all-MiniLM-L6-v2."""
     base = [sys.executable, "-c", "import numpy"]
@@ -230,12 +250,14 @@ def main() -> None:
     parser.add_argument("--model-dir",
                         help="an all-MiniLM-L6-v2 directory, for model mode and the explorer")
     parser.add_argument("--ref-python", help="a Python with torch and transformers")
-    parser.add_argument("--only", choices=("startup", "large", "model", "explore"),
+    parser.add_argument("--big-dir", help="a Qwen2.5-0.5B-shaped checkpoint from "
+                                          "bench/make_big_model.py")
+    parser.add_argument("--only", choices=("startup", "large", "model", "explore", "big"),
                         action="append", help="only this part (may be repeated)")
     parser.add_argument("--out", type=Path, help="also write the Markdown to this file")
     args = parser.parse_args()
     runs = max(5, args.runs)
-    parts = args.only or ["startup", "large", "model", "explore"]
+    parts = args.only or ["startup", "large", "model", "explore", "big"]
     lines = [f"Medians of {runs} runs; {os.cpu_count()} cores; Python "
              f"{sys.version.split()[0]}; {time.strftime('%Y-%m-%d')}.", ""]
     if "startup" in parts:
@@ -252,6 +274,12 @@ def main() -> None:
             lines += explore(runs, args.model_dir) + [""]
         else:
             lines += ["(attn explore first frame skipped: pass --model-dir)", ""]
+    if "big" in parts:
+        if args.big_dir:
+            lines += big(runs, args.big_dir, args.ref_python) + [""]
+        else:
+            lines += ["(0.5 B model skipped: pass --big-dir, made by bench/make_big_model.py)",
+                      ""]
     text = "\n".join(lines)
     print(text)
     if args.out:  # whole or not at all
