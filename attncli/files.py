@@ -13,9 +13,9 @@ MAX_INPUT_BYTES = 2 * 1024**3  # no weights file for a lesson is larger than thi
 
 
 def read_bytes(path: Path, *, what: str) -> bytes:
-    """The whole file, or an AttnError naming the file and what is wrong with it."""
-    if path.is_dir():
-        raise AttnError(f"{path}: is a directory, expected a {what}")
+    """The whole file, or an AttnError naming the file and what is wrong with it. Only a
+    regular file is read: a FIFO would hang and a device such as /dev/zero never ends."""
+    check_regular(path, what)
     try:
         size = path.stat().st_size
         if size > MAX_INPUT_BYTES:
@@ -30,6 +30,24 @@ def read_bytes(path: Path, *, what: str) -> bytes:
     if not data:
         raise AttnError(f"{path}: the {what} is empty")
     return data
+
+
+def check_regular(path: Path, what: str) -> None:
+    """Refuse anything but a regular file (after links), naming what the path is instead."""
+    import stat
+
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        raise AttnError(f"{path}: no such {what}") from None
+    except OSError as exc:  # a name too long, a folder without search permission, a loop…
+        raise AttnError(f"{path}: cannot read ({exc.strerror or exc})") from None
+    if stat.S_ISREG(mode):
+        return
+    kind = ("a directory" if stat.S_ISDIR(mode) else "a named pipe (FIFO)" if stat.S_ISFIFO(mode)
+            else "a character device" if stat.S_ISCHR(mode) else "a block device"
+            if stat.S_ISBLK(mode) else "a socket" if stat.S_ISSOCK(mode) else "not a file")
+    raise AttnError(f"{path}: is {kind}, expected a {what} (a regular file)")
 
 
 def check_target(path: Path, *, force: bool = False) -> None:
@@ -102,9 +120,31 @@ def atomic_write(path: Path, data: bytes, *, force: bool = False) -> None:
             handle.flush()
             os.fsync(handle.fileno())
         os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
+        if force:
+            os.replace(tmp, path)
+        else:
+            _link_new(tmp, path)
     except BaseException as exc:
         Path(tmp).unlink(missing_ok=True)
+        if isinstance(exc, FileExistsError):
+            raise AttnError(f"{path}: already exists (use --force to overwrite it)") from None
         if isinstance(exc, OSError):
             raise AttnError(f"{path}: cannot write ({exc.strerror or exc})") from None
         raise
+
+
+def _link_new(tmp: str, path: Path) -> None:
+    """Give the written file its name only if no file has it: a hard link fails when the name
+    is taken, so two runs writing the same new file cannot both succeed (the second would
+    silently replace the first with a rename). Where a file system has no hard links, a
+    rename after a last check."""
+    try:
+        os.link(tmp, path)
+    except FileExistsError:
+        raise
+    except OSError:  # no hard links here (some network or FAT file systems)
+        if os.path.lexists(path):
+            raise FileExistsError(path) from None
+        os.replace(tmp, path)
+        return
+    os.unlink(tmp)

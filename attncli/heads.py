@@ -127,8 +127,9 @@ def attention_sink(weights: np.ndarray, tokens: list[Token],
     the special tokens ([CLS], [SEP], BOS…: those that cover no characters of the text,
     end <= start). A candidate is a sink when at least half of the rows that have a choice
     (that may see two keys or more: not a decoder's first row) and may see it (a sliding
-    window hides it from rows far after it) give it more than 50% of their weight; of several, the one more rows park on (then the larger share, then the earlier
-    token). None when there is no sink, or no row has a choice (a single token).
+    window hides it from rows far after it) give it more than 50% of their weight; of several,
+    the one more rows park on (then the larger share, then the earlier token). None when there
+    is no sink, or no row has a choice (a single token).
     """
     free = np.ones(len(weights), dtype=bool) if mask is None else (~mask).sum(axis=1) > 1
     if len(weights) < 2 or not free.any():

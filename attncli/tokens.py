@@ -45,13 +45,13 @@ def word_level(text: str) -> list[Token]:
 
 def load_tokenizer(path: str | Path) -> Tokenizer:
     """Load a tokenizer.json with padding and truncation switched off."""
+    from attncli.files import read_bytes
+
     path = Path(path)
-    if path.is_dir():
-        raise AttnError(f"{path}: is a directory, expected a tokenizer.json file")
-    if not path.exists():  # the Rust side reports a missing file as a plain Exception
-        raise AttnError(f"{path}: no such tokenizer file")
+    # read here, as a regular file only (a FIFO would hang the Rust side beyond Ctrl-C)
+    data = read_bytes(path, what="tokenizer file")
     try:
-        tokenizer = Tokenizer.from_file(str(path))
+        tokenizer = Tokenizer.from_str(data.decode("utf-8"))
     except Exception as exc:  # the Rust side raises plain Exception on bad JSON
         first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise AttnError(f"{path}: not a valid tokenizer.json ({first})") from None

@@ -192,7 +192,8 @@ def test_a_failed_write_leaves_no_partial_or_temporary_file(tmp_path: Path,
         assert Path(src).exists()  # the temporary file was written: now fail the rename
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(attncli.files.os, "replace", broken_replace)
+    monkeypatch.setattr(attncli.files.os, "replace", broken_replace)  # with --force
+    monkeypatch.setattr(attncli.files.os, "link", broken_replace)  # a new file: no clobber
     target = tmp_path / "out.svg"
     # the screen is shown first, then saved: the refusal comes after the output
     failed_write(run("explain", "The animal was tired", "--svg", str(target)), str(target),

@@ -30,10 +30,13 @@ SAMPLES = Path(__file__).parent.parent / "sample_weights"  # shipped inside the 
 def sample(path: Path) -> Path:
     """sample_weights/NAME, found in the package when there is no such file here, so that the
     examples in --help and the README work from any folder."""
+    if path.parent != Path("sample_weights"):
+        return path
     shipped = SAMPLES / path.name
-    if (not path.exists() and path.parent == Path("sample_weights") and shipped.is_file()):
-        return shipped
-    return path
+    try:
+        return shipped if not path.exists() and shipped.is_file() else path
+    except OSError:  # a name too long, a folder without search permission: read_bytes says
+        return path
 
 
 def load(path: str | Path) -> WeightSet:
