@@ -26,9 +26,17 @@ class Comparison:
 
 
 def cosine(u: np.ndarray, v: np.ndarray) -> float:
-    """cos(u, v) = u·v / (|u| |v|); defined as 0 when either vector is all zeros."""
+    """cos(u, v) = u·v / (|u| |v|); defined as 0 when either vector is all zeros.
+
+    Each vector is first divided by its largest entry (which leaves the cosine as it is), so
+    finite vectors of any size, 1e300 included, never overflow into NaN."""
+    u, v = np.asarray(u, dtype=np.float64), np.asarray(v, dtype=np.float64)
+    top_u, top_v = float(np.abs(u).max(initial=0.0)), float(np.abs(v).max(initial=0.0))
+    if top_u == 0 or top_v == 0:
+        return 0.0
+    u, v = u / top_u, v / top_v
     norm = float(np.linalg.norm(u) * np.linalg.norm(v))
-    return float(np.dot(u, v) / norm) if norm > 0 else 0.0
+    return float(np.clip(np.dot(u, v) / norm, -1.0, 1.0))
 
 
 def compare(a: Explanation, b: Explanation, word: str) -> Comparison:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import json
+import unicodedata
 from typing import TextIO
 
 import numpy as np
@@ -128,7 +129,7 @@ def write(doc, out: TextIO) -> None:
     elif isinstance(doc, dict):
         out.write("{")
         for i, (key, value) in enumerate(doc.items()):
-            out.write(("" if i == 0 else ", ") + json.dumps(str(key), ensure_ascii=False) + ": ")
+            out.write(("" if i == 0 else ", ") + _text(str(key)) + ": ")
             write(value, out)
         out.write("}")
     elif isinstance(doc, list) and any(isinstance(v, (dict, list, np.ndarray)) for v in doc):
@@ -139,7 +140,29 @@ def write(doc, out: TextIO) -> None:
             write(value, out)
         out.write("]")
     else:
-        out.write(json.dumps(doc, ensure_ascii=False, allow_nan=False))
+        out.write(_text(doc) if isinstance(doc, str) else _scalars(doc))
+
+
+def _text(value: str) -> str:
+    """A JSON string: the text kept as it is, except that every control, format and bidi
+    character (C1 controls, U+202E …) is written as \\uXXXX, still valid JSON but never raw on
+    a terminal. The zero-width joiner stays: it joins emoji."""
+    dumped = json.dumps(value, ensure_ascii=False)
+    if dumped.isascii():
+        return dumped
+    return "".join(f"\\u{ord(ch):04x}" if ord(ch) >= 0x80 and ch != "\u200d"
+                   and unicodedata.category(ch) in _HIDDEN else ch for ch in dumped)
+
+
+_HIDDEN = {"Cc", "Cf", "Cs", "Zl", "Zp"}
+
+
+def _scalars(value) -> str:
+    """Numbers, booleans, null and lists of them (their strings escaped as _text does)."""
+    if isinstance(value, list) and any(isinstance(v, str) for v in value):
+        return "[" + ", ".join(_text(v) if isinstance(v, str) else _scalars(v)
+                               for v in value) + "]"
+    return json.dumps(value, ensure_ascii=False, allow_nan=False)
 
 
 def dumps(doc) -> str:

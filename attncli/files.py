@@ -32,6 +32,22 @@ def read_bytes(path: Path, *, what: str) -> bytes:
     return data
 
 
+def parse_json(text: str | bytes, where: str, what: str = "JSON") -> object:
+    """Strict JSON (no NaN or Infinity), or one AttnError naming where it came from: text
+    nested deeper than Python can follow is refused, not a RecursionError."""
+    import json
+
+    def no_constant(name: str) -> None:
+        raise ValueError(f"{name} is not a number JSON allows")
+
+    try:
+        return json.loads(text, parse_constant=no_constant)
+    except RecursionError:
+        raise AttnError(f"{where}: {what} nested too deeply") from None
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise AttnError(f"{where}: not valid {what} ({exc})") from None
+
+
 def check_regular(path: Path, what: str) -> None:
     """Refuse anything but a regular file (after links), naming what the path is instead."""
     import stat

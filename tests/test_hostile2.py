@@ -58,3 +58,108 @@ def test_a_new_file_is_never_replaced_by_a_second_writer(tmp_path: Path,
 
 def test_a_sample_name_too_long_is_one_line_too() -> None:
     refused(invoke("explain", "a b", "--weights", "sample_weights/" + "y" * 300 + ".json"))
+
+
+BERT = Path(__file__).parent / "fixtures" / "models" / "bert"
+DEEP = "[" * 100_000 + "]" * 100_000
+
+
+def model_copy(tmp_path: Path) -> Path:
+    import shutil
+
+    shutil.copytree(BERT, tmp_path / "bert")
+    return tmp_path / "bert"
+
+
+def test_a_deeply_nested_config_is_refused(tmp_path: Path) -> None:
+    model = model_copy(tmp_path)
+    (model / "config.json").write_text(DEEP)
+    refused(invoke("explain", "a b", "--model", str(model)), "config.json", "nested too deeply")
+
+
+def test_a_deeply_nested_safetensors_header_is_refused(tmp_path: Path) -> None:
+    import struct
+
+    model = model_copy(tmp_path)
+    blob = ('{"__metadata__": ' + DEEP + "}").encode()
+    (model / "model.safetensors").write_bytes(struct.pack("<Q", len(blob)) + blob)
+    refused(invoke("explain", "a b", "--model", str(model)), "model.safetensors",
+            "nested too deeply")
+    weights = tmp_path / "w.safetensors"
+    weights.write_bytes(struct.pack("<Q", len(blob)) + blob)
+    refused(invoke("explain", "a b", "--weights", str(weights)), "w.safetensors")
+
+
+def test_a_deeply_nested_shard_index_is_refused(tmp_path: Path) -> None:
+    model = model_copy(tmp_path)
+    (model / "model.safetensors.index.json").write_text('{"weight_map": ' + DEEP + "}")
+    refused(invoke("explain", "a b", "--model", str(model)), "index.json", "nested too deeply")
+
+
+def test_nan_in_a_config_is_named_not_reported_as_an_overflow(tmp_path: Path) -> None:
+    model = model_copy(tmp_path)
+    text = (model / "config.json").read_text().replace(
+        '"layer_norm_eps": ', '"layer_norm_eps": NaN, "x": ')
+    (model / "config.json").write_text(text)
+    refused(invoke("explain", "a b", "--model", str(model)), "config.json",
+            "NaN is not a number JSON allows")
+
+
+def test_cosine_of_huge_finite_vectors_is_a_number() -> None:
+    import numpy as np
+    from hypothesis import given
+    from hypothesis import strategies as st
+
+    from attncli.compare import cosine
+
+    assert cosine(np.array([1e300, 1e300]), np.array([1e300, -1e300])) == 0.0
+    assert cosine(np.array([3e200, 4e200]), np.array([3.0, 4.0])) == 1.0
+    assert cosine(np.zeros(3), np.ones(3)) == 0.0
+
+    finite = st.floats(allow_nan=False, allow_infinity=False)
+
+    @given(st.lists(finite, min_size=1, max_size=6), st.lists(finite, min_size=1, max_size=6))
+    def bounded(a: list[float], b: list[float]) -> None:
+        n = min(len(a), len(b))
+        c = cosine(np.array(a[:n]), np.array(b[:n]))
+        assert -1.0 <= c <= 1.0
+
+    bounded()
+
+
+def test_compare_with_huge_but_finite_weights_prints_no_nan(tmp_path: Path) -> None:
+    import json
+
+    doc = {"w_q": [[1e150, 0], [0, 1e150]], "w_k": [[1e150, 0], [0, 1e150]],
+           "w_v": [[1e150, 0], [0, 1e150]]}
+    path = tmp_path / "huge.json"
+    path.write_text(json.dumps(doc))
+    result = invoke("compare", "a b", "b a", "--word", "a", "-w", str(path), "--json")
+    assert "nan" not in result.output.lower() and "Traceback" not in result.output
+    assert result.exit_code in (0, 2)
+
+
+def test_json_writes_bidi_and_c1_controls_as_escapes() -> None:
+    import json
+
+    text = "evil\u202e txt\x85 ok 😀\u200d😀"
+    result = invoke("explain", text, "--json")
+    assert result.exit_code == 0
+    assert "\u202e" not in result.stdout and "\x85" not in result.stdout
+    assert "\\u202e" in result.stdout and "\\u0085" in result.stdout
+    assert "\u200d" in result.stdout  # the joiner of the emoji stays
+    assert json.loads(result.stdout)["text"] == text  # the same text, parsed back
+
+
+def test_names_with_escape_codes_never_reach_the_terminal_raw(tmp_path: Path) -> None:
+    import shutil
+
+    evil = tmp_path / "w\x1b]0;pwned\x07.json"
+    out = invoke("weights", "init", "-o", str(evil))
+    assert out.exit_code == 0 and "\x1b" not in out.stderr and "\\x1b" in out.stderr
+    nofile = invoke("explain", "a b", "--weights", str(evil))  # its note names the file
+    assert "\x1b" not in nofile.stdout and "\x07" not in nofile.stdout
+    model = tmp_path / "m\x1b[31mred"
+    shutil.copytree(BERT, model)
+    demo = invoke("demo", "--no-pause", "--model", str(model))
+    assert demo.exit_code == 0 and "\x1b" not in demo.stdout and "\\x1b" in demo.stdout

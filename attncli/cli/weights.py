@@ -48,7 +48,9 @@ def weights_init(
 
     ws = sources.seeded_file(seed, d_model, d_k, d_v, heads, text)
     weightfiles.save(ws, output, force=force)
-    typer.echo(f"wrote {output} (d_model {ws.d_model}, d_k {ws.d_k}, d_v {ws.d_v}, "
+    from attncli.safe_text import visible
+
+    typer.echo(f"wrote {visible(str(output))} (d_model {ws.d_model}, d_k {ws.d_k}, d_v {ws.d_v}, "
                f"{len(ws.heads)} head{'s' if len(ws.heads) > 1 else ''})", err=True)
 
 

@@ -332,7 +332,7 @@ def _real_model(spec: str, precision: int) -> list[Screen]:
     loaded = load_model(spec)
     tokens = loaded.tokens(SENTENCE)
     labels = [visible(t.label(SENTENCE).strip() or t.text) for t in tokens]
-    name = short_name(spec)
+    name = visible(short_name(spec))  # a directory's name reaches the screen: escaped
     part = f"Part 3 · {name}"
     src, dst = find_word(SENTENCE, tokens, "tired"), find_word(SENTENCE, tokens, "animal")
     specials = [i for i, t in enumerate(tokens) if t.end <= t.start]  # [CLS], <s>…
@@ -431,7 +431,7 @@ def _own(text: str, weights: str | Path | None, model: str | None, seed: int,
     ws = (weightfiles.load(weights) if weights is not None
           else wts.seeded(seed, 8, 4, 4, 1) if loaded is None else None)
     words = " ".join(text.split())
-    part = "Your sentence · " + (words if len(words) <= 40 else words[:39] + "…")
+    part = "Your sentence · " + visible(words if len(words) <= 40 else words[:39] + "…")
 
     @cache
     def chosen() -> tuple[Explanation, tuple[int, int]]:
@@ -458,7 +458,7 @@ def _own(text: str, weights: str | Path | None, model: str | None, seed: int,
         n = len(e.tokens)
         if c.source == "model":
             h = e.heads[0]
-            what = (f"the real model {short_name(model or '')}: {c.n_layers} layers of "
+            what = (f"the real model {visible(short_name(model or ''))}: {c.n_layers} layers of "
                     f"{c.heads} heads. We follow layer {h.layer}, head {h.head}, the head whose "
                     "strongest link between two words rises furthest above what that word "
                     "gets on average")

@@ -14,7 +14,6 @@ the file with np.memmap at the offsets the safetensors header gives.
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import re
@@ -26,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from attncli.errors import AttnError
+from attncli.files import parse_json
 
 CONFIG = "config.json"
 TOKENIZER = "tokenizer.json"
@@ -98,9 +98,10 @@ def read_config(directory: Path) -> dict[str, Any]:
     if not path.is_file():
         raise AttnError(f"{path}: missing (a model directory needs {CONFIG})")
     try:
-        config = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise AttnError(f"{path}: not valid JSON ({exc})") from None
+        raw = path.read_bytes()
+    except OSError as exc:  # permission, a name too long: not "invalid JSON"
+        raise AttnError(f"{path}: cannot read ({exc.strerror or exc})") from None
+    config = parse_json(raw, str(path))
     if not isinstance(config, dict):
         raise AttnError(f"{path}: expected a JSON object")
     return config
@@ -113,7 +114,7 @@ def read_header(path: Path) -> tuple[dict[str, Any], int]:
             (size,) = struct.unpack("<Q", f.read(8))
             if size > MAX_HEADER:
                 raise ValueError(f"header of {size} bytes")
-            header = json.loads(f.read(size))
+            header = parse_json(f.read(size), str(path), "safetensors header")
             check_header(header)
     except FileNotFoundError:
         raise AttnError(f"{path}: missing (listed in {INDEX})") from None
@@ -170,8 +171,9 @@ class Checkpoint:
         index = directory / INDEX
         if index.is_file():
             try:
-                weight_map = json.loads(index.read_text(encoding="utf-8"))["weight_map"]
-            except (OSError, ValueError, KeyError, TypeError) as exc:
+                weight_map = parse_json(index.read_bytes(), str(index), "shard index")[
+                    "weight_map"]
+            except (OSError, KeyError, TypeError) as exc:
                 raise AttnError(f"{index}: not a valid shard index ({exc})") from None
             if not isinstance(weight_map, dict) or not all(
                     isinstance(shard, str) for shard in weight_map.values()):

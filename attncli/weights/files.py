@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from attncli.errors import AttnError
-from attncli.files import atomic_write, read_bytes
+from attncli.files import atomic_write, parse_json, read_bytes
 from attncli.weights import MAX_HEADS, HeadWeights, WeightSet, size_problem
 
 FORMATS = (".json", ".npz", ".safetensors")
@@ -107,23 +107,21 @@ def _from_safetensors(path: Path, data: bytes) -> dict:
         arrays = st_load(data)
     except Exception as exc:  # the Rust side raises its own error types
         raise AttnError(f"{path}: not a valid safetensors file ({exc})") from None
-    meta = _safetensors_metadata(data)
+    meta = _safetensors_metadata(data, path)
     decoded = {}
     for key in ("vocab", *NAME_KEYS):
         if key in meta:
-            try:
-                decoded[key] = json.loads(meta[key])
-            except ValueError:
-                raise AttnError(f"{path}: metadata {key!r} is not a JSON list") from None
+            decoded[key] = parse_json(meta[key], str(path), f"metadata {key!r}")
     if "description" in meta:
         decoded["description"] = meta["description"]
     return _from_arrays(path, arrays, metadata=decoded)
 
 
-def _safetensors_metadata(data: bytes) -> dict[str, str]:
+def _safetensors_metadata(data: bytes, path: Path) -> dict[str, str]:
     size = int.from_bytes(data[:8], "little")
-    header = json.loads(data[8 : 8 + size])
-    return header.get("__metadata__") or {}
+    header = parse_json(data[8 : 8 + size], str(path), "safetensors header")
+    meta = header.get("__metadata__") if isinstance(header, dict) else None
+    return meta if isinstance(meta, dict) else {}
 
 
 def _from_arrays(path: Path, arrays: dict[str, np.ndarray], metadata: dict) -> dict:
