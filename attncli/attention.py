@@ -82,11 +82,17 @@ class Steps:
     scale: float | None = None  # the scores' multiplier, when it is not 1/√d_k
     softcap: float | None = None
     capped: np.ndarray | None = None  # (n, n) softcap · tanh(scores · scale / softcap)
+    uncapped: np.ndarray | None = None  # (n, n) scores · scale, before the cap
     score_bias: np.ndarray | None = None  # (n, n) added before the mask
 
     @property
     def d_k(self) -> int:
         return int(self.q.shape[1])
+
+    @property
+    def window(self) -> bool:
+        """Whether the mask also hides earlier keys (a sliding window), not only later ones."""
+        return self.mask is not None and bool(np.tril(self.mask, k=-1).any())
 
     @property
     def divisor(self) -> float:
@@ -170,7 +176,8 @@ def project_qk(q: np.ndarray, k: np.ndarray, variant: Variant = PLAIN
 def attend(q: np.ndarray, k: np.ndarray, v: np.ndarray, variant: Variant = PLAIN
            ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]:
     """Steps 3 to 5 for q, k (..., n, d_k) and v (..., n, d_v) of any leading shape, in their
-    own dtype: (scores, scaled, weights, output, capped)."""
+    own dtype: (scores, scaled, weights, output, capped, uncapped); the last two only with a
+    soft-cap."""
     # 3) Compare every query with every key: one dot product per pair.
     scores = _product(q, np.swapaxes(k, -1, -2))  # (..., n, n)
     # 4) Scale (divide by √d_k, or the model's own scale), cap, bias, hide masked keys.
@@ -178,8 +185,9 @@ def attend(q: np.ndarray, k: np.ndarray, v: np.ndarray, variant: Variant = PLAIN
         scaled = scores / np.sqrt(q.shape[-1]).astype(scores.dtype)
     else:
         scaled = scores * scores.dtype.type(variant.scale)
-    capped = None
+    capped = uncapped = None
     if variant.softcap is not None:
+        uncapped = scaled
         cap = scores.dtype.type(variant.softcap)
         scaled = capped = np.tanh(scaled / cap) * cap
     if variant.score_bias is not None:
@@ -189,7 +197,7 @@ def attend(q: np.ndarray, k: np.ndarray, v: np.ndarray, variant: Variant = PLAIN
     weights = softmax(scaled)  # each row sums to 1
     # 5) Each output row is the weighted sum of the value rows.
     output = _product(weights, v)  # (..., n, d_v)
-    return scores, scaled, weights, output, capped
+    return scores, scaled, weights, output, capped, uncapped
 
 
 def self_attention(
@@ -228,7 +236,7 @@ def self_attention(
     q, k, q_unrotated, k_unrotated = project_qk(q, k, variant)
 
     # 3) to 5): scores, scaled, softmax, weighted sum
-    scores, scaled, weights, output, capped = attend(q, k, v, variant)
+    scores, scaled, weights, output, capped, uncapped = attend(q, k, v, variant)
 
     return Steps(
         x=x,
@@ -253,6 +261,7 @@ def self_attention(
         scale=variant.scale,
         softcap=variant.softcap,
         capped=capped,
+        uncapped=uncapped,
         score_bias=(None if variant.score_bias is None
                     else np.asarray(variant.score_bias, dtype=np.float64)),
     )

@@ -229,7 +229,7 @@ class Model:
         q, k, _, _ = project_qk(q, k, variant)  # (heads, n, head_dim)
         rep = self.n_heads // self.n_kv_heads
         k, v = np.repeat(k, rep, axis=0), np.repeat(v, rep, axis=0)  # (n_heads, n, head_dim)
-        scores, _, _, y, _ = attend(q, k, v, variant)  # y: (n_heads, n, head_dim)
+        scores, _, _, y, _, _ = attend(q, k, v, variant)  # y: (n_heads, n, head_dim)
         if not (np.isfinite(scores).all() and np.isfinite(y).all()):
             raise AttnError(f"{self.name}: the numbers overflow in {x.dtype} (a layer before "
                             f"the one shown); its weights are too large for {x.dtype}")

@@ -220,7 +220,11 @@ def tokens_table(ex: Explanation) -> Group:
     return Group(*block)
 
 
-def _mask_legend() -> Text:
+def _mask_legend(s) -> Text:
+    if s.window:
+        return Text(f"{MASKED} masked: the mask hides a later token from the query, or one "
+                    "outside its sliding window (too far back), so it gets no weight at all "
+                    "(not a weight of 0 it chose).", style="dim")
     return Text(f"{MASKED} masked: the causal mask hides a later token from the query, so it "
                 "gets no weight at all (not a weight of 0 it chose).", style="dim")
 
@@ -295,20 +299,26 @@ def _head(
                                f"This model multiplies the scores by {s.scale:.6g} instead of "
                                f"dividing them by √d_k = {np.sqrt(d_k):.4g}; it was trained "
                                "that way, so the softmax sees scores of the size it learned."))
+        final = f"({n}×{n}), what the softmax sees"
+        if s.capped is None and s.score_bias is None:
+            parts.append(square(f"Scaled ({n}×{n})", s.scaled))
         if s.capped is not None:
+            parts.append(square(f"Scaled ({n}×{n})", s.uncapped))
             parts.append(_step(f"Step 4a′ · Soft-capped = {s.softcap:g} · tanh(scaled / "
                                f"{s.softcap:g})",
                                f"Each scaled score is squeezed smoothly into −{s.softcap:g} … "
                                f"{s.softcap:g}, so no single key can take over the softmax."))
-            parts.append(square(f"Soft-capped ({n}×{n})", s.capped))
+            parts.append(square(f"Soft-capped {final}" if s.score_bias is None
+                                else f"Soft-capped ({n}×{n})",
+                                s.scaled if s.score_bias is None else s.capped))
         if s.score_bias is not None:
             parts.append(_step("Step 4a″ · + score bias",
                                "This model adds a number to every score that depends only on "
                                "where the two tokens stand (its position bias)."))
             parts.append(square(f"Score bias ({n}×{n})", s.score_bias))
-        parts.append(square(f"Scaled ({n}×{n})", s.scaled))
+            parts.append(square(f"Scaled + bias {final}", s.scaled))
         if s.mask is not None and not heatmap:
-            parts.append(_mask_legend())
+            parts.append(_mask_legend(s))
     if "softmax" in show:
         parts.append(_step("Step 4b · Attention weights = softmax(scaled)",
                            "Softmax turns each row into weights that are positive and sum to 1: "
@@ -332,7 +342,7 @@ def _head(
                                 None if s.mask is None else s.mask[i])
                            for i in wanted[:charts]], gap=4))
         if s.mask is not None:
-            parts.append(_mask_legend())
+            parts.append(_mask_legend(s))
         if len(wanted) > charts:
             more = plural(len(wanted) - charts, "more token")
             parts.append(Text(f"… charts for {more}: pick one with --focus WORD", style="dim"))
