@@ -1,8 +1,10 @@
 """Make the tiny model fixtures in tests/fixtures/models/, with reference attentions.
 
-For each of bert, roberta, distilbert, gpt2, llama, qwen2 and mistral this builds a tiny,
-randomly initialised Hugging Face model (2 layers, hidden size 32, 4 heads,
-initializer_range=0.4 so that attention is far from uniform, eager attention) and a tiny
+For each family in SPECS (bert, roberta, xlm-roberta, distilbert, electra, gpt2, opt,
+gpt_neox, llama, qwen2, qwen3, mistral, phi3, olmo2, gemma, gemma2, gemma3_text) this builds a
+tiny, randomly initialised Hugging Face model (2 or 3 layers, hidden size 32, 4 heads,
+initializer_range=0.4 unless a spec says why not, eager attention), with seeded noise on its
+biases and norm weights, and a tiny
 tokenizer trained here with the `tokenizers` library on a small built-in corpus, and writes
 
     <out>/<name>/config.json        the real config.json, from save_pretrained
@@ -256,9 +258,160 @@ def spec_mistral() -> dict:
             "dtype": torch.float32}
 
 
+# ---- qwen3 and the Gemmas (one block: spec functions, registered after SPECS) ----
+# qwen3 is qwen2's fixture with q/k norms (noisy too) and head_dim 8, stored as bfloat16.
+# Gemma's RMSNorms multiply by (1 + weight) and transformers initialises the weights to 0; the
+# noise puts them at 1 + N(0, 0.2), i.e. an effective 2 + N(0, 0.2): still a norm weight that
+# a loader must read. gemma's head_dim (16) is set apart from hidden / heads (8). gemma2 scales
+# by query_pre_attn_scalar 16^-0.5 (not 8^-0.5) and soft-caps at 10, below its largest scaled
+# scores; gemma3_text scales by 32^-0.5 and turns its sliding layers with a RoPE base of 10,
+# its full layer with 10 000. Both have 3 layers: sliding, full, sliding (window 4). Gemma's
+# embeddings are multiplied by sqrt(32) and its norms by about 2, so gemma and gemma2 use a
+# smaller initializer_range (0.15, 0.2): with 0.4, float32 rounding alone (ours vs torch's
+# summation order, both float32) reaches 1e-5 in the last layer.
+
+
+def gemma_tokenizer() -> Tokenizer:
+    return metaspace_bpe(250)  # <unk> 0, <s> 1 (BOS, added), </s> 2
+
+
+def spec_qwen3() -> dict:
+    special = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
+    tok = byte_level_bpe(320, special, add_prefix_space=False)
+    tok.post_processor = processors.ByteLevel(trim_offsets=False)  # adds no token, like Qwen3
+    config = transformers.Qwen3Config(
+        vocab_size=tok.get_vocab_size(), num_key_value_heads=2, head_dim=8,
+        rope_theta=1000000.0, bos_token_id=0, eos_token_id=0, use_sliding_window=True,
+        sliding_window=WINDOW, max_window_layers=1, **SMALL, **COMMON)
+    return {"tokenizer": tok, "config": config, "cls": transformers.Qwen3Model,
+            "dtype": torch.bfloat16}
+
+
+def spec_gemma() -> dict:
+    tok = gemma_tokenizer()
+    config = transformers.GemmaConfig(
+        vocab_size=tok.get_vocab_size(), num_key_value_heads=2, head_dim=16,
+        rope_theta=10000.0, bos_token_id=1, eos_token_id=2, pad_token_id=0,
+        **SMALL, **{**COMMON, "initializer_range": 0.15})
+    return {"tokenizer": tok, "config": config, "cls": transformers.GemmaModel,
+            "dtype": torch.float32}
+
+
+def spec_gemma2() -> dict:
+    tok = gemma_tokenizer()
+    config = transformers.Gemma2Config(
+        vocab_size=tok.get_vocab_size(), num_key_value_heads=2, head_dim=8,
+        query_pre_attn_scalar=16, attn_logit_softcapping=10.0,
+        sliding_window=WINDOW, rope_theta=10000.0, bos_token_id=1, eos_token_id=2,
+        pad_token_id=0, **{**SMALL, "num_hidden_layers": 3}, **{**COMMON, "initializer_range": 0.2})
+    # layer_types: sliding, full, sliding
+    return {"tokenizer": tok, "config": config, "cls": transformers.Gemma2Model,
+            "dtype": torch.bfloat16}
+
+
+def spec_gemma3_text() -> dict:
+    tok = gemma_tokenizer()
+    config = transformers.Gemma3TextConfig(
+        vocab_size=tok.get_vocab_size(), num_key_value_heads=1, head_dim=8,
+        query_pre_attn_scalar=32, sliding_window=WINDOW,
+        layer_types=["sliding_attention", "full_attention", "sliding_attention"],
+        rope_parameters={"sliding_attention": {"rope_type": "default", "rope_theta": 10.0},
+                         "full_attention": {"rope_type": "default", "rope_theta": 10000.0}},
+        bos_token_id=1, eos_token_id=2, pad_token_id=0,
+        **{**SMALL, "num_hidden_layers": 3}, **COMMON)
+    return {"tokenizer": tok, "config": config, "cls": transformers.Gemma3TextModel,
+            "dtype": torch.float32}
+
+
+# ---- more families: xlm-roberta, electra, opt, gpt_neox, phi3, olmo2 ----------------------
+
+
+def spec_xlm_roberta() -> dict:
+    # RoBERTa's architecture under its own model_type; <s> <pad> </s> <unk> as in XLM-R.
+    tok = byte_level_bpe(320, ["<s>", "<pad>", "</s>", "<unk>", "<mask>"], add_prefix_space=False)
+    tok.post_processor = processors.RobertaProcessing(("</s>", 2), ("<s>", 0),
+                                                      trim_offsets=True, add_prefix_space=False)
+    config = transformers.XLMRobertaConfig(
+        vocab_size=tok.get_vocab_size(), type_vocab_size=1, pad_token_id=1, bos_token_id=0,
+        eos_token_id=2, **{**SMALL, "max_position_embeddings": 64 + 2}, **COMMON)
+    return {"tokenizer": tok, "config": config, "cls": transformers.XLMRobertaModel,
+            "dtype": torch.float32}
+
+
+def spec_electra() -> dict:
+    # embedding_size 16 < hidden_size 32: the embeddings go through embeddings_project.
+    tok = wordpiece(250)
+    config = transformers.ElectraConfig(vocab_size=tok.get_vocab_size(), embedding_size=16,
+                                        type_vocab_size=2, pad_token_id=0, **SMALL, **COMMON)
+    return {"tokenizer": tok, "config": config, "cls": transformers.ElectraModel,
+            "dtype": torch.float32}
+
+
+def spec_opt() -> dict:
+    # OPT's tokenizer puts </s> (id 2) before the text. Pre-norm (do_layer_norm_before, as in
+    # every OPT but opt-350m) with word_embed_proj_dim 16 < hidden_size 32 (as in opt-350m), so
+    # project_in is exercised too.
+    tok = byte_level_bpe(320, ["<s>", "<pad>", "</s>", "<unk>"], add_prefix_space=False)
+    tok.post_processor = processors.TemplateProcessing(
+        single="</s> $A", pair="</s> $A </s> $B:1", special_tokens=[("</s>", 2)])
+    config = transformers.OPTConfig(
+        vocab_size=tok.get_vocab_size(), hidden_size=32, num_attention_heads=4,
+        num_hidden_layers=2, ffn_dim=64, max_position_embeddings=64, word_embed_proj_dim=16,
+        do_layer_norm_before=True, pad_token_id=1, bos_token_id=2, eos_token_id=2,
+        init_std=INIT_RANGE, **COMMON)
+    return {"tokenizer": tok, "config": config, "cls": transformers.OPTModel,
+            "dtype": torch.float32}
+
+
+def spec_gpt_neox() -> dict:
+    # Pythia style: parallel residual, partial rotary (half of each 8-wide head), no BOS.
+    tok = byte_level_bpe(320, ["<|endoftext|>", "<|padding|>"], add_prefix_space=False)
+    config = transformers.GPTNeoXConfig(
+        vocab_size=tok.get_vocab_size(), rotary_pct=0.5, rotary_emb_base=10000,
+        use_parallel_residual=True, bos_token_id=0, eos_token_id=0, **SMALL, **COMMON)
+    return {"tokenizer": tok, "config": config, "cls": transformers.GPTNeoXModel,
+            "dtype": torch.float32}
+
+
+def spec_phi3() -> dict:
+    # Phi-3 style: sentencepiece-like BPE with <s>; fused qkv_proj and gate_up_proj; grouped
+    # query heads; half of each 8-wide head rotated; sliding_window 4 in every layer.
+    tok = metaspace_bpe(250)
+    config = transformers.Phi3Config(
+        vocab_size=tok.get_vocab_size(), num_key_value_heads=2, sliding_window=WINDOW,
+        partial_rotary_factor=0.5, rope_theta=10000.0, original_max_position_embeddings=64,
+        bos_token_id=1, eos_token_id=2, pad_token_id=None, **SMALL, **COMMON)
+    return {"tokenizer": tok, "config": config, "cls": transformers.Phi3Model,
+            "dtype": torch.float32}
+
+
+def spec_olmo2() -> dict:
+    # OLMo-2 style: norms after each block, q_norm/k_norm over the full projection width,
+    # grouped query heads, GPT-NeoX-like byte-level BPE with no BOS. q and k normalised make
+    # attention flat; with this vocabulary (400) 31% of rows peak above 0.5, as check() wants.
+    tok = byte_level_bpe(400, ["<|endoftext|>", "<|padding|>"], add_prefix_space=False)
+    config = transformers.Olmo2Config(
+        vocab_size=tok.get_vocab_size(), num_key_value_heads=2, rope_theta=10000.0,
+        pad_token_id=1, bos_token_id=None, eos_token_id=0, **SMALL, **COMMON)
+    return {"tokenizer": tok, "config": config, "cls": transformers.Olmo2Model,
+            "dtype": torch.float32}
+
+
 SPECS = {"bert": spec_bert, "roberta": spec_roberta, "distilbert": spec_distilbert,
          "gpt2": spec_gpt2, "llama": spec_llama, "qwen2": spec_qwen2, "mistral": spec_mistral}
 DECODERS = {"gpt2", "llama", "qwen2", "mistral"}
+SPECS["xlm-roberta"] = spec_xlm_roberta
+SPECS["electra"] = spec_electra
+SPECS["opt"] = spec_opt
+SPECS["gpt_neox"] = spec_gpt_neox
+SPECS["phi3"] = spec_phi3
+SPECS["olmo2"] = spec_olmo2
+DECODERS |= {"opt", "gpt_neox", "phi3", "olmo2"}
+SPECS["qwen3"] = spec_qwen3
+SPECS["gemma"] = spec_gemma
+SPECS["gemma2"] = spec_gemma2
+SPECS["gemma3_text"] = spec_gemma3_text
+DECODERS |= {"qwen3", "gemma", "gemma2", "gemma3_text"}
 
 # ---- noise -------------------------------------------------------------------------------
 

@@ -26,8 +26,18 @@ FAMILIES: dict[str, tuple[str, str]] = {
     "roberta": ("attncli.models.bert", "Bert"),
     "distilbert": ("attncli.models.distilbert", "DistilBert"),
     "gpt2": ("attncli.models.gpt2", "GPT2"),
+    "xlm-roberta": ("attncli.models.bert", "Bert"),
+    "electra": ("attncli.models.electra", "Electra"),
+    "opt": ("attncli.models.opt", "OPT"),
+    "gpt_neox": ("attncli.models.gpt_neox", "GPTNeoX"),
+    "phi3": ("attncli.models.phi3", "Phi3"),
+    "olmo2": ("attncli.models.olmo2", "Olmo2"),
     "llama": ("attncli.models.llama", "Llama"),
     "qwen2": ("attncli.models.llama", "Llama"),
+    "qwen3": ("attncli.models.qwen3", "Qwen3"),
+    "gemma": ("attncli.models.gemma", "Gemma"),
+    "gemma2": ("attncli.models.gemma2", "Gemma2"),
+    "gemma3_text": ("attncli.models.gemma3", "Gemma3Text"),
     "mistral": ("attncli.models.llama", "Llama"),
 }
 

@@ -1,4 +1,4 @@
-"""BERT and RoBERTa: post-norm encoders with learned absolute positions.
+"""BERT, RoBERTa and XLM-RoBERTa: post-norm encoders with learned absolute positions.
 
 The attention input x of layer i is the previous layer's output (for layer 0,
 the embeddings after their LayerNorm): BERT normalises after each block.
@@ -32,7 +32,10 @@ from attncli.models.common import Layer, Model, activation, count, layer_norm, l
 
 
 class Bert(Model):
-    """bert and roberta (RoBERTa numbers positions from padding_idx + 1)."""
+    """bert, roberta and xlm-roberta (RoBERTa's architecture under its own model_type, same
+    weight names and "roberta." prefix); both RoBERTas number positions from padding_idx + 1."""
+
+    prefixes: tuple[str, ...] = ("", "bert.", "roberta.")  # before the tensor names, if any
 
     def configure(self, config: dict[str, Any]) -> None:
         """Dimensions from a BertConfig / RobertaConfig."""
@@ -51,11 +54,10 @@ class Bert(Model):
             raise AttnError(f"config.json: position_embedding_type {kind!r} is not supported"
                             " (only 'absolute')")
         # RoBERTa's position of token t is padding_idx + 1 + t: the first rows are never used.
-        self.pad = int(config.get("pad_token_id", 1)) if self.model_type == "roberta" else None
+        self.pad = (int(config.get("pad_token_id", 1))
+                    if self.model_type in ("roberta", "xlm-roberta") else None)
         self.max_positions = self.n_positions - (0 if self.pad is None else self.pad + 1)
-        self.prefix = self.checkpoint.prefix(
-            "embeddings.word_embeddings.weight", ("", "bert.", "roberta.")
-        )
+        self.prefix = self.checkpoint.prefix("embeddings.word_embeddings.weight", self.prefixes)
 
     def positions(self, ids: np.ndarray) -> np.ndarray:
         """(n,) position ids: 0..n-1, or RoBERTa's count of non-pad tokens + padding_idx."""

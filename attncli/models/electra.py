@@ -1,0 +1,49 @@
+"""ELECTRA: BERT's post-norm encoder, with embeddings that may be narrower than the layers.
+
+Word, segment and position embeddings are embedding_size wide (the discriminators of the
+paper: as wide as hidden_size; the generators and some small models: narrower). They are
+summed and LayerNorm-ed at that width and, when embedding_size != hidden_size, projected up
+by `embeddings_project` (a Linear with a bias) before the first layer. The layers are bert.py's,
+under the "electra." prefix of the task heads' checkpoints.
+
+    embeddings.word_embeddings.weight         (vocab, e)    wte, only the rows the text uses
+    embeddings.position_embeddings.weight     (n_pos, e)    wpe, positions 0..n-1
+    embeddings.token_type_embeddings.weight   (types, e)    row 0: one segment
+    embeddings.LayerNorm.{weight,bias}        (e,)          ln_emb
+    embeddings_project.{weight,bias}          (d, e) T, (d,)  only when e != d
+    encoder.layer.{i}....                     as bert.py
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from attncli.models.bert import Bert
+from attncli.models.common import count, layer_norm, linear
+
+
+class Electra(Bert):
+    """electra (ElectraModel, and the discriminator/generator checkpoints around it)."""
+
+    prefixes = ("", "electra.")
+
+    def configure(self, config: dict[str, Any]) -> None:
+        """bert's dimensions and the embedding width."""
+        super().configure(config)
+        self.d_embed = count(config, "embedding_size", "hidden_size")
+
+    def embed(self, ids: np.ndarray) -> np.ndarray:
+        """Word + segment + position embeddings at embedding_size, LayerNorm, then project."""
+        p, e, read = self.prefix + "embeddings.", self.d_embed, self.checkpoint.read
+        wte = read(p + "word_embeddings.weight", (self.vocab_size, e), rows=ids)  # (n, e)
+        wpe = read(p + "position_embeddings.weight", (self.n_positions, e),
+                   rows=self.positions(ids))  # (n, e)
+        wtt = read(p + "token_type_embeddings.weight", (self.n_types, e), rows=np.zeros(1, int))
+        h = layer_norm(wte + wtt + wpe, read(p + "LayerNorm.weight", (e,)),
+                       read(p + "LayerNorm.bias", (e,)), self.eps)  # (n, e)
+        if e == self.d_model:
+            return h
+        q, d = self.prefix + "embeddings_project.", self.d_model
+        return linear(h, read(q + "weight", (d, e)).T, read(q + "bias", (d,)))  # (n, d)

@@ -1,0 +1,91 @@
+"""Gemma 2: Gemma with its own score scale, soft-capped scores, alternating sliding windows
+and a norm after the attention and after the MLP as well as before them.
+
+As transformers' modeling_gemma2 does it:
+
+  - the scores are multiplied by query_pre_attn_scalar^-0.5 rather than divided by
+    √head_dim (Gemma 2 27B: 144^-0.5 with head_dim 128): the Variant's scale;
+  - the scaled scores are soft-capped, attn_logit_softcapping · tanh(scaled / cap), before
+    the mask: the Variant's softcap, its own step;
+  - layer_types says which layers slide (a query sees only its sliding_window - 1 previous
+    keys); a config without it alternates, starting with a sliding layer 0;
+  - a layer is  h += post_attention_norm(attn(input_norm(h)));
+                h += post_feedforward_norm(mlp(pre_feedforward_norm(h))),
+    each a Gemma (1 + w) RMSNorm.
+
+    layers.{i}.pre_feedforward_layernorm.weight    (d,)    ln_ff_pre
+    layers.{i}.post_feedforward_layernorm.weight   (d,)    ln_ff_post
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any
+
+import numpy as np
+
+from attncli.attention import Variant
+from attncli.errors import AttnError
+from attncli.models.common import Layer, linear
+from attncli.models.gemma import Gemma, gemma_norm
+
+
+def layer_kinds(config: dict[str, Any], n_layers: int, pattern: int) -> list[str]:
+    """Each layer's kind, "sliding_attention" or "full_attention": layer_types, or in configs
+    written before it, the pattern transformers fills in (layer i slides unless
+    (i + 1) % pattern == 0)."""
+    pattern = int(config.get("sliding_window_pattern") or pattern)
+    types = config.get("layer_types") or [
+        "sliding_attention" if (i + 1) % pattern else "full_attention" for i in range(n_layers)]
+    if not isinstance(types, list) or len(types) != n_layers:
+        raise AttnError(f"config.json: layer_types must list all {n_layers} layers")
+    return [str(t) for t in types]
+
+
+def alternating_windows(config: dict[str, Any], kinds: list[str]) -> list[int | None]:
+    """Per layer, the sliding window of a sliding layer, else None."""
+    window = config.get("sliding_window")
+    if window is None:
+        return [None] * len(kinds)
+    return [int(window) if kind == "sliding_attention" else None for kind in kinds]
+
+
+class Gemma2(Gemma):
+    """gemma2."""
+
+    pattern = 2  # before layer_types: every other layer slides
+
+    def configure(self, config: dict[str, Any]) -> None:
+        """Gemma's, and the scale, the soft-cap and the sliding layers."""
+        super().configure(config)
+        scalar = config.get("query_pre_attn_scalar")
+        self.scale = float(scalar) ** -0.5 if scalar is not None else self.head_dim ** -0.5
+        cap = config.get("attn_logit_softcapping")
+        self.softcap = None if cap is None else float(cap)
+        self.kinds = layer_kinds(config, self.n_layers, self.pattern)
+        self.windows = alternating_windows(config, self.kinds)
+
+    def activation_name(self, config: dict[str, Any]) -> str:
+        """Gemma 2 and 3 read hidden_activation."""
+        return str(config.get("hidden_activation") or "gelu_pytorch_tanh")
+
+    def variant(self, n: int, i: int, layer: Layer) -> Variant:
+        """RoPE and the mask, and the model's scale and soft-cap."""
+        return replace(super().variant(n, i, layer), scale=self.scale, softcap=self.softcap)
+
+    def load_rest(self, i: int) -> Layer:
+        """Gemma's, and the norms around the MLP."""
+        rest = super().load_rest(i)
+        p, d, read = f"{self.prefix}layers.{i}.", self.d_model, self.checkpoint.read
+        rest["ln_ff_pre"] = read(p + "pre_feedforward_layernorm.weight", (d,))
+        rest["ln_ff_post"] = read(p + "post_feedforward_layernorm.weight", (d,))
+        return rest
+
+    def finish_layer(self, h: np.ndarray, attn: np.ndarray, rest: Layer) -> np.ndarray:
+        """Normed residual adds of the projected heads and of the gated MLP."""
+        eps = self.eps
+        h = h + gemma_norm(linear(attn, rest["w_o"], rest["b_o"]), rest["ln_2_w"], eps)  # (n, d)
+        x = gemma_norm(h, rest["ln_ff_pre"], eps)  # (n, d)
+        mlp = linear(self.act(linear(x, rest["w_gate"])) * linear(x, rest["w_up"]),
+                     rest["w_down"])  # (n, d)
+        return h + gemma_norm(mlp, rest["ln_ff_post"], eps)

@@ -1,0 +1,83 @@
+"""Gemma 3 (text): Gemma 2 with q and k normalised per head, two RoPE bases, and no soft-cap.
+
+As transformers' modeling_gemma3 (Gemma3TextModel) does it:
+
+  - each head's q and k pass through a Gemma (1 + w) RMSNorm over head_dim (one weight vector
+    shared by all heads) after the projection and before RoPE: the Variant's qk_norm;
+  - the scale is query_pre_attn_scalar^-0.5, as in Gemma 2;
+  - the scores are not soft-capped: transformers 5 does not pass attn_logit_softcapping to
+    Gemma 3's attention, so a value in config.json changes nothing;
+  - sliding layers turn q and k with their own RoPE base: rope_parameters["sliding_attention"]
+    (older configs: rope_local_base_freq, 10 000), global layers with
+    rope_parameters["full_attention"] (older: rope_theta and rope_scaling, 1 000 000);
+  - without layer_types, five sliding layers come before each global one
+    (sliding_window_pattern, 6).
+
+    layers.{i}.self_attn.q_norm.weight    (head_dim,)    q_norm
+    layers.{i}.self_attn.k_norm.weight    (head_dim,)    k_norm
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any
+
+import numpy as np
+
+from attncli.attention import Rotate, Variant
+from attncli.models.common import Layer
+from attncli.models.gemma import gemma_norm
+from attncli.models.gemma2 import Gemma2
+from attncli.models.llama import rope, rope_frequencies
+
+KINDS = ("sliding_attention", "full_attention")
+
+
+def rope_parameters(config: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The RoPE parameters of each layer kind, from transformers 5's nested rope_parameters or
+    an older config's rope_theta, rope_local_base_freq and rope_scaling."""
+    params = config.get("rope_parameters") or {}
+    if all(isinstance(params.get(kind), dict) for kind in KINDS):
+        return {kind: dict(params[kind]) for kind in KINDS}
+    full = dict(config.get("rope_scaling") or {})
+    full.setdefault("rope_theta", config.get("rope_theta") or 1_000_000.0)
+    local = {"rope_type": "default",
+             "rope_theta": config.get("rope_local_base_freq") or 10_000.0}
+    return {"full_attention": full, "sliding_attention": local}
+
+
+class Gemma3Text(Gemma2):
+    """gemma3_text (the text-only Gemma 3: 270M, 1B, and EmbeddingGemma's base)."""
+
+    pattern = 6
+
+    def configure(self, config: dict[str, Any]) -> None:
+        """Gemma 2's, without the soft-cap, and a RoPE per layer kind."""
+        super().configure(config)
+        self.softcap = None
+        kinds = rope_parameters(config)
+        self.frequencies = {kind: rope_frequencies({"rope_parameters": params}, self.head_dim)
+                            for kind, params in kinds.items()}
+
+    def load_attention(self, i: int) -> Layer:
+        """Gemma's, and the per-head q and k norms."""
+        layer = super().load_attention(i)
+        p, hd, read = f"{self.prefix}layers.{i}.self_attn.", self.head_dim, self.checkpoint.read
+        layer["q_norm"] = read(p + "q_norm.weight", (hd,))
+        layer["k_norm"] = read(p + "k_norm.weight", (hd,))
+        layer["sliding"] = self.kinds[i] == "sliding_attention"
+        return layer
+
+    def layer_rotation(self, n: int, sliding: bool) -> Rotate:
+        """RoPE for positions 0..n-1 with the base of a sliding or a global layer."""
+        return rope(n, self.frequencies["sliding_attention" if sliding else "full_attention"])
+
+    def variant(self, n: int, i: int, layer: Layer) -> Variant:
+        """Gemma 2's scale and mask, this layer kind's RoPE, q and k normalised per head."""
+        q_w, k_w, eps = layer["q_norm"], layer["k_norm"], self.eps
+
+        def qk_norm(q: np.ndarray, k: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+            return gemma_norm(q, q_w, eps), gemma_norm(k, k_w, eps)  # over head_dim
+
+        return replace(super().variant(n, i, layer), qk_norm=qk_norm,
+                       rotate=self.layer_rotation(n, layer["sliding"]))

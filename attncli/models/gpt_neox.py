@@ -1,0 +1,118 @@
+"""GPT-NeoX (Pythia): a pre-LayerNorm causal decoder with partial RoPE and a parallel residual.
+
+q, k and v come from one fused query_key_value Linear whose output is laid out head by head:
+for head h, rows h·3·hd .. h·3·hd + hd are its query, the next hd its key, the next hd its
+value (transformers views the output as (n, heads, 3·hd) and chunks the last axis in three).
+Only the first rotary_dim = int(head_dim · rotary_pct) dimensions of each query and key are
+rotated (Pythia: a quarter); the rest pass through unturned.
+
+With use_parallel_residual (Pythia) the attention and the MLP both read the same residual
+stream, each through its own LayerNorm, and both are added to it at once:
+h + attn(ln_1(h)) + mlp(ln_2(h)); without it the MLP reads ln_2 of h + attn(ln_1(h)), as GPT-2.
+
+Weight map, checkpoint name (after an optional "gpt_neox." prefix) -> ours.
+nn.Linear stores (out, in); T marks the transposition to (in, out). Biases unless
+attention_bias is false (then none on query_key_value and dense; the MLP always has them).
+
+    embed_in.weight                               (vocab, d)          wte, only the rows used
+    layers.{i}.input_layernorm.{weight,bias}      (d,)                ln_1
+    layers.{i}.attention.query_key_value          (3d, d) T, (3d,)    per head [q | k | v]
+    layers.{i}.attention.dense                    (d, d) T, (d,)      w_o, b_o
+    layers.{i}.post_attention_layernorm           (d,)                ln_2
+    layers.{i}.mlp.dense_h_to_4h                  (ff, d) T, (ff,)    w_fc, b_fc
+    layers.{i}.mlp.dense_4h_to_h                  (d, ff) T, (d,)     w_proj, b_proj
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from attncli.attention import Rotate
+from attncli.models.common import Layer, Model, activation, count, layer_norm, linear
+from attncli.models.llama import rope, rope_frequencies
+
+
+class GPTNeoX(Model):
+    """gpt_neox (Pythia, GPT-NeoX-20B)."""
+
+    causal = True
+    order = "rope"
+
+    def configure(self, config: dict[str, Any]) -> None:
+        """Dimensions, rotary fraction and residual shape from a GPTNeoXConfig."""
+        self.n_layers = count(config, "num_hidden_layers")
+        self.n_heads = self.n_kv_heads = count(config, "num_attention_heads")
+        self.d_model = count(config, "hidden_size")
+        self.head_dim = self.d_model // self.n_heads
+        self.d_ff = count(config, "intermediate_size")
+        self.vocab_size = count(config, "vocab_size")
+        limit = config.get("max_position_embeddings")
+        self.max_positions = None if limit is None else int(limit)
+        self.eps = float(config.get("layer_norm_eps", 1e-5))
+        self.act = activation(config.get("hidden_act", "gelu"))
+        self.parallel = bool(config.get("use_parallel_residual", True))
+        self.bias = bool(config.get("attention_bias", True))
+        # transformers 5 writes rope_parameters; older config.json files rotary_pct and
+        # rotary_emb_base (read the same way by transformers when rope_parameters lacks them)
+        params = dict(config.get("rope_parameters") or config.get("rope_scaling") or {})
+        factor = float(params.get("partial_rotary_factor") or config.get("rotary_pct") or 0.25)
+        params.setdefault("rope_theta", config.get("rotary_emb_base") or 10000)
+        self.inv_freq = rope_frequencies({**config, "rope_parameters": params}, self.head_dim,
+                                         partial_rotary_factor=factor)  # (rotary_dim / 2,)
+        self.prefix = self.checkpoint.prefix("embed_in.weight", ("", "gpt_neox."))
+
+    def embed(self, ids: np.ndarray) -> np.ndarray:
+        """Token embeddings: positions enter later, by rotating q and k."""
+        return self.checkpoint.read(self.prefix + "embed_in.weight",
+                                    (self.vocab_size, self.d_model), rows=ids)  # (n, d)
+
+    def norm(self, name: str) -> tuple[np.ndarray, np.ndarray]:
+        d, read = self.d_model, self.checkpoint.read
+        return read(name + ".weight", (d,)), read(name + ".bias", (d,))
+
+    def load_attention(self, i: int) -> Layer:
+        """Layer i's input_layernorm, and query_key_value split head by head into q, k, v."""
+        p, d, hd, read = f"{self.prefix}layers.{i}.", self.d_model, self.head_dim, \
+            self.checkpoint.read
+        w = read(p + "attention.query_key_value.weight", (3 * d, d))  # (3d, d): (out, in)
+        w = w.reshape(self.n_heads, 3, hd, d)  # (heads, [q k v], hd, d)
+        layer: Layer = {"ln_1": self.norm(p + "input_layernorm")}
+        b = (read(p + "attention.query_key_value.bias", (3 * d,)).reshape(self.n_heads, 3, hd)
+             if self.bias else None)  # (heads, [q k v], hd)
+        for j, ours in enumerate("qkv"):
+            layer[f"w_{ours}"] = w[:, j].reshape(d, d).T  # (d, heads * hd)
+            layer[f"b_{ours}"] = None if b is None else b[:, j].reshape(d)  # (heads * hd,)
+        return layer
+
+    def load_rest(self, i: int) -> Layer:
+        """Layer i's dense output projection, post_attention_layernorm and MLP."""
+        p, d, ff, read = f"{self.prefix}layers.{i}.", self.d_model, self.d_ff, \
+            self.checkpoint.read
+        return {
+            "w_o": read(p + "attention.dense.weight", (d, d)).T,  # (d, d)
+            "b_o": read(p + "attention.dense.bias", (d,)) if self.bias else None,
+            "ln_2": self.norm(p + "post_attention_layernorm"),
+            "w_fc": read(p + "mlp.dense_h_to_4h.weight", (ff, d)).T,  # (d, ff)
+            "b_fc": read(p + "mlp.dense_h_to_4h.bias", (ff,)),
+            "w_proj": read(p + "mlp.dense_4h_to_h.weight", (d, ff)).T,  # (ff, d)
+            "b_proj": read(p + "mlp.dense_4h_to_h.bias", (d,)),
+        }
+
+    def attention_input(self, h: np.ndarray, layer: Layer) -> np.ndarray:
+        """input_layernorm of the residual stream."""
+        return layer_norm(h, *layer["ln_1"], self.eps)  # (n, d)
+
+    def rotation(self, n: int) -> Rotate:
+        """RoPE on the first rotary_dim dimensions of each head, for positions 0..n-1."""
+        return rope(n, self.inv_freq)
+
+    def finish_layer(self, h: np.ndarray, attn: np.ndarray, rest: Layer) -> np.ndarray:
+        """Parallel: h + attn + mlp(ln_2(h)); sequential: h' = h + attn, h' + mlp(ln_2(h'))."""
+        a = linear(attn, rest["w_o"], rest["b_o"])  # (n, d)
+        if not self.parallel:
+            h = a + h
+        m = linear(self.act(linear(layer_norm(h, *rest["ln_2"], self.eps), rest["w_fc"],
+                                   rest["b_fc"])), rest["w_proj"], rest["b_proj"])  # (n, d)
+        return m + a + h if self.parallel else m + h
