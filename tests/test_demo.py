@@ -381,7 +381,7 @@ def test_the_demo_follows_the_first_piece_of_a_split_word(tmp_path: Path) -> Non
 
 def test_the_demo_skips_part_3_and_says_why_when_no_token_fits(
         monkeypatch: pytest.MonkeyPatch, forward_passes: list[str]) -> None:
-    from attncli.models.common import Model
+    from attncli.models.base import Model
 
     joined = [Token("[CLS]", 1, 0, 0), Token("the", 2, 0, 3), Token("animal", 3, 4, 10),
               Token("was tired", 4, 11, 20), Token("[SEP]", 5, 0, 0)]

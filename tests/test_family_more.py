@@ -20,8 +20,7 @@ import attncli.models.opt
 from attncli.attention import Variant, attend, project_qk
 from attncli.errors import AttnError
 from attncli.models import FAMILIES, load_model
-from attncli.models.common import rms_norm
-from attncli.models.llama import rope, rope_frequencies
+from attncli.models.layers import rms_norm, rope, rope_frequencies
 
 FIXTURES = Path(__file__).parent / "fixtures" / "models"
 NEW = ["xlm-roberta", "electra", "opt", "gpt_neox", "phi3", "olmo2"]

@@ -20,7 +20,7 @@ from safetensors.numpy import save_file
 from attncli.errors import AttnError
 from attncli.models import FAMILIES, HeadSteps, load_model
 from attncli.models.checkpoint import Checkpoint, hub_cache
-from attncli.models.common import erf, gelu
+from attncli.models.layers import erf, gelu
 from attncli.tokens import encode
 
 FIXTURES = Path(__file__).parent / "fixtures" / "models"

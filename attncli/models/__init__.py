@@ -14,8 +14,8 @@ from __future__ import annotations
 import importlib
 
 from attncli.errors import AttnError
+from attncli.models.base import HeadSteps, Model
 from attncli.models.checkpoint import TOKENIZER, Checkpoint, read_config, resolve
-from attncli.models.common import HeadSteps, Model
 from attncli.tokens import load_tokenizer
 
 __all__ = ["FAMILIES", "HeadSteps", "Model", "load_model"]

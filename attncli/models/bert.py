@@ -28,7 +28,8 @@ from typing import Any
 import numpy as np
 
 from attncli.errors import AttnError
-from attncli.models.common import Layer, Model, activation, count, layer_norm, linear
+from attncli.models.base import Layer, Model, count
+from attncli.models.layers import activation, layer_norm, linear
 
 
 class Bert(Model):

@@ -22,8 +22,9 @@ from typing import Any
 
 import numpy as np
 
+from attncli.models.base import Layer, count
 from attncli.models.bert import Bert
-from attncli.models.common import Layer, activation, count, layer_norm
+from attncli.models.layers import activation, layer_norm
 
 
 class DistilBert(Bert):

@@ -20,8 +20,9 @@ from typing import Any
 
 import numpy as np
 
+from attncli.models.base import count
 from attncli.models.bert import Bert
-from attncli.models.common import count, layer_norm, linear
+from attncli.models.layers import layer_norm, linear
 
 
 class Electra(Bert):

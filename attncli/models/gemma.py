@@ -20,7 +20,8 @@ from typing import Any
 import numpy as np
 
 from attncli.errors import AttnError
-from attncli.models.common import Layer, linear, rms_norm
+from attncli.models.base import Layer
+from attncli.models.layers import linear, rms_norm
 from attncli.models.llama import Llama
 
 

@@ -26,8 +26,9 @@ import numpy as np
 
 from attncli.attention import Variant
 from attncli.errors import AttnError
-from attncli.models.common import Layer, linear
+from attncli.models.base import Layer
 from attncli.models.gemma import Gemma, gemma_norm
+from attncli.models.layers import linear
 
 
 def layer_kinds(config: dict[str, Any], n_layers: int, pattern: int) -> list[str]:

@@ -25,10 +25,10 @@ from typing import Any
 import numpy as np
 
 from attncli.attention import Rotate, Variant
-from attncli.models.common import Layer
+from attncli.models.base import Layer
 from attncli.models.gemma import gemma_norm
 from attncli.models.gemma2 import Gemma2
-from attncli.models.llama import rope, rope_frequencies
+from attncli.models.layers import rope, rope_frequencies
 
 KINDS = ("sliding_attention", "full_attention")
 

@@ -30,8 +30,8 @@ from typing import Any
 import numpy as np
 
 from attncli.attention import Rotate
-from attncli.models.common import Layer, Model, activation, count, layer_norm, linear
-from attncli.models.llama import rope, rope_frequencies
+from attncli.models.base import Layer, Model, count
+from attncli.models.layers import activation, layer_norm, linear, rope, rope_frequencies
 
 
 class GPTNeoX(Model):

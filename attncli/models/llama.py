@@ -24,16 +24,20 @@ attention_bias and on the MLP with mlp_bias; mistral has none.
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import numpy as np
 
 from attncli.attention import Rotate, causal_mask
-from attncli.errors import AttnError
-from attncli.models.common import Layer, Model, activation, count, linear, rms_norm
-
-ROPE_TYPES = ("default", "linear", "llama3")
+from attncli.models.base import Layer, Model, count
+from attncli.models.layers import (
+    activation,
+    linear,
+    rms_norm,
+    rope,
+    rope_frequencies,
+    sliding_windows,
+)
 
 
 class Llama(Model):
@@ -124,87 +128,3 @@ class Llama(Model):
         gate = self.act(linear(x, rest["w_gate"], rest["b_gate"]))  # (n, ff)
         up = linear(x, rest["w_up"], rest["b_up"])  # (n, ff)
         return h + linear(gate * up, rest["w_down"], rest["b_down"])  # (n, d)
-
-
-def rope_frequencies(config: dict[str, Any], head_dim: int,
-                     partial_rotary_factor: float | None = None) -> np.ndarray:
-    """(rotary_dim / 2,) float32 speeds θ_i = theta^(-2i/rotary_dim), computed as transformers
-    does. rotary_dim is head_dim, or int(head_dim · partial_rotary_factor) for a family that
-    rotates only the first dimensions of each head (GPT-NeoX, Phi-3): such a family passes
-    its factor (read from its own config keys); without it a partial factor in config.json is
-    refused."""
-    # transformers 5 keeps these in rope_parameters; 4.x in rope_theta and rope_scaling
-    params = dict(config.get("rope_parameters") or config.get("rope_scaling") or {})
-    theta = float(params.get("rope_theta") or config.get("rope_theta") or 10000.0)
-    kind = params.get("rope_type", params.get("type", "default"))
-    if kind not in ROPE_TYPES:
-        raise AttnError(f"config.json: rope type {kind!r} is not supported"
-                        f" (supported: {', '.join(ROPE_TYPES)})")
-    if partial_rotary_factor is None:
-        if float(params.get("partial_rotary_factor", 1.0)) != 1.0:
-            raise AttnError("config.json: partial rotary embeddings are not supported")
-        dim = head_dim
-    else:
-        dim = int(head_dim * partial_rotary_factor)
-        if dim < 2 or dim > head_dim:
-            raise AttnError(f"config.json: partial_rotary_factor {partial_rotary_factor} rotates"
-                            f" {dim} of {head_dim} dimensions")
-    exponent = np.arange(0, dim, 2, dtype=np.int64).astype(np.float32) / dim
-    inv_freq = (1.0 / (np.float32(theta) ** exponent)).astype(np.float32)  # (head_dim / 2,)
-    if kind == "linear":
-        inv_freq = inv_freq / np.float32(params["factor"])
-    elif kind == "llama3":
-        inv_freq = llama3_frequencies(inv_freq, params)
-    return inv_freq.astype(np.float32)  # (dim / 2,)
-
-
-def llama3_frequencies(inv_freq: np.ndarray, params: dict[str, Any]) -> np.ndarray:
-    """Llama 3's long-context scaling: slow the low frequencies, blend the middle ones."""
-    factor, old_len = float(params["factor"]), float(params["original_max_position_embeddings"])
-    low, high = float(params["low_freq_factor"]), float(params["high_freq_factor"])
-    wavelen = 2 * math.pi / inv_freq  # (head_dim / 2,)
-    scaled = np.where(wavelen > old_len / low, inv_freq / factor, inv_freq)
-    smooth = (old_len / wavelen - low) / (high - low)
-    blended = (1 - smooth) * scaled / factor + smooth * scaled
-    medium = (wavelen >= old_len / high) & (wavelen <= old_len / low)
-    return np.where(medium, blended, scaled)
-
-
-def rope(n: int, inv_freq: np.ndarray) -> Rotate:
-    """Rotate each (even, odd-half) pair of a query or key by its position times θ_i.
-
-    The rotation covers the first 2 · len(inv_freq) dimensions of each head: all of them for
-    rope_frequencies(config, head_dim), the first rotary_dim of them with a partial factor
-    (the rest pass through unturned, as in transformers' apply_rotary_pos_emb)."""
-    angles = np.arange(n, dtype=np.float32)[:, None] * inv_freq[None, :]  # (n, rotary_dim / 2)
-    angles = np.concatenate([angles, angles], axis=-1)  # (n, rotary_dim): halves share angles
-    cos, sin = np.cos(angles), np.sin(angles)  # (n, rotary_dim)
-    rotary_dim = angles.shape[-1]
-
-    def rotate(t: np.ndarray) -> np.ndarray:
-        """(..., n, head_dim) -> the same, rotated (transformers' rotate_half layout)."""
-        if t.shape[-1] != rotary_dim:  # partial: turn the first rotary_dim, keep the rest
-            return np.concatenate([rotate(t[..., :rotary_dim]), t[..., rotary_dim:]], axis=-1)
-        half = t.shape[-1] // 2
-        turned = np.concatenate([-t[..., half:], t[..., :half]], axis=-1)  # (..., n, rotary_dim)
-        return t * cos + turned * sin
-
-    return rotate
-
-
-def sliding_windows(config: dict[str, Any], model_type: str, n_layers: int) -> list[int | None]:
-    """Per layer, how many keys back a query may see (None: all of them)."""
-    window = config.get("sliding_window")
-    if window is None:
-        return [None] * n_layers
-    if config.get("layer_types"):
-        types = config["layer_types"]
-        if not isinstance(types, list) or len(types) != n_layers:
-            raise AttnError(f"config.json: layer_types must list all {n_layers} layers")
-        return [window if t == "sliding_attention" else None for t in types]
-    if model_type == "mistral":
-        return [window] * n_layers
-    if model_type in ("qwen2", "qwen3") and config.get("use_sliding_window"):
-        first = int(config.get("max_window_layers", n_layers))
-        return [window if i >= first else None for i in range(n_layers)]
-    return [None] * n_layers

@@ -31,7 +31,8 @@ from typing import Any
 
 import numpy as np
 
-from attncli.models.common import Layer, Model, activation, count, layer_norm, linear
+from attncli.models.base import Layer, Model, count
+from attncli.models.layers import activation, layer_norm, linear
 
 OFFSET = 2  # OPT's position t is row t + 2 of embed_positions
 

@@ -22,8 +22,9 @@ from __future__ import annotations
 from typing import Any
 
 from attncli.errors import AttnError
-from attncli.models.common import Layer
-from attncli.models.llama import Llama, rope_frequencies, sliding_windows
+from attncli.models.base import Layer
+from attncli.models.layers import rope_frequencies, sliding_windows
+from attncli.models.llama import Llama
 
 LONGROPE = ("longrope", "su", "yarn")  # Phi-3's names for its long-context scaling
 

@@ -15,7 +15,8 @@ from dataclasses import replace
 import numpy as np
 
 from attncli.attention import Variant
-from attncli.models.common import Layer, rms_norm
+from attncli.models.base import Layer
+from attncli.models.layers import rms_norm
 from attncli.models.llama import Llama
 
 

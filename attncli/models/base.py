@@ -1,4 +1,4 @@
-"""What every architecture shares: the Model base class, norms, activations, the head split.
+"""The Model base class every architecture shares: running the layers, the head split.
 
 An architecture module (bert.py, gpt2.py, ...) says how to embed ids, which
 checkpoint tensors make a layer, what the attention sees as input and how the
@@ -12,8 +12,7 @@ The layers before the last chosen one run in float32 with every head at once
 
 from __future__ import annotations
 
-import math
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -35,6 +34,7 @@ from attncli.attention import (
 )
 from attncli.errors import AttnError
 from attncli.models.checkpoint import Checkpoint
+from attncli.models.layers import linear
 from attncli.tokens import Token, encode
 
 Layer = dict[str, Any]  # our weight name -> array (or None for a bias the model lacks)
@@ -264,76 +264,3 @@ def check_range(values: Sequence[int], count: int, what: str, name: str) -> list
             raise AttnError(f"{what} {v} is out of range: {name} has {count} {what}s"
                             f" (0 to {count - 1})")
     return out
-
-
-# ---- the pieces layers are made of (float32 in, float32 out) ----
-
-
-def linear(x: np.ndarray, w: np.ndarray, b: np.ndarray | None = None) -> np.ndarray:
-    """x @ w (+ b), with w stored (in, out)."""
-    y = x @ w  # (n, out)
-    return y if b is None else y + b
-
-
-def layer_norm(x: np.ndarray, w: np.ndarray, b: np.ndarray, eps: float) -> np.ndarray:
-    """LayerNorm over the last axis, with the biased variance torch uses."""
-    mu = x.mean(axis=-1, keepdims=True)  # (n, 1)
-    var = np.square(x - mu).mean(axis=-1, keepdims=True)  # (n, 1)
-    return (x - mu) / np.sqrt(var + eps) * w + b
-
-
-def rms_norm(x: np.ndarray, w: np.ndarray, eps: float) -> np.ndarray:
-    """RMSNorm (Llama): scale by 1 / root-mean-square, no centring, no bias."""
-    return x / np.sqrt(np.square(x).mean(axis=-1, keepdims=True) + eps) * w
-
-
-def erfc(z: np.ndarray) -> np.ndarray:
-    """Complementary error function, relative error < 1.2e-7 (Numerical Recipes' erfcc)."""
-    a = np.abs(z)
-    t = 1 / (1 + 0.5 * a)
-    poly = -1.26551223 + t * (1.00002368 + t * (0.37409196 + t * (0.09678418 + t * (
-        -0.18628806 + t * (0.27886807 + t * (-1.13520398 + t * (1.48851587 + t * (
-            -0.82215223 + t * 0.17087277))))))))
-    y = t * np.exp(-a * a + poly)
-    return np.where(z >= 0, y, 2 - y)
-
-
-def erf(z: np.ndarray) -> np.ndarray:
-    """Error function, absolute error < 1e-7."""
-    return 1 - erfc(z)
-
-
-def gelu(x: np.ndarray) -> np.ndarray:
-    """Exact GELU, x * Φ(x) = x/2 * erfc(-x/√2), within 2e-8 of the erf formula."""
-    return 0.5 * x * erfc(-x / math.sqrt(2.0))
-
-
-def gelu_tanh(x: np.ndarray) -> np.ndarray:
-    """GELU's tanh approximation (GPT-2's gelu_new)."""
-    return 0.5 * x * (1 + np.tanh(math.sqrt(2 / math.pi) * (x + 0.044715 * x**3)))
-
-
-def sigmoid(x: np.ndarray) -> np.ndarray:
-    """1 / (1 + e^-x), written with tanh so it never overflows."""
-    return 0.5 * (1 + np.tanh(0.5 * x))
-
-
-ACTIVATIONS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
-    "gelu": gelu,
-    "gelu_python": gelu,
-    "gelu_new": gelu_tanh,
-    "gelu_pytorch_tanh": gelu_tanh,
-    "gelu_fast": gelu_tanh,
-    "quick_gelu": lambda x: x * sigmoid(1.702 * x),
-    "silu": lambda x: x * sigmoid(x),
-    "swish": lambda x: x * sigmoid(x),
-    "relu": lambda x: np.maximum(x, 0),
-}
-
-
-def activation(name: str) -> Callable[[np.ndarray], np.ndarray]:
-    """The activation config.json names."""
-    if name not in ACTIVATIONS:
-        raise AttnError(f"config.json: activation {name!r} is not supported"
-                        f" (supported: {', '.join(sorted(ACTIVATIONS))})")
-    return ACTIVATIONS[name]
