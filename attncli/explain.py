@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 
 import numpy as np
 
@@ -91,9 +92,11 @@ class Explanation:
         """Whether a real checkpoint made it: X is then a layer's input, heads carry layers."""
         return self.config.model is not None
 
-    @property
+    @cached_property
     def labels(self) -> list[str]:
-        """How tables name each token: the input it covers, or the token's own name."""
+        """How tables name each token: the input it covers, or the token's own name. Worked
+        out once: naming a word looks at every token's label (it used to rebuild them all for
+        each token, quadratic in the length)."""
         return [t.label(self.text) for t in self.tokens]
 
 

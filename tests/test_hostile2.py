@@ -163,3 +163,19 @@ def test_names_with_escape_codes_never_reach_the_terminal_raw(tmp_path: Path) ->
     shutil.copytree(BERT, model)
     demo = invoke("demo", "--no-pause", "--model", str(model))
     assert demo.exit_code == 0 and "\x1b" not in demo.stdout and "\\x1b" in demo.stdout
+
+
+def test_naming_a_word_reads_each_label_once_not_once_per_token(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from attncli.cli import sources
+    from attncli.lookup import find_all
+    from attncli.tokens import Token
+
+    ex = sources.build(" ".join(f"w{i}" for i in range(300)) + " tired",
+                       sources.SourceOptions())
+    calls = []
+    real = Token.label
+    monkeypatch.setattr(Token, "label", lambda self, text: calls.append(1) or real(self, text))
+    assert find_all(ex, "tired", "--focus") == [300]
+    find_all(ex, "w7", "--focus")
+    assert len(calls) <= 301  # linear: each label worked out once (it was 301² before)
