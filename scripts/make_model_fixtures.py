@@ -1,7 +1,9 @@
 """Make the tiny model fixtures in tests/fixtures/models/, with reference attentions.
 
 For each family in SPECS (bert, roberta, xlm-roberta, distilbert, electra, gpt2, opt,
-gpt_neox, llama, qwen2, qwen3, mistral, phi3, olmo2, gemma, gemma2, gemma3_text) this builds a
+gpt_neox, llama, qwen2, qwen3, mistral, phi3, olmo2, gemma, gemma2, gemma3_text, and the RoPE
+scaling fixtures llama-linear, llama-llama3, llama-dynamic, llama-yarn, phi3-longrope and
+phi3-longrope-short) this builds a
 tiny, randomly initialised Hugging Face model (2 or 3 layers, hidden size 32, 4 heads,
 initializer_range=0.4 unless a spec says why not, eager attention), with seeded noise on its
 biases and norm weights, and a tiny
@@ -397,6 +399,66 @@ def spec_olmo2() -> dict:
             "dtype": torch.float32}
 
 
+# ---- RoPE scaling (one block: spec functions, registered after SPECS) ----
+# llama's fixture with each scaling type transformers knows, and phi3's with longrope. Each is
+# set so that the scaling changes the reference for TEXT (about 12 tokens): dynamic grows its
+# base only past max_position_embeddings, so that is 8; yarn's ramp between extrapolated and
+# interpolated speeds is partial with original 64 (speeds [1, 1/2 blend, /4, /4] for head_dim
+# 8); llama3's wavelengths [6, 63, 628, 6283] are kept, blended, slowed, slowed with original
+# 64; phi3-longrope's original_max_position_embeddings 8 is shorter than TEXT, so long_factor is
+# used (and cos and sin are scaled by sqrt(1 + ln 8 / ln 8)), phi3-longrope-short's 32 is not.
+
+
+def llama_scaled(rope: dict, **overrides) -> dict:
+    spec = spec_llama()
+    config = spec["config"].to_dict()
+    for key in ("architectures", "transformers_version", "dtype", "torch_dtype", "model_type",
+                "rope_theta", "rope_scaling"):
+        config.pop(key, None)
+    config.update(overrides)
+    config["rope_parameters"] = {"rope_theta": 10000.0, **rope}
+    spec["config"] = transformers.LlamaConfig(**config, attn_implementation="eager")
+    return spec
+
+
+def spec_llama_linear() -> dict:
+    return llama_scaled({"rope_type": "linear", "factor": 4.0})
+
+
+def spec_llama_dynamic() -> dict:
+    return llama_scaled({"rope_type": "dynamic", "factor": 4.0}, max_position_embeddings=8)
+
+
+def spec_llama_yarn() -> dict:
+    return llama_scaled({"rope_type": "yarn", "factor": 4.0,
+                         "original_max_position_embeddings": 64}, max_position_embeddings=256)
+
+
+def spec_llama_llama3() -> dict:
+    return llama_scaled({"rope_type": "llama3", "factor": 8.0, "low_freq_factor": 1.0,
+                         "high_freq_factor": 4.0, "original_max_position_embeddings": 64})
+
+
+def phi3_longrope(original: int) -> dict:
+    tok = metaspace_bpe(250)
+    config = transformers.Phi3Config(
+        vocab_size=tok.get_vocab_size(), num_key_value_heads=2, sliding_window=WINDOW,
+        partial_rotary_factor=0.5, original_max_position_embeddings=original,
+        rope_parameters={"rope_type": "longrope", "rope_theta": 10000.0,
+                         "short_factor": [1.0, 1.5], "long_factor": [2.0, 6.0]},
+        bos_token_id=1, eos_token_id=2, pad_token_id=None, **SMALL, **COMMON)
+    return {"tokenizer": tok, "config": config, "cls": transformers.Phi3Model,
+            "dtype": torch.float32}
+
+
+def spec_phi3_longrope() -> dict:
+    return phi3_longrope(8)
+
+
+def spec_phi3_longrope_short() -> dict:
+    return phi3_longrope(32)
+
+
 SPECS = {"bert": spec_bert, "roberta": spec_roberta, "distilbert": spec_distilbert,
          "gpt2": spec_gpt2, "llama": spec_llama, "qwen2": spec_qwen2, "mistral": spec_mistral}
 DECODERS = {"gpt2", "llama", "qwen2", "mistral"}
@@ -412,6 +474,14 @@ SPECS["gemma"] = spec_gemma
 SPECS["gemma2"] = spec_gemma2
 SPECS["gemma3_text"] = spec_gemma3_text
 DECODERS |= {"qwen3", "gemma", "gemma2", "gemma3_text"}
+SPECS["llama-linear"] = spec_llama_linear
+SPECS["llama-dynamic"] = spec_llama_dynamic
+SPECS["llama-yarn"] = spec_llama_yarn
+SPECS["llama-llama3"] = spec_llama_llama3
+SPECS["phi3-longrope"] = spec_phi3_longrope
+SPECS["phi3-longrope-short"] = spec_phi3_longrope_short
+DECODERS |= {"llama-linear", "llama-dynamic", "llama-yarn", "llama-llama3", "phi3-longrope",
+             "phi3-longrope-short"}
 
 # ---- noise -------------------------------------------------------------------------------
 
@@ -523,7 +593,8 @@ def make(name: str, out: Path) -> dict:
 def check(name: str, dest: Path, ids: list[int], att: np.ndarray, dtype: torch.dtype) -> None:
     """What the fixtures promise; fail loudly rather than commit a bad one."""
     config = json.loads((dest / "config.json").read_text())
-    assert config["model_type"] == name, config["model_type"]
+    family = name.split("-")[0] if name.startswith(("llama-", "phi3-")) else name  # RoPE scaling
+    assert config["model_type"] == family, config["model_type"]
     assert np.allclose(att.sum(-1), 1.0, atol=1e-5), f"{name}: rows do not sum to 1"
     if name in DECODERS:
         assert (np.triu(att, k=1) == 0).all(), f"{name}: not causal"

@@ -31,11 +31,11 @@ import numpy as np
 from attncli.attention import Rotate, causal_mask
 from attncli.models.base import Layer, Model, count
 from attncli.models.layers import (
+    RopeScaling,
     activation,
     linear,
     rms_norm,
     rope,
-    rope_frequencies,
     sliding_windows,
 )
 
@@ -62,7 +62,11 @@ class Llama(Model):
         self.attention_bias = bool(config.get("attention_bias", False))
         self.qkv_bias = self.model_type == "qwen2" or self.attention_bias
         self.mlp_bias = bool(config.get("mlp_bias", False))
-        self.inv_freq = rope_frequencies(config, self.head_dim)  # (head_dim / 2,)
+        self.scaling = RopeScaling(config, self.head_dim)  # every type, dynamic and yarn too
+        self.inv_freq = self.scaling.inv_freq  # (head_dim / 2,): a short input's speeds
+        if self.scaling.kind == "dynamic" and self.max_positions is not None:
+            # dynamic NTK grows its base past max_position_embeddings, to factor times as many
+            self.max_positions = int(self.scaling.number("factor") * self.max_positions)
         self.windows = sliding_windows(config, self.model_type, self.n_layers)
         self.prefix = self.checkpoint.prefix("embed_tokens.weight", ("model.", ""))
 
@@ -110,8 +114,10 @@ class Llama(Model):
         return rms_norm(h, layer["ln_1_w"], self.eps)  # (n, d)
 
     def rotation(self, n: int) -> Rotate:
-        """RoPE for positions 0..n-1."""
-        return rope(n, self.inv_freq)
+        """RoPE for positions 0..n-1: the speeds (for dynamic, longrope: n's) and the factor on
+        cos and sin (yarn, longrope) that transformers uses for an input of n tokens."""
+        inv_freq, attention_factor = self.scaling.frequencies(n)  # (rotary_dim / 2,), float
+        return rope(n, inv_freq, attention_factor)
 
     def mask(self, n: int, i: int) -> np.ndarray:
         """Causal, and in a sliding-window layer also blind to keys `window` or more back."""

@@ -6,9 +6,11 @@ With partial_rotary_factor < 1 (Phi-4-mini: 0.75) only the first int(head_dim ·
 dimensions of each query and key are rotated. A sliding_window applies to every layer, as
 in Mistral. No biases anywhere. The attention is llama.py's otherwise.
 
-Phi-3's "longrope" scaling (rope type longrope, or su / yarn in older config.json files; the
-128k-context Phi-3 models) switches between two sets of frequency factors by sequence length
-and scales cos and sin: it is not supported and is refused by name.
+Phi-3's "longrope" scaling (rope type longrope, or su / yarn in older config.json files, which
+transformers' Phi3Config reads as longrope; the 128k-context Phi-3 models) divides the speeds by
+short_factor, or by long_factor for an input longer than original_max_position_embeddings (the
+top-level key, 4096 if absent, as Phi3Config), and multiplies cos and sin by
+sqrt(1 + ln(max_position_embeddings / original) / ln(original)) (layers.RopeScaling).
 
     layers.{i}.self_attn.qkv_proj       (H*hd + 2*Hkv*hd, d) T   rows [q | k | v] -> w_q, w_k, w_v
     layers.{i}.self_attn.o_proj         (d, H*hd) T              w_o
@@ -21,31 +23,32 @@ from __future__ import annotations
 
 from typing import Any
 
-from attncli.errors import AttnError
 from attncli.models.base import Layer
-from attncli.models.layers import rope_frequencies, sliding_windows
+from attncli.models.layers import RopeScaling, sliding_windows
 from attncli.models.llama import Llama
 
 LONGROPE = ("longrope", "su", "yarn")  # Phi-3's names for its long-context scaling
+ORIGINAL_DEFAULT = 4096  # Phi3Config's original_max_position_embeddings
 
 
 class Phi3(Llama):
-    """phi3 (Phi-3 mini/medium at 4k context, Phi-3.5-mini without longrope, Phi-4-mini)."""
+    """phi3 (Phi-3 mini/medium, 4k and 128k (longrope) context, Phi-3.5-mini, Phi-4-mini)."""
 
     def configure(self, config: dict[str, Any]) -> None:
         """llama's dimensions; RoPE with the partial factor; the window in every layer."""
         params = dict(config.get("rope_parameters") or config.get("rope_scaling") or {})
         kind = params.get("rope_type", params.get("type", "default"))
         if kind in LONGROPE:
-            raise AttnError(f"config.json: Phi-3's longrope scaling (rope type {kind!r}) is not "
-                            "supported; only the 4k-context Phi-3 models (no rope scaling) are")
+            params["rope_type"] = "longrope"
         factor = float(params.pop("partial_rotary_factor", None)
                        or config.get("partial_rotary_factor") or 1.0)
         plain = {**config, "rope_parameters": params, "rope_scaling": None,
                  "partial_rotary_factor": None}
-        super().configure(plain)
-        self.inv_freq = rope_frequencies(plain, self.head_dim,
-                                         partial_rotary_factor=factor)  # (rotary_dim / 2,)
+        super().configure({**plain, "rope_parameters": {"rope_theta": params.get("rope_theta")},
+                           "rope_theta": config.get("rope_theta")})
+        self.scaling = RopeScaling(plain, self.head_dim, partial_rotary_factor=factor,
+                                   original_default=ORIGINAL_DEFAULT)
+        self.inv_freq = self.scaling.inv_freq  # (rotary_dim / 2,): a short input's speeds
         self.windows = sliding_windows(config, "mistral", self.n_layers)  # every layer slides
 
     def load_attention(self, i: int) -> Layer:
