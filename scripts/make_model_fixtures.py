@@ -12,7 +12,8 @@ tokenizer trained here with the `tokenizers` library on a small built-in corpus,
     <out>/<name>/config.json        the real config.json, from save_pretrained
     <out>/<name>/model.safetensors  (gpt2: two shards + model.safetensors.index.json)
     <out>/<name>/tokenizer.json
-    <out>/<name>/reference.npz      text, input_ids, attentions, hidden_in (no pickle)
+    <out>/<name>/reference.npz      text, input_ids, attentions, attentions64, hidden_in
+                                    (no pickle)
 
 transformers initialises every bias to 0 and every norm weight to 1, so a loader that skipped
 them would still match. Before saving, every bias (Linear, Conv1D, LayerNorm) therefore gets
@@ -25,7 +26,8 @@ longer than twice any window (11 to 19 tokens), so a window changes the referenc
 `attentions` is model(input_ids, output_attentions=True).attentions stacked to
 (num_layers, num_heads, n, n), computed in float32 by transformers from the weights loaded
 back from the files just written (llama is stored as bfloat16 and qwen2 as float16: the
-reference is for those stored numbers upcast to float32). `hidden_in[i]` is the hidden state
+reference is for those stored numbers upcast to float32); `attentions64` the same with the model
+loaded in float64 (for `attn --float64`). `hidden_in[i]` is the hidden state
 entering layer i, (num_layers, n, hidden), from output_hidden_states. `input_ids` are what
 tokenizer.json gives for `text` with padding and truncation switched off.
 
@@ -579,10 +581,18 @@ def make(name: str, out: Path) -> dict:
     n_layers = len(result.attentions)
     hidden_in = torch.stack([h[0] for h in result.hidden_states[:n_layers]]).numpy()
 
+    # and the same stored weights run in float64 from the start, for `attn --float64`
+    loaded64 = spec["cls"].from_pretrained(str(dest), dtype=torch.float64,
+                                           attn_implementation="eager").eval()
+    with torch.no_grad():
+        result64 = loaded64(input_ids=input_ids, output_attentions=True)
+    attentions64 = torch.stack([a[0] for a in result64.attentions]).numpy()
+
     save_npz(dest / "reference.npz", {
         "text": np.array(TEXT),
         "input_ids": np.asarray(ids, dtype=np.int64),
         "attentions": np.ascontiguousarray(attentions, dtype=np.float32),
+        "attentions64": np.ascontiguousarray(attentions64, dtype=np.float64),
         "hidden_in": np.ascontiguousarray(hidden_in, dtype=np.float32),
     })
     check(name, dest, ids, attentions, dtype=spec["dtype"])

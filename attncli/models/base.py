@@ -169,11 +169,17 @@ class Model:
         heads = check_range(heads, self.n_heads, "head", self.name)
         if not layers or not heads:
             return [], None
+        self.checkpoint.dtype = np.float64 if float64 else np.float32  # every tensor read
+        try:
+            return self._run(ids_, layers, heads, join)
+        finally:
+            self.checkpoint.dtype = np.float32
+
+    def _run(self, ids_: np.ndarray, layers: list[int], heads: list[int], join: bool
+             ) -> tuple[list[HeadSteps], Joined | None]:
         n, last = len(ids_), max(layers)
         joined = None
         h = self.embed(ids_)  # (n, d_model)
-        if float64:
-            h = h.astype(np.float64)
         found: dict[tuple[int, int], HeadSteps] = {}
         for i in range(last + 1):
             layer = self.load_attention(i)

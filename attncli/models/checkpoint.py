@@ -164,6 +164,7 @@ class Checkpoint:
         self.source = source  # model.safetensors or the index: named in errors
         self.headers: dict[Path, tuple[dict[str, Any], int]] = {}
         self.handles: dict[Path, Any] = {}
+        self.dtype: type = np.float32  # what tensors are read as (float64 for --float64)
 
     @classmethod
     def open(cls, directory: Path) -> Checkpoint:
@@ -208,7 +209,8 @@ class Checkpoint:
     def read(
         self, name: str, shape: tuple[int, ...], rows: np.ndarray | None = None
     ) -> np.ndarray:
-        """One tensor (or some of its rows) as float32, after checking its shape."""
+        """One tensor (or some of its rows) as float32 (float64 while a --float64 run reads),
+        after checking its shape."""
         path = self.files.get(name)
         if path is None:
             raise AttnError(f"{self.source}: no tensor {name!r}")
@@ -229,14 +231,15 @@ class Checkpoint:
             raise AttnError(f"{path}: tensor {name!r} has {end - begin} bytes for shape {shape}")
         try:
             if rows is None and dtype in NUMPY_DTYPES:
-                return self.handle(path).get_tensor(name).astype(np.float32, copy=False)
+                return self.handle(path).get_tensor(name).astype(self.dtype, copy=False)
             raw = np.memmap(path, dtype=item, mode="r", offset=data_start + begin, shape=shape)
             picked = np.array(raw if rows is None else raw[rows])  # copies only what is asked
         except Exception as exc:  # a truncated or corrupt file (SafetensorError, mmap errors)
             raise AttnError(f"{path}: cannot read tensor {name!r} ({exc})") from None
         if dtype == "BF16":  # bfloat16 is the top half of a float32
-            return (picked.astype(np.uint32) << 16).view(np.float32)
-        return picked.astype(np.float32, copy=False)
+            return (picked.astype(np.uint32) << 16).view(np.float32).astype(self.dtype,
+                                                                            copy=False)
+        return picked.astype(self.dtype, copy=False)
 
     def handle(self, path: Path) -> Any:
         """An open safe_open handle per file, kept for the next tensor."""

@@ -31,8 +31,15 @@ def layer_norm(x: np.ndarray, w: np.ndarray, b: np.ndarray, eps: float) -> np.nd
 
 
 def rms_norm(x: np.ndarray, w: np.ndarray, eps: float) -> np.ndarray:
-    """RMSNorm (Llama): scale by 1 / root-mean-square, no centring, no bias."""
-    return x / np.sqrt(np.square(x).mean(axis=-1, keepdims=True) + eps) * w
+    """RMSNorm (Llama): scale by 1 / root-mean-square, no centring, no bias.
+
+    The normalising runs in float32 whatever x is, then the result returns to x's dtype before
+    the weight, as transformers' RMSNorms do even in a float64 model (so --float64 matches
+    them)."""
+    x32 = x.astype(np.float32, copy=False)
+    variance = np.square(x32).mean(axis=-1, keepdims=True)  # (n, 1)
+    normed = x32 * (np.float32(1) / np.sqrt(variance + np.float32(eps)))  # x · rsqrt, as torch
+    return normed.astype(x.dtype, copy=False) * w
 
 
 def erfc(z: np.ndarray) -> np.ndarray:
@@ -46,13 +53,25 @@ def erfc(z: np.ndarray) -> np.ndarray:
     return np.where(z >= 0, y, 2 - y)
 
 
+_ERF = np.frompyfunc(math.erf, 1, 1)
+
+
+def erf64(z: np.ndarray) -> np.ndarray:
+    """The error function to float64's precision (math.erf, element by element): for
+    --float64, where erfc's 1.2e-7 would show."""
+    return _ERF(z).astype(np.float64)
+
+
 def erf(z: np.ndarray) -> np.ndarray:
     """Error function, absolute error < 1e-7."""
     return 1 - erfc(z)
 
 
 def gelu(x: np.ndarray) -> np.ndarray:
-    """Exact GELU, x * Φ(x) = x/2 * erfc(-x/√2), within 2e-8 of the erf formula."""
+    """Exact GELU, x * Φ(x) = x/2 * erfc(-x/√2), within 2e-8 of the erf formula (float64:
+    with math.erf itself)."""
+    if x.dtype == np.float64:
+        return 0.5 * x * (1.0 + erf64(x / math.sqrt(2.0)))
     return 0.5 * x * erfc(-x / math.sqrt(2.0))
 
 
