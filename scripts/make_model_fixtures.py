@@ -427,6 +427,14 @@ def spec_llama_linear() -> dict:
     return llama_scaled({"rope_type": "linear", "factor": 4.0})
 
 
+def spec_gpt2_layer_scale() -> dict:
+    # GPT-2 whose step 4 also divides by the layer's number (Mistral's Stanford GPT-2s)
+    spec = spec_gpt2()
+    spec["config"].scale_attn_by_inverse_layer_idx = True
+    spec.pop("max_shard_size", None)  # one file is enough here
+    return spec
+
+
 def spec_llama_dynamic() -> dict:
     return llama_scaled({"rope_type": "dynamic", "factor": 4.0}, max_position_embeddings=8)
 
@@ -478,6 +486,8 @@ SPECS["gemma3_text"] = spec_gemma3_text
 DECODERS |= {"qwen3", "gemma", "gemma2", "gemma3_text"}
 SPECS["llama-linear"] = spec_llama_linear
 SPECS["llama-dynamic"] = spec_llama_dynamic
+SPECS["gpt2-layer-scale"] = spec_gpt2_layer_scale
+DECODERS |= {"gpt2-layer-scale"}
 SPECS["llama-yarn"] = spec_llama_yarn
 SPECS["llama-llama3"] = spec_llama_llama3
 SPECS["phi3-longrope"] = spec_phi3_longrope
@@ -603,7 +613,8 @@ def make(name: str, out: Path) -> dict:
 def check(name: str, dest: Path, ids: list[int], att: np.ndarray, dtype: torch.dtype) -> None:
     """What the fixtures promise; fail loudly rather than commit a bad one."""
     config = json.loads((dest / "config.json").read_text())
-    family = name.split("-")[0] if name.startswith(("llama-", "phi3-")) else name  # RoPE scaling
+    # a variant fixture (RoPE scaling, GPT-2 layer scale) is named after its family: llama-yarn
+    family = name.split("-")[0] if name.startswith(("llama-", "phi3-", "gpt2-")) else name
     assert config["model_type"] == family, config["model_type"]
     assert np.allclose(att.sum(-1), 1.0, atol=1e-5), f"{name}: rows do not sum to 1"
     if name in DECODERS:

@@ -434,3 +434,27 @@ def test_gpt2_can_scale_by_the_layer_number(tmp_path) -> None:
     keep = ~b.mask
     np.testing.assert_allclose(b.scaled[keep], b.scores[keep] / math.sqrt(hd) / 2, atol=1e-12)
     assert a.scale is None and not np.allclose(a.weights, b.weights)
+
+
+def test_gpt2_layer_scale_matches_transformers_and_fails_without_it(tmp_path) -> None:
+    import json
+    import shutil
+    from pathlib import Path
+
+    from attncli.models import load_model
+
+    fixture = Path(__file__).parent / "fixtures" / "models" / "gpt2-layer-scale"
+    with np.load(fixture / "reference.npz", allow_pickle=False) as npz:
+        ids, expected = npz["input_ids"].tolist(), npz["attentions"]
+
+    def worst(path) -> float:
+        model = load_model(str(path))
+        steps = model.attention(ids, list(range(model.n_layers)), list(range(model.n_heads)))
+        return max(np.abs(hs.steps.weights - expected[hs.layer, hs.head]).max() for hs in steps)
+
+    assert worst(fixture) <= 1e-5
+    off = shutil.copytree(fixture, tmp_path / "off")
+    config = json.loads((off / "config.json").read_text())
+    config["scale_attn_by_inverse_layer_idx"] = False
+    (off / "config.json").write_text(json.dumps(config))
+    assert worst(off) > 1e-3  # layer 1's scores are no longer halved: parity is lost
