@@ -21,6 +21,8 @@ SAMPLE_WEIGHTS = ROOT / "sample_weights"
 I_LOVE_AI = SAMPLE_WEIGHTS / "i-love-ai.json"
 ANIMAL_TIRED = SAMPLE_WEIGHTS / "animal-tired.json"
 WIDTH = 100  # the terminal width every rendering test uses
+FIXTURES = ROOT / "tests" / "fixtures" / "models"
+PARITY = 1e-5  # ours against transformers' attention weights, every layer and head
 
 
 def render_text(renderable, width: int = WIDTH) -> str:
@@ -116,3 +118,52 @@ def i_love_ai() -> Path:
 @pytest.fixture
 def animal_tired() -> Path:
     return ANIMAL_TIRED
+
+
+# ---- parity with a model fixture's reference, layer by layer (feature-off tests use it) ----
+
+
+def reference(name: str) -> dict:
+    """A model fixture's reference.npz: text, input_ids, attentions (L, H, n, n), …"""
+    import numpy as np
+
+    with np.load(FIXTURES / name / "reference.npz", allow_pickle=False) as npz:
+        return {key: npz[key] for key in npz.files}
+
+
+def layer_diffs(directory: Path, name: str) -> list[float]:
+    """For each layer, the largest |ours - transformers'| over its heads, for the checkpoint in
+    `directory` against fixture `name`'s reference attentions."""
+    import numpy as np
+
+    from attncli.models import load_model
+
+    ref = reference(name)
+    model = load_model(str(directory))
+    ids = [t.id for t in model.tokens(str(ref["text"]))]
+    assert ids == ref["input_ids"].tolist()
+    expected = ref["attentions"]  # (L, H, n, n)
+    assert expected.shape[:2] == (model.n_layers, model.n_heads)
+    found = model.attention(ids, range(model.n_layers), range(model.n_heads))
+    assert [(hs.layer, hs.head) for hs in found] == [
+        (i, h) for i in range(model.n_layers) for h in range(model.n_heads)]
+    worst = [0.0] * model.n_layers
+    for hs in found:
+        diff = float(np.abs(hs.steps.weights - expected[hs.layer, hs.head]).max())
+        worst[hs.layer] = max(worst[hs.layer], diff)
+    return worst
+
+
+def copy_that_matches(name: str, tmp_path: Path) -> Path:
+    """A writable copy of a fixture, shown to match its reference before anything changes."""
+    import shutil
+
+    d = shutil.copytree(FIXTURES / name, tmp_path / name)
+    assert max(layer_diffs(d, name)) <= PARITY, f"{name}: the unmodified copy differs"
+    return d
+
+
+def edit_config(directory: Path, **changes: object) -> None:
+    config = json.loads((directory / "config.json").read_text())
+    config.update(changes)
+    (directory / "config.json").write_text(json.dumps(config, indent=2))

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import copy_that_matches, edit_config, layer_diffs, reference
 from safetensors.numpy import load_file, save_file
 
 import attncli.models.opt
@@ -27,38 +28,16 @@ NEW = ["xlm-roberta", "electra", "opt", "gpt_neox", "phi3", "olmo2"]
 TOLERANCE = 1e-5  # as test_models.py
 
 
-def reference(name: str) -> dict[str, np.ndarray]:
-    with np.load(FIXTURES / name / "reference.npz", allow_pickle=False) as npz:
-        return {key: npz[key] for key in npz.files}
 
 
-def layer_diffs(directory: Path, name: str) -> list[float]:
-    """Per layer, the largest |ours - transformers'| over its heads (test_models.py's check)."""
-    ref = reference(name)
-    model = load_model(str(directory))
-    ids = [t.id for t in model.tokens(str(ref["text"]))]
-    assert ids == ref["input_ids"].tolist()
-    expected = ref["attentions"]  # (L, H, n, n)
-    assert expected.shape[:2] == (model.n_layers, model.n_heads)
-    worst = [0.0] * model.n_layers
-    for hs in model.attention(ids, range(model.n_layers), range(model.n_heads)):
-        diff = float(np.abs(hs.steps.weights - expected[hs.layer, hs.head]).max())
-        worst[hs.layer] = max(worst[hs.layer], diff)
-    return worst
 
 
-def copy_that_matches(name: str, tmp_path: Path) -> Path:
-    d = shutil.copytree(FIXTURES / name, tmp_path / name)
-    assert max(layer_diffs(d, name)) <= TOLERANCE, f"{name}: the unmodified copy differs"
-    return d
 
 
 def config_of(directory: Path) -> dict:
     return json.loads((directory / "config.json").read_text())
 
 
-def edit_config(directory: Path, **changes: object) -> None:
-    (directory / "config.json").write_text(json.dumps({**config_of(directory), **changes}))
 
 
 def edit_tensor(directory: Path, name: str, values: np.ndarray) -> None:

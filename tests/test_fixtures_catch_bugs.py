@@ -19,9 +19,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import copy_that_matches, edit_config, layer_diffs, reference
 from safetensors.numpy import load_file
-
-from attncli.models import load_model
 
 FIXTURES = Path(__file__).parent / "fixtures" / "models"
 NAMES = ["bert", "roberta", "distilbert", "gpt2", "llama", "qwen2", "mistral"]
@@ -32,45 +31,16 @@ WINDOWS = {"mistral": {0: 4, 1: 4}, "qwen2": {1: 4}}  # README: sliding windows,
 # ---- the parity check of test_every_head_matches_transformers, layer by layer ----
 
 
-def reference(name: str) -> dict[str, np.ndarray]:
-    with np.load(FIXTURES / name / "reference.npz", allow_pickle=False) as npz:
-        return {key: npz[key] for key in npz.files}
 
 
-def layer_diffs(directory: Path, name: str) -> list[float]:
-    """For each layer, the largest |ours - transformers'| over its heads, for the checkpoint in
-    `directory` against fixture `name`'s reference attentions."""
-    ref = reference(name)
-    model = load_model(str(directory))
-    ids = [t.id for t in model.tokens(str(ref["text"]))]
-    assert ids == ref["input_ids"].tolist()
-    expected = ref["attentions"]  # (L, H, n, n)
-    assert expected.shape[:2] == (model.n_layers, model.n_heads)
-    found = model.attention(ids, range(model.n_layers), range(model.n_heads))
-    assert [(hs.layer, hs.head) for hs in found] == [
-        (i, h) for i in range(model.n_layers) for h in range(model.n_heads)]
-    worst = [0.0] * model.n_layers
-    for hs in found:
-        diff = float(np.abs(hs.steps.weights - expected[hs.layer, hs.head]).max())
-        worst[hs.layer] = max(worst[hs.layer], diff)
-    return worst
 
 
 def matches(directory: Path, name: str) -> bool:
     return max(layer_diffs(directory, name)) <= TOLERANCE
 
 
-def copy_that_matches(name: str, tmp_path: Path) -> Path:
-    """A writable copy of a fixture, shown to match its reference before anything changes."""
-    d = shutil.copytree(FIXTURES / name, tmp_path / name)
-    assert matches(d, name), f"{name}: the unmodified copy does not match its reference"
-    return d
 
 
-def edit_config(directory: Path, **changes: object) -> None:
-    config = json.loads((directory / "config.json").read_text())
-    config.update(changes)
-    (directory / "config.json").write_text(json.dumps(config, indent=2))
 
 
 # ---- safetensors, read and rewritten in their own dtype ----
