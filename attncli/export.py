@@ -241,3 +241,26 @@ def compare_to_dict(cmp) -> dict:
         "input_cosine": cmp.input_cosine,
         **({"notes": list(cmp.notes)} if cmp.notes else {}),
     }
+
+
+PREDICT_SCHEMA = "attncli.predict/1"
+
+
+def predict_to_dict(pr) -> dict:
+    """The JSON document for `attn predict`: the top tokens at each predicting position and,
+    per layer, the head that attends most from it."""
+    return {
+        "schema": PREDICT_SCHEMA,
+        "text": pr.text,
+        "model": pr.model,
+        "model_type": pr.model_type,
+        "kind": pr.kind,
+        "tokens": [{"text": t.text, "id": t.id, "start": t.start, "end": t.end}
+                   for t in pr.tokens],
+        "positions": pr.positions,
+        "predictions": [{"position": p.position, "top": [
+            {"token": c.token, "id": c.id, "probability": c.probability, "logit": c.logit}
+            for c in p.top]} for p in pr.predictions],
+        "heads": [{"position": h.position, "layer": h.layer, "head": h.head, "key": h.key,
+                   "key_token": pr.tokens[h.key].text, "weight": h.weight} for h in pr.heads],
+    }

@@ -469,6 +469,49 @@ def spec_phi3_longrope_short() -> dict:
     return phi3_longrope(32)
 
 
+# ---- LM heads for `attn predict` (one block: spec functions, registered after SPECS) ----
+# Each is its family's fixture with the head transformers puts on top: gpt2-lm (GPT2LMHeadModel,
+# lm_head tied to wte, so only the embeddings are stored), llama-lm (LlamaForCausalLM with an
+# untied lm_head.weight), qwen2-lm (Qwen2ForCausalLM with tie_word_embeddings), bert-mlm
+# (BertForMaskedLM: cls.predictions.transform + a decoder tied to the word embeddings + bias)
+# and roberta-mlm (RobertaForMaskedLM: lm_head.dense, layer_norm, tied decoder + bias). The
+# masked LMs' sentence has a mask token where "street" was. reference.npz also holds `logits`:
+# the last position's (vocab,) for a decoder, every position's (n, vocab) for a masked LM.
+
+
+def spec_gpt2_lm() -> dict:
+    spec = spec_gpt2()
+    spec.pop("max_shard_size", None)
+    return {**spec, "cls": transformers.GPT2LMHeadModel, "logits": True}
+
+
+def spec_llama_lm() -> dict:
+    spec = spec_llama()
+    spec["config"].tie_word_embeddings = False
+    return {**spec, "cls": transformers.LlamaForCausalLM, "logits": True}
+
+
+def spec_qwen2_lm() -> dict:
+    spec = spec_qwen2()
+    spec["config"].tie_word_embeddings = True
+    return {**spec, "cls": transformers.Qwen2ForCausalLM, "logits": True}
+
+
+def spec_bert_mlm() -> dict:
+    spec = spec_bert()
+    return {**spec, "cls": transformers.BertForMaskedLM, "logits": True,
+            "text": TEXT.replace("street", "[MASK]")}
+
+
+def spec_roberta_mlm() -> dict:
+    spec = spec_roberta()
+    from tokenizers import AddedToken
+
+    spec["tokenizer"].add_special_tokens([AddedToken("<mask>", lstrip=True, special=True)])
+    return {**spec, "cls": transformers.RobertaForMaskedLM, "logits": True,
+            "text": TEXT.replace(" street", " <mask>")}
+
+
 SPECS = {"bert": spec_bert, "roberta": spec_roberta, "distilbert": spec_distilbert,
          "gpt2": spec_gpt2, "llama": spec_llama, "qwen2": spec_qwen2, "mistral": spec_mistral}
 DECODERS = {"gpt2", "llama", "qwen2", "mistral"}
@@ -494,6 +537,12 @@ SPECS["phi3-longrope"] = spec_phi3_longrope
 SPECS["phi3-longrope-short"] = spec_phi3_longrope_short
 DECODERS |= {"llama-linear", "llama-dynamic", "llama-yarn", "llama-llama3", "phi3-longrope",
              "phi3-longrope-short"}
+SPECS["gpt2-lm"] = spec_gpt2_lm
+SPECS["llama-lm"] = spec_llama_lm
+SPECS["qwen2-lm"] = spec_qwen2_lm
+SPECS["bert-mlm"] = spec_bert_mlm
+SPECS["roberta-mlm"] = spec_roberta_mlm
+DECODERS |= {"gpt2-lm", "llama-lm", "qwen2-lm"}
 
 # ---- noise -------------------------------------------------------------------------------
 
@@ -579,7 +628,8 @@ def make(name: str, out: Path) -> dict:
     runtime = Tokenizer.from_file(str(dest / "tokenizer.json"))
     runtime.no_padding()
     runtime.no_truncation()
-    ids = runtime.encode(TEXT).ids
+    text = spec.get("text", TEXT)  # a masked LM's sentence has a mask token in it
+    ids = runtime.encode(text).ids
 
     # The reference: the weights read back from the files just written, in float32.
     loaded = spec["cls"].from_pretrained(str(dest), dtype=torch.float32,
@@ -598,23 +648,31 @@ def make(name: str, out: Path) -> dict:
         result64 = loaded64(input_ids=input_ids, output_attentions=True)
     attentions64 = torch.stack([a[0] for a in result64.attentions]).numpy()
 
+    extra = {}
+    if spec.get("logits"):  # the LM head's output: a decoder's last position, or every one
+        logits = result.logits[0].to(torch.float32).numpy()  # (n, vocab)
+        extra["logits"] = np.ascontiguousarray(
+            logits[-1] if name in DECODERS else logits, dtype=np.float32)
     save_npz(dest / "reference.npz", {
-        "text": np.array(TEXT),
+        "text": np.array(text),
         "input_ids": np.asarray(ids, dtype=np.int64),
         "attentions": np.ascontiguousarray(attentions, dtype=np.float32),
         "attentions64": np.ascontiguousarray(attentions64, dtype=np.float64),
         "hidden_in": np.ascontiguousarray(hidden_in, dtype=np.float32),
+        **extra,
     })
-    check(name, dest, ids, attentions, dtype=spec["dtype"])
+    check(name, dest, ids, attentions, dtype=spec["dtype"], text=text)
     return {"vocab": tok.get_vocab_size(), "n": len(ids), "shape": attentions.shape,
             "peaked": float((attentions.max(-1) > 0.5).mean()), "noisy": len(noisy)}
 
 
-def check(name: str, dest: Path, ids: list[int], att: np.ndarray, dtype: torch.dtype) -> None:
+def check(name: str, dest: Path, ids: list[int], att: np.ndarray, dtype: torch.dtype,
+          text: str = TEXT) -> None:
     """What the fixtures promise; fail loudly rather than commit a bad one."""
     config = json.loads((dest / "config.json").read_text())
     # a variant fixture (RoPE scaling, GPT-2 layer scale) is named after its family: llama-yarn
-    family = name.split("-")[0] if name.startswith(("llama-", "phi3-", "gpt2-")) else name
+    family = name.split("-")[0] if name.startswith(
+        ("llama-", "phi3-", "gpt2-", "qwen2-", "bert-", "roberta-")) else name
     assert config["model_type"] == family, config["model_type"]
     assert np.allclose(att.sum(-1), 1.0, atol=1e-5), f"{name}: rows do not sum to 1"
     if name in DECODERS:
@@ -652,7 +710,7 @@ def check(name: str, dest: Path, ids: list[int], att: np.ndarray, dtype: torch.d
             else:
                 assert (att[layer][:, far] > 0).all(), f"{name}: layer {layer} slides"
     with np.load(dest / "reference.npz", allow_pickle=False) as npz:
-        assert npz["input_ids"].tolist() == ids and str(npz["text"]) == TEXT
+        assert npz["input_ids"].tolist() == ids and str(npz["text"]) == text
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -421,6 +421,60 @@ def explore_cmd(
              source=visible(source)).run()
 
 
+@app.command("predict", epilog=output.examples(
+    'attn predict "The capital of France is" --model ./gpt2',
+    'attn predict "The capital of France is [MASK]." --model ./bert-base-uncased --top 10',
+    'attn predict "The capital of France is <mask>." --model ./roberta-base --json \\\n'
+    "      | jq '.predictions[0].top'",
+))
+def predict_cmd(
+    text: Annotated[str, typer.Argument(
+        help="The sentence; for a masked LM, with [MASK] (BERT) or <mask> (RoBERTa) where a "
+             "word should go; - reads standard input.", show_default=False)],
+    model: ModelOpt = None,
+    top: Annotated[int, typer.Option(min=1, max=1000, help="How many tokens to list at each "
+                                                           "position.")] = 5,
+    max_tokens: MaxTokensOpt = 4096,
+    precision: PrecisionOpt = 2,
+    as_json: Annotated[bool, typer.Option(
+        "--json", help='Print JSON instead: schema ("attncli.predict/1"), text, model, '
+                       'model_type, kind ("next" or "mask"), tokens [{text, id, start, end}], '
+                       "positions (the predicting token indices), predictions [{position, "
+                       "top: [{token, id, probability, logit}]}] and heads [{position, layer, "
+                       "head, key, key_token, weight}]; not with --svg, --html or --txt.")] = False,
+    svg: SvgOpt = None,
+    html: HtmlOpt = None,
+    txt: TxtOpt = None,
+    force: ForceOpt = False,
+) -> None:
+    """Top next tokens or [MASK] fills, from the model's LM head.
+
+    The whole forward pass, then the final norm and the LM head. A decoder (gpt2, llama,
+    mistral, qwen2, qwen3) gives its top next tokens after TEXT; a masked LM (bert, roberta)
+    its top fills for each [MASK] or <mask>. Each with its probability (the softmax of the
+    logits over the vocabulary) and, per layer, the head that attends most from the
+    predicting position. The checkpoint must include its LM head.
+    """
+    from attncli.explain import check_text
+    from attncli.predict import predict
+
+    exports = output.exports_for(svg, html, txt, force, as_json)
+    if model is None:
+        raise AttnError("attn predict needs --model: a checkpoint with its LM head (e.g. "
+                        "--model ./gpt2)")
+    text = sources.read_text(text)
+    check_text(text)
+    pr = predict(text, sources.load(model), top=top, max_tokens=max_tokens)
+    if as_json:
+        from attncli import export
+
+        output.write_json(export.predict_to_dict(pr))
+        return
+    from attncli.render import predict as render_predict
+
+    output.show(render_predict.prediction(pr, precision), exports, f"attn predict: {pr.text}")
+
+
 def main() -> None:
     """Entry point of the `attn` script."""
     app()

@@ -159,6 +159,11 @@ def _select(spec: str, count: int, what: str) -> list[int]:
     return select(spec, count, what, option=f"--{what}")
 
 
+def load(spec: str):
+    """The model --model names (for a command that runs it itself, as predict does)."""
+    return _load_model(spec)
+
+
 @lru_cache(maxsize=2)
 def _load_model(spec: str):
     """The model a spec names, opened once per run (compare builds two sentences from it)."""

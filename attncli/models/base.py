@@ -39,6 +39,9 @@ from attncli.tokens import Token, encode
 
 Layer = dict[str, Any]  # our weight name -> array (or None for a bias the model lacks)
 
+# the model_types `attn predict` runs through their LM head (Model.logits)
+PREDICTS = ("bert", "gpt2", "llama", "mistral", "qwen2", "qwen3", "roberta")
+
 
 def count(config: dict[str, Any], *keys: str) -> int:
     """need(), for a size or a count: a whole number of at least 1."""
@@ -132,6 +135,33 @@ class Model:
         """The rest of the layer, from the heads' joined output (n, n_heads * head_dim)."""
         raise NotImplementedError
 
+    def lm_head(self) -> Layer:
+        """The final norm and LM head's weights; refused for a family predict does not run,
+        or a checkpoint without them (a base model)."""
+        raise AttnError(f"attn predict does not support model_type {self.model_type!r} yet; "
+                        f"it supports {', '.join(PREDICTS)}")
+
+    def logits(self, h: np.ndarray, head: Layer | None = None) -> np.ndarray:
+        """The last layer's output (n, d_model) through the final norm and the LM head:
+        (n, vocab) logits. head is lm_head()'s weights, if already read."""
+        self.lm_head()  # the base class refuses
+        raise NotImplementedError
+
+    def tied_head(self, default: bool) -> bool:
+        """Whether the LM head is the word embeddings: tie_word_embeddings (default as the
+        family's config class has it) in a checkpoint saved with its head (…LMHeadModel,
+        …ForCausalLM), which stores the tied matrix once, as the embeddings."""
+        tied = self.config.get("tie_word_embeddings", default)
+        architectures = self.config.get("architectures") or []
+        return bool(tied) and any(isinstance(a, str) and a.endswith(("LMHeadModel", "ForCausalLM"))
+                                  for a in architectures)
+
+    def no_lm_head(self, names: str) -> AttnError:
+        """The refusal for a checkpoint without LM head weights."""
+        return AttnError(f"{self.name}: no LM head ({names}): this checkpoint is a base model "
+                         f"({', '.join(self.config.get('architectures') or ['no architectures'])}"
+                         "); attn predict needs one with its LM head")
+
     def variant(self, n: int, i: int, layer: Layer) -> Variant:
         """How layer i's heads depart from the lesson (for n tokens): the rotation and the
         mask here; a family adds its scale, soft-cap, score bias or q/k normalisation."""
@@ -199,6 +229,24 @@ class Model:
                 h = self.finish_layer(h, attn, self.load_rest(i))
         return [found[i, head] for i in layers for head in heads], joined
 
+    def forward(self, ids: Sequence[int], *, float64: bool = False
+                ) -> tuple[np.ndarray, list[np.ndarray]]:
+        """Every layer, to the end: the last layer's output (n, d_model), before any final
+        norm, and each layer's attention weights, (n_heads, n, n) each."""
+        ids_ = self.check_ids(ids)  # (n,)
+        self.checkpoint.dtype = np.float64 if float64 else np.float32
+        try:
+            n, weights = len(ids_), []
+            h = self.embed(ids_)  # (n, d_model)
+            for i in range(self.n_layers):
+                layer = self.load_attention(i)
+                x = self.attention_input(h, layer)  # (n, d_model)
+                attn = self.all_heads(x, layer, self.variant(n, i, layer), keep=weights)
+                h = self.finish_layer(h, attn, self.load_rest(i))
+            return h, weights
+        finally:
+            self.checkpoint.dtype = np.float32
+
     def head_slices(self, head: int) -> tuple[slice, slice]:
         """Where a query head's columns, and its key/value head's, sit in the projections."""
         hd = self.head_dim
@@ -225,9 +273,10 @@ class Model:
             return replace(variant, score_bias=variant.score_bias[head])
         return variant
 
-    def all_heads(self, x: np.ndarray, layer: Layer, variant: Variant) -> np.ndarray:
+    def all_heads(self, x: np.ndarray, layer: Layer, variant: Variant,
+                  keep: list[np.ndarray] | None = None) -> np.ndarray:
         """Every head at once, through the same steps, in x's dtype (float32, or float64 when
-        asked): (n, n_heads * head_dim)."""
+        asked): (n, n_heads * head_dim). keep, if given, gets the weights (n_heads, n, n)."""
         n, hd = len(x), self.head_dim
         q = linear(x, layer["w_q"], layer.get("b_q")).reshape(n, -1, hd).transpose(1, 0, 2)
         k = linear(x, layer["w_k"], layer.get("b_k")).reshape(n, -1, hd).transpose(1, 0, 2)
@@ -235,10 +284,12 @@ class Model:
         q, k, _, _ = project_qk(q, k, variant)  # (heads, n, head_dim)
         rep = self.n_heads // self.n_kv_heads
         k, v = np.repeat(k, rep, axis=0), np.repeat(v, rep, axis=0)  # (n_heads, n, head_dim)
-        scores, _, _, y, _, _ = attend(q, k, v, variant)  # y: (n_heads, n, head_dim)
+        scores, _, weights, y, _, _ = attend(q, k, v, variant)  # y: (n_heads, n, head_dim)
         if not (np.isfinite(scores).all() and np.isfinite(y).all()):
             raise AttnError(f"{self.name}: the numbers overflow in {x.dtype} (a layer before "
                             f"the one shown); its weights are too large for {x.dtype}")
+        if keep is not None:
+            keep.append(weights)
         return y.transpose(1, 0, 2).reshape(n, self.n_heads * hd)
 
     # ---- checks ----

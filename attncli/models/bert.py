@@ -19,6 +19,14 @@ reads x @ w, hence the .T on every dense weight (T below).
     encoder.layer.{i}.intermediate.dense        (ff, d) T, (ff,) w_fc, b_fc
     encoder.layer.{i}.output.dense              (d, ff) T, (d,)  w_proj, b_proj
     encoder.layer.{i}.output.LayerNorm                    (d,)   ln_2
+
+The masked-LM heads (attn predict), without the prefix:
+
+    bert:    cls.predictions.transform.dense (d, d) T, (d,); hidden_act;
+             cls.predictions.transform.LayerNorm (d,); cls.predictions.decoder.weight
+             (vocab, d), or the word embeddings (tied); cls.predictions.bias (vocab,)
+    roberta: lm_head.dense (d, d) T, (d,); gelu; lm_head.layer_norm (d,);
+             lm_head.decoder.weight (vocab, d) or the word embeddings; lm_head.bias (vocab,)
 """
 
 from __future__ import annotations
@@ -29,7 +37,7 @@ import numpy as np
 
 from attncli.errors import AttnError
 from attncli.models.base import Layer, Model, count
-from attncli.models.layers import activation, layer_norm, linear
+from attncli.models.layers import activation, gelu, layer_norm, linear
 
 
 class Bert(Model):
@@ -119,3 +127,30 @@ class Bert(Model):
         m = linear(self.act(linear(h, rest["w_fc"], rest["b_fc"])),
                    rest["w_proj"], rest["b_proj"])  # (n, d)
         return layer_norm(m + h, *rest["ln_2"], self.eps)  # (n, d)
+
+    def lm_head(self) -> Layer:
+        """BertForMaskedLM's cls.predictions or RobertaForMaskedLM's lm_head: dense,
+        activation, LayerNorm, then the decoder (tied to the word embeddings) and its bias."""
+        heads = {"bert": ("cls.predictions.", "transform.dense", "transform.LayerNorm", self.act),
+                 "roberta": ("lm_head.", "dense", "layer_norm", gelu)}
+        if self.model_type not in heads:
+            return super().lm_head()
+        p, dense, norm, act = heads[self.model_type]
+        d, v, read, ckpt = self.d_model, self.vocab_size, self.checkpoint.read, self.checkpoint
+        if p + dense + ".weight" not in ckpt:
+            raise self.no_lm_head(f"{p}{dense}.weight")
+        decoder = (p + "decoder.weight" if p + "decoder.weight" in ckpt
+                   else self.prefix + "embeddings.word_embeddings.weight")
+        bias = p + "bias" if p + "bias" in ckpt else p + "decoder.bias"
+        return {"w": read(p + dense + ".weight", (d, d)).T,  # (d, d)
+                "b": read(p + dense + ".bias", (d,)), "act": act,
+                "ln": self.norm(p + norm),  # (d,), (d,)
+                "decoder": read(decoder, (v, d)),  # (vocab, d)
+                "decoder_b": read(bias, (v,))}
+
+    def logits(self, h: np.ndarray, head: Layer | None = None) -> np.ndarray:
+        """dense, activation, LayerNorm, decoder + bias: (n, vocab)."""
+        head = self.lm_head() if head is None else head
+        x = layer_norm(head["act"](linear(h, head["w"], head["b"])), *head["ln"],
+                       self.eps)  # (n, d)
+        return x @ head["decoder"].T + head["decoder_b"]  # (n, vocab)

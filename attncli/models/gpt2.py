@@ -15,6 +15,8 @@ GPT-2's Conv1D stores its weight (in, out), the transpose of nn.Linear's
     h.{i}.ln_2.{weight,bias}      (d,)                 ln_2
     h.{i}.mlp.c_fc                (d, ff), (ff,)       w_fc, b_fc
     h.{i}.mlp.c_proj              (ff, d), (d,)        w_proj, b_proj
+    ln_f.{weight,bias}            (d,)                 the final norm (attn predict)
+    lm_head.weight                (vocab, d)           the LM head, or wte.weight when tied
 """
 
 from __future__ import annotations
@@ -105,3 +107,21 @@ class GPT2(Model):
         x = layer_norm(h, rest["ln_2_w"], rest["ln_2_b"], self.eps)  # (n, d)
         return h + linear(self.act(linear(x, rest["w_fc"], rest["b_fc"])),
                           rest["w_proj"], rest["b_proj"])  # (n, d)
+
+    def lm_head(self) -> Layer:
+        """ln_f and the LM head: lm_head.weight, or wte.weight in a tied GPT2LMHeadModel."""
+        d, read, v = self.d_model, self.checkpoint.read, self.vocab_size
+        if "lm_head.weight" in self.checkpoint:
+            w = read("lm_head.weight", (v, d))  # (vocab, d)
+        elif self.tied_head(True):
+            w = read(self.prefix + "wte.weight", (v, d))  # (vocab, d)
+        else:
+            raise self.no_lm_head("lm_head.weight, or wte.weight tied in a GPT2LMHeadModel")
+        return {"ln_f_w": read(self.prefix + "ln_f.weight", (d,)),
+                "ln_f_b": read(self.prefix + "ln_f.bias", (d,)), "w": w}
+
+    def logits(self, h: np.ndarray, head: Layer | None = None) -> np.ndarray:
+        """ln_f, then the LM head: (n, vocab)."""
+        head = self.lm_head() if head is None else head
+        x = layer_norm(h, head["ln_f_w"], head["ln_f_b"], self.eps)  # (n, d)
+        return x @ head["w"].T  # (n, vocab)

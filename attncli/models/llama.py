@@ -20,6 +20,8 @@ attention_bias and on the MLP with mlp_bias; mistral has none.
     layers.{i}.mlp.gate_proj                      (ff, d) T          w_gate
     layers.{i}.mlp.up_proj                        (ff, d) T          w_up
     layers.{i}.mlp.down_proj                      (d, ff) T          w_down
+    norm.weight                                   (d,)               the final norm (predict)
+    lm_head.weight (no prefix)                    (vocab, d)         or embed_tokens when tied
 """
 
 from __future__ import annotations
@@ -134,3 +136,24 @@ class Llama(Model):
         gate = self.act(linear(x, rest["w_gate"], rest["b_gate"]))  # (n, ff)
         up = linear(x, rest["w_up"], rest["b_up"])  # (n, ff)
         return h + linear(gate * up, rest["w_down"], rest["b_down"])  # (n, d)
+
+    def lm_head(self) -> Layer:
+        """model.norm and the LM head: lm_head.weight, or embed_tokens.weight when tied. Only
+        llama, mistral, qwen2 and qwen3: the families built on this class (gemma, phi3, olmo2)
+        are refused by the base class."""
+        if self.model_type not in ("llama", "mistral", "qwen2", "qwen3"):
+            return super().lm_head()
+        d, read, v = self.d_model, self.checkpoint.read, self.vocab_size
+        if "lm_head.weight" in self.checkpoint:
+            w = read("lm_head.weight", (v, d))  # (vocab, d)
+        elif self.tied_head(False):
+            w = read(self.prefix + "embed_tokens.weight", (v, d))  # (vocab, d)
+        else:
+            raise self.no_lm_head("lm_head.weight, or embed_tokens.weight tied in a "
+                                  "…ForCausalLM")
+        return {"norm": read(self.prefix + "norm.weight", (d,)), "w": w}
+
+    def logits(self, h: np.ndarray, head: Layer | None = None) -> np.ndarray:
+        """The final RMSNorm, then the LM head: (n, vocab)."""
+        head = self.lm_head() if head is None else head
+        return rms_norm(h, head["norm"], self.eps) @ head["w"].T  # (n, vocab)

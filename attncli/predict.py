@@ -1,0 +1,132 @@
+"""What a model predicts: the whole forward pass, the final norm and the LM head.
+
+A decoder (gpt2, llama, mistral, qwen2, qwen3) predicts the next token from the last
+position; a masked LM (bert, roberta) fills each [MASK] / <mask> token of the text. Each
+predicting position gets its top-k tokens with their logits and probabilities (the softmax
+of the logits over the whole vocabulary), and, per layer, the head that puts the most weight
+on one other token from there. That is attention weight, not attribution: it says where a
+head looks, not how much that changed the prediction. Pure numpy, no rich.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from attncli.errors import AttnError
+from attncli.explain import MAX_TOKENS, check_token_count
+from attncli.tokens import Token
+
+MASK_TOKENS = ("[MASK]", "<mask>")  # BERT's and RoBERTa's
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One of the top-k tokens at a position."""
+
+    token: str  # the vocabulary's name for it (Ġ marks a leading space in byte-level BPE)
+    id: int
+    probability: float  # softmax of the logits over the whole vocabulary
+    logit: float
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """The top-k tokens at one predicting position, most likely first."""
+
+    position: int  # index into the tokens
+    top: list[Candidate]
+
+
+@dataclass(frozen=True)
+class HeadPick:
+    """In one layer, the head that gives one other token the largest weight from position."""
+
+    position: int  # the predicting position (the query)
+    layer: int
+    head: int
+    key: int  # the token it attends to most, other than itself
+    weight: float
+
+
+@dataclass(frozen=True)
+class Predicted:
+    """What `attn predict` shows."""
+
+    text: str
+    model: str
+    model_type: str
+    kind: str  # "next" (a decoder's next token) or "mask" (a masked LM's fills)
+    tokens: list[Token]
+    predictions: list[Prediction]
+    heads: list[HeadPick]
+    logits: np.ndarray  # (len(predictions), vocab), float32, in the order of predictions
+
+    @property
+    def positions(self) -> list[int]:
+        return [p.position for p in self.predictions]
+
+
+def mask_positions(model, tokens: list[Token]) -> list[int]:
+    """Where a masked LM's mask tokens sit in the text; refused when there are none."""
+    ids = {i for name in MASK_TOKENS if (i := model.tokenizer.token_to_id(name)) is not None}
+    if not ids:
+        raise AttnError(f"{model.name}: its tokenizer has no mask token "
+                        f"({' or '.join(MASK_TOKENS)}), so there is nothing for a masked LM "
+                        "to fill")
+    positions = [i for i, t in enumerate(tokens) if t.id in ids]
+    if not positions:
+        name = next(n for n in MASK_TOKENS if model.tokenizer.token_to_id(n) in ids)
+        raise AttnError(f"{model.name} is a masked LM ({model.model_type}): it fills masks, and "
+                        f"the text has none; put {name} where a word should go, e.g. "
+                        f"\"The capital of France is {name}.\"")
+    return positions
+
+
+def softmax(row: np.ndarray) -> np.ndarray:
+    """Probabilities from logits, in float64 (shifted by the maximum)."""
+    e = np.exp(row.astype(np.float64) - row.max())
+    return e / e.sum()
+
+
+def top_k(model, logits: np.ndarray, k: int) -> list[Candidate]:
+    """The k largest logits of one position (ties: the lower id first)."""
+    probs = softmax(logits)  # (vocab,)
+    order = np.argsort(-logits, kind="stable")[:k]
+    return [Candidate(token=model.tokenizer.id_to_token(int(i)) or f"<id {int(i)}>", id=int(i),
+                      probability=float(probs[i]), logit=float(logits[i])) for i in order]
+
+
+def strongest_heads(weights: list[np.ndarray], position: int) -> list[HeadPick]:
+    """Per layer, the head whose weight on its strongest other key (not the position itself)
+    is the largest. weights: each layer's (n_heads, n, n). None for a one-token text."""
+    picks = []
+    for layer, w in enumerate(weights):
+        if w.shape[-1] < 2:  # no other token to attend to
+            continue
+        row = w[:, position, :].astype(np.float64)  # (n_heads, n)
+        row[:, position] = -1.0  # not itself
+        keys = row.argmax(axis=1)  # (n_heads,)
+        best = row[np.arange(len(keys)), keys]  # (n_heads,)
+        head = int(best.argmax())
+        picks.append(HeadPick(position, layer, head, int(keys[head]), float(best[head])))
+    return picks
+
+
+def predict(text: str, model, top: int = 5, max_tokens: int = MAX_TOKENS) -> Predicted:
+    """Run the whole model on text; the top tokens at each predicting position."""
+    head = model.lm_head()  # an unsupported family or a base model is refused before running
+    tokens = model.tokens(text)
+    check_token_count(tokens, max_tokens)
+    positions = [len(tokens) - 1] if model.causal else mask_positions(model, tokens)
+    with np.errstate(over="ignore", invalid="ignore"):  # overflow is caught just below
+        h, weights = model.forward([t.id for t in tokens])
+        logits = model.logits(h[positions], head)  # (positions, vocab); norms act per row
+    if not np.isfinite(logits).all():
+        raise AttnError(f"{model.name}: the logits overflow in float32")
+    predictions = [Prediction(p, top_k(model, row, top)) for p, row in zip(positions, logits,
+                                                                            strict=True)]
+    picks = [pick for p in positions for pick in strongest_heads(weights, p)]
+    return Predicted(text, model.name, model.model_type, "next" if model.causal else "mask",
+                     tokens, predictions, picks, logits.astype(np.float32))

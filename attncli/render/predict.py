@@ -1,0 +1,61 @@
+"""Rich renderables for `attn predict`: the top tokens at each predicting position, with a
+bar for their probability, and per layer the head that attends most from there."""
+
+from __future__ import annotations
+
+from rich.console import Group, RenderableType
+from rich.text import Text
+
+from attncli.predict import Predicted
+from attncli.render.widgets import bar, number, plural, token_label
+from attncli.safe_text import SPACE_LEGEND, SPACE_MARKERS, space_marked, visible
+
+
+def prediction(pr: Predicted, precision: int = 2) -> Group:
+    """The header, then one block per predicting position, then the heads."""
+    parts: list[RenderableType] = [header(pr)]
+    for p in pr.predictions:
+        parts.append(Text(""))
+        parts.append(Text(_title(pr, p.position), style="bold"))
+        width = max(len(space_marked(c.token)) for c in p.top)
+        for rank, c in enumerate(p.top, 1):
+            parts.append(Text.assemble(
+                f"{rank:>3}. ", (space_marked(c.token).ljust(width), "bold"),
+                f"  {bar(c.probability)} {number(100 * c.probability, precision):>7}%",
+                ("  logit ", "dim"), number(c.logit, precision), (f"  id {c.id}", "dim")))
+        heads = [h for h in pr.heads if h.position == p.position]
+        if heads:
+            parts.append(Text(""))
+            parts.append(Text("Heads that attend most from here (per layer: the head giving "
+                              "one other token the largest weight)", style="bold"))
+            for h in heads:
+                key = token_label(pr.tokens[h.key].label(pr.text))
+                parts.append(Text.assemble(
+                    f"  layer {h.layer:>2} head {h.head:>2} → ", (visible(key), "bold"),
+                    (f" (token {h.key})", "dim"), f"  {number(100 * h.weight, precision)}%"))
+    parts.append(Text(""))
+    parts.append(Text("Probabilities are the softmax of the logits over the whole vocabulary. "
+                      "A head's weight says where it looks, not how much that changed the "
+                      "prediction.", style="dim"))
+    if any(c.token.startswith(SPACE_MARKERS) for p in pr.predictions for c in p.top):
+        parts.append(Text(SPACE_LEGEND, style="dim"))
+    return Group(*parts)
+
+
+def header(pr: Predicted) -> Text:
+    """The text, its token count and the model."""
+    return Text.assemble(
+        ("Input ", "dim"), ("“", "dim"), (visible(pr.text), "bold"), ("”", "dim"),
+        f" · {plural(len(pr.tokens), 'token')} (the model's own tokenizer) · ",
+        ("Model ", "dim"), (visible(pr.model), "bold"), f" · {visible(pr.model_type)}")
+
+
+def _title(pr: Predicted, position: int) -> str:
+    if pr.kind == "next":
+        last = token_label(pr.tokens[position].label(pr.text))
+        return f"Next token after “{last}” (position {position}), top {_k(pr, position)}"
+    return f"Fills for the mask at position {position}, top {_k(pr, position)}"
+
+
+def _k(pr: Predicted, position: int) -> int:
+    return next(len(p.top) for p in pr.predictions if p.position == position)

@@ -1,0 +1,126 @@
+"""attn predict: the whole forward pass, the final norm and the LM head, against transformers.
+
+The fixtures gpt2-lm, llama-lm (untied lm_head), qwen2-lm (tied), bert-mlm and roberta-mlm
+hold transformers' logits in reference.npz: the last position's for a decoder, every
+position's for a masked LM (whose sentence has a mask token).
+"""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pytest
+from conftest import FIXTURES, invoke, ok, ok_json, refused
+
+from attncli.errors import AttnError
+from attncli.models import load_model
+from attncli.predict import predict, softmax
+
+LOGITS = 1e-4  # ours against transformers' logits
+DECODERS = ("gpt2-lm", "llama-lm", "qwen2-lm")
+MLMS = ("bert-mlm", "roberta-mlm")
+
+
+def reference(name: str):
+    with np.load(FIXTURES / name / "reference.npz", allow_pickle=False) as npz:
+        return str(npz["text"]), npz["input_ids"], npz["logits"]
+
+
+@pytest.mark.parametrize("name", DECODERS + MLMS)
+def test_logits_match_transformers(name):
+    model = load_model(str(FIXTURES / name))
+    text, ids, want = reference(name)
+    assert [t.id for t in model.tokens(text)] == ids.tolist()
+    h, weights = model.forward(ids)
+    got = model.logits(h)  # (n, vocab)
+    assert len(weights) == model.n_layers
+    if name in DECODERS:
+        got = got[-1]  # the reference holds the last position's
+    assert got.shape == want.shape
+    assert np.abs(got - want).max() < LOGITS
+
+
+@pytest.mark.parametrize("name", DECODERS + MLMS)
+def test_top_k_is_the_softmax_of_the_logits_in_order(name):
+    model = load_model(str(FIXTURES / name))
+    text, _, want = reference(name)
+    pr = predict(text, model, top=7)
+    for p, row in zip(pr.predictions, pr.logits, strict=True):
+        probs = softmax(row)
+        assert probs.sum() == pytest.approx(1.0)
+        order = np.argsort(-row, kind="stable")[:7]
+        assert [c.id for c in p.top] == order.tolist()
+        assert [c.probability for c in p.top] == pytest.approx(probs[order].tolist())
+        assert all(a.logit >= b.logit for a, b in zip(p.top, p.top[1:], strict=False))
+        expected = want if name in DECODERS else want[p.position]
+        assert [c.logit for c in p.top] == pytest.approx(expected[order].tolist(), abs=LOGITS)
+    if name in MLMS:
+        assert len(pr.predictions) == 1
+        assert pr.tokens[pr.positions[0]].text.strip() in ("[MASK]", "<mask>")
+    else:
+        assert pr.positions == [len(pr.tokens) - 1]
+    assert [h.layer for h in pr.heads] == list(range(model.n_layers))
+    for h in pr.heads:
+        assert h.key != h.position and 0 < h.weight <= 1
+
+
+def test_cli_lists_k_next_tokens():
+    out = ok(invoke("predict", "The capital of France is", "--model",
+                    str(FIXTURES / "gpt2-lm"), "--top", "4"))
+    assert "Next token after" in out
+    ranks = re.findall(r"^ +(\d+)\. ", out.split("Heads")[0], flags=re.MULTILINE)
+    assert ranks == ["1", "2", "3", "4"]
+    assert "layer  0 head" in out
+
+
+def test_cli_json_has_the_keys():
+    doc = ok_json(invoke("predict", "The capital of France is", "--model",
+                         str(FIXTURES / "llama-lm"), "--json"))
+    assert doc["schema"] == "attncli.predict/1"
+    assert {"text", "tokens", "positions", "predictions", "heads"} <= set(doc)
+    assert doc["positions"] == [len(doc["tokens"]) - 1]
+    (pred,) = doc["predictions"]
+    assert len(pred["top"]) == 5
+    assert set(pred["top"][0]) == {"token", "id", "probability", "logit"}
+    assert {"layer", "head", "key", "weight"} <= set(doc["heads"][0])
+
+
+def test_cli_fills_the_mask():
+    text = "The animal didn't cross the [MASK] because it was tired"
+    out = ok(invoke("predict", text, "--model", str(FIXTURES / "bert-mlm"), "--top", "3"))
+    assert "Fills for the mask at position 8, top 3" in out
+    doc = ok_json(invoke("predict", text, "--model", str(FIXTURES / "bert-mlm"), "--json"))
+    assert doc["positions"] == [8] and doc["tokens"][8]["text"] == "[MASK]"
+
+
+def test_refuses_an_unsupported_family():
+    refused(invoke("predict", "The animal", "--model", str(FIXTURES / "opt")),
+            "attn predict does not support model_type 'opt' yet", "gpt2", "bert")
+    refused(invoke("predict", "The animal", "--model", str(FIXTURES / "gemma")),
+            "model_type 'gemma'")
+
+
+@pytest.mark.parametrize(("name", "tensor"), [
+    ("gpt2", "lm_head.weight"), ("llama", "lm_head.weight"), ("qwen2", "lm_head.weight"),
+    ("bert", "cls.predictions.transform.dense.weight"), ("roberta", "lm_head.dense.weight")])
+def test_refuses_a_base_model(name, tensor):
+    refused(invoke("predict", "The [MASK] <mask> animal", "--model", str(FIXTURES / name)),
+            "no LM head", tensor, "base model")
+
+
+def test_refuses_a_masked_lm_without_a_mask():
+    refused(invoke("predict", "The animal was tired", "--model", str(FIXTURES / "bert-mlm")),
+            "put [MASK] where a word should go")
+    refused(invoke("predict", "The animal was tired", "--model",
+                   str(FIXTURES / "roberta-mlm")), "put <mask>")
+
+
+def test_refuses_no_model():
+    refused(invoke("predict", "The animal"), "needs --model")
+
+
+def test_base_class_refuses():
+    model = load_model(str(FIXTURES / "phi3"))
+    with pytest.raises(AttnError, match="does not support model_type 'phi3'"):
+        model.logits(np.zeros((1, model.d_model), dtype=np.float32))
