@@ -179,3 +179,66 @@ def test_naming_a_word_reads_each_label_once_not_once_per_token(
     assert find_all(ex, "tired", "--focus") == [300]
     find_all(ex, "w7", "--focus")
     assert len(calls) <= 301  # linear: each label worked out once (it was 301² before)
+
+
+@pytest.mark.parametrize("shard", ["../../../../etc/passwd", "/etc/passwd",
+                                   "sub/../../outside.safetensors"])
+def test_a_shard_index_naming_a_file_outside_the_model_is_refused(tmp_path: Path,
+                                                                 shard: str) -> None:
+    import json
+
+    model = model_copy(tmp_path)
+    (model / "model.safetensors.index.json").write_text(json.dumps(
+        {"weight_map": {"embeddings.word_embeddings.weight": shard}}))
+    line = refused(invoke("explain", "a b", "--model", str(model)), "lies outside the model")
+    assert "root:" not in line
+
+
+def test_a_broken_weights_link_says_so(tmp_path: Path) -> None:
+    model = model_copy(tmp_path)
+    (model / "model.safetensors").unlink()
+    (model / "model.safetensors").symlink_to(tmp_path / "blobs" / "gone")
+    refused(invoke("explain", "a b", "--model", str(model)), "a broken link",
+            "interrupted download")
+
+
+def hf_cache(tmp_path: Path, ref: str) -> Path:
+    import shutil
+
+    repo = tmp_path / "hub" / "models--org--tiny"
+    shutil.copytree(BERT, repo / "snapshots" / "abc123")
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text(ref)
+    return tmp_path / "hub"
+
+
+@pytest.mark.parametrize(("ref", "words"), [
+    ("def456", ["names snapshot def456, which is not in"]),
+    ("../../../elsewhere", ["is not a snapshot name"]),
+])
+def test_refs_main_is_followed_or_refused_never_guessed(tmp_path: Path, ref: str,
+                                                        words: list[str]) -> None:
+    from attncli.cli import sources
+
+    sources._load_model.cache_clear()  # one process opens a model once: start afresh here
+    cache = hf_cache(tmp_path, ref)
+    result = invoke("explain", "a b", "--model", "org/tiny",
+                    env={"HF_HUB_CACHE": str(cache), "HF_HUB_OFFLINE": "1"})
+    refused(result, *words)
+    good = hf_cache(tmp_path / "ok", "abc123")
+    sources._load_model.cache_clear()
+    assert invoke("explain", "a b", "--model", "org/tiny", "--json",
+                  env={"HF_HUB_CACHE": str(good), "HF_HUB_OFFLINE": "1"}).exit_code == 0
+
+
+def test_rope_theta_zero_is_refused_not_replaced(tmp_path: Path) -> None:
+    import json
+    import shutil
+
+    model = shutil.copytree(Path(__file__).parent / "fixtures" / "models" / "llama",
+                            tmp_path / "llama")
+    config = json.loads((model / "config.json").read_text())
+    config.setdefault("rope_parameters", {})["rope_theta"] = 0
+    config["rope_theta"] = 0
+    (model / "config.json").write_text(json.dumps(config))
+    refused(invoke("explain", "a b", "--model", str(model)), "rope_theta is 0")

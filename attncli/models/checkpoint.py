@@ -54,8 +54,17 @@ def cached_snapshot(repo_id: str, cache: Path) -> Path | None:
     if not snapshots.is_dir():
         return None
     ref = repo / "refs" / "main"
-    if ref.is_file() and (snapshots / ref.read_text().strip()).is_dir():
-        return snapshots / ref.read_text().strip()
+    if ref.is_file():  # it names the snapshot to use: that one, or a clear refusal
+        try:
+            name = ref.read_text(encoding="utf-8").strip()
+        except (OSError, UnicodeDecodeError) as exc:
+            raise AttnError(f"{ref}: cannot read it ({exc})") from None
+        if not re.fullmatch(r"[0-9A-Za-z._-]+", name) or name in (".", ".."):
+            raise AttnError(f"{ref}: {name[:60]!r} is not a snapshot name (a commit hash)")
+        if not (snapshots / name).is_dir():
+            raise AttnError(f"{ref}: names snapshot {name}, which is not in {snapshots} (an "
+                            "interrupted download? fetch the model again)")
+        return snapshots / name
     found = sorted((p for p in snapshots.iterdir() if p.is_dir()), key=lambda p: p.stat().st_mtime)
     return found[-1] if found else None
 
@@ -180,9 +189,18 @@ class Checkpoint:
                     isinstance(shard, str) for shard in weight_map.values()):
                 raise AttnError(f"{index}: not a valid shard index (weight_map must map "
                                 "tensor names to file names)")
+            for shard in set(weight_map.values()):  # a shard outside the folder is never opened
+                # by its name (an HF cache snapshot's files are links into ../../blobs: fine)
+                named = os.path.normpath(shard)
+                if os.path.isabs(named) or named == ".." or named.startswith(".." + os.sep):
+                    raise AttnError(f"{index}: shard {shard[:80]!r} lies outside the model "
+                                    "directory; refused")
             files = {name: directory / shard for name, shard in weight_map.items()}
             return cls(files, index)
         single = directory / SINGLE
+        if single.is_symlink() and not single.exists():
+            raise AttnError(f"{single}: a broken link (to {os.readlink(single)}); an interrupted "
+                            "download? fetch the model again")
         if not single.is_file():
             refuse_pickles(directory)
         checkpoint = cls({}, single)

@@ -151,7 +151,12 @@ class RopeScaling:
         # transformers 5 keeps these in rope_parameters; 4.x in rope_theta and rope_scaling
         params = dict(config.get("rope_parameters") or config.get("rope_scaling") or {})
         self.params = params
-        self.theta = float(params.get("rope_theta") or config.get("rope_theta") or 10000.0)
+        theta = params.get("rope_theta")
+        if theta is None:
+            theta = config.get("rope_theta")
+        self.theta = 10000.0 if theta is None else float(theta)
+        if not self.theta > 0:  # 0 used to become 10000 without a word
+            raise AttnError(f"config.json: rope_theta is {theta!r}; it must be a number above 0")
         self.kind = kind = params.get("rope_type", params.get("type", "default"))
         if kind not in ROPE_TYPES:
             raise AttnError(f"config.json: rope type {kind!r} is not supported"
