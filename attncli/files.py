@@ -10,16 +10,26 @@ from pathlib import Path
 from attncli.errors import AttnError
 
 MAX_INPUT_BYTES = 2 * 1024**3  # no weights file for a lesson is larger than this
+MiB = 1024**2
+# what each kind of input may weigh, checked before it is read (README, "Limits"): a JSON or
+# text this size already takes hundreds of MB to parse
+MAX_JSON_WEIGHTS = 64 * MiB  # a weights .json (binary .npz/.safetensors: MAX_INPUT_BYTES)
+MAX_TOKENIZER = 64 * MiB  # tokenizer.json (Gemma 3's is 33 MB)
+MAX_CONFIG = 16 * MiB  # config.json, a shard index
+MAX_STDIN = 4 * MiB  # TEXT read from standard input
+CHARS_PER_TOKEN = 64  # a text longer than --max-tokens × this is refused before tokenizing
 
 
-def read_bytes(path: Path, *, what: str) -> bytes:
+def read_bytes(path: Path, *, what: str, limit: int = MAX_INPUT_BYTES) -> bytes:
     """The whole file, or an AttnError naming the file and what is wrong with it. Only a
-    regular file is read: a FIFO would hang and a device such as /dev/zero never ends."""
+    regular file is read (a FIFO would hang and a device such as /dev/zero never ends), and
+    only up to limit bytes, checked before reading."""
     check_regular(path, what)
     try:
         size = path.stat().st_size
-        if size > MAX_INPUT_BYTES:
-            raise AttnError(f"{path}: {size} bytes is larger than any {what} attn reads")
+        if size > limit:
+            raise AttnError(f"{path}: {size:,} bytes, more than the {limit / MiB:,.0f} MiB a "
+                            f"{what} may have")
         data = path.read_bytes()
     except FileNotFoundError:
         raise AttnError(f"{path}: no such {what}") from None

@@ -45,11 +45,11 @@ def word_level(text: str) -> list[Token]:
 
 def load_tokenizer(path: str | Path) -> Tokenizer:
     """Load a tokenizer.json with padding and truncation switched off."""
-    from attncli.files import read_bytes
+    from attncli.files import MAX_TOKENIZER, read_bytes
 
     path = Path(path)
     # read here, as a regular file only (a FIFO would hang the Rust side beyond Ctrl-C)
-    data = read_bytes(path, what="tokenizer file")
+    data = read_bytes(path, what="tokenizer file", limit=MAX_TOKENIZER)
     try:
         tokenizer = Tokenizer.from_str(data.decode("utf-8"))
     except Exception as exc:  # the Rust side raises plain Exception on bad JSON

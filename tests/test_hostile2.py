@@ -242,3 +242,31 @@ def test_rope_theta_zero_is_refused_not_replaced(tmp_path: Path) -> None:
     config["rope_theta"] = 0
     (model / "config.json").write_text(json.dumps(config))
     refused(invoke("explain", "a b", "--model", str(model)), "rope_theta is 0")
+
+
+def test_inputs_over_their_size_cap_are_refused_before_reading(tmp_path: Path) -> None:
+    from attncli.files import MAX_CONFIG, MAX_JSON_WEIGHTS, MAX_TOKENIZER
+
+    big = tmp_path / "w.json"
+    with open(big, "wb") as f:  # sparse: the size is there, nothing needs reading
+        f.truncate(MAX_JSON_WEIGHTS + 1)
+    refused(invoke("explain", "a b", "-w", str(big)), "w.json", "more than the 64 MiB")
+    tok = tmp_path / "tokenizer.json"
+    with open(tok, "wb") as f:
+        f.truncate(MAX_TOKENIZER + 1)
+    refused(invoke("explain", "a b", "--tokenizer", str(tok)), "more than the 64 MiB")
+    model = model_copy(tmp_path)
+    with open(model / "config.json", "wb") as f:
+        f.truncate(MAX_CONFIG + 1)
+    refused(invoke("explain", "a b", "--model", str(model)), "config.json",
+            "more than the 16 MiB")
+
+
+def test_standard_input_and_text_are_capped_before_tokenizing() -> None:
+    from attncli.files import MAX_STDIN
+
+    refused(invoke("explain", "-", stdin="a " * (MAX_STDIN // 2 + 1)), "standard input",
+            "4 MiB")
+    long_text = "a" * (4096 * 64 + 1)
+    refused(invoke("explain", long_text), "characters", "--max-tokens")
+    refused(invoke("explain", "a" * 65, "--max-tokens", "1"), "65 characters", "64 that 1")

@@ -18,7 +18,16 @@ def read_text(text: str) -> str:
     """TEXT, or standard input when TEXT is '-'."""
     if text != "-":
         return text
-    data = sys.stdin.buffer.read() if hasattr(sys.stdin, "buffer") else sys.stdin.read().encode()
+    from attncli.files import MAX_STDIN, MiB
+
+    try:
+        data = (sys.stdin.buffer.read(MAX_STDIN + 1) if hasattr(sys.stdin, "buffer")
+                else sys.stdin.read(MAX_STDIN + 1).encode())
+    except (OSError, ValueError) as exc:  # a closed standard input
+        raise AttnError(f"cannot read standard input ({exc})") from None
+    if len(data) > MAX_STDIN:
+        raise AttnError(f"standard input holds more than {MAX_STDIN / MiB:.0f} MiB of text; "
+                        "attn reads at most that")
     try:
         return data.decode("utf-8").rstrip("\n")
     except UnicodeDecodeError as exc:
@@ -128,6 +137,13 @@ def build(text: str, opts: SourceOptions):
 
     text = read_text(text)
     ex.check_text(text)
+    from attncli.files import CHARS_PER_TOKEN
+
+    if len(text) > opts.max_tokens * CHARS_PER_TOKEN:  # before any tokenizer runs over it
+        raise AttnError(f"the text has {len(text):,} characters, more than the "
+                        f"{opts.max_tokens * CHARS_PER_TOKEN:,} that {opts.max_tokens} tokens "
+                        f"could cover ({CHARS_PER_TOKEN} each); shorten it, or raise "
+                        "--max-tokens")
     if opts.model is None:
         if opts.layer is not None:
             raise AttnError("--layer goes with --model: seeded and file weights have one layer")

@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from attncli.errors import AttnError
-from attncli.files import parse_json
+from attncli.files import MAX_CONFIG, parse_json, read_bytes
 
 CONFIG = "config.json"
 TOKENIZER = "tokenizer.json"
@@ -106,11 +106,7 @@ def read_config(directory: Path) -> dict[str, Any]:
     path = directory / CONFIG
     if not path.is_file():
         raise AttnError(f"{path}: missing (a model directory needs {CONFIG})")
-    try:
-        raw = path.read_bytes()
-    except OSError as exc:  # permission, a name too long: not "invalid JSON"
-        raise AttnError(f"{path}: cannot read ({exc.strerror or exc})") from None
-    config = parse_json(raw, str(path))
+    config = parse_json(read_bytes(path, what="config.json", limit=MAX_CONFIG), str(path))
     if not isinstance(config, dict):
         raise AttnError(f"{path}: expected a JSON object")
     return config
@@ -181,8 +177,8 @@ class Checkpoint:
         index = directory / INDEX
         if index.is_file():
             try:
-                weight_map = parse_json(index.read_bytes(), str(index), "shard index")[
-                    "weight_map"]
+                weight_map = parse_json(read_bytes(index, what="shard index", limit=MAX_CONFIG),
+                                        str(index), "shard index")["weight_map"]
             except (OSError, KeyError, TypeError) as exc:
                 raise AttnError(f"{index}: not a valid shard index ({exc})") from None
             if not isinstance(weight_map, dict) or not all(

@@ -13,7 +13,13 @@ from pathlib import Path
 import numpy as np
 
 from attncli.errors import AttnError
-from attncli.files import atomic_write, parse_json, read_bytes
+from attncli.files import (
+    MAX_INPUT_BYTES,
+    MAX_JSON_WEIGHTS,
+    atomic_write,
+    parse_json,
+    read_bytes,
+)
 from attncli.weights import MAX_HEADS, HeadWeights, WeightSet, size_problem
 
 FORMATS = (".json", ".npz", ".safetensors")
@@ -48,7 +54,8 @@ def load(path: str | Path) -> WeightSet:
     if suffix not in FORMATS:
         raise AttnError(f"{path}: unknown weights format {suffix or '(no suffix)'}; "
                         f"use {', '.join(FORMATS)}")
-    data = read_bytes(path, what="weights file")
+    data = read_bytes(path, what="weights file",
+                      limit=MAX_JSON_WEIGHTS if suffix == ".json" else MAX_INPUT_BYTES)
     if suffix == ".json":
         raw = _from_json(path, data)
     elif suffix == ".npz":
