@@ -60,10 +60,64 @@ def load_tokenizer(path: str | Path) -> Tokenizer:
     return tokenizer
 
 
-def encode(tokenizer: Tokenizer, text: str, *, special_tokens: bool = True) -> list[Token]:
-    """Encode text into Tokens, with the tokenizer's own post-processing ([CLS], BOS…)."""
-    enc = tokenizer.encode(text, add_special_tokens=special_tokens)
+TOKENIZE_SECONDS = 20.0  # a tokenizer that takes longer on one text is stopped waiting for
+
+
+def encode(tokenizer: Tokenizer, text: str, *, special_tokens: bool = True,
+           source: str = "the tokenizer") -> list[Token]:
+    """Encode text into Tokens, with the tokenizer's own post-processing ([CLS], BOS…).
+
+    The tokenizer runs off the main thread (its batch call lets go of Python while it works),
+    so Ctrl-C still stops attn and a regex that backtracks for minutes is given up after
+    TOKENIZE_SECONDS; a panic inside the Rust library (a regex over its retry limit) becomes
+    one line naming source, with the library's own report kept off the terminal."""
+    import threading
+
+    got: list = []
+
+    def work() -> None:
+        try:
+            got.append(tokenizer.encode_batch([text], add_special_tokens=special_tokens)[0])
+        except BaseException as exc:  # noqa: BLE001  (pyo3's PanicException is a BaseException)
+            got.append(exc)
+
+    with _quiet_stderr():
+        worker = threading.Thread(target=work, daemon=True)
+        worker.start()
+        worker.join(TOKENIZE_SECONDS)
+    if worker.is_alive():
+        raise AttnError(f"{source}: took more than {TOKENIZE_SECONDS:.0f} s on this text and "
+                        "was given up (its pre-tokenizer's regex may backtrack without end)")
+    enc = got[0]
+    if isinstance(enc, BaseException):
+        first = (str(enc).splitlines() or [type(enc).__name__])[0]
+        raise AttnError(f"{source}: failed on this text ({first})")
     return [
         Token(text=t, id=int(i), start=int(s), end=int(e))
         for t, i, (s, e) in zip(enc.tokens, enc.ids, enc.offsets, strict=True)
     ]
+
+
+class _quiet_stderr:  # noqa: N801  (used as a context manager)
+    """Standard error's file descriptor pointed at /dev/null for the while: a Rust panic
+    prints its report there directly, past Python."""
+
+    def __enter__(self) -> None:
+        import os
+        import sys
+
+        try:
+            sys.stderr.flush()
+            self.saved = os.dup(2)
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, 2)
+            os.close(devnull)
+        except OSError:  # no real descriptor 2 (an embedding host): nothing to quiet
+            self.saved = None
+
+    def __exit__(self, *exc: object) -> None:
+        import os
+
+        if self.saved is not None:
+            os.dup2(self.saved, 2)
+            os.close(self.saved)

@@ -270,3 +270,37 @@ def test_standard_input_and_text_are_capped_before_tokenizing() -> None:
     long_text = "a" * (4096 * 64 + 1)
     refused(invoke("explain", long_text), "characters", "--max-tokens")
     refused(invoke("explain", "a" * 65, "--max-tokens", "1"), "65 characters", "64 that 1")
+
+
+def evil_tokenizer(tmp_path: Path) -> Path:
+    """A tokenizer whose pre-tokenizer regex backtracks catastrophically: (a+)+$."""
+    from tokenizers import Regex, Tokenizer, pre_tokenizers
+    from tokenizers.models import WordLevel
+
+    tok = Tokenizer(WordLevel({"[UNK]": 0}, unk_token="[UNK]"))
+    tok.pre_tokenizer = pre_tokenizers.Split(Regex("(a+)+$"), behavior="isolated")
+    path = tmp_path / "evil.json"
+    tok.save(str(path))
+    return path
+
+
+def test_a_tokenizer_that_panics_is_one_line_naming_it(tmp_path: Path) -> None:
+    path = evil_tokenizer(tmp_path)
+    real = subprocess.run([sys.executable, "-m", "attncli", "explain", "a" * 29 + "b",
+                           "--tokenizer", str(path)], capture_output=True, text=True,
+                          timeout=60)
+    assert real.returncode == 2
+    lines = real.stderr.splitlines()
+    assert len(lines) == 1 and str(path) in lines[0] and "failed on this text" in lines[0]
+    assert "panicked" not in real.stderr and "Traceback" not in real.stderr
+
+
+def test_a_tokenizer_that_takes_too_long_is_given_up(tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    import attncli.tokens as tokens
+
+    monkeypatch.setattr(tokens, "TOKENIZE_SECONDS", 0.0)  # any real tokenizing takes longer
+    fixture = Path(__file__).parent / "fixtures" / "models" / "bert" / "tokenizer.json"
+    with pytest.raises(AttnError, match="took more than 0 s on this text"):
+        tokens.encode(tokens.load_tokenizer(fixture), "the animal was tired " * 2000,
+                      source=str(fixture))

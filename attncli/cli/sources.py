@@ -198,7 +198,8 @@ def _seeded_or_loaded(text: str, opts: SourceOptions):
     if opts.tokenizer is None:
         toks, tok_name = tok.word_level(text), "word-level"
     else:
-        toks, tok_name = (tok.encode(tok.load_tokenizer(opts.tokenizer), text),
+        toks, tok_name = (tok.encode(tok.load_tokenizer(opts.tokenizer), text,
+                                     source=str(opts.tokenizer)),
                           str(opts.tokenizer))
     ws = (weightfiles.load(opts.weights) if opts.weights is not None
           else wts.seeded(opts.seed, *dims))

@@ -171,7 +171,8 @@ class Model:
 
     def tokens(self, text: str) -> list[Token]:
         """Encode text with the model's own tokenizer and post-processor ([CLS], BOS, ...)."""
-        tokens = encode(self.tokenizer, text)
+        where = f"{self.directory or self.name}/tokenizer.json"
+        tokens = encode(self.tokenizer, text, source=where)
         self.check_length(len(tokens))
         return tokens
 
