@@ -113,14 +113,21 @@ def check_text(text: str) -> None:
                         "stray byte, not a character") from None
 
 
-def check_token_count(tokens: list[Token], limit: int = MAX_TOKENS) -> None:
-    """Refuse no tokens, or more than the limit, before any n×n matrix is made."""
+def check_token_count(tokens: list[Token], limit: int = MAX_TOKENS, heads: int = 1) -> None:
+    """Refuse no tokens, more than the limit, or more n×n matrices than the memory budget
+    holds, before any is made: each head shown keeps scores, scaled and weights in float64,
+    and the softmax makes about as many again while it works."""
+    from attncli.files import check_memory
+
     if not tokens:
         raise AttnError("the text has no tokens to attend over")
     if len(tokens) > limit:
         raise AttnError(f"the text has {len(tokens)} tokens, more than the limit of {limit} "
                         "(raise it with --max-tokens, up to "
                         f"{MAX_TOKENS_CEILING})")
+    n = len(tokens)
+    check_memory((3 * heads + 3) * n * n * 8,
+                 f"{n} tokens × {heads} head{'s' if heads > 1 else ''} ({n}×{n} matrices)")
 
 
 def check_finite(steps: Steps, source: str) -> None:
@@ -151,7 +158,7 @@ def explain(
 
     heads picks the heads to keep (all by default); with several heads, every head still
     runs, so that step 6 can join them through W_O."""
-    check_token_count(tokens, max_tokens)
+    check_token_count(tokens, max_tokens, heads=len(ws.heads))
     n = len(tokens)
     x, from_file = wts.embed(tokens, ws, seed)  # (n, d_model)
     notes = []
@@ -226,7 +233,8 @@ def explain_model(text: str, model, layers: list[int], heads: list[int],
     """Run a real model up to the chosen layers and keep the chosen heads' steps; with join,
     also step 6 (every head joined through the model's W_O) for the last chosen layer."""
     tokens = model.tokens(text)
-    check_token_count(tokens, max_tokens)
+    # the heads shown, in float64, and every head of a layer passed through, in float32
+    check_token_count(tokens, max_tokens, heads=len(layers) * len(heads) + model.n_heads // 2)
     with np.errstate(over="ignore", invalid="ignore"):  # overflow is caught just below
         result, joined = model.run([t.id for t in tokens], layers, heads, join=join,
                                    float64=float64)

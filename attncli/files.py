@@ -18,6 +18,33 @@ MAX_TOKENIZER = 64 * MiB  # tokenizer.json (Gemma 3's is 33 MB)
 MAX_CONFIG = 16 * MiB  # config.json, a shard index
 MAX_STDIN = 4 * MiB  # TEXT read from standard input
 CHARS_PER_TOKEN = 64  # a text longer than --max-tokens × this is refused before tokenizing
+MEMORY_BUDGET = 2 * 1024**3  # what one run may allocate; ATTN_MEMORY_BUDGET overrides it
+
+
+def memory_budget() -> int:
+    """Bytes one run may allocate: ATTN_MEMORY_BUDGET (a number of bytes, or with K, M or G,
+    e.g. 4G), else 2 GiB."""
+    raw = os.environ.get("ATTN_MEMORY_BUDGET", "").strip().upper()
+    if not raw:
+        return MEMORY_BUDGET
+    scale = {"K": 1024, "M": 1024**2, "G": 1024**3}.get(raw[-1:], 1)
+    try:
+        value = float(raw[:-1] if scale > 1 else raw) * scale
+    except ValueError:
+        raise AttnError(f"ATTN_MEMORY_BUDGET={raw!r}: give a number of bytes, e.g. 2G or "
+                        "512M") from None
+    if not value > 0:
+        raise AttnError(f"ATTN_MEMORY_BUDGET={raw!r}: it must be above 0")
+    return int(value)
+
+
+def check_memory(estimate: float, what: str) -> None:
+    """Refuse work whose memory, estimated before anything is allocated, exceeds the budget."""
+    budget = memory_budget()
+    if estimate > budget:
+        raise AttnError(f"{what} would need about {estimate / MiB:,.0f} MiB, more than the "
+                        f"memory budget of {budget / MiB:,.0f} MiB (set ATTN_MEMORY_BUDGET to "
+                        "raise it)")
 
 
 def read_bytes(path: Path, *, what: str, limit: int = MAX_INPUT_BYTES) -> bytes:

@@ -304,3 +304,40 @@ def test_a_tokenizer_that_takes_too_long_is_given_up(tmp_path: Path,
     with pytest.raises(AttnError, match="took more than 0 s on this text"):
         tokens.encode(tokens.load_tokenizer(fixture), "the animal was tired " * 2000,
                       source=str(fixture))
+
+
+def test_the_memory_budget_refuses_before_allocating(tmp_path: Path) -> None:
+    import io
+    import zipfile
+
+    import numpy as np
+
+    small = {"ATTN_MEMORY_BUDGET": "1M"}
+    words = " ".join(f"w{i}" for i in range(300))
+    line = refused(invoke("explain", words, "--heads", "4", env=small), "300 tokens × 4 heads",
+                   "memory budget of 1 MiB", "ATTN_MEMORY_BUDGET")
+    assert "MiB" in line
+    assert invoke("explain", words, "--json").exit_code == 0  # the default 2 GiB holds it
+
+    # an npz whose one array declares 10^12 float64s: refused from its header alone
+    header = io.BytesIO()
+    np.lib.format.write_array_header_1_0(header, {"descr": "<f8", "fortran_order": False,
+                                                  "shape": (10**6, 10**6)})
+    declared = tmp_path / "declared.npz"
+    with zipfile.ZipFile(declared, "w") as z:
+        z.writestr("w_q.npy", header.getvalue())
+    refused(invoke("explain", "a b", "-w", str(declared)), "declared.npz", "memory budget")
+
+    # a zip bomb: 8 MB of zeros compressed to a few KB, against a 1 MiB budget
+    bomb = tmp_path / "bomb.npz"
+    buf = io.BytesIO()
+    np.savez_compressed(buf, w_q=np.zeros((1000, 1000)), w_k=np.zeros((2, 2)),
+                        w_v=np.zeros((2, 2)))
+    bomb.write_bytes(buf.getvalue())
+    assert bomb.stat().st_size < 100_000
+    refused(invoke("explain", "a b", "-w", str(bomb), env=small), "bomb.npz", "memory budget")
+
+    refused(invoke("weights", "init", "--text", words, "--d-model", "1024", "-o",
+                   str(tmp_path / "big.json"), env=small), "embeddings table of 300 words")
+    assert not (tmp_path / "big.json").exists()
+    refused(invoke("explain", "a b", env={"ATTN_MEMORY_BUDGET": "lots"}), "ATTN_MEMORY_BUDGET")

@@ -215,8 +215,13 @@ def seeded_file(seed: int, d_model: int, d_k: int | None, d_v: int | None, heads
     table of its words, to edit and load back."""
     from attncli import tokens as tok
     from attncli import weights as wts
+    from attncli.files import check_memory
 
     dims = sizes(d_model, d_k, d_v, heads, None)
+    if text is not None:  # the table, as numbers and as the file's text (~20 bytes a number)
+        words = len(set(text.split()))
+        check_memory(words * dims[0] * (8 + 20), f"an embeddings table of {words:,} words × "
+                                                 f"{dims[0]} numbers")
     embeddings = None if text is None else {
         t.text: wts.seeded_embedding(t.text, seed, dims[0]) for t in tok.word_level(text)}
     seeded = wts.seeded(seed, *dims)

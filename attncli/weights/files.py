@@ -17,6 +17,7 @@ from attncli.files import (
     MAX_INPUT_BYTES,
     MAX_JSON_WEIGHTS,
     atomic_write,
+    check_memory,
     parse_json,
     read_bytes,
 )
@@ -93,6 +94,7 @@ def _from_npz(path: Path, data: bytes) -> dict:
     import zipfile
 
     try:
+        _check_npz_sizes(path, data)
         with np.load(io.BytesIO(data), allow_pickle=False) as npz:
             arrays = {key: npz[key] for key in npz.files}
     except ValueError as exc:
@@ -105,6 +107,28 @@ def _from_npz(path: Path, data: bytes) -> dict:
         key: arrays.pop(key).tolist() for key in ("vocab", *NAME_KEYS, "description")
         if key in arrays
     })
+
+
+def _check_npz_sizes(path: Path, data: bytes) -> None:
+    """What an npz would unpack to, from its zip directory and each array's .npy header, checked
+    against the memory budget before any array is read: a small file can declare terabytes."""
+    import io
+    import zipfile
+
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        total = 0
+        for info in archive.infolist():
+            total += info.file_size  # what the member inflates to
+            with archive.open(info) as member:
+                try:
+                    version = np.lib.format.read_magic(member)
+                    read_header = (np.lib.format.read_array_header_1_0 if version == (1, 0)
+                                   else np.lib.format.read_array_header_2_0)
+                    shape, _, dtype = read_header(member)
+                except (ValueError, OSError, EOFError):
+                    continue  # np.load will name what is wrong with it
+            total += int(np.prod(shape, dtype=np.float64)) * dtype.itemsize
+    check_memory(total, f"{path}: its arrays")
 
 
 def _from_safetensors(path: Path, data: bytes) -> dict:
