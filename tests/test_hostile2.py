@@ -341,3 +341,15 @@ def test_the_memory_budget_refuses_before_allocating(tmp_path: Path) -> None:
                    str(tmp_path / "big.json"), env=small), "embeddings table of 300 words")
     assert not (tmp_path / "big.json").exists()
     refused(invoke("explain", "a b", env={"ATTN_MEMORY_BUDGET": "lots"}), "ATTN_MEMORY_BUDGET")
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="/dev/full is Linux's")
+@pytest.mark.parametrize("extra", [[], ["--json"]])
+def test_a_full_disk_on_standard_output_is_one_line_exit_2(extra: list[str]) -> None:
+    with open("/dev/full", "w") as full:
+        done = subprocess.run([sys.executable, "-m", "attncli", "explain", "The animal was tired",
+                               *extra], stdout=full, stderr=subprocess.PIPE, text=True,
+                              timeout=60)
+    assert done.returncode == 2
+    assert done.stderr.splitlines() == ["attn: error: cannot write the output (No space left "
+                                        "on device)"]

@@ -8,6 +8,7 @@ and nothing ever reaches the user as a traceback unless asked for. A bare `attn`
 
 from __future__ import annotations
 
+import errno
 import io
 import os
 import re
@@ -64,11 +65,13 @@ class AttnGroup(TyperGroup):
             sys.exit(130)
         except AttnError as exc:
             _fail(_one_line(str(exc)), 2)
+        except OSError as exc:
+            if exc.errno not in WRITE_ERRORS:
+                _internal(exc, debug)
+            _quiet_stdout()  # so that Python's own last flush cannot fail again
+            _fail(f"cannot write the output ({exc.strerror or exc})", 2)
         except Exception as exc:
-            if debug:
-                traceback.print_exc()
-            _fail(f"internal error: {type(exc).__name__}: {_one_line(str(exc))}. This is a bug: "
-                  "please report it with the output of the same command run with --debug", 1)
+            _internal(exc, debug)
         if standalone_mode:
             sys.exit(rv if isinstance(rv, int) else 0)
         return rv
@@ -137,6 +140,17 @@ def _detect_shell(ctx: click.Context, flag: str) -> str:
         raise click.UsageError(f"{flag}: your shell, {name}, has no completion here; "
                                f"name one of {names}", ctx=ctx)
     return name
+
+
+# errors only a write gives: a full disk (stdout on /dev/full), a quota, a failing device
+WRITE_ERRORS = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EIO}
+
+
+def _internal(exc: BaseException, debug: bool) -> None:
+    if debug:
+        traceback.print_exc()
+    _fail(f"internal error: {type(exc).__name__}: {_one_line(str(exc))}. This is a bug: "
+          "please report it with the output of the same command run with --debug", 1)
 
 
 def _quiet_stdout() -> None:
