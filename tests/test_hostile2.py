@@ -353,3 +353,18 @@ def test_a_full_disk_on_standard_output_is_one_line_exit_2(extra: list[str]) -> 
     assert done.returncode == 2
     assert done.stderr.splitlines() == ["attn: error: cannot write the output (No space left "
                                         "on device)"]
+
+
+def test_a_config_whose_head_dim_would_take_gigabytes_is_refused_at_once(tmp_path: Path) -> None:
+    import json
+    import shutil
+
+    model = shutil.copytree(Path(__file__).parent / "fixtures" / "models" / "llama",
+                            tmp_path / "llama")
+    config = json.loads((model / "config.json").read_text())
+    config["head_dim"] = 10**10
+    (model / "config.json").write_text(json.dumps(config))
+    start = time.monotonic()
+    refused(invoke("explain", "a b", "--model", str(model)), "head_dim 10,000,000,000",
+            "memory budget")
+    assert time.monotonic() - start < 2

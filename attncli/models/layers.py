@@ -148,6 +148,11 @@ class RopeScaling:
     def __init__(self, config: dict[str, Any], head_dim: int,
                  partial_rotary_factor: float | None = None,
                  original_default: int | None = None) -> None:
+        from attncli.files import check_memory
+
+        # a config's head_dim sizes these arrays: a wrong one must not allocate gigabytes
+        check_memory(max(int(head_dim), 0) * 4 * 8, f"config.json: RoPE for head_dim "
+                                                    f"{int(head_dim):,}")
         # transformers 5 keeps these in rope_parameters; 4.x in rope_theta and rope_scaling
         params = dict(config.get("rope_parameters") or config.get("rope_scaling") or {})
         self.params = params
