@@ -368,3 +368,48 @@ def test_a_config_whose_head_dim_would_take_gigabytes_is_refused_at_once(tmp_pat
     refused(invoke("explain", "a b", "--model", str(model)), "head_dim 10,000,000,000",
             "memory budget")
     assert time.monotonic() - start < 2
+
+
+def limited(args: list[str], *, stdin: str | None = None) -> subprocess.CompletedProcess:
+    """`attn ARGS` in a process that may not map more than 3 GiB: a regression that allocates
+    what the budget should have refused fails (MemoryError, exit 1) instead of swapping."""
+    import resource
+
+    def cap() -> None:
+        resource.setrlimit(resource.RLIMIT_AS, (3 * 1024**3, 3 * 1024**3))
+
+    env = {**os.environ, "OPENBLAS_NUM_THREADS": "1"}  # each BLAS thread maps its own buffers
+    return subprocess.run([sys.executable, "-m", "attncli", *args], input=stdin,
+                          capture_output=True, text=True, timeout=60, preexec_fn=cap, env=env)
+
+
+def test_the_budget_holds_under_a_real_memory_limit(tmp_path: Path) -> None:
+    import io
+    import json
+    import shutil
+    import zipfile
+
+    import numpy as np
+
+    header = io.BytesIO()
+    np.lib.format.write_array_header_1_0(header, {"descr": "<f8", "fortran_order": False,
+                                                  "shape": (10**6, 10**6)})
+    declared = tmp_path / "declared.npz"
+    with zipfile.ZipFile(declared, "w") as z:
+        z.writestr("w_q.npy", header.getvalue())
+    model = shutil.copytree(Path(__file__).parent / "fixtures" / "models" / "llama",
+                            tmp_path / "llama")
+    config = json.loads((model / "config.json").read_text())
+    config["head_dim"] = 10**10
+    (model / "config.json").write_text(json.dumps(config))
+    cases = [
+        (["explain", "a b", "-w", str(declared)], None),
+        (["explain", "a b", "--model", str(model)], None),
+        (["explain", "-", "--heads", "8", "--max-tokens", "8192"],
+         " ".join(f"w{i}" for i in range(8192))),
+        (["explain", "a b", "-w", "/dev/zero.json"], None),
+    ]
+    for args, stdin in cases:
+        done = limited(args, stdin=stdin)
+        assert done.returncode == 2, (args[:3], done.returncode, done.stderr[-300:])
+        assert len(done.stderr.splitlines()) == 1 and "MemoryError" not in done.stderr
