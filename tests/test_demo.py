@@ -541,13 +541,13 @@ def test_a_folder_gets_every_screen_even_when_the_lesson_was_quit(tmp_path: Path
                                                                   monkeypatch) -> None:
     import typer
 
-    from attncli.cli import commands
+    from attncli.cli import interactive
 
     class TtyStdin:
         def isatty(self) -> bool:
             return True
 
-    monkeypatch.setattr(commands.sys, "stdin", TtyStdin())
+    monkeypatch.setattr(interactive.sys, "stdin", TtyStdin())
     from attncli.render import console as screen
 
     monkeypatch.setattr(screen, "console", lambda **_: tty_console()[0])

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from attncli import __version__
-from attncli.cli import output, sources
+from attncli.cli import interactive, output, sources
 from attncli.cli.exits import AttnGroup
 from attncli.cli.options import (
     CausalOpt,
@@ -280,145 +278,7 @@ def compare_cmd(
     output.show(view, exports, f"attn compare: {cmp.a.text} | {cmp.b.text}")
 
 
-@app.command("demo", epilog=output.examples(
-    "attn demo",
-    'attn demo "The cat sat on the mat"',
-    "attn demo --model ./all-MiniLM-L6-v2",
-    "attn demo --no-pause --svg slides/",
-))
-def demo_cmd(
-    text: Annotated[str | None, typer.Argument(
-        help="Your own sentence: the lesson's steps run on it [default: the two worked "
-             "examples].", show_default=False)] = None,
-    weights: WeightsOpt = None,
-    model: Annotated[str | None, typer.Option(
-        help="A real model: without TEXT, a third part shows what it does with the lesson's "
-             "sentence; with TEXT, the lesson runs on TEXT through it.",
-        show_default=False)] = None,
-    seed: SeedOpt = 0,
-    no_pause: Annotated[bool, typer.Option(
-        "--no-pause", help="Print the whole lesson straight through (also the default when "
-                           "standard input or output is not a terminal).")] = False,
-    precision: PrecisionOpt = 2,
-    svg: Annotated[str | None, typer.Option(
-        "--svg", metavar="PATH",
-        help="Also save the lesson as an SVG picture; a folder (ending in / or one that "
-             "exists) gets one picture per screen, 01-….svg, 02-….svg, ….",
-        show_default=False)] = None,
-    html: Annotated[str | None, typer.Option(
-        "--html", metavar="PATH",
-        help="Also save the lesson as an HTML page, or one page per screen into a folder, as "
-             "--svg.", show_default=False)] = None,
-    txt: Annotated[str | None, typer.Option(
-        "--txt", metavar="PATH",
-        help="Also save the lesson as plain text, or one file per screen into a folder, as "
-             "--svg.", show_default=False)] = None,
-    force: ForceOpt = False,
-) -> None:
-    """A guided lesson on self-attention, screen by screen.
-
-    It runs on two worked examples, or on TEXT, your own sentence (- reads standard input).
-    Keys: Enter, Space, → or n next; ←, b or p back; Home or g first; a number then Enter
-    jumps; ? lists the keys; q or Esc quits. Each screen fits the terminal: a screen with more
-    numbers than fit is shown in pages. Ctrl-C stops at once (exit code 130, nothing saved).
-    """
-    from rich.console import Group
-    from rich.text import Text
-
-    from attncli import demo
-    from attncli.cli.sources import read_text
-    from attncli.render import console as screen
-
-    exports = screen.Exports(svg, html, txt, force)
-    exports.check(allow_dirs=True)
-    if text is not None:
-        text = read_text(text)
-    if weights is not None and model is not None:
-        raise AttnError("--weights cannot be combined with --model: the model has its own")
-    screens = demo.lesson(text, weights=weights, model=model, seed=seed,
-                          precision=precision)  # each screen is worked out when shown
-    exports.check(allow_dirs=True, pages=[s.title for s in screens])  # before any is shown
-    out = screen.console()
-    pause = not no_pause and sys.stdin.isatty() and out.is_terminal
-    shown = demo.play(screens, out, pause=pause)
-    total = len(screens)
-    title = "attn demo: a lesson on self-attention"
-    # a file gets the screens that were shown; a folder every screen, numbered as on screen
-    screen.save(Group(*(item for i in shown for item in (screens[i].render(i + 1, total),
-                                                         Text("")))), exports, out.width, title)
-    screen.save_each([(s.title, s.render(i + 1, total)) for i, s in enumerate(screens)],
-                     exports, out.width, title)
-
-
-@app.command("explore", epilog=output.examples(
-    'attn explore "The animal was tired" -w sample_weights/animal-tired.json',
-    'attn explore "The cat sat on the mat" --heads 4 --causal',
-    "attn explore \"The animal didn't cross the street because it was tired\" \\\n"
-    "      --model ./all-MiniLM-L6-v2",
-))
-def explore_cmd(
-    text: Annotated[str, typer.Argument(
-        help="The sentence to explore.", show_default=False)] = "The animal was tired",
-    weights: WeightsOpt = None,
-    tokenizer: TokenizerOpt = None,
-    seed: SeedOpt = 0,
-    d_model: DModelOpt = None,
-    heads: HeadsOpt = None,
-    causal: CausalOpt = False,
-    positions: PositionsOpt = "none",
-    model: ModelOpt = None,
-    layer: Annotated[str | None, typer.Option(
-        help="With --model: the layer to start on, numbered from 0 (a number or last) "
-             "[default: last].", show_default=False)] = None,
-    head: Annotated[str | None, typer.Option(
-        help="The head to start on, numbered from 0 [default: 0].", show_default=False)] = None,
-    max_tokens: MaxTokensOpt = 4096,
-    precision: PrecisionOpt = 2,
-) -> None:
-    """Pick a query and a key, and move through heads and layers, live.
-
-    TEXT is the sentence [default: "The animal was tired"]. Keys:
-    ↑/↓ query, Tab then ↑/↓ key, ←/→ head, [ and ] layer, g heads grid, m weights heat map,
-    c causal mask, p positions, e edit the sentence, s save an SVG, ? keys, q quit. It needs a
-    terminal: for a pipe, use attn explain.
-    """
-    from dataclasses import replace
-
-    from attncli.explain import select
-    from attncli.explore.session import Session
-    from attncli.safe_text import visible
-
-    if text == "-":
-        raise AttnError("attn explore reads the keyboard, so TEXT cannot be - (standard "
-                        "input): give the sentence itself, or press e in the explorer to edit it")
-    if not (sys.stdin.isatty() and sys.stdout.isatty()):
-        raise AttnError("attn explore needs a terminal (its input or output is a pipe or a "
-                        "file); use attn explain for the same numbers as text or --json")
-    opts = sources.SourceOptions(
-        weights=weights, tokenizer=tokenizer, seed=seed, d_model=d_model, heads=heads,
-        causal=causal, positions=positions, model=model, max_tokens=max_tokens,
-        layer="all" if model is not None else None, head="all" if model is not None else None)
-
-    def build(sentence: str, masked: bool, order: str):
-        return sources.build(sentence, replace(opts, causal=masked, positions=order))
-
-    session = Session(text, build, causal=causal, positions=positions,
-                      can_toggle=model is None)
-    ex = session.ex  # worked out before the screen opens: a bad input is one line, exit 2
-    start_layer = None if layer is None else session.layers[
-        select(layer, len(session.layers), "layer", option="--layer")[0]]
-    start_head = None if head is None else session.heads[
-        select(head, len(session.heads), "head", option="--head")[0]]
-    from attncli.demo import short_name
-
-    source = (short_name(ex.config.model or "") if ex.from_model
-              else f"random weights (seed {seed})" if ex.config.source == "seeded"
-              else Path(ex.config.weights).name)
-
-    from attncli.explore.app import Explorer  # Textual: only for this command
-
-    Explorer(session, layer=start_layer, head=start_head, precision=precision,
-             source=visible(source)).run()
+interactive.register(app)  # demo and explore, listed here in --help
 
 
 @app.command("predict", epilog=output.examples(
