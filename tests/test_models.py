@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import layer_diffs, reference
 from safetensors import safe_open
 from safetensors.numpy import save_file
 
@@ -29,12 +30,6 @@ FOUND = {p.name for p in FIXTURES.iterdir() if p.is_dir()} if FIXTURES.is_dir() 
 TOLERANCE = 1e-5
 
 
-def reference(name: str) -> dict[str, np.ndarray]:
-    """A fixture's reference.npz (text, input_ids, attentions (L, H, n, n)), without pickle."""
-    with np.load(FIXTURES / name / "reference.npz", allow_pickle=False) as npz:
-        return {key: npz[key] for key in npz.files}
-
-
 def copy_fixture(name: str, to: Path, skip: tuple[str, ...] = ()) -> Path:
     """A writable copy of a fixture directory, leaving out some files."""
     shutil.copytree(FIXTURES / name, to, ignore=lambda _d, names: [n for n in names if n in skip])
@@ -47,19 +42,8 @@ def test_every_expected_fixture_exists() -> None:
 
 @pytest.mark.parametrize("name", sorted(EXPECTED | FOUND))
 def test_every_head_matches_transformers(name: str) -> None:
-    ref = reference(name)
-    model = load_model(str(FIXTURES / name))
-    ids = [t.id for t in model.tokens(str(ref["text"]))]
-    assert ids == ref["input_ids"].tolist()
-
-    expected = ref["attentions"]  # (L, H, n, n)
-    assert expected.shape[:2] == (model.n_layers, model.n_heads)
-    found = model.attention(ids, range(model.n_layers), range(model.n_heads))
-    assert [(hs.layer, hs.head) for hs in found] == [
-        (i, h) for i in range(model.n_layers) for h in range(model.n_heads)
-    ]
-    worst = max(float(np.abs(hs.steps.weights - expected[hs.layer, hs.head]).max())
-                for hs in found)
+    # layer_diffs also checks the token ids, the (layers, heads) shape and the head order
+    worst = max(layer_diffs(FIXTURES / name, name))
     assert worst <= TOLERANCE, f"{name}: max abs diff {worst:.3g}"
 
 
