@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import invoke, refused
+from conftest import edit_config, invoke, refused
 
 from attncli.errors import AttnError
 
@@ -306,9 +306,24 @@ def test_a_tokenizer_that_takes_too_long_is_given_up(tmp_path: Path,
                       source=str(fixture))
 
 
-def test_the_memory_budget_refuses_before_allocating(tmp_path: Path) -> None:
+def declared_npz(tmp_path: Path) -> Path:
+    """An npz whose one array, w_q, declares 10^12 float64s in its header and holds nothing."""
     import io
     import zipfile
+
+    import numpy as np
+
+    header = io.BytesIO()
+    np.lib.format.write_array_header_1_0(header, {"descr": "<f8", "fortran_order": False,
+                                                  "shape": (10**6, 10**6)})
+    declared = tmp_path / "declared.npz"
+    with zipfile.ZipFile(declared, "w") as z:
+        z.writestr("w_q.npy", header.getvalue())
+    return declared
+
+
+def test_the_memory_budget_refuses_before_allocating(tmp_path: Path) -> None:
+    import io
 
     import numpy as np
 
@@ -320,12 +335,7 @@ def test_the_memory_budget_refuses_before_allocating(tmp_path: Path) -> None:
     assert invoke("explain", words, "--json").exit_code == 0  # the default 2 GiB holds it
 
     # an npz whose one array declares 10^12 float64s: refused from its header alone
-    header = io.BytesIO()
-    np.lib.format.write_array_header_1_0(header, {"descr": "<f8", "fortran_order": False,
-                                                  "shape": (10**6, 10**6)})
-    declared = tmp_path / "declared.npz"
-    with zipfile.ZipFile(declared, "w") as z:
-        z.writestr("w_q.npy", header.getvalue())
+    declared = declared_npz(tmp_path)
     refused(invoke("explain", "a b", "-w", str(declared)), "declared.npz", "memory budget")
 
     # a zip bomb: 8 MB of zeros compressed to a few KB, against a 1 MiB budget
@@ -384,24 +394,12 @@ def limited(args: list[str], *, stdin: str | None = None) -> subprocess.Complete
 
 
 def test_the_budget_holds_under_a_real_memory_limit(tmp_path: Path) -> None:
-    import io
-    import json
     import shutil
-    import zipfile
 
-    import numpy as np
-
-    header = io.BytesIO()
-    np.lib.format.write_array_header_1_0(header, {"descr": "<f8", "fortran_order": False,
-                                                  "shape": (10**6, 10**6)})
-    declared = tmp_path / "declared.npz"
-    with zipfile.ZipFile(declared, "w") as z:
-        z.writestr("w_q.npy", header.getvalue())
+    declared = declared_npz(tmp_path)
     model = shutil.copytree(Path(__file__).parent / "fixtures" / "models" / "llama",
                             tmp_path / "llama")
-    config = json.loads((model / "config.json").read_text())
-    config["head_dim"] = 10**10
-    (model / "config.json").write_text(json.dumps(config))
+    edit_config(model, head_dim=10**10)
     cases = [
         (["explain", "a b", "-w", str(declared)], None),
         (["explain", "a b", "--model", str(model)], None),
