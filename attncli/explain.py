@@ -301,8 +301,13 @@ class Pair:
     k: np.ndarray  # (d_k,) dst's key
     products: np.ndarray  # (d_k,) q * k, dimension by dimension; they add up to score
     score: float  # q · k, the same number as scores[src, dst]
-    divisor: float  # √d_k
-    scaled: float | None  # score / √d_k; None where the mask hides dst from src
+    divisor: float  # √d_k, or 1 / the model's own scale
+    divided: float  # score / divisor
+    scale: float | None  # the model's own scale, when it is not 1/√d_k
+    softcap: float | None  # the model's soft cap, if it has one
+    capped: float | None  # softcap · tanh(divided / softcap); None without a cap or when masked
+    bias: float | None  # the model's position bias for this pair; None without one or when masked
+    scaled: float | None  # what the softmax sees (divided, capped, + bias); None where masked
     masked: bool
     row: RowSoftmax  # src's whole row through the softmax
     weight: float  # weights[src, dst], dst's share of the row
@@ -328,6 +333,9 @@ def pair(hs: HeadSteps, src: int, dst: int) -> Pair:
     return Pair(
         layer=hs.layer, head=hs.head, src=src, dst=dst, q=s.q[src], k=s.k[dst],
         products=products, score=float(s.scores[src, dst]), divisor=s.divisor,
+        divided=float(s.scores[src, dst]) / s.divisor, scale=s.scale, softcap=s.softcap,
+        capped=None if masked or s.capped is None else float(s.capped[src, dst]),
+        bias=None if masked or s.score_bias is None else float(s.score_bias[src, dst]),
         scaled=None if masked else float(s.scaled[src, dst]), masked=masked, row=row,
         weight=float(s.weights[src, dst]), values=s.v, contributions=contributions,
         output=s.output[src],

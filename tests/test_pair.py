@@ -718,3 +718,33 @@ def test_a_word_not_in_the_text_is_refused(option: str, args: tuple[str, ...]) -
 def test_an_occurrence_or_index_that_is_not_there_is_refused() -> None:
     refused(invoke("explain", *LOVE, "--from", "I#2", "--to", "AI"), "--from 'I#2'")
     refused(invoke("explain", *LOVE, "--from", "I", "--to", "#7"), "--to '#7'")
+
+
+def test_a_model_with_its_own_scale_and_a_soft_cap_shows_each_step_of_4a() -> None:
+    # Gemma 2 multiplies the scores by query_pre_attn_scalar^-0.5 (here 0.25) and soft-caps
+    # them at 10: the pair's step 4a must show both, with numbers that follow from the score
+    from attncli.models import load_model
+    from attncli.render.pair import scale_chain
+
+    model = load_model(str(Path(__file__).parent / "fixtures" / "models" / "gemma2"))
+    ids = [t.id for t in model.tokens("the animal was tired because it walked")]
+    (hs,) = model.attention(ids, [0], [0])
+    pr = pair(hs, 3, 1)
+    assert pr.scale == 0.25 and pr.softcap == 10.0 and pr.bias is None
+    assert pr.divided == pytest.approx(pr.score * 0.25)
+    assert pr.capped == pytest.approx(10.0 * math.tanh(pr.divided / 10.0))
+    assert pr.scaled == pr.capped  # what the softmax sees: no position bias here
+    score, divided, capped = f"{pr.score:.2f}", f"{pr.divided:.4f}", f"{pr.capped:.4f}"
+    assert scale_chain(pr, 2) == (f"{score} × 0.25 = {divided}; 10 · tanh({divided} / 10) = "
+                                  f"{capped}")
+    assert "√" not in scale_chain(pr, 2)  # this model does not divide by √d_k
+    assert scale_chain(pr, 2, brief=True).startswith(f"× 0.25 = {pr.divided:.2f}; 10 · tanh(")
+
+
+def test_the_plain_scale_chain_divides_by_root_d_k() -> None:
+    from attncli.render.pair import scale_chain
+
+    p = pair(love_ai().heads[0], 0, 2)  # I → AI: score 3, √4 = 2
+    assert p.scale is None and p.softcap is None and p.capped is None and p.bias is None
+    assert scale_chain(p, 2) == "3.00 / √4 = 3.00 / 2.000 = 1.5000"
+    assert scale_chain(p, 2, brief=True) == "÷ √4 = 1.50"

@@ -479,8 +479,9 @@ def _own(text: str, weights: str | Path | None, model: str | None, seed: int,
 
     def step4_words() -> str:
         pr, e = link(), ex()
-        return (f"Divide by √d_k = {number(pr.divisor, 3)}, then softmax: e^x of each entry, "
-                f"divided by the row's sum. For '{_word(e, pr.src)}': "
+        exp = "e^x" if pr.row.shift == 0 else "e^(x − m), m the row's largest entry,"
+        return (f"Scale the score ({render_pair.scale_chain(pr, precision)}), then softmax: "
+                f"{exp} of each entry, divided by the row's sum. For '{_word(e, pr.src)}': "
                 f"{number(pr.row.exps[pr.dst], 4)} / {number(pr.row.total, 4)} = "
                 f"{number(pr.weight, 4)} for '{_word(e, pr.dst)}'.")
 

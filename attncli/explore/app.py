@@ -160,9 +160,11 @@ class Explorer(App[None]):
             summary = Text(f"“{a}” → “{b}”: masked, a later token hidden by the causal mask; "
                            "its weight is 0.", style="bold")
         else:
+            exp = "e^x" if pr.row.shift == 0 else "e^(x−m)"
+            chain = render_pair.scale_chain(pr, p, brief=True)
             summary = Text(
-                f"“{a}” → “{b}”: q·k = {pr.score:.{p}f}, ÷ √{len(pr.q)} = {pr.scaled:.{p}f}, "
-                f"e^x {pr.row.exps[pr.dst]:.4f} of the row's {pr.row.total:.4f} = weight "
+                f"“{a}” → “{b}”: q·k = {pr.score:.{p}f}, {chain}, "
+                f"{exp} {pr.row.exps[pr.dst]:.4f} of the row's {pr.row.total:.4f} = weight "
                 f"{pr.weight:.4f} ({100 * pr.weight:.1f}%)", style="bold")
         # the pair's views, without the step headings: the summary says which step is which
         parts = [summary,

@@ -94,10 +94,30 @@ def pair_scale(ex: Explanation, pr: Pair, precision: int) -> RenderableType:
                      f"“{b}” comes after “{a}”, and the causal mask hides later tokens: the "
                      f"score is replaced by −∞ before the softmax, so “{b}” gets a weight of "
                      "exactly 0 and adds nothing to the output.")
-    return _step("Step 4a · scaled = score / √d_k",
-                 f"{number(pr.score, precision)} / √{len(pr.q)} = "
-                 f"{number(pr.score, precision)} / {number(pr.divisor, 3)} = "
-                 f"{number(pr.scaled, precision + 2)}")
+    title = ("Step 4a · scaled = score / √d_k" if pr.scale is None
+             else "Step 4a · scaled = score × this model's scale")
+    title += ", soft-capped" if pr.softcap is not None else ""
+    title += " + position bias" if pr.bias is not None else ""
+    return _step(title, scale_chain(pr, precision))
+
+
+def scale_chain(pr: Pair, precision: int, brief: bool = False) -> str:
+    """Step 4a's sum for an unmasked pair, each of the model's steps with its number; brief
+    leaves out the score and √d_k's value, at the tables' precision (for a line that has just
+    shown the score)."""
+    score, d = number(pr.score, precision), number(pr.divided, precision + 2)
+    if brief:
+        d = number(pr.divided, precision)
+        chain = f"÷ √{len(pr.q)} = {d}" if pr.scale is None else f"× {pr.scale:.6g} = {d}"
+    else:
+        chain = (f"{score} / √{len(pr.q)} = {score} / {number(pr.divisor, 3)} = {d}"
+                 if pr.scale is None else f"{score} × {pr.scale:.6g} = {d}")
+    if pr.capped is not None:
+        chain += (f"; {pr.softcap:g} · tanh({d} / {pr.softcap:g}) = "
+                  f"{number(pr.capped, precision + 2)}")
+    if pr.bias is not None:
+        chain += f"; + bias {number(pr.bias, precision + 2)} = {number(pr.scaled, precision + 2)}"
+    return chain
 
 
 def pair_output(ex: Explanation, pr: Pair, precision: int) -> list[RenderableType]:
