@@ -342,7 +342,7 @@ def test_part_3_picks_the_most_specific_head_and_says_its_baseline() -> None:
     out = ok(run("demo", "--no-pause", "--model", BERT, width=100))
     part = model_part(out)
     m = re.search(r"In layer (\d), head (\d), 'tired' gives (\d+)% of its attention to "
-                  r"'animal', while the words of the sentence give 'animal' (\d+)% on average",
+                  r"'animal', while the sentence's tokens give 'animal' (\d+)% on average",
                   part)
     assert m is not None, part
     doc = json.loads(ok(run("heads", "The animal was tired", "--model", BERT, "--from", "tired",

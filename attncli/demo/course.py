@@ -377,7 +377,7 @@ def _real_model(spec: str, precision: int) -> list[Screen]:
         link, ex = best(), head()
         w = ex.heads[0].steps.weights
         return (f"In layer {link.layer}, head {link.head}, '{a}' gives {_pct(link.weight)} of "
-                f"its attention to '{b}', while the words of the sentence give '{b}' "
+                f"its attention to '{b}', while the sentence's tokens give '{b}' "
                 f"{_pct(link.baseline or 0.0)} on average: of all the heads, this one links "
                 f"'{a}' to '{b}' most specifically." + _sink_words(ex, i, j, w)
                 + f" Other heads do other jobs: some look at {neighbours}, many park their "

@@ -379,8 +379,9 @@ class GridScreen(ModalScreen[tuple[int, int] | None]):
             return
         w, b = self.weights[row, col], self.base[row, col]
         self.query_one("#grid-baseline", Static).update(Text(
-            f"layer {self.layer_ids[row]}, head {self.head_ids[col]}: {100 * w:.1f}%, while every "
-            f"word gives “{self.b}” {100 * b:.1f}% on average ({100 * (w - b):+.1f})."))
+            f"layer {self.layer_ids[row]}, head {self.head_ids[col]}: {100 * w:.1f}%, while the "
+            f"tokens that see it give “{self.b}” {100 * b:.1f}% on average "
+            f"({100 * (w - b):+.1f})."))
 
     def on_data_table_cell_highlighted(self, event: DataTable.CellHighlighted) -> None:
         self.show_baseline(event.coordinate.row, event.coordinate.column - 1)
