@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from attncli import attention
 from attncli.errors import AttnError
 from attncli.explain import MAX_TOKENS, check_token_count
 from attncli.tokens import Token
@@ -85,15 +86,18 @@ def mask_positions(model, tokens: list[Token]) -> list[int]:
 
 
 def softmax(row: np.ndarray) -> np.ndarray:
-    """Probabilities from logits, in float64 (shifted by the maximum)."""
-    e = np.exp(row.astype(np.float64) - row.max())
-    return e / e.sum()
+    """Probabilities from one row of logits: step 4b's softmax, in float64."""
+    return attention.softmax(row[None, :].astype(np.float64))[0]
 
 
 def top_k(model, logits: np.ndarray, k: int) -> list[Candidate]:
     """The k largest logits of one position (ties: the lower id first)."""
     probs = softmax(logits)  # (vocab,)
-    order = np.argsort(-logits, kind="stable")[:k]
+    k = min(k, logits.size)
+    # only the ids at or above the k-th largest logit are sorted, not the whole vocabulary
+    kth = np.partition(logits, logits.size - k)[logits.size - k]
+    near = np.flatnonzero(logits >= kth)
+    order = near[np.lexsort((near, -logits[near]))][:k]
     return [Candidate(token=model.tokenizer.id_to_token(int(i)) or f"<id {int(i)}>", id=int(i),
                       probability=float(probs[i]), logit=float(logits[i])) for i in order]
 

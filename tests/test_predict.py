@@ -12,10 +12,12 @@ import re
 import numpy as np
 import pytest
 from conftest import FIXTURES, invoke, ok, ok_json, refused
+from hypothesis import given
+from hypothesis import strategies as st
 
 from attncli.errors import AttnError
 from attncli.models import load_model
-from attncli.predict import predict, softmax
+from attncli.predict import predict, softmax, top_k
 
 LOGITS = 1e-4  # ours against transformers' logits
 DECODERS = ("gpt2-lm", "llama-lm", "qwen2-lm")
@@ -124,3 +126,22 @@ def test_base_class_refuses():
     model = load_model(str(FIXTURES / "phi3"))
     with pytest.raises(AttnError, match="does not support model_type 'phi3'"):
         model.logits(np.zeros((1, model.d_model), dtype=np.float32))
+
+
+class _Vocab:
+    """A stand-in model for top_k: token i is called t{i}."""
+
+    class tokenizer:  # noqa: N801
+        @staticmethod
+        def id_to_token(i: int) -> str:
+            return f"t{i}"
+
+
+@given(st.lists(st.integers(-3, 3), min_size=1, max_size=40), st.integers(1, 50))
+def test_top_k_orders_like_a_full_stable_sort_ties_by_lower_id(values: list[int], k: int) -> None:
+    logits = np.array(values, dtype=np.float32)  # few distinct values: many ties
+    found = [c.id for c in top_k(_Vocab, logits, k)]
+    assert found == np.argsort(-logits, kind="stable")[:k].tolist()
+    probs = softmax(logits)
+    assert probs.sum() == pytest.approx(1.0, abs=1e-12)
+    assert [c.probability for c in top_k(_Vocab, logits, k)] == [float(probs[i]) for i in found]
