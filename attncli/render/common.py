@@ -9,16 +9,8 @@ from rich.rule import Rule
 from rich.text import Text
 
 from attncli.explain import Explanation
-from attncli.render.widgets import token_label
-
-
-def spaced(parts: Sequence[RenderableType]) -> Group:
-    """The parts one under another, a blank line after each."""
-    return Group(*(item for p in parts for item in (p, Text(""))))
-
-
-def names(prefix: str, count: int) -> list[str]:
-    return [f"{prefix}{i}" for i in range(count)]
+from attncli.render.widgets import names, token_label
+from attncli.render.widgets import spaced as spaced  # the explain views import it from here
 
 
 class StepHeading(Group):

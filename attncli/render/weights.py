@@ -7,23 +7,15 @@ from rich.console import Group, RenderableType
 from rich.rule import Rule
 from rich.text import Text
 
-from attncli.render.widgets import Flow, Matrix
+from attncli.render.widgets import Flow, Matrix, names, spaced
 from attncli.safe_text import visible
-
-
-def _names(prefix: str, count: int) -> list[str]:
-    return [f"{prefix}{i}" for i in range(count)]
-
-
-def _spaced(parts: list[RenderableType]) -> Group:
-    return Group(*(item for p in parts for item in (p, Text(""))))
 
 
 def weight_set(ws, *, precision: int = 2) -> Group:
     """What a weights file holds: its description, embeddings table and each head's matrices."""
-    dims = list(ws.dims) if ws.dims else _names("d", ws.d_model)
-    qk = list(ws.qk_dims) if ws.qk_dims else _names("", ws.d_k)
-    vd = list(ws.v_dims) if ws.v_dims else _names("v", ws.d_v)
+    dims = list(ws.dims) if ws.dims else names("d", ws.d_model)
+    qk = list(ws.qk_dims) if ws.qk_dims else names("", ws.d_k)
+    vd = list(ws.v_dims) if ws.v_dims else names("v", ws.d_v)
     parts: list[RenderableType] = [Text.assemble(
         (visible(ws.source), "bold"),
         f"  d_model {ws.d_model} · d_k {ws.d_k} · d_v {ws.d_v} · {len(ws.heads)} "
@@ -54,4 +46,4 @@ def weight_set(ws, *, precision: int = 2) -> Group:
         if ws.b_o is not None:
             parts.append(Matrix(f"b_O (1×{ws.d_model})", ["bias"], dims, ws.b_o[None, :],
                                 precision))
-    return _spaced(parts)
+    return spaced(parts)

@@ -13,7 +13,7 @@ from functools import lru_cache
 
 import numpy as np
 from rich.cells import cell_len
-from rich.console import Console, ConsoleOptions, RenderResult
+from rich.console import Console, ConsoleOptions, Group, RenderableType, RenderResult
 from rich.measure import Measurement
 from rich.segment import Segment
 from rich.text import Span, Text
@@ -25,6 +25,16 @@ MAX_BARS = 16  # a chart with more keys shows its TOP_BARS largest, in sentence 
 TOP_BARS = 10
 EIGHTHS = " ▏▎▍▌▋▊▉█"
 MAX_MARK = "*"  # marks each row's largest weight, so the view reads without colour
+
+
+def spaced(parts: Sequence[RenderableType]) -> Group:
+    """The parts one under another, a blank line after each."""
+    return Group(*(item for p in parts for item in (p, Text(""))))
+
+
+def names(prefix: str, count: int) -> list[str]:
+    """Default column names: prefix0, prefix1, …"""
+    return [f"{prefix}{i}" for i in range(count)]
 
 
 def number(value: float, precision: int) -> str:
