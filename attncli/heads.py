@@ -89,6 +89,20 @@ class Overview:
     baseline: np.ndarray | None = None  # (layers, heads) what dst gets on average, with a pair
 
 
+def pair_grid(ex: Explanation, src: int, dst: int) -> tuple[np.ndarray, np.ndarray]:
+    """(layers, heads) the weight src gives dst in each head shown, and dst's baseline there
+    (what it gets on average from every query that may see it); rows and columns in order."""
+    layers = sorted({hs.layer for hs in ex.heads})
+    heads = sorted({hs.head for hs in ex.heads})
+    row, col = {v: i for i, v in enumerate(layers)}, {v: i for i, v in enumerate(heads)}
+    grid = np.zeros((len(layers), len(heads)))
+    base = np.zeros((len(layers), len(heads)))
+    for hs in ex.heads:
+        grid[row[hs.layer], col[hs.head]] = hs.steps.weights[src, dst]
+        base[row[hs.layer], col[hs.head]] = baseline(hs.steps.weights, dst, hs.steps.mask)
+    return grid, base
+
+
 def pattern(weights: np.ndarray) -> tuple[str, float]:
     """Name what a head's (n, n) weights mostly do, and the average weight that holds."""
     n = len(weights)
@@ -227,15 +241,9 @@ def overview(ex: Explanation, src_word: str | None = None, dst_word: str | None 
 
     (src, note_src), (dst, note_dst) = find_one(ex, src_word, "--from"), find_one(ex, dst_word,
                                                                                  "--to")
-    grid = np.zeros((len(layers), len(heads)))  # (layers, heads)
-    base = np.zeros((len(layers), len(heads)))
-    pair: list[Link] = []
-    for hs in ex.heads:
-        weight = float(hs.steps.weights[src, dst])
-        usual = baseline(hs.steps.weights, dst, hs.steps.mask)
-        grid[row[hs.layer], col[hs.head]] = weight
-        base[row[hs.layer], col[hs.head]] = usual
-        pair.append(Link(hs.layer, hs.head, src, dst, weight, usual))
+    grid, base = pair_grid(ex, src, dst)  # (layers, heads) each
+    pair = [Link(hs.layer, hs.head, src, dst, float(grid[row[hs.layer], col[hs.head]]),
+                 float(base[row[hs.layer], col[hs.head]])) for hs in ex.heads]
     # the most specific links first: a head in which every query looks at dst links nothing
     # to it in particular, however large its weight
     pair.sort(key=lambda link: -(link.weight - link.baseline))

@@ -14,7 +14,7 @@ import numpy as np
 
 from attncli.attention import HeadSteps
 from attncli.explain import Explanation, Pair, pair
-from attncli.heads import baseline
+from attncli.heads import pair_grid
 
 Build = Callable[[str, bool, str], Explanation]  # (text, causal, positions) -> every head
 
@@ -54,14 +54,7 @@ class Session:
     def grid(self, query: int, key: int) -> tuple[np.ndarray, np.ndarray]:
         """(layers × heads) the weight query gives key in each head, and key's baseline there:
         what it gets on average from every query that may see it."""
-        layers, heads = self.layers, self.heads
-        weights = np.zeros((len(layers), len(heads)))
-        base = np.zeros((len(layers), len(heads)))
-        for hs in self.ex.heads:
-            i, j = layers.index(hs.layer), heads.index(hs.head)
-            weights[i, j] = hs.steps.weights[query, key]
-            base[i, j] = baseline(hs.steps.weights, key, hs.steps.mask)
-        return weights, base
+        return pair_grid(self.ex, query, key)
 
     def retext(self, text: str) -> None:
         """A new sentence: worked out when next read (a bad one raises AttnError then)."""
