@@ -227,3 +227,13 @@ def test_families_without_them_refuse_the_length_dependent_types(kind: str) -> N
 def test_unknown_rope_type_is_refused_naming_all_supported() -> None:
     with pytest.raises(AttnError, match="dynamic, yarn, longrope"):
         RopeScaling({"rope_parameters": {"rope_type": "mrope"}}, 8)
+
+
+def test_the_speeds_round_the_power_once_as_torch_does() -> None:
+    # the dynamic fixture's grown base 85498.796875 to the power 2/8: the float32 nearest
+    # 17.0997594... is 17.099760055541992 (torch's too); float32 pow gives 17.09975814819336
+    from attncli.models.layers import plain_frequencies, power32
+
+    assert power32(85498.796875, np.array([0.25], dtype=np.float32))[0] == np.float32(17.09976)
+    assert plain_frequencies(85498.796875, 8)[1] == np.float32(1) / np.float32(17.09976)
+    assert np.float32(17.09976) == np.float32(17.099760055541992) != np.float32(17.09975814819336)
