@@ -84,6 +84,9 @@ class Steps:
     capped: np.ndarray | None = None  # (n, n) softcap · tanh(scores · scale / softcap)
     uncapped: np.ndarray | None = None  # (n, n) scores · scale, before the cap
     score_bias: np.ndarray | None = None  # (n, n) added before the mask
+    # only for cross-attention: the rows (an encoder's output) that K and V are made from;
+    # K, V and every score matrix then have m rows or columns, one per source token
+    source: np.ndarray | None = None  # (m, d_model)
 
     @property
     def d_k(self) -> int:
@@ -212,20 +215,26 @@ def self_attention(
     rotate: Rotate | None = None,
     mask: np.ndarray | None = None,
     variant: Variant | None = None,
+    source: np.ndarray | None = None,
 ) -> Steps:
     """Run one head of scaled dot-product self-attention on x, in float64, and keep every
-    step. rotate and mask are a Variant's, given alone; variant gives all of them."""
+    step. rotate and mask are a Variant's, given alone; variant gives all of them.
+
+    With source (m, d_model), the keys and values are made from source's rows instead of x's:
+    cross-attention, where an encoder-decoder's target tokens (x) look at its source text.
+    Every (n, n) matrix below is then (n, m)."""
     variant = variant or Variant()
     if rotate is not None or mask is not None:
         variant = replace(variant, rotate=rotate or variant.rotate,
                           mask=variant.mask if mask is None else mask)
     x = np.asarray(x, dtype=np.float64)  # (n, d_model)
+    kv = x if source is None else np.asarray(source, dtype=np.float64)  # (m, d_model)
 
     # 1) X is given: one row per token.
     # 2) Project each row into a query, a key and a value.
     q = matmul(x, w_q)  # (n, d_k)
-    k = matmul(x, w_k)  # (n, d_k)
-    v = matmul(x, w_v)  # (n, d_v)
+    k = matmul(kv, w_k)  # (m, d_k)
+    v = matmul(kv, w_v)  # (m, d_v)
     if b_q is not None:
         q = q + b_q
     if b_k is not None:
@@ -264,6 +273,7 @@ def self_attention(
         uncapped=uncapped,
         score_bias=(None if variant.score_bias is None
                     else np.asarray(variant.score_bias, dtype=np.float64)),
+        source=None if source is None else kv,
     )
 
 

@@ -45,6 +45,8 @@ class Config:
     head_indices: tuple[int, ...] = ()  # the heads shown, 0-based
     n_layers: int = 1  # layers the source has
     dtype: str = "float64"  # what a model's layers before the one shown ran in
+    stack: str | None = None  # an encoder-decoder's: "encoder", or "decoder" (with --target)
+    attention: str = "self"  # "cross": the decoder's queries look at the source's keys
 
     @property
     def source(self) -> str:
@@ -63,6 +65,8 @@ class Config:
             doc.update(model=self.model, architecture=self.architecture,
                        layers=list(self.layers or ()), n_layers=self.n_layers,
                        dtype=self.dtype)
+            if self.stack is not None:
+                doc.update(stack=self.stack, attention=self.attention)
         doc["head_indices"] = list(self.head_indices)
         return doc
 
@@ -86,6 +90,28 @@ class Explanation:
     focus: tuple[int, ...] = ()  # the query tokens whose softmax is worked out term by term
     focus_rows: dict[tuple[int, int], list[RowSoftmax]] = field(default_factory=dict)
     sinks: dict[tuple[int, int], object] = field(default_factory=dict)  # (layer, head) -> Sink
+    # an encoder-decoder's decoder (explain --target): text and tokens above are the target's,
+    # the queries; these are the source's, which cross-attention's keys and values come from
+    source_text: str | None = None
+    source_tokens: list[Token] | None = None
+
+    @property
+    def cross(self) -> bool:
+        """Whether the keys are the source's tokens, not the queries' own (cross-attention)."""
+        return self.config.attention == "cross"
+
+    @cached_property
+    def keys(self) -> Explanation:
+        """The explanation as the keys' side sees it: for cross-attention, the source's text
+        and tokens in place of the target's; otherwise the explanation itself."""
+        if not self.cross or self.source_tokens is None or self.source_text is None:
+            return self
+        return replace(self, text=self.source_text, tokens=self.source_tokens)
+
+    @property
+    def key_labels(self) -> list[str]:
+        """How tables name each key (the columns of every score matrix)."""
+        return self.keys.labels
 
     @property
     def from_model(self) -> bool:
@@ -229,10 +255,19 @@ def select(spec: str, count: int, what: str, option: str | None = None) -> list[
 
 def explain_model(text: str, model, layers: list[int], heads: list[int],
                   max_tokens: int = MAX_TOKENS, join: bool = False,
-                  float64: bool = False) -> Explanation:
+                  float64: bool = False, target: str | None = None) -> Explanation:
     """Run a real model up to the chosen layers and keep the chosen heads' steps; with join,
-    also step 6 (every head joined through the model's W_O) for the last chosen layer."""
-    tokens = model.tokens(text)
+    also step 6 (every head joined through the model's W_O) for the last chosen layer.
+
+    With target, model is an encoder-decoder's decoder (Model.for_target), text the source its
+    encoder reads, and the heads are the decoder's over target: its own or the source's."""
+    source, source_text = None, None
+    if target is not None:
+        check_text(target)
+        source, source_text = model.source_tokens, text
+        text, tokens = target, model.target_tokens(target)
+    else:
+        tokens = model.tokens(text)
     # the heads shown, in float64, and every head of a layer passed through, in float32
     check_token_count(tokens, max_tokens, heads=len(layers) * len(heads) + model.n_heads // 2)
     with np.errstate(over="ignore", invalid="ignore"):  # overflow is caught just below
@@ -249,8 +284,10 @@ def explain_model(text: str, model, layers: list[int], heads: list[int],
         tokenizer="model", causal=bool(model.causal), positions=model.order, model=model.name,
         architecture=model.model_type, layers=tuple(layers), head_indices=tuple(heads),
         n_layers=model.n_layers, dtype="float64" if float64 else "float32",
+        stack=getattr(model, "stack", None), attention=getattr(model, "attention_kind", "self"),
     )
-    return Explanation(text, tokens, config, first.x, result, joined=joined)
+    return Explanation(text, tokens, config, first.x, result, joined=joined,
+                       source_text=source_text, source_tokens=source)
 
 
 # ---------------------------------------------------------------- the sums, one by one

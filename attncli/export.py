@@ -27,13 +27,11 @@ def _matrix(arr: np.ndarray) -> list:
 
 def document(ex: Explanation) -> dict:
     """The JSON document for an explanation; its matrices stay numpy arrays until written."""
-    doc: dict = {
-        "schema": SCHEMA,
-        "text": ex.text,
-        "tokens": _tokens(ex),
-        "config": ex.config.to_dict(),
-        "embeddings": ex.x,
-    }
+    doc: dict = {"schema": SCHEMA, "text": ex.text, "tokens": _tokens(ex.tokens)}
+    if ex.source_tokens is not None and ex.source_text is not None:  # a decoder: ex is the target
+        doc.update(text=ex.source_text, tokens=_tokens(ex.source_tokens), target=ex.text,
+                   target_tokens=_tokens(ex.tokens))
+    doc.update(config=ex.config.to_dict(), embeddings=ex.x)
     for key in ("dims", "qk_dims", "v_dims"):
         if getattr(ex, key):
             doc[key] = list(getattr(ex, key))
@@ -74,8 +72,8 @@ def _pair(p) -> dict:
     }
 
 
-def _tokens(ex: Explanation) -> list[dict]:
-    return [{"text": t.text, "id": t.id, "start": t.start, "end": t.end} for t in ex.tokens]
+def _tokens(tokens) -> list[dict]:
+    return [{"text": t.text, "id": t.id, "start": t.start, "end": t.end} for t in tokens]
 
 
 def _head(ex: Explanation, hs) -> dict:
@@ -91,7 +89,7 @@ def _head(ex: Explanation, hs) -> dict:
 
 STEP_KEYS = ("w_q", "w_k", "w_v", "q", "k", "v", "scores", "scaled", "weights", "output")
 EXTRA_KEYS = ("b_q", "b_k", "b_v", "q_unrotated", "k_unrotated", "q_projected", "k_projected",
-              "scale", "softcap", "capped", "score_bias")
+              "scale", "softcap", "capped", "score_bias", "source")
 
 
 def to_dict(ex: Explanation) -> dict:
@@ -198,7 +196,7 @@ def heads_to_dict(ov) -> dict:
     doc: dict = {
         "schema": HEADS_SCHEMA,
         "text": ex.text,
-        "tokens": _tokens(ex),
+        "tokens": _tokens(ex.tokens),
         "config": ex.config.to_dict(),
         "layers": ov.layers,
         "heads": ov.heads,
@@ -223,7 +221,7 @@ def compare_to_dict(cmp) -> dict:
     def side(ex, i) -> dict:
         return {
             "text": ex.text,
-            "tokens": _tokens(ex),
+            "tokens": _tokens(ex.tokens),
             "index": i,
             "heads": [{"layer": hs.layer, "head": hs.head,
                        "weights": hs.steps.weights[i].tolist(),

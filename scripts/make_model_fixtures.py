@@ -3,7 +3,7 @@
 For each family in SPECS (bert, roberta, xlm-roberta, distilbert, electra, gpt2, opt,
 gpt_neox, llama, qwen2, qwen3, mistral, phi3, olmo2, gemma, gemma2, gemma3_text, and the RoPE
 scaling fixtures llama-linear, llama-llama3, llama-dynamic, llama-yarn, phi3-longrope and
-phi3-longrope-short) this builds a
+phi3-longrope-short, and the encoder-decoder t5: see make_seq2seq) this builds a
 tiny, randomly initialised Hugging Face model (2 or 3 layers, hidden size 32, 4 heads,
 initializer_range=0.4 unless a spec says why not, eager attention), with seeded noise on its
 biases and norm weights, and a tiny
@@ -544,12 +544,120 @@ SPECS["bert-mlm"] = spec_bert_mlm
 SPECS["roberta-mlm"] = spec_roberta_mlm
 DECODERS |= {"gpt2-lm", "llama-lm", "qwen2-lm"}
 
+# ---- t5: an encoder-decoder (one block: spec, tokenizer, its own make) ----
+# The source is TEXT, the target its German translation. relative_attention_num_buckets 8 and
+# max_distance 12 put both the exact and the logarithmic buckets (and the last, clamped one)
+# inside TEXT's 13 tokens, for the encoder (4 buckets a side, 2 exact) and the decoder (8, 4
+# exact). The decoder has 3 blocks to the encoder's 2, so a mix-up of the two counts fails.
+
+T5_SHARPEN = 3.0  # every query weight × this: peaked rows, as a trained model has them; a
+# larger initializer_factor instead grows every layer's output, and transformers' float32
+# islands in its float64 run (the norms' mean square) then differ from attn's by over 1e-6
+T5_TARGET = "Das Tier überquerte die Straße nicht, weil es müde war"
+T5_CORPUS = [*CORPUS, T5_TARGET, "Das Tier war müde", "Ich liebe die Straße",
+             "Die Katze saß auf der Matte", "Es war spät, weil die Straße ruhig war"]
+
+
+def unigram(vocab_size: int) -> Tokenizer:
+    """A sentencepiece-style (T5) Unigram tokenizer: <pad> </s> <unk>, then $A </s>."""
+    special = ["<pad>", "</s>", "<unk>"]
+    tok = Tokenizer(models.Unigram())
+    tok.pre_tokenizer = pre_tokenizers.Metaspace(replacement="▁", prepend_scheme="always")
+    tok.decoder = decoders.Metaspace(replacement="▁", prepend_scheme="always")
+    tok.train_from_iterator(T5_CORPUS, trainers.UnigramTrainer(
+        vocab_size=vocab_size, special_tokens=special, unk_token="<unk>", show_progress=False))
+    # The trainer's scores differ in their last bits from run to run (it sums in parallel), and
+    # the characters it adds last get -8.3879, -8.3880, … in a different order each time:
+    # rebuilt from the scores rounded to 2 decimals, in a fixed order, the file is the same.
+    trained = json.loads(tok.to_str())["model"]["vocab"]  # [[piece, score], …], specials first
+    rest = sorted(((piece, round(score, 2)) for piece, score in trained[len(special):]),
+                  key=lambda entry: (-entry[1], entry[0]))
+    pre_tokenizer, decoder = tok.pre_tokenizer, tok.decoder
+    tok = Tokenizer(models.Unigram([(piece, 0.0) for piece in special] + rest,
+                                   unk_id=special.index("<unk>")))
+    tok.pre_tokenizer, tok.decoder = pre_tokenizer, decoder
+    assert [tok.token_to_id(t) for t in special] == [0, 1, 2]
+    tok.post_processor = processors.TemplateProcessing(
+        single="$A </s>", pair="$A </s> $B </s>", special_tokens=[("</s>", 1)])
+    return tok
+
+
+def spec_t5() -> dict:
+    tok = unigram(300)
+    config = transformers.T5Config(
+        vocab_size=tok.get_vocab_size(), d_model=32, d_kv=8, d_ff=64, num_layers=2,
+        num_decoder_layers=3, num_heads=4, relative_attention_num_buckets=8,
+        relative_attention_max_distance=12, feed_forward_proj="gated-gelu",
+        tie_word_embeddings=False, initializer_factor=1.0, pad_token_id=0, eos_token_id=1,
+        decoder_start_token_id=0, attn_implementation="eager")
+    return {"tokenizer": tok, "config": config, "cls": transformers.T5ForConditionalGeneration,
+            "dtype": torch.float32, "seq2seq": True, "target": T5_TARGET}
+
+
+SPECS["t5"] = spec_t5
+
+
+def make_seq2seq(name: str, spec: dict, dest: Path) -> dict:
+    """make(), for an encoder-decoder: the source and the teacher-forced target, and the
+    encoder's, the decoder's and the cross-attention's weights in float32 and float64."""
+    tok: Tokenizer = spec["tokenizer"]
+    torch.manual_seed(SEED)
+    model = spec["cls"](spec["config"]).eval()
+    noisy = add_noise(model)
+    assert noisy, f"{name}: no norm weight found"
+    with torch.no_grad():  # sharper attention without a hotter residual stream (see T5_SHARPEN)
+        for pname, param in model.named_parameters():
+            if pname.endswith((".SelfAttention.q.weight", ".EncDecAttention.q.weight")):
+                param.mul_(T5_SHARPEN)
+    model.save_pretrained(str(dest))
+    (dest / "generation_config.json").unlink(missing_ok=True)
+    for f in dest.glob("*.safetensors"):
+        f.chmod(0o644)
+    tok.save(str(dest / "tokenizer.json"))
+    runtime = Tokenizer.from_file(str(dest / "tokenizer.json"))
+    ids = runtime.encode(TEXT).ids
+    labels = runtime.encode(spec["target"]).ids
+    start = spec["config"].decoder_start_token_id
+    decoder_ids = [start, *labels[:-1]]  # transformers' _shift_right of the labels
+    found: dict[str, np.ndarray] = {}
+    for dtype, suffix in ((torch.float32, ""), (torch.float64, "64")):
+        loaded = spec["cls"].from_pretrained(str(dest), dtype=dtype,
+                                             attn_implementation="eager").eval()
+        with torch.no_grad():
+            result = loaded(input_ids=torch.tensor([ids]),
+                            decoder_input_ids=torch.tensor([decoder_ids]),
+                            output_attentions=True, output_hidden_states=True)
+        keep = np.float32 if dtype == torch.float32 else np.float64
+        for key, got in (("attentions", result.encoder_attentions),
+                         ("decoder_attentions", result.decoder_attentions),
+                         ("cross_attentions", result.cross_attentions)):
+            found[key + suffix] = np.ascontiguousarray(
+                torch.stack([a[0] for a in got]).numpy(), dtype=keep)
+        if dtype == torch.float32:
+            found["logits"] = np.ascontiguousarray(result.logits[0].numpy(), dtype=np.float32)
+            layers = len(result.encoder_attentions)
+            found["hidden_in"] = np.ascontiguousarray(torch.stack(
+                [h[0] for h in result.encoder_hidden_states[:layers]]).numpy(), dtype=np.float32)
+    save_npz(dest / "reference.npz", {
+        "text": np.array(TEXT), "target": np.array(spec["target"]),
+        "input_ids": np.asarray(ids, dtype=np.int64),
+        "decoder_input_ids": np.asarray(decoder_ids, dtype=np.int64), **found})
+    check(name, dest, ids, found["attentions"], dtype=spec["dtype"])
+    cross = found["cross_attentions"]
+    assert cross.shape[-2:] == (len(decoder_ids), len(ids)), cross.shape
+    assert (np.triu(found["decoder_attentions"], k=1) == 0).all(), f"{name}: not causal"
+    return {"vocab": tok.get_vocab_size(), "n": len(ids), "shape": found["attentions"].shape,
+            "peaked": float((cross.max(-1) > 0.5).mean()), "noisy": len(noisy)}
+
+
 # ---- noise -------------------------------------------------------------------------------
 
 
 def is_norm(module: torch.nn.Module) -> bool:
-    """LayerNorm, or any of the RMSNorms (LlamaRMSNorm, Qwen2RMSNorm, MistralRMSNorm)."""
-    return isinstance(module, torch.nn.LayerNorm) or type(module).__name__.endswith("RMSNorm")
+    """LayerNorm, or any of the RMSNorms (LlamaRMSNorm, Qwen2RMSNorm, MistralRMSNorm, and T5's
+    own, T5LayerNorm)."""
+    return (isinstance(module, torch.nn.LayerNorm) or type(module).__name__.endswith("RMSNorm")
+            or type(module).__name__ == "T5LayerNorm")
 
 
 def add_noise(model: torch.nn.Module) -> list[str]:
@@ -605,6 +713,8 @@ def make(name: str, out: Path) -> dict:
     if dest.exists():
         shutil.rmtree(dest)
     dest.mkdir(parents=True)
+    if spec.get("seq2seq"):
+        return make_seq2seq(name, spec, dest)
 
     torch.manual_seed(SEED)
     model = spec["cls"](config).eval()

@@ -442,12 +442,12 @@ def test_a_pickle_checkpoint_is_refused_and_never_unpickled(tmp_path: Path) -> N
 
 
 def test_unsupported_model_type_is_refused(tmp_path: Path) -> None:
-    model = tmp_path / "t5"
+    model = tmp_path / "bart"
     shutil.copytree(FIXTURES / "bert", model)
     config = json.loads((model / "config.json").read_text())
-    config["model_type"] = "t5"
+    config["model_type"] = "bart"
     (model / "config.json").write_text(json.dumps(config))
-    refused(run("explain", TEXT, "--model", str(model)), "'t5'", "not supported", "bert")
+    refused(run("explain", TEXT, "--model", str(model)), "'bart'", "not supported", "bert")
 
 
 def test_missing_config_json_is_refused(tmp_path: Path) -> None:

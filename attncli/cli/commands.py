@@ -76,6 +76,8 @@ def root(
     'attn explain "The cat sat" --heads 2 --causal --show scaled,softmax',
     'attn explain "The animal was tired" --model ./all-MiniLM-L6-v2 \\\n'
     "      --layer 5 --head 11",
+    'attn explain "The animal was tired" --model ./t5-small \\\n'
+    '      --target "Das Tier war müde" --from Tier --to animal',
     "echo 'The animal was tired' | attn explain - --json | jq '.heads[0].weights'",
     'attn explain --json -- "-1 is a number"',
 ))
@@ -95,6 +97,14 @@ def explain(
     layer: LayerOpt = None,
     head: HeadOpt = None,
     float64: Float64Opt = False,
+    target: Annotated[str | None, typer.Option(
+        help="With an encoder-decoder --model (t5): the decoder's text, e.g. TEXT's "
+             "translation. TEXT goes into the encoder; the heads shown are the decoder's, whose "
+             "queries are the target's tokens.", show_default=False)] = None,
+    attention: Annotated[str | None, typer.Option(
+        help="With --target: cross (the target's queries look at the source's keys: a "
+             "target × source matrix) or self (the decoder's causal attention over the "
+             "target) [default: cross].", show_default=False)] = None,
     show: Annotated[list[str] | None, typer.Option(
         help="Sections to print, comma-separated: tokens, x, w, qkv, scores, scaled, softmax, "
              "bars, output, joined, or all [default: all; for a model: tokens, scores, "
@@ -137,7 +147,7 @@ def explain(
         weights=weights, tokenizer=tokenizer, seed=seed, d_model=d_model, d_k=d_k, d_v=d_v,
         heads=heads, causal=causal, positions=positions, model=model, layer=layer, head=head,
         max_tokens=max_tokens, join=output.join_heads_for(as_json, wanted, head),
-        float64=float64))
+        float64=float64, target=target, attention=attention))
     ex = sources.explain_words(ex, focus=focus, src=from_word, dst=to_word)
     if as_json:
         from attncli import export

@@ -12,6 +12,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from attncli.errors import AttnError
+from attncli.safe_text import visible
 
 
 def read_text(text: str) -> str:
@@ -74,13 +75,14 @@ def explain_words(ex, *, focus: str | None, src: str | None, dst: str | None):
     if ex.from_model:  # name the heads that park their weight on [CLS], BOS or the first token
         from attncli.heads import attention_sink
 
-        sinks = {(hs.layer, hs.head): attention_sink(hs.steps.weights, ex.tokens, hs.steps.mask)
+        sinks = {(hs.layer, hs.head): attention_sink(hs.steps.weights, ex.keys.tokens,
+                                                     hs.steps.mask)
                  for hs in ex.heads}
         ex = replace(ex, sinks={key: sink for key, sink in sinks.items() if sink is not None})
     if focus is not None:
         ex = explain.with_focus(ex, find_all(ex, focus, "--focus"))
     if src is not None and dst is not None:
-        (i, note_i), (j, note_j) = find_one(ex, src, "--from"), find_one(ex, dst, "--to")
+        (i, note_i), (j, note_j) = find_one(ex, src, "--from"), find_one(ex.keys, dst, "--to")
         ex = explain.with_pair(ex, i, j)
         notes = [note for note in (note_i, note_j) if note]
         if notes:
@@ -107,6 +109,8 @@ class SourceOptions:
     max_tokens: int = 4096
     join: bool = False  # also join a model's heads through its W_O (step 6)
     float64: bool = False  # a model's whole forward pass in float64
+    target: str | None = None  # an encoder-decoder's decoder input (TEXT is the source)
+    attention: str | None = None  # with target: the decoder's "self" or "cross" (default)
 
 
 def sizes(d_model: int | None, d_k: int | None, d_v: int | None, heads: int | None,
@@ -150,6 +154,8 @@ def build(text: str, opts: SourceOptions):
         if opts.float64:
             raise AttnError("--float64 goes with --model: seeded and file weights always run "
                             "in float64")
+        if opts.target is not None:
+            raise AttnError("--target goes with --model and an encoder-decoder model (t5)")
         return _seeded_or_loaded(text, opts)
     clash = [name for name, value in (
         ("--weights", opts.weights), ("--tokenizer", opts.tokenizer),
@@ -162,11 +168,21 @@ def build(text: str, opts: SourceOptions):
         raise AttnError(f"{clash[0]} cannot be combined with --model: the model sets its own "
                         "tokenizer, weights, sizes, mask and positions")
     model = _load_model(opts.model)
+    if opts.attention not in (None, "self", "cross"):
+        raise AttnError(f"--attention {visible(opts.attention)!r}: use self or cross")
+    if opts.target is not None:  # the decoder, with TEXT as the encoder's input
+        source = model.tokens(text)
+        ex.check_token_count(source, opts.max_tokens)
+        model = model.for_target(source, opts.attention or "cross")
+    elif opts.attention is not None:
+        raise AttnError("--attention goes with --target: without one, the heads shown are the "
+                        "model's own self-attention")
     layer = "last" if opts.layer is None else opts.layer
     head = "0" if opts.head is None else opts.head
     return ex.explain_model(text, model, layers=_select(layer, model.n_layers, "layer"),
                             heads=_select(head, model.n_heads, "head"),
-                            max_tokens=opts.max_tokens, join=opts.join, float64=opts.float64)
+                            max_tokens=opts.max_tokens, join=opts.join, float64=opts.float64,
+                            target=opts.target)
 
 
 def _select(spec: str, count: int, what: str) -> list[int]:

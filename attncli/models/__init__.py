@@ -39,6 +39,7 @@ FAMILIES: dict[str, tuple[str, str]] = {
     "gemma2": ("attncli.models.gemma2", "Gemma2"),
     "gemma3_text": ("attncli.models.gemma3", "Gemma3Text"),
     "mistral": ("attncli.models.llama", "Llama"),
+    "t5": ("attncli.models.t5", "T5"),
 }
 
 

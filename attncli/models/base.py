@@ -94,7 +94,8 @@ class Model:
         for what in ("n_layers", "n_heads", "n_kv_heads", "d_model", "head_dim", "vocab_size"):
             if getattr(self, what) < 1:
                 raise AttnError(f"{where}: {what} is {getattr(self, what)}; it must be at least 1")
-        if not config.get("head_dim") and self.n_heads * self.head_dim != self.d_model:
+        if (not config.get("head_dim") and not config.get("d_kv")
+                and self.n_heads * self.head_dim != self.d_model):
             raise AttnError(f"{where}: hidden size {self.d_model} does not split into "
                             f"{self.n_heads} heads")
         if self.n_kv_heads <= 0 or self.n_heads % self.n_kv_heads:
@@ -161,6 +162,12 @@ class Model:
         return AttnError(f"{self.name}: no LM head ({names}): this checkpoint is a base model "
                          f"({', '.join(self.config.get('architectures') or ['no architectures'])}"
                          "); attn predict needs one with its LM head")
+
+    def for_target(self, source: Sequence[Token], attention: str) -> Model:
+        """An encoder-decoder's decoder, reading a target with source as the encoder's
+        input; a model with one stack has none."""
+        raise AttnError(f"{self.name} is a {self.model_type} model: it has no decoder to read a "
+                        "target text (encoder-decoder models: t5)")
 
     def variant(self, n: int, i: int, layer: Layer) -> Variant:
         """How layer i's heads depart from the lesson (for n tokens): the rotation and the
@@ -254,8 +261,10 @@ class Model:
         kv = head // (self.n_heads // self.n_kv_heads)  # grouped-query: query heads share a kv head
         return slice(head * hd, (head + 1) * hd), slice(kv * hd, (kv + 1) * hd)
 
-    def head_steps(self, x: np.ndarray, layer: Layer, head: int, variant: Variant) -> Steps:
-        """One query head, paired with its key/value head, through the lesson's steps."""
+    def head_steps(self, x: np.ndarray, layer: Layer, head: int, variant: Variant,
+                   source: np.ndarray | None = None) -> Steps:
+        """One query head, paired with its key/value head, through the lesson's steps; with
+        source (an encoder's output), the keys and values come from it: cross-attention."""
         q, k = self.head_slices(head)
         return self_attention(
             x,
@@ -266,6 +275,7 @@ class Model:
             b_k=None if layer.get("b_k") is None else layer["b_k"][k],
             b_v=None if layer.get("b_v") is None else layer["b_v"][k],
             variant=self.head_variant(variant, head),
+            source=source,
         )
 
     def head_variant(self, variant: Variant, head: int) -> Variant:
@@ -275,13 +285,16 @@ class Model:
         return variant
 
     def all_heads(self, x: np.ndarray, layer: Layer, variant: Variant,
-                  keep: list[np.ndarray] | None = None) -> np.ndarray:
+                  keep: list[np.ndarray] | None = None, source: np.ndarray | None = None
+                  ) -> np.ndarray:
         """Every head at once, through the same steps, in x's dtype (float32, or float64 when
-        asked): (n, n_heads * head_dim). keep, if given, gets the weights (n_heads, n, n)."""
+        asked): (n, n_heads * head_dim). keep, if given, gets the weights (n_heads, n, m);
+        the keys and values come from source (m rows) if given, else from x (m = n)."""
         n, hd = len(x), self.head_dim
+        kv, m = (x, n) if source is None else (source, len(source))
         q = linear(x, layer["w_q"], layer.get("b_q")).reshape(n, -1, hd).transpose(1, 0, 2)
-        k = linear(x, layer["w_k"], layer.get("b_k")).reshape(n, -1, hd).transpose(1, 0, 2)
-        v = linear(x, layer["w_v"], layer.get("b_v")).reshape(n, -1, hd).transpose(1, 0, 2)
+        k = linear(kv, layer["w_k"], layer.get("b_k")).reshape(m, -1, hd).transpose(1, 0, 2)
+        v = linear(kv, layer["w_v"], layer.get("b_v")).reshape(m, -1, hd).transpose(1, 0, 2)
         q, k, _, _ = project_qk(q, k, variant)  # (heads, n, head_dim)
         rep = self.n_heads // self.n_kv_heads
         k, v = np.repeat(k, rep, axis=0), np.repeat(v, rep, axis=0)  # (n_heads, n, head_dim)

@@ -33,6 +33,11 @@ def word(ex: Explanation, i: int) -> str:
     return token_label(ex.labels[i])
 
 
+def key_word(ex: Explanation, j: int) -> str:
+    """Key j as prose names it: a source token for cross-attention, else as word() does."""
+    return token_label(ex.key_labels[j])
+
+
 def dims(ex: Explanation, qk: str = "") -> tuple[list[str], list[str], list[str]]:
     """Column names: the d_model dimensions, the query/key dimensions (named by the weights
     file, or numbered after qk: q0, k0, …), the value dimensions."""

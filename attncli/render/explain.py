@@ -77,8 +77,21 @@ def source_header(ex: Explanation, tips: Sequence[str] = (),
     tokenizer = ("the model's own tokenizer" if ex.from_model
                  else "word-level tokenizer" if c.tokenizer == "word-level"
                  else f"tokenizer {visible(c.tokenizer)}")
-    if texts is None:
-        lines: list[RenderableType] = [Text.assemble(
+    if ex.source_tokens is not None and ex.source_text is not None:  # a decoder
+        lines: list[RenderableType] = [
+            Text.assemble(("Source ", "dim"), ("“", "dim"), (visible(ex.source_text), "bold"),
+                          ("”", "dim"), f" · {plural(len(ex.source_tokens), 'token')}, read "
+                                        f"by the encoder ({tokenizer})"),
+            Text.assemble(("Target ", "dim"), ("“", "dim"), (visible(ex.text), "bold"),
+                          ("”", "dim"), f" · {plural(len(ex.tokens), 'token')}, read by the "
+                                        "decoder after its start token"),
+            Text("Showing the decoder's " + (
+                "cross-attention: each target token's query looks at the source's keys "
+                f"({len(ex.tokens)} queries × {len(ex.source_tokens)} keys)" if ex.cross else
+                "self-attention: each target token looks at itself and the target tokens "
+                "before it"), style="dim")]
+    elif texts is None:
+        lines = [Text.assemble(
             ("Input ", "dim"), ("“", "dim"), (visible(ex.text), "bold"), ("”", "dim"),
             f" · {plural(len(ex.tokens), 'token')} ({tokenizer})")]
     else:
@@ -127,6 +140,9 @@ def _projection_text(s) -> str:
         return f"{m} = X·W_{m}" + (f" + b_{m}" if b is not None else "")
 
     text = f"{term('Q', s.b_q)}, {term('K', s.b_k)}, {term('V', s.b_v)}: one row of each per token."
+    if s.source is not None:
+        text = ("Q = X·W_Q, one row per target token; K = S·W_K and V = S·W_V, one row per "
+                "source token: the target asks, the source answers.")
     if s.b_q is not None or s.b_k is not None or s.b_v is not None:
         text += " This model adds a learned bias vector (b) to every row."
     if s.q_projected is not None:
@@ -166,6 +182,8 @@ def explanation(
 
     if "tokens" in show:
         parts.append(tokens_table(ex))
+        if ex.cross:
+            parts.append(tokens_table(ex.keys, "Source tokens, the keys"))
     if "x" in show:
         parts.append(_x_step(ex))
         if ex.positions is not None:
@@ -182,6 +200,14 @@ def explanation(
                                 precision))
         else:
             parts.append(Matrix(f"X ({len(labels)}×{d_model})", labels, dims, ex.x, precision))
+        source = ex.heads[0].steps.source
+        if source is not None:  # cross-attention: K and V are made from the encoder's output
+            parts.append(_step("Step 1′ · S, the encoder's output",
+                               "The source after every encoder layer (and its final norm): one "
+                               "row per source token. Cross-attention makes its keys and "
+                               "values from these rows, and its queries from X above."))
+            parts.append(Matrix(f"S ({len(source)}×{d_model})", ex.key_labels, dims, source,
+                                precision))
     parts.extend(Text(visible(note), style="yellow") for note in ex.notes)
 
     for hs in ex.heads:
@@ -197,13 +223,13 @@ def explanation(
     return _spaced(parts)
 
 
-def tokens_table(ex: Explanation) -> Group:
+def tokens_table(ex: Explanation, name: str = "Tokens") -> Group:
     """The tokens: position, text as the tokenizer spells it, id and character offsets."""
     # the title is a line of its own: as the table's title it would wrap a long path
     # into the table's narrow width
     source = ("the model's own tokenizer" if ex.from_model
               else visible(str(ex.config.tokenizer)))
-    title = Text(f"Tokens ({source})", style="bold", no_wrap=True, overflow="ellipsis")
+    title = Text(f"{name} ({source})", style="bold", no_wrap=True, overflow="ellipsis")
     table = Table(box=None, padding=(0, 1))
     for name, justify in (("#", "right"), ("token", "left"), ("id", "right"),
                           ("start", "right"), ("end", "right")):
@@ -237,7 +263,7 @@ def _head(
     heatmap: bool = False,
 ) -> list[RenderableType]:
     s = hs.steps
-    labels = ex.labels
+    labels, keys = ex.labels, ex.key_labels  # the rows (queries) and the columns (keys)
     dims, qn, vd = _dims(ex, "q")
     kn = _dims(ex, "k")[1]
 
@@ -248,11 +274,13 @@ def _head(
                    else "shaded from the smallest (blank) to the largest (█) value")
             if s.mask is not None:
                 how += f"; {HEAT_MASKED} masked (hidden by the causal mask)"
+            if ex.cross:
+                how += "; the columns are the source's tokens, by index"
             return Heatmap(title, labels, values, per_row=weights, caption=how, masked=s.mask)
-        return Matrix(title, labels, labels, values, precision, corner="query ↓ key →",
+        return Matrix(title, labels, keys, values, precision, corner="query ↓ key →",
                       mark_row_max=weights, caption=caption, masked=s.mask)
 
-    n, d_k, d_v = s.q.shape[0], s.q.shape[1], s.v.shape[1]
+    n, m, d_k, d_v = s.q.shape[0], s.k.shape[0], s.q.shape[1], s.v.shape[1]
     parts: list[RenderableType] = []
     if (len(ex.heads) > 1 or ex.from_model or ex.config.heads > 1) and show & HEAD_SECTIONS:
         parts.append(Rule(Text(head_title(ex, hs), style="bold magenta")))
@@ -275,18 +303,18 @@ def _head(
         if s.q_unrotated is not None:
             parts.append(Flow([
                 Matrix(f"Q before RoPE ({n}×{d_k})", labels, qn, s.q_unrotated, precision),
-                Matrix(f"K before RoPE ({n}×{d_k})", labels, kn, s.k_unrotated, precision),
+                Matrix(f"K before RoPE ({m}×{d_k})", keys, kn, s.k_unrotated, precision),
             ]))
         parts.append(Flow([
             Matrix(f"Q ({n}×{d_k})", labels, qn, s.q, precision),
-            Matrix(f"K ({n}×{d_k})", labels, kn, s.k, precision),
-            Matrix(f"V ({n}×{d_v})", labels, vd, s.v, precision),
+            Matrix(f"K ({m}×{d_k})", keys, kn, s.k, precision),
+            Matrix(f"V ({m}×{d_v})", keys, vd, s.v, precision),
         ]))
     if "scores" in show:
         parts.append(_step("Step 3 · Scores = Q·Kᵀ",
                            "Each query is compared with every key by a dot product: "
                            "the bigger the number, the better the match."))
-        parts.append(square(f"Scores ({n}×{n})", s.scores))
+        parts.append(square(f"Scores ({n}×{m})", s.scores))
     if "scaled" in show:
         if s.scale is None:
             parts.append(_step(f"Step 4a · Scaled = scores / √d_k = scores / √{d_k} "
@@ -299,23 +327,23 @@ def _head(
                                f"This model multiplies the scores by {s.scale:.6g} instead of "
                                f"dividing them by √d_k = {np.sqrt(d_k):.4g}; it was trained "
                                "that way, so the softmax sees scores of the size it learned."))
-        final = f"({n}×{n}), what the softmax sees"
+        final = f"({n}×{m}), what the softmax sees"
         if s.capped is None and s.score_bias is None:
-            parts.append(square(f"Scaled ({n}×{n})", s.scaled))
+            parts.append(square(f"Scaled ({n}×{m})", s.scaled))
         if s.capped is not None:
-            parts.append(square(f"Scaled ({n}×{n})", s.uncapped))
+            parts.append(square(f"Scaled ({n}×{m})", s.uncapped))
             parts.append(_step(f"Step 4a′ · Soft-capped = {s.softcap:g} · tanh(scaled / "
                                f"{s.softcap:g})",
                                f"Each scaled score is squeezed smoothly into −{s.softcap:g} … "
                                f"{s.softcap:g}, so no single key can take over the softmax."))
             parts.append(square(f"Soft-capped {final}" if s.score_bias is None
-                                else f"Soft-capped ({n}×{n})",
+                                else f"Soft-capped ({n}×{m})",
                                 s.scaled if s.score_bias is None else s.capped))
         if s.score_bias is not None:
             parts.append(_step("Step 4a″ · + score bias",
                                "This model adds a number to every score that depends only on "
                                "where the two tokens stand (its position bias)."))
-            parts.append(square(f"Score bias ({n}×{n})", s.score_bias))
+            parts.append(square(f"Score bias ({n}×{m})", s.score_bias))
             parts.append(square(f"Scaled + bias {final}", s.scaled))
         if s.mask is not None and not heatmap:
             parts.append(_mask_legend(s))
@@ -323,7 +351,7 @@ def _head(
         parts.append(_step("Step 4b · Attention weights = softmax(scaled)",
                            "Softmax turns each row into weights that are positive and sum to 1: "
                            "e^x of each entry, divided by the row's sum of e^x."))
-        parts.append(square(f"Weights ({n}×{n}); each row sums to 1", s.weights, weights=True,
+        parts.append(square(f"Weights ({n}×{m}); each row sums to 1", s.weights, weights=True,
                             caption=f"{MAX_MARK} marks the largest weight in each row"))
         sink = ex.sinks.get((hs.layer, hs.head))
         if sink is not None:
@@ -338,7 +366,7 @@ def _head(
         seen = Counter(token_label(lab) for lab in labels)  # a repeated word's charts get its "#i"
         charts = MODEL_CHARTS if ex.from_model and not ex.focus else MAX_CHARTS
         parts.append(Flow([Bars(labels[i] if seen[token_label(labels[i])] == 1 else
-                                f"{token_label(labels[i])} #{i}", labels, s.weights[i],
+                                f"{token_label(labels[i])} #{i}", keys, s.weights[i],
                                 None if s.mask is None else s.mask[i])
                            for i in wanted[:charts]], gap=4))
         if s.mask is not None:

@@ -9,6 +9,7 @@ from rich.text import Text
 
 from attncli.explain import Explanation, Pair, RowSoftmax
 from attncli.render.common import dims as _dims
+from attncli.render.common import key_word as _key
 from attncli.render.common import step as _step
 from attncli.render.common import word as _word
 from attncli.render.widgets import MASKED, Flow, Matrix, number
@@ -30,7 +31,7 @@ def softmax_sums(ex: Explanation, row: RowSoftmax, precision: int,
                  "not change.")
     values = np.stack([row.scaled, row.exps, row.weights], axis=1)  # (n, 3)
     total = np.array([[np.nan, row.total, float(row.weights.sum())]])
-    matrix = Matrix(f"Softmax of “{who}”'s row", [*ex.labels, "sum"],
+    matrix = Matrix(f"Softmax of “{who}”'s row", [*ex.key_labels, "sum"],
                     ["scaled x", f"e^{x}" if row.shift == 0 else "e^(x−m)", "÷ sum = weight"],
                     np.concatenate([values, total]), p, corner="key",
                     masked=np.concatenate([np.stack([row.masked] * 3, axis=1),
@@ -39,7 +40,7 @@ def softmax_sums(ex: Explanation, row: RowSoftmax, precision: int,
     parts: list[RenderableType] = [_step(f"Step 4b by hand · softmax of “{who}”'s row", text),
                                    matrix]
     if key is not None and not row.masked[key]:
-        parts.append(Text(f"weight of “{_word(ex, key)}” = {number(row.exps[key], p)} / "
+        parts.append(Text(f"weight of “{_key(ex, key)}” = {number(row.exps[key], p)} / "
                           f"{number(row.total, p)} = {number(row.weights[key], p)}",
                           style="bold"))
     if row.masked.any():
@@ -51,7 +52,7 @@ def softmax_sums(ex: Explanation, row: RowSoftmax, precision: int,
 def pair_view(ex: Explanation, pr: Pair, precision: int) -> list[RenderableType]:
     """Why one query gives one key its weight: q·k per dimension, ÷√d_k, the softmax by hand,
     then the query's output as the sum of weight × value rows."""
-    a, b = _word(ex, pr.src), _word(ex, pr.dst)
+    a, b = _word(ex, pr.src), _key(ex, pr.dst)
     where = (f"layer {pr.layer}, head {pr.head}" if ex.from_model else
              f"head {pr.head}" if ex.config.heads > 1 else "")
     title = Rule(Text(f"The pair “{a}” → “{b}”" + (f" · {where}" if where else ""),
@@ -63,7 +64,7 @@ def pair_view(ex: Explanation, pr: Pair, precision: int) -> list[RenderableType]
 def pair_score(ex: Explanation, pr: Pair, precision: int) -> list[RenderableType]:
     """Step 3 for the pair: q and k side by side, their products, and the sum, the score."""
     _, qk, _ = _dims(ex, "dim ")
-    a, b = _word(ex, pr.src), _word(ex, pr.dst)
+    a, b = _word(ex, pr.src), _key(ex, pr.dst)
     order, rest, rest_sum = pr.largest(len(pr.products) if len(pr.products) <= MAX_PRODUCTS
                                        else MAX_PRODUCTS - 1)
     rows = [qk[d] for d in order]
@@ -88,7 +89,7 @@ def pair_score(ex: Explanation, pr: Pair, precision: int) -> list[RenderableType
 
 def pair_scale(ex: Explanation, pr: Pair, precision: int) -> RenderableType:
     """Step 4a for the pair: the score divided by √d_k, or why the mask hides the key."""
-    a, b = _word(ex, pr.src), _word(ex, pr.dst)
+    a, b = _word(ex, pr.src), _key(ex, pr.dst)
     if pr.masked:
         return _step("Step 4a · masked",
                      f"“{b}” comes after “{a}”, and the causal mask hides later tokens: the "
@@ -123,8 +124,8 @@ def scale_chain(pr: Pair, precision: int, brief: bool = False) -> str:
 def pair_output(ex: Explanation, pr: Pair, precision: int) -> list[RenderableType]:
     """Step 5 for the query: every key's weight × value row, and their sum, its output."""
     _, _, vd = _dims(ex, "dim ")
-    a, b = _word(ex, pr.src), _word(ex, pr.dst)
-    n = len(ex.labels)
+    a, b = _word(ex, pr.src), _key(ex, pr.dst)
+    m = len(ex.key_labels)
     contributions = np.concatenate([pr.contributions, pr.output[None, :]])  # (n + 1, d_v)
     weights = np.concatenate([pr.row.weights[:, None], [[np.nan]]])  # (n + 1, 1)
     masked = np.concatenate([pr.row.masked, [False]])[:, None]
@@ -135,12 +136,12 @@ def pair_output(ex: Explanation, pr: Pair, precision: int) -> list[RenderableTyp
                                           else f"“{b}” adds {number(pr.weight, precision + 2)} "
                                                "× its value row.")),
         Flow([
-            Matrix(f"V, the value rows ({n}×{len(vd)})", ex.labels, vd, pr.values, precision,
+            Matrix(f"V, the value rows ({m}×{len(vd)})", ex.key_labels, vd, pr.values, precision,
                    corner="key", highlight=pr.dst),
-            Matrix("weight × value", [*ex.labels, "sum = output"],
+            Matrix("weight × value", [*ex.key_labels, "sum = output"],
                    ["weight", *vd], np.concatenate([weights, contributions], axis=1),
                    precision + 1, corner="key", highlight=pr.dst,
-                   masked=np.concatenate([masked, np.zeros((n + 1, len(vd)), dtype=bool)],
+                   masked=np.concatenate([masked, np.zeros((m + 1, len(vd)), dtype=bool)],
                                          axis=1)),
         ], gap=4, row_gap=1),
     ]

@@ -194,9 +194,10 @@ LABEL_CAP = 16  # token labels longer than this are cut with an ellipsis (the JS
 
 
 class Heatmap:
-    """An n×n matrix as one shaded character per cell, so 60 tokens fit in 100 columns.
+    """An n×m matrix as one shaded character per cell, so 60 tokens fit in 100 columns.
 
-    Rows are labelled "index token"; the columns are the same tokens, by index, on a ruler.
+    Rows are labelled "index token"; the columns are the keys (the same tokens, or for
+    cross-attention the source's), by index, on a ruler.
     Each cell's shade is its value relative to its row's largest (per_row) or to the range
     of the whole matrix; the row's largest cell is always the darkest.
     """
@@ -222,12 +223,12 @@ class Heatmap:
         return np.clip(levels, 0, len(SHADE) - 1)  # (n, n) in 0..4
 
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
-        n = len(self.labels)
+        n, m = len(self.labels), self.values.shape[1]  # rows (queries), columns (keys)
         idx_w = len(str(n - 1))
         label_w = idx_w + 1 + max(cell_len(lab) for lab in self.labels)
         room = options.max_width - label_w - 1
-        more = f" … {n} more"
-        cols = n if n <= room else max(1, room - len(more))
+        more = f" … {m} more"
+        cols = m if m <= room else max(1, room - len(more))
         rows = n if n <= self.max_rows else self.max_rows - 1
         levels = self._levels()
         yield Text(self.title, style="bold")
@@ -240,8 +241,8 @@ class Heatmap:
                 cells = [HEAT_MASKED if m else c for c, m in zip(cells, self.masked[i, :cols],
                                                                  strict=True)]
             line.append("".join(cells), style="cyan")
-            if cols < n:
-                line.append(f" … {n - cols} more", style="dim")
+            if cols < m:
+                line.append(f" … {m - cols} more", style="dim")
             yield line
         if rows < n:
             yield Text(f"… {n - rows} more rows", style="dim")

@@ -1,0 +1,259 @@
+"""T5: an encoder-decoder whose only sense of word order is a bias on the scores.
+
+The encoder reads the source text; the decoder reads the target (teacher-forced: the decoder
+start token, then the target's tokens without its closing </s>) and, in each block, looks at
+its own earlier tokens (causal self-attention) and then at the source (cross-attention, whose
+queries are target tokens and whose keys and values are the encoder's output: an n_target ×
+n_source matrix). Every block normalises its input (an RMSNorm without mean or bias) before
+each part and adds the part's output to the residual stream.
+
+The scores are not divided by √d_k (the scale is 1), and self-attention adds a learned bias
+that depends only on how far the key is from the query, in buckets: exact for small
+distances, logarithmic up to relative_attention_max_distance. Block 0 of each stack holds the
+table (buckets × heads); every block of that stack reuses it. Cross-attention has no bias.
+
+Weight map (T5Model / T5ForConditionalGeneration), ours on the right; nn.Linear stores
+(out, in), we keep (in, out):
+
+    shared.weight (or encoder.embed_tokens.weight)            (vocab, d)       wte
+    {stack}.block.{i}.layer.0.SelfAttention.{q,k,v}.weight    (inner, d) T     w_q, w_k, w_v
+    {stack}.block.{i}.layer.0.SelfAttention.o.weight          (d, inner) T     w_o
+    {stack}.block.0.layer.0.SelfAttention.relative_attention_bias.weight (buckets, heads)
+    {stack}.block.{i}.layer.0.layer_norm.weight               (d,)             ln
+    decoder.block.{i}.layer.1.EncDecAttention.{q,k,v,o}.weight, layer.1.layer_norm.weight
+    {stack}.block.{i}.layer.{1|2}.DenseReluDense.wi.weight    (ff, d) T        (or wi_0, wi_1:
+    {stack}.block.{i}.layer.{1|2}.DenseReluDense.wo.weight    (d, ff) T         gated)
+    {stack}.final_layer_norm.weight                           (d,)
+    lm_head.weight                                            (vocab, d), or shared (tied,
+                                                              after scaling by d^-0.5)
+
+inner = num_heads · d_kv, which need not equal d_model.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from attncli.attention import HeadSteps, Joined, Variant, causal_mask, join_heads
+from attncli.errors import AttnError
+from attncli.models.base import Layer, Model, count
+from attncli.models.layers import activation, linear
+from attncli.tokens import Token
+
+ATTENTIONS = ("self", "cross")  # what --target shows: the decoder's own, or over the source
+
+
+def t5_norm(x: np.ndarray, w: np.ndarray, eps: float) -> np.ndarray:
+    """T5's LayerNorm: x / rms(x), no mean taken away and no bias; the mean square is taken in
+    float32 whatever x is (as transformers does), the division in x's dtype."""
+    variance = np.square(x.astype(np.float32)).mean(-1, keepdims=True)  # (n, 1)
+    inverse = np.float32(1) / np.sqrt(variance + np.float32(eps))
+    return w * (x * inverse.astype(x.dtype))
+
+
+def relative_buckets(queries: int, keys: int, buckets: int, max_distance: int,
+                     bidirectional: bool) -> np.ndarray:
+    """(queries, keys) int bucket of each key's distance from its query (key − query).
+
+    Bidirectional (the encoder): half the buckets for keys after the query, half for keys
+    before. Otherwise (the decoder) only keys before count; later ones share bucket 0. Within
+    a half, the first max_exact = half / 2 distances get a bucket each, and larger distances
+    share logarithmically wider buckets up to max_distance; beyond it, the last bucket."""
+    relative = np.arange(keys)[None, :] - np.arange(queries)[:, None]  # (queries, keys)
+    out = np.zeros_like(relative)
+    if bidirectional:
+        buckets //= 2
+        out += (relative > 0) * buckets
+        distance = np.abs(relative)
+    else:
+        distance = -np.minimum(relative, 0)
+    max_exact = buckets // 2
+    with np.errstate(divide="ignore"):  # log(0) for the exact ones, never used
+        far = np.log(distance.astype(np.float32) / np.float32(max_exact))
+    far = far / np.float32(math.log(max_distance / max_exact)) * np.float32(buckets - max_exact)
+    far = max_exact + np.where(distance < max_exact, 0, far).astype(np.int64)  # truncated
+    far = np.minimum(far, buckets - 1)
+    return out + np.where(distance < max_exact, distance, far)
+
+
+class T5(Model):
+    """t5 (and mt5, flan-t5 under model_type t5): the encoder by default; for_target() gives
+    the decoder's self- or cross-attention over a target text."""
+
+    order = "relative"
+    attention_kind = "self"  # "self" or "cross": what the heads shown look at
+    stack = "encoder"
+
+    def configure(self, config: dict[str, Any]) -> None:
+        self.n_layers = self.n_encoder_layers = count(config, "num_layers")
+        self.n_decoder_layers = count(config, "num_decoder_layers", "num_layers")
+        self.n_heads = self.n_kv_heads = count(config, "num_heads")
+        self.d_model = count(config, "d_model")
+        self.head_dim = count(config, "d_kv")
+        self.d_ff = count(config, "d_ff")
+        self.vocab_size = count(config, "vocab_size")
+        self.eps = float(config.get("layer_norm_epsilon", 1e-6))
+        self.buckets = count(config, "relative_attention_num_buckets")
+        self.max_distance = count(config, "relative_attention_max_distance")
+        proj = str(config.get("feed_forward_proj", "relu"))
+        self.gated = proj.startswith("gated-")
+        self.act = activation(str(config.get("dense_act_fn") or proj.split("-")[-1]))
+        self.start = int(config.get("decoder_start_token_id") or 0)
+        self.wte_name = ("shared.weight" if "shared.weight" in self.checkpoint
+                         else "encoder.embed_tokens.weight")
+        self.biases: dict[tuple[int, type], np.ndarray] = {}  # (n, dtype) -> the encoder's
+        self.source_ids: np.ndarray | None = None
+        self.source_tokens: list[Token] | None = None
+
+    @property
+    def inner(self) -> int:
+        return self.n_heads * self.head_dim
+
+    # ---- the decoder, on request ----
+
+    def for_target(self, source: Sequence[Token], attention: str) -> T5:
+        """This model turned to its decoder: the heads shown are the decoder's self-attention
+        or its cross-attention over source (the encoder's tokens)."""
+        if attention not in ATTENTIONS:
+            raise AttnError(f"attention {attention!r} is neither self nor cross")
+        view = copy.copy(self)
+        view.stack, view.attention_kind = "decoder", attention
+        view.n_layers = self.n_decoder_layers
+        view.causal = attention == "self"
+        view.source_tokens = list(source)
+        view.source_ids = self.check_ids([t.id for t in source])
+        return view
+
+    def target_tokens(self, text: str) -> list[Token]:
+        """What the decoder reads for text: its start token, then text's tokens without the
+        closing </s> (transformers' shift right of the labels)."""
+        tokens = super().tokens(text)
+        eos = self.config.get("eos_token_id")
+        if tokens and tokens[-1].id == eos:
+            tokens = tokens[:-1]
+        name = self.tokenizer.id_to_token(self.start) or f"[{self.start}]"
+        return [Token(name, self.start, 0, 0), *tokens]
+
+    # ---- the encoder's hooks (the base class runs them) ----
+
+    def embed(self, ids: np.ndarray) -> np.ndarray:
+        return self.checkpoint.read(self.wte_name, (self.vocab_size, self.d_model), rows=ids)
+
+    def attention_weights(self, stack: str, i: int, part: int, kind: str) -> Layer:
+        p, d, read = f"{stack}.block.{i}.layer.{part}.", self.d_model, self.checkpoint.read
+        return {
+            "w_q": read(f"{p}{kind}.q.weight", (self.inner, d)).T,  # (d, inner)
+            "w_k": read(f"{p}{kind}.k.weight", (self.inner, d)).T,
+            "w_v": read(f"{p}{kind}.v.weight", (self.inner, d)).T,
+            "w_o": read(f"{p}{kind}.o.weight", (d, self.inner)).T,  # (inner, d)
+            "ln": read(f"{p}layer_norm.weight", (d,)),
+        }
+
+    def load_attention(self, i: int) -> Layer:
+        return self.attention_weights("encoder", i, 0, "SelfAttention")
+
+    def load_rest(self, i: int) -> Layer:
+        return {"w_o": self.load_attention(i)["w_o"], **self.load_ff("encoder", i, 1)}
+
+    def load_ff(self, stack: str, i: int, part: int) -> Layer:
+        p, d, ff, read = (f"{stack}.block.{i}.layer.{part}.", self.d_model, self.d_ff,
+                          self.checkpoint.read)
+        names = ("wi_0", "wi_1", "wo") if self.gated else ("wi", "wo")
+        layer = {name: read(f"{p}DenseReluDense.{name}.weight",
+                            (d, ff) if name == "wo" else (ff, d)).T for name in names}
+        return {**layer, "ln_ff": read(f"{p}layer_norm.weight", (d,))}
+
+    def attention_input(self, h: np.ndarray, layer: Layer) -> np.ndarray:
+        return t5_norm(h, layer["ln"], self.eps)
+
+    def position_bias(self, stack: str, queries: int, keys: int) -> np.ndarray:
+        """(heads, queries, keys) the learned bias of each distance, from block 0's table."""
+        table = self.checkpoint.read(
+            f"{stack}.block.0.layer.0.SelfAttention.relative_attention_bias.weight",
+            (self.buckets, self.n_heads))  # (buckets, heads)
+        which = relative_buckets(queries, keys, self.buckets, self.max_distance,
+                                 bidirectional=stack == "encoder")  # (queries, keys)
+        return np.ascontiguousarray(table[which].transpose(2, 0, 1))
+
+    def variant(self, n: int, i: int, layer: Layer) -> Variant:
+        key = (n, self.checkpoint.dtype)  # every block shares block 0's bias
+        if key not in self.biases:
+            self.biases[key] = self.position_bias("encoder", n, n)
+        return Variant(scale=1.0, score_bias=self.biases[key])
+
+    def feed_forward(self, h: np.ndarray, ff: Layer) -> np.ndarray:
+        """h + the block's MLP of its normalised input."""
+        x = t5_norm(h, ff["ln_ff"], self.eps)
+        inner = (self.act(linear(x, ff["wi_0"])) * linear(x, ff["wi_1"]) if self.gated
+                 else self.act(linear(x, ff["wi"])))
+        return h + linear(inner, ff["wo"])
+
+    def finish_layer(self, h: np.ndarray, attn: np.ndarray, rest: Layer) -> np.ndarray:
+        return self.feed_forward(h + linear(attn, rest["w_o"]), rest)
+
+    # ---- the decoder's run ----
+
+    def encode(self, ids: np.ndarray) -> np.ndarray:
+        """The encoder's output for ids, after its final norm: (n_source, d)."""
+        h, n = self.embed(ids), len(ids)
+        for i in range(self.n_encoder_layers):
+            layer = self.load_attention(i)
+            x = self.attention_input(h, layer)
+            h = self.finish_layer(h, self.all_heads(x, layer, self.variant(n, i, layer)),
+                                  self.load_rest(i))
+        return t5_norm(h, self.checkpoint.read("encoder.final_layer_norm.weight",
+                                               (self.d_model,)), self.eps)
+
+    def _run(self, ids_: np.ndarray, layers: list[int], heads: list[int], join: bool
+             ) -> tuple[list[HeadSteps], Joined | None]:
+        if self.stack == "encoder":
+            return super()._run(ids_, layers, heads, join)
+        return self._decode(ids_, layers, heads, join)
+
+    def _decode(self, ids: np.ndarray, layers: Sequence[int], heads: Sequence[int], join: bool
+                ) -> tuple[list[HeadSteps], Joined | None]:
+        """The decoder up to the last layer asked for: the chosen heads' steps, and step 6.
+        Each block: self-attention (causal, with the decoder's own position bias), then
+        cross-attention over the encoder's output (no bias, no mask), then the MLP."""
+        assert self.source_ids is not None
+        memory = self.encode(self.source_ids)  # (n_source, d)
+        n, last = len(ids), max(layers)
+        h = self.embed(ids)  # (n, d)
+        own = Variant(scale=1.0, score_bias=self.position_bias("decoder", n, n),
+                      mask=causal_mask(n))
+        parts = (("self", 0, "SelfAttention", own, None),
+                 ("cross", 1, "EncDecAttention", Variant(scale=1.0), memory))
+        found: dict[tuple[int, int], HeadSteps] = {}
+        for i in range(last + 1):
+            for kind, part, name, variant, source in parts:
+                layer = self.attention_weights("decoder", i, part, name)
+                x = t5_norm(h, layer["ln"], self.eps)  # (n, d)
+                if kind == self.attention_kind:
+                    if i in layers:
+                        for head in heads:
+                            found[i, head] = HeadSteps(i, head, self.head_steps(
+                                x, layer, head, variant, source=source))
+                    if i == last:
+                        joined = None
+                        if join:
+                            outputs = [found[i, g].steps.output if (i, g) in found else
+                                       self.head_steps(x, layer, g, variant, source=source).output
+                                       for g in range(self.n_heads)]  # each (n, d_kv)
+                            joined = join_heads(i, outputs, layer["w_o"])
+                        return [found[j, g] for j in layers for g in heads], joined
+                mixed = self.all_heads(x, layer, variant, source=source)  # (n, inner)
+                h = h + linear(mixed, layer["w_o"])
+            h = self.feed_forward(h, self.load_ff("decoder", i, 2))
+        raise AssertionError("the last layer asked for always returns")
+
+    def output_projection(self, i: int) -> tuple[np.ndarray, np.ndarray | None]:
+        if self.stack == "encoder":
+            return self.load_attention(i)["w_o"], None
+        part, name = (0, "SelfAttention") if self.attention_kind == "self" else \
+            (1, "EncDecAttention")
+        return self.attention_weights("decoder", i, part, name)["w_o"], None
