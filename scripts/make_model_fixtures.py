@@ -497,6 +497,27 @@ def spec_qwen2_lm() -> dict:
     return {**spec, "cls": transformers.Qwen2ForCausalLM, "logits": True}
 
 
+def spec_phi3_lm() -> dict:
+    spec = spec_phi3()
+    spec["config"].tie_word_embeddings = False
+    return {**spec, "cls": transformers.Phi3ForCausalLM, "logits": True}
+
+
+def spec_olmo2_lm() -> dict:
+    spec = spec_olmo2()
+    spec["config"].tie_word_embeddings = False
+    return {**spec, "cls": transformers.Olmo2ForCausalLM, "logits": True}
+
+
+def spec_gemma2_lm() -> dict:
+    # tied, as every Gemma is, and final_logit_softcapping 3 (Gemma 2's is 30): with this
+    # fixture's logits of a few units, a cap of 30 would hardly bend them
+    spec = spec_gemma2()
+    spec["config"].tie_word_embeddings = True
+    spec["config"].final_logit_softcapping = 3.0
+    return {**spec, "cls": transformers.Gemma2ForCausalLM, "logits": True}
+
+
 def spec_bert_mlm() -> dict:
     spec = spec_bert()
     return {**spec, "cls": transformers.BertForMaskedLM, "logits": True,
@@ -542,7 +563,10 @@ SPECS["llama-lm"] = spec_llama_lm
 SPECS["qwen2-lm"] = spec_qwen2_lm
 SPECS["bert-mlm"] = spec_bert_mlm
 SPECS["roberta-mlm"] = spec_roberta_mlm
-DECODERS |= {"gpt2-lm", "llama-lm", "qwen2-lm"}
+SPECS["phi3-lm"] = spec_phi3_lm
+SPECS["olmo2-lm"] = spec_olmo2_lm
+SPECS["gemma2-lm"] = spec_gemma2_lm
+DECODERS |= {"gpt2-lm", "llama-lm", "qwen2-lm", "phi3-lm", "olmo2-lm", "gemma2-lm"}
 
 # ---- t5: an encoder-decoder (one block: spec, tokenizer, its own make) ----
 # The source is TEXT, the target its German translation. relative_attention_num_buckets 8 and
@@ -782,7 +806,8 @@ def check(name: str, dest: Path, ids: list[int], att: np.ndarray, dtype: torch.d
     config = json.loads((dest / "config.json").read_text())
     # a variant fixture (RoPE scaling, GPT-2 layer scale) is named after its family: llama-yarn
     family = name.split("-")[0] if name.startswith(
-        ("llama-", "phi3-", "gpt2-", "qwen2-", "bert-", "roberta-")) else name
+        ("llama-", "phi3-", "gpt2-", "qwen2-", "bert-", "roberta-", "olmo2-", "gemma2-")) \
+        else name
     assert config["model_type"] == family, config["model_type"]
     assert np.allclose(att.sum(-1), 1.0, atol=1e-5), f"{name}: rows do not sum to 1"
     if name in DECODERS:

@@ -31,14 +31,15 @@ def test_float64_needs_a_model() -> None:
 FOUND = sorted(p.name for p in FIXTURES.iterdir() if (p / "reference.npz").is_file())
 
 
-# Measured 2026-11-26: these four stay 1.1e-6 to 2.2e-6 from transformers in float64, every
-# other fixture within 1e-6. transformers keeps float32 islands in its float64 run: cos and sin
-# of the RoPE angles (torch's float32 cos is up to 1 unit in the last place off the correctly
-# rounded value; numpy's differs from it) and the RMSNorm. Handing attn torch's own cos and sin
-# tables brings llama-dynamic from 2.1e-6 to 0.89e-6 and the other three to 1.05e-6-1.20e-6;
-# the rest is the float32 RMSNorm's summation order. The bound is theirs, written down.
+# Measured 2026-11-26: these four (and phi3-lm, phi3 with an LM head) stay 1.1e-6 to 2.2e-6
+# from transformers in float64, every other fixture within 1e-6. transformers keeps float32
+# islands in its float64 run: cos and sin of the RoPE angles (torch's float32 cos is up to 1
+# unit in the last place off the correctly rounded value; numpy's differs from it) and the
+# RMSNorm. Handing attn torch's own cos and sin tables brings llama-dynamic from 2.1e-6 to
+# 0.89e-6 and the other three to 1.05e-6-1.20e-6; the rest is the float32 RMSNorm's
+# summation order. The bound is theirs, written down.
 NOT_YET_1E_6 = {"llama-dynamic": 2.5e-6, "llama-llama3": 1.5e-6, "llama-yarn": 1.5e-6,
-                "phi3": 1.5e-6}
+                "phi3": 1.5e-6, "phi3-lm": 1.5e-6}  # phi3-lm: phi3's weights, with its LM head
 
 
 @pytest.mark.parametrize("name", FOUND)

@@ -1,7 +1,8 @@
 """attn predict: the whole forward pass, the final norm and the LM head, against transformers.
 
-The fixtures gpt2-lm, llama-lm (untied lm_head), qwen2-lm (tied), bert-mlm and roberta-mlm
-hold transformers' logits in reference.npz: the last position's for a decoder, every
+The fixtures gpt2-lm, llama-lm (untied lm_head), qwen2-lm (tied), phi3-lm, olmo2-lm,
+gemma2-lm (tied, (1 + w) final norm, soft-capped logits), bert-mlm and roberta-mlm hold
+transformers' logits in reference.npz: the last position's for a decoder, every
 position's for a masked LM (whose sentence has a mask token).
 """
 
@@ -20,7 +21,7 @@ from attncli.models import load_model
 from attncli.predict import predict, softmax, top_k
 
 LOGITS = 1e-4  # ours against transformers' logits
-DECODERS = ("gpt2-lm", "llama-lm", "qwen2-lm")
+DECODERS = ("gpt2-lm", "llama-lm", "qwen2-lm", "phi3-lm", "olmo2-lm", "gemma2-lm")
 MLMS = ("bert-mlm", "roberta-mlm")
 
 
@@ -67,6 +68,21 @@ def test_top_k_is_the_softmax_of_the_logits_in_order(name):
         assert h.key != h.position and 0 < h.weight <= 1
 
 
+def test_gemma2_without_its_final_soft_cap_misses_the_logits(tmp_path):
+    import json
+    import shutil
+
+    d = shutil.copytree(FIXTURES / "gemma2-lm", tmp_path / "gemma2-lm")
+    config = json.loads((d / "config.json").read_text())
+    assert config["final_logit_softcapping"] == 3.0
+    (d / "config.json").write_text(json.dumps({**config, "final_logit_softcapping": None}))
+    text, ids, want = reference("gemma2-lm")
+    model = load_model(str(d))
+    got = model.logits(model.forward(ids)[0])[-1]
+    assert np.abs(got - want).max() > 0.1  # uncapped logits run past ±3
+    assert np.abs(want).max() < 3
+
+
 def test_cli_lists_k_next_tokens():
     out = ok(invoke("predict", "The capital of France is", "--model",
                     str(FIXTURES / "gpt2-lm"), "--top", "4"))
@@ -99,12 +115,13 @@ def test_cli_fills_the_mask():
 def test_refuses_an_unsupported_family():
     refused(invoke("predict", "The animal", "--model", str(FIXTURES / "opt")),
             "attn predict does not support model_type 'opt' yet", "gpt2", "bert")
-    refused(invoke("predict", "The animal", "--model", str(FIXTURES / "gemma")),
-            "model_type 'gemma'")
+    refused(invoke("predict", "The animal", "--model", str(FIXTURES / "gpt_neox")),
+            "model_type 'gpt_neox'")
 
 
 @pytest.mark.parametrize(("name", "tensor"), [
     ("gpt2", "lm_head.weight"), ("llama", "lm_head.weight"), ("qwen2", "lm_head.weight"),
+    ("phi3", "lm_head.weight"), ("gemma2", "lm_head.weight"),
     ("bert", "cls.predictions.transform.dense.weight"), ("roberta", "lm_head.dense.weight")])
 def test_refuses_a_base_model(name, tensor):
     refused(invoke("predict", "The [MASK] <mask> animal", "--model", str(FIXTURES / name)),
@@ -123,8 +140,8 @@ def test_refuses_no_model():
 
 
 def test_base_class_refuses():
-    model = load_model(str(FIXTURES / "phi3"))
-    with pytest.raises(AttnError, match="does not support model_type 'phi3'"):
+    model = load_model(str(FIXTURES / "gpt_neox"))
+    with pytest.raises(AttnError, match="does not support model_type 'gpt_neox'"):
         model.logits(np.zeros((1, model.d_model), dtype=np.float32))
 
 

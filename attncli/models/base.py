@@ -40,7 +40,8 @@ from attncli.tokens import Token, encode
 Layer = dict[str, Any]  # our weight name -> array (or None for a bias the model lacks)
 
 # the model_types `attn predict` runs through their LM head (Model.logits)
-PREDICTS = ("bert", "gpt2", "llama", "mistral", "qwen2", "qwen3", "roberta")
+PREDICTS = ("bert", "gemma", "gemma2", "gemma3_text", "gpt2", "llama", "mistral", "olmo2", "phi3",
+            "qwen2", "qwen3", "roberta")
 
 
 def count(config: dict[str, Any], *keys: str) -> int:

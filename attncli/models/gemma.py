@@ -7,7 +7,9 @@ What differs from llama.py, as transformers' modeling_gemma does it:
   - the gated MLP's activation is GELU's tanh approximation ("gelu" in a config means it);
   - head_dim comes from the config (Gemma 7B: 16 heads of 256 in a hidden size of 3072);
   - no biases anywhere; the scale is 1/√head_dim (Gemma 1 has no query_pre_attn_scalar);
-  - lm_head is tied to embed_tokens (attncli never reads lm_head).
+  - lm_head is tied to embed_tokens; `attn predict` puts the last layer's output through the
+    final (1 + w) norm and it, then soft-caps the logits where the config says
+    (final_logit_softcapping: Gemma 2's 30).
 
 The weight names are llama.py's.
 """
@@ -32,6 +34,8 @@ def gemma_norm(x: np.ndarray, w: np.ndarray, eps: float) -> np.ndarray:
 
 class Gemma(Llama):
     """gemma."""
+
+    tied_by_default = True
 
     def configure(self, config: dict[str, Any]) -> None:
         """llama's dimensions, then Gemma's activation; no biases, no sliding window."""
@@ -67,3 +71,12 @@ class Gemma(Llama):
         gate = self.act(linear(x, rest["w_gate"]))  # (n, ff)
         up = linear(x, rest["w_up"])  # (n, ff)
         return h + linear(gate * up, rest["w_down"])  # (n, d)
+
+    def logits(self, h: np.ndarray, head: Layer | None = None) -> np.ndarray:
+        """The final (1 + w) RMSNorm, the tied LM head, then the soft-cap: (n, vocab)."""
+        head = self.lm_head() if head is None else head
+        out = gemma_norm(h, head["norm"], self.eps) @ head["w"].T  # (n, vocab)
+        cap = self.config.get("final_logit_softcapping")
+        if cap:
+            out = np.tanh(out / out.dtype.type(cap)) * out.dtype.type(cap)
+        return out

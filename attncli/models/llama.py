@@ -47,6 +47,7 @@ class Llama(Model):
 
     causal = True
     order = "rope"
+    tied_by_default = False  # tie_word_embeddings when config.json leaves it out
 
     def configure(self, config: dict[str, Any]) -> None:
         """Dimensions, RoPE and sliding windows from a LlamaConfig / Qwen2Config / MistralConfig."""
@@ -138,15 +139,12 @@ class Llama(Model):
         return h + linear(gate * up, rest["w_down"], rest["b_down"])  # (n, d)
 
     def lm_head(self) -> Layer:
-        """model.norm and the LM head: lm_head.weight, or embed_tokens.weight when tied. Only
-        llama, mistral, qwen2 and qwen3: the families built on this class (gemma, phi3, olmo2)
-        are refused by the base class."""
-        if self.model_type not in ("llama", "mistral", "qwen2", "qwen3"):
-            return super().lm_head()
+        """model.norm and the LM head: lm_head.weight, or embed_tokens.weight when tied (every
+        family built on this class names them so)."""
         d, read, v = self.d_model, self.checkpoint.read, self.vocab_size
         if "lm_head.weight" in self.checkpoint:
             w = read("lm_head.weight", (v, d))  # (vocab, d)
-        elif self.tied_head(False):
+        elif self.tied_head(self.tied_by_default):
             w = read(self.prefix + "embed_tokens.weight", (v, d))  # (vocab, d)
         else:
             raise self.no_lm_head("lm_head.weight, or embed_tokens.weight tied in a "
