@@ -27,11 +27,8 @@ def _matrix(arr: np.ndarray) -> list:
 
 def document(ex: Explanation) -> dict:
     """The JSON document for an explanation; its matrices stay numpy arrays until written."""
-    doc: dict = {"schema": SCHEMA, "text": ex.text, "tokens": _tokens(ex.tokens)}
-    if ex.source_tokens is not None and ex.source_text is not None:  # a decoder: ex is the target
-        doc.update(text=ex.source_text, tokens=_tokens(ex.source_tokens), target=ex.text,
-                   target_tokens=_tokens(ex.tokens))
-    doc.update(config=ex.config.to_dict(), embeddings=ex.x)
+    doc: dict = {"schema": SCHEMA, **_texts(ex), "config": ex.config.to_dict(),
+                 "embeddings": ex.x}
     for key in ("dims", "qk_dims", "v_dims"):
         if getattr(ex, key):
             doc[key] = list(getattr(ex, key))
@@ -70,6 +67,15 @@ def _pair(p) -> dict:
         "weight": p.weight, "weights": p.row.weights,
         "contributions": p.contributions, "output": p.output,
     }
+
+
+def _texts(ex: Explanation) -> dict:
+    """text and tokens; for a decoder (ex is then the target's) the source's, then target and
+    target_tokens."""
+    if ex.source_tokens is not None and ex.source_text is not None:
+        return {"text": ex.source_text, "tokens": _tokens(ex.source_tokens), "target": ex.text,
+                "target_tokens": _tokens(ex.tokens)}
+    return {"text": ex.text, "tokens": _tokens(ex.tokens)}
 
 
 def _tokens(tokens) -> list[dict]:
@@ -195,8 +201,7 @@ def heads_to_dict(ov) -> dict:
     ex = ov.ex
     doc: dict = {
         "schema": HEADS_SCHEMA,
-        "text": ex.text,
-        "tokens": _tokens(ex.tokens),
+        **_texts(ex),
         "config": ex.config.to_dict(),
         "layers": ov.layers,
         "heads": ov.heads,

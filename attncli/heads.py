@@ -103,15 +103,17 @@ def pair_grid(ex: Explanation, src: int, dst: int) -> tuple[np.ndarray, np.ndarr
     return grid, base
 
 
-def pattern(weights: np.ndarray) -> tuple[str, float]:
-    """Name what a head's (n, n) weights mostly do, and the average weight that holds."""
+def pattern(weights: np.ndarray, cross: bool = False) -> tuple[str, float]:
+    """Name what a head's (n, n) weights mostly do, and the average weight that holds. For
+    cross-attention ((n, m): the keys are another text's tokens) only first and last apply."""
     n = len(weights)
     scores = {
-        "self": float(np.mean(np.diag(weights))),
         "first": float(np.mean(weights[:, 0])),
         "last": float(np.mean(weights[:, -1])),
     }
-    if n > 1:
+    if not cross:
+        scores["self"] = float(np.mean(np.diag(weights)))
+    if n > 1 and not cross:
         scores["previous"] = float(np.mean(np.diag(weights, k=-1)))
         scores["next"] = float(np.mean(np.diag(weights, k=1)))
     name = max(scores, key=lambda k: scores[k])
@@ -203,8 +205,8 @@ def word_ids(text: str, tokens: list[Token]) -> np.ndarray:
 
 
 def _head_pattern(ex: Explanation, hs, weights: np.ndarray) -> tuple[str, float, Sink | None]:
-    name, score = pattern(weights)
-    sink = attention_sink(weights, ex.tokens, hs.steps.mask)
+    name, score = pattern(weights, cross=ex.cross)
+    sink = attention_sink(weights, ex.keys.tokens, hs.steps.mask)
     # a sink on the first or last token is that pattern told more exactly; it gives way only
     # to a pattern (self, previous…) that holds more of the average weight
     if sink is not None and sink.share >= score - 1e-12:
@@ -221,8 +223,12 @@ def overview(ex: Explanation, src_word: str | None = None, dst_word: str | None 
     heads = sorted({hs.head for hs in ex.heads})
     row, col = {v: i for i, v in enumerate(layers)}, {v: i for i, v in enumerate(heads)}
     real = [i for i, t in enumerate(ex.tokens) if t.end > t.start]  # not [CLS], BOS…
-    words = word_ids(ex.text, ex.tokens)[real]  # "didn", "'", "t": one word, so no link
-    apart = words[:, None] != words[None, :]  # (real, real) True between different words
+    keys = [j for j, t in enumerate(ex.keys.tokens) if t.end > t.start]
+    if ex.cross:  # a target word and a source word are always two words
+        apart = np.ones((len(real), len(keys)), dtype=bool)
+    else:
+        words = word_ids(ex.text, ex.tokens)[real]  # "didn", "'", "t": one word, so no link
+        apart = words[:, None] != words[None, :]  # (real, real) True between different words
     patterns: list[list[HeadPattern]] = [[] for _ in layers]
     links: list[Link] = []
     for hs in ex.heads:
@@ -230,17 +236,17 @@ def overview(ex: Explanation, src_word: str | None = None, dst_word: str | None 
         name, score, sink = _head_pattern(ex, hs, w)
         best = None
         if apart.any():
-            sub = np.where(apart, w[np.ix_(real, real)], -1.0)  # itself is never apart
+            sub = np.where(apart, w[np.ix_(real, keys)], -1.0)  # itself is never apart
             i, j = np.unravel_index(int(np.argmax(sub)), sub.shape)
-            best = Link(hs.layer, hs.head, real[i], real[j], float(sub[i, j]))
+            best = Link(hs.layer, hs.head, real[i], keys[j], float(sub[i, j]))
             links.append(best)
         patterns[row[hs.layer]].append(HeadPattern(hs.layer, hs.head, name, score, best, sink))
     if src_word is None:
         links.sort(key=lambda link: -link.weight)
         return Overview(ex, layers, heads, None, None, None, links[:top], patterns)
 
-    (src, note_src), (dst, note_dst) = find_one(ex, src_word, "--from"), find_one(ex, dst_word,
-                                                                                 "--to")
+    (src, note_src) = find_one(ex, src_word, "--from")
+    (dst, note_dst) = find_one(ex.keys, dst_word, "--to")  # a source word, for cross-attention
     grid, base = pair_grid(ex, src, dst)  # (layers, heads) each
     pair = [Link(hs.layer, hs.head, src, dst, float(grid[row[hs.layer], col[hs.head]]),
                  float(base[row[hs.layer], col[hs.head]])) for hs in ex.heads]

@@ -210,3 +210,19 @@ def test_the_fixture_config_is_what_the_docstring_says() -> None:
     assert config["relative_attention_num_buckets"] == 8
     assert config["relative_attention_max_distance"] == 12
     assert config["feed_forward_proj"] == "gated-gelu"
+
+
+def test_heads_follows_a_target_word_to_a_source_word() -> None:
+    doc = ok_json(run("heads", SOURCE, "--model", str(T5), "--target", TARGET, "--from", "#1",
+                      "--to", "animal", "--json"))
+    assert doc["target"] == TARGET and doc["tokens"][doc["to"]]["text"] == "▁animal"
+    assert doc["target_tokens"][doc["from"]]["text"] == "▁D"
+    grid = np.array(doc["grid"])
+    assert grid.shape == (3, 4)  # the decoder's 3 layers × 4 heads
+    expected = REF["cross_attentions"][:, :, doc["from"], doc["to"]]
+    assert np.abs(grid - expected).max() <= 1e-5
+    patterns = {p["pattern"] for row in doc["patterns"] for p in row}
+    assert patterns <= {"first", "last", "sink", "mixed"}  # no self/previous across two texts
+    out = " ".join(ok(run("heads", SOURCE, "--model", str(T5), "--target", TARGET)).split())
+    assert "Cross-attention: each target token looks at the source's tokens" in out
+    assert "Target “Das Tier" in out

@@ -10,6 +10,7 @@ from attncli import __version__
 from attncli.cli import interactive, output, sources
 from attncli.cli.exits import AttnGroup
 from attncli.cli.options import (
+    AttentionOpt,
     CausalOpt,
     DKOpt,
     DModelOpt,
@@ -27,6 +28,7 @@ from attncli.cli.options import (
     PrecisionOpt,
     SeedOpt,
     SvgOpt,
+    TargetOpt,
     TokenizerOpt,
     TxtOpt,
     WeightsOpt,
@@ -97,14 +99,8 @@ def explain(
     layer: LayerOpt = None,
     head: HeadOpt = None,
     float64: Float64Opt = False,
-    target: Annotated[str | None, typer.Option(
-        help="With an encoder-decoder --model (t5): the decoder's text, e.g. TEXT's "
-             "translation. TEXT goes into the encoder; the heads shown are the decoder's, whose "
-             "queries are the target's tokens.", show_default=False)] = None,
-    attention: Annotated[str | None, typer.Option(
-        help="With --target: cross (the target's queries look at the source's keys: a "
-             "target × source matrix) or self (the decoder's causal attention over the "
-             "target) [default: cross].", show_default=False)] = None,
+    target: TargetOpt = None,
+    attention: AttentionOpt = None,
     show: Annotated[list[str] | None, typer.Option(
         help="Sections to print, comma-separated: tokens, x, w, qkv, scores, scaled, softmax, "
              "bars, output, joined, or all [default: all; for a model: tokens, scores, "
@@ -166,6 +162,8 @@ def explain(
     "      --model ./all-MiniLM-L6-v2 --from it --to animal",
     'attn heads "The animal was tired" --model ./all-MiniLM-L6-v2',
     'attn heads "The animal was tired" --heads 4 --from tired --to animal --json',
+    'attn heads "The animal was tired" --model ./t5-small \\\n'
+    '      --target "Das Tier war müde" --from Tier --to animal',
 ))
 def heads_cmd(
     text: Annotated[str, typer.Argument(help="The sentence; - reads standard input.",
@@ -190,6 +188,8 @@ def heads_cmd(
     d_model: DModelOpt = None,
     heads: HeadsOpt = None,
     causal: CausalOpt = False,
+    target: TargetOpt = None,
+    attention: AttentionOpt = None,
     max_tokens: MaxTokensOpt = 4096,
     as_json: JsonOpt = False,
     svg: SvgOpt = None,
@@ -211,7 +211,8 @@ def heads_cmd(
         head = "all" if head is None else head
     ex = sources.build(text, sources.SourceOptions(
         weights=weights, tokenizer=tokenizer, seed=seed, d_model=d_model, heads=heads,
-        causal=causal, model=model, layer=layer, head=head, max_tokens=max_tokens))
+        causal=causal, model=model, layer=layer, head=head, max_tokens=max_tokens,
+        target=target, attention=attention))
     ov = overview(ex, from_word, to_word, top=top)
     if as_json:
         from attncli import export

@@ -57,3 +57,12 @@ PrecisionOpt = Annotated[int, typer.Option(min=0, max=10, help="Decimal places i
 Float64Opt = Annotated[bool, typer.Option(
     "--float64", help="With --model: run the whole forward pass in float64, not only the head "
                       "shown (slower; matches transformers run in float64 within 1e-6).")]
+
+TargetOpt = Annotated[str | None, typer.Option(
+    help="With an encoder-decoder --model (t5): the decoder's text, e.g. TEXT's translation. "
+         "TEXT goes into the encoder; the heads shown are the decoder's, whose queries are the "
+         "target's tokens.", show_default=False)]
+AttentionOpt = Annotated[str | None, typer.Option(
+    help="With --target: cross (the target's queries look at the source's keys: a target × "
+         "source matrix) or self (the decoder's causal attention over the target) "
+         "[default: cross].", show_default=False)]

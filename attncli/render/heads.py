@@ -90,15 +90,17 @@ class _Labels:
     def __init__(self, ov: Overview) -> None:
         self.ov, self.marked = ov, False
 
-    def __call__(self, i: int) -> str:
-        shown, marked = token_label(self.ov.ex.text, self.ov.ex.tokens[i])
+    def __call__(self, i: int, key: bool = False) -> str:
+        """Token i's label; with key, key i's (a source token, for cross-attention)."""
+        ex = self.ov.ex.keys if key else self.ov.ex
+        shown, marked = token_label(ex.text, ex.tokens[i])
         self.marked |= marked
         return shown
 
 
 def _link(label: _Labels, link: Link) -> Text:
     return Text.assemble(f"layer {link.layer:>2} head {link.head:>2}   ",
-                         (label(link.src), "bold"), " → ", (label(link.dst), "bold"),
+                         (label(link.src), "bold"), " → ", (label(link.dst, key=True), "bold"),
                          f"  {100 * link.weight:5.1f}%")
 
 
@@ -130,7 +132,7 @@ class PairRows:
 
 
 def _pair(ov: Overview, label: _Labels) -> list[RenderableType]:
-    src, dst = label(ov.src), label(ov.dst)
+    src, dst = label(ov.src), label(ov.dst, key=True)
     masked = any(hs.steps.mask is not None for hs in ov.ex.heads)
     who = "every word the mask lets see it" if masked else "every word, itself included"
     parts: list[RenderableType] = [
@@ -154,7 +156,7 @@ def _sinks(ov: Overview, label: _Labels) -> list[Text]:
     counts = Counter(p.sink.token for row in ov.patterns for p in row if p.sink is not None)
     if not counts:
         return []
-    named = ", ".join(f"{label(i)} in {k} head{'s' if k > 1 else ''}"
+    named = ", ".join(f"{label(i, key=True)} in {k} head{'s' if k > 1 else ''}"
                       for i, k in sorted(counts.items(), key=lambda c: (-c[1], c[0])))
     return [Text(f"K: the sinks park on {named}.")]
 
@@ -167,6 +169,9 @@ def _patterns(ov: Overview, label: _Labels) -> list[RenderableType]:
             Text("  ".join(f"{CODES[name]} {name}" for name in PATTERNS)),
             Text(f"({'; '.join(f'{n}: {d}' for n, d in PATTERNS.items())})", style="dim"),
             *_sinks(ov, label),
+            *([Text("Cross-attention: each target token looks at the source's tokens, so "
+                     "first and last are the source's, and self, previous and next do not "
+                     "apply.", style="dim")] if ov.ex.cross else []),
             Text(""),
             Text("Strongest links between two different words:", style="bold"),
             *(_link(label, link) for link in ov.top)]
