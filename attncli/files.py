@@ -42,9 +42,13 @@ def check_memory(estimate: float, what: str) -> None:
     """Refuse work whose memory, estimated before anything is allocated, exceeds the budget."""
     budget = memory_budget()
     if estimate > budget:
-        raise AttnError(f"{what} would need about {estimate / MiB:,.0f} MiB, more than the "
-                        f"memory budget of {budget / MiB:,.0f} MiB (set ATTN_MEMORY_BUDGET to "
-                        "raise it)")
+        raise AttnError(f"{what} would need about {_size(estimate)}, more than the memory "
+                        f"budget of {_size(budget)} (set ATTN_MEMORY_BUDGET to raise it)")
+
+
+def _size(n: float) -> str:
+    """Bytes as MiB, or as KiB below 1 MiB (so that a small budget does not read "0 MiB")."""
+    return f"{n / MiB:,.0f} MiB" if n >= MiB else f"{n / 1024:,.0f} KiB"
 
 
 def read_bytes(path: Path, *, what: str, limit: int = MAX_INPUT_BYTES) -> bytes:

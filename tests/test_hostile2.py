@@ -411,3 +411,139 @@ def test_the_budget_holds_under_a_real_memory_limit(tmp_path: Path) -> None:
         done = limited(args, stdin=stdin)
         assert done.returncode == 2, (args[:3], done.returncode, done.stderr[-300:])
         assert len(done.stderr.splitlines()) == 1 and "MemoryError" not in done.stderr
+
+
+@pytest.mark.parametrize(("name", "args", "tensor"), [
+    ("bert", ["explain", "the animal was tired"], "intermediate.dense.weight"),  # MLP 64×32
+    ("gpt2", ["explain", "the animal was tired", "--layer", "1"], "c_attn.weight"),  # sharded
+    # the tied LM head reads the whole word-embedding table (the embeddings read 7 rows)
+    ("bert-mlm", ["predict", "the [MASK] was tired"], "word_embeddings.weight' 250×32"),
+])
+def test_a_tensor_is_weighed_against_the_budget_before_it_is_read(
+        name: str, args: list[str], tensor: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    # safetensors shapes (and so config-implied sizes, which must match them): each tensor's
+    # stored and converted bytes are checked before it is read
+    from attncli import files
+
+    model = Path(__file__).parent / "fixtures" / "models" / name
+    assert invoke(*args, "--model", str(model)).exit_code == 0
+    sizes = {"bert": 12_000, "gpt2": 20_000, "bert-mlm": 40_000}  # bytes: under each tensor
+    budget = sizes[name]
+    monkeypatch.setattr(files, "memory_budget", lambda: budget)
+    line = refused(invoke(*args, "--model", str(model)), "memory budget", "tensor", "KiB")
+    assert tensor in line, line
+
+
+def without_search_permission(tmp_path: Path) -> tuple[Path, list[str]]:
+    """A folder holding a weights file, a model and nothing else, that this process may not
+    search (mode 000), and the command prefix that makes that true: root ignores file modes
+    unless it drops CAP_DAC_OVERRIDE and CAP_DAC_READ_SEARCH (setpriv, util-linux)."""
+    import shutil
+
+    folder = tmp_path / "locked"
+    folder.mkdir()
+    shutil.copy(Path(__file__).parent.parent / "sample_weights" / "animal-tired.json",
+                folder / "w.json")
+    shutil.copytree(Path(__file__).parent / "fixtures" / "models" / "bert", folder / "bert")
+    folder.chmod(0)
+    prefix: list[str] = []
+    if os.geteuid() == 0:
+        setpriv = shutil.which("setpriv")
+        if setpriv is None:
+            pytest.skip("running as root without setpriv: file modes cannot be enforced")
+        prefix = [setpriv, "--bounding-set=-dac_override,-dac_read_search"]
+    return folder, prefix
+
+
+@pytest.mark.parametrize("args", [
+    ["explain", "The animal was tired", "-w", "{f}/w.json"],
+    ["explain", "The animal was tired", "--model", "{f}/bert"],
+    ["explain", "The animal was tired", "--tokenizer", "{f}/tokenizer.json"],
+    ["explain", "The animal was tired", "--svg", "{f}/out.svg"],
+    ["weights", "init", "-o", "{f}/new.json"],
+])
+def test_a_folder_without_search_permission_is_one_line_exit_2(
+        args: list[str], tmp_path: Path) -> None:
+    folder, prefix = without_search_permission(tmp_path)
+    try:
+        done = subprocess.run([*prefix, sys.executable, "-m", "attncli",
+                               *(a.format(f=folder) for a in args)],
+                              capture_output=True, text=True, timeout=60,
+                              cwd=Path(__file__).parent.parent)
+    finally:
+        folder.chmod(0o755)
+    assert done.returncode == 2, done.stderr
+    (line,) = done.stderr.splitlines()
+    assert line.startswith(f"attn: error: {folder}/") and "Permission denied" in line
+
+
+def test_any_os_error_on_a_named_path_is_one_line_exit_2(monkeypatch) -> None:
+    # the mechanism: an OSError that carries a file name, from anywhere, is the user's path
+    from attncli import explain
+
+    def denied(*_args, **_kwargs):
+        raise PermissionError(13, "Permission denied", "/somewhere/locked/config.json")
+
+    monkeypatch.setattr(explain, "check_text", denied)
+    line = refused(invoke("explain", "The animal was tired"), "Permission denied")
+    assert line == "attn: error: /somewhere/locked/config.json: Permission denied"
+
+
+def test_standard_input_closed_or_a_stray_byte_in_weights_init_is_one_line(tmp_path) -> None:
+    done = subprocess.run([sys.executable, "-m", "attncli", "explain", "-"],
+                          stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=60,
+                          cwd=Path(__file__).parent.parent, close_fds=True,
+                          preexec_fn=lambda: os.close(0))
+    assert done.returncode == 2
+    assert done.stderr.splitlines() == ["attn: error: cannot read standard input: it is closed; "
+                                        "give the text as an argument instead of -"]
+    out = tmp_path / "w.json"
+    done = subprocess.run([sys.executable, "-m", "attncli", "weights", "init", "--text",
+                           b"a \xff b", "-o", str(out)], capture_output=True, timeout=60,
+                          cwd=Path(__file__).parent.parent)
+    assert done.returncode == 2 and not out.exists()
+    assert b"is a stray byte, not a character" in done.stderr
+
+
+@pytest.mark.parametrize("args", [
+    ["explain", "The animal was tired", "--show", "softmax", "--txt", "{out}.txt"],
+    ["explain", "The animal was tired", "--show", "softmax", "--svg", "{out}.svg"],
+    ["weights", "init", "-o", "{out}.json"],
+])
+def test_four_runs_racing_for_one_new_file_leave_one_winner(args: list[str],
+                                                             tmp_path: Path) -> None:
+    out = tmp_path / "shared"
+    command = [sys.executable, "-m", "attncli", *(a.format(out=out) for a in args)]
+    runs = [subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                             text=True, cwd=Path(__file__).parent.parent) for _ in range(4)]
+    results = [(run.wait(timeout=60), run.stderr.read()) for run in runs]
+    assert sorted(code for code, _ in results) == [0, 2, 2, 2], results
+    assert all("already exists (use --force" in err for code, err in results if code == 2)
+    # the winner's file and nothing else: no temporary left by the runs that lost
+    assert [p.name for p in tmp_path.iterdir()] == [Path(args[-1].format(out=out)).name]
+
+
+@pytest.mark.parametrize(("factor", "code"), [(1e150, 2), (1e300, 2), (1e-300, 0)])
+def test_extreme_weights_print_no_runtime_warning(factor: float, code: int,
+                                                  tmp_path: Path) -> None:
+    import json
+
+    weights = json.loads((Path(__file__).parent.parent / "sample_weights"
+                          / "animal-tired.json").read_text())
+
+    def scaled(value):
+        if isinstance(value, list):
+            return [scaled(v) for v in value]
+        return value * factor if isinstance(value, float | int) else value
+
+    for key in ("w_q", "w_k", "w_v", "embeddings"):
+        weights[key] = ({w: scaled(v) for w, v in weights[key].items()}
+                        if isinstance(weights[key], dict) else scaled(weights[key]))
+    path = tmp_path / "w.json"
+    path.write_text(json.dumps(weights))
+    done = subprocess.run([sys.executable, "-W", "default::RuntimeWarning", "-m", "attncli",
+                           "explain", "The animal was tired", "-w", str(path)],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == code, done.stderr
+    assert "Warning" not in done.stderr
+    assert len(done.stderr.splitlines()) == (1 if code else 0), done.stderr

@@ -66,6 +66,11 @@ class AttnGroup(TyperGroup):
         except AttnError as exc:
             _fail(_one_line(str(exc)), 2)
         except OSError as exc:
+            if exc.filename is not None:  # a path the user named (or one inside it): stat,
+                # is_dir or open refused, e.g. a folder without search permission
+                from attncli.safe_text import visible
+
+                _fail(f"{visible(str(exc.filename))}: {exc.strerror or exc}", 2)
             if exc.errno not in WRITE_ERRORS:
                 _internal(exc, debug)
             _quiet_stdout()  # so that Python's own last flush cannot fail again

@@ -21,6 +21,9 @@ def read_text(text: str) -> str:
         return text
     from attncli.files import MAX_STDIN, MiB
 
+    if sys.stdin is None:  # started with standard input closed (`attn explain - <&-`)
+        raise AttnError("cannot read standard input: it is closed; give the text as an "
+                        "argument instead of -")
     try:
         data = (sys.stdin.buffer.read(MAX_STDIN + 1) if hasattr(sys.stdin, "buffer")
                 else sys.stdin.read(MAX_STDIN + 1).encode())
@@ -234,6 +237,10 @@ def seeded_file(seed: int, d_model: int, d_k: int | None, d_v: int | None, heads
     from attncli.files import check_memory
 
     dims = sizes(d_model, d_k, d_v, heads, None)
+    if text is not None:
+        from attncli.explain import check_text
+
+        check_text(text)  # a stray byte in argv would fail as the file is written
     if text is not None:  # the table, as numbers and as the file's text (~20 bytes a number)
         words = len(set(text.split()))
         check_memory(words * dims[0] * (8 + 20), f"an embeddings table of {words:,} words × "

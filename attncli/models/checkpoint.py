@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from attncli.errors import AttnError
-from attncli.files import MAX_CONFIG, parse_json, read_bytes
+from attncli.files import MAX_CONFIG, check_memory, parse_json, read_bytes
 
 CONFIG = "config.json"
 TOKENIZER = "tokenizer.json"
@@ -243,6 +243,10 @@ class Checkpoint:
         begin, end = info["data_offsets"]
         if end - begin != item.itemsize * math.prod(shape):
             raise AttnError(f"{path}: tensor {name!r} has {end - begin} bytes for shape {shape}")
+        # the stored numbers read, then converted: both are held at once
+        count = math.prod(shape) if rows is None else len(rows) * math.prod(shape[1:])
+        check_memory(count * (item.itemsize + np.dtype(self.dtype).itemsize),
+                     f"{path}: tensor {name!r} {'×'.join(map(str, shape))}")
         try:
             if rows is None and dtype in NUMPY_DTYPES:
                 return self.handle(path).get_tensor(name).astype(self.dtype, copy=False)
