@@ -547,3 +547,22 @@ def test_extreme_weights_print_no_runtime_warning(factor: float, code: int,
     assert done.returncode == code, done.stderr
     assert "Warning" not in done.stderr
     assert len(done.stderr.splitlines()) == (1 if code else 0), done.stderr
+
+
+@pytest.mark.parametrize(("locked", "args", "says"), [
+    ("bert/config.json", ["--model", "{f}/bert"], "permission denied"),
+    ("bert/tokenizer.json", ["--model", "{f}/bert"], "permission denied"),
+    ("bert/model.safetensors", ["--model", "{f}/bert"], "cannot read (Permission denied)"),
+    ("w.json", ["-w", "{f}/w.json"], "is not readable"),  # typer's own check of --weights
+])
+def test_an_unreadable_file_is_named_as_unreadable_not_invalid(
+        locked: str, args: list[str], says: str, tmp_path: Path) -> None:
+    folder, prefix = without_search_permission(tmp_path)
+    folder.chmod(0o755)
+    (folder / locked).chmod(0)
+    done = subprocess.run([*prefix, sys.executable, "-m", "attncli", "explain", "a b",
+                           *(a.format(f=folder) for a in args)], capture_output=True, text=True,
+                          timeout=60, cwd=Path(__file__).parent.parent)
+    assert done.returncode == 2, done.stderr
+    (line,) = done.stderr.splitlines()
+    assert line.startswith("attn: error: ") and str(folder / locked) in line and says in line

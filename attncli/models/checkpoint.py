@@ -123,6 +123,8 @@ def read_header(path: Path) -> tuple[dict[str, Any], int]:
             check_header(header)
     except FileNotFoundError:
         raise AttnError(f"{path}: missing (listed in {INDEX})") from None
+    except (PermissionError, IsADirectoryError) as exc:  # the file is fine; attn may not read it
+        raise AttnError(f"{path}: cannot read ({exc.strerror or exc})") from None
     except (OSError, ValueError, struct.error) as exc:
         raise AttnError(f"{path}: not a valid safetensors file ({exc})") from None
     header.pop("__metadata__", None)
