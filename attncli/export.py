@@ -59,14 +59,19 @@ def _row(hs, row) -> dict:
 
 def _pair(p) -> dict:
     """The pair view's numbers: from q and k to the weight, then the weighted value rows."""
-    return {
+    doc = {
         "from": p.src, "to": p.dst, "layer": p.layer, "head": p.head,
         "q": p.q, "k": p.k, "products": p.products, "score": p.score,
-        "divisor": p.divisor, "scaled": p.scaled, "masked": p.masked,
+        "divisor": p.divisor, "divided": p.divided, "scaled": p.scaled, "masked": p.masked,
         "shift": p.row.shift, "exp": p.row.exps, "exp_sum": p.row.total,
         "weight": p.weight, "weights": p.row.weights,
         "contributions": p.contributions, "output": p.output,
     }
+    # the model's own steps between the score and the softmax, where it has them
+    doc.update((key, value) for key, value in (("scale", p.scale), ("softcap", p.softcap),
+                                               ("capped", p.capped), ("bias", p.bias))
+               if value is not None)
+    return doc
 
 
 def _texts(ex: Explanation) -> dict:

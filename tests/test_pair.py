@@ -41,8 +41,10 @@ BERT_TEXT = "The animal didn't cross the street because it was tired"
 LOVE = ("I love AI", "-w", str(I_LOVE_AI))
 ANIMAL = ("The animal was tired", "-w", str(ANIMAL_TIRED))
 NARROW = 80
-PAIR_KEYS = ["from", "to", "layer", "head", "q", "k", "products", "score", "divisor", "scaled",
-             "masked", "shift", "exp", "exp_sum", "weight", "weights", "contributions", "output"]
+PAIR_KEYS = ["from", "to", "layer", "head", "q", "k", "products", "score", "divisor", "divided",
+             "scaled", "masked", "shift", "exp", "exp_sum", "weight", "weights", "contributions",
+             "output"]
+MODEL_PAIR_KEYS = ["scale", "softcap", "capped", "bias"]  # only where the model has them
 FOCUS_KEYS = ["layer", "head", "query", "scaled", "shift", "exp", "sum", "weights"]
 EXACT = 1e-12
 ZERO = re.compile(r"(?<![\d.])0\.0%")  # a bar's 0.0% (and not the end of 100.0%)
@@ -455,7 +457,7 @@ def test_the_shipped_schema_is_valid_and_describes_every_new_key() -> None:
     for key in ("head_indices", "description", "n_layers"):
         assert config[key].get("description"), key
     assert sorted(top["pair"]["required"]) == sorted(PAIR_KEYS)
-    assert set(top["pair"]["properties"]) == set(PAIR_KEYS)
+    assert set(top["pair"]["properties"]) == set(PAIR_KEYS + MODEL_PAIR_KEYS)
     assert sorted(top["focus"]["items"]["required"]) == sorted(FOCUS_KEYS)
     assert "additionalProperties" not in json.dumps(s)  # documents may carry more keys
 

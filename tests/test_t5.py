@@ -226,3 +226,23 @@ def test_heads_follows_a_target_word_to_a_source_word() -> None:
     out = " ".join(ok(run("heads", SOURCE, "--model", str(T5), "--target", TARGET)).split())
     assert "Cross-attention: each target token looks at the source's tokens" in out
     assert "Target “Das Tier" in out
+
+
+def test_the_pair_in_json_names_the_scale_and_the_position_bias() -> None:
+    doc = ok_json(run("explain", SOURCE, "--model", str(T5), "--from", "animal", "--to", "tired",
+                      "--json"))
+    p, head = doc["pair"], doc["heads"][0]
+    i, j = p["from"], p["to"]
+    assert p["scale"] == 1.0 and p["divisor"] == 1.0 and p["divided"] == p["score"]
+    assert p["bias"] == head["score_bias"][i][j] != 0
+    assert p["scaled"] == pytest.approx(p["divided"] + p["bias"], abs=1e-12)
+    assert p["scaled"] == head["scaled"][i][j] and "softcap" not in p
+
+
+def test_a_soft_capped_pair_in_json() -> None:
+    doc = ok_json(run("explain", "The animal was tired", "--model", str(FIXTURES / "gemma2"),
+                      "--layer", "0", "--from", "tired", "--to", "animal", "--json"))
+    p = doc["pair"]
+    cap = p["softcap"]
+    assert p["capped"] == pytest.approx(cap * np.tanh(p["divided"] / cap), abs=1e-12)
+    assert p["scaled"] == p["capped"] and "bias" not in p
