@@ -7,7 +7,7 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
-from attncli.errors import AttnError
+from attncli.errors import AttnError, TargetExists
 
 MAX_INPUT_BYTES = 2 * 1024**3  # no weights file for a lesson is larger than this
 MiB = 1024**2
@@ -113,7 +113,7 @@ def check_target(path: Path, *, force: bool = False) -> None:
     if path.is_dir():
         raise AttnError(f"{path}: is a directory")
     if path.exists() and not force:
-        raise AttnError(f"{path}: already exists (use --force to overwrite it)")
+        raise TargetExists(f"{path}: already exists")
     if not path.parent.is_dir():
         raise AttnError(f"{path}: folder {path.parent} does not exist")
 
@@ -184,7 +184,7 @@ def atomic_write(path: Path, data: bytes, *, force: bool = False) -> None:
     except BaseException as exc:
         Path(tmp).unlink(missing_ok=True)
         if isinstance(exc, FileExistsError):
-            raise AttnError(f"{path}: already exists (use --force to overwrite it)") from None
+            raise TargetExists(f"{path}: already exists") from None
         if isinstance(exc, OSError):
             raise AttnError(f"{path}: cannot write ({exc.strerror or exc})") from None
         raise

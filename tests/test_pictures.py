@@ -23,6 +23,7 @@ from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 
+from attncli.cli.output import check_exports
 from attncli.errors import AttnError
 from attncli.files import wants_dir
 from attncli.render import console as screen
@@ -161,7 +162,7 @@ def test_every_kind_goes_into_its_folder_and_save_skips_folders(tmp_path: Path) 
     whole = tmp_path / "lesson.txt"
     exports = screen.Exports(svg=folder(tmp_path / "pics"), html=folder(tmp_path / "pics"),
                              txt=whole)
-    exports.check(allow_dirs=True)  # two kinds may share a folder
+    check_exports(exports, allow_dirs=True)  # two kinds may share a folder
     screen.save(Group(*(page for _, page in PAGES)), exports, WIDTH, "attn demo")
     assert listing(tmp_path) == ["lesson.txt"]  # save writes the files only
     written = screen.save_each(PAGES, exports, WIDTH, "attn demo")
@@ -177,7 +178,7 @@ def test_every_kind_goes_into_its_folder_and_save_skips_folders(tmp_path: Path) 
 def test_save_each_creates_a_missing_folder(tmp_path: Path) -> None:
     target = tmp_path / "new"
     exports = screen.Exports(svg=folder(target))
-    exports.check(allow_dirs=True)
+    check_exports(exports, allow_dirs=True)
     assert not target.exists()  # the check creates nothing
     written = screen.save_each(PAGES, exports, WIDTH, "attn")
     assert target.is_dir() and listing(target) == sorted(p.name for p in written)
@@ -186,7 +187,7 @@ def test_save_each_creates_a_missing_folder(tmp_path: Path) -> None:
 def test_a_folder_whose_parent_is_missing_is_refused(tmp_path: Path) -> None:
     target = tmp_path / "no" / "such"
     exports = screen.Exports(svg=folder(target))
-    for attempt in (lambda: exports.check(allow_dirs=True),
+    for attempt in (lambda: check_exports(exports, allow_dirs=True),
                     lambda: screen.save_each(PAGES, exports, WIDTH, "attn")):
         with pytest.raises(AttnError) as refusal:
             attempt()
@@ -199,7 +200,7 @@ def test_a_file_where_the_folder_should_be_is_refused(tmp_path: Path) -> None:
     (tmp_path / "pics").write_text("keep me")
     exports = screen.Exports(svg=folder(tmp_path / "pics"))
     with pytest.raises(AttnError, match="is not a directory"):
-        exports.check(allow_dirs=True)
+        check_exports(exports, allow_dirs=True)
     with pytest.raises(AttnError, match="is not a directory"):
         screen.save_each(PAGES, exports, WIDTH, "attn")
     assert (tmp_path / "pics").read_text() == "keep me"
@@ -212,16 +213,19 @@ def test_an_existing_page_is_refused_without_force_and_nothing_is_written(tmp_pa
     exports = screen.Exports(svg=folder(tmp_path), txt=folder(tmp_path))
     with pytest.raises(AttnError, match="already exists") as refusal:
         screen.save_each(PAGES, exports, WIDTH, "attn")
-    assert str(taken) in str(refusal.value) and "--force" in str(refusal.value)
+    assert str(taken) in str(refusal.value)  # the CLI adds how to replace it (--force)
+    line = refused(run("demo", "--no-pause", "--svg", f"{tmp_path}/"), "already exists",
+                   "(use --force to overwrite it)")
+    assert str(taken) in line
     assert listing(tmp_path) == [taken.name]  # not even the pages before it
     assert taken.read_text() == "keep me"
     # known up front, the pages' names let the check refuse before the lesson
     with pytest.raises(AttnError, match="already exists"):
-        exports.check(allow_dirs=True, pages=[name for name, _ in PAGES])
-    exports.check(allow_dirs=True)  # without them, only the folder is checked
+        check_exports(exports, allow_dirs=True, pages=[name for name, _ in PAGES])
+    check_exports(exports, allow_dirs=True)  # without them, only the folder is checked
 
     forced = screen.Exports(svg=folder(tmp_path), txt=folder(tmp_path), force=True)
-    forced.check(allow_dirs=True, pages=[name for name, _ in PAGES])
+    check_exports(forced, allow_dirs=True, pages=[name for name, _ in PAGES])
     assert len(screen.save_each(PAGES, forced, WIDTH, "attn")) == 6
     ET.parse(taken)  # replaced by the page
     assert len(listing(tmp_path)) == 6
@@ -229,11 +233,11 @@ def test_an_existing_page_is_refused_without_force_and_nothing_is_written(tmp_pa
 
 def test_check_refuses_a_folder_unless_allowed(tmp_path: Path) -> None:
     with pytest.raises(AttnError, match=r"is a directory$"):
-        screen.Exports(svg=tmp_path).check()  # explain, heads and compare: as ever
+        check_exports(screen.Exports(svg=tmp_path))  # explain, heads and compare: as ever
     with pytest.raises(AttnError, match="names a folder"):
-        screen.Exports(txt=folder(tmp_path / "new")).check()
-    screen.Exports(svg=tmp_path).check(allow_dirs=True)
-    screen.Exports(svg=folder(tmp_path / "new")).check(allow_dirs=True)
+        check_exports(screen.Exports(txt=folder(tmp_path / "new")))
+    check_exports(screen.Exports(svg=tmp_path), allow_dirs=True)
+    check_exports(screen.Exports(svg=folder(tmp_path / "new")), allow_dirs=True)
     assert listing(tmp_path) == []
     refused(run(*EXPLAIN, "--svg", str(tmp_path)), "is a directory")
 
@@ -241,7 +245,7 @@ def test_check_refuses_a_folder_unless_allowed(tmp_path: Path) -> None:
 def test_a_file_and_a_folder_of_the_same_name_are_refused(tmp_path: Path) -> None:
     exports = screen.Exports(svg=folder(tmp_path / "out"), txt=tmp_path / "out")
     with pytest.raises(AttnError, match="given to both --svg and --txt"):
-        exports.check(allow_dirs=True)
+        check_exports(exports, allow_dirs=True)
 
 
 # ---------------------------------------------------------------- SVGs that render anywhere

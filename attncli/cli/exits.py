@@ -18,7 +18,7 @@ import traceback
 import click
 from typer.core import TyperGroup
 
-from attncli.errors import AttnError
+from attncli.errors import AttnError, TargetExists
 
 SHELLS = ("bash", "zsh", "fish", "powershell", "pwsh")  # the shells typer completes for
 
@@ -64,7 +64,8 @@ class AttnGroup(TyperGroup):
         except KeyboardInterrupt:  # Ctrl-C: stop at once, no traceback, the shell's code
             sys.exit(130)
         except AttnError as exc:
-            _fail(_one_line(str(exc)), 2)
+            hint = " (use --force to overwrite it)" if isinstance(exc, TargetExists) else ""
+            _fail(_one_line(str(exc)) + hint, 2)
         except OSError as exc:
             if exc.filename is not None:  # a path the user named (or one inside it): stat,
                 # is_dir or open refused, e.g. a folder without search permission

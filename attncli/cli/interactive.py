@@ -76,14 +76,15 @@ def demo_cmd(
     from attncli.render import console as screen
 
     exports = screen.Exports(svg, html, txt, force)
-    exports.check(allow_dirs=True)
+    output.check_exports(exports, allow_dirs=True)
     if text is not None:
         text = sources.read_text(text)
     if weights is not None and model is not None:
         raise AttnError("--weights cannot be combined with --model: the model has its own")
     screens = demo.lesson(text, weights=weights, model=model, seed=seed,
                           precision=precision)  # each screen is worked out when shown
-    exports.check(allow_dirs=True, pages=[s.title for s in screens])  # before any is shown
+    # every file, before any screen is shown
+    output.check_exports(exports, allow_dirs=True, pages=[s.title for s in screens])
     out = screen.console()
     pause = not no_pause and sys.stdin.isatty() and out.is_terminal
     shown = demo.play(screens, out, pause=pause)

@@ -4,6 +4,7 @@ the help's examples, and the tips under a view's header."""
 from __future__ import annotations
 
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 from attncli.errors import AttnError
@@ -31,8 +32,38 @@ def exports_for(svg: Path | None, html: Path | None, txt: Path | None, force: bo
                         f"{'it saves' if len(kinds) == 1 else 'they save'} what the terminal "
                         "shows, and --json prints JSON instead (to keep the JSON, redirect it: "
                         "--json > FILE)")
-    exports.check()
+    check_exports(exports)
     return exports
+
+
+def check_exports(exports, allow_dirs: bool = False, pages: Sequence[str] = ()) -> None:
+    """Refuse before any work is done: an existing file without --force, a missing folder,
+    two exports into one file, a folder as target unless allow_dirs.
+
+    With allow_dirs a folder is refused only if it is not a directory, or is missing along
+    with its parent (a missing folder is created when saving). pages, the names of the
+    pages that save_each will write, if already known, also refuses their files in it.
+    """
+    from attncli.files import check_folder, check_target
+    from attncli.render.console import page_files
+
+    seen: dict[Path, tuple[str, bool]] = {}
+    for kind, path in exports.targets():
+        key, folder = path.resolve(), exports.is_dir(kind)
+        if key in seen and not (folder and seen[key][1]):  # folders may be shared
+            raise AttnError(f"{path}: given to both --{seen[key][0]} and --{kind}; "
+                            "each export needs its own file")
+        seen.setdefault(key, (kind, folder))
+    for kind, path in exports.targets():
+        if not exports.is_dir(kind):
+            check_target(path, force=exports.force)
+        elif not allow_dirs:
+            if path.is_dir():
+                check_target(path)  # "…: is a directory", as ever
+            raise AttnError(f"{getattr(exports, kind)}: names a folder; --{kind} here saves "
+                            "one file, give a file name")
+        else:
+            check_folder(path, page_files(pages, kind), force=exports.force)
 
 
 def join_heads_for(as_json: bool, wanted: list[str] | None, head: str | None) -> bool:

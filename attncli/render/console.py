@@ -14,8 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from attncli.errors import AttnError
-from attncli.files import atomic_write, check_folder, check_target, make_folder, wants_dir
+from attncli.files import atomic_write, check_folder, make_folder, wants_dir
 
 if TYPE_CHECKING:  # rich is imported only when something is drawn (start-up time)
     from rich.console import Console, RenderableType
@@ -47,32 +46,6 @@ class Exports:
         path = getattr(self, kind)
         return path is not None and wants_dir(path)
 
-    def check(self, allow_dirs: bool = False, pages: Sequence[str] = ()) -> None:
-        """Refuse before any work is done: an existing file without --force, a missing folder,
-        two exports into one file, a folder as target unless allow_dirs.
-
-        With allow_dirs a folder is refused only if it is not a directory, or is missing along
-        with its parent (a missing folder is created when saving). pages, the names of the
-        pages that save_each will write, if already known, also refuses their files in it.
-        """
-        seen: dict[Path, tuple[str, bool]] = {}
-        for kind, path in self.targets():
-            key, folder = path.resolve(), self.is_dir(kind)
-            if key in seen and not (folder and seen[key][1]):  # folders may be shared
-                raise AttnError(f"{path}: given to both --{seen[key][0]} and --{kind}; "
-                                "each export needs its own file")
-            seen.setdefault(key, (kind, folder))
-        for kind, path in self.targets():
-            if not self.is_dir(kind):
-                check_target(path, force=self.force)
-            elif not allow_dirs:
-                if path.is_dir():
-                    check_target(path)  # "…: is a directory", as ever
-                raise AttnError(f"{getattr(self, kind)}: names a folder; --{kind} here saves "
-                                "one file, give a file name")
-            else:
-                check_folder(path, page_files(pages, kind), force=self.force)
-
 
 def console(*, record: bool = False, width: int | None = None) -> Console:
     """A console that never interprets markup or emoji codes in what it prints.
@@ -99,7 +72,6 @@ def show(renderable: RenderableType, exports: Exports | None = None,
          out: Console | None = None, title: str = "attn") -> Console:
     """Print renderable; then write each requested export of what was printed, atomically."""
     exports = exports or Exports()
-    exports.check()
     out = out or console()
     out.print(renderable)
     save(renderable, exports, out.width, title)
