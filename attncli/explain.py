@@ -312,6 +312,11 @@ class RowSoftmax:
     weights: np.ndarray  # (n,) exps / total
     masked: np.ndarray  # (n,) bool, True where this query may not see the key
 
+    @property
+    def weights_total(self) -> float:
+        """The shares added up: 1, as the table's last row shows (0 for a row with no key)."""
+        return float(self.weights.sum())
+
 
 def row_softmax(steps: Steps, i: int) -> RowSoftmax:
     """Work out row i's softmax term by term."""

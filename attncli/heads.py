@@ -5,6 +5,7 @@ Pure numpy over an Explanation's heads; `attn heads` renders it or dumps it as J
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass
 
 import numpy as np
@@ -87,6 +88,13 @@ class Overview:
     patterns: list[list[HeadPattern]]  # [layer][head]
     notes: tuple[str, ...] = ()  # e.g. which of a repeated word --from or --to took
     baseline: np.ndarray | None = None  # (layers, heads) what dst gets on average, with a pair
+
+    @property
+    def sink_tokens(self) -> list[tuple[int, int]]:
+        """(token, heads) for each token the sinks park on: most heads first, then by token."""
+        counts = Counter(p.sink.token for row in self.patterns for p in row
+                         if p.sink is not None)
+        return sorted(counts.items(), key=lambda c: (-c[1], c[0]))
 
 
 def pair_grid(ex: Explanation, src: int, dst: int) -> tuple[np.ndarray, np.ndarray]:

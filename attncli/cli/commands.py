@@ -144,7 +144,8 @@ def explain(
         heads=heads, causal=causal, positions=positions, model=model, layer=layer, head=head,
         max_tokens=max_tokens, join=output.join_heads_for(as_json, wanted, head),
         float64=float64, target=target, attention=attention))
-    ex = sources.explain_words(ex, focus=focus, src=from_word, dst=to_word)
+    ex = sources.explain_words(ex, focus=focus, src=from_word, dst=to_word,
+                               sinks=not as_json)
     if as_json:
         from attncli import export
 

@@ -69,13 +69,15 @@ def sections_for(ex, wanted: list[str] | None) -> list[str]:
     return list(MODEL_DEFAULT if ex.from_model else SECTIONS)
 
 
-def explain_words(ex, *, focus: str | None, src: str | None, dst: str | None):
+def explain_words(ex, *, focus: str | None, src: str | None, dst: str | None,
+                  sinks: bool = True):
     """Look up the words --focus, --from and --to name (a word naming no token is refused
-    here, before anything is drawn) and work out their sums."""
+    here, before anything is drawn) and work out their sums; with sinks, also the attention
+    sinks the terminal view names (the JSON has the weights themselves)."""
     from attncli import explain
     from attncli.lookup import find_all, find_one
 
-    if ex.from_model:  # name the heads that park their weight on [CLS], BOS or the first token
+    if sinks and ex.from_model:  # the heads that park their weight on [CLS], BOS, the first token
         from attncli.heads import attention_sink
 
         sinks = {(hs.layer, hs.head): attention_sink(hs.steps.weights, ex.keys.tokens,

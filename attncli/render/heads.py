@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections import Counter
-
 from rich.console import Console, ConsoleOptions, Group, RenderableType, RenderResult
 from rich.text import Text
 
@@ -153,11 +151,10 @@ def _pair(ov: Overview, label: _Labels) -> list[RenderableType]:
 
 def _sinks(ov: Overview, label: _Labels) -> list[Text]:
     """Which tokens the sinks park on, and in how many heads."""
-    counts = Counter(p.sink.token for row in ov.patterns for p in row if p.sink is not None)
-    if not counts:
+    if not ov.sink_tokens:
         return []
     named = ", ".join(f"{label(i, key=True)} in {k} head{'s' if k > 1 else ''}"
-                      for i, k in sorted(counts.items(), key=lambda c: (-c[1], c[0])))
+                      for i, k in ov.sink_tokens)
     return [Text(f"K: the sinks park on {named}.")]
 
 

@@ -30,7 +30,7 @@ def softmax_sums(ex: Explanation, row: RowSoftmax, precision: int,
                  f"{number(row.shift, precision)}, so that e^x stays readable; the shares do "
                  "not change.")
     values = np.stack([row.scaled, row.exps, row.weights], axis=1)  # (n, 3)
-    total = np.array([[np.nan, row.total, float(row.weights.sum())]])
+    total = np.array([[np.nan, row.total, row.weights_total]])
     matrix = Matrix(f"Softmax of “{who}”'s row", [*ex.key_labels, "sum"],
                     ["scaled x", f"e^{x}" if row.shift == 0 else "e^(x−m)", "÷ sum = weight"],
                     np.concatenate([values, total]), p, corner="key",
