@@ -201,7 +201,7 @@ def test_bad_weight_files_are_one_line_and_exit_2(tmp_path: Path, name: str, con
     (["--d-model", "0"], ["--d-model must be between 1 and 4096"]),
     (["--d-k", "0"], ["--d-k must be between 1 and 1024"]),
     (["--positions", "learned"], ["unknown --positions 'learned'"]),
-    (["--bogus"], ["No such option '--bogus'"]),
+    (["--bogus"], ["No such option", "--bogus"]),  # typer's wording, our one line
     (["--seed", "-1"], ["--seed"]),
     (["--layer", "1"], ["--layer goes with --model"]),
     (["-w", str(ANIMAL_TIRED), "--d-model", "4"], ["--d-model cannot be combined with --weights"]),
@@ -230,7 +230,66 @@ def test_a_text_of_only_punctuation_is_one_token() -> None:
 
 
 def test_a_missing_argument_is_one_line() -> None:
-    assert_refused(invoke("explain"), "Missing argument 'TEXT'")
+    assert_refused(invoke("explain"), "Missing argument 'TEXT'")  # named as --help names it
+
+
+# ---------------------------------------------------------------- typer's own exceptions
+
+
+def test_an_abort_is_one_line_and_exit_1(monkeypatch: pytest.MonkeyPatch) -> None:
+    import typer
+
+    import attncli.explain
+
+    def abort(*args, **kwargs):
+        raise typer.Abort()
+
+    monkeypatch.setattr(attncli.explain, "explain", abort)
+    result = invoke("explain", "a b")
+    assert (result.exit_code, result.stdout, result.stderr) == (1, "", "attn: error: aborted\n")
+
+
+def test_a_typer_error_raised_by_a_command_is_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    import typer
+
+    import attncli.explain
+
+    def fail(*args, **kwargs):
+        raise typer.BadParameter("no good", param_hint="'--head'")
+
+    monkeypatch.setattr(attncli.explain, "explain", fail)
+    line = assert_refused(invoke("explain", "a b"), "Invalid value for '--head': no good")
+    assert line.endswith("(see 'root explain --help')")
+
+
+def test_ctrl_c_exits_130_without_a_word(monkeypatch: pytest.MonkeyPatch) -> None:
+    import attncli.explain
+
+    def interrupt(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(attncli.explain, "explain", interrupt)
+    result = invoke("explain", "a b")
+    assert (result.exit_code, result.stdout, result.stderr) == (130, "", "")
+
+
+@pytest.mark.parametrize(("args", "code", "start"), [
+    (["--help"], 0, "Usage: attn [OPTIONS]"),
+    (["explain", SENTENCE, "--json"], 0, '{"schema": "attncli.explain/1"'),
+    (["explain", SENTENCE, "--bogus"], 2, ""),
+    (["--show-completion", "bash"], 0, "_attn_completion()"),
+])
+def test_the_click_package_is_never_imported(args: list[str], code: int, start: str) -> None:
+    # typer vendors its own click since 0.26: the click package, when some other package
+    # brings it, is not the one typer runs, so nothing here may import it
+    script = ("import runpy, sys; sys.modules['click'] = None; sys.argv = ['attn', *sys.argv[1:]]; "
+              "runpy.run_module('attncli', run_name='__main__')")
+    run = subprocess.run([sys.executable, "-c", script, *args], capture_output=True, text=True,
+                         env={**os.environ, "COLUMNS": "100"}, timeout=60, check=False)
+    assert run.returncode == code, run.stderr
+    assert run.stdout.startswith(start)
+    if code == 2:
+        assert run.stderr.startswith("attn: error: No such option") and run.stderr.count("\n") == 1
 
 
 def test_a_long_tokenizer_path_stays_on_the_title_line() -> None:

@@ -130,8 +130,7 @@ def test_the_file_of_weights_show_is_described() -> None:
     (["heads", "--", "The cat", "-w", "x.json"], "(-w x.json)"),
 ])
 def test_an_option_after_double_dash_gets_a_hint(args: list[str], extra: str) -> None:
-    plural = "s" * (" " in extra)
-    line = refused(invoke(*args), f"Got unexpected extra argument{plural} {extra}",
+    line = refused(invoke(*args), "Got unexpected extra argument", extra,
                    "options go before --")
     assert line.index("options go before --") < line.index("(see '")
 
@@ -168,6 +167,24 @@ def test_show_completion_takes_the_shell_it_is_given_not_the_one_it_runs_in() ->
     assert run.returncode == 0, run.stderr
     assert run.stdout.startswith("#compdef attn")
     assert "_ATTN_COMPLETE=complete_zsh" in run.stdout
+
+
+def test_the_shell_can_follow_an_equals_sign() -> None:
+    assert ok(invoke("--show-completion=bash")) == ok(invoke("--show-completion", "bash"))
+
+
+def test_the_word_after_the_flag_is_its_shell_unless_it_is_an_option(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    import shellingham
+
+    monkeypatch.setattr(shellingham, "detect_shell", lambda: ("fish", "/usr/bin/fish"))
+    # another option after the flag: no SHELL was named, so the detected one is used
+    assert "complete --command root" in ok(invoke("--show-completion", "--version"))
+    # a word after it is the SHELL, even a command's name, as with any option's value
+    refused(invoke("--show-completion", "explain"), "unknown shell 'explain'")
+    # the flags are the root's alone: after the command they are that command's options
+    refused(invoke("explain", "a b", "--show-completion", "bash"), "No such option",
+            "--show-completion")
 
 
 @pytest.mark.parametrize(("words", "cword", "offered"), [

@@ -8,7 +8,7 @@ import typer
 
 from attncli import __version__
 from attncli.cli import interactive, output, sources
-from attncli.cli.exits import AttnGroup
+from attncli.cli.exits import AttnGroup, InstallCompletionOpt, ShowCompletionOpt
 from attncli.cli.options import (
     AttentionOpt,
     CausalOpt,
@@ -46,7 +46,7 @@ app = typer.Typer(
         'attn compare "the river bank" "the bank account" --word bank',
     ),
     no_args_is_help=True,
-    add_completion=True,  # --install-completion and --show-completion [SHELL]
+    add_completion=True,  # typer's completion; exits.py gives its two options an optional SHELL
     rich_markup_mode=None,
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
@@ -66,6 +66,8 @@ def root(
                                           help="Print the version and exit.")] = False,
     debug: Annotated[bool, typer.Option("--debug", help="Show the traceback of an internal "
                                                         "error.")] = False,
+    install_completion_shell: InstallCompletionOpt = None,  # both run before any command
+    show_completion_shell: ShowCompletionOpt = None,
 ) -> None:
     """See self-attention work, step by step, with its numbers."""
 
@@ -84,8 +86,8 @@ def root(
     'attn explain --json -- "-1 is a number"',
 ))
 def explain(
-    text: Annotated[str, typer.Argument(help="The sentence to explain; - reads standard input.",
-                                        show_default=False)],
+    text: Annotated[str, typer.Argument(metavar="TEXT", help="The sentence to explain; - reads "
+                                        "standard input.", show_default=False)],
     weights: WeightsOpt = None,
     tokenizer: TokenizerOpt = None,
     seed: SeedOpt = 0,
@@ -167,8 +169,8 @@ def explain(
     '      --target "Das Tier war müde" --from Tier --to animal',
 ))
 def heads_cmd(
-    text: Annotated[str, typer.Argument(help="The sentence; - reads standard input.",
-                                        show_default=False)],
+    text: Annotated[str, typer.Argument(metavar="TEXT", help="The sentence; - reads standard "
+                                        "input.", show_default=False)],
     from_word: Annotated[str | None, typer.Option(
         "--from", help="The query word: whose attention to follow (WORD, WORD#2 or #7, as for "
                         "explain --focus).", show_default=False)] = None,
@@ -236,8 +238,10 @@ def heads_cmd(
     "      --model ./all-MiniLM-L6-v2 --layer 5 --json",
 ))
 def compare_cmd(
-    text_a: Annotated[str, typer.Argument(help="The first sentence.", show_default=False)],
-    text_b: Annotated[str, typer.Argument(help="The second sentence.", show_default=False)],
+    text_a: Annotated[str, typer.Argument(metavar="TEXT_A", help="The first sentence.",
+                                          show_default=False)],
+    text_b: Annotated[str, typer.Argument(metavar="TEXT_B", help="The second sentence.",
+                                          show_default=False)],
     word: Annotated[str, typer.Option(help="The word to follow, in both sentences (WORD#2 takes "
                                            "its second occurrence in each).",
                                       show_default=False)],
@@ -301,6 +305,7 @@ interactive.register(app)  # demo and explore, listed here in --help
 ))
 def predict_cmd(
     text: Annotated[str, typer.Argument(
+        metavar="TEXT",
         help="The sentence; for a masked LM, with [MASK] (BERT) or <mask> (RoBERTa) where a "
              "word should go; - reads standard input.", show_default=False)],
     model: ModelOpt = None,

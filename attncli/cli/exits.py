@@ -4,6 +4,10 @@ Internal errors exit 1 with a hint (--debug shows the traceback), a closed pipe 
 and nothing ever reaches the user as a traceback unless asked for. A bare `attn` (or
 `attn weights`) is not a mistake: it prints the help on stdout and exits 0. Shell completion
 (the _ATTN_COMPLETE environment variable) goes straight through to typer.
+
+Only typer's public names are used (typer.TyperException, typer.Abort, typer.echo,
+typer.Context, typer.CallbackParam, typer.core.TyperGroup): typer vendors its own click
+since 0.26, and the click package, if installed at all, is not the one typer runs.
 """
 
 from __future__ import annotations
@@ -14,52 +18,65 @@ import os
 import re
 import sys
 import traceback
+from typing import Annotated, NoReturn
 
-import click
+import typer
 from typer.core import TyperGroup
 
 from attncli.errors import AttnError, TargetExists
 
 SHELLS = ("bash", "zsh", "fish", "powershell", "pwsh")  # the shells typer completes for
+# typer's own completion options (its add_completion), whose callbacks do the work
+COMPLETION = {"--install-completion": "install_completion",
+              "--show-completion": "show_completion"}
 
-# click 8.2+ raises this for `no_args_is_help`; older versions printed the help themselves
-_NoArgsIsHelp = getattr(click.exceptions, "NoArgsIsHelpError", ())
+
+class HelpGroup(TyperGroup):
+    """A group that, called with no arguments, prints its help on stdout and exits 0."""
+
+    def parse_args(self, ctx: typer.Context, args: list[str]) -> list[str]:
+        if not args and self.no_args_is_help and not ctx.resilient_parsing:
+            typer.echo(ctx.get_help(), color=ctx.color)
+            raise typer.Exit(0)  # not typer's own NoArgsIsHelpError, a usage error
+        return super().parse_args(ctx, args)
 
 
-class AttnGroup(TyperGroup):
+class AttnGroup(HelpGroup):
     """Turns every user mistake into one line on stderr and exit code 2."""
 
-    def invoke(self, ctx: click.Context):
+    def invoke(self, ctx: typer.Context):
         try:
             return super().invoke(ctx)
         except BrokenPipeError:  # `attn … | head` closed the pipe: not an error of ours
             _quiet_stdout()
-            raise SystemExit(0) from None  # before click turns it into exit code 1
+            raise SystemExit(0) from None  # before typer turns it into exit code 1
 
     def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
         args = list(sys.argv[1:] if args is None else args)
         # --debug works anywhere before a "--" (the README and the hint say `--debug`)
         end = args.index("--") if "--" in args else len(args)
         debug = "--debug" in args[:end]
-        args = [a for a in args[:end] if a != "--debug"] + args[end:]
-        self.params = [_completion_option(p) for p in self.params]
+        args = _shell_values([a for a in args[:end] if a != "--debug"]) + args[end:]
+        # typer's --install-completion and --show-completion give way to ours (SHELL
+        # optional), which call their callbacks: the scripts and where they go are typer's
+        actions = {p.name: p.callback for p in self.params
+                   if p.name in COMPLETION.values() and p.callback is not None}
+        if actions:
+            self.completion_actions = actions
+            self.params = [p for p in self.params if p.name not in actions]
         # completion requests (_ATTN_COMPLETE=…) are answered inside super().main, which then
         # exits with SystemExit: nothing below catches it
         try:
             rv = super().main(args, prog_name or "attn", complete_var, standalone_mode=False,
                               **extra)
-        except _NoArgsIsHelp as exc:  # a bare `attn` or `attn weights`: help, not an error
-            if not standalone_mode:
-                raise
-            click.echo(exc.ctx.get_help(), color=exc.ctx.color)
-            sys.exit(0)
-        except click.exceptions.ClickException as exc:  # bad option, missing argument…
+        except typer.TyperException as exc:  # bad option, missing argument…
             if not standalone_mode:
                 raise
             message = _one_line(exc.format_message()) + _after_double_dash(exc, args)
-            hint = f" (see '{exc.ctx.command_path} --help')" if getattr(exc, "ctx", None) else ""
+            ctx = getattr(exc, "ctx", None)  # usage errors name their command
+            hint = f" (see '{ctx.command_path} --help')" if ctx is not None else ""
             _fail(f"{message}{hint}", exc.exit_code)
-        except click.exceptions.Abort:
+        except typer.Abort:
             _fail("aborted", 1)
         except KeyboardInterrupt:  # Ctrl-C: stop at once, no traceback, the shell's code
             sys.exit(130)
@@ -84,23 +101,52 @@ class AttnGroup(TyperGroup):
 
 
 _OPTION = re.compile(r"--?[A-Za-z]")  # --json or -w, not - (standard input) nor -1
+# typer's "Got unexpected extra argument(s) (--json)"; click said "argument" or "arguments"
+_EXTRA = re.compile(r"Got unexpected extra argument(?:s|\(s\))? \((.*)\)\Z", re.DOTALL)
 
 
-def _after_double_dash(exc: click.exceptions.ClickException, args: list[str]) -> str:
+def _after_double_dash(exc: typer.TyperException, args: list[str]) -> str:
     """A hint for `attn explain -- "The cat" --json`: after --, --json is one more text."""
-    message = exc.format_message()
-    if (not isinstance(exc, click.UsageError) or "--" not in args
-            or not message.startswith("Got unexpected extra argument")):
+    found = _EXTRA.match(exc.format_message())
+    if "--" not in args or found is None:
         return ""
-    extra = message[message.find("(") + 1:message.rfind(")")].split(" ")
+    extra = found.group(1).split(" ")
     after = args[args.index("--") + 1:]
     if not any(_OPTION.match(arg) and arg in extra for arg in after):
         return ""
     return "; options go before --, since everything after -- is read as text"
 
 
-def _completion_option(param: click.Parameter) -> click.Parameter:
-    """typer's --install-completion or --show-completion, taking an optional SHELL.
+def _shell_values(args: list[str]) -> list[str]:
+    """The root options with --install-completion and --show-completion given a value.
+
+    Their SHELL is optional: the next word is taken as SHELL unless there is none or it is
+    another option (a dash and more), as click took an optional value. Without it the flag
+    becomes `--show-completion=`, an empty SHELL: the shell attn runs in. Only the words
+    before the command are looked at.
+    """
+    out: list[str] = []
+    i = 0
+    while i < len(args):
+        arg = args[i]
+        if not arg.startswith("-") or arg == "--":  # the command (or text): root options end
+            return out + args[i:]
+        if arg in COMPLETION:
+            after = args[i + 1] if i + 1 < len(args) else None
+            if after is None or (after.startswith("-") and after != "-"):
+                out.append(f"{arg}=")
+                i += 1
+                continue
+            out += [arg, after]
+            i += 2
+            continue
+        out.append(arg)
+        i += 1
+    return out
+
+
+def _complete(ctx: typer.Context, param: typer.CallbackParam, value: str | None):
+    """--install-completion or --show-completion SHELL: typer's own action for that shell.
 
     typer makes them plain flags when it can detect the shell, so the SHELL in
     `attn --show-completion zsh` was left over and the detected shell's script printed
@@ -108,43 +154,47 @@ def _completion_option(param: click.Parameter) -> click.Parameter:
     before, and a shell that cannot be detected is a one-line error that says to name it.
     Everything else (the scripts, where they are installed) is typer's own.
     """
-    if param.name not in ("install_completion", "show_completion") or param.callback is None:
-        return param
-    flag = f"--{param.name.replace('_', '-')}"
-    action = param.callback
-
-    def callback(ctx: click.Context, option: click.Parameter, value: str | None):
-        if value is None or ctx.resilient_parsing:
-            return None
-        shell = value.lower() or _detect_shell(ctx, flag)
-        if shell not in SHELLS:
-            raise click.UsageError(f"{flag}: unknown shell '{value}'; name one of "
-                                   f"{', '.join(SHELLS[:-1])} or {SHELLS[-1]}", ctx=ctx)
-        return action(ctx, option, shell)
-
-    text = ("Install tab completion [default: this shell]." if param.name == "install_completion"
-            else "Print the completion script instead.")
-    return click.Option([flag], metavar="[SHELL]", is_flag=False, flag_value="", default=None,
-                        expose_value=False, callback=callback, help=text)
+    if value is None or ctx.resilient_parsing:
+        return None
+    flag = next(opt for opt in param.opts if opt in COMPLETION)
+    shell = value.lower() or _detect_shell(ctx, flag)
+    if shell not in SHELLS:
+        _usage(ctx, f"{flag}: unknown shell '{value}'; name one of "
+                    f"{', '.join(SHELLS[:-1])} or {SHELLS[-1]}")
+    action = getattr(ctx.command, "completion_actions", {}).get(COMPLETION[flag])
+    if action is None:  # typer added no completion options: nothing to install or show
+        _usage(ctx, f"{flag}: shell completion is not available")
+    return action(ctx, param, shell)
 
 
-def _detect_shell(ctx: click.Context, flag: str) -> str:
+InstallCompletionOpt = Annotated[str | None, typer.Option(
+    "--install-completion", metavar="[SHELL]", callback=_complete, is_eager=True,
+    show_default=False, help="Install tab completion [default: this shell].")]
+ShowCompletionOpt = Annotated[str | None, typer.Option(
+    "--show-completion", metavar="[SHELL]", callback=_complete, is_eager=True,
+    show_default=False, help="Print the completion script instead.")]
+
+
+def _usage(ctx: typer.Context, message: str) -> NoReturn:
+    """A usage error of the root options: one line, exit code 2, with the help hint."""
+    raise AttnError(f"{message} (see '{ctx.command_path} --help')")
+
+
+def _detect_shell(ctx: typer.Context, flag: str) -> str:
     """The shell attn runs in, by typer's means (shellingham), or a usage error naming SHELL."""
     names = ", ".join(SHELLS[:-1]) + f" or {SHELLS[-1]}"
     try:
         import shellingham
     except ImportError:
-        raise click.UsageError(f"{flag} cannot detect your shell without the shellingham "
-                               f"package: name it, as in 'attn {flag} bash' ({names})",
-                               ctx=ctx) from None
+        _usage(ctx, f"{flag} cannot detect your shell without the shellingham package: name "
+                    f"it, as in 'attn {flag} bash' ({names})")
     try:
         name = shellingham.detect_shell()[0].lower()
     except (shellingham.ShellDetectionFailure, RuntimeError, OSError):
-        raise click.UsageError(f"{flag} could not detect your shell: name it, as in "
-                               f"'attn {flag} bash' ({names})", ctx=ctx) from None
+        _usage(ctx, f"{flag} could not detect your shell: name it, as in "
+                    f"'attn {flag} bash' ({names})")
     if name not in SHELLS:
-        raise click.UsageError(f"{flag}: your shell, {name}, has no completion here; "
-                               f"name one of {names}", ctx=ctx)
+        _usage(ctx, f"{flag}: your shell, {name}, has no completion here; name one of {names}")
     return name
 
 
@@ -175,5 +225,5 @@ def _one_line(message: str) -> str:
 def _fail(message: str, code: int) -> None:
     from attncli.safe_text import visible
 
-    click.echo(f"attn: error: {visible(message)}", err=True)
+    typer.echo(f"attn: error: {visible(message)}", err=True)
     sys.exit(code)

@@ -35,6 +35,7 @@ DEMO_EXAMPLES = output.examples(
 
 def demo_cmd(
     text: Annotated[str | None, typer.Argument(
+        metavar="TEXT",
         help="Your own sentence: the lesson's steps run on it [default: the two worked "
              "examples].", show_default=False)] = None,
     weights: WeightsOpt = None,
@@ -107,7 +108,8 @@ EXPLORE_EXAMPLES = output.examples(
 
 def explore_cmd(
     text: Annotated[str, typer.Argument(
-        help="The sentence to explore.", show_default=False)] = "The animal was tired",
+        metavar="TEXT", help="The sentence to explore.",
+        show_default=False)] = "The animal was tired",
     weights: WeightsOpt = None,
     tokenizer: TokenizerOpt = None,
     seed: SeedOpt = 0,

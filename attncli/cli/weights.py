@@ -8,8 +8,10 @@ from typing import Annotated
 import typer
 
 from attncli.cli import output, sources
+from attncli.cli.exits import HelpGroup
 
 weights_app = typer.Typer(
+    cls=HelpGroup,  # a bare `attn weights` prints this help on stdout and exits 0
     help="Make and inspect weights files (JSON, npz, safetensors).",
     epilog=output.examples(
         "attn weights init -o my.json",
@@ -58,8 +60,8 @@ def weights_init(
     "attn weights show sample_weights/animal-tired.json",
 ))
 def weights_show(
-    file: Annotated[Path, typer.Argument(help="A .json, .npz or .safetensors weights file.",
-                                         show_default=False)],
+    file: Annotated[Path, typer.Argument(metavar="FILE", help="A .json, .npz or .safetensors "
+                                         "weights file.", show_default=False)],
     precision: Annotated[int, typer.Option(min=0, max=10,
                                            help="Decimal places.")] = 2,
 ) -> None:
