@@ -1,7 +1,7 @@
 """attncli's speed, measured as whole processes, each beside its baseline in the same run.
 
     python bench/bench.py [--runs 7] [--model-dir DIR] [--ref-python PYTHON] [--only PART]
-                          [--out FILE]
+                          [--baseline-rev REV] [--out FILE]
 
 Every figure is the median wall time of --runs runs (at least 5) of a whole process, the
 commands of one comparison interleaved run by run so that the machine's noise falls on both
@@ -13,6 +13,10 @@ alike. Peak memory is the child's maximum resident set size (from wait4). Printe
 - Model mode (needs --model-dir, an all-MiniLM-L6-v2 directory): `attn explain … --model`
   against bench/reference_transformers.py run by --ref-python (a Python with torch and
   transformers), on the same text; and 512 tokens, all heads of the last layer.
+- JSON (issue 15's targets): `--json` of seeded text at 2,048 tokens and, with --model-dir,
+  of MiniLM at 512 tokens × the 12 heads of the last layer, against `python -c "import
+  numpy"` and, with --baseline-rev REV, against the same commands run by attncli as it was at
+  REV (its package extracted from git into a temporary directory, run with this Python).
 - The explorer (needs --model-dir): `attn explore … --model` started in a pseudo-terminal of
   80×24, timed from the process's start to its first frame (the status line drawn, which the
   frame writes last), then sent q; against `python -c "import numpy"`.
@@ -22,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import fcntl
+import io
 import os
 import pty
 import re
@@ -31,6 +36,7 @@ import statistics
 import struct
 import subprocess
 import sys
+import tarfile
 import tempfile
 import termios
 import time
@@ -225,6 +231,63 @@ def big(runs: int, big_dir: str, ref_python: str | None) -> list[str]:
     return out
 
 
+def at_revision(rev: str, into: Path) -> list[str]:
+    """attncli's CLI as it was at git revision rev: its package extracted into a directory
+    that goes first on sys.path, before the current directory and the installed attncli
+    (`python -m attncli` with PYTHONPATH, run from a checkout, would import the checkout)."""
+    archive = subprocess.run(["git", "-C", str(HERE.parent), "archive", rev, "attncli"],
+                             check=True, capture_output=True).stdout
+    with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
+        if hasattr(tarfile, "data_filter"):  # Python 3.10.12+, 3.11.4+
+            tar.extractall(into, filter="data")
+        else:
+            tar.extractall(into)
+    start = (f"import sys; sys.path.insert(0, {str(into)!r}); import attncli.cli; "
+             f"assert attncli.cli.__file__.startswith({str(into)!r}); attncli.cli.main()")
+    return [sys.executable, "-c", start]
+
+
+def json_speed(runs: int, model_dir: str | None, baseline_rev: str | None) -> list[str]:
+    """Issue 15's JSON targets, each beside `import numpy` and the writer at baseline_rev."""
+    text, long_text = words(2048), words(510)  # 510 words: 512 tokens with [CLS] and [SEP]
+    every_head = ["explain", "-", "--model", str(model_dir), "--layer", "last", "--head",
+                  "all", "--json"]
+    with tempfile.TemporaryDirectory() as old_dir:
+        old = at_revision(baseline_rev, Path(old_dir)) if baseline_rev else None
+        cases = {"baseline": ([sys.executable, "-c", "import numpy"], None),
+                 "seeded": (attn() + ["explain", "-", "--json"], text)}
+        if old:
+            cases["seeded_old"] = (old + ["explain", "-", "--json"], text)
+        if model_dir:
+            cases["minilm"] = (attn() + every_head, long_text)
+            if old:
+                cases["minilm_old"] = (old + every_head, long_text)
+        got = side_by_side(cases, runs)
+    b = got["baseline"][0]
+    out = ["### `--json` of large outputs (issue 15)", "",
+           "| command | median | peak memory | × baseline | vs the writer at "
+           f"{baseline_rev or '(no --baseline-rev)'} | target |",
+           "|---|---|---|---|---|---|",
+           f"| `python -c \"import numpy\"` (baseline) | {b:.3f} s | {got['baseline'][1]:.0f} MiB "
+           "| 1.00× | — | — |"]
+    for key, label in (("seeded", "seeded, 2,048 tokens, `attn explain - --json`"),
+                       ("minilm", "MiniLM, 512 tokens, all 12 heads of the last layer, "
+                                  "`--json`")):
+        if key not in got:
+            continue
+        wall, peak = got[key]
+        versus = f"{got[key + '_old'][0] / wall:.1f}× faster" if key + "_old" in got else "—"
+        out.append(f"| {label} | {wall:.3f} s | {peak:.0f} MiB | {wall / b:.2f}× | {versus} "
+                   "| < 0.8 s |")
+        if key + "_old" in got:
+            old_wall, old_peak = got[key + "_old"]
+            out.append(f"| the same, attncli at {baseline_rev} | {old_wall:.3f} s "
+                       f"| {old_peak:.0f} MiB | {old_wall / b:.2f}× | 1.0× | — |")
+    if not model_dir:
+        out += ["", "(MiniLM skipped: pass --model-dir)"]
+    return out
+
+
 def explore(runs: int, model_dir: str) -> list[str]:
     """The explorer's first frame: the issue asks for it within 1 s for all-MiniLM-L6-v2."""
     base = [sys.executable, "-c", "import numpy"]
@@ -252,18 +315,24 @@ def main() -> None:
     parser.add_argument("--ref-python", help="a Python with torch and transformers")
     parser.add_argument("--big-dir", help="a Qwen2.5-0.5B-shaped checkpoint from "
                                           "bench/make_big_model.py")
-    parser.add_argument("--only", choices=("startup", "large", "model", "explore", "big"),
+    parser.add_argument("--baseline-rev", help="a git revision of attncli whose --json the "
+                                               "json part also times (e.g. the commit before "
+                                               "a change)")
+    parser.add_argument("--only", choices=("startup", "large", "json", "model", "explore",
+                                           "big"),
                         action="append", help="only this part (may be repeated)")
     parser.add_argument("--out", type=Path, help="also write the Markdown to this file")
     args = parser.parse_args()
     runs = max(5, args.runs)
-    parts = args.only or ["startup", "large", "model", "explore", "big"]
+    parts = args.only or ["startup", "large", "json", "model", "explore", "big"]
     lines = [f"Medians of {runs} runs; {os.cpu_count()} cores; Python "
              f"{sys.version.split()[0]}; {time.strftime('%Y-%m-%d')}.", ""]
     if "startup" in parts:
         lines += startup(runs) + [""]
     if "large" in parts:
         lines += large(runs) + [""]
+    if "json" in parts:
+        lines += json_speed(runs, args.model_dir, args.baseline_rev) + [""]
     if "model" in parts:
         if args.model_dir:
             lines += model(runs, args.model_dir, args.ref_python) + [""]
