@@ -53,8 +53,9 @@ def attn() -> list[str]:
     return [found] if found else [sys.executable, "-m", "attncli"]
 
 
-def run_once(cmd: list[str], stdin: str | None = None) -> tuple[float, float]:
-    """Wall seconds and peak RSS (MiB) of one whole process, its output thrown away."""
+def run_once(cmd: list[str], stdin: str | None = None) -> tuple[float, float, float]:
+    """Wall seconds, peak RSS (MiB) and CPU seconds (user + system, every thread) of one whole
+    process, its output thrown away."""
     env = {**os.environ, "COLUMNS": "100", "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
     with tempfile.TemporaryFile() as errors:  # a file, not a pipe: a chatty child never blocks
         start = time.perf_counter()
@@ -70,13 +71,14 @@ def run_once(cmd: list[str], stdin: str | None = None) -> tuple[float, float]:
     proc.returncode = os.waitstatus_to_exitcode(status)
     if proc.returncode != 0:
         raise SystemExit(f"failed ({proc.returncode}): {' '.join(cmd)}\n{err}")
-    return wall, usage.ru_maxrss / 1024
+    return wall, usage.ru_maxrss / 1024, usage.ru_utime + usage.ru_stime
 
 
 def first_frame(cmd: list[str], marker: str, size: tuple[int, int] = (80, 24),
-                timeout: float = 60.0) -> tuple[float, float]:
+                timeout: float = 60.0) -> tuple[float, float, float]:
     """Seconds from the start of a full-screen program in a pseudo-terminal of size (columns,
-    rows) until its output holds marker (its first frame is drawn), and its peak RSS (MiB).
+    rows) until its output holds marker (its first frame is drawn), its peak RSS (MiB) and
+    its CPU seconds (to the end, after q).
     Then it gets q, and must quit with exit code 0."""
     columns, rows = size
     env = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "LINES")}
@@ -113,27 +115,33 @@ def first_frame(cmd: list[str], marker: str, size: tuple[int, int] = (80, 24),
                         seen.decode(errors="replace"))[-2000:]
         why = "no first frame" if drawn is None else f"failed ({proc.returncode})"
         raise SystemExit(f"{why}: {' '.join(cmd)}\n{screen}")
-    return drawn, usage.ru_maxrss / 1024
+    return drawn, usage.ru_maxrss / 1024, usage.ru_utime + usage.ru_stime
 
 
 def side_by_side(cases: dict[str, tuple[list[str], str | None]], runs: int,
-                 frames: dict[str, str] | None = None) -> dict[str, tuple[float, float]]:
+                 frames: dict[str, str] | None = None, cpu: dict[str, float] | None = None
+                 ) -> dict[str, tuple[float, float]]:
     """Median wall time and peak memory of each case, the cases interleaved run by run.
-    A case named in frames is timed to its first frame instead: frames[name] is the marker."""
+    A case named in frames is timed to its first frame instead: frames[name] is the marker.
+    A dict given as cpu gets each case's median CPU seconds."""
     frames = frames or {}
 
-    def once(name: str, cmd: list[str], stdin: str | None) -> tuple[float, float]:
+    def once(name: str, cmd: list[str], stdin: str | None) -> tuple[float, float, float]:
         return first_frame(cmd, frames[name]) if name in frames else run_once(cmd, stdin)
 
     for name, (cmd, stdin) in cases.items():  # warm the file cache once
         once(name, cmd, stdin)
     walls: dict[str, list[float]] = {name: [] for name in cases}
+    cpus: dict[str, list[float]] = {name: [] for name in cases}
     peaks: dict[str, float] = dict.fromkeys(cases, 0.0)
     for _ in range(runs):
         for name, (cmd, stdin) in cases.items():
-            wall, peak = once(name, cmd, stdin)
+            wall, peak, used = once(name, cmd, stdin)
             walls[name].append(wall)
+            cpus[name].append(used)
             peaks[name] = max(peaks[name], peak)
+    if cpu is not None:
+        cpu.update((name, statistics.median(cpus[name])) for name in cases)
     return {name: (statistics.median(walls[name]), peaks[name]) for name in cases}
 
 
@@ -262,27 +270,32 @@ def json_speed(runs: int, model_dir: str | None, baseline_rev: str | None) -> li
             cases["minilm"] = (attn() + every_head, long_text)
             if old:
                 cases["minilm_old"] = (old + every_head, long_text)
-        got = side_by_side(cases, runs)
+        load = os.getloadavg()[0]
+        cpu: dict[str, float] = {}
+        got = side_by_side(cases, runs, cpu=cpu)
     b = got["baseline"][0]
     out = ["### `--json` of large outputs (issue 15)", "",
-           "| command | median | peak memory | × baseline | vs the writer at "
+           f"Load average {load:.1f} before the part, {os.getloadavg()[0]:.1f} after it "
+           f"({os.cpu_count()} cores). CPU is the process's user + system time (all threads).",
+           "", "| command | median | CPU | peak memory | × baseline | vs attncli at "
            f"{baseline_rev or '(no --baseline-rev)'} | target |",
-           "|---|---|---|---|---|---|",
-           f"| `python -c \"import numpy\"` (baseline) | {b:.3f} s | {got['baseline'][1]:.0f} MiB "
-           "| 1.00× | — | — |"]
+           "|---|---|---|---|---|---|---|",
+           f"| `python -c \"import numpy\"` (baseline) | {b:.3f} s | {cpu['baseline']:.3f} s "
+           f"| {got['baseline'][1]:.0f} MiB | 1.00× | — | — |"]
     for key, label in (("seeded", "seeded, 2,048 tokens, `attn explain - --json`"),
                        ("minilm", "MiniLM, 512 tokens, all 12 heads of the last layer, "
                                   "`--json`")):
         if key not in got:
             continue
-        wall, peak = got[key]
-        versus = f"{got[key + '_old'][0] / wall:.1f}× faster" if key + "_old" in got else "—"
-        out.append(f"| {label} | {wall:.3f} s | {peak:.0f} MiB | {wall / b:.2f}× | {versus} "
-                   "| < 0.8 s |")
-        if key + "_old" in got:
-            old_wall, old_peak = got[key + "_old"]
-            out.append(f"| the same, attncli at {baseline_rev} | {old_wall:.3f} s "
-                       f"| {old_peak:.0f} MiB | {old_wall / b:.2f}× | 1.0× | — |")
+        (wall, peak), old = got[key], key + "_old"
+        versus = (f"{got[old][0] / wall:.1f}× faster (CPU {cpu[old] / cpu[key]:.1f}×)"
+                  if old in got else "—")
+        out.append(f"| {label} | {wall:.3f} s | {cpu[key]:.3f} s | {peak:.0f} MiB "
+                   f"| {wall / b:.2f}× | {versus} | < 0.8 s |")
+        if old in got:
+            out.append(f"| the same, attncli at {baseline_rev} | {got[old][0]:.3f} s "
+                       f"| {cpu[old]:.3f} s | {got[old][1]:.0f} MiB | {got[old][0] / b:.2f}× "
+                       "| 1.0× | — |")
     if not model_dir:
         out += ["", "(MiniLM skipped: pass --model-dir)"]
     return out
