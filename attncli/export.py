@@ -6,12 +6,15 @@ softmax) is written as null. The schema ships as attncli/explain.schema.json.
 
 from __future__ import annotations
 
+import codecs
 import io
 import json
+import math
 import unicodedata
 from typing import TextIO
 
 import numpy as np
+import orjson
 
 from attncli.explain import Explanation
 
@@ -119,59 +122,170 @@ def _plain(obj):
 
 
 def write(doc, out: TextIO) -> None:
-    """Write doc as strict JSON, matrices row by row, so memory stays flat for long inputs.
+    """Write doc as strict JSON (RFC 8259), block by block, so memory stays flat for long
+    inputs.
 
-    The text is the same as json.dumps(to_dict(…)) would give: floats in their shortest
-    round-trip form, -inf (masked) as null, and a NaN or infinity anywhere else is a bug,
-    raised as ValueError rather than written.
+    The text is orjson's: compact (no spaces), floats in their shortest float64 round-trip
+    form, the same as orjson.dumps(to_dict(…)) would give, but for the strings' hidden
+    characters, escaped as _text says. A masked entry (-inf in an array) is null; a NaN or
+    infinity anywhere else is a bug, raised as ValueError rather than written. Arrays go
+    through orjson a block of rows at a time (about BLOCK numbers), as float64 (a float32
+    array's numbers are written as the float64 they widen to, so they come back bit-exact).
+    On a UTF-8 text stream with a binary buffer (sys.stdout) the bytes go to the buffer;
+    otherwise the text is written.
     """
-    if isinstance(doc, np.ndarray):
-        out.write("[")
-        for i, row in enumerate(doc):
+    sink = _Sink(out)
+    _write(doc, sink)
+    sink.flush()
+
+
+BLOCK = 1 << 15  # numbers per orjson call: about 0.7 MB of text
+FLUSH = 1 << 20  # bytes gathered before they are handed to the output
+_NUMPY = orjson.OPT_SERIALIZE_NUMPY
+
+
+class _Sink:
+    """Gathers the document's small pieces and hands them on in pieces of about FLUSH bytes."""
+
+    def __init__(self, out) -> None:
+        self.buf = bytearray()
+        binary = getattr(out, "buffer", None)
+        encoding = getattr(out, "encoding", None)
+        if binary is not None and encoding and codecs.lookup(encoding).name == "utf-8":
+            out.flush()  # whatever the text layer holds goes first
+            self.raw = binary.write
+        else:  # a StringIO, or a stream in another encoding: it encodes, as it always did
+            self.raw = lambda data: out.write(str(data, "utf-8"))
+
+    def write(self, data) -> None:
+        if len(data) >= FLUSH:  # an array's block: straight through, after what came before
+            self.flush()
+            self.raw(data)
+            return
+        self.buf += data
+        if len(self.buf) >= FLUSH:
+            self.flush()
+
+    def flush(self) -> None:
+        if self.buf:
+            self.raw(self.buf)
+            self.buf = bytearray()
+
+
+def _write(value, sink: _Sink) -> None:
+    if isinstance(value, np.ndarray):
+        _array(value, sink)
+    elif isinstance(value, dict):
+        sink.write(b"{")
+        for i, (key, item) in enumerate(value.items()):
             if i:
-                out.write(", ")
-            if np.isfinite(row).all():
-                out.write(str(row.tolist()))  # list repr of floats is valid JSON, and fast
-            else:
-                out.write(json.dumps(_matrix(row), allow_nan=False))
-        out.write("]")
-    elif isinstance(doc, dict):
-        out.write("{")
-        for i, (key, value) in enumerate(doc.items()):
-            out.write(("" if i == 0 else ", ") + _text(str(key)) + ": ")
-            write(value, out)
-        out.write("}")
-    elif isinstance(doc, list) and any(isinstance(v, (dict, list, np.ndarray)) for v in doc):
-        out.write("[")
-        for i, value in enumerate(doc):
+                sink.write(b",")
+            sink.write(_key(key))
+            _write(item, sink)
+        sink.write(b"}")
+    elif isinstance(value, (list, tuple)):
+        if not any(isinstance(v, _NESTED) for v in value):  # numbers, booleans and null
+            sink.write(_scalar(value))
+            return
+        sink.write(b"[")
+        for i, item in enumerate(value):
             if i:
-                out.write(", ")
-            write(value, out)
-        out.write("]")
+                sink.write(b",")
+            _write(item, sink)
+        sink.write(b"]")
+    elif isinstance(value, str):
+        sink.write(_text(value))
     else:
-        out.write(_text(doc) if isinstance(doc, str) else _scalars(doc))
+        sink.write(_scalar(value))
 
 
-def _text(value: str) -> str:
+_NESTED = (np.ndarray, dict, list, tuple, str)
+
+
+def _array(arr: np.ndarray, sink: _Sink) -> None:
+    """An array as nested JSON lists, BLOCK numbers at a time, -inf (masked) as null."""
+    kind = arr.dtype.kind
+    if kind not in "fiub":  # not numbers (an object array): element by element
+        _write(arr.tolist(), sink)
+        return
+    if arr.ndim == 0:
+        sink.write(_scalar(arr.item()))
+        return
+    step = max(1, BLOCK // max(1, arr[0].size)) if len(arr) else 1
+    sink.write(b"[")
+    for start in range(0, len(arr), step):
+        block = arr[start:start + step]
+        if kind == "f":
+            block = np.ascontiguousarray(block, dtype=np.float64)  # float32 -> its float64
+            if not np.isfinite(block).all():
+                _masked_only(block)
+        elif not (block.flags.c_contiguous and block.dtype.isnative):
+            block = np.ascontiguousarray(block, dtype=block.dtype.newbyteorder("="))
+        if start:
+            sink.write(b",")
+        sink.write(memoryview(orjson.dumps(block, option=_NUMPY))[1:-1])
+    sink.write(b"]")
+
+
+def _masked_only(block: np.ndarray) -> None:
+    """-inf is a masked entry, which orjson writes as null; NaN or +inf is a bug."""
+    if np.isnan(block).any() or np.isposinf(block).any():
+        raise ValueError("a NaN or infinity is not valid JSON (RFC 8259): not written")
+
+
+def _scalar(value) -> bytes:
+    """A number, boolean or null, or a flat list of them: NaN and ±infinity are refused."""
+    if isinstance(value, (list, tuple)):
+        value = [_finite(v) for v in value]
+    else:
+        value = _finite(value)
+    try:
+        return orjson.dumps(value, option=_NUMPY)
+    except TypeError:  # orjson stops at 64-bit integers (a --seed may be larger)
+        if isinstance(value, list):
+            return b"[" + b",".join(_scalar(v) for v in value) + b"]"
+        if isinstance(value, int):
+            return str(int(value)).encode()
+        raise
+
+
+def _finite(value):
+    if isinstance(value, (float, np.floating)):
+        if not math.isfinite(value):
+            raise ValueError("a NaN or infinity is not valid JSON (RFC 8259): not written")
+        return float(value)  # a numpy float32 as the float64 it is, never its float32 digits
+    return value
+
+
+_KEYS: dict[str, bytes] = {}
+
+
+def _key(key) -> bytes:
+    """'"key":', remembered: a document repeats a few keys many times."""
+    found = _KEYS.get(key)
+    if found is None:
+        found = _text(str(key)) + b":"
+        if len(_KEYS) < 4096 and isinstance(key, str):
+            _KEYS[key] = found
+    return found
+
+
+def _text(value: str) -> bytes:
     """A JSON string: the text kept as it is, except that every control, format and bidi
     character (C1 controls, U+202E …) is written as \\uXXXX, still valid JSON but never raw on
     a terminal. The zero-width joiner stays: it joins emoji."""
-    dumped = json.dumps(value, ensure_ascii=False)
+    try:
+        dumped = orjson.dumps(value)
+    except TypeError:  # a lone surrogate, which UTF-8 cannot hold: escaped below
+        dumped = json.dumps(value, ensure_ascii=False).encode("utf-8", "surrogatepass")
     if dumped.isascii():
         return dumped
     return "".join(f"\\u{ord(ch):04x}" if ord(ch) >= 0x80 and ch != "\u200d"
-                   and unicodedata.category(ch) in _HIDDEN else ch for ch in dumped)
+                   and unicodedata.category(ch) in _HIDDEN else ch
+                   for ch in dumped.decode("utf-8", "surrogatepass")).encode()
 
 
 _HIDDEN = {"Cc", "Cf", "Cs", "Zl", "Zp"}
-
-
-def _scalars(value) -> str:
-    """Numbers, booleans, null and lists of them (their strings escaped as _text does)."""
-    if isinstance(value, list) and any(isinstance(v, str) for v in value):
-        return "[" + ", ".join(_text(v) if isinstance(v, str) else _scalars(v)
-                               for v in value) + "]"
-    return json.dumps(value, ensure_ascii=False, allow_nan=False)
 
 
 def dumps(doc) -> str:

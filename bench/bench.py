@@ -1,7 +1,7 @@
 """attncli's speed, measured as whole processes, each beside its baseline in the same run.
 
     python bench/bench.py [--runs 7] [--model-dir DIR] [--ref-python PYTHON] [--only PART]
-                          [--out FILE]
+                          [--baseline-rev REV] [--out FILE]
 
 Every figure is the median wall time of --runs runs (at least 5) of a whole process, the
 commands of one comparison interleaved run by run so that the machine's noise falls on both
@@ -13,6 +13,10 @@ alike. Peak memory is the child's maximum resident set size (from wait4). Printe
 - Model mode (needs --model-dir, an all-MiniLM-L6-v2 directory): `attn explain … --model`
   against bench/reference_transformers.py run by --ref-python (a Python with torch and
   transformers), on the same text; and 512 tokens, all heads of the last layer.
+- JSON (issue 15's targets): `--json` of seeded text at 2,048 tokens and, with --model-dir,
+  of MiniLM at 512 tokens × the 12 heads of the last layer, against `python -c "import
+  numpy"` and, with --baseline-rev REV, against the same commands run by attncli as it was at
+  REV (its package extracted from git into a temporary directory, run with this Python).
 - The explorer (needs --model-dir): `attn explore … --model` started in a pseudo-terminal of
   80×24, timed from the process's start to its first frame (the status line drawn, which the
   frame writes last), then sent q; against `python -c "import numpy"`.
@@ -22,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import fcntl
+import io
 import os
 import pty
 import re
@@ -31,6 +36,7 @@ import statistics
 import struct
 import subprocess
 import sys
+import tarfile
 import tempfile
 import termios
 import time
@@ -47,8 +53,9 @@ def attn() -> list[str]:
     return [found] if found else [sys.executable, "-m", "attncli"]
 
 
-def run_once(cmd: list[str], stdin: str | None = None) -> tuple[float, float]:
-    """Wall seconds and peak RSS (MiB) of one whole process, its output thrown away."""
+def run_once(cmd: list[str], stdin: str | None = None) -> tuple[float, float, float]:
+    """Wall seconds, peak RSS (MiB) and CPU seconds (user + system, every thread) of one whole
+    process, its output thrown away."""
     env = {**os.environ, "COLUMNS": "100", "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
     with tempfile.TemporaryFile() as errors:  # a file, not a pipe: a chatty child never blocks
         start = time.perf_counter()
@@ -64,13 +71,14 @@ def run_once(cmd: list[str], stdin: str | None = None) -> tuple[float, float]:
     proc.returncode = os.waitstatus_to_exitcode(status)
     if proc.returncode != 0:
         raise SystemExit(f"failed ({proc.returncode}): {' '.join(cmd)}\n{err}")
-    return wall, usage.ru_maxrss / 1024
+    return wall, usage.ru_maxrss / 1024, usage.ru_utime + usage.ru_stime
 
 
 def first_frame(cmd: list[str], marker: str, size: tuple[int, int] = (80, 24),
-                timeout: float = 60.0) -> tuple[float, float]:
+                timeout: float = 60.0) -> tuple[float, float, float]:
     """Seconds from the start of a full-screen program in a pseudo-terminal of size (columns,
-    rows) until its output holds marker (its first frame is drawn), and its peak RSS (MiB).
+    rows) until its output holds marker (its first frame is drawn), its peak RSS (MiB) and
+    its CPU seconds (to the end, after q).
     Then it gets q, and must quit with exit code 0."""
     columns, rows = size
     env = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "LINES")}
@@ -107,27 +115,33 @@ def first_frame(cmd: list[str], marker: str, size: tuple[int, int] = (80, 24),
                         seen.decode(errors="replace"))[-2000:]
         why = "no first frame" if drawn is None else f"failed ({proc.returncode})"
         raise SystemExit(f"{why}: {' '.join(cmd)}\n{screen}")
-    return drawn, usage.ru_maxrss / 1024
+    return drawn, usage.ru_maxrss / 1024, usage.ru_utime + usage.ru_stime
 
 
 def side_by_side(cases: dict[str, tuple[list[str], str | None]], runs: int,
-                 frames: dict[str, str] | None = None) -> dict[str, tuple[float, float]]:
+                 frames: dict[str, str] | None = None, cpu: dict[str, float] | None = None
+                 ) -> dict[str, tuple[float, float]]:
     """Median wall time and peak memory of each case, the cases interleaved run by run.
-    A case named in frames is timed to its first frame instead: frames[name] is the marker."""
+    A case named in frames is timed to its first frame instead: frames[name] is the marker.
+    A dict given as cpu gets each case's median CPU seconds."""
     frames = frames or {}
 
-    def once(name: str, cmd: list[str], stdin: str | None) -> tuple[float, float]:
+    def once(name: str, cmd: list[str], stdin: str | None) -> tuple[float, float, float]:
         return first_frame(cmd, frames[name]) if name in frames else run_once(cmd, stdin)
 
     for name, (cmd, stdin) in cases.items():  # warm the file cache once
         once(name, cmd, stdin)
     walls: dict[str, list[float]] = {name: [] for name in cases}
+    cpus: dict[str, list[float]] = {name: [] for name in cases}
     peaks: dict[str, float] = dict.fromkeys(cases, 0.0)
     for _ in range(runs):
         for name, (cmd, stdin) in cases.items():
-            wall, peak = once(name, cmd, stdin)
+            wall, peak, used = once(name, cmd, stdin)
             walls[name].append(wall)
+            cpus[name].append(used)
             peaks[name] = max(peaks[name], peak)
+    if cpu is not None:
+        cpu.update((name, statistics.median(cpus[name])) for name in cases)
     return {name: (statistics.median(walls[name]), peaks[name]) for name in cases}
 
 
@@ -225,6 +239,68 @@ def big(runs: int, big_dir: str, ref_python: str | None) -> list[str]:
     return out
 
 
+def at_revision(rev: str, into: Path) -> list[str]:
+    """attncli's CLI as it was at git revision rev: its package extracted into a directory
+    that goes first on sys.path, before the current directory and the installed attncli
+    (`python -m attncli` with PYTHONPATH, run from a checkout, would import the checkout)."""
+    archive = subprocess.run(["git", "-C", str(HERE.parent), "archive", rev, "attncli"],
+                             check=True, capture_output=True).stdout
+    with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
+        if hasattr(tarfile, "data_filter"):  # Python 3.10.12+, 3.11.4+
+            tar.extractall(into, filter="data")
+        else:
+            tar.extractall(into)
+    start = (f"import sys; sys.path.insert(0, {str(into)!r}); import attncli.cli; "
+             f"assert attncli.cli.__file__.startswith({str(into)!r}); attncli.cli.main()")
+    return [sys.executable, "-c", start]
+
+
+def json_speed(runs: int, model_dir: str | None, baseline_rev: str | None) -> list[str]:
+    """Issue 15's JSON targets, each beside `import numpy` and the writer at baseline_rev."""
+    text, long_text = words(2048), words(510)  # 510 words: 512 tokens with [CLS] and [SEP]
+    every_head = ["explain", "-", "--model", str(model_dir), "--layer", "last", "--head",
+                  "all", "--json"]
+    with tempfile.TemporaryDirectory() as old_dir:
+        old = at_revision(baseline_rev, Path(old_dir)) if baseline_rev else None
+        cases = {"baseline": ([sys.executable, "-c", "import numpy"], None),
+                 "seeded": (attn() + ["explain", "-", "--json"], text)}
+        if old:
+            cases["seeded_old"] = (old + ["explain", "-", "--json"], text)
+        if model_dir:
+            cases["minilm"] = (attn() + every_head, long_text)
+            if old:
+                cases["minilm_old"] = (old + every_head, long_text)
+        load = os.getloadavg()[0]
+        cpu: dict[str, float] = {}
+        got = side_by_side(cases, runs, cpu=cpu)
+    b = got["baseline"][0]
+    out = ["### `--json` of large outputs (issue 15)", "",
+           f"Load average {load:.1f} before the part, {os.getloadavg()[0]:.1f} after it "
+           f"({os.cpu_count()} cores). CPU is the process's user + system time (all threads).",
+           "", "| command | median | CPU | peak memory | × baseline | vs attncli at "
+           f"{baseline_rev or '(no --baseline-rev)'} | target |",
+           "|---|---|---|---|---|---|---|",
+           f"| `python -c \"import numpy\"` (baseline) | {b:.3f} s | {cpu['baseline']:.3f} s "
+           f"| {got['baseline'][1]:.0f} MiB | 1.00× | — | — |"]
+    for key, label in (("seeded", "seeded, 2,048 tokens, `attn explain - --json`"),
+                       ("minilm", "MiniLM, 512 tokens, all 12 heads of the last layer, "
+                                  "`--json`")):
+        if key not in got:
+            continue
+        (wall, peak), old = got[key], key + "_old"
+        versus = (f"{got[old][0] / wall:.1f}× faster (CPU {cpu[old] / cpu[key]:.1f}×)"
+                  if old in got else "—")
+        out.append(f"| {label} | {wall:.3f} s | {cpu[key]:.3f} s | {peak:.0f} MiB "
+                   f"| {wall / b:.2f}× | {versus} | < 0.8 s |")
+        if old in got:
+            out.append(f"| the same, attncli at {baseline_rev} | {got[old][0]:.3f} s "
+                       f"| {cpu[old]:.3f} s | {got[old][1]:.0f} MiB | {got[old][0] / b:.2f}× "
+                       "| 1.0× | — |")
+    if not model_dir:
+        out += ["", "(MiniLM skipped: pass --model-dir)"]
+    return out
+
+
 def explore(runs: int, model_dir: str) -> list[str]:
     """The explorer's first frame: the issue asks for it within 1 s for all-MiniLM-L6-v2."""
     base = [sys.executable, "-c", "import numpy"]
@@ -252,18 +328,24 @@ def main() -> None:
     parser.add_argument("--ref-python", help="a Python with torch and transformers")
     parser.add_argument("--big-dir", help="a Qwen2.5-0.5B-shaped checkpoint from "
                                           "bench/make_big_model.py")
-    parser.add_argument("--only", choices=("startup", "large", "model", "explore", "big"),
+    parser.add_argument("--baseline-rev", help="a git revision of attncli whose --json the "
+                                               "json part also times (e.g. the commit before "
+                                               "a change)")
+    parser.add_argument("--only", choices=("startup", "large", "json", "model", "explore",
+                                           "big"),
                         action="append", help="only this part (may be repeated)")
     parser.add_argument("--out", type=Path, help="also write the Markdown to this file")
     args = parser.parse_args()
     runs = max(5, args.runs)
-    parts = args.only or ["startup", "large", "model", "explore", "big"]
+    parts = args.only or ["startup", "large", "json", "model", "explore", "big"]
     lines = [f"Medians of {runs} runs; {os.cpu_count()} cores; Python "
              f"{sys.version.split()[0]}; {time.strftime('%Y-%m-%d')}.", ""]
     if "startup" in parts:
         lines += startup(runs) + [""]
     if "large" in parts:
         lines += large(runs) + [""]
+    if "json" in parts:
+        lines += json_speed(runs, args.model_dir, args.baseline_rev) + [""]
     if "model" in parts:
         if args.model_dir:
             lines += model(runs, args.model_dir, args.ref_python) + [""]
