@@ -275,7 +275,7 @@ def test_ctrl_c_exits_130_without_a_word(monkeypatch: pytest.MonkeyPatch) -> Non
 
 @pytest.mark.parametrize(("args", "code", "start"), [
     (["--help"], 0, "Usage: attn [OPTIONS]"),
-    (["explain", SENTENCE, "--json"], 0, '{"schema": "attncli.explain/1"'),
+    (["explain", SENTENCE, "--json"], 0, '{"schema":"attncli.explain/1"'),
     (["explain", SENTENCE, "--bogus"], 2, ""),
     (["--show-completion", "bash"], 0, "_attn_completion()"),
 ])
