@@ -201,7 +201,7 @@ def test_bad_weight_files_are_one_line_and_exit_2(tmp_path: Path, name: str, con
     (["--d-model", "0"], ["--d-model must be between 1 and 4096"]),
     (["--d-k", "0"], ["--d-k must be between 1 and 1024"]),
     (["--positions", "learned"], ["unknown --positions 'learned'"]),
-    (["--bogus"], ["No such option '--bogus'"]),
+    (["--bogus"], ["No such option", "--bogus"]),  # click 8.4+ quotes the name, 8.2 a colon
     (["--seed", "-1"], ["--seed"]),
     (["--layer", "1"], ["--layer goes with --model"]),
     (["-w", str(ANIMAL_TIRED), "--d-model", "4"], ["--d-model cannot be combined with --weights"]),
