@@ -247,12 +247,13 @@ class Checkpoint:
             if rows is None and dtype in NUMPY_DTYPES:
                 return self.handle(path).get_tensor(name).astype(self.dtype, copy=False)
             raw = np.memmap(path, dtype=item, mode="r", offset=data_start + begin, shape=shape)
+            if dtype == "BF16":  # bfloat16 is the top half of a float32: one shift, read
+                # straight from the file into the float32's bits (no copy of the raw 16 bits)
+                bits = np.left_shift(raw if rows is None else raw[rows], 16, dtype=np.uint32)
+                return np.asarray(bits).view(np.float32).astype(self.dtype, copy=False)
             picked = np.array(raw if rows is None else raw[rows])  # copies only what is asked
         except Exception as exc:  # a truncated or corrupt file (SafetensorError, mmap errors)
             raise AttnError(f"{path}: cannot read tensor {name!r} ({exc})") from None
-        if dtype == "BF16":  # bfloat16 is the top half of a float32
-            return (picked.astype(np.uint32) << 16).view(np.float32).astype(self.dtype,
-                                                                            copy=False)
         return picked.astype(self.dtype, copy=False)
 
     def handle(self, path: Path) -> Any:
