@@ -52,6 +52,9 @@ WORDS = ("the animal was tired because it walked across the long street in the c
 
 
 BEFORE: str | None = None  # --before: a Python whose attncli is the version to compare with
+# every command runs in an empty folder: `python -m attncli` in a source tree would import that
+# tree's attncli instead of the installed one
+NEUTRAL = tempfile.mkdtemp(prefix="attn-bench-")
 BEFORE_TAG = "@before"  # a case named NAME@before is NAME run by BEFORE's attn
 
 
@@ -111,7 +114,7 @@ def run_once(cmd: list[str], stdin: str | None = None) -> tuple[float, float]:
     with tempfile.TemporaryFile() as errors:  # a file, not a pipe: a chatty child never blocks
         start = time.perf_counter()
         proc = subprocess.Popen(cmd, stdin=subprocess.PIPE if stdin else subprocess.DEVNULL,
-                                stdout=subprocess.DEVNULL, stderr=errors, env=env)
+                                stdout=subprocess.DEVNULL, stderr=errors, env=env, cwd=NEUTRAL)
         if stdin:
             proc.stdin.write(stdin.encode())
             proc.stdin.close()
@@ -136,8 +139,9 @@ def first_frame(cmd: list[str], marker: str, size: tuple[int, int] = (80, 24),
     master, slave = pty.openpty()
     fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", rows, columns, 0, 0))
     start = time.perf_counter()
+    # its own session: our terminal untouched
     proc = subprocess.Popen(cmd, stdin=slave, stdout=slave, stderr=slave, env=env,
-                            start_new_session=True)  # its own session: our terminal untouched
+                            start_new_session=True, cwd=NEUTRAL)
     os.close(slave)
     seen, drawn, wanted = b"", None, marker.encode()
     try:
@@ -371,6 +375,10 @@ def main() -> None:
     args = parser.parse_args()
     global BEFORE
     BEFORE = args.before
+    # the commands run in an empty folder (NEUTRAL): paths given relative become absolute
+    for name in ("model_dir", "big_dir"):
+        if getattr(args, name):
+            setattr(args, name, os.path.abspath(getattr(args, name)))
     runs = max(5, args.runs)
     parts = args.only or ["startup", "large", "model", "explore", "big", "busy"]
     lines = [f"Medians of {runs} runs; {os.cpu_count()} cores; Python "
