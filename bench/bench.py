@@ -25,7 +25,8 @@ after from the same run, under the same noise.
   frame writes last), then sent q; against `python -c "import numpy"`.
 - While the other core is busy (`--only busy`, needs --model-dir; --big-dir adds the 0.5 B
   model): each `--model` run quiet, and again while `python -c "while True: pass"` spins
-  (one such loop per core but one), quiet and busy runs interleaved; the ratio busy ÷ quiet.
+  (one such loop per core but one), quiet and busy runs interleaved; the ratio busy ÷ quiet,
+  and each one's CPU time (user + system), where threads spinning for work show up.
 """
 
 from __future__ import annotations
@@ -79,19 +80,23 @@ def with_before(cases: dict[str, tuple[list[str], str | None]]
     return out
 
 
-def timed(got: dict[str, tuple[float, float]], name: str, memory: bool = False) -> str:
-    """A case's median (and peak memory), preceded by its --before median when there is one:
-    "0.250 s → 0.125 s (2.00× faster)"."""
-    wall, peak = got[name]
-    now = f"{wall:.3f} s" + (f" ({peak:.0f} MiB)" if memory else "")
+def timed(got: dict[str, tuple[float, float, float]], name: str, memory: bool = False,
+          cpu: bool = False) -> str:
+    """A case's median (and peak memory, or median CPU time), preceded by its --before median
+    when there is one: "0.250 s → 0.125 s (2.00× faster)"."""
+
+    def one(wall: float, peak: float, seconds: float) -> str:
+        return (f"{wall:.3f} s" + (f" ({peak:.0f} MiB)" if memory else "")
+                + (f" (CPU {seconds:.2f} s)" if cpu else ""))
+
+    now = one(*got[name])
     if name + BEFORE_TAG not in got:
         return now
-    then, then_peak = got[name + BEFORE_TAG]
-    before = f"{then:.3f} s" + (f" ({then_peak:.0f} MiB)" if memory else "")
-    return f"{before} → {now} ({then / wall:.2f}× faster)"
+    then = got[name + BEFORE_TAG]
+    return f"{one(*then)} → {now} ({then[0] / got[name][0]:.2f}× faster)"
 
 
-def ratio(got: dict[str, tuple[float, float]], name: str, base: str) -> str:
+def ratio(got: dict[str, tuple[float, float, float]], name: str, base: str) -> str:
     """got[name] ÷ got[base], preceded by the --before ratio when there is one."""
     now = f"{got[name][0] / got[base][0]:.2f}×"
     if name + BEFORE_TAG not in got:
@@ -100,7 +105,7 @@ def ratio(got: dict[str, tuple[float, float]], name: str, base: str) -> str:
     return f"{got[name + BEFORE_TAG][0] / got[before][0]:.2f}× → {now}"
 
 
-def faster(got: dict[str, tuple[float, float]], name: str, base: str) -> str:
+def faster(got: dict[str, tuple[float, float, float]], name: str, base: str) -> str:
     """How many times faster than base (a baseline) name is, with the --before figure."""
     now = f"{got[base][0] / got[name][0]:.1f}×"
     if name + BEFORE_TAG not in got:
@@ -108,8 +113,9 @@ def faster(got: dict[str, tuple[float, float]], name: str, base: str) -> str:
     return f"{got[base][0] / got[name + BEFORE_TAG][0]:.1f}× → {now}"
 
 
-def run_once(cmd: list[str], stdin: str | None = None) -> tuple[float, float]:
-    """Wall seconds and peak RSS (MiB) of one whole process, its output thrown away."""
+def run_once(cmd: list[str], stdin: str | None = None) -> tuple[float, float, float]:
+    """Wall seconds, peak RSS (MiB) and CPU seconds (user + system) of one whole process, its
+    output thrown away."""
     env = {**os.environ, "COLUMNS": "100", "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
     with tempfile.TemporaryFile() as errors:  # a file, not a pipe: a chatty child never blocks
         start = time.perf_counter()
@@ -125,13 +131,14 @@ def run_once(cmd: list[str], stdin: str | None = None) -> tuple[float, float]:
     proc.returncode = os.waitstatus_to_exitcode(status)
     if proc.returncode != 0:
         raise SystemExit(f"failed ({proc.returncode}): {' '.join(cmd)}\n{err}")
-    return wall, usage.ru_maxrss / 1024
+    return wall, usage.ru_maxrss / 1024, usage.ru_utime + usage.ru_stime
 
 
 def first_frame(cmd: list[str], marker: str, size: tuple[int, int] = (80, 24),
-                timeout: float = 60.0) -> tuple[float, float]:
+                timeout: float = 60.0) -> tuple[float, float, float]:
     """Seconds from the start of a full-screen program in a pseudo-terminal of size (columns,
-    rows) until its output holds marker (its first frame is drawn), and its peak RSS (MiB).
+    rows) until its output holds marker (its first frame is drawn), its peak RSS (MiB) and
+    its CPU seconds to the end.
     Then it gets q, and must quit with exit code 0."""
     columns, rows = size
     env = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "LINES")}
@@ -169,7 +176,7 @@ def first_frame(cmd: list[str], marker: str, size: tuple[int, int] = (80, 24),
                         seen.decode(errors="replace"))[-2000:]
         why = "no first frame" if drawn is None else f"failed ({proc.returncode})"
         raise SystemExit(f"{why}: {' '.join(cmd)}\n{screen}")
-    return drawn, usage.ru_maxrss / 1024
+    return drawn, usage.ru_maxrss / 1024, usage.ru_utime + usage.ru_stime
 
 
 class Spinning:
@@ -190,13 +197,14 @@ class Spinning:
 
 def side_by_side(cases: dict[str, tuple[list[str], str | None]], runs: int,
                  frames: dict[str, str] | None = None, busy: set[str] | None = None
-                 ) -> dict[str, tuple[float, float]]:
-    """Median wall time and peak memory of each case, the cases interleaved run by run.
+                 ) -> dict[str, tuple[float, float, float]]:
+    """Median wall time, peak memory and median CPU time of each case, the cases interleaved
+    run by run.
     A case named in frames is timed to its first frame instead: frames[name] is the marker.
     A case named in busy runs while the other cores spin (Spinning)."""
     frames, busy = frames or {}, busy or set()
 
-    def once(name: str, cmd: list[str], stdin: str | None) -> tuple[float, float]:
+    def once(name: str, cmd: list[str], stdin: str | None) -> tuple[float, float, float]:
         if name in busy:
             with Spinning():
                 return run_once(cmd, stdin)
@@ -206,13 +214,16 @@ def side_by_side(cases: dict[str, tuple[list[str], str | None]], runs: int,
         if name not in busy:
             once(name, cmd, stdin)
     walls: dict[str, list[float]] = {name: [] for name in cases}
+    cpus: dict[str, list[float]] = {name: [] for name in cases}
     peaks: dict[str, float] = dict.fromkeys(cases, 0.0)
     for _ in range(runs):
         for name, (cmd, stdin) in cases.items():
-            wall, peak = once(name, cmd, stdin)
+            wall, peak, cpu = once(name, cmd, stdin)
             walls[name].append(wall)
+            cpus[name].append(cpu)
             peaks[name] = max(peaks[name], peak)
-    return {name: (statistics.median(walls[name]), peaks[name]) for name in cases}
+    return {name: (statistics.median(walls[name]), peaks[name], statistics.median(cpus[name]))
+            for name in cases}
 
 
 def words(n: int) -> str:
@@ -332,7 +343,8 @@ def busy(runs: int, model_dir: str, big_dir: str | None) -> list[str]:
            "| command | quiet | other core busy | busy ÷ quiet | target |",
            "|---|---|---|---|---|"]
     for name in jobs:
-        out.append(f"| {labels[name]} | {timed(got, name)} | {timed(got, name + ':busy')} "
+        out.append(f"| {labels[name]} | {timed(got, name, cpu=True)} "
+                   f"| {timed(got, name + ':busy', cpu=True)} "
                    f"| {ratio(got, name + ':busy', name)} | ≤ 1.5× |")
     return out
 

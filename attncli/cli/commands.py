@@ -8,6 +8,7 @@ import typer
 
 from attncli import __version__
 from attncli.cli import interactive, output, sources
+from attncli.cli.blas import one_blas_thread
 from attncli.cli.exits import AttnGroup
 from attncli.cli.options import (
     AttentionOpt,
@@ -348,4 +349,5 @@ def predict_cmd(
 
 def main() -> None:
     """Entry point of the `attn` script."""
+    one_blas_thread()  # before anything imports numpy
     app()
