@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import pytest
 
@@ -28,26 +29,27 @@ def test_one_blas_thread_unless_the_user_chose_or_numpy_is_already_imported() ->
     assert env == {}
 
 
-# runs attn's entry point (--version), then asks the OpenBLAS numpy loaded for its threads
+# attn's entry point, main(), with its app (the commands) replaced by one that imports numpy
+# and asks the OpenBLAS it loaded for its number of threads
 BLAS_THREADS = textwrap.dedent("""
     import ctypes, sys
-    from attncli.cli import main
-    sys.argv = ["attn", "--version"]
-    try:
-        main()
-    except SystemExit:
-        pass
-    import numpy
-    with open("/proc/self/maps") as maps:
-        libs = {line.split()[-1] for line in maps if "openblas" in line.lower()}
-    for lib in libs:
-        for name in ("scipy_openblas_get_num_threads64_", "openblas_get_num_threads64_",
-                     "openblas_get_num_threads"):
-            get = getattr(ctypes.CDLL(lib), name, None)
-            if get is not None:
-                print(get(), file=sys.stderr)
-                raise SystemExit(0)
-    print("no OpenBLAS", file=sys.stderr)
+    from attncli.cli import commands
+
+    def app():
+        import numpy
+        with open("/proc/self/maps") as maps:
+            libs = {line.split()[-1] for line in maps if "openblas" in line.lower()}
+        for lib in libs:
+            for name in ("scipy_openblas_get_num_threads64_", "openblas_get_num_threads64_",
+                         "openblas_get_num_threads"):
+                get = getattr(ctypes.CDLL(lib), name, None)
+                if get is not None:
+                    print(get(), file=sys.stderr)
+                    return
+        print("no OpenBLAS", file=sys.stderr)
+
+    commands.app = app
+    commands.main()
 """)
 
 
@@ -67,3 +69,76 @@ def test_attn_runs_blas_on_one_thread_and_on_as_many_as_the_user_asks() -> None:
     assert blas_threads() == 1  # numpy's default would be one per core
     assert blas_threads(OPENBLAS_NUM_THREADS="2") == 2
     assert blas_threads(OMP_NUM_THREADS="2") == 2  # OpenBLAS reads it too
+
+
+# exit_now(CODE) in a process that has an exit handler, unflushed output and a global that
+# says so when the interpreter tears it down
+EXIT_NOW = textwrap.dedent("""
+    import atexit, sys, threading, time
+    from attncli.cli.exits import exit_now
+
+    class Loud:
+        def __del__(self):
+            print("torn down", file=sys.stderr, flush=True)
+
+    keep = Loud()
+    atexit.register(lambda: print(" and the exit handler"))
+    print("buffered", end="")  # a pipe's buffer holds it until a flush
+    if sys.argv[1] == "thread":  # a thread Python waits for at a normal exit
+        threading.Thread(target=lambda: (time.sleep(0.3), print("; the thread"))).start()
+    exit_now({"3": 3, "None": None, "-1": -1, "text": "a message", "thread": 0}[sys.argv[1]])
+""")
+
+
+def exit_now_process(arg: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-c", EXIT_NOW, arg], capture_output=True, text=True,
+                          timeout=60)
+
+
+@pytest.mark.parametrize(("arg", "code"), [("3", 3), ("None", 0), ("-1", 255)])
+def test_exit_now_flushes_runs_the_exit_handlers_and_skips_the_teardown(arg: str,
+                                                                        code: int) -> None:
+    got = exit_now_process(arg)
+    assert got.returncode == code
+    assert got.stdout == "buffered and the exit handler\n"
+    assert got.stderr == ""  # no "torn down": the interpreter was not taken apart
+
+
+def test_exit_now_exits_as_python_does_for_a_message_or_a_running_thread() -> None:
+    got = exit_now_process("text")  # SystemExit("a message"): printed, exit code 1
+    assert got.returncode == 1 and "a message" in got.stderr
+    assert got.stdout == "buffered and the exit handler\n"
+    got = exit_now_process("thread")  # the thread finishes first, as at any exit
+    assert got.returncode == 0
+    assert got.stdout.startswith("buffered") and "; the thread" in got.stdout
+    assert "and the exit handler" in got.stdout
+
+
+# attn's entry point run on ARGS; at exit, every module it imported, on stderr
+MODULES = textwrap.dedent("""
+    import atexit, sys
+    atexit.register(lambda: print(" ".join(sorted(sys.modules)), file=sys.stderr))
+    sys.argv = ["attn", *sys.argv[1:]]
+    from attncli.cli import main
+    main()
+""")
+
+
+def imported(*args: str) -> set[str]:
+    got = subprocess.run([sys.executable, "-c", MODULES, *args], capture_output=True,
+                         text=True, timeout=60)
+    assert got.returncode == 0, got.stderr
+    return set(got.stderr.split())
+
+
+def test_json_imports_nothing_it_does_not_use() -> None:
+    # the screen (rich), the weights-file reader, the word lookup and tempfile are for other
+    # runs; a model run draws no seeded numbers, and so needs no hashlib (OpenSSL)
+    mods = imported("explain", "The animal was tired", "--json")
+    assert "attncli.explain" in mods and "numpy.random" in mods  # the modules are listed
+    assert not {"rich", "attncli.render", "attncli.render.console", "attncli.weights.files",
+                "attncli.lookup", "tempfile"} & mods
+    mods = imported("explain", "The animal was tired", "--model",
+                    str(Path(__file__).parent / "fixtures" / "models" / "bert"), "--json")
+    assert "attncli.models.bert" in mods
+    assert not {"hashlib", "_hashlib", "rich"} & mods

@@ -9,7 +9,7 @@ import typer
 from attncli import __version__
 from attncli.cli import interactive, output, sources
 from attncli.cli.blas import one_blas_thread
-from attncli.cli.exits import AttnGroup
+from attncli.cli.exits import AttnGroup, exit_now
 from attncli.cli.options import (
     AttentionOpt,
     CausalOpt,
@@ -350,4 +350,8 @@ def predict_cmd(
 def main() -> None:
     """Entry point of the `attn` script."""
     one_blas_thread()  # before anything imports numpy
-    app()
+    try:
+        app()
+    except SystemExit as exc:
+        exit_now(exc.code)
+    exit_now(0)

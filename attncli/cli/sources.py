@@ -70,7 +70,6 @@ def explain_words(ex, *, focus: str | None, src: str | None, dst: str | None):
     """Look up the words --focus, --from and --to name (a word naming no token is refused
     here, before anything is drawn) and work out their sums."""
     from attncli import explain
-    from attncli.lookup import find_all, find_one
 
     if ex.from_model:  # name the heads that park their weight on [CLS], BOS or the first token
         from attncli.heads import attention_sink
@@ -80,8 +79,12 @@ def explain_words(ex, *, focus: str | None, src: str | None, dst: str | None):
                  for hs in ex.heads}
         ex = replace(ex, sinks={key: sink for key, sink in sinks.items() if sink is not None})
     if focus is not None:
+        from attncli.lookup import find_all
+
         ex = explain.with_focus(ex, find_all(ex, focus, "--focus"))
     if src is not None and dst is not None:
+        from attncli.lookup import find_one
+
         (i, note_i), (j, note_j) = find_one(ex, src, "--from"), find_one(ex.keys, dst, "--to")
         ex = explain.with_pair(ex, i, j)
         notes = [note for note in (note_i, note_j) if note]
@@ -208,7 +211,6 @@ def _seeded_or_loaded(text: str, opts: SourceOptions):
     from attncli import explain as ex
     from attncli import tokens as tok
     from attncli import weights as wts
-    from attncli.weights import files as weightfiles
 
     dims = sizes(opts.d_model, opts.d_k, opts.d_v, opts.heads, opts.weights)
     if opts.tokenizer is None:
@@ -217,8 +219,12 @@ def _seeded_or_loaded(text: str, opts: SourceOptions):
         toks, tok_name = (tok.encode(tok.load_tokenizer(opts.tokenizer), text,
                                      source=str(opts.tokenizer)),
                           str(opts.tokenizer))
-    ws = (weightfiles.load(opts.weights) if opts.weights is not None
-          else wts.seeded(opts.seed, *dims))
+    if opts.weights is not None:  # the file reader is imported only to read one
+        from attncli.weights import files as weightfiles
+
+        ws = weightfiles.load(opts.weights)
+    else:
+        ws = wts.seeded(opts.seed, *dims)
     chosen = None if opts.head is None else _select(opts.head, len(ws.heads), "head")
     return ex.explain(text, toks, ws, seed=opts.seed, causal=opts.causal,
                       positions=opts.positions, tokenizer=tok_name, max_tokens=opts.max_tokens,

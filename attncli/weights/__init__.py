@@ -8,7 +8,6 @@ dimensions and a description. The formats are documented in the README.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -89,9 +88,19 @@ def check_sizes(d_model: int, d_k: int, d_v: int, heads: int) -> None:
         raise AttnError(problem)
 
 
+def _blake2b(data: bytes, digest_size: int):
+    """hashlib.blake2b, which is CPython's own _blake2 module (never OpenSSL's): imported from
+    there directly, since importing hashlib loads OpenSSL (2.5 ms of start-up)."""
+    try:
+        from _blake2 import blake2b
+    except ImportError:  # a Python without the module: hashlib finds blake2b elsewhere
+        from hashlib import blake2b
+    return blake2b(data, digest_size=digest_size)
+
+
 def _rng(seed: int, *parts: str) -> np.random.Generator:
     """A generator that depends only on the seed and the given names (never on call order)."""
-    digest = hashlib.blake2b("\x1f".join((str(seed), *parts)).encode(), digest_size=16).digest()
+    digest = _blake2b("\x1f".join((str(seed), *parts)).encode(), digest_size=16).digest()
     return np.random.Generator(np.random.PCG64(int.from_bytes(digest, "little")))
 
 
