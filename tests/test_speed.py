@@ -142,3 +142,18 @@ def test_json_imports_nothing_it_does_not_use() -> None:
                     str(Path(__file__).parent / "fixtures" / "models" / "bert"), "--json")
     assert "attncli.models.bert" in mods
     assert not {"hashlib", "_hashlib", "rich"} & mods
+
+
+def test_command_annotations_are_objects_not_strings_for_typer_to_evaluate() -> None:
+    # `from __future__ import annotations` would turn them into strings, which typer
+    # evaluates again at every start
+    from attncli.cli import commands, interactive, weights
+
+    for module in (commands, interactive, weights):
+        functions = [f for f in vars(module).values()
+                     if callable(f) and getattr(f, "__module__", None) == module.__name__
+                     and getattr(f, "__annotations__", None)]
+        assert functions, module.__name__
+        for function in functions:
+            for name, hint in function.__annotations__.items():
+                assert not isinstance(hint, str), f"{module.__name__}.{function.__name__}: {name}"
