@@ -124,23 +124,30 @@ def softmax(scaled: np.ndarray) -> np.ndarray:
     scores of any size (1e30 or -1e30) are safe. -inf entries become exactly 0.
     A row whose entries are all -inf gets all zeros (see the module docstring).
     A row holding +inf shares its weight equally among its +inf entries.
+
+    It works in place in the one array it returns (no n×n temporaries): every row goes
+    through the same shift, exp and division, and the rows whose maximum is not finite
+    (-inf, +inf or NaN) are then overwritten with their defined weights.
     """
     scaled = np.asarray(scaled)
     if scaled.dtype not in (np.float32, np.float64):
         scaled = scaled.astype(np.float64)
-    out = np.zeros_like(scaled)
-    row_max = scaled.max(axis=-1, keepdims=True)  # (n, 1)
-    finite_rows = np.isfinite(row_max[..., 0])  # rows with a finite maximum
-    if finite_rows.any():
-        with np.errstate(over="ignore"):  # -1e308 - 1e308 overflows to -inf, whose exp is 0
-            shifted = scaled[finite_rows] - row_max[finite_rows]  # every entry <= 0
-        e = np.exp(shifted)
-        out[finite_rows] = e / e.sum(axis=-1, keepdims=True)  # the max entry gives 1, so sum >= 1
-    inf_rows = row_max[..., 0] == np.inf
-    if inf_rows.any():
-        top = scaled[inf_rows] == np.inf
-        out[inf_rows] = top / top.sum(axis=-1, keepdims=True)
-    return out  # rows whose max is -inf stay all zeros
+    row_max = scaled.max(axis=-1, keepdims=True)  # (..., 1)
+    out = np.empty(scaled.shape, dtype=scaled.dtype)  # C order: each row's sum reads along it
+    # over: -1e308 - 1e308 overflows to -inf, whose exp is 0; invalid: -inf - -inf and
+    # inf - inf are NaN in the rows that are overwritten below
+    with np.errstate(over="ignore", invalid="ignore"):
+        np.subtract(scaled, row_max, out=out)  # every entry of a finite row <= 0
+        np.exp(out, out=out)
+        out /= out.sum(axis=-1, keepdims=True)  # a finite row's max gives 1, so sum >= 1
+    finite_rows = np.isfinite(row_max[..., 0])
+    if not finite_rows.all():
+        out[~finite_rows] = 0.0  # rows whose max is -inf (or NaN) are all zeros
+        inf_rows = row_max[..., 0] == np.inf
+        if inf_rows.any():
+            top = scaled[inf_rows] == np.inf
+            out[inf_rows] = top / top.sum(axis=-1, keepdims=True)
+    return out
 
 
 def matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:

@@ -142,7 +142,8 @@ def check_text(text: str) -> None:
 def check_token_count(tokens: list[Token], limit: int = MAX_TOKENS, heads: int = 1) -> None:
     """Refuse no tokens, more than the limit, or more n×n matrices than the memory budget
     holds, before any is made: each head shown keeps scores, scaled and weights in float64,
-    and the softmax makes about as many again while it works."""
+    and three more are allowed for the work in between (the softmax works in place now, so
+    this is a margin)."""
     from attncli.files import check_memory
 
     if not tokens:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -165,6 +164,8 @@ def atomic_write(path: Path, data: bytes, *, force: bool = False) -> None:
     Readers never see a half-written file, a failure leaves nothing behind,
     and an existing file is kept unless force is given.
     """
+    import tempfile
+
     path = Path(path)
     check_target(path, force=force)
     try:

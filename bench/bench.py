@@ -1,42 +1,52 @@
 """attncli's speed, measured as whole processes, each beside its baseline in the same run.
 
-    python bench/bench.py [--runs 7] [--model-dir DIR] [--ref-python PYTHON] [--only PART]
-                          [--baseline-rev REV] [--out FILE]
+    python bench/bench.py [--runs 7] [--model-dir DIR] [--ref-python PYTHON] [--big-dir DIR]
+                          [--before PYTHON] [--only PART] [--out FILE]
 
 Every figure is the median wall time of --runs runs (at least 5) of a whole process, the
 commands of one comparison interleaved run by run so that the machine's noise falls on both
 alike. Peak memory is the child's maximum resident set size (from wait4). Printed as Markdown.
+`attn` is the script beside the Python that runs this file (else `python -m attncli`), never
+whichever `attn` comes first on PATH (a version manager's shim would be timed too).
+
+With --before PYTHON (a Python with an earlier attncli installed, e.g. a venv made from an
+older commit), every attn command also runs with that Python's attn, interleaved with the
+current one run by run, and each table gets a "before" column and the speed-up: before and
+after from the same run, under the same noise.
 
 - Start-up: `attn --help`, `attn explain … --json` and the terminal view, against
-  `python -c "import numpy"`.
-- Large inputs, seeded mode: 32, 128, 512 and 2,048 tokens, terminal view and --json.
+  `python -c "import numpy"`, and against the same with OPENBLAS_NUM_THREADS=1 (as attn runs
+  BLAS), whose import starts no BLAS threads and so depends less on the machine's load.
+- `--json` of large outputs (issue 15): seeded 2,048 tokens, and with --model-dir MiniLM's
+  512 tokens × 12 heads, against `python -c "import numpy"`.
+- `--json` of large outputs (issue 15): seeded 2,048 tokens, and with --model-dir MiniLM's
+  512 tokens × 12 heads, against `python -c "import numpy"`.
+- Large inputs, seeded mode: 32, 128, 512 and 2,048 tokens, terminal view and --json;
+  --heatmap to 512 tokens and at 4,096.
 - Model mode (needs --model-dir, an all-MiniLM-L6-v2 directory): `attn explain … --model`
   against bench/reference_transformers.py run by --ref-python (a Python with torch and
   transformers), on the same text; and 512 tokens, all heads of the last layer.
-- JSON (issue 15's targets): `--json` of seeded text at 2,048 tokens and, with --model-dir,
-  of MiniLM at 512 tokens × the 12 heads of the last layer, against `python -c "import
-  numpy"` and, with --baseline-rev REV, against the same commands run by attncli as it was at
-  REV (its package extracted from git into a temporary directory, run with this Python).
 - The explorer (needs --model-dir): `attn explore … --model` started in a pseudo-terminal of
   80×24, timed from the process's start to its first frame (the status line drawn, which the
   frame writes last), then sent q; against `python -c "import numpy"`.
+- While the other core is busy (`--only busy`, needs --model-dir; --big-dir adds the 0.5 B
+  model): each `--model` run quiet, and again while `python -c "while True: pass"` spins
+  (one such loop per core but one), quiet and busy runs interleaved; the ratio busy ÷ quiet,
+  and each one's CPU time (user + system), where threads spinning for work show up.
 """
 
 from __future__ import annotations
 
 import argparse
 import fcntl
-import io
 import os
 import pty
 import re
 import select
-import shutil
 import statistics
 import struct
 import subprocess
 import sys
-import tarfile
 import tempfile
 import termios
 import time
@@ -48,19 +58,75 @@ WORDS = ("the animal was tired because it walked across the long street in the c
          "and then it slept near the river bank").split()
 
 
-def attn() -> list[str]:
-    found = shutil.which("attn")
-    return [found] if found else [sys.executable, "-m", "attncli"]
+BEFORE: str | None = None  # --before: a Python whose attncli is the version to compare with
+# every command runs in an empty folder: `python -m attncli` in a source tree would import that
+# tree's attncli instead of the installed one
+NEUTRAL = tempfile.mkdtemp(prefix="attn-bench-")
+BEFORE_TAG = "@before"  # a case named NAME@before is NAME run by BEFORE's attn
+
+
+def attn(python: str | None = None) -> list[str]:
+    """The attn of python (default: the Python running this file): the script beside it, so a
+    venv's own attn, or else `python -m attncli`."""
+    python = python or sys.executable
+    script = Path(python).parent / "attn"
+    return [str(script)] if script.is_file() else [python, "-m", "attncli"]
+
+
+def with_before(cases: dict[str, tuple[list[str], str | None]]
+                ) -> dict[str, tuple[list[str], str | None]]:
+    """cases, and with --before each attn case again as NAME@before, run by BEFORE's attn."""
+    if BEFORE is None:
+        return cases
+    now, then = attn(), attn(BEFORE)
+    out = dict(cases)
+    for name, (cmd, stdin) in cases.items():
+        if cmd[:len(now)] == now:
+            out[name + BEFORE_TAG] = (then + cmd[len(now):], stdin)
+    return out
+
+
+def timed(got: dict[str, tuple[float, float, float]], name: str, memory: bool = False,
+          cpu: bool = False) -> str:
+    """A case's median (and peak memory, or median CPU time), preceded by its --before median
+    when there is one: "0.250 s → 0.125 s (2.00× faster)"."""
+
+    def one(wall: float, peak: float, seconds: float) -> str:
+        return (f"{wall:.3f} s" + (f" ({peak:.0f} MiB)" if memory else "")
+                + (f" (CPU {seconds:.2f} s)" if cpu else ""))
+
+    now = one(*got[name])
+    if name + BEFORE_TAG not in got:
+        return now
+    then = got[name + BEFORE_TAG]
+    return f"{one(*then)} → {now} ({then[0] / got[name][0]:.2f}× faster)"
+
+
+def ratio(got: dict[str, tuple[float, float, float]], name: str, base: str) -> str:
+    """got[name] ÷ got[base], preceded by the --before ratio when there is one."""
+    now = f"{got[name][0] / got[base][0]:.2f}×"
+    if name + BEFORE_TAG not in got:
+        return now
+    before = base + BEFORE_TAG if base + BEFORE_TAG in got else base
+    return f"{got[name + BEFORE_TAG][0] / got[before][0]:.2f}× → {now}"
+
+
+def faster(got: dict[str, tuple[float, float, float]], name: str, base: str) -> str:
+    """How many times faster than base (a baseline) name is, with the --before figure."""
+    now = f"{got[base][0] / got[name][0]:.1f}×"
+    if name + BEFORE_TAG not in got:
+        return now
+    return f"{got[base][0] / got[name + BEFORE_TAG][0]:.1f}× → {now}"
 
 
 def run_once(cmd: list[str], stdin: str | None = None) -> tuple[float, float, float]:
-    """Wall seconds, peak RSS (MiB) and CPU seconds (user + system, every thread) of one whole
-    process, its output thrown away."""
+    """Wall seconds, peak RSS (MiB) and CPU seconds (user + system) of one whole process, its
+    output thrown away."""
     env = {**os.environ, "COLUMNS": "100", "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
     with tempfile.TemporaryFile() as errors:  # a file, not a pipe: a chatty child never blocks
         start = time.perf_counter()
         proc = subprocess.Popen(cmd, stdin=subprocess.PIPE if stdin else subprocess.DEVNULL,
-                                stdout=subprocess.DEVNULL, stderr=errors, env=env)
+                                stdout=subprocess.DEVNULL, stderr=errors, env=env, cwd=NEUTRAL)
         if stdin:
             proc.stdin.write(stdin.encode())
             proc.stdin.close()
@@ -78,7 +144,7 @@ def first_frame(cmd: list[str], marker: str, size: tuple[int, int] = (80, 24),
                 timeout: float = 60.0) -> tuple[float, float, float]:
     """Seconds from the start of a full-screen program in a pseudo-terminal of size (columns,
     rows) until its output holds marker (its first frame is drawn), its peak RSS (MiB) and
-    its CPU seconds (to the end, after q).
+    its CPU seconds to the end.
     Then it gets q, and must quit with exit code 0."""
     columns, rows = size
     env = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "LINES")}
@@ -86,8 +152,9 @@ def first_frame(cmd: list[str], marker: str, size: tuple[int, int] = (80, 24),
     master, slave = pty.openpty()
     fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", rows, columns, 0, 0))
     start = time.perf_counter()
+    # its own session: our terminal untouched
     proc = subprocess.Popen(cmd, stdin=slave, stdout=slave, stderr=slave, env=env,
-                            start_new_session=True)  # its own session: our terminal untouched
+                            start_new_session=True, cwd=NEUTRAL)
     os.close(slave)
     seen, drawn, wanted = b"", None, marker.encode()
     try:
@@ -118,31 +185,51 @@ def first_frame(cmd: list[str], marker: str, size: tuple[int, int] = (80, 24),
     return drawn, usage.ru_maxrss / 1024, usage.ru_utime + usage.ru_stime
 
 
+class Spinning:
+    """While open: one `python -c "while True: pass"` per core but one, so the command timed
+    has one core to itself at most and its own threads must share it (a loaded machine)."""
+
+    def __enter__(self) -> Spinning:
+        self.procs = [subprocess.Popen([sys.executable, "-c", "while True: pass"])
+                      for _ in range(max(1, (os.cpu_count() or 2) - 1))]
+        time.sleep(0.2)  # spinning before the command starts
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for proc in self.procs:
+            proc.kill()
+            proc.wait()
+
+
 def side_by_side(cases: dict[str, tuple[list[str], str | None]], runs: int,
-                 frames: dict[str, str] | None = None, cpu: dict[str, float] | None = None
-                 ) -> dict[str, tuple[float, float]]:
-    """Median wall time and peak memory of each case, the cases interleaved run by run.
+                 frames: dict[str, str] | None = None, busy: set[str] | None = None
+                 ) -> dict[str, tuple[float, float, float]]:
+    """Median wall time, peak memory and median CPU time of each case, the cases interleaved
+    run by run.
     A case named in frames is timed to its first frame instead: frames[name] is the marker.
-    A dict given as cpu gets each case's median CPU seconds."""
-    frames = frames or {}
+    A case named in busy runs while the other cores spin (Spinning)."""
+    frames, busy = frames or {}, busy or set()
 
     def once(name: str, cmd: list[str], stdin: str | None) -> tuple[float, float, float]:
+        if name in busy:
+            with Spinning():
+                return run_once(cmd, stdin)
         return first_frame(cmd, frames[name]) if name in frames else run_once(cmd, stdin)
 
     for name, (cmd, stdin) in cases.items():  # warm the file cache once
-        once(name, cmd, stdin)
+        if name not in busy:
+            once(name, cmd, stdin)
     walls: dict[str, list[float]] = {name: [] for name in cases}
     cpus: dict[str, list[float]] = {name: [] for name in cases}
     peaks: dict[str, float] = dict.fromkeys(cases, 0.0)
     for _ in range(runs):
         for name, (cmd, stdin) in cases.items():
-            wall, peak, used = once(name, cmd, stdin)
+            wall, peak, cpu = once(name, cmd, stdin)
             walls[name].append(wall)
-            cpus[name].append(used)
+            cpus[name].append(cpu)
             peaks[name] = max(peaks[name], peak)
-    if cpu is not None:
-        cpu.update((name, statistics.median(cpus[name])) for name in cases)
-    return {name: (statistics.median(walls[name]), peaks[name]) for name in cases}
+    return {name: (statistics.median(walls[name]), peaks[name], statistics.median(cpus[name]))
+            for name in cases}
 
 
 def words(n: int) -> str:
@@ -152,41 +239,76 @@ def words(n: int) -> str:
 
 def startup(runs: int) -> list[str]:
     base = [sys.executable, "-c", "import numpy"]
-    cases = {
+    # the same with BLAS on one thread, as attn runs it: numpy's import then starts no worker
+    # threads, whose start costs the plain baseline more on a loaded machine than on a quiet one
+    one = [sys.executable, "-c", "import os; os.environ['OPENBLAS_NUM_THREADS'] = '1'; "
+                                 "import numpy"]
+    cases = with_before({
         "baseline": (base, None),
+        "baseline1": (one, None),
         "help": (attn() + ["--help"], None),
         "json": (attn() + ["explain", "The animal was tired", "--json"], None),
         "text": (attn() + ["explain", "The animal was tired"], None),
-    }
+    })
     got = side_by_side(cases, runs)
-    b = got["baseline"][0]
     rows = [
         ("`python -c \"import numpy\"` (baseline)", "baseline", "—"),
+        ("the same with `OPENBLAS_NUM_THREADS=1` (second baseline)", "baseline1", "—"),
         ("`attn --help`", "help", "≤ 1.5×"),
-        ("`attn explain \"The animal was tired\" --json`", "json", "≤ 2×"),
-        ("`attn explain \"The animal was tired\"`", "text", "≤ 2.5×"),
+        ("`attn explain \"The animal was tired\" --json`", "json", "≤ 1.6×"),
+        ("`attn explain \"The animal was tired\"`", "text", "≤ 1.9×"),
     ]
-    out = ["### Start-up", "", "| command | median | × baseline | target |", "|---|---|---|---|"]
-    out += [f"| {label} | {got[key][0]:.3f} s | {got[key][0] / b:.2f}× | {target} |"
-            for label, key, target in rows]
+    out = ["### Start-up", "",
+           "| command | median | × baseline | × second baseline | target (× baseline) |",
+           "|---|---|---|---|---|"]
+    out += [f"| {label} | {timed(got, key)} | {ratio(got, key, 'baseline')} "
+            f"| {ratio(got, key, 'baseline1')} | {target} |" for label, key, target in rows]
     return out
 
 
 def large(runs: int) -> list[str]:
     out = ["### Large inputs, seeded mode (d_model 8, one head)", "",
-           "| tokens | view | median | peak memory |", "|---|---|---|---|"]
-    for n in (32, 128, 512, 2048):
+           "| tokens | view | median (peak memory) |", "|---|---|---|"]
+    for n in (32, 128, 512, 2048, 4096):
         text = words(n)
-        cases = {"json": (attn() + ["explain", "-", "--json"], text)}
+        cases = {"json": (attn() + ["explain", "-", "--json"], text)} if n <= 2048 else {}
         if n <= 512:
             cases["text"] = (attn() + ["explain", "-"], text)
+        if n <= 512 or n == 4096:
             cases["heatmap"] = (attn() + ["explain", "-", "--heatmap"], text)
-        got = side_by_side(cases, runs if n <= 512 else max(3, runs // 2))
+        got = side_by_side(with_before(cases), runs if n <= 512 else max(3, runs // 2))
         for view in ("text", "heatmap", "json"):
             if view in got:
                 label = {"text": "terminal", "heatmap": "terminal, --heatmap",
                          "json": "--json"}[view]
-                out.append(f"| {n} | {label} | {got[view][0]:.3f} s | {got[view][1]:.0f} MiB |")
+                out.append(f"| {n} | {label} | {timed(got, view, memory=True)} |")
+    return out
+
+
+def json_speed(runs: int, model_dir: str | None) -> list[str]:
+    """Issue 15's two --json targets, beside `import numpy` (and --before's attn, if given)."""
+    text, long_text = words(2048), words(510)  # 510 words: 512 tokens with [CLS] and [SEP]
+    cases = {"baseline": ([sys.executable, "-c", "import numpy"], None),
+             "seeded": (attn() + ["explain", "-", "--json"], text)}
+    if model_dir:
+        cases["minilm"] = (attn() + ["explain", "-", "--model", model_dir, "--layer", "last",
+                                     "--head", "all", "--json"], long_text)
+    load = os.getloadavg()[0]
+    got = side_by_side(with_before(cases), runs)
+    out = ["### `--json` of large outputs (issue 15)", "",
+           f"Load average {load:.1f} before the part, {os.getloadavg()[0]:.1f} after it.", "",
+           "| command | median (peak memory) | CPU | × baseline | target |",
+           "|---|---|---|---|---|",
+           f"| `python -c \"import numpy\"` (baseline) | {timed(got, 'baseline')} "
+           f"| {got['baseline'][2]:.3f} s | 1.00× | — |"]
+    for key, label in (("seeded", "seeded, 2,048 tokens, `attn explain - --json`"),
+                       ("minilm", "MiniLM, 512 tokens, all 12 heads of the last layer, "
+                                  "`--json`")):
+        if key in got:
+            out.append(f"| {label} | {timed(got, key, memory=True)} | {got[key][2]:.3f} s "
+                       f"| {ratio(got, key, 'baseline')} | < 0.8 s |")
+    if not model_dir:
+        out += ["", "(MiniLM skipped: pass --model-dir)"]
     return out
 
 
@@ -202,20 +324,20 @@ def model(runs: int, model_dir: str, ref_python: str | None) -> list[str]:
     every_head = ["explain", "-", "--model", model_dir, "--layer", "last", "--head", "all"]
     cases["attn512"] = (attn() + every_head, long_text)
     cases["attn512json"] = (attn() + every_head + ["--json"], long_text)
-    got = side_by_side(cases, runs)
-    out += ["| command | median | peak memory |", "|---|---|---|",
-            f"| `attn explain … --model … --layer 5 --head 11 --json` | {got['attn'][0]:.3f} s "
-            f"| {got['attn'][1]:.0f} MiB |"]
+    got = side_by_side(with_before(cases), runs)
+    out += ["| command | median (peak memory) |", "|---|---|",
+            f"| `attn explain … --model … --layer 5 --head 11 --json` "
+            f"| {timed(got, 'attn', memory=True)} |"]
     if "transformers" in got:
-        out.append(f"| transformers script, same job (baseline) | {got['transformers'][0]:.3f} s "
-                   f"| {got['transformers'][1]:.0f} MiB |")
-    out.append(f"| 512 tokens, all 12 heads of layer 5, terminal view | {got['attn512'][0]:.3f} s "
-               f"| {got['attn512'][1]:.0f} MiB |")
-    out.append(f"| 512 tokens, all 12 heads of layer 5, `--json` | "
-               f"{got['attn512json'][0]:.3f} s | {got['attn512json'][1]:.0f} MiB |")
+        out.append("| transformers script, same job (baseline) "
+                   f"| {timed(got, 'transformers', memory=True)} |")
+    out.append("| 512 tokens, all 12 heads of layer 5, terminal view "
+               f"| {timed(got, 'attn512', memory=True)} |")
+    out.append("| 512 tokens, all 12 heads of layer 5, `--json` "
+               f"| {timed(got, 'attn512json', memory=True)} |")
     if "transformers" in got:
-        out += ["", f"attncli is {got['transformers'][0] / got['attn'][0]:.1f}× faster than the "
-                "transformers script end to end (target ≥ 8×)."]
+        out += ["", f"attncli is {faster(got, 'attn', 'transformers')} faster than the "
+                "transformers script end to end (target ≥ 15×)."]
     return out
 
 
@@ -227,77 +349,44 @@ def big(runs: int, big_dir: str, ref_python: str | None) -> list[str]:
     if ref_python:
         cases["transformers"] = ([ref_python, str(HERE / "reference_transformers.py"), big_dir,
                                   SENTENCE, "--layer", "-1", "--head", "0"], None)
-    got = side_by_side(cases, runs)
-    out += ["| command | median | peak memory |", "|---|---|---|",
-            f"| `attn explain … --model <0.5B> --json` (last layer, head 0) | "
-            f"{got['attn'][0]:.3f} s | {got['attn'][1]:.0f} MiB |"]
+    got = side_by_side(with_before(cases), runs)
+    out += ["| command | median (peak memory) |", "|---|---|",
+            "| `attn explain … --model <0.5B> --json` (last layer, head 0) | "
+            f"{timed(got, 'attn', memory=True)} |"]
     if "transformers" in got:
-        out += [f"| transformers script, same job (baseline) | {got['transformers'][0]:.3f} s "
-                f"| {got['transformers'][1]:.0f} MiB |", "",
-                f"attncli is {got['transformers'][0] / got['attn'][0]:.1f}× faster than the "
-                "transformers script end to end."]
+        out += ["| transformers script, same job (baseline) "
+                f"| {timed(got, 'transformers', memory=True)} |", "",
+                f"attncli is {faster(got, 'attn', 'transformers')} faster than the "
+                "transformers script end to end (target ≥ 6×, and < 0.7 s)."]
     return out
 
 
-def at_revision(rev: str, into: Path) -> list[str]:
-    """attncli's CLI as it was at git revision rev: its package extracted into a directory
-    that goes first on sys.path, before the current directory and the installed attncli
-    (`python -m attncli` with PYTHONPATH, run from a checkout, would import the checkout)."""
-    archive = subprocess.run(["git", "-C", str(HERE.parent), "archive", rev, "attncli"],
-                             check=True, capture_output=True).stdout
-    with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
-        if hasattr(tarfile, "data_filter"):  # Python 3.10.12+, 3.11.4+
-            tar.extractall(into, filter="data")
-        else:
-            tar.extractall(into)
-    start = (f"import sys; sys.path.insert(0, {str(into)!r}); import attncli.cli; "
-             f"assert attncli.cli.__file__.startswith({str(into)!r}); attncli.cli.main()")
-    return [sys.executable, "-c", start]
-
-
-def json_speed(runs: int, model_dir: str | None, baseline_rev: str | None) -> list[str]:
-    """Issue 15's JSON targets, each beside `import numpy` and the writer at baseline_rev."""
-    text, long_text = words(2048), words(510)  # 510 words: 512 tokens with [CLS] and [SEP]
-    every_head = ["explain", "-", "--model", str(model_dir), "--layer", "last", "--head",
-                  "all", "--json"]
-    with tempfile.TemporaryDirectory() as old_dir:
-        old = at_revision(baseline_rev, Path(old_dir)) if baseline_rev else None
-        cases = {"baseline": ([sys.executable, "-c", "import numpy"], None),
-                 "seeded": (attn() + ["explain", "-", "--json"], text)}
-        if old:
-            cases["seeded_old"] = (old + ["explain", "-", "--json"], text)
-        if model_dir:
-            cases["minilm"] = (attn() + every_head, long_text)
-            if old:
-                cases["minilm_old"] = (old + every_head, long_text)
-        load = os.getloadavg()[0]
-        cpu: dict[str, float] = {}
-        got = side_by_side(cases, runs, cpu=cpu)
-    b = got["baseline"][0]
-    out = ["### `--json` of large outputs (issue 15)", "",
-           f"Load average {load:.1f} before the part, {os.getloadavg()[0]:.1f} after it "
-           f"({os.cpu_count()} cores). CPU is the process's user + system time (all threads).",
-           "", "| command | median | CPU | peak memory | × baseline | vs attncli at "
-           f"{baseline_rev or '(no --baseline-rev)'} | target |",
-           "|---|---|---|---|---|---|---|",
-           f"| `python -c \"import numpy\"` (baseline) | {b:.3f} s | {cpu['baseline']:.3f} s "
-           f"| {got['baseline'][1]:.0f} MiB | 1.00× | — | — |"]
-    for key, label in (("seeded", "seeded, 2,048 tokens, `attn explain - --json`"),
-                       ("minilm", "MiniLM, 512 tokens, all 12 heads of the last layer, "
-                                  "`--json`")):
-        if key not in got:
-            continue
-        (wall, peak), old = got[key], key + "_old"
-        versus = (f"{got[old][0] / wall:.1f}× faster (CPU {cpu[old] / cpu[key]:.1f}×)"
-                  if old in got else "—")
-        out.append(f"| {label} | {wall:.3f} s | {cpu[key]:.3f} s | {peak:.0f} MiB "
-                   f"| {wall / b:.2f}× | {versus} | < 0.8 s |")
-        if old in got:
-            out.append(f"| the same, attncli at {baseline_rev} | {got[old][0]:.3f} s "
-                       f"| {cpu[old]:.3f} s | {got[old][1]:.0f} MiB | {got[old][0] / b:.2f}× "
-                       "| 1.0× | — |")
-    if not model_dir:
-        out += ["", "(MiniLM skipped: pass --model-dir)"]
+def busy(runs: int, model_dir: str, big_dir: str | None) -> list[str]:
+    """Each --model run quiet and while the other cores spin, interleaved run by run."""
+    jobs = {"minilm": ["explain", SENTENCE, "--model", model_dir, "--layer", "5", "--head",
+                       "11", "--json"],
+            "minilm512": ["explain", "-", "--model", model_dir, "--layer", "last", "--head",
+                          "all"]}
+    if big_dir:
+        jobs["big"] = ["explain", SENTENCE, "--model", big_dir, "--json"]
+    texts = {"minilm512": words(510)}
+    labels = {"minilm": "MiniLM `--layer 5 --head 11 --json`",
+              "minilm512": "MiniLM, 512 tokens, all 12 heads of the last layer, terminal",
+              "big": "the 0.5 B model, last layer, head 0, `--json`"}
+    cases = {}
+    for name, job in jobs.items():
+        cases[name] = (attn() + job, texts.get(name))
+        cases[name + ":busy"] = (attn() + job, texts.get(name))
+    cases = with_before(cases)
+    got = side_by_side(cases, runs, busy={name for name in cases if ":busy" in name})
+    out = [f"### While the other core is busy ({max(1, (os.cpu_count() or 2) - 1)} × "
+           "`python -c \"while True: pass\"`)", "",
+           "| command | quiet | other core busy | busy ÷ quiet | target |",
+           "|---|---|---|---|---|"]
+    for name in jobs:
+        out.append(f"| {labels[name]} | {timed(got, name, cpu=True)} "
+                   f"| {timed(got, name + ':busy', cpu=True)} "
+                   f"| {ratio(got, name + ':busy', name)} | ≤ 1.5× |")
     return out
 
 
@@ -305,19 +394,22 @@ def explore(runs: int, model_dir: str) -> list[str]:
     """The explorer's first frame: the issue asks for it within 1 s for all-MiniLM-L6-v2."""
     base = [sys.executable, "-c", "import numpy"]
     # python -m attncli, as a user's `attn` runs it, without a version manager's shim in front
-    job = [sys.executable, "-m", "attncli", "explore", SENTENCE, "--model", model_dir]
-    got = side_by_side({"baseline": (base, None), "explore": (job, None)}, runs,
-                       frames={"explore": "? keys"})
-    b = got["baseline"][0]
+    job = ["-m", "attncli", "explore", SENTENCE, "--model", model_dir]
+    cases = {"baseline": (base, None), "explore": ([sys.executable, *job], None)}
+    frames = {"explore": "? keys"}
+    if BEFORE:
+        cases["explore" + BEFORE_TAG] = ([BEFORE, *job], None)
+        frames["explore" + BEFORE_TAG] = "? keys"
+    got = side_by_side(cases, runs, frames=frames)
     return ["### attn explore first frame, MiniLM", "",
             "Timed in a pseudo-terminal of 80×24 (TERM=xterm-256color) from the process's "
             "start until the status line is drawn; then q, exit code 0.", "",
-            "| command | median | × baseline | peak memory | target |", "|---|---|---|---|---|",
-            f"| `python -c \"import numpy\"` (baseline) | {b:.3f} s | 1.00× "
-            f"| {got['baseline'][1]:.0f} MiB | — |",
+            "| command | median (peak memory) | × baseline | target |", "|---|---|---|---|",
+            f"| `python -c \"import numpy\"` (baseline) | {timed(got, 'baseline', memory=True)} "
+            "| 1.00× | — |",
             f"| `python -m attncli explore \"{SENTENCE}\" --model …`, first frame "
-            f"| {got['explore'][0]:.3f} s | {got['explore'][0] / b:.2f}× "
-            f"| {got['explore'][1]:.0f} MiB | < 1 s |"]
+            f"| {timed(got, 'explore', memory=True)} | {ratio(got, 'explore', 'baseline')} "
+            "| < 1 s |"]
 
 
 def main() -> None:
@@ -328,24 +420,31 @@ def main() -> None:
     parser.add_argument("--ref-python", help="a Python with torch and transformers")
     parser.add_argument("--big-dir", help="a Qwen2.5-0.5B-shaped checkpoint from "
                                           "bench/make_big_model.py")
-    parser.add_argument("--baseline-rev", help="a git revision of attncli whose --json the "
-                                               "json part also times (e.g. the commit before "
-                                               "a change)")
-    parser.add_argument("--only", choices=("startup", "large", "json", "model", "explore",
-                                           "big"),
+    parser.add_argument("--before", help="a Python with an earlier attncli installed: its attn "
+                                         "runs beside this one's, for before/after figures")
+    parser.add_argument("--only", choices=("startup", "large", "json", "model", "explore", "big",
+                                           "busy"),
                         action="append", help="only this part (may be repeated)")
     parser.add_argument("--out", type=Path, help="also write the Markdown to this file")
     args = parser.parse_args()
+    global BEFORE
+    BEFORE = args.before
+    # the commands run in an empty folder (NEUTRAL): paths given relative become absolute
+    for name in ("model_dir", "big_dir"):
+        if getattr(args, name):
+            setattr(args, name, os.path.abspath(getattr(args, name)))
     runs = max(5, args.runs)
-    parts = args.only or ["startup", "large", "json", "model", "explore", "big"]
+    parts = args.only or ["startup", "large", "json", "model", "explore", "big", "busy"]
     lines = [f"Medians of {runs} runs; {os.cpu_count()} cores; Python "
-             f"{sys.version.split()[0]}; {time.strftime('%Y-%m-%d')}.", ""]
+             f"{sys.version.split()[0]}; {time.strftime('%Y-%m-%d')}."
+             + (f" Before → after: {BEFORE}'s attn, then this one's, in the same run."
+                if BEFORE else ""), ""]
     if "startup" in parts:
         lines += startup(runs) + [""]
     if "large" in parts:
         lines += large(runs) + [""]
     if "json" in parts:
-        lines += json_speed(runs, args.model_dir, args.baseline_rev) + [""]
+        lines += json_speed(runs, args.model_dir) + [""]
     if "model" in parts:
         if args.model_dir:
             lines += model(runs, args.model_dir, args.ref_python) + [""]
@@ -362,6 +461,11 @@ def main() -> None:
         else:
             lines += ["(0.5 B model skipped: pass --big-dir, made by bench/make_big_model.py)",
                       ""]
+    if "busy" in parts:
+        if args.model_dir:
+            lines += busy(runs, args.model_dir, args.big_dir) + [""]
+        else:
+            lines += ["(the busy-core comparison skipped: pass --model-dir)", ""]
     text = "\n".join(lines)
     print(text)
     if args.out:  # whole or not at all

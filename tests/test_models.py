@@ -312,6 +312,27 @@ def test_bfloat16_float16_and_float32_tensors_read_as_float32(tmp_path: Path) ->
         np.dtype(np.float32)}
 
 
+def test_every_bfloat16_bit_pattern_reads_as_the_float32_with_those_top_bits(
+        tmp_path: Path) -> None:
+    # all 65,536 patterns (±0, subnormals, ±inf, every NaN) as a (256, 256) tensor, whole and
+    # by rows, as float32 and float64: the same bits as widening each one by hand in Python
+    patterns = np.arange(2**16, dtype=np.uint16).reshape(256, 256)
+    write_safetensors(tmp_path / "model.safetensors", {"b": ("BF16", patterns)})
+    by_hand = np.frombuffer(b"".join(struct.pack("<I", int(p) << 16) for p in patterns.flat),
+                            dtype=np.float32).reshape(256, 256)
+    ckpt = Checkpoint.open(tmp_path)
+    rows = np.array([255, 0, 7, 7, 128])
+    for dtype in (np.float32, np.float64):
+        ckpt.dtype = dtype
+        with np.errstate(invalid="ignore"):  # widening a signalling NaN to float64
+            whole, some = ckpt.read("b", (256, 256)), ckpt.read("b", (256, 256), rows=rows)
+            want = by_hand.astype(dtype)
+        assert whole.dtype == some.dtype == dtype
+        assert type(whole) is type(some) is np.ndarray and whole.flags.c_contiguous
+        assert whole.tobytes() == want.tobytes()
+        assert some.tobytes() == want[rows].tobytes()
+
+
 @pytest.mark.parametrize("rows", [None, np.array([0])])
 def test_a_truncated_file_is_an_attn_error(tmp_path: Path, rows: np.ndarray | None) -> None:
     write_safetensors(tmp_path / "model.safetensors", {"w": ("F32", np.ones((4, 4), np.float32))})

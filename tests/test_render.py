@@ -14,10 +14,14 @@ The numbers the views show are worked out by hand for sample_weights/animal-tire
 from __future__ import annotations
 
 import re
+import warnings
+from unittest import mock
 
 import numpy as np
 import pytest
 from conftest import ANIMAL_TIRED, I_LOVE_AI, WIDTH, render_text
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from rich.cells import cell_len
 
 from attncli import weights as wts
@@ -299,6 +303,78 @@ def test_a_wide_matrix_ends_in_a_more_marker_instead_of_wrapping() -> None:
     hidden = int(header.split("…")[1].split()[0])
     assert 0 < hidden < 40
     assert header.rstrip().endswith(f"… {hidden} more")
+
+
+def full_levels(values: np.ndarray, per_row: bool) -> np.ndarray:
+    """The heat map's levels as they were first worked out: every cell of the n×m matrix
+    shaded, drawn or not (the reference that shading only the drawn cells must equal)."""
+    v = np.where(np.isneginf(values), np.nan, values)
+    if per_row:
+        top = np.nanmax(np.abs(v), axis=1, keepdims=True)
+        rel = np.abs(v) / np.where(top > 0, top, 1.0)
+    else:
+        lo, hi = np.nanmin(v), np.nanmax(v)
+        rel = (v - lo) / (hi - lo) if hi > lo else np.ones_like(v)
+    levels = np.rint(np.nan_to_num(rel, nan=0.0) * (len(widgets.SHADE) - 1)).astype(int)
+    return np.clip(levels, 0, len(widgets.SHADE) - 1)
+
+
+class FullHeatmap(widgets.Heatmap):
+    """A heat map that shades all n×m cells, then draws the rows × cols it shows."""
+
+    def _levels(self, rows: int, cols: int) -> np.ndarray:
+        return full_levels(self.values, self.per_row)[:rows, :cols]
+
+
+heat_values = st.floats(-1e6, 1e6, allow_nan=False, width=64) | st.sampled_from(
+    [-np.inf, np.inf, 0.0, -0.0, 1e308, -1e308])
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.integers(1, 130), st.integers(1, 130), st.booleans(), st.integers(0, 2**32 - 1),
+       st.data())
+def test_the_heatmap_shades_only_its_drawn_cells_and_draws_what_full_shading_drew(
+        n: int, m: int, per_row: bool, seed: int, data) -> None:
+    # random matrices of up to 130 × 130 (more rows than the 79 drawn, more columns than fit
+    # in 100), with -inf (masked) entries, a few special values, and -inf rows; the range is
+    # read 7 rows at a time, so every matrix past 7 rows crosses a block boundary
+    rng = np.random.default_rng(seed)
+    values = rng.normal(0, 3, (n, m))
+    specials = data.draw(st.lists(st.tuples(st.integers(0, n - 1), st.integers(0, m - 1),
+                                            heat_values), max_size=20))
+    for i, j, x in specials:
+        values[i, j] = x
+    for i in data.draw(st.lists(st.integers(0, n - 1), max_size=3)):
+        values[i] = -np.inf
+    masked = np.isneginf(values) if data.draw(st.booleans()) else None
+    labels = [f"t{i}" for i in range(n)]
+    args = ("W", labels, values)
+    kwargs = {"per_row": per_row, "caption": "c", "masked": masked}
+    with np.errstate(all="ignore"), warnings.catch_warnings(), \
+            mock.patch.object(widgets, "RANGE_ROWS", 7):
+        warnings.simplefilter("ignore")  # an all -inf matrix: numpy's all-NaN warning
+        assert render_text(widgets.Heatmap(*args, **kwargs)) == \
+            render_text(FullHeatmap(*args, **kwargs))
+        rows, cols = min(n, 79), min(m, 60)
+        assert np.array_equal(widgets.Heatmap(*args, **kwargs)._levels(rows, cols),
+                              full_levels(values, per_row)[:rows, :cols])
+
+
+def test_the_heatmap_of_4096_tokens_is_shaded_against_rows_and_columns_it_does_not_draw(
+        ) -> None:
+    # the largest value sits in a row and a column that are not drawn: every drawn cell is
+    # then pale, as it was when all n×n cells were shaded
+    values = np.full((4096, 4096), 1.0)
+    values[4000, 4000] = 8.0
+    values[0, 4000] = 8.0  # row 0's largest, beyond the columns that fit
+    for per_row in (True, False):
+        heat = widgets.Heatmap("W", [str(i) for i in range(4096)], values, per_row=per_row)
+        levels = heat._levels(79, 60)
+        assert levels.shape == (79, 60)
+        assert (levels[0] == 0).all()  # 1/8 of row 0's largest: blank either way
+        assert (levels[1:] == (4 if per_row else 0)).all()
+        assert render_text(heat) == render_text(FullHeatmap("W", heat.labels, values,
+                                                            per_row=per_row))
 
 
 def test_heatmap_shades_each_weight_by_the_nearest_level_of_its_rows_largest() -> None:

@@ -124,6 +124,9 @@ def test_word_level_is_named_in_the_config() -> None:
     (None, ["no such tokenizer file"]),
     (b"{not json", ["not a valid tokenizer.json"]),
     (b'{"model": 3}', ["not a valid tokenizer.json"]),
+    # not UTF-8: Python's own words for it, as when the file was decoded before parsing
+    (b'{"model": {"type": "WordLevel", "vocab": {"\xff": 0}, "unk_token": "\xff"}}',
+     ["not a valid tokenizer.json ('utf-8' codec can't decode byte 0xff in position 43"]),
 ])
 def test_a_bad_tokenizer_file_is_one_clear_error(tmp_path: Path, content: bytes | None,
                                                  words: list[str]) -> None:

@@ -21,7 +21,10 @@ def examples(*lines: str) -> str:
 
 def exports_for(svg: Path | None, html: Path | None, txt: Path | None, force: bool,
              as_json: bool):
-    """Where to save the screen; refused with --json, which replaces the screen."""
+    """Where to save the screen; refused with --json, which replaces the screen. None when
+    nothing is to be saved (the screen's module is then not even imported: start-up time)."""
+    if svg is None and html is None and txt is None:
+        return None
     from attncli.render.console import Exports
 
     exports = Exports(svg, html, txt, force)

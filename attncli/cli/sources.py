@@ -75,7 +75,6 @@ def explain_words(ex, *, focus: str | None, src: str | None, dst: str | None,
     here, before anything is drawn) and work out their sums; with sinks, also the attention
     sinks the terminal view names (the JSON has the weights themselves)."""
     from attncli import explain
-    from attncli.lookup import find_all, find_one
 
     if sinks and ex.from_model:  # the heads that park their weight on [CLS], BOS, the first token
         from attncli.heads import attention_sink
@@ -85,8 +84,12 @@ def explain_words(ex, *, focus: str | None, src: str | None, dst: str | None,
                  for hs in ex.heads}
         ex = replace(ex, sinks={key: sink for key, sink in sinks.items() if sink is not None})
     if focus is not None:
+        from attncli.lookup import find_all
+
         ex = explain.with_focus(ex, find_all(ex, focus, "--focus"))
     if src is not None and dst is not None:
+        from attncli.lookup import find_one
+
         (i, note_i), (j, note_j) = find_one(ex, src, "--from"), find_one(ex.keys, dst, "--to")
         ex = explain.with_pair(ex, i, j)
         notes = [note for note in (note_i, note_j) if note]
@@ -213,7 +216,6 @@ def _seeded_or_loaded(text: str, opts: SourceOptions):
     from attncli import explain as ex
     from attncli import tokens as tok
     from attncli import weights as wts
-    from attncli.weights import files as weightfiles
 
     dims = sizes(opts.d_model, opts.d_k, opts.d_v, opts.heads, opts.weights)
     if opts.tokenizer is None:
@@ -222,8 +224,12 @@ def _seeded_or_loaded(text: str, opts: SourceOptions):
         toks, tok_name = (tok.encode(tok.load_tokenizer(opts.tokenizer), text,
                                      source=str(opts.tokenizer)),
                           str(opts.tokenizer))
-    ws = (weightfiles.load(opts.weights) if opts.weights is not None
-          else wts.seeded(opts.seed, *dims))
+    if opts.weights is not None:  # the file reader is imported only to read one
+        from attncli.weights import files as weightfiles
+
+        ws = weightfiles.load(opts.weights)
+    else:
+        ws = wts.seeded(opts.seed, *dims)
     chosen = None if opts.head is None else _select(opts.head, len(ws.heads), "head")
     return ex.explain(text, toks, ws, seed=opts.seed, causal=opts.causal,
                       positions=opts.positions, tokenizer=tok_name, max_tokens=opts.max_tokens,

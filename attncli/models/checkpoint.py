@@ -9,12 +9,13 @@ HF_HUB_OFFLINE is not "1".
 Tensors are read one by one, only when a layer needs them. float32 and float16
 go through `safetensors.safe_open(framework="numpy")`; numpy has no bfloat16, so
 bf16 tensors (and the few embedding rows a text needs) are read straight from
-the file with np.memmap at the offsets the safetensors header gives.
+the file, mapped once (mmap), at the offsets the safetensors header gives.
 """
 
 from __future__ import annotations
 
 import math
+import mmap
 import os
 import re
 import struct
@@ -36,6 +37,8 @@ DOWNLOAD_PATTERNS = [CONFIG, TOKENIZER, "*.safetensors", "*.json"]
 REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 NUMPY_DTYPES = {"F32": np.dtype("<f4"), "F16": np.dtype("<f2"), "F64": np.dtype("<f8")}
 MAX_HEADER = 100_000_000  # the safetensors format's own limit on the JSON header
+# where mmap objects can give pages back (not on Windows)
+DONTNEED = getattr(mmap, "MADV_DONTNEED", None) if hasattr(mmap.mmap, "madvise") else None
 
 
 def hub_cache() -> Path:
@@ -171,6 +174,7 @@ class Checkpoint:
         self.source = source  # model.safetensors or the index: named in errors
         self.headers: dict[Path, tuple[dict[str, Any], int]] = {}
         self.handles: dict[Path, Any] = {}
+        self.maps: dict[Path, mmap.mmap] = {}
         self.dtype: type = np.float32  # what tensors are read as (float64 for --float64)
 
     @classmethod
@@ -252,14 +256,29 @@ class Checkpoint:
         try:
             if rows is None and dtype in NUMPY_DTYPES:
                 return self.handle(path).get_tensor(name).astype(self.dtype, copy=False)
-            raw = np.memmap(path, dtype=item, mode="r", offset=data_start + begin, shape=shape)
-            picked = np.array(raw if rows is None else raw[rows])  # copies only what is asked
+            whole = self.mapped(path)
+            raw = np.frombuffer(whole, dtype=item, count=math.prod(shape),
+                                offset=data_start + begin).reshape(shape)
+            if dtype == "BF16":  # bfloat16 is the top half of a float32: one shift, read
+                # straight from the file into the float32's bits (no copy of the raw 16 bits)
+                bits = np.left_shift(raw if rows is None else raw[rows], 16, dtype=np.uint32)
+                picked = bits.view(np.float32)
+            else:
+                picked = raw[rows]  # copies only what is asked
+            if rows is None and DONTNEED is not None:  # the pages read leave the process's
+                # memory (the file stays cached), as they did when each tensor was unmapped
+                start = (data_start + begin) // mmap.PAGESIZE * mmap.PAGESIZE
+                whole.madvise(DONTNEED, start, data_start + end - start)
         except Exception as exc:  # a truncated or corrupt file (SafetensorError, mmap errors)
             raise AttnError(f"{path}: cannot read tensor {name!r} ({exc})") from None
-        if dtype == "BF16":  # bfloat16 is the top half of a float32
-            return (picked.astype(np.uint32) << 16).view(np.float32).astype(self.dtype,
-                                                                            copy=False)
         return picked.astype(self.dtype, copy=False)
+
+    def mapped(self, path: Path) -> mmap.mmap:
+        """The whole file, mapped read-only once."""
+        if path not in self.maps:
+            with open(path, "rb") as f:
+                self.maps[path] = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+        return self.maps[path]
 
     def handle(self, path: Path) -> Any:
         """An open safe_open handle per file, kept for the next tensor."""

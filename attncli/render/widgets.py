@@ -210,17 +210,24 @@ class Heatmap:
         self.values = values
         self.masked = masked  # (n, n) bool: drawn as HEAT_MASKED, not as a blank weight
 
-    def _levels(self) -> np.ndarray:
-        v = np.where(np.isneginf(self.values), np.nan, self.values)  # masked: left blank
+    def _levels(self, rows: int, cols: int) -> np.ndarray:
+        """The shade level (0..4) of each drawn cell, the first rows × cols: (rows, cols).
+
+        Only the drawn cells are shaded (a 4,096-token matrix draws at most 79 rows of 100
+        columns); what they are shaded against is still the whole row's largest (per_row) or
+        the whole matrix's range, worked out in blocks of rows so no n×n copy is made."""
+        block = self.values[:rows, :cols]
+        v = _unmasked(block)  # masked: left blank
         if self.per_row:
-            top = np.nanmax(np.abs(v), axis=1, keepdims=True)  # (n, 1)
+            whole = _unmasked(self.values[:rows])  # every column: the largest may be off screen
+            top = np.nanmax(np.abs(whole), axis=1, keepdims=True)  # (rows, 1)
             rel = np.abs(v) / np.where(top > 0, top, 1.0)
         else:
-            lo, hi = np.nanmin(v), np.nanmax(v)
+            lo, hi = _range(self.values)
             rel = (v - lo) / (hi - lo) if hi > lo else np.ones_like(v)
         # nearest level: a weight under 1/8 of its row's largest stays blank, the largest is █
         levels = np.rint(np.nan_to_num(rel, nan=0.0) * (len(SHADE) - 1)).astype(int)
-        return np.clip(levels, 0, len(SHADE) - 1)  # (n, n) in 0..4
+        return np.clip(levels, 0, len(SHADE) - 1)  # (rows, cols) in 0..4
 
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
         n, m = len(self.labels), self.values.shape[1]  # rows (queries), columns (keys)
@@ -230,13 +237,13 @@ class Heatmap:
         more = f" … {m} more"
         cols = m if m <= room else max(1, room - len(more))
         rows = n if n <= self.max_rows else self.max_rows - 1
-        levels = self._levels()
+        levels = self._levels(rows, cols)
         yield Text(self.title, style="bold")
         ruler = "".join(str(j).ljust(5)[:5] if j % 5 == 0 else "" for j in range(0, cols, 5))
         yield Text(" " * (label_w + 1) + ruler[:cols], style="dim")
         for i in range(rows):
             line = Text(f"{i:>{idx_w}} {self.labels[i]:<{label_w - idx_w - 1}} ")
-            cells = [SHADE[k] for k in levels[i, :cols]]
+            cells = [SHADE[k] for k in levels[i]]
             if self.masked is not None:
                 cells = [HEAT_MASKED if m else c for c, m in zip(cells, self.masked[i, :cols],
                                                                  strict=True)]
@@ -248,6 +255,26 @@ class Heatmap:
             yield Text(f"… {n - rows} more rows", style="dim")
         if self.caption:
             yield Text(self.caption, style="dim")
+
+
+RANGE_ROWS = 256  # _range reads a matrix this many rows at a time
+
+
+def _unmasked(values: np.ndarray) -> np.ndarray:
+    """values with its masked entries (-inf) as NaN, which the nan-reductions skip."""
+    return np.where(np.isneginf(values), np.nan, values)
+
+
+def _range(values: np.ndarray) -> tuple[float, float]:
+    """The smallest and largest value of a whole matrix, masked entries (-inf) and NaN
+    skipped (NaN, NaN if nothing is left), read RANGE_ROWS rows at a time: the same two numbers
+    as np.nanmin and np.nanmax of _unmasked(values), without its n×n copy."""
+    lows, highs = [], []
+    for start in range(0, max(1, len(values)), RANGE_ROWS):
+        part = _unmasked(values[start:start + RANGE_ROWS])
+        lows.append(np.fmin.reduce(part, axis=None))
+        highs.append(np.fmax.reduce(part, axis=None))
+    return np.nanmin(lows), np.nanmax(highs)
 
 
 def segments(lines: Iterable[Text], console: Console) -> RenderResult:
