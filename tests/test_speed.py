@@ -141,8 +141,6 @@ def test_json_imports_nothing_it_does_not_use() -> None:
     if any(m.startswith("__editable__") for m in mods):  # `pip install -e`: its finder
         unused.discard("tempfile")  # imports tempfile itself, before attncli runs
     assert not unused & mods
-    # numpy.random without secrets (weights.numpy_random), nor what secrets would bring
-    assert not {"secrets", "hmac", "hashlib", "_hashlib", "base64"} & mods
     mods = imported("explain", "The animal was tired", "--model",
                     str(Path(__file__).parent / "fixtures" / "models" / "bert"), "--json")
     assert "attncli.models.bert" in mods
@@ -162,37 +160,3 @@ def test_command_annotations_are_objects_not_strings_for_typer_to_evaluate() -> 
         for function in functions:
             for name, hint in function.__annotations__.items():
                 assert not isinstance(hint, str), f"{module.__name__}.{function.__name__}: {name}"
-
-
-# seeded weights first (numpy.random imported by weights.numpy_random), then the rest of
-# numpy.random and secrets used as anyone would
-STAND_IN = textwrap.dedent("""
-    import sys
-    from attncli import weights
-    first = weights.seeded(7, 8, 4, 4, 2)
-    assert "secrets" not in sys.modules and "numpy.random" in sys.modules
-    import numpy as np
-    import secrets
-    assert secrets.token_hex(4) and hasattr(secrets, "choice")  # the real module
-    rng = np.random.default_rng()  # seeded from the OS through the stand-in's randbits
-    assert 0 <= rng.integers(10) < 10 and np.random.SeedSequence().entropy > 0
-    again = weights.seeded(7, 8, 4, 4, 2)
-    assert all((a.w_q == b.w_q).all() for a, b in zip(first.heads, again.heads))
-    print(first.heads[1].w_v.tolist())
-""")
-
-
-def test_numpy_random_without_secrets_gives_the_same_numbers_and_leaves_secrets_alone(
-        ) -> None:
-    from attncli import weights
-
-    got = subprocess.run([sys.executable, "-c", STAND_IN], capture_output=True, text=True,
-                         timeout=60)
-    assert got.returncode == 0, got.stderr
-    # the same numbers as numpy.random imported the usual way (here, with secrets)
-    assert got.stdout.strip() == str(weights.seeded(7, 8, 4, 4, 2).heads[1].w_v.tolist())
-    assert weights._randbits(0) == 0
-    assert all(0 <= weights._randbits(k) < 2**k for k in range(1, 140))
-    assert max(weights._randbits(130) for _ in range(20)) >= 2**120  # all 130 bits used
-    with pytest.raises(ValueError):
-        weights._randbits(-1)

@@ -8,9 +8,6 @@ dimensions and a description. The formats are documented in the README.
 
 from __future__ import annotations
 
-import os
-import sys
-import types
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -101,42 +98,10 @@ def _blake2b(data: bytes, digest_size: int):
     return blake2b(data, digest_size=digest_size)
 
 
-def _randbits(k: int) -> int:
-    """k random bits from the operating system: secrets.randbits, as the standard library
-    writes it (random.SystemRandom.getrandbits)."""
-    if k < 0:
-        raise ValueError("number of bits must be non-negative")
-    numbytes = (k + 7) // 8
-    return int.from_bytes(os.urandom(numbytes), "big") >> (numbytes * 8 - k)
-
-
-def numpy_random():
-    """numpy.random, first imported without the standard library's secrets module.
-
-    numpy.random imports secrets only for randbits, to seed a generator from the operating
-    system when no seed is given (attn always gives one), and secrets brings hmac, hashlib
-    (OpenSSL), random and base64: about 5 ms of every seeded run's start. So while numpy.random
-    is first imported, and only then, the name secrets stands for a module holding _randbits
-    alone; whatever imports secrets afterwards gets the real module.
-    """
-    if "numpy.random" in sys.modules or "secrets" in sys.modules:
-        return np.random
-    stand_in = types.ModuleType("secrets", "randbits for numpy.random (attncli.weights)")
-    stand_in.randbits = _randbits
-    sys.modules["secrets"] = stand_in
-    try:
-        import numpy.random
-    finally:
-        if sys.modules.get("secrets") is stand_in:
-            del sys.modules["secrets"]
-    return numpy.random
-
-
 def _rng(seed: int, *parts: str) -> np.random.Generator:
     """A generator that depends only on the seed and the given names (never on call order)."""
     digest = _blake2b("\x1f".join((str(seed), *parts)).encode(), digest_size=16).digest()
-    random = numpy_random()
-    return random.Generator(random.PCG64(int.from_bytes(digest, "little")))
+    return np.random.Generator(np.random.PCG64(int.from_bytes(digest, "little")))
 
 
 def seeded_embedding(text: str, seed: int, d_model: int) -> np.ndarray:
