@@ -566,3 +566,23 @@ def test_an_unreadable_file_is_named_as_unreadable_not_invalid(
     assert done.returncode == 2, done.stderr
     (line,) = done.stderr.splitlines()
     assert line.startswith("attn: error: ") and str(folder / locked) in line and says in line
+
+
+def test_the_longest_text_allowed_fits_the_default_budget_for_real() -> None:
+    # 8192 tokens (the --max-tokens ceiling), one head, causal: the estimate, 4 n×n float64
+    # matrices (2 GiB), is what the default budget allows, and the real peak stays under it
+    import resource
+
+    def cap() -> None:
+        resource.setrlimit(resource.RLIMIT_AS, (3 * 1024**3, 3 * 1024**3))
+
+    text = " ".join(f"w{i}" for i in range(8192))
+    run = subprocess.Popen([sys.executable, "-m", "attncli", "explain", "-", "--max-tokens",
+                            "8192", "--causal", "--show", "softmax"], stdin=subprocess.PIPE,
+                           stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                           preexec_fn=cap, env={**os.environ, "OPENBLAS_NUM_THREADS": "1"})
+    run.stdin.write(text)
+    run.stdin.close()
+    _, status, usage = os.wait4(run.pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0, run.stderr.read()[-300:]
+    assert usage.ru_maxrss * 1024 < 2 * 1024**3  # bytes (Linux counts ru_maxrss in KiB)
