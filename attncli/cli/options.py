@@ -59,10 +59,12 @@ Float64Opt = Annotated[bool, typer.Option(
                       "shown (slower; matches transformers run in float64 within 1e-6).")]
 
 TargetOpt = Annotated[str | None, typer.Option(
+    metavar="TARGET",
     help="With an encoder-decoder --model (t5): the decoder's text, e.g. TEXT's translation. "
          "TEXT goes into the encoder; the heads shown are the decoder's, whose queries are the "
          "target's tokens.", show_default=False)]
 AttentionOpt = Annotated[str | None, typer.Option(
+    metavar="cross|self",
     help="With --target: cross (the target's queries look at the source's keys: a target × "
          "source matrix) or self (the decoder's causal attention over the target) "
          "[default: cross].", show_default=False)]
