@@ -59,7 +59,7 @@ Float64Opt = Annotated[bool, typer.Option(
                       "shown (slower; matches transformers run in float64 within 1e-6).")]
 
 TargetOpt = Annotated[str | None, typer.Option(
-    metavar="TARGET",
+    metavar="SENTENCE",
     help="With an encoder-decoder --model (t5): the decoder's text, e.g. TEXT's translation. "
          "TEXT goes into the encoder; the heads shown are the decoder's, whose queries are the "
          "target's tokens.", show_default=False)]
