@@ -286,7 +286,7 @@ def explain_model(text: str, model, layers: list[int], heads: list[int],
         tokenizer="model", causal=bool(model.causal), positions=model.order, model=model.name,
         architecture=model.model_type, layers=tuple(layers), head_indices=tuple(heads),
         n_layers=model.n_layers, dtype="float64" if float64 else "float32",
-        stack=getattr(model, "stack", None), attention=getattr(model, "attention_kind", "self"),
+        stack=model.stack, attention=model.attention_kind,
     )
     return Explanation(text, tokens, config, first.x, result, joined=joined,
                        source_text=source_text, source_tokens=source)

@@ -19,7 +19,7 @@ from rich.console import Console
 
 from attncli import demo
 from attncli.demo import Place, press
-from attncli.demo import course as lesson_module
+from attncli.demo import yours as lesson_module  # part 3: a real model, your sentence
 from attncli.explain import explain
 from attncli.render.widgets import MAX_MARK
 from attncli.tokens import Token, word_level

@@ -224,7 +224,7 @@ def heads_cmd(
         output.write_json(export.heads_to_dict(ov))
         return
     from attncli.render import heads as render_heads
-    from attncli.render.explain import with_header
+    from attncli.render.header import with_header
 
     view = with_header(ex, render_heads.overview(ov), output.tips(ex))
     output.show(view, exports, f"attn heads: {ex.text}")
@@ -288,7 +288,7 @@ def compare_cmd(
         output.write_json(export.compare_to_dict(cmp))
         return
     from attncli.render import compare as render_compare
-    from attncli.render.explain import with_header
+    from attncli.render.header import with_header
 
     view = with_header(cmp.a, render_compare.comparison(cmp, precision), output.tips(cmp.a),
                        texts=(cmp.a.text, cmp.b.text))

@@ -73,6 +73,8 @@ class Model:
     vocab_size: int
     causal: bool = False  # decoders mask later tokens on their own
     order: str = "learned"  # how the model knows word order: "learned" vectors or "rope"
+    stack: str | None = None  # an encoder-decoder's: "encoder", or "decoder" (for_target)
+    attention_kind: str = "self"  # what the heads shown look at: "self", or "cross"
     max_positions: int | None = None
 
     def __init__(

@@ -86,7 +86,6 @@ class T5(Model):
     the decoder's self- or cross-attention over a target text."""
 
     order = "relative"
-    attention_kind = "self"  # "self" or "cross": what the heads shown look at
     stack = "encoder"
 
     def configure(self, config: dict[str, Any]) -> None:
