@@ -17,7 +17,8 @@ from conftest import ANIMAL_TIRED, ok, refused
 from conftest import invoke as run
 
 from attncli.cli import sources
-from attncli.explore.app import EditScreen, Explorer, GridScreen, KeysScreen, MatrixScreen
+from attncli.explore.app import Explorer
+from attncli.explore.modals import EditScreen, GridScreen, KeysScreen, MatrixScreen
 from attncli.explore.session import Session
 
 BERT = str(Path(__file__).parent / "fixtures" / "models" / "bert")

@@ -14,12 +14,12 @@ from rich.text import Text
 from textual import work
 from textual.app import App, ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.containers import Horizontal, VerticalScroll
 from textual.reactive import reactive
-from textual.screen import ModalScreen
-from textual.widgets import DataTable, Input, OptionList, Static
+from textual.widgets import OptionList, Static
 
 from attncli.errors import AttnError
+from attncli.explore.modals import EditScreen, GridScreen, KeysScreen, MatrixScreen
 from attncli.explore.session import Session
 from attncli.render import pair as render_pair
 from attncli.render.common import without_headings
@@ -28,19 +28,6 @@ from attncli.safe_text import visible
 
 BAR = 20  # cells of a key's bar
 
-KEYS = (
-    ("↑ / ↓", "choose the query token (or, after Tab, the key token)"),
-    ("Tab", "switch between the query and the key lists"),
-    ("← / →", "previous / next head"),
-    ("[ / ]", "previous / next layer"),
-    ("g", "the heads grid for this query → key; Enter jumps to a head"),
-    ("m", "the whole weights matrix as a heat map"),
-    ("c / p", "causal mask / sinusoidal positions on or off (seeded and file weights)"),
-    ("e", "edit the sentence (Enter works it out again)"),
-    ("s", "save the screen as an SVG picture"),
-    ("?", "this list"),
-    ("q", "quit"),
-)
 
 
 class Explorer(App[None]):
@@ -339,112 +326,3 @@ def as_text(renderable: RenderableType, width: int) -> Text:
         for segment in line:
             text.append(segment.text, segment.style)
     return text
-
-
-class GridScreen(ModalScreen[tuple[int, int] | None]):
-    """Layers × heads: how much the query gives the key in each head; Enter jumps to one."""
-
-    BINDINGS = [Binding("escape,q,g", "close", "close")]
-
-    def __init__(self, layers: list[int], heads: list[int], weights, base,
-                 at: tuple[int, int], a: str, b: str) -> None:
-        super().__init__()
-        self.layer_ids, self.head_ids, self.weights, self.base = layers, heads, weights, base
-        self.at, self.a, self.b = at, a, b
-
-    def compose(self) -> ComposeResult:
-        with Vertical(id="grid-box"):
-            yield Static(Text.assemble(
-                "How much “", (self.a, "bold"), "” gives “", (self.b, "bold"),
-                "” in each head, in percent (rows: layers, columns: heads). "
-                "Enter or a click jumps to a head; Esc closes."), id="grid-title")
-            yield DataTable(id="grid", zebra_stripes=False)
-            yield Static(id="grid-baseline")
-
-    def on_mount(self) -> None:
-        table = self.query_one("#grid", DataTable)
-        table.add_column("layer", key="layer")
-        for h in self.head_ids:
-            table.add_column(f"h{h}", key=str(h))
-        for i, layer in enumerate(self.layer_ids):
-            table.add_row(str(layer), *(f"{100 * w:.0f}" for w in self.weights[i]),
-                          key=str(layer))
-        row, col = self.layer_ids.index(self.at[0]), self.head_ids.index(self.at[1])
-        table.move_cursor(row=row, column=col + 1)
-        table.focus()
-        self.show_baseline(row, col)
-
-    def show_baseline(self, row: int, col: int) -> None:
-        if not 0 <= col < len(self.head_ids):
-            return
-        w, b = self.weights[row, col], self.base[row, col]
-        self.query_one("#grid-baseline", Static).update(Text(
-            f"layer {self.layer_ids[row]}, head {self.head_ids[col]}: {100 * w:.1f}%, while the "
-            f"tokens that see it give “{self.b}” {100 * b:.1f}% on average "
-            f"({100 * (w - b):+.1f})."))
-
-    def on_data_table_cell_highlighted(self, event: DataTable.CellHighlighted) -> None:
-        self.show_baseline(event.coordinate.row, event.coordinate.column - 1)
-
-    def on_data_table_cell_selected(self, event: DataTable.CellSelected) -> None:
-        row, col = event.coordinate.row, event.coordinate.column - 1
-        if 0 <= col < len(self.head_ids):
-            self.dismiss((self.layer_ids[row], self.head_ids[col]))
-
-    def action_close(self) -> None:
-        self.dismiss(None)
-
-
-class MatrixScreen(ModalScreen[None]):
-    """The whole weights matrix of the current head, as a heat map."""
-
-    BINDINGS = [Binding("escape,q,m", "close", "close")]
-
-    def __init__(self, view: RenderableType) -> None:
-        super().__init__()
-        self.view = view
-
-    def compose(self) -> ComposeResult:
-        with VerticalScroll(id="matrix-box"):
-            yield Static(self.view)
-
-    def action_close(self) -> None:
-        self.dismiss(None)
-
-
-class KeysScreen(ModalScreen[None]):
-    """The keys, on top of the explorer; any key closes it."""
-
-    def compose(self) -> ComposeResult:
-        lines = Text("Keys\n\n", style="bold")
-        for key, does in KEYS:
-            lines.append(f"{key:>7}  ", style="bold")
-            lines.append(does + "\n")
-        lines.append("\nthe mouse works too: click a token, or a cell of the grid", style="dim")
-        yield Static(lines, id="keys-box")
-
-    def on_key(self, event) -> None:
-        event.prevent_default()  # the key only closes the list: q does not also quit
-        event.stop()
-        self.dismiss(None)
-
-
-class EditScreen(ModalScreen[str | None]):
-    """The sentence, to edit: Enter works it out again, Esc keeps the old one."""
-
-    BINDINGS = [Binding("escape", "close", "close")]
-
-    def __init__(self, text: str) -> None:
-        super().__init__()
-        self.text = text
-
-    def compose(self) -> ComposeResult:
-        with Vertical(id="edit-box"):
-            yield Static("Edit the sentence: Enter works it out, Esc keeps the old one.")
-            yield Input(value=self.text, id="edit")
-
-    def on_input_submitted(self, event: Input.Submitted) -> None:
-        self.dismiss(event.value)
-
-    def action_close(self) -> None:
-        self.dismiss(None)
