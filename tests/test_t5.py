@@ -246,3 +246,10 @@ def test_a_soft_capped_pair_in_json() -> None:
     cap = p["softcap"]
     assert p["capped"] == pytest.approx(cap * np.tanh(p["divided"] / cap), abs=1e-12)
     assert p["scaled"] == p["capped"] and "bias" not in p
+
+
+def test_the_cross_baseline_says_whose_weights_it_averages() -> None:
+    out = " ".join(ok(run("heads", SOURCE, "--model", str(T5), "--target", TARGET, "--from",
+                          "#1", "--to", "animal")).split())
+    assert "gets from every target token (its queries)" in out
+    assert "itself included" not in out  # a source word is not among the queries

@@ -132,7 +132,8 @@ class PairRows:
 def _pair(ov: Overview, label: _Labels) -> list[RenderableType]:
     src, dst = label(ov.src), label(ov.dst, key=True)
     masked = any(hs.steps.mask is not None for hs in ov.ex.heads)
-    who = "every word the mask lets see it" if masked else "every word, itself included"
+    who = ("every target token (its queries)" if ov.ex.cross
+           else "every word the mask lets see it" if masked else "every word, itself included")
     parts: list[RenderableType] = [
         Text.assemble("How much “", (src, "bold"), "” attends to “", (dst, "bold"),
                       "” in each head (percent; rows are layers, columns heads)")]
