@@ -131,25 +131,35 @@ def imported(*args: str) -> set[str]:
     return set(got.stderr.split())
 
 
+def already_there(code: str = "pass") -> set[str]:
+    """The modules this Python has imported after running CODE, without attn: what the
+    interpreter's own start-up (site, .pth files, a sitecustomize) or the libraries bring in is
+    not attn's to save."""
+    script = f"{code}\nimport sys\nprint(' '.join(sys.modules))"
+    got = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                         timeout=60)
+    assert got.returncode == 0, got.stderr
+    return set(got.stdout.split())
+
+
 def test_json_imports_nothing_it_does_not_use() -> None:
     # the screen (rich), the weights-file reader, the word lookup and tempfile are for other
     # runs; a model run draws no seeded numbers, and so needs no hashlib (OpenSSL)
     mods = imported("explain", "The animal was tired", "--json")
     assert "attncli.explain" in mods and "numpy.random" in mods  # the modules are listed
     unused = {"rich", "attncli.render", "attncli.render.console", "attncli.weights.files",
-              "attncli.lookup", "tempfile"}
+              "attncli.lookup", "tempfile"} - already_there()
     if any(m.startswith("__editable__") for m in mods):  # `pip install -e`: its finder
         unused.discard("tempfile")  # imports tempfile itself, before attncli runs
-    assert not unused & mods
+    assert not unused & mods, sorted(unused & mods)
     mods = imported("explain", "The animal was tired", "--model",
                     str(Path(__file__).parent / "fixtures" / "models" / "bert"), "--json")
     assert "attncli.models.bert" in mods
-    # what the libraries import on their own is not attn's to save (numpy 1.21, the floor,
-    # imports numpy.random and so hashlib at `import numpy`; later versions load it lazily)
-    theirs = subprocess.run([sys.executable, "-c", "import sys, numpy, tokenizers, safetensors; "
-                             "print(' '.join(sys.modules))"], capture_output=True, text=True,
-                            timeout=60).stdout.split()
-    assert not ({"hashlib", "_hashlib", "rich"} - set(theirs)) & mods
+    # numpy 1.21, the floor, imports numpy.random and so hashlib at `import numpy`; later
+    # versions load it lazily
+    theirs = already_there("import numpy, tokenizers, safetensors")
+    assert not ({"hashlib", "_hashlib", "rich"} - theirs) & mods, \
+        sorted(({"hashlib", "_hashlib", "rich"} - theirs) & mods)
 
 
 def test_command_annotations_are_objects_not_strings_for_typer_to_evaluate() -> None:
