@@ -21,10 +21,16 @@ steps. What a model does beyond the lesson is data in its Variant, never a code 
     qk_norm      q and k normalised before the rotation (Qwen3, OLMo 2, Gemma 3)
     rotate       RoPE, full or partial, turning q and k by position
     mask         causal, sliding window: True where a query may not see a key
+    causal       the causal mask, worked out for each block of queries (no n×n array)
 
 Masking: a masked entry is -inf in `scaled` and exactly 0 in `weights`.
 A row in which every key is masked has no key to attend to; its weights are
 defined to be all zeros, so its output is the zero vector (never NaN).
+
+Steps 3 to 5 run BLOCK queries at a time. A screen shows a few dozen rows of a long text, so
+they can be asked for alone (`rows=`): each kept row comes out of the same block computation
+as in the whole run, and so has exactly the same numbers, while memory grows with the rows
+kept, not with n².
 """
 
 from __future__ import annotations
@@ -48,6 +54,7 @@ class Variant:
     qk_norm: Norm | None = None  # (q, k) -> (q, k), before the rotation
     rotate: Rotate | None = None  # applied to q and k, (..., n, d_k) -> the same
     mask: np.ndarray | None = None  # (n, n) bool, True where a query may not see a key
+    causal: bool = False  # also hide every later key (worked out block by block)
 
 
 PLAIN = Variant()
@@ -87,15 +94,33 @@ class Steps:
     # only for cross-attention: the rows (an encoder's output) that K and V are made from;
     # K, V and every score matrix then have m rows or columns, one per source token
     source: np.ndarray | None = None  # (m, d_model)
+    # only when some query rows were asked for (a long text on a screen): the queries, in
+    # order, whose rows scores, scaled, weights, output, mask and the rest hold; and how
+    # steps 3 to 5 were done, so that other rows can be added (with_rows). x, q, k and v
+    # always have every row.
+    rows: np.ndarray | None = None  # (r,) int
+    variant: Variant | None = None
 
     @property
     def d_k(self) -> int:
         return int(self.q.shape[1])
 
+    def at(self, i: int) -> int:
+        """Where query i's row is in the matrices with one row per query."""
+        if self.rows is None:
+            return i
+        at = int(np.searchsorted(self.rows, i))
+        if at == len(self.rows) or self.rows[at] != i:
+            raise IndexError(f"query {i}'s row was not worked out")
+        return at
+
     @property
     def window(self) -> bool:
         """Whether the mask also hides earlier keys (a sliding window), not only later ones."""
-        return self.mask is not None and bool(np.tril(self.mask, k=-1).any())
+        if self.mask is None:
+            return False
+        rows = np.arange(len(self.mask)) if self.rows is None else self.rows
+        return bool((self.mask & (np.arange(self.mask.shape[1]) < rows[:, None])).any())
 
     @property
     def divisor(self) -> float:
@@ -112,12 +137,17 @@ class HeadSteps:
     steps: Steps  # for a real model, x is that layer's attention input
 
 
-def causal_mask(n: int) -> np.ndarray:
-    """(n, n) bool mask, True above the diagonal: a token may not look at later tokens."""
-    return np.triu(np.ones((n, n), dtype=bool), k=1)
+BLOCK = 512  # steps 3 to 5 work out this many queries at a time
 
 
-def softmax(scaled: np.ndarray) -> np.ndarray:
+def causal_mask(n: int, rows: np.ndarray | None = None) -> np.ndarray:
+    """(n, n) bool mask, True above the diagonal: a token may not look at later tokens.
+    With rows, only those queries' rows: (len(rows), n)."""
+    rows = np.arange(n) if rows is None else np.asarray(rows)
+    return np.arange(n) > rows[:, None]
+
+
+def softmax(scaled: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
     """Row-wise softmax that never overflows and never returns NaN.
 
     Subtracting each row's maximum before exp keeps every exponent <= 0, so
@@ -125,15 +155,16 @@ def softmax(scaled: np.ndarray) -> np.ndarray:
     A row whose entries are all -inf gets all zeros (see the module docstring).
     A row holding +inf shares its weight equally among its +inf entries.
 
-    It works in place in the one array it returns (no n×n temporaries): every row goes
-    through the same shift, exp and division, and the rows whose maximum is not finite
-    (-inf, +inf or NaN) are then overwritten with their defined weights.
+    It works in place in the one array it returns (no n×n temporaries; out, when given):
+    every row goes through the same shift, exp and division, and the rows whose maximum is
+    not finite (-inf, +inf or NaN) are then overwritten with their defined weights.
     """
     scaled = np.asarray(scaled)
     if scaled.dtype not in (np.float32, np.float64):
         scaled = scaled.astype(np.float64)
     row_max = scaled.max(axis=-1, keepdims=True)  # (..., 1)
-    out = np.empty(scaled.shape, dtype=scaled.dtype)  # C order: each row's sum reads along it
+    if out is None:
+        out = np.empty(scaled.shape, dtype=scaled.dtype)  # C order: a row's sum reads along it
     # over: -1e308 - 1e308 overflows to -inf, whose exp is 0; invalid: -inf - -inf and
     # inf - inf are NaN in the rows that are overwritten below
     with np.errstate(over="ignore", invalid="ignore"):
@@ -150,26 +181,36 @@ def softmax(scaled: np.ndarray) -> np.ndarray:
     return out
 
 
+ROW_WORK = 4096  # a product with at most this many multiplications a row sums in a fixed order
+
+
 def matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """a @ b in float64.
 
-    For the small matrices of the seeded and loaded modes this sums in a fixed
-    order, so the numbers are the same on every machine; large products (real
-    models, long inputs) go through BLAS.
+    When each row of the product is small (the seeded and loaded modes), it sums in a fixed
+    order, so the numbers are the same on every machine and a row's numbers do not depend on
+    the other rows; larger products (real models, long inputs) go through BLAS.
     """
     a = np.asarray(a, dtype=np.float64)
     b = np.asarray(b, dtype=np.float64)
-    if a.shape[0] * a.shape[1] * b.shape[1] <= 65_536:
-        return (a[:, :, None] * b[None, :, :]).sum(axis=1)
-    return a @ b
+    if a.shape[1] * b.shape[1] > ROW_WORK:
+        return a @ b
+    out = np.empty((a.shape[0], b.shape[1]))
+    for start in range(0, a.shape[0], BLOCK):  # a block of rows at a time: memory stays small
+        rows = a[start:start + BLOCK]
+        out[start:start + BLOCK] = (rows[:, :, None] * b[None, :, :]).sum(axis=1)
+    return out
 
 
-def _product(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+def _product(a: np.ndarray, b: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
     """a @ b over the last two axes: matmul's fixed order for one head in float64, BLAS for
-    a batch of heads (float32)."""
+    a batch of heads (float32); into out when given."""
     if a.ndim == 2 and a.dtype == np.float64 and b.dtype == np.float64:
-        return matmul(a, b)
-    return a @ b
+        if out is None:
+            return matmul(a, b)
+        out[...] = matmul(a, b)
+        return out
+    return np.matmul(a, b, out=out)
 
 
 def project_qk(q: np.ndarray, k: np.ndarray, variant: Variant = PLAIN
@@ -183,30 +224,77 @@ def project_qk(q: np.ndarray, k: np.ndarray, variant: Variant = PLAIN
     return variant.rotate(q), variant.rotate(k), q, k
 
 
-def attend(q: np.ndarray, k: np.ndarray, v: np.ndarray, variant: Variant = PLAIN
-           ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]:
-    """Steps 3 to 5 for q, k (..., n, d_k) and v (..., n, d_v) of any leading shape, in their
-    own dtype: (scores, scaled, weights, output, capped, uncapped); the last two only with a
-    soft-cap."""
+def attend(q: np.ndarray, k: np.ndarray, v: np.ndarray, variant: Variant = PLAIN,
+           rows: np.ndarray | None = None) -> tuple[np.ndarray, ...]:
+    """Steps 3 to 5 for q (..., n, d_k), k (..., m, d_k) and v (..., m, d_v) of any leading
+    shape, in their own dtype: (scores, scaled, weights, output, capped, uncapped); the last
+    two only with a soft-cap.
+
+    With rows (query indices, ascending), only those queries' rows are kept: every matrix has
+    len(rows) rows in place of n."""
+    n = q.shape[-2]
+    if rows is None and n <= BLOCK:  # the lesson's sizes: one block, the whole matrix
+        return _attend_block(q, k, v, variant, 0, n)
+    wanted = np.arange(n) if rows is None else np.asarray(rows, dtype=np.intp)
+    kept: list[np.ndarray | None] = []  # each result, filled block by block
+    at = 0
+    for start in np.unique(wanted // BLOCK) * BLOCK:
+        start, stop = int(start), min(n, int(start) + BLOCK)
+        keep = wanted[(wanted >= start) & (wanted < stop)] - start
+        # a block whose rows are all kept is worked out in its place in the result
+        into = (tuple(whole[..., at:at + len(keep), :] for whole in kept[:4])
+                if kept and len(keep) == stop - start else NOWHERE)
+        block = _attend_block(q, k, v, variant, start, stop, into)
+        if not kept:
+            kept = [None if a is None else np.empty((*a.shape[:-2], len(wanted), a.shape[-1]),
+                                                    a.dtype) for a in block]
+        for i, (whole, a) in enumerate(zip(kept, block, strict=True)):
+            if whole is not None and (i >= len(into) or a is not into[i]):
+                whole[..., at:at + len(keep), :] = a if len(keep) == a.shape[-2] \
+                    else a[..., keep, :]
+        at += len(keep)
+    return tuple(kept)
+
+
+NOWHERE = (None, None, None, None)
+
+
+def _attend_block(q: np.ndarray, k: np.ndarray, v: np.ndarray, variant: Variant, start: int,
+                  stop: int, into: tuple = NOWHERE) -> tuple[np.ndarray, ...]:
+    """Steps 3 to 5 for the queries start to stop. into: where the scores, scaled, weights
+    and output go (each None: a new array)."""
+    q = q[..., start:stop, :]
     # 3) Compare every query with every key: one dot product per pair.
-    scores = _product(q, np.swapaxes(k, -1, -2))  # (..., n, n)
+    scores = _product(q, np.swapaxes(k, -1, -2), into[0])  # (..., n, m)
     # 4) Scale (divide by √d_k, or the model's own scale), cap, bias, hide masked keys.
+    own = variant.softcap is None  # scaled is then an array of its own, changed in place
+    out = into[1] if own else None
     if variant.scale is None:
-        scaled = scores / np.sqrt(q.shape[-1]).astype(scores.dtype)
+        scaled = np.divide(scores, np.sqrt(q.shape[-1]).astype(scores.dtype), out=out)
     else:
-        scaled = scores * scores.dtype.type(variant.scale)
+        scaled = np.multiply(scores, scores.dtype.type(variant.scale), out=out)
     capped = uncapped = None
     if variant.softcap is not None:
         uncapped = scaled
         cap = scores.dtype.type(variant.softcap)
         scaled = capped = np.tanh(scaled / cap) * cap
     if variant.score_bias is not None:
-        scaled = scaled + variant.score_bias.astype(scores.dtype)
-    if variant.mask is not None:
-        scaled = np.where(variant.mask, scores.dtype.type(-np.inf), scaled)
-    weights = softmax(scaled)  # each row sums to 1
+        bias = variant.score_bias[..., start:stop, :].astype(scores.dtype)
+        scaled = np.add(scaled, bias, out=scaled if own else None)
+    mask = None if variant.mask is None else variant.mask[..., start:stop, :]
+    if variant.causal:
+        later = causal_mask(k.shape[-2], np.arange(start, stop))
+        mask = later if mask is None else mask | later
+    if mask is not None and own:
+        np.copyto(scaled, scores.dtype.type(-np.inf), where=mask)
+    elif mask is not None:
+        scaled = np.where(mask, scores.dtype.type(-np.inf), scaled)
+    if into[1] is not None and scaled is not into[1]:
+        into[1][...] = scaled
+        scaled = into[1]
+    weights = softmax(scaled, out=into[2])  # each row sums to 1
     # 5) Each output row is the weighted sum of the value rows.
-    output = _product(weights, v)  # (..., n, d_v)
+    output = _product(weights, v, into[3])  # (..., n, d_v)
     return scores, scaled, weights, output, capped, uncapped
 
 
@@ -223,13 +311,16 @@ def self_attention(
     mask: np.ndarray | None = None,
     variant: Variant | None = None,
     source: np.ndarray | None = None,
+    rows: Sequence[int] | None = None,
 ) -> Steps:
     """Run one head of scaled dot-product self-attention on x, in float64, and keep every
     step. rotate and mask are a Variant's, given alone; variant gives all of them.
 
     With source (m, d_model), the keys and values are made from source's rows instead of x's:
     cross-attention, where an encoder-decoder's target tokens (x) look at its source text.
-    Every (n, n) matrix below is then (n, m)."""
+    Every (n, n) matrix below is then (n, m).
+
+    With rows (query indices), steps 3 to 5 keep only those queries' rows (see BLOCK)."""
     variant = variant or Variant()
     if rotate is not None or mask is not None:
         variant = replace(variant, rotate=rotate or variant.rotate,
@@ -252,7 +343,8 @@ def self_attention(
     q, k, q_unrotated, k_unrotated = project_qk(q, k, variant)
 
     # 3) to 5): scores, scaled, softmax, weighted sum
-    scores, scaled, weights, output, capped, uncapped = attend(q, k, v, variant)
+    kept = None if rows is None else np.unique(np.asarray(rows, dtype=np.intp))
+    scores, scaled, weights, output, capped, uncapped = attend(q, k, v, variant, kept)
 
     return Steps(
         x=x,
@@ -266,7 +358,7 @@ def self_attention(
         scaled=scaled,
         weights=weights,
         output=output,
-        mask=variant.mask,
+        mask=_mask_rows(variant, len(q), len(k), kept),
         b_q=_vector(b_q),
         b_k=_vector(b_k),
         b_v=_vector(b_v),
@@ -279,9 +371,50 @@ def self_attention(
         capped=capped,
         uncapped=uncapped,
         score_bias=(None if variant.score_bias is None
-                    else np.asarray(variant.score_bias, dtype=np.float64)),
+                    else np.asarray(variant.score_bias, dtype=np.float64)[_all(kept)]),
         source=None if source is None else kv,
+        rows=kept,
+        variant=None if kept is None else variant,
     )
+
+
+def _all(rows: np.ndarray | None) -> np.ndarray | slice:
+    return slice(None) if rows is None else rows
+
+
+def _mask_rows(variant: Variant, n: int, m: int, rows: np.ndarray | None) -> np.ndarray | None:
+    """The queries' rows of the variant's mask (all of them without rows), causal included."""
+    mask = None if variant.mask is None else np.asarray(variant.mask)[_all(rows)]
+    if variant.causal:
+        later = causal_mask(m, np.arange(n) if rows is None else rows)
+        mask = later if mask is None else mask | later
+    return mask
+
+
+def with_rows(steps: Steps, wanted: Sequence[int]) -> Steps:
+    """steps, with the rows of the queries `wanted` added where only some rows were kept;
+    each comes out of its block as in the whole computation, so its numbers are the same."""
+    if steps.rows is None or steps.variant is None:
+        return steps
+    new = np.setdiff1d(np.asarray(wanted, dtype=np.intp), steps.rows)
+    if not len(new):
+        return steps
+    variant = steps.variant
+    more = attend(steps.q, steps.k, steps.v, variant, new)
+    rows = np.concatenate([steps.rows, new])
+    order = np.argsort(rows, kind="stable")
+
+    def merged(old: np.ndarray | None, extra: np.ndarray | None) -> np.ndarray | None:
+        return None if old is None else np.concatenate([old, extra])[order]
+
+    bias = (None if variant.score_bias is None
+            else np.asarray(variant.score_bias, dtype=np.float64)[new])
+    return replace(steps, rows=rows[order], scores=merged(steps.scores, more[0]),
+                   scaled=merged(steps.scaled, more[1]), weights=merged(steps.weights, more[2]),
+                   output=merged(steps.output, more[3]), capped=merged(steps.capped, more[4]),
+                   uncapped=merged(steps.uncapped, more[5]),
+                   mask=merged(steps.mask, _mask_rows(variant, len(steps.q), len(steps.k), new)),
+                   score_bias=merged(steps.score_bias, bias))
 
 
 def _vector(b: np.ndarray | None) -> np.ndarray | None:

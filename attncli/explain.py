@@ -9,13 +9,15 @@ import numpy as np
 
 from attncli import weights as wts
 from attncli.attention import (
+    BLOCK,
     HeadSteps,
     Joined,
     Steps,
-    causal_mask,
+    Variant,
     join_heads,
     self_attention,
     sinusoidal_positions,
+    with_rows,
 )
 from attncli.errors import AttnError
 from attncli.tokens import Token
@@ -139,12 +141,14 @@ def check_text(text: str) -> None:
                         "stray byte, not a character") from None
 
 
-def check_token_count(tokens: list[Token], limit: int = MAX_TOKENS, heads: int = 1) -> None:
+def check_token_count(tokens: list[Token], limit: int = MAX_TOKENS, heads: int = 1,
+                      rows: int | None = None) -> None:
     """Refuse no tokens, more than the limit, or more n×n matrices than the memory budget
     holds, before any is made: each head shown keeps scores, scaled and weights in float64,
     and one more is allowed for the work in between (the softmax works in place; a causal
     mask's where makes one). Measured at 8192 tokens, one head: a peak of 3.2 n² float64s
-    without a mask and 3.8 with one, under the 4 counted."""
+    without a mask and 3.8 with one, under the 4 counted. With rows, each head keeps only
+    that many rows of each, and the work in between is one block of queries."""
     from attncli.files import check_memory
 
     if not tokens:
@@ -154,8 +158,9 @@ def check_token_count(tokens: list[Token], limit: int = MAX_TOKENS, heads: int =
                         "(raise it with --max-tokens, up to "
                         f"{MAX_TOKENS_CEILING})")
     n = len(tokens)
-    check_memory((3 * heads + 1) * n * n * 8,
-                 f"{n} tokens × {heads} head{'s' if heads > 1 else ''} ({n}×{n} matrices)")
+    kept = n if rows is None else min(n, rows)
+    check_memory((3 * heads * kept + min(n, BLOCK if rows else n)) * n * 8,
+                 f"{n} tokens × {heads} head{'s' if heads > 1 else ''} ({kept}×{n} matrices)")
 
 
 def check_finite(steps: Steps, source: str) -> None:
@@ -181,12 +186,15 @@ def explain(
     tokenizer: str = "word-level",
     max_tokens: int = MAX_TOKENS,
     heads: list[int] | None = None,
+    rows: int | None = None,
 ) -> Explanation:
     """Run a weight set's heads over the tokens and keep all the steps.
 
     heads picks the heads to keep (all by default); with several heads, every head still
-    runs, so that step 6 can join them through W_O."""
-    check_token_count(tokens, max_tokens, heads=len(ws.heads))
+    runs, so that step 6 can join them through W_O. With rows, the matrices with a row per
+    query keep only the first `rows` queries' rows (what a screen shows of a long text);
+    with_focus and with_pair add the rows they need."""
+    check_token_count(tokens, max_tokens, heads=len(ws.heads), rows=rows)
     n = len(tokens)
     x, from_file = wts.embed(tokens, ws, seed)  # (n, d_model)
     notes = []
@@ -199,10 +207,12 @@ def explain(
         x = x + pe
     elif positions != "none":
         raise AttnError(f"unknown --positions {positions!r}; use none or sinusoidal")
-    mask = causal_mask(n) if causal else None
+    variant = Variant(causal=causal)
+    kept = None if rows is None or rows >= n else range(rows)
     with np.errstate(over="ignore", invalid="ignore"):  # overflow is caught just below
         every = [
-            HeadSteps(0, h, self_attention(x, hw.w_q, hw.w_k, hw.w_v, mask=mask))
+            HeadSteps(0, h, self_attention(x, hw.w_q, hw.w_k, hw.w_v, variant=variant,
+                                           rows=kept))
             for h, hw in enumerate(ws.heads)
         ]
     for hs in every:
@@ -322,9 +332,9 @@ class RowSoftmax:
 
 def row_softmax(steps: Steps, i: int) -> RowSoftmax:
     """Work out row i's softmax term by term."""
-    row = steps.scaled[i]  # (n,)
+    row = steps.scaled[steps.at(i)]  # (n,)
     masked = (np.zeros(len(row), dtype=bool) if steps.mask is None
-              else np.asarray(steps.mask[i], dtype=bool))
+              else np.asarray(steps.mask[steps.at(i)], dtype=bool))
     visible_max = float(row[~masked].max()) if (~masked).any() else 0.0
     shift = visible_max if abs(visible_max) > EXP_SHIFT_ABOVE else 0.0
     exps = np.where(masked, 0.0, np.exp(np.where(masked, 0.0, row - shift)))  # (n,)
@@ -373,25 +383,37 @@ def pair(hs: HeadSteps, src: int, dst: int) -> Pair:
     products = s.q[src] * s.k[dst]  # (d_k,)
     row = row_softmax(s, src)
     masked = bool(row.masked[dst])
-    contributions = s.weights[src][:, None] * s.v  # (n, d_v)
+    at = s.at(src)  # src's row in the matrices (the same as src unless only some were kept)
+    contributions = s.weights[at][:, None] * s.v  # (n, d_v)
     return Pair(
         layer=hs.layer, head=hs.head, src=src, dst=dst, q=s.q[src], k=s.k[dst],
-        products=products, score=float(s.scores[src, dst]), divisor=s.divisor,
-        divided=float(s.scores[src, dst]) / s.divisor, scale=s.scale, softcap=s.softcap,
-        capped=None if masked or s.capped is None else float(s.capped[src, dst]),
-        bias=None if masked or s.score_bias is None else float(s.score_bias[src, dst]),
-        scaled=None if masked else float(s.scaled[src, dst]), masked=masked, row=row,
-        weight=float(s.weights[src, dst]), values=s.v, contributions=contributions,
-        output=s.output[src],
+        products=products, score=float(s.scores[at, dst]), divisor=s.divisor,
+        divided=float(s.scores[at, dst]) / s.divisor, scale=s.scale, softcap=s.softcap,
+        capped=None if masked or s.capped is None else float(s.capped[at, dst]),
+        bias=None if masked or s.score_bias is None else float(s.score_bias[at, dst]),
+        scaled=None if masked else float(s.scaled[at, dst]), masked=masked, row=row,
+        weight=float(s.weights[at, dst]), values=s.v, contributions=contributions,
+        output=s.output[at],
     )
+
+
+def _with_rows(queries: list[int], heads: list[HeadSteps]) -> list[HeadSteps]:
+    """The heads, each also holding the queries' rows (where only some rows were kept): the
+    same list when every head has them already."""
+    more = [with_rows(hs.steps, queries) for hs in heads]
+    if all(steps is hs.steps for steps, hs in zip(more, heads, strict=True)):
+        return heads
+    return [replace(hs, steps=steps) for hs, steps in zip(heads, more, strict=True)]
 
 
 def with_pair(ex: Explanation, src: int, dst: int) -> Explanation:
     """The explanation, plus the pair src → dst worked out in the first head shown."""
-    return replace(ex, pair=pair(ex.heads[0], src, dst))
+    heads = _with_rows([src], ex.heads)
+    return replace(ex, heads=heads, pair=pair(heads[0], src, dst))
 
 
 def with_focus(ex: Explanation, queries: list[int]) -> Explanation:
     """The explanation, plus each chosen query's softmax worked out term by term, per head."""
-    rows = {(hs.layer, hs.head): [row_softmax(hs.steps, i) for i in queries] for hs in ex.heads}
-    return replace(ex, focus=tuple(queries), focus_rows=rows)
+    heads = _with_rows(queries, ex.heads)
+    rows = {(hs.layer, hs.head): [row_softmax(hs.steps, i) for i in queries] for hs in heads}
+    return replace(ex, heads=heads, focus=tuple(queries), focus_rows=rows)

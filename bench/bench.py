@@ -19,10 +19,8 @@ after from the same run, under the same noise.
   BLAS), whose import starts no BLAS threads and so depends less on the machine's load.
 - `--json` of large outputs (issue 15): seeded 2,048 tokens, and with --model-dir MiniLM's
   512 tokens × 12 heads, against `python -c "import numpy"`.
-- `--json` of large outputs (issue 15): seeded 2,048 tokens, and with --model-dir MiniLM's
-  512 tokens × 12 heads, against `python -c "import numpy"`.
-- Large inputs, seeded mode: 32, 128, 512 and 2,048 tokens, terminal view and --json;
-  --heatmap to 512 tokens and at 4,096.
+- Large inputs, seeded mode: 32 to 8,192 tokens in the terminal view, with --heatmap and
+  with --json, and the exponent of each one's growth in time and memory.
 - Model mode (needs --model-dir, an all-MiniLM-L6-v2 directory): `attn explain … --model`
   against bench/reference_transformers.py run by --ref-python (a Python with torch and
   transformers), on the same text; and 512 tokens, all heads of the last layer.
@@ -39,6 +37,7 @@ from __future__ import annotations
 
 import argparse
 import fcntl
+import math
 import os
 import pty
 import re
@@ -266,22 +265,39 @@ def startup(runs: int) -> list[str]:
     return out
 
 
+GROWTH = (32, 128, 512, 2048, 4096, 8192)
+VIEWS = {"text": ("terminal", []), "heatmap": ("terminal, --heatmap", ["--heatmap"]),
+         "json": ("--json", ["--json"])}
+
+
+def slope(xs: list[float], ys: list[float]) -> float:
+    """The least-squares slope of log y against log x: the exponent k of y ∝ x^k."""
+    lx, ly = [math.log(x) for x in xs], [math.log(y) for y in ys]
+    mx, my = statistics.fmean(lx), statistics.fmean(ly)
+    return (sum((a - mx) * (b - my) for a, b in zip(lx, ly, strict=True))
+            / sum((a - mx) ** 2 for a in lx))
+
+
 def large(runs: int) -> list[str]:
+    """Seeded mode from 32 to 8,192 tokens in each view, and how time and memory grow: the
+    exponent fitted from 512 tokens up, where the work, not start-up, sets the time."""
     out = ["### Large inputs, seeded mode (d_model 8, one head)", "",
-           "| tokens | view | median (peak memory) |", "|---|---|---|"]
-    for n in (32, 128, 512, 2048, 4096):
-        text = words(n)
-        cases = {"json": (attn() + ["explain", "-", "--json"], text)} if n <= 2048 else {}
-        if n <= 512:
-            cases["text"] = (attn() + ["explain", "-"], text)
-        if n <= 512 or n == 4096:
-            cases["heatmap"] = (attn() + ["explain", "-", "--heatmap"], text)
+           "| tokens | " + " | ".join(label for label, _ in VIEWS.values()) + " |",
+           "|---|---|---|---|"]
+    medians: dict[str, dict[int, tuple[float, float, float]]] = {view: {} for view in VIEWS}
+    for n in GROWTH:
+        cases = {view: (attn() + ["explain", "-", "--max-tokens", "8192", *flags], words(n))
+                 for view, (_, flags) in VIEWS.items()}
         got = side_by_side(with_before(cases), runs if n <= 512 else max(3, runs // 2))
-        for view in ("text", "heatmap", "json"):
-            if view in got:
-                label = {"text": "terminal", "heatmap": "terminal, --heatmap",
-                         "json": "--json"}[view]
-                out.append(f"| {n} | {label} | {timed(got, view, memory=True)} |")
+        out.append(f"| {n:,} | " + " | ".join(timed(got, view, memory=True) for view in VIEWS)
+                   + " |")
+        for view in VIEWS:
+            medians[view][n] = got[view]
+    fit = [n for n in GROWTH if n >= 512]
+    out += ["", "Fitted from 512 to 8,192 tokens (time ∝ n^k, peak memory ∝ n^k): "
+            + "; ".join(f"{label} time k = {slope(fit, [medians[v][n][0] for n in fit]):.2f}, "
+                        f"memory k = {slope(fit, [medians[v][n][1] for n in fit]):.2f}"
+                        for v, (label, _) in VIEWS.items()) + "."]
     return out
 
 

@@ -305,15 +305,16 @@ def test_a_wide_matrix_ends_in_a_more_marker_instead_of_wrapping() -> None:
     assert header.rstrip().endswith(f"… {hidden} more")
 
 
-def full_levels(values: np.ndarray, per_row: bool) -> np.ndarray:
-    """The heat map's levels as they were first worked out: every cell of the n×m matrix
-    shaded, drawn or not (the reference that shading only the drawn cells must equal)."""
+def full_levels(values: np.ndarray, per_row: bool, drawn: int) -> np.ndarray:
+    """The heat map's levels worked out the plain way: every cell of the n×m matrix shaded,
+    drawn or not, against its row's largest or the range of the `drawn` first rows (the
+    reference that shading only the drawn cells must equal)."""
     v = np.where(np.isneginf(values), np.nan, values)
     if per_row:
         top = np.nanmax(np.abs(v), axis=1, keepdims=True)
         rel = np.abs(v) / np.where(top > 0, top, 1.0)
     else:
-        lo, hi = np.nanmin(v), np.nanmax(v)
+        lo, hi = np.nanmin(v[:drawn]), np.nanmax(v[:drawn])
         rel = (v - lo) / (hi - lo) if hi > lo else np.ones_like(v)
     levels = np.rint(np.nan_to_num(rel, nan=0.0) * (len(widgets.SHADE) - 1)).astype(int)
     return np.clip(levels, 0, len(widgets.SHADE) - 1)
@@ -323,7 +324,7 @@ class FullHeatmap(widgets.Heatmap):
     """A heat map that shades all n×m cells, then draws the rows × cols it shows."""
 
     def _levels(self, rows: int, cols: int) -> np.ndarray:
-        return full_levels(self.values, self.per_row)[:rows, :cols]
+        return full_levels(self.values, self.per_row, rows)[:rows, :cols]
 
 
 heat_values = st.floats(-1e6, 1e6, allow_nan=False, width=64) | st.sampled_from(
@@ -357,15 +358,16 @@ def test_the_heatmap_shades_only_its_drawn_cells_and_draws_what_full_shading_dre
             render_text(FullHeatmap(*args, **kwargs))
         rows, cols = min(n, 79), min(m, 60)
         assert np.array_equal(widgets.Heatmap(*args, **kwargs)._levels(rows, cols),
-                              full_levels(values, per_row)[:rows, :cols])
+                              full_levels(values, per_row, rows)[:rows, :cols])
 
 
-def test_the_heatmap_of_4096_tokens_is_shaded_against_rows_and_columns_it_does_not_draw(
+def test_the_heatmap_of_4096_tokens_is_shaded_against_the_columns_it_does_not_draw(
         ) -> None:
-    # the largest value sits in a row and a column that are not drawn: every drawn cell is
-    # then pale, as it was when all n×n cells were shaded
+    # the largest value of the rows drawn sits in a column that is not drawn: every drawn
+    # cell is then pale. A row that is not drawn does not count (a screen's rows may be all
+    # that was worked out): with its -50 in the range, the 1s would be nearly the darkest.
     values = np.full((4096, 4096), 1.0)
-    values[4000, 4000] = 8.0
+    values[4000, 4000] = -50.0
     values[0, 4000] = 8.0  # row 0's largest, beyond the columns that fit
     for per_row in (True, False):
         heat = widgets.Heatmap("W", [str(i) for i in range(4096)], values, per_row=per_row)

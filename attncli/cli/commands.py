@@ -146,7 +146,7 @@ def explain(
         weights=weights, tokenizer=tokenizer, seed=seed, d_model=d_model, d_k=d_k, d_v=d_v,
         heads=heads, causal=causal, positions=positions, model=model, layer=layer, head=head,
         max_tokens=max_tokens, join=output.join_heads_for(as_json, wanted, head),
-        float64=float64, target=target, attention=attention))
+        float64=float64, target=target, attention=attention, rows=output.rows_for(as_json)))
     ex = sources.explain_words(ex, focus=focus, src=from_word, dst=to_word,
                                sinks=not as_json)
     if as_json:

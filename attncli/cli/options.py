@@ -50,8 +50,8 @@ TxtOpt = Annotated[Path | None, typer.Option(
 ForceOpt = Annotated[bool, typer.Option("--force", help="Let --svg/--html/--txt overwrite "
                                                         "existing files.")]
 MaxTokensOpt = Annotated[int, typer.Option(
-    min=1, max=8192, help="Refuse texts with more tokens than this (each n×n matrix grows "
-                          "with the square of it).")]
+    min=1, max=8192, help="Refuse texts with more tokens than this (--json keeps each n×n "
+                          "matrix whole, which grows with the square of it).")]
 PrecisionOpt = Annotated[int, typer.Option(min=0, max=10, help="Decimal places in the "
                                                                "terminal.")]
 Float64Opt = Annotated[bool, typer.Option(

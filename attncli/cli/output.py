@@ -77,6 +77,16 @@ def join_heads_for(as_json: bool, wanted: list[str] | None, head: str | None) ->
         as_json and head is not None and head.strip().lower() == "all")
 
 
+def rows_for(as_json: bool) -> int | None:
+    """How many query rows of each n×n matrix the run keeps: every one for --json, else
+    those a screen can draw (a long text's other rows are never worked out)."""
+    if as_json:
+        return None
+    from attncli.render.widgets import ROWS_DRAWN
+
+    return ROWS_DRAWN
+
+
 def tips(ex) -> list[str]:
     """Where to go next, under the header: seeded weights point to the lesson's file and to a
     real model."""

@@ -119,6 +119,7 @@ class SourceOptions:
     float64: bool = False  # a model's whole forward pass in float64
     target: str | None = None  # an encoder-decoder's decoder input (TEXT is the source)
     attention: str | None = None  # with target: the decoder's "self" or "cross" (default)
+    rows: int | None = None  # seeded and file weights: keep only this many query rows (a screen)
 
 
 def sizes(d_model: int | None, d_k: int | None, d_v: int | None, heads: int | None,
@@ -233,7 +234,7 @@ def _seeded_or_loaded(text: str, opts: SourceOptions):
     chosen = None if opts.head is None else _select(opts.head, len(ws.heads), "head")
     return ex.explain(text, toks, ws, seed=opts.seed, causal=opts.causal,
                       positions=opts.positions, tokenizer=tok_name, max_tokens=opts.max_tokens,
-                      heads=chosen)
+                      heads=chosen, rows=opts.rows)
 
 
 def seeded_file(seed: int, d_model: int, d_k: int | None, d_v: int | None, heads: int,

@@ -27,6 +27,7 @@ from attncli.render.header import source_header
 from attncli.render.pair import pair_view, softmax_sums
 from attncli.render.widgets import (
     HEAT_MASKED,
+    HEAT_ROWS,
     MASKED,
     MAX_MARK,
     MAX_ROWS,
@@ -196,7 +197,8 @@ def _head(
                caption: str | None = None) -> RenderableType:
         if heatmap:
             how = ("each cell shaded by its share of the row's largest weight" if weights
-                   else "shaded from the smallest (blank) to the largest (█) value")
+                   else "shaded from the smallest (blank) to the largest (█) value" +
+                   (f" of the {HEAT_ROWS - 1} rows shown" if len(labels) > HEAT_ROWS else ""))
             if s.mask is not None:
                 how += f"; {HEAT_MASKED} masked (hidden by the causal mask)"
             if ex.cross:
@@ -291,8 +293,8 @@ def _head(
         seen = Counter(token_label(lab) for lab in labels)  # a repeated word's charts get its "#i"
         charts = MODEL_CHARTS if ex.from_model and not ex.focus else MAX_CHARTS
         parts.append(Flow([Bars(labels[i] if seen[token_label(labels[i])] == 1 else
-                                f"{token_label(labels[i])} #{i}", keys, s.weights[i],
-                                None if s.mask is None else s.mask[i])
+                                f"{token_label(labels[i])} #{i}", keys, s.weights[s.at(i)],
+                                None if s.mask is None else s.mask[s.at(i)])
                            for i in wanted[:charts]], gap=4))
         if s.mask is not None:
             parts.append(_mask_legend(s))

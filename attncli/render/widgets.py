@@ -52,6 +52,8 @@ def number(value: float, precision: int) -> str:
 INF = float("inf")
 MASKED = "—"  # a key the mask hides from the query: not a weight of 0 the query chose
 MAX_ROWS = 40  # taller matrices show their first rows and a "… n more rows" line
+HEAT_ROWS = MAX_ROWS * 2  # a heat map's rows are one line each: it shows twice as many
+ROWS_DRAWN = HEAT_ROWS  # no view of one head draws more query rows than this (see Bars too)
 
 
 class Matrix:
@@ -78,7 +80,7 @@ class Matrix:
         highlight: int | None = None,
     ) -> None:
         self.title, self.caption, self.corner = title, caption, corner
-        self.rows, self.cols = [token_label(r) for r in rows], [token_label(c) for c in cols]
+        self.rows, self.cols = rows, cols  # labelled when drawn: only those shown
         self.values, self.precision = values, precision
         self.mark_row_max, self.max_rows = mark_row_max, max_rows
         self.masked = masked  # (rows, cols) bool: True where the mask hides the key: shown as —
@@ -91,11 +93,12 @@ class Matrix:
             return self._cache[width][0]
         n_rows = len(self.rows)
         shown_rows = n_rows if n_rows <= self.max_rows else self.max_rows - 1
+        rows = [token_label(r) for r in self.rows[:shown_rows]]
         best = (np.argmax(self.values[:shown_rows], axis=1).tolist() if self.mark_row_max
                 else [-1] * shown_rows)
         more_rows = f"… {n_rows - shown_rows} more rows" if shown_rows < n_rows else ""
         label_w = max([cell_len(self.corner), cell_len(more_rows),
-                       *(cell_len(r) for r in self.rows[:shown_rows])])
+                       *(cell_len(r) for r in rows)])
         more_w = len(f"… {len(self.cols)} more") + 2
         # No column is narrower than 1 + 2 characters: at most this many can be on screen.
         block = self.values[:shown_rows, : max(1, width // 3)].tolist()  # Python floats
@@ -105,7 +108,8 @@ class Matrix:
         fmt = f"{{:.{self.precision}f}}".format
         columns = []  # (header, cells, content width) of each column shown
         used = label_w
-        for j, head in enumerate(self.cols[: len(block[0]) if block else 0]):
+        heads = [token_label(c) for c in self.cols[: len(block[0]) if block else 0]]
+        for j, head in enumerate(heads):
             cells = []
             for i, row in enumerate(block):
                 v = row[j]
@@ -145,7 +149,7 @@ class Matrix:
         for i in range(shown_rows):
             # One string per line, with spans only where a cell is styled: far fewer Text
             # operations than appending cell by cell (this is the hot loop of a big render).
-            label = self.rows[i] + " " * (label_w - cell_len(self.rows[i]))
+            label = rows[i] + " " * (label_w - cell_len(rows[i]))
             lit = i == self.highlight
             pieces, spans, at = [label], [Span(0, len(label), "bold reverse" if lit else "bold")], \
                 len(label)
@@ -199,11 +203,12 @@ class Heatmap:
     Rows are labelled "index token"; the columns are the keys (the same tokens, or for
     cross-attention the source's), by index, on a ruler.
     Each cell's shade is its value relative to its row's largest (per_row) or to the range
-    of the whole matrix; the row's largest cell is always the darkest.
+    of the rows drawn (every row, unless there are more than max_rows); the row's largest
+    cell is always the darkest.
     """
 
     def __init__(self, title: str, labels: Sequence[str], values: np.ndarray, *,
-                 per_row: bool, caption: str | None = None, max_rows: int = MAX_ROWS * 2,
+                 per_row: bool, caption: str | None = None, max_rows: int = HEAT_ROWS,
                  masked: np.ndarray | None = None):
         self.title, self.caption, self.per_row, self.max_rows = title, caption, per_row, max_rows
         self.labels = [token_label(lab) for lab in labels]
@@ -215,7 +220,8 @@ class Heatmap:
 
         Only the drawn cells are shaded (a 4,096-token matrix draws at most 79 rows of 100
         columns); what they are shaded against is still the whole row's largest (per_row) or
-        the whole matrix's range, worked out in blocks of rows so no n×n copy is made."""
+        the range of the rows drawn (every column), worked out in blocks of rows so no copy of
+        them is made."""
         block = self.values[:rows, :cols]
         v = _unmasked(block)  # masked: left blank
         if self.per_row:
@@ -223,7 +229,7 @@ class Heatmap:
             top = np.nanmax(np.abs(whole), axis=1, keepdims=True)  # (rows, 1)
             rel = np.abs(v) / np.where(top > 0, top, 1.0)
         else:
-            lo, hi = _range(self.values)
+            lo, hi = _range(self.values[:rows])
             rel = (v - lo) / (hi - lo) if hi > lo else np.ones_like(v)
         # nearest level: a weight under 1/8 of its row's largest stays blank, the largest is █
         levels = np.rint(np.nan_to_num(rel, nan=0.0) * (len(SHADE) - 1)).astype(int)

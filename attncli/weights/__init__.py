@@ -141,9 +141,12 @@ def embed(tokens: Sequence[Token], ws: WeightSet, seed: int) -> tuple[np.ndarray
     A file's table is looked up by exact text first, then ignoring case. A
     token the table lacks is an error: a silent zero vector would teach a lie.
     """
-    if ws.embeddings is None:
-        x = np.stack([seeded_embedding(t.text, seed, ws.d_model) for t in tokens])
-        return x, False
+    if ws.embeddings is None:  # each distinct token drawn once: a long text repeats words
+        drawn: dict[str, np.ndarray] = {}
+        for t in tokens:
+            if t.text not in drawn:
+                drawn[t.text] = seeded_embedding(t.text, seed, ws.d_model)
+        return np.stack([drawn[t.text] for t in tokens]), False
     folded: dict[str, list[str]] = {}
     for key in ws.embeddings:
         folded.setdefault(key.casefold(), []).append(key)
