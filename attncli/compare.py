@@ -39,10 +39,11 @@ def cosine(u: np.ndarray, v: np.ndarray) -> float:
     return float(np.clip(np.dot(u, v) / norm, -1.0, 1.0))
 
 
-def compare(a: Explanation, b: Explanation, word: str) -> Comparison:
-    """Compare the word's attention and output in two explanations made the same way."""
-    (i, note_a), (j, note_b) = find_one(a, word, "--word (in TEXT_A)"), find_one(
-        b, word, "--word (in TEXT_B)")
+def compare(a: Explanation, b: Explanation, word: str, name: str = "the word") -> Comparison:
+    """Compare the word's attention and output in two explanations made the same way. name:
+    what errors and notes call the word (the CLI's option)."""
+    (i, note_a), (j, note_b) = find_one(a, word, f"{name} (in TEXT_A)"), find_one(
+        b, word, f"{name} (in TEXT_B)")
     outs_a = [hs.steps.output[i] for hs in a.heads]  # each (d_v,)
     outs_b = [hs.steps.output[j] for hs in b.heads]
     return Comparison(

@@ -26,6 +26,10 @@ MAX_TOKENS = 4096  # the default limit: beyond it an n×n matrix stops being som
 MAX_TOKENS_CEILING = 8192  # the largest --max-tokens: each n×n float64 matrix is then 512 MiB
 
 
+class TooManyTokens(AttnError):
+    """A text longer than the token limit (the CLI says which option raises it)."""
+
+
 @dataclass(frozen=True)
 class Config:
     """What made the numbers: the sizes, where the weights came from, the tokenizer, the mask."""
@@ -154,9 +158,8 @@ def check_token_count(tokens: list[Token], limit: int = MAX_TOKENS, heads: int =
     if not tokens:
         raise AttnError("the text has no tokens to attend over")
     if len(tokens) > limit:
-        raise AttnError(f"the text has {len(tokens)} tokens, more than the limit of {limit} "
-                        "(raise it with --max-tokens, up to "
-                        f"{MAX_TOKENS_CEILING})")
+        raise TooManyTokens(f"the text has {len(tokens)} tokens, more than the limit of "
+                            f"{limit}")
     n = len(tokens)
     kept = n if rows is None else min(n, rows)
     check_memory((3 * heads * kept + min(n, BLOCK if rows else n)) * n * 8,
@@ -206,7 +209,7 @@ def explain(
         pe = sinusoidal_positions(n, ws.d_model)  # (n, d_model)
         x = x + pe
     elif positions != "none":
-        raise AttnError(f"unknown --positions {positions!r}; use none or sinusoidal")
+        raise AttnError(f"unknown positions {positions!r}; use none or sinusoidal")
     variant = Variant(causal=causal)
     kept = None if rows is None or rows >= n else range(rows)
     with np.errstate(over="ignore", invalid="ignore"):  # overflow is caught just below

@@ -223,10 +223,12 @@ def _head_pattern(ex: Explanation, hs, weights: np.ndarray) -> tuple[str, float,
 
 
 def overview(ex: Explanation, src_word: str | None = None, dst_word: str | None = None,
-             top: int = 5) -> Overview:
-    """Summarise every head of an explanation, for one word pair or in general."""
+             top: int = 5, names: tuple[str, str] = ("the query word", "the key word")
+             ) -> Overview:
+    """Summarise every head of an explanation, for one word pair or in general. names: what
+    errors and notes call the two words (the CLI's options)."""
     if (src_word is None) != (dst_word is None):
-        raise AttnError("--from and --to go together")
+        raise AttnError(f"{names[0]} and {names[1]} go together")
     layers = sorted({hs.layer for hs in ex.heads})
     heads = sorted({hs.head for hs in ex.heads})
     row, col = {v: i for i, v in enumerate(layers)}, {v: i for i, v in enumerate(heads)}
@@ -253,8 +255,8 @@ def overview(ex: Explanation, src_word: str | None = None, dst_word: str | None 
         links.sort(key=lambda link: -link.weight)
         return Overview(ex, layers, heads, None, None, None, links[:top], patterns)
 
-    (src, note_src) = find_one(ex, src_word, "--from")
-    (dst, note_dst) = find_one(ex.keys, dst_word, "--to")  # a source word, for cross-attention
+    (src, note_src) = find_one(ex, src_word, names[0])
+    (dst, note_dst) = find_one(ex.keys, dst_word, names[1])  # a source word, for cross-attention
     grid, base = pair_grid(ex, src, dst)  # (layers, heads) each
     pair = [Link(hs.layer, hs.head, src, dst, float(grid[row[hs.layer], col[hs.head]]),
                  float(base[row[hs.layer], col[hs.head]])) for hs in ex.heads]

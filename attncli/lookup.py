@@ -49,10 +49,12 @@ def find_one(ex: Explanation, name: str, option: str) -> tuple[int, str | None]:
     if len(found) == 1:
         return found[0], None
     word = visible(name.strip())
+    flag = option.split()[0]  # "--from", or a plain name ("the query word") below the CLI
+    how = (f"Pick another with {flag} '{word}#2' or {flag} '#{found[1]}'." if flag.startswith("-")
+           else f"Name another as '{word}#2' or '#{found[1]}'.")
     return found[0], (f"{option} {word!r} matches {len(found)} tokens "
                       f"({', '.join(f'#{i}' for i in found)}); this is the first, #{found[0]}. "
-                      f"Pick another with {option.split()[0]} '{word}#2' or "
-                      f"{option.split()[0]} '#{found[1]}'.")
+                      + how)
 
 
 def _names(ex: Explanation, i: int) -> tuple[str, ...]:

@@ -327,3 +327,29 @@ def test_heads_and_compare_take_max_tokens() -> None:
         assert result.exit_code == 2, args
         assert "the text has 3 tokens, more than the limit of 2" in result.stderr
     assert invoke("heads", "a b c", "--max-tokens", "3", "--json").exit_code == 0
+
+
+def test_heads_and_compare_name_the_options_only_from_the_cli() -> None:
+    # below the CLI the words are "the query word" and "the word"; the commands name their
+    # options, in errors and in the note about a repeated word
+    from attncli import weights as wts
+    from attncli.compare import compare
+    from attncli.errors import AttnError
+    from attncli.explain import explain
+    from attncli.heads import overview
+    from attncli.tokens import word_level
+
+    assert_refused(invoke("heads", "the cat saw the cat", "--from", "cat"),
+                   "--from and --to go together")
+    assert "Pick another with --from 'cat#2' or --from '#4'" in ok(
+        "heads", "the cat saw the cat", "--from", "cat", "--to", "saw", width=200).stdout
+    assert "Pick another with --word 'cat#2'" in ok(
+        "compare", "the cat saw the cat", "a cat", "--word", "cat", width=200).stdout
+    text = "the cat saw the cat"
+    ex = explain(text, word_level(text), wts.seeded(0, 8, 4, 4, 2), seed=0)
+    (note,) = overview(ex, "cat", "saw").notes
+    assert note.startswith("the query word 'cat' matches 2 tokens") and "--" not in note
+    assert "Name another as 'cat#2' or '#4'." in note
+    assert "--" not in " ".join(compare(ex, ex, "cat").notes)
+    with pytest.raises(AttnError, match="^the query word and the key word go together$"):
+        overview(ex, "cat")

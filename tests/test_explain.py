@@ -131,15 +131,21 @@ def test_explain_with_sinusoidal_positions_adds_them_to_x() -> None:
 
 
 def test_explain_refuses_an_unknown_positions_scheme() -> None:
-    with pytest.raises(AttnError, match="unknown --positions 'rope'"):
+    with pytest.raises(AttnError, match="unknown positions 'rope'"):
         love_ai(positions="rope")
 
 
 def test_explain_refuses_too_many_tokens_before_computing() -> None:
-    with pytest.raises(AttnError, match="3 tokens, more than the limit of 2"):
+    with pytest.raises(AttnError, match="3 tokens, more than the limit of 2") as raised:
         love_ai(max_tokens=2)
+    assert "--" not in str(raised.value)  # the CLI names the option that raises the limit
     result = invoke("explain", "a b c", "--max-tokens", "2")
     assert result.exit_code == 2 and "more than the limit of 2" in result.stderr
+    assert "(raise it with --max-tokens, up to 8192)" in result.stderr
+    from conftest import FIXTURES, refused
+
+    refused(invoke("predict", "The animal was tired", "--model", str(FIXTURES / "bert-mlm"),
+                   "--max-tokens", "3"), "more than the limit of 3", "raise it with --max-tokens")
 
 
 @pytest.mark.parametrize("text", ["", "   ", "\n\t"])

@@ -217,7 +217,7 @@ def heads_cmd(
         weights=weights, tokenizer=tokenizer, seed=seed, d_model=d_model, heads=heads,
         causal=causal, model=model, layer=layer, head=head, max_tokens=max_tokens,
         target=target, attention=attention))
-    ov = overview(ex, from_word, to_word, top=top)
+    ov = overview(ex, from_word, to_word, top=top, names=("--from", "--to"))
     if as_json:
         from attncli import export
 
@@ -281,7 +281,8 @@ def compare_cmd(
         weights=weights, tokenizer=tokenizer, seed=seed, d_model=d_model, d_k=d_k, d_v=d_v,
         heads=heads, causal=causal, positions=positions, model=model, layer=layer, head=head,
         max_tokens=max_tokens)
-    cmp = compare(sources.build(text_a, options), sources.build(text_b, options), word)
+    cmp = compare(sources.build(text_a, options), sources.build(text_b, options), word,
+                  name="--word")
     if as_json:
         from attncli import export
 
@@ -342,7 +343,8 @@ def predict_cmd(
                         "--model ./gpt2)")
     text = sources.read_text(text)
     check_text(text)
-    pr = predict(text, sources.load(model), top=top, max_tokens=max_tokens)
+    with sources.max_tokens_hint():
+        pr = predict(text, sources.load(model), top=top, max_tokens=max_tokens)
     if as_json:
         from attncli import export
 

@@ -82,6 +82,9 @@ def demo_cmd(
         text = sources.read_text(text)
     if weights is not None and model is not None:
         raise AttnError("--weights cannot be combined with --model: the model has its own")
+    if weights is not None and text is None:
+        raise AttnError("--weights goes with TEXT: the two worked examples bring their own "
+                        "weights files")
     screens = demo.lesson(text, weights=weights, model=model, seed=seed,
                           precision=precision)  # each screen is worked out when shown
     # every file, before any screen is shown

@@ -7,6 +7,8 @@ looks up the words they name (--focus, --from, --to) before anything is drawn.
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from functools import lru_cache
 from pathlib import Path
@@ -144,8 +146,25 @@ def sizes(d_model: int | None, d_k: int | None, d_v: int | None, heads: int | No
     return dims
 
 
+@contextmanager
+def max_tokens_hint() -> Iterator[None]:
+    """A text over the token limit is refused naming the option that raises the limit."""
+    from attncli import explain as ex
+
+    try:
+        yield
+    except ex.TooManyTokens as exc:
+        raise AttnError(f"{exc} (raise it with --max-tokens, up to {ex.MAX_TOKENS_CEILING})") \
+            from None
+
+
 def build(text: str, opts: SourceOptions):
     """Build the explanation from whichever source the options name."""
+    with max_tokens_hint():
+        return _build(text, opts)
+
+
+def _build(text: str, opts: SourceOptions):
     from attncli import explain as ex
 
     text = read_text(text)
@@ -218,6 +237,9 @@ def _seeded_or_loaded(text: str, opts: SourceOptions):
     from attncli import tokens as tok
     from attncli import weights as wts
 
+    if opts.positions not in ("none", "sinusoidal"):
+        raise AttnError(f"unknown --positions {visible(opts.positions)!r}; use none or "
+                        "sinusoidal")
     dims = sizes(opts.d_model, opts.d_k, opts.d_v, opts.heads, opts.weights)
     if opts.tokenizer is None:
         toks, tok_name = tok.word_level(text), "word-level"

@@ -48,10 +48,7 @@ def lesson(text: str | None = None, *, weights: str | Path | None = None,
     if text is not None:
         return [*own_sentence_part(text, weights, model, seed, precision), _end(model is not None)]
     if weights is not None:
-        from attncli.errors import AttnError
-
-        raise AttnError("--weights goes with TEXT: the two worked examples bring their own "
-                        "weights files")
+        raise ValueError("weights go with a text: the two worked examples bring their own")
     screens = [*_love(precision), *_tired(precision)]
     if model is not None:
         screens += real_model_part(model, precision)
