@@ -170,3 +170,12 @@ def test_attn_explain_keeps_the_rows_of_8192_tokens_it_draws_and_every_row_for_j
     short = " ".join(text.split()[:300])
     doc = ok_json(invoke("explain", "-", "--json", "--causal", stdin=short))
     assert [len(doc["heads"][0][name]) for name in ("scores", "weights", "output")] == [300] * 3
+
+
+def test_the_header_quotes_a_long_text_cut_at_a_word_with_its_length(long_runs) -> None:
+    header = render_text(render.explanation(long_runs[1], show=[])).split("\n\n")[0]
+    assert f" …” ({len(LONG):,} characters) · 1200 tokens" in " ".join(header.split())
+    quoted = " ".join(header.split()).split("“")[1].split(" …”")[0]
+    assert LONG.startswith(quoted + " ") and len(quoted) <= 200  # whole words only
+    short = render_text(render.explanation(with_focus(long_runs[1], [0]), show=[]))
+    assert "characters)" in short  # the same header whatever is drawn below it

@@ -13,6 +13,16 @@ from attncli.render.widgets import plural
 from attncli.safe_text import visible
 
 DESCRIPTION_CAP = 160  # characters of a weights file's description in the header
+TEXT_CAP = 200  # characters of an input the header quotes; a longer one is cut at a word
+
+
+def _quoted(text: str) -> tuple[tuple[str, str], ...]:
+    """An input in quotes, for Text.assemble: a long one cut at a word, with its length."""
+    if len(text) <= TEXT_CAP:
+        return ("“", "dim"), (visible(text), "bold"), ("”", "dim")
+    cut = text[:TEXT_CAP].rsplit(" ", 1)[0] or text[:TEXT_CAP]
+    return (("“", "dim"), (visible(cut) + " …", "bold"), ("”", "dim"),
+            (f" ({len(text):,} characters)", "dim"))
 
 
 def _first_sentence(text: str) -> str:
@@ -47,24 +57,22 @@ def source_header(ex: Explanation, tips: Sequence[str] = (),
                  else f"tokenizer {visible(c.tokenizer)}")
     if ex.source_tokens is not None and ex.source_text is not None:  # a decoder
         lines: list[RenderableType] = [
-            Text.assemble(("Source ", "dim"), ("“", "dim"), (visible(ex.source_text), "bold"),
-                          ("”", "dim"), f" · {plural(len(ex.source_tokens), 'token')}, read "
-                                        f"by the encoder ({tokenizer})"),
-            Text.assemble(("Target ", "dim"), ("“", "dim"), (visible(ex.text), "bold"),
-                          ("”", "dim"), f" · {plural(len(ex.tokens), 'token')}, read by the "
-                                        "decoder after its start token"),
+            Text.assemble(("Source ", "dim"), *_quoted(ex.source_text),
+                          f" · {plural(len(ex.source_tokens), 'token')}, read by the encoder "
+                          f"({tokenizer})"),
+            Text.assemble(("Target ", "dim"), *_quoted(ex.text),
+                          f" · {plural(len(ex.tokens), 'token')}, read by the decoder after "
+                          "its start token"),
             Text("Showing the decoder's " + (
                 "cross-attention: each target token's query looks at the source's keys "
                 f"({len(ex.tokens)} queries × {len(ex.source_tokens)} keys)" if ex.cross else
                 "self-attention: each target token looks at itself and the target tokens "
                 "before it"), style="dim")]
     elif texts is None:
-        lines = [Text.assemble(
-            ("Input ", "dim"), ("“", "dim"), (visible(ex.text), "bold"), ("”", "dim"),
-            f" · {plural(len(ex.tokens), 'token')} ({tokenizer})")]
+        lines = [Text.assemble(("Input ", "dim"), *_quoted(ex.text),
+                               f" · {plural(len(ex.tokens), 'token')} ({tokenizer})")]
     else:
-        lines = [Text.assemble((f"Input {name} ", "dim"), ("“", "dim"), (visible(text), "bold"),
-                               ("”", "dim"))
+        lines = [Text.assemble((f"Input {name} ", "dim"), *_quoted(text))
                  for name, text in zip("AB", texts, strict=False)]
         lines.append(Text(f"Tokenizer: {tokenizer}", style="dim"))
     if c.source == "model":
