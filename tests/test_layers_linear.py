@@ -39,3 +39,28 @@ def test_many_rows_and_other_layouts_take_x_at_w() -> None:
     assert linear(big, w_t).tobytes() == (big @ w_t).tobytes()
     mixed = linear(x.astype(np.float64), rng.standard_normal((5, 6)).astype(np.float32).T)
     assert mixed.dtype == np.float64
+
+
+def test_layer_norm_in_place_has_the_plain_expressions_bits() -> None:
+    rng = np.random.default_rng(7)
+    for dtype in (np.float32, np.float64):
+        x = (rng.standard_normal((37, 384)) * 3 + 1).astype(dtype)
+        w, b = rng.standard_normal(384).astype(dtype), rng.standard_normal(384).astype(dtype)
+        mu = x.mean(axis=-1, keepdims=True)
+        var = np.square(x - mu).mean(axis=-1, keepdims=True)
+        plain = (x - mu) / np.sqrt(var + 1e-12) * w + b
+        got = layers.layer_norm(x, w, b, 1e-12)
+        assert got.dtype == plain.dtype and got.tobytes() == plain.tobytes()
+    x32 = rng.standard_normal((3, 4)).astype(np.float32)  # float64 weights: a float64 result
+    w64, b64 = np.ones(4), np.zeros(4)
+    assert layers.layer_norm(x32, w64, b64, 1e-5).dtype == np.float64
+
+
+def test_add_fresh_adds_in_place_only_when_the_sum_keeps_y_as_it_is() -> None:
+    y = np.ones((2, 3), np.float32)
+    same = layers.add_fresh(y, np.arange(3, dtype=np.float32))
+    assert same is y and y.tolist() == [[1, 2, 3], [1, 2, 3]]
+    wider = layers.add_fresh(np.ones((2, 3), np.float32), np.arange(3, dtype=np.float64))
+    assert wider.dtype == np.float64
+    grown = layers.add_fresh(np.ones((1, 3), np.float32), np.ones((2, 1), np.float32))
+    assert grown.shape == (2, 3)

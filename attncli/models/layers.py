@@ -34,14 +34,30 @@ def linear(x: np.ndarray, w: np.ndarray, b: np.ndarray | None = None) -> np.ndar
         y = np.ascontiguousarray((w.T @ x.T).T)  # (n, out)
     else:
         y = x @ w  # (n, out)
-    return y if b is None else y + b
+    return y if b is None else add_fresh(y, b)
+
+
+def add_fresh(y: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """y + b, into y (a new array nobody else holds) when that gives the same array: the same
+    sums without a second (n, out) array."""
+    if isinstance(y, np.ndarray) and np.result_type(y, b) == y.dtype and \
+            np.broadcast_shapes(y.shape, np.shape(b)) == y.shape:
+        y += b
+        return y
+    return y + b
 
 
 def layer_norm(x: np.ndarray, w: np.ndarray, b: np.ndarray, eps: float) -> np.ndarray:
     """LayerNorm over the last axis, with the biased variance torch uses."""
     mu = x.mean(axis=-1, keepdims=True)  # (n, 1)
-    var = np.square(x - mu).mean(axis=-1, keepdims=True)  # (n, 1)
-    return (x - mu) / np.sqrt(var + eps) * w + b
+    centred = x - mu  # (n, d)
+    var = np.square(centred).mean(axis=-1, keepdims=True)  # (n, 1)
+    if np.result_type(centred, w, b) != centred.dtype:
+        return centred / np.sqrt(var + eps) * w + b
+    centred /= np.sqrt(var + eps)  # the same operations, in place: ((x - mu) / s) * w + b
+    centred *= w
+    centred += b
+    return centred
 
 
 def rms_norm(x: np.ndarray, w: np.ndarray, eps: float) -> np.ndarray:
