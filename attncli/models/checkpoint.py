@@ -21,6 +21,7 @@ import os
 import re
 import struct
 import sys
+import threading
 import weakref
 from collections.abc import Sequence
 from pathlib import Path
@@ -180,6 +181,7 @@ class Checkpoint:
         self.scratch: dict[str, np.ndarray] = {}  # read(scratch=…)'s reused buffers
         self.maps: dict[Path, mmap.mmap] = {}
         self.dtype: type = np.float32  # what tensors are read as (float64 for --float64)
+        self.lock = threading.Lock()  # the dicts above, filled from _run's read-ahead too
 
     @classmethod
     def open(cls, directory: Path) -> Checkpoint:
@@ -215,10 +217,11 @@ class Checkpoint:
         return checkpoint
 
     def header(self, path: Path) -> tuple[dict[str, Any], int]:
-        """The parsed header of one file, read once."""
-        if path not in self.headers:
-            self.headers[path] = read_header(path)
-        return self.headers[path]
+        """The parsed header of one file, read once (a layer may be read on another thread)."""
+        with self.lock:
+            if path not in self.headers:
+                self.headers[path] = read_header(path)
+            return self.headers[path]
 
     def __contains__(self, name: str) -> bool:
         return name in self.files
@@ -302,10 +305,11 @@ class Checkpoint:
     def scratch_buffer(self, key: str, count: int) -> np.ndarray:
         """A (count,) uint32 buffer kept under key, grown when too small: zeroed when made,
         and then only ever written in the top halves of its words, by read."""
-        buffer = self.scratch.get(key)
-        if buffer is None or buffer.size < count:
-            buffer = self.scratch[key] = np.zeros(count, dtype=np.uint32)
-        return buffer[:count]
+        with self.lock:
+            buffer = self.scratch.get(key)
+            if buffer is None or buffer.size < count:
+                buffer = self.scratch[key] = np.zeros(count, dtype=np.uint32)
+            return buffer[:count]
 
     def _give_back(self, path: Path, offset: int, size: int) -> None:
         """The pages of a file's bytes leave the process's memory (the file stays cached), as
@@ -318,7 +322,8 @@ class Checkpoint:
 
     def mapped(self, path: Path) -> mmap.mmap:
         """The whole file, mapped read-only once."""
-        if path not in self.maps:
-            with open(path, "rb") as f:
-                self.maps[path] = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
-        return self.maps[path]
+        with self.lock:
+            if path not in self.maps:
+                with open(path, "rb") as f:
+                    self.maps[path] = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+            return self.maps[path]
