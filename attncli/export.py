@@ -141,11 +141,14 @@ def write(doc, out: TextIO) -> None:
 
 BLOCK = 1 << 15  # numbers per orjson call: about 0.7 MB of text
 FLUSH = 1 << 20  # bytes gathered before they are handed to the output
+DIRECT = 1 << 16  # a piece this long (an array's block) is handed on as it is, not gathered
 _NUMPY = orjson.OPT_SERIALIZE_NUMPY
 
 
 class _Sink:
-    """Gathers the document's small pieces and hands them on in pieces of about FLUSH bytes."""
+    """Gathers the document's small pieces and hands them on in pieces of about FLUSH bytes;
+    a piece of DIRECT bytes or more (a block of an array's numbers) goes straight on after
+    them, without being copied into the gathered ones."""
 
     def __init__(self, out) -> None:
         self.buf = bytearray()
@@ -158,7 +161,7 @@ class _Sink:
             self.raw = lambda data: out.write(str(data, "utf-8"))
 
     def write(self, data) -> None:
-        if len(data) >= FLUSH:  # an array's block: straight through, after what came before
+        if len(data) >= DIRECT:  # an array's block: straight through, after what came before
             self.flush()
             self.raw(data)
             return

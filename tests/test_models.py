@@ -408,3 +408,48 @@ def test_a_shard_index_whose_weight_map_is_not_a_mapping_is_refused(tmp_path: Pa
     (d / "model.safetensors.index.json").write_text(json.dumps(index))
     with pytest.raises(AttnError, match="not a valid shard index"):
         load_model(str(d))
+
+
+def test_reads_as_mapped_bytes_scratch_buffers_and_unaligned_tensors(tmp_path: Path) -> None:
+    rng = np.random.default_rng(5)
+    values = rng.standard_normal((6, 4)).astype(np.float32)
+    bf16 = (values.view(np.uint32) >> 16).astype(np.uint16)
+    expect_b = (bf16.astype(np.uint32) << 16).view(np.float32)
+    write_safetensors(tmp_path / "model.safetensors", {
+        "f": ("F32", values), "odd": ("BF16", bf16[:1, :1]),  # 2 bytes: what follows is unaligned
+        "g": ("F32", values[:3]), "b": ("BF16", bf16), "c": ("BF16", bf16[::-1].copy()),
+        "h": ("F16", values.astype(np.float16))})
+    ckpt = Checkpoint.open(tmp_path)
+    f = ckpt.read("f", (6, 4))  # the mapped bytes themselves: read-only, the same numbers
+    assert not f.flags.writeable and f.tobytes() == values.tobytes()
+    g = ckpt.read("g", (3, 4))  # at an offset not a multiple of 4: copied, aligned
+    assert g.flags.aligned and g.tobytes() == values[:3].tobytes()
+    np.testing.assert_array_equal(ckpt.read("h", (6, 4)), values.astype(np.float16))
+    b = ckpt.read("b", (6, 4), scratch="w")
+    assert b.tobytes() == expect_b.tobytes() and not b.flags.writeable
+    c = ckpt.read("c", (6, 4), scratch="w")  # the same buffer, overwritten
+    assert c.tobytes() == expect_b[::-1].tobytes() and np.shares_memory(b, c)
+    small = ckpt.read("odd", (1, 1), scratch="w")  # a smaller tensor in the same buffer
+    assert small.tobytes() == expect_b[:1, :1].tobytes()
+    assert ckpt.read("b", (6, 4)).tobytes() == expect_b.tobytes()  # no scratch: its own array
+    ckpt.dtype = np.float64  # --float64: scratch is not used, every tensor is a float64 copy
+    wide = ckpt.read("b", (6, 4), scratch="w")
+    assert wide.dtype == np.float64 and not np.shares_memory(wide, c)
+    np.testing.assert_array_equal(wide, expect_b.astype(np.float64))
+    assert ckpt.read("f", (6, 4)).dtype == np.float64
+
+
+def test_a_mapped_tensor_gives_its_pages_back_when_dropped(tmp_path: Path, monkeypatch) -> None:
+    import gc
+
+    values = np.arange(24, dtype=np.float32).reshape(6, 4)
+    write_safetensors(tmp_path / "model.safetensors", {"f": ("F32", values)})
+    ckpt = Checkpoint.open(tmp_path)
+    given = []
+    monkeypatch.setattr(ckpt, "_give_back", lambda *args: given.append(args))
+    view = ckpt.read("f", (6, 4)).T[1:]  # a view of a view keeps the bytes mapped
+    gc.collect()
+    assert given == [] and view.sum() == values.T[1:].sum()
+    del view
+    gc.collect()
+    assert len(given) == 1

@@ -12,7 +12,9 @@ The layers before the last chosen one run in float32 with every head at once
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import os
+import threading
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -76,6 +78,7 @@ class Model:
     stack: str | None = None  # an encoder-decoder's: "encoder", or "decoder" (for_target)
     attention_kind: str = "self"  # what the heads shown look at: "self", or "cross"
     max_positions: int | None = None
+    read_ahead: bool = False  # read the next layer's rest on another thread (_run)
 
     def __init__(
         self, name: str, config: dict[str, Any], checkpoint: Checkpoint, tokenizer: Tokenizer,
@@ -222,23 +225,40 @@ class Model:
         joined = None
         h = self.embed(ids_)  # (n, d_model)
         found: dict[tuple[int, int], HeadSteps] = {}
-        for i in range(last + 1):
-            layer = self.load_attention(i)
-            x = self.attention_input(h, layer)  # (n, d_model)
-            variant = self.variant(n, i, layer)
-            if i in layers:
-                for head in heads:
-                    steps = self.head_steps(x, layer, head, variant)
-                    found[i, head] = HeadSteps(i, head, steps)
-            if join and i == last:
-                outputs = [found[i, h].steps.output if (i, h) in found else
-                           self.head_steps(x, layer, h, variant).output
-                           for h in range(self.n_heads)]  # each (n, head_dim)
-                joined = join_heads(i, outputs, *self.output_projection(i))
-            if i < last:  # the last chosen layer's output (and its MLP) is never needed
-                attn = self.all_heads(x, layer, variant)  # (n, n_heads * head_dim)
-                h = self.finish_layer(h, attn, self.load_rest(i))
+        ahead = self.read_rest_ahead(0, last)
+        try:
+            for i in range(last + 1):
+                layer = self.load_attention(i)
+                x = self.attention_input(h, layer)  # (n, d_model)
+                variant = self.variant(n, i, layer)
+                if i in layers:
+                    for head in heads:
+                        steps = self.head_steps(x, layer, head, variant)
+                        found[i, head] = HeadSteps(i, head, steps)
+                if join and i == last:
+                    outputs = [found[i, h].steps.output if (i, h) in found else
+                               self.head_steps(x, layer, h, variant).output
+                               for h in range(self.n_heads)]  # each (n, head_dim)
+                    joined = join_heads(i, outputs, *self.output_projection(i))
+                if i < last:  # the last chosen layer's output (and its MLP) is never needed
+                    attn = self.all_heads(x, layer, variant)  # (n, n_heads * head_dim)
+                    rest = ahead.result() if ahead is not None else self.load_rest(i)
+                    ahead = self.read_rest_ahead(i + 1, last)
+                    h = self.finish_layer(h, attn, rest)
+        finally:  # stopped by an error: wait for a read-ahead still filling buffers that the
+            if ahead is not None:  # next run (the explorer's) would use
+                ahead.thread.join()
         return [found[i, head] for i in layers for head in heads], joined
+
+    def read_rest_ahead(self, i: int, last: int) -> ReadAhead | None:
+        """load_rest(i) started on another thread, if the family reads ahead (read_ahead) and
+        layer i's rest will be needed (i < last): reading and converting a big model's weights
+        then overlaps the products of the layer before. At most two layers' rests are held at
+        once, the one in use and the next (a family that converts into reused buffers keeps
+        two sets). Not on a single CPU, where the two would only take turns."""
+        if not self.read_ahead or i >= last or usable_cpus() < 2:
+            return None
+        return ReadAhead(self.load_rest, i)
 
     def forward(self, ids: Sequence[int], *, float64: bool = False
                 ) -> tuple[np.ndarray, list[np.ndarray]]:
@@ -328,6 +348,38 @@ class Model:
                             f" of {self.vocab_size}")
         self.check_length(len(arr))
         return arr
+
+
+def usable_cpus() -> int:
+    """How many CPUs this process may run on."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # not on Linux
+        return os.cpu_count() or 1
+
+
+class ReadAhead:
+    """A call run on a daemon thread (so that an error elsewhere never waits for it): result()
+    waits for it and gives its value, or raises what it raised."""
+
+    def __init__(self, call: Callable[..., Any], *args: Any) -> None:
+        self.value: Any = None
+        self.error: BaseException | None = None
+        self.thread = threading.Thread(target=self._run, args=(call, args), daemon=True,
+                                       name="attn-read-ahead")
+        self.thread.start()
+
+    def _run(self, call: Callable[..., Any], args: tuple[Any, ...]) -> None:
+        try:
+            self.value = call(*args)
+        except BaseException as exc:  # handed to the caller, which raises it as its own
+            self.error = exc
+
+    def result(self) -> Any:
+        self.thread.join()
+        if self.error is not None:
+            raise self.error
+        return self.value
 
 
 def check_range(values: Sequence[int], count: int, what: str, name: str) -> list[int]:

@@ -37,7 +37,7 @@ import numpy as np
 
 from attncli.errors import AttnError
 from attncli.models.base import Layer, Model, count
-from attncli.models.layers import activation, gelu, layer_norm, linear
+from attncli.models.layers import activation, add_fresh, gelu, layer_norm, linear
 
 
 class Bert(Model):
@@ -123,10 +123,10 @@ class Bert(Model):
     def finish_layer(self, h: np.ndarray, attn: np.ndarray, rest: Layer) -> np.ndarray:
         """Output projection, residual, LayerNorm; MLP, residual, LayerNorm."""
         a = linear(attn, rest["w_o"], rest["b_o"])  # (n, d)
-        h = layer_norm(a + h, *rest["ln_1"], self.eps)  # (n, d)
+        h = layer_norm(add_fresh(a, h), *rest["ln_1"], self.eps)  # (n, d)
         m = linear(self.act(linear(h, rest["w_fc"], rest["b_fc"])),
                    rest["w_proj"], rest["b_proj"])  # (n, d)
-        return layer_norm(m + h, *rest["ln_2"], self.eps)  # (n, d)
+        return layer_norm(add_fresh(m, h), *rest["ln_2"], self.eps)  # (n, d)
 
     def lm_head(self) -> Layer:
         """BertForMaskedLM's cls.predictions or RobertaForMaskedLM's lm_head: dense,

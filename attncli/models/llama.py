@@ -47,6 +47,7 @@ class Llama(Model):
 
     causal = True
     order = "rope"
+    read_ahead = True  # a big model's layers are mostly reading and converting weights
     tied_by_default = False  # tie_word_embeddings when config.json leaves it out
 
     def configure(self, config: dict[str, Any]) -> None:
@@ -97,18 +98,24 @@ class Llama(Model):
         }
 
     def load_rest(self, i: int) -> Layer:
-        """Layer i's o_proj, post_attention_layernorm and gated MLP, transposed to (in, out)."""
+        """Layer i's o_proj, post_attention_layernorm and gated MLP, transposed to (in, out).
+
+        The MLP's weights (most of a layer) are converted into buffers that layer i + 2 reuses
+        (Checkpoint.read's scratch, one set for even layers and one for odd): they are valid
+        until then, and every caller is done with them by then (finish_layer, and _run, which
+        reads layer i + 1's rest ahead while layer i's is in use; output_projection)."""
         p, read, bias = f"{self.prefix}layers.{i}.", self.checkpoint.read, self.bias
         d, ff, q = self.d_model, self.d_ff, self.n_heads * self.head_dim
+        odd = i % 2
         return {
             "w_o": read(p + "self_attn.o_proj.weight", (d, q)).T,  # (H*hd, d)
             "b_o": bias(p + "self_attn.o_proj.bias", d, self.attention_bias),
             "ln_2_w": read(p + "post_attention_layernorm.weight", (d,)),
-            "w_gate": read(p + "mlp.gate_proj.weight", (ff, d)).T,  # (d, ff)
+            "w_gate": read(p + "mlp.gate_proj.weight", (ff, d), scratch=f"gate{odd}").T,  # (d, ff)
             "b_gate": bias(p + "mlp.gate_proj.bias", ff, self.mlp_bias),
-            "w_up": read(p + "mlp.up_proj.weight", (ff, d)).T,  # (d, ff)
+            "w_up": read(p + "mlp.up_proj.weight", (ff, d), scratch=f"up{odd}").T,  # (d, ff)
             "b_up": bias(p + "mlp.up_proj.bias", ff, self.mlp_bias),
-            "w_down": read(p + "mlp.down_proj.weight", (d, ff)).T,  # (ff, d)
+            "w_down": read(p + "mlp.down_proj.weight", (d, ff), scratch=f"down{odd}").T,  # (ff, d)
             "b_down": bias(p + "mlp.down_proj.bias", d, self.mlp_bias),
         }
 
