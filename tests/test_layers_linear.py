@@ -1,5 +1,6 @@
-"""linear() multiplies a few rows the other way round, (w.T @ x.T).T, for speed: the same
-dot products in the same order, so the same bits as x @ w, in float32 and float64."""
+"""linear() multiplies a few rows the other way round, (w.T @ x.T).T, for speed: the same dot
+products, which BLAS may sum in another order (numpy 1.21's OpenBLAS does; later ones give the
+same bits), so each number is x @ w's to within the rounding of a dot product."""
 
 from __future__ import annotations
 
@@ -16,7 +17,8 @@ SHAPES = [(384, 384), (1536, 384), (384, 1536), (4864, 896), (896, 4864), (128, 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("shape", SHAPES)
-def test_a_few_rows_give_the_bits_of_x_at_w(shape: tuple[int, int], dtype: type) -> None:
+def test_a_few_rows_give_x_at_w_to_within_a_dot_products_rounding(shape: tuple[int, int],
+                                                                  dtype: type) -> None:
     rng = np.random.default_rng(sum(shape))
     stored = rng.standard_normal(shape).astype(dtype)  # (out, in)
     w = stored.T  # (in, out), as the families hold them
@@ -25,7 +27,13 @@ def test_a_few_rows_give_the_bits_of_x_at_w(shape: tuple[int, int], dtype: type)
         x = rng.standard_normal((n, shape[1])).astype(dtype)
         got, want = linear(x, w, b), x @ w + b
         assert got.dtype == want.dtype and got.flags.c_contiguous
-        assert got.tobytes() == want.tobytes(), (n, shape)
+        # any order of summing k products is within k·eps·Σ|x_i w_i| of the exact sum
+        eps = np.finfo(dtype).eps
+        bound = 2 * shape[1] * eps * (np.abs(x).astype(np.float64) @ np.abs(w) + np.abs(b))
+        exact = x.astype(np.float64) @ w.astype(np.float64) + b
+        assert (np.abs(got - exact) <= bound).all(), (n, shape)
+        assert (np.abs(want - exact) <= bound).all(), (n, shape)  # the bound holds for x @ w
+        assert np.allclose(got, want, rtol=0, atol=float(2 * bound.max())), (n, shape)
 
 
 def test_many_rows_and_other_layouts_take_x_at_w() -> None:

@@ -26,9 +26,10 @@ def linear(x: np.ndarray, w: np.ndarray, b: np.ndarray | None = None) -> np.ndar
     For a few rows (a sentence through a model), and w the transpose of a C-ordered
     (out, in) matrix as checkpoints store them, the product is taken as (w.T @ x.T).T: BLAS
     runs its kernel over w's many rows instead of x's few, 15-45 % faster. Each number is
-    the same dot product over the same k in the same order, so the bits are those of x @ w
-    (tests/test_layers_linear.py checks it); the result is copied back to C order, so what
-    follows it reads the same layout."""
+    the same dot product; recent OpenBLAS builds sum it in the same order (the same bits as
+    x @ w), older ones (numpy 1.21's) may not, so tests/test_layers_linear.py holds it to a
+    dot product's rounding. The result is copied back to C order, so what follows it reads
+    the same layout."""
     if (x.ndim == 2 and w.ndim == 2 and len(x) <= FEW_ROWS and w.T.flags.c_contiguous
             and x.dtype == w.dtype):
         y = np.ascontiguousarray((w.T @ x.T).T)  # (n, out)
