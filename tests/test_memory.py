@@ -1,4 +1,4 @@
-"""models/memory.py: glibc's malloc is asked, once, to keep freed memory for reuse; never when
+"""cli/memory.py: glibc's malloc is asked, once, to keep freed memory for reuse; never when
 the user tunes malloc, and never off glibc."""
 
 from __future__ import annotations
@@ -10,11 +10,11 @@ import textwrap
 
 import pytest
 
-from attncli.models import memory
+from attncli.cli import memory
 
 CHECK = textwrap.dedent("""
     import sys
-    from attncli.models import memory
+    from attncli.cli import memory
     print(memory.keep_freed_memory(), memory.keep_freed_memory())
 """)
 

@@ -16,7 +16,6 @@ import importlib
 from attncli.errors import AttnError
 from attncli.models.base import HeadSteps, Model
 from attncli.models.checkpoint import TOKENIZER, Checkpoint, read_config, resolve
-from attncli.models.memory import keep_freed_memory
 from attncli.tokens import load_tokenizer
 
 __all__ = ["FAMILIES", "HeadSteps", "Model", "load_model"]
@@ -46,7 +45,6 @@ FAMILIES: dict[str, tuple[str, str]] = {
 
 def load_model(spec: str) -> Model:
     """Open a checkpoint directory or cached repo id; tensors are read later, layer by layer."""
-    keep_freed_memory()  # a model's run makes and drops big arrays all the time
     directory = resolve(spec)
     config = read_config(directory)
     model_type = config.get("model_type")

@@ -1,6 +1,7 @@
 """Keep the memory numpy frees for the next array, instead of handing it back to the system.
 
-A model run makes and drops arrays of 1 to 30 MB all the time (each layer's activations, every
+Set once as `attn` starts (a process-wide setting, like the BLAS threads in blas.py). A model
+run makes and drops arrays of 1 to 30 MB all the time (each layer's activations, every
 head's n×n matrices). glibc's malloc serves each with fresh pages (mmap above its threshold,
 and the top of the heap given back past another), and a fresh page costs a fault and a
 zeroing: all-MiniLM-L6-v2 at 512 tokens took 50,000 page faults and 0.15 s of system time.
