@@ -37,7 +37,7 @@ from attncli.errors import AttnError
 from attncli.models import FAMILIES, load_model
 from attncli.models.gemma2 import layer_kinds
 from attncli.models.gemma3 import rope_parameters
-from attncli.models.layers import rope_frequencies
+from attncli.models.rope import rope_frequencies
 
 FIXTURES = Path(__file__).parent / "fixtures" / "models"
 NAMES = ["qwen3", "gemma", "gemma2", "gemma3_text"]

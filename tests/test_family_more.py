@@ -21,7 +21,8 @@ import attncli.models.opt
 from attncli.attention import Variant, attend, project_qk
 from attncli.errors import AttnError
 from attncli.models import FAMILIES, load_model
-from attncli.models.layers import rms_norm, rope, rope_frequencies
+from attncli.models.layers import rms_norm
+from attncli.models.rope import rope, rope_frequencies
 
 FIXTURES = Path(__file__).parent / "fixtures" / "models"
 NEW = ["xlm-roberta", "electra", "opt", "gpt_neox", "phi3", "olmo2"]

@@ -19,7 +19,7 @@ import pytest
 
 from attncli.errors import AttnError
 from attncli.models import load_model
-from attncli.models.layers import RopeScaling, rope, rope_frequencies
+from attncli.models.rope import RopeScaling, rope, rope_frequencies
 
 FIXTURES = Path(__file__).parent / "fixtures" / "models"
 TOLERANCE = 1e-5
@@ -232,7 +232,7 @@ def test_unknown_rope_type_is_refused_naming_all_supported() -> None:
 def test_the_speeds_round_the_power_once_as_torch_does() -> None:
     # the dynamic fixture's grown base 85498.796875 to the power 2/8: the float32 nearest
     # 17.0997594... is 17.099760055541992 (torch's too); float32 pow gives 17.09975814819336
-    from attncli.models.layers import plain_frequencies, power32
+    from attncli.models.rope import plain_frequencies, power32
 
     assert power32(85498.796875, np.array([0.25], dtype=np.float32))[0] == np.float32(17.09976)
     assert plain_frequencies(85498.796875, 8)[1] == np.float32(1) / np.float32(17.09976)

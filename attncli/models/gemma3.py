@@ -28,7 +28,7 @@ from attncli.attention import Rotate, Variant
 from attncli.models.base import Layer
 from attncli.models.gemma import gemma_norm
 from attncli.models.gemma2 import Gemma2
-from attncli.models.layers import rope, rope_frequencies
+from attncli.models.rope import rope, rope_frequencies
 
 KINDS = ("sliding_attention", "full_attention")
 

@@ -31,7 +31,8 @@ import numpy as np
 
 from attncli.attention import Rotate
 from attncli.models.base import Layer, Model, count
-from attncli.models.layers import activation, layer_norm, linear, rope, rope_frequencies
+from attncli.models.layers import activation, layer_norm, linear
+from attncli.models.rope import rope, rope_frequencies
 
 
 class GPTNeoX(Model):

@@ -32,14 +32,8 @@ import numpy as np
 
 from attncli.attention import Rotate, causal_mask
 from attncli.models.base import Layer, Model, count
-from attncli.models.layers import (
-    RopeScaling,
-    activation,
-    linear,
-    rms_norm,
-    rope,
-    sliding_windows,
-)
+from attncli.models.layers import activation, linear, rms_norm, sliding_windows
+from attncli.models.rope import RopeScaling, rope
 
 
 class Llama(Model):

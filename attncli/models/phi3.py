@@ -10,7 +10,7 @@ Phi-3's "longrope" scaling (rope type longrope, or su / yarn in older config.jso
 transformers' Phi3Config reads as longrope; the 128k-context Phi-3 models) divides the speeds by
 short_factor, or by long_factor for an input longer than original_max_position_embeddings (the
 top-level key, 4096 if absent, as Phi3Config), and multiplies cos and sin by
-sqrt(1 + ln(max_position_embeddings / original) / ln(original)) (layers.RopeScaling).
+sqrt(1 + ln(max_position_embeddings / original) / ln(original)) (rope.RopeScaling).
 
     layers.{i}.self_attn.qkv_proj       (H*hd + 2*Hkv*hd, d) T   rows [q | k | v] -> w_q, w_k, w_v
     layers.{i}.self_attn.o_proj         (d, H*hd) T              w_o
@@ -24,8 +24,9 @@ from __future__ import annotations
 from typing import Any
 
 from attncli.models.base import Layer
-from attncli.models.layers import RopeScaling, sliding_windows
+from attncli.models.layers import sliding_windows
 from attncli.models.llama import Llama
+from attncli.models.rope import RopeScaling
 
 LONGROPE = ("longrope", "su", "yarn")  # Phi-3's names for its long-context scaling
 ORIGINAL_DEFAULT = 4096  # Phi3Config's original_max_position_embeddings
