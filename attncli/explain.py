@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 from functools import cached_property
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -17,10 +18,12 @@ from attncli.attention import (
     join_heads,
     self_attention,
     sinusoidal_positions,
-    with_rows,
 )
 from attncli.errors import AttnError
 from attncli.tokens import Token
+
+if TYPE_CHECKING:
+    from attncli.sums import Pair, RowSoftmax
 
 MAX_TOKENS = 4096  # the default limit: beyond it an n×n matrix stops being something to read
 MAX_TOKENS_CEILING = 8192  # the largest --max-tokens: each n×n float64 matrix is then 512 MiB
@@ -304,120 +307,3 @@ def explain_model(text: str, model, layers: list[int], heads: list[int],
     )
     return Explanation(text, tokens, config, first.x, result, joined=joined,
                        source_text=source_text, source_tokens=source)
-
-
-# ---------------------------------------------------------------- the sums, one by one
-
-EXP_SHIFT_ABOVE = 10.0  # past e^±10 the exponentials get too long (or too small) to read
-
-
-@dataclass(frozen=True)
-class RowSoftmax:
-    """Step 4b for one query's row, as done by hand: e^x of each entry, the sum, each share.
-
-    When the row's largest entry m is above EXP_SHIFT_ABOVE (or below its negative), every
-    entry is first moved by m (e^(x − m)): the shares are the same, and the numbers stay
-    readable (and never all round to 0).
-    """
-
-    query: int
-    scaled: np.ndarray  # (n,) the row of scaled scores, -inf where masked
-    shift: float  # 0, or the row's largest entry
-    exps: np.ndarray  # (n,) e^(x − shift), 0 where masked
-    total: float  # the sum of exps
-    weights: np.ndarray  # (n,) exps / total
-    masked: np.ndarray  # (n,) bool, True where this query may not see the key
-
-    @property
-    def weights_total(self) -> float:
-        """The shares added up: 1, as the table's last row shows (0 for a row with no key)."""
-        return float(self.weights.sum())
-
-
-def row_softmax(steps: Steps, i: int) -> RowSoftmax:
-    """Work out row i's softmax term by term."""
-    row = steps.scaled[steps.at(i)]  # (n,)
-    masked = (np.zeros(len(row), dtype=bool) if steps.mask is None
-              else np.asarray(steps.mask[steps.at(i)], dtype=bool))
-    visible_max = float(row[~masked].max()) if (~masked).any() else 0.0
-    shift = visible_max if abs(visible_max) > EXP_SHIFT_ABOVE else 0.0
-    exps = np.where(masked, 0.0, np.exp(np.where(masked, 0.0, row - shift)))  # (n,)
-    total = float(exps.sum())
-    weights = exps / total if total > 0 else np.zeros_like(exps)
-    return RowSoftmax(i, row, shift, exps, total, weights, masked)
-
-
-@dataclass(frozen=True)
-class Pair:
-    """One query and one key worked out by hand: why `src` gives `dst` the weight it does."""
-
-    layer: int
-    head: int
-    src: int  # the query token
-    dst: int  # the key token
-    q: np.ndarray  # (d_k,) src's query
-    k: np.ndarray  # (d_k,) dst's key
-    products: np.ndarray  # (d_k,) q * k, dimension by dimension; they add up to score
-    score: float  # q · k, the same number as scores[src, dst]
-    divisor: float  # √d_k, or 1 / the model's own scale
-    divided: float  # score / divisor
-    scale: float | None  # the model's own scale, when it is not 1/√d_k
-    softcap: float | None  # the model's soft cap, if it has one
-    capped: float | None  # softcap · tanh(divided / softcap); None without a cap or when masked
-    bias: float | None  # the model's position bias for this pair; None without one or when masked
-    scaled: float | None  # what the softmax sees (divided, capped, + bias); None where masked
-    masked: bool
-    row: RowSoftmax  # src's whole row through the softmax
-    weight: float  # weights[src, dst], dst's share of the row
-    values: np.ndarray  # (n, d_v) every key's value row
-    contributions: np.ndarray  # (n, d_v) weights[src, j] * v_j, one row per key j
-    output: np.ndarray  # (d_v,) the sum of contributions: src's output
-
-    def largest(self, keep: int) -> tuple[np.ndarray, np.ndarray, float]:
-        """The `keep` dimensions with the largest |product| (in dimension order), the others,
-        and what the others add up to: score = products[shown].sum() + rest."""
-        ranked = np.argsort(-np.abs(self.products), kind="stable")
-        shown, others = np.sort(ranked[:keep]), np.sort(ranked[keep:])
-        return shown, others, float(self.products[others].sum())
-
-
-def pair(hs: HeadSteps, src: int, dst: int) -> Pair:
-    """Steps 3 to 5 for one query-key pair, every product and share kept."""
-    s = hs.steps
-    products = s.q[src] * s.k[dst]  # (d_k,)
-    row = row_softmax(s, src)
-    masked = bool(row.masked[dst])
-    at = s.at(src)  # src's row in the matrices (the same as src unless only some were kept)
-    contributions = s.weights[at][:, None] * s.v  # (n, d_v)
-    return Pair(
-        layer=hs.layer, head=hs.head, src=src, dst=dst, q=s.q[src], k=s.k[dst],
-        products=products, score=float(s.scores[at, dst]), divisor=s.divisor,
-        divided=float(s.scores[at, dst]) / s.divisor, scale=s.scale, softcap=s.softcap,
-        capped=None if masked or s.capped is None else float(s.capped[at, dst]),
-        bias=None if masked or s.score_bias is None else float(s.score_bias[at, dst]),
-        scaled=None if masked else float(s.scaled[at, dst]), masked=masked, row=row,
-        weight=float(s.weights[at, dst]), values=s.v, contributions=contributions,
-        output=s.output[at],
-    )
-
-
-def _with_rows(queries: list[int], heads: list[HeadSteps]) -> list[HeadSteps]:
-    """The heads, each also holding the queries' rows (where only some rows were kept): the
-    same list when every head has them already."""
-    more = [with_rows(hs.steps, queries) for hs in heads]
-    if all(steps is hs.steps for steps, hs in zip(more, heads, strict=True)):
-        return heads
-    return [replace(hs, steps=steps) for hs, steps in zip(heads, more, strict=True)]
-
-
-def with_pair(ex: Explanation, src: int, dst: int) -> Explanation:
-    """The explanation, plus the pair src → dst worked out in the first head shown."""
-    heads = _with_rows([src], ex.heads)
-    return replace(ex, heads=heads, pair=pair(heads[0], src, dst))
-
-
-def with_focus(ex: Explanation, queries: list[int]) -> Explanation:
-    """The explanation, plus each chosen query's softmax worked out term by term, per head."""
-    heads = _with_rows(queries, ex.heads)
-    rows = {(hs.layer, hs.head): [row_softmax(hs.steps, i) for i in queries] for hs in heads}
-    return replace(ex, heads=heads, focus=tuple(queries), focus_rows=rows)

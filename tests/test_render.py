@@ -25,10 +25,11 @@ from hypothesis import strategies as st
 from rich.cells import cell_len
 
 from attncli import weights as wts
-from attncli.explain import Explanation, explain, with_focus
+from attncli.explain import Explanation, explain
 from attncli.lookup import find_all
 from attncli.render import explain as render
 from attncli.render import widgets
+from attncli.sums import with_focus
 from attncli.tokens import word_level
 from attncli.weights import files as weightfiles
 

@@ -76,8 +76,6 @@ def explain_words(ex, *, focus: str | None, src: str | None, dst: str | None,
     """Look up the words --focus, --from and --to name (a word naming no token is refused
     here, before anything is drawn) and work out their sums; with sinks, also the attention
     sinks the terminal view names (the JSON has the weights themselves)."""
-    from attncli import explain
-
     if sinks and ex.from_model:  # the heads that park their weight on [CLS], BOS, the first token
         from attncli.heads import attention_sink
 
@@ -87,13 +85,15 @@ def explain_words(ex, *, focus: str | None, src: str | None, dst: str | None,
         ex = replace(ex, sinks={key: sink for key, sink in sinks.items() if sink is not None})
     if focus is not None:
         from attncli.lookup import find_all
+        from attncli.sums import with_focus
 
-        ex = explain.with_focus(ex, find_all(ex, focus, "--focus"))
+        ex = with_focus(ex, find_all(ex, focus, "--focus"))
     if src is not None and dst is not None:
         from attncli.lookup import find_one
+        from attncli.sums import with_pair
 
         (i, note_i), (j, note_j) = find_one(ex, src, "--from"), find_one(ex.keys, dst, "--to")
-        ex = explain.with_pair(ex, i, j)
+        ex = with_pair(ex, i, j)
         notes = [note for note in (note_i, note_j) if note]
         if notes:
             ex = replace(ex, notes=[*ex.notes, *notes])

@@ -13,8 +13,9 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from attncli.attention import HeadSteps
-from attncli.explain import Explanation, Pair, pair
+from attncli.explain import Explanation
 from attncli.heads import pair_grid
+from attncli.sums import Pair, pair
 
 Build = Callable[[str, bool, str], Explanation]  # (text, causal, positions) -> every head
 

@@ -7,12 +7,13 @@ from rich.console import RenderableType
 from rich.rule import Rule
 from rich.text import Text
 
-from attncli.explain import Explanation, Pair, RowSoftmax
+from attncli.explain import Explanation
 from attncli.render.common import dims as _dims
 from attncli.render.common import key_word as _key
 from attncli.render.common import step as _step
 from attncli.render.common import word as _word
 from attncli.render.widgets import MASKED, Flow, Matrix, number
+from attncli.sums import Pair, RowSoftmax
 
 MAX_PRODUCTS = 12  # a longer q·k shows its largest products and adds up the rest in one row
 
