@@ -10,7 +10,6 @@ from attncli import __version__
 from attncli.cli import interactive, output, sources
 from attncli.cli.blas import one_blas_thread
 from attncli.cli.exits import AttnGroup, InstallCompletionOpt, ShowCompletionOpt, exit_now
-from attncli.cli.memory import keep_freed_memory
 from attncli.cli.options import (
     AttentionOpt,
     CausalOpt,
@@ -359,7 +358,6 @@ def predict_cmd(
 def main() -> None:
     """Entry point of the `attn` script."""
     one_blas_thread()  # before anything imports numpy
-    keep_freed_memory()
     try:
         app()
     except SystemExit as exc:

@@ -10,6 +10,7 @@ from typing import Annotated
 import typer
 
 from attncli.cli import output, sources
+from attncli.cli.memory import keep_freed_memory
 from attncli.cli.options import (
     CausalOpt,
     DModelOpt,
@@ -85,6 +86,7 @@ def demo_cmd(
     if weights is not None and text is None:
         raise AttnError("--weights goes with TEXT: the two worked examples bring their own "
                         "weights files")
+    keep_freed_memory()
     screens = demo.lesson(text, weights=weights, model=model, seed=seed,
                           precision=precision)  # each screen is worked out when shown
     # every file, before any screen is shown

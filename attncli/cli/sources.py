@@ -13,6 +13,7 @@ from dataclasses import dataclass, replace
 from functools import lru_cache
 from pathlib import Path
 
+from attncli.cli.memory import keep_freed_memory
 from attncli.errors import AttnError
 from attncli.safe_text import visible
 
@@ -160,6 +161,7 @@ def max_tokens_hint() -> Iterator[None]:
 
 def build(text: str, opts: SourceOptions):
     """Build the explanation from whichever source the options name."""
+    keep_freed_memory()
     with max_tokens_hint():
         return _build(text, opts)
 
@@ -221,6 +223,7 @@ def _select(spec: str, count: int, what: str) -> list[int]:
 
 def load(spec: str):
     """The model --model names (for a command that runs it itself, as predict does)."""
+    keep_freed_memory()
     return _load_model(spec)
 
 
