@@ -100,21 +100,44 @@ def check_regular(path: Path, what: str) -> None:
         raise AttnError(f"{path}: cannot read ({exc.strerror or exc})") from None
     if stat.S_ISREG(mode):
         return
-    kind = ("a directory" if stat.S_ISDIR(mode) else "a named pipe (FIFO)" if stat.S_ISFIFO(mode)
-            else "a character device" if stat.S_ISCHR(mode) else "a block device"
-            if stat.S_ISBLK(mode) else "a socket" if stat.S_ISSOCK(mode) else "not a file")
-    raise AttnError(f"{path}: is {kind}, expected a {what} (a regular file)")
+    raise AttnError(f"{path}: is {_kind(mode)}, expected a {what} (a regular file)")
 
 
 def check_target(path: Path, *, force: bool = False) -> None:
     """Refuse a file that may not be written: a directory, an existing file without force, a
-    missing folder."""
+    missing folder, and anything at the path that is neither a regular file nor a symbolic
+    link (a device, a FIFO, a socket), even with force: the rename that writes the file would
+    put a regular file in its place."""
     if path.is_dir():
         raise AttnError(f"{path}: is a directory")
+    _refuse_special(path)
     if path.exists() and not force:
         raise TargetExists(f"{path}: already exists")
     if not path.parent.is_dir():
         raise AttnError(f"{path}: folder {path.parent} does not exist")
+
+
+def _refuse_special(path: Path) -> None:
+    """Refuse a path that holds something other than a regular file or a symbolic link."""
+    import stat
+
+    try:
+        mode = os.lstat(path).st_mode
+    except OSError:  # nothing there, or not reachable: the write itself will say so
+        return
+    if stat.S_ISREG(mode) or stat.S_ISLNK(mode):
+        return
+    raise AttnError(f"{path}: is {_kind(mode)}, not a regular file; attn only writes or "
+                    "replaces regular files")
+
+
+def _kind(mode: int) -> str:
+    """What a file mode says the path is, as words."""
+    import stat
+
+    return ("a directory" if stat.S_ISDIR(mode) else "a named pipe (FIFO)" if stat.S_ISFIFO(mode)
+            else "a character device" if stat.S_ISCHR(mode) else "a block device"
+            if stat.S_ISBLK(mode) else "a socket" if stat.S_ISSOCK(mode) else "not a file")
 
 
 def wants_dir(path: str | os.PathLike[str]) -> bool:
@@ -179,6 +202,7 @@ def atomic_write(path: Path, data: bytes, *, force: bool = False) -> None:
             os.fsync(handle.fileno())
         os.chmod(tmp, 0o644)
         if force:
+            _refuse_special(path)  # again, just before the rename: it may have appeared since
             os.replace(tmp, path)
         else:
             _link_new(tmp, path)
