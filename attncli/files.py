@@ -20,20 +20,43 @@ CHARS_PER_TOKEN = 64  # a text longer than --max-tokens × this is refused befor
 MEMORY_BUDGET = 2 * 1024**3  # what one run may allocate; ATTN_MEMORY_BUDGET overrides it
 
 
+MIN_MEMORY_BUDGET = 1024  # bytes: below this no run, however small, could start
+MAX_MEMORY_BUDGET = 2**60  # bytes (1 EiB): more than any machine has, and far from overflow
+UNITS = {"": 1, "K": 1024, "M": 1024**2, "G": 1024**3, "T": 1024**4}
+
+
 def memory_budget() -> int:
-    """Bytes one run may allocate: ATTN_MEMORY_BUDGET (a number of bytes, or with K, M or G,
-    e.g. 4G), else 2 GiB."""
-    raw = os.environ.get("ATTN_MEMORY_BUDGET", "").strip().upper()
-    if not raw:
+    """Bytes one run may allocate: ATTN_MEMORY_BUDGET, else 2 GiB."""
+    return parse_memory_budget(os.environ.get("ATTN_MEMORY_BUDGET", ""))
+
+
+def parse_memory_budget(raw: str) -> int:
+    """A budget as ATTN_MEMORY_BUDGET gives it: a whole number of bytes, or a number with K,
+    M, G or T (powers of 1024; a trailing B or iB is allowed: 512M, 1.5G, 4GiB), from 1 KiB to
+    1 EiB; empty means the default."""
+    import re
+
+    text = raw.strip()
+    if not text:
         return MEMORY_BUDGET
-    scale = {"K": 1024, "M": 1024**2, "G": 1024**3}.get(raw[-1:], 1)
-    try:
-        value = float(raw[:-1] if scale > 1 else raw) * scale
-    except ValueError:
-        raise AttnError(f"ATTN_MEMORY_BUDGET={raw!r}: give a number of bytes, e.g. 2G or "
-                        "512M") from None
-    if not value > 0:
-        raise AttnError(f"ATTN_MEMORY_BUDGET={raw!r}: it must be above 0")
+    shown = repr(text if len(text) <= 40 else text[:20] + "…")
+    match = re.fullmatch(r"(\d{1,20}(?:\.\d{1,20})?)\s*([KMGT]?)(?:I?B)?", text.upper())
+    if match is None:
+        raise AttnError(f"ATTN_MEMORY_BUDGET={shown}: give a number of bytes, or one with K, M, G "
+                        "or T, e.g. 2G or 512M")
+    number, unit = match.groups()
+    if "." in number and not unit:
+        raise AttnError(f"ATTN_MEMORY_BUDGET={shown}: a number of bytes is whole; a fraction "
+                        "needs a unit, e.g. 0.5G")
+    from decimal import Decimal
+
+    value = Decimal(number) * UNITS[unit]
+    if value < MIN_MEMORY_BUDGET:
+        raise AttnError(f"ATTN_MEMORY_BUDGET={shown}: the budget must be at least 1K (1024 "
+                        "bytes)")
+    if value > MAX_MEMORY_BUDGET:
+        raise AttnError(f"ATTN_MEMORY_BUDGET={shown}: the budget must be at most "
+                        f"{MAX_MEMORY_BUDGET // UNITS['T']}T (1 EiB)")
     return int(value)
 
 
