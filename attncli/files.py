@@ -131,13 +131,27 @@ def check_target(path: Path, *, force: bool = False) -> None:
     missing folder, and anything at the path that is neither a regular file nor a symbolic
     link (a device, a FIFO, a socket), even with force: the rename that writes the file would
     put a regular file in its place."""
+    _refuse_loop(path)
     if path.is_dir():
         raise AttnError(f"{path}: is a directory")
     _refuse_special(path)
     if path.exists() and not force:
         raise TargetExists(f"{path}: already exists")
+    _refuse_loop(path.parent)
     if not path.parent.is_dir():
         raise AttnError(f"{path}: folder {path.parent} does not exist")
+
+
+def _refuse_loop(path: Path) -> None:
+    """Refuse a path that cannot be followed because its symbolic links loop (pathlib would
+    call it missing, or raise RuntimeError on some Pythons)."""
+    import errno
+
+    try:
+        os.stat(path)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise AttnError(f"{path}: cannot be followed, its symbolic links loop") from None
 
 
 def _refuse_special(path: Path) -> None:
@@ -179,6 +193,7 @@ def check_folder(folder: Path, names: Sequence[str] = (), *, force: bool = False
     that is not a directory, a missing folder whose parent is missing too (a missing folder
     itself is fine: make_folder creates it), or, without force, any of names already there."""
     folder = Path(folder)
+    _refuse_loop(folder)
     if folder.exists() and not folder.is_dir():
         raise AttnError(f"{folder}: is not a directory")
     if not folder.exists():

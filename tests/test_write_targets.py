@@ -123,3 +123,39 @@ def test_demo_pictures_refuse_a_special_file_in_their_folder(tmp_path: Path) -> 
     refused(invoke("demo", "--svg", f"{folder}/", "--no-pause", "--force"),
             first.name, "not a regular file")
     assert stat.S_ISFIFO(os.lstat(first).st_mode)
+
+
+def symlink_loop(folder: Path) -> Path:
+    (folder / "a").symlink_to(folder / "b")
+    (folder / "b").symlink_to(folder / "a")
+    return folder / "a"
+
+
+@pytest.mark.parametrize("args", [
+    ("demo", "--no-pause", "--svg", "{a}/"),
+    ("demo", "--no-pause", "--txt", "{a}/x/"),
+    ("explain", "a b", "--svg", "{a}"),
+    ("explain", "a b", "--svg", "{a}", "--force"),
+    ("explain", "a b", "--html", "{a}/x.html"),
+    ("weights", "init", "-o", "{a}/w.json"),
+], ids=["demo-folder", "demo-inside", "explain", "explain-force", "explain-inside", "weights"])
+def test_a_symlink_loop_as_a_target_is_one_line(args: tuple[str, ...], tmp_path: Path) -> None:
+    loop = symlink_loop(tmp_path)
+    refused(invoke(*[a.replace("{a}", str(loop)) for a in args]), "symbolic links loop")
+    assert (tmp_path / "a").is_symlink() and (tmp_path / "b").is_symlink()
+
+
+@pytest.mark.parametrize("args", [
+    ("explain", "The animal was tired", "--txt", "{d}/"),
+    ("explain", "The animal was tired", "--svg", "{d}/"),
+    ("heads", "The animal was tired", "--html", "{d}/"),
+    ("compare", "I sat by the bank", "I paid the bank", "--word", "bank", "--txt", "{d}/"),
+    ("predict", "The animal was", "--model", str(FIXTURES / "gpt2-lm"), "--txt", "{d}/"),
+], ids=["explain-txt", "explain-svg", "heads-html", "compare-txt", "predict-txt"])
+def test_a_trailing_slash_names_a_folder_for_every_export(
+        args: tuple[str, ...], tmp_path: Path) -> None:
+    """One rule everywhere: "DIR/" is a folder (demo writes a file per screen into it; a command
+    that saves one file refuses it), never a file named DIR."""
+    target = tmp_path / "nodir"
+    refused(invoke(*[a.replace("{d}", str(target)) for a in args]), "names a folder")
+    assert not target.exists()

@@ -41,12 +41,12 @@ HeadOpt = Annotated[str | None, typer.Option(
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print every number as JSON (full "
                                                       "precision) instead; not with --svg, "
                                                       "--html or --txt.")]
-SvgOpt = Annotated[Path | None, typer.Option(
-    "--svg", help="Also save what is shown as an SVG picture.", show_default=False)]
-HtmlOpt = Annotated[Path | None, typer.Option(
-    "--html", help="Also save what is shown as an HTML page.", show_default=False)]
-TxtOpt = Annotated[Path | None, typer.Option(
-    "--txt", help="Also save what is shown as plain text.", show_default=False)]
+SvgOpt = Annotated[str | None, typer.Option(
+    "--svg", metavar="FILE", help="Also save what is shown as an SVG picture.", show_default=False)]
+HtmlOpt = Annotated[str | None, typer.Option(
+    "--html", metavar="FILE", help="Also save what is shown as an HTML page.", show_default=False)]
+TxtOpt = Annotated[str | None, typer.Option(
+    "--txt", metavar="FILE", help="Also save what is shown as plain text.", show_default=False)]
 ForceOpt = Annotated[bool, typer.Option("--force", help="Let --svg/--html/--txt overwrite "
                                                         "existing files.")]
 MaxTokensOpt = Annotated[int, typer.Option(

@@ -3,6 +3,7 @@ the help's examples, and the tips under a view's header."""
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -19,7 +20,7 @@ def examples(*lines: str) -> str:
 
 
 
-def exports_for(svg: Path | None, html: Path | None, txt: Path | None, force: bool,
+def exports_for(svg: str | None, html: str | None, txt: str | None, force: bool,
              as_json: bool):
     """Where to save the screen; refused with --json, which replaces the screen. None when
     nothing is to be saved (the screen's module is then not even imported: start-up time)."""
@@ -52,7 +53,7 @@ def check_exports(exports, allow_dirs: bool = False, pages: Sequence[str] = ()) 
 
     seen: dict[Path, tuple[str, bool]] = {}
     for kind, path in exports.targets():
-        key, folder = path.resolve(), exports.is_dir(kind)
+        key, folder = os.path.realpath(path), exports.is_dir(kind)  # never raises on a loop
         if key in seen and not (folder and seen[key][1]):  # folders may be shared
             raise AttnError(f"{path}: given to both --{seen[key][0]} and --{kind}; "
                             "each export needs its own file")
