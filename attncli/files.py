@@ -95,16 +95,27 @@ def read_bytes(path: Path, *, what: str, limit: int = MAX_INPUT_BYTES) -> bytes:
     return data
 
 
-def parse_json(text: str | bytes, where: str, what: str = "JSON") -> object:
+def parse_json(text: str | bytes, where: str, what: str = "JSON", *,
+               unique_keys: bool = False) -> object:
     """Strict JSON (no NaN or Infinity), or one AttnError naming where it came from: text
-    nested deeper than Python can follow is refused, not a RecursionError."""
+    nested deeper than Python can follow is refused, not a RecursionError. With unique_keys,
+    an object that names a key twice is refused too (JSON itself keeps the last silently)."""
     import json
 
     def no_constant(name: str) -> None:
         raise ValueError(f"{name} is not a number JSON allows")
 
+    def once(pairs: list[tuple[str, object]]) -> dict[str, object]:
+        seen: dict[str, object] = {}
+        for key, value in pairs:
+            if key in seen:
+                raise ValueError(f"{key[:80]!r} is named twice")
+            seen[key] = value
+        return seen
+
     try:
-        return json.loads(text, parse_constant=no_constant)
+        return json.loads(text, parse_constant=no_constant,
+                          object_pairs_hook=once if unique_keys else None)
     except RecursionError:
         raise AttnError(f"{where}: {what} nested too deeply") from None
     except (UnicodeDecodeError, ValueError) as exc:

@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 
 from attncli.errors import AttnError
-from attncli.files import MAX_CONFIG, check_memory, parse_json, read_bytes
+from attncli.files import MAX_CONFIG, check_memory, check_regular, parse_json, read_bytes
 
 CONFIG = "config.json"
 TOKENIZER = "tokenizer.json"
@@ -122,12 +122,14 @@ def read_config(directory: Path) -> dict[str, Any]:
 
 def read_header(path: Path) -> tuple[dict[str, Any], int]:
     """A safetensors file's header (tensor name -> dtype, shape, offsets) and where data starts."""
+    if path.exists():  # a FIFO or a device would hang or never end: only a regular file
+        check_regular(path, "safetensors file")
     try:
         with open(path, "rb") as f:
             (size,) = struct.unpack("<Q", f.read(8))
             if size > MAX_HEADER:
                 raise ValueError(f"header of {size} bytes")
-            header = parse_json(f.read(size), str(path), "safetensors header")
+            header = parse_json(f.read(size), str(path), "safetensors header", unique_keys=True)
             check_header(header)
     except FileNotFoundError:
         raise AttnError(f"{path}: missing (listed in {INDEX})") from None
@@ -150,6 +152,15 @@ def check_header(header: Any) -> None:
                 and _ints(info.get("shape")) and _ints(info.get("data_offsets"))
                 and len(info["data_offsets"]) == 2):
             raise ValueError(f"tensor {name!r} lacks a dtype, shape or data_offsets")
+    spans = sorted((info["data_offsets"][0], info["data_offsets"][1], name)
+                   for name, info in header.items() if name != "__metadata__")
+    end, before = 0, ""  # where the tensor before (by first byte) ends, and its name
+    for begin, stop, name in spans:
+        if stop < begin:
+            raise ValueError(f"tensor {name!r} ends before it begins")
+        if begin < end:
+            raise ValueError(f"the bytes of tensor {name!r} overlap those of {before!r}")
+        end, before = stop, name
 
 
 def _ints(value: Any) -> bool:

@@ -138,7 +138,7 @@ def _from_safetensors(path: Path, data: bytes) -> dict:
         arrays = st_load(data)
     except Exception as exc:  # the Rust side raises its own error types
         raise AttnError(f"{path}: not a valid safetensors file ({exc})") from None
-    meta = _safetensors_metadata(data, path)
+    meta = _safetensors_metadata(data, path)  # also refuses a tensor named twice
     decoded = {}
     for key in ("vocab", *NAME_KEYS):
         if key in meta:
@@ -150,7 +150,7 @@ def _from_safetensors(path: Path, data: bytes) -> dict:
 
 def _safetensors_metadata(data: bytes, path: Path) -> dict[str, str]:
     size = int.from_bytes(data[:8], "little")
-    header = parse_json(data[8 : 8 + size], str(path), "safetensors header")
+    header = parse_json(data[8 : 8 + size], str(path), "safetensors header", unique_keys=True)
     meta = header.get("__metadata__") if isinstance(header, dict) else None
     return meta if isinstance(meta, dict) else {}
 
