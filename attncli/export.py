@@ -283,9 +283,18 @@ def _text(value: str) -> bytes:
         dumped = json.dumps(value, ensure_ascii=False).encode("utf-8", "surrogatepass")
     if dumped.isascii():
         return dumped
-    return "".join(f"\\u{ord(ch):04x}" if ord(ch) >= 0x80 and ch != "\u200d"
+    return "".join(_escape(ch) if ord(ch) >= 0x80 and ch != "\u200d"
                    and unicodedata.category(ch) in _HIDDEN else ch
                    for ch in dumped.decode("utf-8", "surrogatepass")).encode()
+
+
+def _escape(ch: str) -> str:
+    """One character as JSON's \\uXXXX; beyond U+FFFF, as its two UTF-16 surrogates."""
+    code = ord(ch)
+    if code <= 0xFFFF:
+        return f"\\u{code:04x}"
+    code -= 0x10000
+    return f"\\u{0xD800 + (code >> 10):04x}\\u{0xDC00 + (code & 0x3FF):04x}"
 
 
 _HIDDEN = {"Cc", "Cf", "Cs", "Zl", "Zp"}

@@ -68,6 +68,18 @@ def check_memory(estimate: float, what: str) -> None:
                         f"budget of {_size(budget)} (set ATTN_MEMORY_BUDGET to raise it)")
 
 
+# What parsed JSON costs in Python objects, per byte of its text, at worst: "[]," is three
+# bytes and an empty list (with its reference) about 72; a header under the floor is not weighed
+JSON_BYTES_PER_CHAR = 30
+JSON_WEIGHED_FROM = 1 * MiB
+
+
+def check_json_memory(size: int, what: str) -> None:
+    """Refuse JSON text whose parsed objects could exceed the budget, before it is parsed."""
+    if size >= JSON_WEIGHED_FROM:
+        check_memory(size * JSON_BYTES_PER_CHAR, what)
+
+
 def _size(n: float) -> str:
     """Bytes as MiB, or as KiB below 1 MiB (so that a small budget does not read "0 MiB")."""
     return f"{n / MiB:,.0f} MiB" if n >= MiB else f"{n / 1024:,.0f} KiB"

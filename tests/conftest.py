@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import io
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -167,3 +170,19 @@ def edit_config(directory: Path, **changes: object) -> None:
     config = json.loads((directory / "config.json").read_text())
     config.update(changes)
     (directory / "config.json").write_text(json.dumps(config, indent=2))
+
+
+def limited(args: list[str], *, stdin: str | None = None,
+            env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    """`attn ARGS` in a process that may not map more than 3 GiB: a regression that allocates
+    what the budget should have refused fails (MemoryError, exit 1) instead of swapping."""
+    import resource
+
+    def cap() -> None:
+        resource.setrlimit(resource.RLIMIT_AS, (3 * 1024**3, 3 * 1024**3))
+
+    # each BLAS thread maps its own buffers
+    run_env = {**os.environ, "OPENBLAS_NUM_THREADS": "1", **(env or {})}
+    return subprocess.run([sys.executable, "-m", "attncli", *args], input=stdin,
+                          capture_output=True, text=True, timeout=120, preexec_fn=cap,
+                          env=run_env)

@@ -9,6 +9,7 @@ any shape, cut into tiny blocks) through the array writer.
 from __future__ import annotations
 
 import io
+import json
 import math
 import struct
 
@@ -293,3 +294,18 @@ def test_every_document_round_trips(kind: str) -> None:
            "pair": lambda: export.document(with_pair(ex, 1, 3)),  # masked: scaled null
            "focus": lambda: export.document(with_focus(ex, [0, 3]))}[kind]()
     same(strict_json(export.dumps(doc)), export._plain(doc))
+
+
+@pytest.mark.parametrize("text", ["\U0001d173", "a \U000e0001 b", "\u202e", "\x85", "x\u200dy",
+                                  "\U0001f600"])
+def test_hidden_characters_are_escaped_and_parse_back_to_the_same_text(text: str) -> None:
+    """A format character beyond U+FFFF is written as its two UTF-16 surrogates: one \\u with
+    five hex digits would parse back as another character and a digit."""
+    from attncli.export import _text
+
+    raw = _text(text)
+    assert json.loads(raw) == text
+    import unicodedata
+
+    shown = raw.decode("utf-8")  # an emoji and the zero-width joiner are kept as they are
+    assert all(unicodedata.category(c) not in {"Cc", "Cf"} or c == "\u200d" for c in shown)

@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import edit_config, invoke, refused
+from conftest import edit_config, invoke, limited, refused
 
 from attncli.errors import AttnError
 
@@ -378,19 +378,6 @@ def test_a_config_whose_head_dim_would_take_gigabytes_is_refused_at_once(tmp_pat
     refused(invoke("explain", "a b", "--model", str(model)), "head_dim 10,000,000,000",
             "memory budget")
     assert time.monotonic() - start < 2
-
-
-def limited(args: list[str], *, stdin: str | None = None) -> subprocess.CompletedProcess:
-    """`attn ARGS` in a process that may not map more than 3 GiB: a regression that allocates
-    what the budget should have refused fails (MemoryError, exit 1) instead of swapping."""
-    import resource
-
-    def cap() -> None:
-        resource.setrlimit(resource.RLIMIT_AS, (3 * 1024**3, 3 * 1024**3))
-
-    env = {**os.environ, "OPENBLAS_NUM_THREADS": "1"}  # each BLAS thread maps its own buffers
-    return subprocess.run([sys.executable, "-m", "attncli", *args], input=stdin,
-                          capture_output=True, text=True, timeout=60, preexec_fn=cap, env=env)
 
 
 def test_the_budget_holds_under_a_real_memory_limit(tmp_path: Path) -> None:

@@ -30,7 +30,14 @@ from typing import Any
 import numpy as np
 
 from attncli.errors import AttnError
-from attncli.files import MAX_CONFIG, check_memory, check_regular, parse_json, read_bytes
+from attncli.files import (
+    MAX_CONFIG,
+    check_json_memory,
+    check_memory,
+    check_regular,
+    parse_json,
+    read_bytes,
+)
 
 CONFIG = "config.json"
 TOKENIZER = "tokenizer.json"
@@ -40,6 +47,9 @@ PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".pickle", ".ckpt")
 DOWNLOAD_PATTERNS = [CONFIG, TOKENIZER, "*.safetensors", "*.json"]
 REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 NUMPY_DTYPES = {"F32": np.dtype("<f4"), "F16": np.dtype("<f2"), "F64": np.dtype("<f8")}
+# bytes per number of every dtype the format names (what a declared tensor will take)
+DTYPE_BYTES = {"F64": 8, "I64": 8, "U64": 8, "F32": 4, "I32": 4, "U32": 4, "F16": 2, "BF16": 2,
+               "I16": 2, "U16": 2, "I8": 1, "U8": 1, "BOOL": 1, "F8_E4M3": 1, "F8_E5M2": 1}
 MAX_HEADER = 100_000_000  # the safetensors format's own limit on the JSON header
 HIGH_HALF = 1 if sys.byteorder == "little" else 0  # which uint16 of a uint32 is its top half
 # where mmap objects can give pages back (not on Windows)
@@ -129,6 +139,7 @@ def read_header(path: Path) -> tuple[dict[str, Any], int]:
             (size,) = struct.unpack("<Q", f.read(8))
             if size > MAX_HEADER:
                 raise ValueError(f"header of {size} bytes")
+            check_json_memory(size, f"{path}: its {size:,}-byte header, parsed,")
             header = parse_json(f.read(size), str(path), "safetensors header", unique_keys=True)
             check_header(header)
     except FileNotFoundError:

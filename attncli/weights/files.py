@@ -7,6 +7,7 @@ atomic. What the weights mean (sizes, seeded values) lives in weights.py.
 from __future__ import annotations
 
 import json
+import math
 import re
 from pathlib import Path
 
@@ -18,6 +19,7 @@ from attncli.files import (
     MAX_JSON_WEIGHTS,
     atomic_write,
     check_memory,
+    check_regular,
     parse_json,
     read_bytes,
 )
@@ -55,6 +57,8 @@ def load(path: str | Path) -> WeightSet:
     if suffix not in FORMATS:
         raise AttnError(f"{path}: unknown weights format {suffix or '(no suffix)'}; "
                         f"use {', '.join(FORMATS)}")
+    if suffix == ".safetensors":
+        _check_safetensors_sizes(path)
     data = read_bytes(path, what="weights file",
                       limit=MAX_JSON_WEIGHTS if suffix == ".json" else MAX_INPUT_BYTES)
     if suffix == ".json":
@@ -129,6 +133,21 @@ def _check_npz_sizes(path: Path, data: bytes) -> None:
                     continue  # np.load will name what is wrong with it
             total += int(np.prod(shape, dtype=np.float64)) * dtype.itemsize
     check_memory(total, f"{path}: its arrays")
+
+
+def _check_safetensors_sizes(path: Path) -> None:
+    """What a safetensors weights file needs, from its header alone, against the memory budget
+    before the file is read: its bytes, the arrays they are copied into, and the float64
+    matrices those become. A small sparse file can declare gigabytes."""
+    from attncli.models.checkpoint import DTYPE_BYTES, read_header
+
+    check_regular(path, "weights file")
+    header, _ = read_header(path)
+    total = path.stat().st_size
+    for info in header.values():
+        count = math.prod(info["shape"])
+        total += count * (DTYPE_BYTES.get(info["dtype"], 8) + 8)
+    check_memory(total, f"{path}: its tensors")
 
 
 def _from_safetensors(path: Path, data: bytes) -> dict:
