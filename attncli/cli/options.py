@@ -60,7 +60,7 @@ Float64Opt = Annotated[bool, typer.Option(
 
 TargetOpt = Annotated[str | None, typer.Option(
     metavar="SENTENCE",
-    help="With an encoder-decoder --model (t5): the decoder's text, e.g. TEXT's translation. "
+    help="With an encoder-decoder --model (t5, mt5): the decoder's text, e.g. TEXT's translation. "
          "TEXT goes into the encoder; the heads shown are the decoder's, whose queries are the "
          "target's tokens.", show_default=False)]
 AttentionOpt = Annotated[str | None, typer.Option(

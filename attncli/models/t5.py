@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import copy
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -81,12 +81,35 @@ def relative_buckets(queries: int, keys: int, buckets: int, max_distance: int,
     return out + np.where(distance < max_exact, distance, far)
 
 
+def feed_forward_kind(config: dict[str, Any], default: str
+                      ) -> tuple[bool, Callable[[np.ndarray], np.ndarray]]:
+    """Whether the MLP is gated, and its activation, as transformers' T5Config resolves them.
+
+    feed_forward_proj is "ACT" or "gated-ACT" (default: the family's). The activation is
+    dense_act_fn if config.json sets it, else ACT, except that "gated-gelu" means gelu_new (the
+    tanh approximation), as t5-v1_1, T0 and mt5 were trained with; is_gated_act, if set,
+    overrides the "gated-" prefix (transformers sets config.json's keys after parsing)."""
+    proj = config.get("feed_forward_proj", default)
+    parts = proj.split("-") if isinstance(proj, str) else []
+    if not parts or len(parts) > 2 or (len(parts) == 2 and parts[0] != "gated"):
+        raise AttnError(f"config.json: feed_forward_proj {proj!r} is neither 'ACT' nor "
+                        "'gated-ACT' (e.g. 'relu', 'gated-gelu')")
+    gated = config.get("is_gated_act", parts[0] == "gated")
+    if not isinstance(gated, bool):
+        raise AttnError(f"config.json: is_gated_act is {gated!r}; it must be true or false")
+    if "dense_act_fn" in config:
+        return gated, activation(config["dense_act_fn"], "dense_act_fn")
+    name = "gelu_new" if proj == "gated-gelu" else parts[-1]
+    return gated, activation(name, "feed_forward_proj")
+
+
 class T5(Model):
-    """t5 (and mt5, flan-t5 under model_type t5): the encoder by default; for_target() gives
-    the decoder's self- or cross-attention over a target text."""
+    """t5 (and flan-t5, t5-v1_1, T0 under model_type t5): the encoder by default; for_target()
+    gives the decoder's self- or cross-attention over a target text."""
 
     order = "relative"
     stack = "encoder"
+    feed_forward_proj = "relu"  # the MLP when config.json does not say (T5Config's default)
 
     def configure(self, config: dict[str, Any]) -> None:
         self.n_layers = self.n_encoder_layers = count(config, "num_layers")
@@ -97,11 +120,12 @@ class T5(Model):
         self.d_ff = count(config, "d_ff")
         self.vocab_size = count(config, "vocab_size")
         self.eps = float(config.get("layer_norm_epsilon", 1e-6))
-        self.buckets = count(config, "relative_attention_num_buckets")
-        self.max_distance = count(config, "relative_attention_max_distance")
-        proj = str(config.get("feed_forward_proj", "relu"))
-        self.gated = proj.startswith("gated-")
-        self.act = activation(str(config.get("dense_act_fn") or proj.split("-")[-1]))
+        # older config.json files (t5-small's, t5-v1_1's, mt5's) leave out the distance
+        self.buckets = count({"relative_attention_num_buckets": 32, **config},
+                             "relative_attention_num_buckets")
+        self.max_distance = count({"relative_attention_max_distance": 128, **config},
+                                  "relative_attention_max_distance")
+        self.gated, self.act = feed_forward_kind(config, self.feed_forward_proj)
         self.start = int(config.get("decoder_start_token_id") or 0)
         self.wte_name = ("shared.weight" if "shared.weight" in self.checkpoint
                          else "encoder.embed_tokens.weight")
@@ -256,3 +280,10 @@ class T5(Model):
         part, name = (0, "SelfAttention") if self.attention_kind == "self" else \
             (1, "EncDecAttention")
         return self.attention_weights("decoder", i, part, name)["w_o"], None
+
+
+class MT5(T5):
+    """mt5: T5's computation under its own model_type (MT5Config), whose MLP is gated-gelu
+    unless config.json says otherwise."""
+
+    feed_forward_proj = "gated-gelu"
