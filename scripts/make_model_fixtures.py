@@ -4,7 +4,7 @@ For each family in SPECS (bert, roberta, xlm-roberta, distilbert, electra, gpt2,
 gpt_neox, llama, qwen2, qwen3, mistral, phi3, olmo2, gemma, gemma2, gemma3_text, and the RoPE
 scaling fixtures llama-linear, llama-llama3, llama-dynamic, llama-yarn, phi3-longrope and
 phi3-longrope-short, the encoder-decoder t5: see make_seq2seq, and the older config.json
-forms t5-v1_1, mt5, bert-decoder and roberta-decoder) this builds a
+forms t5-v1_1, mt5, bert-decoder and roberta-decoder, and umt5) this builds a
 tiny, randomly initialised Hugging Face model (2 or 3 layers, hidden size 32, 4 heads,
 initializer_range=0.4 unless a spec says why not, eager attention), with seeded noise on its
 biases and norm weights, and a tiny
@@ -629,7 +629,8 @@ SPECS["t5"] = spec_t5
 # save_pretrained now writes (transformers reads gelu_new, the tanh approximation, from
 # "gated-gelu"), without relative_attention_max_distance (T5Config's default, 128, applies)
 # and with an untied LM head. mt5 is the same under model_type mt5 (MT5ForConditionalGeneration),
-# in mt5-small's form. bert-decoder and roberta-decoder have is_decoder: true (BertLMHeadModel,
+# in mt5-small's form; umt5 too, in umt5-small's form, with a bias table in every block.
+# bert-decoder and roberta-decoder have is_decoder: true (BertLMHeadModel,
 # RobertaForCausalLM): transformers masks them causally; their reference also holds the last
 # position's logits.
 
@@ -671,8 +672,20 @@ def spec_roberta_decoder() -> dict:
     return {**spec, "cls": transformers.RobertaForCausalLM, "logits": True}
 
 
+def spec_umt5() -> dict:
+    # umt5-small's form (dense_act_fn and is_gated_act written out): a bias table per block
+    spec = spec_mt5()
+    config = spec["config"].to_dict()
+    for key in ("architectures", "transformers_version", "dtype", "model_type",
+                "scale_decoder_outputs", "tie_word_embeddings"):
+        config.pop(key, None)
+    spec["config"] = transformers.UMT5Config(**config, tie_word_embeddings=False)
+    return {**spec, "cls": transformers.UMT5ForConditionalGeneration, "drop": ()}
+
+
 SPECS["t5-v1_1"] = spec_t5_v1_1
 SPECS["mt5"] = spec_mt5
+SPECS["umt5"] = spec_umt5
 SPECS["bert-decoder"] = spec_bert_decoder
 SPECS["roberta-decoder"] = spec_roberta_decoder
 DECODERS |= {"bert-decoder", "roberta-decoder"}
@@ -743,7 +756,7 @@ def is_norm(module: torch.nn.Module) -> bool:
     """LayerNorm, or any of the RMSNorms (LlamaRMSNorm, Qwen2RMSNorm, MistralRMSNorm, and T5's
     own, T5LayerNorm)."""
     return (isinstance(module, torch.nn.LayerNorm) or type(module).__name__.endswith("RMSNorm")
-            or type(module).__name__ in ("T5LayerNorm", "MT5LayerNorm"))
+            or type(module).__name__ in ("T5LayerNorm", "MT5LayerNorm", "UMT5LayerNorm"))
 
 
 def add_noise(model: torch.nn.Module) -> list[str]:

@@ -1,12 +1,13 @@
 """Older config.json forms give transformers' numbers (issue 20): T5 "gated-gelu" without
-dense_act_fn, mt5, and BERT/RoBERTa with is_decoder.
+dense_act_fn, mt5, umt5, and BERT/RoBERTa with is_decoder.
 
 The fixtures (scripts/make_model_fixtures.py, the "older config.json forms" block):
 t5-v1_1 is T5 in the form of google/t5-v1_1-* and T0 (feed_forward_proj "gated-gelu", no
 dense_act_fn, is_gated_act nor relative_attention_max_distance); mt5 the same under model_type
-mt5; bert-decoder and roberta-decoder have is_decoder: true (BertLMHeadModel,
+mt5; umt5 is mt5 with a bias table in every block (umt5-small's form); bert-decoder and
+roberta-decoder have is_decoder: true (BertLMHeadModel,
 RobertaForCausalLM), which transformers runs causally. Each parity check has a twin that puts
-the old behaviour back (exact GELU; no causal mask) and sees parity fail.
+the old behaviour back (exact GELU; block 0's table; no causal mask) and sees parity fail.
 """
 
 from __future__ import annotations
@@ -23,9 +24,10 @@ from conftest import invoke as run
 from attncli.errors import AttnError
 from attncli.models import load_model
 from attncli.models.layers import ACTIVATIONS, gelu, gelu_tanh
-from attncli.models.t5 import MT5, T5, feed_forward_kind
+from attncli.models.t5 import MT5, T5, UMT5, feed_forward_kind
 
 OLD_T5 = ("t5-v1_1", "mt5")
+SEQ2SEQ = (*OLD_T5, "umt5")
 DECODERS = ("bert-decoder", "roberta-decoder")
 KINDS = {"encoder": "attentions", "self": "decoder_attentions", "cross": "cross_attentions"}
 
@@ -60,13 +62,13 @@ def copy(name: str, tmp_path: Path, **changes: object) -> Path:
 
 
 @pytest.mark.parametrize("kind", KINDS)
-@pytest.mark.parametrize("name", OLD_T5)
+@pytest.mark.parametrize("name", SEQ2SEQ)
 def test_old_t5_form_matches_transformers(name: str, kind: str) -> None:
     assert worst(FIXTURES / name, name, kind) <= PARITY
 
 
 @pytest.mark.parametrize("kind", KINDS)
-@pytest.mark.parametrize("name", OLD_T5)
+@pytest.mark.parametrize("name", SEQ2SEQ)
 def test_old_t5_form_matches_transformers_in_float64(name: str, kind: str) -> None:
     assert worst(FIXTURES / name, name, kind, float64=True) <= 1e-6
 
@@ -153,10 +155,16 @@ def test_mt5_runs_as_its_own_model_type() -> None:
     assert (doc["config"]["stack"], doc["config"]["attention"]) == ("decoder", "cross")
 
 
-def test_umt5_is_refused_saying_why(tmp_path: Path) -> None:
-    d = copy("mt5", tmp_path, model_type="umt5")
-    refused(run("explain", "a b", "--model", str(d)), "umt5", "relative position bias",
-            "each layer")
+def test_umt5_reads_each_blocks_own_bias_table() -> None:
+    model = load_model(str(FIXTURES / "umt5"))
+    assert type(model) is UMT5 and [model.table_block(i) for i in range(2)] == [0, 1]
+    assert [T5.table_block(model, i) for i in range(2)] == [0, 0]  # t5 and mt5: block 0's
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_umt5_with_block_0s_table_everywhere_no_longer_matches(kind: str, monkeypatch) -> None:
+    monkeypatch.setattr(UMT5, "table_block", T5.table_block)  # t5's reading: block 0's table
+    assert worst(FIXTURES / "umt5", "umt5", kind) > 0.1
 
 
 # ---- BERT and RoBERTa with is_decoder: causal, as transformers runs them ----

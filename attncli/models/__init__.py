@@ -41,12 +41,7 @@ FAMILIES: dict[str, tuple[str, str]] = {
     "mistral": ("attncli.models.llama", "Llama"),
     "t5": ("attncli.models.t5", "T5"),
     "mt5": ("attncli.models.t5", "MT5"),
-}
-
-# model_types refused with their reason: close to a family here, but not the same computation
-NOT_THE_SAME: dict[str, str] = {
-    "umt5": "umt5 gives each layer its own relative position bias table, where t5 and mt5 "
-            "share block 0's; attncli does not compute that",
+    "umt5": ("attncli.models.t5", "UMT5"),
 }
 
 
@@ -55,9 +50,6 @@ def load_model(spec: str) -> Model:
     directory = resolve(spec)
     config = read_config(directory)
     model_type = config.get("model_type")
-    if isinstance(model_type, str) and model_type in NOT_THE_SAME:
-        raise AttnError(f"{directory / 'config.json'}: model_type {model_type!r} is not "
-                        f"supported: {NOT_THE_SAME[model_type]}")
     if not isinstance(model_type, str) or model_type not in FAMILIES:
         raise AttnError(f"{directory / 'config.json'}: model_type {model_type!r} is not supported"
                         f" (supported: {', '.join(sorted(FAMILIES))})")
