@@ -3,7 +3,8 @@
 For each family in SPECS (bert, roberta, xlm-roberta, distilbert, electra, gpt2, opt,
 gpt_neox, llama, qwen2, qwen3, mistral, phi3, olmo2, gemma, gemma2, gemma3_text, and the RoPE
 scaling fixtures llama-linear, llama-llama3, llama-dynamic, llama-yarn, phi3-longrope and
-phi3-longrope-short, and the encoder-decoder t5: see make_seq2seq) this builds a
+phi3-longrope-short, the encoder-decoder t5: see make_seq2seq, and the older config.json
+forms t5-v1_1, mt5, bert-decoder and roberta-decoder, and umt5) this builds a
 tiny, randomly initialised Hugging Face model (2 or 3 layers, hidden size 32, 4 heads,
 initializer_range=0.4 unless a spec says why not, eager attention), with seeded noise on its
 biases and norm weights, and a tiny
@@ -34,7 +35,9 @@ tokenizer.json gives for `text` with padding and truncation switched off.
 Usage:
 
     pip install torch==2.13.0 transformers      # only for this script; the tests need neither
-    python scripts/make_model_fixtures.py [--out tests/fixtures/models]
+    python scripts/make_model_fixtures.py [--out tests/fixtures/models] [NAME ...]
+
+NAME builds only those fixtures (e.g. `t5-v1_1 mt5`); without one, all of them.
 
 It is deterministic: torch is seeded per fixture and reference.npz is written with fixed
 zip timestamps, so running it twice gives byte-identical files.
@@ -620,6 +623,73 @@ def spec_t5() -> dict:
 
 SPECS["t5"] = spec_t5
 
+# ---- the older config.json forms people have (one block: specs registered here) ----
+# t5-v1_1 is the t5 fixture with the config.json of google/t5-v1_1-* and T0:
+# feed_forward_proj "gated-gelu" without the dense_act_fn and is_gated_act that
+# save_pretrained now writes (transformers reads gelu_new, the tanh approximation, from
+# "gated-gelu"), without relative_attention_max_distance (T5Config's default, 128, applies)
+# and with an untied LM head. mt5 is the same under model_type mt5 (MT5ForConditionalGeneration),
+# in mt5-small's form; umt5 too, in umt5-small's form, with a bias table in every block.
+# bert-decoder and roberta-decoder have is_decoder: true (BertLMHeadModel,
+# RobertaForCausalLM): transformers masks them causally; their reference also holds the last
+# position's logits.
+
+OLD_T5_FORM = ("dense_act_fn", "is_gated_act", "relative_attention_max_distance")
+OLD_T5_TARGET = "Das Tier war müde"  # shorter than T5_TARGET: a smaller reference
+
+
+def spec_t5_v1_1() -> dict:
+    spec = spec_t5()
+    config = spec["config"].to_dict()
+    for key in ("architectures", "transformers_version", "dtype", "model_type", "dense_act_fn",
+                "is_gated_act", "scale_decoder_outputs", "tie_word_embeddings"):
+        config.pop(key, None)
+    config["relative_attention_max_distance"] = 128  # the default, which config.json leaves out
+    config.update(d_ff=32, num_decoder_layers=2)  # smaller than t5's: a smaller file
+    spec["config"] = transformers.T5Config(**config, tie_word_embeddings=False)
+    return {**spec, "drop": OLD_T5_FORM, "target": OLD_T5_TARGET}
+
+
+def spec_mt5() -> dict:
+    spec = spec_t5_v1_1()
+    config = spec["config"].to_dict()
+    for key in ("architectures", "transformers_version", "dtype", "model_type", "dense_act_fn",
+                "is_gated_act", "scale_decoder_outputs", "tie_word_embeddings"):
+        config.pop(key, None)
+    spec["config"] = transformers.MT5Config(**config, tie_word_embeddings=False)
+    return {**spec, "cls": transformers.MT5ForConditionalGeneration}
+
+
+def spec_bert_decoder() -> dict:
+    spec = spec_bert()
+    spec["config"].is_decoder = True
+    return {**spec, "cls": transformers.BertLMHeadModel, "logits": True}
+
+
+def spec_roberta_decoder() -> dict:
+    spec = spec_roberta()
+    spec["config"].is_decoder = True
+    return {**spec, "cls": transformers.RobertaForCausalLM, "logits": True}
+
+
+def spec_umt5() -> dict:
+    # umt5-small's form (dense_act_fn and is_gated_act written out): a bias table per block
+    spec = spec_mt5()
+    config = spec["config"].to_dict()
+    for key in ("architectures", "transformers_version", "dtype", "model_type",
+                "scale_decoder_outputs", "tie_word_embeddings"):
+        config.pop(key, None)
+    spec["config"] = transformers.UMT5Config(**config, tie_word_embeddings=False)
+    return {**spec, "cls": transformers.UMT5ForConditionalGeneration, "drop": ()}
+
+
+SPECS["t5-v1_1"] = spec_t5_v1_1
+SPECS["mt5"] = spec_mt5
+SPECS["umt5"] = spec_umt5
+SPECS["bert-decoder"] = spec_bert_decoder
+SPECS["roberta-decoder"] = spec_roberta_decoder
+DECODERS |= {"bert-decoder", "roberta-decoder"}
+
 
 def make_seq2seq(name: str, spec: dict, dest: Path) -> dict:
     """make(), for an encoder-decoder: the source and the teacher-forced target, and the
@@ -635,6 +705,11 @@ def make_seq2seq(name: str, spec: dict, dest: Path) -> dict:
                 param.mul_(T5_SHARPEN)
     model.save_pretrained(str(dest))
     (dest / "generation_config.json").unlink(missing_ok=True)
+    if spec.get("drop"):  # an older config.json: the reference is what transformers reads in it
+        config = json.loads((dest / "config.json").read_text())
+        for key in spec["drop"]:
+            del config[key]
+        (dest / "config.json").write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
     for f in dest.glob("*.safetensors"):
         f.chmod(0o644)
     tok.save(str(dest / "tokenizer.json"))
@@ -681,7 +756,7 @@ def is_norm(module: torch.nn.Module) -> bool:
     """LayerNorm, or any of the RMSNorms (LlamaRMSNorm, Qwen2RMSNorm, MistralRMSNorm, and T5's
     own, T5LayerNorm)."""
     return (isinstance(module, torch.nn.LayerNorm) or type(module).__name__.endswith("RMSNorm")
-            or type(module).__name__ == "T5LayerNorm")
+            or type(module).__name__ in ("T5LayerNorm", "MT5LayerNorm", "UMT5LayerNorm"))
 
 
 def add_noise(model: torch.nn.Module) -> list[str]:
@@ -806,7 +881,7 @@ def check(name: str, dest: Path, ids: list[int], att: np.ndarray, dtype: torch.d
     config = json.loads((dest / "config.json").read_text())
     # a variant fixture (RoPE scaling, GPT-2 layer scale) is named after its family: llama-yarn
     family = name.split("-")[0] if name.startswith(
-        ("llama-", "phi3-", "gpt2-", "qwen2-", "bert-", "roberta-", "olmo2-", "gemma2-")) \
+        ("llama-", "phi3-", "gpt2-", "qwen2-", "bert-", "roberta-", "olmo2-", "gemma2-", "t5-")) \
         else name
     assert config["model_type"] == family, config["model_type"]
     assert np.allclose(att.sum(-1), 1.0, atol=1e-5), f"{name}: rows do not sum to 1"

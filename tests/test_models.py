@@ -366,7 +366,7 @@ def _edit_config(path: Path, **changes) -> None:
     ("gpt2", {"n_head": 0}, ("n_head is 0",)),
     ("bert", {"num_attention_heads": 5}, ("hidden size 32 does not split into 5 heads",)),
     ("bert", {"hidden_size": "big"}, ("hidden_size is 'big'",)),
-    ("bert", {"hidden_act": ["gelu"]}, ("not a bert config attncli can read",)),
+    ("bert", {"hidden_act": ["gelu"]}, ("hidden_act ['gelu'] is not an activation",)),
     ("bert", {"model_type": ["bert"]}, ("model_type ['bert'] is not supported",)),
     ("bert", {"num_hidden_layers": 0}, ("num_hidden_layers is 0",)),
     ("llama", {"rope_parameters": {"rope_type": "linear"}}, ("KeyError", "factor")),

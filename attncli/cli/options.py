@@ -60,9 +60,9 @@ Float64Opt = Annotated[bool, typer.Option(
 
 TargetOpt = Annotated[str | None, typer.Option(
     metavar="SENTENCE",
-    help="With an encoder-decoder --model (t5): the decoder's text, e.g. TEXT's translation. "
-         "TEXT goes into the encoder; the heads shown are the decoder's, whose queries are the "
-         "target's tokens.", show_default=False)]
+    help="With an encoder-decoder --model (t5, mt5, umt5): the decoder's text, e.g. TEXT's "
+         "translation. TEXT goes into the encoder; the heads shown are the decoder's, whose "
+         "queries are the target's tokens.", show_default=False)]
 AttentionOpt = Annotated[str | None, typer.Option(
     metavar="cross|self",
     help="With --target: cross (the target's queries look at the source's keys: a target × "

@@ -185,7 +185,8 @@ def _build(text: str, opts: SourceOptions):
             raise AttnError("--float64 goes with --model: seeded and file weights always run "
                             "in float64")
         if opts.target is not None:
-            raise AttnError("--target goes with --model and an encoder-decoder model (t5)")
+            raise AttnError("--target goes with --model and an encoder-decoder model "
+                            "(t5, mt5, umt5)")
         return _seeded_or_loaded(text, opts)
     clash = [name for name, value in (
         ("--weights", opts.weights), ("--tokenizer", opts.tokenizer),

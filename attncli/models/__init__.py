@@ -40,6 +40,8 @@ FAMILIES: dict[str, tuple[str, str]] = {
     "gemma3_text": ("attncli.models.gemma3", "Gemma3Text"),
     "mistral": ("attncli.models.llama", "Llama"),
     "t5": ("attncli.models.t5", "T5"),
+    "mt5": ("attncli.models.t5", "MT5"),
+    "umt5": ("attncli.models.t5", "UMT5"),
 }
 
 

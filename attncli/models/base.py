@@ -173,7 +173,7 @@ class Model:
         """An encoder-decoder's decoder, reading a target with source as the encoder's
         input; a model with one stack has none."""
         raise AttnError(f"{self.name} is a {self.model_type} model: it has no decoder to read a "
-                        "target text (encoder-decoder models: t5)")
+                        "target text (encoder-decoder models: t5, mt5, umt5)")
 
     def variant(self, n: int, i: int, layer: Layer) -> Variant:
         """How layer i's heads depart from the lesson (for n tokens): the rotation and the

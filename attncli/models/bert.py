@@ -1,7 +1,8 @@
 """BERT, RoBERTa and XLM-RoBERTa: post-norm encoders with learned absolute positions.
 
 The attention input x of layer i is the previous layer's output (for layer 0,
-the embeddings after their LayerNorm): BERT normalises after each block.
+the embeddings after their LayerNorm): BERT normalises after each block. With is_decoder
+(BertLMHeadModel, RobertaForCausalLM) every layer is masked causally, as in transformers.
 
 Weight map, checkpoint name (after an optional "bert." / "roberta." prefix) ->
 ours. nn.Linear stores its weight (out, in); we keep (in, out) so that a layer
@@ -57,7 +58,16 @@ class Bert(Model):
         self.n_positions = count(config, "max_position_embeddings")
         self.n_types = int(config.get("type_vocab_size", 2))
         self.eps = float(config.get("layer_norm_eps", 1e-12))
-        self.act = activation(config.get("hidden_act", "gelu"))
+        self.act = activation(config.get("hidden_act", "gelu"), "hidden_act")
+        # is_decoder (BertLMHeadModel, RobertaForCausalLM, ElectraForCausalLM): each token sees
+        # only itself and the tokens before it, as transformers masks it
+        self.causal = config.get("is_decoder", False)
+        if not isinstance(self.causal, bool):
+            raise AttnError(f"config.json: is_decoder is {self.causal!r}; it must be true or false")
+        if config.get("add_cross_attention"):
+            raise AttnError("config.json: add_cross_attention is set: this is the decoder half of "
+                            "an encoder-decoder pair, whose cross-attention over an encoder's "
+                            "output attncli does not run")
         kind = config.get("position_embedding_type", "absolute")
         if kind != "absolute":
             raise AttnError(f"config.json: position_embedding_type {kind!r} is not supported"

@@ -40,7 +40,7 @@ class DistilBert(Bert):
         self.vocab_size = count(config, "vocab_size")
         self.n_positions = self.max_positions = count(config, "max_position_embeddings")
         self.eps = 1e-12  # fixed in DistilBERT's code, not in its config
-        self.act = activation(config.get("activation", "gelu"))
+        self.act = activation(config.get("activation", "gelu"), "activation")
         self.pad = None
         self.prefix = self.checkpoint.prefix("embeddings.word_embeddings.weight",
                                              ("", "distilbert."))

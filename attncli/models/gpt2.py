@@ -47,7 +47,7 @@ class GPT2(Model):
         self.vocab_size = count(config, "vocab_size")
         self.n_positions = self.max_positions = count(config, "n_positions", "n_ctx")
         self.eps = float(config.get("layer_norm_epsilon", 1e-5))
-        self.act = activation(config.get("activation_function", "gelu_new"))
+        self.act = activation(config.get("activation_function", "gelu_new"), "activation_function")
         # step 4's scale: 1/√d_k unless switched off, and in some GPT-2s (Mistral's Stanford
         # models) also divided by the layer's number, counted from 1
         self.scale_by_d_k = bool(config.get("scale_attn_weights", True))

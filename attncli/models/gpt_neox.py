@@ -52,7 +52,7 @@ class GPTNeoX(Model):
         limit = config.get("max_position_embeddings")
         self.max_positions = None if limit is None else int(limit)
         self.eps = float(config.get("layer_norm_eps", 1e-5))
-        self.act = activation(config.get("hidden_act", "gelu"))
+        self.act = activation(config.get("hidden_act", "gelu"), "hidden_act")
         self.parallel = bool(config.get("use_parallel_residual", True))
         self.bias = bool(config.get("attention_bias", True))
         # transformers 5 writes rope_parameters; older config.json files rotary_pct and

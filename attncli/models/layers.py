@@ -191,11 +191,12 @@ ACTIVATIONS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
 }
 
 
-def activation(name: str) -> Callable[[np.ndarray], np.ndarray]:
-    """The activation config.json names."""
-    if name not in ACTIVATIONS:
-        raise AttnError(f"config.json: activation {name!r} is not supported"
-                        f" (supported: {', '.join(sorted(ACTIVATIONS))})")
+def activation(name: object, field: str) -> Callable[[np.ndarray], np.ndarray]:
+    """The activation config.json names in field; a name attncli does not compute (transformers'
+    ACT2FN has more: relu2, mish, gelu_10, …) is refused, naming the field."""
+    if not isinstance(name, str) or name not in ACTIVATIONS:
+        raise AttnError(f"config.json: {field} {name!r} is not an activation attncli computes"
+                        f" (it computes {', '.join(sorted(ACTIVATIONS))})")
     return ACTIVATIONS[name]
 
 

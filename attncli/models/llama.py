@@ -56,7 +56,7 @@ class Llama(Model):
         limit = config.get("max_position_embeddings")
         self.max_positions = None if limit is None else int(limit)
         self.eps = float(config.get("rms_norm_eps", 1e-6))
-        self.act = activation(config.get("hidden_act", "silu"))
+        self.act = activation(config.get("hidden_act", "silu"), "hidden_act")
         self.attention_bias = bool(config.get("attention_bias", False))
         self.qkv_bias = self.model_type == "qwen2" or self.attention_bias
         self.mlp_bias = bool(config.get("mlp_bias", False))

@@ -56,7 +56,7 @@ class OPT(Model):
         self.bias = bool(config.get("enable_bias", True))
         self.affine = bool(config.get("layer_norm_elementwise_affine", True))
         self.eps = 1e-5  # nn.LayerNorm's default: OPTConfig has no eps
-        self.act = activation(config.get("activation_function", "relu"))
+        self.act = activation(config.get("activation_function", "relu"), "activation_function")
         self.prefix = self.checkpoint.prefix("decoder.embed_tokens.weight", ("", "model.")) \
             + "decoder."
 

@@ -10,7 +10,8 @@ each part and adds the part's output to the residual stream.
 The scores are not divided by √d_k (the scale is 1), and self-attention adds a learned bias
 that depends only on how far the key is from the query, in buckets: exact for small
 distances, logarithmic up to relative_attention_max_distance. Block 0 of each stack holds the
-table (buckets × heads); every block of that stack reuses it. Cross-attention has no bias.
+table (buckets × heads); every block of that stack reuses it (umt5: every block has its own
+table, and uses it). Cross-attention has no bias.
 
 Weight map (T5Model / T5ForConditionalGeneration), ours on the right; nn.Linear stores
 (out, in), we keep (in, out):
@@ -19,6 +20,7 @@ Weight map (T5Model / T5ForConditionalGeneration), ours on the right; nn.Linear 
     {stack}.block.{i}.layer.0.SelfAttention.{q,k,v}.weight    (inner, d) T     w_q, w_k, w_v
     {stack}.block.{i}.layer.0.SelfAttention.o.weight          (d, inner) T     w_o
     {stack}.block.0.layer.0.SelfAttention.relative_attention_bias.weight (buckets, heads)
+                                                              (umt5: block.{i}, every block)
     {stack}.block.{i}.layer.0.layer_norm.weight               (d,)             ln
     decoder.block.{i}.layer.1.EncDecAttention.{q,k,v,o}.weight, layer.1.layer_norm.weight
     {stack}.block.{i}.layer.{1|2}.DenseReluDense.wi.weight    (ff, d) T        (or wi_0, wi_1:
@@ -34,7 +36,7 @@ from __future__ import annotations
 
 import copy
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -81,12 +83,35 @@ def relative_buckets(queries: int, keys: int, buckets: int, max_distance: int,
     return out + np.where(distance < max_exact, distance, far)
 
 
+def feed_forward_kind(config: dict[str, Any], default: str
+                      ) -> tuple[bool, Callable[[np.ndarray], np.ndarray]]:
+    """Whether the MLP is gated, and its activation, as transformers' T5Config resolves them.
+
+    feed_forward_proj is "ACT" or "gated-ACT" (default: the family's). The activation is
+    dense_act_fn if config.json sets it, else ACT, except that "gated-gelu" means gelu_new (the
+    tanh approximation), as t5-v1_1, T0 and mt5 were trained with; is_gated_act, if set,
+    overrides the "gated-" prefix (transformers sets config.json's keys after parsing)."""
+    proj = config.get("feed_forward_proj", default)
+    parts = proj.split("-") if isinstance(proj, str) else []
+    if not parts or len(parts) > 2 or (len(parts) == 2 and parts[0] != "gated"):
+        raise AttnError(f"config.json: feed_forward_proj {proj!r} is neither 'ACT' nor "
+                        "'gated-ACT' (e.g. 'relu', 'gated-gelu')")
+    gated = config.get("is_gated_act", parts[0] == "gated")
+    if not isinstance(gated, bool):
+        raise AttnError(f"config.json: is_gated_act is {gated!r}; it must be true or false")
+    if "dense_act_fn" in config:
+        return gated, activation(config["dense_act_fn"], "dense_act_fn")
+    name = "gelu_new" if proj == "gated-gelu" else parts[-1]
+    return gated, activation(name, "feed_forward_proj")
+
+
 class T5(Model):
-    """t5 (and mt5, flan-t5 under model_type t5): the encoder by default; for_target() gives
-    the decoder's self- or cross-attention over a target text."""
+    """t5 (and flan-t5, t5-v1_1, T0 under model_type t5): the encoder by default; for_target()
+    gives the decoder's self- or cross-attention over a target text."""
 
     order = "relative"
     stack = "encoder"
+    feed_forward_proj = "relu"  # the MLP when config.json does not say (T5Config's default)
 
     def configure(self, config: dict[str, Any]) -> None:
         self.n_layers = self.n_encoder_layers = count(config, "num_layers")
@@ -97,15 +122,17 @@ class T5(Model):
         self.d_ff = count(config, "d_ff")
         self.vocab_size = count(config, "vocab_size")
         self.eps = float(config.get("layer_norm_epsilon", 1e-6))
-        self.buckets = count(config, "relative_attention_num_buckets")
-        self.max_distance = count(config, "relative_attention_max_distance")
-        proj = str(config.get("feed_forward_proj", "relu"))
-        self.gated = proj.startswith("gated-")
-        self.act = activation(str(config.get("dense_act_fn") or proj.split("-")[-1]))
+        # older config.json files (t5-small's, t5-v1_1's, mt5's) leave out the distance
+        self.buckets = count({"relative_attention_num_buckets": 32, **config},
+                             "relative_attention_num_buckets")
+        self.max_distance = count({"relative_attention_max_distance": 128, **config},
+                                  "relative_attention_max_distance")
+        self.gated, self.act = feed_forward_kind(config, self.feed_forward_proj)
         self.start = int(config.get("decoder_start_token_id") or 0)
         self.wte_name = ("shared.weight" if "shared.weight" in self.checkpoint
                          else "encoder.embed_tokens.weight")
-        self.biases: dict[tuple[int, type], np.ndarray] = {}  # (n, dtype) -> the encoder's
+        self.biases: dict[tuple[int, type, int], np.ndarray] = {}  # (n, dtype, table's
+        # block) -> the encoder's
         self.source_ids: np.ndarray | None = None
         self.source_tokens: list[Token] | None = None
 
@@ -170,19 +197,24 @@ class T5(Model):
     def attention_input(self, h: np.ndarray, layer: Layer) -> np.ndarray:
         return t5_norm(h, layer["ln"], self.eps)
 
-    def position_bias(self, stack: str, queries: int, keys: int) -> np.ndarray:
-        """(heads, queries, keys) the learned bias of each distance, from block 0's table."""
+    def table_block(self, i: int) -> int:
+        """The block whose bias table block i uses: block 0 (umt5: its own)."""
+        return 0
+
+    def position_bias(self, stack: str, queries: int, keys: int, i: int) -> np.ndarray:
+        """(heads, queries, keys) the learned bias of each distance in block i."""
         table = self.checkpoint.read(
-            f"{stack}.block.0.layer.0.SelfAttention.relative_attention_bias.weight",
+            f"{stack}.block.{self.table_block(i)}.layer.0.SelfAttention."
+            "relative_attention_bias.weight",
             (self.buckets, self.n_heads))  # (buckets, heads)
         which = relative_buckets(queries, keys, self.buckets, self.max_distance,
                                  bidirectional=stack == "encoder")  # (queries, keys)
         return np.ascontiguousarray(table[which].transpose(2, 0, 1))
 
     def variant(self, n: int, i: int, layer: Layer) -> Variant:
-        key = (n, self.checkpoint.dtype)  # every block shares block 0's bias
+        key = (n, self.checkpoint.dtype, self.table_block(i))
         if key not in self.biases:
-            self.biases[key] = self.position_bias("encoder", n, n)
+            self.biases[key] = self.position_bias("encoder", n, n, i)
         return Variant(scale=1.0, score_bias=self.biases[key])
 
     def feed_forward(self, h: np.ndarray, ff: Layer) -> np.ndarray:
@@ -223,12 +255,16 @@ class T5(Model):
         memory = self.encode(self.source_ids)  # (n_source, d)
         n, last = len(ids), max(layers)
         h = self.embed(ids)  # (n, d)
-        own = Variant(scale=1.0, score_bias=self.position_bias("decoder", n, n),
-                      mask=causal_mask(n))
-        parts = (("self", 0, "SelfAttention", own, None),
-                 ("cross", 1, "EncDecAttention", Variant(scale=1.0), memory))
+        mask, cross = causal_mask(n), Variant(scale=1.0)
+        owns: dict[int, Variant] = {}  # table's block -> the self-attention's variant
         found: dict[tuple[int, int], HeadSteps] = {}
         for i in range(last + 1):
+            block = self.table_block(i)
+            if block not in owns:
+                owns[block] = Variant(scale=1.0, mask=mask,
+                                      score_bias=self.position_bias("decoder", n, n, i))
+            parts = (("self", 0, "SelfAttention", owns[block], None),
+                     ("cross", 1, "EncDecAttention", cross, memory))
             for kind, part, name, variant, source in parts:
                 layer = self.attention_weights("decoder", i, part, name)
                 x = t5_norm(h, layer["ln"], self.eps)  # (n, d)
@@ -256,3 +292,18 @@ class T5(Model):
         part, name = (0, "SelfAttention") if self.attention_kind == "self" else \
             (1, "EncDecAttention")
         return self.attention_weights("decoder", i, part, name)["w_o"], None
+
+
+class MT5(T5):
+    """mt5: T5's computation under its own model_type (MT5Config), whose MLP is gated-gelu
+    unless config.json says otherwise."""
+
+    feed_forward_proj = "gated-gelu"
+
+
+class UMT5(MT5):
+    """umt5: mt5 with a relative-position bias table in every self-attention block, each block
+    using its own."""
+
+    def table_block(self, i: int) -> int:
+        return i

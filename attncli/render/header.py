@@ -42,6 +42,12 @@ def _which(noun: str, values: Sequence[int]) -> str:
     return f"{noun}s {', '.join(str(v) for v in values)}"
 
 
+def _masked(ex: Explanation) -> str:
+    """' (causal)' for a model whose own mask hides later tokens (a decoder, or an encoder
+    family configured as one: BERT with is_decoder); a seq2seq decoder's line says it already."""
+    return " (causal)" if ex.config.causal and ex.source_tokens is None else ""
+
+
 def with_header(ex: Explanation, view: RenderableType, tips: Sequence[str] = (),
                 texts: Sequence[str] | None = None) -> Group:
     """Another command's view (heads, compare) under the same header as explain's."""
@@ -78,7 +84,7 @@ def source_header(ex: Explanation, tips: Sequence[str] = (),
     if c.source == "model":
         lines.append(Text.assemble(
             ("Model ", "dim"), (visible(c.model or ""), "bold"),
-            f" · {visible(c.architecture or '')}, {plural(c.n_layers, 'layer')} × "
+            f" · {visible(c.architecture or '')}{_masked(ex)}, {plural(c.n_layers, 'layer')} × "
             f"{plural(c.heads, 'head')}, its own weights · showing "
             f"{_which('layer', c.layers or ())}, {_which('head', c.head_indices)} "
             "(numbered from 0)"))
