@@ -2,6 +2,7 @@
 
 # No `from __future__ import annotations` in the modules that declare commands: typer would
 # then evaluate every annotation string again at each start (about 8 ms of start-up).
+from dataclasses import replace
 from typing import Annotated
 
 import typer
@@ -27,6 +28,7 @@ from attncli.cli.options import (
     ModelOpt,
     PositionsOpt,
     PrecisionOpt,
+    RevisionOpt,
     SeedOpt,
     SvgOpt,
     TargetOpt,
@@ -99,6 +101,7 @@ def explain(
     causal: CausalOpt = False,
     positions: PositionsOpt = "none",
     model: ModelOpt = None,
+    revision: RevisionOpt = None,
     layer: LayerOpt = None,
     head: HeadOpt = None,
     float64: Float64Opt = False,
@@ -146,7 +149,10 @@ def explain(
         weights=weights, tokenizer=tokenizer, seed=seed, d_model=d_model, d_k=d_k, d_v=d_v,
         heads=heads, causal=causal, positions=positions, model=model, layer=layer, head=head,
         max_tokens=max_tokens, join=output.join_heads_for(as_json, wanted, head),
-        float64=float64, target=target, attention=attention, rows=output.rows_for(as_json)))
+        float64=float64, target=target, attention=attention, rows=output.rows_for(as_json),
+        revision=revision, words=sources.named_words(("--focus", focus, False),
+                                                     ("--from", from_word, False),
+                                                     ("--to", to_word, True))))
     ex = sources.explain_words(ex, focus=focus, src=from_word, dst=to_word,
                                sinks=not as_json)
     if as_json:
@@ -180,6 +186,7 @@ def heads_cmd(
         show_default=False)] = None,
     top: Annotated[int, typer.Option(min=1, max=1000, help="How many heads to list.")] = 5,
     model: ModelOpt = None,
+    revision: RevisionOpt = None,
     layer: Annotated[str | None, typer.Option(
         help="With --model: which layers, numbered from 0 (a number, last, a list or all) "
              "[default: all].", show_default=False)] = None,
@@ -210,13 +217,16 @@ def heads_cmd(
     from attncli.heads import overview
 
     exports = output.exports_for(svg, html, txt, force, as_json)
+    if (from_word is None) != (to_word is None):
+        raise AttnError("--from and --to go together")
     if model is not None:
         layer = "all" if layer is None else layer
         head = "all" if head is None else head
     ex = sources.build(text, sources.SourceOptions(
         weights=weights, tokenizer=tokenizer, seed=seed, d_model=d_model, heads=heads,
         causal=causal, model=model, layer=layer, head=head, max_tokens=max_tokens,
-        target=target, attention=attention))
+        target=target, attention=attention, revision=revision,
+        words=sources.named_words(("--from", from_word, False), ("--to", to_word, True))))
     ov = overview(ex, from_word, to_word, top=top, names=("--from", "--to"))
     if as_json:
         from attncli import export
@@ -256,6 +266,7 @@ def compare_cmd(
     causal: CausalOpt = False,
     positions: PositionsOpt = "none",
     model: ModelOpt = None,
+    revision: RevisionOpt = None,
     layer: LayerOpt = None,
     head: HeadOpt = None,
     max_tokens: MaxTokensOpt = 4096,
@@ -280,9 +291,10 @@ def compare_cmd(
     options = sources.SourceOptions(
         weights=weights, tokenizer=tokenizer, seed=seed, d_model=d_model, d_k=d_k, d_v=d_v,
         heads=heads, causal=causal, positions=positions, model=model, layer=layer, head=head,
-        max_tokens=max_tokens)
-    cmp = compare(sources.build(text_a, options), sources.build(text_b, options), word,
-                  name="--word")
+        max_tokens=max_tokens, revision=revision)
+    a = sources.build(text_a, replace(options, words=(("--word (in TEXT_A)", word, False),)))
+    b = sources.build(text_b, replace(options, words=(("--word (in TEXT_B)", word, False),)))
+    cmp = compare(a, b, word, name="--word")
     if as_json:
         from attncli import export
 
@@ -311,6 +323,7 @@ def predict_cmd(
         help="The sentence; for a masked LM, with [MASK] (BERT) or <mask> (RoBERTa) where a "
              "word should go; - reads standard input.", show_default=False)],
     model: ModelOpt = None,
+    revision: RevisionOpt = None,
     top: Annotated[int, typer.Option(min=1, max=1000, help="How many tokens to list at each "
                                                            "position.")] = 5,
     max_tokens: MaxTokensOpt = 4096,
@@ -343,8 +356,11 @@ def predict_cmd(
                         "--model ./gpt2)")
     text = sources.read_text(text)
     check_text(text)
-    with sources.max_tokens_hint():
-        pr = predict(text, sources.load(model), top=top, max_tokens=max_tokens)
+    from attncli.cli.progress import model_progress
+
+    with sources.max_tokens_hint(), model_progress(model) as progress:
+        pr = predict(text, sources.load(model, revision), top=top, max_tokens=max_tokens,
+                     progress=progress)
     if as_json:
         from attncli import export
 
