@@ -110,18 +110,19 @@ def explain(
     show: Annotated[list[str] | None, typer.Option(
         help="Sections to print, comma-separated: tokens, x, w, qkv, scores, scaled, softmax, "
              "bars, output, joined, or all [default: all; for a model: tokens, scores, "
-             "scaled, softmax, bars, output].", show_default=False)] = None,
+             "scaled, softmax, bars, output].", metavar="SECTIONS", show_default=False)] = None,
     focus: Annotated[str | None, typer.Option(
         help="Show only what this word attends to: its softmax worked out term by term, and "
              "its bars. WORD, WORD#2 (its second occurrence) or #7 (token 7 of the tokens "
-             "table).", show_default=False)] = None,
+             "table).", metavar="WORD", show_default=False)] = None,
     from_word: Annotated[str | None, typer.Option(
         "--from", help="With --to: the pair view. Works out why this query word gives the "
                        "--to word its weight: q·k dimension by dimension, ÷√d_k, e^x and the "
                        "row sum, then weight × value (WORD, WORD#2 or #7).",
-        show_default=False)] = None,
+        metavar="WORD", show_default=False)] = None,
     to_word: Annotated[str | None, typer.Option(
-        "--to", help="With --from: the key word of the pair view.", show_default=False)] = None,
+        "--to", metavar="WORD", help="With --from: the key word of the pair view.",
+        show_default=False)] = None,
     heatmap: Annotated[bool, typer.Option(
         "--heatmap", help="Draw the n×n matrices as shaded cells, one character per token, "
                           "for long sentences.")] = False,
@@ -180,19 +181,20 @@ def heads_cmd(
                                         "input.", show_default=False)],
     from_word: Annotated[str | None, typer.Option(
         "--from", help="The query word: whose attention to follow (WORD, WORD#2 or #7, as for "
-                        "explain --focus).", show_default=False)] = None,
+                        "explain --focus).", metavar="WORD", show_default=False)] = None,
     to_word: Annotated[str | None, typer.Option(
-        "--to", help="The key word it attends to (WORD, WORD#2 or #7).",
+        "--to", metavar="WORD", help="The key word it attends to (WORD, WORD#2 or #7).",
         show_default=False)] = None,
-    top: Annotated[int, typer.Option(min=1, max=1000, help="How many heads to list.")] = 5,
+    top: Annotated[int, typer.Option(min=1, max=1000, metavar="N",
+                                     help="How many heads to list.")] = 5,
     model: ModelOpt = None,
     revision: RevisionOpt = None,
     layer: Annotated[str | None, typer.Option(
         help="With --model: which layers, numbered from 0 (a number, last, a list or all) "
-             "[default: all].", show_default=False)] = None,
+             "[default: all].", metavar="N[,N…]|last|all", show_default=False)] = None,
     head: Annotated[str | None, typer.Option(
         help="Which heads, numbered from 0 (a number, last, a list or all) [default: all].",
-        show_default=False)] = None,
+        metavar="N[,N…]|last|all", show_default=False)] = None,
     weights: WeightsOpt = None,
     tokenizer: TokenizerOpt = None,
     seed: SeedOpt = 0,
@@ -253,9 +255,9 @@ def compare_cmd(
                                           show_default=False)],
     text_b: Annotated[str, typer.Argument(metavar="TEXT_B", help="The second sentence.",
                                           show_default=False)],
-    word: Annotated[str, typer.Option(help="The word to follow, in both sentences (WORD#2 takes "
-                                           "its second occurrence in each).",
-                                      show_default=False)],
+    word: Annotated[str, typer.Option(
+        "--word", metavar="WORD", help="The word to follow, in both sentences (WORD#2 takes its "
+                                       "second occurrence in each).", show_default=False)],
     weights: WeightsOpt = None,
     tokenizer: TokenizerOpt = None,
     seed: SeedOpt = 0,
@@ -313,9 +315,10 @@ interactive.register(app)  # demo and explore, listed here in --help
 
 @app.command("predict", epilog=output.examples(
     'attn predict "The capital of France is" --model ./gpt2',
-    'attn predict "The capital of France is [MASK]." --model ./bert-base-uncased --top 10',
-    'attn predict "The capital of France is <mask>." --model ./roberta-base --json \\\n'
-    "      | jq '.predictions[0].top'",
+    'attn predict "The capital of France is [MASK]." \\\n'
+    "      --model ./bert-base-uncased --top 10",
+    'attn predict "The capital of France is <mask>." --model ./roberta-base \\\n'
+    "      --json | jq '.predictions[0].top'",
 ))
 def predict_cmd(
     text: Annotated[str, typer.Argument(
@@ -324,8 +327,8 @@ def predict_cmd(
              "word should go; - reads standard input.", show_default=False)],
     model: ModelOpt = None,
     revision: RevisionOpt = None,
-    top: Annotated[int, typer.Option(min=1, max=1000, help="How many tokens to list at each "
-                                                           "position.")] = 5,
+    top: Annotated[int, typer.Option(min=1, max=1000, metavar="N",
+                                     help="How many tokens to list at each position.")] = 5,
     max_tokens: MaxTokensOpt = 4096,
     precision: PrecisionOpt = 2,
     as_json: Annotated[bool, typer.Option(
