@@ -67,6 +67,7 @@ class Predicted:
     predictions: list[Prediction]
     heads: list[HeadPick]
     logits: np.ndarray  # (len(predictions), vocab), float32, in the order of predictions
+    byte_level: bool = False  # the vocabulary spells bytes as characters (GPT-2's Ġ, Ċ)
 
     @property
     def positions(self) -> list[int]:
@@ -138,5 +139,8 @@ def predict(text: str, model, top: int = 5, max_tokens: int = MAX_TOKENS,
     predictions = [Prediction(p, top_k(model, row, top)) for p, row in zip(positions, logits,
                                                                             strict=True)]
     picks = [pick for p in positions for pick in strongest_heads(weights, p)]
+    from tokenizers import decoders
+
     return Predicted(text, model.name, model.model_type, "next" if model.causal else "mask",
-                     tokens, predictions, picks, logits.astype(np.float32))
+                     tokens, predictions, picks, logits.astype(np.float32),
+                     byte_level=isinstance(model.tokenizer.decoder, decoders.ByteLevel))
