@@ -36,8 +36,9 @@ def model_progress(name: str, delay: float = DELAY, console: Any = None
 
     from attncli.safe_text import visible
 
+    # started from the timer's thread, so it must not swap sys.stdout and sys.stderr
     bar = Bar(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.fields[step]}"),
-              console=console, transient=True)
+              console=console, transient=True, redirect_stdout=False, redirect_stderr=False)
     task = bar.add_task(f"loading {visible(name)}", total=None, step="")
     lock = threading.Lock()
     shown = {"started": False, "finished": False}
