@@ -23,7 +23,13 @@ from attncli.errors import AttnError
 from attncli.tokens import Token
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from attncli.models.base import Progress
     from attncli.sums import Pair, RowSoftmax
+
+    # (queries' text, their tokens, keys' text and tokens when they differ: cross-attention)
+    CheckWords = Callable[[str, list[Token], str | None, list[Token] | None], None]
 
 MAX_TOKENS = 4096  # the default limit: beyond it an n×n matrix stops being something to read
 MAX_TOKENS_CEILING = 8192  # the largest --max-tokens: each n×n float64 matrix is then 512 MiB
@@ -274,12 +280,16 @@ def select(spec: str, count: int, what: str, option: str | None = None) -> list[
 
 def explain_model(text: str, model, layers: list[int], heads: list[int],
                   max_tokens: int = MAX_TOKENS, join: bool = False,
-                  float64: bool = False, target: str | None = None) -> Explanation:
+                  float64: bool = False, target: str | None = None,
+                  check_words: CheckWords | None = None,
+                  progress: Progress | None = None) -> Explanation:
     """Run a real model up to the chosen layers and keep the chosen heads' steps; with join,
     also step 6 (every head joined through the model's W_O) for the last chosen layer.
 
     With target, model is an encoder-decoder's decoder (Model.for_target), text the source its
-    encoder reads, and the heads are the decoder's over target: its own or the source's."""
+    encoder reads, and the heads are the decoder's over target: its own or the source's.
+    check_words sees the tokens before any layer runs (a word naming none is refused then,
+    not after the forward pass); progress is told of each layer run (Model.run)."""
     source, source_text = None, None
     if target is not None:
         check_text(target)
@@ -289,9 +299,12 @@ def explain_model(text: str, model, layers: list[int], heads: list[int],
         tokens = model.tokens(text)
     # the heads shown, in float64, and every head of a layer passed through, in float32
     check_token_count(tokens, max_tokens, heads=len(layers) * len(heads) + model.n_heads // 2)
+    if check_words is not None:
+        cross = model.attention_kind == "cross"  # the keys are then the source's tokens
+        check_words(text, tokens, source_text if cross else None, source if cross else None)
     with np.errstate(over="ignore", invalid="ignore"):  # overflow is caught just below
         result, joined = model.run([t.id for t in tokens], layers, heads, join=join,
-                                   float64=float64)
+                                   float64=float64, progress=progress)
     for hs in result:
         check_finite(hs.steps, f"{model.name} (layer {hs.layer}, head {hs.head})")
     if joined is not None and not np.isfinite(joined.output).all():

@@ -11,6 +11,8 @@ spells it ("##ization", "Ġanimal"), first with its case as given, then ignoring
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
+from functools import cached_property
 
 from attncli.errors import AttnError
 from attncli.explain import Explanation
@@ -20,7 +22,23 @@ from attncli.tokens import Token
 LISTED = 30  # tokens named in an error message before "…"
 
 
-def find_all(ex: Explanation, name: str, option: str) -> list[int]:
+@dataclass(frozen=True)
+class Words:
+    """A text and its tokens, to look a word up in before any layer has run."""
+
+    text: str
+    tokens: list[Token]
+
+    @cached_property
+    def labels(self) -> list[str]:
+        """How tables will name each token (as Explanation.labels)."""
+        return [t.label(self.text) for t in self.tokens]
+
+
+Named = Explanation | Words  # what a word is looked up in: its text, tokens and labels
+
+
+def find_all(ex: Named, name: str, option: str) -> list[int]:
     """Positions of every token that name matches (one, with #N or WORD#N)."""
     spec = name.strip()
     if m := re.fullmatch(r"#(\d+)", spec):
@@ -43,7 +61,7 @@ def find_all(ex: Explanation, name: str, option: str) -> list[int]:
     return [found[nth - 1]]
 
 
-def find_one(ex: Explanation, name: str, option: str) -> tuple[int, str | None]:
+def find_one(ex: Named, name: str, option: str) -> tuple[int, str | None]:
     """The first token name matches, and a note naming the others when there are several."""
     found = find_all(ex, name, option)
     if len(found) == 1:
@@ -57,14 +75,14 @@ def find_one(ex: Explanation, name: str, option: str) -> tuple[int, str | None]:
                       + how)
 
 
-def _names(ex: Explanation, i: int) -> tuple[str, ...]:
+def _names(ex: Named, i: int) -> tuple[str, ...]:
     """What token i may be called: its label, its tokenizer spelling, and that spelling bare."""
     text = ex.tokens[i].text
     bare = text.removeprefix("##").lstrip("Ġ▁")
     return ex.labels[i].strip(), text, bare
 
 
-def _matches(ex: Explanation, word: str) -> list[int]:
+def _matches(ex: Named, word: str) -> list[int]:
     exact = [i for i in range(len(ex.tokens)) if word in _names(ex, i)]
     if exact:
         return exact
@@ -83,7 +101,7 @@ def word_pieces(text: str, tokens: list[Token], word: str) -> list[tuple[int, in
             for m in pattern.finditer(text)]
 
 
-def _missing(ex: Explanation, word: str, option: str) -> str:
+def _missing(ex: Named, word: str, option: str) -> str:
     """Why word names no token: it was split into pieces, or it is not in the text."""
     for _, _, pieces in word_pieces(ex.text, ex.tokens, word):
         if len(pieces) > 1:

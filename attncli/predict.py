@@ -11,6 +11,7 @@ head looks, not how much that changed the prediction. Pure numpy, no rich.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -18,6 +19,9 @@ from attncli import attention
 from attncli.errors import AttnError
 from attncli.explain import MAX_TOKENS, check_token_count
 from attncli.tokens import Token
+
+if TYPE_CHECKING:
+    from attncli.models.base import Progress
 
 MASK_TOKENS = ("[MASK]", "<mask>")  # BERT's and RoBERTa's
 
@@ -63,6 +67,7 @@ class Predicted:
     predictions: list[Prediction]
     heads: list[HeadPick]
     logits: np.ndarray  # (len(predictions), vocab), float32, in the order of predictions
+    byte_level: bool = False  # the vocabulary spells bytes as characters (GPT-2's Ġ, Ċ)
 
     @property
     def positions(self) -> list[int]:
@@ -118,19 +123,24 @@ def strongest_heads(weights: list[np.ndarray], position: int) -> list[HeadPick]:
     return picks
 
 
-def predict(text: str, model, top: int = 5, max_tokens: int = MAX_TOKENS) -> Predicted:
-    """Run the whole model on text; the top tokens at each predicting position."""
+def predict(text: str, model, top: int = 5, max_tokens: int = MAX_TOKENS,
+            progress: Progress | None = None) -> Predicted:
+    """Run the whole model on text; the top tokens at each predicting position. progress is
+    told of each layer run (Model.forward)."""
     head = model.lm_head()  # an unsupported family or a base model is refused before running
     tokens = model.tokens(text)
     check_token_count(tokens, max_tokens)
     positions = [len(tokens) - 1] if model.causal else mask_positions(model, tokens)
     with np.errstate(over="ignore", invalid="ignore"):  # overflow is caught just below
-        h, weights = model.forward([t.id for t in tokens])
+        h, weights = model.forward([t.id for t in tokens], progress=progress)
         logits = model.logits(h[positions], head)  # (positions, vocab); norms act per row
     if not np.isfinite(logits).all():
         raise AttnError(f"{model.name}: the logits overflow in float32")
     predictions = [Prediction(p, top_k(model, row, top)) for p, row in zip(positions, logits,
                                                                             strict=True)]
     picks = [pick for p in positions for pick in strongest_heads(weights, p)]
+    from tokenizers import decoders
+
     return Predicted(text, model.name, model.model_type, "next" if model.causal else "mask",
-                     tokens, predictions, picks, logits.astype(np.float32))
+                     tokens, predictions, picks, logits.astype(np.float32),
+                     byte_level=isinstance(model.tokenizer.decoder, decoders.ByteLevel))

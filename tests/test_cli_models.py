@@ -566,7 +566,8 @@ def test_compare_opens_the_model_once(monkeypatch: pytest.MonkeyPatch, tmp_path:
 
     calls = []
     real = attncli.models.load_model
-    monkeypatch.setattr(attncli.models, "load_model", lambda spec: calls.append(spec) or real(spec))
+    monkeypatch.setattr(attncli.models, "load_model",
+                        lambda spec, *more: calls.append(spec) or real(spec, *more))
     model = shutil.copytree(FIXTURES / "bert", tmp_path / "bert")  # a path no run has opened
     result = run("compare", "The animal was tired", "The animal slept", "--word", "animal",
                  "--model", str(model), "--json")

@@ -138,7 +138,7 @@ def test_an_option_after_double_dash_gets_a_hint(args: list[str], extra: str) ->
 def test_no_hint_when_nothing_after_double_dash_looks_like_an_option() -> None:
     for args in (["explain", "--", "-1 is a number", "more"], ["explain", "a", "b"],
                  ["explain", "--", "a", "-"]):
-        assert "before --" not in refused(invoke(*args), "Got unexpected extra argument")
+        assert "before --" not in refused(invoke(*args))
 
 
 def test_options_before_double_dash_still_work() -> None:

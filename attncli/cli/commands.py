@@ -2,6 +2,7 @@
 
 # No `from __future__ import annotations` in the modules that declare commands: typer would
 # then evaluate every annotation string again at each start (about 8 ms of start-up).
+from dataclasses import replace
 from typing import Annotated
 
 import typer
@@ -27,6 +28,7 @@ from attncli.cli.options import (
     ModelOpt,
     PositionsOpt,
     PrecisionOpt,
+    RevisionOpt,
     SeedOpt,
     SvgOpt,
     TargetOpt,
@@ -99,6 +101,7 @@ def explain(
     causal: CausalOpt = False,
     positions: PositionsOpt = "none",
     model: ModelOpt = None,
+    revision: RevisionOpt = None,
     layer: LayerOpt = None,
     head: HeadOpt = None,
     float64: Float64Opt = False,
@@ -107,18 +110,19 @@ def explain(
     show: Annotated[list[str] | None, typer.Option(
         help="Sections to print, comma-separated: tokens, x, w, qkv, scores, scaled, softmax, "
              "bars, output, joined, or all [default: all; for a model: tokens, scores, "
-             "scaled, softmax, bars, output].", show_default=False)] = None,
+             "scaled, softmax, bars, output].", metavar="SECTIONS", show_default=False)] = None,
     focus: Annotated[str | None, typer.Option(
         help="Show only what this word attends to: its softmax worked out term by term, and "
              "its bars. WORD, WORD#2 (its second occurrence) or #7 (token 7 of the tokens "
-             "table).", show_default=False)] = None,
+             "table).", metavar="WORD", show_default=False)] = None,
     from_word: Annotated[str | None, typer.Option(
         "--from", help="With --to: the pair view. Works out why this query word gives the "
                        "--to word its weight: q·k dimension by dimension, ÷√d_k, e^x and the "
                        "row sum, then weight × value (WORD, WORD#2 or #7).",
-        show_default=False)] = None,
+        metavar="WORD", show_default=False)] = None,
     to_word: Annotated[str | None, typer.Option(
-        "--to", help="With --from: the key word of the pair view.", show_default=False)] = None,
+        "--to", metavar="WORD", help="With --from: the key word of the pair view.",
+        show_default=False)] = None,
     heatmap: Annotated[bool, typer.Option(
         "--heatmap", help="Draw the n×n matrices as shaded cells, one character per token, "
                           "for long sentences.")] = False,
@@ -146,7 +150,10 @@ def explain(
         weights=weights, tokenizer=tokenizer, seed=seed, d_model=d_model, d_k=d_k, d_v=d_v,
         heads=heads, causal=causal, positions=positions, model=model, layer=layer, head=head,
         max_tokens=max_tokens, join=output.join_heads_for(as_json, wanted, head),
-        float64=float64, target=target, attention=attention, rows=output.rows_for(as_json)))
+        float64=float64, target=target, attention=attention, rows=output.rows_for(as_json),
+        revision=revision, words=sources.named_words(("--focus", focus, False),
+                                                     ("--from", from_word, False),
+                                                     ("--to", to_word, True))))
     ex = sources.explain_words(ex, focus=focus, src=from_word, dst=to_word,
                                sinks=not as_json)
     if as_json:
@@ -174,18 +181,20 @@ def heads_cmd(
                                         "input.", show_default=False)],
     from_word: Annotated[str | None, typer.Option(
         "--from", help="The query word: whose attention to follow (WORD, WORD#2 or #7, as for "
-                        "explain --focus).", show_default=False)] = None,
+                        "explain --focus).", metavar="WORD", show_default=False)] = None,
     to_word: Annotated[str | None, typer.Option(
-        "--to", help="The key word it attends to (WORD, WORD#2 or #7).",
+        "--to", metavar="WORD", help="The key word it attends to (WORD, WORD#2 or #7).",
         show_default=False)] = None,
-    top: Annotated[int, typer.Option(min=1, max=1000, help="How many heads to list.")] = 5,
+    top: Annotated[int, typer.Option(min=1, max=1000, metavar="N",
+                                     help="How many heads to list.")] = 5,
     model: ModelOpt = None,
+    revision: RevisionOpt = None,
     layer: Annotated[str | None, typer.Option(
         help="With --model: which layers, numbered from 0 (a number, last, a list or all) "
-             "[default: all].", show_default=False)] = None,
+             "[default: all].", metavar="N[,N…]|last|all", show_default=False)] = None,
     head: Annotated[str | None, typer.Option(
         help="Which heads, numbered from 0 (a number, last, a list or all) [default: all].",
-        show_default=False)] = None,
+        metavar="N[,N…]|last|all", show_default=False)] = None,
     weights: WeightsOpt = None,
     tokenizer: TokenizerOpt = None,
     seed: SeedOpt = 0,
@@ -210,13 +219,16 @@ def heads_cmd(
     from attncli.heads import overview
 
     exports = output.exports_for(svg, html, txt, force, as_json)
+    if (from_word is None) != (to_word is None):
+        raise AttnError("--from and --to go together")
     if model is not None:
         layer = "all" if layer is None else layer
         head = "all" if head is None else head
     ex = sources.build(text, sources.SourceOptions(
         weights=weights, tokenizer=tokenizer, seed=seed, d_model=d_model, heads=heads,
         causal=causal, model=model, layer=layer, head=head, max_tokens=max_tokens,
-        target=target, attention=attention))
+        target=target, attention=attention, revision=revision,
+        words=sources.named_words(("--from", from_word, False), ("--to", to_word, True))))
     ov = overview(ex, from_word, to_word, top=top, names=("--from", "--to"))
     if as_json:
         from attncli import export
@@ -243,9 +255,9 @@ def compare_cmd(
                                           show_default=False)],
     text_b: Annotated[str, typer.Argument(metavar="TEXT_B", help="The second sentence.",
                                           show_default=False)],
-    word: Annotated[str, typer.Option(help="The word to follow, in both sentences (WORD#2 takes "
-                                           "its second occurrence in each).",
-                                      show_default=False)],
+    word: Annotated[str, typer.Option(
+        "--word", metavar="WORD", help="The word to follow, in both sentences (WORD#2 takes its "
+                                       "second occurrence in each).", show_default=False)],
     weights: WeightsOpt = None,
     tokenizer: TokenizerOpt = None,
     seed: SeedOpt = 0,
@@ -256,6 +268,7 @@ def compare_cmd(
     causal: CausalOpt = False,
     positions: PositionsOpt = "none",
     model: ModelOpt = None,
+    revision: RevisionOpt = None,
     layer: LayerOpt = None,
     head: HeadOpt = None,
     max_tokens: MaxTokensOpt = 4096,
@@ -280,9 +293,10 @@ def compare_cmd(
     options = sources.SourceOptions(
         weights=weights, tokenizer=tokenizer, seed=seed, d_model=d_model, d_k=d_k, d_v=d_v,
         heads=heads, causal=causal, positions=positions, model=model, layer=layer, head=head,
-        max_tokens=max_tokens)
-    cmp = compare(sources.build(text_a, options), sources.build(text_b, options), word,
-                  name="--word")
+        max_tokens=max_tokens, revision=revision)
+    a = sources.build(text_a, replace(options, words=(("--word (in TEXT_A)", word, False),)))
+    b = sources.build(text_b, replace(options, words=(("--word (in TEXT_B)", word, False),)))
+    cmp = compare(a, b, word, name="--word")
     if as_json:
         from attncli import export
 
@@ -301,9 +315,10 @@ interactive.register(app)  # demo and explore, listed here in --help
 
 @app.command("predict", epilog=output.examples(
     'attn predict "The capital of France is" --model ./gpt2',
-    'attn predict "The capital of France is [MASK]." --model ./bert-base-uncased --top 10',
-    'attn predict "The capital of France is <mask>." --model ./roberta-base --json \\\n'
-    "      | jq '.predictions[0].top'",
+    'attn predict "The capital of France is [MASK]." \\\n'
+    "      --model ./bert-base-uncased --top 10",
+    'attn predict "The capital of France is <mask>." --model ./roberta-base \\\n'
+    "      --json | jq '.predictions[0].top'",
 ))
 def predict_cmd(
     text: Annotated[str, typer.Argument(
@@ -311,8 +326,9 @@ def predict_cmd(
         help="The sentence; for a masked LM, with [MASK] (BERT) or <mask> (RoBERTa) where a "
              "word should go; - reads standard input.", show_default=False)],
     model: ModelOpt = None,
-    top: Annotated[int, typer.Option(min=1, max=1000, help="How many tokens to list at each "
-                                                           "position.")] = 5,
+    revision: RevisionOpt = None,
+    top: Annotated[int, typer.Option(min=1, max=1000, metavar="N",
+                                     help="How many tokens to list at each position.")] = 5,
     max_tokens: MaxTokensOpt = 4096,
     precision: PrecisionOpt = 2,
     as_json: Annotated[bool, typer.Option(
@@ -343,8 +359,11 @@ def predict_cmd(
                         "--model ./gpt2)")
     text = sources.read_text(text)
     check_text(text)
-    with sources.max_tokens_hint():
-        pr = predict(text, sources.load(model), top=top, max_tokens=max_tokens)
+    from attncli.cli.progress import model_progress
+
+    with sources.max_tokens_hint(), model_progress(model) as progress:
+        pr = predict(text, sources.load(model, revision), top=top, max_tokens=max_tokens,
+                     progress=progress)
     if as_json:
         from attncli import export
 

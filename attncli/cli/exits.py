@@ -16,6 +16,7 @@ import errno
 import io
 import os
 import re
+import shlex
 import sys
 import traceback
 from typing import Annotated, NoReturn
@@ -72,8 +73,12 @@ class AttnGroup(HelpGroup):
         except typer.TyperException as exc:  # bad option, missing argument…
             if not standalone_mode:
                 raise
-            message = _one_line(exc.format_message()) + _after_double_dash(exc, args)
             ctx = getattr(exc, "ctx", None)  # usage errors name their command
+            after = _after_double_dash(exc, args)
+            quote = "" if after else _quote_the_sentence(exc, ctx)
+            if quote:
+                _fail(quote, exc.exit_code)
+            message = _one_line(exc.format_message()) + after
             hint = f" (see '{ctx.command_path} --help')" if ctx is not None else ""
             _fail(f"{message}{hint}", exc.exit_code)
         except typer.Abort:
@@ -115,6 +120,26 @@ def _after_double_dash(exc: typer.TyperException, args: list[str]) -> str:
     if not any(_OPTION.match(arg) and arg in extra for arg in after):
         return ""
     return "; options go before --, since everything after -- is read as text"
+
+
+def _quote_the_sentence(exc: typer.TyperException, ctx: typer.Context | None) -> str:
+    """For `attn explain The animal was tired`: the shell split the sentence into words, and
+    the command takes it as one argument. The fix, with the words put back together."""
+    found = _EXTRA.match(exc.format_message())
+    if found is None or ctx is None:
+        return ""
+    path = ctx.command_path
+    if "text_a" in ctx.params:  # compare: two sentences, and no telling where one ends
+        return (f"{path} takes each sentence as one argument: quote them: {path} "
+                '"I sat on the bank" "I paid the bank" --word bank')
+    first = ctx.params.get("text")
+    if not isinstance(first, str) or first == "-":
+        return ""
+    from attncli.safe_text import visible
+
+    sentence = visible(" ".join([first, *found.group(1).split(" ")]))
+    quoted = f'"{sentence}"' if not set(sentence) & set('"$`\\!') else shlex.quote(sentence)
+    return f"{path} takes the sentence as one argument: quote it: {path} {quoted}"
 
 
 def _shell_values(args: list[str]) -> list[str]:

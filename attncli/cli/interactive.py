@@ -43,23 +43,23 @@ def demo_cmd(
     model: Annotated[str | None, typer.Option(
         help="A real model: without TEXT, a third part shows what it does with the lesson's "
              "sentence; with TEXT, the lesson runs on TEXT through it.",
-        show_default=False)] = None,
+        metavar="DIR|REPO", show_default=False)] = None,
     seed: SeedOpt = 0,
     no_pause: Annotated[bool, typer.Option(
         "--no-pause", help="Print the whole lesson straight through (also the default when "
                            "standard input or output is not a terminal).")] = False,
     precision: PrecisionOpt = 2,
     svg: Annotated[str | None, typer.Option(
-        "--svg", metavar="PATH",
+        "--svg", metavar="FILE|DIR",
         help="Also save the lesson as an SVG picture; a folder (ending in / or one that "
              "exists) gets one picture per screen, 01-….svg, 02-….svg, ….",
         show_default=False)] = None,
     html: Annotated[str | None, typer.Option(
-        "--html", metavar="PATH",
+        "--html", metavar="FILE|DIR",
         help="Also save the lesson as an HTML page, or one page per screen into a folder, as "
              "--svg.", show_default=False)] = None,
     txt: Annotated[str | None, typer.Option(
-        "--txt", metavar="PATH",
+        "--txt", metavar="FILE|DIR",
         help="Also save the lesson as plain text, or one file per screen into a folder, as "
              "--svg.", show_default=False)] = None,
     force: ForceOpt = False,
@@ -125,9 +125,10 @@ def explore_cmd(
     model: ModelOpt = None,
     layer: Annotated[str | None, typer.Option(
         help="With --model: the layer to start on, numbered from 0 (a number or last) "
-             "[default: last].", show_default=False)] = None,
+             "[default: last].", metavar="N|last", show_default=False)] = None,
     head: Annotated[str | None, typer.Option(
-        help="The head to start on, numbered from 0 [default: 0].", show_default=False)] = None,
+        metavar="N", help="The head to start on, numbered from 0 [default: 0].",
+        show_default=False)] = None,
     max_tokens: MaxTokensOpt = 4096,
     precision: PrecisionOpt = 2,
 ) -> None:

@@ -9,35 +9,44 @@ import typer
 
 WeightsOpt = Annotated[Path | None, typer.Option(
     "--weights", "-w", help="Weights file (.json, .npz or .safetensors) instead of seeded "
-                            "weights.", show_default=False)]
+                            "weights.", metavar="FILE", show_default=False)]
 TokenizerOpt = Annotated[Path | None, typer.Option(
+    metavar="FILE",
     help="A tokenizer.json to split the text with [default: word-level: words and "
          "punctuation].", show_default=False)]
-SeedOpt = Annotated[int, typer.Option(min=0, help="Seed for the seeded embeddings and "
-                                                  "weights.")]
-DModelOpt = Annotated[int | None, typer.Option(help="Embedding size [default: 8].",
+SeedOpt = Annotated[int, typer.Option(min=0, metavar="N", help="Seed for the seeded embeddings "
+                                                              "and weights.")]
+DModelOpt = Annotated[int | None, typer.Option(metavar="N", help="Embedding size [default: 8].",
                                                show_default=False)]
 DKOpt = Annotated[int | None, typer.Option(
+    metavar="N",
     help="Query/key size per head [default: d_model/2 for one head, d_model/heads for "
          "several].", show_default=False)]
-DVOpt = Annotated[int | None, typer.Option(help="Value size per head [default: d_k's default].",
-                                           show_default=False)]
-HeadsOpt = Annotated[int | None, typer.Option(help="Number of heads [default: 1].",
+DVOpt = Annotated[int | None, typer.Option(metavar="N", help="Value size per head [default: "
+                                                        "d_k's default].", show_default=False)]
+HeadsOpt = Annotated[int | None, typer.Option(metavar="N", help="Number of heads [default: 1].",
                                               show_default=False)]
 CausalOpt = Annotated[bool, typer.Option(
     "--causal", help="Hide later tokens from earlier ones (masked scores are −∞).")]
 PositionsOpt = Annotated[str, typer.Option(
-    help="Positional encoding added to X: none or sinusoidal.")]
+    metavar="none|sinusoidal", help="Positional encoding added to X: none or sinusoidal.")]
 ModelOpt = Annotated[str | None, typer.Option(
+    metavar="DIR|REPO",
     help="A Hugging Face model directory (config.json, tokenizer.json, *.safetensors) or a "
-         "repo id in the local cache; runs that model's real attention.", show_default=False)]
+         "Hub id in the local cache (gpt2, org/name); runs that model's real attention.",
+    show_default=False)]
+RevisionOpt = Annotated[str | None, typer.Option(
+    metavar="REF",
+    help="With a Hub id --model: the revision to open from the cache, a branch or tag (in "
+         "refs/) or a commit hash [default: main].", show_default=False)]
 LayerOpt = Annotated[str | None, typer.Option(
     help="With --model: which layer(s), numbered from 0: a number (negative counts from the "
-         "end), last, a comma-separated list, or all [default: last].", show_default=False)]
+         "end), last, a comma-separated list, or all [default: last].",
+    metavar="N[,N…]|last|all", show_default=False)]
 HeadOpt = Annotated[str | None, typer.Option(
     help="Which head(s) to show, numbered from 0 as everywhere: a number (negative counts "
          "from the end), last, a comma-separated list, or all [default: 0 with --model, all "
-         "otherwise].", show_default=False)]
+         "otherwise].", metavar="N[,N…]|last|all", show_default=False)]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print every number as JSON (full "
                                                       "precision) instead; not with --svg, "
                                                       "--html or --txt.")]
@@ -51,9 +60,9 @@ ForceOpt = Annotated[bool, typer.Option("--force", help="Let --svg/--html/--txt 
                                                         "existing files.")]
 MaxTokensOpt = Annotated[int, typer.Option(
     min=1, max=8192, help="Refuse texts with more tokens than this (--json keeps each n×n "
-                          "matrix whole, which grows with the square of it).")]
-PrecisionOpt = Annotated[int, typer.Option(min=0, max=10, help="Decimal places in the "
-                                                               "terminal.")]
+                          "matrix whole, which grows with the square of it).", metavar="N")]
+PrecisionOpt = Annotated[int, typer.Option(min=0, max=10, metavar="N",
+                                           help="Decimal places in the terminal.")]
 Float64Opt = Annotated[bool, typer.Option(
     "--float64", help="With --model: run the whole forward pass in float64, not only the head "
                       "shown (slower; matches transformers run in float64 within 1e-6).")]

@@ -123,6 +123,10 @@ class SourceOptions:
     target: str | None = None  # an encoder-decoder's decoder input (TEXT is the source)
     attention: str | None = None  # with target: the decoder's "self" or "cross" (default)
     rows: int | None = None  # seeded and file weights: keep only this many query rows (a screen)
+    revision: str | None = None  # with a Hub id: a branch, tag or commit in the cache
+    # the words options name, checked against a model's tokens before any layer runs:
+    # (option, word, whether it names a key: --to, a source word under cross-attention)
+    words: tuple[tuple[str, str, bool], ...] = ()
 
 
 def sizes(d_model: int | None, d_k: int | None, d_v: int | None, heads: int | None,
@@ -187,6 +191,8 @@ def _build(text: str, opts: SourceOptions):
         if opts.target is not None:
             raise AttnError("--target goes with --model and an encoder-decoder model "
                             "(t5, mt5, umt5)")
+        if opts.revision is not None:
+            raise AttnError("--revision goes with --model and a Hub id in the Hugging Face cache")
         return _seeded_or_loaded(text, opts)
     clash = [name for name, value in (
         ("--weights", opts.weights), ("--tokenizer", opts.tokenizer),
@@ -198,7 +204,16 @@ def _build(text: str, opts: SourceOptions):
     if clash:
         raise AttnError(f"{clash[0]} cannot be combined with --model: the model sets its own "
                         "tokenizer, weights, sizes, mask and positions")
-    model = _load_model(opts.model)
+    from attncli.cli.progress import model_progress
+
+    with model_progress(opts.model) as progress:
+        return _run_model(text, opts, progress)
+
+
+def _run_model(text: str, opts: SourceOptions, progress):
+    from attncli import explain as ex
+
+    model = load(opts.model, opts.revision)
     if opts.attention not in (None, "self", "cross"):
         raise AttnError(f"--attention {visible(opts.attention)!r}: use self or cross")
     if opts.target is not None:  # the decoder, with TEXT as the encoder's input
@@ -213,7 +228,30 @@ def _build(text: str, opts: SourceOptions):
     return ex.explain_model(text, model, layers=_select(layer, model.n_layers, "layer"),
                             heads=_select(head, model.n_heads, "head"),
                             max_tokens=opts.max_tokens, join=opts.join, float64=opts.float64,
-                            target=opts.target)
+                            target=opts.target, check_words=_word_check(opts.words),
+                            progress=progress)
+
+
+def named_words(*named: tuple[str, str | None, bool]) -> tuple[tuple[str, str, bool], ...]:
+    """The (option, word, names a key) an option gave a word to, for SourceOptions.words."""
+    return tuple((option, word, is_key) for option, word, is_key in named if word is not None)
+
+
+def _word_check(words: tuple[tuple[str, str, bool], ...]):
+    """What explain_model calls with the tokens before running a layer: each word an option
+    names must name a token (the same lookup, and error, as once the numbers are in)."""
+    if not words:
+        return None
+
+    def check(text: str, tokens: list, key_text: str | None, key_tokens: list | None) -> None:
+        from attncli.lookup import Words, find_all
+
+        queries = Words(text, tokens)
+        keys = queries if key_tokens is None or key_text is None else Words(key_text, key_tokens)
+        for option, word, is_key in words:
+            find_all(keys if is_key else queries, word, option)
+
+    return check
 
 
 def _select(spec: str, count: int, what: str) -> list[int]:
@@ -222,18 +260,22 @@ def _select(spec: str, count: int, what: str) -> list[int]:
     return select(spec, count, what, option=f"--{what}")
 
 
-def load(spec: str):
-    """The model --model names (for a command that runs it itself, as predict does)."""
+def load(spec: str, revision: str | None = None):
+    """The model --model names (for a command that runs it itself, as predict does), at
+    --revision's snapshot when spec is a Hub id."""
     keep_freed_memory()
-    return _load_model(spec)
+    if revision is not None and Path(spec).expanduser().is_dir():
+        raise AttnError(f"--revision goes with a Hub id (gpt2, org/name) in the Hugging Face "
+                        f"cache; {visible(spec)} is a directory")
+    return _load_model(spec, revision)
 
 
 @lru_cache(maxsize=2)
-def _load_model(spec: str):
+def _load_model(spec: str, revision: str | None = None):
     """The model a spec names, opened once per run (compare builds two sentences from it)."""
     from attncli.models import load_model
 
-    return load_model(spec)
+    return load_model(spec, revision)
 
 
 def _seeded_or_loaded(text: str, opts: SourceOptions):

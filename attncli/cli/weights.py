@@ -30,20 +30,21 @@ weights_app = typer.Typer(
 def weights_init(
     output: Annotated[Path, typer.Option("--output", "-o", help="File to write; its suffix "
                                          "(.json, .npz, .safetensors) picks the format.",
-                                         show_default=False)],
-    seed: Annotated[int, typer.Option(min=0, help="Seed for the weights.")] = 0,
-    d_model: Annotated[int, typer.Option(help="Embedding size.")] = 8,
+                                         metavar="FILE", show_default=False)],
+    seed: Annotated[int, typer.Option(min=0, metavar="N", help="Seed for the weights.")] = 0,
+    d_model: Annotated[int, typer.Option(metavar="N", help="Embedding size.")] = 8,
     d_k: Annotated[int | None, typer.Option(
         help="Query/key size per head [default: d_model/2 for one head, d_model/heads for "
-             "several].", show_default=False)] = None,
-    d_v: Annotated[int | None, typer.Option(help="Value size per head [default: d_k's default].",
-                                            show_default=False)] = None,
-    heads: Annotated[int, typer.Option(help="Number of heads.")] = 1,
+             "several].", metavar="N", show_default=False)] = None,
+    d_v: Annotated[int | None, typer.Option(
+        metavar="N", help="Value size per head [default: d_k's default].",
+        show_default=False)] = None,
+    heads: Annotated[int, typer.Option(metavar="N", help="Number of heads.")] = 1,
     text: Annotated[str | None, typer.Option(
         help="Also write an embeddings table for this text's words (seeded, to edit).",
-        show_default=False)] = None,
-    force: Annotated[bool, typer.Option("--force", help="Overwrite OUTPUT if it "
-                                                        "exists.")] = False,
+        metavar="SENTENCE", show_default=False)] = None,
+    force: Annotated[bool, typer.Option("--force", help="Overwrite the --output file "
+                                                        "if it exists.")] = False,
 ) -> None:
     """Write seeded weights to a file, to edit and load with --weights."""
     from attncli.weights import files as weightfiles
@@ -62,7 +63,7 @@ def weights_init(
 def weights_show(
     file: Annotated[Path, typer.Argument(metavar="FILE", help="A .json, .npz or .safetensors "
                                          "weights file.", show_default=False)],
-    precision: Annotated[int, typer.Option(min=0, max=10,
+    precision: Annotated[int, typer.Option(min=0, max=10, metavar="N",
                                            help="Decimal places.")] = 2,
 ) -> None:
     """Print a weights file: description, embeddings and W matrices.

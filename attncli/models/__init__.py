@@ -45,9 +45,10 @@ FAMILIES: dict[str, tuple[str, str]] = {
 }
 
 
-def load_model(spec: str) -> Model:
-    """Open a checkpoint directory or cached repo id; tensors are read later, layer by layer."""
-    directory = resolve(spec)
+def load_model(spec: str, revision: str | None = None) -> Model:
+    """Open a checkpoint directory or cached repo id (at revision, if given); tensors are read
+    later, layer by layer."""
+    directory = resolve(spec, revision)
     config = read_config(directory)
     model_type = config.get("model_type")
     if not isinstance(model_type, str) or model_type not in FAMILIES:

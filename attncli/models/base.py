@@ -40,6 +40,9 @@ from attncli.models.layers import linear
 from attncli.tokens import Token, encode
 
 Layer = dict[str, Any]  # our weight name -> array (or None for a bias the model lacks)
+# told (layers done, layers to run) before the first layer and after each one: how a caller
+# shows progress without the models knowing how it is drawn
+Progress = Callable[[int, int], None]
 
 # the model_types `attn predict` runs through their LM head (Model.logits)
 PREDICTS = ("bert", "gemma", "gemma2", "gemma3_text", "gpt2", "llama", "mistral", "olmo2", "phi3",
@@ -202,12 +205,13 @@ class Model:
 
     def run(
         self, ids: Sequence[int], layers: Sequence[int], heads: Sequence[int], *,
-        join: bool = False, float64: bool = False,
+        join: bool = False, float64: bool = False, progress: Progress | None = None,
     ) -> tuple[list[HeadSteps], Joined | None]:
         """attention(), and with join also step 6 of the last chosen layer: all its heads,
         each through the lesson's steps in float64, joined through the model's W_O. With
         float64 the layers passed through run in float64 too (the weights are read as
-        stored, then every product and norm is float64), not only the head shown."""
+        stored, then every product and norm is float64), not only the head shown. progress,
+        if given, is told how many of the layers to run are done, before and after each."""
         ids_ = self.check_ids(ids)  # (n,)
         layers = check_range(layers, self.n_layers, "layer", self.name)
         heads = check_range(heads, self.n_heads, "head", self.name)
@@ -215,13 +219,15 @@ class Model:
             return [], None
         self.checkpoint.dtype = np.float64 if float64 else np.float32  # every tensor read
         try:
-            return self._run(ids_, layers, heads, join)
+            return self._run(ids_, layers, heads, join, progress)
         finally:
             self.checkpoint.dtype = np.float32
 
-    def _run(self, ids_: np.ndarray, layers: list[int], heads: list[int], join: bool
-             ) -> tuple[list[HeadSteps], Joined | None]:
+    def _run(self, ids_: np.ndarray, layers: list[int], heads: list[int], join: bool,
+             progress: Progress | None = None) -> tuple[list[HeadSteps], Joined | None]:
         n, last = len(ids_), max(layers)
+        if progress is not None:
+            progress(0, last + 1)
         joined = None
         h = self.embed(ids_)  # (n, d_model)
         found: dict[tuple[int, int], HeadSteps] = {}
@@ -245,6 +251,8 @@ class Model:
                     rest = ahead.result() if ahead is not None else self.load_rest(i)
                     ahead = self.read_rest_ahead(i + 1, last)
                     h = self.finish_layer(h, attn, rest)
+                if progress is not None:
+                    progress(i + 1, last + 1)
         finally:  # stopped by an error: wait for a read-ahead still filling buffers that the
             if ahead is not None:  # next run (the explorer's) would use
                 ahead.thread.join()
@@ -260,20 +268,24 @@ class Model:
             return None
         return ReadAhead(self.load_rest, i)
 
-    def forward(self, ids: Sequence[int], *, float64: bool = False
-                ) -> tuple[np.ndarray, list[np.ndarray]]:
+    def forward(self, ids: Sequence[int], *, float64: bool = False,
+                progress: Progress | None = None) -> tuple[np.ndarray, list[np.ndarray]]:
         """Every layer, to the end: the last layer's output (n, d_model), before any final
-        norm, and each layer's attention weights, (n_heads, n, n) each."""
+        norm, and each layer's attention weights, (n_heads, n, n) each. progress as for run."""
         ids_ = self.check_ids(ids)  # (n,)
         self.checkpoint.dtype = np.float64 if float64 else np.float32
         try:
             n, weights = len(ids_), []
             h = self.embed(ids_)  # (n, d_model)
+            if progress is not None:
+                progress(0, self.n_layers)
             for i in range(self.n_layers):
                 layer = self.load_attention(i)
                 x = self.attention_input(h, layer)  # (n, d_model)
                 attn = self.all_heads(x, layer, self.variant(n, i, layer), keep=weights)
                 h = self.finish_layer(h, attn, self.load_rest(i))
+                if progress is not None:
+                    progress(i + 1, self.n_layers)
             return h, weights
         finally:
             self.checkpoint.dtype = np.float32

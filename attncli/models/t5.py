@@ -43,7 +43,7 @@ import numpy as np
 
 from attncli.attention import HeadSteps, Joined, Variant, causal_mask, join_heads
 from attncli.errors import AttnError
-from attncli.models.base import Layer, Model, count
+from attncli.models.base import Layer, Model, Progress, count
 from attncli.models.layers import activation, linear
 from attncli.tokens import Token
 
@@ -240,10 +240,10 @@ class T5(Model):
         return t5_norm(h, self.checkpoint.read("encoder.final_layer_norm.weight",
                                                (self.d_model,)), self.eps)
 
-    def _run(self, ids_: np.ndarray, layers: list[int], heads: list[int], join: bool
-             ) -> tuple[list[HeadSteps], Joined | None]:
+    def _run(self, ids_: np.ndarray, layers: list[int], heads: list[int], join: bool,
+             progress: Progress | None = None) -> tuple[list[HeadSteps], Joined | None]:
         if self.stack == "encoder":
-            return super()._run(ids_, layers, heads, join)
+            return super()._run(ids_, layers, heads, join, progress)
         return self._decode(ids_, layers, heads, join)
 
     def _decode(self, ids: np.ndarray, layers: Sequence[int], heads: Sequence[int], join: bool

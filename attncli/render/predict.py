@@ -8,7 +8,29 @@ from rich.text import Text
 
 from attncli.predict import Predicted
 from attncli.render.widgets import bar, number, plural, token_label
-from attncli.safe_text import SPACE_LEGEND, SPACE_MARKERS, space_marked, visible
+from attncli.safe_text import SPACE_LEGEND, SPACE_MARK, space_marked, visible
+
+
+def _byte_chars() -> dict[str, str]:
+    """GPT-2's byte-level alphabet, where it differs from the bytes: the 68 bytes that are a
+    space, a control character or invisible (0-32, 127-160, 173) are spelled with the
+    characters from U+0100 on, in order (Ġ is the space, Ċ the newline)."""
+    kept = {*range(ord("!"), ord("~") + 1), *range(ord("¡"), ord("¬") + 1),
+            *range(ord("®"), ord("ÿ") + 1)}
+    moved = [b for b in range(256) if b not in kept]
+    return {chr(256 + i): chr(b) for i, b in enumerate(moved)}
+
+
+BYTE_CHARS = _byte_chars()
+
+
+def token_shown(token: str, byte_level: bool) -> str:
+    """A vocabulary token as the terminal shows it: a folded space as ␣ (GPT-2's Ġ,
+    SentencePiece's ▁), and in a byte-level vocabulary every other spelled byte as the
+    character it is, escaped if it is invisible (Ċ, a newline, as \x0a)."""
+    if not byte_level:
+        return space_marked(token)
+    return visible("".join(BYTE_CHARS.get(ch, ch) for ch in token)).replace(" ", SPACE_MARK)
 
 
 def prediction(pr: Predicted, precision: int = 2) -> Group:
@@ -17,10 +39,11 @@ def prediction(pr: Predicted, precision: int = 2) -> Group:
     for p in pr.predictions:
         parts.append(Text(""))
         parts.append(Text(_title(pr, p.position), style="bold"))
-        width = max(len(space_marked(c.token)) for c in p.top)
-        for rank, c in enumerate(p.top, 1):
+        shown = [token_shown(c.token, pr.byte_level) for c in p.top]
+        width = max(len(name) for name in shown)
+        for rank, (c, name) in enumerate(zip(p.top, shown, strict=True), 1):
             parts.append(Text.assemble(
-                f"{rank:>3}. ", (space_marked(c.token).ljust(width), "bold"),
+                f"{rank:>3}. ", (name.ljust(width), "bold"),
                 f"  {bar(c.probability)} {number(100 * c.probability, precision):>7}%",
                 ("  logit ", "dim"), number(c.logit, precision), (f"  id {c.id}", "dim")))
         heads = [h for h in pr.heads if h.position == p.position]
@@ -37,7 +60,8 @@ def prediction(pr: Predicted, precision: int = 2) -> Group:
     parts.append(Text("Probabilities are the softmax of the logits over the whole vocabulary. "
                       "A head's weight says where it looks, not how much that changed the "
                       "prediction.", style="dim"))
-    if any(c.token.startswith(SPACE_MARKERS) for p in pr.predictions for c in p.top):
+    if any(SPACE_MARK in token_shown(c.token, pr.byte_level)
+           for p in pr.predictions for c in p.top):
         parts.append(Text(SPACE_LEGEND, style="dim"))
     return Group(*parts)
 

@@ -14,7 +14,9 @@ from attncli.safe_text import visible
 def weight_set(ws, *, precision: int = 2) -> Group:
     """What a weights file holds: its description, embeddings table and each head's matrices."""
     dims = list(ws.dims) if ws.dims else names("d", ws.d_model)
-    qk = list(ws.qk_dims) if ws.qk_dims else names("", ws.d_k)
+    # W_Q's columns q0, q1, … and W_K's k0, k1, …, as explain labels them (or the file's names)
+    qn = list(ws.qk_dims) if ws.qk_dims else names("q", ws.d_k)
+    kn = list(ws.qk_dims) if ws.qk_dims else names("k", ws.d_k)
     vd = list(ws.v_dims) if ws.v_dims else names("v", ws.d_v)
     parts: list[RenderableType] = [Text.assemble(
         (visible(ws.source), "bold"),
@@ -34,8 +36,8 @@ def weight_set(ws, *, precision: int = 2) -> Group:
             parts.append(Rule(Text(f"Head {h} (of {len(ws.heads)}: 0 to {len(ws.heads) - 1})",
                                    style="bold magenta")))
         parts.append(Flow([
-            Matrix(f"W_Q ({ws.d_model}×{ws.d_k})", dims, qk, hw.w_q, precision),
-            Matrix(f"W_K ({ws.d_model}×{ws.d_k})", dims, qk, hw.w_k, precision),
+            Matrix(f"W_Q ({ws.d_model}×{ws.d_k})", dims, qn, hw.w_q, precision),
+            Matrix(f"W_K ({ws.d_model}×{ws.d_k})", dims, kn, hw.w_k, precision),
             Matrix(f"W_V ({ws.d_model}×{ws.d_v})", dims, vd, hw.w_v, precision),
         ]))
     if ws.w_o is not None:
