@@ -73,10 +73,17 @@ def test_the_same_word_spelled_right_runs_the_layers(
     assert "load_attention" in layer_calls
 
 
-def test_a_word_of_the_second_sentence_only_is_still_found_after_both_runs() -> None:
-    """compare checks each sentence's word as it is built: the message is today's."""
+def test_a_word_missing_from_the_second_sentence_is_refused_before_any_layer(
+        layer_calls: list[str]) -> None:
+    """compare runs TEXT_A's layers before TEXT_B's: TEXT_B's tokens are checked first."""
     refused(run("compare", "the river bank", "the money", "--model", BERT, "--word", "bank"),
             "--word (in TEXT_B) 'bank'")
+    assert layer_calls == []
+
+
+def test_the_second_sentence_from_stdin_is_checked_once_read() -> None:
+    refused(run("compare", "the river bank", "-", "--model", BERT, "--word", "bank",
+                stdin="the money"), "--word (in TEXT_B) 'bank'")
 
 
 # ---------------------------------------------------------------- progress

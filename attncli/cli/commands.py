@@ -294,7 +294,9 @@ def compare_cmd(
         weights=weights, tokenizer=tokenizer, seed=seed, d_model=d_model, d_k=d_k, d_v=d_v,
         heads=heads, causal=causal, positions=positions, model=model, layer=layer, head=head,
         max_tokens=max_tokens, revision=revision)
-    a = sources.build(text_a, replace(options, words=(("--word (in TEXT_A)", word, False),)))
+    a = sources.build(text_a, replace(options, words=(("--word (in TEXT_A)", word, False),),
+                                      words_also_in=() if text_b == "-" else (
+                                          (text_b, "--word (in TEXT_B)"),)))
     b = sources.build(text_b, replace(options, words=(("--word (in TEXT_B)", word, False),)))
     cmp = compare(a, b, word, name="--word")
     if as_json:

@@ -127,6 +127,9 @@ class SourceOptions:
     # the words options name, checked against a model's tokens before any layer runs:
     # (option, word, whether it names a key: --to, a source word under cross-attention)
     words: tuple[tuple[str, str, bool], ...] = ()
+    # another text whose tokens must hold the same words, checked before any layer too (compare
+    # runs TEXT_A's layers before TEXT_B's): (text, option) pairs
+    words_also_in: tuple[tuple[str, str], ...] = ()
 
 
 def sizes(d_model: int | None, d_k: int | None, d_v: int | None, heads: int | None,
@@ -228,7 +231,8 @@ def _run_model(text: str, opts: SourceOptions, progress):
     return ex.explain_model(text, model, layers=_select(layer, model.n_layers, "layer"),
                             heads=_select(head, model.n_heads, "head"),
                             max_tokens=opts.max_tokens, join=opts.join, float64=opts.float64,
-                            target=opts.target, check_words=_word_check(opts.words),
+                            target=opts.target,
+                            check_words=_word_check(opts.words, opts.words_also_in, model),
                             progress=progress)
 
 
@@ -237,9 +241,11 @@ def named_words(*named: tuple[str, str | None, bool]) -> tuple[tuple[str, str, b
     return tuple((option, word, is_key) for option, word, is_key in named if word is not None)
 
 
-def _word_check(words: tuple[tuple[str, str, bool], ...]):
+def _word_check(words: tuple[tuple[str, str, bool], ...],
+                also_in: tuple[tuple[str, str], ...] = (), model=None):
     """What explain_model calls with the tokens before running a layer: each word an option
-    names must name a token (the same lookup, and error, as once the numbers are in)."""
+    names must name a token (the same lookup, and error, as once the numbers are in); then,
+    for each (text, option) of also_in, the same words in that text, as model splits it."""
     if not words:
         return None
 
@@ -250,6 +256,9 @@ def _word_check(words: tuple[tuple[str, str, bool], ...]):
         keys = queries if key_tokens is None or key_text is None else Words(key_text, key_tokens)
         for option, word, is_key in words:
             find_all(keys if is_key else queries, word, option)
+        for other, option in also_in:
+            for _, word, _ in words:
+                find_all(Words(other, model.tokens(other)), word, option)
 
     return check
 
