@@ -304,8 +304,11 @@ HEADS_SCHEMA = "attncli.heads/1"
 def _link(link) -> dict:
     entry = {"layer": link.layer, "head": link.head, "from": link.src, "to": link.dst,
              "weight": link.weight}
-    if link.baseline is not None:  # with a word pair: what "to" gets on average
+    if link.baseline is not None:  # what "to" gets on average, and how far the weight rises
         entry["baseline"] = link.baseline
+        entry["specificity"] = link.specificity
+    if link.pattern is not None:  # the head's pattern, and what "from"'s row does there
+        entry["pattern"], entry["kind"] = link.pattern, link.kind
     return entry
 
 

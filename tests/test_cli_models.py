@@ -252,7 +252,8 @@ def test_heads_text_shows_the_grid_and_the_sorted_top_list() -> None:
     # bert: [CLS] the animal didn ' t cross the street because it was tired [SEP]
     column = ref[:, :, 10, 2]
     baseline = ref[:, :, :, 2].mean(axis=2)  # an encoder: every query may see "animal"
-    rows = [re.fullmatch(r"layer +(\d) head +(\d) +([\d.]+)% +([\d.]+)% +([+-][\d.]+)", line)
+    rows = [re.fullmatch(r"layer +(\d) head +(\d) +([\d.]+)% +([\d.]+)% +([+-][\d.]+)"
+                         r"(?:  position|  sink)?", line)
             for line in out.splitlines() if line.startswith("layer ")]
     rows = [m for m in rows if m]
     assert len(rows) == 8
@@ -290,7 +291,7 @@ def test_heads_without_a_pair_lists_strongest_links_sorted() -> None:
     assert "grid" not in doc
     assert len(doc["patterns"]) == N_LAYERS
     assert all(len(row) == N_HEADS for row in doc["patterns"])
-    values = [t["weight"] for t in doc["top"]]
+    values = [t["specificity"] for t in doc["top"]]
     assert len(values) == 6 and values == sorted(values, reverse=True)
     ref = reference("distilbert")["attentions"]
     for t in doc["top"]:
@@ -300,7 +301,7 @@ def test_heads_without_a_pair_lists_strongest_links_sorted() -> None:
     result = run("heads", TEXT, "--model", fixture("distilbert"))
     assert result.exit_code == 0, result.stderr
     assert "What each head mostly does" in result.stdout
-    assert "Strongest links between two different words:" in result.stdout
+    assert "Most specific links between two different words" in result.stdout
 
 
 def test_heads_layer_and_head_subsets() -> None:

@@ -204,7 +204,8 @@ def heads_cmd(
     """Every layer and head at once, in one grid.
 
     With --from and --to: how much the first word attends to the second in each head, and the
-    heads that link them most. Without them: what each head mostly does. TEXT is the sentence,
+    heads that link them most. Without them: what each head mostly does, and the links that
+    rise most above their baseline (position and sink rows left out). TEXT is the sentence,
     in quotes; - reads it from standard input.
     """
     from attncli.heads import overview
