@@ -368,6 +368,9 @@ def compare_to_dict(cmp) -> dict:
         "cosine": cmp.cosine,
         "input_cosine": cmp.input_cosine,
         **({"notes": list(cmp.notes)} if cmp.notes else {}),
+        # with a model: its vector in context, the embeddings, then after layer 0, 1, …
+        **({"embedding_cosine": cmp.embedding_cosine, "layer_cosines": cmp.layer_cosines}
+           if cmp.layer_cosines is not None else {}),
     }
 
 

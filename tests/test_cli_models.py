@@ -279,10 +279,10 @@ def test_heads_and_compare_quote_bpe_words_without_their_space() -> None:
     assert "␣ marks the space a byte-level tokenizer folds into a token" in result.stdout
     assert "“ " not in result.stdout and " →  " not in result.stdout
     result = run("compare", TEXT, "The tired animal slept", "--word", "animal",
-                 "--model", fixture("gpt2"))
+                 "--model", fixture("gpt2"), "--head", "0")
     assert result.exit_code == 0, result.stderr
     assert after_header(result.stdout).startswith("“animal” in two contexts")
-    assert "Output of “animal”: cosine" in result.stdout
+    assert "Output of “animal” in layer 1 head 0" in result.stdout
 
 
 def test_heads_without_a_pair_lists_strongest_links_sorted() -> None:
@@ -341,7 +341,7 @@ def test_compare_with_a_model_gives_json_and_text() -> None:
     assert -1.0 <= doc["cosine"] <= 1.0 and -1.0 <= doc["input_cosine"] <= 1.0
     assert len(doc["head_cosines"]) == 1
     assert doc["head_cosines"][0] == pytest.approx(doc["cosine"], abs=1e-12)
-    result = run(*args)
+    result = run(*args, "--layer", "1")  # one head's view, as the JSON's
     assert result.exit_code == 0, result.stderr
     assert "“animal” in two contexts" in result.stdout
     assert f"cosine {doc['cosine']:.3f}" in result.stdout

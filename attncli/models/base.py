@@ -260,23 +260,37 @@ class Model:
             return None
         return ReadAhead(self.load_rest, i)
 
-    def forward(self, ids: Sequence[int], *, float64: bool = False
+    def forward(self, ids: Sequence[int], *, float64: bool = False,
+                hidden: list[np.ndarray] | None = None
                 ) -> tuple[np.ndarray, list[np.ndarray]]:
         """Every layer, to the end: the last layer's output (n, d_model), before any final
-        norm, and each layer's attention weights, (n_heads, n, n) each."""
+        norm, and each layer's attention weights, (n_heads, n, n) each. hidden, if given,
+        gets the residual stream: the embeddings entering layer 0, then each layer's output
+        (n_layers + 1 arrays, (n, d_model) each)."""
         ids_ = self.check_ids(ids)  # (n,)
         self.checkpoint.dtype = np.float64 if float64 else np.float32
         try:
             n, weights = len(ids_), []
             h = self.embed(ids_)  # (n, d_model)
+            if hidden is not None:
+                hidden.append(h)
             for i in range(self.n_layers):
                 layer = self.load_attention(i)
                 x = self.attention_input(h, layer)  # (n, d_model)
                 attn = self.all_heads(x, layer, self.variant(n, i, layer), keep=weights)
                 h = self.finish_layer(h, attn, self.load_rest(i))
+                if hidden is not None:
+                    hidden.append(h)
             return h, weights
         finally:
             self.checkpoint.dtype = np.float32
+
+    def hidden_states(self, ids: Sequence[int], *, float64: bool = False) -> list[np.ndarray]:
+        """The residual stream of every token, as forward() collects it: [0] the embeddings
+        entering layer 0, [i + 1] layer i's output, before any final norm; (n, d_model) each."""
+        hidden: list[np.ndarray] = []
+        self.forward(ids, float64=float64, hidden=hidden)
+        return hidden
 
     def head_slices(self, head: int) -> tuple[slice, slice]:
         """Where a query head's columns, and its key/value head's, sit in the projections."""
