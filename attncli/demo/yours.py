@@ -190,10 +190,10 @@ def real_model_part(spec: str, precision: int) -> list[Screen]:
     def head_body() -> list[RenderableType]:
         ex = head()
         s = ex.heads[0].steps
-        return [*without_headings(render.explanation(ex, show=("softmax",),
+        return [Bars(ex.labels[i], ex.labels, s.weights[i]),
+                *without_headings(render.explanation(ex, show=("softmax",),
                                                      precision=precision,
-                                                     header=False).renderables),
-                Bars(ex.labels[i], ex.labels, s.weights[i])]
+                                                     header=False).renderables)]
 
     def best_words() -> str:
         link, meaning = chosen()
@@ -202,12 +202,10 @@ def real_model_part(spec: str, precision: int) -> list[Screen]:
         street = pair_links(ex, i, k)[0]
         where = f"In layer {link.layer}, head {link.head}, '{a}' gives"
         first = (f"{where} {pct1(link.weight)} of its attention to '{b}', while the sentence's "
-                 f"tokens give '{b}' {pct1(link.baseline or 0.0)} on average (its baseline): "
-                 f"{100 * link.specificity:+.1f} points. ")
+                 f"tokens give '{b}' {pct1(link.baseline or 0.0)} on average (its baseline). ")
         if meaning:
-            said = ("Of all the heads, this one links them most specifically (weight minus "
-                    "baseline), leaving out heads that attend by position and rows parked on a "
-                    "sink. ")
+            said = ("Leaving out rows that attend by position or park on a sink, no other head "
+                    "links them as far above the baseline. ")
         else:
             said = ("No head links them by meaning: this is the most specific link of all, "
                     f"but {_kind_words(link)}. ")
