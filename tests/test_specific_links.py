@@ -164,3 +164,18 @@ def test_heads_json_links_carry_specificity_and_pattern() -> None:
         assert t["pattern"] == doc["patterns"][t["layer"]][t["head"]]["pattern"]
     specificity = [t["specificity"] for t in doc["top"]]
     assert specificity == sorted(specificity, reverse=True)
+
+
+def test_the_demo_on_a_sentence_only_position_links_says_so(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    ex = made(PREVIOUS)
+    ex = dataclasses.replace(ex, config=dataclasses.replace(ex.config, model="bert",
+                                                            n_layers=1))
+    monkeypatch.setattr(yours, "explain_model", lambda *args, **kwargs: ex)
+    out = " ".join(ok(run("demo", TEXT, "--model", BERT, "--no-pause", width=100)).split())
+    assert "No head links two different words here by more than position" in out
+    assert "but its head looks at the previous token whatever the words are" in out
+    # the softmax of a previous-token row (1.0000 / 1.0000) is never taught as meaning
+    assert ("= 1.0000 for 'the'. That weight comes from where the words sit, not from what "
+            "they mean.") in out
+    assert "'animal' gives 100% of its attention to 'the'. That weight comes from where" in out
