@@ -158,6 +158,21 @@ def link_kind(row: np.ndarray, src: int, sinks: list[int], head_pattern: str,
     return "content"
 
 
+def row_kinds(weights: np.ndarray, sinks: list[int], head_pattern: str,
+              cross: bool = False) -> np.ndarray:
+    """link_kind for every row of a head's (n, m) weights at once, row i's query being token
+    i: (n,) object array of KINDS keys."""
+    n = len(weights)
+    kinds = np.full(n, "content", dtype=object)
+    if not cross:  # the largest weight on the query itself or a neighbour
+        kinds[np.abs(np.argmax(weights, axis=1) - np.arange(n)) <= 1] = "positional"
+    if sinks:  # more than SINK_ROW on one sink candidate: it comes before the row's largest
+        kinds[weights[:, sinks].max(axis=1) > SINK_ROW] = "sink"
+    if not cross and head_pattern in POSITIONAL:
+        kinds[:] = "positional"
+    return kinds
+
+
 def baselines(weights: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:
     """(m,) baseline() of every key at once: each column's mean over the queries that may see
     it (0.0 where none may)."""
@@ -317,7 +332,7 @@ def _most_specific(ex: Explanation, steps: Steps, name: str, real: list[int], ke
     baseline (layer and head left 0 for the caller to set); None if every row is positional
     or a sink."""
     w = steps.weights  # (n, m)
-    content = np.array([link_kind(w[i], i, sinks, name, ex.cross) == "content" for i in real])
+    content = row_kinds(w, sinks, name, ex.cross)[real] == "content"  # (real,)
     if not (apart & content[:, None]).any():
         return None
     base = baselines(w, steps.mask)  # (m,)

@@ -15,11 +15,13 @@ import numpy as np
 import pytest
 from conftest import invoke as run
 from conftest import ok, render_text
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from attncli import weights as wts
 from attncli.demo import yours
 from attncli.explain import Explanation, explain
-from attncli.heads import link_kind, overview, pair_links, teachable
+from attncli.heads import PATTERNS, link_kind, overview, pair_links, row_kinds, teachable
 from attncli.render import heads as render_heads
 from attncli.tokens import word_level
 
@@ -73,6 +75,19 @@ def test_a_special_token_is_a_sink_wherever_it_sits() -> None:
     row = np.array([0.1, 0.1, 0.1, 0.1, 0.6])  # [SEP] last, src 1: not a neighbour
     assert link_kind(row, 1, [0, 4], "mixed") == "sink"
     assert link_kind(row, 1, [0], "mixed") == "content"
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.integers(1, 6).flatmap(lambda n: st.tuples(
+    st.lists(st.lists(st.sampled_from([0.0, 0.05, 0.2, 0.5, 0.55, 0.9]), min_size=n,
+                      max_size=n), min_size=n, max_size=n),
+    st.lists(st.integers(0, n - 1), max_size=3, unique=True),
+    st.sampled_from(sorted(PATTERNS)), st.booleans())))
+def test_row_kinds_is_link_kind_for_every_row(case) -> None:
+    rows, sinks, pattern, cross = case
+    weights = np.array(rows)
+    assert list(row_kinds(weights, sinks, pattern, cross)) == [
+        link_kind(weights[i], i, sinks, pattern, cross) for i in range(len(rows))]
 
 
 # ---------------------------------------------------------------- the head chosen
