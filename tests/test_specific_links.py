@@ -133,7 +133,7 @@ def test_only_positional_links_are_said_to_be_so() -> None:
                            "position or parks on a sink.")
     assert ("'animal' → 'the', 100.0% against a baseline of 40.0%; but its head looks at the "
             "previous token whatever the words are: position, not meaning.") in said
-    assert said.endswith("What the 1 heads mostly do, from their weights (as `attn heads` "
+    assert said.endswith("What the one head mostly does, from its weights (as `attn heads` "
                          "names it): 1 looks at the previous token.")
     out = render_text(render_heads.overview(overview(ex)), width=100)
     assert "None: in every head, each row attends by position or parks on a sink." in out

@@ -124,8 +124,9 @@ def patterns_line(ov: Overview) -> str:
     total = sum(k for _, k in counts)
     parts = [f"{k} {DOING[name][k != 1]}" for name, k in counts]
     listed = parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]
-    return (f"What the {total} heads mostly do, from their weights (as `attn heads` names it): "
-            f"{listed}.")
+    who = ("the one head mostly does, from its" if total == 1
+           else f"the {total} heads mostly do, from their")
+    return f"What {who} weights (as `attn heads` names it): {listed}."
 
 
 def _kind_words(link: Link) -> str:
