@@ -1,13 +1,17 @@
-"""One word in two contexts: where it looks in each, and how far its output moved."""
+"""One word in two contexts: where it looks in each, and how far its vector moved."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from attncli.explain import Explanation
 from attncli.lookup import find_one
+
+if TYPE_CHECKING:
+    from attncli.models.base import Model
 
 
 @dataclass(frozen=True)
@@ -23,6 +27,10 @@ class Comparison:
     cosine: float  # the same, for all heads' outputs joined end to end
     input_cosine: float  # cosine of the word's X in A and in B
     notes: tuple[str, ...] = ()  # which token a repeated word took
+    # with a model: the cosine of the word's vector in context (its residual stream, float64)
+    # in A and in B, the embeddings entering layer 0, then after each layer, layer 0 first
+    embedding_cosine: float | None = None
+    layer_cosines: list[float] | None = None
 
 
 def cosine(u: np.ndarray, v: np.ndarray) -> float:
@@ -39,13 +47,20 @@ def cosine(u: np.ndarray, v: np.ndarray) -> float:
     return float(np.clip(np.dot(u, v) / norm, -1.0, 1.0))
 
 
-def compare(a: Explanation, b: Explanation, word: str, name: str = "the word") -> Comparison:
+def compare(a: Explanation, b: Explanation, word: str, name: str = "the word",
+            model: Model | None = None) -> Comparison:
     """Compare the word's attention and output in two explanations made the same way. name:
-    what errors and notes call the word (the CLI's option)."""
+    what errors and notes call the word (the CLI's option). With model (the one a and b were
+    run through), also its vector in context after each layer."""
     (i, note_a), (j, note_b) = find_one(a, word, f"{name} (in TEXT_A)"), find_one(
         b, word, f"{name} (in TEXT_B)")
     outs_a = [hs.steps.output[i] for hs in a.heads]  # each (d_v,)
     outs_b = [hs.steps.output[j] for hs in b.heads]
+    stream: list[float] | None = None
+    if model is not None:
+        hidden_a = model.hidden_states([t.id for t in a.tokens], float64=True)  # (n, d_model)s
+        hidden_b = model.hidden_states([t.id for t in b.tokens], float64=True)
+        stream = [cosine(u[i], v[j]) for u, v in zip(hidden_a, hidden_b, strict=True)]
     return Comparison(
         word=word,
         a=a,
@@ -56,4 +71,6 @@ def compare(a: Explanation, b: Explanation, word: str, name: str = "the word") -
         cosine=cosine(np.concatenate(outs_a), np.concatenate(outs_b)),
         input_cosine=cosine(a.heads[0].steps.x[i], b.heads[0].steps.x[j]),
         notes=tuple(note for note in (note_a, note_b) if note),
+        embedding_cosine=None if stream is None else stream[0],
+        layer_cosines=None if stream is None else stream[1:],
     )

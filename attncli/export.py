@@ -313,8 +313,11 @@ HEADS_SCHEMA = "attncli.heads/1"
 def _link(link) -> dict:
     entry = {"layer": link.layer, "head": link.head, "from": link.src, "to": link.dst,
              "weight": link.weight}
-    if link.baseline is not None:  # with a word pair: what "to" gets on average
+    if link.baseline is not None:  # what "to" gets on average, and how far the weight rises
         entry["baseline"] = link.baseline
+        entry["specificity"] = link.specificity
+    if link.pattern is not None:  # the head's pattern, and what "from"'s row does there
+        entry["pattern"], entry["kind"] = link.pattern, link.kind
     return entry
 
 
@@ -374,6 +377,9 @@ def compare_to_dict(cmp) -> dict:
         "cosine": cmp.cosine,
         "input_cosine": cmp.input_cosine,
         **({"notes": list(cmp.notes)} if cmp.notes else {}),
+        # with a model: its vector in context, the embeddings, then after layer 0, 1, …
+        **({"embedding_cosine": cmp.embedding_cosine, "layer_cosines": cmp.layer_cosines}
+           if cmp.layer_cosines is not None else {}),
     }
 
 

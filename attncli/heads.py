@@ -6,10 +6,11 @@ Pure numpy over an Explanation's heads; `attn heads` renders it or dumps it as J
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
+from attncli.attention import Steps
 from attncli.errors import AttnError
 from attncli.explain import Explanation
 from attncli.lookup import find_one
@@ -28,6 +29,15 @@ PATTERNS = {
 }
 MIXED_BELOW = 0.4  # a pattern must hold at least this much of the average weight to name it
 SINK_ROW = 0.5  # a row parks on a token when it gives it more than this much of its weight
+POSITIONAL = ("self", "previous", "next")  # head patterns set by position, not by the words
+# What one query's row does, for a link from it (link_kind): position, a sink, or the words.
+KINDS = {
+    "positional": "its head attends by position (pattern self, previous or next), or the "
+                  "row's largest weight falls on the query itself or a neighbouring token",
+    "sink": "the row gives more than half its weight to the first or a special token",
+    "content": "neither: the row looks past its neighbours at the words themselves",
+}
+MEANING_ABOVE = 0.1  # a content link must rise this far above its baseline to teach meaning
 
 
 @dataclass(frozen=True)
@@ -44,6 +54,13 @@ class Link:
     dst: int
     weight: float
     baseline: float | None = None
+    pattern: str | None = None  # the head's pattern (a key of PATTERNS), where judged
+    kind: str | None = None  # what src's row does (a key of KINDS), where judged
+
+    @property
+    def specificity(self) -> float:
+        """How far the weight rises above its baseline (the weight, without a baseline)."""
+        return self.weight - (self.baseline or 0.0)
 
 
 @dataclass(frozen=True)
@@ -84,7 +101,8 @@ class Overview:
     src: int | None
     dst: int | None
     top: list[Link]  # with a pair, the heads whose weight rises most above its baseline;
-    # without, the strongest links between two different words
+    # without, each head's most specific content link between two different words, most
+    # specific first (positional and sink rows left out: see link_kind)
     patterns: list[list[HeadPattern]]  # [layer][head]
     notes: tuple[str, ...] = ()  # e.g. which of a repeated word --from or --to took
     baseline: np.ndarray | None = None  # (layers, heads) what dst gets on average, with a pair
@@ -109,6 +127,92 @@ def pair_grid(ex: Explanation, src: int, dst: int) -> tuple[np.ndarray, np.ndarr
         grid[row[hs.layer], col[hs.head]] = hs.steps.weights[src, dst]
         base[row[hs.layer], col[hs.head]] = baseline(hs.steps.weights, dst, hs.steps.mask)
     return grid, base
+
+
+def sink_candidates(tokens: list[Token]) -> list[int]:
+    """Where a sink can park: the first token and the special ones ([CLS], [SEP], BOS…: those
+    that cover no characters of the text)."""
+    return [i for i, t in enumerate(tokens) if i == 0 or t.end <= t.start]
+
+
+def link_kind(row: np.ndarray, src: int, sinks: list[int], head_pattern: str,
+              cross: bool = False) -> str:
+    """What query src's row of weights does, as a key of KINDS: whether a link from it can
+    teach what the words mean.
+
+    row is the query's (m,) weights in one head; sinks the keys a sink can park on
+    (sink_candidates); head_pattern the head's pattern (pattern(), or "sink"). In order:
+    "positional" when the head's pattern is self, previous or next, "sink" when the row gives
+    one sink candidate more than SINK_ROW, "positional" when the row's largest weight falls on
+    src itself or a neighbour (src − 1, src + 1: a [SEP] after the last word too); else
+    "content". A sink head's row that does not park is content: it found something. For
+    cross-attention (the keys are another text's) the positions are not comparable, so only
+    the sink test applies.
+    """
+    if not cross and head_pattern in POSITIONAL:
+        return "positional"
+    if sinks and float(np.max(row[sinks])) > SINK_ROW:
+        return "sink"
+    if not cross and abs(int(np.argmax(row)) - src) <= 1:
+        return "positional"
+    return "content"
+
+
+def row_kinds(weights: np.ndarray, sinks: list[int], head_pattern: str,
+              cross: bool = False) -> np.ndarray:
+    """link_kind for every row of a head's (n, m) weights at once, row i's query being token
+    i: (n,) object array of KINDS keys."""
+    n = len(weights)
+    kinds = np.full(n, "content", dtype=object)
+    if not cross:  # the largest weight on the query itself or a neighbour
+        kinds[np.abs(np.argmax(weights, axis=1) - np.arange(n)) <= 1] = "positional"
+    if sinks:  # more than SINK_ROW on one sink candidate: it comes before the row's largest
+        kinds[weights[:, sinks].max(axis=1) > SINK_ROW] = "sink"
+    if not cross and head_pattern in POSITIONAL:
+        kinds[:] = "positional"
+    return kinds
+
+
+def baselines(weights: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:
+    """(m,) baseline() of every key at once: each column's mean over the queries that may see
+    it (0.0 where none may)."""
+    if mask is None:
+        return weights.mean(axis=0)
+    sees = ~mask  # (n, m)
+    counts = sees.sum(axis=0)  # (m,)
+    sums = np.where(sees, weights, 0.0).sum(axis=0)
+    return np.divide(sums, counts, out=np.zeros(len(counts)), where=counts > 0)
+
+
+def pair_links(ex: Explanation, src: int, dst: int) -> list[Link]:
+    """Each head's link from src to dst, in the heads' order: weight, dst's baseline, the
+    head's pattern and what src's row does there (link_kind)."""
+    sinks = sink_candidates(ex.keys.tokens)
+    links = []
+    for hs in ex.heads:
+        w = hs.steps.weights  # (n, m)
+        name = _head_pattern(ex, hs, w)[0]
+        links.append(Link(hs.layer, hs.head, src, dst, float(w[src, dst]),
+                          baseline(w, dst, hs.steps.mask), name,
+                          link_kind(w[src], src, sinks, name, ex.cross)))
+    return links
+
+
+def teachable(links: list[Link]) -> Link | None:
+    """The content link (link_kind) that rises furthest above its baseline, if it rises at
+    least MEANING_ABOVE: a link that says something about the words, not their places. None
+    when every strong link is positional or parks on a sink."""
+    best = max((link for link in links if link.kind == "content"),
+               key=lambda link: link.specificity, default=None)
+    return best if best is not None and best.specificity >= MEANING_ABOVE else None
+
+
+def pattern_counts(ov: Overview) -> list[tuple[str, int]]:
+    """(pattern, heads) for each pattern the heads show, most heads first, then PATTERNS'
+    order."""
+    counts = Counter(p.pattern for row in ov.patterns for p in row)
+    order = list(PATTERNS)
+    return sorted(counts.items(), key=lambda c: (-c[1], order.index(c[0])))
 
 
 def pattern(weights: np.ndarray, cross: bool = False) -> tuple[str, float]:
@@ -222,6 +326,22 @@ def _head_pattern(ex: Explanation, hs, weights: np.ndarray) -> tuple[str, float,
     return name, score, None
 
 
+def _most_specific(ex: Explanation, steps: Steps, name: str, real: list[int], keys: list[int],
+                   apart: np.ndarray, sinks: list[int]) -> Link | None:
+    """One head's content link between two different words that rises furthest above its
+    baseline (layer and head left 0 for the caller to set); None if every row is positional
+    or a sink."""
+    w = steps.weights  # (n, m)
+    content = row_kinds(w, sinks, name, ex.cross)[real] == "content"  # (real,)
+    if not (apart & content[:, None]).any():
+        return None
+    base = baselines(w, steps.mask)  # (m,)
+    spec = np.where(apart & content[:, None], w[np.ix_(real, keys)] - base[keys], -np.inf)
+    i, j = np.unravel_index(int(np.argmax(spec)), spec.shape)
+    return Link(0, 0, real[i], keys[j], float(w[real[i], keys[j]]), float(base[keys[j]]), name,
+                "content")
+
+
 def overview(ex: Explanation, src_word: str | None = None, dst_word: str | None = None,
              top: int = 5, names: tuple[str, str] = ("the query word", "the key word")
              ) -> Overview:
@@ -231,7 +351,7 @@ def overview(ex: Explanation, src_word: str | None = None, dst_word: str | None 
         raise AttnError(f"{names[0]} and {names[1]} go together")
     layers = sorted({hs.layer for hs in ex.heads})
     heads = sorted({hs.head for hs in ex.heads})
-    row, col = {v: i for i, v in enumerate(layers)}, {v: i for i, v in enumerate(heads)}
+    row = {v: i for i, v in enumerate(layers)}
     real = [i for i, t in enumerate(ex.tokens) if t.end > t.start]  # not [CLS], BOS…
     keys = [j for j, t in enumerate(ex.keys.tokens) if t.end > t.start]
     if ex.cross:  # a target word and a source word are always two words
@@ -239,6 +359,7 @@ def overview(ex: Explanation, src_word: str | None = None, dst_word: str | None 
     else:
         words = word_ids(ex.text, ex.tokens)[real]  # "didn", "'", "t": one word, so no link
         apart = words[:, None] != words[None, :]  # (real, real) True between different words
+    sinks = sink_candidates(ex.keys.tokens)
     patterns: list[list[HeadPattern]] = [[] for _ in layers]
     links: list[Link] = []
     for hs in ex.heads:
@@ -249,19 +370,20 @@ def overview(ex: Explanation, src_word: str | None = None, dst_word: str | None 
             sub = np.where(apart, w[np.ix_(real, keys)], -1.0)  # itself is never apart
             i, j = np.unravel_index(int(np.argmax(sub)), sub.shape)
             best = Link(hs.layer, hs.head, real[i], keys[j], float(sub[i, j]))
-            links.append(best)
+            found = _most_specific(ex, hs.steps, name, real, keys, apart, sinks)
+            if found is not None:
+                links.append(replace(found, layer=hs.layer, head=hs.head))
         patterns[row[hs.layer]].append(HeadPattern(hs.layer, hs.head, name, score, best, sink))
     if src_word is None:
-        links.sort(key=lambda link: -link.weight)
+        links.sort(key=lambda link: -link.specificity)
         return Overview(ex, layers, heads, None, None, None, links[:top], patterns)
 
     (src, note_src) = find_one(ex, src_word, names[0])
     (dst, note_dst) = find_one(ex.keys, dst_word, names[1])  # a source word, for cross-attention
     grid, base = pair_grid(ex, src, dst)  # (layers, heads) each
-    pair = [Link(hs.layer, hs.head, src, dst, float(grid[row[hs.layer], col[hs.head]]),
-                 float(base[row[hs.layer], col[hs.head]])) for hs in ex.heads]
+    pair = pair_links(ex, src, dst)
     # the most specific links first: a head in which every query looks at dst links nothing
     # to it in particular, however large its weight
-    pair.sort(key=lambda link: -(link.weight - link.baseline))
+    pair.sort(key=lambda link: -link.specificity)
     notes = tuple(note for note in (note_src, note_dst) if note)
     return Overview(ex, layers, heads, grid, src, dst, pair[:top], patterns, notes, base)

@@ -252,7 +252,8 @@ def test_heads_text_shows_the_grid_and_the_sorted_top_list() -> None:
     # bert: [CLS] the animal didn ' t cross the street because it was tired [SEP]
     column = ref[:, :, 10, 2]
     baseline = ref[:, :, :, 2].mean(axis=2)  # an encoder: every query may see "animal"
-    rows = [re.fullmatch(r"layer +(\d) head +(\d) +([\d.]+)% +([\d.]+)% +([+-][\d.]+)", line)
+    rows = [re.fullmatch(r"layer +(\d) head +(\d) +([\d.]+)% +([\d.]+)% +([+-][\d.]+)"
+                         r"(?:  position|  sink)?", line)
             for line in out.splitlines() if line.startswith("layer ")]
     rows = [m for m in rows if m]
     assert len(rows) == 8
@@ -278,10 +279,10 @@ def test_heads_and_compare_quote_bpe_words_without_their_space() -> None:
     assert "␣ marks the space a byte-level tokenizer folds into a token" in result.stdout
     assert "“ " not in result.stdout and " →  " not in result.stdout
     result = run("compare", TEXT, "The tired animal slept", "--word", "animal",
-                 "--model", fixture("gpt2"))
+                 "--model", fixture("gpt2"), "--head", "0")
     assert result.exit_code == 0, result.stderr
     assert after_header(result.stdout).startswith("“animal” in two contexts")
-    assert "Output of “animal”: cosine" in result.stdout
+    assert "Output of “animal” in layer 1 head 0" in result.stdout
 
 
 def test_heads_without_a_pair_lists_strongest_links_sorted() -> None:
@@ -290,7 +291,7 @@ def test_heads_without_a_pair_lists_strongest_links_sorted() -> None:
     assert "grid" not in doc
     assert len(doc["patterns"]) == N_LAYERS
     assert all(len(row) == N_HEADS for row in doc["patterns"])
-    values = [t["weight"] for t in doc["top"]]
+    values = [t["specificity"] for t in doc["top"]]
     assert len(values) == 6 and values == sorted(values, reverse=True)
     ref = reference("distilbert")["attentions"]
     for t in doc["top"]:
@@ -300,7 +301,7 @@ def test_heads_without_a_pair_lists_strongest_links_sorted() -> None:
     result = run("heads", TEXT, "--model", fixture("distilbert"))
     assert result.exit_code == 0, result.stderr
     assert "What each head mostly does" in result.stdout
-    assert "Strongest links between two different words:" in result.stdout
+    assert "Most specific links between two different words" in result.stdout
 
 
 def test_heads_layer_and_head_subsets() -> None:
@@ -340,7 +341,7 @@ def test_compare_with_a_model_gives_json_and_text() -> None:
     assert -1.0 <= doc["cosine"] <= 1.0 and -1.0 <= doc["input_cosine"] <= 1.0
     assert len(doc["head_cosines"]) == 1
     assert doc["head_cosines"][0] == pytest.approx(doc["cosine"], abs=1e-12)
-    result = run(*args)
+    result = run(*args, "--layer", "1")  # one head's view, as the JSON's
     assert result.exit_code == 0, result.stderr
     assert "“animal” in two contexts" in result.stdout
     assert f"cosine {doc['cosine']:.3f}" in result.stdout

@@ -291,7 +291,8 @@ def demo_weights():
 
 def test_your_own_sentence_with_a_model() -> None:
     out = " ".join(ok(run("demo", CAT, "--model", BERT, "--no-pause", width=100)).split())
-    assert re.search(r"We follow layer \d, head \d, the head whose strongest link", out)
+    assert re.search(r"We follow layer \d, head \d, and its link '[^']+' → '[^']+', [\d.]+% "
+                     r"against a baseline of [\d.]+%: of all the links", out)
     assert "the real model bert: 2 layers of 4 heads" in out
 
 
@@ -326,7 +327,7 @@ def test_the_lesson_is_built_lazily(forward_passes: list[str]) -> None:
     demo.play(screens[:12], console, pause=False)
     assert forward_passes == []
     demo.play(screens, console, pause=False)
-    assert forward_passes == ["The animal was tired"]  # once, for both screens of part 3
+    assert forward_passes == [lesson_module.PRONOUN]  # once, for both screens of part 3
 
 
 def test_a_bad_model_is_refused_before_any_screen(tmp_path: Path) -> None:
@@ -341,15 +342,16 @@ def model_part(out: str) -> str:
 def test_part_3_picks_the_most_specific_head_and_says_its_baseline() -> None:
     out = ok(run("demo", "--no-pause", "--model", BERT, width=100))
     part = model_part(out)
-    m = re.search(r"In layer (\d), head (\d), 'tired' gives (\d+)% of its attention to "
-                  r"'animal', while the sentence's tokens give 'animal' (\d+)% on average",
+    m = re.search(r"In layer (\d), head (\d), 'it' gives ([\d.]+)% of its attention to "
+                  r"'animal', while the sentence's tokens give 'animal' ([\d.]+)% on average",
                   part)
     assert m is not None, part
-    doc = json.loads(ok(run("heads", "The animal was tired", "--model", BERT, "--from", "tired",
+    doc = json.loads(ok(run("heads", lesson_module.PRONOUN, "--model", BERT, "--from", "it",
                             "--to", "animal", "--json")))
-    top = doc["top"][0]
+    top = doc["top"][0]  # in bert the most specific head is a content one
+    assert top["kind"] == "content"
     assert (int(m[1]), int(m[2])) == (top["layer"], top["head"])
-    assert int(m[3]) == round(100 * top["weight"]) and int(m[4]) == round(100 * top["baseline"])
+    assert m[3] == f"{100 * top['weight']:.1f}" and m[4] == f"{100 * top['baseline']:.1f}"
 
 
 def test_a_sink_that_takes_more_than_the_word_is_named() -> None:
@@ -370,27 +372,29 @@ def test_the_demo_follows_the_first_piece_of_a_split_word(tmp_path: Path) -> Non
     model = tmp_path / "bert-split"
     shutil.copytree(BERT, model)
     doc = json.loads((model / "tokenizer.json").read_text(encoding="utf-8"))
-    del doc["model"]["vocab"]["tired"]  # WordPiece now splits it: t ##ired
+    del doc["model"]["vocab"]["street"]  # WordPiece now splits it: st ##reet
     (model / "tokenizer.json").write_text(json.dumps(doc), encoding="utf-8")
     out = ok(run("demo", "--no-pause", "--model", str(model)))
     assert markers(out, 15) == list(range(1, 16))
     part = model_part(out)
-    assert "splits 'tired' into t + ired, so we follow its first piece, 't'" in part
-    assert "How much “t” attends to “animal”" in part
+    assert "splits 'street' into st + reet, so we follow its first piece, 'st'" in part
+    assert "The same head gives 'st' " in part
 
 
 def test_the_demo_skips_part_3_and_says_why_when_no_token_fits(
         monkeypatch: pytest.MonkeyPatch, forward_passes: list[str]) -> None:
     from attncli.models.base import Model
 
+    # The animal didn't cross the street because it was tired
     joined = [Token("[CLS]", 1, 0, 0), Token("the", 2, 0, 3), Token("animal", 3, 4, 10),
-              Token("was tired", 4, 11, 20), Token("[SEP]", 5, 0, 0)]
+              Token("didn't cross the street", 4, 11, 34), Token("because it", 5, 35, 45),
+              Token("was tired", 6, 46, 55), Token("[SEP]", 7, 0, 0)]
     monkeypatch.setattr(Model, "tokens", lambda self, text: joined)
     out = ok(run("demo", "--no-pause", "--model", BERT))
     assert markers(out, 14) == list(range(1, 15))
     part = model_part(out)
     assert "Why this part is skipped" in part
-    assert "joins 'tired' with its neighbours in one token, 'was tired'" in part
+    assert "joins 'it' with its neighbours in one token, 'because it'" in part
     assert forward_passes == []
 
 

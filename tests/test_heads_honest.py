@@ -141,13 +141,17 @@ def test_the_designed_example_baseline_is_its_column_average() -> None:
                                                                                    abs=0.0005)
 
 
-def test_without_a_pair_there_is_no_baseline() -> None:
-    ov = overview(animal_tired())
+def test_without_a_pair_there_is_no_grid_and_each_link_has_its_own_baseline() -> None:
+    ex = animal_tired()
+    ov = overview(ex)
     assert ov.baseline is None and ov.grid is None
-    assert all(link.baseline is None for link in ov.top)
+    steps = {(hs.layer, hs.head): hs.steps for hs in ex.heads}
+    for link in ov.top:
+        s = steps[link.layer, link.head]
+        assert link.baseline == pytest.approx(baseline(s.weights, link.dst, s.mask))
     doc = export.heads_to_dict(ov)
     assert "baseline" not in doc and "grid" not in doc
-    assert all("baseline" not in t for t in doc["top"])
+    assert doc["top"] and all("baseline" in t for t in doc["top"])
 
 
 @settings(max_examples=200, deadline=None)

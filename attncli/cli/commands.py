@@ -213,7 +213,8 @@ def heads_cmd(
     """Every layer and head at once, in one grid.
 
     With --from and --to: how much the first word attends to the second in each head, and the
-    heads that link them most. Without them: what each head mostly does. TEXT is the sentence,
+    heads that link them most. Without them: what each head mostly does, and the links that
+    rise most above their baseline (position and sink rows left out). TEXT is the sentence,
     in quotes; - reads it from standard input.
     """
     from attncli.heads import overview
@@ -248,7 +249,9 @@ def heads_cmd(
     'attn compare "dog bites man" "man bites dog" --word dog \\\n'
     "      --positions sinusoidal",
     'attn compare "A bank by the river" "A bank with money" --word bank \\\n'
-    "      --model ./all-MiniLM-L6-v2 --layer 5 --json",
+    "      --model ./all-MiniLM-L6-v2",
+    'attn compare "A bank by the river" "A bank with money" --word bank \\\n'
+    "      --model ./all-MiniLM-L6-v2 --layer 5 --head 3 --json",
 ))
 def compare_cmd(
     text_a: Annotated[str, typer.Argument(metavar="TEXT_A", help="The first sentence.",
@@ -282,8 +285,10 @@ def compare_cmd(
     """One word in two sentences, side by side.
 
     Its attention in TEXT_A and in TEXT_B, and the cosine of its two output vectors: how far
-    the context moved it. TEXT_A and TEXT_B are the two sentences, in quotes; one of them (not
-    both) can be -, to read it from standard input.
+    the context moved it. With --model: the cosine of its vector in context (the hidden state)
+    after each layer; --layer and --head add one head's bars and output. TEXT_A and TEXT_B are
+    the two sentences, in quotes; one of them (not both) can be -, to read it from standard
+    input.
     """
     from attncli.compare import compare
 
@@ -298,7 +303,8 @@ def compare_cmd(
                                       words_also_in=() if text_b == "-" else (
                                           (text_b, "--word (in TEXT_B)"),)))
     b = sources.build(text_b, replace(options, words=(("--word (in TEXT_B)", word, False),)))
-    cmp = compare(a, b, word, name="--word")
+    cmp = compare(a, b, word, name="--word",
+                  model=None if model is None else sources.load(model, revision))
     if as_json:
         from attncli import export
 
@@ -307,7 +313,15 @@ def compare_cmd(
     from attncli.render import compare as render_compare
     from attncli.render.header import with_header
 
-    view = with_header(cmp.a, render_compare.comparison(cmp, precision), output.tips(cmp.a),
+    # a model's view is its vector after each layer; one head's bars only when asked for
+    one_head = model is None or layer is not None or head is not None
+    shown = cmp.a
+    if not one_head:  # the hidden states run through every layer and head: say so above
+        c = shown.config
+        shown = replace(shown, config=replace(c, layers=tuple(range(c.n_layers or 0)),
+                                              head_indices=tuple(range(c.heads))))
+    view = with_header(shown, render_compare.comparison(cmp, precision, heads=one_head),
+                       output.tips(cmp.a),
                        texts=(cmp.a.text, cmp.b.text))
     output.show(view, exports, f"attn compare: {cmp.a.text} | {cmp.b.text}")
 

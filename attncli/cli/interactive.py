@@ -41,8 +41,9 @@ def demo_cmd(
              "examples].", show_default=False)] = None,
     weights: WeightsOpt = None,
     model: Annotated[str | None, typer.Option(
-        help="A real model: without TEXT, a third part shows what it does with the lesson's "
-             "sentence; with TEXT, the lesson runs on TEXT through it.",
+        help="A real model: without TEXT, a third part shows which head links \"it\" to "
+             "\"animal\" in the lesson's pronoun sentence; with TEXT, the lesson runs on TEXT "
+             "through it, in its most specific head.",
         metavar="DIR|REPO", show_default=False)] = None,
     seed: SeedOpt = 0,
     no_pause: Annotated[bool, typer.Option(

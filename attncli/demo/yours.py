@@ -12,10 +12,20 @@ import numpy as np
 from rich.console import RenderableType
 
 from attncli import tokens as tok
-from attncli.demo.blocks import SENTENCE, numbers, pair_of, pct, word
+from attncli.demo.blocks import numbers, pair_of, pct, word
 from attncli.demo.screens import Screen
 from attncli.explain import Explanation, explain, explain_model
-from attncli.heads import Link, Overview, baseline, overview
+from attncli.heads import (
+    MEANING_ABOVE,
+    POSITIONAL,
+    Link,
+    Overview,
+    baseline,
+    overview,
+    pair_links,
+    pattern_counts,
+    teachable,
+)
 from attncli.lookup import word_pieces
 from attncli.render import explain as render
 from attncli.render import heads as render_heads
@@ -88,71 +98,129 @@ def _sink_words(ex: Explanation, i: int, j: int, weights: np.ndarray) -> str:
 
 SINK_CLOSE = 0.8  # a sink token with this share of the word's weight or more is mentioned
 
+PRONOUN = "The animal didn't cross the street because it was tired"  # the lesson's own example
+
+
+def pct1(weight: float) -> str:
+    return f"{100 * weight:.1f}%"
+
+
+# what a head with each pattern does, for one head and for several
+DOING = {
+    "sink": ("parks on a sink", "park on a sink"),
+    "mixed": ("has no single pattern", "have no single pattern"),
+    "first": ("looks mostly at the first token", "look mostly at the first token"),
+    "last": ("looks mostly at the last token", "look mostly at the last token"),
+    "previous": ("looks at the previous token", "look at the previous token"),
+    "next": ("looks at the next token", "look at the next token"),
+    "self": ("looks at itself", "look at themselves"),
+}
+
+
+def patterns_line(ov: Overview) -> str:
+    """One sentence: how many heads show each pattern, most first (as `attn heads` names
+    them)."""
+    counts = pattern_counts(ov)
+    total = sum(k for _, k in counts)
+    parts = [f"{k} {DOING[name][k != 1]}" for name, k in counts]
+    listed = parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]
+    who = ("the one head mostly does, from its" if total == 1
+           else f"the {total} heads mostly do, from their")
+    return f"What {who} weights (as `attn heads` names it): {listed}."
+
+
+def _kind_words(link: Link) -> str:
+    """Why a link is no lesson about meaning (link_kind's verdict, in words)."""
+    if link.kind == "sink":
+        return "its row gives more than half its weight to a first or special token: a sink"
+    if link.pattern in POSITIONAL:
+        return (f"its head {DOING[link.pattern][0]} whatever the words are: position, not "
+                "meaning")
+    return "its row looks hardest at the word itself or a neighbour: position, not meaning"
+
 
 def real_model_part(spec: str, precision: int) -> list[Screen]:
-    """Part 3: what a real model does with the sentence (one screen if it cannot be shown)."""
+    """Part 3: what a real model does with the lesson's pronoun sentence, "it" → "animal"
+    against "it" → "street" in the most specific head (one screen if it cannot be shown)."""
     from attncli.models import load_model
 
     loaded = load_model(spec)
-    tokens = loaded.tokens(SENTENCE)
-    labels = [visible(t.label(SENTENCE).strip() or t.text) for t in tokens]
+    tokens = loaded.tokens(PRONOUN)
+    labels = [visible(t.label(PRONOUN).strip() or t.text) for t in tokens]
     name = visible(short_name(spec))  # a directory's name reaches the screen: escaped
     part = f"Part 3 · {name}"
-    src, dst = find_word(SENTENCE, tokens, "tired"), find_word(SENTENCE, tokens, "animal")
+    src, dst, other = (find_word(PRONOUN, tokens, w) for w in ("it", "animal", "street"))
     specials = [i for i, t in enumerate(tokens) if t.end <= t.start]  # [CLS], <s>…
     size = (f"{name} has {loaded.n_layers} layers with {loaded.n_heads} heads each, and every "
             "head does the five steps with its own learned W_Q, W_K and W_V. ")
     split = [f"The tokenizer splits '{w.word}' into {' + '.join(labels[i] for i in w.pieces)},"
              f" so we follow its first piece, '{labels[w.index]}'. "
-             for w in (src, dst) if w.index is not None and len(w.pieces) > 1]
-    if src.index is None or dst.index is None:
-        why = src.reason or dst.reason
+             for w in (src, dst, other) if w.index is not None and len(w.pieces) > 1]
+    if src.index is None or dst.index is None or other.index is None:
+        why = src.reason or dst.reason or other.reason
         return [Screen(part, "Why this part is skipped", (
-            size + f"Its tokenizer splits '{SENTENCE}' into {', '.join(labels)}. Part 3 "
-            f"follows one token of 'tired' to one token of 'animal', but {why}, so there is "
-            "no such pair here and this part is skipped. Try `attn heads` with words this "
-            "tokenizer keeps whole."))]
-    i, j = src.index, dst.index
-    a, b = labels[i], labels[j]
+            size + f"Its tokenizer splits '{PRONOUN}' into {', '.join(labels)}. Part 3 "
+            f"follows one token of 'it' to one token of 'animal' and of 'street', but {why}, "
+            "so there is no such pair here and this part is skipped. Try `attn heads` with "
+            "words this tokenizer keeps whole."))]
+    i, j, k = src.index, dst.index, other.index
+    a, b, c = labels[i], labels[j], labels[k]
 
     @cache
-    def real() -> tuple[Explanation, Overview]:
-        ex = explain_model(SENTENCE, loaded, list(range(loaded.n_layers)),
+    def real() -> tuple[Explanation, Overview, Overview]:
+        ex = explain_model(PRONOUN, loaded, list(range(loaded.n_layers)),
                            list(range(loaded.n_heads)))
-        return ex, overview(ex, f"#{i}", f"#{j}", top=3)  # by position: pieces may repeat
+        # by position: pieces may repeat
+        return ex, overview(ex, f"#{i}", f"#{j}", top=3), overview(ex)
 
-    def best() -> Link:
-        return real()[1].top[0]  # the most specific link: weight above its baseline
+    @cache
+    def chosen() -> tuple[Link, bool]:
+        """The head taught: the most specific content link, else the most specific of all."""
+        links = pair_links(real()[0], i, j)
+        best = teachable(links)
+        if best is not None:
+            return best, True
+        return max(links, key=lambda link: link.specificity), False
 
     def head() -> Explanation:
-        ex, _ = real()
-        hs = next(h for h in ex.heads if (h.layer, h.head) == (best().layer, best().head))
+        ex = real()[0]
+        link = chosen()[0]
+        hs = next(h for h in ex.heads if (h.layer, h.head) == (link.layer, link.head))
         return Explanation(ex.text, ex.tokens, ex.config, hs.steps.x, [hs])
 
     def head_body() -> list[RenderableType]:
         ex = head()
         s = ex.heads[0].steps
-        return [*without_headings(render.explanation(ex, show=("softmax",),
+        return [Bars(ex.labels[i], ex.labels, s.weights[i]),
+                *without_headings(render.explanation(ex, show=("softmax",),
                                                      precision=precision,
-                                                     header=False).renderables),
-                Bars(ex.labels[i], ex.labels, s.weights[i])]
+                                                     header=False).renderables)]
 
     def best_words() -> str:
-        link, ex = best(), head()
+        link, meaning = chosen()
+        ex = head()
         w = ex.heads[0].steps.weights
-        return (f"In layer {link.layer}, head {link.head}, '{a}' gives {pct(link.weight)} of "
-                f"its attention to '{b}', while the sentence's tokens give '{b}' "
-                f"{pct(link.baseline or 0.0)} on average: of all the heads, this one links "
-                f"'{a}' to '{b}' most specifically." + _sink_words(ex, i, j, w)
-                + f" Other heads do other jobs: some look at {neighbours}, many park their "
-                f"attention on {park} when nothing in the sentence is useful to them.")
+        street = pair_links(ex, i, k)[0]
+        where = f"In layer {link.layer}, head {link.head}, '{a}' gives"
+        first = (f"{where} {pct1(link.weight)} of its attention to '{b}', while the sentence's "
+                 f"tokens give '{b}' {pct1(link.baseline or 0.0)} on average (its baseline). ")
+        if meaning:
+            said = ("Leaving out rows that attend by position or park on a sink, no other head "
+                    "links them as far above the baseline. ")
+        else:
+            said = ("No head links them by meaning: this is the most specific link of all, "
+                    f"but {_kind_words(link)}. ")
+        contrast = (f"The same head gives '{c}' {pct1(street.weight)}, against a baseline of "
+                    f"{pct1(street.baseline or 0.0)} ({100 * street.specificity:+.1f})"
+                    + (f": here '{a}' looks at '{b}', not at '{c}'. "
+                       if link.specificity > street.specificity else ". "))
+        sink = _sink_words(ex, i, j, w).lstrip()
+        return first + said + contrast + (sink + " " if sink else "") + patterns_line(real()[2])
 
-    neighbours = "the previous token" if loaded.causal else "the next or previous token"
-    park = (" or ".join(dict.fromkeys(labels[k] for k in specials)) if specials
-            else "the first token")
     return [
         Screen(part, "A real model has many heads", (
-            size + _added(labels, specials) + _mask(loaded.causal, a, b) + "".join(split)
+            size + f"The lesson asks what 'it' means in “{PRONOUN}”. "
+            + _added(labels, specials) + _mask(loaded.causal, a, b) + "".join(split)
             + f"The grid shows, for every head, how much '{a}' attends to '{b}', and ranks "
             f"the heads by how far that rises above what '{b}' gets from every word."),
             lambda: [render_heads.overview(real()[1])]),
@@ -198,18 +266,20 @@ def own_sentence_part(text: str, weights: str | Path | None, model: str | None, 
     part = "Your sentence · " + visible(words if len(words) <= 40 else words[:39] + "…")
 
     @cache
-    def chosen() -> tuple[Explanation, tuple[int, int]]:
+    def chosen() -> tuple[Explanation, tuple[int, int], str]:
+        """The head shown, the pair worked out, and (with a model) what is said of it."""
         if loaded is None:
             assert ws is not None
             ex = explain(text, tok.word_level(text), ws, seed=seed, heads=[0])
-            return ex, _strongest(ex)
+            return ex, _strongest(ex), ""
         every = explain_model(text, loaded, list(range(loaded.n_layers)),
                               list(range(loaded.n_heads)))
-        link = _most_specific(every)
+        link, meaning = follow(every)
         at = (link.layer, link.head) if link else (every.heads[-1].layer, 0)
         hs = next(h for h in every.heads if (h.layer, h.head) == at)
         one = Explanation(every.text, every.tokens, every.config, hs.steps.x, [hs])
-        return one, (link.src, link.dst) if link else (0, 0)
+        said = model_words(one, link, meaning, overview(every))
+        return one, (link.src, link.dst) if link else (0, 0), said
 
     def ex() -> Explanation:
         return chosen()[0]
@@ -221,16 +291,16 @@ def own_sentence_part(text: str, weights: str | Path | None, model: str | None, 
         c = e.config
         n = len(e.tokens)
         if c.source == "model":
-            h = e.heads[0]
             what = (f"the real model {visible(short_name(model or ''))}: {c.n_layers} layers of "
-                    f"{c.heads} heads. We follow layer {h.layer}, head {h.head}, the head whose "
-                    "strongest link between two words rises furthest above what that word "
-                    "gets on average")
+                    f"{c.heads} heads. {chosen()[2]}")
         elif c.source == "file":
             what = f"the weights in {visible(c.weights)}"
         else:
             what = (f"random weights (seed {seed}): nothing was learned, so which word looks "
                     "at which means nothing yet, but every sum is real")
+        if c.source == "model":
+            return (f"We run the five steps on “{visible(text)}”: {n} tokens, with {what} The "
+                    "last screens work out that link by hand.")
         return (f"We run the five steps on “{visible(text)}”: {n} tokens, with {what}. The "
                 "last screens work out one link by hand: the pair of different words with "
                 f"the most weight, '{word(e, link().src)}' → '{word(e, link().dst)}'.")
@@ -247,13 +317,18 @@ def own_sentence_part(text: str, weights: str | Path | None, model: str | None, 
         return (f"Scale the score ({render_pair.scale_chain(pr, precision)}), then softmax: "
                 f"{exp} of each entry, divided by the row's sum. For '{word(e, pr.src)}': "
                 f"{number(pr.row.exps[pr.dst], 4)} / {number(pr.row.total, 4)} = "
-                f"{number(pr.weight, 4)} for '{word(e, pr.dst)}'.")
+                f"{number(pr.weight, 4)} for '{word(e, pr.dst)}'." + place())
+
+    def place() -> str:
+        """With a model whose link is only positional: say so wherever its weight is shown."""
+        return (" That weight comes from where the words sit, not from what they mean."
+                if POSITION_ONLY in chosen()[2] else "")
 
     def bars_words() -> str:
         pr, e = link(), ex()
         return (f"'{word(e, pr.src)}' gives {pct(pr.weight)} of its attention to "
                 f"'{word(e, pr.dst)}'." + _sink_words(e, pr.src, pr.dst,
-                                                       e.heads[0].steps.weights))
+                                                       e.heads[0].steps.weights) + place())
 
     def output_words() -> str:
         pr, e = link(), ex()
@@ -309,7 +384,43 @@ def _strongest(ex: Explanation) -> tuple[int, int]:
     return (links[0].src, links[0].dst) if links else (0, 0)
 
 
-def _most_specific(ex: Explanation) -> Link | None:
-    """Over every head: the strongest link that rises furthest above its key's baseline (a
-    head where every word looks at that word links nothing to it in particular)."""
-    return max(_links(ex), key=lambda link: link.weight - (link.baseline or 0.0), default=None)
+POSITION_ONLY = "No head links two different words here by more than position"
+
+
+def follow(ex: Explanation) -> tuple[Link | None, bool]:
+    """The link the demo works out on a model's sentence, and whether it teaches meaning.
+
+    Over every head, the most specific content link (teachable: weight minus baseline, rows
+    that attend by position or park on a sink left out), with True; if there is none, the
+    most specific of each head's strongest links, judged by link_kind, with False; None for
+    a text with one word.
+    """
+    best = teachable(overview(ex).top)  # top: each head's most specific content link
+    if best is not None:
+        return best, True
+    strongest = max(_links(ex), key=lambda link: link.specificity, default=None)
+    if strongest is None:
+        return None, False
+    judged = pair_links(ex, strongest.src, strongest.dst)
+    return next(link for link in judged
+                if (link.layer, link.head) == (strongest.layer, strongest.head)), False
+
+
+def model_words(ex: Explanation, link: Link | None, meaning: bool, ov: Overview) -> str:
+    """What the own-sentence demo says of the head it follows (ex holds only that head), the
+    link follow() chose and what every head mostly does (ov: the overview of all heads)."""
+    h = ex.heads[0]
+    if link is None:
+        return f"We follow layer {h.layer}, head {h.head}: the text has a single word."
+    pair = (f"'{word(ex, link.src)}' → '{word(ex, link.dst)}', {pct1(link.weight)} against a "
+            f"baseline of {pct1(link.baseline or 0.0)}")
+    if meaning:
+        said = (f"We follow layer {h.layer}, head {h.head}, and its link {pair}: of all the "
+                "links between two different words, it rises furthest above what the key word "
+                "gets on average, leaving out rows that attend by position or park on a sink.")
+    else:
+        said = (f"{POSITION_ONLY}: every link rising {100 * MEANING_ABOVE:.0f} points or more "
+                "above its baseline attends by position or parks on a sink. We work out the "
+                f"most specific one anyway, in layer {h.layer}, head {h.head}: {pair}; but "
+                f"{_kind_words(link)}.")
+    return f"{said} {patterns_line(ov)}"

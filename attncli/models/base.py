@@ -269,9 +269,12 @@ class Model:
         return ReadAhead(self.load_rest, i)
 
     def forward(self, ids: Sequence[int], *, float64: bool = False,
-                progress: Progress | None = None) -> tuple[np.ndarray, list[np.ndarray]]:
+                progress: Progress | None = None, hidden: list[np.ndarray] | None = None
+                ) -> tuple[np.ndarray, list[np.ndarray]]:
         """Every layer, to the end: the last layer's output (n, d_model), before any final
-        norm, and each layer's attention weights, (n_heads, n, n) each. progress as for run."""
+        norm, and each layer's attention weights, (n_heads, n, n) each. progress as for run.
+        hidden, if given, gets the residual stream: the embeddings entering layer 0, then each
+        layer's output (n_layers + 1 arrays, (n, d_model) each)."""
         ids_ = self.check_ids(ids)  # (n,)
         self.checkpoint.dtype = np.float64 if float64 else np.float32
         try:
@@ -279,6 +282,8 @@ class Model:
             h = self.embed(ids_)  # (n, d_model)
             if progress is not None:
                 progress(0, self.n_layers)
+            if hidden is not None:
+                hidden.append(h)
             for i in range(self.n_layers):
                 layer = self.load_attention(i)
                 x = self.attention_input(h, layer)  # (n, d_model)
@@ -286,9 +291,18 @@ class Model:
                 h = self.finish_layer(h, attn, self.load_rest(i))
                 if progress is not None:
                     progress(i + 1, self.n_layers)
+                if hidden is not None:
+                    hidden.append(h)
             return h, weights
         finally:
             self.checkpoint.dtype = np.float32
+
+    def hidden_states(self, ids: Sequence[int], *, float64: bool = False) -> list[np.ndarray]:
+        """The residual stream of every token, as forward() collects it: [0] the embeddings
+        entering layer 0, [i + 1] layer i's output, before any final norm; (n, d_model) each."""
+        hidden: list[np.ndarray] = []
+        self.forward(ids, float64=float64, hidden=hidden)
+        return hidden
 
     def head_slices(self, head: int) -> tuple[slice, slice]:
         """Where a query head's columns, and its key/value head's, sit in the projections."""

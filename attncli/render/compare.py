@@ -37,14 +37,40 @@ def _row(mask, i: int):
     return None if mask is None else mask[i]
 
 
-def comparison(cmp: Comparison, precision: int = 2) -> Group:
-    """For each head: the word's bars in A and in B; then how far its output vector moved."""
+def _stream(cmp: Comparison, word: str, precision: int) -> list[RenderableType]:
+    """A model's view: the cosine of the word's vector in context after each layer."""
+    if cmp.layer_cosines is None or cmp.embedding_cosine is None:
+        return []
+    grid = Table.grid(padding=(0, 2))
+    grid.add_column(justify="left")
+    grid.add_column(justify="right")
+    grid.add_row(Text("vector of the word", style="dim"), Text("cosine", style="dim"))
+    grid.add_row("embeddings (into layer 0)", number(cmp.embedding_cosine, precision + 1))
+    for i, c in enumerate(cmp.layer_cosines):
+        grid.add_row(f"after layer {i}", Text(number(c, precision + 1), style="bold"))
+    return [
+        Text.assemble("How far the context moved “", (word, "bold"), "”: the cosine of its "
+                      "vector in context (the hidden state, every head and the rest of the "
+                      "layer) in A and in B, after each layer (1 = pointing the same way, "
+                      "0 = unrelated)"),
+        grid,
+        Text(""),
+    ]
+
+
+def comparison(cmp: Comparison, precision: int = 2, heads: bool = True) -> Group:
+    """For each head: the word's bars in A and in B; then how far its output vector moved.
+    With a model's hidden states, first the cosine after each layer; heads=False leaves the
+    heads out (a model's view when no layer or head was asked for)."""
     word_a = visible(cmp.a.labels[cmp.index_a].strip())  # " animal" (byte-level BPE) → animal
     parts: list[RenderableType] = [
         Text.assemble("“", (word_a, "bold"), "” in two contexts, A and B"),
         *(Text(note, style="yellow") for note in cmp.notes),
         Text(""),
+        *_stream(cmp, word_a, precision),
     ]
+    if not heads:
+        return Group(*parts)
     for n, (ha, hb) in enumerate(zip(cmp.a.heads, cmp.b.heads, strict=True)):
         if len(cmp.a.heads) > 1 or cmp.a.from_model:
             parts.append(Rule(Text(head_title(cmp.a, ha), style="bold magenta")))
@@ -56,11 +82,17 @@ def comparison(cmp: Comparison, precision: int = 2) -> Group:
         if len(cmp.a.heads) > 1:
             parts.append(Text(f"cosine of the outputs in this head: "
                               f"{number(cmp.head_cosines[n], precision + 1)}"))
+    x_of = f"Input X of “{word_a}”"
+    out_of = f"Output of “{word_a}”"
+    if cmp.a.from_model:  # one head's numbers, not the token's vector
+        shown = ", ".join(f"layer {hs.layer} head {hs.head}" for hs in cmp.a.heads)
+        x_of += f" into layer {cmp.a.heads[0].layer}"
+        out_of += (f" in {shown} ({sum(hs.steps.v.shape[1] for hs in cmp.a.heads)} numbers, "
+                   "before W_O)")
     parts += [
-        Text(f"Input X of “{word_a}”: cosine {number(cmp.input_cosine, precision + 1)} between A "
+        Text(f"{x_of}: cosine {number(cmp.input_cosine, precision + 1)} between A "
              "and B" + (" (the same embedding goes in)" if cmp.input_cosine > 0.9999 else "")),
-        Text.assemble(f"Output of “{word_a}”: cosine ", (number(cmp.cosine, precision + 1),
-                                                         "bold"),
+        Text.assemble(f"{out_of}: cosine ", (number(cmp.cosine, precision + 1), "bold"),
                       " between A and B (1 = pointing the same way, 0 = unrelated)"),
     ]
     return Group(*parts)

@@ -11,6 +11,7 @@ from attncli.safe_text import SPACE_LEGEND, SPACE_MARK, SPACE_MARKERS, space_mar
 SHADES = (" ", "░", "▒", "▓", "█")  # weight 0–0.1, 0.1–0.3, 0.3–0.5, 0.5–0.7, 0.7–1
 CODES = {"self": "S", "previous": "P", "next": "N", "first": "F", "last": "L", "sink": "K",
          "mixed": "·"}
+MARKS = {"positional": "position", "sink": "sink"}  # a pair row that teaches no meaning
 LABEL_W = len("layer 10 head 11")  # the "layer  3 head  1" that starts each listed head
 
 
@@ -122,6 +123,8 @@ class PairRows:
                                  f"  {100 * base:7.1f}%")
             if full:
                 line.append(f"  {100 * (link.weight - base):+10.1f}")
+            if link.kind in MARKS:  # no lesson about meaning: say why
+                line.append(f"  {MARKS[link.kind]}", style="yellow")
             out.append(line)
         return out
 
@@ -147,6 +150,11 @@ def _pair(ov: Overview, label: _Labels) -> list[RenderableType]:
                    style="bold"),
               Text(f"A head in which every word looks at “{dst}” is not a specific link.",
                    style="dim")]
+    if any(link.kind in MARKS for link in ov.top):
+        parts.append(Text(f"“position”: “{src}”'s row there attends by position (its head's "
+                          "pattern is self, previous or next, or the row looks hardest at a "
+                          "neighbour); “sink”: it gives more than half its weight to the first "
+                          "or a special token.", style="dim"))
     return [*parts, PairRows(ov.top)]
 
 
@@ -171,8 +179,29 @@ def _patterns(ov: Overview, label: _Labels) -> list[RenderableType]:
                      "first and last are the source's, and self, previous and next do not "
                      "apply.", style="dim")] if ov.ex.cross else []),
             Text(""),
-            Text("Strongest links between two different words:", style="bold"),
-            *(_link(label, link) for link in ov.top)]
+            *_specific(ov, label)]
+
+
+def _specific(ov: Overview, label: _Labels) -> list[RenderableType]:
+    """Each head's most specific content link, weight and baseline, and what was left out."""
+    lines: list[RenderableType] = [
+        Text("Most specific links between two different words (each head's link that rises "
+             "furthest above its baseline, the average weight the key word gets):",
+             style="bold")]
+    for link in ov.top:
+        line = _link(label, link)
+        line.append(f"  baseline {100 * (link.baseline or 0.0):4.1f}%  "
+                    f"{100 * link.specificity:+5.1f}  [{CODES[link.pattern or 'mixed']}]")
+        lines.append(line)
+    if not ov.top:
+        lines.append(Text("None: in every head, each row attends by position or parks on a "
+                          "sink."))
+    lines.append(Text("Left out: rows that attend by position (in a self, previous or next "
+                      "head, or with their largest weight on the word itself or a neighbour) "
+                      "and rows that give more than half their weight to the first or a special "
+                      "token (a sink). [K], [·]…: the head's pattern, as in the grid.",
+                      style="dim"))
+    return lines
 
 
 def overview(ov: Overview) -> Group:
