@@ -68,8 +68,9 @@ def demo_cmd(
 
     It runs on two worked examples, or on TEXT, your own sentence (- reads standard input).
     Keys: Enter, Space, → or n next; ←, b or p back; Home or g first; a number then Enter
-    jumps; ? lists the keys; q or Esc quits. Each screen fits the terminal: a screen with more
-    numbers than fit is shown in pages. Ctrl-C stops at once (exit code 130, nothing saved).
+    jumps; ? lists the keys (Esc closes the list); q quits. Each screen fits the terminal: a
+    screen with more numbers than fit is shown in pages. Ctrl-C stops at once (exit code 130,
+    nothing saved).
     """
     from rich.console import Group
     from rich.text import Text
