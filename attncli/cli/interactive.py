@@ -136,8 +136,8 @@ def explore_cmd(
 
     TEXT is the sentence [default: "The animal was tired"]. Keys:
     ↑/↓ query, Tab then ↑/↓ key, ←/→ head, [ and ] layer, g heads grid, m weights heat map,
-    c causal mask, p positions, e edit the sentence, s save an SVG, ? keys, q quit. It needs a
-    terminal: for a pipe, use attn explain.
+    c causal mask, p positions, e edit the sentence, s save an SVG, ? keys, Esc closes what
+    is open, q quit. It needs a terminal: for a pipe, use attn explain.
     """
     from dataclasses import replace
 
