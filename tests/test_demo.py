@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 from conftest import ANIMAL_TIRED, ok, refused
 from conftest import invoke as run
+from rich.cells import cell_len
 from rich.console import Console
 
 from attncli import demo
@@ -183,9 +184,16 @@ def test_first_keys_go_to_the_first_screen(key: str) -> None:
     assert press(Place(5, 1), key, 9, pages_of([2] * 9)) == Place(0, 0)
 
 
-@pytest.mark.parametrize("key", ["q", "Q", "\x1b"])
+@pytest.mark.parametrize("key", ["q", "Q"])
 def test_quit_keys(key: str) -> None:
     assert press(Place(3), key, 9, pages_of([1] * 9)) is None
+
+
+def test_esc_closes_the_keys_or_a_typed_number_and_never_quits() -> None:
+    counts = pages_of([2] * 9)
+    assert press(Place(3, 1, help=True), "\x1b", 9, counts) == Place(3, 1)
+    assert press(Place(3, 1, typed="12"), "\x1b", 9, counts) == Place(3, 1)
+    assert press(Place(3, 1), "\x1b", 9, counts) == Place(3, 1)  # nothing open: stays
 
 
 def test_a_number_then_enter_jumps_and_backspace_erases() -> None:
@@ -203,7 +211,29 @@ def test_question_mark_shows_the_keys_and_any_key_closes_them() -> None:
     shown = press(Place(1), "?", 3, counts)
     assert shown == Place(1, help=True)
     assert press(shown, "x", 3, counts) == Place(1)
+    assert press(shown, "?", 3, counts) == Place(1)
     assert press(shown, "q", 3, counts) is None
+
+
+@pytest.mark.parametrize("close", ["\x1b", "?"])
+def test_play_closes_the_keys_with_esc_or_question_mark(close: str) -> None:
+    console, buf = tty_console()
+    demo.play(demo.lesson(), console, pause=True, read_key=Keys("\r", "?", close, "q"))
+    drawn = frames(buf.getvalue())
+    assert "Keys" in drawn[2] and markers(drawn[2], 13) == []  # the list, over screen 2
+    assert markers(drawn[3], 13) == [2]  # closed: screen 2 again, and q quit after it
+    assert len(drawn) == 4
+
+
+def test_the_list_of_keys_fits_80_by_24() -> None:
+    from attncli.demo.keys import help_page
+
+    console, _ = tty_console()
+    lines = console.render_lines(help_page(), console.options, pad=False)
+    assert len(lines) <= 23  # the footer takes the last line
+    assert max(sum(cell_len(seg.text) for seg in line) for line in lines) <= 80
+    text = "\n".join("".join(seg.text for seg in line) for line in lines)
+    assert "Esc" in text and "close this list" in text
 
 
 def test_play_steps_forward_back_and_quits(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -518,7 +548,7 @@ def test_keys_read_together_are_pressed_one_by_one() -> None:
     assert split_keys("12\r") == ["1", "2", "\r"]
     assert split_keys("\x1b[C\x1b[Db") == ["\x1b[C", "\x1b[D", "b"]
     assert split_keys("\x1b[1~q") == ["\x1b[1~", "q"]
-    assert split_keys("\x1b") == ["\x1b"]  # Esc alone quits
+    assert split_keys("\x1b") == ["\x1b"]  # Esc alone is one key
     console, buf = tty_console()
     demo.play(demo.lesson(), console, pause=True, read_key=Keys("12\r", "q"))
     assert markers(frames(buf.getvalue())[-1], 13) == [12]  # "12" then Enter: screen 12

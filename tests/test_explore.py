@@ -22,6 +22,7 @@ from attncli.explore.modals import EditScreen, GridScreen, KeysScreen, MatrixScr
 from attncli.explore.session import Session
 
 BERT = str(Path(__file__).parent / "fixtures" / "models" / "bert")
+GPT2 = str(Path(__file__).parent / "fixtures" / "models" / "gpt2")
 TIRED = "The animal was tired"
 MODEL_TEXT = "The animal didn't cross the street because it was tired"
 
@@ -271,6 +272,207 @@ def test_clicking_a_token_makes_it_the_query() -> None:
             return app.query
 
     assert asyncio.run(go()) == 3
+
+
+# ---------------------------------------------------------------- the terminal it is given
+
+LONG = ("the cat sat on the mat because it was tired and the dog ran to the park with a ball "
+        "while the sun set over the hills")  # 27 tokens: more than the key list shows
+
+
+def sizes(app: Explorer, _) -> dict:
+    from rich.cells import cell_len
+    from textual.widgets import OptionList
+
+    keys = app.query_one("#keys", OptionList)
+    lines = [key_line(app, j) for j in range(keys.option_count)]
+    return {"list": (keys.outer_size.width, keys.outer_size.height),
+            "room": keys.scrollable_content_region.width,
+            "widest": max(cell_len(line) for line in lines),
+            "queries": app.query_one("#queries").outer_size.height}
+
+
+def test_the_lists_and_bars_grow_with_the_terminal() -> None:
+    small = drive(Explorer(session_for(LONG)), check=sizes)
+    big = drive(Explorer(session_for(LONG)), size=(120, 40), check=sizes)
+    assert big["list"][0] > small["list"][0] + 30  # 40 more columns, most of them the list's
+    assert small["list"][1] == small["queries"] == 12  # half of 24 lines, as the style says
+    assert big["list"][1] == big["queries"] == 20  # half of 40
+    for got in (small, big):  # every line of the list is as wide as the list: the bars fill it
+        assert got["widest"] == got["room"]
+
+
+def test_the_bars_fill_the_list_on_every_sentence() -> None:
+    got = drive(animal(), "down", "down", "down", size=(120, 40), check=sizes)
+    assert got["widest"] == got["room"]
+    # tired → animal is 64.6% of the bar's cells, in whole cells and eighths
+    cells = got["room"] - len("animal") - 1 - len(" 100.0%")
+    line = drive(animal(), "down", "down", "down", size=(120, 40),
+                 check=lambda app, _: key_line(app, 1))
+    assert line.count("█") == int(0.6460 * cells * 8 + 0.5) // 8
+
+
+def visible_keys(app: Explorer) -> range:
+    from textual.widgets import OptionList
+
+    keys = app.query_one("#keys", OptionList)
+    top = int(keys.scroll_offset.y)
+    return range(top, top + keys.scrollable_content_region.height)
+
+
+def test_the_strongest_key_stays_in_view() -> None:
+    async def go():
+        app = Explorer(session_for(LONG, heads=2))
+        seen = []
+        async with app.run_test(size=(80, 24)) as pilot:
+            for move in ["right", "left"]:
+                for _ in range(len(app.labels)):
+                    await pilot.pause()
+                    best = int(app.steps.weights[app.query].argmax())
+                    seen.append((app.head, app.query, best, app.key, visible_keys(app)))
+                    await pilot.press("down")
+                await pilot.press(move)
+        return seen
+
+    seen = asyncio.run(go())
+    assert {head for head, *_ in seen} == {0, 1}
+    missed = [(head, query, best) for head, query, best, _, shown in seen if best not in shown]
+    assert missed == []
+    # the chosen key too, where both fit; and one case where they do not: the strongest wins
+    assert all(key in shown for _, _, best, key, shown in seen if abs(best - key) < 10)
+    assert any(abs(best - key) >= 10 for _, _, best, key, _ in seen)
+
+
+def test_a_new_head_brings_its_strongest_key_into_view() -> None:
+    def check(app, _):
+        return int(app.steps.weights[app.query].argmax()), visible_keys(app)
+
+    for keys in (("down", "down", "right"), ("down", "down", "right_square_bracket")):
+        best, shown = drive(Explorer(session_for(LONG, heads=4)), *keys, check=check)
+        assert best in shown
+
+
+def test_a_decoder_opens_on_an_unmasked_pair() -> None:
+    def check(app, _):
+        s = app.steps
+        body = str(app.query_one("#pair-body").render())
+        return app.query, app.key, bool(s.mask[app.query, app.key]), len(app.labels), body
+
+    decoder = Explorer(session_for(TIRED, model=GPT2), source="gpt2")
+    query, key, masked, n, body = drive(decoder, check=check)
+    assert query == n - 1 and not masked and key != query  # the last token sees them all
+    assert "masked" not in body
+    query, key, masked, _, _ = drive(Explorer(session_for(TIRED, weights=ANIMAL_TIRED,
+                                                          causal=True)), check=check)
+    assert (query, key, masked) == (3, 1, False)  # tired → animal, as without the mask
+
+
+def test_under_a_mask_the_key_follows_only_to_keys_the_query_sees() -> None:
+    def check(app, _):
+        return app.query, app.key
+
+    decoder = Explorer(session_for(TIRED, model=GPT2), source="gpt2")
+    assert drive(decoder, "home", check=check) == (0, 0)  # the first sees only itself
+    decoder = Explorer(session_for(TIRED, model=GPT2), source="gpt2")
+    query, key = drive(decoder, "home", "down", check=check)
+    assert (query, key) == (1, 0)
+
+
+def heat_map_text(app: Explorer, _) -> list[str]:
+    from textual.widgets import Static
+
+    from attncli.explore.app import as_text
+
+    body = app.screen.query_one(Static)
+    return as_text(app.screen.view, body.content_region.width).plain.splitlines()
+
+
+def test_the_heat_map_names_its_columns_by_token() -> None:
+    lines = drive(animal(), "m", check=heat_map_text)
+    words = TIRED.split()
+    assert [line.split()[:2] for line in lines[2:6]] == [[str(i), w] for i, w in enumerate(words)]
+    # the tokens across the top, each over its column: as wide as the longest token, and a space
+    start, width = len("0 animal "), len("animal") + 1
+    header = lines[1]
+    assert [header[start + width * j:start + width * (j + 1)].strip()
+            for j in range(4)] == words
+    weights = session_for(TIRED, weights=ANIMAL_TIRED).head(0, 0).steps.weights
+    for i, row in enumerate(lines[2:6]):  # the darkest cell sits under the row's largest
+        cells = [row[start + width * j:start + width * (j + 1)] for j in range(4)]
+        assert cells[int(weights[i].argmax())] == "█" * (width - 1) + " "
+
+
+def test_a_long_sentences_heat_map_writes_its_tokens_downwards() -> None:
+    lines = drive(Explorer(session_for(LONG)), "m", check=heat_map_text)
+    words = LONG.split()
+    first = next(r for r, line in enumerate(lines) if line.startswith(" 0 the "))
+    down, ruler = lines[1:first - 1], lines[first - 1]  # the tokens downwards, their numbers
+    start = len(" 0 because ")  # the rows' labels, as wide as the longest and a space
+    columns = ["".join(line[start + 2 * j:start + 2 * j + 1] for line in down).strip()
+               for j in range(len(words))]
+    assert columns == words  # none longer than 8 characters
+    assert ruler[start:].split() == ["0", "5", "10", "15", "20", "25"]
+    assert ruler.index("10") == start + 2 * 10
+    assert all(len(line) <= 76 for line in lines)  # inside the box at 80 columns
+
+
+def test_a_token_too_long_to_write_downwards_ends_in_an_ellipsis() -> None:
+    from attncli.explore.modals import TokenHeatmap
+
+    heat = TokenHeatmap("t", ["a", "understanding", "é"], np.eye(3), per_row=True)
+    down = heat.downwards(3, 2)
+    assert ["".join(line[2 * j] for line in down).strip() for j in range(3)] == \
+        ["a", "underst…", "é"]
+
+
+def note(app: Explorer, _) -> str:
+    return str(app.query_one("#note").render()) if app.query_one("#note").display else ""
+
+
+def test_p_says_what_the_positions_changed_with_the_numbers() -> None:
+    off = session_for(TIRED, weights=ANIMAL_TIRED).head(0, 0).steps.weights
+    on = session_for(TIRED, weights=ANIMAL_TIRED, positions="sinusoidal").head(0, 0).steps.weights
+    moved = np.abs(on - off)
+    i, j = np.unravel_index(moved.argmax(), moved.shape)
+    words = TIRED.split()
+    said = drive(animal(), "down", "down", "down", "p", check=note)
+    assert said.startswith("sinusoidal positions on: each token's embedding gets its "
+                           "position's sines and cosines added")
+    assert f"“tired” → “animal” {off[3, 1]:.4f} → {on[3, 1]:.4f}" in said
+    assert f"the largest change: “{words[i]}” → “{words[j]}” {off[i, j]:.4f} → {on[i, j]:.4f}" \
+        in said
+    said = drive(animal(), "down", "down", "down", "p", "p", check=note)
+    assert said.startswith("sinusoidal positions off")
+    assert f"“tired” → “animal” {on[3, 1]:.4f} → {off[3, 1]:.4f}" in said
+    assert drive(animal(), "down", "down", "down", "p", "up", check=note) == ""  # moved on
+
+
+def test_c_says_what_the_mask_changed() -> None:
+    said = drive(animal(), "c", check=note)  # on "The" → "animal": now masked
+    off = session_for(TIRED, weights=ANIMAL_TIRED).head(0, 0).steps.weights
+    assert said.startswith("causal mask on: each token sees itself and the tokens before it")
+    assert f"“The” → “animal” {off[0, 1]:.4f} → —" in said
+    assert f"the largest change: “The” → “The” {off[0, 0]:.4f} → 1.0000" in said
+
+
+def test_the_keys_fit_80_by_24_and_esc_or_question_mark_close_them() -> None:
+    def check(app, _):
+        box = app.screen.query_one("#keys-box")
+        text = str(box.render())
+        return box.region, box.content_region.height, len(text.splitlines())
+
+    region, height, lines = drive(animal(), "question_mark", check=check)
+    assert region.x >= 0 and region.right <= 80 and region.y >= 0 and region.bottom <= 24
+    assert height == lines  # no line wrapped: each fits the box
+
+    def state(app, _):
+        return app.is_running, app.screen.__class__
+
+    for close in ("escape", "question_mark"):
+        running, screen = drive(animal(), "question_mark", close, check=state)
+        assert running and screen is not KeysScreen
+    running, screen = drive(animal(), "escape", check=state)  # nothing open: Esc does nothing
+    assert running
 
 
 # ---------------------------------------------------------------- snapshots at 80×24

@@ -69,8 +69,9 @@ def demo_cmd(
 
     It runs on two worked examples, or on TEXT, your own sentence (- reads standard input).
     Keys: Enter, Space, → or n next; ←, b or p back; Home or g first; a number then Enter
-    jumps; ? lists the keys; q or Esc quits. Each screen fits the terminal: a screen with more
-    numbers than fit is shown in pages. Ctrl-C stops at once (exit code 130, nothing saved).
+    jumps; ? lists the keys (Esc closes the list); q quits. Each screen fits the terminal: a
+    screen with more numbers than fit is shown in pages. Ctrl-C stops at once (exit code 130,
+    nothing saved).
     """
     from rich.console import Group
     from rich.text import Text
@@ -137,8 +138,8 @@ def explore_cmd(
 
     TEXT is the sentence [default: "The animal was tired"]. Keys:
     ↑/↓ query, Tab then ↑/↓ key, ←/→ head, [ and ] layer, g heads grid, m weights heat map,
-    c causal mask, p positions, e edit the sentence, s save an SVG, ? keys, q quit. It needs a
-    terminal: for a pipe, use attn explain.
+    c causal mask, p positions, e edit the sentence, s save an SVG, ? keys, Esc closes what
+    is open, q quit. It needs a terminal: for a pipe, use attn explain.
     """
     from dataclasses import replace
 

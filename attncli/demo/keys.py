@@ -17,7 +17,8 @@ from attncli.demo.screens import Screen
 NEXT = {"\r", "\n", " ", "n", "\x1b[C", "\x1bOC"}
 BACK = {"b", "p", "\x1b[D", "\x1bOD"}
 FIRST = {"g", "\x1b[H", "\x1bOH", "\x1b[1~", "\x1b[7~"}
-QUIT = {"q", "Q", "\x1b"}
+QUIT = {"q", "Q"}
+ESC = {"\x1b"}  # closes the list of keys or drops a half-typed number; it never quits
 HELP = {"?"}
 ERASE = {"\x7f", "\x08"}
 
@@ -26,8 +27,9 @@ KEYS_HELP = (
     ("←, b or p", "back"),
     ("Home or g", "the first screen"),
     ("a number, then Enter", "jump to that screen"),
-    ("?", "this list of keys"),
-    ("q or Esc", "quit (Ctrl-C stops at once)"),
+    ("?", "this list of keys; any key closes it (q still quits)"),
+    ("Esc", "close this list, or forget a half-typed number"),
+    ("q", "quit (Ctrl-C stops at once)"),
 )
 
 
@@ -43,7 +45,7 @@ class Place:
 
 def press(at: Place, key: str, total: int, pages: Callable[[int], int]) -> Place | None:
     """Where a key leads from `at` (None: quit). pages(i) is how many pages screen i has."""
-    if at.help:  # any key closes the list of keys (q still quits)
+    if at.help:  # any key closes the list of keys, Esc and ? too (q still quits)
         return None if key in QUIT else replace(at, help=False)
     if key.isdigit():
         return replace(at, typed=(at.typed + key)[-4:])
@@ -53,6 +55,8 @@ def press(at: Place, key: str, total: int, pages: Callable[[int], int]) -> Place
         target = min(max(int(at.typed), 1), total) - 1
         return Place(target)
     at = replace(at, typed="")
+    if key in ESC:
+        return at
     if key in QUIT:
         return None
     if key in HELP:

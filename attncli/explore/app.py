@@ -9,25 +9,51 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from rich.cells import cell_len
 from rich.console import Group, RenderableType
 from rich.text import Text
-from textual import work
+from textual import events, work
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
+from textual.geometry import Region
+from textual.message import Message
 from textual.reactive import reactive
 from textual.widgets import OptionList, Static
 
+from attncli.attention import Steps
 from attncli.errors import AttnError
-from attncli.explore.modals import EditScreen, GridScreen, KeysScreen, MatrixScreen
-from attncli.explore.session import Session
+from attncli.explore.modals import (
+    EditScreen,
+    GridScreen,
+    KeysScreen,
+    MatrixScreen,
+    TokenHeatmap,
+)
+from attncli.explore.session import Session, largest_change
 from attncli.render import pair as render_pair
 from attncli.render.common import without_headings
-from attncli.render.widgets import MASKED, Heatmap, bar, token_label
+from attncli.render.widgets import MASKED, bar, token_label
 from attncli.safe_text import visible
 
-BAR = 20  # cells of a key's bar
+BAR = 20  # cells of a key's bar until the key list has a width to fill
+MIN_BAR = 8  # a bar is never narrower, however narrow the list
+PERCENT = 7  # " 100.0%" after a bar, or "      —" for a masked key
 
+
+class KeyList(OptionList):
+    """The key list. It tells the explorer when it gets a size or is shown, so the bars fill
+    its width and the explorer, not the list, picks which keys are in view."""
+
+    class Placed(Message):
+        pass
+
+    def on_resize(self, event: events.Resize) -> None:
+        self.post_message(self.Placed())
+
+    def on_show(self, event: events.Show) -> None:
+        event.prevent_default()  # not OptionList's own scroll to the highlighted key
+        self.post_message(self.Placed())
 
 
 class Explorer(App[None]):
@@ -71,23 +97,35 @@ class Explorer(App[None]):
         yield Static(id="sentence")
         with Horizontal(id="middle"):
             yield OptionList(id="queries")
-            yield OptionList(id="keys")
+            yield KeyList(id="keys")
         with VerticalScroll(id="pair"):
             yield Static(id="pair-body")
+        yield Static(id="note")
         yield Static(id="status")
 
     def on_mount(self) -> None:
+        self.set_reactive(Explorer.query, self.opening_query())
         self.fill_lists()
         self.query_one("#queries", OptionList).focus()
         self.ready = True
         self.follow_query()
         self.redraw()
 
+    def opening_query(self) -> int:
+        """Where a sentence opens: on its first token, or under a mask on its last, the query
+        that sees the most keys (the first sees only itself)."""
+        return len(self.labels) - 1 if self.steps.mask is not None else 0
+
     # ---------------------------------------------------------------- the numbers
 
     @property
     def labels(self) -> list[str]:
         return self.session.ex.labels
+
+    @property
+    def steps(self) -> Steps:
+        """The current head's steps: its weights, its mask."""
+        return self.session.head(self.layer, self.head).steps
 
     def fill_lists(self) -> None:
         """The token lists of the current sentence (the key list's prompts carry the bars)."""
@@ -106,23 +144,54 @@ class Explorer(App[None]):
 
     def key_prompts(self) -> list[Text]:
         """One line per key: its name, the query's bar over it and the weight, or — where the
-        mask hides it."""
-        s = self.session.head(self.layer, self.head).steps
+        mask hides it. The bars fill the key list's width."""
+        s = self.steps
         w = s.weights[self.query]
         masked = None if s.mask is None else s.mask[self.query]
-        width = max(len(token_label(lab)) for lab in self.labels)
+        names = [token_label(lab) for lab in self.labels]
+        width = max(cell_len(name) for name in names)
+        cells = self.bar_cells(width)
         best = int(w.argmax())
         out = []
-        for j, lab in enumerate(self.labels):
-            line = Text(f"{token_label(lab):>{width}} ", style="bold" if j == best else "",
-                        no_wrap=True)
+        for j, name in enumerate(names):
+            line = Text(" " * (width - cell_len(name)) + name + " ",
+                        style="bold" if j == best else "", no_wrap=True)
             if masked is not None and masked[j]:
-                line.append(" " * BAR + f" {MASKED:>6}", style="dim")
+                line.append(" " * cells + f" {MASKED:>{PERCENT - 1}}", style="dim")
             else:
-                line.append(bar(float(w[j]), BAR), style="bold cyan" if j == best else "cyan")
+                line.append(bar(float(w[j]), cells), style="bold cyan" if j == best else "cyan")
                 line.append(f" {100 * w[j]:5.1f}%")
             out.append(line)
         return out
+
+    def bar_cells(self, label_width: int) -> int:
+        """How many cells a bar has: what the key list's width leaves beside the key's name
+        and its percentage."""
+        keys = self.query_one("#keys", OptionList)
+        room = keys.scrollable_content_region.width
+        if not room:  # not laid out yet
+            return BAR
+        room -= keys.get_component_styles("option-list--option").padding.width
+        return max(MIN_BAR, room - label_width - 1 - PERCENT)
+
+    def on_key_list_placed(self) -> None:
+        """The key list has a (new) size: bars to fill it, and its strongest key in view
+        once it is laid out."""
+        self.redraw()
+        self.call_after_refresh(self.show_strongest)
+
+    def show_strongest(self) -> None:
+        """Scroll the key list so the key the query gives most weight is in view, with the
+        chosen key too when both fit."""
+        keys = self.query_one("#keys", OptionList)
+        best, height = int(self.steps.weights[self.query].argmax()), keys.scrollable_size.height
+        if not height:
+            return
+        top, bottom = min(best, self.key), max(best, self.key)
+        if bottom - top >= height:
+            top = bottom = best
+        keys.scroll_to_region(Region(0, top, 1, bottom - top + 1), animate=False, force=True,
+                              immediate=True)
 
     def redraw(self) -> None:
         if not self.ready:
@@ -180,28 +249,37 @@ class Explorer(App[None]):
 
     def watch_query(self) -> None:
         if self.ready:
+            self.say("")
             self.follow_query()
             self.redraw()
+            self.show_strongest()
 
     def follow_query(self) -> None:
-        """A new query: the key list follows it to the key it gives most weight, itself
-        aside (Tab, then ↑/↓ picks another)."""
-        w = self.session.head(self.layer, self.head).steps.weights[self.query].copy()
-        if len(w) > 1:
-            w[self.query] = -1.0
-        best = int(w.argmax())
+        """A new query: the key list follows it to the key it gives most weight among those
+        it sees, itself aside (Tab, then ↑/↓ picks another); itself when it sees no other."""
+        s = self.steps
+        w = s.weights[self.query].copy()
+        w[self.query] = -1.0
+        if s.mask is not None:
+            w[s.mask[self.query]] = -1.0
+        best = int(w.argmax()) if w.max() >= 0 else self.query
         if best != self.key:
             self.set_reactive(Explorer.key, best)
             self.query_one("#keys", OptionList).highlighted = best
 
     def watch_key(self) -> None:
+        self.say("")
         self.redraw()
 
     def watch_layer(self) -> None:
+        self.say("")
         self.redraw()
+        self.show_strongest()
 
     def watch_head(self) -> None:
+        self.say("")
         self.redraw()
+        self.show_strongest()
 
     def on_resize(self) -> None:
         self.redraw()
@@ -217,15 +295,54 @@ class Explorer(App[None]):
     def action_causal(self) -> None:
         if self.toggle_refused():
             return
+        before = self.steps
         self.session.causal = not self.session.causal
-        self.redraw()
+        self.say(("causal mask on: each token sees itself and the tokens before it, no later "
+                  "one") if self.session.causal else
+                 "causal mask off: each token sees every token", before)
 
     def action_positions(self) -> None:
         if self.toggle_refused():
             return
+        before = self.steps
         self.session.positions = "none" if self.session.positions == "sinusoidal" \
             else "sinusoidal"
+        self.say(("sinusoidal positions on: each token's embedding gets its position's sines "
+                  "and cosines added") if self.session.positions == "sinusoidal" else
+                 "sinusoidal positions off: each embedding is the token's alone", before)
+
+    def say(self, what: str, before: Steps | None = None) -> None:
+        """The note above the status line (none when what is empty). With before, the head's
+        steps before a switch: the note adds how the chosen pair's weight moved, and the
+        weight that moved most, then everything is drawn again."""
+        note = self.query_one("#note", Static)
+        note.display = bool(what)
+        if before is None:
+            note.update(what)
+            return
+        after = self.steps
+        text = Text(f"{what}. Layer {self.layer}, head {self.head}: ", no_wrap=False)
+        text.append_text(self.moved(before, after, self.query, self.key))
+        i, j, by = largest_change(before, after)
+        if by == 0:
+            text.append("; no weight of this head changed.")
+        elif (i, j) == (self.query, self.key):
+            text.append(", the largest change in this head.")
+        else:
+            text.append("; the largest change: ")
+            text.append_text(self.moved(before, after, i, j))
+            text.append(".")
+        note.update(text)
         self.redraw()
+        self.show_strongest()
+
+    def moved(self, before: Steps, after: Steps, i: int, j: int) -> Text:
+        """“a” → “b” 0.6460 → 0.4310: a pair's weight before and after a switch."""
+        def weight(s: Steps) -> str:
+            return MASKED if s.mask is not None and s.mask[i, j] else f"{s.weights[i, j]:.4f}"
+
+        a, b = token_label(self.labels[i]), token_label(self.labels[j])
+        return Text.assemble((f"“{a}” → “{b}”", "bold"), f" {weight(before)} → {weight(after)}")
 
     def toggle_refused(self) -> bool:
         if not self.session.can_toggle:
@@ -246,8 +363,8 @@ class Explorer(App[None]):
                                     (self.layer, self.head), a, b), jump)
 
     def action_matrix(self) -> None:
-        s = self.session.head(self.layer, self.head).steps
-        self.push_screen(MatrixScreen(Heatmap(
+        s = self.steps
+        self.push_screen(MatrixScreen(TokenHeatmap(
             f"Weights of layer {self.layer}, head {self.head} (rows: queries, columns: keys)",
             self.labels, s.weights, per_row=True, masked=s.mask,
             caption="each cell shaded by its share of the row's largest weight; "
@@ -280,11 +397,13 @@ class Explorer(App[None]):
         self.call_from_thread(self.after_rebuild)
 
     def after_rebuild(self) -> None:
-        self.set_reactive(Explorer.query, 0)
+        self.say("")
+        self.set_reactive(Explorer.query, self.opening_query())
         self.set_reactive(Explorer.key, 0)
         self.fill_lists()
         self.follow_query()
         self.redraw()
+        self.show_strongest()
 
     def action_save(self) -> None:
         """The screen as an SVG picture, attn-explore-N.svg in the folder it started in (the

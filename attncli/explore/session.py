@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from attncli.attention import HeadSteps
+from attncli.attention import HeadSteps, Steps
 from attncli.explain import Explanation
 from attncli.heads import pair_grid
 from attncli.sums import Pair, pair
@@ -60,3 +60,11 @@ class Session:
     def retext(self, text: str) -> None:
         """A new sentence: worked out when next read (a bad one raises AttnError then)."""
         self.text = text
+
+
+def largest_change(before: Steps, after: Steps) -> tuple[int, int, float]:
+    """(query, key, by): the pair whose weight moved most between two runs of one head (the
+    first in reading order on a tie), and by how much (0 when none moved)."""
+    moved = np.abs(after.weights - before.weights)  # (n, n)
+    i, j = np.unravel_index(int(moved.argmax()), moved.shape)
+    return int(i), int(j), float(moved[i, j])
