@@ -2,12 +2,32 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
+from attncli.errors import AttnError
 from attncli.explain import Explanation
-from attncli.lookup import find_one
+from attncli.lookup import LISTED, find_one
+from attncli.safe_text import visible
+
+
+@dataclass(frozen=True)
+class Toward:
+    """How near the word came to another word's value vector, before and after attention.
+
+    Attention makes the word's output a weighted sum of value vectors, so the more it attends
+    to a word, the nearer its output points to that word's value. All heads' vectors are
+    joined end to end, as for Comparison.cosine."""
+
+    word: str  # the other word, as named
+    side: str  # "a" or "b": the sentence whose token gives the value (A when both hold it)
+    index: int  # that token
+    value_a: float  # cosine of that value with the word's own value in A (before attention)
+    output_a: float  # … with the word's output in A (after attention)
+    value_b: float  # the same two in B
+    output_b: float
 
 
 @dataclass(frozen=True)
@@ -23,6 +43,14 @@ class Comparison:
     cosine: float  # the same, for all heads' outputs joined end to end
     input_cosine: float  # cosine of the word's X in A and in B
     notes: tuple[str, ...] = ()  # which token a repeated word took
+    toward: tuple[Toward, ...] = ()  # other words' values the output is measured against
+
+    def nearest(self, side: str) -> tuple[list[str], float]:
+        """The toward words whose value the output in side ("a" or "b") is nearest (all that
+        tie), and that cosine."""
+        cosines = [getattr(t, f"output_{side}") for t in self.toward]
+        top = max(cosines)
+        return [t.word for t, c in zip(self.toward, cosines, strict=True) if c == top], top
 
 
 def cosine(u: np.ndarray, v: np.ndarray) -> float:
@@ -39,9 +67,12 @@ def cosine(u: np.ndarray, v: np.ndarray) -> float:
     return float(np.clip(np.dot(u, v) / norm, -1.0, 1.0))
 
 
-def compare(a: Explanation, b: Explanation, word: str, name: str = "the word") -> Comparison:
+def compare(a: Explanation, b: Explanation, word: str, name: str = "the word",
+            toward: Sequence[str] = (), toward_name: str = "the other word") -> Comparison:
     """Compare the word's attention and output in two explanations made the same way. name:
-    what errors and notes call the word (the CLI's option)."""
+    what errors and notes call the word (the CLI's option); toward: other words (each in A or
+    B) whose value vectors the word's value and output are measured against, toward_name what
+    errors call them."""
     (i, note_a), (j, note_b) = find_one(a, word, f"{name} (in TEXT_A)"), find_one(
         b, word, f"{name} (in TEXT_B)")
     outs_a = [hs.steps.output[i] for hs in a.heads]  # each (d_v,)
@@ -56,4 +87,32 @@ def compare(a: Explanation, b: Explanation, word: str, name: str = "the word") -
         cosine=cosine(np.concatenate(outs_a), np.concatenate(outs_b)),
         input_cosine=cosine(a.heads[0].steps.x[i], b.heads[0].steps.x[j]),
         notes=tuple(note for note in (note_a, note_b) if note),
+        toward=tuple(_toward(a, b, i, j, other, toward_name) for other in toward),
     )
+
+
+def _joined(ex: Explanation, row: str, i: int) -> np.ndarray:
+    """Token i's row of "v" or "output", every head's joined end to end."""
+    return np.concatenate([getattr(hs.steps, row)[i] for hs in ex.heads])  # (heads·d_v,)
+
+
+def _toward(a: Explanation, b: Explanation, i: int, j: int, other: str,
+            option: str) -> Toward:
+    for side, ex in (("a", a), ("b", b)):
+        try:
+            k, _ = find_one(ex, other, option)
+        except AttnError:
+            continue
+        value = _joined(ex, "v", k)
+        return Toward(word=other, side=side, index=k,
+                      value_a=cosine(_joined(a, "v", i), value),
+                      output_a=cosine(_joined(a, "output", i), value),
+                      value_b=cosine(_joined(b, "v", j), value),
+                      output_b=cosine(_joined(b, "output", j), value))
+    raise AttnError(f"{option} {visible(other)!r} names no token of either sentence "
+                    f"(A: {_listed(a)}; B: {_listed(b)})")
+
+
+def _listed(ex: Explanation) -> str:
+    more = f", … ({len(ex.labels) - LISTED} more)" if len(ex.labels) > LISTED else ""
+    return ", ".join(visible(label.strip()) for label in ex.labels[:LISTED]) + more

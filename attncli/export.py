@@ -365,6 +365,9 @@ def compare_to_dict(cmp) -> dict:
         "cosine": cmp.cosine,
         "input_cosine": cmp.input_cosine,
         **({"notes": list(cmp.notes)} if cmp.notes else {}),
+        **({"toward": [{"word": t.word, "in": t.side, "index": t.index, "value_a": t.value_a,
+                        "output_a": t.output_a, "value_b": t.value_b, "output_b": t.output_b}
+                       for t in cmp.toward]} if cmp.toward else {}),
     }
 
 

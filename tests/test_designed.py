@@ -1,0 +1,182 @@
+"""The designed lessons: "it" → "animal" in the pronoun sentence (animal-street.json), and "bank"
+moved toward "river" or "money" by its context (bank.json, attn compare --toward)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from conftest import ANIMAL_TIRED, SAMPLE_WEIGHTS, ok, ok_json, refused
+from conftest import invoke as run
+
+ANIMAL_STREET = SAMPLE_WEIGHTS / "animal-street.json"
+BANK = SAMPLE_WEIGHTS / "bank.json"
+PRONOUN = "The animal didn't cross the street because it was tired"
+RIVER = "I sat on the bank of the river"
+MONEY = "I put money in the bank"
+
+
+def row(doc: dict, word: str) -> dict[str, float]:
+    """The weights a token gives every key, by key (each key of the sentence is unique here
+    except "the", whose entry is the last one)."""
+    labels = [t["text"] for t in doc["tokens"]]
+    weights = doc["heads"][0]["weights"][labels.index(word)]
+    return dict(zip(labels, weights, strict=True))
+
+
+# ---------------------------------------------------------------- "it" → "animal"
+
+
+def test_every_token_of_the_pronoun_sentence_is_known_and_it_picks_the_animal() -> None:
+    doc = ok_json(run("explain", PRONOUN, "-w", str(ANIMAL_STREET), "--from", "it", "--to",
+                      "animal", "--json"))
+    assert [t["text"] for t in doc["tokens"]] == [
+        "The", "animal", "didn", "'", "t", "cross", "the", "street", "because", "it", "was",
+        "tired"]
+    it = row(doc, "it")
+    # "it" asks for a noun (2) and for something alive (3): "animal" offers both (score 5),
+    # "street" only the noun (2), the other ten keys nothing (0); all are divided by √4 = 2
+    total = math.exp(2.5) + math.exp(1.0) + 10
+    assert it["animal"] == pytest.approx(math.exp(2.5) / total)  # 0.4892
+    assert it["street"] == pytest.approx(math.exp(1.0) / total)  # 0.1092
+    assert it["animal"] > 4 * it["street"]
+    assert max(it, key=it.get) == "animal"
+    pair = doc["pair"]
+    assert pair["products"] == [2.0, 3.0, 0.0, 0.0] and pair["score"] == 5.0
+    assert pair["output"][1] == pytest.approx(it["animal"])  # 'alive' comes from "animal" alone
+
+
+def test_the_pronoun_pair_view_names_the_animal_and_its_numbers() -> None:
+    out = ok(run("explain", PRONOUN, "-w", str(ANIMAL_STREET), "--from", "it", "--to",
+                 "animal", width=80))
+    assert "The pair “it” → “animal”" in out
+    lines = [line.split() for line in out.splitlines()]
+    assert ["noun", "2.00", "1.00", "2.00"] in lines
+    assert ["alive", "3.00", "1.00", "3.00"] in lines
+    assert "weight of “animal” = 12.1825 / 24.9008 = 0.4892" in out
+    assert ["street", "1.0000", "2.7183", "0.1092"] in lines
+
+
+def test_the_other_rows_of_the_pronoun_sentence_read_sensibly() -> None:
+    doc = ok_json(run("explain", PRONOUN, "-w", str(ANIMAL_STREET), "--json"))
+    tired = row(doc, "tired")  # an adjective looks for a living noun: 1.8 + 1.6 against 1.8
+    total = math.exp(1.7) + math.exp(0.9) + 10
+    assert tired["animal"] == pytest.approx(math.exp(1.7) / total)  # 0.305
+    assert tired["street"] == pytest.approx(math.exp(0.9) / total)  # 0.137
+    assert max(row(doc, "animal"), key=row(doc, "animal").get) == "tired"  # its state
+    street = row(doc, "street")  # a noun that is not alive asks for nothing: an even row
+    assert len(set(street.values())) == 1
+    the = doc["heads"][0]["weights"][0]  # a determiner: both nouns tie (no word order here)
+    assert the[1] == the[7] == max(the)
+
+
+def test_it_cannot_read_tired_so_wide_gives_the_same_row() -> None:
+    rows = [row(ok_json(run("explain", PRONOUN.replace("tired", end), "-w", str(ANIMAL_STREET),
+                            "--json")), "it")["animal"] for end in ("tired", "wide")]
+    assert rows[0] == rows[1]
+
+
+def test_animal_street_gives_animal_tired_s_numbers_on_its_sentence() -> None:
+    docs = [ok_json(run("explain", "The animal was tired", "-w", str(path), "--json"))
+            for path in (ANIMAL_TIRED, ANIMAL_STREET)]
+    for key in ("q", "k", "v", "scores", "weights", "output"):
+        assert docs[0]["heads"][0][key] == docs[1]["heads"][0][key], key
+
+
+# ---------------------------------------------------------------- "bank": river or money
+
+
+def bank_doc() -> dict:
+    return ok_json(run("compare", RIVER, MONEY, "--word", "bank", "-w", str(BANK),
+                       "--toward", "river", "--toward", "money", "--json"))
+
+
+def test_bank_attends_to_river_in_one_sentence_and_to_money_in_the_other() -> None:
+    doc = bank_doc()
+    e = math.exp(3 / math.sqrt(2))  # bank asks for water (3) and money (3); d_k = 2
+    a, b = doc["a"]["heads"][0]["weights"], doc["b"]["heads"][0]["weights"]
+    assert a[7] == pytest.approx(e / (e + 7))  # river: 0.544 of 8 tokens
+    assert b[2] == pytest.approx(e / (e + 5))  # money: 0.625 of 6 tokens
+
+
+def test_bank_s_output_moves_toward_river_in_a_and_toward_money_in_b() -> None:
+    doc = bank_doc()
+    river, money = doc["toward"]
+    assert (river["word"], river["in"], river["index"]) == ("river", "a", 7)
+    assert (money["word"], money["in"], money["index"]) == ("money", "b", 2)
+    # on its own, bank's value [0.5, 0.5, 0] lies halfway between river's [1, 0, 0] and
+    # money's [0, 1, 0]
+    for t in (river, money):
+        assert t["value_a"] == t["value_b"] == pytest.approx(1 / math.sqrt(2))
+    # after attention: its output is Σ weight × value row, worked out here from the weights
+    e = math.exp(3 / math.sqrt(2))
+    for side, n, pulled in (("a", 8, river), ("b", 6, money)):
+        w, rest = e / (e + n - 1), 1 / (e + n - 1)
+        out = np.array([w + 0.5 * rest, 0.5 * rest, (n - 2) * rest])  # toward, other, grammar
+        assert pulled[f"output_{side}"] == pytest.approx(out[0] / np.linalg.norm(out))
+        other = money if pulled is river else river
+        assert other[f"output_{side}"] == pytest.approx(out[1] / np.linalg.norm(out))
+    assert river["output_a"] > 0.8 > 0.1 > money["output_a"]
+    assert money["output_b"] > 0.9 > 0.1 > river["output_b"]
+    assert doc["a"]["heads"][0]["output"] == pytest.approx(
+        [0.5763, 0.0326, 0.3911], abs=1e-4)
+
+
+def test_the_compare_view_says_where_bank_s_output_points() -> None:
+    out = ok(run("compare", RIVER, MONEY, "--word", "bank", "-w", str(BANK), "--toward",
+                 "river", "--toward", "money", width=80))
+    lines = [line.split() for line in out.splitlines()]
+    assert ["output", "of", "“bank”", "in", "A", "0.827", "0.047"] in lines
+    assert ["output", "of", "“bank”", "in", "B", "0.051", "0.910"] in lines
+    assert ["value", "of", "“bank”", "in", "A", "0.707", "0.707"] in lines
+    words = " ".join(out.split())
+    assert ("points nearest to “river” (0.827) in A, and to “money” (0.910) in B") in words
+
+
+def test_toward_a_word_in_neither_sentence_is_refused() -> None:
+    refused(run("compare", RIVER, MONEY, "--word", "bank", "-w", str(BANK), "--toward", "cash"),
+            "--toward 'cash'", "either sentence", "river")
+
+
+def test_without_toward_the_json_has_no_toward_key() -> None:
+    doc = ok_json(run("compare", RIVER, MONEY, "--word", "bank", "-w", str(BANK), "--json"))
+    assert "toward" not in doc
+
+
+# ---------------------------------------------------------------- the explorer's e
+
+
+def test_the_explorer_edits_to_the_pronoun_sentence_with_its_weights() -> None:
+    import asyncio
+    from dataclasses import replace
+
+    from attncli.cli import sources
+    from attncli.explore.app import Explorer
+    from attncli.explore.modals import EditScreen
+    from attncli.explore.session import Session
+
+    opts = sources.SourceOptions(weights=ANIMAL_STREET)
+    session = Session("The animal was tired",
+                      lambda text, causal, positions: sources.build(
+                          text, replace(opts, causal=causal, positions=positions)),
+                      causal=False, positions="none", can_toggle=True)
+    app = Explorer(session, source="animal-street.json")
+
+    async def go():
+        async with app.run_test(size=(80, 24)) as pilot:
+            await pilot.press("e")
+            assert isinstance(app.screen, EditScreen)
+            app.screen.query_one("#edit").value = PRONOUN
+            await pilot.press("enter")
+            await app.workers.wait_for_complete()
+            await pilot.pause()
+            for _ in range(9):  # the query moves down to "it", token 9
+                await pilot.press("down")
+            await pilot.pause()
+            return app.session.text, app.labels, app.query, app.session.ex
+
+    text, labels, query, ex = asyncio.run(go())
+    assert text == PRONOUN and len(labels) == 12 and labels[query] == "it"
+    weights = ex.heads[0].steps.weights[query]
+    assert weights[labels.index("animal")] > 4 * weights[labels.index("street")]
