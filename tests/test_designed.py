@@ -144,6 +144,50 @@ def test_without_toward_the_json_has_no_toward_key() -> None:
     assert "toward" not in doc
 
 
+# ---------------------------------------------------------------- the demo's parts 3 and 4
+
+
+def test_the_demo_shows_it_and_bank_after_the_animal_was_tired() -> None:
+    out = ok(run("demo", "--no-pause", width=80))
+    words = " ".join(out.split())
+    order = [words.index(mark) for mark in (
+        "Part 2 · The animal was tired", "Part 3 · What 'it' stands for",
+        "Part 4 · bank, by a river or for money", "The end · Now try a real model")]
+    assert order == sorted(order)
+    part3 = words[order[1]:order[2]]
+    assert "a noun (2.00) and, more, for something alive (3.00)" in part3
+    assert "'animal' offers both, a score of 5.00; 'street' offers only the noun, 2.00" in part3
+    assert "'it' gives 'animal' 49% of its attention and 'street' 11%" in part3
+    assert "gives 'animal' 31% against 14% for 'street'" in part3  # the row of 'tired'
+    assert "“it” attends to:" in part3 and "animal ███████████▊ 48.9%" in part3
+    assert "'alive' (0.489)" in part3 and "'it' still gives 'animal' 49%" in part3
+    part4 = words[order[2]:order[3]]
+    assert "In A 'bank' gives 'river' 54%, in B it gives 'money' 63%" in part4
+    assert "cosine 0.707 with the value of 'river' and 0.707 with that of 'money'" in part4
+    assert "in A its output has cosine 0.827 with 'river' and 0.047 with 'money'" in part4
+    assert "in B, 0.051 and 0.910" in part4 and "the two outputs have cosine 0.316" in part4
+
+
+def test_the_demo_s_parts_3_and_4_fit_80_by_24() -> None:
+    import io
+
+    from rich.console import Console
+
+    from attncli import demo
+
+    screens = demo.lesson()
+    console = Console(file=io.StringIO(), force_terminal=True, width=80, height=24,
+                      color_system=None)
+    ours = [(n, s) for n, s in enumerate(screens, start=1)
+            if s.part.startswith(("Part 3", "Part 4"))]
+    assert len(ours) == 5
+    for n, screen in ours:
+        for page in screen.pages(n, len(screens), console, 23):  # 23: the footer's line
+            lines = ["".join(seg.text for seg in line).rstrip()
+                     for line in console.render_lines(page, console.options, pad=False)]
+            assert len(lines) <= 23 and max(map(len, lines)) <= 80, (n, screen.title)
+
+
 # ---------------------------------------------------------------- the explorer's e
 
 

@@ -1,4 +1,4 @@
-"""Part 3 of the lesson: what a real model does with the sentence (attn demo --model), and
+"""Part 5 of the lesson: what a real model does with the sentence (attn demo --model), and
 the five steps on the user's own sentence (attn demo "TEXT"), through the same results and
 views as `attn explain` and `attn heads`."""
 
@@ -90,14 +90,14 @@ SINK_CLOSE = 0.8  # a sink token with this share of the word's weight or more is
 
 
 def real_model_part(spec: str, precision: int) -> list[Screen]:
-    """Part 3: what a real model does with the sentence (one screen if it cannot be shown)."""
+    """Part 5: what a real model does with the sentence (one screen if it cannot be shown)."""
     from attncli.models import load_model
 
     loaded = load_model(spec)
     tokens = loaded.tokens(SENTENCE)
     labels = [visible(t.label(SENTENCE).strip() or t.text) for t in tokens]
     name = visible(short_name(spec))  # a directory's name reaches the screen: escaped
-    part = f"Part 3 · {name}"
+    part = f"Part 5 · {name}"
     src, dst = find_word(SENTENCE, tokens, "tired"), find_word(SENTENCE, tokens, "animal")
     specials = [i for i, t in enumerate(tokens) if t.end <= t.start]  # [CLS], <s>…
     size = (f"{name} has {loaded.n_layers} layers with {loaded.n_heads} heads each, and every "
@@ -108,7 +108,7 @@ def real_model_part(spec: str, precision: int) -> list[Screen]:
     if src.index is None or dst.index is None:
         why = src.reason or dst.reason
         return [Screen(part, "Why this part is skipped", (
-            size + f"Its tokenizer splits '{SENTENCE}' into {', '.join(labels)}. Part 3 "
+            size + f"Its tokenizer splits '{SENTENCE}' into {', '.join(labels)}. Part 5 "
             f"follows one token of 'tired' to one token of 'animal', but {why}, so there is "
             "no such pair here and this part is skipped. Try `attn heads` with words this "
             "tokenizer keeps whole."))]

@@ -89,9 +89,9 @@ def toward(cmp: Comparison, word: str, precision: int = 2) -> list[RenderableTyp
         table.add_row(f"{what} of “{word}” in {side.upper()}",
                       *(number(getattr(t, f"{what}_{side}"), precision + 1)
                         for t in cmp.toward))
-    out: list[RenderableType] = [
+    out: list[RenderableType] = [Group(
         Text("Cosine with each word's value vector (1 = the same direction)", style="bold"),
-        table]
+        table)]
     if len(cmp.toward) > 1:
         out.append(Text(f"After attention the output of “{word}” points nearest to "
                         f"{_nearest(cmp, 'a', precision)} in A, and to "
