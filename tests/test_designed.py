@@ -224,3 +224,28 @@ def test_the_explorer_edits_to_the_pronoun_sentence_with_its_weights() -> None:
     assert text == PRONOUN and len(labels) == 12 and labels[query] == "it"
     weights = ex.heads[0].steps.weights[query]
     assert weights[labels.index("animal")] > 4 * weights[labels.index("street")]
+
+
+def test_toward_joins_every_head_and_takes_the_word_from_b_when_a_lacks_it() -> None:
+    from attncli import tokens as tok
+    from attncli.compare import compare
+    from attncli.explain import explain
+    from attncli.weights import seeded
+
+    def ex(text: str):
+        return explain(text, tok.word_level(text), seeded(3, 8, 4, 4, heads=2), seed=3)
+
+    a, b = ex("the river bank"), ex("the bank account")
+    river, account = compare(a, b, "bank", toward=("river", "account")).toward
+    assert (river.side, river.index, account.side, account.index) == ("a", 1, "b", 2)
+
+    def joined(e, row: str, i: int) -> np.ndarray:
+        return np.concatenate([getattr(hs.steps, row)[i] for hs in e.heads])
+
+    def cos(u: np.ndarray, v: np.ndarray) -> float:
+        return float(u @ v / np.linalg.norm(u) / np.linalg.norm(v))
+
+    value = joined(b, "v", 2)  # "account" is only in B
+    assert account.output_a == pytest.approx(cos(joined(a, "output", 2), value))
+    assert account.output_b == pytest.approx(cos(joined(b, "output", 1), value))
+    assert account.value_a == pytest.approx(cos(joined(a, "v", 2), value))
