@@ -2,16 +2,36 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
 
+from attncli.errors import AttnError
 from attncli.explain import Explanation
-from attncli.lookup import find_one
+from attncli.lookup import LISTED, find_one
+from attncli.safe_text import visible
 
 if TYPE_CHECKING:
     from attncli.models.base import Model
+
+
+@dataclass(frozen=True)
+class Toward:
+    """How near the word came to another word's value vector, before and after attention.
+
+    Attention makes the word's output a weighted sum of value vectors, so the more it attends
+    to a word, the nearer its output points to that word's value. All heads' vectors are
+    joined end to end, as for Comparison.cosine."""
+
+    word: str  # the other word, as named
+    side: str  # "a" or "b": the sentence whose token gives the value (A when both hold it)
+    index: int  # that token
+    value_a: float  # cosine of that value with the word's own value in A (before attention)
+    output_a: float  # … with the word's output in A (after attention)
+    value_b: float  # the same two in B
+    output_b: float
 
 
 @dataclass(frozen=True)
@@ -31,6 +51,14 @@ class Comparison:
     # in A and in B, the embeddings entering layer 0, then after each layer, layer 0 first
     embedding_cosine: float | None = None
     layer_cosines: list[float] | None = None
+    toward: tuple[Toward, ...] = ()  # other words' values the output is measured against
+
+    def nearest(self, side: str) -> tuple[list[str], float]:
+        """The toward words whose value the output in side ("a" or "b") is nearest (all that
+        tie), and that cosine."""
+        cosines = [getattr(t, f"output_{side}") for t in self.toward]
+        top = max(cosines)
+        return [t.word for t, c in zip(self.toward, cosines, strict=True) if c == top], top
 
 
 def cosine(u: np.ndarray, v: np.ndarray) -> float:
@@ -48,10 +76,13 @@ def cosine(u: np.ndarray, v: np.ndarray) -> float:
 
 
 def compare(a: Explanation, b: Explanation, word: str, name: str = "the word",
-            model: Model | None = None) -> Comparison:
+            model: Model | None = None, toward: Sequence[str] = (),
+            toward_name: str = "the other word") -> Comparison:
     """Compare the word's attention and output in two explanations made the same way. name:
     what errors and notes call the word (the CLI's option). With model (the one a and b were
-    run through), also its vector in context after each layer."""
+    run through), also its vector in context after each layer. toward: other words (each in A
+    or B) whose value vectors the word's value and output are measured against, toward_name
+    what errors call them."""
     (i, note_a), (j, note_b) = find_one(a, word, f"{name} (in TEXT_A)"), find_one(
         b, word, f"{name} (in TEXT_B)")
     outs_a = [hs.steps.output[i] for hs in a.heads]  # each (d_v,)
@@ -73,4 +104,32 @@ def compare(a: Explanation, b: Explanation, word: str, name: str = "the word",
         notes=tuple(note for note in (note_a, note_b) if note),
         embedding_cosine=None if stream is None else stream[0],
         layer_cosines=None if stream is None else stream[1:],
+        toward=tuple(_toward(a, b, i, j, other, toward_name) for other in toward),
     )
+
+
+def _joined(ex: Explanation, row: str, i: int) -> np.ndarray:
+    """Token i's row of "v" or "output", every head's joined end to end."""
+    return np.concatenate([getattr(hs.steps, row)[i] for hs in ex.heads])  # (heads·d_v,)
+
+
+def _toward(a: Explanation, b: Explanation, i: int, j: int, other: str,
+            option: str) -> Toward:
+    for side, ex in (("a", a), ("b", b)):
+        try:
+            k, _ = find_one(ex, other, option)
+        except AttnError:
+            continue
+        value = _joined(ex, "v", k)
+        return Toward(word=other, side=side, index=k,
+                      value_a=cosine(_joined(a, "v", i), value),
+                      output_a=cosine(_joined(a, "output", i), value),
+                      value_b=cosine(_joined(b, "v", j), value),
+                      output_b=cosine(_joined(b, "output", j), value))
+    raise AttnError(f"{option} {visible(other)!r} names no token of either sentence "
+                    f"(A: {_listed(a)}; B: {_listed(b)})")
+
+
+def _listed(ex: Explanation) -> str:
+    more = f", … ({len(ex.labels) - LISTED} more)" if len(ex.labels) > LISTED else ""
+    return ", ".join(visible(label.strip()) for label in ex.labels[:LISTED]) + more

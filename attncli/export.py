@@ -380,6 +380,9 @@ def compare_to_dict(cmp) -> dict:
         # with a model: its vector in context, the embeddings, then after layer 0, 1, …
         **({"embedding_cosine": cmp.embedding_cosine, "layer_cosines": cmp.layer_cosines}
            if cmp.layer_cosines is not None else {}),
+        **({"toward": [{"word": t.word, "in": t.side, "index": t.index, "value_a": t.value_a,
+                        "output_a": t.output_a, "value_b": t.value_b, "output_b": t.output_b}
+                       for t in cmp.toward]} if cmp.toward else {}),
     }
 
 

@@ -20,7 +20,7 @@ from rich.console import Console
 
 from attncli import demo
 from attncli.demo import Place, press
-from attncli.demo import yours as lesson_module  # part 3: a real model, your sentence
+from attncli.demo import yours as lesson_module  # part 5: a real model, your sentence
 from attncli.explain import explain
 from attncli.render.widgets import MAX_MARK
 from attncli.tokens import Token, word_level
@@ -29,6 +29,7 @@ BERT = str(Path(__file__).parent / "fixtures" / "models" / "bert")
 FIXTURES = Path(BERT).parent
 CAT = "The cat sat on the mat"
 SIZES = ((80, 24), (100, 30))
+TOTAL = len(demo.lesson())  # screens of the lesson without a model
 STEP_TITLES = ["Step 1: embeddings", "Step 2: queries, keys and values",
                "Step 3: compare every query with every key", "Step 4: scale, then softmax",
                "Step 5: the weighted sum of values"]
@@ -73,7 +74,7 @@ def check_whole_lesson(out: str) -> None:
     assert positions == sorted(positions)
     part1, part2 = out.index("Part 1 · I love AI"), out.index("Part 2 · The animal was tired")
     assert part1 < positions[0] and positions[-1] < part2
-    assert markers(out, 13) == list(range(1, 14))
+    assert markers(out, TOTAL) == list(range(1, TOTAL + 1))
     # the worked example: I → AI by hand, e^1.5 = 4.4817 of a row sum of 8.8487
     assert "4.4817 / 8.8487 = 0.5065" in out[positions[3]:part2]
     # part 2: the chart, then the pair's products and step 5 with the named dimensions
@@ -152,7 +153,7 @@ def test_a_larger_terminal_needs_no_more_pages() -> None:
     small, _ = tty_console(80, 24)
     large, _ = tty_console(100, 30)
     for n, s in enumerate(screens, start=1):
-        assert len(s.pages(n, 13, large, 29)) <= len(s.pages(n, 13, small, 23))
+        assert len(s.pages(n, TOTAL, large, 29)) <= len(s.pages(n, TOTAL, small, 23))
 
 
 # ---------------------------------------------------------------- the keys
@@ -241,7 +242,7 @@ def test_play_steps_forward_back_and_quits(monkeypatch: pytest.MonkeyPatch) -> N
     keys = ["\r"] * 3 + ["b", "q"]
     console, buf = tty_console()
     shown = demo.play(screens, console, pause=True, read_key=Keys(*keys))
-    drawn = [markers(frame, 13) for frame in frames(buf.getvalue())]
+    drawn = [markers(frame, TOTAL) for frame in frames(buf.getvalue())]
     # screens 1 to 4 have one page each at 80×24: forward three times, then back to 3
     assert drawn == [[1], [2], [3], [4], [3]]
     assert shown == [0, 1, 2, 3]  # 0-based, each once, in lesson order
@@ -252,29 +253,29 @@ def test_play_shows_where_it_is_in_the_footer() -> None:
     console, buf = tty_console()
     demo.play(demo.lesson(), console, pause=True, read_key=Keys("?", "x", "q"))
     out = buf.getvalue()
-    assert "1/13 · Enter/→: next" in out
+    assert f"1/{TOTAL} · Enter/→: next" in out
     assert "Keys" in frames(out)[1] and "jump to that screen" in frames(out)[1]
 
 
 def test_play_enter_reaches_the_last_screen(monkeypatch: pytest.MonkeyPatch) -> None:
     screens = demo.lesson()
     console, buf = tty_console(100, 30)
-    demo.play(screens, console, pause=True, read_key=Keys(*["\r"] * 40, "q"))
+    demo.play(screens, console, pause=True, read_key=Keys(*["\r"] * 60, "q"))
     last = frames(buf.getvalue())[-1]
-    assert markers(last, 13) == [13] and "q: quit · ←/b: back" in last
+    assert markers(last, TOTAL) == [TOTAL] and "q: quit · ←/b: back" in last
 
 
 def test_play_without_pause_never_reads_a_key() -> None:
     console, buf = tty_console()
     demo.play(demo.lesson(), console, pause=False, read_key=Keys())
-    assert markers(buf.getvalue(), 13) == list(range(1, 14))
+    assert markers(buf.getvalue(), TOTAL) == list(range(1, TOTAL + 1))
 
 
 def test_play_lets_ctrl_c_through() -> None:
     console, buf = tty_console()
     with pytest.raises(KeyboardInterrupt):
         demo.play(demo.lesson(), console, pause=True, read_key=Keys(KeyboardInterrupt))
-    assert markers(buf.getvalue(), 13) == [1]
+    assert markers(buf.getvalue(), TOTAL) == [1]
 
 
 def test_end_of_input_quits(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -351,13 +352,13 @@ def forward_passes(monkeypatch: pytest.MonkeyPatch) -> list[str]:
 
 def test_the_lesson_is_built_lazily(forward_passes: list[str]) -> None:
     screens = demo.lesson(model=BERT)
-    assert len(screens) == 15
+    assert len(screens) == TOTAL + 2  # part 5, the model's, has two screens
     assert forward_passes == []
     console, _ = tty_console()
-    demo.play(screens[:12], console, pause=False)
+    demo.play(screens[:TOTAL - 1], console, pause=False)  # up to part 5
     assert forward_passes == []
     demo.play(screens, console, pause=False)
-    assert forward_passes == [lesson_module.PRONOUN]  # once, for both screens of part 3
+    assert forward_passes == [lesson_module.PRONOUN]  # once, for both screens of part 5
 
 
 def test_a_bad_model_is_refused_before_any_screen(tmp_path: Path) -> None:
@@ -365,7 +366,7 @@ def test_a_bad_model_is_refused_before_any_screen(tmp_path: Path) -> None:
 
 
 def model_part(out: str) -> str:
-    start = out.index("Part 3 · ")
+    start = out.index("Part 5 · ")
     return " ".join(out[start:out.index("The end · Recap")].split())
 
 
@@ -405,7 +406,7 @@ def test_the_demo_follows_the_first_piece_of_a_split_word(tmp_path: Path) -> Non
     del doc["model"]["vocab"]["street"]  # WordPiece now splits it: st ##reet
     (model / "tokenizer.json").write_text(json.dumps(doc), encoding="utf-8")
     out = ok(run("demo", "--no-pause", "--model", str(model)))
-    assert markers(out, 15) == list(range(1, 16))
+    assert markers(out, TOTAL + 2) == list(range(1, TOTAL + 3))
     part = model_part(out)
     assert "splits 'street' into st + reet, so we follow its first piece, 'st'" in part
     assert "The same head gives 'st' " in part
@@ -421,7 +422,7 @@ def test_the_demo_skips_part_3_and_says_why_when_no_token_fits(
               Token("was tired", 6, 46, 55), Token("[SEP]", 7, 0, 0)]
     monkeypatch.setattr(Model, "tokens", lambda self, text: joined)
     out = ok(run("demo", "--no-pause", "--model", BERT))
-    assert markers(out, 14) == list(range(1, 15))
+    assert markers(out, TOTAL + 1) == list(range(1, TOTAL + 2))
     part = model_part(out)
     assert "Why this part is skipped" in part
     assert "joins 'it' with its neighbours in one token, 'because it'" in part
@@ -450,7 +451,7 @@ def test_part_3_describes_the_model_it_runs(name: str, added: str, causal: bool)
     part = model_part(out)
     assert added in part
     assert ("causal mask" in part) is causal
-    assert f"Part 3 · {name} · A real model has many heads" in out
+    assert f"Part 5 · {name} · A real model has many heads" in out
     assert path not in out and f"{name} has 2 layers with 4 heads each" in part
 
 
@@ -521,18 +522,18 @@ def drive(args: list[str], keys: list[str], rows: int = 24, cols: int = 80,
 
 @pytest.mark.skipif(sys.platform == "win32", reason="pseudo-terminals are POSIX")
 def test_a_real_terminal_steps_through_every_screen_back_and_quits() -> None:
-    code, shown = drive(["demo", "--model", BERT], ["\r"] * 30 + ["b", "q"])
+    code, shown = drive(["demo", "--model", BERT], ["\r"] * 40 + ["b", "q"])
     assert code == 0
     seen = []
     for frame in shown:
         lines = [line for line in frame.splitlines() if line.strip()]
         assert len(frame.rstrip("\n").splitlines()) <= 24
         head = " ".join(" ".join(lines[:2]).split())
-        m = re.match(r"\[(\d+)/15\] ", head)
+        m = re.match(rf"\[(\d+)/{TOTAL + 2}\] ", head)
         assert m is not None, head  # the marker opens the first line of every frame
         seen.append(int(m[1]))
-    assert sorted(set(seen)) == list(range(1, 16))  # every screen, in order
-    assert seen == sorted(seen[:-1]) + [seen[-1]] and seen[-1] == 14  # b: back to 14
+    assert sorted(set(seen)) == list(range(1, TOTAL + 3))  # every screen, in order
+    assert seen == sorted(seen[:-1]) + [seen[-1]] and seen[-1] == TOTAL + 1  # b: back one
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="pseudo-terminals are POSIX")
@@ -551,7 +552,7 @@ def test_keys_read_together_are_pressed_one_by_one() -> None:
     assert split_keys("\x1b") == ["\x1b"]  # Esc alone is one key
     console, buf = tty_console()
     demo.play(demo.lesson(), console, pause=True, read_key=Keys("12\r", "q"))
-    assert markers(frames(buf.getvalue())[-1], 13) == [12]  # "12" then Enter: screen 12
+    assert markers(frames(buf.getvalue())[-1], TOTAL) == [12]  # "12" then Enter: screen 12
 
 
 def test_svg_into_a_folder_writes_one_picture_per_screen(tmp_path: Path) -> None:
@@ -560,12 +561,12 @@ def test_svg_into_a_folder_writes_one_picture_per_screen(tmp_path: Path) -> None
     folder = tmp_path / "slides"
     ok(run("demo", "--no-pause", "--svg", f"{folder}/", "--txt", f"{folder}/", width=80))
     svgs = sorted(folder.glob("*.svg"))
-    assert len(svgs) == 13 and len(list(folder.glob("*.txt"))) == 13
+    assert len(svgs) == TOTAL and len(list(folder.glob("*.txt"))) == TOTAL
     assert svgs[0].name == "01-what-self-attention-does.svg"
-    assert svgs[-1].name == "13-now-try-a-real-model.svg"
+    assert svgs[-1].name == f"{TOTAL}-now-try-a-real-model.svg"
     for svg in svgs:
         ET.parse(svg)  # each one is a whole XML document
-    assert markers((folder / "05-step-4-scale-then-softmax.txt").read_text("utf-8"), 13) == [5]
+    assert markers((folder / "05-step-4-scale-then-softmax.txt").read_text("utf-8"), TOTAL) == [5]
     # again, without --force: refused before the first screen is shown
     again = run("demo", "--no-pause", "--svg", f"{folder}/")
     refused(again, "01-what-self-attention-does.svg", "already exists")
@@ -588,7 +589,7 @@ def test_a_folder_gets_every_screen_even_when_the_lesson_was_quit(tmp_path: Path
     monkeypatch.setattr(typer, "getchar", Keys("\r", "q"))
     ok(run("demo", "--txt", f"{tmp_path}/"))
     names = sorted(p.name for p in tmp_path.glob("*.txt"))
-    assert len(names) == 13 and names[12].startswith("13-")
+    assert len(names) == TOTAL and names[-1].startswith(f"{TOTAL}-")
 
 
 def test_the_closing_screens_point_to_the_explorer() -> None:

@@ -159,6 +159,18 @@ def test_softmax_rows_mark_their_largest_weight() -> None:
     assert "* marks the largest weight in each row" in out
 
 
+def test_a_tie_marks_every_largest_weight_and_an_even_row_none() -> None:
+    values = np.array([[0.25, 0.25, 0.25, 0.25],   # even: no largest
+                       [0.4, 0.1, 0.4, 0.1],       # a tie: both marked
+                       [0.1, 0.7, 0.1, 0.1]])      # one
+    out = render_text(widgets.Matrix("W", ["even", "tie", "one"], ["a", "b", "c", "d"], values, 2,
+                                     mark_row_max=True), width=80)
+    cells = {line.split()[0]: line.split()[1:] for line in out.splitlines()[2:]}
+    assert cells == {"even": ["0.25", "0.25", "0.25", "0.25"],
+                     "tie": ["0.40*", "0.10", "0.40*", "0.10"],
+                     "one": ["0.10", "0.70*", "0.10", "0.10"]}
+
+
 def test_output_rows() -> None:
     # tired: 0.645974·V(animal) + 0.118009·(V(The) + V(was) + V(tired))
     #      = [0.646, 0.646, 0, 0] + [0, 0, 0.118, 0.236] = [0.65, 0.65, 0.12, 0.24]

@@ -245,7 +245,7 @@ def heads_cmd(
 
 @app.command("compare", epilog=output.examples(
     'attn compare "I sat on the bank of the river" "I put money in the bank" \\\n'
-    "      --word bank",
+    "      --word bank -w sample_weights/bank.json --toward river --toward money",
     'attn compare "dog bites man" "man bites dog" --word dog \\\n'
     "      --positions sinusoidal",
     'attn compare "A bank by the river" "A bank with money" --word bank \\\n'
@@ -261,6 +261,11 @@ def compare_cmd(
     word: Annotated[str, typer.Option(
         "--word", metavar="WORD", help="The word to follow, in both sentences (WORD#2 takes its "
                                        "second occurrence in each).", show_default=False)],
+    toward: Annotated[list[str] | None, typer.Option(
+        metavar="WORD", help="Another word, in TEXT_A or TEXT_B (repeatable): the cosine of "
+                             "its value vector with the word's value and output in each "
+                             "sentence, to see which way attention moved the word.",
+        show_default=False)] = None,
     weights: WeightsOpt = None,
     tokenizer: TokenizerOpt = None,
     seed: SeedOpt = 0,
@@ -304,7 +309,8 @@ def compare_cmd(
                                           (text_b, "--word (in TEXT_B)"),)))
     b = sources.build(text_b, replace(options, words=(("--word (in TEXT_B)", word, False),)))
     cmp = compare(a, b, word, name="--word",
-                  model=None if model is None else sources.load(model, revision))
+                  model=None if model is None else sources.load(model, revision),
+                  toward=toward or (), toward_name="--toward")
     if as_json:
         from attncli import export
 

@@ -37,11 +37,11 @@ DEMO_EXAMPLES = output.examples(
 def demo_cmd(
     text: Annotated[str | None, typer.Argument(
         metavar="TEXT",
-        help="Your own sentence: the lesson's steps run on it [default: the two worked "
-             "examples].", show_default=False)] = None,
+        help="Your own sentence: the lesson's steps run on it [default: the worked and "
+             "designed examples].", show_default=False)] = None,
     weights: WeightsOpt = None,
     model: Annotated[str | None, typer.Option(
-        help="A real model: without TEXT, a third part shows which head links \"it\" to "
+        help="A real model: without TEXT, a last part shows which head links \"it\" to "
              "\"animal\" in the lesson's pronoun sentence; with TEXT, the lesson runs on TEXT "
              "through it, in its most specific head.",
         metavar="DIR|REPO", show_default=False)] = None,
@@ -67,7 +67,8 @@ def demo_cmd(
 ) -> None:
     """A guided lesson on self-attention, screen by screen.
 
-    It runs on two worked examples, or on TEXT, your own sentence (- reads standard input).
+    It runs on the worked and designed examples ("I love AI", the animal, "it", "bank"), or
+    on TEXT, your own sentence (- reads standard input).
     Keys: Enter, Space, → or n next; ←, b or p back; Home or g first; a number then Enter
     jumps; ? lists the keys (Esc closes the list); q quits. Each screen fits the terminal: a
     screen with more numbers than fit is shown in pages. Ctrl-C stops at once (exit code 130,
@@ -86,7 +87,7 @@ def demo_cmd(
     if weights is not None and model is not None:
         raise AttnError("--weights cannot be combined with --model: the model has its own")
     if weights is not None and text is None:
-        raise AttnError("--weights goes with TEXT: the two worked examples bring their own "
+        raise AttnError("--weights goes with TEXT: the lesson's examples bring their own "
                         "weights files")
     keep_freed_memory()
     screens = demo.lesson(text, weights=weights, model=model, seed=seed,

@@ -1,7 +1,7 @@
 """`attn demo`: a guided lesson on self-attention, one screen at a time, with live numbers.
 
 course.py says what each screen of the worked examples shows (through the same results and
-views as `attn explain` and `attn heads`), yours.py part 3 (a real model, or your own
+views as `attn explain` and `attn heads`), yours.py part 5 (a real model, or your own
 sentence), blocks.py what both build screens from, screens.py lays a screen out in pages that
 fit the terminal, and keys.py is the key loop.
 """

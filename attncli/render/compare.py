@@ -95,4 +95,43 @@ def comparison(cmp: Comparison, precision: int = 2, heads: bool = True) -> Group
         Text.assemble(f"{out_of}: cosine ", (number(cmp.cosine, precision + 1), "bold"),
                       " between A and B (1 = pointing the same way, 0 = unrelated)"),
     ]
+    if cmp.toward:
+        parts += [Text(""), *toward(cmp, word_a, precision)]
     return Group(*parts)
+
+
+def side_by_side(cmp: Comparison, head: int = 0) -> RenderableType:
+    """The word's bars in A and in B for one head, side by side, to one scale."""
+    ha, hb = cmp.a.heads[head], cmp.b.heads[head]
+    return _Pair(Bars(cmp.a.labels[cmp.index_a], cmp.a.labels, ha.steps.weights[cmp.index_a],
+                      _row(ha.steps.mask, cmp.index_a)),
+                 Bars(cmp.b.labels[cmp.index_b], cmp.b.labels, hb.steps.weights[cmp.index_b],
+                      _row(hb.steps.mask, cmp.index_b)))
+
+
+def toward(cmp: Comparison, word: str, precision: int = 2) -> list[RenderableType]:
+    """The word's value and output against other words' values: a table, then the word each
+    output is nearest."""
+    table = Table(box=None, padding=(0, 0, 0, 2), show_edge=False, pad_edge=False)
+    table.add_column("", no_wrap=True, style="bold")
+    for t in cmp.toward:
+        table.add_column(f"{visible(t.word)} ({t.side.upper()})", justify="right",
+                         no_wrap=True)
+    for what, side in (("value", "a"), ("output", "a"), ("value", "b"), ("output", "b")):
+        table.add_row(f"{what} of “{word}” in {side.upper()}",
+                      *(number(getattr(t, f"{what}_{side}"), precision + 1)
+                        for t in cmp.toward))
+    out: list[RenderableType] = [Group(
+        Text("Cosine with each word's value vector (1 = the same direction)", style="bold"),
+        table)]
+    if len(cmp.toward) > 1:
+        out.append(Text(f"After attention the output of “{word}” points nearest to "
+                        f"{_nearest(cmp, 'a', precision)} in A, and to "
+                        f"{_nearest(cmp, 'b', precision)} in B."))
+    return out
+
+
+def _nearest(cmp: Comparison, side: str, precision: int) -> str:
+    """“river” (0.827), or “x” and “y” (0.5) when they tie."""
+    words, top = cmp.nearest(side)
+    return " and ".join(f"“{visible(w)}”" for w in words) + f" ({number(top, precision + 1)})"

@@ -279,7 +279,8 @@ def _head(
                            "Softmax turns each row into weights that are positive and sum to 1: "
                            "e^x of each entry, divided by the row's sum of e^x."))
         parts.append(square(f"Weights ({n}×{m}); each row sums to 1", s.weights, weights=True,
-                            caption=f"{MAX_MARK} marks the largest weight in each row"))
+                            caption=f"{MAX_MARK} marks the largest weight in each row (each "
+                                    "one of a tie; none in an even row)"))
         sink = ex.sinks.get((hs.layer, hs.head))
         if sink is not None:
             parts.append(_sink_text(ex, sink))

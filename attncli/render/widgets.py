@@ -94,8 +94,8 @@ class Matrix:
         n_rows = len(self.rows)
         shown_rows = n_rows if n_rows <= self.max_rows else self.max_rows - 1
         rows = [token_label(r) for r in self.rows[:shown_rows]]
-        best = (np.argmax(self.values[:shown_rows], axis=1).tolist() if self.mark_row_max
-                else [-1] * shown_rows)
+        best = (_row_maxima(self.values[:shown_rows]) if self.mark_row_max
+                else [()] * shown_rows)
         more_rows = f"… {n_rows - shown_rows} more rows" if shown_rows < n_rows else ""
         label_w = max([cell_len(self.corner), cell_len(more_rows),
                        *(cell_len(r) for r in rows)])
@@ -122,7 +122,7 @@ class Matrix:
                 text = fmt(v) if -INF < v < INF else number(v, self.precision)
                 if text[0] == "-" and float(text) == 0:  # no -0.00
                     text = text[1:]
-                cells.append(text + (MAX_MARK if best[i] == j else spare))
+                cells.append(text + (MAX_MARK if j in best[i] else spare))
             w = max(cell_len(head), max(map(len, cells), default=0))  # numbers are ASCII
             columns.append((head, cells, w))
             used += w + 2  # two spaces before each column
@@ -157,7 +157,7 @@ class Matrix:
             for j, (_, cells, w) in enumerate(columns):
                 v = row[j]
                 hidden_cell = hidden_cells is not None and hidden_cells[i][j]
-                style = ("bold reverse" if best[i] == j or (lit and not hidden_cell) else
+                style = ("bold reverse" if j in best[i] or (lit and not hidden_cell) else
                          "dim" if hidden_cell or v == -INF or (self.mark_row_max and v == 0)
                          else "")
                 cell = "  " + cells[i].rjust(w)
@@ -264,6 +264,14 @@ class Heatmap:
 
 
 RANGE_ROWS = 256  # _range reads a matrix this many rows at a time
+
+
+def _row_maxima(values: np.ndarray) -> list[tuple[int, ...]]:
+    """Per row, the columns holding its largest value: every one of a tie, and none when the
+    whole row is even (no entry is larger than another, so none is marked as the largest)."""
+    top = values.max(axis=1, keepdims=True)  # (rows, 1)
+    at_top = values == top  # (rows, cols); a NaN row has no largest
+    return [() if row.all() else tuple(np.flatnonzero(row).tolist()) for row in at_top]
 
 
 def _unmasked(values: np.ndarray) -> np.ndarray:
