@@ -221,8 +221,8 @@ def test_play_closes_the_keys_with_esc_or_question_mark(close: str) -> None:
     console, buf = tty_console()
     demo.play(demo.lesson(), console, pause=True, read_key=Keys("\r", "?", close, "q"))
     drawn = frames(buf.getvalue())
-    assert "Keys" in drawn[2] and markers(drawn[2], 13) == []  # the list, over screen 2
-    assert markers(drawn[3], 13) == [2]  # closed: screen 2 again, and q quit after it
+    assert "Keys" in drawn[2] and markers(drawn[2], TOTAL) == []  # the list, over screen 2
+    assert markers(drawn[3], TOTAL) == [2]  # closed: screen 2 again, and q quit after it
     assert len(drawn) == 4
 
 
