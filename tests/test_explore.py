@@ -557,3 +557,42 @@ def test_the_keys_list_closes_on_q_without_quitting() -> None:
 
 def test_text_from_standard_input_is_refused() -> None:
     refused(run("explore", "-"), "TEXT cannot be -")
+
+
+# ---------------------------------------------------------------- a terminal too small
+
+
+@pytest.mark.parametrize("size", [(20, 5), (39, 24), (80, 11), (1, 1)])
+def test_a_terminal_too_small_shows_a_note_instead_of_the_panes(size: tuple[int, int]) -> None:
+    from textual.widgets import Static
+
+    def check(app: Explorer, _pilot):
+        note = app.query_one("#too-small", Static)
+        return app.too_small, note.display, app.query_one("#main").display, str(note.render())
+
+    small, shown, main, text = drive(animal(), "g", "m", "question_mark", size=size,
+                                     check=check)
+    assert (small, shown, main) == (True, True, False)
+    assert f"{size[0]}×{size[1]}" in text and "at least 40×12" in text
+    assert drive(animal(), "g", size=size, check=lambda app, _: len(app.screen_stack)) == 1
+
+
+def test_the_panes_come_back_when_the_terminal_grows() -> None:
+    async def go():
+        app = animal()
+        async with app.run_test(size=(20, 5)) as pilot:
+            await pilot.pause()
+            assert app.too_small
+            await pilot.resize_terminal(80, 24)
+            await pilot.pause()
+            grown = (app.too_small, app.query_one("#main").display,
+                     app.query_one("#too-small").display)
+            await pilot.press("g")  # keys work again
+            await pilot.pause()
+            return grown, isinstance(app.screen, GridScreen)
+
+    assert asyncio.run(go()) == ((False, True, False), True)
+
+
+def test_q_quits_a_terminal_too_small() -> None:
+    assert drive(animal(), "q", size=(20, 5), check=lambda app, _: app.is_running) is False

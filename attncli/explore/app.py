@@ -15,8 +15,8 @@ from rich.text import Text
 from textual import events, work
 from textual.app import App, ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, VerticalScroll
-from textual.geometry import Region
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.geometry import Region, Size
 from textual.message import Message
 from textual.reactive import reactive
 from textual.widgets import OptionList, Static
@@ -39,6 +39,7 @@ from attncli.safe_text import visible
 BAR = 20  # cells of a key's bar until the key list has a width to fill
 MIN_BAR = 8  # a bar is never narrower, however narrow the list
 PERCENT = 7  # " 100.0%" after a bar, or "      —" for a masked key
+MIN_WIDTH, MIN_HEIGHT = 40, 12  # the smallest terminal the panes are drawn in
 
 
 class KeyList(OptionList):
@@ -87,6 +88,7 @@ class Explorer(App[None]):
         self.session, self.precision, self.source = session, precision, source
         self.save_dir = save_dir or Path.cwd()
         self.ready = False  # the watchers draw nothing until the lists are filled
+        self.too_small = False  # the terminal is smaller than the panes need (fit_screen)
         layers, heads = session.layers, session.heads
         self.set_reactive(Explorer.layer, layers[-1] if layer is None else layer)
         self.set_reactive(Explorer.head, heads[0] if head is None else head)
@@ -94,16 +96,19 @@ class Explorer(App[None]):
     # ---------------------------------------------------------------- layout
 
     def compose(self) -> ComposeResult:
-        yield Static(id="sentence")
-        with Horizontal(id="middle"):
-            yield OptionList(id="queries")
-            yield KeyList(id="keys")
-        with VerticalScroll(id="pair"):
-            yield Static(id="pair-body")
-        yield Static(id="note")
-        yield Static(id="status")
+        yield Static(id="too-small")
+        with Vertical(id="main"):
+            yield Static(id="sentence")
+            with Horizontal(id="middle"):
+                yield OptionList(id="queries")
+                yield KeyList(id="keys")
+            with VerticalScroll(id="pair"):
+                yield Static(id="pair-body")
+            yield Static(id="note")
+            yield Static(id="status")
 
     def on_mount(self) -> None:
+        self.fit_screen()
         self.set_reactive(Explorer.query, self.opening_query())
         self.fill_lists()
         self.query_one("#queries", OptionList).focus()
@@ -281,8 +286,25 @@ class Explorer(App[None]):
         self.redraw()
         self.show_strongest()
 
-    def on_resize(self) -> None:
+    def on_resize(self, event: events.Resize) -> None:
+        self.fit_screen(event.size)
         self.redraw()
+
+    def fit_screen(self, size: Size | None = None) -> None:
+        """Below the smallest size the panes can be drawn in, a note in their place, until the
+        terminal grows again. size: the terminal's new size (self.size follows it later)."""
+        width, height = size or self.size
+        self.too_small = width < MIN_WIDTH or height < MIN_HEIGHT
+        self.query_one("#main").display = not self.too_small
+        note = self.query_one("#too-small", Static)
+        note.display = self.too_small
+        if self.too_small:
+            note.update(f"The terminal is {width}×{height}; attn explore needs at least "
+                        f"{MIN_WIDTH}×{MIN_HEIGHT}. Make it larger, or press q to quit.")
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """On a screen too small to draw the panes, only quitting works."""
+        return action == "quit" or not self.too_small
 
     def action_head(self, step: int) -> None:
         heads = self.session.heads
