@@ -38,6 +38,7 @@ PAIR_KEYS = ["from", "to", "layer", "head", "q", "k", "products", "score", "divi
              "scaled", "masked", "shift", "exp", "exp_sum", "weight", "weights", "contributions",
              "output"]
 MODEL_PAIR_KEYS = ["scale", "softcap", "capped", "bias"]  # only where the model has them
+MASKED_PAIR_KEYS = ["mask_reason"]  # only when the mask hides the key
 FOCUS_KEYS = ["layer", "head", "query", "scaled", "shift", "exp", "sum", "weights"]
 EXACT = 1e-12
 ZERO = re.compile(r"(?<![\d.])0\.0%")  # a bar's 0.0% (and not the end of 100.0%)
@@ -217,7 +218,7 @@ def test_a_masked_pair_on_screen_says_it_is_masked() -> None:
     assert "“AI” gets a weight of exactly 0" in text
     assert "“AI” is masked, so it adds nothing." in text
     assert "weight of “AI” =" not in out  # no division for a key that is not in the sum
-    assert "— masked: hidden by the causal mask, left out of the sum." in out
+    assert "— masked: a later token, hidden by the causal mask; left out of the sum." in out
     assert cells(out, "AI") == ["—", "—", "—"]  # I's row of the softmax by hand
     assert "1.5000" not in out  # nothing is scaled for a masked pair
     assert not ZERO.search(out)
@@ -450,7 +451,7 @@ def test_the_shipped_schema_is_valid_and_describes_every_new_key() -> None:
     for key in ("head_indices", "description", "n_layers"):
         assert config[key].get("description"), key
     assert sorted(top["pair"]["required"]) == sorted(PAIR_KEYS)
-    assert set(top["pair"]["properties"]) == set(PAIR_KEYS + MODEL_PAIR_KEYS)
+    assert set(top["pair"]["properties"]) == set(PAIR_KEYS + MODEL_PAIR_KEYS + MASKED_PAIR_KEYS)
     assert sorted(top["focus"]["items"]["required"]) == sorted(FOCUS_KEYS)
     assert "additionalProperties" not in json.dumps(s)  # documents may carry more keys
 
@@ -556,8 +557,8 @@ def test_masked_entries_show_as_dashes_with_their_legend() -> None:
     assert cells(out, "love") == ["0.50", "1.00", "—"]
     assert ["1.00*", "—", "—"] in [line.split()[1:] for line in out.splitlines()
                                    if line.startswith("I ")]  # weights, I's row
-    legend = ("— masked: the causal mask hides a later token from the query, so it gets no "
-              "weight at all (not a weight of 0 it chose).")
+    legend = ("— masked: a later token, hidden by the causal mask, so it gets no weight at all "
+              "(not a weight of 0 it chose).")
     assert flat(out).count(legend) == 2  # under the scaled matrix and under the bars
     bars = [line for line in out.splitlines() if "attends to" in line or "█" in line
             or line.rstrip().endswith("—")]
@@ -585,7 +586,7 @@ def test_a_masked_key_never_gets_a_percentage(args: tuple[str, ...]) -> None:
 def test_a_masked_heat_map_marks_hidden_cells_with_a_dot() -> None:
     out = screen(*LOVE, "--causal", "--heatmap", "--show", "scaled,softmax")
     assert "█··" in out  # I sees only itself
-    assert "· masked (hidden by the causal mask)" in flat(out)
+    assert "· masked: a later token, hidden by the causal mask" in flat(out)
 
 
 def test_the_joined_heads_section() -> None:

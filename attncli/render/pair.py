@@ -9,10 +9,11 @@ from rich.text import Text
 
 from attncli.explain import Explanation
 from attncli.render.common import dims as _dims
+from attncli.render.common import hidden_because, masked_legend
 from attncli.render.common import key_word as _key
 from attncli.render.common import step as _step
 from attncli.render.common import word as _word
-from attncli.render.widgets import MASKED, Flow, Matrix, number
+from attncli.render.widgets import Flow, Matrix, number
 from attncli.sums import Pair, RowSoftmax
 
 MAX_PRODUCTS = 12  # a longer q·k shows its largest products and adds up the rest in one row
@@ -45,7 +46,7 @@ def softmax_sums(ex: Explanation, row: RowSoftmax, precision: int,
                           f"{number(row.total, p)} = {number(row.weights[key], p)}",
                           style="bold"))
     if row.masked.any():
-        parts.append(Text(f"{MASKED} masked: hidden by the causal mask, left out of the sum.",
+        parts.append(Text(masked_legend(row.mask_kinds, row.window, "; left out of the sum."),
                           style="dim"))
     return parts
 
@@ -91,9 +92,9 @@ def pair_score(ex: Explanation, pr: Pair, precision: int) -> list[RenderableType
 def pair_scale(ex: Explanation, pr: Pair, precision: int) -> RenderableType:
     """Step 4a for the pair: the score divided by √d_k, or why the mask hides the key."""
     a, b = _word(ex, pr.src), _key(ex, pr.dst)
-    if pr.masked:
+    if pr.reason is not None:
         return _step("Step 4a · masked",
-                     f"“{b}” comes after “{a}”, and the causal mask hides later tokens: the "
+                     f"{hidden_because(pr.reason, a, b)}: the "
                      f"score is replaced by −∞ before the softmax, so “{b}” gets a weight of "
                      "exactly 0 and adds nothing to the output.")
     title = ("Step 4a · scaled = score / √d_k" if pr.scale is None
