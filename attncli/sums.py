@@ -70,6 +70,7 @@ class Pair:
     divisor: float  # √d_k, or 1 / the model's own scale
     divided: float  # score / divisor
     scale: float | None  # the model's own scale, when it is not 1/√d_k
+    skip_scale: bool  # step 4 left the score undivided (divisor 1)
     softcap: float | None  # the model's soft cap, if it has one
     capped: float | None  # softcap · tanh(divided / softcap); None without a cap or when masked
     bias: float | None  # the model's position bias for this pair; None without one or when masked
@@ -101,7 +102,8 @@ def pair(hs: HeadSteps, src: int, dst: int) -> Pair:
     return Pair(
         layer=hs.layer, head=hs.head, src=src, dst=dst, q=s.q[src], k=s.k[dst],
         products=products, score=float(s.scores[at, dst]), divisor=s.divisor,
-        divided=float(s.scores[at, dst]) / s.divisor, scale=s.scale, softcap=s.softcap,
+        divided=float(s.scores[at, dst]) / s.divisor, scale=s.scale, skip_scale=s.skip_scale,
+        softcap=s.softcap,
         capped=None if masked or s.capped is None else float(s.capped[at, dst]),
         bias=None if masked or s.score_bias is None else float(s.score_bias[at, dst]),
         scaled=None if masked else float(s.scaled[at, dst]), masked=masked,

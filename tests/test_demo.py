@@ -72,7 +72,7 @@ def check_whole_lesson(out: str) -> None:
     assert positions == sorted(positions)
     part1, part2 = out.index("Part 1 · I love AI"), out.index("Part 2 · The animal was tired")
     assert part1 < positions[0] and positions[-1] < part2
-    assert markers(out, 13) == list(range(1, 14))
+    assert markers(out, 14) == list(range(1, 15))
     # the worked example: I → AI by hand, e^1.5 = 4.4817 of a row sum of 8.8487
     assert "4.4817 / 8.8487 = 0.5065" in out[positions[3]:part2]
     # part 2: the chart, then the pair's products and step 5 with the named dimensions
@@ -225,7 +225,7 @@ def test_play_steps_forward_back_and_quits(monkeypatch: pytest.MonkeyPatch) -> N
     keys = ["\r"] * 3 + ["b", "q"]
     console, buf = tty_console()
     shown = demo.play(screens, console, pause=True, read_key=Keys(*keys))
-    drawn = [markers(frame, 13) for frame in frames(buf.getvalue())]
+    drawn = [markers(frame, 14) for frame in frames(buf.getvalue())]
     # screens 1 to 4 have one page each at 80×24: forward three times, then back to 3
     assert drawn == [[1], [2], [3], [4], [3]]
     assert shown == [0, 1, 2, 3]  # 0-based, each once, in lesson order
@@ -236,7 +236,7 @@ def test_play_shows_where_it_is_in_the_footer() -> None:
     console, buf = tty_console()
     demo.play(demo.lesson(), console, pause=True, read_key=Keys("?", "x", "q"))
     out = buf.getvalue()
-    assert "1/13 · Enter/→: next" in out
+    assert "1/14 · Enter/→: next" in out
     assert "Keys" in frames(out)[1] and "jump to that screen" in frames(out)[1]
 
 
@@ -245,20 +245,20 @@ def test_play_enter_reaches_the_last_screen(monkeypatch: pytest.MonkeyPatch) -> 
     console, buf = tty_console(100, 30)
     demo.play(screens, console, pause=True, read_key=Keys(*["\r"] * 40, "q"))
     last = frames(buf.getvalue())[-1]
-    assert markers(last, 13) == [13] and "q: quit · ←/b: back" in last
+    assert markers(last, 14) == [14] and "q: quit · ←/b: back" in last
 
 
 def test_play_without_pause_never_reads_a_key() -> None:
     console, buf = tty_console()
     demo.play(demo.lesson(), console, pause=False, read_key=Keys())
-    assert markers(buf.getvalue(), 13) == list(range(1, 14))
+    assert markers(buf.getvalue(), 14) == list(range(1, 15))
 
 
 def test_play_lets_ctrl_c_through() -> None:
     console, buf = tty_console()
     with pytest.raises(KeyboardInterrupt):
         demo.play(demo.lesson(), console, pause=True, read_key=Keys(KeyboardInterrupt))
-    assert markers(buf.getvalue(), 13) == [1]
+    assert markers(buf.getvalue(), 14) == [1]
 
 
 def test_end_of_input_quits(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -334,7 +334,7 @@ def forward_passes(monkeypatch: pytest.MonkeyPatch) -> list[str]:
 
 def test_the_lesson_is_built_lazily(forward_passes: list[str]) -> None:
     screens = demo.lesson(model=BERT)
-    assert len(screens) == 15
+    assert len(screens) == 16
     assert forward_passes == []
     console, _ = tty_console()
     demo.play(screens[:12], console, pause=False)
@@ -387,7 +387,7 @@ def test_the_demo_follows_the_first_piece_of_a_split_word(tmp_path: Path) -> Non
     del doc["model"]["vocab"]["tired"]  # WordPiece now splits it: t ##ired
     (model / "tokenizer.json").write_text(json.dumps(doc), encoding="utf-8")
     out = ok(run("demo", "--no-pause", "--model", str(model)))
-    assert markers(out, 15) == list(range(1, 16))
+    assert markers(out, 16) == list(range(1, 17))
     part = model_part(out)
     assert "splits 'tired' into t + ired, so we follow its first piece, 't'" in part
     assert "How much “t” attends to “animal”" in part
@@ -401,7 +401,7 @@ def test_the_demo_skips_part_3_and_says_why_when_no_token_fits(
               Token("was tired", 4, 11, 20), Token("[SEP]", 5, 0, 0)]
     monkeypatch.setattr(Model, "tokens", lambda self, text: joined)
     out = ok(run("demo", "--no-pause", "--model", BERT))
-    assert markers(out, 14) == list(range(1, 15))
+    assert markers(out, 15) == list(range(1, 16))
     part = model_part(out)
     assert "Why this part is skipped" in part
     assert "joins 'tired' with its neighbours in one token, 'was tired'" in part
@@ -508,11 +508,11 @@ def test_a_real_terminal_steps_through_every_screen_back_and_quits() -> None:
         lines = [line for line in frame.splitlines() if line.strip()]
         assert len(frame.rstrip("\n").splitlines()) <= 24
         head = " ".join(" ".join(lines[:2]).split())
-        m = re.match(r"\[(\d+)/15\] ", head)
+        m = re.match(r"\[(\d+)/16\] ", head)
         assert m is not None, head  # the marker opens the first line of every frame
         seen.append(int(m[1]))
-    assert sorted(set(seen)) == list(range(1, 16))  # every screen, in order
-    assert seen == sorted(seen[:-1]) + [seen[-1]] and seen[-1] == 14  # b: back to 14
+    assert sorted(set(seen)) == list(range(1, 17))  # every screen, in order
+    assert seen == sorted(seen[:-1]) + [seen[-1]] and seen[-1] == 15  # b: back to 15
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="pseudo-terminals are POSIX")
@@ -531,7 +531,7 @@ def test_keys_read_together_are_pressed_one_by_one() -> None:
     assert split_keys("\x1b") == ["\x1b"]  # Esc alone quits
     console, buf = tty_console()
     demo.play(demo.lesson(), console, pause=True, read_key=Keys("12\r", "q"))
-    assert markers(frames(buf.getvalue())[-1], 13) == [12]  # "12" then Enter: screen 12
+    assert markers(frames(buf.getvalue())[-1], 14) == [12]  # "12" then Enter: screen 12
 
 
 def test_svg_into_a_folder_writes_one_picture_per_screen(tmp_path: Path) -> None:
@@ -540,12 +540,12 @@ def test_svg_into_a_folder_writes_one_picture_per_screen(tmp_path: Path) -> None
     folder = tmp_path / "slides"
     ok(run("demo", "--no-pause", "--svg", f"{folder}/", "--txt", f"{folder}/", width=80))
     svgs = sorted(folder.glob("*.svg"))
-    assert len(svgs) == 13 and len(list(folder.glob("*.txt"))) == 13
+    assert len(svgs) == 14 and len(list(folder.glob("*.txt"))) == 14
     assert svgs[0].name == "01-what-self-attention-does.svg"
-    assert svgs[-1].name == "13-now-try-a-real-model.svg"
+    assert svgs[-1].name == "14-now-try-a-real-model.svg"
     for svg in svgs:
         ET.parse(svg)  # each one is a whole XML document
-    assert markers((folder / "05-step-4-scale-then-softmax.txt").read_text("utf-8"), 13) == [5]
+    assert markers((folder / "05-step-4-scale-then-softmax.txt").read_text("utf-8"), 14) == [5]
     # again, without --force: refused before the first screen is shown
     again = run("demo", "--no-pause", "--svg", f"{folder}/")
     refused(again, "01-what-self-attention-does.svg", "already exists")
@@ -568,7 +568,7 @@ def test_a_folder_gets_every_screen_even_when_the_lesson_was_quit(tmp_path: Path
     monkeypatch.setattr(typer, "getchar", Keys("\r", "q"))
     ok(run("demo", "--txt", f"{tmp_path}/"))
     names = sorted(p.name for p in tmp_path.glob("*.txt"))
-    assert len(names) == 13 and names[12].startswith("13-")
+    assert len(names) == 14 and names[13].startswith("14-")
 
 
 def test_the_closing_screens_point_to_the_explorer() -> None:

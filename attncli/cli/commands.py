@@ -79,6 +79,7 @@ def root(
     "      --focus tired",
     'attn explain "I love AI" -w sample_weights/i-love-ai.json --precision 3',
     'attn explain "The cat sat" --heads 2 --causal --show scaled,softmax',
+    'attn explain "The cat sat on the mat" --d-k 64 --no-scale --show softmax',
     'attn explain "The animal was tired" --model ./all-MiniLM-L6-v2 \\\n'
     "      --layer 5 --head 11",
     'attn explain "The animal was tired" --model ./t5-small \\\n'
@@ -122,6 +123,10 @@ def explain(
     heatmap: Annotated[bool, typer.Option(
         "--heatmap", help="Draw the n×n matrices as shaded cells, one character per token, "
                           "for long sentences.")] = False,
+    no_scale: Annotated[bool, typer.Option(
+        "--no-scale", help="Skip step 4's division by √d_k, to see why it is there: the "
+                           "softmax of the raw scores puts more of each row on one key. "
+                           "Seeded and file weights only.")] = False,
     max_tokens: MaxTokensOpt = 4096,
     precision: PrecisionOpt = 2,
     as_json: JsonOpt = False,
@@ -146,7 +151,8 @@ def explain(
         weights=weights, tokenizer=tokenizer, seed=seed, d_model=d_model, d_k=d_k, d_v=d_v,
         heads=heads, causal=causal, positions=positions, model=model, layer=layer, head=head,
         max_tokens=max_tokens, join=output.join_heads_for(as_json, wanted, head),
-        float64=float64, target=target, attention=attention, rows=output.rows_for(as_json)))
+        float64=float64, target=target, attention=attention, rows=output.rows_for(as_json),
+        skip_scale=no_scale))
     ex = sources.explain_words(ex, focus=focus, src=from_word, dst=to_word,
                                sinks=not as_json)
     if as_json:

@@ -123,6 +123,7 @@ class SourceOptions:
     target: str | None = None  # an encoder-decoder's decoder input (TEXT is the source)
     attention: str | None = None  # with target: the decoder's "self" or "cross" (default)
     rows: int | None = None  # seeded and file weights: keep only this many query rows (a screen)
+    skip_scale: bool = False  # seeded and file weights: step 4 does not divide by √d_k
 
 
 def sizes(d_model: int | None, d_k: int | None, d_v: int | None, heads: int | None,
@@ -187,6 +188,10 @@ def _build(text: str, opts: SourceOptions):
         if opts.target is not None:
             raise AttnError("--target goes with --model and an encoder-decoder model (t5)")
         return _seeded_or_loaded(text, opts)
+    if opts.skip_scale:
+        raise AttnError("--no-scale goes with seeded or file weights: a real model was trained "
+                        "with its own scaling of the scores, and without it the weights "
+                        "would not be the model's")
     clash = [name for name, value in (
         ("--weights", opts.weights), ("--tokenizer", opts.tokenizer),
         ("--d-model", opts.d_model), ("--d-k", opts.d_k), ("--d-v", opts.d_v),
@@ -259,7 +264,7 @@ def _seeded_or_loaded(text: str, opts: SourceOptions):
     chosen = None if opts.head is None else _select(opts.head, len(ws.heads), "head")
     return ex.explain(text, toks, ws, seed=opts.seed, causal=opts.causal,
                       positions=opts.positions, tokenizer=tok_name, max_tokens=opts.max_tokens,
-                      heads=chosen, rows=opts.rows)
+                      heads=chosen, rows=opts.rows, skip_scale=opts.skip_scale)
 
 
 def seeded_file(seed: int, d_model: int, d_k: int | None, d_v: int | None, heads: int,

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 from rich.console import RenderableType
 
 from attncli.demo.blocks import (
@@ -30,6 +31,7 @@ from attncli.render import pair as render_pair
 from attncli.render.common import without_headings
 from attncli.render.widgets import number
 from attncli.safe_text import visible
+from attncli.spread import KEYS, ROWS, score_spread
 
 __all__ = ["SENTENCE", "find_word", "lesson", "short_name"]
 
@@ -114,10 +116,42 @@ def _love(precision: int) -> list[Screen]:
                         *without_headings(render_pair.softmax_sums(
                             love(), link().row, precision, key=link().dst)),
                         *numbers(love, "softmax", "bars", precision=precision)()]),
+        Screen(part, "Why divide by √d_k: an experiment", _spread_words,
+               lambda: [_spread_table(precision)]),
         Screen(part, "Step 5: the weighted sum of values", output_words,
                lambda: [*numbers(love, "output", precision=precision)(),
                         *without_headings(render_pair.pair_output(love(), link(), precision))]),
     ]
+
+
+def _spread_words() -> str:
+    """What the √d_k experiment found, quoting its numbers."""
+    runs = score_spread()
+    sizes = ", ".join(f"{number(r.raw_std, 1)} at d_k = {r.d_k}" for r in runs)
+    roots = ", ".join(number(r.root, 1) for r in runs)
+    after = ", ".join(number(r.scaled_std, 2) for r in runs)
+    big = runs[-1]
+    return (f"Take random queries and keys, every number drawn from N(0, 1) (seed 0), "
+            f"{ROWS} queries with {KEYS} keys each. The scores q·k spread with a standard "
+            f"deviation of {sizes}: about √d_k ({roots}). Divided by √d_k they spread by "
+            f"{after}: about 1, whatever d_k is. The softmax feels the difference: at "
+            f"d_k = {big.d_k}, a row's largest weight is {pct(big.raw_top)} on average without "
+            f"the division and {pct(big.scaled_top)} with it. Undivided, a wide head would give "
+            "almost all of a row to one key before it has learned anything. Try it: "
+            "`attn explain TEXT --d-k 64 --no-scale`.")
+
+
+def _spread_table(precision: int) -> RenderableType:
+    """The experiment's numbers: one row per d_k."""
+    from attncli.render.widgets import Matrix
+
+    runs = score_spread()
+    values = np.array([[r.root, r.raw_std, r.scaled_std, r.raw_top, r.scaled_top]
+                       for r in runs])
+    return Matrix("q·k for random q and k", [f"d_k = {r.d_k}" for r in runs],
+                  ["√d_k", "sd q·k", "sd ÷√d_k", "top w", "top w ÷√d_k"], values,
+                  max(precision, 2), corner="",
+                  caption="sd: standard deviation; top w: a row's largest weight, on average")
 
 
 def _tired(precision: int) -> list[Screen]:

@@ -244,7 +244,14 @@ def _head(
                            "the bigger the number, the better the match."))
         parts.append(square(f"Scores ({n}×{m})", s.scores))
     if "scaled" in show:
-        if s.scale is None:
+        if s.skip_scale:
+            parts.append(_step(f"Step 4a · Scaled = scores (÷√d_k = ÷{number(np.sqrt(d_k), 3)} "
+                               "skipped)",
+                               "This run skips the division by √d_k: the softmax gets the raw "
+                               "scores, whose spread grows with √d_k, so each row's weights "
+                               "crowd onto fewer keys. The note at the top compares the "
+                               "largest weights with and without the division."))
+        elif s.scale is None:
             parts.append(_step(f"Step 4a · Scaled = scores / √d_k = scores / √{d_k} "
                                f"= scores / {number(s.divisor, 3)}",
                                "A score adds up d_k products, so it tends to grow with √d_k; "

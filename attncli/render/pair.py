@@ -97,7 +97,8 @@ def pair_scale(ex: Explanation, pr: Pair, precision: int) -> RenderableType:
                      f"{hidden_because(pr.reason, a, b)}: the "
                      f"score is replaced by −∞ before the softmax, so “{b}” gets a weight of "
                      "exactly 0 and adds nothing to the output.")
-    title = ("Step 4a · scaled = score / √d_k" if pr.scale is None
+    title = ("Step 4a · scaled = score (÷√d_k skipped)" if pr.skip_scale
+             else "Step 4a · scaled = score / √d_k" if pr.scale is None
              else "Step 4a · scaled = score × this model's scale")
     title += ", soft-capped" if pr.softcap is not None else ""
     title += " + position bias" if pr.bias is not None else ""
@@ -109,6 +110,10 @@ def scale_chain(pr: Pair, precision: int, brief: bool = False) -> str:
     leaves out the score and √d_k's value, at the tables' precision (for a line that has just
     shown the score)."""
     score, d = number(pr.score, precision), number(pr.divided, precision + 2)
+    if pr.skip_scale:
+        return (f"÷ √{len(pr.q)} skipped = {number(pr.divided, precision)}" if brief else
+                f"{score}, not divided by √{len(pr.q)} = {number(np.sqrt(len(pr.q)), 3)}: "
+                f"the division is skipped, so the softmax sees {d}")
     if brief:
         d = number(pr.divided, precision)
         chain = f"÷ √{len(pr.q)} = {d}" if pr.scale is None else f"× {pr.scale:.6g} = {d}"
