@@ -142,7 +142,7 @@ def test_the_pair_i_to_ai_on_screen() -> None:
     assert cells(out, "dim 2") == ["0.00", "1.00", "0.00"]
     assert cells(out, "dim 3") == ["1.00", "1.00", "1.00"]
     assert cells(out, "sum = score") == ["3.00"]
-    assert "3.00 / √4 = 3.00 / 2.000 = 1.5000" in out
+    assert "3.0000 / √4 = 3.0000 / 2.0000 = 1.5000" in out
     # the softmax of I's row, term by term
     assert cells(out, "AI") == ["1.5000", "4.4817", "0.5065"]
     assert cells(out, "sum") == ["8.8487", "1.0000"]
@@ -238,7 +238,7 @@ def test_the_named_features_show_in_the_pair_view() -> None:
     assert cells(out, "function word") == ["0.00", "0.00", "0.00"]
     assert cells(out, "sum = score") == ["3.40"]
     assert "dim 0" not in out
-    assert "3.40 / √4 = 3.40 / 2.000 = 1.7000" in out
+    assert "3.4000 / √4 = 3.4000 / 2.0000 = 1.7000" in out
     assert "weight of “animal” = 5.4739 / 8.4739 = 0.6460" in out
     assert "“animal” adds 0.6460 × its value row." in flat(out)
     # the value columns carry their names too
@@ -730,7 +730,7 @@ def test_a_model_with_its_own_scale_and_a_soft_cap_shows_each_step_of_4a() -> No
     assert pr.divided == pytest.approx(pr.score * 0.25)
     assert pr.capped == pytest.approx(10.0 * math.tanh(pr.divided / 10.0))
     assert pr.scaled == pr.capped  # what the softmax sees: no position bias here
-    score, divided, capped = f"{pr.score:.2f}", f"{pr.divided:.4f}", f"{pr.capped:.4f}"
+    score, divided, capped = f"{pr.score:.4f}", f"{pr.divided:.4f}", f"{pr.capped:.4f}"
     assert scale_chain(pr, 2) == (f"{score} × 0.25 = {divided}; 10 · tanh({divided} / 10) = "
                                   f"{capped}")
     assert "√" not in scale_chain(pr, 2)  # this model does not divide by √d_k
@@ -742,5 +742,5 @@ def test_the_plain_scale_chain_divides_by_root_d_k() -> None:
 
     p = pair(love_ai().heads[0], 0, 2)  # I → AI: score 3, √4 = 2
     assert p.scale is None and p.softcap is None and p.capped is None and p.bias is None
-    assert scale_chain(p, 2) == "3.00 / √4 = 3.00 / 2.000 = 1.5000"
+    assert scale_chain(p, 2) == "3.0000 / √4 = 3.0000 / 2.0000 = 1.5000"
     assert scale_chain(p, 2, brief=True) == "÷ √4 = 1.50"

@@ -17,7 +17,7 @@ from rich.rule import Rule
 from rich.table import Table
 from rich.text import Text
 
-from attncli.attention import HeadSteps
+from attncli.attention import HeadSteps, Steps
 from attncli.explain import Explanation
 from attncli.masks import ORDER, kinds, row_kinds
 from attncli.render.common import dims as _dims
@@ -32,6 +32,7 @@ from attncli.render.widgets import (
     HEAT_ROWS,
     MAX_MARK,
     MAX_ROWS,
+    UNROUNDED,
     Bars,
     Flow,
     Heatmap,
@@ -39,6 +40,8 @@ from attncli.render.widgets import (
     cut_label,
     number,
     plural,
+    rounded,
+    shows,
     token_label,
 )
 from attncli.safe_text import SPACE_LEGEND, SPACE_MARK, space_marked, visible
@@ -173,6 +176,21 @@ def tokens_table(ex: Explanation, name: str = "Tokens") -> Group:
     return Group(*block)
 
 
+REDO_COLUMNS = 64  # the scores checked against Q and K as shown: more than a screen's width
+
+
+def scores_redo(s: Steps, precision: int) -> bool:
+    """Whether the scores a table shows (its first rows and columns) come out the same when
+    worked out from Q and K rounded as their tables show them."""
+    rows = (np.arange(min(len(s.q), MAX_ROWS)) if s.rows is None
+            else np.asarray(s.rows[:MAX_ROWS]))
+    cols = min(s.k.shape[0], REDO_COLUMNS)
+    redone = rounded(s.q[rows], precision) @ rounded(s.k[:cols], precision).T  # (r, cols)
+    shown = s.scores[: len(rows), :cols]  # (r, cols) the rows kept come first, in order
+    return all(shows(a, b, precision) for a, b in zip(redone.ravel(), shown.ravel(),
+                                                      strict=True))
+
+
 def _mask_legend(s, rows: Sequence[int] | None = None) -> Text:
     """The masked entries' legend: the reasons in every row s holds, or in the rows given."""
     found = kinds(s) if rows is None else sorted(
@@ -243,6 +261,8 @@ def _head(
                            "Each query is compared with every key by a dot product: "
                            "the bigger the number, the better the match."))
         parts.append(square(f"Scores ({n}×{m})", s.scores))
+        if not heatmap and not scores_redo(s, precision):
+            parts.append(Text(UNROUNDED, style="dim"))
     if "scaled" in show:
         if s.skip_scale:
             parts.append(_step(f"Step 4a · Scaled = scores (÷√d_k = ÷{number(np.sqrt(d_k), 3)} "

@@ -13,7 +13,7 @@ from attncli.render.common import hidden_because, masked_legend
 from attncli.render.common import key_word as _key
 from attncli.render.common import step as _step
 from attncli.render.common import word as _word
-from attncli.render.widgets import Flow, Matrix, number
+from attncli.render.widgets import UNROUNDED, Flow, Matrix, number, rounded, shows
 from attncli.sums import Pair, RowSoftmax
 
 MAX_PRODUCTS = 12  # a longer q·k shows its largest products and adds up the rest in one row
@@ -45,10 +45,25 @@ def softmax_sums(ex: Explanation, row: RowSoftmax, precision: int,
         parts.append(Text(f"weight of “{_key(ex, key)}” = {number(row.exps[key], p)} / "
                           f"{number(row.total, p)} = {number(row.weights[key], p)}",
                           style="bold"))
+    if not softmax_redoes(row, precision):
+        parts.append(Text(UNROUNDED, style="dim"))
     if row.masked.any():
         parts.append(Text(masked_legend(row.mask_kinds, row.window, "; left out of the sum."),
                           style="dim"))
     return parts
+
+
+def softmax_redoes(row: RowSoftmax, precision: int) -> bool:
+    """Whether the softmax table, redone from its own rounded numbers, gives what it shows:
+    each e^x from the scaled x, their sum, each weight from e^x and the sum."""
+    p, seen = precision + 2, ~row.masked
+    x = rounded(row.scaled[seen], p) - rounded(row.shift, precision)
+    exps, total = rounded(row.exps[seen], p), float(rounded(row.total, p))
+    return (all(shows(e, shown, p) for e, shown in zip(np.exp(x), row.exps[seen], strict=True))
+            and shows(float(exps.sum()), row.total, p)
+            and (total == 0 or all(shows(e / total, w, p)
+                                   for e, w in zip(exps, row.weights[seen], strict=True)))
+            and shows(float(rounded(row.weights, p).sum()), row.weights_total, p))
 
 
 def pair_view(ex: Explanation, pr: Pair, precision: int) -> list[RenderableType]:
@@ -83,10 +98,17 @@ def pair_score(ex: Explanation, pr: Pair, precision: int) -> list[RenderableType
     if len(rest):
         text += (f" The {len(order)} largest products are shown; the other {len(rest)} are "
                  "added up in one row.")
-    return [_step("Step 3 · score = q · k", text),
-            Matrix(f"q · k ({len(pr.products)} dimensions)", rows,
-                   [f"q {a}", f"k {b}", "q × k"], np.array(values), precision,
-                   corner="dimension")]
+    parts: list[RenderableType] = [
+        _step("Step 3 · score = q · k", text),
+        Matrix(f"q · k ({len(pr.products)} dimensions)", rows, [f"q {a}", f"k {b}", "q × k"],
+               np.array(values), precision, corner="dimension")]
+    p = precision
+    redone = rounded(pr.q[order], p) * rounded(pr.k[order], p)  # (shown,) from what is shown
+    if not (all(shows(r, x, p) for r, x in zip(redone, pr.products[order], strict=True))
+            and shows(float(rounded(pr.products[order], p).sum() + rounded(rest_sum, p)),
+                      pr.score, p)):
+        parts.append(Text(UNROUNDED, style="dim"))
+    return parts
 
 
 def pair_scale(ex: Explanation, pr: Pair, precision: int) -> RenderableType:
@@ -118,14 +140,26 @@ def scale_chain(pr: Pair, precision: int, brief: bool = False) -> str:
         d = number(pr.divided, precision)
         chain = f"÷ √{len(pr.q)} = {d}" if pr.scale is None else f"× {pr.scale:.6g} = {d}"
     else:
-        chain = (f"{score} / √{len(pr.q)} = {score} / {number(pr.divisor, 3)} = {d}"
-                 if pr.scale is None else f"{score} × {pr.scale:.6g} = {d}")
+        exact = number(pr.score, precision + 2)  # the chain's inputs at its own precision
+        chain = (f"{exact} / √{len(pr.q)} = {exact} / {number(pr.divisor, precision + 2)} = {d}"
+                 if pr.scale is None else f"{exact} × {pr.scale:.6g} = {d}")
     if pr.capped is not None:
         chain += (f"; {pr.softcap:g} · tanh({d} / {pr.softcap:g}) = "
                   f"{number(pr.capped, precision + 2)}")
     if pr.bias is not None:
         chain += f"; + bias {number(pr.bias, precision + 2)} = {number(pr.scaled, precision + 2)}"
     return chain
+
+
+def output_redoes(pr: Pair, precision: int) -> bool:
+    """Whether step 5's table, redone from the rounded weights and value rows shown, gives
+    the products and their sums it shows."""
+    p = precision + 1
+    redone = rounded(pr.row.weights, p)[:, None] * rounded(pr.values, precision)  # (n, d_v)
+    return (all(shows(r, c, p) for r, c in zip(redone.ravel(), pr.contributions.ravel(),
+                                               strict=True))
+            and all(shows(t, o, p) for t, o in zip(rounded(pr.contributions, p).sum(axis=0),
+                                                   pr.output, strict=True)))
 
 
 def pair_output(ex: Explanation, pr: Pair, precision: int) -> list[RenderableType]:
@@ -151,4 +185,5 @@ def pair_output(ex: Explanation, pr: Pair, precision: int) -> list[RenderableTyp
                    masked=np.concatenate([masked, np.zeros((m + 1, len(vd)), dtype=bool)],
                                          axis=1)),
         ], gap=4, row_gap=1),
+        *([] if output_redoes(pr, precision) else [Text(UNROUNDED, style="dim")]),
     ]
