@@ -355,3 +355,21 @@ def test_the_keys_list_closes_on_q_without_quitting() -> None:
 
 def test_text_from_standard_input_is_refused() -> None:
     refused(run("explore", "-"), "TEXT cannot be -")
+
+
+def test_the_summary_names_the_mask_that_hides_the_key() -> None:
+    gemma2 = str(Path(__file__).parent / "fixtures" / "models" / "gemma2")
+    app = Explorer(session_for(TIRED, model=gemma2), source="gemma2", layer=0)
+
+    def check(app, _):
+        app.query, app.key = 4, 0  # "tired" and "<s>", 4 places back: outside the window of 4
+        window = str(app.pair_view().renderables[0])
+        app.query, app.key = 1, 4  # "The" and the later "tired"
+        return window, str(app.pair_view().renderables[0])
+
+    window, later = drive(app, check=check)
+    assert window == ("“tired” → “<s>”: masked, “<s>” is 4 places before “tired”, and this "
+                      "layer's sliding window of 4 hides keys 4 or more places back (a query "
+                      "sees itself and the 3 tokens before it); its weight is 0.")
+    assert later == ("“The” → “tired”: masked, “tired” comes after “The”, and the causal mask "
+                     "hides later tokens; its weight is 0.")
