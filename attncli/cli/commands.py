@@ -124,9 +124,9 @@ def explain(
         "--heatmap", help="Draw the n×n matrices as shaded cells, one character per token, "
                           "for long sentences.")] = False,
     no_scale: Annotated[bool, typer.Option(
-        "--no-scale", help="Skip step 4's division by √d_k, to see why it is there: the "
-                           "softmax of the raw scores puts more of each row on one key. "
-                           "Seeded and file weights only.")] = False,
+        "--no-scale", help="Skip step 4's division by √d_k, to see why it is there: a note "
+                           "compares each row's largest weight with and without it. Seeded "
+                           "and file weights only.")] = False,
     max_tokens: MaxTokensOpt = 4096,
     precision: PrecisionOpt = 2,
     as_json: JsonOpt = False,

@@ -45,11 +45,11 @@ def softmax_sums(ex: Explanation, row: RowSoftmax, precision: int,
         parts.append(Text(f"weight of “{_key(ex, key)}” = {number(row.exps[key], p)} / "
                           f"{number(row.total, p)} = {number(row.weights[key], p)}",
                           style="bold"))
-    if not softmax_redoes(row, precision):
-        parts.append(Text(UNROUNDED, style="dim"))
     if row.masked.any():
         parts.append(Text(masked_legend(row.mask_kinds, row.window, "; left out of the sum."),
                           style="dim"))
+    if not softmax_redoes(row, precision):
+        parts.append(Text(UNROUNDED, style="dim"))
     return parts
 
 
