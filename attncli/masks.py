@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from attncli.attention import Steps, causal_mask
+from attncli.attention import BLOCK, Steps, causal_mask
 
 CAUSAL = "causal"  # the key comes after the query
 SLIDING_WINDOW = "sliding_window"  # the key is `window` or more places before the query
@@ -51,23 +51,30 @@ def row_kinds(steps: Steps, i: int) -> list[str]:
     return _kinds(steps, np.array([i]), np.asarray(steps.mask)[steps.at(i)][None, :])
 
 
-def kinds(steps: Steps) -> list[str]:
-    """The kinds of reason that hide some key in the rows steps holds."""
+def kinds(steps: Steps, first: int | None = None) -> list[str]:
+    """The kinds of reason that hide some key in the rows steps holds (only the first
+    `first` of them, when given: what a table draws)."""
     if steps.mask is None:
         return []
     rows = np.arange(len(steps.q)) if steps.rows is None else steps.rows
-    return _kinds(steps, rows, np.asarray(steps.mask))
+    rows = rows[:first]
+    return _kinds(steps, rows, np.asarray(steps.mask)[: len(rows)])
 
 
 def _kinds(steps: Steps, rows: np.ndarray, hidden: np.ndarray) -> list[str]:
-    """reason()'s kinds over the queries `rows`, whose mask rows are hidden (r, m), at once."""
-    back = rows[:, None] - np.arange(hidden.shape[1])  # (r, m) how far back each key is
-    later = hidden & (back < 0) if steps.source is None else np.zeros_like(hidden)
+    """reason()'s kinds over the queries `rows`, whose mask rows are hidden (r, m), a block of
+    rows at a time (bool blocks only: memory stays small for a long text)."""
+    found: set[str] = set()
+    keys = np.arange(hidden.shape[1])  # (m,)
     window = steps.sliding_window
-    slid = hidden & ~later & (back >= window) if window is not None else np.zeros_like(hidden)
-    other = hidden & ~later & ~slid
-    return [k for k, found in ((CAUSAL, later), (SLIDING_WINDOW, slid), (MODEL, other))
-            if found.any()]
+    for start in range(0, len(rows), BLOCK):
+        block, at = hidden[start:start + BLOCK], rows[start:start + BLOCK, None]  # (b, m), (b, 1)
+        later = block & (keys > at) if steps.source is None else np.zeros_like(block)
+        slid = (block & ~later & (keys <= at - window) if window is not None
+                else np.zeros_like(block))
+        found.update(k for k, hit in ((CAUSAL, later), (SLIDING_WINDOW, slid),
+                                      (MODEL, block & ~later & ~slid)) if hit.any())
+    return [k for k in ORDER if k in found]
 
 
 def mask_kind(steps: Steps) -> str:
@@ -77,7 +84,10 @@ def mask_kind(steps: Steps) -> str:
         return NONE
     if steps.sliding_window is not None:
         return SLIDING_WINDOW
+    if steps.source is not None:
+        return MODEL
     rows = np.arange(len(steps.q)) if steps.rows is None else steps.rows
-    if steps.source is None and np.array_equal(steps.mask, causal_mask(len(steps.k), rows)):
-        return CAUSAL
-    return MODEL
+    same = all(np.array_equal(steps.mask[start:start + BLOCK],
+                              causal_mask(len(steps.k), rows[start:start + BLOCK]))
+               for start in range(0, len(rows), BLOCK))
+    return CAUSAL if same else MODEL

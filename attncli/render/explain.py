@@ -192,8 +192,8 @@ def scores_redo(s: Steps, precision: int) -> bool:
 
 
 def _mask_legend(s, rows: Sequence[int] | None = None) -> Text:
-    """The masked entries' legend: the reasons in every row s holds, or in the rows given."""
-    found = kinds(s) if rows is None else sorted(
+    """The masked entries' legend: the reasons in the rows a matrix draws, or in those given."""
+    found = kinds(s, MAX_ROWS) if rows is None else sorted(
         {k for i in rows for k in row_kinds(s, i)}, key=ORDER.index)
     return Text(masked_legend(found, s.sliding_window,
                               ", so it gets no weight at all (not a weight of 0 it chose)."),
@@ -219,7 +219,8 @@ def _head(
                    else "shaded from the smallest (blank) to the largest (█) value" +
                    (f" of the {HEAT_ROWS - 1} rows shown" if len(labels) > HEAT_ROWS else ""))
             if s.mask is not None:
-                how += "; " + masked_legend(kinds(s), s.sliding_window, mark=HEAT_MASKED)
+                how += "; " + masked_legend(kinds(s, HEAT_ROWS), s.sliding_window,
+                                            mark=HEAT_MASKED)
             if ex.cross:
                 how += "; the columns are the source's tokens, by index"
             return Heatmap(title, labels, values, per_row=weights, caption=how, masked=s.mask)
