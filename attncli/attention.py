@@ -21,6 +21,8 @@ steps. What a model does beyond the lesson is data in its Variant, never a code 
     qk_norm      q and k normalised before the rotation (Qwen3, OLMo 2, Gemma 3)
     rotate       RoPE, full or partial, turning q and k by position
     mask         causal, sliding window: True where a query may not see a key
+    window       the sliding window the mask holds, as a number (to say why a key is hidden)
+    skip_scale   step 4 leaves the scores undivided (the experiment that shows why √d_k)
     causal       the causal mask, worked out for each block of queries (no n×n array)
 
 Masking: a masked entry is -inf in `scaled` and exactly 0 in `weights`.
@@ -55,6 +57,8 @@ class Variant:
     rotate: Rotate | None = None  # applied to q and k, (..., n, d_k) -> the same
     mask: np.ndarray | None = None  # (n, n) bool, True where a query may not see a key
     causal: bool = False  # also hide every later key (worked out block by block)
+    window: int | None = None  # the mask also hides keys this many or more places back
+    skip_scale: bool = False  # step 4 does not divide by √d_k (only without a scale)
 
 
 PLAIN = Variant()
@@ -100,6 +104,8 @@ class Steps:
     # always have every row.
     rows: np.ndarray | None = None  # (r,) int
     variant: Variant | None = None
+    sliding_window: int | None = None  # the mask hides keys this many or more places back
+    skip_scale: bool = False  # step 4 left the scores undivided: scaled = scores
 
     @property
     def d_k(self) -> int:
@@ -124,7 +130,10 @@ class Steps:
 
     @property
     def divisor(self) -> float:
-        """What step 4 divides the scores by: √d_k, or 1 / the model's own scale."""
+        """What step 4 divides the scores by: √d_k, 1 / the model's own scale, or 1 when the
+        division is skipped."""
+        if self.skip_scale:
+            return 1.0
         return float(np.sqrt(self.d_k)) if self.scale is None else 1.0 / self.scale
 
 
@@ -269,7 +278,9 @@ def _attend_block(q: np.ndarray, k: np.ndarray, v: np.ndarray, variant: Variant,
     # 4) Scale (divide by √d_k, or the model's own scale), cap, bias, hide masked keys.
     own = variant.softcap is None  # scaled is then an array of its own, changed in place
     out = into[1] if own else None
-    if variant.scale is None:
+    if variant.skip_scale and variant.scale is None:
+        scaled = np.multiply(scores, scores.dtype.type(1), out=out)  # × 1: exact, its own array
+    elif variant.scale is None:
         scaled = np.divide(scores, np.sqrt(q.shape[-1]).astype(scores.dtype), out=out)
     else:
         scaled = np.multiply(scores, scores.dtype.type(variant.scale), out=out)
@@ -375,6 +386,8 @@ def self_attention(
         source=None if source is None else kv,
         rows=kept,
         variant=None if kept is None else variant,
+        sliding_window=variant.window,
+        skip_scale=variant.skip_scale and variant.scale is None,
     )
 
 

@@ -62,6 +62,7 @@ class Config:
     dtype: str = "float64"  # what a model's layers before the one shown ran in
     stack: str | None = None  # an encoder-decoder's: "encoder", or "decoder" (with --target)
     attention: str = "self"  # "cross": the decoder's queries look at the source's keys
+    scale_skipped: bool = False  # step 4 left the scores undivided (the √d_k experiment)
 
     @property
     def source(self) -> str:
@@ -83,6 +84,8 @@ class Config:
             if self.stack is not None:
                 doc.update(stack=self.stack, attention=self.attention)
         doc["head_indices"] = list(self.head_indices)
+        if self.scale_skipped:
+            doc["scale_skipped"] = True
         return doc
 
 
@@ -200,13 +203,15 @@ def explain(
     max_tokens: int = MAX_TOKENS,
     heads: list[int] | None = None,
     rows: int | None = None,
+    skip_scale: bool = False,
 ) -> Explanation:
     """Run a weight set's heads over the tokens and keep all the steps.
 
     heads picks the heads to keep (all by default); with several heads, every head still
     runs, so that step 6 can join them through W_O. With rows, the matrices with a row per
     query keep only the first `rows` queries' rows (what a screen shows of a long text);
-    with_focus and with_pair add the rows they need."""
+    with_focus and with_pair add the rows they need. With skip_scale, step 4 does not divide
+    the scores by √d_k, and a note compares each head's largest weights with a run that does."""
     check_token_count(tokens, max_tokens, heads=len(ws.heads), rows=rows)
     n = len(tokens)
     x, from_file = wts.embed(tokens, ws, seed)  # (n, d_model)
@@ -220,7 +225,7 @@ def explain(
         x = x + pe
     elif positions != "none":
         raise AttnError(f"unknown positions {positions!r}; use none or sinusoidal")
-    variant = Variant(causal=causal)
+    variant = Variant(causal=causal, skip_scale=skip_scale)
     kept = None if rows is None or rows >= n else range(rows)
     with np.errstate(over="ignore", invalid="ignore"):  # overflow is caught just below
         every = [
@@ -230,6 +235,8 @@ def explain(
         ]
     for hs in every:
         check_finite(hs.steps, ws.source)
+    if skip_scale:
+        notes.append(_skipped_note(x, ws, causal, kept, every, heads))
     joined = None
     if len(every) > 1 or ws.w_o is not None:
         w_o = ws.w_o
@@ -247,10 +254,32 @@ def explain(
         d_model=ws.d_model, d_k=ws.d_k, d_v=ws.d_v, heads=len(ws.heads), seed=seed,
         weights=ws.source, embeddings="file" if from_file else "seeded", tokenizer=tokenizer,
         causal=causal, positions=positions, description=ws.description,
-        head_indices=tuple(chosen),
+        head_indices=tuple(chosen), scale_skipped=skip_scale,
     )
     return Explanation(text, list(tokens), config, x, [every[h] for h in chosen], ws.dims, pe,
                        notes, ws.qk_dims, ws.v_dims, joined)
+
+
+def largest_weight(steps: Steps) -> float:
+    """Each query row's largest weight, averaged over the rows kept: 1 when every row puts
+    all its weight on one key, 1/n when it spreads evenly."""
+    return float(steps.weights.max(axis=1).mean())
+
+
+def _skipped_note(x: np.ndarray, ws: wts.WeightSet, causal: bool, kept: range | None,
+                  every: list[HeadSteps], heads: list[int] | None) -> str:
+    """What skipping ÷√d_k did, in numbers: each shown head's average largest weight per
+    row, without the division and with it."""
+    plain = Variant(causal=causal)
+    pairs = []
+    for h in range(len(every)) if heads is None else heads:
+        hw = ws.heads[h]
+        divided = self_attention(x, hw.w_q, hw.w_k, hw.w_v, variant=plain, rows=kept)
+        pairs.append(f"{'' if len(ws.heads) == 1 else f'head {h}: '}"
+                     f"{largest_weight(every[h].steps):.3f} without it, "
+                     f"{largest_weight(divided):.3f} with it")
+    return (f"Step 4 skipped the division by √d_k = √{ws.d_k} = {np.sqrt(ws.d_k):.3f}. "
+            f"Each row's largest weight, averaged over the rows: {'; '.join(pairs)}.")
 
 
 def select(spec: str, count: int, what: str, option: str | None = None) -> list[int]:

@@ -17,6 +17,7 @@ import numpy as np
 import orjson
 
 from attncli.explain import Explanation
+from attncli.masks import mask_kind
 
 SCHEMA = "attncli.explain/1"
 
@@ -70,6 +71,10 @@ def _pair(p) -> dict:
         "weight": p.weight, "weights": p.row.weights,
         "contributions": p.contributions, "output": p.output,
     }
+    if p.reason is not None:  # why the mask hides the key
+        doc["mask_reason"] = {"kind": p.reason.kind, "distance": p.reason.distance}
+        if p.reason.window is not None:
+            doc["mask_reason"]["window"] = p.reason.window
     # the model's own steps between the score and the softmax, where it has them
     doc.update((key, value) for key, value in (("scale", p.scale), ("softcap", p.softcap),
                                                ("capped", p.capped), ("bias", p.bias))
@@ -95,6 +100,9 @@ def _head(ex: Explanation, hs) -> dict:
     if hs.layer != ex.heads[0].layer:  # a later layer of a real model: its own input
         entry["x"] = hs.steps.x
     entry.update((name, getattr(hs.steps, name)) for name in STEP_KEYS)
+    entry["mask_kind"] = mask_kind(hs.steps)
+    if hs.steps.sliding_window is not None:
+        entry["window"] = hs.steps.sliding_window
     # a real model's extras, so that step 2 can be redone from the document alone
     entry.update((name, getattr(hs.steps, name)) for name in EXTRA_KEYS
                  if getattr(hs.steps, name) is not None)

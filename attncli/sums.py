@@ -11,6 +11,7 @@ import numpy as np
 
 from attncli.attention import HeadSteps, Steps, with_rows
 from attncli.explain import Explanation
+from attncli.masks import MaskReason, reason, row_kinds
 
 EXP_SHIFT_ABOVE = 10.0  # past e^±10 the exponentials get too long (or too small) to read
 
@@ -31,6 +32,8 @@ class RowSoftmax:
     total: float  # the sum of exps
     weights: np.ndarray  # (n,) exps / total
     masked: np.ndarray  # (n,) bool, True where this query may not see the key
+    mask_kinds: tuple[str, ...] = ()  # why keys are hidden from it (masks.row_kinds)
+    window: int | None = None  # the head's sliding window, if it has one
 
     @property
     def weights_total(self) -> float:
@@ -48,7 +51,8 @@ def row_softmax(steps: Steps, i: int) -> RowSoftmax:
     exps = np.where(masked, 0.0, np.exp(np.where(masked, 0.0, row - shift)))  # (n,)
     total = float(exps.sum())
     weights = exps / total if total > 0 else np.zeros_like(exps)
-    return RowSoftmax(i, row, shift, exps, total, weights, masked)
+    return RowSoftmax(i, row, shift, exps, total, weights, masked,
+                      tuple(row_kinds(steps, i)), steps.sliding_window)
 
 
 @dataclass(frozen=True)
@@ -66,11 +70,13 @@ class Pair:
     divisor: float  # √d_k, or 1 / the model's own scale
     divided: float  # score / divisor
     scale: float | None  # the model's own scale, when it is not 1/√d_k
+    skip_scale: bool  # step 4 left the score undivided (divisor 1)
     softcap: float | None  # the model's soft cap, if it has one
     capped: float | None  # softcap · tanh(divided / softcap); None without a cap or when masked
     bias: float | None  # the model's position bias for this pair; None without one or when masked
     scaled: float | None  # what the softmax sees (divided, capped, + bias); None where masked
     masked: bool
+    reason: MaskReason | None  # why the mask hides dst from src; None when it does not
     row: RowSoftmax  # src's whole row through the softmax
     weight: float  # weights[src, dst], dst's share of the row
     values: np.ndarray  # (n, d_v) every key's value row
@@ -96,10 +102,12 @@ def pair(hs: HeadSteps, src: int, dst: int) -> Pair:
     return Pair(
         layer=hs.layer, head=hs.head, src=src, dst=dst, q=s.q[src], k=s.k[dst],
         products=products, score=float(s.scores[at, dst]), divisor=s.divisor,
-        divided=float(s.scores[at, dst]) / s.divisor, scale=s.scale, softcap=s.softcap,
+        divided=float(s.scores[at, dst]) / s.divisor, scale=s.scale, skip_scale=s.skip_scale,
+        softcap=s.softcap,
         capped=None if masked or s.capped is None else float(s.capped[at, dst]),
         bias=None if masked or s.score_bias is None else float(s.score_bias[at, dst]),
-        scaled=None if masked else float(s.scaled[at, dst]), masked=masked, row=row,
+        scaled=None if masked else float(s.scaled[at, dst]), masked=masked,
+        reason=reason(s, src, dst), row=row,
         weight=float(s.weights[at, dst]), values=s.v, contributions=contributions,
         output=s.output[at],
     )

@@ -134,7 +134,7 @@ def test_causal() -> None:
     out = ok("explain", SENTENCE, "--causal", "--show", "scaled,softmax").stdout
     assert "−∞" not in out and "0.00 " not in out.split("Weights (4×4)")[1].split("\n")[2]
     assert out.count("—") == 2 * 6 + 1  # 6 hidden pairs in scaled and weights, and the legend
-    assert "— masked: the causal mask hides a later token" in out
+    assert "— masked: a later token, hidden by the causal mask" in out
     doc = strict_json(ok("explain", SENTENCE, "--causal", "--json").stdout)
     assert doc["config"]["causal"] is True
     for i, row in enumerate(doc["heads"][0]["weights"]):

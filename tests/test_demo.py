@@ -108,6 +108,20 @@ def test_the_closing_screen_gives_the_recipe_for_a_real_model() -> None:
     assert "attn demo \"TEXT\"" in words
 
 
+@pytest.mark.parametrize(("text", "model", "said", "unsaid"), [
+    (None, None, "by hand, twice: on 'I love AI' and 'The animal was tired'", "once"),
+    ("The cat sat on the mat", None, "by hand, once: on 'The cat sat on the mat'", "twice"),
+    (None, "bert", "from a three-word toy to a trained model", "your sentence"),
+    ("The cat sat on the mat", "bert", "on 'The cat sat on the mat', in every head", "toy"),
+])
+def test_the_closing_screen_says_what_this_run_did(text: str | None, model: str | None,
+                                                   said: str, unsaid: str) -> None:
+    end = demo.lesson(text, model=None if model is None else BERT)[-1]
+    words = " ".join(end.text().split())
+    assert said in words
+    assert unsaid not in words
+
+
 # ---------------------------------------------------------------- pages that fit
 
 

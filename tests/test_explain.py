@@ -189,7 +189,8 @@ def test_json_document_has_the_documented_keys_and_schema() -> None:
     assert doc["embeddings"] == [[0, 0, 0, 0, 1, 0], [1, 1, 0, 0, 0, 0], [0, 0, 0, 1, 0, 0],
                                  [0, 0, 1, 0, 0, 0]]
     (head,) = doc["heads"]
-    assert list(head) == ["layer", "head", *STEP_KEYS]
+    assert list(head) == ["layer", "head", *STEP_KEYS, "mask_kind"]
+    assert head["mask_kind"] == "none"  # without --causal nothing is hidden
     assert (head["layer"], head["head"]) == (0, 0)
     n = 4
     shapes = {"w_q": (6, 4), "w_k": (6, 4), "w_v": (6, 4), "q": (n, 4), "k": (n, 4),

@@ -205,7 +205,7 @@ def test_a_masked_key_says_masked() -> None:
 
     line, body = drive(animal(), "c", "tab", "down", "down", "down", check=check)
     assert "—" in line and "%" not in line  # query "The" may not see "tired"
-    assert "masked" in body
+    assert "— masked: a later token, hidden by the causal mask" in " ".join(body.split())
 
 
 def test_e_edits_the_sentence_and_works_it_out_again() -> None:
@@ -596,3 +596,21 @@ def test_the_panes_come_back_when_the_terminal_grows() -> None:
 
 def test_q_quits_a_terminal_too_small() -> None:
     assert drive(animal(), "q", size=(20, 5), check=lambda app, _: app.is_running) is False
+
+
+def test_the_summary_names_the_mask_that_hides_the_key() -> None:
+    gemma2 = str(Path(__file__).parent / "fixtures" / "models" / "gemma2")
+    app = Explorer(session_for(TIRED, model=gemma2), source="gemma2", layer=0)
+
+    def check(app, _):
+        app.query, app.key = 4, 0  # "tired" and "<s>", 4 places back: outside the window of 4
+        window = str(app.pair_view().renderables[0])
+        app.query, app.key = 1, 4  # "The" and the later "tired"
+        return window, str(app.pair_view().renderables[0])
+
+    window, later = drive(app, check=check)
+    assert window == ("“tired” → “<s>”: masked, “<s>” is 4 places before “tired”, and this "
+                      "layer's sliding window of 4 hides keys 4 or more places back (a query "
+                      "sees itself and the 3 tokens before it); its weight is 0.")
+    assert later == ("“The” → “tired”: masked, “tired” comes after “The”, and the causal mask "
+                     "hides later tokens; its weight is 0.")

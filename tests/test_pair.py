@@ -38,6 +38,7 @@ PAIR_KEYS = ["from", "to", "layer", "head", "q", "k", "products", "score", "divi
              "scaled", "masked", "shift", "exp", "exp_sum", "weight", "weights", "contributions",
              "output"]
 MODEL_PAIR_KEYS = ["scale", "softcap", "capped", "bias"]  # only where the model has them
+MASKED_PAIR_KEYS = ["mask_reason"]  # only when the mask hides the key
 FOCUS_KEYS = ["layer", "head", "query", "scaled", "shift", "exp", "sum", "weights"]
 EXACT = 1e-12
 ZERO = re.compile(r"(?<![\d.])0\.0%")  # a bar's 0.0% (and not the end of 100.0%)
@@ -141,7 +142,7 @@ def test_the_pair_i_to_ai_on_screen() -> None:
     assert cells(out, "dim 2") == ["0.00", "1.00", "0.00"]
     assert cells(out, "dim 3") == ["1.00", "1.00", "1.00"]
     assert cells(out, "sum = score") == ["3.00"]
-    assert "3.00 / √4 = 3.00 / 2.000 = 1.5000" in out
+    assert "3.0000 / √4 = 3.0000 / 2.0000 = 1.5000" in out
     # the softmax of I's row, term by term
     assert cells(out, "AI") == ["1.5000", "4.4817", "0.5065"]
     assert cells(out, "sum") == ["8.8487", "1.0000"]
@@ -217,7 +218,7 @@ def test_a_masked_pair_on_screen_says_it_is_masked() -> None:
     assert "“AI” gets a weight of exactly 0" in text
     assert "“AI” is masked, so it adds nothing." in text
     assert "weight of “AI” =" not in out  # no division for a key that is not in the sum
-    assert "— masked: hidden by the causal mask, left out of the sum." in out
+    assert "— masked: a later token, hidden by the causal mask; left out of the sum." in out
     assert cells(out, "AI") == ["—", "—", "—"]  # I's row of the softmax by hand
     assert "1.5000" not in out  # nothing is scaled for a masked pair
     assert not ZERO.search(out)
@@ -237,7 +238,7 @@ def test_the_named_features_show_in_the_pair_view() -> None:
     assert cells(out, "function word") == ["0.00", "0.00", "0.00"]
     assert cells(out, "sum = score") == ["3.40"]
     assert "dim 0" not in out
-    assert "3.40 / √4 = 3.40 / 2.000 = 1.7000" in out
+    assert "3.4000 / √4 = 3.4000 / 2.0000 = 1.7000" in out
     assert "weight of “animal” = 5.4739 / 8.4739 = 0.6460" in out
     assert "“animal” adds 0.6460 × its value row." in flat(out)
     # the value columns carry their names too
@@ -450,7 +451,7 @@ def test_the_shipped_schema_is_valid_and_describes_every_new_key() -> None:
     for key in ("head_indices", "description", "n_layers"):
         assert config[key].get("description"), key
     assert sorted(top["pair"]["required"]) == sorted(PAIR_KEYS)
-    assert set(top["pair"]["properties"]) == set(PAIR_KEYS + MODEL_PAIR_KEYS)
+    assert set(top["pair"]["properties"]) == set(PAIR_KEYS + MODEL_PAIR_KEYS + MASKED_PAIR_KEYS)
     assert sorted(top["focus"]["items"]["required"]) == sorted(FOCUS_KEYS)
     assert "additionalProperties" not in json.dumps(s)  # documents may carry more keys
 
@@ -556,8 +557,8 @@ def test_masked_entries_show_as_dashes_with_their_legend() -> None:
     assert cells(out, "love") == ["0.50", "1.00", "—"]
     assert ["1.00*", "—", "—"] in [line.split()[1:] for line in out.splitlines()
                                    if line.startswith("I ")]  # weights, I's row
-    legend = ("— masked: the causal mask hides a later token from the query, so it gets no "
-              "weight at all (not a weight of 0 it chose).")
+    legend = ("— masked: a later token, hidden by the causal mask, so it gets no weight at all "
+              "(not a weight of 0 it chose).")
     assert flat(out).count(legend) == 2  # under the scaled matrix and under the bars
     bars = [line for line in out.splitlines() if "attends to" in line or "█" in line
             or line.rstrip().endswith("—")]
@@ -585,7 +586,7 @@ def test_a_masked_key_never_gets_a_percentage(args: tuple[str, ...]) -> None:
 def test_a_masked_heat_map_marks_hidden_cells_with_a_dot() -> None:
     out = screen(*LOVE, "--causal", "--heatmap", "--show", "scaled,softmax")
     assert "█··" in out  # I sees only itself
-    assert "· masked (hidden by the causal mask)" in flat(out)
+    assert "· masked: a later token, hidden by the causal mask" in flat(out)
 
 
 def test_the_joined_heads_section() -> None:
@@ -729,7 +730,7 @@ def test_a_model_with_its_own_scale_and_a_soft_cap_shows_each_step_of_4a() -> No
     assert pr.divided == pytest.approx(pr.score * 0.25)
     assert pr.capped == pytest.approx(10.0 * math.tanh(pr.divided / 10.0))
     assert pr.scaled == pr.capped  # what the softmax sees: no position bias here
-    score, divided, capped = f"{pr.score:.2f}", f"{pr.divided:.4f}", f"{pr.capped:.4f}"
+    score, divided, capped = f"{pr.score:.4f}", f"{pr.divided:.4f}", f"{pr.capped:.4f}"
     assert scale_chain(pr, 2) == (f"{score} × 0.25 = {divided}; 10 · tanh({divided} / 10) = "
                                   f"{capped}")
     assert "√" not in scale_chain(pr, 2)  # this model does not divide by √d_k
@@ -741,5 +742,5 @@ def test_the_plain_scale_chain_divides_by_root_d_k() -> None:
 
     p = pair(love_ai().heads[0], 0, 2)  # I → AI: score 3, √4 = 2
     assert p.scale is None and p.softcap is None and p.capped is None and p.bias is None
-    assert scale_chain(p, 2) == "3.00 / √4 = 3.00 / 2.000 = 1.5000"
+    assert scale_chain(p, 2) == "3.0000 / √4 = 3.0000 / 2.0000 = 1.5000"
     assert scale_chain(p, 2, brief=True) == "÷ √4 = 1.50"

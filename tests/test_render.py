@@ -277,7 +277,7 @@ def test_causal_view_marks_masked_entries_apart_from_small_weights() -> None:
     # love: 1 / (1 + e^0.5) = 0.38, e^0.5 / (1 + e^0.5) = 0.62
     assert block(out, "Weights (3×3)", 3)[:2] == [["I", "1.00*", "—", "—"],
                                                  ["love", "0.38", "0.62*", "—"]]
-    assert "— masked: the causal mask hides a later token from the query" in out
+    assert "— masked: a later token, hidden by the causal mask, so it gets no weight" in out
     assert not re.search(r"\b0\.0%", out)  # a masked key's bar says masked, not 0.0%
     assert "−∞" not in out
 

@@ -81,6 +81,7 @@ def root(
     "      --focus tired",
     'attn explain "I love AI" -w sample_weights/i-love-ai.json --precision 3',
     'attn explain "The cat sat" --heads 2 --causal --show scaled,softmax',
+    'attn explain "The cat sat on the mat" --d-k 64 --no-scale --show softmax',
     'attn explain "The animal was tired" --model ./all-MiniLM-L6-v2 \\\n'
     "      --layer 5 --head 11",
     'attn explain "The animal was tired" --model ./t5-small \\\n'
@@ -126,6 +127,10 @@ def explain(
     heatmap: Annotated[bool, typer.Option(
         "--heatmap", help="Draw the n×n matrices as shaded cells, one character per token, "
                           "for long sentences.")] = False,
+    no_scale: Annotated[bool, typer.Option(
+        "--no-scale", help="Skip step 4's division by √d_k, to see why it is there: a note "
+                           "compares each row's largest weight with and without it. Seeded "
+                           "and file weights only.")] = False,
     max_tokens: MaxTokensOpt = 4096,
     precision: PrecisionOpt = 2,
     as_json: JsonOpt = False,
@@ -153,7 +158,8 @@ def explain(
         float64=float64, target=target, attention=attention, rows=output.rows_for(as_json),
         revision=revision, words=sources.named_words(("--focus", focus, False),
                                                      ("--from", from_word, False),
-                                                     ("--to", to_word, True))))
+                                                     ("--to", to_word, True)),
+        skip_scale=no_scale))
     ex = sources.explain_words(ex, focus=focus, src=from_word, dst=to_word,
                                sinks=not as_json)
     if as_json:

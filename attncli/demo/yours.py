@@ -7,6 +7,7 @@ from __future__ import annotations
 from dataclasses import replace
 from functools import cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from rich.console import RenderableType
@@ -35,6 +36,9 @@ from attncli.render.header import source_header
 from attncli.render.widgets import Bars, number
 from attncli.safe_text import visible
 from attncli.weights import files as weightfiles
+
+if TYPE_CHECKING:
+    from attncli.models.base import Model
 
 # ---------------------------------------------------------------- a real model
 
@@ -220,7 +224,8 @@ def real_model_part(spec: str, precision: int) -> list[Screen]:
     return [
         Screen(part, "A real model has many heads", (
             size + f"The lesson asks what 'it' means in “{PRONOUN}”. "
-            + _added(labels, specials) + _mask(loaded.causal, a, b) + "".join(split)
+            + _added(labels, specials) + _mask(loaded, len(tokens), i, j, a, b)
+            + "".join(split)
             + f"The grid shows, for every head, how much '{a}' attends to '{b}', and ranks "
             f"the heads by how far that rises above what '{b}' gets from every word."),
             lambda: [render_heads.overview(real()[1])]),
@@ -238,11 +243,23 @@ def _added(labels: list[str], specials: list[int]) -> str:
     return f"Its tokenizer also adds tokens of its own: {named}. "
 
 
-def _mask(causal: bool, a: str, b: str) -> str:
-    if not causal:
+def _mask(loaded: Model, n: int, i: int, j: int, a: str, b: str) -> str:
+    """What the model's masks hide in the sentence of n tokens, for the query i (a) and the
+    key j (b): the later tokens, and keys outside a sliding window where one hides any."""
+    if not loaded.causal:
         return ""
-    return ("It is a decoder, so a causal mask hides the later tokens from each token: "
-            f"'{a}' can look back at '{b}', but '{b}' cannot see '{a}'. ")
+    sliding = [w for w in map(loaded.window, range(loaded.n_layers)) if w is not None and w < n]
+    blind = [w for w in sliding if i - j >= w]  # the windows that hide b from a
+    words = ("It is a decoder, so a causal mask hides the later tokens from each token: "
+             f"'{b}' cannot see '{a}'" + ("" if blind else f", but '{a}' can look back at '{b}'")
+             + ". ")
+    if sliding:
+        sizes = " or ".join(str(w) for w in sorted(set(sliding)))
+        words += (f"In {len(sliding)} of its {loaded.n_layers} layers a sliding window of "
+                  f"{sizes} also hides every token that many places back or more")
+        words += (f"; '{b}' is {i - j} places before '{a}', so in {len(blind)} of them '{a}' "
+                  f"cannot see '{b}' either. " if blind else ". ")
+    return words
 
 
 # ---------------------------------------------------------------- your own sentence

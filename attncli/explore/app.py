@@ -32,7 +32,7 @@ from attncli.explore.modals import (
 )
 from attncli.explore.session import Session, largest_change
 from attncli.render import pair as render_pair
-from attncli.render.common import without_headings
+from attncli.render.common import hidden_because, without_headings
 from attncli.render.widgets import MASKED, bar, token_label
 from attncli.safe_text import visible
 
@@ -217,9 +217,9 @@ class Explorer(App[None]):
         ex, pr = self.session.ex, self.session.pair(self.layer, self.head, self.query, self.key)
         a, b = token_label(ex.labels[pr.src]), token_label(ex.labels[pr.dst])
         p = self.precision
-        if pr.masked:
-            summary = Text(f"“{a}” → “{b}”: masked, a later token hidden by the causal mask; "
-                           "its weight is 0.", style="bold")
+        if pr.reason is not None:
+            summary = Text(f"“{a}” → “{b}”: masked, {hidden_because(pr.reason, a, b)}; its "
+                           "weight is 0.", style="bold")
         else:
             exp = "e^x" if pr.row.shift == 0 else "e^(x−m)"
             chain = render_pair.scale_chain(pr, p, brief=True)

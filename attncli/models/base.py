@@ -141,6 +141,10 @@ class Model:
         """(n, n) bool, True where a query may not see a key in layer i."""
         return causal_mask(n) if self.causal else None
 
+    def window(self, i: int) -> int | None:
+        """Layer i's sliding window: its mask hides keys this many or more places back."""
+        return None
+
     def finish_layer(self, h: np.ndarray, attn: np.ndarray, rest: Layer) -> np.ndarray:
         """The rest of the layer, from the heads' joined output (n, n_heads * head_dim)."""
         raise NotImplementedError
@@ -181,7 +185,7 @@ class Model:
     def variant(self, n: int, i: int, layer: Layer) -> Variant:
         """How layer i's heads depart from the lesson (for n tokens): the rotation and the
         mask here; a family adds its scale, soft-cap, score bias or q/k normalisation."""
-        return Variant(rotate=self.rotation(n), mask=self.mask(n, i))
+        return Variant(rotate=self.rotation(n), mask=self.mask(n, i), window=self.window(i))
 
     # ---- the API ----
 

@@ -126,10 +126,14 @@ class Llama(Model):
     def mask(self, n: int, i: int) -> np.ndarray:
         """Causal, and in a sliding-window layer also blind to keys `window` or more back."""
         mask = causal_mask(n)  # (n, n)
-        window = self.windows[i]
+        window = self.window(i)
         if window is not None and n > window:
             mask |= np.tril(np.ones((n, n), dtype=bool), k=-window)  # key j <= query i - window
         return mask
+
+    def window(self, i: int) -> int | None:
+        """Layer i's sliding window, if it slides."""
+        return self.windows[i]
 
     def finish_layer(self, h: np.ndarray, attn: np.ndarray, rest: Layer) -> np.ndarray:
         """Residual add of the projected heads, then of the gated MLP on the second RMSNorm."""

@@ -9,7 +9,8 @@ from rich.rule import Rule
 from rich.text import Text
 
 from attncli.explain import Explanation
-from attncli.render.widgets import names, token_label
+from attncli.masks import CAUSAL, SLIDING_WINDOW, MaskReason
+from attncli.render.widgets import MASKED, names, token_label
 from attncli.render.widgets import spaced as spaced  # the explain views import it from here
 
 
@@ -45,3 +46,25 @@ def dims(ex: Explanation, qk: str = "") -> tuple[list[str], list[str], list[str]
     return (list(ex.dims) if ex.dims else names("d", ex.x.shape[1]),
             list(ex.qk_dims) if ex.qk_dims else names(qk, s.d_k),
             list(ex.v_dims) if ex.v_dims else names("v", s.v.shape[1]))
+
+
+def hidden_because(r: MaskReason, a: str, b: str) -> str:
+    """Why the mask hides key b from query a, with the numbers: a clause, no full stop."""
+    if r.kind == CAUSAL:
+        return f"“{b}” comes after “{a}”, and the causal mask hides later tokens"
+    if r.kind == SLIDING_WINDOW:
+        return (f"“{b}” is {r.distance} places before “{a}”, and this layer's sliding window "
+                f"of {r.window} hides keys {r.window} or more places back (a query sees "
+                f"itself and the {r.window - 1} tokens before it)")
+    return f"the model's own mask hides “{b}” from “{a}”"
+
+
+def masked_legend(kinds: Sequence[str], window: int | None, tail: str = "",
+                  mark: str = MASKED) -> str:
+    """The legend of a table's masked entries (drawn as mark): each reason that hides one,
+    then tail."""
+    said = {CAUSAL: "a later token, hidden by the causal mask",
+            SLIDING_WINDOW: f"a token {window} or more places back, outside this layer's "
+                            f"sliding window of {window}"}
+    reasons = [said.get(k, "a key the model's own mask hides") for k in kinds]
+    return f"{mark} masked: " + ", or ".join(reasons or ["hidden by the mask"]) + tail

@@ -17,9 +17,11 @@ from rich.rule import Rule
 from rich.table import Table
 from rich.text import Text
 
-from attncli.attention import HeadSteps
+from attncli.attention import HeadSteps, Steps
 from attncli.explain import Explanation
+from attncli.masks import ORDER, kinds, row_kinds
 from attncli.render.common import dims as _dims
+from attncli.render.common import masked_legend
 from attncli.render.common import spaced as _spaced
 from attncli.render.common import step as _step
 from attncli.render.common import word as _word
@@ -28,9 +30,9 @@ from attncli.render.pair import pair_view, softmax_sums
 from attncli.render.widgets import (
     HEAT_MASKED,
     HEAT_ROWS,
-    MASKED,
     MAX_MARK,
     MAX_ROWS,
+    UNROUNDED,
     Bars,
     Flow,
     Heatmap,
@@ -38,6 +40,8 @@ from attncli.render.widgets import (
     cut_label,
     number,
     plural,
+    rounded,
+    shows,
     token_label,
 )
 from attncli.safe_text import SPACE_LEGEND, SPACE_MARK, space_marked, visible
@@ -172,13 +176,28 @@ def tokens_table(ex: Explanation, name: str = "Tokens") -> Group:
     return Group(*block)
 
 
-def _mask_legend(s) -> Text:
-    if s.window:
-        return Text(f"{MASKED} masked: the mask hides a later token from the query, or one "
-                    "outside its sliding window (too far back), so it gets no weight at all "
-                    "(not a weight of 0 it chose).", style="dim")
-    return Text(f"{MASKED} masked: the causal mask hides a later token from the query, so it "
-                "gets no weight at all (not a weight of 0 it chose).", style="dim")
+REDO_COLUMNS = 64  # the scores checked against Q and K as shown: more than a screen's width
+
+
+def scores_redo(s: Steps, precision: int) -> bool:
+    """Whether the scores a table shows (its first rows and columns) come out the same when
+    worked out from Q and K rounded as their tables show them."""
+    rows = (np.arange(min(len(s.q), MAX_ROWS)) if s.rows is None
+            else np.asarray(s.rows[:MAX_ROWS]))
+    cols = min(s.k.shape[0], REDO_COLUMNS)
+    redone = rounded(s.q[rows], precision) @ rounded(s.k[:cols], precision).T  # (r, cols)
+    shown = s.scores[: len(rows), :cols]  # (r, cols) the rows kept come first, in order
+    return all(shows(a, b, precision) for a, b in zip(redone.ravel(), shown.ravel(),
+                                                      strict=True))
+
+
+def _mask_legend(s, rows: Sequence[int] | None = None) -> Text:
+    """The masked entries' legend: the reasons in the rows a matrix draws, or in those given."""
+    found = kinds(s, MAX_ROWS) if rows is None else sorted(
+        {k for i in rows for k in row_kinds(s, i)}, key=ORDER.index)
+    return Text(masked_legend(found, s.sliding_window,
+                              ", so it gets no weight at all (not a weight of 0 it chose)."),
+                style="dim")
 
 
 def _head(
@@ -200,7 +219,8 @@ def _head(
                    else "shaded from the smallest (blank) to the largest (█) value" +
                    (f" of the {HEAT_ROWS - 1} rows shown" if len(labels) > HEAT_ROWS else ""))
             if s.mask is not None:
-                how += f"; {HEAT_MASKED} masked (hidden by the causal mask)"
+                how += "; " + masked_legend(kinds(s, HEAT_ROWS), s.sliding_window,
+                                            mark=HEAT_MASKED)
             if ex.cross:
                 how += "; the columns are the source's tokens, by index"
             return Heatmap(title, labels, values, per_row=weights, caption=how, masked=s.mask)
@@ -242,8 +262,17 @@ def _head(
                            "Each query is compared with every key by a dot product: "
                            "the bigger the number, the better the match."))
         parts.append(square(f"Scores ({n}×{m})", s.scores))
+        if not heatmap and not scores_redo(s, precision):
+            parts.append(Text(UNROUNDED, style="dim"))
     if "scaled" in show:
-        if s.scale is None:
+        if s.skip_scale:
+            parts.append(_step(f"Step 4a · Scaled = scores (÷√d_k = ÷{number(np.sqrt(d_k), 3)} "
+                               "skipped)",
+                               "This run skips the division by √d_k: the softmax gets the raw "
+                               "scores, whose spread grows with √d_k, so each row's weights "
+                               "crowd onto fewer keys. The note at the top compares the "
+                               "largest weights with and without the division."))
+        elif s.scale is None:
             parts.append(_step(f"Step 4a · Scaled = scores / √d_k = scores / √{d_k} "
                                f"= scores / {number(s.divisor, 3)}",
                                "A score adds up d_k products, so it tends to grow with √d_k; "
@@ -297,8 +326,8 @@ def _head(
                                 f"{token_label(labels[i])} #{i}", keys, s.weights[s.at(i)],
                                 None if s.mask is None else s.mask[s.at(i)])
                            for i in wanted[:charts]], gap=4))
-        if s.mask is not None:
-            parts.append(_mask_legend(s))
+        if s.mask is not None and s.mask[[s.at(i) for i in wanted[:charts]]].any():
+            parts.append(_mask_legend(s, wanted[:charts]))
         if len(wanted) > charts:
             more = plural(len(wanted) - charts, "more token")
             parts.append(Text(f"… charts for {more}: pick one with --focus WORD", style="dim"))

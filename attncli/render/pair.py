@@ -9,10 +9,11 @@ from rich.text import Text
 
 from attncli.explain import Explanation
 from attncli.render.common import dims as _dims
+from attncli.render.common import hidden_because, masked_legend
 from attncli.render.common import key_word as _key
 from attncli.render.common import step as _step
 from attncli.render.common import word as _word
-from attncli.render.widgets import MASKED, Flow, Matrix, number
+from attncli.render.widgets import UNROUNDED, Flow, Matrix, number, rounded, shows
 from attncli.sums import Pair, RowSoftmax
 
 MAX_PRODUCTS = 12  # a longer q·k shows its largest products and adds up the rest in one row
@@ -45,9 +46,24 @@ def softmax_sums(ex: Explanation, row: RowSoftmax, precision: int,
                           f"{number(row.total, p)} = {number(row.weights[key], p)}",
                           style="bold"))
     if row.masked.any():
-        parts.append(Text(f"{MASKED} masked: hidden by the causal mask, left out of the sum.",
+        parts.append(Text(masked_legend(row.mask_kinds, row.window, "; left out of the sum."),
                           style="dim"))
+    if not softmax_redoes(row, precision):
+        parts.append(Text(UNROUNDED, style="dim"))
     return parts
+
+
+def softmax_redoes(row: RowSoftmax, precision: int) -> bool:
+    """Whether the softmax table, redone from its own rounded numbers, gives what it shows:
+    each e^x from the scaled x, their sum, each weight from e^x and the sum."""
+    p, seen = precision + 2, ~row.masked
+    x = rounded(row.scaled[seen], p) - rounded(row.shift, precision)
+    exps, total = rounded(row.exps[seen], p), float(rounded(row.total, p))
+    return (all(shows(e, shown, p) for e, shown in zip(np.exp(x), row.exps[seen], strict=True))
+            and shows(float(exps.sum()), row.total, p)
+            and (total == 0 or all(shows(e / total, w, p)
+                                   for e, w in zip(exps, row.weights[seen], strict=True)))
+            and shows(float(rounded(row.weights, p).sum()), row.weights_total, p))
 
 
 def pair_view(ex: Explanation, pr: Pair, precision: int) -> list[RenderableType]:
@@ -82,21 +98,29 @@ def pair_score(ex: Explanation, pr: Pair, precision: int) -> list[RenderableType
     if len(rest):
         text += (f" The {len(order)} largest products are shown; the other {len(rest)} are "
                  "added up in one row.")
-    return [_step("Step 3 · score = q · k", text),
-            Matrix(f"q · k ({len(pr.products)} dimensions)", rows,
-                   [f"q {a}", f"k {b}", "q × k"], np.array(values), precision,
-                   corner="dimension")]
+    parts: list[RenderableType] = [
+        _step("Step 3 · score = q · k", text),
+        Matrix(f"q · k ({len(pr.products)} dimensions)", rows, [f"q {a}", f"k {b}", "q × k"],
+               np.array(values), precision, corner="dimension")]
+    p = precision
+    redone = rounded(pr.q[order], p) * rounded(pr.k[order], p)  # (shown,) from what is shown
+    if not (all(shows(r, x, p) for r, x in zip(redone, pr.products[order], strict=True))
+            and shows(float(rounded(pr.products[order], p).sum() + rounded(rest_sum, p)),
+                      pr.score, p)):
+        parts.append(Text(UNROUNDED, style="dim"))
+    return parts
 
 
 def pair_scale(ex: Explanation, pr: Pair, precision: int) -> RenderableType:
     """Step 4a for the pair: the score divided by √d_k, or why the mask hides the key."""
     a, b = _word(ex, pr.src), _key(ex, pr.dst)
-    if pr.masked:
+    if pr.reason is not None:
         return _step("Step 4a · masked",
-                     f"“{b}” comes after “{a}”, and the causal mask hides later tokens: the "
+                     f"{hidden_because(pr.reason, a, b)}: the "
                      f"score is replaced by −∞ before the softmax, so “{b}” gets a weight of "
                      "exactly 0 and adds nothing to the output.")
-    title = ("Step 4a · scaled = score / √d_k" if pr.scale is None
+    title = ("Step 4a · scaled = score (÷√d_k skipped)" if pr.skip_scale
+             else "Step 4a · scaled = score / √d_k" if pr.scale is None
              else "Step 4a · scaled = score × this model's scale")
     title += ", soft-capped" if pr.softcap is not None else ""
     title += " + position bias" if pr.bias is not None else ""
@@ -108,18 +132,34 @@ def scale_chain(pr: Pair, precision: int, brief: bool = False) -> str:
     leaves out the score and √d_k's value, at the tables' precision (for a line that has just
     shown the score)."""
     score, d = number(pr.score, precision), number(pr.divided, precision + 2)
+    if pr.skip_scale:
+        return (f"÷ √{len(pr.q)} skipped = {number(pr.divided, precision)}" if brief else
+                f"{score}, not divided by √{len(pr.q)} = {number(np.sqrt(len(pr.q)), 3)}: "
+                f"the division is skipped, so the softmax sees {d}")
     if brief:
         d = number(pr.divided, precision)
         chain = f"÷ √{len(pr.q)} = {d}" if pr.scale is None else f"× {pr.scale:.6g} = {d}"
     else:
-        chain = (f"{score} / √{len(pr.q)} = {score} / {number(pr.divisor, 3)} = {d}"
-                 if pr.scale is None else f"{score} × {pr.scale:.6g} = {d}")
+        exact = number(pr.score, precision + 2)  # the chain's inputs at its own precision
+        chain = (f"{exact} / √{len(pr.q)} = {exact} / {number(pr.divisor, precision + 2)} = {d}"
+                 if pr.scale is None else f"{exact} × {pr.scale:.6g} = {d}")
     if pr.capped is not None:
         chain += (f"; {pr.softcap:g} · tanh({d} / {pr.softcap:g}) = "
                   f"{number(pr.capped, precision + 2)}")
     if pr.bias is not None:
         chain += f"; + bias {number(pr.bias, precision + 2)} = {number(pr.scaled, precision + 2)}"
     return chain
+
+
+def output_redoes(pr: Pair, precision: int) -> bool:
+    """Whether step 5's table, redone from the rounded weights and value rows shown, gives
+    the products and their sums it shows."""
+    p = precision + 1
+    redone = rounded(pr.row.weights, p)[:, None] * rounded(pr.values, precision)  # (n, d_v)
+    return (all(shows(r, c, p) for r, c in zip(redone.ravel(), pr.contributions.ravel(),
+                                               strict=True))
+            and all(shows(t, o, p) for t, o in zip(rounded(pr.contributions, p).sum(axis=0),
+                                                   pr.output, strict=True)))
 
 
 def pair_output(ex: Explanation, pr: Pair, precision: int) -> list[RenderableType]:
@@ -145,4 +185,5 @@ def pair_output(ex: Explanation, pr: Pair, precision: int) -> list[RenderableTyp
                    masked=np.concatenate([masked, np.zeros((m + 1, len(vd)), dtype=bool)],
                                          axis=1)),
         ], gap=4, row_gap=1),
+        *([] if output_redoes(pr, precision) else [Text(UNROUNDED, style="dim")]),
     ]

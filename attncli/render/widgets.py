@@ -49,6 +49,19 @@ def number(value: float, precision: int) -> str:
     return s
 
 
+def shows(value: float, shown: float, precision: int) -> bool:
+    """Whether value, worked out from what the tables show, reads as shown does."""
+    return number(value, precision) == number(shown, precision)
+
+
+def rounded(values: np.ndarray | float, precision: int) -> np.ndarray:
+    """values as a table shows them, rounded to precision decimals."""
+    return np.round(np.asarray(values, dtype=np.float64), precision)
+
+
+UNROUNDED = ("Worked out from the unrounded numbers: redone from the rounded inputs as "
+             "shown, a result can differ in its last digit.")
+
 INF = float("inf")
 MASKED = "—"  # a key the mask hides from the query: not a weight of 0 the query chose
 MAX_ROWS = 40  # taller matrices show their first rows and a "… n more rows" line
