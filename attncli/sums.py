@@ -13,16 +13,17 @@ from attncli.attention import HeadSteps, Steps, with_rows
 from attncli.explain import Explanation
 from attncli.masks import MaskReason, reason, row_kinds
 
-EXP_SHIFT_ABOVE = 10.0  # past e^±10 the exponentials get too long (or too small) to read
+EXP_SHIFT_ABOVE = 10.0  # past e^10 the exponentials get too long to read
+EXP_SHIFT_BELOW = -2.0  # below e^-2 even the largest would show as a few zeros and a digit
 
 
 @dataclass(frozen=True)
 class RowSoftmax:
     """Step 4b for one query's row, as done by hand: e^x of each entry, the sum, each share.
 
-    When the row's largest entry m is above EXP_SHIFT_ABOVE (or below its negative), every
+    When the row's largest entry m is above EXP_SHIFT_ABOVE or below EXP_SHIFT_BELOW, every
     entry is first moved by m (e^(x − m)): the shares are the same, and the numbers stay
-    readable (and never all round to 0).
+    readable (the largest is 1, and they never all round to 0).
     """
 
     query: int
@@ -47,7 +48,8 @@ def row_softmax(steps: Steps, i: int) -> RowSoftmax:
     masked = (np.zeros(len(row), dtype=bool) if steps.mask is None
               else np.asarray(steps.mask[steps.at(i)], dtype=bool))
     visible_max = float(row[~masked].max()) if (~masked).any() else 0.0
-    shift = visible_max if abs(visible_max) > EXP_SHIFT_ABOVE else 0.0
+    readable = EXP_SHIFT_BELOW <= visible_max <= EXP_SHIFT_ABOVE
+    shift = 0.0 if readable else visible_max
     exps = np.where(masked, 0.0, np.exp(np.where(masked, 0.0, row - shift)))  # (n,)
     total = float(exps.sum())
     weights = exps / total if total > 0 else np.zeros_like(exps)

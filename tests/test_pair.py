@@ -320,6 +320,21 @@ def test_a_row_past_ten_is_shifted_by_its_largest_entry() -> None:
     assert low.shift == 0 and low.exps.tolist() == [1, 1]
 
 
+@pytest.mark.parametrize(("largest", "shifted"), [(-1.0, False), (-2.0, False), (-2.5, True),
+                                                (-7.6, True), (10.0, False), (10.5, True)])
+def test_a_row_is_shifted_when_its_largest_e_to_the_x_would_not_read(
+        largest: float, shifted: bool) -> None:
+    """e^-7.6 is 0.0005: at four decimals a row of such numbers reads "0.0005 / 0.0005 =
+    0.8300". Below e^-2 (and past e^10) each entry is moved by the row's largest first."""
+    x = np.array([[1.0, 0.0], [0.0, 1.0]])
+    w_q, w_k = np.array([[largest], [0.0]]), np.array([[1.0], [1.0]])  # d_k 1: ÷ 1
+    s = self_attention(x, w_q, w_k, np.eye(2)[:, :1])
+    row = row_softmax(s, 0)  # the first token's q is [largest], every k is [1]
+    assert row.scaled.tolist() == [largest, largest]
+    assert (row.shift != 0) == shifted
+    assert row.exps.max() == pytest.approx(1.0 if shifted else math.exp(largest))
+
+
 def test_a_row_far_below_zero_still_adds_up(tmp_path: Path) -> None:
     """Every score of a's row is −1600, so every weight is 0.5. Worked out by hand without
     a shift, each e^−1600 underflows to 0 and the row sums to 0: the softmax by hand must

@@ -24,7 +24,7 @@ def softmax_sums(ex: Explanation, row: RowSoftmax, precision: int,
     """Step 4b for one row, by hand: each e^x, the row's sum, and each share of it."""
     p = precision + 2  # e^x and shares need two more decimals than the matrices to add up
     who = _word(ex, row.query)
-    x = "x" if row.shift == 0 else f"x − {number(row.shift, precision)}"
+    x = "x" if row.shift == 0 else f"(x − {number(row.shift, precision)})"
     text = (f"For “{who}”: e^{x} of each scaled score, then each one divided by their sum, "
             f"{number(row.total, p)}.")
     if row.shift:
