@@ -417,10 +417,11 @@ def test_a_long_sentences_heat_map_writes_its_tokens_downwards() -> None:
 
 
 def test_a_token_too_long_to_write_downwards_ends_in_an_ellipsis() -> None:
-    from attncli.explore.modals import TokenHeatmap
+    from attncli.render.widgets import Heatmap
 
-    heat = TokenHeatmap("t", ["a", "understanding", "é"], np.eye(3), per_row=True)
-    down = heat.downwards(3, 2)
+    labels = ["a", "understanding", "é"]
+    heat = Heatmap("t", labels, np.eye(3), per_row=True, columns=labels)
+    down = heat._downwards(3, 2)
     assert ["".join(line[2 * j] for line in down).strip() for j in range(3)] == \
         ["a", "underst…", "é"]
 

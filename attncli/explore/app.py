@@ -28,12 +28,11 @@ from attncli.explore.modals import (
     GridScreen,
     KeysScreen,
     MatrixScreen,
-    TokenHeatmap,
 )
 from attncli.explore.session import Session, largest_change
 from attncli.render import pair as render_pair
 from attncli.render.common import hidden_because, without_headings
-from attncli.render.widgets import MASKED, bar, token_label
+from attncli.render.widgets import MASKED, Heatmap, bar, token_label
 from attncli.safe_text import visible
 
 BAR = 20  # cells of a key's bar until the key list has a width to fill
@@ -386,9 +385,9 @@ class Explorer(App[None]):
 
     def action_matrix(self) -> None:
         s = self.steps
-        self.push_screen(MatrixScreen(TokenHeatmap(
+        self.push_screen(MatrixScreen(Heatmap(
             f"Weights of layer {self.layer}, head {self.head} (rows: queries, columns: keys)",
-            self.labels, s.weights, per_row=True, masked=s.mask,
+            self.labels, s.weights, per_row=True, masked=s.mask, columns=self.labels,
             caption="each cell shaded by its share of the row's largest weight; "
                     "m, q or Esc closes")))
 

@@ -3,16 +3,13 @@ and the sentence editor (e). Each shows what the explorer hands it and returns a
 
 from __future__ import annotations
 
-from rich.cells import cell_len
-from rich.console import Console, ConsoleOptions, RenderableType, RenderResult
+from rich.console import RenderableType
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import DataTable, Input, Static
-
-from attncli.render.widgets import HEAT_MASKED, SHADE, Heatmap
 
 KEYS = (  # each line fits an 80-column terminal, in its box
     ("↑ / ↓", "the query token (after Tab, the key token)"),
@@ -83,66 +80,6 @@ class GridScreen(ModalScreen[tuple[int, int] | None]):
 
     def action_close(self) -> None:
         self.dismiss(None)
-
-
-VERTICAL_LABEL = 8  # a column's token written downwards: at most this many characters
-
-
-class TokenHeatmap(Heatmap):
-    """The heat map with its columns named by their tokens too: written across, over cells
-    as wide as the longest token, when they fit; else written downwards over narrow cells,
-    with the keys' numbers under them."""
-
-    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
-        n, m = len(self.labels), self.values.shape[1]  # rows (queries), columns (keys)
-        idx_w = len(str(n - 1))
-        name_w = max(cell_len(lab) for lab in self.labels)
-        label_w = idx_w + 1 + name_w
-        room = options.max_width - label_w - 1
-        across = name_w + 1  # a column of the across layout: its token, a space
-        cw = across if m * across <= room else 2 if 2 * m <= room else 1
-        more = f" … {m} more"
-        cols = m if m * cw <= room else max(1, (room - len(more)) // cw)
-        rows = n if n <= self.max_rows else self.max_rows - 1
-        levels = self._levels(rows, cols)
-        pad = " " * (label_w + 1)
-        yield Text(self.title, style="bold")
-        if cw == across:
-            yield Text(pad + "".join(" " * (name_w - cell_len(lab)) + lab + " "
-                                     for lab in self.labels[:cols]), style="bold")
-        else:
-            yield from (Text(pad + line, style="bold") for line in self.downwards(cols, cw))
-            ruler = "".join(str(j).ljust(5 * cw)[:5 * cw] for j in range(0, cols, 5))
-            yield Text(pad + ruler[:cols * cw], style="dim")
-        for i in range(rows):
-            line = Text(f"{i:>{idx_w}} {self.labels[i]:<{name_w}} ")
-            hidden = self.masked[i, :cols] if self.masked is not None else [False] * cols
-            line.append("".join((HEAT_MASKED if off else SHADE[k] * (cw - 1 or 1)).ljust(cw)
-                                for k, off in zip(levels[i], hidden, strict=True)),
-                        style="cyan")
-            if cols < m:
-                line.append(f" … {m - cols} more", style="dim")
-            yield line
-        if rows < n:
-            yield Text(f"… {n - rows} more rows", style="dim")
-        if self.caption:
-            yield Text(self.caption, style="dim")
-
-    def downwards(self, cols: int, cw: int) -> list[str]:
-        """The first cols tokens written downwards, one character a line, each in a column
-        cw cells wide; a longer token ends in …, a character wider than the column is …"""
-        names = [lab if len(lab) <= VERTICAL_LABEL else lab[:VERTICAL_LABEL - 1] + "…"
-                 for lab in self.labels[:cols]]
-        height = max(len(name) for name in names)
-        lines = []
-        for r in range(height):
-            line = ""
-            for name in names:
-                ch = name[r] if r < len(name) else " "
-                ch = ch if cell_len(ch) <= cw else "…"
-                line += ch + " " * (cw - cell_len(ch))
-            lines.append(line)
-        return lines
 
 
 class MatrixScreen(ModalScreen[None]):

@@ -208,13 +208,16 @@ class Matrix:
 SHADE = " ░▒▓█"
 HEAT_MASKED = "·"  # a masked cell of a heat map
 LABEL_CAP = 16  # token labels longer than this are cut with an ellipsis (the JSON keeps them)
+VERTICAL_LABEL = 8  # a column's token written downwards: at most this many characters
 
 
 class Heatmap:
     """An n×m matrix as one shaded character per cell, so 60 tokens fit in 100 columns.
 
     Rows are labelled "index token"; the columns are the keys (the same tokens, or for
-    cross-attention the source's), by index, on a ruler.
+    cross-attention the source's), by index, on a ruler, or with columns, by their tokens:
+    written across over cells as wide as the longest when they fit, else downwards over
+    narrow cells, above the ruler.
     Each cell's shade is its value relative to its row's largest (per_row) or to the range
     of the rows drawn (every row, unless there are more than max_rows); the row's largest
     cell is always the darkest.
@@ -222,11 +225,13 @@ class Heatmap:
 
     def __init__(self, title: str, labels: Sequence[str], values: np.ndarray, *,
                  per_row: bool, caption: str | None = None, max_rows: int = HEAT_ROWS,
-                 masked: np.ndarray | None = None):
+                 masked: np.ndarray | None = None, columns: Sequence[str] | None = None):
         self.title, self.caption, self.per_row, self.max_rows = title, caption, per_row, max_rows
         self.labels = [token_label(lab) for lab in labels]
         self.values = values
         self.masked = masked  # (n, n) bool: drawn as HEAT_MASKED, not as a blank weight
+        # the keys' tokens, to name the columns by (else they are numbered on a ruler)
+        self.columns = None if columns is None else [token_label(lab) for lab in columns]
 
     def _levels(self, rows: int, cols: int) -> np.ndarray:
         """The shade level (0..4) of each drawn cell, the first rows × cols: (rows, cols).
@@ -251,22 +256,30 @@ class Heatmap:
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
         n, m = len(self.labels), self.values.shape[1]  # rows (queries), columns (keys)
         idx_w = len(str(n - 1))
-        label_w = idx_w + 1 + max(cell_len(lab) for lab in self.labels)
+        name_w = max(cell_len(lab) for lab in self.labels)
+        label_w = idx_w + 1 + name_w
         room = options.max_width - label_w - 1
+        cw = self._cell_width(m, room)
         more = f" … {m} more"
-        cols = m if m <= room else max(1, room - len(more))
+        cols = m if m * cw <= room else max(1, (room - len(more)) // cw)
         rows = n if n <= self.max_rows else self.max_rows - 1
         levels = self._levels(rows, cols)
+        pad = " " * (label_w + 1)
         yield Text(self.title, style="bold")
-        ruler = "".join(str(j).ljust(5)[:5] if j % 5 == 0 else "" for j in range(0, cols, 5))
-        yield Text(" " * (label_w + 1) + ruler[:cols], style="dim")
+        if self.columns is not None and cw == self._across():
+            yield Text(pad + "".join(" " * (cw - 1 - cell_len(lab)) + lab + " "
+                                     for lab in self.columns[:cols]), style="bold")
+        else:
+            if self.columns is not None:
+                yield from (Text(pad + line, style="bold") for line in self._downwards(cols, cw))
+            ruler = "".join(str(j).ljust(5 * cw)[:5 * cw] for j in range(0, cols, 5))
+            yield Text(pad + ruler[:cols * cw], style="dim")
         for i in range(rows):
-            line = Text(f"{i:>{idx_w}} {self.labels[i]:<{label_w - idx_w - 1}} ")
-            cells = [SHADE[k] for k in levels[i]]
-            if self.masked is not None:
-                cells = [HEAT_MASKED if m else c for c, m in zip(cells, self.masked[i, :cols],
-                                                                 strict=True)]
-            line.append("".join(cells), style="cyan")
+            line = Text(f"{i:>{idx_w}} {self.labels[i]:<{name_w}} ")
+            hidden = self.masked[i, :cols] if self.masked is not None else [False] * cols
+            line.append("".join((HEAT_MASKED if off else SHADE[k] * (cw - 1 or 1)).ljust(cw)
+                                for k, off in zip(levels[i], hidden, strict=True)),
+                        style="cyan")
             if cols < m:
                 line.append(f" … {m - cols} more", style="dim")
             yield line
@@ -274,6 +287,33 @@ class Heatmap:
             yield Text(f"… {n - rows} more rows", style="dim")
         if self.caption:
             yield Text(self.caption, style="dim")
+
+    def _across(self) -> int:
+        """A column's width when the tokens are written across: the longest, and a space."""
+        return max(cell_len(lab) for lab in self.columns or [""]) + 1
+
+    def _cell_width(self, m: int, room: int) -> int:
+        """How many cells a column takes: one (numbered columns, or too many to name), else
+        the longest token's (written across) or two (written downwards) when they fit."""
+        if self.columns is None:
+            return 1
+        across = self._across()
+        return across if m * across <= room else 2 if 2 * m <= room else 1
+
+    def _downwards(self, cols: int, cw: int) -> list[str]:
+        """The first cols tokens written downwards, one character a line, each in a column
+        cw cells wide; a longer token ends in …, a character wider than the column is …"""
+        names = [lab if len(lab) <= VERTICAL_LABEL else lab[:VERTICAL_LABEL - 1] + "…"
+                 for lab in (self.columns or [])[:cols]]
+        lines = []
+        for r in range(max(len(name) for name in names)):
+            line = ""
+            for name in names:
+                ch = name[r] if r < len(name) else " "
+                ch = ch if cell_len(ch) <= cw else "…"
+                line += ch + " " * (cw - cell_len(ch))
+            lines.append(line)
+        return lines
 
 
 RANGE_ROWS = 256  # _range reads a matrix this many rows at a time
