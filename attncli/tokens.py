@@ -155,13 +155,17 @@ def _pre_tokenizer_factor(spec: dict) -> int:
 
 def check_tokenizer_memory(tokenizer: Tokenizer, text: str, source: str) -> None:
     """Refuse a text whose tokens, at the most the tokenizer can make of it (expansion),
-    could exceed the memory budget, before the tokenizer runs."""
+    could exceed the memory budget, before the tokenizer runs. A tokenizer that cannot
+    expand the text makes no more tokens than it has characters, and the text's length is
+    capped before any tokenizer runs (CHARS_PER_TOKEN): it is not weighed here, and the
+    tokens it makes are weighed by what uses them (check_token_count)."""
     from attncli.files import check_memory
 
     most = expansion(tokenizer)
-    check_memory(len(text) * most * TOKEN_BYTES,
-                 f"{source}: tokenizing {len(text):,} characters (up to {most:,} tokens "
-                 "each, as its normalizer and pre-tokenizer are set)")
+    if most > 1:
+        check_memory(len(text) * most * TOKEN_BYTES,
+                     f"{source}: tokenizing {len(text):,} characters (up to {most:,} tokens "
+                     "each, as its normalizer and pre-tokenizer are set)")
 
 
 def encode(tokenizer: Tokenizer, text: str, *, special_tokens: bool = True,
