@@ -283,3 +283,24 @@ def test_the_expansion_bound_of_pre_tokenizers_and_byte_fallback() -> None:
     spec = json.loads((FIXTURES / "gpt2" / "tokenizer.json").read_text())
     spec["model"]["byte_fallback"] = True  # a character unknown: up to 4 byte tokens
     assert expansion(Tokenizer.from_str(json.dumps(spec))) == 20
+
+
+def test_predict_weighs_every_layer_and_the_weights_it_keeps(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    # predict runs the whole model and keeps each layer's (heads, n, n) weights to the end
+    from attncli.models.base import Model
+
+    seen: list[tuple] = []
+    real = Model.memory_needed
+
+    def spy(self, n, layers, heads, **kw):
+        seen.append((n, layers, heads, kw))
+        return real(self, n, layers, heads, **kw)
+
+    monkeypatch.setattr(Model, "memory_needed", spy)
+    assert invoke("predict", "the animal was", "--model",
+                  str(FIXTURES / "gpt2-lm")).exit_code == 0
+    (n, layers, heads, kw), = seen
+    assert layers == [1] and heads == 0 and kw["kept"] == 2 * 4  # 2 layers × 4 heads
+    refused(invoke("predict", "the animal was", "--model", str(FIXTURES / "gpt2-lm"),
+                   env={"ATTN_MEMORY_BUDGET": "100K"}), "4 tokens through 2 layers in float32")
