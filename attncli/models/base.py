@@ -275,12 +275,14 @@ class Model:
         return ReadAhead(self.load_rest, i)
 
     def forward(self, ids: Sequence[int], *, float64: bool = False,
-                progress: Progress | None = None) -> tuple[np.ndarray, list[np.ndarray]]:
+                progress: Progress | None = None, held: int = 0
+                ) -> tuple[np.ndarray, list[np.ndarray]]:
         """Every layer, to the end: the last layer's output (n, d_model), before any final
-        norm, and each layer's attention weights, (n_heads, n, n) each. progress as for run."""
+        norm, and each layer's attention weights, (n_heads, n, n) each. progress as for run;
+        held: bytes the caller keeps meanwhile (predict's LM head), weighed with the run."""
         ids_ = self.check_ids(ids)  # (n,)
         self.check_memory(len(ids_), [self.n_layers - 1], 0, float64=float64,
-                          kept=self.n_layers * self.n_heads)
+                          kept=self.n_layers * self.n_heads, held=held)
         self.checkpoint.dtype = np.float64 if float64 else np.float32
         try:
             n, weights = len(ids_), []
@@ -358,14 +360,15 @@ class Model:
         return 3, 3
 
     def check_memory(self, n: int, layers: list[int], heads: int, *, join: bool = False,
-                     float64: bool = False, kept: int = 0) -> None:
+                     float64: bool = False, kept: int = 0, held: int = 0) -> None:
         """Refuse a run whose memory, estimated before anything is allocated, exceeds the
         budget: n tokens through layers 0 to max(layers), heads shown in each of layers
         (kept: more n×n matrices of the run's dtype held to the end, such as forward's
-        attention weights). See memory_needed."""
+        attention weights; held: bytes the caller holds besides). See memory_needed."""
         from attncli.files import check_memory
 
-        need = self.memory_needed(n, layers, heads, join=join, float64=float64, kept=kept)
+        need = held + self.memory_needed(n, layers, heads, join=join, float64=float64,
+                                         kept=kept)
         through = max(layers) + 1
         check_memory(need, f"{self.name}: {n:,} tokens through {through} layer"
                      f"{'s' if through > 1 else ''} in {'float64' if float64 else 'float32'}")
