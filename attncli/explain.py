@@ -158,14 +158,16 @@ def check_text(text: str) -> None:
 
 
 def check_token_count(tokens: list[Token], limit: int = MAX_TOKENS, heads: int = 1,
-                      rows: int | None = None) -> None:
+                      rows: int | None = None, weigh: bool = True) -> None:
     """Refuse no tokens, more than the limit, or more n×n matrices than the memory budget
     holds, before any is made: each head shown keeps scores, scaled and weights in float64,
     and one more is allowed for the work in between (the softmax works in place; a causal
     mask's where makes one). Measured at 8192 tokens, one head: a peak of 3.2 n² float64s
     without a mask and 3.8 with one, under the 4 counted. With rows, each head keeps only
     that many rows of each, and the work in between is one block of queries: four
-    block × n matrices (measured at 8192 tokens: 170 MiB in all, 110 MiB over start-up)."""
+    block × n matrices (measured at 8192 tokens: 170 MiB in all, 110 MiB over start-up).
+    Without weigh, only the count is checked: a real model weighs its own run
+    (Model.check_memory: its dtype, layers, stacks and weights)."""
     from attncli.files import check_memory
 
     if not tokens:
@@ -173,6 +175,8 @@ def check_token_count(tokens: list[Token], limit: int = MAX_TOKENS, heads: int =
     if len(tokens) > limit:
         raise TooManyTokens(f"the text has {len(tokens)} tokens, more than the limit of "
                             f"{limit}")
+    if not weigh:
+        return
     n = len(tokens)
     kept = n if rows is None else min(n, rows)
     check_memory((3 * heads * kept + (4 * min(n, BLOCK) if rows else n)) * n * 8,
@@ -326,8 +330,8 @@ def explain_model(text: str, model, layers: list[int], heads: list[int],
         text, tokens = target, model.target_tokens(target)
     else:
         tokens = model.tokens(text)
-    # the heads shown, in float64, and every head of a layer passed through, in float32
-    check_token_count(tokens, max_tokens, heads=len(layers) * len(heads) + model.n_heads // 2)
+    # the memory is weighed by model.run, which knows the dtype, layers and stacks it runs
+    check_token_count(tokens, max_tokens, weigh=False)
     if check_words is not None:
         cross = model.attention_kind == "cross"  # the keys are then the source's tokens
         check_words(text, tokens, source_text if cross else None, source if cross else None)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -66,6 +67,105 @@ def load_tokenizer(path: str | Path) -> Tokenizer:
 
 
 TOKENIZE_SECONDS = 20.0  # a tokenizer that takes longer on one text is stopped waiting for
+# what one character of a tokenizer's normalized text can cost at most, when it becomes a
+# token of its own: the library's encoding and its Python Token (each about 750 bytes)
+TOKEN_BYTES = 800
+UNICODE_MAX_EXPANSION = 18  # the most characters Unicode's NFKD makes of one (U+FDFA)
+
+
+def expansion(tokenizer: Tokenizer) -> int:
+    """How many tokens one character of input can become at most, from what the tokenizer's
+    normalizer, pre-tokenizer and model declare (tokenizer.json), before any text is read.
+
+    A tokenizer's output cannot be known before it runs, and running it is the allocation to
+    avoid: a normalizer that replaces each character with 100,000 makes 100,000 tokens of
+    each. So each part is bounded from its settings, and the bounds multiply: a Replace
+    makes at most len(content) characters of each one its pattern matches (a regex may
+    match every character: 1 + len(content)), a Prepend adds its text once per piece (at
+    most once per character), a Unicode normal form makes at most 18 of one, a precompiled
+    (SentencePiece) map at most its longest replacement, a lowercase at most 3; ByteLevel
+    makes a character of each UTF-8 byte (at most 4, and a space before), Metaspace a mark
+    before each word (2); a BPE model with byte fallback makes up to 4 tokens of a character,
+    any other at most one."""
+    import json
+
+    def state(part: object) -> dict:
+        if part is None:
+            return {}
+        try:
+            return json.loads(part.__getstate__())
+        except (AttributeError, TypeError, ValueError):  # not serialisable: assume the worst
+            return {"type": "unknown"}
+
+    factor = _normalizer_factor(state(tokenizer.normalizer)) \
+        * _pre_tokenizer_factor(state(tokenizer.pre_tokenizer))
+    model = state(tokenizer.model)
+    return factor * (4 if model.get("type") == "BPE" and model.get("byte_fallback") else 1)
+
+
+def _normalizer_factor(spec: dict) -> int:
+    """The most characters a normalizer (tokenizer.json's "normalizer") makes of one."""
+    kind = spec.get("type")
+    if not spec or kind in ("Strip", "StripAccents", "Nmt"):  # these only remove or swap
+        return 1
+    if kind == "Sequence":
+        return math.prod(_normalizer_factor(n) for n in spec.get("normalizers") or [])
+    if kind == "Replace":
+        pattern, content = spec.get("pattern") or {}, str(spec.get("content", ""))
+        literal = pattern.get("String") if isinstance(pattern, dict) else None
+        if isinstance(literal, str) and literal:
+            return max(1, -(-len(content) // len(literal)))
+        return 1 + len(content)  # a regex can match every character, or none of them
+    if kind == "Prepend":
+        return 1 + len(str(spec.get("prepend", "")))
+    if kind == "Lowercase":
+        return 3
+    if kind == "BertNormalizer":  # CJK characters get a space either side; lowercasing: 3
+        return 3
+    if kind == "ByteLevel":
+        return 4
+    if kind == "Precompiled":
+        return _charsmap_factor(spec.get("precompiled_charsmap"))
+    return UNICODE_MAX_EXPANSION  # NFC, NFD, NFKC, NFKD (and anything unknown: the worst)
+
+
+def _charsmap_factor(charsmap: object) -> int:
+    """The longest replacement in a SentencePiece precompiled charsmap (base64: a u32 size,
+    that many bytes of trie, then the replacements, each ending in a zero byte)."""
+    import base64
+    import struct
+
+    try:
+        raw = base64.b64decode(str(charsmap))
+        (size,) = struct.unpack("<I", raw[:4])
+        pieces = raw[4 + size:].split(b"\0")
+        return max(1, *(len(p.decode("utf-8", "replace")) for p in pieces))
+    except (ValueError, struct.error):  # an unreadable map: the library refused it already
+        return UNICODE_MAX_EXPANSION
+
+
+def _pre_tokenizer_factor(spec: dict) -> int:
+    """The most characters a pre-tokenizer makes of one: ByteLevel one per UTF-8 byte and
+    a space, Metaspace a mark before a word; the rest only split."""
+    kind = spec.get("type")
+    if kind == "Sequence":
+        return math.prod(_pre_tokenizer_factor(p) for p in spec.get("pretokenizers") or [])
+    return {"ByteLevel": 5, "Metaspace": 2}.get(kind, 1)
+
+
+def check_tokenizer_memory(tokenizer: Tokenizer, text: str, source: str) -> None:
+    """Refuse a text whose tokens, at the most the tokenizer can make of it (expansion),
+    could exceed the memory budget, before the tokenizer runs. A tokenizer that cannot
+    expand the text makes no more tokens than it has characters, and the text's length is
+    capped before any tokenizer runs (CHARS_PER_TOKEN): it is not weighed here, and the
+    tokens it makes are weighed by what uses them (check_token_count)."""
+    from attncli.files import check_memory
+
+    most = expansion(tokenizer)
+    if most > 1:
+        check_memory(len(text) * most * TOKEN_BYTES,
+                     f"{source}: tokenizing {len(text):,} characters (up to {most:,} tokens "
+                     "each, as its normalizer and pre-tokenizer are set)")
 
 
 def encode(tokenizer: Tokenizer, text: str, *, special_tokens: bool = True,
@@ -75,9 +175,11 @@ def encode(tokenizer: Tokenizer, text: str, *, special_tokens: bool = True,
     The tokenizer runs off the main thread (its batch call lets go of Python while it works),
     so Ctrl-C still stops attn and a regex that backtracks for minutes is given up after
     TOKENIZE_SECONDS; a panic inside the Rust library (a regex over its retry limit) becomes
-    one line naming source, with the library's own report kept off the terminal."""
+    one line naming source, with the library's own report kept off the terminal. What it
+    can make of the text is weighed against the memory budget first (expansion)."""
     import threading
 
+    check_tokenizer_memory(tokenizer, text, source)
     got: list = []
 
     def work() -> None:

@@ -12,7 +12,9 @@ The layers before the last chosen one run in float32 with every head at once
 
 from __future__ import annotations
 
+import math
 import os
+import re
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import replace
@@ -39,6 +41,9 @@ from attncli.models.checkpoint import Checkpoint
 from attncli.models.layers import linear
 from attncli.tokens import Token, encode
 
+# a layer's tensors: the first number in a name, between dots ("model.layers.3.mlp…")
+LAYER_NAME = re.compile(r"^(.*?)\.(\d+)\.")
+STORED_BYTES = {"F64": 8, "F32": 4, "F16": 2, "BF16": 2, "I8": 1, "U8": 1}
 Layer = dict[str, Any]  # our weight name -> array (or None for a bias the model lacks)
 # told (layers done, layers to run) before the first layer and after each one: how a caller
 # shows progress without the models knowing how it is drawn
@@ -221,6 +226,7 @@ class Model:
         heads = check_range(heads, self.n_heads, "head", self.name)
         if not layers or not heads:
             return [], None
+        self.check_memory(len(ids_), layers, len(heads), join=join, float64=float64)
         self.checkpoint.dtype = np.float64 if float64 else np.float32  # every tensor read
         try:
             return self._run(ids_, layers, heads, join, progress)
@@ -273,13 +279,16 @@ class Model:
         return ReadAhead(self.load_rest, i)
 
     def forward(self, ids: Sequence[int], *, float64: bool = False,
-                progress: Progress | None = None, hidden: list[np.ndarray] | None = None
-                ) -> tuple[np.ndarray, list[np.ndarray]]:
+                progress: Progress | None = None, hidden: list[np.ndarray] | None = None,
+                held: int = 0) -> tuple[np.ndarray, list[np.ndarray]]:
         """Every layer, to the end: the last layer's output (n, d_model), before any final
         norm, and each layer's attention weights, (n_heads, n, n) each. progress as for run.
         hidden, if given, gets the residual stream: the embeddings entering layer 0, then each
-        layer's output (n_layers + 1 arrays, (n, d_model) each)."""
+        layer's output (n_layers + 1 arrays, (n, d_model) each). held: bytes the caller keeps
+        meanwhile (predict's LM head), weighed with the run."""
         ids_ = self.check_ids(ids)  # (n,)
+        self.check_memory(len(ids_), [self.n_layers - 1], 0, float64=float64,
+                          kept=self.n_layers * self.n_heads, held=held)
         self.checkpoint.dtype = np.float64 if float64 else np.float32
         try:
             n, weights = len(ids_), []
@@ -360,6 +369,86 @@ class Model:
         return y.transpose(1, 0, 2).reshape(n, self.n_heads * hd)
 
     # ---- checks ----
+
+    def matrices(self) -> tuple[int, int]:
+        """(per head shown, per head passed through): how many n×m matrices a head's steps
+        keep, in float64 and in the run's dtype: scores, scaled and weights (a family with a
+        soft-cap or a score bias keeps more)."""
+        return 3, 3
+
+    def check_memory(self, n: int, layers: list[int], heads: int, *, join: bool = False,
+                     float64: bool = False, kept: int = 0, held: int = 0) -> None:
+        """Refuse a run whose memory, estimated before anything is allocated, exceeds the
+        budget: n tokens through layers 0 to max(layers), heads shown in each of layers
+        (kept: more n×n matrices of the run's dtype held to the end, such as forward's
+        attention weights; held: bytes the caller holds besides). See memory_needed."""
+        from attncli.files import check_memory
+
+        need = held + self.memory_needed(n, layers, heads, join=join, float64=float64,
+                                         kept=kept)
+        through = max(layers) + 1
+        check_memory(need, f"{self.name}: {n:,} tokens through {through} layer"
+                     f"{'s' if through > 1 else ''} in {'float64' if float64 else 'float32'}")
+
+    def memory_needed(self, n: int, layers: list[int], heads: int, *, join: bool = False,
+                      float64: bool = False, kept: int = 0, m: int | None = None) -> float:
+        """Bytes a run of n queries over m keys (m = n) through layers 0 to max(layers) holds
+        at its peak, counted from what the run allocates, in the run's dtype (float64
+        doubles all but the stored weights):
+        - each head shown keeps its n×m matrices in float64 to the end (join works out every
+          head of the last layer too, one at a time);
+        - a layer passed through (every layer before the last one shown) works out every head
+          at once, keeping each head's matrices until the layer ends, with a check of each
+          for overflow and a mask; heads shown in earlier layers are kept meanwhile;
+        - the family's position biases (score_bias_bytes): kept ones, and the work of making
+          one, which happens at a layer's start;
+        - the weights of one layer (two with a read-ahead), as the checkpoint declares them:
+          the stored bytes read and the converted ones;
+        - the activations between layers: a few n × (the widest tensor's size) arrays, such
+          as an MLP's inner layer."""
+        m = n if m is None else m
+        item = 8 if float64 else 4
+        last = max(layers)
+        per_shown, per_pass = self.matrices()
+        before = sum(layer < last for layer in layers) * heads * per_shown * 8
+        shown = len(layers) * heads * (per_shown * 8 + 1) + (per_shown * 8 if join else 0)
+        passing = self.n_heads * (per_pass * item + 1) + 1 if last > 0 else 0
+        biases, making = self.score_bias_bytes(last, item)
+        peak = kept * item + biases + max(before + max(passing, making), shown)
+        weights, widest = self.layer_weights(last, item)
+        return n * m * peak + weights + 4 * n * widest * item
+
+    def score_bias_bytes(self, last: int, item: int) -> tuple[int, int]:
+        """Bytes per query-key pair of the position biases a run through layers 0 to last
+        keeps, and of the work of making one (a family with a score bias table says)."""
+        return 0, 0
+
+    def layer_weights(self, last: int, item: int) -> tuple[int, int]:
+        """(bytes, widest): the weights a run through layers 0 to last holds at once, from
+        the checkpoint's headers (the tensors as declared), and the largest dimension of any
+        of their tensors. A layer's weights, converted to item bytes a number, are held
+        until the next layer's are read: two layers at once (three with a read-ahead, which
+        reads the next layer's rest meanwhile), counted as the largest layer; a tensor's
+        stored bytes are held only while it is converted: the largest one's. A tensor
+        belongs to layer i when the first number in its name is i, between dots
+        ("model.layers.3.mlp…"), as every family names them."""
+        groups: dict[tuple[str, int], int] = {}
+        stored = 0
+        widest = self.d_model
+        for name, path in self.checkpoint.files.items():
+            found = LAYER_NAME.search(name)
+            if found is None or int(found.group(2)) > last:
+                continue
+            info = self.checkpoint.header(path)[0].get(name)
+            if not isinstance(info, dict):
+                continue  # read() names a tensor missing from its file
+            size = math.prod(info["shape"])
+            key = (found.group(1), int(found.group(2)))
+            groups[key] = groups.get(key, 0) + size
+            stored = max(stored, size * STORED_BYTES.get(info["dtype"], 4))
+            widest = max(widest, *info["shape"], 0)
+        held = 3 if self.read_ahead else 2
+        return max(groups.values(), default=0) * item * held + stored, widest
 
     def check_length(self, n: int) -> None:
         """Refuse more tokens than the model has positions for."""

@@ -70,6 +70,11 @@ class Gemma2(Gemma):
         """Gemma 2 and 3 read hidden_activation."""
         return str(config.get("hidden_activation") or "gelu_pytorch_tanh")
 
+    def matrices(self) -> tuple[int, int]:
+        # a soft-cap keeps the scores before and after it too (capped, uncapped)
+        extra = 0 if self.softcap is None else 2
+        return 3 + extra, 3 + extra
+
     def variant(self, n: int, i: int, layer: Layer) -> Variant:
         """RoPE and the mask, and the model's scale and soft-cap."""
         return replace(super().variant(n, i, layer), scale=self.scale, softcap=self.softcap)

@@ -227,6 +227,40 @@ class T5(Model):
     def finish_layer(self, h: np.ndarray, attn: np.ndarray, rest: Layer) -> np.ndarray:
         return self.feed_forward(h + linear(attn, rest["w_o"]), rest)
 
+    # ---- what a run holds ----
+
+    def matrices(self) -> tuple[int, int]:
+        return 4, 3  # a head shown keeps its score bias, in float64, beside its matrices
+
+    def tables(self, layers: int) -> int:
+        """How many bias tables the first layers of a stack use (umt5: one each)."""
+        return len({self.table_block(i) for i in range(layers)})
+
+    def score_bias_bytes(self, last: int, item: int) -> tuple[int, int]:
+        """Each table's (heads, n, m) bias, kept for the run in the run's dtype; making one
+        holds relative_buckets' int64 and float32 arrays and the bias gathered before its
+        copy."""
+        return self.tables(last + 1) * self.n_heads * item, 5 * 8 + self.n_heads * item
+
+    def memory_needed(self, n: int, layers: list[int], heads: int, *, join: bool = False,
+                      float64: bool = False, kept: int = 0, m: int | None = None) -> float:
+        """Model.memory_needed; for the decoder, the larger of its two phases: the encoder's
+        pass over the source, then the decoder's layers over the target, which hold the
+        encoder's output and bias tables too. The decoder's matrices are counted over
+        max(target, source) keys: a block's self-attention is n × n, its cross-attention
+        n × source."""
+        if self.stack == "encoder" or self.source_ids is None:
+            return super().memory_needed(n, layers, heads, join=join, float64=float64,
+                                         kept=kept)
+        s, item = len(self.source_ids), 8 if float64 else 4
+        encoder = copy.copy(self)
+        encoder.stack, encoder.n_layers = "encoder", self.n_encoder_layers
+        before = encoder.memory_needed(s, [self.n_encoder_layers - 1], 0, float64=float64)
+        decoder = super().memory_needed(n, layers, heads, join=join, float64=float64,
+                                        kept=kept, m=max(n, s))
+        held = s * s * self.tables(self.n_encoder_layers) * self.n_heads * item
+        return max(before, decoder + held + s * self.d_model * item)
+
     # ---- the decoder's run ----
 
     def encode(self, ids: np.ndarray) -> np.ndarray:
