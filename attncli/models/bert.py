@@ -35,7 +35,7 @@ from __future__ import annotations
 import numpy as np
 
 from attncli.models.base import Layer, Model, split_heads
-from attncli.models.config import Config
+from attncli.models.config import MAX_LAYERS, Config
 from attncli.models.layers import activation, add_fresh, gelu, layer_norm, linear
 
 
@@ -48,7 +48,7 @@ class Bert(Model):
 
     def configure(self, config: Config) -> None:
         """Dimensions from a BertConfig / RobertaConfig."""
-        self.n_layers = config.integer("num_hidden_layers")
+        self.n_layers = config.integer("num_hidden_layers", high=MAX_LAYERS)
         self.n_heads = self.n_kv_heads = config.integer("num_attention_heads")
         self.d_model = config.integer("hidden_size")
         self.head_dim = split_heads(config, "hidden_size", self.d_model, "num_attention_heads",

@@ -27,6 +27,9 @@ from attncli.errors import AttnError
 # no size, count, length or token id in a checkpoint comes near this; above it, products of
 # two such numbers would leave int64
 INT_MAX = 2**31 - 1
+# a model's layers: lists with one entry per layer (sliding windows, layer kinds) are built
+# when it is opened, before any weight is read
+MAX_LAYERS = 65_536
 
 
 @dataclass(frozen=True)
@@ -181,9 +184,10 @@ class Config:
             raise self._refuse(field, "an object", value)
         return Config(value, self.where, path=(*self.path, key), fields=self.fields)
 
-    def has_section(self, key: str) -> bool:
-        """Whether key is set to an object (the form some families branch on)."""
-        return isinstance(self._raw.get(key), Mapping)
+    def has(self, key: str) -> bool:
+        """Whether key is set (not null): the form some families branch on; the value itself
+        is read through a reader."""
+        return self._raw.get(key) is not None
 
     def check(self, condition: bool, message: str) -> None:
         """Refuse a relation between fields that does not hold: message names them."""

@@ -22,7 +22,7 @@ import numpy as np
 
 from attncli.models.base import Layer, split_heads
 from attncli.models.bert import Bert
-from attncli.models.config import Config
+from attncli.models.config import MAX_LAYERS, Config
 from attncli.models.layers import activation, layer_norm
 
 
@@ -33,7 +33,7 @@ class DistilBert(Bert):
 
     def configure(self, config: Config) -> None:
         """Dimensions from a DistilBertConfig (dim, n_heads, hidden_dim, ...)."""
-        self.n_layers = config.integer("n_layers")
+        self.n_layers = config.integer("n_layers", high=MAX_LAYERS)
         self.n_heads = self.n_kv_heads = config.integer("n_heads")
         self.d_model = config.integer("dim")
         self.head_dim = split_heads(config, "dim", self.d_model, "n_heads", self.n_heads)

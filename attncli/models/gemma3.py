@@ -41,7 +41,7 @@ def rope_speeds(config: Config | Mapping[str, Any], head_dim: int) -> dict[str, 
     1 000 000) and rope_local_base_freq (sliding layers, 10 000)."""
     config = as_config(config)
     nested = config.section("rope_parameters")
-    if all(nested.has_section(kind) for kind in KINDS):
+    if any(nested.has(kind) for kind in KINDS):  # a kind left out: the default RoPE
         return {kind: rope_frequencies(config, head_dim, params=nested.section(kind))
                 for kind in KINDS}
     return {"full_attention": rope_frequencies(config, head_dim, theta_default=1_000_000.0,

@@ -28,7 +28,7 @@ import numpy as np
 
 from attncli.attention import Variant
 from attncli.models.base import Layer, Model, split_heads
-from attncli.models.config import Config
+from attncli.models.config import MAX_LAYERS, Config
 from attncli.models.layers import activation, layer_norm, linear
 
 
@@ -40,7 +40,7 @@ class GPT2(Model):
 
     def configure(self, config: Config) -> None:
         """Dimensions from a GPT2Config (n_layer, n_head, n_embd, ...)."""
-        self.n_layers = config.integer("n_layer", "num_hidden_layers")
+        self.n_layers = config.integer("n_layer", "num_hidden_layers", high=MAX_LAYERS)
         self.n_heads = self.n_kv_heads = config.integer("n_head", "num_attention_heads")
         self.d_model = config.integer("n_embd", "hidden_size")
         self.head_dim = split_heads(config, "n_embd", self.d_model, "n_head", self.n_heads)

@@ -29,7 +29,7 @@ import numpy as np
 
 from attncli.attention import Rotate
 from attncli.models.base import Layer, Model, split_heads
-from attncli.models.config import Config
+from attncli.models.config import MAX_LAYERS, Config
 from attncli.models.layers import activation, layer_norm, linear
 from attncli.models.rope import rope, rope_frequencies
 
@@ -43,7 +43,7 @@ class GPTNeoX(Model):
 
     def configure(self, config: Config) -> None:
         """Dimensions, rotary fraction and residual shape from a GPTNeoXConfig."""
-        self.n_layers = config.integer("num_hidden_layers")
+        self.n_layers = config.integer("num_hidden_layers", high=MAX_LAYERS)
         self.n_heads = self.n_kv_heads = config.integer("num_attention_heads")
         self.d_model = config.integer("hidden_size")
         self.head_dim = split_heads(config, "hidden_size", self.d_model, "num_attention_heads",

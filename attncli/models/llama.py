@@ -32,7 +32,7 @@ import numpy as np
 
 from attncli.attention import Rotate, causal_mask
 from attncli.models.base import Layer, Model, group_heads, split_heads
-from attncli.models.config import Config
+from attncli.models.config import MAX_LAYERS, Config
 from attncli.models.layers import activation, linear, rms_norm, sliding_windows
 from attncli.models.rope import RopeScaling, rope
 
@@ -48,7 +48,7 @@ class Llama(Model):
 
     def configure(self, config: Config) -> None:
         """Dimensions, RoPE and sliding windows from a LlamaConfig / Qwen2Config / MistralConfig."""
-        self.n_layers = config.integer("num_hidden_layers")
+        self.n_layers = config.integer("num_hidden_layers", high=MAX_LAYERS)
         self.n_heads = config.integer("num_attention_heads")
         self.n_kv_heads = config.integer("num_key_value_heads", default=self.n_heads)
         group_heads(config, self.n_heads, self.n_kv_heads)

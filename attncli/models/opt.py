@@ -30,7 +30,7 @@ from __future__ import annotations
 import numpy as np
 
 from attncli.models.base import Layer, Model, split_heads
-from attncli.models.config import Config
+from attncli.models.config import MAX_LAYERS, Config
 from attncli.models.layers import activation, layer_norm, linear
 
 OFFSET = 2  # OPT's position t is row t + 2 of embed_positions
@@ -44,7 +44,7 @@ class OPT(Model):
 
     def configure(self, config: Config) -> None:
         """Dimensions from an OPTConfig."""
-        self.n_layers = config.integer("num_hidden_layers")
+        self.n_layers = config.integer("num_hidden_layers", high=MAX_LAYERS)
         self.n_heads = self.n_kv_heads = config.integer("num_attention_heads")
         self.d_model = config.integer("hidden_size")
         self.head_dim = split_heads(config, "hidden_size", self.d_model, "num_attention_heads",

@@ -21,7 +21,8 @@ ROPE_TYPES = (*STATIC_ROPE_TYPES, "dynamic", "yarn", "longrope")
 # RoPE's bounds in config.json. Above 1: a base of 1 or less turns every dimension alike (and
 # yarn divides by its logarithm); up to 1e15, so that a dynamic base grown by the largest
 # factor still fits float32. Scaling factors from 1 (transformers warns below it) to 1000;
-# longrope's per-dimension factors and the factor on cos and sin from 1e-4 to 1e4.
+# longrope's per-dimension factors, llama3's frequency factors and the factor on cos and sin
+# from 1e-4 to 1e4.
 THETA = {"low": 1.0, "above": True, "high": 1e15}
 FACTOR = {"low": 1.0, "high": 1e3}
 PER_DIMENSION = {"low": 1e-4, "high": 1e4}
@@ -162,8 +163,8 @@ class RopeScaling:
         params = self.params
         factor = params.number("factor", **FACTOR, default=None)
         old_len = params.integer("original_max_position_embeddings", low=2, default=None)
-        low = params.number("low_freq_factor", low=0, above=True, high=1e4, default=None)
-        high = params.number("high_freq_factor", low=0, above=True, high=1e4, default=None)
+        low = params.number("low_freq_factor", **PER_DIMENSION, default=None)
+        high = params.number("high_freq_factor", **PER_DIMENSION, default=None)
         params.check(high > low, f"'{params.name('high_freq_factor')}' {high:g} must be above "
                      f"'{params.name('low_freq_factor')}' {low:g}")
         return factor, old_len, low, high

@@ -44,7 +44,7 @@ import numpy as np
 from attncli.attention import HeadSteps, Joined, Variant, causal_mask, join_heads
 from attncli.errors import AttnError
 from attncli.models.base import Layer, Model, Progress
-from attncli.models.config import Config, as_config
+from attncli.models.config import MAX_LAYERS, Config, as_config
 from attncli.models.layers import ACTIVATIONS, linear
 from attncli.tokens import Token
 
@@ -114,8 +114,9 @@ class T5(Model):
     feed_forward_proj = "relu"  # the MLP when config.json does not say (T5Config's default)
 
     def configure(self, config: Config) -> None:
-        self.n_layers = self.n_encoder_layers = config.integer("num_layers")
-        self.n_decoder_layers = config.integer("num_decoder_layers", default=self.n_layers)
+        self.n_layers = self.n_encoder_layers = config.integer("num_layers", high=MAX_LAYERS)
+        self.n_decoder_layers = config.integer("num_decoder_layers", high=MAX_LAYERS,
+                                               default=self.n_layers)
         self.n_heads = self.n_kv_heads = config.integer("num_heads")
         self.d_model = config.integer("d_model")
         self.head_dim = config.integer("d_kv")
