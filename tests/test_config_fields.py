@@ -124,6 +124,8 @@ def test_the_readers_record_each_field_once_with_its_bounds() -> None:
      ("'relative_attention_num_buckets' must be a whole number from 4 to",)),
     ("t5", {"relative_attention_num_buckets": -8}, ("'relative_attention_num_buckets'",)),
     ("roberta", {"pad_token_id": -1}, ("'pad_token_id' must be a whole number from 0 to",)),
+    ("roberta", {"pad_token_id": 65},
+     ("'max_position_embeddings' 66 leaves no position after 'pad_token_id' 65",)),
     ("xlm-roberta", {"pad_token_id": 2**64}, ("'pad_token_id'",)),
     ("llama", {"rms_norm_eps": -1e-6}, ("'rms_norm_eps' must be a number above 0", "-1e-06")),
     ("bert", {"layer_norm_eps": -1}, ("'layer_norm_eps' must be a number above 0",)),

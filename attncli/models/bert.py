@@ -69,8 +69,11 @@ class Bert(Model):
         config.choice("position_embedding_type", options=("absolute",), default="absolute")
         # RoBERTa's position of token t is padding_idx + 1 + t: the first rows are never used,
         # and at least one must be left
-        self.pad = (config.integer("pad_token_id", low=0, high=self.n_positions - 2, default=1)
+        self.pad = (config.integer("pad_token_id", low=0, default=1)
                     if self.model_type in ("roberta", "xlm-roberta") else None)
+        config.check(self.pad is None or self.pad + 2 <= self.n_positions,
+                     f"'max_position_embeddings' {self.n_positions} leaves no position after "
+                     f"'pad_token_id' {self.pad} (RoBERTa's positions start after it)")
         self.max_positions = self.n_positions - (0 if self.pad is None else self.pad + 1)
         self.prefix = self.checkpoint.prefix("embeddings.word_embeddings.weight", self.prefixes)
 
