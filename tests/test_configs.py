@@ -120,13 +120,15 @@ def test_gelu_new_is_the_tanh_approximation_by_hand() -> None:
 
 
 @pytest.mark.parametrize(("config", "words"), [
-    ({"feed_forward_proj": "gated-gelu-fast"}, ("feed_forward_proj 'gated-gelu-fast'",)),
-    ({"feed_forward_proj": "fancy-gelu"}, ("feed_forward_proj 'fancy-gelu'",)),
-    ({"feed_forward_proj": 3}, ("feed_forward_proj 3",)),
-    ({"feed_forward_proj": "gated-relu2"}, ("feed_forward_proj 'relu2'", "computes")),
-    ({"feed_forward_proj": "gated-gelu", "dense_act_fn": "mish"}, ("dense_act_fn 'mish'",)),
-    ({"feed_forward_proj": "gated-gelu", "dense_act_fn": None}, ("dense_act_fn None",)),
-    ({"feed_forward_proj": "gated-gelu", "is_gated_act": "yes"}, ("is_gated_act is 'yes'",)),
+    ({"feed_forward_proj": "gated-gelu-fast"}, ("'feed_forward_proj'", '"gated-gelu-fast"')),
+    ({"feed_forward_proj": "fancy-gelu"}, ("'feed_forward_proj' must be one of", '"fancy-gelu"')),
+    ({"feed_forward_proj": 3}, ("'feed_forward_proj'", "got 3")),
+    ({"feed_forward_proj": "gated-relu2"}, ("'gated-relu'", 'got "gated-relu2"')),
+    ({"feed_forward_proj": "gated-gelu", "dense_act_fn": "mish"},
+     ("'dense_act_fn' must be one of", 'got "mish"')),
+    ({"feed_forward_proj": "gated-gelu", "dense_act_fn": 3}, ("'dense_act_fn'", "got 3")),
+    ({"feed_forward_proj": "gated-gelu", "is_gated_act": "yes"},
+     ("'is_gated_act' must be true or false, got \"yes\"",)),
 ])
 def test_an_mlp_attncli_does_not_compute_is_refused(config: dict, words: tuple[str, ...]
                                                     ) -> None:
@@ -139,9 +141,9 @@ def test_an_mlp_attncli_does_not_compute_is_refused(config: dict, words: tuple[s
 def test_an_activation_attncli_does_not_compute_is_one_line_naming_the_field(
         tmp_path: Path) -> None:
     d = copy("t5-v1_1", tmp_path, dense_act_fn="gelu_10")  # in transformers' ACT2FN, not ours
-    refused(run("explain", "a b", "--model", str(d)), "dense_act_fn 'gelu_10'")
+    refused(run("explain", "a b", "--model", str(d)), "'dense_act_fn'", '"gelu_10"')
     d = copy("bert", tmp_path, hidden_act="relu2")
-    refused(run("explain", "a b", "--model", str(d)), "hidden_act 'relu2'")
+    refused(run("explain", "a b", "--model", str(d)), "'hidden_act'", '"relu2"')
 
 
 # ---- mt5 ----
@@ -227,7 +229,7 @@ def test_distilbert_ignores_is_decoder_as_transformers_does(tmp_path: Path) -> N
 
 @pytest.mark.parametrize(("changes", "words"), [
     ({"is_decoder": True, "add_cross_attention": True}, ("add_cross_attention", "encoder")),
-    ({"is_decoder": "yes"}, ("is_decoder is 'yes'",)),
+    ({"is_decoder": "yes"}, ("'is_decoder' must be true or false, got \"yes\"",)),
 ])
 def test_what_bert_does_not_compute_is_refused(changes: dict, words: tuple[str, ...],
                                                tmp_path: Path) -> None:

@@ -36,7 +36,7 @@ from test_fixtures_catch_bugs import (
 from attncli.errors import AttnError
 from attncli.models import FAMILIES, load_model
 from attncli.models.gemma2 import layer_kinds
-from attncli.models.gemma3 import rope_parameters
+from attncli.models.gemma3 import rope_speeds
 from attncli.models.rope import rope_frequencies
 
 FIXTURES = Path(__file__).parent / "fixtures" / "models"
@@ -231,16 +231,14 @@ def test_layer_kinds_fill_in_the_old_patterns() -> None:
 def test_gemma3_rope_parameters_from_an_old_config() -> None:
     old = {"rope_theta": 1_000_000.0, "rope_local_base_freq": 10_000.0,
            "rope_scaling": {"rope_type": "linear", "factor": 8.0}}
-    kinds = rope_parameters(old)
-    assert kinds["sliding_attention"] == {"rope_type": "default", "rope_theta": 10_000.0}
-    assert kinds["full_attention"] == {"rope_type": "linear", "factor": 8.0,
-                                       "rope_theta": 1_000_000.0}
-    full = rope_frequencies({"rope_parameters": kinds["full_attention"]}, 8)
-    local = rope_frequencies({"rope_parameters": kinds["sliding_attention"]}, 8)
-    np.testing.assert_allclose(full[0], 1 / 8.0)  # θ_0 = 1, slowed 8 times
-    np.testing.assert_allclose(local[1], 10_000.0 ** -0.25, rtol=1e-6)
+    speeds = rope_speeds(old, 8)
+    np.testing.assert_allclose(speeds["full_attention"][0], 1 / 8.0)  # θ_0 = 1, slowed 8 times
+    np.testing.assert_allclose(speeds["full_attention"][1], 1e6 ** -0.25 / 8.0, rtol=1e-6)
+    np.testing.assert_allclose(speeds["sliding_attention"][1], 10_000.0 ** -0.25, rtol=1e-6)
     new = config_of("gemma3_text")
-    assert rope_parameters(new) == new["rope_parameters"]
+    for kind, params in new["rope_parameters"].items():
+        np.testing.assert_array_equal(rope_speeds(new, 8)[kind],
+                                      rope_frequencies({"rope_parameters": params}, 8))
 
 
 # ---- the CLI shows the new steps ----

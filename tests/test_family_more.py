@@ -230,7 +230,8 @@ def test_phi3_reads_longrope_and_refuses_factor_lists_of_the_wrong_length(
     edit_config(d, rope_parameters=params)
     load_model(str(d))
     edit_config(d, rope_parameters={**params, "short_factor": [1.0] * 3})
-    with pytest.raises(AttnError, match="longrope needs rope_parameters.short_factor"):
+    with pytest.raises(AttnError,
+                       match="'rope_parameters.short_factor' must be a list of 2 numbers"):
         load_model(str(d))
 
 

@@ -225,7 +225,7 @@ def test_families_without_them_refuse_the_length_dependent_types(kind: str) -> N
 
 
 def test_unknown_rope_type_is_refused_naming_all_supported() -> None:
-    with pytest.raises(AttnError, match="dynamic, yarn, longrope"):
+    with pytest.raises(AttnError, match="'dynamic', 'yarn', 'longrope'"):
         RopeScaling({"rope_parameters": {"rope_type": "mrope"}}, 8)
 
 

@@ -16,6 +16,7 @@ import importlib
 from attncli.errors import AttnError
 from attncli.models.base import HeadSteps, Model
 from attncli.models.checkpoint import TOKENIZER, Checkpoint, read_config, resolve
+from attncli.models.config import Config
 from attncli.tokens import load_tokenizer
 
 __all__ = ["FAMILIES", "HeadSteps", "Model", "load_model"]
@@ -50,10 +51,8 @@ def load_model(spec: str, revision: str | None = None) -> Model:
     later, layer by layer."""
     directory = resolve(spec, revision)
     config = read_config(directory)
-    model_type = config.get("model_type")
-    if not isinstance(model_type, str) or model_type not in FAMILIES:
-        raise AttnError(f"{directory / 'config.json'}: model_type {model_type!r} is not supported"
-                        f" (supported: {', '.join(sorted(FAMILIES))})")
+    where = str(directory / "config.json")
+    model_type = Config(config, where).choice("model_type", options=sorted(FAMILIES))
     tokenizer_path = directory / TOKENIZER
     if not tokenizer_path.is_file():
         raise AttnError(f"{tokenizer_path}: missing (a model directory needs {TOKENIZER})")

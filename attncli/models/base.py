@@ -38,6 +38,7 @@ from attncli.attention import (
 )
 from attncli.errors import AttnError
 from attncli.models.checkpoint import Checkpoint
+from attncli.models.config import Config, Field
 from attncli.models.layers import linear
 from attncli.tokens import Token, encode
 
@@ -54,27 +55,24 @@ PREDICTS = ("bert", "gemma", "gemma2", "gemma3_text", "gpt2", "llama", "mistral"
             "qwen2", "qwen3", "roberta")
 
 
-def count(config: dict[str, Any], *keys: str) -> int:
-    """need(), for a size or a count: a whole number of at least 1."""
-    value = need(config, *keys)
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise AttnError(f"config.json: {keys[0]} is {value!r}; it must be a whole number of at "
-                        "least 1")
-    return value
+def split_heads(config: Config, width: str, d_model: int, heads: str, n_heads: int) -> int:
+    """head_dim, d_model / n_heads: refused unless the heads split the width evenly."""
+    config.check(d_model % n_heads == 0, f"'{width}' {d_model} does not split into "
+                 f"'{heads}' {n_heads} heads")
+    return d_model // n_heads
 
 
-def need(config: dict[str, Any], *keys: str) -> Any:
-    """The first of keys that config.json sets (HF renames some keys across versions)."""
-    for key in keys:
-        if config.get(key) is not None:
-            return config[key]
-    raise AttnError(f"config.json: no {keys[0]!r} (model_type {config.get('model_type')!r})")
+def group_heads(config: Config, n_heads: int, n_kv_heads: int) -> None:
+    """Grouped-query attention: each key/value head serves the same number of query heads."""
+    config.check(n_heads % n_kv_heads == 0, f"'num_attention_heads' {n_heads} does not split "
+                 f"into 'num_key_value_heads' {n_kv_heads} groups")
 
 
 class Model:
     """A Hugging Face checkpoint run in numpy, layer by layer, only as far as asked."""
 
     model_type: str
+    model_types: tuple[str, ...] = ()  # the config.json model_types the family runs
     n_layers: int
     n_heads: int
     n_kv_heads: int
@@ -87,6 +85,7 @@ class Model:
     attention_kind: str = "self"  # what the heads shown look at: "self", or "cross"
     max_positions: int | None = None
     read_ahead: bool = False  # read the next layer's rest on another thread (_run)
+    tied_by_default = True  # tie_word_embeddings when config.json leaves it out
 
     def __init__(
         self, name: str, config: dict[str, Any], checkpoint: Checkpoint, tokenizer: Tokenizer,
@@ -94,32 +93,22 @@ class Model:
     ) -> None:
         self.name = name
         self.directory = directory
-        self.config = config
         self.checkpoint = checkpoint
         self.tokenizer = tokenizer
-        self.model_type = str(config["model_type"])
         where = f"{directory / 'config.json' if directory else name}"
-        try:
-            self.configure(config)
-        except (KeyError, TypeError, ValueError, ZeroDivisionError, IndexError,
-                OverflowError) as exc:  # a config.json value of the wrong kind or missing
-            raise AttnError(f"{where}: not a {self.model_type} config attncli can read "
-                            f"({type(exc).__name__}: {exc})") from None
-        for what in ("n_layers", "n_heads", "n_kv_heads", "d_model", "head_dim", "vocab_size"):
-            if getattr(self, what) < 1:
-                raise AttnError(f"{where}: {what} is {getattr(self, what)}; it must be at least 1")
-        if (not config.get("head_dim") and not config.get("d_kv")
-                and self.n_heads * self.head_dim != self.d_model):
-            raise AttnError(f"{where}: hidden size {self.d_model} does not split into "
-                            f"{self.n_heads} heads")
-        if self.n_kv_heads <= 0 or self.n_heads % self.n_kv_heads:
-            raise AttnError(f"config.json: {self.n_heads} heads do not split into"
-                            f" {self.n_kv_heads} key/value groups")
+        fields = Config(config, where)
+        self.model_type = fields.choice("model_type", options=self.model_types)
+        self.configure(fields)
+        self.tied = fields.boolean("tie_word_embeddings", default=self.tied_by_default)
+        self.architectures = fields.strings("architectures")
+        # every field read, with its kind and bounds: config.json is not read after this
+        self.fields: tuple[Field, ...] = tuple(fields.fields)
 
     # ---- what an architecture module fills in ----
 
-    def configure(self, config: dict[str, Any]) -> None:
-        """Set the dimensions (n_layers, n_heads, ...) from config.json."""
+    def configure(self, config: Config) -> None:
+        """Set the dimensions (n_layers, n_heads, ...) and everything else the family takes
+        from config.json, each field read through config's checking readers."""
         raise NotImplementedError
 
     def embed(self, ids: np.ndarray) -> np.ndarray:
@@ -166,19 +155,18 @@ class Model:
         self.lm_head()  # the base class refuses
         raise NotImplementedError
 
-    def tied_head(self, default: bool) -> bool:
-        """Whether the LM head is the word embeddings: tie_word_embeddings (default as the
-        family's config class has it) in a checkpoint saved with its head (…LMHeadModel,
-        …ForCausalLM), which stores the tied matrix once, as the embeddings."""
-        tied = self.config.get("tie_word_embeddings", default)
-        architectures = self.config.get("architectures") or []
-        return bool(tied) and any(isinstance(a, str) and a.endswith(("LMHeadModel", "ForCausalLM"))
-                                  for a in architectures)
+    def tied_head(self) -> bool:
+        """Whether the LM head is the word embeddings: tie_word_embeddings (default
+        tied_by_default, as the family's config class has it) in a checkpoint saved with its
+        head (…LMHeadModel, …ForCausalLM), which stores the tied matrix once, as the
+        embeddings."""
+        return self.tied and any(a.endswith(("LMHeadModel", "ForCausalLM"))
+                                 for a in self.architectures)
 
     def no_lm_head(self, names: str) -> AttnError:
         """The refusal for a checkpoint without LM head weights."""
         return AttnError(f"{self.name}: no LM head ({names}): this checkpoint is a base model "
-                         f"({', '.join(self.config.get('architectures') or ['no architectures'])}"
+                         f"({', '.join(self.architectures or ['no architectures'])}"
                          "); attn predict needs one with its LM head")
 
     def for_target(self, source: Sequence[Token], attention: str) -> Model:

@@ -32,12 +32,10 @@ The masked-LM heads (attn predict), without the prefix:
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 
-from attncli.errors import AttnError
-from attncli.models.base import Layer, Model, count
+from attncli.models.base import Layer, Model, split_heads
+from attncli.models.config import MAX_LAYERS, Config
 from attncli.models.layers import activation, add_fresh, gelu, layer_norm, linear
 
 
@@ -45,36 +43,37 @@ class Bert(Model):
     """bert, roberta and xlm-roberta (RoBERTa's architecture under its own model_type, same
     weight names and "roberta." prefix); both RoBERTas number positions from padding_idx + 1."""
 
+    model_types = ("bert", "roberta", "xlm-roberta")
     prefixes: tuple[str, ...] = ("", "bert.", "roberta.")  # before the tensor names, if any
 
-    def configure(self, config: dict[str, Any]) -> None:
+    def configure(self, config: Config) -> None:
         """Dimensions from a BertConfig / RobertaConfig."""
-        self.n_layers = count(config, "num_hidden_layers")
-        self.n_heads = self.n_kv_heads = count(config, "num_attention_heads")
-        self.d_model = count(config, "hidden_size")
-        self.head_dim = self.d_model // self.n_heads
-        self.d_ff = count(config, "intermediate_size")
-        self.vocab_size = count(config, "vocab_size")
-        self.n_positions = count(config, "max_position_embeddings")
-        self.n_types = int(config.get("type_vocab_size", 2))
-        self.eps = float(config.get("layer_norm_eps", 1e-12))
-        self.act = activation(config.get("hidden_act", "gelu"), "hidden_act")
+        self.n_layers = config.integer("num_hidden_layers", high=MAX_LAYERS)
+        self.n_heads = self.n_kv_heads = config.integer("num_attention_heads")
+        self.d_model = config.integer("hidden_size")
+        self.head_dim = split_heads(config, "hidden_size", self.d_model, "num_attention_heads",
+                                    self.n_heads)
+        self.d_ff = config.integer("intermediate_size")
+        self.vocab_size = config.integer("vocab_size")
+        self.n_positions = config.integer("max_position_embeddings")
+        self.n_types = config.integer("type_vocab_size", default=2)
+        self.eps = config.number("layer_norm_eps", low=0, above=True, high=1, default=1e-12)
+        self.act = activation(config, "hidden_act", default="gelu")
         # is_decoder (BertLMHeadModel, RobertaForCausalLM, ElectraForCausalLM): each token sees
         # only itself and the tokens before it, as transformers masks it
-        self.causal = config.get("is_decoder", False)
-        if not isinstance(self.causal, bool):
-            raise AttnError(f"config.json: is_decoder is {self.causal!r}; it must be true or false")
-        if config.get("add_cross_attention"):
-            raise AttnError("config.json: add_cross_attention is set: this is the decoder half of "
-                            "an encoder-decoder pair, whose cross-attention over an encoder's "
-                            "output attncli does not run")
-        kind = config.get("position_embedding_type", "absolute")
-        if kind != "absolute":
-            raise AttnError(f"config.json: position_embedding_type {kind!r} is not supported"
-                            " (only 'absolute')")
-        # RoBERTa's position of token t is padding_idx + 1 + t: the first rows are never used.
-        self.pad = (int(config.get("pad_token_id", 1))
+        self.causal = config.boolean("is_decoder", default=False)
+        config.check(not config.boolean("add_cross_attention", default=False),
+                     "'add_cross_attention' is set: this is the decoder half of an "
+                     "encoder-decoder pair, whose cross-attention over an encoder's output "
+                     "attncli does not run")
+        config.choice("position_embedding_type", options=("absolute",), default="absolute")
+        # RoBERTa's position of token t is padding_idx + 1 + t: the first rows are never used,
+        # and at least one must be left
+        self.pad = (config.integer("pad_token_id", low=0, default=1)
                     if self.model_type in ("roberta", "xlm-roberta") else None)
+        config.check(self.pad is None or self.pad + 2 <= self.n_positions,
+                     f"'max_position_embeddings' {self.n_positions} leaves no position after "
+                     f"'pad_token_id' {self.pad} (RoBERTa's positions start after it)")
         self.max_positions = self.n_positions - (0 if self.pad is None else self.pad + 1)
         self.prefix = self.checkpoint.prefix("embeddings.word_embeddings.weight", self.prefixes)
 

@@ -18,29 +18,30 @@ nn.Linear stores (out, in); T marks the transposition to (in, out).
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 
-from attncli.models.base import Layer, count
+from attncli.models.base import Layer, split_heads
 from attncli.models.bert import Bert
+from attncli.models.config import MAX_LAYERS, Config
 from attncli.models.layers import activation, layer_norm
 
 
 class DistilBert(Bert):
     """distilbert: the layer runs exactly as BERT's (finish_layer is inherited)."""
 
-    def configure(self, config: dict[str, Any]) -> None:
+    model_types = ("distilbert",)
+
+    def configure(self, config: Config) -> None:
         """Dimensions from a DistilBertConfig (dim, n_heads, hidden_dim, ...)."""
-        self.n_layers = count(config, "n_layers")
-        self.n_heads = self.n_kv_heads = count(config, "n_heads")
-        self.d_model = count(config, "dim")
-        self.head_dim = self.d_model // self.n_heads
-        self.d_ff = count(config, "hidden_dim")
-        self.vocab_size = count(config, "vocab_size")
-        self.n_positions = self.max_positions = count(config, "max_position_embeddings")
+        self.n_layers = config.integer("n_layers", high=MAX_LAYERS)
+        self.n_heads = self.n_kv_heads = config.integer("n_heads")
+        self.d_model = config.integer("dim")
+        self.head_dim = split_heads(config, "dim", self.d_model, "n_heads", self.n_heads)
+        self.d_ff = config.integer("hidden_dim")
+        self.vocab_size = config.integer("vocab_size")
+        self.n_positions = self.max_positions = config.integer("max_position_embeddings")
         self.eps = 1e-12  # fixed in DistilBERT's code, not in its config
-        self.act = activation(config.get("activation", "gelu"), "activation")
+        self.act = activation(config, "activation", default="gelu")
         self.pad = None
         self.prefix = self.checkpoint.prefix("embeddings.word_embeddings.weight",
                                              ("", "distilbert."))

@@ -16,24 +16,23 @@ under the "electra." prefix of the task heads' checkpoints.
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 
-from attncli.models.base import count
 from attncli.models.bert import Bert
+from attncli.models.config import Config
 from attncli.models.layers import layer_norm, linear
 
 
 class Electra(Bert):
     """electra (ElectraModel, and the discriminator/generator checkpoints around it)."""
 
+    model_types = ("electra",)
     prefixes = ("", "electra.")
 
-    def configure(self, config: dict[str, Any]) -> None:
+    def configure(self, config: Config) -> None:
         """bert's dimensions and the embedding width."""
         super().configure(config)
-        self.d_embed = count(config, "embedding_size", "hidden_size")
+        self.d_embed = config.integer("embedding_size", default=self.d_model)
 
     def embed(self, ids: np.ndarray) -> np.ndarray:
         """Word + segment + position embeddings at embedding_size, LayerNorm, then project."""

@@ -17,14 +17,18 @@ The weight names are llama.py's.
 from __future__ import annotations
 
 import math
-from typing import Any
+from collections.abc import Callable
 
 import numpy as np
 
-from attncli.errors import AttnError
 from attncli.models.base import Layer
-from attncli.models.layers import linear, rms_norm
+from attncli.models.config import Config
+from attncli.models.layers import ACTIVATIONS, linear, rms_norm
 from attncli.models.llama import Llama
+
+# soft-caps and query_pre_attn_scalar: a cap of 0 would zero every score, and bounds keep
+# scores / cap and the scale query_pre_attn_scalar^-0.5 inside float32
+SOFTCAP = {"low": 1e-6, "high": 1e6}
 
 
 def gemma_norm(x: np.ndarray, w: np.ndarray, eps: float) -> np.ndarray:
@@ -35,26 +39,33 @@ def gemma_norm(x: np.ndarray, w: np.ndarray, eps: float) -> np.ndarray:
 class Gemma(Llama):
     """gemma."""
 
+    model_types = ("gemma",)
     tied_by_default = True
 
-    def configure(self, config: dict[str, Any]) -> None:
-        """llama's dimensions, then Gemma's activation; no biases, no sliding window."""
-        # llama's configure reads hidden_act, which Gemma 2 and 3 configs may leave out
-        super().configure({**config, "hidden_act": self.activation_name(config)})
-        self.attention_bias = bool(config.get("attention_bias", False))
+    def configure(self, config: Config) -> None:
+        """llama's dimensions, then Gemma's: no biases but attention_bias, no sliding window,
+        the final soft-cap."""
+        super().configure(config)
         self.qkv_bias = self.attention_bias
-        self.mlp_bias = False
-        self.windows = [None] * self.n_layers
         # what transformers multiplies the embeddings by: a float32 tensor of √hidden_size
         self.embed_scale = np.float32(math.sqrt(self.d_model))
-        if config.get("use_bidirectional_attention"):
-            raise AttnError("config.json: use_bidirectional_attention (a Gemma embedding model) "
-                            "is not supported")
+        config.check(not config.boolean("use_bidirectional_attention", default=False),
+                     "'use_bidirectional_attention' (a Gemma embedding model) is not supported")
+        self.final_softcap = config.optional_number("final_logit_softcapping", **SOFTCAP)
 
-    def activation_name(self, config: dict[str, Any]) -> str:
+    def read_activation(self, config: Config) -> Callable[[np.ndarray], np.ndarray]:
         """Gemma 1 reads hidden_act, where "gelu" means the tanh approximation."""
-        name = config.get("hidden_act") or config.get("hidden_activation") or "gelu_pytorch_tanh"
-        return "gelu_pytorch_tanh" if name == "gelu" else str(name)
+        name = config.choice("hidden_act", "hidden_activation", options=sorted(ACTIVATIONS),
+                             default="gelu_pytorch_tanh")
+        return ACTIVATIONS["gelu_pytorch_tanh" if name == "gelu" else name]
+
+    def read_mlp_bias(self, config: Config) -> bool:
+        """Gemma's MLP has no biases."""
+        return False
+
+    def sliding(self, config: Config) -> list[int | None]:
+        """Gemma 1 has no sliding window."""
+        return [None] * self.n_layers
 
     def embed(self, ids: np.ndarray) -> np.ndarray:
         """Token embeddings times √hidden_size."""
@@ -76,7 +87,7 @@ class Gemma(Llama):
         """The final (1 + w) RMSNorm, the tied LM head, then the soft-cap: (n, vocab)."""
         head = self.lm_head() if head is None else head
         out = gemma_norm(h, head["norm"], self.eps) @ head["w"].T  # (n, vocab)
-        cap = self.config.get("final_logit_softcapping")
-        if cap:
+        cap = self.final_softcap
+        if cap is not None:
             out = np.tanh(out / out.dtype.type(cap)) * out.dtype.type(cap)
         return out

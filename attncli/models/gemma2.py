@@ -19,56 +19,56 @@ As transformers' modeling_gemma2 does it:
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 from typing import Any
 
 import numpy as np
 
 from attncli.attention import Variant
-from attncli.errors import AttnError
 from attncli.models.base import Layer
-from attncli.models.gemma import Gemma, gemma_norm
-from attncli.models.layers import linear
+from attncli.models.config import Config, as_config
+from attncli.models.gemma import SOFTCAP, Gemma, gemma_norm
+from attncli.models.layers import SLIDING, activation, linear
 
 
-def layer_kinds(config: dict[str, Any], n_layers: int, pattern: int) -> list[str]:
+def layer_kinds(config: Config | Mapping[str, Any], n_layers: int, pattern: int) -> list[str]:
     """Each layer's kind, "sliding_attention" or "full_attention": layer_types, or in configs
     written before it, the pattern transformers fills in (layer i slides unless
     (i + 1) % pattern == 0)."""
-    pattern = int(config.get("sliding_window_pattern") or pattern)
-    types = config.get("layer_types") or [
+    config = as_config(config)
+    pattern = config.integer("sliding_window_pattern", default=pattern)
+    types = config.choices("layer_types", options=SLIDING, length=n_layers)
+    return types if types is not None else [
         "sliding_attention" if (i + 1) % pattern else "full_attention" for i in range(n_layers)]
-    if not isinstance(types, list) or len(types) != n_layers:
-        raise AttnError(f"config.json: layer_types must list all {n_layers} layers")
-    return [str(t) for t in types]
-
-
-def alternating_windows(config: dict[str, Any], kinds: list[str]) -> list[int | None]:
-    """Per layer, the sliding window of a sliding layer, else None."""
-    window = config.get("sliding_window")
-    if window is None:
-        return [None] * len(kinds)
-    return [int(window) if kind == "sliding_attention" else None for kind in kinds]
 
 
 class Gemma2(Gemma):
     """gemma2."""
 
+    model_types = ("gemma2",)
     pattern = 2  # before layer_types: every other layer slides
 
-    def configure(self, config: dict[str, Any]) -> None:
+    def configure(self, config: Config) -> None:
         """Gemma's, and the scale, the soft-cap and the sliding layers."""
         super().configure(config)
-        scalar = config.get("query_pre_attn_scalar")
-        self.scale = float(scalar) ** -0.5 if scalar is not None else self.head_dim ** -0.5
-        cap = config.get("attn_logit_softcapping")
-        self.softcap = None if cap is None else float(cap)
-        self.kinds = layer_kinds(config, self.n_layers, self.pattern)
-        self.windows = alternating_windows(config, self.kinds)
+        scalar = config.optional_number("query_pre_attn_scalar", **SOFTCAP)
+        self.scale = (scalar if scalar is not None else self.head_dim) ** -0.5
+        self.softcap = self.read_softcap(config)
 
-    def activation_name(self, config: dict[str, Any]) -> str:
+    def read_softcap(self, config: Config) -> float | None:
+        """The scores' soft-cap: attn_logit_softcapping."""
+        return config.optional_number("attn_logit_softcapping", **SOFTCAP)
+
+    def read_activation(self, config: Config) -> Callable[[np.ndarray], np.ndarray]:
         """Gemma 2 and 3 read hidden_activation."""
-        return str(config.get("hidden_activation") or "gelu_pytorch_tanh")
+        return activation(config, "hidden_activation", default="gelu_pytorch_tanh")
+
+    def sliding(self, config: Config) -> list[int | None]:
+        """sliding_window in the sliding layers (layer_types, or the family's pattern)."""
+        self.kinds = layer_kinds(config, self.n_layers, self.pattern)
+        window = config.optional_integer("sliding_window")
+        return [window if kind == "sliding_attention" else None for kind in self.kinds]
 
     def matrices(self) -> tuple[int, int]:
         # a soft-cap keeps the scores before and after it too (capped, uncapped)

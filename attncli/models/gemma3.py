@@ -19,6 +19,7 @@ As transformers' modeling_gemma3 (Gemma3TextModel) does it:
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
 
@@ -26,38 +27,44 @@ import numpy as np
 
 from attncli.attention import Rotate, Variant
 from attncli.models.base import Layer
+from attncli.models.config import Config, as_config
 from attncli.models.gemma import gemma_norm
 from attncli.models.gemma2 import Gemma2
-from attncli.models.rope import rope, rope_frequencies
+from attncli.models.rope import RopeScaling, rope, rope_frequencies
 
 KINDS = ("sliding_attention", "full_attention")
 
 
-def rope_parameters(config: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    """The RoPE parameters of each layer kind, from transformers 5's nested rope_parameters or
-    an older config's rope_theta, rope_local_base_freq and rope_scaling."""
-    params = config.get("rope_parameters") or {}
-    if all(isinstance(params.get(kind), dict) for kind in KINDS):
-        return {kind: dict(params[kind]) for kind in KINDS}
-    full = dict(config.get("rope_scaling") or {})
-    full.setdefault("rope_theta", config.get("rope_theta") or 1_000_000.0)
-    local = {"rope_type": "default",
-             "rope_theta": config.get("rope_local_base_freq") or 10_000.0}
-    return {"full_attention": full, "sliding_attention": local}
+def rope_speeds(config: Config | Mapping[str, Any], head_dim: int) -> dict[str, np.ndarray]:
+    """Each layer kind's RoPE speeds, (head_dim / 2,), from transformers 5's nested
+    rope_parameters, or an older config's rope_theta and rope_scaling (global layers, base
+    1 000 000) and rope_local_base_freq (sliding layers, 10 000)."""
+    config = as_config(config)
+    nested = config.section("rope_parameters")
+    if any(nested.has(kind) for kind in KINDS):  # a kind left out: the default RoPE
+        return {kind: rope_frequencies(config, head_dim, params=nested.section(kind))
+                for kind in KINDS}
+    return {"full_attention": rope_frequencies(config, head_dim, theta_default=1_000_000.0,
+                                               params=config.section("rope_scaling")),
+            "sliding_attention": rope_frequencies(config, head_dim, theta_default=10_000.0,
+                                                  theta_keys=("rope_local_base_freq",),
+                                                  params=Config({}, config.where))}
 
 
 class Gemma3Text(Gemma2):
     """gemma3_text (the text-only Gemma 3: 270M, 1B, and EmbeddingGemma's base)."""
 
+    model_types = ("gemma3_text",)
     pattern = 6
 
-    def configure(self, config: dict[str, Any]) -> None:
-        """Gemma 2's, without the soft-cap, and a RoPE per layer kind."""
-        super().configure(config)
-        self.softcap = None
-        kinds = rope_parameters(config)
-        self.frequencies = {kind: rope_frequencies({"rope_parameters": params}, self.head_dim)
-                            for kind, params in kinds.items()}
+    def read_softcap(self, config: Config) -> float | None:
+        """None: transformers 5 does not pass attn_logit_softcapping to Gemma 3's attention."""
+        return None
+
+    def rope_scaling(self, config: Config) -> RopeScaling:
+        """Gemma 3's RoPE differs per layer kind: read by rope_speeds, here the plain speeds."""
+        self.frequencies = rope_speeds(config, self.head_dim)
+        return RopeScaling({}, self.head_dim)
 
     def load_attention(self, i: int) -> Layer:
         """Gemma's, and the per-head q and k norms."""

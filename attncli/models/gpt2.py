@@ -23,35 +23,36 @@ from __future__ import annotations
 
 import math
 from dataclasses import replace
-from typing import Any
 
 import numpy as np
 
 from attncli.attention import Variant
-from attncli.models.base import Layer, Model, count
+from attncli.models.base import Layer, Model, split_heads
+from attncli.models.config import MAX_LAYERS, Config
 from attncli.models.layers import activation, layer_norm, linear
 
 
 class GPT2(Model):
     """gpt2 (and its sizes: distilgpt2, gpt2-medium, ...)."""
 
+    model_types = ("gpt2",)
     causal = True
 
-    def configure(self, config: dict[str, Any]) -> None:
+    def configure(self, config: Config) -> None:
         """Dimensions from a GPT2Config (n_layer, n_head, n_embd, ...)."""
-        self.n_layers = count(config, "n_layer", "num_hidden_layers")
-        self.n_heads = self.n_kv_heads = count(config, "n_head", "num_attention_heads")
-        self.d_model = count(config, "n_embd", "hidden_size")
-        self.head_dim = self.d_model // self.n_heads
-        self.d_ff = int(config.get("n_inner") or 4 * self.d_model)
-        self.vocab_size = count(config, "vocab_size")
-        self.n_positions = self.max_positions = count(config, "n_positions", "n_ctx")
-        self.eps = float(config.get("layer_norm_epsilon", 1e-5))
-        self.act = activation(config.get("activation_function", "gelu_new"), "activation_function")
+        self.n_layers = config.integer("n_layer", "num_hidden_layers", high=MAX_LAYERS)
+        self.n_heads = self.n_kv_heads = config.integer("n_head", "num_attention_heads")
+        self.d_model = config.integer("n_embd", "hidden_size")
+        self.head_dim = split_heads(config, "n_embd", self.d_model, "n_head", self.n_heads)
+        self.d_ff = config.integer("n_inner", default=4 * self.d_model)
+        self.vocab_size = config.integer("vocab_size")
+        self.n_positions = self.max_positions = config.integer("n_positions", "n_ctx")
+        self.eps = config.number("layer_norm_epsilon", low=0, above=True, high=1, default=1e-5)
+        self.act = activation(config, "activation_function", default="gelu_new")
         # step 4's scale: 1/√d_k unless switched off, and in some GPT-2s (Mistral's Stanford
         # models) also divided by the layer's number, counted from 1
-        self.scale_by_d_k = bool(config.get("scale_attn_weights", True))
-        self.scale_by_layer = bool(config.get("scale_attn_by_inverse_layer_idx", False))
+        self.scale_by_d_k = config.boolean("scale_attn_weights", default=True)
+        self.scale_by_layer = config.boolean("scale_attn_by_inverse_layer_idx", default=False)
         self.prefix = self.checkpoint.prefix("wte.weight", ("", "transformer."))
 
     def variant(self, n: int, i: int, layer: Layer) -> Variant:
@@ -113,7 +114,7 @@ class GPT2(Model):
         d, read, v = self.d_model, self.checkpoint.read, self.vocab_size
         if "lm_head.weight" in self.checkpoint:
             w = read("lm_head.weight", (v, d))  # (vocab, d)
-        elif self.tied_head(True):
+        elif self.tied_head():
             w = read(self.prefix + "wte.weight", (v, d))  # (vocab, d)
         else:
             raise self.no_lm_head("lm_head.weight, or wte.weight tied in a GPT2LMHeadModel")

@@ -25,12 +25,11 @@ attention_bias is false (then none on query_key_value and dense; the MLP always 
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 
 from attncli.attention import Rotate
-from attncli.models.base import Layer, Model, count
+from attncli.models.base import Layer, Model, split_heads
+from attncli.models.config import MAX_LAYERS, Config
 from attncli.models.layers import activation, layer_norm, linear
 from attncli.models.rope import rope, rope_frequencies
 
@@ -38,30 +37,32 @@ from attncli.models.rope import rope, rope_frequencies
 class GPTNeoX(Model):
     """gpt_neox (Pythia, GPT-NeoX-20B)."""
 
+    model_types = ("gpt_neox",)
     causal = True
     order = "rope"
 
-    def configure(self, config: dict[str, Any]) -> None:
+    def configure(self, config: Config) -> None:
         """Dimensions, rotary fraction and residual shape from a GPTNeoXConfig."""
-        self.n_layers = count(config, "num_hidden_layers")
-        self.n_heads = self.n_kv_heads = count(config, "num_attention_heads")
-        self.d_model = count(config, "hidden_size")
-        self.head_dim = self.d_model // self.n_heads
-        self.d_ff = count(config, "intermediate_size")
-        self.vocab_size = count(config, "vocab_size")
-        limit = config.get("max_position_embeddings")
-        self.max_positions = None if limit is None else int(limit)
-        self.eps = float(config.get("layer_norm_eps", 1e-5))
-        self.act = activation(config.get("hidden_act", "gelu"), "hidden_act")
-        self.parallel = bool(config.get("use_parallel_residual", True))
-        self.bias = bool(config.get("attention_bias", True))
+        self.n_layers = config.integer("num_hidden_layers", high=MAX_LAYERS)
+        self.n_heads = self.n_kv_heads = config.integer("num_attention_heads")
+        self.d_model = config.integer("hidden_size")
+        self.head_dim = split_heads(config, "hidden_size", self.d_model, "num_attention_heads",
+                                    self.n_heads)
+        self.d_ff = config.integer("intermediate_size")
+        self.vocab_size = config.integer("vocab_size")
+        self.max_positions = config.optional_integer("max_position_embeddings")
+        self.eps = config.number("layer_norm_eps", low=0, above=True, high=1, default=1e-5)
+        self.act = activation(config, "hidden_act", default="gelu")
+        self.parallel = config.boolean("use_parallel_residual", default=True)
+        self.bias = config.boolean("attention_bias", default=True)
         # transformers 5 writes rope_parameters; older config.json files rotary_pct and
         # rotary_emb_base (read the same way by transformers when rope_parameters lacks them)
-        params = dict(config.get("rope_parameters") or config.get("rope_scaling") or {})
-        factor = float(params.get("partial_rotary_factor") or config.get("rotary_pct") or 0.25)
-        params.setdefault("rope_theta", config.get("rotary_emb_base") or 10000)
-        self.inv_freq = rope_frequencies({**config, "rope_parameters": params}, self.head_dim,
-                                         partial_rotary_factor=factor)  # (rotary_dim / 2,)
+        params = config.section("rope_parameters", "rope_scaling")
+        factor = params.optional_number("partial_rotary_factor", low=0, above=True, high=1)
+        if factor is None:
+            factor = config.number("rotary_pct", low=0, above=True, high=1, default=0.25)
+        self.inv_freq = rope_frequencies(config, self.head_dim, partial_rotary_factor=factor,
+                                         theta_keys=("rotary_emb_base",))  # (rotary_dim / 2,)
         self.prefix = self.checkpoint.prefix("embed_in.weight", ("", "gpt_neox."))
 
     def embed(self, ids: np.ndarray) -> np.ndarray:

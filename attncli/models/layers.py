@@ -6,11 +6,10 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from typing import Any
 
 import numpy as np
 
-from attncli.errors import AttnError
+from attncli.models.config import Config
 
 FEW_ROWS = 64  # up to this many rows of x, linear multiplies the other way round
 
@@ -191,28 +190,33 @@ ACTIVATIONS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
 }
 
 
-def activation(name: object, field: str) -> Callable[[np.ndarray], np.ndarray]:
-    """The activation config.json names in field; a name attncli does not compute (transformers'
-    ACT2FN has more: relu2, mish, gelu_10, …) is refused, naming the field."""
-    if not isinstance(name, str) or name not in ACTIVATIONS:
-        raise AttnError(f"config.json: {field} {name!r} is not an activation attncli computes"
-                        f" (it computes {', '.join(sorted(ACTIVATIONS))})")
-    return ACTIVATIONS[name]
+def activation(config: Config, *keys: str, default: str) -> Callable[[np.ndarray], np.ndarray]:
+    """The activation config.json names in the first of keys set (default if none is); a name
+    attncli does not compute (transformers' ACT2FN has more: relu2, mish, gelu_10, …) is
+    refused, naming the field."""
+    return ACTIVATIONS[config.choice(*keys, options=sorted(ACTIVATIONS), default=default)]
 
 
-def sliding_windows(config: dict[str, Any], model_type: str, n_layers: int) -> list[int | None]:
-    """Per layer, how many keys back a query may see (None: all of them)."""
-    window = config.get("sliding_window")
+SLIDING = ("sliding_attention", "full_attention")  # the layer_types attncli runs
+
+
+def sliding_windows(config: Config, n_layers: int, *, every_layer: bool = False,
+                    from_layer: bool = False) -> list[int | None]:
+    """Per layer, how many keys back a query may see (None: all of them): sliding_window in
+    the layers layer_types says slide; without layer_types, in every layer (every_layer:
+    Mistral, Phi-3), or with use_sliding_window from layer max_window_layers on (from_layer:
+    Qwen2, Qwen3); else in none (Llama)."""
+    window = config.optional_integer("sliding_window")
+    types = config.choices("layer_types", options=SLIDING, length=n_layers)
+    first = None
+    if from_layer and config.boolean("use_sliding_window", default=False):
+        first = config.integer("max_window_layers", low=0, default=n_layers)
     if window is None:
         return [None] * n_layers
-    if config.get("layer_types"):
-        types = config["layer_types"]
-        if not isinstance(types, list) or len(types) != n_layers:
-            raise AttnError(f"config.json: layer_types must list all {n_layers} layers")
+    if types is not None:
         return [window if t == "sliding_attention" else None for t in types]
-    if model_type == "mistral":
+    if every_layer:
         return [window] * n_layers
-    if model_type in ("qwen2", "qwen3") and config.get("use_sliding_window"):
-        first = int(config.get("max_window_layers", n_layers))
+    if first is not None:
         return [window if i >= first else None for i in range(n_layers)]
     return [None] * n_layers

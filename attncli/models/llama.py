@@ -26,12 +26,13 @@ attention_bias and on the MLP with mlp_bias; mistral has none.
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
 
 import numpy as np
 
 from attncli.attention import Rotate, causal_mask
-from attncli.models.base import Layer, Model, count
+from attncli.models.base import Layer, Model, group_heads, split_heads
+from attncli.models.config import MAX_LAYERS, Config
 from attncli.models.layers import activation, linear, rms_norm, sliding_windows
 from attncli.models.rope import RopeScaling, rope
 
@@ -39,34 +40,55 @@ from attncli.models.rope import RopeScaling, rope
 class Llama(Model):
     """llama, qwen2 and mistral."""
 
+    model_types = ("llama", "qwen2", "mistral")
     causal = True
     order = "rope"
     read_ahead = True  # a big model's layers are mostly reading and converting weights
     tied_by_default = False  # tie_word_embeddings when config.json leaves it out
 
-    def configure(self, config: dict[str, Any]) -> None:
+    def configure(self, config: Config) -> None:
         """Dimensions, RoPE and sliding windows from a LlamaConfig / Qwen2Config / MistralConfig."""
-        self.n_layers = count(config, "num_hidden_layers")
-        self.n_heads = count(config, "num_attention_heads")
-        self.n_kv_heads = int(config.get("num_key_value_heads") or self.n_heads)
-        self.d_model = count(config, "hidden_size")
-        self.head_dim = int(config.get("head_dim") or self.d_model // self.n_heads)
-        self.d_ff = count(config, "intermediate_size")
-        self.vocab_size = count(config, "vocab_size")
-        limit = config.get("max_position_embeddings")
-        self.max_positions = None if limit is None else int(limit)
-        self.eps = float(config.get("rms_norm_eps", 1e-6))
-        self.act = activation(config.get("hidden_act", "silu"), "hidden_act")
-        self.attention_bias = bool(config.get("attention_bias", False))
+        self.n_layers = config.integer("num_hidden_layers", high=MAX_LAYERS)
+        self.n_heads = config.integer("num_attention_heads")
+        self.n_kv_heads = config.integer("num_key_value_heads", default=self.n_heads)
+        group_heads(config, self.n_heads, self.n_kv_heads)
+        self.d_model = config.integer("hidden_size")
+        head_dim = config.optional_integer("head_dim")
+        self.head_dim = head_dim if head_dim is not None else split_heads(
+            config, "hidden_size", self.d_model, "num_attention_heads", self.n_heads)
+        self.d_ff = config.integer("intermediate_size")
+        self.vocab_size = config.integer("vocab_size")
+        self.max_positions = config.optional_integer("max_position_embeddings")
+        self.eps = config.number("rms_norm_eps", low=0, above=True, high=1, default=1e-6)
+        self.act = self.read_activation(config)
+        self.attention_bias = config.boolean("attention_bias", default=False)
         self.qkv_bias = self.model_type == "qwen2" or self.attention_bias
-        self.mlp_bias = bool(config.get("mlp_bias", False))
-        self.scaling = RopeScaling(config, self.head_dim)  # every type, dynamic and yarn too
-        self.inv_freq = self.scaling.inv_freq  # (head_dim / 2,): a short input's speeds
+        self.mlp_bias = self.read_mlp_bias(config)
+        self.scaling = self.rope_scaling(config)  # every type, dynamic and yarn too
+        self.inv_freq = self.scaling.inv_freq  # (rotary_dim / 2,): a short input's speeds
         if self.scaling.kind == "dynamic" and self.max_positions is not None:
             # dynamic NTK grows its base past max_position_embeddings, to factor times as many
-            self.max_positions = int(self.scaling.number("factor") * self.max_positions)
-        self.windows = sliding_windows(config, self.model_type, self.n_layers)
+            self.max_positions = int(self.scaling.factor * self.max_positions)
+        self.windows = self.sliding(config)
         self.prefix = self.checkpoint.prefix("embed_tokens.weight", ("model.", ""))
+
+    def read_activation(self, config: Config) -> Callable[[np.ndarray], np.ndarray]:
+        """The MLP's activation: hidden_act."""
+        return activation(config, "hidden_act", default="silu")
+
+    def read_mlp_bias(self, config: Config) -> bool:
+        """Whether the MLP's projections have biases: mlp_bias."""
+        return config.boolean("mlp_bias", default=False)
+
+    def rope_scaling(self, config: Config) -> RopeScaling:
+        """RoPE over the whole head, any rope type."""
+        return RopeScaling(config, self.head_dim)
+
+    def sliding(self, config: Config) -> list[int | None]:
+        """Each layer's sliding window: Mistral's in every layer, Qwen2's from
+        max_window_layers on, or where layer_types says."""
+        return sliding_windows(config, self.n_layers, every_layer=self.model_type == "mistral",
+                               from_layer=self.model_type in ("qwen2", "qwen3"))
 
     def embed(self, ids: np.ndarray) -> np.ndarray:
         """Token embeddings: positions enter later, by rotating q and k."""
@@ -149,7 +171,7 @@ class Llama(Model):
         d, read, v = self.d_model, self.checkpoint.read, self.vocab_size
         if "lm_head.weight" in self.checkpoint:
             w = read("lm_head.weight", (v, d))  # (vocab, d)
-        elif self.tied_head(self.tied_by_default):
+        elif self.tied_head():
             w = read(self.prefix + "embed_tokens.weight", (v, d))  # (vocab, d)
         else:
             raise self.no_lm_head("lm_head.weight, or embed_tokens.weight tied in a "

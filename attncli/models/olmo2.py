@@ -37,6 +37,8 @@ from attncli.models.llama import Llama
 class Olmo2(Llama):
     """olmo2 (OLMo-2 7B, 13B, 32B and the 1B)."""
 
+    model_types = ("olmo2",)
+
     def load_attention(self, i: int) -> Layer:
         """Layer i's q, k, v projections (no input norm) and its full-width q and k norms."""
         p, read, bias = f"{self.prefix}layers.{i}.self_attn.", self.checkpoint.read, self.bias

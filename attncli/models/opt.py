@@ -27,11 +27,10 @@ is false; norm weights and biases unless layer_norm_elementwise_affine is false 
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 
-from attncli.models.base import Layer, Model, count
+from attncli.models.base import Layer, Model, split_heads
+from attncli.models.config import MAX_LAYERS, Config
 from attncli.models.layers import activation, layer_norm, linear
 
 OFFSET = 2  # OPT's position t is row t + 2 of embed_positions
@@ -40,23 +39,25 @@ OFFSET = 2  # OPT's position t is row t + 2 of embed_positions
 class OPT(Model):
     """opt (facebook/opt-125m ... ; pre-norm, and opt-350m's post-norm with project_in)."""
 
+    model_types = ("opt",)
     causal = True
 
-    def configure(self, config: dict[str, Any]) -> None:
+    def configure(self, config: Config) -> None:
         """Dimensions from an OPTConfig."""
-        self.n_layers = count(config, "num_hidden_layers")
-        self.n_heads = self.n_kv_heads = count(config, "num_attention_heads")
-        self.d_model = count(config, "hidden_size")
-        self.head_dim = self.d_model // self.n_heads
-        self.d_ff = count(config, "ffn_dim")
-        self.d_embed = int(config.get("word_embed_proj_dim") or self.d_model)
-        self.vocab_size = count(config, "vocab_size")
-        self.n_positions = self.max_positions = count(config, "max_position_embeddings")
-        self.pre_norm = bool(config.get("do_layer_norm_before", True))
-        self.bias = bool(config.get("enable_bias", True))
-        self.affine = bool(config.get("layer_norm_elementwise_affine", True))
+        self.n_layers = config.integer("num_hidden_layers", high=MAX_LAYERS)
+        self.n_heads = self.n_kv_heads = config.integer("num_attention_heads")
+        self.d_model = config.integer("hidden_size")
+        self.head_dim = split_heads(config, "hidden_size", self.d_model, "num_attention_heads",
+                                    self.n_heads)
+        self.d_ff = config.integer("ffn_dim")
+        self.d_embed = config.integer("word_embed_proj_dim", default=self.d_model)
+        self.vocab_size = config.integer("vocab_size")
+        self.n_positions = self.max_positions = config.integer("max_position_embeddings")
+        self.pre_norm = config.boolean("do_layer_norm_before", default=True)
+        self.bias = config.boolean("enable_bias", default=True)
+        self.affine = config.boolean("layer_norm_elementwise_affine", default=True)
         self.eps = 1e-5  # nn.LayerNorm's default: OPTConfig has no eps
-        self.act = activation(config.get("activation_function", "relu"), "activation_function")
+        self.act = activation(config, "activation_function", default="relu")
         self.prefix = self.checkpoint.prefix("decoder.embed_tokens.weight", ("", "model.")) \
             + "decoder."
 

@@ -21,9 +21,8 @@ sqrt(1 + ln(max_position_embeddings / original) / ln(original)) (rope.RopeScalin
 
 from __future__ import annotations
 
-from typing import Any
-
 from attncli.models.base import Layer
+from attncli.models.config import Config
 from attncli.models.layers import sliding_windows
 from attncli.models.llama import Llama
 from attncli.models.rope import RopeScaling
@@ -35,22 +34,23 @@ ORIGINAL_DEFAULT = 4096  # Phi3Config's original_max_position_embeddings
 class Phi3(Llama):
     """phi3 (Phi-3 mini/medium, 4k and 128k (longrope) context, Phi-3.5-mini, Phi-4-mini)."""
 
-    def configure(self, config: dict[str, Any]) -> None:
-        """llama's dimensions; RoPE with the partial factor; the window in every layer."""
-        params = dict(config.get("rope_parameters") or config.get("rope_scaling") or {})
-        kind = params.get("rope_type", params.get("type", "default"))
-        if kind in LONGROPE:
-            params["rope_type"] = "longrope"
-        factor = float(params.pop("partial_rotary_factor", None)
-                       or config.get("partial_rotary_factor") or 1.0)
-        plain = {**config, "rope_parameters": params, "rope_scaling": None,
-                 "partial_rotary_factor": None}
-        super().configure({**plain, "rope_parameters": {"rope_theta": params.get("rope_theta")},
-                           "rope_theta": config.get("rope_theta")})
-        self.scaling = RopeScaling(plain, self.head_dim, partial_rotary_factor=factor,
-                                   original_default=ORIGINAL_DEFAULT)
-        self.inv_freq = self.scaling.inv_freq  # (rotary_dim / 2,): a short input's speeds
-        self.windows = sliding_windows(config, "mistral", self.n_layers)  # every layer slides
+    model_types = ("phi3",)
+
+    def rope_scaling(self, config: Config) -> RopeScaling:
+        """RoPE on the first int(head_dim · partial_rotary_factor) dimensions; longrope under
+        any of its names."""
+        params = config.section("rope_parameters", "rope_scaling")
+        factor = params.optional_number("partial_rotary_factor", low=0, above=True, high=1)
+        if factor is None:
+            factor = config.number("partial_rotary_factor", low=0, above=True, high=1,
+                                   default=1.0)
+        return RopeScaling(config, self.head_dim, partial_rotary_factor=factor,
+                           original_default=ORIGINAL_DEFAULT,
+                           renamed=dict.fromkeys(LONGROPE, "longrope"))
+
+    def sliding(self, config: Config) -> list[int | None]:
+        """The window in every layer (or where layer_types says)."""
+        return sliding_windows(config, self.n_layers, every_layer=True)
 
     def load_attention(self, i: int) -> Layer:
         """Layer i's input_layernorm and qkv_proj split into its q, k, v row blocks."""

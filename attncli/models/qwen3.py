@@ -23,6 +23,8 @@ from attncli.models.llama import Llama
 class Qwen3(Llama):
     """qwen3 (dense; the MoE qwen3_moe is not supported)."""
 
+    model_types = ("qwen3",)
+
     def load_attention(self, i: int) -> Layer:
         """llama's, and the per-head q and k norms."""
         layer = super().load_attention(i)

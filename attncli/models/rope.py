@@ -5,19 +5,35 @@ transformers computes them, and the rotation itself, as a Variant's `rotate`."""
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
 from attncli.attention import Rotate
 from attncli.errors import AttnError
+from attncli.models.config import Config, as_config
 
 STATIC_ROPE_TYPES = ("default", "linear", "llama3")  # fixed speeds, nothing else
 ROPE_TYPES = (*STATIC_ROPE_TYPES, "dynamic", "yarn", "longrope")
 
 
-def rope_frequencies(config: dict[str, Any], head_dim: int,
-                     partial_rotary_factor: float | None = None) -> np.ndarray:
+# RoPE's bounds in config.json. Above 1: a base of 1 or less turns every dimension alike (and
+# yarn divides by its logarithm); up to 1e15, so that a dynamic base grown by the largest
+# factor still fits float32. Scaling factors from 1 (transformers warns below it) to 1000;
+# longrope's per-dimension factors, llama3's frequency factors and the factor on cos and sin
+# from 1e-4 to 1e4.
+THETA = {"low": 1.0, "above": True, "high": 1e15}
+FACTOR = {"low": 1.0, "high": 1e3}
+PER_DIMENSION = {"low": 1e-4, "high": 1e4}
+ON_COS_SIN = {"low": 0.0, "above": True, "high": 1e4}
+BETA = {"low": 0.0, "above": True, "high": 1e4}
+
+
+def rope_frequencies(config: Config | Mapping[str, Any], head_dim: int,
+                     partial_rotary_factor: float | None = None, *,
+                     theta_keys: Sequence[str] = ("rope_theta",), theta_default: float = 10000.0,
+                     params: Config | None = None) -> np.ndarray:
     """(rotary_dim / 2,) float32 speeds θ_i = theta^(-2i/rotary_dim), computed as transformers
     does. rotary_dim is head_dim, or int(head_dim · partial_rotary_factor) for a family that
     rotates only the first dimensions of each head (GPT-NeoX, Phi-3): such a family passes
@@ -27,12 +43,9 @@ def rope_frequencies(config: dict[str, Any], head_dim: int,
     Only the types whose speeds are all there is to them (default, linear, llama3): dynamic
     depends on the sequence length and yarn and longrope also scale cos and sin, so they are
     refused here; a family that supports them uses RopeScaling."""
-    params = config.get("rope_parameters") or config.get("rope_scaling") or {}
-    kind = params.get("rope_type", params.get("type", "default"))
-    if kind in ROPE_TYPES and kind not in STATIC_ROPE_TYPES:
-        raise AttnError(f"config.json: rope type {kind!r} is not supported for this model"
-                        f" family (supported here: {', '.join(STATIC_ROPE_TYPES)})")
-    return RopeScaling(config, head_dim, partial_rotary_factor).inv_freq
+    return RopeScaling(config, head_dim, partial_rotary_factor, static=True,
+                       theta_keys=theta_keys, theta_default=theta_default,
+                       params=params).inv_freq
 
 
 class RopeScaling:
@@ -53,54 +66,73 @@ class RopeScaling:
 
     original_max_position_embeddings is config.json's top-level key if present (transformers
     gives it priority), else rope_parameters', else `original_default` (the family's: Phi-3
-    4096) or max_position_embeddings."""
+    4096) or max_position_embeddings.
 
-    def __init__(self, config: dict[str, Any], head_dim: int,
+    Every field is read and checked here, when the model is opened: rope_parameters (or
+    transformers 4's rope_scaling), rope_theta, max_position_embeddings and the type's own.
+    static refuses the types whose speeds depend on the input (rope_frequencies); renamed
+    maps other names of a type to it (Phi-3's su and yarn are longrope); theta_keys and
+    theta_default give the base when the parameters do not; params, a section other than
+    rope_parameters (Gemma 3's per layer kind)."""
+
+    def __init__(self, config: Config | Mapping[str, Any], head_dim: int,
                  partial_rotary_factor: float | None = None,
-                 original_default: int | None = None) -> None:
+                 original_default: int | None = None, *, static: bool = False,
+                 renamed: Mapping[str, str] | None = None,
+                 theta_keys: Sequence[str] = ("rope_theta",), theta_default: float = 10000.0,
+                 params: Config | None = None) -> None:
         from attncli.files import check_memory
 
+        config = as_config(config)
+        self.where = config.where
         # a config's head_dim sizes these arrays: a wrong one must not allocate gigabytes
         check_memory(max(int(head_dim), 0) * 4 * 8, f"config.json: RoPE for head_dim "
                                                     f"{int(head_dim):,}")
         # transformers 5 keeps these in rope_parameters; 4.x in rope_theta and rope_scaling
-        params = dict(config.get("rope_parameters") or config.get("rope_scaling") or {})
+        if params is None:
+            params = config.section("rope_parameters", "rope_scaling")
         self.params = params
-        theta = params.get("rope_theta")
-        if theta is None:
-            theta = config.get("rope_theta")
-        self.theta = 10000.0 if theta is None else float(theta)
-        if not self.theta > 0:  # 0 used to become 10000 without a word
-            raise AttnError(f"config.json: rope_theta is {theta!r}; it must be a number above 0")
-        self.kind = kind = params.get("rope_type", params.get("type", "default"))
-        if kind not in ROPE_TYPES:
-            raise AttnError(f"config.json: rope type {kind!r} is not supported"
-                            f" (supported: {', '.join(ROPE_TYPES)})")
+        theta = params.optional_number("rope_theta", **THETA)
+        self.theta = theta if theta is not None else config.number(
+            *theta_keys, **THETA, default=theta_default)
+        renamed = dict(renamed or {})
+        kinds = STATIC_ROPE_TYPES if static else ROPE_TYPES
+        if static:  # named, so that the refusal says why
+            renamed.update({k: k for k in ROPE_TYPES if k not in STATIC_ROPE_TYPES})
+        kind = params.choice("rope_type", "type", options=tuple(dict.fromkeys((*kinds, *renamed))),
+                             default="default")
+        self.kind = kind = renamed.get(kind, kind)
+        config.check(kind in kinds, f"'{params.name('rope_type')}' {kind!r} is not supported "
+                     f"for this model family (supported here: {', '.join(kinds)})")
         if partial_rotary_factor is None:
-            if float(params.get("partial_rotary_factor", 1.0)) != 1.0:
-                raise AttnError("config.json: partial rotary embeddings are not supported")
+            factor = params.number("partial_rotary_factor", low=0, above=True, high=1,
+                                   default=1.0)
+            config.check(factor == 1.0, f"'{params.name('partial_rotary_factor')}' {factor}: "
+                         "partial rotary embeddings are not supported for this model family")
             dim = head_dim
         else:
             dim = int(head_dim * partial_rotary_factor)
-            if dim < 2 or dim > head_dim:
-                raise AttnError(f"config.json: partial_rotary_factor {partial_rotary_factor}"
-                                f" rotates {dim} of {head_dim} dimensions")
+        config.check(2 <= dim <= head_dim and dim % 2 == 0 and (dim > 2 or kind != "dynamic"),
+                     f"RoPE would turn {dim} of head_dim {head_dim} dimensions (partial_rotary_"
+                     f"factor {partial_rotary_factor or 1.0}); it turns pairs: an even number, "
+                     f"at least {4 if kind == 'dynamic' else 2}")
         self.dim = dim
-        limit = config.get("max_position_embeddings")
-        self.max_positions = None if limit is None else int(limit)
-        original = (config.get("original_max_position_embeddings")
-                    or params.get("original_max_position_embeddings")
+        self.max_positions = config.optional_integer("max_position_embeddings")
+        original = (config.optional_integer("original_max_position_embeddings", low=2)
+                    or params.optional_integer("original_max_position_embeddings", low=2)
                     or original_default or self.max_positions)
-        self.original = None if original is None else int(original)
+        self.original = original
         self.attention_factor = 1.0
         self.long_freq: np.ndarray | None = None
+        self.factor = 1.0
         base = plain_frequencies(self.theta, dim)  # (dim / 2,)
         if kind == "linear":
-            base = base / np.float32(params["factor"])
+            self.factor = params.number("factor", **FACTOR, default=None)
+            base = base / np.float32(self.factor)
         elif kind == "llama3":
-            base = llama3_frequencies(base, params)
+            base = llama3_frequencies(base, self.llama3())
         elif kind == "dynamic":
-            factor = self.number("factor")
+            self.factor = factor = params.number("factor", **FACTOR, default=None)
             limit = self.needed(self.max_positions, "max_position_embeddings")
             # a fresh model's speeds: seq_len = max_position_embeddings, in float64 (python)
             grown = self.theta * (factor * limit / limit - (factor - 1)) ** (dim / (dim - 2))
@@ -111,42 +143,56 @@ class RopeScaling:
             base, self.long_freq, self.attention_factor = self.longrope()
         self.inv_freq = base.astype(np.float32)  # (dim / 2,)
 
-    def number(self, key: str) -> float:
-        """A number rope_parameters must have."""
-        if self.params.get(key) is None:
-            raise AttnError(f"config.json: rope type {self.kind!r} needs rope_parameters.{key}")
-        return float(self.params[key])
-
     def needed(self, value: int | None, key: str) -> int:
         """A length the type needs."""
         if value is None:
-            raise AttnError(f"config.json: rope type {self.kind!r} needs {key}")
+            raise AttnError(f"{self.where}: rope type {self.kind!r} needs '{key}'")
         return value
+
+    def scale_factor(self) -> float:
+        """yarn's and longrope's factor: rope_parameters' or max_position_embeddings /
+        original_max_position_embeddings."""
+        factor = self.params.optional_number("factor", **FACTOR)
+        if factor is not None:
+            return factor
+        limit = self.needed(self.max_positions, "max_position_embeddings")
+        return limit / self.needed(self.original, "original_max_position_embeddings")
+
+    def llama3(self) -> tuple[float, float, float, float]:
+        """Llama 3's factor, original length and the low and high frequency factors."""
+        params = self.params
+        factor = params.number("factor", **FACTOR, default=None)
+        old_len = params.integer("original_max_position_embeddings", low=2, default=None)
+        low = params.number("low_freq_factor", **PER_DIMENSION, default=None)
+        high = params.number("high_freq_factor", **PER_DIMENSION, default=None)
+        params.check(high > low, f"'{params.name('high_freq_factor')}' {high:g} must be above "
+                     f"'{params.name('low_freq_factor')}' {low:g}")
+        return factor, old_len, low, high
 
     def yarn(self) -> tuple[np.ndarray, float]:
         """transformers' _compute_yarn_parameters, in float32 where it computes in float32."""
         params, dim, theta = self.params, self.dim, self.theta
         original = self.needed(self.original, "original_max_position_embeddings")
-        factor = params.get("factor")
-        factor = (float(factor) if factor is not None
-                  else self.needed(self.max_positions, "max_position_embeddings") / original)
+        factor = self.scale_factor()
 
         def mscale(scale: float, m: float = 1.0) -> float:
             return 1.0 if scale <= 1 else 0.1 * m * math.log(scale) + 1.0
 
-        attention = params.get("attention_factor")
+        attention = params.optional_number("attention_factor", **ON_COS_SIN)
+        m = params.optional_number("mscale", low=0, high=1e4)
+        m_all = params.optional_number("mscale_all_dim", low=0, high=1e4)
         if attention is None:
-            m, m_all = params.get("mscale"), params.get("mscale_all_dim")
             attention = (mscale(factor, m) / mscale(factor, m_all) if m and m_all
                          else mscale(factor))
-        beta_fast = params.get("beta_fast") or 32
-        beta_slow = params.get("beta_slow") or 1
+        beta_fast = params.number("beta_fast", **BETA, default=32.0)
+        beta_slow = params.number("beta_slow", **BETA, default=1.0)
+        truncate = params.boolean("truncate", default=True)
 
         def correction_dim(rotations: float) -> float:
             return dim * math.log(original / (rotations * 2 * math.pi)) / (2 * math.log(theta))
 
         low, high = correction_dim(beta_fast), correction_dim(beta_slow)
-        if params.get("truncate", True):
+        if truncate:
             low, high = math.floor(low), math.ceil(high)
         low, high = max(low, 0), min(high, dim - 1)
         if low == high:
@@ -164,10 +210,10 @@ class RopeScaling:
         """transformers' _compute_longrope_parameters: short speeds, long speeds, factor."""
         params, dim = self.params, self.dim
         original = self.needed(self.original, "original_max_position_embeddings")
-        factor = params.get("factor")
-        factor = (float(factor) if factor is not None
-                  else self.needed(self.max_positions, "max_position_embeddings") / original)
-        attention = params.get("attention_factor")
+        params.check(original >= 2, f"rope type 'longrope' needs an original length of at "
+                     f"least 2 (original_max_position_embeddings), got {original}")
+        factor = self.scale_factor()
+        attention = params.optional_number("attention_factor", **ON_COS_SIN)
         if attention is None:
             attention = (1.0 if factor <= 1.0
                          else math.sqrt(1 + math.log(factor) / math.log(original)))
@@ -175,10 +221,7 @@ class RopeScaling:
         powers = power32(self.theta, shape)  # (dim / 2,)
         speeds = []
         for key in ("short_factor", "long_factor"):
-            ext = params.get(key)
-            if not isinstance(ext, list) or len(ext) != dim // 2:
-                raise AttnError(f"config.json: longrope needs rope_parameters.{key}, a list of"
-                                f" {dim // 2} numbers")
+            ext = params.numbers(key, length=dim // 2, **PER_DIMENSION)
             speeds.append((np.float32(1.0) / (np.asarray(ext, dtype=np.float32) * powers))
                           .astype(np.float32))
         return speeds[0], speeds[1], float(attention)
@@ -188,11 +231,12 @@ class RopeScaling:
         if self.kind == "dynamic" and self.max_positions is not None and n > self.max_positions:
             # transformers grows them for seq_len = n, in float32 (seq_len is a tensor)
             f32, dim = np.float32, self.dim
-            ratio = f32(self.number("factor")) * f32(n) / f32(self.max_positions)
-            stretch = f32(ratio - f32(self.number("factor") - 1))
+            ratio = f32(self.factor) * f32(n) / f32(self.max_positions)
+            stretch = f32(ratio - f32(self.factor - 1))
             grown = f32(self.theta) * power32(stretch, np.float32(dim / (dim - 2)))
             return plain_frequencies(grown, dim), 1.0
-        if self.kind == "longrope" and self.long_freq is not None and n > self.original:
+        if (self.kind == "longrope" and self.long_freq is not None and self.original is not None
+                and n > self.original):
             return self.long_freq, self.attention_factor
         return self.inv_freq, self.attention_factor
 
@@ -212,10 +256,11 @@ def plain_frequencies(theta: float, dim: int) -> np.ndarray:
     return (np.float32(1.0) / power32(theta, exponent)).astype(np.float32)
 
 
-def llama3_frequencies(inv_freq: np.ndarray, params: dict[str, Any]) -> np.ndarray:
-    """Llama 3's long-context scaling: slow the low frequencies, blend the middle ones."""
-    factor, old_len = float(params["factor"]), float(params["original_max_position_embeddings"])
-    low, high = float(params["low_freq_factor"]), float(params["high_freq_factor"])
+def llama3_frequencies(inv_freq: np.ndarray, params: tuple[float, float, float, float]
+                       ) -> np.ndarray:
+    """Llama 3's long-context scaling: slow the low frequencies, blend the middle ones.
+    params: the factor, the original length and the low and high frequency factors."""
+    factor, old_len, low, high = params
     wavelen = 2 * math.pi / inv_freq  # (head_dim / 2,)
     scaled = np.where(wavelen > old_len / low, inv_freq / factor, inv_freq)
     smooth = (old_len / wavelen - low) / (high - low)

@@ -36,15 +36,16 @@ from __future__ import annotations
 
 import copy
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
 from attncli.attention import HeadSteps, Joined, Variant, causal_mask, join_heads
 from attncli.errors import AttnError
-from attncli.models.base import Layer, Model, Progress, count
-from attncli.models.layers import activation, linear
+from attncli.models.base import Layer, Model, Progress
+from attncli.models.config import MAX_LAYERS, Config, as_config
+from attncli.models.layers import ACTIVATIONS, linear
 from attncli.tokens import Token
 
 ATTENTIONS = ("self", "cross")  # what --target shows: the decoder's own, or over the source
@@ -83,7 +84,7 @@ def relative_buckets(queries: int, keys: int, buckets: int, max_distance: int,
     return out + np.where(distance < max_exact, distance, far)
 
 
-def feed_forward_kind(config: dict[str, Any], default: str
+def feed_forward_kind(config: Config | Mapping[str, Any], default: str
                       ) -> tuple[bool, Callable[[np.ndarray], np.ndarray]]:
     """Whether the MLP is gated, and its activation, as transformers' T5Config resolves them.
 
@@ -91,44 +92,48 @@ def feed_forward_kind(config: dict[str, Any], default: str
     dense_act_fn if config.json sets it, else ACT, except that "gated-gelu" means gelu_new (the
     tanh approximation), as t5-v1_1, T0 and mt5 were trained with; is_gated_act, if set,
     overrides the "gated-" prefix (transformers sets config.json's keys after parsing)."""
-    proj = config.get("feed_forward_proj", default)
-    parts = proj.split("-") if isinstance(proj, str) else []
-    if not parts or len(parts) > 2 or (len(parts) == 2 and parts[0] != "gated"):
-        raise AttnError(f"config.json: feed_forward_proj {proj!r} is neither 'ACT' nor "
-                        "'gated-ACT' (e.g. 'relu', 'gated-gelu')")
-    gated = config.get("is_gated_act", parts[0] == "gated")
-    if not isinstance(gated, bool):
-        raise AttnError(f"config.json: is_gated_act is {gated!r}; it must be true or false")
-    if "dense_act_fn" in config:
-        return gated, activation(config["dense_act_fn"], "dense_act_fn")
-    name = "gelu_new" if proj == "gated-gelu" else parts[-1]
-    return gated, activation(name, "feed_forward_proj")
+    config = as_config(config)
+    names = sorted(ACTIVATIONS)
+    proj = config.choice("feed_forward_proj", options=[*names, *(f"gated-{n}" for n in names)],
+                         default=default)
+    parts = proj.split("-")
+    gated = config.boolean("is_gated_act", default=parts[0] == "gated")
+    dense = config.optional_choice("dense_act_fn", options=names)
+    if dense is not None:
+        return gated, ACTIVATIONS[dense]
+    return gated, ACTIVATIONS["gelu_new" if proj == "gated-gelu" else parts[-1]]
 
 
 class T5(Model):
     """t5 (and flan-t5, t5-v1_1, T0 under model_type t5): the encoder by default; for_target()
     gives the decoder's self- or cross-attention over a target text."""
 
+    model_types = ("t5",)
     order = "relative"
     stack = "encoder"
     feed_forward_proj = "relu"  # the MLP when config.json does not say (T5Config's default)
 
-    def configure(self, config: dict[str, Any]) -> None:
-        self.n_layers = self.n_encoder_layers = count(config, "num_layers")
-        self.n_decoder_layers = count(config, "num_decoder_layers", "num_layers")
-        self.n_heads = self.n_kv_heads = count(config, "num_heads")
-        self.d_model = count(config, "d_model")
-        self.head_dim = count(config, "d_kv")
-        self.d_ff = count(config, "d_ff")
-        self.vocab_size = count(config, "vocab_size")
-        self.eps = float(config.get("layer_norm_epsilon", 1e-6))
-        # older config.json files (t5-small's, t5-v1_1's, mt5's) leave out the distance
-        self.buckets = count({"relative_attention_num_buckets": 32, **config},
-                             "relative_attention_num_buckets")
-        self.max_distance = count({"relative_attention_max_distance": 128, **config},
-                                  "relative_attention_max_distance")
+    def configure(self, config: Config) -> None:
+        self.n_layers = self.n_encoder_layers = config.integer("num_layers", high=MAX_LAYERS)
+        self.n_decoder_layers = config.integer("num_decoder_layers", high=MAX_LAYERS,
+                                               default=self.n_layers)
+        self.n_heads = self.n_kv_heads = config.integer("num_heads")
+        self.d_model = config.integer("d_model")
+        self.head_dim = config.integer("d_kv")
+        self.d_ff = config.integer("d_ff")
+        self.vocab_size = config.integer("vocab_size")
+        self.eps = config.number("layer_norm_epsilon", low=0, above=True, high=1, default=1e-6)
+        # the encoder splits the buckets in two halves, each with half of its buckets exact:
+        # at least 4, so that each half has one exact bucket
+        self.buckets = config.integer("relative_attention_num_buckets", low=4, default=32)
+        # older config.json files (t5-small's, t5-v1_1's, mt5's) leave out the distance; it
+        # must lie beyond the decoder's exact buckets (half of them), where the log ones start
+        self.max_distance = config.integer("relative_attention_max_distance",
+                                           low=self.buckets // 2 + 1, default=128)
         self.gated, self.act = feed_forward_kind(config, self.feed_forward_proj)
-        self.start = int(config.get("decoder_start_token_id") or 0)
+        self.start = config.integer("decoder_start_token_id", low=0, high=self.vocab_size - 1,
+                                    default=0)
+        self.eos = config.optional_integer("eos_token_id", low=0)
         self.wte_name = ("shared.weight" if "shared.weight" in self.checkpoint
                          else "encoder.embed_tokens.weight")
         self.biases: dict[tuple[int, type, int], np.ndarray] = {}  # (n, dtype, table's
@@ -159,8 +164,7 @@ class T5(Model):
         """What the decoder reads for text: its start token, then text's tokens without the
         closing </s> (transformers' shift right of the labels)."""
         tokens = super().tokens(text)
-        eos = self.config.get("eos_token_id")
-        if tokens and tokens[-1].id == eos:
+        if tokens and tokens[-1].id == self.eos:
             tokens = tokens[:-1]
         name = self.tokenizer.id_to_token(self.start) or f"[{self.start}]"
         return [Token(name, self.start, 0, 0), *tokens]
@@ -332,12 +336,15 @@ class MT5(T5):
     """mt5: T5's computation under its own model_type (MT5Config), whose MLP is gated-gelu
     unless config.json says otherwise."""
 
+    model_types = ("mt5",)
     feed_forward_proj = "gated-gelu"
 
 
 class UMT5(MT5):
     """umt5: mt5 with a relative-position bias table in every self-attention block, each block
     using its own."""
+
+    model_types = ("umt5",)
 
     def table_block(self, i: int) -> int:
         return i
