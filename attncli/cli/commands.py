@@ -90,7 +90,7 @@ def root(
     "echo 'The animal was tired' | attn explain - --json | jq '.heads[0].weights'",
     'attn explain --json -- "-1 is a number"',
     'attn explain "The animal was tired" --model ./all-MiniLM-L6-v2 \\\n'
-    "      --layer 2 --head 7 --show bars --measure norm",
+    "      --layer 1 --head 10 --show bars --measure norm",
 ))
 def explain(
     text: Annotated[str, typer.Argument(metavar="TEXT", help="The sentence to explain; - reads "

@@ -79,6 +79,7 @@ AttentionOpt = Annotated[str | None, typer.Option(
          "[default: cross].", show_default=False)]
 MeasureOpt = Annotated[str, typer.Option(
     metavar="weight|norm",
-    help="What the percentages measure: the attention weight α_ij, or norm, the norm-based "
-         "share ‖α_ij f(x_j)‖ / Σ_j ‖α_ij f(x_j)‖ with f(x_j) = (x_j W_V + b_V) W_O (Kobayashi "
-         "et al. 2020): what each key sends through the head; --json then adds both.")]
+    help="What the bars (explain) and grids (heads) show: the attention weight α_ij, or "
+         "norm, the norm-based share ‖α_ij f(x_j)‖ / Σ_j ‖α_ij f(x_j)‖ with f(x_j) = "
+         "(x_j W_V + b_V) W_O (Kobayashi et al. 2020): what each key sends through the head; "
+         "--json then adds both.")]
