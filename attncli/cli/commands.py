@@ -260,14 +260,13 @@ def heads_cmd(
         target=target, attention=attention, revision=revision,
         words=sources.named_words(("--from", from_word, False), ("--to", to_word, True),
                                   ("--rollout", rollout, False))))
+    from attncli import flow
+
     norms = gap = rolled = None
     if measure == "norm":
-        from attncli import flow
-
         norms = sources.norms(ex, model, revision)
         gap = flow.largest_gap(norms)
     if rollout is not None:
-        from attncli import flow
         from attncli.lookup import find_one
 
         query, note = find_one(ex, rollout, "--rollout")
