@@ -29,8 +29,9 @@ def _matrix(arr: np.ndarray) -> list:
     return arr.tolist()
 
 
-def document(ex: Explanation) -> dict:
-    """The JSON document for an explanation; its matrices stay numpy arrays until written."""
+def document(ex: Explanation, norms=None) -> dict:
+    """The JSON document for an explanation; its matrices stay numpy arrays until written.
+    norms (flow.head_norms, one per head, in order) adds each head's norm-based measure."""
     doc: dict = {"schema": SCHEMA, **_texts(ex), "config": ex.config.to_dict(),
                  "embeddings": ex.x}
     for key in ("dims", "qk_dims", "v_dims"):
@@ -41,6 +42,10 @@ def document(ex: Explanation) -> dict:
     if ex.notes:
         doc["notes"] = list(ex.notes)
     doc["heads"] = [_head(ex, hs) for hs in ex.heads]
+    if norms is not None:
+        doc["measure"] = "norm"
+        for entry, hn in zip(doc["heads"], norms, strict=True):
+            entry.update(_norms(hn))
     if ex.joined is not None:
         j = ex.joined
         doc.update(joined_layer=j.layer, concat=j.concat, w_o=j.w_o)
@@ -338,8 +343,16 @@ def _pattern(p) -> dict:
     return entry
 
 
-def heads_to_dict(ov) -> dict:
-    """The JSON document for `attn heads`: the grid and the heads that stand out."""
+def _norms(hn) -> dict:
+    """One head's norm-based measure: ‖f(x_j)‖, ‖α_ij f(x_j)‖ and each row's shares."""
+    return {"value_norms": hn.value_norms, "norms": hn.norms, "norm_shares": hn.shares}
+
+
+def heads_to_dict(ov, norms=None, gap=None, rollout=None, weights=None) -> dict:
+    """The JSON document for `attn heads`: the grid and the heads that stand out. With norms
+    (the grid then reads norm shares), each head's measure beside its weights (from weights,
+    the explanation before the shares replaced them) and the largest gap between the two;
+    with rollout, the rollout of one query."""
     ex = ov.ex
     doc: dict = {
         "schema": HEADS_SCHEMA,
@@ -356,6 +369,19 @@ def heads_to_dict(ov) -> dict:
     doc["top"] = [_link(link) for link in ov.top]
     if ov.notes:
         doc["notes"] = list(ov.notes)
+    if norms is not None and weights is not None:
+        doc["measure"] = "norm"
+        doc["norms"] = [{"layer": hs.layer, "head": hs.head, "weights": hs.steps.weights.tolist(),
+                         **{k: v.tolist() for k, v in _norms(hn).items()}}
+                        for hs, hn in zip(weights.heads, norms, strict=True)]
+        doc["gap"] = None if gap is None else {
+            "layer": gap.layer, "head": gap.head, "token": gap.token, "weight": gap.weight,
+            "norm": gap.norm}
+    if rollout is not None:
+        doc["rollout"] = {"query": rollout.query, "layers": rollout.layers,
+                          "rows": rollout.rows.tolist(), "matrices": rollout.matrices.tolist()}
+        if rollout.note:  # which of a repeated word was taken
+            doc["rollout"]["note"] = rollout.note
     return doc
 
 

@@ -39,6 +39,12 @@ Usage:
 
 NAME builds only those fixtures (e.g. `t5-v1_1 mt5`); without one, all of them.
 
+    python scripts/make_model_fixtures.py --norms [NAME ...]
+
+only adds norms.npz (input_ids, norms, value_norms: the norm-based measure of Kobayashi et
+al. 2020, worked out from transformers' own value projection, W_O and attentions; see
+make_norms) beside the existing reference of bert, llama and mistral, or of those named.
+
 It is deterministic: torch is seeded per fixture and reference.npz is written with fixed
 zip timestamps, so running it twice gives byte-identical files.
 """
@@ -923,12 +929,73 @@ def check(name: str, dest: Path, ids: list[int], att: np.ndarray, dtype: torch.d
         assert npz["input_ids"].tolist() == ids and str(npz["text"]) == text
 
 
+# The modules the norm-based reference reads, per model_type: the value projection (its
+# output is x W_V + b_V, every key/value head side by side) and the output projection W_O.
+NORM_MODULES = {
+    "bert": ("encoder.layer.{i}.attention.self.value", "encoder.layer.{i}.attention.output.dense"),
+    "llama": ("layers.{i}.self_attn.v_proj", "layers.{i}.self_attn.o_proj"),
+    "mistral": ("layers.{i}.self_attn.v_proj", "layers.{i}.self_attn.o_proj"),
+}
+NORM_FIXTURES = ("bert", "llama", "mistral")  # an encoder, a GQA decoder, a sliding one
+
+
+def make_norms(name: str, dest: Path) -> dict:
+    """Write <dest>/norms.npz for an existing fixture: ‖α_ij f(x_j)‖ for every layer, head,
+    query i and key j (Kobayashi et al. 2020), with f(x_j) = (x_j W_V + b_V) W_O^h, W_O^h the
+    rows of W_O (columns of the Linear's weight) that take query head h's output. Worked out
+    from transformers' own numbers: the value projection's output caught by a forward hook,
+    the output projection's weight as loaded, the attentions from output_attentions; in
+    float32. With grouped-query attention query head h reads key/value head
+    h // (heads / kv_heads). Only reads the fixture's files; writes only norms.npz."""
+    config = json.loads((dest / "config.json").read_text())
+    value_name, out_name = NORM_MODULES[config["model_type"]]
+    with np.load(dest / "reference.npz", allow_pickle=False) as npz:
+        ids = npz["input_ids"].tolist()
+    model = transformers.AutoModel.from_pretrained(str(dest), dtype=torch.float32,
+                                                   attn_implementation="eager").eval()
+    heads = config["num_attention_heads"]
+    kv_heads = config.get("num_key_value_heads") or heads
+    head_dim = config.get("head_dim") or config["hidden_size"] // heads
+    layers = config["num_hidden_layers"]
+    values: dict[int, torch.Tensor] = {}
+    hooks = []
+    for i in range(layers):
+        module = model.get_submodule(value_name.format(i=i))
+        hooks.append(module.register_forward_hook(
+            lambda _m, _inp, out, i=i: values.__setitem__(i, out[0].detach())))
+    with torch.no_grad():
+        result = model(input_ids=torch.tensor([ids], dtype=torch.long), output_attentions=True)
+    for hook in hooks:
+        hook.remove()
+    n = len(ids)
+    norms = np.zeros((layers, heads, n, n), dtype=np.float32)
+    value_norms = np.zeros((layers, heads, n), dtype=np.float32)
+    with torch.no_grad():
+        for i in range(layers):
+            w_o = model.get_submodule(out_name.format(i=i)).weight  # (d_model, heads * head_dim)
+            att = result.attentions[i][0]  # (heads, n, n)
+            for h in range(heads):
+                kv = h // (heads // kv_heads)
+                v = values[i][:, kv * head_dim:(kv + 1) * head_dim]  # (n, head_dim)
+                f = v @ w_o[:, h * head_dim:(h + 1) * head_dim].T  # (n, d_model)
+                # ‖α_ij f(x_j)‖ for every pair, the product itself, not α_ij ‖f(x_j)‖
+                weighted = att[h][:, :, None] * f[None, :, :]  # (n, n, d_model)
+                norms[i, h] = torch.linalg.vector_norm(weighted, dim=-1).numpy()
+                value_norms[i, h] = torch.linalg.vector_norm(f, dim=-1).numpy()
+    save_npz(dest / "norms.npz", {"input_ids": np.asarray(ids, dtype=np.int64),
+                                  "norms": norms, "value_norms": value_norms})
+    return {"shape": norms.shape, "kv_heads": kv_heads}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--out", type=Path,
                         default=Path(__file__).resolve().parent.parent / "tests/fixtures/models")
     parser.add_argument("names", nargs="*", metavar="NAME",
                         help=f"only these fixtures, of {', '.join(SPECS)} (default: all)")
+    parser.add_argument("--norms", action="store_true",
+                        help="only write norms.npz (the norm-based reference) for existing "
+                             f"fixtures: {', '.join(NORM_FIXTURES)} or those named")
     args = parser.parse_args(argv)
     unknown = [n for n in args.names if n not in SPECS]
     if unknown:
@@ -938,6 +1005,11 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(1)
     args.out.mkdir(parents=True, exist_ok=True)
     print(f"torch {torch.__version__}, transformers {transformers.__version__}")
+    if args.norms:
+        for name in args.names or NORM_FIXTURES:
+            info = make_norms(name, args.out / name)
+            print(f"{name:10s} norms {info['shape']}  {info['kv_heads']} key/value heads")
+        return 0
     for name in args.names or list(SPECS):
         info = make(name, args.out)
         size = sum(p.stat().st_size for p in (args.out / name).iterdir())

@@ -25,6 +25,7 @@ from attncli.cli.options import (
     JsonOpt,
     LayerOpt,
     MaxTokensOpt,
+    MeasureOpt,
     ModelOpt,
     PositionsOpt,
     PrecisionOpt,
@@ -88,6 +89,8 @@ def root(
     '      --target "Das Tier war müde" --from Tier --to animal',
     "echo 'The animal was tired' | attn explain - --json | jq '.heads[0].weights'",
     'attn explain --json -- "-1 is a number"',
+    'attn explain "The animal was tired" --model ./all-MiniLM-L6-v2 \\\n'
+    "      --layer 1 --head 10 --show bars --measure norm",
 ))
 def explain(
     text: Annotated[str, typer.Argument(metavar="TEXT", help="The sentence to explain; - reads "
@@ -131,6 +134,7 @@ def explain(
         "--no-scale", help="Skip step 4's division by √d_k, to see why it is there: a note "
                            "compares each row's largest weight with and without it. Seeded "
                            "and file weights only.")] = False,
+    measure: MeasureOpt = "weight",
     max_tokens: MaxTokensOpt = 4096,
     precision: PrecisionOpt = 2,
     as_json: JsonOpt = False,
@@ -151,6 +155,7 @@ def explain(
         raise AttnError("--focus cannot be combined with --from/--to: the pair view already "
                         "works out the --from word's softmax")
     wanted = sources.parse_show(show, focus, pair=from_word is not None)
+    measure = sources.check_measure(measure)
     ex = sources.build(text, sources.SourceOptions(
         weights=weights, tokenizer=tokenizer, seed=seed, d_model=d_model, d_k=d_k, d_v=d_v,
         heads=heads, causal=causal, positions=positions, model=model, layer=layer, head=head,
@@ -162,15 +167,16 @@ def explain(
         skip_scale=no_scale))
     ex = sources.explain_words(ex, focus=focus, src=from_word, dst=to_word,
                                sinks=not as_json)
+    norms = sources.norms(ex, model, revision) if measure == "norm" else None
     if as_json:
         from attncli import export
 
-        output.write_json(export.document(ex))
+        output.write_json(export.document(ex, norms))
         return
     from attncli.render import explain as render
 
     view = render.explanation(ex, show=sources.sections_for(ex, wanted), precision=precision,
-                              heatmap=heatmap, tips=output.tips(ex))
+                              heatmap=heatmap, tips=output.tips(ex), norms=norms)
     output.show(view, exports, f"attn explain: {ex.text}")
 
 
@@ -181,6 +187,9 @@ def explain(
     'attn heads "The animal was tired" --heads 4 --from tired --to animal --json',
     'attn heads "The animal was tired" --model ./t5-small \\\n'
     '      --target "Das Tier war müde" --from Tier --to animal',
+    'attn heads "The animal was tired" --model ./all-MiniLM-L6-v2 --measure norm',
+    "attn heads \"The animal didn't cross the street because it was tired\" \\\n"
+    "      --model ./all-MiniLM-L6-v2 --rollout it",
 ))
 def heads_cmd(
     text: Annotated[str, typer.Argument(metavar="TEXT", help="The sentence; - reads standard "
@@ -193,6 +202,12 @@ def heads_cmd(
         show_default=False)] = None,
     top: Annotated[int, typer.Option(min=1, max=1000, metavar="N",
                                      help="How many heads to list.")] = 5,
+    measure: MeasureOpt = "weight",
+    rollout: Annotated[str | None, typer.Option(
+        "--rollout", metavar="WORD",
+        help="Attention rollout (Abnar & Zuidema 2020) for this query word (WORD, WORD#2 or "
+             "#7): how much of each input token reaches it, layer by layer, through every "
+             "head and the residual path.", show_default=False)] = None,
     model: ModelOpt = None,
     revision: RevisionOpt = None,
     layer: Annotated[str | None, typer.Option(
@@ -220,14 +235,22 @@ def heads_cmd(
 
     With --from and --to: how much the first word attends to the second in each head, and the
     heads that link them most. Without them: what each head mostly does, and the links that
-    rise most above their baseline (position and sink rows left out). TEXT is the sentence,
-    in quotes; - reads it from standard input.
+    rise most above their baseline (position and sink rows left out). --measure norm reads
+    the norm-based shares instead of the weights; --rollout WORD follows WORD through the
+    layers. TEXT is the sentence, in quotes; - reads it from standard input.
     """
     from attncli.heads import overview
 
     exports = output.exports_for(svg, html, txt, force, as_json)
     if (from_word is None) != (to_word is None):
         raise AttnError("--from and --to go together")
+    measure = sources.check_measure(measure)
+    if rollout is not None and from_word is not None:
+        raise AttnError("--rollout cannot be combined with --from/--to: it follows one query "
+                        "through every layer, not a word pair")
+    if rollout is not None and measure == "norm":
+        raise AttnError("--rollout goes with the attention weights (--measure weight): rollout "
+                        "multiplies each layer's weights")
     if model is not None:
         layer = "all" if layer is None else layer
         head = "all" if head is None else head
@@ -235,17 +258,33 @@ def heads_cmd(
         weights=weights, tokenizer=tokenizer, seed=seed, d_model=d_model, heads=heads,
         causal=causal, model=model, layer=layer, head=head, max_tokens=max_tokens,
         target=target, attention=attention, revision=revision,
-        words=sources.named_words(("--from", from_word, False), ("--to", to_word, True))))
-    ov = overview(ex, from_word, to_word, top=top, names=("--from", "--to"))
+        words=sources.named_words(("--from", from_word, False), ("--to", to_word, True),
+                                  ("--rollout", rollout, False))))
+    from attncli import flow
+
+    norms = gap = rolled = None
+    if measure == "norm":
+        norms = sources.norms(ex, model, revision)
+        gap = flow.largest_gap(norms)
+    if rollout is not None:
+        from attncli.lookup import find_one
+
+        query, note = find_one(ex, rollout, "--rollout")
+        rolled = flow.rollout_of(ex, query, note)
+    ov = overview(ex if norms is None else flow.with_shares(ex, norms), from_word, to_word,
+                  top=top, names=("--from", "--to"))
     if as_json:
         from attncli import export
 
-        output.write_json(export.heads_to_dict(ov))
+        output.write_json(export.heads_to_dict(ov, norms=norms, gap=gap, rollout=rolled,
+                                               weights=ex))
         return
     from attncli.render import heads as render_heads
     from attncli.render.header import with_header
 
-    view = with_header(ex, render_heads.overview(ov), output.tips(ex))
+    body = (render_heads.rollout_view(ex, rolled) if rolled is not None
+            else render_heads.overview(ov, gap=gap, norm=norms is not None))
+    view = with_header(ex, body, output.tips(ex))
     output.show(view, exports, f"attn heads: {ex.text}")
 
 

@@ -77,3 +77,9 @@ AttentionOpt = Annotated[str | None, typer.Option(
     help="With --target: cross (the target's queries look at the source's keys: a target × "
          "source matrix) or self (the decoder's causal attention over the target) "
          "[default: cross].", show_default=False)]
+MeasureOpt = Annotated[str, typer.Option(
+    metavar="weight|norm",
+    help="What the bars (explain) and grids (heads) show: the attention weight α_ij, or "
+         "norm, the norm-based share ‖α_ij f(x_j)‖ / Σ_j ‖α_ij f(x_j)‖ with f(x_j) = "
+         "(x_j W_V + b_V) W_O (Kobayashi et al. 2020): what each key sends through the head; "
+         "--json then adds both.")]

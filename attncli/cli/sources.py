@@ -341,3 +341,30 @@ def seeded_file(seed: int, d_model: int, d_k: int | None, d_v: int | None, heads
     seeded = wts.seeded(seed, *dims)
     return replace(seeded, embeddings=embeddings or None,
                    description=f"Seeded weights (seed {seed}).")
+
+
+def output_projection(ex, model: str | None, revision: str | None = None):
+    """For a model's explanation, what gives each layer's W_O (and b_O) of the heads shown:
+    the model's own, or for a t5 decoder (--target) the decoder's; None for seeded and file
+    weights (their W_O is the one that joined the heads)."""
+    if model is None:
+        return None
+    loaded = load(model, revision)
+    if ex.config.stack == "decoder" and ex.source_tokens is not None:
+        loaded = loaded.for_target(ex.source_tokens, ex.config.attention)
+    return loaded.output_projection
+
+
+def norms(ex, model: str | None, revision: str | None = None):
+    """The norm-based measure (flow.head_norms) of every head ex shows."""
+    from attncli import flow
+
+    return flow.head_norms(ex, output_projection(ex, model, revision))
+
+
+def check_measure(measure: str) -> str:
+    """--measure's value: weight or norm."""
+    value = measure.strip().lower()
+    if value not in ("weight", "norm"):
+        raise AttnError(f"--measure {visible(measure)!r}: use weight or norm")
+    return value

@@ -19,6 +19,7 @@ from rich.text import Text
 
 from attncli.attention import HeadSteps, Steps
 from attncli.explain import Explanation
+from attncli.flow import HeadNorms
 from attncli.masks import ORDER, kinds, row_kinds
 from attncli.render.common import dims as _dims
 from attncli.render.common import masked_legend
@@ -101,9 +102,11 @@ def explanation(
     heatmap: bool = False,
     tips: Sequence[str] = (),
     header: bool = True,
+    norms: Sequence[HeadNorms] | None = None,
 ) -> Group:
     """The header, then every selected section of an explanation, in the lesson's order;
-    the pair view (--from/--to) and the focused rows' sums where the explanation has them."""
+    the pair view (--from/--to) and the focused rows' sums where the explanation has them.
+    With norms (one per head, in order) the bars show the norm-based shares."""
     show = set(show)
     labels = ex.labels
     parts: list[RenderableType] = [source_header(ex, tips)] if header else []
@@ -140,12 +143,14 @@ def explanation(
                                 precision))
     parts.extend(Text(visible(note), style="yellow") for note in ex.notes)
 
+    measured = dict(zip(((hs.layer, hs.head) for hs in ex.heads), norms or (), strict=False))
     for hs in ex.heads:
         if hs.layer != ex.heads[0].layer and "x" in show and hs.head == _first_head(ex, hs.layer):
             parts.append(Rule(Text(f"Layer {hs.layer}", style="bold magenta")))
             parts.append(Matrix(f"X, the input of layer {hs.layer} ({len(labels)}×{d_model})",
                                 labels, dims, hs.steps.x, precision))
-        parts.extend(_head(ex, hs, show, precision, heatmap))
+        parts.extend(_head(ex, hs, show, precision, heatmap,
+                           measured.get((hs.layer, hs.head))))
     if "joined" in show and ex.joined is not None:
         parts.extend(_joined(ex, precision))
     if ex.pair is not None:
@@ -206,6 +211,7 @@ def _head(
     show: set[str],
     precision: int,
     heatmap: bool = False,
+    hn: HeadNorms | None = None,
 ) -> list[RenderableType]:
     s = hs.steps
     labels, keys = ex.labels, ex.key_labels  # the rows (queries) and the columns (keys)
@@ -318,13 +324,20 @@ def _head(
         parts.extend(softmax_sums(ex, row, precision))
     if "bars" in show:
         wanted = list(ex.focus) if ex.focus else list(range(n))
-        if not ex.focus:
+        if hn is not None:
+            parts.append(_step("Where each token's output comes from: norm-based shares",
+                               NORM_BARS))
+            if hn.gap is not None:
+                parts.append(_gap_text(ex, hn.gap))
+        elif not ex.focus:
             parts.append(_step("Where each token looks", "Each bar is one attention weight."))
         seen = Counter(token_label(lab) for lab in labels)  # a repeated word's charts get its "#i"
         charts = MODEL_CHARTS if ex.from_model and not ex.focus else MAX_CHARTS
         parts.append(Flow([Bars(labels[i] if seen[token_label(labels[i])] == 1 else
-                                f"{token_label(labels[i])} #{i}", keys, s.weights[s.at(i)],
-                                None if s.mask is None else s.mask[s.at(i)])
+                                f"{token_label(labels[i])} #{i}", keys,
+                                s.weights[s.at(i)] if hn is None else hn.shares[i],
+                                None if s.mask is None else s.mask[s.at(i)],
+                                verb="attends to:" if hn is None else "takes in, by norm:")
                            for i in wanted[:charts]], gap=4))
         if s.mask is not None and s.mask[[s.at(i) for i in wanted[:charts]]].any():
             parts.append(_mask_legend(s, wanted[:charts]))
@@ -337,6 +350,19 @@ def _head(
                            "itself, mixed with the context it attended to."))
         parts.append(Matrix(f"Output ({n}×{d_v})", labels, vd, s.output, precision))
     return parts
+
+
+NORM_BARS = ("Each bar is a norm-based share, not the attention weight α_ij: "
+             "‖α_ij f(x_j)‖ / Σ_j ‖α_ij f(x_j)‖ over the query's row, where "
+             "f(x_j) = (x_j W_V + b_V) W_O (this head's rows of W_O) is what key j sends into "
+             "the output through this head (Kobayashi et al. 2020).")
+
+
+def _gap_text(ex: Explanation, gap) -> Text:
+    """The sentence on a head's largest gap between weight and norm share, with both."""
+    return Text(f"“{_word(ex.keys, gap.token)}” gets {100 * gap.weight:.0f}% of this head's "
+                f"weight but {100 * gap.norm:.0f}% of its norm (averages over the tokens that "
+                "may see it): attention weight is not importance.", style="yellow")
 
 
 def _sink_text(ex: Explanation, sink) -> Text:

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import numpy as np
+from rich.cells import cell_len
 from rich.console import Console, ConsoleOptions, Group, RenderableType, RenderResult
 from rich.text import Text
 
+from attncli.explain import Explanation
+from attncli.flow import GAP_POINTS, GAP_RATIO, Gap, Rollout
 from attncli.heads import PATTERNS, Link, Overview
+from attncli.render.widgets import Bars
 from attncli.safe_text import SPACE_LEGEND, SPACE_MARK, SPACE_MARKERS, space_marked, visible
 
 SHADES = (" ", "░", "▒", "▓", "█")  # weight 0–0.1, 0.1–0.3, 0.3–0.5, 0.5–0.7, 0.7–1
@@ -204,10 +209,100 @@ def _specific(ov: Overview, label: _Labels) -> list[RenderableType]:
     return lines
 
 
-def overview(ov: Overview) -> Group:
-    """The grid for a word pair, or each head's pattern; then the heads that stand out."""
+NORM_LEGEND = ("Measure: norm. Every percent below is a norm-based share, not an attention "
+               "weight: ‖α_ij f(x_j)‖ / Σ_j ‖α_ij f(x_j)‖ over the query's row, where "
+               "f(x_j) = (x_j W_V + b_V) W_O is what key j sends into the output through the "
+               "head (Kobayashi et al. 2020). Where a line says weight, read this share.")
+
+
+def gap_sentence(name: str, gap: Gap | None) -> Text:
+    """The one sentence on where weight and norm disagree most, with both numbers; or that no
+    head shows such a gap."""
+    if gap is None:
+        return Text(f"No head gives a token {100 * GAP_POINTS:.0f} points more (and "
+                    f"{GAP_RATIO:.0f} times more) of its weight than of its norm share.",
+                    style="dim")
+    return Text.assemble(
+        "“", (name, "bold"), f"” gets {100 * gap.weight:.0f}% of the weight but "
+        f"{100 * gap.norm:.0f}% of the norm in layer {gap.layer}, head {gap.head} (averages "
+        "over the tokens that may see it): attention weight is not importance.",
+        style="yellow")
+
+
+def overview(ov: Overview, gap: Gap | None = None, norm: bool = False) -> Group:
+    """The grid for a word pair, or each head's pattern; then the heads that stand out. With
+    norm, the grid reads norm shares: a legend says so, and a sentence gives the largest gap
+    between weight and norm."""
     label = _Labels(ov)
     parts = _pair(ov, label) if ov.grid is not None else _patterns(ov, label)
+    if norm:
+        name = label(gap.token, key=True) if gap is not None else ""
+        parts = [Text(NORM_LEGEND, style="bold"), gap_sentence(name, gap), Text(""), *parts]
     if label.marked:  # a shown token holds a space the tokenizer folded in
+        parts.append(Text(SPACE_LEGEND, style="dim"))
+    return Group(*parts)
+
+
+class RolloutTable:
+    """Layers × tokens: the query's rollout at each layer, in whole percents.
+
+    Columns that do not fit the width are left out, the smallest at the last layer first,
+    and the header says how many.
+    """
+
+    def __init__(self, layers: list[int], labels: list[str], rows: np.ndarray) -> None:
+        self.layers, self.labels, self.rows = layers, labels, rows
+
+    def lines(self, width: int) -> list[Text]:
+        label_w = max(len("layer"), *(len(str(layer)) for layer in self.layers))
+        widths = [max(3, cell_len(lab)) for lab in self.labels]
+        keep = list(range(len(self.labels)))
+        more = ""
+        while keep and label_w + sum(widths[j] + 1 for j in keep) + len(more) > width:
+            keep.remove(min(keep, key=lambda j: (self.rows[-1, j], -j)))
+            more = f" … {len(self.labels) - len(keep)} more"
+        header = Text("layer".rjust(label_w), style="dim", no_wrap=True, overflow="crop")
+        for j in keep:
+            header.append(" " + self.labels[j].rjust(widths[j]), style="bold")
+        header.append(more, style="dim")
+        out = [header]
+        for layer, row in zip(self.layers, self.rows, strict=True):
+            line = Text(str(layer).rjust(label_w), no_wrap=True, overflow="crop")
+            for j in keep:
+                line.append(" " + f"{round(100 * row[j]):d}".rjust(widths[j]))
+            out.append(line)
+        return out
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        yield from self.lines(options.max_width)
+
+
+def rollout_view(ex: Explanation, ro: Rollout) -> Group:
+    """Attention rollout for one query: bars at the last layer, then every layer's row."""
+    labels = [token_label(ex.text, t)[0] for t in ex.tokens]
+    marked = any(token_label(ex.text, t)[1] for t in ex.tokens)
+    query, last = labels[ro.query], ro.layers[-1]
+    n = len(labels)
+    later = np.arange(n) > ro.query if ex.config.causal else None  # a decoder never sees them
+    top = [int(j) for j in np.argsort(-ro.last, kind="stable")[:3]]
+    named = ", ".join(f"“{labels[j]}” ({100 * ro.last[j]:.1f}%)" for j in top)
+    parts: list[RenderableType] = [
+        Text.assemble(("Attention rollout for “", "bold"), (query, "bold"),
+                      (f"” (Abnar & Zuidema 2020), layers 0 to {last}", "bold")),
+        Text("How much of each input token reaches this query through every layer: each "
+             "layer's weights averaged over its heads, A, with the residual path added, "
+             "Â = 0.5·A + 0.5·I (rows renormalised to sum to 1), then multiplied from layer 0 "
+             "up: Â_l · … · Â_1 · Â_0.", style="dim"),
+    ]
+    if ro.note:
+        parts.append(Text(ro.note, style="yellow"))
+    parts += [Text(""),
+              Bars(query, labels, ro.last, later, verb=f"draws on, after layer {last}:"),
+              Text(f"After layer {last}, “{query}” draws most on {named}."),
+              Text(""),
+              Text(f"Each layer's rollout for “{query}” (percent; rows are layers, columns "
+                   "tokens; each row sums to 100 before rounding):"),
+              RolloutTable(ro.layers, labels, ro.rows)]
+    if marked:
         parts.append(Text(SPACE_LEGEND, style="dim"))
     return Group(*parts)
