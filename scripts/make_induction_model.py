@@ -32,7 +32,15 @@ The tokenizer is word-level (lowercased, split on whitespace and punctuation), a
 config.json, model.safetensors (float32, tied LM head), tokenizer.json. Deterministic: no
 randomness, the same bytes every run.
 
+With --reference (needs torch and transformers, as scripts/make_model_fixtures.py does) it
+also loads the files just written into transformers' GPT2LMHeadModel and writes
+reference.npz as the other fixtures have it (text, input_ids, attentions, attentions64,
+hidden_in, logits), for REFERENCE_TEXT, plus probe_ids and probe_attentions: the probe's
+sequence (<bos> R R, R = 20 ids drawn as attncli draws them with seed 0) and transformers'
+attention on it.
+
 Usage: python scripts/make_induction_model.py [--out tests/fixtures/models/induction]
+                                             [--reference]
 """
 
 from __future__ import annotations
@@ -59,6 +67,7 @@ HEADS, HD = 2, D // 2  # 2 heads of 64
 SHARP = 160.0  # q·k at a match; ÷ √64 gives a score of 20
 COPY = 3.0  # how strongly the induction head writes the attended token into TOK
 EPS = 1e-5
+REFERENCE_TEXT = "harry potter went to the shop and harry"
 
 
 def norm_params(k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -130,15 +139,66 @@ def tokenizer() -> Tokenizer:
     return tok
 
 
+def probe_ids(seed: int = 0, length: int = 20) -> list[int]:
+    """<bos> R R, R drawn as attncli.induction.sequence draws it (without importing it)."""
+    pool = np.arange(len(SPECIALS), V)  # every ordinary id
+    r = [int(i) for i in np.random.default_rng(seed).choice(pool, size=length, replace=False)]
+    return [0, *r, *r]
+
+
+def write_reference(out: Path) -> None:
+    """reference.npz from transformers, for REFERENCE_TEXT and the probe's sequence."""
+    import io
+    import zipfile
+
+    import torch
+    from transformers import GPT2LMHeadModel
+
+    def run(ids: list[int], dtype: torch.dtype):
+        model = GPT2LMHeadModel.from_pretrained(out, attn_implementation="eager",
+                                                dtype=dtype).eval()
+        with torch.no_grad():
+            return model(torch.tensor([ids]), output_attentions=True,
+                         output_hidden_states=True)
+
+    ids = Tokenizer.from_file(str(out / "tokenizer.json")).encode(REFERENCE_TEXT).ids
+    got, got64 = run(ids, torch.float32), run(ids, torch.float64)
+    probe = probe_ids()
+    arrays = {
+        "text": np.array(REFERENCE_TEXT),
+        "input_ids": np.array(ids, dtype=np.int64),
+        "attentions": torch.stack([a[0] for a in got.attentions]).numpy(),
+        "attentions64": torch.stack([a[0] for a in got64.attentions]).numpy(),
+        "hidden_in": torch.stack([h[0] for h in got.hidden_states[:-1]]).numpy(),
+        "logits": got.logits[0].numpy(),
+        "probe_ids": np.array(probe, dtype=np.int64),
+        "probe_attentions": torch.stack(
+            [a[0] for a in run(probe, torch.float32).attentions]).numpy(),
+    }
+    with zipfile.ZipFile(out / "reference.npz", "w", compression=zipfile.ZIP_STORED) as zf:
+        for key, array in arrays.items():  # fixed timestamps: equal arrays, equal bytes
+            buf = io.BytesIO()
+            np.lib.format.write_array(buf, np.asanyarray(array), allow_pickle=False)
+            info = zipfile.ZipInfo(key + ".npy", date_time=(1980, 1, 1, 0, 0, 0))
+            info.external_attr = 0o644 << 16
+            zf.writestr(info, buf.getvalue())
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=Path("tests/fixtures/models/induction"))
-    out = parser.parse_args().out
+    parser.add_argument("--reference", action="store_true",
+                        help="also write reference.npz from transformers (needs torch)")
+    args = parser.parse_args()
+    out = args.out
     out.mkdir(parents=True, exist_ok=True)
     (out / "config.json").write_text(json.dumps(config(), indent=2, sort_keys=True) + "\n")
     save_file(tensors(), str(out / "model.safetensors"), metadata={"format": "pt"})
     tokenizer().save(str(out / "tokenizer.json"))
     print(f"wrote {out}/config.json, model.safetensors, tokenizer.json")
+    if args.reference:
+        write_reference(out)
+        print(f"wrote {out}/reference.npz")
 
 
 if __name__ == "__main__":

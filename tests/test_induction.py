@@ -113,6 +113,21 @@ def test_the_probe_finds_the_designed_heads_and_only_them(designed, length: int,
     assert found.duplicate.max() < 0.35
 
 
+def test_transformers_finds_the_same_heads_in_the_designed_model(designed) -> None:
+    # reference.npz (scripts/make_induction_model.py --reference): transformers' own
+    # attention on the probe's sequence, <bos> R R with N = 20
+    with np.load(FIXTURES / "induction" / "reference.npz", allow_pickle=False) as npz:
+        ids, theirs = npz["probe_ids"].tolist(), npz["probe_attentions"]  # (2, 2, 41, 41)
+    _, ours = designed.forward(ids)
+    for score in (induction.induction_scores, induction.duplicate_scores,
+                  induction.previous_scores):
+        expected = score(theirs.astype(np.float64), 1, 20)
+        np.testing.assert_allclose(score(np.stack(ours).astype(np.float64), 1, 20), expected,
+                                   atol=1e-6)
+    assert induction.induction_scores(theirs, 1, 20)[1, 1] > 0.999
+    assert induction.previous_scores(theirs, 1, 20)[0, 0] > 0.999
+
+
 def test_the_designed_induction_head_in_a_sentence(designed) -> None:
     # <bos> harry potter went to the shop and harry: the second "harry" (8) attends to
     # "potter" (2), the token after the first "harry"
