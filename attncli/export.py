@@ -385,6 +385,34 @@ def heads_to_dict(ov, norms=None, gap=None, rollout=None, weights=None) -> dict:
     return doc
 
 
+INDUCTION_SCHEMA = "attncli.induction/1"
+
+
+def induction_to_dict(probe) -> dict:
+    """The JSON document for `attn heads --induction`: the sequence, the three score grids
+    (layers × heads) and every head ranked by induction score."""
+    def scores(layer: int, head: int) -> dict:
+        return {"layer": layer, "head": head,
+                **{name: float(getattr(probe, name)[layer, head])
+                   for name in ("induction", "duplicate", "previous")}}
+
+    return {
+        "schema": INDUCTION_SCHEMA,
+        "model": probe.model,
+        "length": probe.length,
+        "seed": probe.seed,
+        "ids": probe.ids,
+        "tokens": probe.tokens,
+        "start": probe.start,  # where R's first copy begins in ids
+        "second": probe.second,  # where its second copy begins
+        "causal": probe.causal,
+        "induction": probe.induction.tolist(),
+        "duplicate": probe.duplicate.tolist(),
+        "previous": probe.previous.tolist(),
+        "ranked": [scores(layer, head) for layer, head in probe.ranked()],
+    }
+
+
 COMPARE_SCHEMA = "attncli.compare/1"
 
 

@@ -190,10 +190,12 @@ def explain(
     'attn heads "The animal was tired" --model ./all-MiniLM-L6-v2 --measure norm',
     "attn heads \"The animal didn't cross the street because it was tired\" \\\n"
     "      --model ./all-MiniLM-L6-v2 --rollout it",
+    "attn heads --model ./gpt2 --induction --length 30 --seed 1",
 ))
 def heads_cmd(
-    text: Annotated[str, typer.Argument(metavar="TEXT", help="The sentence; - reads standard "
-                                        "input.", show_default=False)],
+    text: Annotated[str | None, typer.Argument(
+        metavar="TEXT", help="The sentence; - reads standard input. None with --induction.",
+        show_default=False)] = None,
     from_word: Annotated[str | None, typer.Option(
         "--from", help="The query word: whose attention to follow (WORD, WORD#2 or #7, as for "
                         "explain --focus).", metavar="WORD", show_default=False)] = None,
@@ -218,12 +220,23 @@ def heads_cmd(
         metavar="N[,N…]|last|all", show_default=False)] = None,
     weights: WeightsOpt = None,
     tokenizer: TokenizerOpt = None,
-    seed: SeedOpt = 0,
+    seed: Annotated[int, typer.Option(
+        min=0, metavar="N", help="Seed for the seeded embeddings and weights; with "
+                                 "--induction, for the probe's random tokens.")] = 0,
     d_model: DModelOpt = None,
     heads: HeadsOpt = None,
     causal: CausalOpt = False,
     target: TargetOpt = None,
     attention: AttentionOpt = None,
+    induction: Annotated[bool, typer.Option(
+        "--induction", help="With --model, instead of TEXT: feed N random tokens R "
+                            "twice, between the model's specials ([BOS] R R, [CLS] R R [SEP]), "
+                            "and score every head as an induction head (attends to the token "
+                            "after the query's earlier copy) and a duplicate-token head (to "
+                            "the earlier copy).")] = False,
+    length: Annotated[int | None, typer.Option(
+        min=3, max=2048, metavar="N", help="With --induction: how many random tokens R holds "
+                                           "[default: 20].", show_default=False)] = None,
     max_tokens: MaxTokensOpt = 4096,
     as_json: JsonOpt = False,
     svg: SvgOpt = None,
@@ -237,11 +250,24 @@ def heads_cmd(
     heads that link them most. Without them: what each head mostly does, and the links that
     rise most above their baseline (position and sink rows left out). --measure norm reads
     the norm-based shares instead of the weights; --rollout WORD follows WORD through the
-    layers. TEXT is the sentence, in quotes; - reads it from standard input.
+    layers. TEXT is the sentence, in quotes; - reads it from standard input. With --model and
+    --induction (no TEXT): the repeated-random-token probe, every head's induction and
+    duplicate-token score.
     """
     from attncli.heads import overview
 
     exports = output.exports_for(svg, html, txt, force, as_json)
+    if induction or length is not None:
+        _induction(text, induction, length, seed, top, model, revision, max_tokens, as_json,
+                   exports, given=(("--from", from_word), ("--to", to_word), ("--layer", layer),
+                                   ("--head", head), ("--weights", weights),
+                                   ("--tokenizer", tokenizer), ("--d-model", d_model),
+                                   ("--heads", heads), ("--causal", causal or None),
+                                   ("--target", target), ("--attention", attention)))
+        return
+    if text is None:
+        raise AttnError("Missing argument 'TEXT': the sentence, in quotes (or --model DIR "
+                        "--induction, which needs none)")
     if (from_word is None) != (to_word is None):
         raise AttnError("--from and --to go together")
     measure = sources.check_measure(measure)
@@ -286,6 +312,42 @@ def heads_cmd(
             else render_heads.overview(ov, gap=gap, norm=norms is not None))
     view = with_header(ex, body, output.tips(ex))
     output.show(view, exports, f"attn heads: {ex.text}")
+
+
+def _induction(text: str | None, induction: bool, length: int | None, seed: int, top: int,
+               model: str | None, revision: str | None, max_tokens: int, as_json: bool,
+               exports, given: tuple) -> None:
+    """`attn heads --induction`: the repeated-random-token probe over every head."""
+    from attncli import induction as probe_
+
+    if not induction:
+        raise AttnError("--length goes with --induction: it sets how many random tokens the "
+                        "probe repeats")
+    if text is not None:
+        raise AttnError("--induction takes no TEXT: it feeds the model its own sequence of "
+                        "random tokens, twice (leave the text out)")
+    if model is None:
+        raise AttnError("--induction goes with --model: it probes a trained model's heads, "
+                        "and seeded or file weights have one layer and no vocabulary to draw "
+                        "random tokens from")
+    for name, value in given:
+        if value is not None:
+            raise AttnError(f"{name} cannot be combined with --induction: the probe scores "
+                            "every head of every layer on its own random tokens")
+    from attncli.cli.progress import model_progress
+
+    with sources.max_tokens_hint(), model_progress(model) as progress:
+        found = probe_.probe(sources.load(model, revision),
+                             probe_.DEFAULT_LENGTH if length is None else length, seed,
+                             progress=progress, max_tokens=max_tokens)
+    if as_json:
+        from attncli import export
+
+        output.write_json(export.induction_to_dict(found))
+        return
+    from attncli.render import heads as render_heads
+
+    output.show(render_heads.induction(found, top), exports, f"attn heads: {model} --induction")
 
 
 @app.command("compare", epilog=output.examples(

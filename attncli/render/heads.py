@@ -10,6 +10,7 @@ from rich.text import Text
 from attncli.explain import Explanation
 from attncli.flow import GAP_POINTS, GAP_RATIO, Gap, Rollout
 from attncli.heads import PATTERNS, Link, Overview
+from attncli.induction import Probe
 from attncli.render.widgets import Bars
 from attncli.safe_text import SPACE_LEGEND, SPACE_MARK, SPACE_MARKERS, space_marked, visible
 
@@ -306,3 +307,66 @@ def rollout_view(ex: Explanation, ro: Rollout) -> Group:
     if marked:
         parts.append(Text(SPACE_LEGEND, style="dim"))
     return Group(*parts)
+
+
+def _score_grid(title: str, grid, layers: list[int], heads: list[int]) -> list[RenderableType]:
+    cells = [[(shade(w), round(100 * w)) for w in row] for row in grid.tolist()]
+    return [Text(title), Grid(layers, heads, cells, style="cyan")]
+
+
+def induction(probe: Probe, top: int = 5) -> Group:
+    """The repeated-random-token probe: the sequence, the induction and duplicate-token
+    grids, and the heads ranked by induction score."""
+    n, back = probe.length, probe.length - 1
+    layers, heads = (list(range(k)) for k in probe.induction.shape)
+    before = " ".join(visible(t) for t in probe.tokens[:probe.start])
+    after = " ".join(visible(t) for t in probe.tokens[probe.second + n:])
+    fed = " ".join(part for part in (before, "R R", after) if part)
+    r = " ".join(visible(t) for t in probe.tokens[probe.start:probe.second])
+    parts: list[RenderableType] = [
+        Text.assemble(("Induction probe", "bold"), f" of {visible(probe.model)}: R is {n} "
+                      f"random tokens (seed {probe.seed}), fed as {fed}: "
+                      f"{len(probe.ids)} tokens."),
+        Text(f"R: {r}", style="dim"),
+        Text(""),
+        *_score_grid(f"Induction score (percent): the mean weight a token of the second copy "
+                     f"gives the token after its earlier copy, {back} back (rows are layers, "
+                     "columns heads)", probe.induction, layers, heads),
+        Text(""),
+        *_score_grid(f"Duplicate-token score (percent): the mean weight it gives its earlier "
+                     f"copy, {n} back", probe.duplicate, layers, heads),
+        Text(f"Shades: {' '.join(SHADES[1:])} for 10, 30, 50 and 70 percent and more."),
+        Text(""),
+        Text("Heads ranked by induction score (previous: the mean weight on the token just "
+             "before, over both copies):", style="bold"),
+        Text(" " * LABEL_W + "  induction  duplicate  previous", style="dim"),
+    ]
+    ranked = probe.ranked()
+    for layer, head in ranked[:top]:
+        parts.append(Text.assemble(
+            f"layer {layer:>2} head {head:>2}".ljust(LABEL_W),
+            (f"  {100 * probe.induction[layer, head]:8.1f}%", "bold"),
+            f"  {100 * probe.duplicate[layer, head]:8.1f}%",
+            f"  {100 * probe.previous[layer, head]:7.1f}%"))
+    parts += [Text(""), *_strongest(probe)]
+    if not probe.causal:
+        parts.append(Text("This model's heads see the whole sequence, both ways: a token of "
+                          "the first copy can also look ahead to the second. The scores count "
+                          "only the second copy's queries, looking back.", style="yellow"))
+    parts.append(Text("A head that scores high here matches tokens by identity and position: "
+                      "random tokens carry no meaning.", style="dim"))
+    return Group(*parts)
+
+
+def _strongest(probe: Probe) -> list[Text]:
+    """The top head of each score, and the induction runner-up for contrast."""
+    def named(by: str, rank: int = 0) -> str:
+        layer, head = probe.ranked(by)[rank]
+        return f"layer {layer} head {head} ({100 * getattr(probe, by)[layer, head]:.1f}%)"
+
+    lines = [Text.assemble("Highest induction score: ", (named("induction"), "bold"),
+                           *([f"; the next, {named('induction', 1)}"]
+                             if probe.induction.size > 1 else []), ".")]
+    lines.append(Text(f"Highest duplicate-token score: {named('duplicate')}; highest "
+                      f"previous-token score: {named('previous')}."))
+    return lines
