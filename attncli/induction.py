@@ -98,16 +98,12 @@ def previous_scores(weights: np.ndarray, start: int, length: int) -> np.ndarray:
 def ordinary_ids(model: Model) -> np.ndarray:
     """The token ids R is drawn from: every id of the tokenizer's vocabulary that the model's
     embedding has a row for, except the special tokens (the tokenizer's added special tokens
-    and the config's bos/eos/pad/unk ids), in increasing order."""
+    and the config's bos_token_id), in increasing order."""
     tok = model.tokenizer
     vocab = np.array(sorted(set(tok.get_vocab(with_added_tokens=True).values())), dtype=np.int64)
     special = {i for i, added in tok.get_added_tokens_decoder().items() if added.special}
-    for key in ("bos_token_id", "eos_token_id", "pad_token_id", "unk_token_id",
-                "decoder_start_token_id"):
-        value = model.config.get(key)
-        for v in value if isinstance(value, list) else [value]:
-            if isinstance(v, int) and not isinstance(v, bool):
-                special.add(v)
+    if model.bos_id is not None:
+        special.add(model.bos_id)
     keep = (vocab < model.vocab_size) & ~np.isin(vocab, sorted(special))
     return vocab[keep]
 
@@ -123,8 +119,8 @@ def specials(model: Model) -> tuple[list[int], list[int]]:
         return list(ids), []
     before, after = ids[:inner[0]], ids[inner[-1] + 1:]
     if not before:
-        bos = model.config.get("bos_token_id")
-        if isinstance(bos, int) and not isinstance(bos, bool) and 0 <= bos < model.vocab_size:
+        bos = model.bos_id
+        if bos is not None and bos < model.vocab_size:
             before = [bos]
     return list(before), list(after)
 

@@ -101,6 +101,7 @@ class Model:
         self.configure(fields)
         self.tied = fields.boolean("tie_word_embeddings", default=self.tied_by_default)
         self.architectures = fields.strings("architectures")
+        self.bos_id = fields.optional_integer("bos_token_id", low=0)  # what a text may start with
         # every field read, with its kind and bounds: config.json is not read after this
         self.fields: tuple[Field, ...] = tuple(fields.fields)
 
