@@ -23,16 +23,15 @@ ROLES = {
     "previous": "each token attends to the token before it",
     "next": "each token attends to the token after it",
     "self": "each token attends to itself",
-    "first": "every token attends to the first token ([CLS] or BOS, where there is one)",
-    "sep": "every token attends to [SEP]/EOS (the special tokens after the first)",
+    "first": "every token attends to the first token, [CLS] or BOS where there is one",
+    "sep": "every token attends to [SEP]/EOS, the special tokens after the first",
     "punct": "every token attends to punctuation",
     "duplicate": "a repeated token attends to its earlier copies",
-    "offset": "every token attends to the token k places away (k = ±2 or more)",
+    "offset": "every token attends to the token k places away, k = ±2 or more",
     "broad": "each token spreads its weight evenly over what it may see",
 }
 HOLDS = 0.4  # a role's score must reach this for the role to name a head
 BROAD_ABOVE = 0.8  # with no role holding, a head this broad (normalised entropy) is "broad"
-POSITIONAL_ROLES = ("previous", "next", "self", "offset")  # set by position, not the words
 
 
 @dataclass(frozen=True)

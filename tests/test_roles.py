@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import numpy as np
 import pytest
+from conftest import invoke as run
+from conftest import ok, ok_json, refused
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -133,3 +138,47 @@ def test_the_identity_scores_self_1_and_nothing_else(n: int) -> None:
     got = role_scores(np.eye(n), toks, "w " * n)
     assert got.scores["self"] == 1.0 and got.role == "self"
     assert got.scores["previous"] == got.scores["next"] == got.scores["broad"] == 0.0
+
+
+# ---------------------------------------------------------------- attn heads, through the CLI
+
+BERT = str(Path(__file__).parent / "fixtures" / "models" / "bert")
+SENTENCE = "The animal didn't cross the street because it was tired"
+
+
+def test_heads_json_carries_every_role_score_of_every_head() -> None:
+    doc = ok_json(run("heads", SENTENCE, "--model", BERT, "--json"))
+    for row in doc["patterns"]:
+        for p in row:
+            assert set(p["roles"]) == set(ROLES)
+            assert p["roles"]["sep"] is not None and p["roles"]["next"] is not None  # bert
+            assert p["role"] in (*ROLES, "mixed")
+            if p["role"] not in ("mixed", "broad"):
+                assert p["role_score"] == p["roles"][p["role"]] >= HOLDS
+
+
+def test_a_causal_head_says_next_is_null_in_the_json() -> None:
+    doc = ok_json(run("heads", SENTENCE, "--model", BERT.replace("bert", "llama"), "--json"))
+    assert all(p["roles"]["next"] is None for row in doc["patterns"] for p in row)
+
+
+def test_role_lists_the_heads_of_one_role_ranked() -> None:
+    doc = ok_json(run("heads", SENTENCE, "--model", BERT, "--json"))
+    for role in ("first", "broad", "sep"):
+        want = sorted(((p["role_score"], p["layer"], p["head"]) for row in doc["patterns"]
+                       for p in row if p["role"] == role), key=lambda x: -x[0])
+        got = ok_json(run("heads", SENTENCE, "--model", BERT, "--json", "--role", role))
+        assert [(h["score"], h["layer"], h["head"]) for h in got["role"]["heads"]] == want
+        out = ok(run("heads", SENTENCE, "--model", BERT, "--role", role))
+        listed = re.findall(r"layer +(\d+) head +(\d+) +([\d.]+)%", out)
+        assert [(int(a), int(b)) for a, b, _ in listed] == [(x[1], x[2]) for x in want]
+        assert [float(s) for *_, s in listed] == [round(100 * x[0], 1) for x in want]
+        if not want:
+            assert "None." in out
+
+
+def test_an_unknown_role_is_refused_in_one_line_naming_the_roles() -> None:
+    err = refused(run("heads", SENTENCE, "--role", "induction"), "--role", "induction")
+    assert ", ".join(ROLES) in err and len(err.strip().splitlines()) == 1
+    refused(run("heads", SENTENCE, "--role", "self", "--from", "it", "--to", "animal"),
+            "--role")

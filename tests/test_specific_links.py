@@ -114,10 +114,21 @@ def test_heads_ranks_content_links_by_specificity_and_leaves_out_position() -> N
     # in head 1 every column's weight equals its baseline: nothing rises above it
     assert [link.specificity for link in ov.top] == pytest.approx([0.44, 0.0])
     out = render_text(render_heads.overview(ov), width=100)
-    assert "layer  0 head  2   it → animal   60.0%  baseline 16.0%  +44.0  [K]" in out
+    assert "layer  0 head  2   it → animal   60.0%  baseline 16.0%  +44.0  [F]" in out
     assert "Left out: rows that attend by position" in " ".join(out.split())
     follow = yours.follow(ex)
     assert (follow[0].head, follow[0].src, follow[0].dst, follow[1]) == (2, 3, 1, True)
+
+
+def test_a_head_whose_strongest_role_is_positional_links_nothing_by_meaning() -> None:
+    # the row looks hardest at a word two places away, in a head whose pattern is "first"
+    # but whose strongest role (roles.py) is previous: positional all the same
+    row = np.array([0.3, 0.0, 0.7, 0.0, 0.0])
+    assert link_kind(row, 4, [], "first") == "content"
+    assert link_kind(row, 4, [], "first", head_role="previous") == "positional"
+    assert link_kind(row, 4, [], "first", head_role="offset") == "content"
+    kinds = row_kinds(np.array([row] * 5), [], "first", head_role="self")
+    assert set(kinds) == {"positional"}
 
 
 def test_only_positional_links_are_said_to_be_so() -> None:

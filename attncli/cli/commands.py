@@ -181,6 +181,8 @@ def explain(
     'attn heads "The animal was tired" --heads 4 --from tired --to animal --json',
     'attn heads "The animal was tired" --model ./t5-small \\\n'
     '      --target "Das Tier war müde" --from Tier --to animal',
+    'attn heads "The cat saw the cat" --model ./all-MiniLM-L6-v2 \\\n'
+    '      --role previous',
 ))
 def heads_cmd(
     text: Annotated[str, typer.Argument(metavar="TEXT", help="The sentence; - reads standard "
@@ -193,6 +195,10 @@ def heads_cmd(
         show_default=False)] = None,
     top: Annotated[int, typer.Option(min=1, max=1000, metavar="N",
                                      help="How many heads to list.")] = 5,
+    role: Annotated[str | None, typer.Option(
+        "--role", metavar="ROLE", show_default=False,
+        help="List only the heads whose strongest role is ROLE, by score: previous, next, "
+             "self, first, sep, punct, duplicate, offset or broad.")] = None,
     model: ModelOpt = None,
     revision: RevisionOpt = None,
     layer: Annotated[str | None, typer.Option(
@@ -220,14 +226,18 @@ def heads_cmd(
 
     With --from and --to: how much the first word attends to the second in each head, and the
     heads that link them most. Without them: what each head mostly does, and the links that
-    rise most above their baseline (position and sink rows left out). TEXT is the sentence,
-    in quotes; - reads it from standard input.
+    rise most above their baseline (position and sink rows left out). With --role: the heads
+    of one role. TEXT is the sentence, in quotes; - reads it from standard input.
     """
-    from attncli.heads import overview
+    from attncli.heads import best_for, by_role, check_role, overview
 
     exports = output.exports_for(svg, html, txt, force, as_json)
     if (from_word is None) != (to_word is None):
         raise AttnError("--from and --to go together")
+    if role is not None:
+        check_role(role, "--role")
+        if from_word is not None:
+            raise AttnError("--role lists the heads of one role: it does not go with --from")
     if model is not None:
         layer = "all" if layer is None else layer
         head = "all" if head is None else head
@@ -237,15 +247,18 @@ def heads_cmd(
         target=target, attention=attention, revision=revision,
         words=sources.named_words(("--from", from_word, False), ("--to", to_word, True))))
     ov = overview(ex, from_word, to_word, top=top, names=("--from", "--to"))
+    listed = by_role(ov, role) if role is not None else None
     if as_json:
         from attncli import export
 
-        output.write_json(export.heads_to_dict(ov))
+        output.write_json(export.heads_to_dict(ov, role, listed))
         return
     from attncli.render import heads as render_heads
     from attncli.render.header import with_header
 
-    view = with_header(ex, render_heads.overview(ov), output.tips(ex))
+    shown = (render_heads.overview(ov) if role is None or listed is None
+             else render_heads.role_list(ov, role, listed, best_for(ov, role)))
+    view = with_header(ex, shown, output.tips(ex))
     output.show(view, exports, f"attn heads: {ex.text}")
 
 
