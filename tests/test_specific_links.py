@@ -144,8 +144,8 @@ def test_only_positional_links_are_said_to_be_so() -> None:
                            "position or parks on a sink.")
     assert ("'animal' → 'the', 100.0% against a baseline of 40.0%; but its head looks at the "
             "previous token whatever the words are: position, not meaning.") in said
-    assert said.endswith("What the one head mostly does, from its weights (as `attn heads` "
-                         "names it): 1 looks at the previous token.")
+    assert said.endswith("What the one head does, by its strongest role (as `attn heads` "
+                         "marks it): 1 looks at the previous token.")
     out = render_text(render_heads.overview(overview(ex)), width=100)
     assert "None: in every head, each row attends by position or parks on a sink." in out
 
@@ -177,8 +177,8 @@ def test_part_3_teaches_it_and_animal_against_street() -> None:
                   if (t["layer"], t["head"]) == (best["layer"], best["head"]))
     assert (f"The same head gives 'street' {100 * street['weight']:.1f}%, against a baseline "
             f"of {100 * street['baseline']:.1f}%") in part
-    patterns = [p["pattern"] for row in heads_json()["patterns"] for p in row]
-    assert f"{patterns.count('mixed')} have no single pattern" in part
+    roles = [p["role"] for row in heads_json()["patterns"] for p in row]
+    assert f"{roles.count('mixed')} have no single role" in part
 
 
 def test_heads_json_links_carry_specificity_and_pattern() -> None:
