@@ -225,7 +225,7 @@ def heads_cmd(
     """Every layer and head at once, in one grid.
 
     With --from and --to: how much the first word attends to the second in each head, and the
-    heads that link them most. Without them: what each head mostly does, and the links that
+    heads that link them most. Without them: each head's strongest role, and the links that
     rise most above their baseline (position and sink rows left out). With --role: the heads
     of one role. TEXT is the sentence, in quotes; - reads it from standard input.
     """
