@@ -113,17 +113,21 @@ def _best_offset(weights: np.ndarray, sees: np.ndarray, choice: np.ndarray
     means the smaller |k|, then the negative one. Only offsets that at least half the rows
     with a choice may see compete: a far offset is read off a few rows (k = −(n − 1) off the
     last row alone, where a head that parks on the first token would score 1). (None, None)
-    when no k applies."""
-    n = len(weights)
-    rows = int(choice.sum())
-    best: tuple[int | None, float | None] = (None, None)
-    for k in sorted(range(-(n - 1), n), key=lambda k: (abs(k), -np.sign(k))):
-        if k == 0 or 2 * int((choice & _rows_seeing(sees, k)).sum()) < rows:
-            continue
-        s = _diagonal(weights, sees, choice, k)
-        if s is not None and (best[1] is None or s > best[1]):
-            best = (k, s)
-    return best
+    when no k applies. Every diagonal at once: each row holds one key of each offset."""
+    n, m = weights.shape
+    counted = sees & choice[:, None]  # (n, m) the cells the diagonal means read
+    offset = np.arange(m)[None, :] - np.arange(n)[:, None]  # (n, m) k = j − i
+    size = n + m - 1
+    sums = np.bincount(offset[counted] + (n - 1), weights=weights[counted], minlength=size)
+    counts = np.bincount(offset[counted] + (n - 1), minlength=size)  # rows seeing i + k
+    ks = np.arange(size) - (n - 1)
+    ok = (ks != 0) & (counts > 0) & (2 * counts >= int(choice.sum()))
+    if not ok.any():
+        return None, None
+    means = np.divide(sums, counts, out=np.full(size, -1.0), where=ok)
+    order = sorted(ks[ok].tolist(), key=lambda k: (-means[k + n - 1], abs(k), k > 0))
+    k = int(order[0])
+    return k, _diagonal(weights, sees, choice, k)
 
 
 def _raw(w: np.ndarray, sees: np.ndarray, choice: np.ndarray, tokens: list[Token],
@@ -174,8 +178,8 @@ def strongest(scores: dict[str, float | None], even: dict[str, float | None]
 
     scores are the head's; even the same scores of a head that spreads each row evenly over
     the keys it may see (their baselines), None where a role may not name the head (offset
-    with |k| < 2: k = ±1 is previous or next). A role can
-    name it when its score reaches HOLDS. Roles start from different baselines (an even
+    with |k| < 2: k = ±1 is previous or next). A role can name it when its score reaches
+    HOLDS. Roles start from different baselines (an even
     spread gives the first token 1/n but punctuation its share of the tokens), so of those
     the one furthest above its baseline wins: the largest (score − u) / (1 − u), u its
     baseline. With none: "broad" when broad reaches BROAD_ABOVE, else "mixed" with the
@@ -195,13 +199,3 @@ def strongest(scores: dict[str, float | None], even: dict[str, float | None]
         return "broad", broad
     return "mixed", max((s for r, s in scores.items() if s is not None and r != "broad"),
                         default=0.0)
-
-
-def _rows_seeing(sees: np.ndarray, k: int) -> np.ndarray:
-    """(n,) whether row i may see key i + k (False where i + k is out of range)."""
-    n, m = sees.shape
-    i = np.arange(n)
-    ok = (i + k >= 0) & (i + k < m)
-    out = np.zeros(n, dtype=bool)
-    out[ok] = sees[i[ok], i[ok] + k]
-    return out

@@ -12,7 +12,7 @@ from conftest import ok, ok_json, refused
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from attncli.roles import HOLDS, ROLES, is_punctuation, role_scores
+from attncli.roles import HOLDS, ROLES, is_punctuation, role_scores, strongest
 from attncli.tokens import Token
 
 # "[CLS] the cat , the dog [SEP]": a special token at each end, one punctuation token, and
@@ -68,6 +68,20 @@ def test_the_numbers_by_hand() -> None:
     assert role_scores(CASES["broad"], TOKENS, TEXT).scores["broad"] == pytest.approx(1.0)
     dup = role_scores(CASES["duplicate"], TOKENS, TEXT)
     assert dup.scores["duplicate"] == 1.0  # the only row with an earlier copy: on it
+
+
+def test_the_strongest_role_is_the_one_furthest_above_its_even_spread_baseline() -> None:
+    none = dict.fromkeys(ROLES)
+    scores = {**none, "first": 0.45, "punct": 0.6, "broad": 0.5}
+    # punctuation holds more weight, but half the tokens are punctuation: (0.6 − 0.5) / 0.5
+    # = 0.2 against the first token's (0.45 − 0.1) / 0.9 = 0.39
+    even = {**none, "first": 0.1, "punct": 0.5}
+    assert strongest(scores, even) == ("first", 0.45)
+    assert strongest({**scores, "first": 0.39}, even) == ("punct", 0.6)  # below HOLDS
+    assert strongest({**none, "first": 0.3, "broad": 0.85}, even) == ("broad", 0.85)
+    assert strongest({**none, "first": 0.3, "broad": 0.5}, even) == ("mixed", 0.3)
+    # an offset with no baseline (|k| < 2) never names a head
+    assert strongest({**none, "offset": 0.9, "broad": 0.1}, even) == ("mixed", 0.9)
 
 
 def test_a_causal_head_has_no_next_and_its_first_row_counts_nowhere() -> None:
