@@ -331,6 +331,8 @@ def _link(link) -> dict:
         entry["specificity"] = link.specificity
     if link.pattern is not None:  # the head's pattern, and what "from"'s row does there
         entry["pattern"], entry["kind"] = link.pattern, link.kind
+    if link.role is not None:  # the head's strongest role
+        entry["role"] = link.role
     return entry
 
 
@@ -340,6 +342,10 @@ def _pattern(p) -> dict:
     if p.sink is not None:  # the token an attention sink parks on
         entry["sink"] = {"token": p.sink.token, "rows": p.sink.rows, "of": p.sink.of,
                          "share": p.sink.share}
+    if p.roles is not None:  # every role score (None where undefined) and the strongest
+        entry["role"], entry["role_score"] = p.roles.role, p.roles.score
+        entry["roles"] = dict(p.roles.scores)
+        entry["offset_k"] = p.roles.k
     return entry
 
 
@@ -348,8 +354,10 @@ def _norms(hn) -> dict:
     return {"value_norms": hn.value_norms, "norms": hn.norms, "norm_shares": hn.shares}
 
 
-def heads_to_dict(ov, norms=None, gap=None, rollout=None, weights=None) -> dict:
-    """The JSON document for `attn heads`: the grid and the heads that stand out. With norms
+def heads_to_dict(ov, role: str | None = None, listed: list | None = None, *, norms=None,
+                  gap=None, rollout=None, weights=None) -> dict:
+    """The JSON document for `attn heads`: the grid and the heads that stand out; with role
+    (`--role`), the heads listed for it (heads.by_role). With norms
     (the grid then reads norm shares), each head's measure beside its weights (from weights,
     the explanation before the shares replaced them) and the largest gap between the two;
     with rollout, the rollout of one query."""
@@ -367,6 +375,10 @@ def heads_to_dict(ov, norms=None, gap=None, rollout=None, weights=None) -> dict:
         doc["baseline"] = ov.baseline.tolist()  # layers × heads, what "to" gets on average
     doc["patterns"] = [[_pattern(p) for p in row] for row in ov.patterns]
     doc["top"] = [_link(link) for link in ov.top]
+    if role is not None and listed is not None:
+        doc["role"] = {"name": role, "heads": [
+            {"layer": p.layer, "head": p.head, "score": p.roles.score,
+             **({"offset_k": p.roles.k} if role == "offset" else {})} for p in listed]}
     if ov.notes:
         doc["notes"] = list(ov.notes)
     if norms is not None and weights is not None:

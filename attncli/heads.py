@@ -14,6 +14,7 @@ from attncli.attention import Steps
 from attncli.errors import AttnError
 from attncli.explain import Explanation
 from attncli.lookup import find_one
+from attncli.roles import ROLES, Roles, role_scores
 from attncli.tokens import Token
 
 # What a head mostly does, judged by where its weight goes on average.
@@ -56,6 +57,7 @@ class Link:
     baseline: float | None = None
     pattern: str | None = None  # the head's pattern (a key of PATTERNS), where judged
     kind: str | None = None  # what src's row does (a key of KINDS), where judged
+    role: str | None = None  # the head's strongest role (roles.ROLES or "mixed"), where judged
 
     @property
     def specificity(self) -> float:
@@ -88,6 +90,7 @@ class HeadPattern:
     score: float  # the average weight that pattern holds
     link: Link | None  # the largest weight between two different, real (non-special) words
     sink: Sink | None = None  # the token it parks on, when pattern is "sink"
+    roles: Roles | None = None  # every role score, and the strongest role (roles.py)
 
 
 @dataclass(frozen=True)
@@ -136,7 +139,7 @@ def sink_candidates(tokens: list[Token]) -> list[int]:
 
 
 def link_kind(row: np.ndarray, src: int, sinks: list[int], head_pattern: str,
-              cross: bool = False) -> str:
+              cross: bool = False, head_role: str | None = None) -> str:
     """What query src's row of weights does, as a key of KINDS: whether a link from it can
     teach what the words mean.
 
@@ -145,11 +148,13 @@ def link_kind(row: np.ndarray, src: int, sinks: list[int], head_pattern: str,
     "positional" when the head's pattern is self, previous or next, "sink" when the row gives
     one sink candidate more than SINK_ROW, "positional" when the row's largest weight falls on
     src itself or a neighbour (src − 1, src + 1: a [SEP] after the last word too); else
-    "content". A sink head's row that does not park is content: it found something. For
-    cross-attention (the keys are another text's) the positions are not comparable, so only
-    the sink test applies.
+    "content". head_role, the head's strongest role (roles.py), counts as the pattern does:
+    a previous, next or self head is positional. (Not a fixed-offset head: in a short text
+    a head that links words by meaning can hold its weight k places away.) A sink head's row
+    that does not park is content: it found something. For cross-attention (the keys are
+    another text's) the positions are not comparable, so only the sink test applies.
     """
-    if not cross and head_pattern in POSITIONAL:
+    if not cross and (head_pattern in POSITIONAL or head_role in POSITIONAL):
         return "positional"
     if sinks and float(np.max(row[sinks])) > SINK_ROW:
         return "sink"
@@ -159,7 +164,7 @@ def link_kind(row: np.ndarray, src: int, sinks: list[int], head_pattern: str,
 
 
 def row_kinds(weights: np.ndarray, sinks: list[int], head_pattern: str,
-              cross: bool = False) -> np.ndarray:
+              cross: bool = False, head_role: str | None = None) -> np.ndarray:
     """link_kind for every row of a head's (n, m) weights at once, row i's query being token
     i: (n,) object array of KINDS keys."""
     n = len(weights)
@@ -168,7 +173,7 @@ def row_kinds(weights: np.ndarray, sinks: list[int], head_pattern: str,
         kinds[np.abs(np.argmax(weights, axis=1) - np.arange(n)) <= 1] = "positional"
     if sinks:  # more than SINK_ROW on one sink candidate: it comes before the row's largest
         kinds[weights[:, sinks].max(axis=1) > SINK_ROW] = "sink"
-    if not cross and head_pattern in POSITIONAL:
+    if not cross and (head_pattern in POSITIONAL or head_role in POSITIONAL):
         kinds[:] = "positional"
     return kinds
 
@@ -192,9 +197,10 @@ def pair_links(ex: Explanation, src: int, dst: int) -> list[Link]:
     for hs in ex.heads:
         w = hs.steps.weights  # (n, m)
         name = _head_pattern(ex, hs, w)[0]
+        role = head_roles(ex, hs).role
         links.append(Link(hs.layer, hs.head, src, dst, float(w[src, dst]),
                           baseline(w, dst, hs.steps.mask), name,
-                          link_kind(w[src], src, sinks, name, ex.cross)))
+                          link_kind(w[src], src, sinks, name, ex.cross, role), role))
     return links
 
 
@@ -326,20 +332,56 @@ def _head_pattern(ex: Explanation, hs, weights: np.ndarray) -> tuple[str, float,
     return name, score, None
 
 
+def head_roles(ex: Explanation, hs) -> Roles:
+    """One head's role scores (roles.role_scores) over the keys' tokens, its mask respected."""
+    return role_scores(hs.steps.weights, ex.keys.tokens, ex.keys.text, hs.steps.mask, ex.cross)
+
+
+def by_role(ov: Overview, role: str) -> list[HeadPattern]:
+    """The heads whose strongest role is `role` (a key of ROLES), highest score first, then
+    in grid order."""
+    check_role(role)
+    found = [p for row in ov.patterns for p in row if p.roles is not None
+             and p.roles.role == role]
+    return sorted(found, key=lambda p: -p.roles.score)
+
+
+def check_role(role: str, name: str = "the role") -> None:
+    """Refuse a role that is not a key of ROLES, naming them all."""
+    if role not in ROLES:
+        raise AttnError(f"{name}: unknown role {role!r} (roles: {', '.join(ROLES)})")
+
+
+def best_for(ov: Overview, role: str) -> HeadPattern | None:
+    """The head with the highest score for `role` (None if no head has one)."""
+    scored = [p for row in ov.patterns for p in row
+              if p.roles is not None and p.roles.scores[role] is not None]
+    return max(scored, key=lambda p: p.roles.scores[role], default=None)
+
+
+def role_counts(ov: Overview) -> list[tuple[str, int]]:
+    """(role, heads) for each strongest role the heads show, most heads first, then ROLES'
+    order ("mixed" last)."""
+    counts = Counter(p.roles.role for row in ov.patterns for p in row if p.roles is not None)
+    order = [*ROLES, "mixed"]
+    return sorted(counts.items(), key=lambda c: (-c[1], order.index(c[0])))
+
+
 def _most_specific(ex: Explanation, steps: Steps, name: str, real: list[int], keys: list[int],
-                   apart: np.ndarray, sinks: list[int]) -> Link | None:
+                   apart: np.ndarray, sinks: list[int], role: str | None = None
+                   ) -> Link | None:
     """One head's content link between two different words that rises furthest above its
     baseline (layer and head left 0 for the caller to set); None if every row is positional
     or a sink."""
     w = steps.weights  # (n, m)
-    content = row_kinds(w, sinks, name, ex.cross)[real] == "content"  # (real,)
+    content = row_kinds(w, sinks, name, ex.cross, role)[real] == "content"  # (real,)
     if not (apart & content[:, None]).any():
         return None
     base = baselines(w, steps.mask)  # (m,)
     spec = np.where(apart & content[:, None], w[np.ix_(real, keys)] - base[keys], -np.inf)
     i, j = np.unravel_index(int(np.argmax(spec)), spec.shape)
     return Link(0, 0, real[i], keys[j], float(w[real[i], keys[j]]), float(base[keys[j]]), name,
-                "content")
+                "content", role)
 
 
 def overview(ex: Explanation, src_word: str | None = None, dst_word: str | None = None,
@@ -365,15 +407,17 @@ def overview(ex: Explanation, src_word: str | None = None, dst_word: str | None 
     for hs in ex.heads:
         w = hs.steps.weights  # (n, n)
         name, score, sink = _head_pattern(ex, hs, w)
+        roles = head_roles(ex, hs)
         best = None
         if apart.any():
             sub = np.where(apart, w[np.ix_(real, keys)], -1.0)  # itself is never apart
             i, j = np.unravel_index(int(np.argmax(sub)), sub.shape)
             best = Link(hs.layer, hs.head, real[i], keys[j], float(sub[i, j]))
-            found = _most_specific(ex, hs.steps, name, real, keys, apart, sinks)
+            found = _most_specific(ex, hs.steps, name, real, keys, apart, sinks, roles.role)
             if found is not None:
                 links.append(replace(found, layer=hs.layer, head=hs.head))
-        patterns[row[hs.layer]].append(HeadPattern(hs.layer, hs.head, name, score, best, sink))
+        patterns[row[hs.layer]].append(HeadPattern(hs.layer, hs.head, name, score, best, sink,
+                                                   roles))
     if src_word is None:
         links.sort(key=lambda link: -link.specificity)
         return Overview(ex, layers, heads, None, None, None, links[:top], patterns)

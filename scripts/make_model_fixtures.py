@@ -37,7 +37,8 @@ Usage:
     pip install torch==2.13.0 transformers      # only for this script; the tests need neither
     python scripts/make_model_fixtures.py [--out tests/fixtures/models] [NAME ...]
 
-NAME builds only those fixtures (e.g. `t5-v1_1 mt5`); without one, all of them.
+NAME builds only those fixtures (e.g. `t5-v1_1 mt5`); without one, all of them. With
+`--roles` it only writes roles.npz (head role scores, see make_roles) for ROLE_FIXTURES.
 
     python scripts/make_model_fixtures.py --norms [NAME ...]
 
@@ -54,6 +55,7 @@ from __future__ import annotations
 import argparse
 import io
 import json
+import math
 import os
 import shutil
 import sys
@@ -985,6 +987,123 @@ def make_norms(name: str, dest: Path) -> dict:
     save_npz(dest / "norms.npz", {"input_ids": np.asarray(ids, dtype=np.int64),
                                   "norms": norms, "value_norms": value_norms})
     return {"shape": norms.shape, "kv_heads": kv_heads}
+# ---- roles.npz: head role scores from transformers' own attentions ----------------------
+# For a few fixtures (an encoder, GQA decoders, sliding windows, T5's encoder) `--roles`
+# writes <name>/roles.npz beside reference.npz: attncli's head role scores (README, "What each
+# head does"), worked out here by plain loops over the definitions from the attentions that
+# transformers computes in float64 for TEXT and for ROLE_REPEAT (whose repeated tokens give
+# the duplicate-token score something to measure). It reads the fixture already written and
+# rewrites nothing else. tests/test_roles_parity.py compares attncli's scores with them.
+
+ROLE_FIXTURES = ("bert", "llama", "qwen2", "mistral", "t5")
+ROLE_NAMES = ("previous", "next", "self", "first", "sep", "punct", "duplicate", "offset",
+              "broad")
+ROLE_REPEAT = "the cat saw the dog, and the dog saw the cat."
+
+
+def role_scores_by_loops(att: list[list[float]], visible: list[list[bool]],
+                         special: list[bool], punct: list[bool], ids: list[int]
+                         ) -> tuple[list[float], int]:
+    """The role scores of one head (ROLE_NAMES' order, NaN where undefined) and its best
+    offset k (0 where none), straight from the definitions, one row at a time."""
+    n = len(att)
+    choice = [sum(visible[i]) >= 2 for i in range(n)]
+
+    def mean(values: list[float]) -> float:
+        return min(1.0, max(0.0, sum(values) / len(values))) if values else math.nan
+
+    def on(keys: list[int]) -> float:
+        if not keys:
+            return math.nan
+        return mean([sum(att[i][j] for j in keys if visible[i][j]) for i in range(n)
+                     if choice[i] and any(visible[i][j] for j in keys)])
+
+    previous = mean([att[i][i - 1] for i in range(1, n) if choice[i] and visible[i][i - 1]])
+    following = mean([att[i][i + 1] for i in range(n - 1) if choice[i] and visible[i][i + 1]])
+    itself = mean([att[i][i] for i in range(n) if choice[i]])
+    first = on([0])
+    sep = on([j for j in range(1, n) if special[j]])
+    punctuation = on([j for j in range(n) if punct[j]])
+    copies = []
+    for i in range(n):
+        earlier = [j for j in range(i) if ids[j] == ids[i] and visible[i][j]
+                   and not special[i] and not special[j]]
+        if choice[i] and earlier:
+            copies.append(sum(att[i][j] for j in earlier))
+    duplicate = mean(copies)
+    rows = sum(choice)
+    best_k, best = 0, math.nan
+    for k in sorted(range(-(n - 1), n), key=lambda k: (abs(k), 0 if k < 0 else 1)):
+        seen = [i for i in range(n) if k != 0 and choice[i] and 0 <= i + k < n
+                and visible[i][i + k]]
+        if k == 0 or 2 * len(seen) < rows or not seen:
+            continue
+        score = mean([att[i][i + k] for i in seen])
+        if math.isnan(best) or score > best:
+            best_k, best = k, score
+    spread = []
+    for i in range(n):
+        if choice[i]:
+            keys = [j for j in range(n) if visible[i][j]]
+            entropy = -sum(att[i][j] * math.log(att[i][j]) for j in keys if att[i][j] > 0)
+            spread.append(entropy / math.log(len(keys)))
+    return [previous, following, itself, first, sep, punctuation, duplicate, best,
+            mean(spread)], best_k
+
+
+def make_roles(name: str, out: Path) -> None:
+    """Write out/<name>/roles.npz (see ROLE_FIXTURES) from the fixture already in out/<name>."""
+    import unicodedata
+
+    dest = out / name
+    config = json.loads((dest / "config.json").read_text())
+    runtime = Tokenizer.from_file(str(dest / "tokenizer.json"))
+    runtime.no_padding()
+    runtime.no_truncation()
+    cls = (transformers.T5ForConditionalGeneration if name == "t5"
+           else transformers.AutoModel)
+    model = cls.from_pretrained(str(dest), dtype=torch.float64,
+                                attn_implementation="eager").eval()
+    causal = name in DECODERS
+    window = config.get("sliding_window") if config.get("use_sliding_window", True) else None
+    types = config.get("layer_types") or (["sliding_attention"] * config["num_hidden_layers"]
+                                          if window else None)
+    texts, scores, offsets, token_ids = [TEXT, ROLE_REPEAT], [], [], []
+    for text in texts:
+        enc = runtime.encode(text)
+        ids = enc.ids
+        special = [bool(m) for m in enc.special_tokens_mask]
+        punct = []
+        for (start, end), is_special in zip(enc.offsets, special, strict=True):
+            body = text[start:end].strip()
+            punct.append(not is_special and bool(body) and all(
+                unicodedata.category(ch).startswith("P") for ch in body))
+        with torch.no_grad():
+            run = model.get_encoder() if name == "t5" else model
+            got = run(input_ids=torch.tensor([ids]), output_attentions=True).attentions
+        att = torch.stack([a[0] for a in got]).numpy()  # (layers, heads, n, n)
+        n = len(ids)
+        per_text, k_text = [], []
+        for layer in range(att.shape[0]):
+            slides = window is not None and types is not None \
+                and types[layer] == "sliding_attention"
+            visible = [[(not causal or j <= i) and (not slides or abs(i - j) < window)
+                        for j in range(n)] for i in range(n)]
+            heads = [role_scores_by_loops(att[layer, h].tolist(), visible, special, punct, ids)
+                     for h in range(att.shape[1])]
+            per_text.append([s for s, _ in heads])
+            k_text.append([k for _, k in heads])
+        scores.append(per_text)
+        offsets.append(k_text)
+        token_ids.append(ids)
+    save_npz(dest / "roles.npz", {
+        "texts": np.array(texts), "roles": np.array(ROLE_NAMES),
+        "scores": np.asarray(scores, dtype=np.float64),  # (texts, layers, heads, roles)
+        "offset_k": np.asarray(offsets, dtype=np.int64),  # (texts, layers, heads)
+        **{f"input_ids_{t}": np.asarray(ids, dtype=np.int64)
+           for t, ids in enumerate(token_ids)}})
+    print(f"{name:10s} roles.npz  {len(texts)} texts  scores "
+          f"{np.asarray(scores).shape}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -996,6 +1115,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--norms", action="store_true",
                         help="only write norms.npz (the norm-based reference) for existing "
                              f"fixtures: {', '.join(NORM_FIXTURES)} or those named")
+    parser.add_argument("--roles", action="store_true",
+                        help=f"only write roles.npz for {', '.join(ROLE_FIXTURES)} (or the NAMEs "
+                             "among them), from the fixtures already written")
     args = parser.parse_args(argv)
     unknown = [n for n in args.names if n not in SPECS]
     if unknown:
@@ -1009,6 +1131,9 @@ def main(argv: list[str] | None = None) -> int:
         for name in args.names or NORM_FIXTURES:
             info = make_norms(name, args.out / name)
             print(f"{name:10s} norms {info['shape']}  {info['kv_heads']} key/value heads")
+    if args.roles:
+        for name in [n for n in args.names or ROLE_FIXTURES if n in ROLE_FIXTURES]:
+            make_roles(name, args.out)
         return 0
     for name in args.names or list(SPECS):
         info = make(name, args.out)

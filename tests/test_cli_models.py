@@ -300,7 +300,7 @@ def test_heads_without_a_pair_lists_strongest_links_sorted() -> None:
                                             abs=TOLERANCE)
     result = run("heads", TEXT, "--model", fixture("distilbert"))
     assert result.exit_code == 0, result.stderr
-    assert "What each head mostly does" in result.stdout
+    assert "What each head does: its strongest role" in result.stdout
     assert "Most specific links between two different words" in result.stdout
 
 

@@ -615,3 +615,21 @@ def test_the_summary_names_the_mask_that_hides_the_key() -> None:
                       "sees itself and the 3 tokens before it); its weight is 0.")
     assert later == ("“The” → “tired”: masked, “tired” comes after “The”, and the causal mask "
                      "hides later tokens; its weight is 0.")
+
+
+def test_the_grid_marks_each_heads_strongest_role() -> None:
+    from attncli.heads import head_roles
+
+    session = session_for(MODEL_TEXT, model=BERT)
+    roles = session.roles()
+    assert roles is session.roles()  # worked out once per sentence
+    assert roles[1][3] == head_roles(session.ex, session.head(1, 3))
+    marks = [[(r.role, r.score) for r in row] for row in roles]
+    weights, base = session.grid(10, 2)
+    screen = GridScreen(session.layers, session.heads, weights, base, (0, 0), "it", "animal",
+                        marks)
+    role, score = marks[1][3]
+    words = screen.role_words(1, 3)
+    assert f"{100 * score:.0f}%" in words and "as `attn heads` marks them" in words
+    assert (f"Role: {role}" if role in ("first", "previous", "self", "next", "broad")
+            else "Role:") in words

@@ -444,19 +444,20 @@ def test_the_pair_view_shows_baselines_and_the_space_legend(width: int) -> None:
         assert float(base) == pytest.approx(100 * ov.baseline[i, j], abs=0.051)
 
 
-def test_the_pattern_view_shows_the_sink_code_at_80_columns() -> None:
+def test_the_role_view_shows_the_first_token_role_and_the_sink_at_80_columns() -> None:
     ov = overview(with_sink_head(gpt2_explanation()))
-    assert ov.patterns[0][0].pattern == "sink"
+    assert ov.patterns[0][0].pattern == "sink" and ov.patterns[0][0].roles.role == "first"
     out = render_text(render_heads.overview(ov), width=80)
     assert max(cell_len(line) for line in out.splitlines()) <= 80
     lines = out.splitlines()
     grid = lines[lines.index(next(x for x in lines if x.startswith("layer "))) + 1]
-    assert re.match(r"\s*0 K\s*\d+ ", grid), grid  # layer 0, head 0
-    assert "K sink" in out
-    assert "K: the sinks park on The in 1 head." in out
+    score = round(100 * ov.patterns[0][0].roles.score)
+    assert re.match(rf"\s*0 F\s*{score} ", grid), grid  # layer 0, head 0
+    assert "F first" in out and "K" not in grid
+    assert "first or special token over 50%): The in 1 head." in " ".join(out.split())
     flat = " ".join(out.split())
-    assert "sink: a token with nothing useful to find parks its weight on a special or first "\
-           "token: an attention sink" in flat
+    assert "first: every token attends to the first token, [CLS] or BOS where there is one" \
+        in flat
     assert "␣" in out and " ".join(SPACE_LEGEND.split()) in flat  # the links show ␣ words
 
 

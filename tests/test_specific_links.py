@@ -114,10 +114,21 @@ def test_heads_ranks_content_links_by_specificity_and_leaves_out_position() -> N
     # in head 1 every column's weight equals its baseline: nothing rises above it
     assert [link.specificity for link in ov.top] == pytest.approx([0.44, 0.0])
     out = render_text(render_heads.overview(ov), width=100)
-    assert "layer  0 head  2   it → animal   60.0%  baseline 16.0%  +44.0  [K]" in out
+    assert "layer  0 head  2   it → animal   60.0%  baseline 16.0%  +44.0  [F]" in out
     assert "Left out: rows that attend by position" in " ".join(out.split())
     follow = yours.follow(ex)
     assert (follow[0].head, follow[0].src, follow[0].dst, follow[1]) == (2, 3, 1, True)
+
+
+def test_a_head_whose_strongest_role_is_positional_links_nothing_by_meaning() -> None:
+    # the row looks hardest at a word two places away, in a head whose pattern is "first"
+    # but whose strongest role (roles.py) is previous: positional all the same
+    row = np.array([0.3, 0.0, 0.7, 0.0, 0.0])
+    assert link_kind(row, 4, [], "first") == "content"
+    assert link_kind(row, 4, [], "first", head_role="previous") == "positional"
+    assert link_kind(row, 4, [], "first", head_role="offset") == "content"
+    kinds = row_kinds(np.array([row] * 5), [], "first", head_role="self")
+    assert set(kinds) == {"positional"}
 
 
 def test_only_positional_links_are_said_to_be_so() -> None:
@@ -133,8 +144,8 @@ def test_only_positional_links_are_said_to_be_so() -> None:
                            "position or parks on a sink.")
     assert ("'animal' → 'the', 100.0% against a baseline of 40.0%; but its head looks at the "
             "previous token whatever the words are: position, not meaning.") in said
-    assert said.endswith("What the one head mostly does, from its weights (as `attn heads` "
-                         "names it): 1 looks at the previous token.")
+    assert said.endswith("What the one head does, by its strongest role (as `attn heads` "
+                         "marks it): 1 looks at the previous token.")
     out = render_text(render_heads.overview(overview(ex)), width=100)
     assert "None: in every head, each row attends by position or parks on a sink." in out
 
@@ -166,8 +177,8 @@ def test_part_3_teaches_it_and_animal_against_street() -> None:
                   if (t["layer"], t["head"]) == (best["layer"], best["head"]))
     assert (f"The same head gives 'street' {100 * street['weight']:.1f}%, against a baseline "
             f"of {100 * street['baseline']:.1f}%") in part
-    patterns = [p["pattern"] for row in heads_json()["patterns"] for p in row]
-    assert f"{patterns.count('mixed')} have no single pattern" in part
+    roles = [p["role"] for row in heads_json()["patterns"] for p in row]
+    assert f"{roles.count('mixed')} have no single role" in part
 
 
 def test_heads_json_links_carry_specificity_and_pattern() -> None:

@@ -191,6 +191,8 @@ def explain(
     "attn heads \"The animal didn't cross the street because it was tired\" \\\n"
     "      --model ./all-MiniLM-L6-v2 --rollout it",
     "attn heads --model ./gpt2 --induction --length 30 --seed 1",
+    'attn heads "The cat saw the cat" --model ./all-MiniLM-L6-v2 \\\n'
+    '      --role previous',
 ))
 def heads_cmd(
     text: Annotated[str | None, typer.Argument(
@@ -210,6 +212,10 @@ def heads_cmd(
         help="Attention rollout (Abnar & Zuidema 2020) for this query word (WORD, WORD#2 or "
              "#7): how much of each input token reaches it, layer by layer, through every "
              "head and the residual path.", show_default=False)] = None,
+    role: Annotated[str | None, typer.Option(
+        "--role", metavar="ROLE", show_default=False,
+        help="List only the heads whose strongest role is ROLE, by score: previous, next, "
+             "self, first, sep, punct, duplicate, offset or broad.")] = None,
     model: ModelOpt = None,
     revision: RevisionOpt = None,
     layer: Annotated[str | None, typer.Option(
@@ -247,14 +253,14 @@ def heads_cmd(
     """Every layer and head at once, in one grid.
 
     With --from and --to: how much the first word attends to the second in each head, and the
-    heads that link them most. Without them: what each head mostly does, and the links that
-    rise most above their baseline (position and sink rows left out). --measure norm reads
-    the norm-based shares instead of the weights; --rollout WORD follows WORD through the
-    layers. TEXT is the sentence, in quotes; - reads it from standard input. With --model and
-    --induction (no TEXT): the repeated-random-token probe, every head's induction and
-    duplicate-token score.
+    heads that link them most. Without them: each head's strongest role, and the links that
+    rise most above their baseline (position and sink rows left out). With --role: the heads
+    of one role. --measure norm reads the norm-based shares instead of the weights; --rollout
+    WORD follows WORD through the layers. TEXT is the sentence, in quotes; - reads it from
+    standard input. With --model and --induction (no TEXT): the repeated-random-token probe,
+    every head's induction and duplicate-token score.
     """
-    from attncli.heads import overview
+    from attncli.heads import best_for, by_role, check_role, overview
 
     exports = output.exports_for(svg, html, txt, force, as_json)
     if induction or length is not None:
@@ -277,6 +283,11 @@ def heads_cmd(
     if rollout is not None and measure == "norm":
         raise AttnError("--rollout goes with the attention weights (--measure weight): rollout "
                         "multiplies each layer's weights")
+    if role is not None:
+        check_role(role, "--role")
+        if from_word is not None or rollout is not None:
+            raise AttnError("--role lists the heads of one role: it does not go with --from or "
+                            "--rollout")
     if model is not None:
         layer = "all" if layer is None else layer
         head = "all" if head is None else head
@@ -299,17 +310,22 @@ def heads_cmd(
         rolled = flow.rollout_of(ex, query, note)
     ov = overview(ex if norms is None else flow.with_shares(ex, norms), from_word, to_word,
                   top=top, names=("--from", "--to"))
+    listed = by_role(ov, role) if role is not None else None
     if as_json:
         from attncli import export
 
-        output.write_json(export.heads_to_dict(ov, norms=norms, gap=gap, rollout=rolled,
-                                               weights=ex))
+        output.write_json(export.heads_to_dict(ov, role, listed, norms=norms, gap=gap,
+                                               rollout=rolled, weights=ex))
         return
     from attncli.render import heads as render_heads
     from attncli.render.header import with_header
 
-    body = (render_heads.rollout_view(ex, rolled) if rolled is not None
-            else render_heads.overview(ov, gap=gap, norm=norms is not None))
+    if rolled is not None:
+        body = render_heads.rollout_view(ex, rolled)
+    elif role is not None and listed is not None:
+        body = render_heads.role_list(ov, role, listed, best_for(ov, role))
+    else:
+        body = render_heads.overview(ov, gap=gap, norm=norms is not None)
     view = with_header(ex, body, output.tips(ex))
     output.show(view, exports, f"attn heads: {ex.text}")
 

@@ -24,7 +24,7 @@ from attncli.heads import (
     baseline,
     overview,
     pair_links,
-    pattern_counts,
+    role_counts,
     teachable,
 )
 from attncli.lookup import word_pieces
@@ -109,37 +109,44 @@ def pct1(weight: float) -> str:
     return f"{100 * weight:.1f}%"
 
 
-# what a head with each pattern does, for one head and for several
+# what a head with each pattern (heads.PATTERNS) or strongest role (roles.ROLES) does, for
+# one head and for several
 DOING = {
     "sink": ("parks on a sink", "park on a sink"),
-    "mixed": ("has no single pattern", "have no single pattern"),
+    "mixed": ("has no single role", "have no single role"),
     "first": ("looks mostly at the first token", "look mostly at the first token"),
     "last": ("looks mostly at the last token", "look mostly at the last token"),
     "previous": ("looks at the previous token", "look at the previous token"),
     "next": ("looks at the next token", "look at the next token"),
     "self": ("looks at itself", "look at themselves"),
+    "sep": ("looks mostly at [SEP]/EOS", "look mostly at [SEP]/EOS"),
+    "punct": ("looks mostly at punctuation", "look mostly at punctuation"),
+    "duplicate": ("looks at earlier copies of a token", "look at earlier copies of a token"),
+    "offset": ("looks a fixed number of tokens away", "look a fixed number of tokens away"),
+    "broad": ("spreads its weight evenly", "spread their weight evenly"),
 }
 
 
 def patterns_line(ov: Overview) -> str:
-    """One sentence: how many heads show each pattern, most first (as `attn heads` names
-    them)."""
-    counts = pattern_counts(ov)
+    """One sentence: how many heads have each strongest role, most first (as `attn heads`
+    marks them)."""
+    counts = role_counts(ov)
     total = sum(k for _, k in counts)
     parts = [f"{k} {DOING[name][k != 1]}" for name, k in counts]
     listed = parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]
-    who = ("the one head mostly does, from its" if total == 1
-           else f"the {total} heads mostly do, from their")
-    return f"What {who} weights (as `attn heads` names it): {listed}."
+    who = ("the one head does, by its strongest" if total == 1
+           else f"the {total} heads do, by their strongest")
+    return f"What {who} role (as `attn heads` marks it): {listed}."
 
 
 def _kind_words(link: Link) -> str:
     """Why a link is no lesson about meaning (link_kind's verdict, in words)."""
     if link.kind == "sink":
         return "its row gives more than half its weight to a first or special token: a sink"
-    if link.pattern in POSITIONAL:
-        return (f"its head {DOING[link.pattern][0]} whatever the words are: position, not "
-                "meaning")
+    for name in (link.pattern, link.role):  # the head's pattern, else its strongest role
+        if name in POSITIONAL:
+            return (f"its head {DOING[name][0]} whatever the words are: position, not "
+                    "meaning")
     return "its row looks hardest at the word itself or a neighbour: position, not meaning"
 
 

@@ -380,8 +380,9 @@ class Explorer(App[None]):
             if choice is not None:
                 self.layer, self.head = choice
 
+        roles = [[(r.role, r.score) for r in row] for row in self.session.roles()]
         self.push_screen(GridScreen(self.session.layers, self.session.heads, weights, base,
-                                    (self.layer, self.head), a, b), jump)
+                                    (self.layer, self.head), a, b, roles), jump)
 
     def action_matrix(self) -> None:
         s = self.steps

@@ -11,6 +11,8 @@ from textual.containers import Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import DataTable, Input, Static
 
+from attncli.render.heads import ROLE_CODES, ROLE_NAMES
+
 KEYS = (  # each line fits an 80-column terminal, in its box
     ("↑ / ↓", "the query token (after Tab, the key token)"),
     ("Tab", "the next of: query list, key list, sums"),
@@ -34,17 +36,20 @@ class GridScreen(ModalScreen[tuple[int, int] | None]):
     BINDINGS = [Binding("escape,q,g", "close", "close")]
 
     def __init__(self, layers: list[int], heads: list[int], weights, base,
-                 at: tuple[int, int], a: str, b: str) -> None:
+                 at: tuple[int, int], a: str, b: str,
+                 roles: list[list[tuple[str, float]]] | None = None) -> None:
         super().__init__()
         self.layer_ids, self.head_ids, self.weights, self.base = layers, heads, weights, base
         self.at, self.a, self.b = at, a, b
+        self.roles = roles  # [layer][head] (strongest role, its score), as `attn heads`
 
     def compose(self) -> ComposeResult:
         with Vertical(id="grid-box"):
             yield Static(Text.assemble(
                 "How much “", (self.a, "bold"), "” gives “", (self.b, "bold"),
-                "” in each head, in percent (rows: layers, columns: heads). "
-                "Enter or a click jumps to a head; Esc closes."), id="grid-title")
+                "” in each head, in percent (rows: layers, columns: heads)"
+                + (", and the head's strongest role" if self.roles else "")
+                + ". Enter or a click jumps to a head; Esc closes."), id="grid-title")
             yield DataTable(id="grid", zebra_stripes=False)
             yield Static(id="grid-baseline")
 
@@ -54,7 +59,10 @@ class GridScreen(ModalScreen[tuple[int, int] | None]):
         for h in self.head_ids:
             table.add_column(f"h{h}", key=str(h))
         for i, layer in enumerate(self.layer_ids):
-            table.add_row(str(layer), *(f"{100 * w:.0f}" for w in self.weights[i]),
+            marks = ([f" {ROLE_CODES[r]}" for r, _ in self.roles[i]] if self.roles
+                     else [""] * len(self.head_ids))
+            table.add_row(str(layer), *(f"{100 * w:.0f}{m}" for w, m in
+                                        zip(self.weights[i], marks, strict=True)),
                           key=str(layer))
         row, col = self.layer_ids.index(self.at[0]), self.head_ids.index(self.at[1])
         table.move_cursor(row=row, column=col + 1)
@@ -68,7 +76,18 @@ class GridScreen(ModalScreen[tuple[int, int] | None]):
         self.query_one("#grid-baseline", Static).update(Text(
             f"layer {self.layer_ids[row]}, head {self.head_ids[col]}: {100 * w:.1f}%, while the "
             f"tokens that see it give “{self.b}” {100 * b:.1f}% on average "
-            f"({100 * (w - b):+.1f})."))
+            f"({100 * (w - b):+.1f})." + self.role_words(row, col)))
+
+    def role_words(self, row: int, col: int) -> str:
+        """The head's strongest role in words, and the codes the grid shows."""
+        if not self.roles:
+            return ""
+        role, score = self.roles[row][col]
+        shown = {r for line in self.roles for r, _ in line}
+        codes = ", ".join(f"{c} {ROLE_NAMES[r]}" for r, c in ROLE_CODES.items() if r in shown)
+        said = (f"no role holds (highest {100 * score:.0f}%)" if role == "mixed"
+                else f"{ROLE_NAMES[role]} {100 * score:.0f}%")
+        return f" Role: {said}. ({codes}; as `attn heads` marks them.)"
 
     def on_data_table_cell_highlighted(self, event: DataTable.CellHighlighted) -> None:
         self.show_baseline(event.coordinate.row, event.coordinate.column - 1)

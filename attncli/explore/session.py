@@ -14,7 +14,8 @@ import numpy as np
 
 from attncli.attention import HeadSteps, Steps
 from attncli.explain import Explanation
-from attncli.heads import pair_grid
+from attncli.heads import head_roles, pair_grid
+from attncli.roles import Roles
 from attncli.sums import Pair, pair
 
 Build = Callable[[str, bool, str], Explanation]  # (text, causal, positions) -> every head
@@ -30,6 +31,7 @@ class Session:
     positions: str = "none"
     can_toggle: bool = True  # seeded and file weights: the mask and positions can change
     _cache: dict[tuple[str, bool, str], Explanation] = field(default_factory=dict)
+    _roles: dict[tuple[str, bool, str], list[list[Roles]]] = field(default_factory=dict)
 
     @property
     def ex(self) -> Explanation:
@@ -51,6 +53,15 @@ class Session:
 
     def pair(self, layer: int, head: int, query: int, key: int) -> Pair:
         return pair(self.head(layer, head), query, key)
+
+    def roles(self) -> list[list[Roles]]:
+        """[layer][head] each head's role scores and strongest role (heads.head_roles)."""
+        key = (self.text, self.causal, self.positions)
+        if key not in self._roles:
+            ex = self.ex
+            self._roles[key] = [[head_roles(ex, self.head(layer, h)) for h in self.heads]
+                                for layer in self.layers]
+        return self._roles[key]
 
     def grid(self, query: int, key: int) -> tuple[np.ndarray, np.ndarray]:
         """(layers × heads) the weight query gives key in each head, and key's baseline there:

@@ -9,14 +9,21 @@ from rich.text import Text
 
 from attncli.explain import Explanation
 from attncli.flow import GAP_POINTS, GAP_RATIO, Gap, Rollout
-from attncli.heads import PATTERNS, Link, Overview
+from attncli.heads import HeadPattern, Link, Overview
 from attncli.induction import Probe
 from attncli.render.widgets import Bars
+from attncli.roles import BROAD_ABOVE, HOLDS, ROLES
 from attncli.safe_text import SPACE_LEGEND, SPACE_MARK, SPACE_MARKERS, space_marked, visible
 
 SHADES = (" ", "░", "▒", "▓", "█")  # weight 0–0.1, 0.1–0.3, 0.3–0.5, 0.5–0.7, 0.7–1
 CODES = {"self": "S", "previous": "P", "next": "N", "first": "F", "last": "L", "sink": "K",
          "mixed": "·"}
+# each head's strongest role, as the grid marks it
+ROLE_CODES = {"previous": "P", "next": "N", "self": "S", "first": "F", "sep": "E",
+              "punct": ",", "duplicate": "D", "offset": "O", "broad": "B", "mixed": "·"}
+ROLE_NAMES = {"previous": "previous", "next": "next", "self": "self", "first": "first",
+              "sep": "[SEP]/EOS", "punct": "punctuation", "duplicate": "duplicate",
+              "offset": "offset k", "broad": "broad", "mixed": "mixed"}
 MARKS = {"positional": "position", "sink": "sink"}  # a pair row that teaches no meaning
 LABEL_W = len("layer 10 head 11")  # the "layer  3 head  1" that starts each listed head
 
@@ -170,22 +177,64 @@ def _sinks(ov: Overview, label: _Labels) -> list[Text]:
         return []
     named = ", ".join(f"{label(i, key=True)} in {k} head{'s' if k > 1 else ''}"
                       for i, k in ov.sink_tokens)
-    return [Text(f"K: the sinks park on {named}.")]
+    return [Text(f"Sinks (half the rows or more give one first or special token over 50%): "
+                 f"{named}.")]
+
+
+def _offsets(ov: Overview) -> list[Text]:
+    """The k of each head the grid marks O."""
+    found = [p for row in ov.patterns for p in row if p.roles and p.roles.role == "offset"]
+    if not found:
+        return []
+    return [Text("O: " + ", ".join(f"k = {p.roles.k:+d} in layer {p.layer} head {p.head}"
+                                   for p in found) + ".")]
 
 
 def _patterns(ov: Overview, label: _Labels) -> list[RenderableType]:
-    cells = [[(CODES[p.pattern], round(100 * p.score)) for p in row] for row in ov.patterns]
-    return [Text("What each head mostly does (pattern and its average weight in "
-                 "percent; rows are layers, columns heads)"),
+    cells = [[(ROLE_CODES[p.roles.role], round(100 * p.roles.score)) for p in row]
+             for row in ov.patterns]
+    shown = {p.roles.role for row in ov.patterns for p in row}
+    described = [f"{ROLE_NAMES[n]}: {d}" for n, d in ROLES.items() if n in shown]
+    return [Text("What each head does: its strongest role and that role's score in percent "
+                 "(rows are layers, columns heads)"),
             Grid(ov.layers, ov.heads, cells),
-            Text("  ".join(f"{CODES[name]} {name}" for name in PATTERNS)),
-            Text(f"({'; '.join(f'{n}: {d}' for n, d in PATTERNS.items())})", style="dim"),
+            Text("  ".join(f"{code} {ROLE_NAMES[name]}" for name, code in ROLE_CODES.items()
+                           if name in shown)),
+            Text((f"({'; '.join(described)}.) " if described else "") +
+                 f"A role names a head when its score is {100 * HOLDS:.0f}% or more; of "
+                 "several, the one furthest above the score of a head spreading each row "
+                 f"evenly. With none: B when the rows are {100 * BROAD_ABOVE:.0f}% as spread "
+                 "as they can be or more (their entropy over the log of the keys they see), "
+                 "else · with the highest score.", style="dim"),
+            *_offsets(ov),
             *_sinks(ov, label),
             *([Text("Cross-attention: each target token looks at the source's tokens, so "
-                     "first and last are the source's, and self, previous and next do not "
-                     "apply.", style="dim")] if ov.ex.cross else []),
+                     "only first, [SEP]/EOS, punctuation and broad apply.",
+                     style="dim")] if ov.ex.cross else []),
             Text(""),
             *_specific(ov, label)]
+
+
+def role_list(ov: Overview, role: str, heads: list[HeadPattern],
+              best: HeadPattern | None) -> Group:
+    """`heads --role`: the heads whose strongest role is `role`, ranked by its score; with
+    none, the head with the highest score for it (best)."""
+    parts: list[RenderableType] = [Text(
+        f"Heads whose strongest role is {ROLE_NAMES[role]} ({ROLES[role]}), by score:",
+        style="bold")]
+    for p in heads:
+        k = f"  k = {p.roles.k:+d}" if role == "offset" else ""
+        parts.append(Text(f"layer {p.layer:>2} head {p.head:>2}  {100 * p.roles.score:5.1f}%{k}"))
+    if not heads:
+        parts.append(Text("None."))
+        if best is not None:
+            score = best.roles.scores[role]
+            why = (f"below the {100 * HOLDS:.0f}% a role needs" if score < HOLDS else
+                   f"there {ROLE_NAMES[best.roles.role]} rises further above its even-spread "
+                   "score")
+            parts.append(Text(f"The highest {ROLE_NAMES[role]} score is layer {best.layer} "
+                              f"head {best.head}'s, {100 * score:.1f}%: {why}.", style="dim"))
+    return Group(*parts)
 
 
 def _specific(ov: Overview, label: _Labels) -> list[RenderableType]:
@@ -197,7 +246,7 @@ def _specific(ov: Overview, label: _Labels) -> list[RenderableType]:
     for link in ov.top:
         line = _link(label, link)
         line.append(f"  baseline {100 * (link.baseline or 0.0):4.1f}%  "
-                    f"{100 * link.specificity:+5.1f}  [{CODES[link.pattern or 'mixed']}]")
+                    f"{100 * link.specificity:+5.1f}  [{ROLE_CODES[link.role or 'mixed']}]")
         lines.append(line)
     if not ov.top:
         lines.append(Text("None: in every head, each row attends by position or parks on a "
@@ -205,7 +254,7 @@ def _specific(ov: Overview, label: _Labels) -> list[RenderableType]:
     lines.append(Text("Left out: rows that attend by position (in a self, previous or next "
                       "head, or with their largest weight on the word itself or a neighbour) "
                       "and rows that give more than half their weight to the first or a special "
-                      "token (a sink). [K], [·]…: the head's pattern, as in the grid.",
+                      "token (a sink). [F], [·]…: the head's role, as in the grid.",
                       style="dim"))
     return lines
 
