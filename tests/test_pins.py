@@ -88,6 +88,7 @@ def differences(directory: Path, name: str, prefix: str = "") -> dict[str, float
 
     def note(key: str, ours: np.ndarray, theirs: np.ndarray) -> None:
         assert ours.shape == theirs.shape, (key, ours.shape, theirs.shape)
+        assert np.isfinite(ours).all() and np.isfinite(theirs).all(), key  # no NaN slips by
         excess = np.abs(ours - theirs) / (ATOL + RTOL * np.abs(theirs).max())
         worst[key] = max(worst.get(key, 0.0), float(excess.max()))
 
@@ -104,9 +105,10 @@ def differences(directory: Path, name: str, prefix: str = "") -> dict[str, float
         note("v", ours["v"], pin[prefix + "v"][layer, head // group])
         note("scores", ours["scores"] * query_scale, pin[prefix + "scores"][layer, head])
         logits = pin[prefix + "logits"][layer, head]
-        hidden = logits < HIDDEN
-        worst["masks"] = max(worst["masks"], float((np.isnan(ours["scaled"]) != hidden).any()))
-        note("scaled", np.where(hidden, 0, ours["scaled"]), np.where(hidden, 0, logits))
+        hidden, ours_hidden = logits < HIDDEN, np.isnan(ours["scaled"])  # JSON null: −∞
+        worst["masks"] = max(worst["masks"], float((ours_hidden != hidden).any()))
+        either = hidden | ours_hidden
+        note("scaled", np.where(either, 0, ours["scaled"]), np.where(either, 0, logits))
         if prefix + "position_bias" in pin:
             note("score_bias", ours["score_bias"], pin[prefix + "position_bias"][layer, head])
     return worst
