@@ -46,8 +46,20 @@ only adds norms.npz (input_ids, norms, value_norms: the norm-based measure of Ko
 al. 2020, worked out from transformers' own value projection, W_O and attentions; see
 make_norms) beside the existing reference of bert, llama and mistral, or of those named.
 
-It is deterministic: torch is seeded per fixture and reference.npz is written with fixed
-zip timestamps, so running it twice gives byte-identical files.
+    python scripts/make_model_fixtures.py --pins [NAME ...]
+
+only adds pins.npz beside the existing reference of every fixture in PIN_FIXTURES (each
+family, the RoPE scaling variants, gpt2-layer-scale, t5, mt5 and umt5), or of those named; a
+full build writes it too. It holds what the screens show, as transformers computes it, for
+reference.npz's input_ids, caught inside transformers' eager_attention_forward (see
+make_pins): float32 q (layers, heads, n, d) after bias, q/k norm and RoPE; k and v (layers,
+kv_heads, n, d); scores = q·kᵀ before the scaling; scaling (layers,) float64; logits, the
+softmax's input (scaled, gemma2's softcap, t5's position_bias, then the mask, where a hidden
+key gets -3.4e38); and for t5, mt5 and umt5 position_bias, and the same keys with decoder_ and
+cross_ for the decoder's self- and cross-attention.
+
+It is deterministic: torch is seeded per fixture and reference.npz (norms.npz, pins.npz) is
+written with fixed zip timestamps, so running it twice gives byte-identical files.
 """
 
 from __future__ import annotations
@@ -753,6 +765,8 @@ def make_seq2seq(name: str, spec: dict, dest: Path) -> dict:
     cross = found["cross_attentions"]
     assert cross.shape[-2:] == (len(decoder_ids), len(ids)), cross.shape
     assert (np.triu(found["decoder_attentions"], k=1) == 0).all(), f"{name}: not causal"
+    if name in PIN_FIXTURES:
+        make_pins(name, dest)
     return {"vocab": tok.get_vocab_size(), "n": len(ids), "shape": found["attentions"].shape,
             "peaked": float((cross.max(-1) > 0.5).mean()), "noisy": len(noisy)}
 
@@ -879,6 +893,8 @@ def make(name: str, out: Path) -> dict:
         **extra,
     })
     check(name, dest, ids, attentions, dtype=spec["dtype"], text=text)
+    if name in PIN_FIXTURES:
+        make_pins(name, dest)
     return {"vocab": tok.get_vocab_size(), "n": len(ids), "shape": attentions.shape,
             "peaked": float((attentions.max(-1) > 0.5).mean()), "noisy": len(noisy)}
 
@@ -1106,6 +1122,137 @@ def make_roles(name: str, out: Path) -> None:
           f"{np.asarray(scores).shape}")
 
 
+# ---- pins: what the screens show, as transformers computes it ----------------------------
+# Every family's attention module (transformers 5.24) hands its heads to a module-level
+# eager_attention_forward(module, query, key, value, attention_mask, scaling=..., ...), which
+# runs query @ key^T (torch.matmul), times scaling, (gemma2) softcap * tanh(. / softcap),
+# (t5, mt5, umt5) + position_bias, + attention_mask, then softmax, then weights @ value. The
+# capture swaps that function, in every loaded modeling module, for one that records its
+# arguments and, while it runs, what torch.matmul returns and what softmax is given: the
+# numbers transformers itself computed, not a second computation of them.
+
+PIN_FIXTURES = ("bert", "roberta", "xlm-roberta", "distilbert", "electra", "gpt2",
+                "gpt2-layer-scale", "opt", "gpt_neox", "llama", "llama-linear", "llama-dynamic",
+                "llama-yarn", "llama-llama3", "mistral", "qwen2", "qwen3", "phi3",
+                "phi3-longrope", "phi3-longrope-short", "olmo2", "gemma", "gemma2",
+                "gemma3_text", "t5", "mt5", "umt5")
+
+
+class Capture:
+    """While active, every eager_attention_forward call is recorded in self.calls."""
+
+    def __init__(self) -> None:
+        self.calls: list[dict] = []
+        self.originals: dict = {}
+
+    def __enter__(self) -> Capture:
+        for mod_name, mod in list(sys.modules.items()):
+            if mod_name.startswith("transformers.models.") and hasattr(
+                    mod, "eager_attention_forward"):
+                self.originals[mod] = mod.eager_attention_forward
+                mod.eager_attention_forward = self.wrap(mod.eager_attention_forward)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for mod, original in self.originals.items():
+            mod.eager_attention_forward = original
+
+    def wrap(self, original):
+        def eager(module, query, key, value, attention_mask, *args, **kwargs):
+            matmuls: list[torch.Tensor] = []
+            softmax_in: list[torch.Tensor] = []
+            matmul, softmax = torch.matmul, torch.nn.functional.softmax
+
+            def seen_matmul(a, b, *rest, **kw):
+                out = matmul(a, b, *rest, **kw)
+                matmuls.append(out)
+                return out
+
+            def seen_softmax(x, *rest, **kw):
+                softmax_in.append(x)
+                return softmax(x, *rest, **kw)
+
+            torch.matmul, torch.nn.functional.softmax = seen_matmul, seen_softmax
+            try:
+                out = original(module, query, key, value, attention_mask, *args, **kwargs)
+            finally:
+                torch.matmul, torch.nn.functional.softmax = matmul, softmax
+            # q @ k^T, then weights @ v; one softmax: nothing else may hide in between
+            assert len(matmuls) == 2 and len(softmax_in) == 1, (len(matmuls), len(softmax_in))
+            self.calls.append({"module": module, "q": query, "k": key, "v": value,
+                               "scores": matmuls[0], "logits": softmax_in[0],
+                               "weights": out[1], "scaling": kwargs["scaling"],
+                               "position_bias": kwargs.get("position_bias")})
+            return out
+        return eager
+
+
+def pin_stack(module_name: str) -> str:
+    """The prefix of a call's arrays in pins.npz: "" (encoder or decoder-only self-attention),
+    "decoder_" (an encoder-decoder's decoder self-attention) or "cross_"."""
+    if ".EncDecAttention" in module_name:
+        return "cross_"
+    return "decoder_" if module_name.startswith("decoder.block.") else ""
+
+
+def make_pins(name: str, dest: Path) -> dict:
+    """Write <dest>/pins.npz for an existing fixture: per layer, transformers' q, k, v, scores
+    and logits, for reference.npz's input_ids (and decoder_input_ids), in float32.
+
+    q (L, H, n, d): the query heads as eager_attention_forward receives them: projected, with
+    their bias, q-norm and RoPE (opt: also times head_dim^-0.5, which opt applies to the query
+    and then passes scaling 1.0). k, v (L, KV, m, d): the key and value heads, after RoPE, before
+    repeat_kv (KV < H with grouped-query attention: query head h reads h // (H / KV)).
+    scores (L, H, n, m): query @ key^T, before the scaling. scaling (L,) float64: the factor
+    transformers then multiplies by. logits (L, H, n, m): the softmax's input, i.e. scores ×
+    scaling, then gemma2's softcap, then t5's position_bias, then the attention mask (hidden keys
+    get float32's lowest, -3.4e38). position_bias (L, H, n, m), t5, mt5, umt5 self-attention only.
+    Only reads the fixture's files; writes only pins.npz."""
+    config = json.loads((dest / "config.json").read_text())
+    cls = getattr(transformers, config["architectures"][0])
+    model = cls.from_pretrained(str(dest), dtype=torch.float32,
+                                attn_implementation="eager").eval()
+    with np.load(dest / "reference.npz", allow_pickle=False) as npz:
+        ref = {key: npz[key] for key in npz.files}
+    inputs = {"input_ids": torch.tensor([ref["input_ids"].tolist()], dtype=torch.long)}
+    if "decoder_input_ids" in ref:
+        inputs["decoder_input_ids"] = torch.tensor([ref["decoder_input_ids"].tolist()],
+                                                   dtype=torch.long)
+    with Capture() as capture, torch.no_grad():
+        model(**inputs, output_attentions=True)
+    names = {id(m): n for n, m in model.named_modules()}
+    stacks: dict[str, list[dict]] = {}
+    for call in capture.calls:
+        stacks.setdefault(pin_stack(names[id(call["module"])]), []).append(call)
+    attentions = {"": "attentions", "decoder_": "decoder_attentions",
+                  "cross_": "cross_attentions"}
+    pins: dict[str, np.ndarray] = {"input_ids": ref["input_ids"]}
+    if "decoder_input_ids" in ref:
+        pins["decoder_input_ids"] = ref["decoder_input_ids"]
+    for prefix, calls in stacks.items():
+        expected = ref[attentions[prefix]]
+        assert len(calls) == len(expected), (name, prefix, len(calls), len(expected))
+
+        def stacked(key: str, calls: list[dict] = calls) -> np.ndarray:
+            return np.ascontiguousarray(
+                torch.stack([c[key][0] for c in calls]).numpy(), dtype=np.float32)
+
+        weights = stacked("weights")
+        # the calls are the forward pass that gave the reference: the same weights, bit for bit
+        assert np.array_equal(weights, expected), f"{name}: {prefix}weights differ"
+        logits = stacked("logits")
+        assert np.array_equal(torch.softmax(torch.from_numpy(logits), -1).numpy(), weights)
+        for key in ("q", "k", "v", "scores"):
+            pins[prefix + key] = stacked(key)
+        pins[prefix + "scaling"] = np.array([c["scaling"] for c in calls], dtype=np.float64)
+        pins[prefix + "logits"] = logits
+        if prefix != "cross_" and calls[0]["position_bias"] is not None:
+            pins[prefix + "position_bias"] = stacked("position_bias")
+    save_npz(dest / "pins.npz", pins)
+    return {"stacks": sorted(stacks), "q": pins["q"].shape, "k": pins["k"].shape,
+            "bytes": (dest / "pins.npz").stat().st_size}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--out", type=Path,
@@ -1118,6 +1265,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--roles", action="store_true",
                         help=f"only write roles.npz for {', '.join(ROLE_FIXTURES)} (or the NAMEs "
                              "among them), from the fixtures already written")
+    parser.add_argument("--pins", action="store_true",
+                        help="only write pins.npz (transformers' q, k, v, scores and logits) "
+                             f"for existing fixtures: {', '.join(PIN_FIXTURES)} or those named")
     args = parser.parse_args(argv)
     unknown = [n for n in args.names if n not in SPECS]
     if unknown:
@@ -1134,6 +1284,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.roles:
         for name in [n for n in args.names or ROLE_FIXTURES if n in ROLE_FIXTURES]:
             make_roles(name, args.out)
+        return 0
+    if args.pins:
+        for name in args.names or PIN_FIXTURES:
+            info = make_pins(name, args.out / name)
+            print(f"{name:20s} pins {'/'.join(s or 'self' for s in info['stacks'])}  q "
+                  f"{info['q']}  k {info['k']}  {info['bytes'] / 1024:.0f} KiB")
         return 0
     for name in args.names or list(SPECS):
         info = make(name, args.out)
