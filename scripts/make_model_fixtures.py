@@ -1281,6 +1281,7 @@ def main(argv: list[str] | None = None) -> int:
         for name in args.names or NORM_FIXTURES:
             info = make_norms(name, args.out / name)
             print(f"{name:10s} norms {info['shape']}  {info['kv_heads']} key/value heads")
+        return 0
     if args.roles:
         for name in [n for n in args.names or ROLE_FIXTURES if n in ROLE_FIXTURES]:
             make_roles(name, args.out)
