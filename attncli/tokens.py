@@ -51,9 +51,9 @@ def load_tokenizer(path: str | Path) -> Tokenizer:
     path = Path(path)
     # read here, as a regular file only (a FIFO would hang the Rust side beyond Ctrl-C)
     data = read_bytes(path, what="tokenizer file", limit=MAX_TOKENIZER)
-    try:  # the bytes as they are: no Python str of a file that may be 30 MB (10% faster)
+    try:  # the bytes as they are: no Python str of a file that may be tens of MB
         tokenizer = Tokenizer.from_buffer(data)
-    except Exception:  # a bad file: refused below, with the same message as ever
+    except Exception:  # a bad file: refused below, with the message that names the file
         tokenizer = None
     if tokenizer is None:
         try:

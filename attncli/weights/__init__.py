@@ -90,7 +90,7 @@ def check_sizes(d_model: int, d_k: int, d_v: int, heads: int) -> None:
 
 def _blake2b(data: bytes, digest_size: int):
     """hashlib.blake2b, which is CPython's own _blake2 module (never OpenSSL's): imported from
-    there directly, since importing hashlib loads OpenSSL (2.5 ms of start-up)."""
+    there directly, since importing hashlib loads OpenSSL, which slows every start-up."""
     try:
         from _blake2 import blake2b
     except ImportError:  # a Python without the module: hashlib finds blake2b elsewhere
