@@ -349,7 +349,7 @@ def test_heads_and_compare_name_the_options_only_from_the_cli() -> None:
     ex = explain(text, word_level(text), wts.seeded(0, 8, 4, 4, 2), seed=0)
     (note,) = overview(ex, "cat", "saw").notes
     assert note.startswith("the query word 'cat' matches 2 tokens") and "--" not in note
-    assert "Name another as 'cat#2' or '#4'." in note
+    assert "Pick another with 'cat#2' or '#4'." in note
     assert "--" not in " ".join(compare(ex, ex, "cat").notes)
     with pytest.raises(AttnError, match="^the query word and the key word go together$"):
         overview(ex, "cat")

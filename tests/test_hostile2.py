@@ -176,7 +176,7 @@ def test_naming_a_word_reads_each_label_once_not_once_per_token(
     calls = []
     real = Token.label
     monkeypatch.setattr(Token, "label", lambda self, text: calls.append(1) or real(self, text))
-    assert find_all(ex, "tired", "--focus") == [300]
+    assert find_all(ex, "tired", "focus") == [300]
     find_all(ex, "w7", "--focus")
     assert len(calls) <= 301  # linear: each label worked out once (it was 301² before)
 

@@ -25,11 +25,10 @@ from hypothesis import strategies as st
 from rich.cells import cell_len
 
 from attncli import weights as wts
-from attncli.explain import Explanation, explain
+from attncli.explain import Explanation, explain, with_focus
 from attncli.lookup import find_all
 from attncli.render import explain as render
 from attncli.render import widgets
-from attncli.sums import with_focus
 from attncli.tokens import word_level
 from attncli.weights import files as weightfiles
 
@@ -53,7 +52,7 @@ def seeded(text: str, *, heads: int = 1, **kwargs) -> Explanation:
 def shown(ex: Explanation, *, focus: str | None = None, **kwargs) -> str:
     """The view without its header (tested on its own), with --focus looked up first."""
     if focus is not None:
-        ex = with_focus(ex, find_all(ex, focus, "--focus"))
+        ex = with_focus(ex, find_all(ex, focus, "focus"))
     return render_text(render.explanation(ex, header=False, **kwargs))
 
 

@@ -1,7 +1,8 @@
 """Which numbers to explain, from the command-line options: seeded, a weights file, or a model.
 
 The commands in commands.py only parse options; this turns them into an Explanation, and
-looks up the words they name (--focus, --from, --to) before anything is drawn.
+looks up the words they name (--focus, --from, --to) before anything is drawn. Below here
+messages name the words' roles; cli.roles names their options.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from attncli.cli.memory import keep_freed_memory
+from attncli.cli.roles import said
 from attncli.errors import AttnError
 from attncli.safe_text import visible
 
@@ -85,17 +87,17 @@ def explain_words(ex, *, focus: str | None, src: str | None, dst: str | None,
                  for hs in ex.heads}
         ex = replace(ex, sinks={key: sink for key, sink in sinks.items() if sink is not None})
     if focus is not None:
+        from attncli.explain import with_focus
         from attncli.lookup import find_all
-        from attncli.sums import with_focus
 
-        ex = with_focus(ex, find_all(ex, focus, "--focus"))
+        ex = with_focus(ex, find_all(ex, focus, "focus"))
     if src is not None and dst is not None:
+        from attncli.explain import with_pair
         from attncli.lookup import find_one
-        from attncli.sums import with_pair
 
-        (i, note_i), (j, note_j) = find_one(ex, src, "--from"), find_one(ex.keys, dst, "--to")
+        (i, note_i), (j, note_j) = find_one(ex, src, "query"), find_one(ex.keys, dst, "key")
         ex = with_pair(ex, i, j)
-        notes = [note for note in (note_i, note_j) if note]
+        notes = [said(note) for note in (note_i, note_j) if note]
         if notes:
             ex = replace(ex, notes=[*ex.notes, *notes])
     return ex
@@ -124,11 +126,12 @@ class SourceOptions:
     attention: str | None = None  # with target: the decoder's "self" or "cross" (default)
     rows: int | None = None  # seeded and file weights: keep only this many query rows (a screen)
     revision: str | None = None  # with a Hub id: a branch, tag or commit in the cache
-    # the words options name, checked against a model's tokens before any layer runs:
-    # (option, word, whether it names a key: --to, a source word under cross-attention)
+    # the words options name, checked against a model's tokens before any layer runs: (role,
+    # word, whether it names a key: --to, a source word under cross-attention); the roles are
+    # attncli.errors.ROLES
     words: tuple[tuple[str, str, bool], ...] = ()
     # another text whose tokens must hold the same words, checked before any layer too (compare
-    # runs TEXT_A's layers before TEXT_B's): (text, option) pairs
+    # runs TEXT_A's layers before TEXT_B's): (text, role) pairs
     words_also_in: tuple[tuple[str, str], ...] = ()
     skip_scale: bool = False  # seeded and file weights: step 4 does not divide by √d_k
 
@@ -149,9 +152,9 @@ def sizes(d_model: int | None, d_k: int | None, d_v: int | None, heads: int | No
                         "pick a d_model divisible by --heads, or give --d-k and --d-v")
     default = d_model // heads if heads > 1 else max(1, d_model // 2)
     dims = (d_model, default if d_k is None else d_k, default if d_v is None else d_v, heads)
-    problem = wts.size_problem(*dims, names=("--d-model", "--d-k", "--d-v", "--heads"))
+    problem = wts.size_problem(*dims)
     if problem:
-        raise AttnError(problem)
+        raise AttnError(said(problem))
     return dims
 
 
@@ -242,15 +245,15 @@ def _run_model(text: str, opts: SourceOptions, progress):
 
 
 def named_words(*named: tuple[str, str | None, bool]) -> tuple[tuple[str, str, bool], ...]:
-    """The (option, word, names a key) an option gave a word to, for SourceOptions.words."""
-    return tuple((option, word, is_key) for option, word, is_key in named if word is not None)
+    """The (role, word, names a key) of each word given, for SourceOptions.words."""
+    return tuple((role, word, is_key) for role, word, is_key in named if word is not None)
 
 
 def _word_check(words: tuple[tuple[str, str, bool], ...],
                 also_in: tuple[tuple[str, str], ...] = (), model=None):
     """What explain_model calls with the tokens before running a layer: each word an option
     names must name a token (the same lookup, and error, as once the numbers are in); then,
-    for each (text, option) of also_in, the same words in that text, as model splits it."""
+    for each (text, role) of also_in, the same words in that text, as model splits it."""
     if not words:
         return None
 
@@ -259,11 +262,11 @@ def _word_check(words: tuple[tuple[str, str, bool], ...],
 
         queries = Words(text, tokens)
         keys = queries if key_tokens is None or key_text is None else Words(key_text, key_tokens)
-        for option, word, is_key in words:
-            find_all(keys if is_key else queries, word, option)
-        for other, option in also_in:
+        for role, word, is_key in words:
+            find_all(keys if is_key else queries, word, role)
+        for other, role in also_in:
             for _, word, _ in words:
-                find_all(Words(other, model.tokens(other)), word, option)
+                find_all(Words(other, model.tokens(other)), word, role)
 
     return check
 
@@ -271,7 +274,7 @@ def _word_check(words: tuple[tuple[str, str, bool], ...],
 def _select(spec: str, count: int, what: str) -> list[int]:
     from attncli.explain import select
 
-    return select(spec, count, what, option=f"--{what}")
+    return select(spec, count, what)
 
 
 def load(spec: str, revision: str | None = None):
