@@ -177,7 +177,8 @@ def explain(
     from attncli.render import explain as render
 
     view = render.explanation(ex, show=sources.sections_for(ex, wanted), precision=precision,
-                              heatmap=heatmap, tips=output.tips(ex), norms=norms)
+                              heatmap=heatmap, tips=output.tips(ex), norms=norms,
+                              hints=output.explain_hints())
     output.show(view, exports, f"attn explain: {ex.text}")
 
 
