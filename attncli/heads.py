@@ -104,7 +104,7 @@ class Overview:
     # without, each head's most specific content link between two different words, most
     # specific first (positional and sink rows left out: see link_kind)
     patterns: list[list[HeadPattern]]  # [layer][head]
-    notes: tuple[str, ...] = ()  # e.g. which of a repeated word --from or --to took
+    notes: tuple[str, ...] = ()  # e.g. which of a repeated word the query or key took
     baseline: np.ndarray | None = None  # (layers, heads) what dst gets on average, with a pair
 
     @property

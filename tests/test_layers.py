@@ -150,3 +150,28 @@ def test_the_check_sees_every_kind_of_import() -> None:
     assert [line for line, _ in found] == [1, 2, 2, 3, 5, 7, 8, 9]
     assert [part_of(name) for _, name in found] == [
         "models", "weights", "attncli", "typing", "sums", "rich", "cli", "tokens"]
+
+
+def test_the_modules_the_api_names_are_imported_by_their_full_names() -> None:
+    # attncli.explain and attncli.heads are the API's functions (attncli/__init__.py): a
+    # module imported as `import attncli.explain` or `from attncli import explain` would be
+    # the function, not the module
+    import attncli
+
+    shadowed = {name for name in attncli.API if part_of(f"attncli.{name}") == name}
+    assert shadowed == {"explain", "heads"}
+    wrong = []
+    for folder in ("attncli", "tests", "scripts", "bench"):
+        for path in sorted((PACKAGE.parent / folder).rglob("*.py")):
+            tree = ast.parse(path.read_text(encoding="utf-8"), str(path))
+            for node in ast.walk(tree):
+                names = ([alias.name for alias in node.names] if isinstance(node, ast.Import)
+                         else [f"attncli.{alias.name}" for alias in node.names]
+                         if isinstance(node, ast.ImportFrom) and node.module == "attncli"
+                         else [])
+                wrong.extend(f"{path.relative_to(PACKAGE.parent)}:{node.lineno}: {name}"
+                             for name in names
+                             if name.startswith("attncli.")
+                             and name.removeprefix("attncli.") in shadowed)
+    assert not wrong, ("these get the API's function, not the module; import the names "
+                       "(from attncli.explain import Explanation): " + "; ".join(wrong))

@@ -256,7 +256,7 @@ def heads_cmd(
     --induction (no TEXT): the repeated-random-token probe, every head's induction and
     duplicate-token score.
     """
-    from attncli.heads import overview
+    from attncli import api
 
     exports = output.exports_for(svg, html, txt, force, as_json)
     if induction or length is not None:
@@ -299,8 +299,8 @@ def heads_cmd(
 
         query, note = find_one(ex, rollout, "rollout")
         rolled = flow.rollout_of(ex, query, None if note is None else said(note))
-    ov = overview(ex if norms is None else flow.with_shares(ex, norms), from_word, to_word,
-                  top=top)
+    ov = api.heads(ex if norms is None else flow.with_shares(ex, norms), query=from_word,
+                   key=to_word, top=top)
     ov = replace(ov, notes=said_all(ov.notes))
     if as_json:
         from attncli import export

@@ -161,12 +161,12 @@ def sizes(d_model: int | None, d_k: int | None, d_v: int | None, heads: int | No
 @contextmanager
 def max_tokens_hint() -> Iterator[None]:
     """A text over the token limit is refused naming the option that raises the limit."""
-    from attncli import explain as ex
+    from attncli.explain import MAX_TOKENS_CEILING, TooManyTokens
 
     try:
         yield
-    except ex.TooManyTokens as exc:
-        raise AttnError(f"{exc} (raise it with --max-tokens, up to {ex.MAX_TOKENS_CEILING})") \
+    except TooManyTokens as exc:
+        raise AttnError(f"{exc} (raise it with --max-tokens, up to {MAX_TOKENS_CEILING})") \
             from None
 
 
@@ -178,10 +178,10 @@ def build(text: str, opts: SourceOptions):
 
 
 def _build(text: str, opts: SourceOptions):
-    from attncli import explain as ex
+    from attncli.explain import check_text
 
     text = read_text(text)
-    ex.check_text(text)
+    check_text(text)
     from attncli.files import CHARS_PER_TOKEN
 
     if len(text) > opts.max_tokens * CHARS_PER_TOKEN:  # before any tokenizer runs over it
@@ -222,26 +222,20 @@ def _build(text: str, opts: SourceOptions):
 
 
 def _run_model(text: str, opts: SourceOptions, progress):
-    from attncli import explain as ex
+    from attncli import api
 
     model = load(opts.model, opts.revision)
     if opts.attention not in (None, "self", "cross"):
         raise AttnError(f"--attention {visible(opts.attention)!r}: use self or cross")
-    if opts.target is not None:  # the decoder, with TEXT as the encoder's input
-        source = model.tokens(text)
-        ex.check_token_count(source, opts.max_tokens)
-        model = model.for_target(source, opts.attention or "cross")
-    elif opts.attention is not None:
+    if opts.target is None and opts.attention is not None:
         raise AttnError("--attention goes with --target: without one, the heads shown are the "
                         "model's own self-attention")
-    layer = "last" if opts.layer is None else opts.layer
-    head = "0" if opts.head is None else opts.head
-    return ex.explain_model(text, model, layers=_select(layer, model.n_layers, "layer"),
-                            heads=_select(head, model.n_heads, "head"),
-                            max_tokens=opts.max_tokens, join=opts.join, float64=opts.float64,
-                            target=opts.target,
-                            check_words=_word_check(opts.words, opts.words_also_in, model),
-                            progress=progress)
+    return api.explain(text, model, layers="last" if opts.layer is None else opts.layer,
+                       heads="0" if opts.head is None else opts.head, target=opts.target,
+                       attention=opts.attention or "cross", join=opts.join,
+                       float64=opts.float64, max_tokens=opts.max_tokens,
+                       check_words=_word_check(opts.words, opts.words_also_in, model),
+                       progress=progress)
 
 
 def named_words(*named: tuple[str, str | None, bool]) -> tuple[tuple[str, str, bool], ...]:
@@ -290,13 +284,12 @@ def load(spec: str, revision: str | None = None):
 @lru_cache(maxsize=2)
 def _load_model(spec: str, revision: str | None = None):
     """The model a spec names, opened once per run (compare builds two sentences from it)."""
-    from attncli.models import load_model
+    from attncli import api
 
-    return load_model(spec, revision)
+    return api.load_model(spec, revision)
 
 
 def _seeded_or_loaded(text: str, opts: SourceOptions):
-    from attncli import explain as ex
     from attncli import tokens as tok
     from attncli import weights as wts
 
@@ -317,9 +310,11 @@ def _seeded_or_loaded(text: str, opts: SourceOptions):
     else:
         ws = wts.seeded(opts.seed, *dims)
     chosen = None if opts.head is None else _select(opts.head, len(ws.heads), "head")
-    return ex.explain(text, toks, ws, seed=opts.seed, causal=opts.causal,
-                      positions=opts.positions, tokenizer=tok_name, max_tokens=opts.max_tokens,
-                      heads=chosen, rows=opts.rows, skip_scale=opts.skip_scale)
+    from attncli.explain import explain
+
+    return explain(text, toks, ws, seed=opts.seed, causal=opts.causal, positions=opts.positions,
+                   tokenizer=tok_name, max_tokens=opts.max_tokens, heads=chosen, rows=opts.rows,
+                   skip_scale=opts.skip_scale)
 
 
 def seeded_file(seed: int, d_model: int, d_k: int | None, d_v: int | None, heads: int,
