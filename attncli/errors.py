@@ -32,8 +32,8 @@ class Names:
     the option that gives it."""
 
     def __call__(self, role: str) -> str:
-        """The role's name: "the query word"."""
-        return ROLES[role]
+        """The role's name: "the query word" (a role not in ROLES is its own name)."""
+        return ROLES.get(role, role)
 
     def give(self, role: str, value: str) -> str:
         """How a user gives value for role, to show in a hint: here the value, quoted."""

@@ -100,3 +100,14 @@ def test_heads_and_compare_say_which_of_a_repeated_word_they_took() -> None:
     doc = strict_json(invoke("compare", "the bank and the bank", "a bank by a bank", "--word",
                              "bank#2", "--json").stdout)  # #2 applies to both sentences
     assert doc["a"]["index"] == 4 and doc["b"]["index"] == 4 and "notes" not in doc
+
+
+def test_every_role_has_an_option_in_the_cli() -> None:
+    # a role added below the CLI without an option would reach the user by its plain name
+    from attncli.cli.roles import OPTION, OPTIONS
+    from attncli.errors import ROLES, RoleError
+
+    assert set(OPTION) == set(ROLES)
+    error = RoleError(lambda n: f"{n('word_a')} and {n('key')}, e.g. {n.give('key', '#2')}")
+    assert str(error) == "the word (in text A) and the key word, e.g. '#2'"
+    assert error.reworded(OPTIONS) == "--word (in TEXT_A) and --to, e.g. --to '#2'"

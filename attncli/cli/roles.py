@@ -20,11 +20,12 @@ class Options(Names):
     """The roles named by their options: "--from 'cat'", "--word (in TEXT_A) 'bank'"."""
 
     def __call__(self, role: str) -> str:
-        option = OPTION[role]
-        return f"{option} (in {IN_TEXT[role]})" if role in IN_TEXT else option
+        if role not in OPTION:  # no option gives it: its plain name
+            return super().__call__(role)
+        return f"{OPTION[role]} (in {IN_TEXT[role]})" if role in IN_TEXT else OPTION[role]
 
     def give(self, role: str, value: str) -> str:
-        return f"{OPTION[role]} '{value}'"
+        return f"{OPTION[role]} '{value}'" if role in OPTION else super().give(role, value)
 
 
 OPTIONS = Options()
