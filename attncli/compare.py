@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from attncli.errors import AttnError
+from attncli.errors import AttnError, RoleError
 from attncli.explain import Explanation
 from attncli.lookup import LISTED, find_one
 from attncli.safe_text import visible
@@ -75,16 +75,13 @@ def cosine(u: np.ndarray, v: np.ndarray) -> float:
     return float(np.clip(np.dot(u, v) / norm, -1.0, 1.0))
 
 
-def compare(a: Explanation, b: Explanation, word: str, name: str = "the word",
-            model: Model | None = None, toward: Sequence[str] = (),
-            toward_name: str = "the other word") -> Comparison:
-    """Compare the word's attention and output in two explanations made the same way. name:
-    what errors and notes call the word (the CLI's option). With model (the one a and b were
-    run through), also its vector in context after each layer. toward: other words (each in A
-    or B) whose value vectors the word's value and output are measured against, toward_name
-    what errors call them."""
-    (i, note_a), (j, note_b) = find_one(a, word, f"{name} (in TEXT_A)"), find_one(
-        b, word, f"{name} (in TEXT_B)")
+def compare(a: Explanation, b: Explanation, word: str, model: Model | None = None,
+            toward: Sequence[str] = ()) -> Comparison:
+    """Compare the word's attention and output in two explanations made the same way. With
+    model (the one a and b were run through), also its vector in context after each layer.
+    toward: other words (each in A or B) whose value vectors the word's value and output are
+    measured against. Errors and notes name the words' roles: word_a, word_b and toward."""
+    (i, note_a), (j, note_b) = find_one(a, word, "word_a"), find_one(b, word, "word_b")
     outs_a = [hs.steps.output[i] for hs in a.heads]  # each (d_v,)
     outs_b = [hs.steps.output[j] for hs in b.heads]
     stream: list[float] | None = None
@@ -104,7 +101,7 @@ def compare(a: Explanation, b: Explanation, word: str, name: str = "the word",
         notes=tuple(note for note in (note_a, note_b) if note),
         embedding_cosine=None if stream is None else stream[0],
         layer_cosines=None if stream is None else stream[1:],
-        toward=tuple(_toward(a, b, i, j, other, toward_name) for other in toward),
+        toward=tuple(_toward(a, b, i, j, other) for other in toward),
     )
 
 
@@ -113,11 +110,10 @@ def _joined(ex: Explanation, row: str, i: int) -> np.ndarray:
     return np.concatenate([getattr(hs.steps, row)[i] for hs in ex.heads])  # (heads·d_v,)
 
 
-def _toward(a: Explanation, b: Explanation, i: int, j: int, other: str,
-            option: str) -> Toward:
+def _toward(a: Explanation, b: Explanation, i: int, j: int, other: str) -> Toward:
     for side, ex in (("a", a), ("b", b)):
         try:
-            k, _ = find_one(ex, other, option)
+            k, _ = find_one(ex, other, "toward")
         except AttnError:
             continue
         value = _joined(ex, "v", k)
@@ -126,8 +122,9 @@ def _toward(a: Explanation, b: Explanation, i: int, j: int, other: str,
                       output_a=cosine(_joined(a, "output", i), value),
                       value_b=cosine(_joined(b, "v", j), value),
                       output_b=cosine(_joined(b, "output", j), value))
-    raise AttnError(f"{option} {visible(other)!r} names no token of either sentence "
-                    f"(A: {_listed(a)}; B: {_listed(b)})")
+    listed_a, listed_b = _listed(a), _listed(b)
+    raise RoleError(lambda n: f"{n('toward')} {visible(other)!r} names no token of either "
+                              f"sentence (A: {listed_a}; B: {listed_b})")
 
 
 def _listed(ex: Explanation) -> str:

@@ -18,15 +18,16 @@ from attncli.attention import (
     join_heads,
     self_attention,
     sinusoidal_positions,
+    with_rows,
 )
-from attncli.errors import AttnError
+from attncli.errors import AttnError, RoleError
+from attncli.sums import Pair, RowSoftmax, pair, row_softmax
 from attncli.tokens import Token
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
     from attncli.models.base import Progress
-    from attncli.sums import Pair, RowSoftmax
 
     # (queries' text, their tokens, keys' text and tokens when they differ: cross-attention)
     CheckWords = Callable[[str, list[Token], str | None, list[Token] | None], None]
@@ -286,11 +287,11 @@ def _skipped_note(x: np.ndarray, ws: wts.WeightSet, causal: bool, kept: range | 
             f"Each row's largest weight, averaged over the rows: {'; '.join(pairs)}.")
 
 
-def select(spec: str, count: int, what: str, option: str | None = None) -> list[int]:
+def select(spec: str, count: int, what: str) -> list[int]:
     """Indices from a spec: 'all', 'last', an index (negative counts from the end), or a
     comma-separated list of them. Distinct, in ascending order, so that the first layer
     shown is the earliest and X (the first layer's input) comes before later layers' own X.
-    option names the spec in an error (the option the user typed), what the things counted."""
+    what: the things counted, "layer" or "head", also the role errors name."""
     spec = spec.strip().lower()
     if spec == "all":
         return list(range(count))
@@ -302,8 +303,8 @@ def select(spec: str, count: int, what: str, option: str | None = None) -> list[
         try:
             index = int(part)
         except ValueError:
-            raise AttnError(f"{option or what} {spec!r}: give a number, a comma-separated "
-                            "list, 'last' or 'all'") from None
+            raise RoleError(lambda n: f"{n(what)} {spec!r}: give a number, a comma-separated "
+                                      "list, 'last' or 'all'") from None
         if not -count <= index < count:
             raise AttnError(f"{what} {index} is out of range: there are {count} {what}s "
                             f"(0 to {count - 1})")
@@ -353,3 +354,25 @@ def explain_model(text: str, model, layers: list[int], heads: list[int],
     )
     return Explanation(text, tokens, config, first.x, result, joined=joined,
                        source_text=source_text, source_tokens=source)
+
+
+def _with_rows(queries: list[int], heads: list[HeadSteps]) -> list[HeadSteps]:
+    """The heads, each also holding the queries' rows (where only some rows were kept): the
+    same list when every head has them already."""
+    more = [with_rows(hs.steps, queries) for hs in heads]
+    if all(steps is hs.steps for steps, hs in zip(more, heads, strict=True)):
+        return heads
+    return [replace(hs, steps=steps) for hs, steps in zip(heads, more, strict=True)]
+
+
+def with_pair(ex: Explanation, src: int, dst: int) -> Explanation:
+    """The explanation, plus the pair src → dst worked out in the first head shown."""
+    heads = _with_rows([src], ex.heads)
+    return replace(ex, heads=heads, pair=pair(heads[0], src, dst))
+
+
+def with_focus(ex: Explanation, queries: list[int]) -> Explanation:
+    """The explanation, plus each chosen query's softmax worked out term by term, per head."""
+    heads = _with_rows(queries, ex.heads)
+    rows = {(hs.layer, hs.head): [row_softmax(hs.steps, i) for i in queries] for hs in heads}
+    return replace(ex, heads=heads, focus=tuple(queries), focus_rows=rows)

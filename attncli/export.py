@@ -40,7 +40,7 @@ def document(ex: Explanation, norms=None) -> dict:
     if ex.positions is not None:
         doc["positions"] = ex.positions
     if ex.notes:
-        doc["notes"] = list(ex.notes)
+        doc["notes"] = [str(note) for note in ex.notes]  # plain str, not Worded
     doc["heads"] = [_head(ex, hs) for hs in ex.heads]
     if norms is not None:
         doc["measure"] = "norm"
@@ -380,7 +380,7 @@ def heads_to_dict(ov, role: str | None = None, listed: list | None = None, *, no
             {"layer": p.layer, "head": p.head, "score": p.roles.score,
              **({"offset_k": p.roles.k} if role == "offset" else {})} for p in listed]}
     if ov.notes:
-        doc["notes"] = list(ov.notes)
+        doc["notes"] = [str(note) for note in ov.notes]
     if norms is not None and weights is not None:
         doc["measure"] = "norm"
         doc["norms"] = [{"layer": hs.layer, "head": hs.head, "weights": hs.steps.weights.tolist(),
@@ -393,7 +393,7 @@ def heads_to_dict(ov, role: str | None = None, listed: list | None = None, *, no
         doc["rollout"] = {"query": rollout.query, "layers": rollout.layers,
                           "rows": rollout.rows.tolist(), "matrices": rollout.matrices.tolist()}
         if rollout.note:  # which of a repeated word was taken
-            doc["rollout"]["note"] = rollout.note
+            doc["rollout"]["note"] = str(rollout.note)
     return doc
 
 
@@ -450,7 +450,7 @@ def compare_to_dict(cmp) -> dict:
         "head_cosines": cmp.head_cosines,
         "cosine": cmp.cosine,
         "input_cosine": cmp.input_cosine,
-        **({"notes": list(cmp.notes)} if cmp.notes else {}),
+        **({"notes": [str(note) for note in cmp.notes]} if cmp.notes else {}),
         # with a model: its vector in context, the embeddings, then after layer 0, 1, …
         **({"embedding_cosine": cmp.embedding_cosine, "layer_cosines": cmp.layer_cosines}
            if cmp.layer_cosines is not None else {}),

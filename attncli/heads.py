@@ -11,7 +11,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from attncli.attention import Steps
-from attncli.errors import AttnError
+from attncli.errors import RoleError
 from attncli.explain import Explanation
 from attncli.lookup import find_one
 from attncli.roles import ROLES, Roles, role_scores
@@ -107,7 +107,7 @@ class Overview:
     # without, each head's most specific content link between two different words, most
     # specific first (positional and sink rows left out: see link_kind)
     patterns: list[list[HeadPattern]]  # [layer][head]
-    notes: tuple[str, ...] = ()  # e.g. which of a repeated word --from or --to took
+    notes: tuple[str, ...] = ()  # e.g. which of a repeated word the query or key took
     baseline: np.ndarray | None = None  # (layers, heads) what dst gets on average, with a pair
 
     @property
@@ -346,10 +346,11 @@ def by_role(ov: Overview, role: str) -> list[HeadPattern]:
     return sorted(found, key=lambda p: -p.roles.score)
 
 
-def check_role(role: str, name: str = "the role") -> None:
+def check_role(role: str) -> None:
     """Refuse a role that is not a key of ROLES, naming them all."""
     if role not in ROLES:
-        raise AttnError(f"{name}: unknown role {role!r} (roles: {', '.join(ROLES)})")
+        raise RoleError(lambda names: f"{names('role')}: unknown role {role!r} (roles: "
+                        f"{', '.join(ROLES)})")
 
 
 def best_for(ov: Overview, role: str) -> HeadPattern | None:
@@ -385,12 +386,11 @@ def _most_specific(ex: Explanation, steps: Steps, name: str, real: list[int], ke
 
 
 def overview(ex: Explanation, src_word: str | None = None, dst_word: str | None = None,
-             top: int = 5, names: tuple[str, str] = ("the query word", "the key word")
-             ) -> Overview:
-    """Summarise every head of an explanation, for one word pair or in general. names: what
-    errors and notes call the two words (the CLI's options)."""
+             top: int = 5) -> Overview:
+    """Summarise every head of an explanation, for one word pair or in general. Errors and
+    notes name the two words by their roles, query and key."""
     if (src_word is None) != (dst_word is None):
-        raise AttnError(f"{names[0]} and {names[1]} go together")
+        raise RoleError(lambda n: f"{n('query')} and {n('key')} go together")
     layers = sorted({hs.layer for hs in ex.heads})
     heads = sorted({hs.head for hs in ex.heads})
     row = {v: i for i, v in enumerate(layers)}
@@ -422,8 +422,8 @@ def overview(ex: Explanation, src_word: str | None = None, dst_word: str | None 
         links.sort(key=lambda link: -link.specificity)
         return Overview(ex, layers, heads, None, None, None, links[:top], patterns)
 
-    (src, note_src) = find_one(ex, src_word, names[0])
-    (dst, note_dst) = find_one(ex.keys, dst_word, names[1])  # a source word, for cross-attention
+    (src, note_src) = find_one(ex, src_word, "query")
+    (dst, note_dst) = find_one(ex.keys, dst_word, "key")  # a source word, for cross-attention
     grid, base = pair_grid(ex, src, dst)  # (layers, heads) each
     pair = pair_links(ex, src, dst)
     # the most specific links first: a head in which every query looks at dst links nothing

@@ -1,4 +1,5 @@
-"""Which tokens a word names: --focus, --from, --to and --word all look tokens up here.
+"""Which tokens a word names: the focus word, a pair's query and key words and the word
+compared all look tokens up here. Errors and notes name the word's role (attncli.errors.ROLES).
 
 A name is matched against each token as the table shows it ("animal"), and as the tokenizer
 spells it ("##ization", "Ġanimal"), first with its case as given, then ignoring case:
@@ -11,11 +12,12 @@ spells it ("##ization", "Ġanimal"), first with its case as given, then ignoring
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
+from typing import Protocol
 
-from attncli.errors import AttnError
-from attncli.explain import Explanation
+from attncli.errors import Names, RoleError, Worded
 from attncli.safe_text import visible
 from attncli.tokens import Token
 
@@ -35,44 +37,55 @@ class Words:
         return [t.label(self.text) for t in self.tokens]
 
 
-Named = Explanation | Words  # what a word is looked up in: its text, tokens and labels
+class Named(Protocol):
+    """What a word is looked up in (an Explanation, or Words): its text, tokens and labels."""
+
+    @property
+    def text(self) -> str: ...
+    @property
+    def tokens(self) -> list[Token]: ...
+    @property
+    def labels(self) -> list[str]: ...
 
 
-def find_all(ex: Named, name: str, option: str) -> list[int]:
-    """Positions of every token that name matches (one, with #N or WORD#N)."""
+def find_all(ex: Named, name: str, role: str) -> list[int]:
+    """Positions of every token that name matches (one, with #N or WORD#N); role is what the
+    word is for (attncli.errors.ROLES), as errors name it."""
     spec = name.strip()
     if m := re.fullmatch(r"#(\d+)", spec):
-        index = int(m[1])
-        if index >= len(ex.tokens):
-            raise AttnError(f"{option} {visible(name)!r}: there is no token #{index}; the text "
-                            f"has {len(ex.tokens)} (#0 to #{len(ex.tokens) - 1})")
+        index, count = int(m[1]), len(ex.tokens)
+        if index >= count:
+            raise RoleError(lambda n: f"{n(role)} {visible(name)!r}: there is no token #{index}; "
+                                      f"the text has {count} (#0 to #{count - 1})")
         return [index]
     word, nth = spec, None
     if m := re.fullmatch(r"(.+)#(\d+)", spec):
         word, nth = m[1], int(m[2])
     found = _matches(ex, word)
     if not found:
-        raise AttnError(_missing(ex, word, option))
+        raise RoleError(_missing(ex, word, role))
     if nth is None:
         return found
     if not 1 <= nth <= len(found):
-        raise AttnError(f"{option} {visible(name)!r}: {visible(word)!r} occurs "
-                        f"{_times(len(found))}, so #{nth} is not one of them")
+        raise RoleError(lambda n: f"{n(role)} {visible(name)!r}: {visible(word)!r} occurs "
+                                  f"{_times(len(found))}, so #{nth} is not one of them")
     return [found[nth - 1]]
 
 
-def find_one(ex: Named, name: str, option: str) -> tuple[int, str | None]:
+def find_one(ex: Named, name: str, role: str) -> tuple[int, Worded | None]:
     """The first token name matches, and a note naming the others when there are several."""
-    found = find_all(ex, name, option)
+    found = find_all(ex, name, role)
     if len(found) == 1:
         return found[0], None
     word = visible(name.strip())
-    flag = option.split()[0]  # "--from", or a plain name ("the query word") below the CLI
-    how = (f"Pick another with {flag} '{word}#2' or {flag} '#{found[1]}'." if flag.startswith("-")
-           else f"Name another as '{word}#2' or '#{found[1]}'.")
-    return found[0], (f"{option} {word!r} matches {len(found)} tokens "
-                      f"({', '.join(f'#{i}' for i in found)}); this is the first, #{found[0]}. "
-                      + how)
+
+    def note(n: Names) -> str:
+        return (f"{n(role)} {word!r} matches {len(found)} tokens "
+                f"({', '.join(f'#{i}' for i in found)}); this is the first, #{found[0]}. "
+                f"Pick another with {n.give(role, f'{word}#2')} or "
+                f"{n.give(role, f'#{found[1]}')}.")
+
+    return found[0], Worded(note)
 
 
 def _names(ex: Named, i: int) -> tuple[str, ...]:
@@ -101,16 +114,17 @@ def word_pieces(text: str, tokens: list[Token], word: str) -> list[tuple[int, in
             for m in pattern.finditer(text)]
 
 
-def _missing(ex: Named, word: str, option: str) -> str:
+def _missing(ex: Named, word: str, role: str) -> Callable[[Names], str]:
     """Why word names no token: it was split into pieces, or it is not in the text."""
     for _, _, pieces in word_pieces(ex.text, ex.tokens, word):
         if len(pieces) > 1:
             named = ", ".join(f"#{i} {visible(ex.tokens[i].text)}" for i in pieces)
-            return (f"{option} {visible(word)!r} is split into {len(pieces)} tokens here "
-                    f"({named}): name one of them, e.g. {option} '#{pieces[0]}'")
+            return lambda n: (f"{n(role)} {visible(word)!r} is split into {len(pieces)} tokens "
+                              f"here ({named}): name one of them, e.g. "
+                              f"{n.give(role, f'#{pieces[0]}')}")
     listed = ", ".join(visible(label) for label in ex.labels[:LISTED])
     more = f", … ({len(ex.labels) - LISTED} more)" if len(ex.labels) > LISTED else ""
-    return f"{option} {visible(word)!r} is not one of the tokens: {listed}{more}"
+    return lambda n: f"{n(role)} {visible(word)!r} is not one of the tokens: {listed}{more}"
 
 
 def _times(count: int) -> str:

@@ -1,16 +1,15 @@
 """The sums a learner would do by hand, for one query: its row through the softmax term by
 term (e^x, the row's sum, each share), and one query-key pair from q·k to weight × value.
-They read an Explanation's steps and add the rows they need (only some are kept for a long
-text on a screen)."""
+They read one head's steps; explain.with_pair and explain.with_focus add them to an
+Explanation."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import numpy as np
 
-from attncli.attention import HeadSteps, Steps, with_rows
-from attncli.explain import Explanation
+from attncli.attention import HeadSteps, Steps
 from attncli.masks import MaskReason, reason, row_kinds
 
 EXP_SHIFT_ABOVE = 10.0  # past e^10 the exponentials get too long to read
@@ -113,25 +112,3 @@ def pair(hs: HeadSteps, src: int, dst: int) -> Pair:
         weight=float(s.weights[at, dst]), values=s.v, contributions=contributions,
         output=s.output[at],
     )
-
-
-def _with_rows(queries: list[int], heads: list[HeadSteps]) -> list[HeadSteps]:
-    """The heads, each also holding the queries' rows (where only some rows were kept): the
-    same list when every head has them already."""
-    more = [with_rows(hs.steps, queries) for hs in heads]
-    if all(steps is hs.steps for steps, hs in zip(more, heads, strict=True)):
-        return heads
-    return [replace(hs, steps=steps) for hs, steps in zip(heads, more, strict=True)]
-
-
-def with_pair(ex: Explanation, src: int, dst: int) -> Explanation:
-    """The explanation, plus the pair src → dst worked out in the first head shown."""
-    heads = _with_rows([src], ex.heads)
-    return replace(ex, heads=heads, pair=pair(heads[0], src, dst))
-
-
-def with_focus(ex: Explanation, queries: list[int]) -> Explanation:
-    """The explanation, plus each chosen query's softmax worked out term by term, per head."""
-    heads = _with_rows(queries, ex.heads)
-    rows = {(hs.layer, hs.head): [row_softmax(hs.steps, i) for i in queries] for hs in heads}
-    return replace(ex, heads=heads, focus=tuple(queries), focus_rows=rows)

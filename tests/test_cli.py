@@ -6,6 +6,7 @@ so these runs are the piped case. FORCE_COLOR stands in for a terminal where one
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import subprocess
@@ -239,12 +240,12 @@ def test_a_missing_argument_is_one_line() -> None:
 def test_an_abort_is_one_line_and_exit_1(monkeypatch: pytest.MonkeyPatch) -> None:
     import typer
 
-    import attncli.explain
+    explain_module = importlib.import_module("attncli.explain")
 
     def abort(*args, **kwargs):
         raise typer.Abort()
 
-    monkeypatch.setattr(attncli.explain, "explain", abort)
+    monkeypatch.setattr(explain_module, "explain", abort)
     result = invoke("explain", "a b")
     assert (result.exit_code, result.stdout, result.stderr) == (1, "", "attn: error: aborted\n")
 
@@ -252,23 +253,23 @@ def test_an_abort_is_one_line_and_exit_1(monkeypatch: pytest.MonkeyPatch) -> Non
 def test_a_typer_error_raised_by_a_command_is_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
     import typer
 
-    import attncli.explain
+    explain_module = importlib.import_module("attncli.explain")
 
     def fail(*args, **kwargs):
         raise typer.BadParameter("no good", param_hint="'--head'")
 
-    monkeypatch.setattr(attncli.explain, "explain", fail)
+    monkeypatch.setattr(explain_module, "explain", fail)
     line = assert_refused(invoke("explain", "a b"), "Invalid value for '--head': no good")
     assert line.endswith("(see 'root explain --help')")
 
 
 def test_ctrl_c_exits_130_without_a_word(monkeypatch: pytest.MonkeyPatch) -> None:
-    import attncli.explain
+    explain_module = importlib.import_module("attncli.explain")
 
     def interrupt(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(attncli.explain, "explain", interrupt)
+    monkeypatch.setattr(explain_module, "explain", interrupt)
     result = invoke("explain", "a b")
     assert (result.exit_code, result.stdout, result.stderr) == (130, "", "")
 
@@ -349,7 +350,7 @@ def test_heads_and_compare_name_the_options_only_from_the_cli() -> None:
     ex = explain(text, word_level(text), wts.seeded(0, 8, 4, 4, 2), seed=0)
     (note,) = overview(ex, "cat", "saw").notes
     assert note.startswith("the query word 'cat' matches 2 tokens") and "--" not in note
-    assert "Name another as 'cat#2' or '#4'." in note
+    assert "Pick another with 'cat#2' or '#4'." in note
     assert "--" not in " ".join(compare(ex, ex, "cat").notes)
     with pytest.raises(AttnError, match="^the query word and the key word go together$"):
         overview(ex, "cat")

@@ -284,8 +284,8 @@ def test_a_lone_surrogate_is_escaped_not_refused() -> None:
 def test_every_document_round_trips(kind: str) -> None:
     """heads_to_dict, compare_to_dict and explain's pair and focus parts parse back exactly."""
     from attncli.compare import compare
+    from attncli.explain import with_focus, with_pair
     from attncli.heads import overview
-    from attncli.sums import with_focus, with_pair
 
     ex = seeded("the animal was tired because the animal", heads=4, causal=True, seed=3)
     doc = {"heads": lambda: export.heads_to_dict(overview(ex, "tired", "animal")),

@@ -5,6 +5,7 @@ Hypothesis runs in CI with the example counts set below (TEXT_EXAMPLES, FILE_EXA
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import pickle
@@ -328,12 +329,12 @@ def test_a_row_with_every_key_masked_gets_zero_weights() -> None:
 
 def test_an_internal_error_exits_1_with_a_hint_and_debug_shows_the_traceback(
         monkeypatch: pytest.MonkeyPatch) -> None:
-    import attncli.explain
+    explain_module = importlib.import_module("attncli.explain")
 
     def boom(*args, **kwargs):
         raise RuntimeError("simulated bug")
 
-    monkeypatch.setattr(attncli.explain, "explain", boom)
+    monkeypatch.setattr(explain_module, "explain", boom)
     result = invoke("explain", "a b")
     assert result.exit_code == 1
     assert "internal error" in result.stderr and "--debug" in result.stderr

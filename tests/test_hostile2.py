@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import os
 import subprocess
 import sys
@@ -176,7 +177,7 @@ def test_naming_a_word_reads_each_label_once_not_once_per_token(
     calls = []
     real = Token.label
     monkeypatch.setattr(Token, "label", lambda self, text: calls.append(1) or real(self, text))
-    assert find_all(ex, "tired", "--focus") == [300]
+    assert find_all(ex, "tired", "focus") == [300]
     find_all(ex, "w7", "--focus")
     assert len(calls) <= 301  # linear: each label worked out once (it was 301² before)
 
@@ -473,7 +474,7 @@ def test_a_folder_without_search_permission_is_one_line_exit_2(
 
 def test_any_os_error_on_a_named_path_is_one_line_exit_2(monkeypatch) -> None:
     # the mechanism: an OSError that carries a file name, from anywhere, is the user's path
-    from attncli import explain
+    explain = importlib.import_module("attncli.explain")  # the module, not the API's
 
     def denied(*_args, **_kwargs):
         raise PermissionError(13, "Permission denied", "/somewhere/locked/config.json")

@@ -23,8 +23,8 @@ from rich.cells import cell_len
 
 from attncli import weights as wts
 from attncli.attention import self_attention
-from attncli.explain import Explanation, explain
-from attncli.sums import EXP_SHIFT_ABOVE, pair, row_softmax, with_focus, with_pair
+from attncli.explain import Explanation, explain, with_focus, with_pair
+from attncli.sums import EXP_SHIFT_ABOVE, pair, row_softmax
 from attncli.tokens import word_level
 from attncli.weights import files as weightfiles
 

@@ -114,7 +114,7 @@ def test_cli_fills_the_mask():
 
 def test_refuses_an_unsupported_family():
     refused(invoke("predict", "The animal", "--model", str(FIXTURES / "opt")),
-            "attn predict does not support model_type 'opt' yet", "gpt2", "bert")
+            "predicting tokens does not support model_type 'opt' yet", "gpt2", "bert")
     refused(invoke("predict", "The animal", "--model", str(FIXTURES / "gpt_neox")),
             "model_type 'gpt_neox'")
 

@@ -19,17 +19,16 @@ from unittest import mock
 
 import numpy as np
 import pytest
-from conftest import ANIMAL_TIRED, I_LOVE_AI, WIDTH, render_text
+from conftest import ANIMAL_TIRED, I_LOVE_AI, WIDTH, invoke, render_text
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from rich.cells import cell_len
 
 from attncli import weights as wts
-from attncli.explain import Explanation, explain
+from attncli.explain import Explanation, explain, with_focus
 from attncli.lookup import find_all
 from attncli.render import explain as render
 from attncli.render import widgets
-from attncli.sums import with_focus
 from attncli.tokens import word_level
 from attncli.weights import files as weightfiles
 
@@ -53,7 +52,7 @@ def seeded(text: str, *, heads: int = 1, **kwargs) -> Explanation:
 def shown(ex: Explanation, *, focus: str | None = None, **kwargs) -> str:
     """The view without its header (tested on its own), with --focus looked up first."""
     if focus is not None:
-        ex = with_focus(ex, find_all(ex, focus, "--focus"))
+        ex = with_focus(ex, find_all(ex, focus, "focus"))
     return render_text(render.explanation(ex, header=False, **kwargs))
 
 
@@ -399,3 +398,20 @@ def test_heatmap_shades_each_weight_by_the_nearest_level_of_its_rows_largest() -
     out = render_text(widgets.Heatmap("W", list("abcde"), weights, per_row=True, caption="c"))
     rows = [line for line in out.splitlines() if line.startswith("0 a")]
     assert rows and rows[0].rstrip().endswith("█ ░▒█")
+
+
+def test_hints_for_what_a_view_cuts_are_the_callers() -> None:
+    # the view names no option; `attn explain` adds how to see the rest with its own
+    from attncli.render.explain import Hints
+
+    text = " ".join(f"w{i}" for i in range(70))
+    ex = explain(text, word_level(text), wts.seeded(0, 8, 4, 4, 1), seed=0)
+    plain = render_text(render.explanation(ex, show=["tokens", "bars"]), width=100)
+    assert "… 30 more tokens\n" in plain and "--" not in plain
+    assert "… charts for 62 more tokens\n" in plain
+    hinted = render_text(render.explanation(ex, show=["tokens", "bars"],
+                                            hints=Hints("see all", "pick one")), width=100)
+    assert "… 30 more tokens (see all)" in hinted
+    assert "… charts for 62 more tokens: pick one" in hinted
+    out = invoke("explain", text, width=100).stdout
+    assert "(--json lists all)" in out and "pick one with --focus WORD" in out

@@ -14,11 +14,10 @@ from hypothesis import strategies as st
 from attncli import attention
 from attncli import weights as wts
 from attncli.attention import Variant, attend, causal_mask, self_attention, with_rows
-from attncli.explain import explain
+from attncli.explain import explain, with_focus, with_pair
 from attncli.render import explain as render
 from attncli.render.widgets import ROWS_DRAWN
 from attncli.sections import SECTIONS
-from attncli.sums import with_focus, with_pair
 from attncli.tokens import word_level
 
 MATRICES = ("scores", "scaled", "weights", "output", "capped", "uncapped", "score_bias", "mask")

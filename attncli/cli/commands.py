@@ -37,6 +37,7 @@ from attncli.cli.options import (
     TxtOpt,
     WeightsOpt,
 )
+from attncli.cli.roles import said, said_all
 from attncli.cli.weights import weights_app
 from attncli.errors import AttnError
 
@@ -161,9 +162,9 @@ def explain(
         heads=heads, causal=causal, positions=positions, model=model, layer=layer, head=head,
         max_tokens=max_tokens, join=output.join_heads_for(as_json, wanted, head),
         float64=float64, target=target, attention=attention, rows=output.rows_for(as_json),
-        revision=revision, words=sources.named_words(("--focus", focus, False),
-                                                     ("--from", from_word, False),
-                                                     ("--to", to_word, True)),
+        revision=revision, words=sources.named_words(("focus", focus, False),
+                                                     ("query", from_word, False),
+                                                     ("key", to_word, True)),
         skip_scale=no_scale))
     ex = sources.explain_words(ex, focus=focus, src=from_word, dst=to_word,
                                sinks=not as_json)
@@ -176,7 +177,8 @@ def explain(
     from attncli.render import explain as render
 
     view = render.explanation(ex, show=sources.sections_for(ex, wanted), precision=precision,
-                              heatmap=heatmap, tips=output.tips(ex), norms=norms)
+                              heatmap=heatmap, tips=output.tips(ex), norms=norms,
+                              hints=output.explain_hints())
     output.show(view, exports, f"attn explain: {ex.text}")
 
 
@@ -260,7 +262,8 @@ def heads_cmd(
     standard input. With --model and --induction (no TEXT): the repeated-random-token probe,
     every head's induction and duplicate-token score.
     """
-    from attncli.heads import best_for, by_role, check_role, overview
+    from attncli import api
+    from attncli.heads import best_for, by_role, check_role
 
     exports = output.exports_for(svg, html, txt, force, as_json)
     if induction or length is not None:
@@ -284,7 +287,7 @@ def heads_cmd(
         raise AttnError("--rollout goes with the attention weights (--measure weight): rollout "
                         "multiplies each layer's weights")
     if role is not None:
-        check_role(role, "--role")
+        check_role(role)
         if from_word is not None or rollout is not None:
             raise AttnError("--role lists the heads of one role: it does not go with --from or "
                             "--rollout")
@@ -295,8 +298,8 @@ def heads_cmd(
         weights=weights, tokenizer=tokenizer, seed=seed, d_model=d_model, heads=heads,
         causal=causal, model=model, layer=layer, head=head, max_tokens=max_tokens,
         target=target, attention=attention, revision=revision,
-        words=sources.named_words(("--from", from_word, False), ("--to", to_word, True),
-                                  ("--rollout", rollout, False))))
+        words=sources.named_words(("query", from_word, False), ("key", to_word, True),
+                                  ("rollout", rollout, False))))
     from attncli import flow
 
     norms = gap = rolled = None
@@ -306,10 +309,11 @@ def heads_cmd(
     if rollout is not None:
         from attncli.lookup import find_one
 
-        query, note = find_one(ex, rollout, "--rollout")
-        rolled = flow.rollout_of(ex, query, note)
-    ov = overview(ex if norms is None else flow.with_shares(ex, norms), from_word, to_word,
-                  top=top, names=("--from", "--to"))
+        query, note = find_one(ex, rollout, "rollout")
+        rolled = flow.rollout_of(ex, query, None if note is None else said(note))
+    ov = api.heads(ex if norms is None else flow.with_shares(ex, norms), query=from_word,
+                   key=to_word, top=top)
+    ov = replace(ov, notes=said_all(ov.notes))
     listed = by_role(ov, role) if role is not None else None
     if as_json:
         from attncli import export
@@ -427,13 +431,13 @@ def compare_cmd(
         weights=weights, tokenizer=tokenizer, seed=seed, d_model=d_model, d_k=d_k, d_v=d_v,
         heads=heads, causal=causal, positions=positions, model=model, layer=layer, head=head,
         max_tokens=max_tokens, revision=revision)
-    a = sources.build(text_a, replace(options, words=(("--word (in TEXT_A)", word, False),),
+    a = sources.build(text_a, replace(options, words=(("word_a", word, False),),
                                       words_also_in=() if text_b == "-" else (
-                                          (text_b, "--word (in TEXT_B)"),)))
-    b = sources.build(text_b, replace(options, words=(("--word (in TEXT_B)", word, False),)))
-    cmp = compare(a, b, word, name="--word",
-                  model=None if model is None else sources.load(model, revision),
-                  toward=toward or (), toward_name="--toward")
+                                          (text_b, "word_b"),)))
+    b = sources.build(text_b, replace(options, words=(("word_b", word, False),)))
+    cmp = compare(a, b, word, model=None if model is None else sources.load(model, revision),
+                  toward=toward or ())
+    cmp = replace(cmp, notes=said_all(cmp.notes))
     if as_json:
         from attncli import export
 

@@ -24,7 +24,8 @@ from typing import Annotated, NoReturn
 import typer
 from typer.core import TyperGroup
 
-from attncli.errors import AttnError, TargetExists
+from attncli.cli.roles import OPTIONS
+from attncli.errors import AttnError, RoleError, TargetExists
 
 SHELLS = ("bash", "zsh", "fish", "powershell", "pwsh")  # the shells typer completes for
 # typer's own completion options (its add_completion), whose callbacks do the work
@@ -87,7 +88,8 @@ class AttnGroup(HelpGroup):
             sys.exit(130)
         except AttnError as exc:
             hint = " (use --force to overwrite it)" if isinstance(exc, TargetExists) else ""
-            _fail(_one_line(str(exc)) + hint, 2)
+            message = exc.reworded(OPTIONS) if isinstance(exc, RoleError) else str(exc)
+            _fail(_one_line(message) + hint, 2)
         except OSError as exc:
             if exc.filename is not None:  # a path the user named (or one inside it): stat,
                 # is_dir or open refused, e.g. a folder without search permission

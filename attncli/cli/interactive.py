@@ -166,9 +166,9 @@ def explore_cmd(
                       can_toggle=model is None)
     ex = session.ex  # worked out before the screen opens: a bad input is one line, exit 2
     start_layer = None if layer is None else session.layers[
-        select(layer, len(session.layers), "layer", option="--layer")[0]]
+        select(layer, len(session.layers), "layer")[0]]
     start_head = None if head is None else session.heads[
-        select(head, len(session.heads), "head", option="--head")[0]]
+        select(head, len(session.heads), "head")[0]]
     from attncli.demo import short_name  # after the checks: it loads the lesson's rendering
 
     source = (short_name(ex.config.model or "") if ex.from_model

@@ -7,8 +7,12 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from attncli.errors import AttnError
+
+if TYPE_CHECKING:
+    from attncli.render.explain import Hints
 
 EXIT_CODES = ("Exit codes: 0 success, 1 internal error (rerun with --debug), 2 usage or input "
               "error, 130 interrupted (Ctrl-C).")
@@ -86,6 +90,13 @@ def rows_for(as_json: bool) -> int | None:
     from attncli.render.widgets import ROWS_DRAWN
 
     return ROWS_DRAWN
+
+
+def explain_hints() -> Hints:
+    """How `attn explain` lets a reader see what its view cuts short."""
+    from attncli.render.explain import Hints
+
+    return Hints(all_tokens="--json lists all", one_chart="pick one with --focus WORD")
 
 
 def tips(ex) -> list[str]:

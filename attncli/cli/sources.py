@@ -1,7 +1,8 @@
 """Which numbers to explain, from the command-line options: seeded, a weights file, or a model.
 
 The commands in commands.py only parse options; this turns them into an Explanation, and
-looks up the words they name (--focus, --from, --to) before anything is drawn.
+looks up the words they name (--focus, --from, --to) before anything is drawn. Below here
+messages name the words' roles; cli.roles names their options.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from attncli.cli.memory import keep_freed_memory
+from attncli.cli.roles import said
 from attncli.errors import AttnError
 from attncli.safe_text import visible
 
@@ -85,17 +87,17 @@ def explain_words(ex, *, focus: str | None, src: str | None, dst: str | None,
                  for hs in ex.heads}
         ex = replace(ex, sinks={key: sink for key, sink in sinks.items() if sink is not None})
     if focus is not None:
+        from attncli.explain import with_focus
         from attncli.lookup import find_all
-        from attncli.sums import with_focus
 
-        ex = with_focus(ex, find_all(ex, focus, "--focus"))
+        ex = with_focus(ex, find_all(ex, focus, "focus"))
     if src is not None and dst is not None:
+        from attncli.explain import with_pair
         from attncli.lookup import find_one
-        from attncli.sums import with_pair
 
-        (i, note_i), (j, note_j) = find_one(ex, src, "--from"), find_one(ex.keys, dst, "--to")
+        (i, note_i), (j, note_j) = find_one(ex, src, "query"), find_one(ex.keys, dst, "key")
         ex = with_pair(ex, i, j)
-        notes = [note for note in (note_i, note_j) if note]
+        notes = [said(note) for note in (note_i, note_j) if note]
         if notes:
             ex = replace(ex, notes=[*ex.notes, *notes])
     return ex
@@ -124,11 +126,12 @@ class SourceOptions:
     attention: str | None = None  # with target: the decoder's "self" or "cross" (default)
     rows: int | None = None  # seeded and file weights: keep only this many query rows (a screen)
     revision: str | None = None  # with a Hub id: a branch, tag or commit in the cache
-    # the words options name, checked against a model's tokens before any layer runs:
-    # (option, word, whether it names a key: --to, a source word under cross-attention)
+    # the words options name, checked against a model's tokens before any layer runs: (role,
+    # word, whether it names a key: --to, a source word under cross-attention); the roles are
+    # attncli.errors.ROLES
     words: tuple[tuple[str, str, bool], ...] = ()
     # another text whose tokens must hold the same words, checked before any layer too (compare
-    # runs TEXT_A's layers before TEXT_B's): (text, option) pairs
+    # runs TEXT_A's layers before TEXT_B's): (text, role) pairs
     words_also_in: tuple[tuple[str, str], ...] = ()
     skip_scale: bool = False  # seeded and file weights: step 4 does not divide by √d_k
 
@@ -149,21 +152,21 @@ def sizes(d_model: int | None, d_k: int | None, d_v: int | None, heads: int | No
                         "pick a d_model divisible by --heads, or give --d-k and --d-v")
     default = d_model // heads if heads > 1 else max(1, d_model // 2)
     dims = (d_model, default if d_k is None else d_k, default if d_v is None else d_v, heads)
-    problem = wts.size_problem(*dims, names=("--d-model", "--d-k", "--d-v", "--heads"))
+    problem = wts.size_problem(*dims)
     if problem:
-        raise AttnError(problem)
+        raise AttnError(said(problem))
     return dims
 
 
 @contextmanager
 def max_tokens_hint() -> Iterator[None]:
     """A text over the token limit is refused naming the option that raises the limit."""
-    from attncli import explain as ex
+    from attncli.explain import MAX_TOKENS_CEILING, TooManyTokens
 
     try:
         yield
-    except ex.TooManyTokens as exc:
-        raise AttnError(f"{exc} (raise it with --max-tokens, up to {ex.MAX_TOKENS_CEILING})") \
+    except TooManyTokens as exc:
+        raise AttnError(f"{exc} (raise it with --max-tokens, up to {MAX_TOKENS_CEILING})") \
             from None
 
 
@@ -175,10 +178,10 @@ def build(text: str, opts: SourceOptions):
 
 
 def _build(text: str, opts: SourceOptions):
-    from attncli import explain as ex
+    from attncli.explain import check_text
 
     text = read_text(text)
-    ex.check_text(text)
+    check_text(text)
     from attncli.files import CHARS_PER_TOKEN
 
     if len(text) > opts.max_tokens * CHARS_PER_TOKEN:  # before any tokenizer runs over it
@@ -219,38 +222,32 @@ def _build(text: str, opts: SourceOptions):
 
 
 def _run_model(text: str, opts: SourceOptions, progress):
-    from attncli import explain as ex
+    from attncli import api
 
     model = load(opts.model, opts.revision)
     if opts.attention not in (None, "self", "cross"):
         raise AttnError(f"--attention {visible(opts.attention)!r}: use self or cross")
-    if opts.target is not None:  # the decoder, with TEXT as the encoder's input
-        source = model.tokens(text)
-        ex.check_token_count(source, opts.max_tokens)
-        model = model.for_target(source, opts.attention or "cross")
-    elif opts.attention is not None:
+    if opts.target is None and opts.attention is not None:
         raise AttnError("--attention goes with --target: without one, the heads shown are the "
                         "model's own self-attention")
-    layer = "last" if opts.layer is None else opts.layer
-    head = "0" if opts.head is None else opts.head
-    return ex.explain_model(text, model, layers=_select(layer, model.n_layers, "layer"),
-                            heads=_select(head, model.n_heads, "head"),
-                            max_tokens=opts.max_tokens, join=opts.join, float64=opts.float64,
-                            target=opts.target,
-                            check_words=_word_check(opts.words, opts.words_also_in, model),
-                            progress=progress)
+    return api.explain(text, model, layers="last" if opts.layer is None else opts.layer,
+                       heads="0" if opts.head is None else opts.head, target=opts.target,
+                       attention=opts.attention or "cross", join=opts.join,
+                       float64=opts.float64, max_tokens=opts.max_tokens,
+                       check_words=_word_check(opts.words, opts.words_also_in, model),
+                       progress=progress)
 
 
 def named_words(*named: tuple[str, str | None, bool]) -> tuple[tuple[str, str, bool], ...]:
-    """The (option, word, names a key) an option gave a word to, for SourceOptions.words."""
-    return tuple((option, word, is_key) for option, word, is_key in named if word is not None)
+    """The (role, word, names a key) of each word given, for SourceOptions.words."""
+    return tuple((role, word, is_key) for role, word, is_key in named if word is not None)
 
 
 def _word_check(words: tuple[tuple[str, str, bool], ...],
                 also_in: tuple[tuple[str, str], ...] = (), model=None):
     """What explain_model calls with the tokens before running a layer: each word an option
     names must name a token (the same lookup, and error, as once the numbers are in); then,
-    for each (text, option) of also_in, the same words in that text, as model splits it."""
+    for each (text, role) of also_in, the same words in that text, as model splits it."""
     if not words:
         return None
 
@@ -259,11 +256,11 @@ def _word_check(words: tuple[tuple[str, str, bool], ...],
 
         queries = Words(text, tokens)
         keys = queries if key_tokens is None or key_text is None else Words(key_text, key_tokens)
-        for option, word, is_key in words:
-            find_all(keys if is_key else queries, word, option)
-        for other, option in also_in:
+        for role, word, is_key in words:
+            find_all(keys if is_key else queries, word, role)
+        for other, role in also_in:
             for _, word, _ in words:
-                find_all(Words(other, model.tokens(other)), word, option)
+                find_all(Words(other, model.tokens(other)), word, role)
 
     return check
 
@@ -271,7 +268,7 @@ def _word_check(words: tuple[tuple[str, str, bool], ...],
 def _select(spec: str, count: int, what: str) -> list[int]:
     from attncli.explain import select
 
-    return select(spec, count, what, option=f"--{what}")
+    return select(spec, count, what)
 
 
 def load(spec: str, revision: str | None = None):
@@ -287,13 +284,12 @@ def load(spec: str, revision: str | None = None):
 @lru_cache(maxsize=2)
 def _load_model(spec: str, revision: str | None = None):
     """The model a spec names, opened once per run (compare builds two sentences from it)."""
-    from attncli.models import load_model
+    from attncli import api
 
-    return load_model(spec, revision)
+    return api.load_model(spec, revision)
 
 
 def _seeded_or_loaded(text: str, opts: SourceOptions):
-    from attncli import explain as ex
     from attncli import tokens as tok
     from attncli import weights as wts
 
@@ -314,9 +310,11 @@ def _seeded_or_loaded(text: str, opts: SourceOptions):
     else:
         ws = wts.seeded(opts.seed, *dims)
     chosen = None if opts.head is None else _select(opts.head, len(ws.heads), "head")
-    return ex.explain(text, toks, ws, seed=opts.seed, causal=opts.causal,
-                      positions=opts.positions, tokenizer=tok_name, max_tokens=opts.max_tokens,
-                      heads=chosen, rows=opts.rows, skip_scale=opts.skip_scale)
+    from attncli.explain import explain
+
+    return explain(text, toks, ws, seed=opts.seed, causal=opts.causal, positions=opts.positions,
+                   tokenizer=tok_name, max_tokens=opts.max_tokens, heads=chosen, rows=opts.rows,
+                   skip_scale=opts.skip_scale)
 
 
 def seeded_file(seed: int, d_model: int, d_k: int | None, d_v: int | None, heads: int,

@@ -9,11 +9,11 @@ from functools import cache
 from rich.console import RenderableType
 
 from attncli import tokens as tok
-from attncli.explain import Explanation, explain
+from attncli.explain import Explanation, explain, with_focus, with_pair
 from attncli.render import explain as render
 from attncli.render.common import without_headings
 from attncli.safe_text import visible
-from attncli.sums import Pair, with_focus, with_pair
+from attncli.sums import Pair
 from attncli.weights import files as weightfiles
 
 SENTENCE = "The animal was tired"

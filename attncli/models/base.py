@@ -50,7 +50,7 @@ Layer = dict[str, Any]  # our weight name -> array (or None for a bias the model
 # shows progress without the models knowing how it is drawn
 Progress = Callable[[int, int], None]
 
-# the model_types `attn predict` runs through their LM head (Model.logits)
+# the model_types whose next (or masked) token is predicted through their LM head (Model.logits)
 PREDICTS = ("bert", "gemma", "gemma2", "gemma3_text", "gpt2", "llama", "mistral", "olmo2", "phi3",
             "qwen2", "qwen3", "roberta")
 
@@ -147,8 +147,8 @@ class Model:
     def lm_head(self) -> Layer:
         """The final norm and LM head's weights; refused for a family predict does not run,
         or a checkpoint without them (a base model)."""
-        raise AttnError(f"attn predict does not support model_type {self.model_type!r} yet; "
-                        f"it supports {', '.join(PREDICTS)}")
+        raise AttnError(f"predicting tokens does not support model_type {self.model_type!r} "
+                        f"yet; it supports {', '.join(PREDICTS)}")
 
     def logits(self, h: np.ndarray, head: Layer | None = None) -> np.ndarray:
         """The last layer's output (n, d_model) through the final norm and the LM head:
@@ -168,7 +168,7 @@ class Model:
         """The refusal for a checkpoint without LM head weights."""
         return AttnError(f"{self.name}: no LM head ({names}): this checkpoint is a base model "
                          f"({', '.join(self.architectures or ['no architectures'])}"
-                         "); attn predict needs one with its LM head")
+                         "); predicting tokens needs one with its LM head")
 
     def for_target(self, source: Sequence[Token], attention: str) -> Model:
         """An encoder-decoder's decoder, reading a target with source as the encoder's

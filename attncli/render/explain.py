@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 from rich.console import Group, RenderableType
@@ -49,7 +50,7 @@ from attncli.safe_text import SPACE_LEGEND, SPACE_MARK, space_marked, visible
 from attncli.sections import SECTIONS
 
 HEAD_SECTIONS = set(SECTIONS) - {"tokens", "x", "joined"}  # the sections drawn once per head
-MAX_CHARTS = 8  # without --focus, a longer text gets charts for its first MAX_CHARTS tokens
+MAX_CHARTS = 8  # without focus rows, a longer text gets charts for its first MAX_CHARTS tokens
 MODEL_CHARTS = 4  # a real model's view is taller (more tokens, more layers): fewer charts
 
 
@@ -94,6 +95,18 @@ def head_title(ex: Explanation, hs: HeadSteps) -> str:
     return f"Head {hs.head} (of {ex.config.heads}: 0 to {ex.config.heads - 1})"
 
 
+@dataclass(frozen=True)
+class Hints:
+    """What to add where a view stops short: how the reader gets the rest. The caller says it
+    (the CLI names its options); by default nothing."""
+
+    all_tokens: str = ""  # after the tokens table's "… N more tokens"
+    one_chart: str = ""  # after "… charts for N more tokens"
+
+
+NO_HINTS = Hints()
+
+
 def explanation(
     ex: Explanation,
     *,
@@ -103,10 +116,12 @@ def explanation(
     tips: Sequence[str] = (),
     header: bool = True,
     norms: Sequence[HeadNorms] | None = None,
+    hints: Hints = NO_HINTS,
 ) -> Group:
     """The header, then every selected section of an explanation, in the lesson's order;
-    the pair view (--from/--to) and the focused rows' sums where the explanation has them.
-    With norms (one per head, in order) the bars show the norm-based shares."""
+    the pair view and the focused rows' sums where the explanation has them. With norms (one
+    per head, in order) the bars show the norm-based shares; hints say how to see the rest
+    where a section is cut short."""
     show = set(show)
     labels = ex.labels
     parts: list[RenderableType] = [source_header(ex, tips)] if header else []
@@ -114,9 +129,9 @@ def explanation(
     d_model = ex.x.shape[1]
 
     if "tokens" in show:
-        parts.append(tokens_table(ex))
+        parts.append(tokens_table(ex, hint=hints.all_tokens))
         if ex.cross:
-            parts.append(tokens_table(ex.keys, "Source tokens, the keys"))
+            parts.append(tokens_table(ex.keys, "Source tokens, the keys", hints.all_tokens))
     if "x" in show:
         parts.append(_x_step(ex))
         if ex.positions is not None:
@@ -150,7 +165,7 @@ def explanation(
             parts.append(Matrix(f"X, the input of layer {hs.layer} ({len(labels)}×{d_model})",
                                 labels, dims, hs.steps.x, precision))
         parts.extend(_head(ex, hs, show, precision, heatmap,
-                           measured.get((hs.layer, hs.head))))
+                           measured.get((hs.layer, hs.head)), hints.one_chart))
     if "joined" in show and ex.joined is not None:
         parts.extend(_joined(ex, precision))
     if ex.pair is not None:
@@ -158,7 +173,7 @@ def explanation(
     return _spaced(parts)
 
 
-def tokens_table(ex: Explanation, name: str = "Tokens") -> Group:
+def tokens_table(ex: Explanation, name: str = "Tokens", hint: str = "") -> Group:
     """The tokens: position, text as the tokenizer spells it, id and character offsets."""
     # the title is a line of its own: as the table's title it would wrap a long path
     # into the table's narrow width
@@ -177,7 +192,7 @@ def tokens_table(ex: Explanation, name: str = "Tokens") -> Group:
         block.append(Text(SPACE_LEGEND, style="dim"))
     if len(ex.tokens) > MAX_ROWS:
         more = plural(len(ex.tokens) - MAX_ROWS, "more token")
-        block.append(Text(f"… {more} (--json lists all)", style="dim"))
+        block.append(Text(f"… {more}" + (f" ({hint})" if hint else ""), style="dim"))
     return Group(*block)
 
 
@@ -212,6 +227,7 @@ def _head(
     precision: int,
     heatmap: bool = False,
     hn: HeadNorms | None = None,
+    hint: str = "",
 ) -> list[RenderableType]:
     s = hs.steps
     labels, keys = ex.labels, ex.key_labels  # the rows (queries) and the columns (keys)
@@ -343,7 +359,8 @@ def _head(
             parts.append(_mask_legend(s, wanted[:charts]))
         if len(wanted) > charts:
             more = plural(len(wanted) - charts, "more token")
-            parts.append(Text(f"… charts for {more}: pick one with --focus WORD", style="dim"))
+            parts.append(Text(f"… charts for {more}" + (f": {hint}" if hint else ""),
+                              style="dim"))
     if "output" in show:
         parts.append(_step("Step 5 · Output = weights·V",
                            "Each token's new vector is the weighted sum of all value rows: "

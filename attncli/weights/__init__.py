@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from attncli.errors import AttnError
+from attncli.errors import AttnError, Worded
 from attncli.tokens import Token
 
 DECIMALS = 2  # seeded numbers are rounded so a person can redo the sums by hand
@@ -61,23 +61,23 @@ class WeightSet:
         return int(self.heads[0].w_v.shape[1])
 
 
-SIZE_NAMES = ("d_model", "d_k", "d_v", "heads")
+SIZES = ("d_model", "d_k", "d_v", "heads")  # their roles (attncli.errors.ROLES), in order
 
 
-def size_problem(d_model: int, d_k: int, d_v: int, heads: int,
-                 names: Sequence[str] = SIZE_NAMES) -> str | None:
+def size_problem(d_model: int, d_k: int, d_v: int, heads: int) -> Worded | None:
     """Why these sizes are refused (zero, negative or too large to be a lesson), or None.
-
-    names says what to call each size in the message: the option a user typed, or what in a
-    file set it; nothing here knows which."""
-    for name, value, top in zip(names, (d_model, d_k, d_v, heads),
+    The message names each size by its role: a caller rewords it (the CLI with its options,
+    a weights file with what in the file set it)."""
+    for role, value, top in zip(SIZES, (d_model, d_k, d_v, heads),
                                 (MAX_D_MODEL, MAX_D_HEAD, MAX_D_HEAD, MAX_HEADS), strict=True):
         if not 1 <= value <= top:
-            return f"{name} must be between 1 and {top}, got {value}"
+            return Worded(lambda n, role=role, value=value, top=top:
+                          f"{n(role)} must be between 1 and {top}, got {value}")
     total = heads * d_model * (2 * d_k + d_v)
     if total > MAX_PARAMETERS:
-        return (f"{heads} heads of {d_model}×{d_k}, {d_model}×{d_k} and {d_model}×{d_v} make "
-                f"{total:,} weights, more than the limit of {MAX_PARAMETERS:,}")
+        return Worded(lambda n: f"{heads} heads of {d_model}×{d_k}, {d_model}×{d_k} and "
+                                f"{d_model}×{d_v} make {total:,} weights, more than the limit "
+                                f"of {MAX_PARAMETERS:,}")
     return None
 
 

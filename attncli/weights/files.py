@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from attncli.errors import AttnError
+from attncli.errors import AttnError, Names, reworded
 from attncli.files import (
     MAX_INPUT_BYTES,
     MAX_JSON_WEIGHTS,
@@ -34,6 +34,19 @@ REFUSED = (".bin", ".pt", ".pth", ".pkl", ".pickle", ".ckpt")
 
 
 SAMPLES = Path(__file__).parent.parent / "sample_weights"  # shipped inside the package
+
+
+class _InAFile(Names):
+    """A weights file's sizes, named by what in the file sets each."""
+
+    SET_BY = {"d_model": "d_model (the rows of w_q)", "d_k": "d_k (the columns of w_q)",
+              "d_v": "d_v (the columns of w_v)", "heads": "the number of heads"}
+
+    def __call__(self, role: str) -> str:
+        return self.SET_BY.get(role) or super().__call__(role)
+
+
+IN_A_FILE = _InAFile()
 
 
 def sample(path: Path) -> Path:
@@ -241,11 +254,9 @@ def _validate(path: Path, raw: dict) -> WeightSet:
             raise AttnError(f"{path}: every head must have the same shapes ({nq} differs)")
         heads.append(HeadWeights(mq, mk, mv))
     d_model, d_k, d_v = heads[0].w_q.shape[0], heads[0].w_q.shape[1], heads[0].w_v.shape[1]
-    problem = size_problem(d_model, d_k, d_v, len(heads), names=(
-        "d_model (the rows of w_q)", "d_k (the columns of w_q)", "d_v (the columns of w_v)",
-        "the number of heads"))
+    problem = size_problem(d_model, d_k, d_v, len(heads))
     if problem:
-        raise AttnError(f"{path}: {problem}")
+        raise AttnError(f"{path}: {reworded(problem, IN_A_FILE)}")
 
     embeddings = None
     if raw.get("embeddings") is not None:
