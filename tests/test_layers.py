@@ -18,7 +18,7 @@ LAYERS: tuple[tuple[str, frozenset[str]], ...] = (
     ("cli", frozenset({"attncli", "__main__", "cli"})),  # "attncli": the package's __init__
     ("views", frozenset({"render", "demo", "explore", "export"})),
     ("api", frozenset({"api"})),
-    ("analyses", frozenset({"explain", "heads", "compare", "predict", "sums", "flow",
+    ("analyses", frozenset({"explain", "heads", "compare", "predict", "sums", "flow", "roles",
                             "induction", "spread"})),
     ("base", frozenset({"models", "weights", "tokens", "lookup", "files", "masks", "sections",
                         "errors", "safe_text"})),
