@@ -9,16 +9,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from attncli import weights as wts
-from attncli.attention import (
-    BLOCK,
-    HeadSteps,
-    Joined,
-    Steps,
-    Variant,
-    join_heads,
-    self_attention,
-    sinusoidal_positions,
-)
+from attncli.attention import HeadSteps, Joined, Steps, Variant, sinusoidal_positions
+from attncli.attention_fast import BLOCK, join_heads, self_attention
 from attncli.errors import AttnError
 from attncli.tokens import Token
 

@@ -9,7 +9,8 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from attncli.attention import HeadSteps, Steps, with_rows
+from attncli.attention import HeadSteps, Steps
+from attncli.attention_fast import with_rows
 from attncli.explain import Explanation
 from attncli.masks import MaskReason, reason, row_kinds
 

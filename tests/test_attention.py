@@ -18,12 +18,14 @@ from hypothesis.extra import numpy as hnp
 from attncli import weights as wts
 from attncli.attention import (
     Steps,
+    Variant,
     causal_mask,
-    matmul,
     self_attention,
     sinusoidal_positions,
     softmax,
 )
+from attncli.attention_fast import matmul
+from attncli.attention_fast import softmax as fast_softmax
 from attncli.explain import explain
 from attncli.tokens import word_level
 from attncli.weights import files as weightfiles
@@ -156,7 +158,7 @@ def test_a_fully_masked_row_gets_all_zero_weights_never_nan() -> None:
 
 def test_a_fully_masked_row_gives_a_zero_output() -> None:
     mask = np.array([[True, True, True], [False, True, True], [False, False, False]])
-    s = self_attention(X, W_Q, W_K, W_V, mask=mask)
+    s = self_attention(X, W_Q, W_K, W_V, variant=Variant(mask=mask))
     assert s.weights[0].tolist() == [0.0, 0.0, 0.0]
     assert s.output[0].tolist() == [0.0, 0.0]
     assert s.output[1].tolist() == [1.0, 0.0]  # only I visible: all weight on V(I) = [1, 0]
@@ -170,8 +172,8 @@ def test_softmax_does_not_change_when_a_constant_is_added() -> None:
 
 def reference_softmax(scaled: np.ndarray) -> np.ndarray:
     """softmax as it was first written: the finite rows copied out, shifted, exp'd and divided
-    (four n×n temporaries), the +inf rows shared, the rest left zero. The in-place softmax must
-    give the same bits."""
+    (four n×n temporaries), the +inf rows shared, the rest left zero. The lesson's softmax and
+    the fast path's, in place, must give the same bits."""
     scaled = np.asarray(scaled)
     if scaled.dtype not in (np.float32, np.float64):
         scaled = scaled.astype(np.float64)
@@ -208,6 +210,8 @@ def test_softmax_gives_the_same_bits_as_the_reference(dtype, shape, data) -> Non
     assert got.dtype == want.dtype and got.shape == want.shape
     assert got.tobytes() == want.tobytes()
     assert not np.isnan(got).any()
+    if dtype is not np.int64:  # the fast path's, in place, on the floats it is given
+        assert fast_softmax(scaled).tobytes() == want.tobytes()
 
 
 def test_softmax_gives_the_same_bits_as_the_reference_on_a_large_batch() -> None:
@@ -220,6 +224,7 @@ def test_softmax_gives_the_same_bits_as_the_reference_on_a_large_batch() -> None
         scaled[..., 3, :] = -np.inf
         assert softmax(scaled).tobytes() == reference_softmax(scaled).tobytes()
         assert softmax(scaled.T).tobytes() == reference_softmax(scaled.T).tobytes()
+        assert fast_softmax(scaled).tobytes() == reference_softmax(scaled).tobytes()
 
 
 # ---------------------------------------------------------------- causal mask
@@ -233,7 +238,7 @@ def test_causal_mask_hides_exactly_the_later_tokens() -> None:
 
 
 def test_causal_attention_by_hand() -> None:
-    s = self_attention(X, W_Q, W_K, W_V, mask=causal_mask(3))
+    s = self_attention(X, W_Q, W_K, W_V, variant=Variant(mask=causal_mask(3)))
     # Before the softmax: -inf above the diagonal, the unmasked scaled scores elsewhere.
     assert s.scaled.tolist() == [[1.0, -np.inf, -np.inf], [0.5, 1.0, -np.inf], [1.5, 1.5, 3.0]]
     # After: exactly 0 above the diagonal.
@@ -327,7 +332,7 @@ def test_every_weights_row_is_a_distribution(p) -> None:
 def test_masked_entries_are_exactly_zero(p, data) -> None:
     n = p[0].shape[0]
     mask = data.draw(hnp.arrays(np.bool_, (n, n)))
-    s = self_attention(*p, mask=mask)
+    s = self_attention(*p, variant=Variant(mask=mask))
     assert (s.weights[mask] == 0.0).all()
     assert np.isneginf(s.scaled[mask]).all()
     assert np.isfinite(s.weights).all() and np.isfinite(s.output).all()
@@ -340,7 +345,7 @@ def test_masked_entries_are_exactly_zero(p, data) -> None:
 @given(problems())
 def test_causal_weights_are_zero_above_the_diagonal(p) -> None:
     n = p[0].shape[0]
-    s = self_attention(*p, mask=causal_mask(n))
+    s = self_attention(*p, variant=Variant(mask=causal_mask(n)))
     assert (np.triu(s.weights, k=1) == 0.0).all()
     np.testing.assert_allclose(s.weights.sum(axis=1), 1.0, rtol=0, atol=1e-12)
     assert s.weights[0, 0] == 1.0  # the first token can only see itself
@@ -394,8 +399,6 @@ def test_multi_head_shapes(heads: int, per_head: int, d_v: int, seed: int) -> No
 
 
 def test_a_plain_variant_is_the_lesson() -> None:
-    from attncli.attention import Variant
-
     plain = self_attention(X, W_Q, W_K, W_V)
     same = self_attention(X, W_Q, W_K, W_V, variant=Variant())
     for name in ("scores", "scaled", "weights", "output"):
@@ -405,8 +408,6 @@ def test_a_plain_variant_is_the_lesson() -> None:
 
 
 def test_a_models_own_scale_multiplies_the_scores() -> None:
-    from attncli.attention import Variant
-
     s = self_attention(X, W_Q, W_K, W_V, variant=Variant(scale=0.25))
     # I's scores [2, 1, 3] × 0.25 = [0.5, 0.25, 0.75]
     np.testing.assert_allclose(s.scaled[0], [0.5, 0.25, 0.75], rtol=0, atol=1e-15)
@@ -414,8 +415,6 @@ def test_a_models_own_scale_multiplies_the_scores() -> None:
 
 
 def test_soft_capping_squeezes_the_scaled_scores() -> None:
-    from attncli.attention import Variant
-
     s = self_attention(X, W_Q, W_K, W_V, variant=Variant(softcap=1.0))
     # AI's scaled scores [1.5, 1.5, 3] -> tanh: [0.905148, 0.905148, 0.995055]
     np.testing.assert_allclose(s.capped[2], np.tanh([1.5, 1.5, 3.0]), rtol=0, atol=1e-15)
@@ -424,8 +423,6 @@ def test_soft_capping_squeezes_the_scaled_scores() -> None:
 
 
 def test_a_score_bias_is_added_before_the_mask() -> None:
-    from attncli.attention import Variant
-
     bias = np.array([[0.0, 1.0, 2.0], [3.0, 4.0, 5.0], [6.0, 7.0, 8.0]])
     s = self_attention(X, W_Q, W_K, W_V, variant=Variant(score_bias=bias, mask=causal_mask(3)))
     # love: scaled [0.5, 1.0] + bias [3, 4] = [3.5, 5.0]; its third key is masked
@@ -435,8 +432,6 @@ def test_a_score_bias_is_added_before_the_mask() -> None:
 
 
 def test_qk_norm_runs_before_the_rotation_and_is_kept() -> None:
-    from attncli.attention import Variant
-
     def unit(q: np.ndarray, k: np.ndarray):  # each row scaled to length 1
         return (q / np.linalg.norm(q, axis=-1, keepdims=True),
                 k / np.linalg.norm(k, axis=-1, keepdims=True))
@@ -453,7 +448,7 @@ def test_qk_norm_runs_before_the_rotation_and_is_kept() -> None:
        st.booleans(), st.sampled_from([None, 0.3]), st.sampled_from([None, 2.0]))
 def test_every_head_at_once_in_float32_matches_one_head_in_float64(
         heads: int, n: int, d_k: int, seed: int, masked: bool, scale, softcap) -> None:
-    from attncli.attention import Variant, attend
+    from attncli.attention import attend
 
     rng = np.random.default_rng(seed)
     q, k, v = (rng.standard_normal((heads, n, d_k)) for _ in range(3))
