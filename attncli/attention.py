@@ -3,12 +3,12 @@
     1) X                            the embeddings that go in, one row per token
     2) Q = X·W_Q,  K = X·W_K,  V = X·W_V
     3) scores  = Q·Kᵀ
-    4) scaled  = scores / √d_k;  weights = softmax(scaled), row by row
+    4) logits  = scores / √d_k (the scaled scores);  weights = softmax(logits), row by row
     5) output  = weights·V
     6) several heads: concat = [output_0 | output_1 | …];  attention output = concat·W_O
 
 What a real model does beyond the lesson is data in its Variant, never another copy of the
-steps. A masked entry is -inf in `scaled` and exactly 0 in `weights`; a row whose keys are
+steps. A masked entry is -inf in `logits` and exactly 0 in `weights`; a row whose keys are
 all masked has weights of all zeros, so its output is the zero vector, never NaN.
 attention_fast.py runs the same steps on long texts (blocks of rows, in place) and must give
 these functions' numbers.
@@ -55,8 +55,10 @@ class Steps:
     k: np.ndarray  # (m, d_k)  x @ w_k (likewise)
     v: np.ndarray  # (m, d_v)  x @ w_v (+ b_v)
     scores: np.ndarray  # (n, m)  q @ k.T
-    scaled: np.ndarray  # (n, m)  scores / sqrt(d_k), -inf where masked
-    weights: np.ndarray  # (n, m)  softmax(scaled), each unmasked row sums to 1
+    # (n, m) what the softmax takes: scores / sqrt(d_k) (or × the model's scale), soft-capped
+    # and + score_bias where the Variant has them, -inf where masked; JSON key "scaled"
+    logits: np.ndarray
+    weights: np.ndarray  # (n, m)  softmax(logits), each unmasked row sums to 1
     output: np.ndarray  # (n, d_v) weights @ v
     mask: np.ndarray | None = None  # (n, m) bool, True where a query may NOT see a key
     # only where a real model has them: the biases of step 2, and q and k before RoPE
@@ -80,7 +82,7 @@ class Steps:
     rows: np.ndarray | None = None  # (r,) int
     variant: Variant | None = None
     sliding_window: int | None = None  # the mask hides keys this many or more places back
-    skip_scale: bool = False  # step 4 left the scores undivided: scaled = scores
+    skip_scale: bool = False  # step 4 left the scores undivided: logits = scores
 
     @property
     def d_k(self) -> int:
@@ -136,28 +138,28 @@ def causal_mask(n: int) -> np.ndarray:
     return np.arange(n)[None, :] > np.arange(n)[:, None]
 
 
-def softmax(scaled: np.ndarray) -> np.ndarray:
+def softmax(logits: np.ndarray) -> np.ndarray:
     """Row-wise softmax that never overflows and never returns NaN: each row's maximum is
     subtracted first (every exponent <= 0), -inf becomes exactly 0, a row of -inf all zeros,
     and a row holding +inf shares its weight equally among its +inf entries."""
-    scaled = np.asarray(scaled)
-    dtype = scaled.dtype if scaled.dtype in (np.float32, np.float64) else np.float64
-    scaled = np.ascontiguousarray(scaled, dtype=dtype)  # C order: a row's sum reads along it
-    row_max = scaled.max(axis=-1, keepdims=True)  # (..., 1)
+    logits = np.asarray(logits)
+    dtype = logits.dtype if logits.dtype in (np.float32, np.float64) else np.float64
+    logits = np.ascontiguousarray(logits, dtype=dtype)  # C order: a row's sum reads along it
+    row_max = logits.max(axis=-1, keepdims=True)  # (..., 1)
     with np.errstate(over="ignore", invalid="ignore"):  # the rows defined_rows overwrites
-        e = np.exp(scaled - row_max)  # (..., m)
+        e = np.exp(logits - row_max)  # (..., m)
         weights = e / e.sum(axis=-1, keepdims=True)  # (..., m)
-    return defined_rows(scaled, row_max, weights)
+    return defined_rows(logits, row_max, weights)
 
 
-def defined_rows(scaled: np.ndarray, row_max: np.ndarray, weights: np.ndarray) -> np.ndarray:
+def defined_rows(logits: np.ndarray, row_max: np.ndarray, weights: np.ndarray) -> np.ndarray:
     """weights, with the rows whose maximum is not finite set to their defined weights."""
     finite = np.isfinite(row_max[..., 0])  # (...,)
     if not finite.all():
         weights[~finite] = 0.0  # a row of -inf (or NaN): no key to attend to
         inf = row_max[..., 0] == np.inf
         if inf.any():
-            top = scaled[inf] == np.inf  # (rows, m)
+            top = logits[inf] == np.inf  # (rows, m)
             weights[inf] = top / top.sum(axis=-1, keepdims=True)
     return weights
 
@@ -176,32 +178,33 @@ def project_qk(q: np.ndarray, k: np.ndarray, variant: Variant = PLAIN
 def attend(q: np.ndarray, k: np.ndarray, v: np.ndarray, variant: Variant = PLAIN
            ) -> tuple[np.ndarray, ...]:
     """Steps 3 to 5 for q (..., n, d_k), k (..., m, d_k), v (..., m, d_v) in their own dtype:
-    (scores, scaled, weights, output, capped, uncapped); the last two only with a soft-cap."""
+    (scores, logits, weights, output, capped, uncapped); the last two only with a soft-cap."""
     one = q.dtype.type
     # 3) score: compare every query with every key, one dot product per pair
     scores = q @ np.swapaxes(k, -1, -2)  # (..., n, m)
-    # 4) scale (÷√d_k, or the model's own scale), cap, add the bias, hide masked keys
+    # 4) scale (÷√d_k, or the model's own scale), cap, add the bias, hide masked keys: the
+    #    logits the softmax takes
     if variant.scale is not None:
-        scaled = scores * one(variant.scale)  # (..., n, m)
+        logits = scores * one(variant.scale)  # (..., n, m)
     elif variant.skip_scale:
-        scaled = scores * one(1)  # (..., n, m) the same numbers, an array of its own
+        logits = scores * one(1)  # (..., n, m) the same numbers, an array of its own
     else:
-        scaled = scores / np.sqrt(q.shape[-1]).astype(q.dtype)  # (..., n, m)
+        logits = scores / np.sqrt(q.shape[-1]).astype(q.dtype)  # (..., n, m)
     capped = uncapped = None
     if variant.softcap is not None:
-        uncapped = scaled
-        scaled = capped = np.tanh(scaled / one(variant.softcap)) * one(variant.softcap)
+        uncapped = logits
+        logits = capped = np.tanh(logits / one(variant.softcap)) * one(variant.softcap)
     if variant.score_bias is not None:
-        scaled = scaled + variant.score_bias.astype(q.dtype)  # (..., n, m)
+        logits = logits + variant.score_bias.astype(q.dtype)  # (..., n, m)
     mask = variant.mask
     if variant.causal:
         mask = causal_mask(k.shape[-2]) if mask is None else mask | causal_mask(k.shape[-2])
     if mask is not None:
-        scaled = np.where(mask, one(-np.inf), scaled)  # (..., n, m)
-    weights = softmax(scaled)  # (..., n, m) each row sums to 1
+        logits = np.where(mask, one(-np.inf), logits)  # (..., n, m)
+    weights = softmax(logits)  # (..., n, m) each row sums to 1
     # 5) weigh: each output row is the weighted sum of the value rows
     output = weights @ v  # (..., n, d_v)
-    return scores, scaled, weights, output, capped, uncapped
+    return scores, logits, weights, output, capped, uncapped
 
 
 def self_attention(x: np.ndarray, w_q: np.ndarray, w_k: np.ndarray, w_v: np.ndarray, *,
@@ -220,13 +223,13 @@ def self_attention(x: np.ndarray, w_q: np.ndarray, w_k: np.ndarray, w_v: np.ndar
     projected = (q, k) if variant.qk_norm is not None else (None, None)
     q, k, q_unrotated, k_unrotated = project_qk(q, k, variant)
     # 3) to 5)
-    scores, scaled, weights, output, capped, uncapped = attend(q, k, v, variant)
+    scores, logits, weights, output, capped, uncapped = attend(q, k, v, variant)
     mask = variant.mask
     if variant.causal:
         mask = causal_mask(len(k)) if mask is None else mask | causal_mask(len(k))
     return Steps(
         x=x, w_q=np.asarray(w_q, np.float64), w_k=np.asarray(w_k, np.float64),
-        w_v=np.asarray(w_v, np.float64), q=q, k=k, v=v, scores=scores, scaled=scaled,
+        w_v=np.asarray(w_v, np.float64), q=q, k=k, v=v, scores=scores, logits=logits,
         weights=weights, output=output, mask=mask, b_q=_vector(b_q), b_k=_vector(b_k),
         b_v=_vector(b_v), q_unrotated=q_unrotated, k_unrotated=k_unrotated,
         q_projected=projected[0], k_projected=projected[1], scale=variant.scale,

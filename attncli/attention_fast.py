@@ -7,7 +7,7 @@ the rows a screen shows, if asked (attention.py is the lesson; this must give it
   A kept row comes out of the same block computation as in the whole run, so it has
   exactly the whole run's numbers; with_rows adds more rows the same way.
 - A block whose rows are all kept is worked out where it lands in the result, and step 4
-  changes the scaled scores in place, so no n × m temporary is made.
+  changes the logits scores in place, so no n × m temporary is made.
 - One head in float64 multiplies in a fixed order (matmul): the numbers are the same on every
   machine, and a row's numbers do not depend on the other rows.
 
@@ -66,22 +66,22 @@ def _product(a: np.ndarray, b: np.ndarray, out: np.ndarray | None = None) -> np.
     return np.matmul(a, b, out=out)
 
 
-def softmax(scaled: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+def softmax(logits: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
     """attention.softmax, worked out in the one array it returns (out, when given): the same
     shift, exp and division on every row, so the same numbers, with no n×m temporaries."""
-    row_max = scaled.max(axis=-1, keepdims=True)  # (..., 1)
+    row_max = logits.max(axis=-1, keepdims=True)  # (..., 1)
     if out is None:
-        out = np.empty(scaled.shape, dtype=scaled.dtype)  # C order: a row's sum reads along it
+        out = np.empty(logits.shape, dtype=logits.dtype)  # C order: a row's sum reads along it
     with np.errstate(over="ignore", invalid="ignore"):  # the rows defined_rows overwrites
-        np.subtract(scaled, row_max, out=out)  # (..., m) every entry of a finite row <= 0
+        np.subtract(logits, row_max, out=out)  # (..., m) every entry of a finite row <= 0
         np.exp(out, out=out)
         out /= out.sum(axis=-1, keepdims=True)
-    return defined_rows(scaled, row_max, out)
+    return defined_rows(logits, row_max, out)
 
 
 def attend(q: np.ndarray, k: np.ndarray, v: np.ndarray, variant: Variant = PLAIN,
            rows: np.ndarray | None = None) -> tuple[np.ndarray, ...]:
-    """attention.attend, BLOCK queries at a time: (scores, scaled, weights, output, capped,
+    """attention.attend, BLOCK queries at a time: (scores, logits, weights, output, capped,
     uncapped). With rows (query indices, ascending), only those queries' rows are kept:
     every matrix has len(rows) rows in place of n."""
     n = q.shape[-2]
@@ -110,43 +110,43 @@ def attend(q: np.ndarray, k: np.ndarray, v: np.ndarray, variant: Variant = PLAIN
 
 def _attend_block(q: np.ndarray, k: np.ndarray, v: np.ndarray, variant: Variant, start: int,
                   stop: int, into: tuple = NOWHERE) -> tuple[np.ndarray, ...]:
-    """Steps 3 to 5 for the queries start to stop. into: where the scores, scaled, weights
+    """Steps 3 to 5 for the queries start to stop. into: where the scores, logits, weights
     and output go (each None: a new array)."""
     q = q[..., start:stop, :]  # (..., b, d_k)
     # 3) score
     scores = _product(q, np.swapaxes(k, -1, -2), into[0])  # (..., b, m)
-    # 4) scale, cap, bias, mask: in place in scaled, unless the cap keeps the uncapped
+    # 4) scale, cap, bias, mask: in place in logits, unless the cap keeps the uncapped
     own = variant.softcap is None
     out = into[1] if own else None
     if variant.scale is not None:
-        scaled = np.multiply(scores, scores.dtype.type(variant.scale), out=out)  # (..., b, m)
+        logits = np.multiply(scores, scores.dtype.type(variant.scale), out=out)  # (..., b, m)
     elif variant.skip_scale:
-        scaled = np.multiply(scores, scores.dtype.type(1), out=out)  # × 1: exact, its own array
+        logits = np.multiply(scores, scores.dtype.type(1), out=out)  # × 1: exact, its own array
     else:
-        scaled = np.divide(scores, np.sqrt(q.shape[-1]).astype(scores.dtype), out=out)
+        logits = np.divide(scores, np.sqrt(q.shape[-1]).astype(scores.dtype), out=out)
     capped = uncapped = None
     if variant.softcap is not None:
-        uncapped = scaled
+        uncapped = logits
         cap = scores.dtype.type(variant.softcap)
-        scaled = capped = np.tanh(scaled / cap) * cap  # (..., b, m)
+        logits = capped = np.tanh(logits / cap) * cap  # (..., b, m)
     if variant.score_bias is not None:
         bias = variant.score_bias[..., start:stop, :].astype(scores.dtype)  # (..., b, m)
-        scaled = np.add(scaled, bias, out=scaled if own else None)
+        logits = np.add(logits, bias, out=logits if own else None)
     mask = None if variant.mask is None else variant.mask[..., start:stop, :]  # (b, m)
     if variant.causal:
         later = causal_rows(k.shape[-2], np.arange(start, stop))  # (b, m)
         mask = later if mask is None else mask | later
     if mask is not None and own:
-        np.copyto(scaled, scores.dtype.type(-np.inf), where=mask)
+        np.copyto(logits, scores.dtype.type(-np.inf), where=mask)
     elif mask is not None:
-        scaled = np.where(mask, scores.dtype.type(-np.inf), scaled)  # (..., b, m)
-    if into[1] is not None and scaled is not into[1]:
-        into[1][...] = scaled
-        scaled = into[1]
-    weights = softmax(scaled, out=into[2])  # (..., b, m) each row sums to 1
+        logits = np.where(mask, scores.dtype.type(-np.inf), logits)  # (..., b, m)
+    if into[1] is not None and logits is not into[1]:
+        into[1][...] = logits
+        logits = into[1]
+    weights = softmax(logits, out=into[2])  # (..., b, m) each row sums to 1
     # 5) weigh
     output = _product(weights, v, into[3])  # (..., b, d_v)
-    return scores, scaled, weights, output, capped, uncapped
+    return scores, logits, weights, output, capped, uncapped
 
 
 def self_attention(x: np.ndarray, w_q: np.ndarray, w_k: np.ndarray, w_v: np.ndarray, *,
@@ -170,10 +170,10 @@ def self_attention(x: np.ndarray, w_q: np.ndarray, w_k: np.ndarray, w_v: np.ndar
     q_projected, k_projected = (q, k) if variant.qk_norm is not None else (None, None)
     q, k, q_unrotated, k_unrotated = project_qk(q, k, variant)
     kept = None if rows is None else np.unique(np.asarray(rows, dtype=np.intp))  # (r,)
-    scores, scaled, weights, output, capped, uncapped = attend(q, k, v, variant, kept)
+    scores, logits, weights, output, capped, uncapped = attend(q, k, v, variant, kept)
     return Steps(
         x=x, w_q=np.asarray(w_q, np.float64), w_k=np.asarray(w_k, np.float64),
-        w_v=np.asarray(w_v, np.float64), q=q, k=k, v=v, scores=scores, scaled=scaled,
+        w_v=np.asarray(w_v, np.float64), q=q, k=k, v=v, scores=scores, logits=logits,
         weights=weights, output=output, mask=_mask_rows(variant, len(q), len(k), kept),
         b_q=_vector(b_q), b_k=_vector(b_k), b_v=_vector(b_v), q_unrotated=q_unrotated,
         k_unrotated=k_unrotated, q_projected=q_projected, k_projected=k_projected,
@@ -217,7 +217,7 @@ def with_rows(steps: Steps, wanted: Sequence[int]) -> Steps:
     bias = (None if variant.score_bias is None
             else np.asarray(variant.score_bias, dtype=np.float64)[new])
     return replace(steps, rows=rows[order], scores=merged(steps.scores, more[0]),
-                   scaled=merged(steps.scaled, more[1]), weights=merged(steps.weights, more[2]),
+                   logits=merged(steps.logits, more[1]), weights=merged(steps.weights, more[2]),
                    output=merged(steps.output, more[3]), capped=merged(steps.capped, more[4]),
                    uncapped=merged(steps.uncapped, more[5]),
                    mask=merged(steps.mask, _mask_rows(variant, len(steps.q), len(steps.k), new)),

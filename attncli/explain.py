@@ -181,8 +181,8 @@ def check_finite(steps: Steps, source: str) -> None:
         if not np.isfinite(getattr(steps, name)).all():
             raise AttnError(f"{source}: the numbers overflow ({name} is not finite); "
                             "use smaller weights or embeddings")
-    scaled = steps.scaled if steps.mask is None else steps.scaled[~steps.mask]
-    if not np.isfinite(scaled).all():
+    logits = steps.logits if steps.mask is None else steps.logits[~steps.mask]
+    if not np.isfinite(logits).all():
         raise AttnError(f"{source}: the numbers overflow (scaled is not finite); "
                         "use smaller weights or embeddings")
 

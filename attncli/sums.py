@@ -45,7 +45,7 @@ class RowSoftmax:
 
 def row_softmax(steps: Steps, i: int) -> RowSoftmax:
     """Work out row i's softmax term by term."""
-    row = steps.scaled[steps.at(i)]  # (n,)
+    row = steps.logits[steps.at(i)]  # (n,)
     masked = (np.zeros(len(row), dtype=bool) if steps.mask is None
               else np.asarray(steps.mask[steps.at(i)], dtype=bool))
     visible_max = float(row[~masked].max()) if (~masked).any() else 0.0
@@ -109,7 +109,7 @@ def pair(hs: HeadSteps, src: int, dst: int) -> Pair:
         softcap=s.softcap,
         capped=None if masked or s.capped is None else float(s.capped[at, dst]),
         bias=None if masked or s.score_bias is None else float(s.score_bias[at, dst]),
-        scaled=None if masked else float(s.scaled[at, dst]), masked=masked,
+        scaled=None if masked else float(s.logits[at, dst]), masked=masked,
         reason=reason(s, src, dst), row=row,
         weight=float(s.weights[at, dst]), values=s.v, contributions=contributions,
         output=s.output[at],

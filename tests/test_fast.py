@@ -27,7 +27,7 @@ from hypothesis import strategies as st
 from attncli import attention, attention_fast
 from attncli.attention import Variant
 
-STEPS = ("scores", "scaled", "weights", "output", "capped", "uncapped")
+STEPS = ("scores", "logits", "weights", "output", "capped", "uncapped")
 EXAMPLES = 150
 
 

@@ -22,7 +22,7 @@ from attncli.sections import SECTIONS
 from attncli.sums import with_focus, with_pair
 from attncli.tokens import word_level
 
-MATRICES = ("scores", "scaled", "weights", "output", "capped", "uncapped", "score_bias", "mask")
+MATRICES = ("scores", "logits", "weights", "output", "capped", "uncapped", "score_bias", "mask")
 
 
 def same_rows(part: attention.Steps, whole: attention.Steps, rows) -> None:
