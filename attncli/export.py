@@ -69,7 +69,7 @@ def _row(hs, row) -> dict:
 def _pair(p) -> dict:
     """The pair view's numbers: from q and k to the weight, then the weighted value rows."""
     doc = {
-        "from": p.src, "to": p.dst, "layer": p.layer, "head": p.head,
+        "from": p.query, "to": p.key, "layer": p.layer, "head": p.head,
         "q": p.q, "k": p.k, "products": p.products, "score": p.score,
         "divisor": p.divisor, "divided": p.divided, "scaled": p.scaled, "masked": p.masked,
         "shift": p.row.shift, "exp": p.row.exps, "exp_sum": p.row.total,
