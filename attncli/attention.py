@@ -138,6 +138,13 @@ def causal_mask(n: int) -> np.ndarray:
     return np.arange(n)[None, :] > np.arange(n)[:, None]
 
 
+def hidden(variant: Variant, m: int) -> np.ndarray | None:
+    """The Variant's mask with the causal one added: True where a query may not see a key."""
+    if not variant.causal:
+        return variant.mask
+    return causal_mask(m) if variant.mask is None else variant.mask | causal_mask(m)
+
+
 def softmax(logits: np.ndarray) -> np.ndarray:
     """Row-wise softmax that never overflows and never returns NaN: each row's maximum is
     subtracted first (every exponent <= 0), -inf becomes exactly 0, a row of -inf all zeros,
@@ -179,28 +186,26 @@ def attend(q: np.ndarray, k: np.ndarray, v: np.ndarray, variant: Variant = PLAIN
            ) -> tuple[np.ndarray, ...]:
     """Steps 3 to 5 for q (..., n, d_k), k (..., m, d_k), v (..., m, d_v) in their own dtype:
     (scores, logits, weights, output, capped, uncapped); the last two only with a soft-cap."""
-    one = q.dtype.type
+    num = q.dtype.type  # a number in q's dtype: float32 work stays float32
     # 3) score: compare every query with every key, one dot product per pair
     scores = q @ np.swapaxes(k, -1, -2)  # (..., n, m)
     # 4) scale (÷√d_k, or the model's own scale), cap, add the bias, hide masked keys: the
     #    logits the softmax takes
     if variant.scale is not None:
-        logits = scores * one(variant.scale)  # (..., n, m)
+        logits = scores * num(variant.scale)  # (..., n, m)
     elif variant.skip_scale:
-        logits = scores * one(1)  # (..., n, m) the same numbers, an array of its own
+        logits = scores * num(1)  # (..., n, m) the same numbers, an array of its own
     else:
         logits = scores / np.sqrt(q.shape[-1]).astype(q.dtype)  # (..., n, m)
     capped = uncapped = None
     if variant.softcap is not None:
         uncapped = logits
-        logits = capped = np.tanh(logits / one(variant.softcap)) * one(variant.softcap)
+        logits = capped = np.tanh(logits / num(variant.softcap)) * num(variant.softcap)
     if variant.score_bias is not None:
         logits = logits + variant.score_bias.astype(q.dtype)  # (..., n, m)
-    mask = variant.mask
-    if variant.causal:
-        mask = causal_mask(k.shape[-2]) if mask is None else mask | causal_mask(k.shape[-2])
+    mask = hidden(variant, k.shape[-2])  # (n, m)
     if mask is not None:
-        logits = np.where(mask, one(-np.inf), logits)  # (..., n, m)
+        logits = np.where(mask, num(-np.inf), logits)  # (..., n, m)
     weights = softmax(logits)  # (..., n, m) each row sums to 1
     # 5) weigh: each output row is the weighted sum of the value rows
     output = weights @ v  # (..., n, d_v)
@@ -217,23 +222,21 @@ def self_attention(x: np.ndarray, w_q: np.ndarray, w_k: np.ndarray, w_v: np.ndar
     x = np.asarray(x, dtype=np.float64)  # (n, d_model)
     kv = x if source is None else np.asarray(source, dtype=np.float64)  # (m, d_model)
     # 2) project each row into a query, a key and a value
-    q = x @ np.asarray(w_q, dtype=np.float64) + (0.0 if b_q is None else b_q)  # (n, d_k)
-    k = kv @ np.asarray(w_k, dtype=np.float64) + (0.0 if b_k is None else b_k)  # (m, d_k)
-    v = kv @ np.asarray(w_v, dtype=np.float64) + (0.0 if b_v is None else b_v)  # (m, d_v)
+    w_q, w_k, w_v = (np.asarray(w, dtype=np.float64) for w in (w_q, w_k, w_v))  # (d_model, d)
+    q = x @ w_q + (0.0 if b_q is None else b_q)  # (n, d_k)
+    k = kv @ w_k + (0.0 if b_k is None else b_k)  # (m, d_k)
+    v = kv @ w_v + (0.0 if b_v is None else b_v)  # (m, d_v)
     projected = (q, k) if variant.qk_norm is not None else (None, None)
     q, k, q_unrotated, k_unrotated = project_qk(q, k, variant)
     # 3) to 5)
     scores, logits, weights, output, capped, uncapped = attend(q, k, v, variant)
-    mask = variant.mask
-    if variant.causal:
-        mask = causal_mask(len(k)) if mask is None else mask | causal_mask(len(k))
     return Steps(
-        x=x, w_q=np.asarray(w_q, np.float64), w_k=np.asarray(w_k, np.float64),
-        w_v=np.asarray(w_v, np.float64), q=q, k=k, v=v, scores=scores, logits=logits,
-        weights=weights, output=output, mask=mask, b_q=_vector(b_q), b_k=_vector(b_k),
-        b_v=_vector(b_v), q_unrotated=q_unrotated, k_unrotated=k_unrotated,
-        q_projected=projected[0], k_projected=projected[1], scale=variant.scale,
-        softcap=variant.softcap, capped=capped, uncapped=uncapped,
+        x=x, w_q=w_q, w_k=w_k, w_v=w_v, q=q, k=k, v=v,
+        scores=scores, logits=logits, weights=weights, output=output,
+        mask=hidden(variant, len(k)), b_q=_vector(b_q), b_k=_vector(b_k), b_v=_vector(b_v),
+        q_unrotated=q_unrotated, k_unrotated=k_unrotated,
+        q_projected=projected[0], k_projected=projected[1],
+        scale=variant.scale, softcap=variant.softcap, capped=capped, uncapped=uncapped,
         score_bias=_vector(variant.score_bias), source=None if source is None else kv,
         sliding_window=variant.window, skip_scale=variant.skip_scale and variant.scale is None)
 
