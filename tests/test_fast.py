@@ -9,10 +9,12 @@ Where the two are equal bit for bit, and why:
 - The products are where the two may differ: the fast path sums one float64 head in a fixed
   order where the lesson's `@` calls BLAS, and BLAS may sum a block of rows (gemv for one
   row) in another order than the whole matrix. So the scores are bit for bit only when no
-  rounding happens in the sums (the small whole numbers of the first property below: every
-  product and sum is exact), or when both run the very same BLAS call (one block, every
-  row, products through BLAS: the second property).
-- Otherwise the numbers agree to rounding (the third property).
+  rounding happens in the sums (whole numbers from -3 to 3: every product and sum is exact,
+  the first two properties), or when both run the very same BLAS call (one block, every row,
+  products through BLAS: the third). Step 5 sums weights that are not whole numbers, so in
+  the first two the output agrees to rounding.
+- Otherwise the numbers agree to rounding, and which keys are hidden agrees exactly (the
+  fourth).
 """
 
 from __future__ import annotations
@@ -95,6 +97,40 @@ def test_with_exact_sums_every_step_before_the_output_is_the_lessons_bit_for_bit
     # step 5 sums weights that are not whole numbers: to rounding
     tight = 1e-12 if heads == 0 else 1e-5
     np.testing.assert_allclose(fast[3], lesson[3], rtol=tight, atol=tight)
+
+
+MATRICES = ("scores", "logits", "weights", "capped", "uncapped", "score_bias", "mask")
+
+
+@settings(max_examples=EXAMPLES, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), data=st.data())
+def test_a_heads_steps_with_some_rows_and_rows_added_are_the_lessons_rows(
+        seed: int, data: st.DataObject) -> None:
+    # one head from x and the weights (whole numbers, so step 2 and 3 are exact too), some
+    # query rows kept, then more added by with_rows: each matrix holds the lesson's rows
+    _, n, m, d, block, rows = shapes(data)
+    rows = rows or [0]
+    more = data.draw(st.lists(st.integers(0, n - 1)))
+    rng = np.random.default_rng(seed)
+    x, source = rng.integers(-3, 4, (n, 4)).astype(float), rng.integers(-3, 4, (m, 4))
+    w = [rng.integers(-3, 4, (4, d)).astype(float) for _ in range(3)]
+    b = [rng.integers(-3, 4, d).astype(float) for _ in range(3)]
+    args = {"b_q": b[0], "b_k": b[1], "b_v": b[2], "variant": variants(data, rng, 0, n, m),
+            "source": None if m == n else source}
+    lesson = attention.self_attention(x, *w, **args)
+    with mock.patch.object(attention_fast, "BLOCK", block):
+        part = attention_fast.self_attention(x, *w, **args, rows=rows)
+        grown = attention_fast.with_rows(part, more)
+    for steps, kept in ((part, rows), (grown, sorted({*rows, *more}))):
+        assert steps.rows.tolist() == kept
+        for name in ("x", "q", "k", "v", "source"):
+            a, c = getattr(lesson, name), getattr(steps, name)
+            assert (a is None and c is None) or a.tobytes() == c.tobytes(), name
+        for name in MATRICES:
+            a, c = getattr(lesson, name), getattr(steps, name)
+            assert (a is None) == (c is None), name
+            assert a is None or a[kept].tobytes() == c.tobytes(), name
+        np.testing.assert_allclose(steps.output, lesson.output[kept], rtol=1e-12, atol=1e-12)
 
 
 @settings(max_examples=EXAMPLES, deadline=None)
