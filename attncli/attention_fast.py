@@ -7,7 +7,7 @@ the rows a screen shows, if asked (attention.py is the lesson; this must give it
   A kept row comes out of the same block computation as in the whole run, so it has
   exactly the whole run's numbers; with_rows adds more rows the same way.
 - A block whose rows are all kept is worked out where it lands in the result, and step 4
-  changes the logits scores in place, so no n × m temporary is made.
+  changes the logits in place, so no n × m temporary is made.
 - One head in float64 multiplies in a fixed order (matmul): the numbers are the same on every
   machine, and a row's numbers do not depend on the other rows.
 
