@@ -23,6 +23,9 @@ import numpy as np
 
 Rotate = Callable[[np.ndarray], np.ndarray]
 Norm = Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]
+# steps 3 to 5: (scores, logits, weights, output, capped, uncapped), the last two with a cap
+Attended = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray | None,
+                 np.ndarray | None]
 
 
 @dataclass(frozen=True)
@@ -183,7 +186,7 @@ def project_qk(q: np.ndarray, k: np.ndarray, variant: Variant = PLAIN
 
 
 def attend(q: np.ndarray, k: np.ndarray, v: np.ndarray, variant: Variant = PLAIN
-           ) -> tuple[np.ndarray, ...]:
+           ) -> Attended:
     """Steps 3 to 5 for q (..., n, d_k), k (..., m, d_k), v (..., m, d_v) in their own dtype:
     (scores, logits, weights, output, capped, uncapped); the last two only with a soft-cap."""
     num = q.dtype.type  # a number in q's dtype: float32 work stays float32

@@ -19,11 +19,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import replace
+from typing import cast
 
 import numpy as np
 
 from attncli.attention import (
     PLAIN,
+    Attended,
     Joined,
     Steps,
     Variant,
@@ -80,7 +82,7 @@ def softmax(logits: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
 
 
 def attend(q: np.ndarray, k: np.ndarray, v: np.ndarray, variant: Variant = PLAIN,
-           rows: np.ndarray | None = None) -> tuple[np.ndarray, ...]:
+           rows: np.ndarray | None = None) -> Attended:
     """attention.attend, BLOCK queries at a time: (scores, logits, weights, output, capped,
     uncapped). With rows (query indices, ascending), only those queries' rows are kept:
     every matrix has len(rows) rows in place of n."""
@@ -94,22 +96,22 @@ def attend(q: np.ndarray, k: np.ndarray, v: np.ndarray, variant: Variant = PLAIN
         start, stop = int(start), min(n, int(start) + BLOCK)
         keep = wanted[(wanted >= start) & (wanted < stop)] - start  # (r_block,)
         # a block whose rows are all kept is worked out in its place in the result
-        into = (tuple(whole[..., at:at + len(keep), :] for whole in kept[:4])
+        into = (tuple(whole[..., at:at + len(keep), :] for whole in kept[:4] if whole is not None)
                 if kept and len(keep) == stop - start else NOWHERE)
         block = _attend_block(q, k, v, variant, start, stop, into)
         if not kept:
             kept = [None if a is None else np.empty((*a.shape[:-2], len(wanted), a.shape[-1]),
                                                     a.dtype) for a in block]
         for i, (whole, a) in enumerate(zip(kept, block, strict=True)):
-            if whole is not None and (i >= len(into) or a is not into[i]):
+            if whole is not None and a is not None and (i >= len(into) or a is not into[i]):
                 whole[..., at:at + len(keep), :] = a if len(keep) == a.shape[-2] \
                     else a[..., keep, :]
         at += len(keep)
-    return tuple(kept)
+    return cast(Attended, tuple(kept))  # the first four are never None
 
 
 def _attend_block(q: np.ndarray, k: np.ndarray, v: np.ndarray, variant: Variant, start: int,
-                  stop: int, into: tuple = NOWHERE) -> tuple[np.ndarray, ...]:
+                  stop: int, into: tuple = NOWHERE) -> Attended:
     """Steps 3 to 5 for the queries start to stop. into: where the scores, logits, weights
     and output go (each None: a new array)."""
     q = q[..., start:stop, :]  # (..., b, d_k)
@@ -211,17 +213,20 @@ def with_rows(steps: Steps, wanted: Sequence[int]) -> Steps:
     rows = np.concatenate([steps.rows, new])
     order = np.argsort(rows, kind="stable")
 
-    def merged(old: np.ndarray | None, extra: np.ndarray | None) -> np.ndarray | None:
-        return None if old is None else np.concatenate([old, extra])[order]
+    def merged(old: np.ndarray, extra: np.ndarray) -> np.ndarray:
+        return np.concatenate([old, extra])[order]
+
+    def maybe(old: np.ndarray | None, extra: np.ndarray | None) -> np.ndarray | None:
+        return None if old is None or extra is None else merged(old, extra)
 
     bias = (None if variant.score_bias is None
             else np.asarray(variant.score_bias, dtype=np.float64)[new])
     return replace(steps, rows=rows[order], scores=merged(steps.scores, more[0]),
                    logits=merged(steps.logits, more[1]), weights=merged(steps.weights, more[2]),
-                   output=merged(steps.output, more[3]), capped=merged(steps.capped, more[4]),
-                   uncapped=merged(steps.uncapped, more[5]),
-                   mask=merged(steps.mask, _mask_rows(variant, len(steps.q), len(steps.k), new)),
-                   score_bias=merged(steps.score_bias, bias))
+                   output=merged(steps.output, more[3]), capped=maybe(steps.capped, more[4]),
+                   uncapped=maybe(steps.uncapped, more[5]),
+                   mask=maybe(steps.mask, _mask_rows(variant, len(steps.q), len(steps.k), new)),
+                   score_bias=maybe(steps.score_bias, bias))
 
 
 def join_heads(layer: int, outputs: Sequence[np.ndarray], w_o: np.ndarray,
