@@ -9,17 +9,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from attncli import weights as wts
-from attncli.attention import (
-    BLOCK,
-    HeadSteps,
-    Joined,
-    Steps,
-    Variant,
-    join_heads,
-    self_attention,
-    sinusoidal_positions,
-    with_rows,
-)
+from attncli.attention import HeadSteps, Joined, Steps, Variant, sinusoidal_positions
+from attncli.attention_fast import BLOCK, join_heads, self_attention, with_rows
 from attncli.errors import AttnError, RoleError
 from attncli.sums import Pair, RowSoftmax, pair, row_softmax
 from attncli.tokens import Token
@@ -190,8 +181,8 @@ def check_finite(steps: Steps, source: str) -> None:
         if not np.isfinite(getattr(steps, name)).all():
             raise AttnError(f"{source}: the numbers overflow ({name} is not finite); "
                             "use smaller weights or embeddings")
-    scaled = steps.scaled if steps.mask is None else steps.scaled[~steps.mask]
-    if not np.isfinite(scaled).all():
+    logits = steps.logits if steps.mask is None else steps.logits[~steps.mask]
+    if not np.isfinite(logits).all():
         raise AttnError(f"{source}: the numbers overflow (scaled is not finite); "
                         "use smaller weights or embeddings")
 
@@ -365,10 +356,10 @@ def _with_rows(queries: list[int], heads: list[HeadSteps]) -> list[HeadSteps]:
     return [replace(hs, steps=steps) for hs, steps in zip(heads, more, strict=True)]
 
 
-def with_pair(ex: Explanation, src: int, dst: int) -> Explanation:
-    """The explanation, plus the pair src → dst worked out in the first head shown."""
-    heads = _with_rows([src], ex.heads)
-    return replace(ex, heads=heads, pair=pair(heads[0], src, dst))
+def with_pair(ex: Explanation, query: int, key: int) -> Explanation:
+    """The explanation, plus the pair query → key worked out in the first head shown."""
+    heads = _with_rows([query], ex.heads)
+    return replace(ex, heads=heads, pair=pair(heads[0], query, key))
 
 
 def with_focus(ex: Explanation, queries: list[int]) -> Explanation:

@@ -69,7 +69,7 @@ def _row(hs, row) -> dict:
 def _pair(p) -> dict:
     """The pair view's numbers: from q and k to the weight, then the weighted value rows."""
     doc = {
-        "from": p.src, "to": p.dst, "layer": p.layer, "head": p.head,
+        "from": p.query, "to": p.key, "layer": p.layer, "head": p.head,
         "q": p.q, "k": p.k, "products": p.products, "score": p.score,
         "divisor": p.divisor, "divided": p.divided, "scaled": p.scaled, "masked": p.masked,
         "shift": p.row.shift, "exp": p.row.exps, "exp_sum": p.row.total,
@@ -104,7 +104,7 @@ def _head(ex: Explanation, hs) -> dict:
     entry = {"layer": hs.layer, "head": hs.head}
     if hs.layer != ex.heads[0].layer:  # a later layer of a real model: its own input
         entry["x"] = hs.steps.x
-    entry.update((name, getattr(hs.steps, name)) for name in STEP_KEYS)
+    entry.update((key, getattr(hs.steps, name)) for key, name in STEP_KEYS.items())
     entry["mask_kind"] = mask_kind(hs.steps)
     if hs.steps.sliding_window is not None:
         entry["window"] = hs.steps.sliding_window
@@ -114,7 +114,9 @@ def _head(ex: Explanation, hs) -> dict:
     return entry
 
 
-STEP_KEYS = ("w_q", "w_k", "w_v", "q", "k", "v", "scores", "scaled", "weights", "output")
+# each JSON key and the Steps field it holds: the documented key "scaled" holds the logits
+STEP_KEYS = {"w_q": "w_q", "w_k": "w_k", "w_v": "w_v", "q": "q", "k": "k", "v": "v",
+             "scores": "scores", "scaled": "logits", "weights": "weights", "output": "output"}
 EXTRA_KEYS = ("b_q", "b_k", "b_v", "q_unrotated", "k_unrotated", "q_projected", "k_projected",
               "scale", "softcap", "capped", "score_bias", "source")
 

@@ -8,7 +8,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from attncli.attention import BLOCK, Steps, causal_mask
+from attncli.attention import Steps
+from attncli.attention_fast import BLOCK, causal_rows
 
 CAUSAL = "causal"  # the key comes after the query
 SLIDING_WINDOW = "sliding_window"  # the key is `window` or more places before the query
@@ -88,6 +89,6 @@ def mask_kind(steps: Steps) -> str:
         return MODEL
     rows = np.arange(len(steps.q)) if steps.rows is None else steps.rows
     same = all(np.array_equal(steps.mask[start:start + BLOCK],
-                              causal_mask(len(steps.k), rows[start:start + BLOCK]))
+                              causal_rows(len(steps.k), rows[start:start + BLOCK]))
                for start in range(0, len(rows), BLOCK))
     return CAUSAL if same else MODEL

@@ -43,7 +43,7 @@ class RowSoftmax:
 
 def row_softmax(steps: Steps, i: int) -> RowSoftmax:
     """Work out row i's softmax term by term."""
-    row = steps.scaled[steps.at(i)]  # (n,)
+    row = steps.logits[steps.at(i)]  # (n,)
     masked = (np.zeros(len(row), dtype=bool) if steps.mask is None
               else np.asarray(steps.mask[steps.at(i)], dtype=bool))
     visible_max = float(row[~masked].max()) if (~masked).any() else 0.0
@@ -58,16 +58,16 @@ def row_softmax(steps: Steps, i: int) -> RowSoftmax:
 
 @dataclass(frozen=True)
 class Pair:
-    """One query and one key worked out by hand: why `src` gives `dst` the weight it does."""
+    """One query and one key worked out by hand: why the query gives the key its weight."""
 
     layer: int
     head: int
-    src: int  # the query token
-    dst: int  # the key token
-    q: np.ndarray  # (d_k,) src's query
-    k: np.ndarray  # (d_k,) dst's key
+    query: int  # the query's token index
+    key: int  # the key's token index
+    q: np.ndarray  # (d_k,) the query token's q
+    k: np.ndarray  # (d_k,) the key token's k
     products: np.ndarray  # (d_k,) q * k, dimension by dimension; they add up to score
-    score: float  # q · k, the same number as scores[src, dst]
+    score: float  # q · k, the same number as scores[query, key]
     divisor: float  # √d_k, or 1 / the model's own scale
     divided: float  # score / divisor
     scale: float | None  # the model's own scale, when it is not 1/√d_k
@@ -77,12 +77,12 @@ class Pair:
     bias: float | None  # the model's position bias for this pair; None without one or when masked
     scaled: float | None  # what the softmax sees (divided, capped, + bias); None where masked
     masked: bool
-    reason: MaskReason | None  # why the mask hides dst from src; None when it does not
-    row: RowSoftmax  # src's whole row through the softmax
-    weight: float  # weights[src, dst], dst's share of the row
+    reason: MaskReason | None  # why the mask hides the key from the query; None if it does not
+    row: RowSoftmax  # the query's whole row through the softmax
+    weight: float  # weights[query, key], the key's share of the row
     values: np.ndarray  # (n, d_v) every key's value row
-    contributions: np.ndarray  # (n, d_v) weights[src, j] * v_j, one row per key j
-    output: np.ndarray  # (d_v,) the sum of contributions: src's output
+    contributions: np.ndarray  # (n, d_v) weights[query, j] * v_j, one row per key j
+    output: np.ndarray  # (d_v,) the sum of contributions: the query's output
 
     def largest(self, keep: int) -> tuple[np.ndarray, np.ndarray, float]:
         """The `keep` dimensions with the largest |product| (in dimension order), the others,
@@ -92,23 +92,23 @@ class Pair:
         return shown, others, float(self.products[others].sum())
 
 
-def pair(hs: HeadSteps, src: int, dst: int) -> Pair:
+def pair(hs: HeadSteps, query: int, key: int) -> Pair:
     """Steps 3 to 5 for one query-key pair, every product and share kept."""
     s = hs.steps
-    products = s.q[src] * s.k[dst]  # (d_k,)
-    row = row_softmax(s, src)
-    masked = bool(row.masked[dst])
-    at = s.at(src)  # src's row in the matrices (the same as src unless only some were kept)
+    products = s.q[query] * s.k[key]  # (d_k,)
+    row = row_softmax(s, query)
+    masked = bool(row.masked[key])
+    at = s.at(query)  # the query's row in the matrices (query itself unless some were kept)
     contributions = s.weights[at][:, None] * s.v  # (n, d_v)
     return Pair(
-        layer=hs.layer, head=hs.head, src=src, dst=dst, q=s.q[src], k=s.k[dst],
-        products=products, score=float(s.scores[at, dst]), divisor=s.divisor,
-        divided=float(s.scores[at, dst]) / s.divisor, scale=s.scale, skip_scale=s.skip_scale,
+        layer=hs.layer, head=hs.head, query=query, key=key, q=s.q[query], k=s.k[key],
+        products=products, score=float(s.scores[at, key]), divisor=s.divisor,
+        divided=float(s.scores[at, key]) / s.divisor, scale=s.scale, skip_scale=s.skip_scale,
         softcap=s.softcap,
-        capped=None if masked or s.capped is None else float(s.capped[at, dst]),
-        bias=None if masked or s.score_bias is None else float(s.score_bias[at, dst]),
-        scaled=None if masked else float(s.scaled[at, dst]), masked=masked,
-        reason=reason(s, src, dst), row=row,
-        weight=float(s.weights[at, dst]), values=s.v, contributions=contributions,
+        capped=None if masked or s.capped is None else float(s.capped[at, key]),
+        bias=None if masked or s.score_bias is None else float(s.score_bias[at, key]),
+        scaled=None if masked else float(s.logits[at, key]), masked=masked,
+        reason=reason(s, query, key), row=row,
+        weight=float(s.weights[at, key]), values=s.v, contributions=contributions,
         output=s.output[at],
     )

@@ -18,12 +18,14 @@ from hypothesis.extra import numpy as hnp
 from attncli import weights as wts
 from attncli.attention import (
     Steps,
+    Variant,
     causal_mask,
-    matmul,
     self_attention,
     sinusoidal_positions,
     softmax,
 )
+from attncli.attention_fast import matmul
+from attncli.attention_fast import softmax as fast_softmax
 from attncli.explain import explain
 from attncli.tokens import word_level
 from attncli.weights import files as weightfiles
@@ -81,7 +83,7 @@ def test_scaled_divides_by_the_square_root_of_d_k(love: Steps) -> None:
     # d_k = 4, √4 = 2: every score is halved, exactly (powers of two).
     assert love.d_k == 4
     assert love.divisor == 2.0
-    assert love.scaled.tolist() == [[1, 0.5, 1.5], [0.5, 1, 1.5], [1.5, 1.5, 3]]
+    assert love.logits.tolist() == [[1, 0.5, 1.5], [0.5, 1, 1.5], [1.5, 1.5, 3]]
 
 
 def test_softmax_weights_by_hand(love: Steps) -> None:
@@ -156,7 +158,7 @@ def test_a_fully_masked_row_gets_all_zero_weights_never_nan() -> None:
 
 def test_a_fully_masked_row_gives_a_zero_output() -> None:
     mask = np.array([[True, True, True], [False, True, True], [False, False, False]])
-    s = self_attention(X, W_Q, W_K, W_V, mask=mask)
+    s = self_attention(X, W_Q, W_K, W_V, variant=Variant(mask=mask))
     assert s.weights[0].tolist() == [0.0, 0.0, 0.0]
     assert s.output[0].tolist() == [0.0, 0.0]
     assert s.output[1].tolist() == [1.0, 0.0]  # only I visible: all weight on V(I) = [1, 0]
@@ -170,8 +172,8 @@ def test_softmax_does_not_change_when_a_constant_is_added() -> None:
 
 def reference_softmax(scaled: np.ndarray) -> np.ndarray:
     """softmax as it was first written: the finite rows copied out, shifted, exp'd and divided
-    (four n×n temporaries), the +inf rows shared, the rest left zero. The in-place softmax must
-    give the same bits."""
+    (four n×n temporaries), the +inf rows shared, the rest left zero. The lesson's softmax and
+    the fast path's, in place, must give the same bits."""
     scaled = np.asarray(scaled)
     if scaled.dtype not in (np.float32, np.float64):
         scaled = scaled.astype(np.float64)
@@ -208,6 +210,8 @@ def test_softmax_gives_the_same_bits_as_the_reference(dtype, shape, data) -> Non
     assert got.dtype == want.dtype and got.shape == want.shape
     assert got.tobytes() == want.tobytes()
     assert not np.isnan(got).any()
+    if dtype is not np.int64:  # the fast path's, in place, on the floats it is given
+        assert fast_softmax(scaled).tobytes() == want.tobytes()
 
 
 def test_softmax_gives_the_same_bits_as_the_reference_on_a_large_batch() -> None:
@@ -220,6 +224,7 @@ def test_softmax_gives_the_same_bits_as_the_reference_on_a_large_batch() -> None
         scaled[..., 3, :] = -np.inf
         assert softmax(scaled).tobytes() == reference_softmax(scaled).tobytes()
         assert softmax(scaled.T).tobytes() == reference_softmax(scaled.T).tobytes()
+        assert fast_softmax(scaled).tobytes() == reference_softmax(scaled).tobytes()
 
 
 # ---------------------------------------------------------------- causal mask
@@ -233,9 +238,9 @@ def test_causal_mask_hides_exactly_the_later_tokens() -> None:
 
 
 def test_causal_attention_by_hand() -> None:
-    s = self_attention(X, W_Q, W_K, W_V, mask=causal_mask(3))
+    s = self_attention(X, W_Q, W_K, W_V, variant=Variant(mask=causal_mask(3)))
     # Before the softmax: -inf above the diagonal, the unmasked scaled scores elsewhere.
-    assert s.scaled.tolist() == [[1.0, -np.inf, -np.inf], [0.5, 1.0, -np.inf], [1.5, 1.5, 3.0]]
+    assert s.logits.tolist() == [[1.0, -np.inf, -np.inf], [0.5, 1.0, -np.inf], [1.5, 1.5, 3.0]]
     # After: exactly 0 above the diagonal.
     assert s.weights[0].tolist() == [1.0, 0.0, 0.0]  # I sees only itself
     assert s.weights[1, 2] == 0.0
@@ -318,7 +323,7 @@ def test_every_weights_row_is_a_distribution(p) -> None:
     assert (s.weights >= 0).all()
     np.testing.assert_allclose(s.weights.sum(axis=1), 1.0, rtol=0, atol=1e-12)
     n = p[0].shape[0]
-    assert s.scores.shape == s.scaled.shape == s.weights.shape == (n, n)
+    assert s.scores.shape == s.logits.shape == s.weights.shape == (n, n)
     assert s.output.shape == (n, p[3].shape[1])
 
 
@@ -327,9 +332,9 @@ def test_every_weights_row_is_a_distribution(p) -> None:
 def test_masked_entries_are_exactly_zero(p, data) -> None:
     n = p[0].shape[0]
     mask = data.draw(hnp.arrays(np.bool_, (n, n)))
-    s = self_attention(*p, mask=mask)
+    s = self_attention(*p, variant=Variant(mask=mask))
     assert (s.weights[mask] == 0.0).all()
-    assert np.isneginf(s.scaled[mask]).all()
+    assert np.isneginf(s.logits[mask]).all()
     assert np.isfinite(s.weights).all() and np.isfinite(s.output).all()
     visible_rows = ~mask.all(axis=1)
     np.testing.assert_allclose(s.weights[visible_rows].sum(axis=1), 1.0, rtol=0, atol=1e-12)
@@ -340,7 +345,7 @@ def test_masked_entries_are_exactly_zero(p, data) -> None:
 @given(problems())
 def test_causal_weights_are_zero_above_the_diagonal(p) -> None:
     n = p[0].shape[0]
-    s = self_attention(*p, mask=causal_mask(n))
+    s = self_attention(*p, variant=Variant(mask=causal_mask(n)))
     assert (np.triu(s.weights, k=1) == 0.0).all()
     np.testing.assert_allclose(s.weights.sum(axis=1), 1.0, rtol=0, atol=1e-12)
     assert s.weights[0, 0] == 1.0  # the first token can only see itself
@@ -363,7 +368,7 @@ def test_permuting_the_tokens_permutes_every_matrix(p, data) -> None:
 @given(problems())
 def test_the_same_input_gives_byte_identical_steps(p) -> None:
     a, b = self_attention(*p), self_attention(*(arr.copy() for arr in p))
-    for name in ("q", "k", "v", "scores", "scaled", "weights", "output"):
+    for name in ("q", "k", "v", "scores", "logits", "weights", "output"):
         assert getattr(a, name).tobytes() == getattr(b, name).tobytes(), name
 
 
@@ -394,49 +399,39 @@ def test_multi_head_shapes(heads: int, per_head: int, d_v: int, seed: int) -> No
 
 
 def test_a_plain_variant_is_the_lesson() -> None:
-    from attncli.attention import Variant
-
     plain = self_attention(X, W_Q, W_K, W_V)
     same = self_attention(X, W_Q, W_K, W_V, variant=Variant())
-    for name in ("scores", "scaled", "weights", "output"):
+    for name in ("scores", "logits", "weights", "output"):
         assert np.array_equal(getattr(plain, name), getattr(same, name))
     assert same.scale is None and same.capped is None and same.score_bias is None
     assert same.divisor == 2.0  # √4
 
 
 def test_a_models_own_scale_multiplies_the_scores() -> None:
-    from attncli.attention import Variant
-
     s = self_attention(X, W_Q, W_K, W_V, variant=Variant(scale=0.25))
     # I's scores [2, 1, 3] × 0.25 = [0.5, 0.25, 0.75]
-    np.testing.assert_allclose(s.scaled[0], [0.5, 0.25, 0.75], rtol=0, atol=1e-15)
+    np.testing.assert_allclose(s.logits[0], [0.5, 0.25, 0.75], rtol=0, atol=1e-15)
     assert s.scale == 0.25 and s.divisor == 4.0
 
 
 def test_soft_capping_squeezes_the_scaled_scores() -> None:
-    from attncli.attention import Variant
-
     s = self_attention(X, W_Q, W_K, W_V, variant=Variant(softcap=1.0))
     # AI's scaled scores [1.5, 1.5, 3] -> tanh: [0.905148, 0.905148, 0.995055]
     np.testing.assert_allclose(s.capped[2], np.tanh([1.5, 1.5, 3.0]), rtol=0, atol=1e-15)
-    np.testing.assert_array_equal(s.scaled, s.capped)
-    assert np.abs(s.scaled).max() < 1.0
+    np.testing.assert_array_equal(s.logits, s.capped)
+    assert np.abs(s.logits).max() < 1.0
 
 
 def test_a_score_bias_is_added_before_the_mask() -> None:
-    from attncli.attention import Variant
-
     bias = np.array([[0.0, 1.0, 2.0], [3.0, 4.0, 5.0], [6.0, 7.0, 8.0]])
     s = self_attention(X, W_Q, W_K, W_V, variant=Variant(score_bias=bias, mask=causal_mask(3)))
     # love: scaled [0.5, 1.0] + bias [3, 4] = [3.5, 5.0]; its third key is masked
-    np.testing.assert_allclose(s.scaled[1, :2], [3.5, 5.0], rtol=0, atol=1e-15)
-    assert s.scaled[1, 2] == -np.inf and s.weights[1, 2] == 0.0
+    np.testing.assert_allclose(s.logits[1, :2], [3.5, 5.0], rtol=0, atol=1e-15)
+    assert s.logits[1, 2] == -np.inf and s.weights[1, 2] == 0.0
     np.testing.assert_array_equal(s.score_bias, bias)
 
 
 def test_qk_norm_runs_before_the_rotation_and_is_kept() -> None:
-    from attncli.attention import Variant
-
     def unit(q: np.ndarray, k: np.ndarray):  # each row scaled to length 1
         return (q / np.linalg.norm(q, axis=-1, keepdims=True),
                 k / np.linalg.norm(k, axis=-1, keepdims=True))
@@ -453,7 +448,7 @@ def test_qk_norm_runs_before_the_rotation_and_is_kept() -> None:
        st.booleans(), st.sampled_from([None, 0.3]), st.sampled_from([None, 2.0]))
 def test_every_head_at_once_in_float32_matches_one_head_in_float64(
         heads: int, n: int, d_k: int, seed: int, masked: bool, scale, softcap) -> None:
-    from attncli.attention import Variant, attend
+    from attncli.attention import attend
 
     rng = np.random.default_rng(seed)
     q, k, v = (rng.standard_normal((heads, n, d_k)) for _ in range(3))
@@ -487,7 +482,7 @@ def test_gpt2_can_scale_by_the_layer_number(tmp_path) -> None:
     hd = a.d_k
     assert b.scale == pytest.approx(1 / math.sqrt(hd) / 2)  # layer 1: divided by 2 as well
     keep = ~b.mask
-    np.testing.assert_allclose(b.scaled[keep], b.scores[keep] / math.sqrt(hd) / 2, atol=1e-12)
+    np.testing.assert_allclose(b.logits[keep], b.scores[keep] / math.sqrt(hd) / 2, atol=1e-12)
     assert a.scale is None and not np.allclose(a.weights, b.weights)
 
 

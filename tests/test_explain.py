@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 from conftest import ANIMAL_TIRED, I_LOVE_AI, invoke, strict_json
 
+from attncli import export
 from attncli import weights as wts
 from attncli.attention import sinusoidal_positions
 from attncli.errors import AttnError
@@ -239,8 +240,8 @@ def test_json_numbers_equal_the_numpy_values_exactly() -> None:
     assert doc["embeddings"] == ex.x.tolist()  # == on floats: every digit survived
     assert doc["positions"] == ex.positions.tolist()
     for got, hs in zip(doc["heads"], ex.heads, strict=True):
-        for key in STEP_KEYS:
-            assert got[key] == getattr(hs.steps, key).tolist(), key
+        for key, name in export.STEP_KEYS.items():
+            assert got[key] == getattr(hs.steps, name).tolist(), key
     # and they are not merely rounded to a few places
     w = doc["heads"][0]["weights"][0][0]
     assert w != round(w, 10)

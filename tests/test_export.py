@@ -127,9 +127,9 @@ def test_every_float_round_trips_exactly() -> None:
     doc = strict_json(streamed(export.document(ex)))
     assert np.array(doc["embeddings"]).tobytes() == ex.x.tobytes()
     for got, hs in zip(doc["heads"], ex.heads, strict=True):
-        for key in export.STEP_KEYS:
+        for key, name in export.STEP_KEYS.items():
             assert np.array(got[key], dtype=np.float64).tobytes() == \
-                getattr(hs.steps, key).tobytes(), key
+                getattr(hs.steps, name).tobytes(), key
 
 
 @pytest.mark.parametrize("bad", [np.nan, np.inf])

@@ -16,7 +16,8 @@ import pytest
 from conftest import FIXTURES, invoke, ok, ok_json
 
 from attncli import masks
-from attncli.attention import Variant, causal_mask, self_attention
+from attncli.attention import Variant, causal_mask
+from attncli.attention_fast import self_attention
 
 SCHEMA = json.loads((Path(__file__).resolve().parent.parent / "attncli" / "explain.schema.json")
                     .read_text(encoding="utf-8"))

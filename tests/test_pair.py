@@ -89,7 +89,7 @@ def love_ai() -> Explanation:
 def test_the_pair_i_to_ai_worked_by_hand() -> None:
     ex = love_ai()
     p = pair(ex.heads[0], 0, 2)
-    assert (p.src, p.dst, p.layer, p.head) == (0, 2, 0, 0)
+    assert (p.query, p.key, p.layer, p.head) == (0, 2, 0, 0)
     assert p.q.tolist() == [2, 0, 0, 1]
     assert p.k.tolist() == [1, 2, 1, 1]
     assert p.products.tolist() == [2, 0, 0, 1]
@@ -108,7 +108,7 @@ def test_with_pair_keeps_everything_else_and_adds_the_pair() -> None:
     ex = love_ai()
     both = with_pair(ex, 0, 2)
     assert ex.pair is None  # the explanation itself is left as it was
-    assert both.pair is not None and (both.pair.src, both.pair.dst) == (0, 2)
+    assert both.pair is not None and (both.pair.query, both.pair.key) == (0, 2)
     assert both.heads is ex.heads and both.config == ex.config and both.text == ex.text
 
 

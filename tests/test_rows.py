@@ -1,5 +1,5 @@
 """A long text on a screen: only the query rows a view draws are worked out, and each has
-exactly the numbers of the whole computation (attention.BLOCK, explain(rows=...))."""
+exactly the numbers of the whole computation (attention_fast.BLOCK, explain(rows=...))."""
 
 from __future__ import annotations
 
@@ -11,16 +11,17 @@ from conftest import invoke, ok, ok_json, render_text
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from attncli import attention
+from attncli import attention, attention_fast
 from attncli import weights as wts
-from attncli.attention import Variant, attend, causal_mask, self_attention, with_rows
+from attncli.attention import Variant, causal_mask
+from attncli.attention_fast import attend, self_attention, with_rows
 from attncli.explain import explain, with_focus, with_pair
 from attncli.render import explain as render
 from attncli.render.widgets import ROWS_DRAWN
 from attncli.sections import SECTIONS
 from attncli.tokens import word_level
 
-MATRICES = ("scores", "scaled", "weights", "output", "capped", "uncapped", "score_bias", "mask")
+MATRICES = ("scores", "logits", "weights", "output", "capped", "uncapped", "score_bias", "mask")
 
 
 def same_rows(part: attention.Steps, whole: attention.Steps, rows) -> None:
@@ -56,7 +57,7 @@ def test_any_rows_have_the_whole_computations_bits(n, m, block, seed, causal, so
     # the whole computation is one block here; the rows come out of many small ones (the
     # products are small enough to be summed in a fixed order, so their bits are the same)
     whole = self_attention(x, *w, variant=variant, source=None if causal else src)
-    with mock.patch.object(attention, "BLOCK", block):
+    with mock.patch.object(attention_fast, "BLOCK", block):
         part = self_attention(x, *w, variant=variant, source=None if causal else src,
                               rows=rows)
         same_rows(part, whole, rows)
@@ -74,7 +75,7 @@ def test_the_whole_computation_in_blocks_is_the_one_block_computation() -> None:
     # each row is what one big block gives, to rounding
     rng = np.random.default_rng(0)
     q, k, v = (rng.normal(0, 1, (300, 4)) for _ in range(3))
-    with mock.patch.object(attention, "BLOCK", 100):
+    with mock.patch.object(attention_fast, "BLOCK", 100):
         blocks = attend(q, k, v, Variant(mask=causal_mask(300)))
     one = attend(q, k, v, Variant(causal=True))
     for a, b in zip(blocks[:4], one[:4], strict=True):
@@ -99,9 +100,10 @@ def test_the_window_property_reads_the_rows_it_holds() -> None:
     window = causal_mask(n) | (np.arange(n)[None, :] < np.arange(n)[:, None] - 1)
     rng = np.random.default_rng(2)
     args = (rng.normal(0, 1, (n, 4)), *(rng.normal(0, 1, (4, 2)) for _ in range(3)))
-    assert self_attention(*args, mask=window, rows=[5]).window
+    assert self_attention(*args, variant=Variant(mask=window), rows=[5]).window
     assert not self_attention(*args, variant=Variant(causal=True), rows=[5]).window
-    assert not self_attention(*args, mask=window, rows=[0]).window  # row 0 has nothing earlier
+    # row 0 has nothing earlier
+    assert not self_attention(*args, variant=Variant(mask=window), rows=[0]).window
 
 
 LONG = " ".join(f"w{i % 97}" for i in range(1200))  # three blocks of queries
@@ -126,7 +128,7 @@ def test_a_long_text_keeps_the_drawn_rows_with_the_whole_computations_numbers(
 
 def test_a_far_focus_word_or_pair_gets_its_row_worked_out(long_runs) -> None:
     whole, part = long_runs
-    assert attention.BLOCK * 2 < 1100
+    assert attention_fast.BLOCK * 2 < 1100
     far = [1100, 1199]  # in the third block, which the screen's rows never touched
     fw, fp = with_focus(whole, far), with_focus(part, far)
     for key, rows in fw.focus_rows.items():

@@ -82,7 +82,7 @@ def _love(precision: int) -> list[Screen]:
                 "typical size grows like √d_k. Dividing by √d_k undoes that, so the softmax "
                 "does not hand nearly all the weight to the largest score. Softmax then takes "
                 f"e^x of each entry and divides by the row's sum: for I, "
-                f"{number(pr.row.exps[pr.dst], 4)} / {number(pr.row.total, 4)} = "
+                f"{number(pr.row.exps[pr.key], 4)} / {number(pr.row.total, 4)} = "
                 f"{number(pr.weight, 4)} for AI.")
 
     def output_words() -> str:
@@ -117,7 +117,7 @@ def _love(precision: int) -> list[Screen]:
         Screen(part, "Step 4: scale, then softmax", softmax_words,
                lambda: [*numbers(love, "scaled", precision=precision)(),
                         *without_headings(render_pair.softmax_sums(
-                            love(), link().row, precision, key=link().dst)),
+                            love(), link().row, precision, key=link().key)),
                         *numbers(love, "softmax", "bars", precision=precision)()]),
         Screen(part, "Why divide by √d_k: an experiment", _spread_words,
                lambda: [_spread_table(precision)]),
@@ -176,8 +176,8 @@ def _tired(precision: int) -> list[Screen]:
     def output_words() -> str:
         pr, ex = link(), tired()
         names = ex.v_dims or tuple(f"v{d}" for d in range(len(pr.output)))
-        own = pr.values[pr.src]  # what 'tired' passes on by itself
-        gained = [d for d in range(len(own)) if own[d] == 0 and pr.contributions[pr.dst, d] > 0]
+        own = pr.values[pr.query]  # what 'tired' passes on by itself
+        gained = [d for d in range(len(own)) if own[d] == 0 and pr.contributions[pr.key, d] > 0]
         dims = " and ".join(f"'{names[d]}' ({number(pr.output[d], 3)})" for d in gained)
         return ("Step 5 is the payoff. 'tired' gives 'animal' a weight of "
                 f"{number(pr.weight, 3)}, so the output of 'tired' takes {number(pr.weight, 3)}"

@@ -327,21 +327,21 @@ def own_sentence_part(text: str, weights: str | Path | None, model: str | None, 
                     "last screens work out that link by hand.")
         return (f"We run the five steps on “{visible(text)}”: {n} tokens, with {what}. The "
                 "last screens work out one link by hand: the pair of different words with "
-                f"the most weight, '{word(e, link().src)}' → '{word(e, link().dst)}'.")
+                f"the most weight, '{word(e, link().query)}' → '{word(e, link().key)}'.")
 
     def step3_words() -> str:
         pr, e = link(), ex()
         return (f"Every query is compared with every key by a dot product. For "
-                f"'{word(e, pr.src)}' → '{word(e, pr.dst)}' the products of q and k, "
+                f"'{word(e, pr.query)}' → '{word(e, pr.key)}' the products of q and k, "
                 f"dimension by dimension, add up to {number(pr.score, precision)}.")
 
     def step4_words() -> str:
         pr, e = link(), ex()
         exp = "e^x" if pr.row.shift == 0 else "e^(x − m), m the row's largest entry,"
         return (f"Scale the score ({render_pair.scale_chain(pr, precision)}), then softmax: "
-                f"{exp} of each entry, divided by the row's sum. For '{word(e, pr.src)}': "
-                f"{number(pr.row.exps[pr.dst], 4)} / {number(pr.row.total, 4)} = "
-                f"{number(pr.weight, 4)} for '{word(e, pr.dst)}'." + place())
+                f"{exp} of each entry, divided by the row's sum. For '{word(e, pr.query)}': "
+                f"{number(pr.row.exps[pr.key], 4)} / {number(pr.row.total, 4)} = "
+                f"{number(pr.weight, 4)} for '{word(e, pr.key)}'." + place())
 
     def place() -> str:
         """With a model whose link is only positional: say so wherever its weight is shown."""
@@ -350,15 +350,15 @@ def own_sentence_part(text: str, weights: str | Path | None, model: str | None, 
 
     def bars_words() -> str:
         pr, e = link(), ex()
-        return (f"'{word(e, pr.src)}' gives {pct(pr.weight)} of its attention to "
-                f"'{word(e, pr.dst)}'." + _sink_words(e, pr.src, pr.dst,
+        return (f"'{word(e, pr.query)}' gives {pct(pr.weight)} of its attention to "
+                f"'{word(e, pr.key)}'." + _sink_words(e, pr.query, pr.key,
                                                        e.heads[0].steps.weights) + place())
 
     def output_words() -> str:
         pr, e = link(), ex()
-        return (f"The output of '{word(e, pr.src)}' is the sum of every value row, each times the "
-                f"weight it gets: '{word(e, pr.dst)}' adds {number(pr.weight, 3)} × its "
-                "value row.")
+        return (f"The output of '{word(e, pr.query)}' is the sum of every value row, each "
+                f"times the weight it gets: '{word(e, pr.key)}' adds {number(pr.weight, 3)} × "
+                "its value row.")
 
     qkv = ("qkv",) if model is not None else ("w", "qkv")
     return [
@@ -376,13 +376,13 @@ def own_sentence_part(text: str, weights: str | Path | None, model: str | None, 
                         *without_headings(render_pair.pair_score(ex(), link(), precision))]),
         Screen(part, "Step 4: scale, then softmax", step4_words,
                lambda: [*without_headings(render_pair.softmax_sums(ex(), link().row, precision,
-                                                                   key=link().dst)),
+                                                                   key=link().key)),
                         *numbers(ex, "softmax", precision=precision)()]),
         Screen(part, "Where it looks", bars_words,
-               lambda: [Bars(ex().labels[link().src], ex().labels,
-                             ex().heads[0].steps.weights[link().src],
+               lambda: [Bars(ex().labels[link().query], ex().labels,
+                             ex().heads[0].steps.weights[link().query],
                              None if ex().heads[0].steps.mask is None
-                             else ex().heads[0].steps.mask[link().src])]),
+                             else ex().heads[0].steps.mask[link().query])]),
         Screen(part, "Step 5: the weighted sum of values", output_words,
                lambda: without_headings(render_pair.pair_output(ex(), link(), precision))),
     ]

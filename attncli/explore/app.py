@@ -214,7 +214,7 @@ class Explorer(App[None]):
     def pair_view(self) -> RenderableType:
         """The pair view for the query and the key: a one-line summary, then every sum."""
         ex, pr = self.session.ex, self.session.pair(self.layer, self.head, self.query, self.key)
-        a, b = token_label(ex.labels[pr.src]), token_label(ex.labels[pr.dst])
+        a, b = token_label(ex.labels[pr.query]), token_label(ex.labels[pr.key])
         p = self.precision
         if pr.reason is not None:
             summary = Text(f"“{a}” → “{b}”: masked, {hidden_because(pr.reason, a, b)}; its "
@@ -224,12 +224,12 @@ class Explorer(App[None]):
             chain = render_pair.scale_chain(pr, p, brief=True)
             summary = Text(
                 f"“{a}” → “{b}”: q·k = {pr.score:.{p}f}, {chain}, "
-                f"{exp} {pr.row.exps[pr.dst]:.4f} of the row's {pr.row.total:.4f} = weight "
+                f"{exp} {pr.row.exps[pr.key]:.4f} of the row's {pr.row.total:.4f} = weight "
                 f"{pr.weight:.4f} ({100 * pr.weight:.1f}%)", style="bold")
         # the pair's views, without the step headings: the summary says which step is which
         parts = [summary,
                  *without_headings(render_pair.pair_score(ex, pr, p)),
-                 *without_headings(render_pair.softmax_sums(ex, pr.row, p, key=pr.dst)),
+                 *without_headings(render_pair.softmax_sums(ex, pr.row, p, key=pr.key)),
                  *without_headings(render_pair.pair_output(ex, pr, p))]
         return Group(*(item for part in parts for item in (part, Text(""))))
 

@@ -24,18 +24,8 @@ from typing import Any
 import numpy as np
 from tokenizers import Tokenizer
 
-from attncli.attention import (
-    HeadSteps,
-    Joined,
-    Rotate,
-    Steps,
-    Variant,
-    attend,
-    causal_mask,
-    join_heads,
-    project_qk,
-    self_attention,
-)
+from attncli.attention import HeadSteps, Joined, Rotate, Steps, Variant, causal_mask, project_qk
+from attncli.attention_fast import attend, join_heads, self_attention
 from attncli.errors import AttnError
 from attncli.models.checkpoint import Checkpoint
 from attncli.models.config import Config, Field

@@ -270,12 +270,14 @@ def llama3_frequencies(inv_freq: np.ndarray, params: tuple[float, float, float, 
 
 
 def rope(n: int, inv_freq: np.ndarray, attention_factor: float = 1.0) -> Rotate:
-    """Rotate each (even, odd-half) pair of a query or key by its position times θ_i.
+    """The rotation RoPE applies to queries and keys at positions 0..n-1, as a function.
 
-    The rotation covers the first 2 · len(inv_freq) dimensions of each head: all of them for
-    rope_frequencies(config, head_dim), the first rotary_dim of them with a partial factor
-    (the rest pass through unturned, as in transformers' apply_rotary_pos_emb). cos and sin
-    are multiplied by attention_factor (yarn, longrope), which scales the rotated part."""
+    It turns dimensions i and i + rotary_dim/2 of the row at position p together, by the
+    angle p · inv_freq[i] (transformers' rotate_half layout: the two halves pair up, not
+    neighbouring dimensions). rotary_dim = 2 · len(inv_freq): the whole head for
+    rope_frequencies(config, head_dim), its first dimensions with a partial factor (the rest
+    pass through unturned, as in transformers' apply_rotary_pos_emb). cos and sin are
+    multiplied by attention_factor (yarn, longrope), which scales the rotated part."""
     angles = np.arange(n, dtype=np.float32)[:, None] * inv_freq[None, :]  # (n, rotary_dim / 2)
     angles = np.concatenate([angles, angles], axis=-1)  # (n, rotary_dim): halves share angles
     cos, sin = np.cos(angles), np.sin(angles)  # (n, rotary_dim)

@@ -41,7 +41,8 @@ from typing import Any
 
 import numpy as np
 
-from attncli.attention import HeadSteps, Joined, Variant, causal_mask, join_heads
+from attncli.attention import HeadSteps, Joined, Variant, causal_mask
+from attncli.attention_fast import join_heads
 from attncli.errors import AttnError
 from attncli.models.base import Layer, Model, Progress
 from attncli.models.config import MAX_LAYERS, Config, as_config

@@ -307,7 +307,7 @@ def _head(
                                "that way, so the softmax sees scores of the size it learned."))
         final = f"({n}×{m}), what the softmax sees"
         if s.capped is None and s.score_bias is None:
-            parts.append(square(f"Scaled ({n}×{m})", s.scaled))
+            parts.append(square(f"Scaled ({n}×{m})", s.logits))
         if s.capped is not None:
             parts.append(square(f"Scaled ({n}×{m})", s.uncapped))
             parts.append(_step(f"Step 4a′ · Soft-capped = {s.softcap:g} · tanh(scaled / "
@@ -316,13 +316,13 @@ def _head(
                                f"{s.softcap:g}, so no single key can take over the softmax."))
             parts.append(square(f"Soft-capped {final}" if s.score_bias is None
                                 else f"Soft-capped ({n}×{m})",
-                                s.scaled if s.score_bias is None else s.capped))
+                                s.logits if s.score_bias is None else s.capped))
         if s.score_bias is not None:
             parts.append(_step("Step 4a″ · + score bias",
                                "This model adds a number to every score that depends only on "
                                "where the two tokens stand (its position bias)."))
             parts.append(square(f"Score bias ({n}×{m})", s.score_bias))
-            parts.append(square(f"Scaled + bias {final}", s.scaled))
+            parts.append(square(f"Scaled + bias {final}", s.logits))
         if s.mask is not None and not heatmap:
             parts.append(_mask_legend(s))
     if "softmax" in show:

@@ -69,19 +69,19 @@ def softmax_redoes(row: RowSoftmax, precision: int) -> bool:
 def pair_view(ex: Explanation, pr: Pair, precision: int) -> list[RenderableType]:
     """Why one query gives one key its weight: q·k per dimension, ÷√d_k, the softmax by hand,
     then the query's output as the sum of weight × value rows."""
-    a, b = _word(ex, pr.src), _key(ex, pr.dst)
+    a, b = _word(ex, pr.query), _key(ex, pr.key)
     where = (f"layer {pr.layer}, head {pr.head}" if ex.from_model else
              f"head {pr.head}" if ex.config.heads > 1 else "")
     title = Rule(Text(f"The pair “{a}” → “{b}”" + (f" · {where}" if where else ""),
                       style="bold magenta"))
     return [title, *pair_score(ex, pr, precision), pair_scale(ex, pr, precision),
-            *softmax_sums(ex, pr.row, precision, key=pr.dst), *pair_output(ex, pr, precision)]
+            *softmax_sums(ex, pr.row, precision, key=pr.key), *pair_output(ex, pr, precision)]
 
 
 def pair_score(ex: Explanation, pr: Pair, precision: int) -> list[RenderableType]:
     """Step 3 for the pair: q and k side by side, their products, and the sum, the score."""
     _, qk, _ = _dims(ex, "dim ")
-    a, b = _word(ex, pr.src), _key(ex, pr.dst)
+    a, b = _word(ex, pr.query), _key(ex, pr.key)
     order, rest, rest_sum = pr.largest(len(pr.products) if len(pr.products) <= MAX_PRODUCTS
                                        else MAX_PRODUCTS - 1)
     rows = [qk[d] for d in order]
@@ -113,7 +113,7 @@ def pair_score(ex: Explanation, pr: Pair, precision: int) -> list[RenderableType
 
 def pair_scale(ex: Explanation, pr: Pair, precision: int) -> RenderableType:
     """Step 4a for the pair: the score divided by √d_k, or why the mask hides the key."""
-    a, b = _word(ex, pr.src), _key(ex, pr.dst)
+    a, b = _word(ex, pr.query), _key(ex, pr.key)
     if pr.reason is not None:
         return _step("Step 4a · masked",
                      f"{hidden_because(pr.reason, a, b)}: the "
@@ -165,7 +165,7 @@ def output_redoes(pr: Pair, precision: int) -> bool:
 def pair_output(ex: Explanation, pr: Pair, precision: int) -> list[RenderableType]:
     """Step 5 for the query: every key's weight × value row, and their sum, its output."""
     _, _, vd = _dims(ex, "dim ")
-    a, b = _word(ex, pr.src), _key(ex, pr.dst)
+    a, b = _word(ex, pr.query), _key(ex, pr.key)
     m = len(ex.key_labels)
     contributions = np.concatenate([pr.contributions, pr.output[None, :]])  # (n + 1, d_v)
     weights = np.concatenate([pr.row.weights[:, None], [[np.nan]]])  # (n + 1, 1)
@@ -178,10 +178,10 @@ def pair_output(ex: Explanation, pr: Pair, precision: int) -> list[RenderableTyp
                                                "× its value row.")),
         Flow([
             Matrix(f"V, the value rows ({m}×{len(vd)})", ex.key_labels, vd, pr.values, precision,
-                   corner="key", highlight=pr.dst),
+                   corner="key", highlight=pr.key),
             Matrix("weight × value", [*ex.key_labels, "sum = output"],
                    ["weight", *vd], np.concatenate([weights, contributions], axis=1),
-                   precision + 1, corner="key", highlight=pr.dst,
+                   precision + 1, corner="key", highlight=pr.key,
                    masked=np.concatenate([masked, np.zeros((m + 1, len(vd)), dtype=bool)],
                                          axis=1)),
         ], gap=4, row_gap=1),
