@@ -16,6 +16,8 @@ under the "electra." prefix of the task heads' checkpoints.
 
 from __future__ import annotations
 
+from functools import partial
+
 import numpy as np
 
 from attncli.models.bert import Bert
@@ -34,16 +36,17 @@ class Electra(Bert):
         super().configure(config)
         self.d_embed = config.integer("embedding_size", default=self.d_model)
 
-    def embed(self, ids: np.ndarray) -> np.ndarray:
+    def embed(self, ids: np.ndarray, dtype: type = np.float32) -> np.ndarray:
         """Word + segment + position embeddings at embedding_size, LayerNorm, then project."""
-        p, e, read = self.prefix + "embeddings.", self.d_embed, self.checkpoint.read
+        p, e, d = self.prefix + "embeddings.", self.d_embed, self.d_model
+        read = partial(self.checkpoint.read, dtype=dtype)
         wte = read(p + "word_embeddings.weight", (self.vocab_size, e), rows=ids)  # (n, e)
         wpe = read(p + "position_embeddings.weight", (self.n_positions, e),
                    rows=self.positions(ids))  # (n, e)
         wtt = read(p + "token_type_embeddings.weight", (self.n_types, e), rows=np.zeros(1, int))
         h = layer_norm(wte + wtt + wpe, read(p + "LayerNorm.weight", (e,)),
                        read(p + "LayerNorm.bias", (e,)), self.eps)  # (n, e)
-        if e == self.d_model:
+        if e == d:
             return h
-        q, d = self.prefix + "embeddings_project.", self.d_model
+        q = self.prefix + "embeddings_project."
         return linear(h, read(q + "weight", (d, e)).T, read(q + "bias", (d,)))  # (n, d)

@@ -12,9 +12,6 @@ As transformers' modeling_gemma3 (Gemma3TextModel) does it:
     rope_parameters["full_attention"] (older: rope_theta and rope_scaling, 1 000 000);
   - without layer_types, five sliding layers come before each global one
     (sliding_window_pattern, 6).
-
-    layers.{i}.self_attn.q_norm.weight    (head_dim,)    q_norm
-    layers.{i}.self_attn.k_norm.weight    (head_dim,)    k_norm
 """
 
 from __future__ import annotations
@@ -26,13 +23,18 @@ from typing import Any
 import numpy as np
 
 from attncli.attention import Rotate, Variant
-from attncli.models.base import Layer
+from attncli.models.base import Table
+from attncli.models.blocks import AttentionWeights
 from attncli.models.config import Config, as_config
 from attncli.models.gemma import gemma_norm
+from attncli.models.gemma2 import TABLE as GEMMA2
 from attncli.models.gemma2 import Gemma2
 from attncli.models.rope import RopeScaling, rope, rope_frequencies
 
 KINDS = ("sliding_attention", "full_attention")
+TABLE: Table = {**GEMMA2,  # and q and k normalised per head, over head_dim
+                "q_norm": ("layers.{i}.self_attn.q_norm.weight", ("hd",)),
+                "k_norm": ("layers.{i}.self_attn.k_norm.weight", ("hd",))}
 
 
 def rope_speeds(config: Config | Mapping[str, Any], head_dim: int) -> dict[str, np.ndarray]:
@@ -55,6 +57,7 @@ class Gemma3Text(Gemma2):
     """gemma3_text (the text-only Gemma 3: 270M, 1B, and EmbeddingGemma's base)."""
 
     model_types = ("gemma3_text",)
+    table = TABLE
     pattern = 6
 
     def read_softcap(self, config: Config) -> float | None:
@@ -66,25 +69,16 @@ class Gemma3Text(Gemma2):
         self.frequencies = rope_speeds(config, self.head_dim)
         return RopeScaling({}, self.head_dim)
 
-    def load_attention(self, i: int) -> Layer:
-        """Gemma's, and the per-head q and k norms."""
-        layer = super().load_attention(i)
-        p, hd, read = f"{self.prefix}layers.{i}.self_attn.", self.head_dim, self.checkpoint.read
-        layer["q_norm"] = read(p + "q_norm.weight", (hd,))
-        layer["k_norm"] = read(p + "k_norm.weight", (hd,))
-        layer["sliding"] = self.kinds[i] == "sliding_attention"
-        return layer
+    def rotation(self, n: int, i: int) -> Rotate:
+        """RoPE for positions 0..n-1 with the base of layer i's kind, sliding or global."""
+        return rope(n, self.frequencies[self.kinds[i]])
 
-    def layer_rotation(self, n: int, sliding: bool) -> Rotate:
-        """RoPE for positions 0..n-1 with the base of a sliding or a global layer."""
-        return rope(n, self.frequencies["sliding_attention" if sliding else "full_attention"])
-
-    def variant(self, n: int, i: int, layer: Layer) -> Variant:
-        """Gemma 2's scale and mask, this layer kind's RoPE, q and k normalised per head."""
-        q_w, k_w, eps = layer["q_norm"], layer["k_norm"], self.eps
+    def variant(self, n: int, i: int, attn: AttentionWeights, x: np.ndarray) -> Variant:
+        """Gemma 2's scale, mask and this layer kind's RoPE, q and k normalised per head."""
+        q_w, k_w, eps = attn.q_norm, attn.k_norm, self.eps
+        assert q_w is not None and k_w is not None
 
         def qk_norm(q: np.ndarray, k: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
             return gemma_norm(q, q_w, eps), gemma_norm(k, k_w, eps)  # over head_dim
 
-        return replace(super().variant(n, i, layer), qk_norm=qk_norm,
-                       rotate=self.layer_rotation(n, layer["sliding"]))
+        return replace(super().variant(n, i, attn, x), qk_norm=qk_norm)

@@ -37,13 +37,15 @@ from __future__ import annotations
 import copy
 import math
 from collections.abc import Callable, Mapping, Sequence
+from functools import partial
 from typing import Any
 
 import numpy as np
 
 from attncli.attention import HeadSteps, Joined, Variant, causal_mask, join_heads
 from attncli.errors import AttnError
-from attncli.models.base import Layer, Model, Progress
+from attncli.models.base import Hooks, Model, Progress
+from attncli.models.blocks import AttentionWeights, MLPWeights, Norm, mlp
 from attncli.models.config import MAX_LAYERS, Config, as_config
 from attncli.models.layers import ACTIVATIONS, linear
 from attncli.tokens import Token
@@ -169,67 +171,59 @@ class T5(Model):
         name = self.tokenizer.id_to_token(self.start) or f"[{self.start}]"
         return [Token(name, self.start, 0, 0), *tokens]
 
-    # ---- the encoder's hooks (the base class runs them) ----
+    # ---- the encoder's parts (the base class runs them) ----
 
-    def embed(self, ids: np.ndarray) -> np.ndarray:
-        return self.checkpoint.read(self.wte_name, (self.vocab_size, self.d_model), rows=ids)
+    def embed(self, ids: np.ndarray, dtype: type = np.float32) -> np.ndarray:
+        return self.checkpoint.read(self.wte_name, (self.vocab_size, self.d_model), rows=ids,
+                                    dtype=dtype)
 
-    def attention_weights(self, stack: str, i: int, part: int, kind: str) -> Layer:
-        p, d, read = f"{stack}.block.{i}.layer.{part}.", self.d_model, self.checkpoint.read
-        return {
-            "w_q": read(f"{p}{kind}.q.weight", (self.inner, d)).T,  # (d, inner)
-            "w_k": read(f"{p}{kind}.k.weight", (self.inner, d)).T,
-            "w_v": read(f"{p}{kind}.v.weight", (self.inner, d)).T,
-            "w_o": read(f"{p}{kind}.o.weight", (d, self.inner)).T,  # (inner, d)
-            "ln": read(f"{p}layer_norm.weight", (d,)),
-        }
+    def normalise(self, x: np.ndarray, norm: Norm) -> np.ndarray:
+        return t5_norm(x, norm.w, self.eps)
 
-    def load_attention(self, i: int) -> Layer:
-        return self.attention_weights("encoder", i, 0, "SelfAttention")
+    def attention_weights(self, stack: str, i: int, part: int, kind: str, dtype: type
+                          ) -> AttentionWeights:
+        p, d, inner = f"{stack}.block.{i}.layer.{part}.", self.d_model, self.inner
+        read = partial(self.checkpoint.read, dtype=dtype)
+        return AttentionWeights(
+            *(read(f"{p}{kind}.{x}.weight", (inner, d)).T for x in "qkv"),  # (d, inner) each
+            w_o=read(f"{p}{kind}.o.weight", (d, inner)).T,  # (inner, d)
+            norm=Norm(read(f"{p}layer_norm.weight", (d,))))
 
-    def load_rest(self, i: int) -> Layer:
-        return {"w_o": self.load_attention(i)["w_o"], **self.load_ff("encoder", i, 1)}
+    def load_attention(self, i: int, dtype: type = np.float32) -> AttentionWeights:
+        return self.attention_weights("encoder", i, 0, "SelfAttention", dtype)
 
-    def load_ff(self, stack: str, i: int, part: int) -> Layer:
-        p, d, ff, read = (f"{stack}.block.{i}.layer.{part}.", self.d_model, self.d_ff,
-                          self.checkpoint.read)
-        names = ("wi_0", "wi_1", "wo") if self.gated else ("wi", "wo")
-        layer = {name: read(f"{p}DenseReluDense.{name}.weight",
-                            (d, ff) if name == "wo" else (ff, d)).T for name in names}
-        return {**layer, "ln_ff": read(f"{p}layer_norm.weight", (d,))}
+    def load_rest(self, i: int, dtype: type = np.float32) -> MLPWeights:
+        return self.load_ff("encoder", i, 1, dtype)
 
-    def attention_input(self, h: np.ndarray, layer: Layer) -> np.ndarray:
-        return t5_norm(h, layer["ln"], self.eps)
+    def load_ff(self, stack: str, i: int, part: int, dtype: type) -> MLPWeights:
+        p, d, ff = f"{stack}.block.{i}.layer.{part}.DenseReluDense.", self.d_model, self.d_ff
+        read = partial(self.checkpoint.read, dtype=dtype)
+        gate = read(p + "wi_0.weight", (ff, d)).T if self.gated else None  # (d, ff)
+        up = read(p + ("wi_1" if self.gated else "wi") + ".weight", (ff, d)).T  # (d, ff)
+        return MLPWeights(w_up=up, w_gate=gate, w_down=read(p + "wo.weight", (d, ff)).T,
+                          norm=Norm(read(f"{stack}.block.{i}.layer.{part}.layer_norm.weight",
+                                         (d,))))
 
     def table_block(self, i: int) -> int:
         """The block whose bias table block i uses: block 0 (umt5: its own)."""
         return 0
 
-    def position_bias(self, stack: str, queries: int, keys: int, i: int) -> np.ndarray:
+    def position_bias(self, stack: str, queries: int, keys: int, i: int, dtype: type
+                      ) -> np.ndarray:
         """(heads, queries, keys) the learned bias of each distance in block i."""
         table = self.checkpoint.read(
             f"{stack}.block.{self.table_block(i)}.layer.0.SelfAttention."
             "relative_attention_bias.weight",
-            (self.buckets, self.n_heads))  # (buckets, heads)
+            (self.buckets, self.n_heads), dtype=dtype)  # (buckets, heads)
         which = relative_buckets(queries, keys, self.buckets, self.max_distance,
                                  bidirectional=stack == "encoder")  # (queries, keys)
         return np.ascontiguousarray(table[which].transpose(2, 0, 1))
 
-    def variant(self, n: int, i: int, layer: Layer) -> Variant:
-        key = (n, self.checkpoint.dtype, self.table_block(i))
-        if key not in self.biases:
-            self.biases[key] = self.position_bias("encoder", n, n, i)
+    def variant(self, n: int, i: int, attn: AttentionWeights, x: np.ndarray) -> Variant:
+        key = (n, x.dtype.type, self.table_block(i))
+        if key not in self.biases:  # a cache of what the checkpoint holds, shared by views
+            self.biases[key] = self.position_bias("encoder", n, n, i, x.dtype.type)
         return Variant(scale=1.0, score_bias=self.biases[key])
-
-    def feed_forward(self, h: np.ndarray, ff: Layer) -> np.ndarray:
-        """h + the block's MLP of its normalised input."""
-        x = t5_norm(h, ff["ln_ff"], self.eps)
-        inner = (self.act(linear(x, ff["wi_0"])) * linear(x, ff["wi_1"]) if self.gated
-                 else self.act(linear(x, ff["wi"])))
-        return h + linear(inner, ff["wo"])
-
-    def finish_layer(self, h: np.ndarray, attn: np.ndarray, rest: Layer) -> np.ndarray:
-        return self.feed_forward(h + linear(attn, rest["w_o"]), rest)
 
     # ---- what a run holds ----
 
@@ -267,69 +261,68 @@ class T5(Model):
 
     # ---- the decoder's run ----
 
-    def encode(self, ids: np.ndarray) -> np.ndarray:
+    def encode(self, ids: np.ndarray, dtype: type) -> np.ndarray:
         """The encoder's output for ids, after its final norm: (n_source, d)."""
-        h, n = self.embed(ids), len(ids)
-        for i in range(self.n_encoder_layers):
-            layer = self.load_attention(i)
-            x = self.attention_input(h, layer)
-            h = self.finish_layer(h, self.all_heads(x, layer, self.variant(n, i, layer)),
-                                  self.load_rest(i))
+        h = self.layers(ids, dtype, self.n_encoder_layers - 1)
         return t5_norm(h, self.checkpoint.read("encoder.final_layer_norm.weight",
-                                               (self.d_model,)), self.eps)
+                                               (self.d_model,), dtype=dtype), self.eps)
 
     def _run(self, ids_: np.ndarray, layers: list[int], heads: list[int], join: bool,
-             progress: Progress | None = None) -> tuple[list[HeadSteps], Joined | None]:
+             dtype: type, progress: Progress | None, hooks: Hooks
+             ) -> tuple[list[HeadSteps], Joined | None]:
         if self.stack == "encoder":
-            return super()._run(ids_, layers, heads, join, progress)
-        return self._decode(ids_, layers, heads, join)
+            return super()._run(ids_, layers, heads, join, dtype, progress, hooks)
+        return self._decode(ids_, layers, heads, join, dtype)
 
-    def _decode(self, ids: np.ndarray, layers: Sequence[int], heads: Sequence[int], join: bool
-                ) -> tuple[list[HeadSteps], Joined | None]:
+    def _decode(self, ids: np.ndarray, layers: Sequence[int], heads: Sequence[int], join: bool,
+                dtype: type) -> tuple[list[HeadSteps], Joined | None]:
         """The decoder up to the last layer asked for: the chosen heads' steps, and step 6.
         Each block: self-attention (causal, with the decoder's own position bias), then
-        cross-attention over the encoder's output (no bias, no mask), then the MLP."""
+        cross-attention over the encoder's output (no bias, no mask), then the MLP. Its
+        blocks have two attentions each, so it runs its own loop (without hooks)."""
         assert self.source_ids is not None
-        memory = self.encode(self.source_ids)  # (n_source, d)
+        memory = self.encode(self.source_ids, dtype)  # (n_source, d)
         n, last = len(ids), max(layers)
-        h = self.embed(ids)  # (n, d)
+        h = self.embed(ids, dtype)  # (n, d)
         mask, cross = causal_mask(n), Variant(scale=1.0)
         owns: dict[int, Variant] = {}  # table's block -> the self-attention's variant
         found: dict[tuple[int, int], HeadSteps] = {}
         for i in range(last + 1):
             block = self.table_block(i)
             if block not in owns:
-                owns[block] = Variant(scale=1.0, mask=mask,
-                                      score_bias=self.position_bias("decoder", n, n, i))
+                owns[block] = Variant(scale=1.0, mask=mask, score_bias=self.position_bias(
+                    "decoder", n, n, i, dtype))
             parts = (("self", 0, "SelfAttention", owns[block], None),
                      ("cross", 1, "EncDecAttention", cross, memory))
             for kind, part, name, variant, source in parts:
-                layer = self.attention_weights("decoder", i, part, name)
-                x = t5_norm(h, layer["ln"], self.eps)  # (n, d)
+                attn = self.attention_weights("decoder", i, part, name, dtype)
+                x = self.attention_input(h, attn)  # (n, d)
                 if kind == self.attention_kind:
                     if i in layers:
                         for head in heads:
                             found[i, head] = HeadSteps(i, head, self.head_steps(
-                                x, layer, head, variant, source=source))
+                                x, attn, head, variant, source=source))
                     if i == last:
                         joined = None
                         if join:
                             outputs = [found[i, g].steps.output if (i, g) in found else
-                                       self.head_steps(x, layer, g, variant, source=source).output
+                                       self.head_steps(x, attn, g, variant, source=source).output
                                        for g in range(self.n_heads)]  # each (n, d_kv)
-                            joined = join_heads(i, outputs, layer["w_o"])
+                            joined = join_heads(i, outputs, attn.w_o)
                         return [found[j, g] for j in layers for g in heads], joined
-                mixed = self.all_heads(x, layer, variant, source=source)  # (n, inner)
-                h = h + linear(mixed, layer["w_o"])
-            h = self.feed_forward(h, self.load_ff("decoder", i, 2))
+                mixed = self.all_heads(x, attn, variant, i, source=source)  # (n, inner)
+                h = h + linear(mixed, attn.w_o)
+            ff = self.load_ff("decoder", i, 2, dtype)
+            assert ff.norm is not None
+            h = h + mlp(self.normalise(h, ff.norm), ff, self.act)  # (n, d)
         raise AssertionError("the last layer asked for always returns")
 
     def output_projection(self, i: int) -> tuple[np.ndarray, np.ndarray | None]:
         if self.stack == "encoder":
-            return self.load_attention(i)["w_o"], None
+            return self.load_attention(i).w_o, None
         part, name = (0, "SelfAttention") if self.attention_kind == "self" else \
             (1, "EncDecAttention")
-        return self.attention_weights("decoder", i, part, name)["w_o"], None
+        return self.attention_weights("decoder", i, part, name, np.float32).w_o, None
 
 
 class MT5(T5):
