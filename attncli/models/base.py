@@ -37,16 +37,15 @@ from attncli.attention import (
     self_attention,
 )
 from attncli.errors import AttnError
-from attncli.models.blocks import AttentionWeights, Block, MLPWeights, Norm, PreNorm
+from attncli.models.blocks import AttentionWeights, Block, LMHead, MLPWeights, Norm, PreNorm
 from attncli.models.checkpoint import Checkpoint
 from attncli.models.config import Config, Field
-from attncli.models.layers import linear
+from attncli.models.layers import layer_norm, linear
 from attncli.tokens import Token, encode
 
 # a layer's tensors: the first number in a name, between dots ("model.layers.3.mlp…")
 LAYER_NAME = re.compile(r"^(.*?)\.(\d+)\.")
 STORED_BYTES = {"F64": 8, "F32": 4, "F16": 2, "BF16": 2, "I8": 1, "U8": 1}
-Layer = dict[str, Any]  # an LM head's weights: our name -> array
 # told (layers done, layers to run) before the first layer and after each one: how a caller
 # shows progress without the models knowing how it is drawn
 Progress = Callable[[int, int], None]
@@ -130,9 +129,9 @@ class Model:
     stack: str | None = None  # an encoder-decoder's: "encoder", or "decoder" (for_target)
     attention_kind: str = "self"  # what the heads shown look at: "self", or "cross"
     max_positions: int | None = None
+    windows: list[int | None] | None = None  # each layer's sliding window, if any slides
     read_ahead: bool = False  # read the next layer's MLP on another thread (run)
     reuse_buffers: bool = False  # the MLP's bf16 weights converted into two reused sets
-    has_lm_head: bool = False  # predict runs it: lm_head and logits are the family's
     tied_by_default = True  # tie_word_embeddings when config.json leaves it out
 
     def __init__(
@@ -155,8 +154,8 @@ class Model:
 
     @classmethod
     def predicts(cls) -> tuple[str, ...]:
-        """The model_types whose LM head predict runs (Model.logits)."""
-        return cls.model_types if cls.has_lm_head else ()
+        """The model_types whose LM head predict runs: those whose table names a final norm."""
+        return cls.model_types if "final_norm" in cls.table else ()
 
     # ---- what an architecture module fills in ----
 
@@ -170,39 +169,70 @@ class Model:
         raise NotImplementedError
 
     def normalise(self, x: np.ndarray, norm: Norm) -> np.ndarray:
-        """The family's norm (LayerNorm, RMSNorm, ...) of x over its last axis."""
-        raise NotImplementedError
+        """The family's norm of x over its last axis: LayerNorm, unless it says otherwise."""
+        assert norm.b is not None
+        return layer_norm(x, norm.w, norm.b, self.eps)
 
     def rotation(self, n: int, i: int) -> Rotate | None:
         """Layer i's position rotation of q and k (RoPE), if the model has one."""
         return None
 
     def mask(self, n: int, i: int) -> np.ndarray | None:
-        """(n, n) bool, True where a query may not see a key in layer i."""
-        return causal_mask(n) if self.causal else None
+        """(n, n) bool, True where a query may not see a key in layer i: a decoder's later
+        tokens, and in a sliding-window layer also keys `window` or more back."""
+        if not self.causal:
+            return None
+        mask = causal_mask(n)  # (n, n)
+        window = self.window(i)
+        if window is not None and n > window:
+            mask |= np.tril(np.ones((n, n), dtype=bool), k=-window)  # key j <= query i - window
+        return mask
 
     def window(self, i: int) -> int | None:
         """Layer i's sliding window: its mask hides keys this many or more places back."""
-        return None
+        return self.windows[i] if self.windows else None
 
     def variant(self, n: int, i: int, attn: AttentionWeights, x: np.ndarray) -> Variant:
-        """How layer i's heads depart from the lesson (for x, n tokens): the rotation and the
-        mask here; a family adds its scale, soft-cap, score bias or q/k normalisation."""
-        return Variant(rotate=self.rotation(n, i), mask=self.mask(n, i), window=self.window(i))
+        """How layer i's heads depart from the lesson (for x, n tokens): the rotation, the
+        mask, q and k normalised per head over head_dim (with q_norm and k_norm); a family
+        adds its scale, soft-cap or score bias."""
+        q_w, k_w = attn.q_norm, attn.k_norm
 
-    def lm_head(self) -> Layer:
-        """The final norm and LM head's weights; refused for a family predict does not run,
-        or a checkpoint without them (a base model)."""
-        from attncli.models import predicting
+        def qk_norm(q: np.ndarray, k: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+            assert q_w is not None and k_w is not None
+            return self.normalise(q, Norm(q_w)), self.normalise(k, Norm(k_w))  # over head_dim
 
-        raise AttnError(f"attn predict does not support model_type {self.model_type!r} yet; "
-                        f"it supports {', '.join(predicting())}")
+        return Variant(rotate=self.rotation(n, i), mask=self.mask(n, i), window=self.window(i),
+                       qk_norm=None if q_w is None else qk_norm)
 
-    def logits(self, h: np.ndarray, head: Layer | None = None) -> np.ndarray:
+    def lm_head(self) -> LMHead:
+        """The table's final norm and the LM head, lm_head.weight or the word embeddings
+        (tied); refused for a family predict does not run, or a checkpoint without them."""
+        if not self.predicts():
+            from attncli.models import predicting
+
+            raise AttnError(f"attn predict does not support model_type {self.model_type!r} "
+                            f"yet; it supports {', '.join(predicting())}")
+        d, v = self.d_model, self.vocab_size
+        if "lm_head.weight" in self.checkpoint:
+            w = self.checkpoint.read("lm_head.weight", (v, d))  # (vocab, d)
+        elif self.tied_head():
+            w = self.tensor("wte", np.float32)  # (vocab, d)
+        else:
+            raise self.no_lm_head(f"lm_head.weight, or {self.tensor_name(self.table['wte'][0])}"
+                                  " tied in a …LMHeadModel or …ForCausalLM")
+        norm = self.norm_at("final_norm", np.float32)
+        assert norm is not None
+        return LMHead(norm, w)
+
+    def logits(self, h: np.ndarray, head: LMHead | None = None) -> np.ndarray:
         """The last layer's output (n, d_model) through the final norm and the LM head:
         (n, vocab) logits. head is lm_head()'s weights, if already read."""
-        self.lm_head()  # the base class refuses
-        raise NotImplementedError
+        head = self.lm_head() if head is None else head
+        x = h if head.w_in is None or head.act is None else head.act(
+            linear(h, head.w_in, head.b_in))  # (n, d)
+        out = self.normalise(x, head.norm) @ head.w.T  # (n, vocab)
+        return out if head.b is None else out + head.b
 
     def for_target(self, source: Sequence[Token], attention: str) -> Model:
         """An encoder-decoder's decoder, reading a target with source as the encoder's
@@ -225,12 +255,13 @@ class Model:
         return self.q_width + 2 * self.kv_width
 
     def tensor(self, key: str, dtype: type, i: int | None = None, *,
-               rows: np.ndarray | None = None, scratch: str | None = None) -> np.ndarray:
-        """The table's tensor key (of layer i), read as dtype, checked against its shape
-        and transposed to (in, out) where the table says T."""
+               rows: np.ndarray | None = None, scratch: str | None = None, **names: Any
+               ) -> np.ndarray:
+        """The table's tensor key (of layer i; names fill in any other fields of its name),
+        read as dtype, checked against its shape and transposed where the table says T."""
         pattern, shape, *transposed = self.table[key]
         dims = tuple(getattr(self, DIMS.get(s, s)) if isinstance(s, str) else s for s in shape)
-        array = self.checkpoint.read(self.tensor_name(pattern.format(i=i)), dims, rows,
+        array = self.checkpoint.read(self.tensor_name(pattern.format(i=i, **names)), dims, rows,
                                      scratch=scratch, dtype=dtype)
         return array.T if transposed and transposed[0] else array
 
@@ -243,51 +274,54 @@ class Model:
         """tensor(), or None when the family's table (for this config) has no key."""
         return self.tensor(key, dtype, i, **kw) if key in self.table else None
 
-    def norm_at(self, key: str, dtype: type, i: int | None = None) -> Norm | None:
+    def norm_at(self, key: str, dtype: type, i: int | None = None, **names: Any
+                ) -> Norm | None:
         """The norm the table names key (weight) and key_b (bias, if any), or None."""
         if key not in self.table:
             return None
-        return Norm(self.tensor(key, dtype, i), self.optional(key + "_b", dtype, i))
+        return Norm(self.tensor(key, dtype, i, **names),
+                    self.optional(key + "_b", dtype, i, **names))
 
-    def load_attention(self, i: int, dtype: type = np.float32) -> AttentionWeights:
-        """Layer i's attention part, from the table's w_q, b_q, ..., ln_attn, ln_attn_out,
-        q_norm, k_norm (whichever it has)."""
-        t = self.optional
-        return AttentionWeights(
-            w_q=self.tensor("w_q", dtype, i), w_k=self.tensor("w_k", dtype, i),
-            w_v=self.tensor("w_v", dtype, i), w_o=self.tensor("w_o", dtype, i),
-            b_q=t("b_q", dtype, i), b_k=t("b_k", dtype, i), b_v=t("b_v", dtype, i),
-            b_o=t("b_o", dtype, i), norm=self.norm_at("ln_attn", dtype, i),
-            out_norm=self.norm_at("ln_attn_out", dtype, i),
-            q_norm=t("q_norm", dtype, i), k_norm=t("k_norm", dtype, i))
+    def load_attention(self, i: int, dtype: type = np.float32, **names: Any
+                       ) -> AttentionWeights:
+        """Layer i's attention part: the table's w_q, w_k, w_v, w_o, their biases, ln_attn,
+        ln_attn_out, q_norm and k_norm (those it has)."""
+        def t(key: str) -> np.ndarray | None:
+            return self.optional(key, dtype, i, **names)
 
-    def load_rest(self, i: int, dtype: type = np.float32) -> MLPWeights:
-        """Layer i's MLP part, from the table's w_up, w_gate, w_down, their biases, ln_mlp
-        and ln_mlp_out. With reuse_buffers the matrices (most of a layer) are converted into
+        w_o, (b_q, b_k, b_v) = self.tensor("w_o", dtype, i, **names), self.qkv("b", t)
+        w_q, w_k, w_v = self.qkv("w", lambda key: self.tensor(key, dtype, i, **names))
+        return AttentionWeights(w_q, w_k, w_v, w_o, b_q, b_k, b_v, t("b_o"),
+                                self.norm_at("ln_attn", dtype, i, **names),
+                                self.norm_at("ln_attn_out", dtype, i, **names),
+                                t("q_norm"), t("k_norm"))
+
+    def qkv(self, kind: str, read: Callable[[str], Any]) -> tuple[Any, Any, Any]:
+        """The table's {kind}_q, {kind}_k and {kind}_v (w or b), or a fused {kind}_qkv split
+        into its column blocks [q | k | v]."""
+        if f"{kind}_qkv" not in self.table:
+            return read(f"{kind}_q"), read(f"{kind}_k"), read(f"{kind}_v")
+        fused = read(f"{kind}_qkv")  # (..., q + 2 kv)
+        q, k, v = np.split(fused, [self.q_width, self.q_width + self.kv_width], axis=-1)
+        return q, k, v
+
+    def load_rest(self, i: int, dtype: type = np.float32, **names: Any) -> MLPWeights:
+        """Layer i's MLP part: the table's w_up, w_down, w_gate, their biases, ln_mlp and
+        ln_mlp_out. With reuse_buffers the matrices (most of a layer) are converted into
         buffers that layer i + 2 reuses (Checkpoint.read's scratch, one set for even layers
-        and one for odd): they are valid until then, and every caller is done with them by
-        then (run reads layer i + 1's ahead while layer i's is in use)."""
-        t = self.optional
+        and one for odd): valid until then, when every caller is done with them (run reads
+        layer i + 1's ahead while layer i's is in use)."""
+        def t(key: str, scratch: str | None = None) -> np.ndarray | None:
+            return self.optional(key, dtype, i, scratch=scratch, **names)
 
-        def w(key: str) -> np.ndarray | None:
-            scratch = f"{key}{i % 2}" if self.reuse_buffers else None
-            return t(key, dtype, i, scratch=scratch)
-
-        up, down = w("w_up"), w("w_down")
+        up, down, gate = (t(key, f"{key}{i % 2}" if self.reuse_buffers else None)
+                          for key in ("w_up", "w_down", "w_gate"))
+        if "w_gate_up" in self.table:  # fused, its columns [gate | up]
+            gate, up = np.split(self.tensor("w_gate_up", dtype, i, **names), [self.d_ff], -1)
         assert up is not None and down is not None, "every MLP has w_up and w_down"
-        return MLPWeights(w_up=up, w_down=down, w_gate=w("w_gate"), b_up=t("b_up", dtype, i),
-                          b_down=t("b_down", dtype, i), b_gate=t("b_gate", dtype, i),
-                          norm=self.norm_at("ln_mlp", dtype, i),
-                          out_norm=self.norm_at("ln_mlp_out", dtype, i))
-
-    def attention_input(self, h: np.ndarray, attn: AttentionWeights) -> np.ndarray:
-        """What the attention sees: the residual stream, or its norm (the block says)."""
-        return self.block.attention_input(h, attn, self.normalise)
-
-    def finish_layer(self, h: np.ndarray, z: np.ndarray, attn: AttentionWeights,
-                     m: MLPWeights) -> np.ndarray:
-        """The rest of the layer, from the heads' joined output z (n, n_heads * head_dim)."""
-        return self.block.finish(h, z, attn, m, self.normalise, self.act)
+        return MLPWeights(up, down, gate, t("b_up"), t("b_down"), t("b_gate"),
+                          self.norm_at("ln_mlp", dtype, i, **names),
+                          self.norm_at("ln_mlp_out", dtype, i, **names))
 
     def tied_head(self) -> bool:
         """Whether the LM head is the word embeddings: tie_word_embeddings (default
@@ -381,7 +415,7 @@ class Model:
                 if hooks.residual is not None:
                     hooks.residual(i, h)
                 attn = self.load_attention(i, dtype)
-                x = self.attention_input(h, attn)  # (n, d_model)
+                x = self.block.attention_input(h, attn, self.normalise)  # (n, d_model)
                 variant = self.variant(n, i, attn, x)
                 if look is not None:
                     look(i, x, attn, variant)
@@ -389,7 +423,7 @@ class Model:
                     z = self.all_heads(x, attn, variant, i, hooks, keep)  # (n, H * head_dim)
                     rest = ahead.result() if ahead is not None else self.load_rest(i, dtype)
                     ahead = self.read_rest_ahead(i + 1, stop, dtype)
-                    h = self.finish_layer(h, z, attn, rest)
+                    h = self.block.finish(h, z, attn, rest, self.normalise, self.act)
                 if progress is not None:
                     progress(i + 1, last + 1)
         finally:  # stopped by an error: wait for a read-ahead still filling buffers that the

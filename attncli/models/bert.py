@@ -18,34 +18,32 @@ from __future__ import annotations
 
 import numpy as np
 
-from attncli.models.base import Layer, Model, T, Table, split_heads
-from attncli.models.blocks import Norm, PostNorm
+from attncli.models.base import Model, T, Table, split_heads
+from attncli.models.blocks import LMHead, Norm, PostNorm
 from attncli.models.config import MAX_LAYERS, Config
-from attncli.models.layers import activation, gelu, layer_norm, linear
+from attncli.models.layers import activation, gelu
 
 # our name -> checkpoint name after an optional "bert." / "roberta." prefix
+L = "encoder.layer.{i}."
+QKV = (("q", "query"), ("k", "key"), ("v", "value"))
 TABLE: Table = {
     "wte": ("embeddings.word_embeddings.weight", ("vocab", "d")),
     "wpe": ("embeddings.position_embeddings.weight", ("pos", "d")),
     "wtt": ("embeddings.token_type_embeddings.weight", ("n_types", "d")),
     "ln_emb": ("embeddings.LayerNorm.weight", ("d",)),
     "ln_emb_b": ("embeddings.LayerNorm.bias", ("d",)),
-    "w_q": ("encoder.layer.{i}.attention.self.query.weight", ("d", "d"), T),
-    "b_q": ("encoder.layer.{i}.attention.self.query.bias", ("d",)),
-    "w_k": ("encoder.layer.{i}.attention.self.key.weight", ("d", "d"), T),
-    "b_k": ("encoder.layer.{i}.attention.self.key.bias", ("d",)),
-    "w_v": ("encoder.layer.{i}.attention.self.value.weight", ("d", "d"), T),
-    "b_v": ("encoder.layer.{i}.attention.self.value.bias", ("d",)),
-    "w_o": ("encoder.layer.{i}.attention.output.dense.weight", ("d", "d"), T),
-    "b_o": ("encoder.layer.{i}.attention.output.dense.bias", ("d",)),
-    "ln_attn": ("encoder.layer.{i}.attention.output.LayerNorm.weight", ("d",)),
-    "ln_attn_b": ("encoder.layer.{i}.attention.output.LayerNorm.bias", ("d",)),
-    "w_up": ("encoder.layer.{i}.intermediate.dense.weight", ("ff", "d"), T),
-    "b_up": ("encoder.layer.{i}.intermediate.dense.bias", ("ff",)),
-    "w_down": ("encoder.layer.{i}.output.dense.weight", ("d", "ff"), T),
-    "b_down": ("encoder.layer.{i}.output.dense.bias", ("d",)),
-    "ln_mlp": ("encoder.layer.{i}.output.LayerNorm.weight", ("d",)),
-    "ln_mlp_b": ("encoder.layer.{i}.output.LayerNorm.bias", ("d",)),
+    **{f"w_{x}": (f"{L}attention.self.{name}.weight", ("d", "d"), T) for x, name in QKV},
+    **{f"b_{x}": (f"{L}attention.self.{name}.bias", ("d",)) for x, name in QKV},
+    "w_o": (L + "attention.output.dense.weight", ("d", "d"), T),
+    "b_o": (L + "attention.output.dense.bias", ("d",)),
+    "ln_attn": (L + "attention.output.LayerNorm.weight", ("d",)),  # after the residual add
+    "ln_attn_b": (L + "attention.output.LayerNorm.bias", ("d",)),
+    "w_up": (L + "intermediate.dense.weight", ("ff", "d"), T),
+    "b_up": (L + "intermediate.dense.bias", ("ff",)),
+    "w_down": (L + "output.dense.weight", ("d", "ff"), T),
+    "b_down": (L + "output.dense.bias", ("d",)),
+    "ln_mlp": (L + "output.LayerNorm.weight", ("d",)),
+    "ln_mlp_b": (L + "output.LayerNorm.bias", ("d",)),
 }
 # model_type -> its masked-LM head: (prefix, dense, norm, activation: None for hidden_act)
 LM_HEADS = {"bert": ("cls.predictions.", "transform.dense", "transform.LayerNorm", None),
@@ -113,11 +111,6 @@ class Bert(Model):
                 return name[:-len(new)] + old
         return name
 
-    def normalise(self, x: np.ndarray, norm: Norm) -> np.ndarray:
-        """LayerNorm."""
-        assert norm.b is not None
-        return layer_norm(x, norm.w, norm.b, self.eps)
-
     def embed(self, ids: np.ndarray, dtype: type = np.float32) -> np.ndarray:
         """Word + segment + position embeddings, then LayerNorm."""
         wte = self.tensor("wte", dtype, rows=ids)  # (n, d)
@@ -132,7 +125,7 @@ class Bert(Model):
     def predicts(cls) -> tuple[str, ...]:
         return tuple(t for t in cls.model_types if t in LM_HEADS)
 
-    def lm_head(self) -> Layer:
+    def lm_head(self) -> LMHead:
         """BertForMaskedLM's cls.predictions or RobertaForMaskedLM's lm_head: dense,
         activation, LayerNorm, then the decoder (tied to the word embeddings) and its bias."""
         if self.model_type not in LM_HEADS:
@@ -145,16 +138,8 @@ class Bert(Model):
         decoder = (p + "decoder.weight" if p + "decoder.weight" in ckpt
                    else self.prefix + "embeddings.word_embeddings.weight")
         bias = p + "bias" if p + "bias" in ckpt else p + "decoder.bias"
-        return {"w": read(p + dense + ".weight", (d, d)).T,  # (d, d)
-                "b": read(p + dense + ".bias", (d,)), "act": act,
-                "ln": (read(self.tf_name(p + norm + ".weight"), (d,)),
-                       read(self.tf_name(p + norm + ".bias"), (d,))),  # (d,), (d,)
-                "decoder": read(decoder, (v, d)),  # (vocab, d)
-                "decoder_b": read(bias, (v,))}
-
-    def logits(self, h: np.ndarray, head: Layer | None = None) -> np.ndarray:
-        """dense, activation, LayerNorm, decoder + bias: (n, vocab)."""
-        head = self.lm_head() if head is None else head
-        x = layer_norm(head["act"](linear(h, head["w"], head["b"])), *head["ln"],
-                       self.eps)  # (n, d)
-        return x @ head["decoder"].T + head["decoder_b"]  # (n, vocab)
+        return LMHead(Norm(read(self.tf_name(p + norm + ".weight"), (d,)),
+                           read(self.tf_name(p + norm + ".bias"), (d,))),
+                      w=read(decoder, (v, d)), b=read(bias, (v,)),  # (vocab, d), (vocab,)
+                      w_in=read(p + dense + ".weight", (d, d)).T,  # (d, d)
+                      b_in=read(p + dense + ".bias", (d,)), act=act)

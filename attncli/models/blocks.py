@@ -62,6 +62,25 @@ class MLPWeights:
     out_norm: Norm | None = None  # on the MLP's output, before the residual add
 
 
+@dataclass(frozen=True)
+class LMHead:
+    """The final norm and the LM head: logits = norm(x) @ w.T + b, where x is the last
+    layer's output, or for BERT's masked-LM head first act(h @ w_in + b_in)."""
+
+    norm: Norm
+    w: np.ndarray  # (vocab, d_model)
+    b: np.ndarray | None = None  # (vocab,)
+    w_in: np.ndarray | None = None  # (d_model, d_model)
+    b_in: np.ndarray | None = None  # (d_model,)
+    act: Callable[[np.ndarray], np.ndarray] | None = None
+
+    @property
+    def nbytes(self) -> int:
+        """What its arrays hold."""
+        arrays = (self.norm.w, self.norm.b, self.w, self.b, self.w_in, self.b_in)
+        return sum(a.nbytes for a in arrays if a is not None)
+
+
 Normalise = Callable[[np.ndarray, Norm], np.ndarray]
 Activation = Callable[[np.ndarray], np.ndarray]
 

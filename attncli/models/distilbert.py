@@ -10,27 +10,24 @@ from attncli.models.config import MAX_LAYERS, Config
 from attncli.models.layers import activation
 
 # our name -> checkpoint name after an optional "distilbert." prefix
+L = "transformer.layer.{i}."
 TABLE: Table = {
     "wte": ("embeddings.word_embeddings.weight", ("vocab", "d")),
     "wpe": ("embeddings.position_embeddings.weight", ("pos", "d")),  # sinusoidal ones too
     "ln_emb": ("embeddings.LayerNorm.weight", ("d",)),
     "ln_emb_b": ("embeddings.LayerNorm.bias", ("d",)),
-    "w_q": ("transformer.layer.{i}.attention.q_lin.weight", ("d", "d"), T),
-    "b_q": ("transformer.layer.{i}.attention.q_lin.bias", ("d",)),
-    "w_k": ("transformer.layer.{i}.attention.k_lin.weight", ("d", "d"), T),
-    "b_k": ("transformer.layer.{i}.attention.k_lin.bias", ("d",)),
-    "w_v": ("transformer.layer.{i}.attention.v_lin.weight", ("d", "d"), T),
-    "b_v": ("transformer.layer.{i}.attention.v_lin.bias", ("d",)),
-    "w_o": ("transformer.layer.{i}.attention.out_lin.weight", ("d", "d"), T),
-    "b_o": ("transformer.layer.{i}.attention.out_lin.bias", ("d",)),
-    "ln_attn": ("transformer.layer.{i}.sa_layer_norm.weight", ("d",)),
-    "ln_attn_b": ("transformer.layer.{i}.sa_layer_norm.bias", ("d",)),
-    "w_up": ("transformer.layer.{i}.ffn.lin1.weight", ("ff", "d"), T),
-    "b_up": ("transformer.layer.{i}.ffn.lin1.bias", ("ff",)),
-    "w_down": ("transformer.layer.{i}.ffn.lin2.weight", ("d", "ff"), T),
-    "b_down": ("transformer.layer.{i}.ffn.lin2.bias", ("d",)),
-    "ln_mlp": ("transformer.layer.{i}.output_layer_norm.weight", ("d",)),
-    "ln_mlp_b": ("transformer.layer.{i}.output_layer_norm.bias", ("d",)),
+    **{f"w_{x}": (f"{L}attention.{x}_lin.weight", ("d", "d"), T) for x in "qkv"},
+    **{f"b_{x}": (f"{L}attention.{x}_lin.bias", ("d",)) for x in "qkv"},
+    "w_o": (L + "attention.out_lin.weight", ("d", "d"), T),
+    "b_o": (L + "attention.out_lin.bias", ("d",)),
+    "ln_attn": (L + "sa_layer_norm.weight", ("d",)),
+    "ln_attn_b": (L + "sa_layer_norm.bias", ("d",)),
+    "w_up": (L + "ffn.lin1.weight", ("ff", "d"), T),
+    "b_up": (L + "ffn.lin1.bias", ("ff",)),
+    "w_down": (L + "ffn.lin2.weight", ("d", "ff"), T),
+    "b_down": (L + "ffn.lin2.bias", ("d",)),
+    "ln_mlp": (L + "output_layer_norm.weight", ("d",)),
+    "ln_mlp_b": (L + "output_layer_norm.bias", ("d",)),
 }
 
 

@@ -21,8 +21,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from attncli.models.base import Layer
-from attncli.models.blocks import Norm
+from attncli.models.blocks import LMHead, Norm
 from attncli.models.config import Config
 from attncli.models.layers import ACTIVATIONS, rms_norm
 from attncli.models.llama import Llama
@@ -79,10 +78,9 @@ class Gemma(Llama):
         """Gemma's (1 + w) RMSNorm."""
         return gemma_norm(x, norm.w, self.eps)
 
-    def logits(self, h: np.ndarray, head: Layer | None = None) -> np.ndarray:
+    def logits(self, h: np.ndarray, head: LMHead | None = None) -> np.ndarray:
         """The final (1 + w) RMSNorm, the tied LM head, then the soft-cap: (n, vocab)."""
-        head = self.lm_head() if head is None else head
-        out = self.normalise(h, Norm(head["norm"])) @ head["w"].T  # (n, vocab)
+        out = super().logits(h, head)  # (n, vocab)
         cap = self.final_softcap
         if cap is not None:
             out = np.tanh(out / out.dtype.type(cap)) * out.dtype.type(cap)

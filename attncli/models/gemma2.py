@@ -17,18 +17,17 @@ As transformers' modeling_gemma2 does it:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import replace
-from typing import Any
 
 import numpy as np
 
 from attncli.attention import Variant
 from attncli.models.base import Table
 from attncli.models.blocks import AttentionWeights
-from attncli.models.config import Config, as_config
+from attncli.models.config import Config
 from attncli.models.gemma import SOFTCAP, Gemma
-from attncli.models.layers import SLIDING, activation
+from attncli.models.layers import activation, sliding_windows
 from attncli.models.llama import TABLE as LLAMA
 
 # llama's names, with a norm after the attention and around the MLP
@@ -36,17 +35,6 @@ TABLE: Table = {**{k: v for k, v in LLAMA.items() if k != "ln_mlp"},
                 "ln_attn_out": ("layers.{i}.post_attention_layernorm.weight", ("d",)),
                 "ln_mlp": ("layers.{i}.pre_feedforward_layernorm.weight", ("d",)),
                 "ln_mlp_out": ("layers.{i}.post_feedforward_layernorm.weight", ("d",))}
-
-
-def layer_kinds(config: Config | Mapping[str, Any], n_layers: int, pattern: int) -> list[str]:
-    """Each layer's kind, "sliding_attention" or "full_attention": layer_types, or in configs
-    written before it, the pattern transformers fills in (layer i slides unless
-    (i + 1) % pattern == 0)."""
-    config = as_config(config)
-    pattern = config.integer("sliding_window_pattern", default=pattern)
-    types = config.choices("layer_types", options=SLIDING, length=n_layers)
-    return types if types is not None else [
-        "sliding_attention" if (i + 1) % pattern else "full_attention" for i in range(n_layers)]
 
 
 class Gemma2(Gemma):
@@ -73,9 +61,7 @@ class Gemma2(Gemma):
 
     def sliding(self, config: Config) -> list[int | None]:
         """sliding_window in the sliding layers (layer_types, or the family's pattern)."""
-        self.kinds = layer_kinds(config, self.n_layers, self.pattern)
-        window = config.optional_integer("sliding_window")
-        return [window if kind == "sliding_attention" else None for kind in self.kinds]
+        return sliding_windows(config, self.n_layers, pattern=self.pattern)
 
     def matrices(self) -> tuple[int, int]:
         # a soft-cap keeps the scores before and after it too (capped, uncapped)

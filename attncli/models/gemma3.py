@@ -17,18 +17,16 @@ As transformers' modeling_gemma3 (Gemma3TextModel) does it:
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import replace
 from typing import Any
 
 import numpy as np
 
-from attncli.attention import Rotate, Variant
+from attncli.attention import Rotate
 from attncli.models.base import Table
-from attncli.models.blocks import AttentionWeights
 from attncli.models.config import Config, as_config
-from attncli.models.gemma import gemma_norm
 from attncli.models.gemma2 import TABLE as GEMMA2
 from attncli.models.gemma2 import Gemma2
+from attncli.models.layers import layer_kinds
 from attncli.models.rope import RopeScaling, rope, rope_frequencies
 
 KINDS = ("sliding_attention", "full_attention")
@@ -69,16 +67,13 @@ class Gemma3Text(Gemma2):
         self.frequencies = rope_speeds(config, self.head_dim)
         return RopeScaling({}, self.head_dim)
 
+    def sliding(self, config: Config) -> list[int | None]:
+        """Gemma 2's windows; each layer's kind picks its RoPE base too."""
+        kinds = layer_kinds(config, self.n_layers, self.pattern)
+        assert kinds is not None
+        self.kinds = kinds
+        return super().sliding(config)
+
     def rotation(self, n: int, i: int) -> Rotate:
         """RoPE for positions 0..n-1 with the base of layer i's kind, sliding or global."""
         return rope(n, self.frequencies[self.kinds[i]])
-
-    def variant(self, n: int, i: int, attn: AttentionWeights, x: np.ndarray) -> Variant:
-        """Gemma 2's scale, mask and this layer kind's RoPE, q and k normalised per head."""
-        q_w, k_w, eps = attn.q_norm, attn.k_norm, self.eps
-        assert q_w is not None and k_w is not None
-
-        def qk_norm(q: np.ndarray, k: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-            return gemma_norm(q, q_w, eps), gemma_norm(k, k_w, eps)  # over head_dim
-
-        return replace(super().variant(n, i, attn, x), qk_norm=qk_norm)

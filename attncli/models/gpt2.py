@@ -15,14 +15,14 @@ from dataclasses import replace
 import numpy as np
 
 from attncli.attention import Variant
-from attncli.models.base import Layer, Model, Table, split_heads
-from attncli.models.blocks import AttentionWeights, Norm
+from attncli.models.base import Model, Table, split_heads
+from attncli.models.blocks import AttentionWeights
 from attncli.models.config import MAX_LAYERS, Config
-from attncli.models.layers import activation, layer_norm
+from attncli.models.layers import activation
 
 # our name -> checkpoint name after an optional "transformer." prefix
 TABLE: Table = {
-    "wte": ("wte.weight", ("vocab", "d")),
+    "wte": ("wte.weight", ("vocab", "d")),  # and the LM head, when tied
     "wpe": ("wpe.weight", ("pos", "d")),
     "ln_attn": ("h.{i}.ln_1.weight", ("d",)),
     "ln_attn_b": ("h.{i}.ln_1.bias", ("d",)),
@@ -36,6 +36,8 @@ TABLE: Table = {
     "b_up": ("h.{i}.mlp.c_fc.bias", ("ff",)),
     "w_down": ("h.{i}.mlp.c_proj.weight", ("ff", "d")),
     "b_down": ("h.{i}.mlp.c_proj.bias", ("d",)),
+    "final_norm": ("ln_f.weight", ("d",)),  # before the LM head (predict)
+    "final_norm_b": ("ln_f.bias", ("d",)),
 }
 
 
@@ -45,7 +47,6 @@ class GPT2(Model):
     model_types = ("gpt2",)
     table = TABLE
     causal = True
-    has_lm_head = True
 
     def configure(self, config: Config) -> None:
         """Dimensions from a GPT2Config (n_layer, n_head, n_embd, ...)."""
@@ -76,37 +77,3 @@ class GPT2(Model):
         """Token + position embeddings."""
         wte = self.tensor("wte", dtype, rows=ids)  # (n, d)
         return wte + self.tensor("wpe", dtype, rows=np.arange(len(ids)))  # (n, d)
-
-    def normalise(self, x: np.ndarray, norm: Norm) -> np.ndarray:
-        """LayerNorm."""
-        assert norm.b is not None
-        return layer_norm(x, norm.w, norm.b, self.eps)
-
-    def load_attention(self, i: int, dtype: type = np.float32) -> AttentionWeights:
-        """Layer i's ln_1, c_attn split into its q, k, v column blocks, and c_proj."""
-        d = self.d_model
-        w = self.tensor("w_qkv", dtype, i)  # (d, 3d) Conv1D: (in, out)
-        b = self.tensor("b_qkv", dtype, i)  # (3d,)
-        return AttentionWeights(
-            w_q=w[:, :d], w_k=w[:, d : 2 * d], w_v=w[:, 2 * d :],  # (d, d) each
-            b_q=b[:d], b_k=b[d : 2 * d], b_v=b[2 * d :],  # (d,) each
-            w_o=self.tensor("w_o", dtype, i), b_o=self.tensor("b_o", dtype, i),
-            norm=self.norm_at("ln_attn", dtype, i))
-
-    def lm_head(self) -> Layer:
-        """ln_f and the LM head: lm_head.weight, or wte.weight in a tied GPT2LMHeadModel."""
-        d, read, v = self.d_model, self.checkpoint.read, self.vocab_size
-        if "lm_head.weight" in self.checkpoint:
-            w = read("lm_head.weight", (v, d))  # (vocab, d)
-        elif self.tied_head():
-            w = read(self.prefix + "wte.weight", (v, d))  # (vocab, d)
-        else:
-            raise self.no_lm_head("lm_head.weight, or wte.weight tied in a GPT2LMHeadModel")
-        return {"ln_f_w": read(self.prefix + "ln_f.weight", (d,)),
-                "ln_f_b": read(self.prefix + "ln_f.bias", (d,)), "w": w}
-
-    def logits(self, h: np.ndarray, head: Layer | None = None) -> np.ndarray:
-        """ln_f, then the LM head: (n, vocab)."""
-        head = self.lm_head() if head is None else head
-        x = layer_norm(h, head["ln_f_w"], head["ln_f_b"], self.eps)  # (n, d)
-        return x @ head["w"].T  # (n, vocab)

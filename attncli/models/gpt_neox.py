@@ -20,9 +20,9 @@ import numpy as np
 
 from attncli.attention import Rotate
 from attncli.models.base import Model, T, Table, split_heads
-from attncli.models.blocks import AttentionWeights, Norm, Parallel, PreNorm
+from attncli.models.blocks import AttentionWeights, Parallel, PreNorm
 from attncli.models.config import MAX_LAYERS, Config
-from attncli.models.layers import activation, layer_norm
+from attncli.models.layers import activation
 from attncli.models.rope import rope, rope_frequencies
 
 # our name -> checkpoint name after an optional "gpt_neox." prefix
@@ -81,11 +81,6 @@ class GPTNeoX(Model):
         """Token embeddings: positions enter later, by rotating q and k."""
         return self.tensor("wte", dtype, rows=ids)  # (n, d)
 
-    def normalise(self, x: np.ndarray, norm: Norm) -> np.ndarray:
-        """LayerNorm."""
-        assert norm.b is not None
-        return layer_norm(x, norm.w, norm.b, self.eps)
-
     def load_attention(self, i: int, dtype: type = np.float32) -> AttentionWeights:
         """Layer i's input_layernorm, query_key_value split head by head into q, k, v, and
         dense."""
@@ -93,13 +88,10 @@ class GPTNeoX(Model):
         w = self.tensor("w_qkv", dtype, i).reshape(self.n_heads, 3, hd, d)  # (H, [q k v], hd, d)
         b = self.optional("b_qkv", dtype, i)
         b = None if b is None else b.reshape(self.n_heads, 3, hd)  # (H, [q k v], hd)
-        return AttentionWeights(
-            *(w[:, j].reshape(d, d).T for j in range(3)),  # w_q, w_k, w_v: (d, H * hd)
-            w_o=self.tensor("w_o", dtype, i), b_o=self.optional("b_o", dtype, i),
-            b_q=None if b is None else b[:, 0].reshape(d),  # (H * hd,)
-            b_k=None if b is None else b[:, 1].reshape(d),
-            b_v=None if b is None else b[:, 2].reshape(d),
-            norm=self.norm_at("ln_attn", dtype, i))
+        ws = (w[:, j].reshape(d, d).T for j in range(3))  # w_q, w_k, w_v: (d, H * hd)
+        bs = (None if b is None else b[:, j].reshape(d) for j in range(3))  # (H * hd,) each
+        return AttentionWeights(*ws, self.tensor("w_o", dtype, i), *bs,
+                                self.optional("b_o", dtype, i), self.norm_at("ln_attn", dtype, i))
 
     def rotation(self, n: int, i: int) -> Rotate:
         """RoPE on the first rotary_dim dimensions of each head, for positions 0..n-1."""

@@ -16,33 +16,29 @@ from collections.abc import Callable
 
 import numpy as np
 
-from attncli.attention import Rotate, causal_mask
-from attncli.models.base import Layer, Model, T, Table, group_heads, split_heads
+from attncli.attention import Rotate
+from attncli.models.base import Model, T, Table, group_heads, split_heads
 from attncli.models.blocks import Norm
 from attncli.models.config import MAX_LAYERS, Config
 from attncli.models.layers import activation, rms_norm, sliding_windows
 from attncli.models.rope import RopeScaling, rope
 
 # our name -> checkpoint name after an optional "model." prefix
+L = "layers.{i}."
+WIDTHS = (("q", "q"), ("k", "kv"), ("v", "kv"))  # (H·hd, d) for q; (Hkv·hd, d) for k and v
 TABLE: Table = {
-    "wte": ("embed_tokens.weight", ("vocab", "d")),
-    "ln_attn": ("layers.{i}.input_layernorm.weight", ("d",)),
-    "w_q": ("layers.{i}.self_attn.q_proj.weight", ("q", "d"), T),
-    "b_q": ("layers.{i}.self_attn.q_proj.bias", ("q",)),
-    "w_k": ("layers.{i}.self_attn.k_proj.weight", ("kv", "d"), T),
-    "b_k": ("layers.{i}.self_attn.k_proj.bias", ("kv",)),
-    "w_v": ("layers.{i}.self_attn.v_proj.weight", ("kv", "d"), T),
-    "b_v": ("layers.{i}.self_attn.v_proj.bias", ("kv",)),
-    "w_o": ("layers.{i}.self_attn.o_proj.weight", ("d", "q"), T),
-    "b_o": ("layers.{i}.self_attn.o_proj.bias", ("d",)),
-    "ln_mlp": ("layers.{i}.post_attention_layernorm.weight", ("d",)),
-    "w_gate": ("layers.{i}.mlp.gate_proj.weight", ("ff", "d"), T),
-    "b_gate": ("layers.{i}.mlp.gate_proj.bias", ("ff",)),
-    "w_up": ("layers.{i}.mlp.up_proj.weight", ("ff", "d"), T),
-    "b_up": ("layers.{i}.mlp.up_proj.bias", ("ff",)),
-    "w_down": ("layers.{i}.mlp.down_proj.weight", ("d", "ff"), T),
-    "b_down": ("layers.{i}.mlp.down_proj.bias", ("d",)),
-    "norm": ("norm.weight", ("d",)),  # the final norm (predict)
+    "wte": ("embed_tokens.weight", ("vocab", "d")),  # and the LM head, when tied
+    "ln_attn": (L + "input_layernorm.weight", ("d",)),
+    **{f"w_{x}": (f"{L}self_attn.{x}_proj.weight", (w, "d"), T) for x, w in WIDTHS},
+    **{f"b_{x}": (f"{L}self_attn.{x}_proj.bias", (w,)) for x, w in WIDTHS},
+    "w_o": (L + "self_attn.o_proj.weight", ("d", "q"), T),
+    "b_o": (L + "self_attn.o_proj.bias", ("d",)),
+    "ln_mlp": (L + "post_attention_layernorm.weight", ("d",)),
+    **{f"w_{x}": (f"{L}mlp.{x}_proj.weight", ("ff", "d"), T) for x in ("gate", "up")},
+    **{f"b_{x}": (f"{L}mlp.{x}_proj.bias", ("ff",)) for x in ("gate", "up")},
+    "w_down": (L + "mlp.down_proj.weight", ("d", "ff"), T),
+    "b_down": (L + "mlp.down_proj.bias", ("d",)),
+    "final_norm": ("norm.weight", ("d",)),  # before the LM head (predict)
 }
 QKV_BIASES, O_BIAS, MLP_BIASES = ("b_q", "b_k", "b_v"), ("b_o",), ("b_gate", "b_up", "b_down")
 
@@ -56,7 +52,6 @@ class Llama(Model):
     table = TABLE
     read_ahead = True  # a big model's layers are mostly reading and converting weights
     reuse_buffers = True
-    has_lm_head = True
     tied_by_default = False  # tie_word_embeddings when config.json leaves it out
 
     def configure(self, config: Config) -> None:
@@ -83,14 +78,10 @@ class Llama(Model):
             # dynamic NTK grows its base past max_position_embeddings, to factor times as many
             self.max_positions = int(self.scaling.factor * self.max_positions)
         self.windows = self.sliding(config)
-        self.table = self.without(
-            (*QKV_BIASES * (not self.qkv_bias), *O_BIAS * (not self.attention_bias),
-             *MLP_BIASES * (not self.mlp_bias)))
+        absent = (*QKV_BIASES * (not self.qkv_bias), *O_BIAS * (not self.attention_bias),
+                  *MLP_BIASES * (not self.mlp_bias))  # the biases this config leaves out
+        self.table = {k: v for k, v in type(self).table.items() if k not in absent}
         self.prefix = self.checkpoint.prefix(TABLE["wte"][0], ("model.", ""))
-
-    def without(self, keys: tuple[str, ...]) -> Table:
-        """The family's table without keys (biases this config does not have)."""
-        return {k: v for k, v in type(self).table.items() if k not in keys}
 
     def read_activation(self, config: Config) -> Callable[[np.ndarray], np.ndarray]:
         """The MLP's activation: hidden_act."""
@@ -127,33 +118,3 @@ class Llama(Model):
         cos and sin (yarn, longrope) that transformers uses for an input of n tokens."""
         inv_freq, attention_factor = self.scaling.frequencies(n)  # (rotary_dim / 2,), float
         return rope(n, inv_freq, attention_factor)
-
-    def mask(self, n: int, i: int) -> np.ndarray:
-        """Causal, and in a sliding-window layer also blind to keys `window` or more back."""
-        mask = causal_mask(n)  # (n, n)
-        window = self.window(i)
-        if window is not None and n > window:
-            mask |= np.tril(np.ones((n, n), dtype=bool), k=-window)  # key j <= query i - window
-        return mask
-
-    def window(self, i: int) -> int | None:
-        """Layer i's sliding window, if it slides."""
-        return self.windows[i]
-
-    def lm_head(self) -> Layer:
-        """model.norm and the LM head: lm_head.weight, or embed_tokens.weight when tied (every
-        family built on this class names them so)."""
-        d, read, v = self.d_model, self.checkpoint.read, self.vocab_size
-        if "lm_head.weight" in self.checkpoint:
-            w = read("lm_head.weight", (v, d))  # (vocab, d)
-        elif self.tied_head():
-            w = read(self.prefix + "embed_tokens.weight", (v, d))  # (vocab, d)
-        else:
-            raise self.no_lm_head("lm_head.weight, or embed_tokens.weight tied in a "
-                                  "…ForCausalLM")
-        return {"norm": self.tensor("norm", np.float32), "w": w}
-
-    def logits(self, h: np.ndarray, head: Layer | None = None) -> np.ndarray:
-        """The final RMSNorm, then the LM head: (n, vocab)."""
-        head = self.lm_head() if head is None else head
-        return self.normalise(h, Norm(head["norm"])) @ head["w"].T  # (n, vocab)

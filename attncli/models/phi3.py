@@ -15,10 +15,7 @@ sqrt(1 + ln(max_position_embeddings / original) / ln(original)) (rope.RopeScalin
 
 from __future__ import annotations
 
-import numpy as np
-
 from attncli.models.base import T, Table
-from attncli.models.blocks import AttentionWeights, MLPWeights
 from attncli.models.config import Config
 from attncli.models.layers import sliding_windows
 from attncli.models.llama import TABLE as LLAMA
@@ -28,7 +25,8 @@ from attncli.models.rope import RopeScaling
 LONGROPE = ("longrope", "su", "yarn")  # Phi-3's names for its long-context scaling
 ORIGINAL_DEFAULT = 4096  # Phi3Config's original_max_position_embeddings
 # llama's names, without biases, and q, k, v (and gate, up) fused, their rows [q | k | v]
-TABLE: Table = {**{k: LLAMA[k] for k in ("wte", "ln_attn", "w_o", "ln_mlp", "w_down", "norm")},
+KEPT = ("wte", "ln_attn", "w_o", "ln_mlp", "w_down", "final_norm")
+TABLE: Table = {**{k: LLAMA[k] for k in KEPT},
                 "w_qkv": ("layers.{i}.self_attn.qkv_proj.weight", ("qkv", "d"), T),
                 "w_gate_up": ("layers.{i}.mlp.gate_up_proj.weight", ("gate_up", "d"), T)}
 
@@ -58,19 +56,3 @@ class Phi3(Llama):
     def sliding(self, config: Config) -> list[int | None]:
         """The window in every layer (or where layer_types says)."""
         return sliding_windows(config, self.n_layers, every_layer=True)
-
-    def load_attention(self, i: int, dtype: type = np.float32) -> AttentionWeights:
-        """Layer i's input_layernorm, qkv_proj split into its q, k, v column blocks, o_proj."""
-        q, kv = self.q_width, self.kv_width
-        w = self.tensor("w_qkv", dtype, i)  # (d, q + 2 kv)
-        return AttentionWeights(w_q=w[:, :q], w_k=w[:, q:q + kv], w_v=w[:, q + kv:],
-                                w_o=self.tensor("w_o", dtype, i),
-                                norm=self.norm_at("ln_attn", dtype, i))
-
-    def load_rest(self, i: int, dtype: type = np.float32) -> MLPWeights:
-        """Layer i's post_attention_layernorm, gate_up_proj split into gate and up, down_proj."""
-        ff = self.d_ff
-        gate_up = self.tensor("w_gate_up", dtype, i)  # (d, 2 ff)
-        return MLPWeights(w_gate=gate_up[:, :ff], w_up=gate_up[:, ff:],  # (d, ff) each
-                          w_down=self.tensor("w_down", dtype, i),
-                          norm=self.norm_at("ln_mlp", dtype, i))

@@ -7,14 +7,7 @@ own step. Everything else is llama.py's.
 
 from __future__ import annotations
 
-from dataclasses import replace
-
-import numpy as np
-
-from attncli.attention import Variant
 from attncli.models.base import Table
-from attncli.models.blocks import AttentionWeights
-from attncli.models.layers import rms_norm
 from attncli.models.llama import TABLE as LLAMA
 from attncli.models.llama import Llama
 
@@ -28,13 +21,3 @@ class Qwen3(Llama):
 
     model_types = ("qwen3",)
     table = TABLE
-
-    def variant(self, n: int, i: int, attn: AttentionWeights, x: np.ndarray) -> Variant:
-        """RoPE and the mask, and q and k RMS-normalised per head first."""
-        q_w, k_w, eps = attn.q_norm, attn.k_norm, self.eps
-        assert q_w is not None and k_w is not None
-
-        def qk_norm(q: np.ndarray, k: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-            return rms_norm(q, q_w, eps), rms_norm(k, k_w, eps)  # over head_dim
-
-        return replace(super().variant(n, i, attn, x), qk_norm=qk_norm)

@@ -13,23 +13,9 @@ distances, logarithmic up to relative_attention_max_distance. Block 0 of each st
 table (buckets × heads); every block of that stack reuses it (umt5: every block has its own
 table, and uses it). Cross-attention has no bias.
 
-Weight map (T5Model / T5ForConditionalGeneration), ours on the right; nn.Linear stores
-(out, in), we keep (in, out):
-
-    shared.weight (or encoder.embed_tokens.weight)            (vocab, d)       wte
-    {stack}.block.{i}.layer.0.SelfAttention.{q,k,v}.weight    (inner, d) T     w_q, w_k, w_v
-    {stack}.block.{i}.layer.0.SelfAttention.o.weight          (d, inner) T     w_o
-    {stack}.block.0.layer.0.SelfAttention.relative_attention_bias.weight (buckets, heads)
-                                                              (umt5: block.{i}, every block)
-    {stack}.block.{i}.layer.0.layer_norm.weight               (d,)             ln
-    decoder.block.{i}.layer.1.EncDecAttention.{q,k,v,o}.weight, layer.1.layer_norm.weight
-    {stack}.block.{i}.layer.{1|2}.DenseReluDense.wi.weight    (ff, d) T        (or wi_0, wi_1:
-    {stack}.block.{i}.layer.{1|2}.DenseReluDense.wo.weight    (d, ff) T         gated)
-    {stack}.final_layer_norm.weight                           (d,)
-    lm_head.weight                                            (vocab, d), or shared (tied,
-                                                              after scaling by d^-0.5)
-
-inner = num_heads · d_kv, which need not equal d_model.
+The tensors (T5Model / T5ForConditionalGeneration) are in TABLE; a block's parts are its
+layer.0 (self-attention), in the decoder layer.1 (cross-attention), and its last layer (the
+MLP: wi, or gated wi_0 and wi_1). lm_head.weight is not read (predict does not run T5).
 """
 
 from __future__ import annotations
@@ -37,20 +23,33 @@ from __future__ import annotations
 import copy
 import math
 from collections.abc import Callable, Mapping, Sequence
-from functools import partial
 from typing import Any
 
 import numpy as np
 
 from attncli.attention import HeadSteps, Joined, Variant, causal_mask, join_heads
 from attncli.errors import AttnError
-from attncli.models.base import Hooks, Model, Progress
+from attncli.models.base import Hooks, Model, Progress, T, Table
 from attncli.models.blocks import AttentionWeights, MLPWeights, Norm, mlp
 from attncli.models.config import MAX_LAYERS, Config, as_config
 from attncli.models.layers import ACTIVATIONS, linear
 from attncli.tokens import Token
 
 ATTENTIONS = ("self", "cross")  # what --target shows: the decoder's own, or over the source
+B = "{stack}.block.{i}.layer.{part}."  # stack: encoder or decoder; part: its number in a block
+TABLE: Table = {  # inner = num_heads · d_kv (q_width), which need not equal d_model
+    **{f"w_{x}": (B + "{kind}." + x + ".weight", ("q", "d"), T) for x in "qkv"},
+    "w_o": (B + "{kind}.o.weight", ("d", "q"), T),
+    "ln_attn": (B + "layer_norm.weight", ("d",)),
+    "bias": ("{stack}.block.{i}.layer.0.SelfAttention.relative_attention_bias.weight",
+             ("buckets", "n_heads")),  # block 0's serves every block (umt5: each its own)
+    "w_gate": (B + "DenseReluDense.wi_0.weight", ("ff", "d"), T),  # gated MLPs
+    "w_up": (B + "DenseReluDense.wi_1.weight", ("ff", "d"), T),  # gated; else wi
+    "w_down": (B + "DenseReluDense.wo.weight", ("d", "ff"), T),
+    "ln_mlp": (B + "layer_norm.weight", ("d",)),
+    "encoder_norm": ("encoder.final_layer_norm.weight", ("d",)),
+}
+ENCODER = {"stack": "encoder", "part": 0, "kind": "SelfAttention"}
 
 
 def t5_norm(x: np.ndarray, w: np.ndarray, eps: float) -> np.ndarray:
@@ -136,8 +135,12 @@ class T5(Model):
         self.start = config.integer("decoder_start_token_id", low=0, high=self.vocab_size - 1,
                                     default=0)
         self.eos = config.optional_integer("eos_token_id", low=0)
-        self.wte_name = ("shared.weight" if "shared.weight" in self.checkpoint
-                         else "encoder.embed_tokens.weight")
+        wte = "shared.weight" if "shared.weight" in self.checkpoint else \
+            "encoder.embed_tokens.weight"
+        self.table = {**TABLE, "wte": (wte, ("vocab", "d"))}
+        if not self.gated:
+            del self.table["w_gate"]
+            self.table["w_up"] = (B + "DenseReluDense.wi.weight", ("ff", "d"), T)
         self.biases: dict[tuple[int, type, int], np.ndarray] = {}  # (n, dtype, table's
         # block) -> the encoder's
         self.source_ids: np.ndarray | None = None
@@ -174,35 +177,19 @@ class T5(Model):
     # ---- the encoder's parts (the base class runs them) ----
 
     def embed(self, ids: np.ndarray, dtype: type = np.float32) -> np.ndarray:
-        return self.checkpoint.read(self.wte_name, (self.vocab_size, self.d_model), rows=ids,
-                                    dtype=dtype)
+        return self.tensor("wte", dtype, rows=ids)  # (n, d)
 
     def normalise(self, x: np.ndarray, norm: Norm) -> np.ndarray:
         return t5_norm(x, norm.w, self.eps)
 
-    def attention_weights(self, stack: str, i: int, part: int, kind: str, dtype: type
-                          ) -> AttentionWeights:
-        p, d, inner = f"{stack}.block.{i}.layer.{part}.", self.d_model, self.inner
-        read = partial(self.checkpoint.read, dtype=dtype)
-        return AttentionWeights(
-            *(read(f"{p}{kind}.{x}.weight", (inner, d)).T for x in "qkv"),  # (d, inner) each
-            w_o=read(f"{p}{kind}.o.weight", (d, inner)).T,  # (inner, d)
-            norm=Norm(read(f"{p}layer_norm.weight", (d,))))
+    def load_attention(self, i: int, dtype: type = np.float32, **names: Any
+                       ) -> AttentionWeights:
+        """Block i's self-attention in the encoder, or what names say (stack, part, kind)."""
+        return super().load_attention(i, dtype, **(ENCODER | names))
 
-    def load_attention(self, i: int, dtype: type = np.float32) -> AttentionWeights:
-        return self.attention_weights("encoder", i, 0, "SelfAttention", dtype)
-
-    def load_rest(self, i: int, dtype: type = np.float32) -> MLPWeights:
-        return self.load_ff("encoder", i, 1, dtype)
-
-    def load_ff(self, stack: str, i: int, part: int, dtype: type) -> MLPWeights:
-        p, d, ff = f"{stack}.block.{i}.layer.{part}.DenseReluDense.", self.d_model, self.d_ff
-        read = partial(self.checkpoint.read, dtype=dtype)
-        gate = read(p + "wi_0.weight", (ff, d)).T if self.gated else None  # (d, ff)
-        up = read(p + ("wi_1" if self.gated else "wi") + ".weight", (ff, d)).T  # (d, ff)
-        return MLPWeights(w_up=up, w_gate=gate, w_down=read(p + "wo.weight", (d, ff)).T,
-                          norm=Norm(read(f"{stack}.block.{i}.layer.{part}.layer_norm.weight",
-                                         (d,))))
+    def load_rest(self, i: int, dtype: type = np.float32, **names: Any) -> MLPWeights:
+        """Block i's MLP in the encoder, or what names say (stack, part)."""
+        return super().load_rest(i, dtype, **({"stack": "encoder", "part": 1} | names))
 
     def table_block(self, i: int) -> int:
         """The block whose bias table block i uses: block 0 (umt5: its own)."""
@@ -211,10 +198,7 @@ class T5(Model):
     def position_bias(self, stack: str, queries: int, keys: int, i: int, dtype: type
                       ) -> np.ndarray:
         """(heads, queries, keys) the learned bias of each distance in block i."""
-        table = self.checkpoint.read(
-            f"{stack}.block.{self.table_block(i)}.layer.0.SelfAttention."
-            "relative_attention_bias.weight",
-            (self.buckets, self.n_heads), dtype=dtype)  # (buckets, heads)
+        table = self.tensor("bias", dtype, self.table_block(i), stack=stack)  # (buckets, H)
         which = relative_buckets(queries, keys, self.buckets, self.max_distance,
                                  bidirectional=stack == "encoder")  # (queries, keys)
         return np.ascontiguousarray(table[which].transpose(2, 0, 1))
@@ -264,8 +248,7 @@ class T5(Model):
     def encode(self, ids: np.ndarray, dtype: type) -> np.ndarray:
         """The encoder's output for ids, after its final norm: (n_source, d)."""
         h = self.layers(ids, dtype, self.n_encoder_layers - 1)
-        return t5_norm(h, self.checkpoint.read("encoder.final_layer_norm.weight",
-                                               (self.d_model,), dtype=dtype), self.eps)
+        return t5_norm(h, self.tensor("encoder_norm", dtype), self.eps)
 
     def _run(self, ids_: np.ndarray, layers: list[int], heads: list[int], join: bool,
              dtype: type, progress: Progress | None, hooks: Hooks
@@ -295,8 +278,9 @@ class T5(Model):
             parts = (("self", 0, "SelfAttention", owns[block], None),
                      ("cross", 1, "EncDecAttention", cross, memory))
             for kind, part, name, variant, source in parts:
-                attn = self.attention_weights("decoder", i, part, name, dtype)
-                x = self.attention_input(h, attn)  # (n, d)
+                attn = self.load_attention(i, dtype, stack="decoder", part=part, kind=name)
+                assert attn.norm is not None
+                x = self.normalise(h, attn.norm)  # (n, d)
                 if kind == self.attention_kind:
                     if i in layers:
                         for head in heads:
@@ -312,7 +296,7 @@ class T5(Model):
                         return [found[j, g] for j in layers for g in heads], joined
                 mixed = self.all_heads(x, attn, variant, i, source=source)  # (n, inner)
                 h = h + linear(mixed, attn.w_o)
-            ff = self.load_ff("decoder", i, 2, dtype)
+            ff = self.load_rest(i, dtype, stack="decoder", part=2)
             assert ff.norm is not None
             h = h + mlp(self.normalise(h, ff.norm), ff, self.act)  # (n, d)
         raise AssertionError("the last layer asked for always returns")
@@ -322,7 +306,7 @@ class T5(Model):
             return self.load_attention(i).w_o, None
         part, name = (0, "SelfAttention") if self.attention_kind == "self" else \
             (1, "EncDecAttention")
-        return self.attention_weights("decoder", i, part, name, np.float32).w_o, None
+        return self.load_attention(i, stack="decoder", part=part, kind=name).w_o, None
 
 
 class MT5(T5):
