@@ -121,6 +121,7 @@ class Model:
     n_kv_heads: int
     d_model: int
     head_dim: int
+    d_ff: int
     vocab_size: int
     eps: float
     act: Callable[[np.ndarray], np.ndarray]
@@ -395,7 +396,7 @@ class Model:
                 joined.append(join_heads(i, outputs, attn.w_o, attn.b_o))
 
         self.layers(ids_, dtype, last, hooks, look=look, progress=progress)
-        return [found[i, head] for i in layers for head in heads], (joined or [None])[0]
+        return [found[i, head] for i in layers for head in heads], joined[0] if joined else None
 
     def layers(self, ids_: np.ndarray, dtype: type, last: int, hooks: Hooks = NO_HOOKS, *,
                look: Look | None = None, keep: list[np.ndarray] | None = None,
@@ -435,10 +436,9 @@ class Model:
 
     def read_rest_ahead(self, i: int, stop: int, dtype: type) -> ReadAhead | None:
         """load_rest(i) started on another thread, if the family reads ahead (read_ahead) and
-        layer i's rest will be needed (i < stop): reading and converting a big model's weights
-        then overlaps the products of the layer before. At most two layers' rests are held at
-        once, the one in use and the next (a family that converts into reused buffers keeps
-        two sets). Not on a single CPU, where the two would only take turns."""
+        layer i's MLP will be needed (i < stop): reading and converting a big model's weights
+        then overlaps the products of the layer before. At most two layers' MLPs are held at
+        once (reuse_buffers keeps two sets). Not on one CPU, where the two only take turns."""
         if not self.read_ahead or i >= stop or usable_cpus() < 2:
             return None
         return ReadAhead(self.load_rest, i, dtype)

@@ -130,8 +130,8 @@ class Bert(Model):
         activation, LayerNorm, then the decoder (tied to the word embeddings) and its bias."""
         if self.model_type not in LM_HEADS:
             return super().lm_head()
-        p, dense, norm, act = LM_HEADS[self.model_type]
-        act = self.act if act is None else act
+        p, dense, norm, named = LM_HEADS[self.model_type]
+        act = self.act if named is None else named
         d, v, read, ckpt = self.d_model, self.vocab_size, self.checkpoint.read, self.checkpoint
         if p + dense + ".weight" not in ckpt:
             raise self.no_lm_head(f"{p}{dense}.weight")

@@ -6,9 +6,8 @@ Every family's layer is an attention part and an MLP part around the residual st
     post-norm (BERT, opt-350m)        h = norm(h + W_O(attn(h)));  h = norm(h + mlp(h))
     parallel (GPT-NeoX, Pythia)       h = h + W_O(attn(norm_1(h))) + mlp(norm_2(h))
 
-Gemma 2 and OLMo 2 also normalise each part's output before adding it (out_norm), and OLMo 2
-has no norm before the parts. A family picks a block and says how it normalises (LayerNorm,
-RMSNorm, ...); the weights come from its table of checkpoint names (base.Table).
+Gemma 2 and OLMo 2 also normalise each part's output before adding it (out_norm); OLMo 2 has
+no norm before the parts. A family picks a block and its norm (Model.normalise).
 """
 
 from __future__ import annotations
@@ -95,7 +94,7 @@ def mlp(x: np.ndarray, w: MLPWeights, act: Activation) -> np.ndarray:
 
 
 def _out(x: np.ndarray, norm: Norm | None, normalise: Normalise) -> np.ndarray:
-    return x if norm is None else normalise(x, norm)
+    return x if norm is None else normalise(x, norm)  # a part without that norm: x as it is
 
 
 class PreNorm:

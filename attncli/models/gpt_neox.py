@@ -16,6 +16,8 @@ always has them).
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from attncli.attention import Rotate
@@ -81,16 +83,17 @@ class GPTNeoX(Model):
         """Token embeddings: positions enter later, by rotating q and k."""
         return self.tensor("wte", dtype, rows=ids)  # (n, d)
 
-    def load_attention(self, i: int, dtype: type = np.float32) -> AttentionWeights:
+    def load_attention(self, i: int, dtype: type = np.float32, **names: Any
+                       ) -> AttentionWeights:
         """Layer i's input_layernorm, query_key_value split head by head into q, k, v, and
         dense."""
         d, hd = self.d_model, self.head_dim
         w = self.tensor("w_qkv", dtype, i).reshape(self.n_heads, 3, hd, d)  # (H, [q k v], hd, d)
         b = self.optional("b_qkv", dtype, i)
         b = None if b is None else b.reshape(self.n_heads, 3, hd)  # (H, [q k v], hd)
-        ws = (w[:, j].reshape(d, d).T for j in range(3))  # w_q, w_k, w_v: (d, H * hd)
-        bs = (None if b is None else b[:, j].reshape(d) for j in range(3))  # (H * hd,) each
-        return AttentionWeights(*ws, self.tensor("w_o", dtype, i), *bs,
+        w_q, w_k, w_v = (w[:, j].reshape(d, d).T for j in range(3))  # (d, H * hd) each
+        b_q, b_k, b_v = (None if b is None else b[:, j].reshape(d) for j in range(3))
+        return AttentionWeights(w_q, w_k, w_v, self.tensor("w_o", dtype, i), b_q, b_k, b_v,
                                 self.optional("b_o", dtype, i), self.norm_at("ln_attn", dtype, i))
 
     def rotation(self, n: int, i: int) -> Rotate:

@@ -16,6 +16,8 @@ layer_norm_elementwise_affine is false (then 1 and 0).
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from attncli.models.base import Model, T, Table, split_heads
@@ -81,10 +83,11 @@ class OPT(Model):
             wte = linear(wte, self.tensor("project_in", dtype))  # (n, d)
         return wte + self.tensor("wpe", dtype, rows=np.arange(len(ids)) + OFFSET)  # (n, d)
 
-    def norm_at(self, key: str, dtype: type, i: int | None = None) -> Norm | None:
+    def norm_at(self, key: str, dtype: type, i: int | None = None, **names: Any
+                ) -> Norm | None:
         """A LayerNorm's weight and bias: read, or 1 and 0 without elementwise affine."""
         if self.affine or key not in TABLE:
-            return super().norm_at(key, dtype, i)
+            return super().norm_at(key, dtype, i, **names)
         return Norm(np.ones(self.d_model, np.float32), np.zeros(self.d_model, np.float32))
 
     def normalise(self, x: np.ndarray, norm: Norm) -> np.ndarray:

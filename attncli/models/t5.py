@@ -146,10 +146,6 @@ class T5(Model):
         self.source_ids: np.ndarray | None = None
         self.source_tokens: list[Token] | None = None
 
-    @property
-    def inner(self) -> int:
-        return self.n_heads * self.head_dim
-
     # ---- the decoder, on request ----
 
     def for_target(self, source: Sequence[Token], attention: str) -> T5:
