@@ -410,20 +410,22 @@ class Model:
         if progress is not None:
             progress(0, last + 1)
         h = self.embed(ids_, dtype)  # (n, d_model)
-        ahead = self.read_rest_ahead(0, stop, dtype)
+        ahead = self.read_rest_ahead(0, stop, last, dtype)
+        following: AttentionWeights | None = None  # layer i's, if read ahead with i - 1's MLP
         try:
             for i in range(last + 1):
                 if hooks.residual is not None:
                     hooks.residual(i, h)
-                attn = self.load_attention(i, dtype)
+                attn = following if following is not None else self.load_attention(i, dtype)
                 x = self.block.attention_input(h, attn, self.normalise)  # (n, d_model)
                 variant = self.variant(n, i, attn, x)
                 if look is not None:
                     look(i, x, attn, variant)
                 if i < stop:  # the last shown layer's output (and its MLP) is never needed
                     z = self.all_heads(x, attn, variant, i, hooks, keep)  # (n, H * head_dim)
-                    rest = ahead.result() if ahead is not None else self.load_rest(i, dtype)
-                    ahead = self.read_rest_ahead(i + 1, stop, dtype)
+                    rest, following = (ahead.result() if ahead is not None
+                                       else (self.load_rest(i, dtype), None))
+                    ahead = self.read_rest_ahead(i + 1, stop, last, dtype)
                     h = self.block.finish(h, z, attn, rest, self.normalise, self.act)
                 if progress is not None:
                     progress(i + 1, last + 1)
@@ -434,14 +436,20 @@ class Model:
             hooks.residual(last + 1, h)
         return h
 
-    def read_rest_ahead(self, i: int, stop: int, dtype: type) -> ReadAhead | None:
-        """load_rest(i) started on another thread, if the family reads ahead (read_ahead) and
-        layer i's MLP will be needed (i < stop): reading and converting a big model's weights
-        then overlaps the products of the layer before. At most two layers' MLPs are held at
-        once (reuse_buffers keeps two sets). Not on one CPU, where the two only take turns."""
+    def read_rest_ahead(self, i: int, stop: int, last: int, dtype: type) -> ReadAhead | None:
+        """load_rest(i), and load_attention(i + 1) if i < last, started on another thread, if
+        the family reads ahead (read_ahead) and layer i's MLP will be needed (i < stop):
+        reading and converting a big model's weights then overlaps the products of the layer
+        before. At most two layers' MLPs are held at once (reuse_buffers keeps two sets). Not
+        on one CPU, where the two only take turns."""
         if not self.read_ahead or i >= stop or usable_cpus() < 2:
             return None
-        return ReadAhead(self.load_rest, i, dtype)
+        return ReadAhead(self.read_next, i, last, dtype)
+
+    def read_next(self, i: int, last: int, dtype: type
+                  ) -> tuple[MLPWeights, AttentionWeights | None]:
+        """Layer i's MLP, and layer i + 1's attention if the run goes on to it."""
+        return self.load_rest(i, dtype), self.load_attention(i + 1, dtype) if i < last else None
 
     def forward(self, ids: Sequence[int], *, float64: bool = False,
                 progress: Progress | None = None, held: int = 0, hooks: Hooks = NO_HOOKS
