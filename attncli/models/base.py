@@ -54,8 +54,8 @@ T = True  # in a Table: stored (out, in) as nn.Linear does, read transposed to (
 # a family's rename table: our name -> (checkpoint name after the family's prefix, with {i}
 # for the layer; its shape, in dimension names (DIMS) or numbers; T if transposed)
 Table = dict[str, tuple[str, tuple[str | int, ...]] | tuple[str, tuple[str | int, ...], bool]]
-DIMS = {"d": "d_model", "ff": "d_ff", "q": "q_width", "kv": "kv_width", "hd": "head_dim",
-        "qkv": "qkv_width", "vocab": "vocab_size", "pos": "n_positions"}  # else an attribute
+DIMS = {"d": "d_model", "ff": "d_ff", "hd": "head_dim", "vocab": "vocab_size",
+        "pos": "n_positions"}  # else q, kv, qkv (Model.dim) or an attribute
 
 
 @dataclass(frozen=True)
@@ -81,9 +81,8 @@ class Hooks:
         h, _ = model.forward(ids, hooks=Hooks(head_outputs=knock_out,
                                                 residual=lambda i, h: stream.append(h)))
 
-    The layers passed through see them all; in run(), the layers shown are worked out head by
-    head in float64 (their Steps), and only those before the last shown one are passed
-    through."""
+    run() stops at the last layer shown: its heads run one by one in float64 (as Steps), so
+    it has no residual output, keys_values or head_outputs calls."""
 
     head_outputs: Callable[[int, np.ndarray], np.ndarray] | None = None
     residual: Callable[[int, np.ndarray], None] | None = None
@@ -243,17 +242,11 @@ class Model:
 
     # ---- reading weights through the table ----
 
-    @property
-    def q_width(self) -> int:
-        return self.n_heads * self.head_dim
-
-    @property
-    def kv_width(self) -> int:
-        return self.n_kv_heads * self.head_dim
-
-    @property
-    def qkv_width(self) -> int:  # a fused projection's: [q | k | v]
-        return self.q_width + 2 * self.kv_width
+    def dim(self, name: str) -> int:
+        """A table's dimension: q, kv or qkv (the projections' widths), else DIMS'."""
+        q, kv = self.n_heads * self.head_dim, self.n_kv_heads * self.head_dim
+        widths = {"q": q, "kv": kv, "qkv": q + 2 * kv}  # qkv: a fused [q | k | v]
+        return widths[name] if name in widths else getattr(self, DIMS.get(name, name))
 
     def tensor(self, key: str, dtype: type, i: int | None = None, *,
                rows: np.ndarray | None = None, scratch: str | None = None, **names: Any
@@ -261,7 +254,7 @@ class Model:
         """The table's tensor key (of layer i; names fill in any other fields of its name),
         read as dtype, checked against its shape and transposed where the table says T."""
         pattern, shape, *transposed = self.table[key]
-        dims = tuple(getattr(self, DIMS.get(s, s)) if isinstance(s, str) else s for s in shape)
+        dims = tuple(self.dim(s) if isinstance(s, str) else s for s in shape)
         array = self.checkpoint.read(self.tensor_name(pattern.format(i=i, **names)), dims, rows,
                                      scratch=scratch, dtype=dtype)
         return array.T if transposed and transposed[0] else array
@@ -303,7 +296,7 @@ class Model:
         if f"{kind}_qkv" not in self.table:
             return read(f"{kind}_q"), read(f"{kind}_k"), read(f"{kind}_v")
         fused = read(f"{kind}_qkv")  # (..., q + 2 kv)
-        q, k, v = np.split(fused, [self.q_width, self.q_width + self.kv_width], axis=-1)
+        q, k, v = np.split(fused, [self.dim("q"), self.dim("q") + self.dim("kv")], axis=-1)
         return q, k, v
 
     def load_rest(self, i: int, dtype: type = np.float32, **names: Any) -> MLPWeights:
@@ -437,11 +430,10 @@ class Model:
         return h
 
     def read_rest_ahead(self, i: int, stop: int, last: int, dtype: type) -> ReadAhead | None:
-        """load_rest(i), and load_attention(i + 1) if i < last, started on another thread, if
-        the family reads ahead (read_ahead) and layer i's MLP will be needed (i < stop):
-        reading and converting a big model's weights then overlaps the products of the layer
-        before. At most two layers' MLPs are held at once (reuse_buffers keeps two sets). Not
-        on one CPU, where the two only take turns."""
+        """read_next(i) on another thread, if the family reads ahead and layer i's MLP will be
+        needed (i < stop): a big model's reading and converting then overlaps the layer
+        before's products. At most two layers' MLPs are held at once (reuse_buffers keeps two
+        sets). Not on one CPU, where the two only take turns."""
         if not self.read_ahead or i >= stop or usable_cpus() < 2:
             return None
         return ReadAhead(self.read_next, i, last, dtype)

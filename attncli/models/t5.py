@@ -37,7 +37,7 @@ from attncli.tokens import Token
 
 ATTENTIONS = ("self", "cross")  # what --target shows: the decoder's own, or over the source
 B = "{stack}.block.{i}.layer.{part}."  # stack: encoder or decoder; part: its number in a block
-TABLE: Table = {  # inner = num_heads · d_kv (q_width), which need not equal d_model
+TABLE: Table = {  # q: inner = num_heads · d_kv, which need not equal d_model
     **{f"w_{x}": (B + "{kind}." + x + ".weight", ("q", "d"), T) for x in "qkv"},
     "w_o": (B + "{kind}.o.weight", ("d", "q"), T),
     "ln_attn": (B + "layer_norm.weight", ("d",)),
