@@ -132,8 +132,7 @@ def predict(text: str, model, top: int = 5, max_tokens: int = MAX_TOKENS,
     check_token_count(tokens, max_tokens)
     positions = [len(tokens) - 1] if model.causal else mask_positions(model, tokens)
     # the LM head is held through the run, and the logits (float32 or wider) follow it
-    held = sum(a.nbytes for a in head.values() if isinstance(a, np.ndarray)) \
-        + len(positions) * model.vocab_size * 8
+    held = head.nbytes + len(positions) * model.vocab_size * 8
     with np.errstate(over="ignore", invalid="ignore"):  # overflow is caught just below
         h, weights = model.forward([t.id for t in tokens], progress=progress, held=held)
         logits = model.logits(h[positions], head)  # (positions, vocab); norms act per row

@@ -31,9 +31,9 @@ def layer_calls(monkeypatch: pytest.MonkeyPatch) -> list[str]:
         for name in ("embed", "load_attention"):
             original = getattr(cls, name)
 
-            def counted(self, *args, _original=original, _name=name):
+            def counted(self, *args, _original=original, _name=name, **kwargs):
                 calls.append(_name)
-                return _original(self, *args)
+                return _original(self, *args, **kwargs)
 
             monkeypatch.setattr(cls, name, counted)
     return calls

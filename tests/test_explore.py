@@ -8,6 +8,7 @@ import json
 import os
 import re
 import sys
+import threading
 from dataclasses import replace
 from pathlib import Path
 
@@ -224,6 +225,31 @@ def test_e_edits_the_sentence_and_works_it_out_again() -> None:
     text, labels, query = asyncio.run(go())
     assert text == "The cat was tired" and labels == ["The", "cat", "was", "tired"]
     assert query == 0
+
+
+def test_the_worker_computes_and_only_the_screens_thread_changes_the_sentence() -> None:
+    app = animal()
+    build, seen = app.session.build, []
+
+    def watched(text: str, causal: bool, positions: str):
+        seen.append((text, app.session.text, threading.current_thread() is main))
+        return build(text, causal, positions)
+
+    app.session.build = watched
+    main = threading.main_thread()
+
+    async def go():
+        async with app.run_test(size=(80, 24)) as pilot:
+            await pilot.press("e")
+            app.screen.query_one("#edit").value = "The cat was tired"
+            await pilot.press("enter")
+            await app.workers.wait_for_complete()
+            await pilot.pause()
+            return app.session.text
+
+    assert asyncio.run(go()) == "The cat was tired"
+    # built off the screen's thread, while the session still showed the old sentence
+    assert ("The cat was tired", TIRED, False) in seen
 
 
 def test_an_edit_that_fails_keeps_the_old_sentence() -> None:

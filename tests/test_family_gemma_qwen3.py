@@ -35,8 +35,8 @@ from test_fixtures_catch_bugs import (
 
 from attncli.errors import AttnError
 from attncli.models import FAMILIES, load_model
-from attncli.models.gemma2 import layer_kinds
 from attncli.models.gemma3 import rope_speeds
+from attncli.models.layers import layer_kinds
 from attncli.models.rope import rope_frequencies
 
 FIXTURES = Path(__file__).parent / "fixtures" / "models"

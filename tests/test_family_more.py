@@ -179,9 +179,9 @@ def test_gpt_neox_splits_its_fused_projection_head_by_head() -> None:
     for head in range(model.n_heads):
         rows = fused[3 * hd * head:3 * hd * (head + 1)]  # (3 hd, d)
         cols = slice(head * hd, (head + 1) * hd)
-        np.testing.assert_array_equal(layer["w_q"][:, cols], rows[:hd].T)
-        np.testing.assert_array_equal(layer["w_k"][:, cols], rows[hd:2 * hd].T)
-        np.testing.assert_array_equal(layer["w_v"][:, cols], rows[2 * hd:].T)
+        np.testing.assert_array_equal(layer.w_q[:, cols], rows[:hd].T)
+        np.testing.assert_array_equal(layer.w_k[:, cols], rows[hd:2 * hd].T)
+        np.testing.assert_array_equal(layer.w_v[:, cols], rows[2 * hd:].T)
 
 
 # ---- phi3 ----
@@ -256,20 +256,20 @@ def test_olmo2_normalises_q_and_k_over_all_heads_not_per_head() -> None:
     ids = ref["input_ids"].tolist()
     layer, n, hd = model.load_attention(0), len(ids), model.head_dim
     x = model.embed(np.asarray(ids)).astype(np.float64)  # (n, d)
-    q_all, k_all = x @ layer["w_q"], x @ layer["w_k"]  # (n, H*hd), (n, Hkv*hd)
+    q_all, k_all = x @ layer.w_q, x @ layer.w_k  # (n, H*hd), (n, Hkv*hd)
     worst_full, worst_per_head = 0.0, 0.0
     for hs in model.attention(ids, [0], range(model.n_heads)):
         s, head = hs.steps, hs.head
         kv = head // (model.n_heads // model.n_kv_heads)
         qs, ks = slice(head * hd, (head + 1) * hd), slice(kv * hd, (kv + 1) * hd)
-        full_q = rms_norm(q_all, layer["q_norm"], model.eps)[:, qs]
+        full_q = rms_norm(q_all, layer.q_norm, model.eps)[:, qs]
         np.testing.assert_allclose(s.q_unrotated, full_q, rtol=1e-5, atol=1e-6)
         np.testing.assert_allclose(s.q_projected, q_all[:, qs], rtol=1e-6, atol=1e-6)
-        rotate, mask = model.rotation(n), model.mask(n, 0)
+        rotate, mask = model.rotation(n, 0), model.mask(n, 0)
 
         def per_head(q, k, qs=qs, ks=ks):  # noqa: ANN001, ANN202
-            return (rms_norm(q, layer["q_norm"][qs], model.eps),
-                    rms_norm(k, layer["k_norm"][ks], model.eps))
+            return (rms_norm(q, layer.q_norm[qs], model.eps),
+                    rms_norm(k, layer.k_norm[ks], model.eps))
 
         q, k, _, _ = project_qk(q_all[:, qs], k_all[:, ks],
                                 Variant(qk_norm=per_head, rotate=rotate))

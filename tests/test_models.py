@@ -323,9 +323,9 @@ def test_every_bfloat16_bit_pattern_reads_as_the_float32_with_those_top_bits(
     ckpt = Checkpoint.open(tmp_path)
     rows = np.array([255, 0, 7, 7, 128])
     for dtype in (np.float32, np.float64):
-        ckpt.dtype = dtype
         with np.errstate(invalid="ignore"):  # widening a signalling NaN to float64
-            whole, some = ckpt.read("b", (256, 256)), ckpt.read("b", (256, 256), rows=rows)
+            whole = ckpt.read("b", (256, 256), dtype=dtype)
+            some = ckpt.read("b", (256, 256), rows=rows, dtype=dtype)
             want = by_hand.astype(dtype)
         assert whole.dtype == some.dtype == dtype
         assert type(whole) is type(some) is np.ndarray and whole.flags.c_contiguous
@@ -435,11 +435,11 @@ def test_reads_as_mapped_bytes_scratch_buffers_and_unaligned_tensors(tmp_path: P
     small = ckpt.read("odd", (1, 1), scratch="w")  # a smaller tensor in the same buffer
     assert small.tobytes() == expect_b[:1, :1].tobytes()
     assert ckpt.read("b", (6, 4)).tobytes() == expect_b.tobytes()  # no scratch: its own array
-    ckpt.dtype = np.float64  # --float64: scratch is not used, every tensor is a float64 copy
-    wide = ckpt.read("b", (6, 4), scratch="w")
+    # a float64 run: scratch is not used, every tensor is a float64 copy
+    wide = ckpt.read("b", (6, 4), scratch="w", dtype=np.float64)
     assert wide.dtype == np.float64 and not np.shares_memory(wide, c)
     np.testing.assert_array_equal(wide, expect_b.astype(np.float64))
-    assert ckpt.read("f", (6, 4)).dtype == np.float64
+    assert ckpt.read("f", (6, 4), dtype=np.float64).dtype == np.float64
 
 
 def test_a_mapped_tensor_gives_its_pages_back_when_dropped(tmp_path: Path, monkeypatch) -> None:

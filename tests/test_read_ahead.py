@@ -152,7 +152,9 @@ def test_an_error_waits_for_the_layer_read_ahead(tmp_path: Path,
 
 def test_no_read_ahead_on_one_cpu(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     model = load_model(str(deeper_llama(tmp_path / "m")))
-    assert model.read_rest_ahead(0, LAYERS - 1) is not None or base.usable_cpus() < 2
+    ahead = model.read_rest_ahead(0, LAYERS - 1, LAYERS - 1, np.float32)
+    assert ahead is not None or base.usable_cpus() < 2
     monkeypatch.setattr(base, "usable_cpus", lambda: 1)
-    assert model.read_rest_ahead(0, LAYERS - 1) is None
-    assert model.read_rest_ahead(LAYERS - 1, LAYERS - 1) is None  # the last layer's: never
+    assert model.read_rest_ahead(0, LAYERS - 1, LAYERS - 1, np.float32) is None
+    # the last layer's: never
+    assert model.read_rest_ahead(LAYERS - 1, LAYERS - 1, LAYERS - 1, np.float32) is None

@@ -128,8 +128,8 @@ def test_dividing_by_root_d_k_fails_parity(tmp_path: Path, monkeypatch) -> None:
     from attncli.models import t5
 
     original = t5.T5.variant
-    monkeypatch.setattr(t5.T5, "variant", lambda self, n, i, layer: replace(
-        original(self, n, i, layer), scale=None))  # the lesson's 1/√d_k, which T5 leaves out
+    monkeypatch.setattr(t5.T5, "variant", lambda self, n, i, attn, x: replace(
+        original(self, n, i, attn, x), scale=None))  # the lesson's 1/√d_k, which T5 leaves out
     assert worst(T5, "encoder") > 1e-3
 
 

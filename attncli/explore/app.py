@@ -404,21 +404,20 @@ class Explorer(App[None]):
 
     @work(thread=True, exclusive=True)
     def rebuild(self, text: str) -> None:
-        """The new sentence worked out off the screen's thread (a model runs again)."""
-        old = self.session.text
-        self.session.retext(text)
+        """The new sentence worked out off the screen's thread (a model runs again), then
+        handed to the screen's thread, which alone changes what the session shows."""
         self.call_from_thread(self.query_one("#status", Static).update,
                               Text(" working out the new sentence…", style="reverse"))
         try:
-            self.session.ex  # noqa: B018  (computed and cached here, not on the screen's thread)
+            self.session.explain(text)  # computed and cached here, not on the screen's thread
         except AttnError as exc:
-            self.session.retext(old)
             self.call_from_thread(self.notify, str(exc), severity="error")
             self.call_from_thread(self.redraw)
             return
-        self.call_from_thread(self.after_rebuild)
+        self.call_from_thread(self.after_rebuild, text)
 
-    def after_rebuild(self) -> None:
+    def after_rebuild(self, text: str) -> None:
+        self.session.retext(text)
         self.say("")
         self.set_reactive(Explorer.query, self.opening_query())
         self.set_reactive(Explorer.key, 0)

@@ -7,6 +7,7 @@ between tokens, heads and layers only reads what is already there.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -32,13 +33,21 @@ class Session:
     can_toggle: bool = True  # seeded and file weights: the mask and positions can change
     _cache: dict[tuple[str, bool, str], Explanation] = field(default_factory=dict)
     _roles: dict[tuple[str, bool, str], list[list[Roles]]] = field(default_factory=dict)
+    # one build at a time: a model's runs share its checkpoint's reused buffers
+    _building: threading.Lock = field(default_factory=threading.Lock)
 
     @property
     def ex(self) -> Explanation:
-        key = (self.text, self.causal, self.positions)
-        if key not in self._cache:
-            self._cache[key] = self.build(*key)
-        return self._cache[key]
+        return self.explain(self.text)
+
+    def explain(self, text: str) -> Explanation:
+        """text's explanation with the current settings, built once and cached; the session's
+        own text is left as it is (a worker computes, the screen's thread then retexts)."""
+        key = (text, self.causal, self.positions)
+        with self._building:
+            if key not in self._cache:
+                self._cache[key] = self.build(*key)
+            return self._cache[key]
 
     @property
     def layers(self) -> list[int]:
@@ -69,7 +78,8 @@ class Session:
         return pair_grid(self.ex, query, key)
 
     def retext(self, text: str) -> None:
-        """A new sentence: worked out when next read (a bad one raises AttnError then)."""
+        """A new sentence: worked out when next read (a bad one raises AttnError then), or
+        already by explain()."""
         self.text = text
 
 

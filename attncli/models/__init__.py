@@ -14,12 +14,12 @@ from __future__ import annotations
 import importlib
 
 from attncli.errors import AttnError
-from attncli.models.base import HeadSteps, Model
+from attncli.models.base import HeadSteps, Hooks, Model
 from attncli.models.checkpoint import TOKENIZER, Checkpoint, read_config, resolve
 from attncli.models.config import Config
 from attncli.tokens import load_tokenizer
 
-__all__ = ["FAMILIES", "HeadSteps", "Model", "load_model"]
+__all__ = ["FAMILIES", "HeadSteps", "Hooks", "Model", "load_model", "predicting"]
 
 # config.json model_type -> (module, class): one module per architecture family
 FAMILIES: dict[str, tuple[str, str]] = {
@@ -46,6 +46,18 @@ FAMILIES: dict[str, tuple[str, str]] = {
 }
 
 
+def family(model_type: str) -> type[Model]:
+    """The class that runs model_type (a key of FAMILIES)."""
+    module, cls = FAMILIES[model_type]
+    found: type[Model] = getattr(importlib.import_module(module), cls)
+    return found
+
+
+def predicting() -> list[str]:
+    """The model_types whose LM head predict runs, as their families say (Model.predicts)."""
+    return sorted(t for t in FAMILIES if t in family(t).predicts())
+
+
 def load_model(spec: str, revision: str | None = None) -> Model:
     """Open a checkpoint directory or cached repo id (at revision, if given); tensors are read
     later, layer by layer."""
@@ -58,7 +70,5 @@ def load_model(spec: str, revision: str | None = None) -> Model:
         raise AttnError(f"{tokenizer_path}: missing (a model directory needs {TOKENIZER})")
     tokenizer = load_tokenizer(tokenizer_path)
     checkpoint = Checkpoint.open(directory)
-    module, cls = FAMILIES[model_type]
-    family: type[Model] = getattr(importlib.import_module(module), cls)
     name = spec  # as the user gave it: a path or a repo id
-    return family(name, config, checkpoint, tokenizer, directory)
+    return family(model_type)(name, config, checkpoint, tokenizer, directory)

@@ -1,8 +1,8 @@
-"""The Model base class every architecture shares: running the layers, the head split.
+"""The Model base class every architecture shares: the one forward loop, with its hooks.
 
-An architecture module (bert.py, gpt2.py, ...) says how to embed ids, which
-checkpoint tensors make a layer, what the attention sees as input and how the
-rest of the layer runs. This base class runs the layers, only as far as asked,
+An architecture module (bert.py, gpt2.py, ...) gives a table of its checkpoint's tensor
+names, reads its config fields, embeds ids, and picks a block (blocks.py: pre-norm,
+post-norm or parallel) and a norm. This base class runs the layers, only as far as asked,
 and shows each chosen head through `self_attention`, the toy mode's own steps.
 
 The layers before the last chosen one run in float32 with every head at once
@@ -17,7 +17,7 @@ import os
 import re
 import threading
 from collections.abc import Callable, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -27,22 +27,61 @@ from tokenizers import Tokenizer
 from attncli.attention import HeadSteps, Joined, Rotate, Steps, Variant, causal_mask, project_qk
 from attncli.attention_fast import attend, join_heads, self_attention
 from attncli.errors import AttnError
+from attncli.models.blocks import AttentionWeights, Block, LMHead, MLPWeights, Norm, PreNorm
 from attncli.models.checkpoint import Checkpoint
 from attncli.models.config import Config, Field
-from attncli.models.layers import linear
+from attncli.models.layers import layer_norm, linear
 from attncli.tokens import Token, encode
 
 # a layer's tensors: the first number in a name, between dots ("model.layers.3.mlp…")
 LAYER_NAME = re.compile(r"^(.*?)\.(\d+)\.")
 STORED_BYTES = {"F64": 8, "F32": 4, "F16": 2, "BF16": 2, "I8": 1, "U8": 1}
-Layer = dict[str, Any]  # our weight name -> array (or None for a bias the model lacks)
 # told (layers done, layers to run) before the first layer and after each one: how a caller
 # shows progress without the models knowing how it is drawn
 Progress = Callable[[int, int], None]
 
-# the model_types whose next (or masked) token is predicted through their LM head (Model.logits)
-PREDICTS = ("bert", "gemma", "gemma2", "gemma3_text", "gpt2", "llama", "mistral", "olmo2", "phi3",
-            "qwen2", "qwen3", "roberta")
+T = True  # in a Table: stored (out, in) as nn.Linear does, read transposed to (in, out)
+# a family's rename table: our name -> (checkpoint name after the family's prefix, with {i}
+# for the layer; its shape, in dimension names (DIMS) or numbers; T if transposed)
+Table = dict[str, tuple[str, tuple[str | int, ...]] | tuple[str, tuple[str | int, ...], bool]]
+DIMS = {"d": "d_model", "ff": "d_ff", "hd": "head_dim", "vocab": "vocab_size",
+        "pos": "n_positions"}  # else q, kv, qkv (Model.dim) or an attribute
+
+
+@dataclass(frozen=True)
+class Hooks:
+    """Where a caller looks into, or changes, a forward pass; each hook is optional and costs
+    nothing when left out. layer is the layer's number, from 0.
+
+    - head_outputs(layer, z) -> z: each head's output before W_O, z (n_heads, n, head_dim);
+      return it, or another array of its shape (a head zeroed, or patched from another run);
+    - residual(layer, h): the residual stream entering layer, h (n, d_model): the embeddings
+      for layer 0, and layer = n_layers for the last layer's output (before any final norm);
+    - keys_values(layer, k, v): each key/value head's keys (after RoPE) and values,
+      (n_kv_heads, m, head_dim) each, m keys.
+
+    Knocking out head 3 of layer 1 and keeping the stream:
+
+        stream = []
+        def knock_out(layer, z):
+            if layer == 1:
+                z = z.copy()
+                z[3] = 0
+            return z
+        h, _ = model.forward(ids, hooks=Hooks(head_outputs=knock_out,
+                                                residual=lambda i, h: stream.append(h)))
+
+    run() stops at the last layer shown: its heads run one by one in float64 (as Steps), so
+    it has no residual output, keys_values or head_outputs calls."""
+
+    head_outputs: Callable[[int, np.ndarray], np.ndarray] | None = None
+    residual: Callable[[int, np.ndarray], None] | None = None
+    keys_values: Callable[[int, np.ndarray, np.ndarray], None] | None = None
+
+
+NO_HOOKS = Hooks()
+# a run's look at a layer before it is passed through: (layer, x, its weights, its variant)
+Look = Callable[[int, np.ndarray, AttentionWeights, Variant], None]
 
 
 def split_heads(config: Config, width: str, d_model: int, heads: str, n_heads: int) -> int:
@@ -63,18 +102,26 @@ class Model:
 
     model_type: str
     model_types: tuple[str, ...] = ()  # the config.json model_types the family runs
+    table: Table = {}  # our tensor names -> the checkpoint's (see Table)
+    prefix: str = ""  # before every name of the table (found in configure)
+    block: Block = PreNorm  # how a layer adds its attention and MLP back to the stream
     n_layers: int
     n_heads: int
     n_kv_heads: int
     d_model: int
     head_dim: int
+    d_ff: int
     vocab_size: int
+    eps: float
+    act: Callable[[np.ndarray], np.ndarray]
     causal: bool = False  # decoders mask later tokens on their own
     order: str = "learned"  # how the model knows word order: "learned" vectors or "rope"
     stack: str | None = None  # an encoder-decoder's: "encoder", or "decoder" (for_target)
     attention_kind: str = "self"  # what the heads shown look at: "self", or "cross"
     max_positions: int | None = None
-    read_ahead: bool = False  # read the next layer's rest on another thread (_run)
+    windows: list[int | None] | None = None  # each layer's sliding window, if any slides
+    read_ahead: bool = False  # read the next layer's MLP on another thread (run)
+    reuse_buffers: bool = False  # the MLP's bf16 weights converted into two reused sets
     tied_by_default = True  # tie_word_embeddings when config.json leaves it out
 
     def __init__(
@@ -95,6 +142,11 @@ class Model:
         # every field read, with its kind and bounds: config.json is not read after this
         self.fields: tuple[Field, ...] = tuple(fields.fields)
 
+    @classmethod
+    def predicts(cls) -> tuple[str, ...]:
+        """The model_types whose LM head predict runs: those whose table names a final norm."""
+        return cls.model_types if "final_norm" in cls.table else ()
+
     # ---- what an architecture module fills in ----
 
     def configure(self, config: Config) -> None:
@@ -102,49 +154,158 @@ class Model:
         from config.json, each field read through config's checking readers."""
         raise NotImplementedError
 
-    def embed(self, ids: np.ndarray) -> np.ndarray:
+    def embed(self, ids: np.ndarray, dtype: type = np.float32) -> np.ndarray:
         """(n,) token ids -> (n, d_model) input of the first layer."""
         raise NotImplementedError
 
-    def load_attention(self, i: int) -> Layer:
-        """What layer i's attention needs: w_q/w_k/w_v (d_model, heads * head_dim), biases, norm."""
-        raise NotImplementedError
+    def normalise(self, x: np.ndarray, norm: Norm) -> np.ndarray:
+        """The family's norm of x over its last axis: LayerNorm, unless it says otherwise."""
+        assert norm.b is not None
+        return layer_norm(x, norm.w, norm.b, self.eps)
 
-    def load_rest(self, i: int) -> Layer:
-        """The rest of layer i (output projection, norms, MLP): read only if a later layer runs."""
-        raise NotImplementedError
-
-    def attention_input(self, h: np.ndarray, layer: Layer) -> np.ndarray:
-        """What the attention sees: the residual stream, or its pre-attention norm."""
-        return h
-
-    def rotation(self, n: int) -> Rotate | None:
-        """The position rotation applied to q and k (RoPE), if the model has one."""
+    def rotation(self, n: int, i: int) -> Rotate | None:
+        """Layer i's position rotation of q and k (RoPE), if the model has one."""
         return None
 
     def mask(self, n: int, i: int) -> np.ndarray | None:
-        """(n, n) bool, True where a query may not see a key in layer i."""
-        return causal_mask(n) if self.causal else None
+        """(n, n) bool, True where a query may not see a key in layer i: a decoder's later
+        tokens, and in a sliding-window layer also keys `window` or more back."""
+        if not self.causal:
+            return None
+        mask = causal_mask(n)  # (n, n)
+        window = self.window(i)
+        if window is not None and n > window:
+            mask |= np.tril(np.ones((n, n), dtype=bool), k=-window)  # key j <= query i - window
+        return mask
 
     def window(self, i: int) -> int | None:
         """Layer i's sliding window: its mask hides keys this many or more places back."""
-        return None
+        return self.windows[i] if self.windows else None
 
-    def finish_layer(self, h: np.ndarray, attn: np.ndarray, rest: Layer) -> np.ndarray:
-        """The rest of the layer, from the heads' joined output (n, n_heads * head_dim)."""
-        raise NotImplementedError
+    def variant(self, n: int, i: int, attn: AttentionWeights, x: np.ndarray) -> Variant:
+        """How layer i's heads depart from the lesson (for x, n tokens): the rotation, the
+        mask, q and k normalised per head over head_dim (with q_norm and k_norm); a family
+        adds its scale, soft-cap or score bias."""
+        q_w, k_w = attn.q_norm, attn.k_norm
 
-    def lm_head(self) -> Layer:
-        """The final norm and LM head's weights; refused for a family predict does not run,
-        or a checkpoint without them (a base model)."""
-        raise AttnError(f"predicting tokens does not support model_type {self.model_type!r} "
-                        f"yet; it supports {', '.join(PREDICTS)}")
+        def qk_norm(q: np.ndarray, k: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+            assert q_w is not None and k_w is not None
+            return self.normalise(q, Norm(q_w)), self.normalise(k, Norm(k_w))  # over head_dim
 
-    def logits(self, h: np.ndarray, head: Layer | None = None) -> np.ndarray:
+        return Variant(rotate=self.rotation(n, i), mask=self.mask(n, i), window=self.window(i),
+                       qk_norm=None if q_w is None else qk_norm)
+
+    def lm_head(self) -> LMHead:
+        """The table's final norm and the LM head, lm_head.weight or the word embeddings
+        (tied); refused for a family predict does not run, or a checkpoint without them."""
+        if not self.predicts():
+            from attncli.models import predicting
+
+            raise AttnError(f"predicting tokens does not support model_type {self.model_type!r} "
+                            f"yet; it supports {', '.join(predicting())}")
+        d, v = self.d_model, self.vocab_size
+        if "lm_head.weight" in self.checkpoint:
+            w = self.checkpoint.read("lm_head.weight", (v, d))  # (vocab, d)
+        elif self.tied_head():
+            w = self.tensor("wte", np.float32)  # (vocab, d)
+        else:
+            raise self.no_lm_head(f"lm_head.weight, or {self.tensor_name(self.table['wte'][0])}"
+                                  " tied in a …LMHeadModel or …ForCausalLM")
+        norm = self.norm_at("final_norm", np.float32)
+        assert norm is not None
+        return LMHead(norm, w)
+
+    def logits(self, h: np.ndarray, head: LMHead | None = None) -> np.ndarray:
         """The last layer's output (n, d_model) through the final norm and the LM head:
         (n, vocab) logits. head is lm_head()'s weights, if already read."""
-        self.lm_head()  # the base class refuses
-        raise NotImplementedError
+        head = self.lm_head() if head is None else head
+        x = h if head.w_in is None or head.act is None else head.act(
+            linear(h, head.w_in, head.b_in))  # (n, d)
+        out = self.normalise(x, head.norm) @ head.w.T  # (n, vocab)
+        return out if head.b is None else out + head.b
+
+    def for_target(self, source: Sequence[Token], attention: str) -> Model:
+        """An encoder-decoder's decoder, reading a target with source as the encoder's
+        input; a model with one stack has none."""
+        raise AttnError(f"{self.name} is a {self.model_type} model: it has no decoder to read a "
+                        "target text (encoder-decoder models: t5, mt5, umt5)")
+
+    # ---- reading weights through the table ----
+
+    def dim(self, name: str) -> int:
+        """A table's dimension: q, kv or qkv (the projections' widths), else DIMS'."""
+        q, kv = self.n_heads * self.head_dim, self.n_kv_heads * self.head_dim
+        widths = {"q": q, "kv": kv, "qkv": q + 2 * kv}  # qkv: a fused [q | k | v]
+        return widths[name] if name in widths else getattr(self, DIMS.get(name, name))
+
+    def tensor(self, key: str, dtype: type, i: int | None = None, *,
+               rows: np.ndarray | None = None, scratch: str | None = None, **names: Any
+               ) -> np.ndarray:
+        """The table's tensor key (of layer i; names fill in any other fields of its name),
+        read as dtype, checked against its shape and transposed where the table says T."""
+        pattern, shape, *transposed = self.table[key]
+        dims = tuple(self.dim(s) if isinstance(s, str) else s for s in shape)
+        array = self.checkpoint.read(self.tensor_name(pattern.format(i=i, **names)), dims, rows,
+                                     scratch=scratch, dtype=dtype)
+        return array.T if transposed and transposed[0] else array
+
+    def tensor_name(self, name: str) -> str:
+        """The checkpoint's name for a table entry: after the family's prefix."""
+        return self.prefix + name
+
+    def optional(self, key: str, dtype: type, i: int | None = None, **kw: Any
+                 ) -> np.ndarray | None:
+        """tensor(), or None when the family's table (for this config) has no key."""
+        return self.tensor(key, dtype, i, **kw) if key in self.table else None
+
+    def norm_at(self, key: str, dtype: type, i: int | None = None, **names: Any
+                ) -> Norm | None:
+        """The norm the table names key (weight) and key_b (bias, if any), or None."""
+        if key not in self.table:
+            return None
+        return Norm(self.tensor(key, dtype, i, **names),
+                    self.optional(key + "_b", dtype, i, **names))
+
+    def load_attention(self, i: int, dtype: type = np.float32, **names: Any
+                       ) -> AttentionWeights:
+        """Layer i's attention part: the table's w_q, w_k, w_v, w_o, their biases, ln_attn,
+        ln_attn_out, q_norm and k_norm (those it has)."""
+        def t(key: str) -> np.ndarray | None:
+            return self.optional(key, dtype, i, **names)
+
+        w_o, (b_q, b_k, b_v) = self.tensor("w_o", dtype, i, **names), self.qkv("b", t)
+        w_q, w_k, w_v = self.qkv("w", lambda key: self.tensor(key, dtype, i, **names))
+        return AttentionWeights(w_q, w_k, w_v, w_o, b_q, b_k, b_v, t("b_o"),
+                                self.norm_at("ln_attn", dtype, i, **names),
+                                self.norm_at("ln_attn_out", dtype, i, **names),
+                                t("q_norm"), t("k_norm"))
+
+    def qkv(self, kind: str, read: Callable[[str], Any]) -> tuple[Any, Any, Any]:
+        """The table's {kind}_q, {kind}_k and {kind}_v (w or b), or a fused {kind}_qkv split
+        into its column blocks [q | k | v]."""
+        if f"{kind}_qkv" not in self.table:
+            return read(f"{kind}_q"), read(f"{kind}_k"), read(f"{kind}_v")
+        fused = read(f"{kind}_qkv")  # (..., q + 2 kv)
+        q, k, v = np.split(fused, [self.dim("q"), self.dim("q") + self.dim("kv")], axis=-1)
+        return q, k, v
+
+    def load_rest(self, i: int, dtype: type = np.float32, **names: Any) -> MLPWeights:
+        """Layer i's MLP part: the table's w_up, w_down, w_gate, their biases, ln_mlp and
+        ln_mlp_out. With reuse_buffers the matrices (most of a layer) are converted into
+        buffers that layer i + 2 reuses (Checkpoint.read's scratch, one set for even layers
+        and one for odd): valid until then, when every caller is done with them (run reads
+        layer i + 1's ahead while layer i's is in use)."""
+        def t(key: str, scratch: str | None = None) -> np.ndarray | None:
+            return self.optional(key, dtype, i, scratch=scratch, **names)
+
+        up, down, gate = (t(key, f"{key}{i % 2}" if self.reuse_buffers else None)
+                          for key in ("w_up", "w_down", "w_gate"))
+        if "w_gate_up" in self.table:  # fused, its columns [gate | up]
+            gate, up = np.split(self.tensor("w_gate_up", dtype, i, **names), [self.d_ff], -1)
+        assert up is not None and down is not None, "every MLP has w_up and w_down"
+        return MLPWeights(up, down, gate, t("b_up"), t("b_down"), t("b_gate"),
+                          self.norm_at("ln_mlp", dtype, i, **names),
+                          self.norm_at("ln_mlp_out", dtype, i, **names))
 
     def tied_head(self) -> bool:
         """Whether the LM head is the word embeddings: tie_word_embeddings (default
@@ -159,17 +320,6 @@ class Model:
         return AttnError(f"{self.name}: no LM head ({names}): this checkpoint is a base model "
                          f"({', '.join(self.architectures or ['no architectures'])}"
                          "); predicting tokens needs one with its LM head")
-
-    def for_target(self, source: Sequence[Token], attention: str) -> Model:
-        """An encoder-decoder's decoder, reading a target with source as the encoder's
-        input; a model with one stack has none."""
-        raise AttnError(f"{self.name} is a {self.model_type} model: it has no decoder to read a "
-                        "target text (encoder-decoder models: t5, mt5, umt5)")
-
-    def variant(self, n: int, i: int, layer: Layer) -> Variant:
-        """How layer i's heads depart from the lesson (for n tokens): the rotation and the
-        mask here; a family adds its scale, soft-cap, score bias or q/k normalisation."""
-        return Variant(rotate=self.rotation(n), mask=self.mask(n, i), window=self.window(i))
 
     # ---- the API ----
 
@@ -188,112 +338,123 @@ class Model:
 
     def output_projection(self, i: int) -> tuple[np.ndarray, np.ndarray | None]:
         """Layer i's W_O (n_heads * head_dim, d_model) and its bias, if any."""
-        rest = self.load_rest(i)
-        return rest["w_o"], rest.get("b_o")
+        attn = self.load_attention(i)
+        return attn.w_o, attn.b_o
 
     def run(
         self, ids: Sequence[int], layers: Sequence[int], heads: Sequence[int], *,
         join: bool = False, float64: bool = False, progress: Progress | None = None,
+        hooks: Hooks = NO_HOOKS,
     ) -> tuple[list[HeadSteps], Joined | None]:
         """attention(), and with join also step 6 of the last chosen layer: all its heads,
         each through the lesson's steps in float64, joined through the model's W_O. With
         float64 the layers passed through run in float64 too (the weights are read as
         stored, then every product and norm is float64), not only the head shown. progress,
-        if given, is told how many of the layers to run are done, before and after each."""
+        if given, is told how many of the layers to run are done, before and after each;
+        hooks see the layers passed through (Hooks)."""
         ids_ = self.check_ids(ids)  # (n,)
         layers = check_range(layers, self.n_layers, "layer", self.name)
         heads = check_range(heads, self.n_heads, "head", self.name)
         if not layers or not heads:
             return [], None
         self.check_memory(len(ids_), layers, len(heads), join=join, float64=float64)
-        self.checkpoint.dtype = np.float64 if float64 else np.float32  # every tensor read
-        try:
-            return self._run(ids_, layers, heads, join, progress)
-        finally:
-            self.checkpoint.dtype = np.float32
+        return self._run(ids_, layers, heads, join, np.float64 if float64 else np.float32,
+                         progress, hooks)
 
     def _run(self, ids_: np.ndarray, layers: list[int], heads: list[int], join: bool,
-             progress: Progress | None = None) -> tuple[list[HeadSteps], Joined | None]:
-        n, last = len(ids_), max(layers)
+             dtype: type, progress: Progress | None, hooks: Hooks
+             ) -> tuple[list[HeadSteps], Joined | None]:
+        last = max(layers)
+        found: dict[tuple[int, int], HeadSteps] = {}
+        joined: list[Joined] = []
+
+        def look(i: int, x: np.ndarray, attn: AttentionWeights, variant: Variant) -> None:
+            if i in layers:
+                for head in heads:
+                    found[i, head] = HeadSteps(i, head, self.head_steps(x, attn, head, variant))
+            if join and i == last:
+                outputs = [found[i, h].steps.output if (i, h) in found else
+                           self.head_steps(x, attn, h, variant).output
+                           for h in range(self.n_heads)]  # each (n, head_dim)
+                joined.append(join_heads(i, outputs, attn.w_o, attn.b_o))
+
+        self.layers(ids_, dtype, last, hooks, look=look, progress=progress)
+        return [found[i, head] for i in layers for head in heads], joined[0] if joined else None
+
+    def layers(self, ids_: np.ndarray, dtype: type, last: int, hooks: Hooks = NO_HOOKS, *,
+               look: Look | None = None, keep: list[np.ndarray] | None = None,
+               progress: Progress | None = None) -> np.ndarray:
+        """The one forward loop: ids through layers 0 to last, in dtype. look, if given, sees
+        each layer's attention input before the layer runs, and the last layer then stops
+        there (run: its output is never needed), returning the stream entering it; without
+        look, the last layer's output. keep gets each layer's attention weights (n_heads, n,
+        n); hooks as Hooks; progress as for run."""
+        n, stop = len(ids_), last if look is not None else last + 1  # stop: layers passed
         if progress is not None:
             progress(0, last + 1)
-        joined = None
-        h = self.embed(ids_)  # (n, d_model)
-        found: dict[tuple[int, int], HeadSteps] = {}
-        ahead = self.read_rest_ahead(0, last)
+        h = self.embed(ids_, dtype)  # (n, d_model)
+        ahead = self.read_rest_ahead(0, stop, last, dtype)
+        following: AttentionWeights | None = None  # layer i's, if read ahead with i - 1's MLP
         try:
             for i in range(last + 1):
-                layer = self.load_attention(i)
-                x = self.attention_input(h, layer)  # (n, d_model)
-                variant = self.variant(n, i, layer)
-                if i in layers:
-                    for head in heads:
-                        steps = self.head_steps(x, layer, head, variant)
-                        found[i, head] = HeadSteps(i, head, steps)
-                if join and i == last:
-                    outputs = [found[i, h].steps.output if (i, h) in found else
-                               self.head_steps(x, layer, h, variant).output
-                               for h in range(self.n_heads)]  # each (n, head_dim)
-                    joined = join_heads(i, outputs, *self.output_projection(i))
-                if i < last:  # the last chosen layer's output (and its MLP) is never needed
-                    attn = self.all_heads(x, layer, variant)  # (n, n_heads * head_dim)
-                    rest = ahead.result() if ahead is not None else self.load_rest(i)
-                    ahead = self.read_rest_ahead(i + 1, last)
-                    h = self.finish_layer(h, attn, rest)
+                if hooks.residual is not None:
+                    hooks.residual(i, h)
+                attn = following if following is not None else self.load_attention(i, dtype)
+                x = self.block.attention_input(h, attn, self.normalise)  # (n, d_model)
+                variant = self.variant(n, i, attn, x)
+                if look is not None:
+                    look(i, x, attn, variant)
+                if i < stop:  # the last shown layer's output (and its MLP) is never needed
+                    z = self.all_heads(x, attn, variant, i, hooks, keep)  # (n, H * head_dim)
+                    rest, following = (ahead.result() if ahead is not None
+                                       else (self.load_rest(i, dtype), None))
+                    ahead = self.read_rest_ahead(i + 1, stop, last, dtype)
+                    h = self.block.finish(h, z, attn, rest, self.normalise, self.act)
                 if progress is not None:
                     progress(i + 1, last + 1)
         finally:  # stopped by an error: wait for a read-ahead still filling buffers that the
             if ahead is not None:  # next run (the explorer's) would use
                 ahead.thread.join()
-        return [found[i, head] for i in layers for head in heads], joined
+        if stop > last and hooks.residual is not None:
+            hooks.residual(last + 1, h)
+        return h
 
-    def read_rest_ahead(self, i: int, last: int) -> ReadAhead | None:
-        """load_rest(i) started on another thread, if the family reads ahead (read_ahead) and
-        layer i's rest will be needed (i < last): reading and converting a big model's weights
-        then overlaps the products of the layer before. At most two layers' rests are held at
-        once, the one in use and the next (a family that converts into reused buffers keeps
-        two sets). Not on a single CPU, where the two would only take turns."""
-        if not self.read_ahead or i >= last or usable_cpus() < 2:
+    def read_rest_ahead(self, i: int, stop: int, last: int, dtype: type) -> ReadAhead | None:
+        """read_next(i) on another thread, if the family reads ahead and layer i's MLP will be
+        needed (i < stop): a big model's reading and converting then overlaps the layer
+        before's products. At most two layers' MLPs are held at once (reuse_buffers keeps two
+        sets). Not on one CPU, where the two only take turns."""
+        if not self.read_ahead or i >= stop or usable_cpus() < 2:
             return None
-        return ReadAhead(self.load_rest, i)
+        return ReadAhead(self.read_next, i, last, dtype)
+
+    def read_next(self, i: int, last: int, dtype: type
+                  ) -> tuple[MLPWeights, AttentionWeights | None]:
+        """Layer i's MLP, and layer i + 1's attention if the run goes on to it."""
+        return self.load_rest(i, dtype), self.load_attention(i + 1, dtype) if i < last else None
 
     def forward(self, ids: Sequence[int], *, float64: bool = False,
-                progress: Progress | None = None, hidden: list[np.ndarray] | None = None,
-                held: int = 0) -> tuple[np.ndarray, list[np.ndarray]]:
+                progress: Progress | None = None, held: int = 0, hooks: Hooks = NO_HOOKS
+                ) -> tuple[np.ndarray, list[np.ndarray]]:
         """Every layer, to the end: the last layer's output (n, d_model), before any final
-        norm, and each layer's attention weights, (n_heads, n, n) each. progress as for run.
-        hidden, if given, gets the residual stream: the embeddings entering layer 0, then each
-        layer's output (n_layers + 1 arrays, (n, d_model) each). held: bytes the caller keeps
-        meanwhile (predict's LM head), weighed with the run."""
+        norm, and each layer's attention weights, (n_heads, n, n) each. progress as for run;
+        hooks as Hooks. held: bytes the caller keeps meanwhile (predict's LM head), weighed
+        with the run."""
         ids_ = self.check_ids(ids)  # (n,)
         self.check_memory(len(ids_), [self.n_layers - 1], 0, float64=float64,
                           kept=self.n_layers * self.n_heads, held=held)
-        self.checkpoint.dtype = np.float64 if float64 else np.float32
-        try:
-            n, weights = len(ids_), []
-            h = self.embed(ids_)  # (n, d_model)
-            if progress is not None:
-                progress(0, self.n_layers)
-            if hidden is not None:
-                hidden.append(h)
-            for i in range(self.n_layers):
-                layer = self.load_attention(i)
-                x = self.attention_input(h, layer)  # (n, d_model)
-                attn = self.all_heads(x, layer, self.variant(n, i, layer), keep=weights)
-                h = self.finish_layer(h, attn, self.load_rest(i))
-                if progress is not None:
-                    progress(i + 1, self.n_layers)
-                if hidden is not None:
-                    hidden.append(h)
-            return h, weights
-        finally:
-            self.checkpoint.dtype = np.float32
+        weights: list[np.ndarray] = []
+        h = self.layers(ids_, np.float64 if float64 else np.float32, self.n_layers - 1, hooks,
+                        keep=weights, progress=progress)
+        return h, weights
 
     def hidden_states(self, ids: Sequence[int], *, float64: bool = False) -> list[np.ndarray]:
-        """The residual stream of every token, as forward() collects it: [0] the embeddings
-        entering layer 0, [i + 1] layer i's output, before any final norm; (n, d_model) each."""
+        """The residual stream of every token, as the residual hook sees it: [0] the
+        embeddings entering layer 0, [i + 1] layer i's output, before any final norm;
+        (n, d_model) each."""
         hidden: list[np.ndarray] = []
-        self.forward(ids, float64=float64, hidden=hidden)
+        self.forward(ids, float64=float64,
+                     hooks=Hooks(residual=lambda _, h: hidden.append(h)))
         return hidden
 
     def head_slices(self, head: int) -> tuple[slice, slice]:
@@ -302,19 +463,19 @@ class Model:
         kv = head // (self.n_heads // self.n_kv_heads)  # grouped-query: query heads share a kv head
         return slice(head * hd, (head + 1) * hd), slice(kv * hd, (kv + 1) * hd)
 
-    def head_steps(self, x: np.ndarray, layer: Layer, head: int, variant: Variant,
+    def head_steps(self, x: np.ndarray, attn: AttentionWeights, head: int, variant: Variant,
                    source: np.ndarray | None = None) -> Steps:
         """One query head, paired with its key/value head, through the lesson's steps; with
         source (an encoder's output), the keys and values come from it: cross-attention."""
         q, k = self.head_slices(head)
         return self_attention(
             x,
-            layer["w_q"][:, q],  # (d_model, head_dim)
-            layer["w_k"][:, k],  # (d_model, head_dim)
-            layer["w_v"][:, k],  # (d_model, head_dim)
-            b_q=None if layer.get("b_q") is None else layer["b_q"][q],
-            b_k=None if layer.get("b_k") is None else layer["b_k"][k],
-            b_v=None if layer.get("b_v") is None else layer["b_v"][k],
+            attn.w_q[:, q],  # (d_model, head_dim)
+            attn.w_k[:, k],  # (d_model, head_dim)
+            attn.w_v[:, k],  # (d_model, head_dim)
+            b_q=None if attn.b_q is None else attn.b_q[q],
+            b_k=None if attn.b_k is None else attn.b_k[k],
+            b_v=None if attn.b_v is None else attn.b_v[k],
             variant=self.head_variant(variant, head),
             source=source,
         )
@@ -325,26 +486,31 @@ class Model:
             return replace(variant, score_bias=variant.score_bias[head])
         return variant
 
-    def all_heads(self, x: np.ndarray, layer: Layer, variant: Variant,
-                  keep: list[np.ndarray] | None = None, source: np.ndarray | None = None
-                  ) -> np.ndarray:
-        """Every head at once, through the same steps, in x's dtype (float32, or float64 when
-        asked): (n, n_heads * head_dim). keep, if given, gets the weights (n_heads, n, m);
-        the keys and values come from source (m rows) if given, else from x (m = n)."""
+    def all_heads(self, x: np.ndarray, attn: AttentionWeights, variant: Variant, layer: int,
+                  hooks: Hooks = NO_HOOKS, keep: list[np.ndarray] | None = None,
+                  source: np.ndarray | None = None) -> np.ndarray:
+        """Every head of a layer at once, through the same steps, in x's dtype (float32, or
+        float64 when asked): (n, n_heads * head_dim). keep, if given, gets the weights
+        (n_heads, n, m); the keys and values come from source (m rows) if given, else from x
+        (m = n); hooks see the keys and values and the heads' outputs."""
         n, hd = len(x), self.head_dim
         kv, m = (x, n) if source is None else (source, len(source))
-        q = linear(x, layer["w_q"], layer.get("b_q")).reshape(n, -1, hd).transpose(1, 0, 2)
-        k = linear(kv, layer["w_k"], layer.get("b_k")).reshape(m, -1, hd).transpose(1, 0, 2)
-        v = linear(kv, layer["w_v"], layer.get("b_v")).reshape(m, -1, hd).transpose(1, 0, 2)
+        q = linear(x, attn.w_q, attn.b_q).reshape(n, -1, hd).transpose(1, 0, 2)
+        k = linear(kv, attn.w_k, attn.b_k).reshape(m, -1, hd).transpose(1, 0, 2)
+        v = linear(kv, attn.w_v, attn.b_v).reshape(m, -1, hd).transpose(1, 0, 2)
         q, k, _, _ = project_qk(q, k, variant)  # (heads, n, head_dim)
+        if hooks.keys_values is not None:
+            hooks.keys_values(layer, k, v)  # (n_kv_heads, m, head_dim) each
         rep = self.n_heads // self.n_kv_heads
-        k, v = np.repeat(k, rep, axis=0), np.repeat(v, rep, axis=0)  # (n_heads, n, head_dim)
+        k, v = np.repeat(k, rep, axis=0), np.repeat(v, rep, axis=0)  # (n_heads, m, head_dim)
         scores, _, weights, y, _, _ = attend(q, k, v, variant)  # y: (n_heads, n, head_dim)
         if not (np.isfinite(scores).all() and np.isfinite(y).all()):
             raise AttnError(f"{self.name}: the numbers overflow in {x.dtype} (a layer before "
                             f"the one shown); its weights are too large for {x.dtype}")
         if keep is not None:
             keep.append(weights)
+        if hooks.head_outputs is not None:
+            y = hooks.head_outputs(layer, y)  # (n_heads, n, head_dim)
         return y.transpose(1, 0, 2).reshape(n, self.n_heads * hd)
 
     # ---- checks ----

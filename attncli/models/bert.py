@@ -3,23 +3,7 @@
 The attention input x of layer i is the previous layer's output (for layer 0,
 the embeddings after their LayerNorm): BERT normalises after each block. With is_decoder
 (BertLMHeadModel, RobertaForCausalLM) every layer is masked causally, as in transformers.
-
-Weight map, checkpoint name (after an optional "bert." / "roberta." prefix) ->
-ours. nn.Linear stores its weight (out, in); we keep (in, out) so that a layer
-reads x @ w, hence the .T on every dense weight (T below).
-
-    embeddings.word_embeddings.weight           (vocab, d)    wte, only the rows the text uses
-    embeddings.position_embeddings.weight       (n_pos, d)    wpe, likewise
-    embeddings.token_type_embeddings.weight     (types, d)    row 0: one segment
-    embeddings.LayerNorm.{weight,bias}          (d,)          ln_emb (or .gamma, .beta: old BERT)
-    encoder.layer.{i}.attention.self.query      (d, d) T, (d,)   w_q, b_q
-    encoder.layer.{i}.attention.self.key        (d, d) T, (d,)   w_k, b_k
-    encoder.layer.{i}.attention.self.value      (d, d) T, (d,)   w_v, b_v
-    encoder.layer.{i}.attention.output.dense    (d, d) T, (d,)   w_o, b_o
-    encoder.layer.{i}.attention.output.LayerNorm          (d,)   ln_1
-    encoder.layer.{i}.intermediate.dense        (ff, d) T, (ff,) w_fc, b_fc
-    encoder.layer.{i}.output.dense              (d, ff) T, (d,)  w_proj, b_proj
-    encoder.layer.{i}.output.LayerNorm                    (d,)   ln_2
+Checkpoints converted from TF BERT name a LayerNorm's weight and bias gamma and beta.
 
 The masked-LM heads (attn predict), without the prefix:
 
@@ -34,9 +18,37 @@ from __future__ import annotations
 
 import numpy as np
 
-from attncli.models.base import Layer, Model, split_heads
+from attncli.models.base import Model, T, Table, split_heads
+from attncli.models.blocks import LMHead, Norm, PostNorm
 from attncli.models.config import MAX_LAYERS, Config
-from attncli.models.layers import activation, add_fresh, gelu, layer_norm, linear
+from attncli.models.layers import activation, gelu
+
+# our name -> checkpoint name after an optional "bert." / "roberta." prefix
+L = "encoder.layer.{i}."
+QKV = (("q", "query"), ("k", "key"), ("v", "value"))
+TABLE: Table = {
+    "wte": ("embeddings.word_embeddings.weight", ("vocab", "d")),
+    "wpe": ("embeddings.position_embeddings.weight", ("pos", "d")),
+    "wtt": ("embeddings.token_type_embeddings.weight", ("n_types", "d")),
+    "ln_emb": ("embeddings.LayerNorm.weight", ("d",)),
+    "ln_emb_b": ("embeddings.LayerNorm.bias", ("d",)),
+    **{f"w_{x}": (f"{L}attention.self.{name}.weight", ("d", "d"), T) for x, name in QKV},
+    **{f"b_{x}": (f"{L}attention.self.{name}.bias", ("d",)) for x, name in QKV},
+    "w_o": (L + "attention.output.dense.weight", ("d", "d"), T),
+    "b_o": (L + "attention.output.dense.bias", ("d",)),
+    "ln_attn": (L + "attention.output.LayerNorm.weight", ("d",)),  # after the residual add
+    "ln_attn_b": (L + "attention.output.LayerNorm.bias", ("d",)),
+    "w_up": (L + "intermediate.dense.weight", ("ff", "d"), T),
+    "b_up": (L + "intermediate.dense.bias", ("ff",)),
+    "w_down": (L + "output.dense.weight", ("d", "ff"), T),
+    "b_down": (L + "output.dense.bias", ("d",)),
+    "ln_mlp": (L + "output.LayerNorm.weight", ("d",)),
+    "ln_mlp_b": (L + "output.LayerNorm.bias", ("d",)),
+}
+# model_type -> its masked-LM head: (prefix, dense, norm, activation: None for hidden_act)
+LM_HEADS = {"bert": ("cls.predictions.", "transform.dense", "transform.LayerNorm", None),
+            "roberta": ("lm_head.", "dense", "layer_norm", gelu)}
+TF_NAMES = {".weight": ".gamma", ".bias": ".beta"}  # a LayerNorm's, in TF BERT checkpoints
 
 
 class Bert(Model):
@@ -44,6 +56,8 @@ class Bert(Model):
     weight names and "roberta." prefix); both RoBERTas number positions from padding_idx + 1."""
 
     model_types = ("bert", "roberta", "xlm-roberta")
+    table = TABLE
+    block = PostNorm
     prefixes: tuple[str, ...] = ("", "bert.", "roberta.")  # before the tensor names, if any
 
     def configure(self, config: Config) -> None:
@@ -84,82 +98,48 @@ class Bert(Model):
         real = ids != self.pad  # (n,) padding keeps position padding_idx
         return np.cumsum(real) * real + self.pad
 
-    def norm(self, name: str) -> tuple[np.ndarray, np.ndarray]:
-        """A LayerNorm's (weight, bias); checkpoints converted from TF BERT say gamma, beta."""
-        old = name + ".gamma" in self.checkpoint and name + ".weight" not in self.checkpoint
-        w, b = ("gamma", "beta") if old else ("weight", "bias")
-        d = self.d_model
-        return self.checkpoint.read(f"{name}.{w}", (d,)), self.checkpoint.read(f"{name}.{b}", (d,))
+    def tensor_name(self, name: str) -> str:
+        """The prefixed name; a LayerNorm's gamma or beta where the checkpoint has no
+        weight or bias."""
+        return self.tf_name(self.prefix + name)
 
-    def embed(self, ids: np.ndarray) -> np.ndarray:
+    def tf_name(self, name: str) -> str:
+        """name, or its TF BERT form (gamma, beta) if only that is in the checkpoint."""
+        for new, old in TF_NAMES.items():
+            if (name.endswith(new) and name not in self.checkpoint
+                    and name[:-len(new)] + old in self.checkpoint):
+                return name[:-len(new)] + old
+        return name
+
+    def embed(self, ids: np.ndarray, dtype: type = np.float32) -> np.ndarray:
         """Word + segment + position embeddings, then LayerNorm."""
-        p, d, read = self.prefix + "embeddings.", self.d_model, self.checkpoint.read
-        wte = read(p + "word_embeddings.weight", (self.vocab_size, d), rows=ids)  # (n, d)
-        wpe = read(p + "position_embeddings.weight", (self.n_positions, d),
-                   rows=self.positions(ids))  # (n, d)
-        wtt = read(p + "token_type_embeddings.weight", (self.n_types, d), rows=np.zeros(1, int))
+        wte = self.tensor("wte", dtype, rows=ids)  # (n, d)
+        wpe = self.tensor("wpe", dtype, rows=self.positions(ids))  # (n, d)
+        wtt = self.tensor("wtt", dtype, rows=np.zeros(1, int))  # (1, d)
         h = wte + wtt + wpe  # (n, d), summed in the order transformers does
-        return layer_norm(h, *self.norm(p + "LayerNorm"), self.eps)  # (n, d)
+        ln = self.norm_at("ln_emb", dtype)
+        assert ln is not None
+        return self.normalise(h, ln)  # (n, d)
 
-    def load_attention(self, i: int) -> Layer:
-        """Layer i's q, k, v projections, weights transposed to (in, out)."""
-        p, d, read = f"{self.prefix}encoder.layer.{i}.attention.self.", self.d_model, \
-            self.checkpoint.read
-        return {
-            "w_q": read(p + "query.weight", (d, d)).T,  # (d, d)
-            "b_q": read(p + "query.bias", (d,)),
-            "w_k": read(p + "key.weight", (d, d)).T,  # (d, d)
-            "b_k": read(p + "key.bias", (d,)),
-            "w_v": read(p + "value.weight", (d, d)).T,  # (d, d)
-            "b_v": read(p + "value.bias", (d,)),
-        }
+    @classmethod
+    def predicts(cls) -> tuple[str, ...]:
+        return tuple(t for t in cls.model_types if t in LM_HEADS)
 
-    def load_rest(self, i: int) -> Layer:
-        """Layer i's output projection, norms and MLP, weights transposed to (in, out)."""
-        p, d, ff = f"{self.prefix}encoder.layer.{i}.", self.d_model, self.d_ff
-        read = self.checkpoint.read
-        return {
-            "w_o": read(p + "attention.output.dense.weight", (d, d)).T,  # (d, d)
-            "b_o": read(p + "attention.output.dense.bias", (d,)),
-            "ln_1": self.norm(p + "attention.output.LayerNorm"),  # (d,), (d,)
-            "w_fc": read(p + "intermediate.dense.weight", (ff, d)).T,  # (d, ff)
-            "b_fc": read(p + "intermediate.dense.bias", (ff,)),
-            "w_proj": read(p + "output.dense.weight", (d, ff)).T,  # (ff, d)
-            "b_proj": read(p + "output.dense.bias", (d,)),
-            "ln_2": self.norm(p + "output.LayerNorm"),  # (d,), (d,)
-        }
-
-    def finish_layer(self, h: np.ndarray, attn: np.ndarray, rest: Layer) -> np.ndarray:
-        """Output projection, residual, LayerNorm; MLP, residual, LayerNorm."""
-        a = linear(attn, rest["w_o"], rest["b_o"])  # (n, d)
-        h = layer_norm(add_fresh(a, h), *rest["ln_1"], self.eps)  # (n, d)
-        m = linear(self.act(linear(h, rest["w_fc"], rest["b_fc"])),
-                   rest["w_proj"], rest["b_proj"])  # (n, d)
-        return layer_norm(add_fresh(m, h), *rest["ln_2"], self.eps)  # (n, d)
-
-    def lm_head(self) -> Layer:
+    def lm_head(self) -> LMHead:
         """BertForMaskedLM's cls.predictions or RobertaForMaskedLM's lm_head: dense,
         activation, LayerNorm, then the decoder (tied to the word embeddings) and its bias."""
-        heads = {"bert": ("cls.predictions.", "transform.dense", "transform.LayerNorm", self.act),
-                 "roberta": ("lm_head.", "dense", "layer_norm", gelu)}
-        if self.model_type not in heads:
+        if self.model_type not in LM_HEADS:
             return super().lm_head()
-        p, dense, norm, act = heads[self.model_type]
+        p, dense, norm, named = LM_HEADS[self.model_type]
+        act = self.act if named is None else named
         d, v, read, ckpt = self.d_model, self.vocab_size, self.checkpoint.read, self.checkpoint
         if p + dense + ".weight" not in ckpt:
             raise self.no_lm_head(f"{p}{dense}.weight")
         decoder = (p + "decoder.weight" if p + "decoder.weight" in ckpt
                    else self.prefix + "embeddings.word_embeddings.weight")
         bias = p + "bias" if p + "bias" in ckpt else p + "decoder.bias"
-        return {"w": read(p + dense + ".weight", (d, d)).T,  # (d, d)
-                "b": read(p + dense + ".bias", (d,)), "act": act,
-                "ln": self.norm(p + norm),  # (d,), (d,)
-                "decoder": read(decoder, (v, d)),  # (vocab, d)
-                "decoder_b": read(bias, (v,))}
-
-    def logits(self, h: np.ndarray, head: Layer | None = None) -> np.ndarray:
-        """dense, activation, LayerNorm, decoder + bias: (n, vocab)."""
-        head = self.lm_head() if head is None else head
-        x = layer_norm(head["act"](linear(h, head["w"], head["b"])), *head["ln"],
-                       self.eps)  # (n, d)
-        return x @ head["decoder"].T + head["decoder_b"]  # (n, vocab)
+        return LMHead(Norm(read(self.tf_name(p + norm + ".weight"), (d,)),
+                           read(self.tf_name(p + norm + ".bias"), (d,))),
+                      w=read(decoder, (v, d)), b=read(bias, (v,)),  # (vocab, d), (vocab,)
+                      w_in=read(p + dense + ".weight", (d, d)).T,  # (d, d)
+                      b_in=read(p + dense + ".bias", (d,)), act=act)

@@ -245,7 +245,6 @@ class Checkpoint:
         self.headers: dict[Path, tuple[dict[str, Any], int]] = {}
         self.scratch: dict[str, np.ndarray] = {}  # read(scratch=…)'s reused buffers
         self.maps: dict[Path, mmap.mmap] = {}
-        self.dtype: type = np.float32  # what tensors are read as (float64 for --float64)
         self.lock = threading.Lock()  # the dicts above, filled from _run's read-ahead too
 
     @classmethod
@@ -300,9 +299,9 @@ class Checkpoint:
 
     def read(
         self, name: str, shape: tuple[int, ...], rows: np.ndarray | None = None, *,
-        scratch: str | None = None,
+        scratch: str | None = None, dtype: type = np.float32,
     ) -> np.ndarray:
-        """One tensor (or some of its rows) as float32 (float64 while a --float64 run reads),
+        """One tensor (or some of its rows) as dtype (float32, or float64 for a float64 run),
         after checking its shape.
 
         A float32 tensor read as float32 is the file's own bytes, mapped, not a copy (read-only;
@@ -322,50 +321,50 @@ class Checkpoint:
         if tuple(info["shape"]) != shape:
             raise AttnError(f"{path}: tensor {name!r} has shape {tuple(info['shape'])},"
                             f" config.json implies {shape}")
-        dtype = info["dtype"]
-        if dtype not in NUMPY_DTYPES and dtype != "BF16":
-            raise AttnError(f"{path}: tensor {name!r} is {dtype}; attncli reads F32, F16 and BF16")
-        item = NUMPY_DTYPES.get(dtype, np.dtype("<u2"))  # bf16 is read as its raw 16 bits
+        stored = info["dtype"]
+        if stored not in NUMPY_DTYPES and stored != "BF16":
+            raise AttnError(f"{path}: tensor {name!r} is {stored}; attncli reads F32, F16 and BF16")
+        item = NUMPY_DTYPES.get(stored, np.dtype("<u2"))  # bf16 is read as its raw 16 bits
         begin, end = info["data_offsets"]
         if end - begin != item.itemsize * math.prod(shape):
             raise AttnError(f"{path}: tensor {name!r} has {end - begin} bytes for shape {shape}")
         # the stored numbers read, then converted: both are held at once
         count = math.prod(shape) if rows is None else len(rows) * math.prod(shape[1:])
-        check_memory(count * (item.itemsize + np.dtype(self.dtype).itemsize),
+        check_memory(count * (item.itemsize + np.dtype(dtype).itemsize),
                      f"{path}: tensor {name!r} {'×'.join(map(str, shape))}")
         offset = data_start + begin
         try:
             whole = self.mapped(path)
             raw = np.frombuffer(whole, dtype=item, count=math.prod(shape),
                                 offset=offset).reshape(shape)
-            if (rows is None and item == np.dtype(self.dtype) and item.isnative
+            if (rows is None and item == np.dtype(dtype) and item.isnative
                     and offset % item.itemsize == 0):
                 # the mapped bytes themselves; their pages are given back when the array (and
                 # every view of it, whose base it is) goes, though not at exit
                 weakref.finalize(raw.base, self._give_back, path, offset,
                                  end - begin).atexit = False
                 return raw
-            if dtype == "BF16" and rows is None:  # bfloat16 is the top half of a float32:
+            if stored == "BF16" and rows is None:  # bfloat16 is the top half of a float32:
                 # the 16 bits are copied straight from the file into the top halves of zeroed
                 # 32-bit words (twice as fast as a shift, which writes all four bytes)
-                if scratch is not None and self.dtype == np.float32:
+                if scratch is not None and dtype == np.float32:
                     bits = self.scratch_buffer(scratch, count)
                 else:
                     bits = np.zeros(count, dtype=np.uint32)
                 bits.view(np.uint16).reshape(count, 2)[:, HIGH_HALF] = raw.reshape(count)
                 picked = bits.view(np.float32).reshape(shape)
                 picked.flags.writeable = False  # a scratch buffer's low halves stay zero
-            elif dtype == "BF16":  # some rows: one shift, into the float32's bits
+            elif stored == "BF16":  # some rows: one shift, into the float32's bits
                 picked = np.left_shift(raw[rows], 16, dtype=np.uint32).view(np.float32)
             elif rows is None:
-                picked = raw.astype(self.dtype)  # a copy, aligned and in native byte order
+                picked = raw.astype(dtype)  # a copy, aligned and in native byte order
             else:
                 picked = raw[rows]  # copies only what is asked
             if rows is None:
                 self._give_back(path, offset, end - begin)
         except Exception as exc:  # a truncated or corrupt file (mmap errors, short buffers)
             raise AttnError(f"{path}: cannot read tensor {name!r} ({exc})") from None
-        return picked.astype(self.dtype, copy=False)
+        return picked.astype(dtype, copy=False)
 
     def scratch_buffer(self, key: str, count: int) -> np.ndarray:
         """A (count,) uint32 buffer kept under key, grown when too small: zeroed when made,

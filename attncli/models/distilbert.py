@@ -1,35 +1,41 @@
-"""DistilBERT: BERT's post-norm layer with other tensor names, no segments, eps 1e-12.
-
-Weight map, checkpoint name (after an optional "distilbert." prefix) -> ours.
-nn.Linear stores (out, in); T marks the transposition to (in, out).
-
-    embeddings.word_embeddings.weight          (vocab, d)    wte, only the rows the text uses
-    embeddings.position_embeddings.weight      (n_pos, d)    wpe (sinusoidal ones are stored too)
-    embeddings.LayerNorm.{weight,bias}         (d,)          ln_emb
-    transformer.layer.{i}.attention.q_lin      (d, d) T, (d,)    w_q, b_q
-    transformer.layer.{i}.attention.k_lin      (d, d) T, (d,)    w_k, b_k
-    transformer.layer.{i}.attention.v_lin      (d, d) T, (d,)    w_v, b_v
-    transformer.layer.{i}.attention.out_lin    (d, d) T, (d,)    w_o, b_o
-    transformer.layer.{i}.sa_layer_norm                  (d,)    ln_1
-    transformer.layer.{i}.ffn.lin1             (ff, d) T, (ff,)  w_fc, b_fc
-    transformer.layer.{i}.ffn.lin2             (d, ff) T, (d,)   w_proj, b_proj
-    transformer.layer.{i}.output_layer_norm              (d,)    ln_2
-"""
+"""DistilBERT: BERT's post-norm layer under other tensor names, no segments, eps 1e-12."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from attncli.models.base import Layer, split_heads
+from attncli.models.base import T, Table, split_heads
 from attncli.models.bert import Bert
 from attncli.models.config import MAX_LAYERS, Config
-from attncli.models.layers import activation, layer_norm
+from attncli.models.layers import activation
+
+# our name -> checkpoint name after an optional "distilbert." prefix
+L = "transformer.layer.{i}."
+TABLE: Table = {
+    "wte": ("embeddings.word_embeddings.weight", ("vocab", "d")),
+    "wpe": ("embeddings.position_embeddings.weight", ("pos", "d")),  # sinusoidal ones too
+    "ln_emb": ("embeddings.LayerNorm.weight", ("d",)),
+    "ln_emb_b": ("embeddings.LayerNorm.bias", ("d",)),
+    **{f"w_{x}": (f"{L}attention.{x}_lin.weight", ("d", "d"), T) for x in "qkv"},
+    **{f"b_{x}": (f"{L}attention.{x}_lin.bias", ("d",)) for x in "qkv"},
+    "w_o": (L + "attention.out_lin.weight", ("d", "d"), T),
+    "b_o": (L + "attention.out_lin.bias", ("d",)),
+    "ln_attn": (L + "sa_layer_norm.weight", ("d",)),
+    "ln_attn_b": (L + "sa_layer_norm.bias", ("d",)),
+    "w_up": (L + "ffn.lin1.weight", ("ff", "d"), T),
+    "b_up": (L + "ffn.lin1.bias", ("ff",)),
+    "w_down": (L + "ffn.lin2.weight", ("d", "ff"), T),
+    "b_down": (L + "ffn.lin2.bias", ("d",)),
+    "ln_mlp": (L + "output_layer_norm.weight", ("d",)),
+    "ln_mlp_b": (L + "output_layer_norm.bias", ("d",)),
+}
 
 
 class DistilBert(Bert):
-    """distilbert: the layer runs exactly as BERT's (finish_layer is inherited)."""
+    """distilbert: the layer runs exactly as BERT's."""
 
     model_types = ("distilbert",)
+    table = TABLE
 
     def configure(self, config: Config) -> None:
         """Dimensions from a DistilBertConfig (dim, n_heads, hidden_dim, ...)."""
@@ -43,41 +49,12 @@ class DistilBert(Bert):
         self.eps = 1e-12  # fixed in DistilBERT's code, not in its config
         self.act = activation(config, "activation", default="gelu")
         self.pad = None
-        self.prefix = self.checkpoint.prefix("embeddings.word_embeddings.weight",
-                                             ("", "distilbert."))
+        self.prefix = self.checkpoint.prefix(TABLE["wte"][0], ("", "distilbert."))
 
-    def embed(self, ids: np.ndarray) -> np.ndarray:
+    def embed(self, ids: np.ndarray, dtype: type = np.float32) -> np.ndarray:
         """Word + position embeddings, then LayerNorm."""
-        p, d, read = self.prefix + "embeddings.", self.d_model, self.checkpoint.read
-        wte = read(p + "word_embeddings.weight", (self.vocab_size, d), rows=ids)  # (n, d)
-        wpe = read(p + "position_embeddings.weight", (self.n_positions, d),
-                   rows=np.arange(len(ids)))  # (n, d)
-        return layer_norm(wte + wpe, *self.norm(p + "LayerNorm"), self.eps)  # (n, d)
-
-    def load_attention(self, i: int) -> Layer:
-        """Layer i's q, k, v projections under BERT's names, transposed to (in, out)."""
-        p, d, read = f"{self.prefix}transformer.layer.{i}.attention.", self.d_model, \
-            self.checkpoint.read
-        return {
-            "w_q": read(p + "q_lin.weight", (d, d)).T,  # (d, d)
-            "b_q": read(p + "q_lin.bias", (d,)),
-            "w_k": read(p + "k_lin.weight", (d, d)).T,  # (d, d)
-            "b_k": read(p + "k_lin.bias", (d,)),
-            "w_v": read(p + "v_lin.weight", (d, d)).T,  # (d, d)
-            "b_v": read(p + "v_lin.bias", (d,)),
-        }
-
-    def load_rest(self, i: int) -> Layer:
-        """Layer i's output projection, norms and MLP under BERT's names, (in, out)."""
-        p, d, ff = f"{self.prefix}transformer.layer.{i}.", self.d_model, self.d_ff
-        read = self.checkpoint.read
-        return {
-            "w_o": read(p + "attention.out_lin.weight", (d, d)).T,  # (d, d)
-            "b_o": read(p + "attention.out_lin.bias", (d,)),
-            "ln_1": self.norm(p + "sa_layer_norm"),  # (d,), (d,)
-            "w_fc": read(p + "ffn.lin1.weight", (ff, d)).T,  # (d, ff)
-            "b_fc": read(p + "ffn.lin1.bias", (ff,)),
-            "w_proj": read(p + "ffn.lin2.weight", (d, ff)).T,  # (ff, d)
-            "b_proj": read(p + "ffn.lin2.bias", (d,)),
-            "ln_2": self.norm(p + "output_layer_norm"),  # (d,), (d,)
-        }
+        wte = self.tensor("wte", dtype, rows=ids)  # (n, d)
+        wpe = self.tensor("wpe", dtype, rows=np.arange(len(ids)))  # (n, d)
+        ln = self.norm_at("ln_emb", dtype)
+        assert ln is not None
+        return self.normalise(wte + wpe, ln)  # (n, d)

@@ -5,22 +5,27 @@ paper: as wide as hidden_size; the generators and some small models: narrower). 
 summed and LayerNorm-ed at that width and, when embedding_size != hidden_size, projected up
 by `embeddings_project` (a Linear with a bias) before the first layer. The layers are bert.py's,
 under the "electra." prefix of the task heads' checkpoints.
-
-    embeddings.word_embeddings.weight         (vocab, e)    wte, only the rows the text uses
-    embeddings.position_embeddings.weight     (n_pos, e)    wpe, positions 0..n-1
-    embeddings.token_type_embeddings.weight   (types, e)    row 0: one segment
-    embeddings.LayerNorm.{weight,bias}        (e,)          ln_emb
-    embeddings_project.{weight,bias}          (d, e) T, (d,)  only when e != d
-    encoder.layer.{i}....                     as bert.py
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from attncli.models.base import T, Table
+from attncli.models.bert import TABLE as BERT
 from attncli.models.bert import Bert
 from attncli.models.config import Config
-from attncli.models.layers import layer_norm, linear
+from attncli.models.layers import linear
+
+E = "d_embed"  # the embeddings' width
+TABLE: Table = {**BERT,  # the embeddings at embedding_size, then widened by a Linear
+                "wte": ("embeddings.word_embeddings.weight", ("vocab", E)),
+                "wpe": ("embeddings.position_embeddings.weight", ("pos", E)),
+                "wtt": ("embeddings.token_type_embeddings.weight", ("n_types", E)),
+                "ln_emb": ("embeddings.LayerNorm.weight", (E,)),
+                "ln_emb_b": ("embeddings.LayerNorm.bias", (E,)),
+                "project": ("embeddings_project.weight", ("d", E), T),  # only when e != d
+                "project_b": ("embeddings_project.bias", ("d",))}
 
 
 class Electra(Bert):
@@ -28,22 +33,16 @@ class Electra(Bert):
 
     model_types = ("electra",)
     prefixes = ("", "electra.")
+    table = TABLE
 
     def configure(self, config: Config) -> None:
         """bert's dimensions and the embedding width."""
         super().configure(config)
         self.d_embed = config.integer("embedding_size", default=self.d_model)
 
-    def embed(self, ids: np.ndarray) -> np.ndarray:
+    def embed(self, ids: np.ndarray, dtype: type = np.float32) -> np.ndarray:
         """Word + segment + position embeddings at embedding_size, LayerNorm, then project."""
-        p, e, read = self.prefix + "embeddings.", self.d_embed, self.checkpoint.read
-        wte = read(p + "word_embeddings.weight", (self.vocab_size, e), rows=ids)  # (n, e)
-        wpe = read(p + "position_embeddings.weight", (self.n_positions, e),
-                   rows=self.positions(ids))  # (n, e)
-        wtt = read(p + "token_type_embeddings.weight", (self.n_types, e), rows=np.zeros(1, int))
-        h = layer_norm(wte + wtt + wpe, read(p + "LayerNorm.weight", (e,)),
-                       read(p + "LayerNorm.bias", (e,)), self.eps)  # (n, e)
-        if e == self.d_model:
+        h = super().embed(ids, dtype)  # (n, e)
+        if self.d_embed == self.d_model:
             return h
-        q, d = self.prefix + "embeddings_project.", self.d_model
-        return linear(h, read(q + "weight", (d, e)).T, read(q + "bias", (d,)))  # (n, d)
+        return linear(h, self.tensor("project", dtype), self.tensor("project_b", dtype))

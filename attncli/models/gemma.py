@@ -21,9 +21,9 @@ from collections.abc import Callable
 
 import numpy as np
 
-from attncli.models.base import Layer
+from attncli.models.blocks import LMHead, Norm
 from attncli.models.config import Config
-from attncli.models.layers import ACTIVATIONS, linear, rms_norm
+from attncli.models.layers import ACTIVATIONS, rms_norm
 from attncli.models.llama import Llama
 
 # soft-caps and query_pre_attn_scalar: a cap of 0 would zero every score, and bounds keep
@@ -46,7 +46,6 @@ class Gemma(Llama):
         """llama's dimensions, then Gemma's: no biases but attention_bias, no sliding window,
         the final soft-cap."""
         super().configure(config)
-        self.qkv_bias = self.attention_bias
         # what transformers multiplies the embeddings by: a float32 tensor of √hidden_size
         self.embed_scale = np.float32(math.sqrt(self.d_model))
         config.check(not config.boolean("use_bidirectional_attention", default=False),
@@ -59,6 +58,10 @@ class Gemma(Llama):
                              default="gelu_pytorch_tanh")
         return ACTIVATIONS["gelu_pytorch_tanh" if name == "gelu" else name]
 
+    def read_qkv_bias(self) -> bool:
+        """Gemma's q, k and v have biases only with attention_bias."""
+        return self.attention_bias
+
     def read_mlp_bias(self, config: Config) -> bool:
         """Gemma's MLP has no biases."""
         return False
@@ -67,26 +70,17 @@ class Gemma(Llama):
         """Gemma 1 has no sliding window."""
         return [None] * self.n_layers
 
-    def embed(self, ids: np.ndarray) -> np.ndarray:
+    def embed(self, ids: np.ndarray, dtype: type = np.float32) -> np.ndarray:
         """Token embeddings times √hidden_size."""
-        return super().embed(ids) * self.embed_scale  # (n, d)
+        return super().embed(ids, dtype) * self.embed_scale  # (n, d)
 
-    def attention_input(self, h: np.ndarray, layer: Layer) -> np.ndarray:
-        """input_layernorm, Gemma's (1 + w) RMSNorm, of the residual stream."""
-        return gemma_norm(h, layer["ln_1_w"], self.eps)  # (n, d)
+    def normalise(self, x: np.ndarray, norm: Norm) -> np.ndarray:
+        """Gemma's (1 + w) RMSNorm."""
+        return gemma_norm(x, norm.w, self.eps)
 
-    def finish_layer(self, h: np.ndarray, attn: np.ndarray, rest: Layer) -> np.ndarray:
-        """Residual add of the projected heads, then of the gated MLP on the second norm."""
-        h = h + linear(attn, rest["w_o"], rest["b_o"])  # (n, d)
-        x = gemma_norm(h, rest["ln_2_w"], self.eps)  # (n, d)
-        gate = self.act(linear(x, rest["w_gate"]))  # (n, ff)
-        up = linear(x, rest["w_up"])  # (n, ff)
-        return h + linear(gate * up, rest["w_down"])  # (n, d)
-
-    def logits(self, h: np.ndarray, head: Layer | None = None) -> np.ndarray:
+    def logits(self, h: np.ndarray, head: LMHead | None = None) -> np.ndarray:
         """The final (1 + w) RMSNorm, the tied LM head, then the soft-cap: (n, vocab)."""
-        head = self.lm_head() if head is None else head
-        out = gemma_norm(h, head["norm"], self.eps) @ head["w"].T  # (n, vocab)
+        out = super().logits(h, head)  # (n, vocab)
         cap = self.final_softcap
         if cap is not None:
             out = np.tanh(out / out.dtype.type(cap)) * out.dtype.type(cap)

@@ -13,40 +13,35 @@ As transformers' modeling_gemma2 does it:
                 h += post_feedforward_norm(mlp(pre_feedforward_norm(h))),
     each a Gemma (1 + w) RMSNorm.
 
-    layers.{i}.pre_feedforward_layernorm.weight    (d,)    ln_ff_pre
-    layers.{i}.post_feedforward_layernorm.weight   (d,)    ln_ff_post
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import replace
-from typing import Any
 
 import numpy as np
 
 from attncli.attention import Variant
-from attncli.models.base import Layer
-from attncli.models.config import Config, as_config
-from attncli.models.gemma import SOFTCAP, Gemma, gemma_norm
-from attncli.models.layers import SLIDING, activation, linear
+from attncli.models.base import Table
+from attncli.models.blocks import AttentionWeights
+from attncli.models.config import Config
+from attncli.models.gemma import SOFTCAP, Gemma
+from attncli.models.layers import activation, sliding_windows
+from attncli.models.llama import TABLE as LLAMA
 
-
-def layer_kinds(config: Config | Mapping[str, Any], n_layers: int, pattern: int) -> list[str]:
-    """Each layer's kind, "sliding_attention" or "full_attention": layer_types, or in configs
-    written before it, the pattern transformers fills in (layer i slides unless
-    (i + 1) % pattern == 0)."""
-    config = as_config(config)
-    pattern = config.integer("sliding_window_pattern", default=pattern)
-    types = config.choices("layer_types", options=SLIDING, length=n_layers)
-    return types if types is not None else [
-        "sliding_attention" if (i + 1) % pattern else "full_attention" for i in range(n_layers)]
+# llama's names, with a norm after the attention and around the MLP
+TABLE: Table = {**{k: v for k, v in LLAMA.items() if k != "ln_mlp"},
+                "ln_attn_out": ("layers.{i}.post_attention_layernorm.weight", ("d",)),
+                "ln_mlp": ("layers.{i}.pre_feedforward_layernorm.weight", ("d",)),
+                "ln_mlp_out": ("layers.{i}.post_feedforward_layernorm.weight", ("d",))}
 
 
 class Gemma2(Gemma):
     """gemma2."""
 
     model_types = ("gemma2",)
+    table = TABLE
     pattern = 2  # before layer_types: every other layer slides
 
     def configure(self, config: Config) -> None:
@@ -66,32 +61,13 @@ class Gemma2(Gemma):
 
     def sliding(self, config: Config) -> list[int | None]:
         """sliding_window in the sliding layers (layer_types, or the family's pattern)."""
-        self.kinds = layer_kinds(config, self.n_layers, self.pattern)
-        window = config.optional_integer("sliding_window")
-        return [window if kind == "sliding_attention" else None for kind in self.kinds]
+        return sliding_windows(config, self.n_layers, pattern=self.pattern)
 
     def matrices(self) -> tuple[int, int]:
         # a soft-cap keeps the scores before and after it too (capped, uncapped)
         extra = 0 if self.softcap is None else 2
         return 3 + extra, 3 + extra
 
-    def variant(self, n: int, i: int, layer: Layer) -> Variant:
+    def variant(self, n: int, i: int, attn: AttentionWeights, x: np.ndarray) -> Variant:
         """RoPE and the mask, and the model's scale and soft-cap."""
-        return replace(super().variant(n, i, layer), scale=self.scale, softcap=self.softcap)
-
-    def load_rest(self, i: int) -> Layer:
-        """Gemma's, and the norms around the MLP."""
-        rest = super().load_rest(i)
-        p, d, read = f"{self.prefix}layers.{i}.", self.d_model, self.checkpoint.read
-        rest["ln_ff_pre"] = read(p + "pre_feedforward_layernorm.weight", (d,))
-        rest["ln_ff_post"] = read(p + "post_feedforward_layernorm.weight", (d,))
-        return rest
-
-    def finish_layer(self, h: np.ndarray, attn: np.ndarray, rest: Layer) -> np.ndarray:
-        """Normed residual adds of the projected heads and of the gated MLP."""
-        eps = self.eps
-        h = h + gemma_norm(linear(attn, rest["w_o"], rest["b_o"]), rest["ln_2_w"], eps)  # (n, d)
-        x = gemma_norm(h, rest["ln_ff_pre"], eps)  # (n, d)
-        mlp = linear(self.act(linear(x, rest["w_gate"])) * linear(x, rest["w_up"]),
-                     rest["w_down"])  # (n, d)
-        return h + gemma_norm(mlp, rest["ln_ff_post"], eps)
+        return replace(super().variant(n, i, attn, x), scale=self.scale, softcap=self.softcap)

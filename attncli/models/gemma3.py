@@ -12,27 +12,27 @@ As transformers' modeling_gemma3 (Gemma3TextModel) does it:
     rope_parameters["full_attention"] (older: rope_theta and rope_scaling, 1 000 000);
   - without layer_types, five sliding layers come before each global one
     (sliding_window_pattern, 6).
-
-    layers.{i}.self_attn.q_norm.weight    (head_dim,)    q_norm
-    layers.{i}.self_attn.k_norm.weight    (head_dim,)    k_norm
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import replace
 from typing import Any
 
 import numpy as np
 
-from attncli.attention import Rotate, Variant
-from attncli.models.base import Layer
+from attncli.attention import Rotate
+from attncli.models.base import Table
 from attncli.models.config import Config, as_config
-from attncli.models.gemma import gemma_norm
+from attncli.models.gemma2 import TABLE as GEMMA2
 from attncli.models.gemma2 import Gemma2
+from attncli.models.layers import layer_kinds
 from attncli.models.rope import RopeScaling, rope, rope_frequencies
 
 KINDS = ("sliding_attention", "full_attention")
+TABLE: Table = {**GEMMA2,  # and q and k normalised per head, over head_dim
+                "q_norm": ("layers.{i}.self_attn.q_norm.weight", ("hd",)),
+                "k_norm": ("layers.{i}.self_attn.k_norm.weight", ("hd",))}
 
 
 def rope_speeds(config: Config | Mapping[str, Any], head_dim: int) -> dict[str, np.ndarray]:
@@ -55,6 +55,7 @@ class Gemma3Text(Gemma2):
     """gemma3_text (the text-only Gemma 3: 270M, 1B, and EmbeddingGemma's base)."""
 
     model_types = ("gemma3_text",)
+    table = TABLE
     pattern = 6
 
     def read_softcap(self, config: Config) -> float | None:
@@ -66,25 +67,13 @@ class Gemma3Text(Gemma2):
         self.frequencies = rope_speeds(config, self.head_dim)
         return RopeScaling({}, self.head_dim)
 
-    def load_attention(self, i: int) -> Layer:
-        """Gemma's, and the per-head q and k norms."""
-        layer = super().load_attention(i)
-        p, hd, read = f"{self.prefix}layers.{i}.self_attn.", self.head_dim, self.checkpoint.read
-        layer["q_norm"] = read(p + "q_norm.weight", (hd,))
-        layer["k_norm"] = read(p + "k_norm.weight", (hd,))
-        layer["sliding"] = self.kinds[i] == "sliding_attention"
-        return layer
+    def sliding(self, config: Config) -> list[int | None]:
+        """Gemma 2's windows; each layer's kind picks its RoPE base too."""
+        kinds = layer_kinds(config, self.n_layers, self.pattern)
+        assert kinds is not None
+        self.kinds = kinds
+        return super().sliding(config)
 
-    def layer_rotation(self, n: int, sliding: bool) -> Rotate:
-        """RoPE for positions 0..n-1 with the base of a sliding or a global layer."""
-        return rope(n, self.frequencies["sliding_attention" if sliding else "full_attention"])
-
-    def variant(self, n: int, i: int, layer: Layer) -> Variant:
-        """Gemma 2's scale and mask, this layer kind's RoPE, q and k normalised per head."""
-        q_w, k_w, eps = layer["q_norm"], layer["k_norm"], self.eps
-
-        def qk_norm(q: np.ndarray, k: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-            return gemma_norm(q, q_w, eps), gemma_norm(k, k_w, eps)  # over head_dim
-
-        return replace(super().variant(n, i, layer), qk_norm=qk_norm,
-                       rotate=self.layer_rotation(n, layer["sliding"]))
+    def rotation(self, n: int, i: int) -> Rotate:
+        """RoPE for positions 0..n-1 with the base of layer i's kind, sliding or global."""
+        return rope(n, self.frequencies[self.kinds[i]])

@@ -2,21 +2,9 @@
 
 The attention input x of layer i is ln_1 of the residual stream.
 
-Weight map, checkpoint name (after an optional "transformer." prefix) -> ours.
-GPT-2's Conv1D stores its weight (in, out), the transpose of nn.Linear's
-(out, in): x @ w works as stored, so unlike bert.py and llama.py there is no
-.T here (nanoGPT, loading into nn.Linear, transposes exactly these four).
-
-    wte.weight                    (vocab, d)           wte, only the rows the text uses
-    wpe.weight                    (n_pos, d)           wpe, the first n rows
-    h.{i}.ln_1.{weight,bias}      (d,)                 ln_1
-    h.{i}.attn.c_attn             (d, 3d), (3d,)       columns [q | k | v] -> w_q, w_k, w_v
-    h.{i}.attn.c_proj             (d, d), (d,)         w_o, b_o
-    h.{i}.ln_2.{weight,bias}      (d,)                 ln_2
-    h.{i}.mlp.c_fc                (d, ff), (ff,)       w_fc, b_fc
-    h.{i}.mlp.c_proj              (ff, d), (d,)        w_proj, b_proj
-    ln_f.{weight,bias}            (d,)                 the final norm (attn predict)
-    lm_head.weight                (vocab, d)           the LM head, or wte.weight when tied
+GPT-2's Conv1D stores its weight (in, out), the transpose of nn.Linear's (out, in): x @ w
+works as stored, so unlike bert.py and llama.py no tensor is transposed (nanoGPT, loading
+into nn.Linear, transposes exactly these four). c_attn's columns are [q | k | v].
 """
 
 from __future__ import annotations
@@ -27,15 +15,37 @@ from dataclasses import replace
 import numpy as np
 
 from attncli.attention import Variant
-from attncli.models.base import Layer, Model, split_heads
+from attncli.models.base import Model, Table, split_heads
+from attncli.models.blocks import AttentionWeights
 from attncli.models.config import MAX_LAYERS, Config
-from attncli.models.layers import activation, layer_norm, linear
+from attncli.models.layers import activation
+
+# our name -> checkpoint name after an optional "transformer." prefix
+TABLE: Table = {
+    "wte": ("wte.weight", ("vocab", "d")),  # and the LM head, when tied
+    "wpe": ("wpe.weight", ("pos", "d")),
+    "ln_attn": ("h.{i}.ln_1.weight", ("d",)),
+    "ln_attn_b": ("h.{i}.ln_1.bias", ("d",)),
+    "w_qkv": ("h.{i}.attn.c_attn.weight", ("d", "qkv")),  # columns [q | k | v]
+    "b_qkv": ("h.{i}.attn.c_attn.bias", ("qkv",)),
+    "w_o": ("h.{i}.attn.c_proj.weight", ("d", "d")),
+    "b_o": ("h.{i}.attn.c_proj.bias", ("d",)),
+    "ln_mlp": ("h.{i}.ln_2.weight", ("d",)),
+    "ln_mlp_b": ("h.{i}.ln_2.bias", ("d",)),
+    "w_up": ("h.{i}.mlp.c_fc.weight", ("d", "ff")),
+    "b_up": ("h.{i}.mlp.c_fc.bias", ("ff",)),
+    "w_down": ("h.{i}.mlp.c_proj.weight", ("ff", "d")),
+    "b_down": ("h.{i}.mlp.c_proj.bias", ("d",)),
+    "final_norm": ("ln_f.weight", ("d",)),  # before the LM head (predict)
+    "final_norm_b": ("ln_f.bias", ("d",)),
+}
 
 
 class GPT2(Model):
     """gpt2 (and its sizes: distilgpt2, gpt2-medium, ...)."""
 
     model_types = ("gpt2",)
+    table = TABLE
     causal = True
 
     def configure(self, config: Config) -> None:
@@ -53,76 +63,17 @@ class GPT2(Model):
         # models) also divided by the layer's number, counted from 1
         self.scale_by_d_k = config.boolean("scale_attn_weights", default=True)
         self.scale_by_layer = config.boolean("scale_attn_by_inverse_layer_idx", default=False)
-        self.prefix = self.checkpoint.prefix("wte.weight", ("", "transformer."))
+        self.prefix = self.checkpoint.prefix(TABLE["wte"][0], ("", "transformer."))
 
-    def variant(self, n: int, i: int, layer: Layer) -> Variant:
+    def variant(self, n: int, i: int, attn: AttentionWeights, x: np.ndarray) -> Variant:
         """The causal mask, and step 4's scale when the config changes it."""
-        plain = super().variant(n, i, layer)
+        plain = super().variant(n, i, attn, x)
         if self.scale_by_d_k and not self.scale_by_layer:
             return plain
         scale = (1 / math.sqrt(self.head_dim) if self.scale_by_d_k else 1.0)
         return replace(plain, scale=scale / (i + 1 if self.scale_by_layer else 1))
 
-    def embed(self, ids: np.ndarray) -> np.ndarray:
+    def embed(self, ids: np.ndarray, dtype: type = np.float32) -> np.ndarray:
         """Token + position embeddings."""
-        p, d, read = self.prefix, self.d_model, self.checkpoint.read
-        wte = read(p + "wte.weight", (self.vocab_size, d), rows=ids)  # (n, d)
-        wpe = read(p + "wpe.weight", (self.n_positions, d), rows=np.arange(len(ids)))  # (n, d)
-        return wte + wpe
-
-    def load_attention(self, i: int) -> Layer:
-        """Layer i's ln_1 and c_attn, split into its q, k, v column blocks."""
-        p, d, read = f"{self.prefix}h.{i}.", self.d_model, self.checkpoint.read
-        w_qkv = read(p + "attn.c_attn.weight", (d, 3 * d))  # (d, 3d) Conv1D: (in, out)
-        b_qkv = read(p + "attn.c_attn.bias", (3 * d,))  # (3d,)
-        return {
-            "ln_1_w": read(p + "ln_1.weight", (d,)),
-            "ln_1_b": read(p + "ln_1.bias", (d,)),
-            "w_q": w_qkv[:, :d], "b_q": b_qkv[:d],  # (d, d), (d,)
-            "w_k": w_qkv[:, d : 2 * d], "b_k": b_qkv[d : 2 * d],  # (d, d), (d,)
-            "w_v": w_qkv[:, 2 * d :], "b_v": b_qkv[2 * d :],  # (d, d), (d,)
-        }
-
-    def load_rest(self, i: int) -> Layer:
-        """Layer i's c_proj, ln_2 and MLP (Conv1D: already (in, out))."""
-        p, d, ff = f"{self.prefix}h.{i}.", self.d_model, self.d_ff
-        read = self.checkpoint.read
-        return {
-            "w_o": read(p + "attn.c_proj.weight", (d, d)),  # (d, d)
-            "b_o": read(p + "attn.c_proj.bias", (d,)),
-            "ln_2_w": read(p + "ln_2.weight", (d,)),
-            "ln_2_b": read(p + "ln_2.bias", (d,)),
-            "w_fc": read(p + "mlp.c_fc.weight", (d, ff)),  # (d, ff)
-            "b_fc": read(p + "mlp.c_fc.bias", (ff,)),
-            "w_proj": read(p + "mlp.c_proj.weight", (ff, d)),  # (ff, d)
-            "b_proj": read(p + "mlp.c_proj.bias", (d,)),
-        }
-
-    def attention_input(self, h: np.ndarray, layer: Layer) -> np.ndarray:
-        """ln_1 of the residual stream."""
-        return layer_norm(h, layer["ln_1_w"], layer["ln_1_b"], self.eps)  # (n, d)
-
-    def finish_layer(self, h: np.ndarray, attn: np.ndarray, rest: Layer) -> np.ndarray:
-        """Residual add of the projected heads, then of the MLP on ln_2."""
-        h = h + linear(attn, rest["w_o"], rest["b_o"])  # (n, d)
-        x = layer_norm(h, rest["ln_2_w"], rest["ln_2_b"], self.eps)  # (n, d)
-        return h + linear(self.act(linear(x, rest["w_fc"], rest["b_fc"])),
-                          rest["w_proj"], rest["b_proj"])  # (n, d)
-
-    def lm_head(self) -> Layer:
-        """ln_f and the LM head: lm_head.weight, or wte.weight in a tied GPT2LMHeadModel."""
-        d, read, v = self.d_model, self.checkpoint.read, self.vocab_size
-        if "lm_head.weight" in self.checkpoint:
-            w = read("lm_head.weight", (v, d))  # (vocab, d)
-        elif self.tied_head():
-            w = read(self.prefix + "wte.weight", (v, d))  # (vocab, d)
-        else:
-            raise self.no_lm_head("lm_head.weight, or wte.weight tied in a GPT2LMHeadModel")
-        return {"ln_f_w": read(self.prefix + "ln_f.weight", (d,)),
-                "ln_f_b": read(self.prefix + "ln_f.bias", (d,)), "w": w}
-
-    def logits(self, h: np.ndarray, head: Layer | None = None) -> np.ndarray:
-        """ln_f, then the LM head: (n, vocab)."""
-        head = self.lm_head() if head is None else head
-        x = layer_norm(h, head["ln_f_w"], head["ln_f_b"], self.eps)  # (n, d)
-        return x @ head["w"].T  # (n, vocab)
+        wte = self.tensor("wte", dtype, rows=ids)  # (n, d)
+        return wte + self.tensor("wpe", dtype, rows=np.arange(len(ids)))  # (n, d)

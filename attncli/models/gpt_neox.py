@@ -10,28 +10,39 @@ With use_parallel_residual (Pythia) the attention and the MLP both read the same
 stream, each through its own LayerNorm, and both are added to it at once:
 h + attn(ln_1(h)) + mlp(ln_2(h)); without it the MLP reads ln_2 of h + attn(ln_1(h)), as GPT-2.
 
-Weight map, checkpoint name (after an optional "gpt_neox." prefix) -> ours.
-nn.Linear stores (out, in); T marks the transposition to (in, out). Biases unless
-attention_bias is false (then none on query_key_value and dense; the MLP always has them).
-
-    embed_in.weight                               (vocab, d)          wte, only the rows used
-    layers.{i}.input_layernorm.{weight,bias}      (d,)                ln_1
-    layers.{i}.attention.query_key_value          (3d, d) T, (3d,)    per head [q | k | v]
-    layers.{i}.attention.dense                    (d, d) T, (d,)      w_o, b_o
-    layers.{i}.post_attention_layernorm           (d,)                ln_2
-    layers.{i}.mlp.dense_h_to_4h                  (ff, d) T, (ff,)    w_fc, b_fc
-    layers.{i}.mlp.dense_4h_to_h                  (d, ff) T, (d,)     w_proj, b_proj
+Biases unless attention_bias is false (then none on query_key_value and dense; the MLP
+always has them).
 """
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from attncli.attention import Rotate
-from attncli.models.base import Layer, Model, split_heads
+from attncli.models.base import Model, T, Table, split_heads
+from attncli.models.blocks import AttentionWeights, Parallel, PreNorm
 from attncli.models.config import MAX_LAYERS, Config
-from attncli.models.layers import activation, layer_norm, linear
+from attncli.models.layers import activation
 from attncli.models.rope import rope, rope_frequencies
+
+# our name -> checkpoint name after an optional "gpt_neox." prefix
+TABLE: Table = {
+    "wte": ("embed_in.weight", ("vocab", "d")),
+    "ln_attn": ("layers.{i}.input_layernorm.weight", ("d",)),
+    "ln_attn_b": ("layers.{i}.input_layernorm.bias", ("d",)),
+    "w_qkv": ("layers.{i}.attention.query_key_value.weight", ("qkv", "d")),  # per head [q k v]
+    "b_qkv": ("layers.{i}.attention.query_key_value.bias", ("qkv",)),
+    "w_o": ("layers.{i}.attention.dense.weight", ("d", "d"), T),
+    "b_o": ("layers.{i}.attention.dense.bias", ("d",)),
+    "ln_mlp": ("layers.{i}.post_attention_layernorm.weight", ("d",)),
+    "ln_mlp_b": ("layers.{i}.post_attention_layernorm.bias", ("d",)),
+    "w_up": ("layers.{i}.mlp.dense_h_to_4h.weight", ("ff", "d"), T),
+    "b_up": ("layers.{i}.mlp.dense_h_to_4h.bias", ("ff",)),
+    "w_down": ("layers.{i}.mlp.dense_4h_to_h.weight", ("d", "ff"), T),
+    "b_down": ("layers.{i}.mlp.dense_4h_to_h.bias", ("d",)),
+}
 
 
 class GPTNeoX(Model):
@@ -63,58 +74,28 @@ class GPTNeoX(Model):
             factor = config.number("rotary_pct", low=0, above=True, high=1, default=0.25)
         self.inv_freq = rope_frequencies(config, self.head_dim, partial_rotary_factor=factor,
                                          theta_keys=("rotary_emb_base",))  # (rotary_dim / 2,)
-        self.prefix = self.checkpoint.prefix("embed_in.weight", ("", "gpt_neox."))
+        self.block = Parallel if self.parallel else PreNorm
+        self.table = {k: v for k, v in TABLE.items()
+                      if self.bias or k not in ("b_qkv", "b_o")}
+        self.prefix = self.checkpoint.prefix(TABLE["wte"][0], ("", "gpt_neox."))
 
-    def embed(self, ids: np.ndarray) -> np.ndarray:
+    def embed(self, ids: np.ndarray, dtype: type = np.float32) -> np.ndarray:
         """Token embeddings: positions enter later, by rotating q and k."""
-        return self.checkpoint.read(self.prefix + "embed_in.weight",
-                                    (self.vocab_size, self.d_model), rows=ids)  # (n, d)
+        return self.tensor("wte", dtype, rows=ids)  # (n, d)
 
-    def norm(self, name: str) -> tuple[np.ndarray, np.ndarray]:
-        d, read = self.d_model, self.checkpoint.read
-        return read(name + ".weight", (d,)), read(name + ".bias", (d,))
+    def load_attention(self, i: int, dtype: type = np.float32, **names: Any
+                       ) -> AttentionWeights:
+        """Layer i's input_layernorm, query_key_value split head by head into q, k, v, and
+        dense."""
+        d, hd = self.d_model, self.head_dim
+        w = self.tensor("w_qkv", dtype, i).reshape(self.n_heads, 3, hd, d)  # (H, [q k v], hd, d)
+        b = self.optional("b_qkv", dtype, i)
+        b = None if b is None else b.reshape(self.n_heads, 3, hd)  # (H, [q k v], hd)
+        w_q, w_k, w_v = (w[:, j].reshape(d, d).T for j in range(3))  # (d, H * hd) each
+        b_q, b_k, b_v = (None if b is None else b[:, j].reshape(d) for j in range(3))
+        return AttentionWeights(w_q, w_k, w_v, self.tensor("w_o", dtype, i), b_q, b_k, b_v,
+                                self.optional("b_o", dtype, i), self.norm_at("ln_attn", dtype, i))
 
-    def load_attention(self, i: int) -> Layer:
-        """Layer i's input_layernorm, and query_key_value split head by head into q, k, v."""
-        p, d, hd, read = f"{self.prefix}layers.{i}.", self.d_model, self.head_dim, \
-            self.checkpoint.read
-        w = read(p + "attention.query_key_value.weight", (3 * d, d))  # (3d, d): (out, in)
-        w = w.reshape(self.n_heads, 3, hd, d)  # (heads, [q k v], hd, d)
-        layer: Layer = {"ln_1": self.norm(p + "input_layernorm")}
-        b = (read(p + "attention.query_key_value.bias", (3 * d,)).reshape(self.n_heads, 3, hd)
-             if self.bias else None)  # (heads, [q k v], hd)
-        for j, ours in enumerate("qkv"):
-            layer[f"w_{ours}"] = w[:, j].reshape(d, d).T  # (d, heads * hd)
-            layer[f"b_{ours}"] = None if b is None else b[:, j].reshape(d)  # (heads * hd,)
-        return layer
-
-    def load_rest(self, i: int) -> Layer:
-        """Layer i's dense output projection, post_attention_layernorm and MLP."""
-        p, d, ff, read = f"{self.prefix}layers.{i}.", self.d_model, self.d_ff, \
-            self.checkpoint.read
-        return {
-            "w_o": read(p + "attention.dense.weight", (d, d)).T,  # (d, d)
-            "b_o": read(p + "attention.dense.bias", (d,)) if self.bias else None,
-            "ln_2": self.norm(p + "post_attention_layernorm"),
-            "w_fc": read(p + "mlp.dense_h_to_4h.weight", (ff, d)).T,  # (d, ff)
-            "b_fc": read(p + "mlp.dense_h_to_4h.bias", (ff,)),
-            "w_proj": read(p + "mlp.dense_4h_to_h.weight", (d, ff)).T,  # (ff, d)
-            "b_proj": read(p + "mlp.dense_4h_to_h.bias", (d,)),
-        }
-
-    def attention_input(self, h: np.ndarray, layer: Layer) -> np.ndarray:
-        """input_layernorm of the residual stream."""
-        return layer_norm(h, *layer["ln_1"], self.eps)  # (n, d)
-
-    def rotation(self, n: int) -> Rotate:
+    def rotation(self, n: int, i: int) -> Rotate:
         """RoPE on the first rotary_dim dimensions of each head, for positions 0..n-1."""
         return rope(n, self.inv_freq)
-
-    def finish_layer(self, h: np.ndarray, attn: np.ndarray, rest: Layer) -> np.ndarray:
-        """Parallel: h + attn + mlp(ln_2(h)); sequential: h' = h + attn, h' + mlp(ln_2(h'))."""
-        a = linear(attn, rest["w_o"], rest["b_o"])  # (n, d)
-        if not self.parallel:
-            h = a + h
-        m = linear(self.act(linear(layer_norm(h, *rest["ln_2"], self.eps), rest["w_fc"],
-                                   rest["b_fc"])), rest["w_proj"], rest["b_proj"])  # (n, d)
-        return m + a + h if self.parallel else m + h

@@ -5,11 +5,12 @@ scaling types, is in rope.py."""
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from typing import Any
 
 import numpy as np
 
-from attncli.models.config import Config
+from attncli.models.config import Config, as_config
 
 FEW_ROWS = 64  # up to this many rows of x, linear multiplies the other way round
 
@@ -200,14 +201,29 @@ def activation(config: Config, *keys: str, default: str) -> Callable[[np.ndarray
 SLIDING = ("sliding_attention", "full_attention")  # the layer_types attncli runs
 
 
+def layer_kinds(config: Config | Mapping[str, Any], n_layers: int, pattern: int | None = None
+                ) -> list[str] | None:
+    """Each layer's kind, "sliding_attention" or "full_attention": layer_types, or in configs
+    written before it, the family's pattern if it has one (Gemma 2 and 3: layer i slides
+    unless (i + 1) % sliding_window_pattern == 0); else None."""
+    config = as_config(config)
+    if pattern is not None:
+        pattern = config.integer("sliding_window_pattern", default=pattern)
+    types = config.choices("layer_types", options=SLIDING, length=n_layers)
+    if types is not None or pattern is None:
+        return types
+    return ["sliding_attention" if (i + 1) % pattern else "full_attention"
+            for i in range(n_layers)]
+
+
 def sliding_windows(config: Config, n_layers: int, *, every_layer: bool = False,
-                    from_layer: bool = False) -> list[int | None]:
+                    from_layer: bool = False, pattern: int | None = None) -> list[int | None]:
     """Per layer, how many keys back a query may see (None: all of them): sliding_window in
-    the layers layer_types says slide; without layer_types, in every layer (every_layer:
+    the layers layer_kinds says slide; without their kinds, in every layer (every_layer:
     Mistral, Phi-3), or with use_sliding_window from layer max_window_layers on (from_layer:
     Qwen2, Qwen3); else in none (Llama)."""
     window = config.optional_integer("sliding_window")
-    types = config.choices("layer_types", options=SLIDING, length=n_layers)
+    types = layer_kinds(config, n_layers, pattern)
     first = None
     if from_layer and config.boolean("use_sliding_window", default=False):
         first = config.integer("max_window_layers", low=0, default=n_layers)

@@ -10,16 +10,8 @@ num_key_value_heads · head_dim for k), taken before it is split into heads and 
 root-mean-square per token over all heads at once, not one per head as in Qwen3. A head's
 normalised query is therefore its projected query times that token's 1 / RMS over every head,
 times its slice of the q_norm weight. The Variant's qk_norm sees one head (or all heads, in
-all_heads); so the per-token 1 / RMS of the full q and k projections is computed from x when
-x is made (attention_input, which Model.run calls before variant and head_steps for the same
-layer dict) and kept in the layer, and head_variant hands each head its slice of the weights.
-
-    layers.{i}.self_attn.{q,k,v,o}_proj           as llama.py (biases with attention_bias)
-    layers.{i}.self_attn.q_norm.weight            (H*hd,)      q_norm, over all query heads
-    layers.{i}.self_attn.k_norm.weight            (Hkv*hd,)    k_norm, over all key heads
-    layers.{i}.post_attention_layernorm.weight    (d,)         ln_attn, on the attention output
-    layers.{i}.post_feedforward_layernorm.weight  (d,)         ln_mlp, on the MLP output
-    layers.{i}.mlp.{gate,up,down}_proj            as llama.py
+all_heads); so the per-token 1 / RMS of the full q and k projections is computed from x in
+variant, and head_variant hands each head its slice of the weights.
 """
 
 from __future__ import annotations
@@ -29,57 +21,42 @@ from dataclasses import replace
 import numpy as np
 
 from attncli.attention import Variant
-from attncli.models.base import Layer
-from attncli.models.layers import linear, rms_norm
+from attncli.models.base import Table
+from attncli.models.blocks import AttentionWeights
+from attncli.models.layers import linear
+from attncli.models.llama import TABLE as LLAMA
 from attncli.models.llama import Llama
+
+# llama's names without the norms before the parts; norms on their outputs instead, and q and
+# k normalised over their full width
+TABLE: Table = {**{k: v for k, v in LLAMA.items() if k not in ("ln_attn", "ln_mlp")},
+                "ln_attn_out": ("layers.{i}.post_attention_layernorm.weight", ("d",)),
+                "ln_mlp_out": ("layers.{i}.post_feedforward_layernorm.weight", ("d",)),
+                "q_norm": ("layers.{i}.self_attn.q_norm.weight", ("q",)),
+                "k_norm": ("layers.{i}.self_attn.k_norm.weight", ("kv",))}
 
 
 class Olmo2(Llama):
     """olmo2 (OLMo-2 7B, 13B, 32B and the 1B)."""
 
     model_types = ("olmo2",)
-
-    def load_attention(self, i: int) -> Layer:
-        """Layer i's q, k, v projections (no input norm) and its full-width q and k norms."""
-        p, read, bias = f"{self.prefix}layers.{i}.self_attn.", self.checkpoint.read, self.bias
-        d, q, kv = self.d_model, self.n_heads * self.head_dim, self.n_kv_heads * self.head_dim
-        return {
-            "w_q": read(p + "q_proj.weight", (q, d)).T,  # (d, H*hd)
-            "b_q": bias(p + "q_proj.bias", q, self.attention_bias),
-            "w_k": read(p + "k_proj.weight", (kv, d)).T,  # (d, Hkv*hd)
-            "b_k": bias(p + "k_proj.bias", kv, self.attention_bias),
-            "w_v": read(p + "v_proj.weight", (kv, d)).T,  # (d, Hkv*hd)
-            "b_v": bias(p + "v_proj.bias", kv, self.attention_bias),
-            "q_norm": read(p + "q_norm.weight", (q,)),  # (H*hd,)
-            "k_norm": read(p + "k_norm.weight", (kv,)),  # (Hkv*hd,)
-        }
-
-    def load_rest(self, i: int) -> Layer:
-        """llama's o_proj and MLP, and the two norms on the blocks' outputs."""
-        rest = super().load_rest(i)
-        p, d, read = f"{self.prefix}layers.{i}.", self.d_model, self.checkpoint.read
-        rest["ln_attn"] = read(p + "post_attention_layernorm.weight", (d,))
-        rest["ln_mlp"] = read(p + "post_feedforward_layernorm.weight", (d,))
-        return rest
+    table = TABLE
 
     def inverse_rms(self, p: np.ndarray) -> np.ndarray:
         """(n, width) projection -> (n, 1): 1 / its root-mean-square over the whole width."""
         return 1 / np.sqrt(np.square(p).mean(axis=-1, keepdims=True) + self.eps)
 
-    def attention_input(self, h: np.ndarray, layer: Layer) -> np.ndarray:
-        """The residual stream itself; and, from it, each token's 1 / RMS of the full q and k
-        projections, kept in the layer for qk_norm."""
-        layer["q_scale"] = self.inverse_rms(linear(h, layer["w_q"], layer["b_q"]))  # (n, 1)
-        layer["k_scale"] = self.inverse_rms(linear(h, layer["w_k"], layer["b_k"]))  # (n, 1)
-        return h
-
-    def variant(self, n: int, i: int, layer: Layer) -> Variant:
+    def variant(self, n: int, i: int, attn: AttentionWeights, x: np.ndarray) -> Variant:
         """RoPE and the causal mask, and q and k normalised over all heads first (here for all
-        heads at once, (heads, n, head_dim); head_variant narrows it to one head)."""
+        heads at once, (heads, n, head_dim); head_variant narrows it to one head), with each
+        token's 1 / RMS of the full q and k projections of x."""
         hd = self.head_dim
-        return replace(super().variant(n, i, layer), qk_norm=FullWidth(
-            layer["q_scale"], layer["q_norm"].reshape(-1, 1, hd),  # (H, 1, hd)
-            layer["k_scale"], layer["k_norm"].reshape(-1, 1, hd)))  # (Hkv, 1, hd)
+        assert attn.q_norm is not None and attn.k_norm is not None
+        q_scale = self.inverse_rms(linear(x, attn.w_q, attn.b_q))  # (n, 1)
+        k_scale = self.inverse_rms(linear(x, attn.w_k, attn.b_k))  # (n, 1)
+        return replace(super().variant(n, i, attn, x), qk_norm=FullWidth(
+            q_scale, attn.q_norm.reshape(-1, 1, hd),  # (H, 1, hd)
+            k_scale, attn.k_norm.reshape(-1, 1, hd)))  # (Hkv, 1, hd)
 
     def head_variant(self, variant: Variant, head: int) -> Variant:
         """The layer's Variant for one query head: its slice of q_norm, its kv head's of k_norm."""
@@ -90,14 +67,6 @@ class Olmo2(Llama):
         kv = head // (self.n_heads // self.n_kv_heads)
         return replace(variant, qk_norm=FullWidth(full.q_scale, full.q_w[head, 0],
                                                   full.k_scale, full.k_w[kv, 0]))
-
-    def finish_layer(self, h: np.ndarray, attn: np.ndarray, rest: Layer) -> np.ndarray:
-        """h + norm(o_proj(heads)), then h + norm(gated MLP of h)."""
-        h = h + rms_norm(linear(attn, rest["w_o"], rest["b_o"]), rest["ln_attn"], self.eps)
-        gate = self.act(linear(h, rest["w_gate"], rest["b_gate"]))  # (n, ff)
-        up = linear(h, rest["w_up"], rest["b_up"])  # (n, ff)
-        m = linear(gate * up, rest["w_down"], rest["b_down"])  # (n, d)
-        return h + rms_norm(m, rest["ln_mlp"], self.eps)
 
 
 class FullWidth:

@@ -13,23 +13,9 @@ distances, logarithmic up to relative_attention_max_distance. Block 0 of each st
 table (buckets × heads); every block of that stack reuses it (umt5: every block has its own
 table, and uses it). Cross-attention has no bias.
 
-Weight map (T5Model / T5ForConditionalGeneration), ours on the right; nn.Linear stores
-(out, in), we keep (in, out):
-
-    shared.weight (or encoder.embed_tokens.weight)            (vocab, d)       wte
-    {stack}.block.{i}.layer.0.SelfAttention.{q,k,v}.weight    (inner, d) T     w_q, w_k, w_v
-    {stack}.block.{i}.layer.0.SelfAttention.o.weight          (d, inner) T     w_o
-    {stack}.block.0.layer.0.SelfAttention.relative_attention_bias.weight (buckets, heads)
-                                                              (umt5: block.{i}, every block)
-    {stack}.block.{i}.layer.0.layer_norm.weight               (d,)             ln
-    decoder.block.{i}.layer.1.EncDecAttention.{q,k,v,o}.weight, layer.1.layer_norm.weight
-    {stack}.block.{i}.layer.{1|2}.DenseReluDense.wi.weight    (ff, d) T        (or wi_0, wi_1:
-    {stack}.block.{i}.layer.{1|2}.DenseReluDense.wo.weight    (d, ff) T         gated)
-    {stack}.final_layer_norm.weight                           (d,)
-    lm_head.weight                                            (vocab, d), or shared (tied,
-                                                              after scaling by d^-0.5)
-
-inner = num_heads · d_kv, which need not equal d_model.
+The tensors (T5Model / T5ForConditionalGeneration) are in TABLE; a block's parts are its
+layer.0 (self-attention), in the decoder layer.1 (cross-attention), and its last layer (the
+MLP: wi, or gated wi_0 and wi_1). lm_head.weight is not read (predict does not run T5).
 """
 
 from __future__ import annotations
@@ -44,12 +30,27 @@ import numpy as np
 from attncli.attention import HeadSteps, Joined, Variant, causal_mask
 from attncli.attention_fast import join_heads
 from attncli.errors import AttnError
-from attncli.models.base import Layer, Model, Progress
+from attncli.models.base import Hooks, Model, Progress, T, Table
+from attncli.models.blocks import AttentionWeights, MLPWeights, Norm, mlp
 from attncli.models.config import MAX_LAYERS, Config, as_config
 from attncli.models.layers import ACTIVATIONS, linear
 from attncli.tokens import Token
 
 ATTENTIONS = ("self", "cross")  # what --target shows: the decoder's own, or over the source
+B = "{stack}.block.{i}.layer.{part}."  # stack: encoder or decoder; part: its number in a block
+TABLE: Table = {  # q: inner = num_heads · d_kv, which need not equal d_model
+    **{f"w_{x}": (B + "{kind}." + x + ".weight", ("q", "d"), T) for x in "qkv"},
+    "w_o": (B + "{kind}.o.weight", ("d", "q"), T),
+    "ln_attn": (B + "layer_norm.weight", ("d",)),
+    "bias": ("{stack}.block.{i}.layer.0.SelfAttention.relative_attention_bias.weight",
+             ("buckets", "n_heads")),  # block 0's serves every block (umt5: each its own)
+    "w_gate": (B + "DenseReluDense.wi_0.weight", ("ff", "d"), T),  # gated MLPs
+    "w_up": (B + "DenseReluDense.wi_1.weight", ("ff", "d"), T),  # gated; else wi
+    "w_down": (B + "DenseReluDense.wo.weight", ("d", "ff"), T),
+    "ln_mlp": (B + "layer_norm.weight", ("d",)),
+    "encoder_norm": ("encoder.final_layer_norm.weight", ("d",)),
+}
+ENCODER = {"stack": "encoder", "part": 0, "kind": "SelfAttention"}
 
 
 def t5_norm(x: np.ndarray, w: np.ndarray, eps: float) -> np.ndarray:
@@ -135,16 +136,16 @@ class T5(Model):
         self.start = config.integer("decoder_start_token_id", low=0, high=self.vocab_size - 1,
                                     default=0)
         self.eos = config.optional_integer("eos_token_id", low=0)
-        self.wte_name = ("shared.weight" if "shared.weight" in self.checkpoint
-                         else "encoder.embed_tokens.weight")
+        wte = "shared.weight" if "shared.weight" in self.checkpoint else \
+            "encoder.embed_tokens.weight"
+        self.table = {**TABLE, "wte": (wte, ("vocab", "d"))}
+        if not self.gated:
+            del self.table["w_gate"]
+            self.table["w_up"] = (B + "DenseReluDense.wi.weight", ("ff", "d"), T)
         self.biases: dict[tuple[int, type, int], np.ndarray] = {}  # (n, dtype, table's
         # block) -> the encoder's
         self.source_ids: np.ndarray | None = None
         self.source_tokens: list[Token] | None = None
-
-    @property
-    def inner(self) -> int:
-        return self.n_heads * self.head_dim
 
     # ---- the decoder, on request ----
 
@@ -170,67 +171,40 @@ class T5(Model):
         name = self.tokenizer.id_to_token(self.start) or f"[{self.start}]"
         return [Token(name, self.start, 0, 0), *tokens]
 
-    # ---- the encoder's hooks (the base class runs them) ----
+    # ---- the encoder's parts (the base class runs them) ----
 
-    def embed(self, ids: np.ndarray) -> np.ndarray:
-        return self.checkpoint.read(self.wte_name, (self.vocab_size, self.d_model), rows=ids)
+    def embed(self, ids: np.ndarray, dtype: type = np.float32) -> np.ndarray:
+        return self.tensor("wte", dtype, rows=ids)  # (n, d)
 
-    def attention_weights(self, stack: str, i: int, part: int, kind: str) -> Layer:
-        p, d, read = f"{stack}.block.{i}.layer.{part}.", self.d_model, self.checkpoint.read
-        return {
-            "w_q": read(f"{p}{kind}.q.weight", (self.inner, d)).T,  # (d, inner)
-            "w_k": read(f"{p}{kind}.k.weight", (self.inner, d)).T,
-            "w_v": read(f"{p}{kind}.v.weight", (self.inner, d)).T,
-            "w_o": read(f"{p}{kind}.o.weight", (d, self.inner)).T,  # (inner, d)
-            "ln": read(f"{p}layer_norm.weight", (d,)),
-        }
+    def normalise(self, x: np.ndarray, norm: Norm) -> np.ndarray:
+        return t5_norm(x, norm.w, self.eps)
 
-    def load_attention(self, i: int) -> Layer:
-        return self.attention_weights("encoder", i, 0, "SelfAttention")
+    def load_attention(self, i: int, dtype: type = np.float32, **names: Any
+                       ) -> AttentionWeights:
+        """Block i's self-attention in the encoder, or what names say (stack, part, kind)."""
+        return super().load_attention(i, dtype, **(ENCODER | names))
 
-    def load_rest(self, i: int) -> Layer:
-        return {"w_o": self.load_attention(i)["w_o"], **self.load_ff("encoder", i, 1)}
-
-    def load_ff(self, stack: str, i: int, part: int) -> Layer:
-        p, d, ff, read = (f"{stack}.block.{i}.layer.{part}.", self.d_model, self.d_ff,
-                          self.checkpoint.read)
-        names = ("wi_0", "wi_1", "wo") if self.gated else ("wi", "wo")
-        layer = {name: read(f"{p}DenseReluDense.{name}.weight",
-                            (d, ff) if name == "wo" else (ff, d)).T for name in names}
-        return {**layer, "ln_ff": read(f"{p}layer_norm.weight", (d,))}
-
-    def attention_input(self, h: np.ndarray, layer: Layer) -> np.ndarray:
-        return t5_norm(h, layer["ln"], self.eps)
+    def load_rest(self, i: int, dtype: type = np.float32, **names: Any) -> MLPWeights:
+        """Block i's MLP in the encoder, or what names say (stack, part)."""
+        return super().load_rest(i, dtype, **({"stack": "encoder", "part": 1} | names))
 
     def table_block(self, i: int) -> int:
         """The block whose bias table block i uses: block 0 (umt5: its own)."""
         return 0
 
-    def position_bias(self, stack: str, queries: int, keys: int, i: int) -> np.ndarray:
+    def position_bias(self, stack: str, queries: int, keys: int, i: int, dtype: type
+                      ) -> np.ndarray:
         """(heads, queries, keys) the learned bias of each distance in block i."""
-        table = self.checkpoint.read(
-            f"{stack}.block.{self.table_block(i)}.layer.0.SelfAttention."
-            "relative_attention_bias.weight",
-            (self.buckets, self.n_heads))  # (buckets, heads)
+        table = self.tensor("bias", dtype, self.table_block(i), stack=stack)  # (buckets, H)
         which = relative_buckets(queries, keys, self.buckets, self.max_distance,
                                  bidirectional=stack == "encoder")  # (queries, keys)
         return np.ascontiguousarray(table[which].transpose(2, 0, 1))
 
-    def variant(self, n: int, i: int, layer: Layer) -> Variant:
-        key = (n, self.checkpoint.dtype, self.table_block(i))
-        if key not in self.biases:
-            self.biases[key] = self.position_bias("encoder", n, n, i)
+    def variant(self, n: int, i: int, attn: AttentionWeights, x: np.ndarray) -> Variant:
+        key = (n, x.dtype.type, self.table_block(i))
+        if key not in self.biases:  # a cache of what the checkpoint holds, shared by views
+            self.biases[key] = self.position_bias("encoder", n, n, i, x.dtype.type)
         return Variant(scale=1.0, score_bias=self.biases[key])
-
-    def feed_forward(self, h: np.ndarray, ff: Layer) -> np.ndarray:
-        """h + the block's MLP of its normalised input."""
-        x = t5_norm(h, ff["ln_ff"], self.eps)
-        inner = (self.act(linear(x, ff["wi_0"])) * linear(x, ff["wi_1"]) if self.gated
-                 else self.act(linear(x, ff["wi"])))
-        return h + linear(inner, ff["wo"])
-
-    def finish_layer(self, h: np.ndarray, attn: np.ndarray, rest: Layer) -> np.ndarray:
-        return self.feed_forward(h + linear(attn, rest["w_o"]), rest)
 
     # ---- what a run holds ----
 
@@ -268,69 +242,68 @@ class T5(Model):
 
     # ---- the decoder's run ----
 
-    def encode(self, ids: np.ndarray) -> np.ndarray:
+    def encode(self, ids: np.ndarray, dtype: type) -> np.ndarray:
         """The encoder's output for ids, after its final norm: (n_source, d)."""
-        h, n = self.embed(ids), len(ids)
-        for i in range(self.n_encoder_layers):
-            layer = self.load_attention(i)
-            x = self.attention_input(h, layer)
-            h = self.finish_layer(h, self.all_heads(x, layer, self.variant(n, i, layer)),
-                                  self.load_rest(i))
-        return t5_norm(h, self.checkpoint.read("encoder.final_layer_norm.weight",
-                                               (self.d_model,)), self.eps)
+        h = self.layers(ids, dtype, self.n_encoder_layers - 1)
+        return t5_norm(h, self.tensor("encoder_norm", dtype), self.eps)
 
     def _run(self, ids_: np.ndarray, layers: list[int], heads: list[int], join: bool,
-             progress: Progress | None = None) -> tuple[list[HeadSteps], Joined | None]:
+             dtype: type, progress: Progress | None, hooks: Hooks
+             ) -> tuple[list[HeadSteps], Joined | None]:
         if self.stack == "encoder":
-            return super()._run(ids_, layers, heads, join, progress)
-        return self._decode(ids_, layers, heads, join)
+            return super()._run(ids_, layers, heads, join, dtype, progress, hooks)
+        return self._decode(ids_, layers, heads, join, dtype)
 
-    def _decode(self, ids: np.ndarray, layers: Sequence[int], heads: Sequence[int], join: bool
-                ) -> tuple[list[HeadSteps], Joined | None]:
+    def _decode(self, ids: np.ndarray, layers: Sequence[int], heads: Sequence[int], join: bool,
+                dtype: type) -> tuple[list[HeadSteps], Joined | None]:
         """The decoder up to the last layer asked for: the chosen heads' steps, and step 6.
         Each block: self-attention (causal, with the decoder's own position bias), then
-        cross-attention over the encoder's output (no bias, no mask), then the MLP."""
+        cross-attention over the encoder's output (no bias, no mask), then the MLP. Its
+        blocks have two attentions each, so it runs its own loop (without hooks)."""
         assert self.source_ids is not None
-        memory = self.encode(self.source_ids)  # (n_source, d)
+        memory = self.encode(self.source_ids, dtype)  # (n_source, d)
         n, last = len(ids), max(layers)
-        h = self.embed(ids)  # (n, d)
+        h = self.embed(ids, dtype)  # (n, d)
         mask, cross = causal_mask(n), Variant(scale=1.0)
         owns: dict[int, Variant] = {}  # table's block -> the self-attention's variant
         found: dict[tuple[int, int], HeadSteps] = {}
         for i in range(last + 1):
             block = self.table_block(i)
             if block not in owns:
-                owns[block] = Variant(scale=1.0, mask=mask,
-                                      score_bias=self.position_bias("decoder", n, n, i))
+                owns[block] = Variant(scale=1.0, mask=mask, score_bias=self.position_bias(
+                    "decoder", n, n, i, dtype))
             parts = (("self", 0, "SelfAttention", owns[block], None),
                      ("cross", 1, "EncDecAttention", cross, memory))
             for kind, part, name, variant, source in parts:
-                layer = self.attention_weights("decoder", i, part, name)
-                x = t5_norm(h, layer["ln"], self.eps)  # (n, d)
+                attn = self.load_attention(i, dtype, stack="decoder", part=part, kind=name)
+                assert attn.norm is not None
+                x = self.normalise(h, attn.norm)  # (n, d)
                 if kind == self.attention_kind:
                     if i in layers:
                         for head in heads:
                             found[i, head] = HeadSteps(i, head, self.head_steps(
-                                x, layer, head, variant, source=source))
+                                x, attn, head, variant, source=source))
                     if i == last:
                         joined = None
                         if join:
                             outputs = [found[i, g].steps.output if (i, g) in found else
-                                       self.head_steps(x, layer, g, variant, source=source).output
+                                       self.head_steps(x, attn, g, variant, source=source).output
                                        for g in range(self.n_heads)]  # each (n, d_kv)
-                            joined = join_heads(i, outputs, layer["w_o"])
+                            joined = join_heads(i, outputs, attn.w_o)
                         return [found[j, g] for j in layers for g in heads], joined
-                mixed = self.all_heads(x, layer, variant, source=source)  # (n, inner)
-                h = h + linear(mixed, layer["w_o"])
-            h = self.feed_forward(h, self.load_ff("decoder", i, 2))
+                mixed = self.all_heads(x, attn, variant, i, source=source)  # (n, inner)
+                h = h + linear(mixed, attn.w_o)
+            ff = self.load_rest(i, dtype, stack="decoder", part=2)
+            assert ff.norm is not None
+            h = h + mlp(self.normalise(h, ff.norm), ff, self.act)  # (n, d)
         raise AssertionError("the last layer asked for always returns")
 
     def output_projection(self, i: int) -> tuple[np.ndarray, np.ndarray | None]:
         if self.stack == "encoder":
-            return self.load_attention(i)["w_o"], None
+            return self.load_attention(i).w_o, None
         part, name = (0, "SelfAttention") if self.attention_kind == "self" else \
             (1, "EncDecAttention")
-        return self.attention_weights("decoder", i, part, name)["w_o"], None
+        return self.load_attention(i, stack="decoder", part=part, kind=name).w_o, None
 
 
 class MT5(T5):

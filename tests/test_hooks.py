@@ -1,0 +1,111 @@
+"""The forward loop's hook points (models.base.Hooks), on the tiny fixtures."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from attncli.models import FAMILIES, Hooks, load_model, predicting
+from attncli.models.blocks import AttentionWeights
+
+FIXTURES = Path(__file__).parent / "fixtures" / "models"
+
+
+def ids_of(name: str) -> list[int]:
+    return np.load(FIXTURES / name / "reference.npz")["input_ids"].tolist()
+
+
+@pytest.mark.parametrize("name", ["llama", "bert", "gpt_neox"])
+def test_zeroing_a_head_output_equals_zeroing_its_rows_of_w_o(name: str, monkeypatch) -> None:
+    model = load_model(str(FIXTURES / name))
+    ids, head, hd = ids_of(name), 1, model.head_dim
+
+    def knock_out(layer: int, z: np.ndarray) -> np.ndarray:  # z: (n_heads, n, head_dim)
+        if layer == 0:
+            z = z.copy()
+            z[head] = 0
+        return z
+
+    # float64: the copy of W_O below changes its memory order, and with it BLAS's sums
+    hooked, _ = model.forward(ids, float64=True, hooks=Hooks(head_outputs=knock_out))
+    plain, _ = model.forward(ids, float64=True)
+    load = type(model).load_attention
+
+    def rows_zeroed(self, i: int, dtype: type = np.float32) -> AttentionWeights:  # noqa: ANN001
+        attn = load(self, i, dtype)
+        if i != 0:
+            return attn
+        w_o = attn.w_o.copy()  # (n_heads * head_dim, d_model)
+        w_o[head * hd:(head + 1) * hd] = 0
+        return replace(attn, w_o=w_o)
+
+    monkeypatch.setattr(type(model), "load_attention", rows_zeroed)
+    zeroed, _ = model.forward(ids, float64=True)
+    np.testing.assert_allclose(hooked, zeroed, rtol=1e-10, atol=1e-10)
+    assert np.abs(hooked - plain).max() > 1e-3  # the head mattered
+
+
+@pytest.mark.parametrize("name", ["bert", "llama", "gpt2", "gemma2"])
+def test_the_residual_hook_sees_the_stream_entering_each_layer(name: str) -> None:
+    ref = np.load(FIXTURES / name / "reference.npz")
+    model = load_model(str(FIXTURES / name))
+    seen: dict[int, np.ndarray] = {}
+    model.forward(ref["input_ids"].tolist(), float64=True,
+                  hooks=Hooks(residual=lambda i, h: seen.setdefault(i, h)))
+    assert sorted(seen) == list(range(model.n_layers + 1))  # and the last layer's output
+    for i, expected in enumerate(ref["hidden_in"]):  # transformers', entering layer i
+        np.testing.assert_allclose(seen[i], expected, rtol=1e-4, atol=1e-4)
+
+
+def test_the_residual_hook_in_run_sees_the_layers_up_to_the_last_shown() -> None:
+    model = load_model(str(FIXTURES / "llama"))
+    seen: list[int] = []
+    model.run(ids_of("llama"), [0], [0], hooks=Hooks(residual=lambda i, h: seen.append(i)))
+    assert seen == [0]
+    seen.clear()
+    model.run(ids_of("llama"), [1], [0], hooks=Hooks(residual=lambda i, h: seen.append(i)))
+    assert seen == [0, 1]
+
+
+def test_the_keys_values_hook_gets_each_kv_head_after_rope() -> None:
+    model = load_model(str(FIXTURES / "llama"))  # 4 query heads on 2 key/value heads
+    ids = ids_of("llama")
+    got: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+    model.forward(ids, float64=True,
+                  hooks=Hooks(keys_values=lambda i, k, v: got.setdefault(i, (k, v))))
+    assert sorted(got) == list(range(model.n_layers))
+    for k, v in got.values():
+        assert k.shape == v.shape == (model.n_kv_heads, len(ids), model.head_dim)
+    # query head 2 reads key/value head 1: its Steps' (rotated) keys and values are the hook's
+    for layer in range(model.n_layers):
+        steps = model.run(ids, [layer], [2], float64=True)[0][0].steps
+        np.testing.assert_allclose(steps.k, got[layer][0][1], rtol=1e-9, atol=1e-12)
+        np.testing.assert_allclose(steps.v, got[layer][1][1], rtol=1e-9, atol=1e-12)
+
+
+def test_hidden_states_are_the_residual_hooks_view() -> None:
+    model = load_model(str(FIXTURES / "gpt2"))
+    ids = ids_of("gpt2")
+    hidden = model.hidden_states(ids)
+    out, _ = model.forward(ids)
+    assert len(hidden) == model.n_layers + 1
+    assert hidden[-1].tobytes() == out.tobytes()
+
+
+def test_a_run_changes_no_state_on_the_model() -> None:
+    model = load_model(str(FIXTURES / "llama"))
+    before = {k: id(v) for k, v in vars(model).items()}
+    checkpoint = {k: id(v) for k, v in vars(model.checkpoint).items()}
+    model.run(ids_of("llama"), [1], [0], float64=True)
+    model.forward(ids_of("llama"), float64=True)
+    assert {k: id(v) for k, v in vars(model).items()} == before
+    assert {k: id(v) for k, v in vars(model.checkpoint).items()} == checkpoint
+
+
+def test_predict_runs_the_families_that_have_an_lm_head() -> None:
+    assert predicting() == ["bert", "gemma", "gemma2", "gemma3_text", "gpt2", "llama",
+                            "mistral", "olmo2", "phi3", "qwen2", "qwen3", "roberta"]
+    assert set(predicting()) <= set(FAMILIES)
