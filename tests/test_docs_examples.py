@@ -14,6 +14,7 @@ tests cannot download, say); the reason must be given.
 
 from __future__ import annotations
 
+import os
 import re
 import shlex
 from dataclasses import dataclass
@@ -99,9 +100,15 @@ def matches(expected: list[str], output: str) -> bool:
 
 
 def run(example: Example) -> str:
+    """The example's command, run from the repository's root as the pages' paths assume."""
     words = shlex.split(example.command)
     assert words[0] == "attn", example.command
-    result = invoke(*words[1:], width=WIDTH)
+    here = Path.cwd()
+    os.chdir(ROOT)
+    try:
+        result = invoke(*words[1:], width=WIDTH)
+    finally:
+        os.chdir(here)
     assert result.exit_code == 0 or any("attn: error:" in line for line in example.expected), (
         example.name, result.exit_code, result.stderr)
     return result.stdout + result.stderr
