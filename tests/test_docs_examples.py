@@ -152,3 +152,26 @@ def test_trimmed_lines_match_any_run_of_lines() -> None:
     assert matches(["a  ", "b"], "a\nb   \n")
     assert not matches(["a", TRIMMED, "d"], "a\nb\nc\n")
     assert not matches(["a", "d"], "a\nb\nd\n")
+
+
+def test_the_readme_links_lead_somewhere() -> None:
+    """The README is not part of the site, so MkDocs does not check its links: this does."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    anchors = {re.sub(r"[^\w\- ]", "", title.strip().lower()).replace(" ", "-")
+               for title in re.findall(r"^#+ (.*)$", readme, re.MULTILINE)}
+    targets = re.findall(r"\]\(([^)\s]+)\)", readme)
+    assert len(targets) >= 20
+    for target in targets:
+        if target.startswith(("http://", "https://")):
+            continue
+        path, _, anchor = target.partition("#")
+        if path:
+            assert (ROOT / path).exists(), f"README.md links to {target}, which does not exist"
+        else:
+            assert anchor in anchors, f"README.md links to {target}: no such heading"
+
+
+def test_the_readme_picture_shows_the_numbers_its_paragraph_gives() -> None:
+    picture = (ROOT / "docs" / "pronoun.svg").read_text(encoding="utf-8")
+    for number in ("48.9%", "10.9%", "2.5000", "1.0000", "4.0%"):
+        assert number in picture, number
