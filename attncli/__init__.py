@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from attncli.api import explain, heads, load_model
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 __all__ = ["__version__", "explain", "heads", "load_model"]
 API = frozenset({"explain", "heads", "load_model"})  # the names attncli.api gives the package
 

@@ -1,4 +1,4 @@
-"""The Python API (attncli/api.py): the README's example as written, the docstring's, and
+"""The Python API (attncli/api.py): the docs' example as written, the docstring's, and
 the same numbers as the commands give."""
 
 from __future__ import annotations
@@ -27,15 +27,10 @@ def run_doctest(text: str, name: str) -> doctest.TestResults:
     return runner.summarize(verbose=False)
 
 
-def readme_section(title: str) -> str:
-    readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    return readme.split(f"\n## {title}\n", 1)[1].split("\n## ", 1)[0]
-
-
-def test_the_readme_example_runs_as_written() -> None:
-    section = readme_section("Python API")
-    (example,) = re.findall(r"```pycon\n(.*?)```", section, re.DOTALL)
-    results = run_doctest(example, "README.md: Python API")
+def test_the_docs_example_runs_as_written() -> None:
+    page = (ROOT / "docs" / "api.md").read_text(encoding="utf-8")
+    (example,) = re.findall(r"```pycon\n(.*?)```", page, re.DOTALL)
+    results = run_doctest(example, "docs/api.md")
     assert results.attempted >= 6 and results.failed == 0
 
 

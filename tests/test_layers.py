@@ -2,7 +2,7 @@
 
 A module may import its own layer and the layers below it, never one above; no two parts
 of the package import each other, even through others; only the top two layers draw (rich,
-typer, textual). README's "Layout" section shows the same layers.
+typer, textual). docs/development.md, "How the code is laid out", shows the same layers.
 """
 
 from __future__ import annotations
@@ -83,7 +83,7 @@ def test_every_part_of_the_package_is_in_a_layer() -> None:
     parts = {part_of(module_name(path)) for path in PACKAGE.rglob("*.py")}
     missing = sorted(part for part in parts if layer_of(part) is None)
     assert not missing, (f"attncli.{missing[0]} is in no layer: add it to LAYERS in "
-                         "tests/test_layers.py and to README's layout")
+                         "tests/test_layers.py and to docs/development.md")
 
 
 def test_no_module_imports_a_layer_above_its_own() -> None:
