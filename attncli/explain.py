@@ -64,7 +64,8 @@ class Config:
 
     def to_dict(self) -> dict:
         """The JSON's config object: the same keys as ever, the optional ones only when set."""
-        doc = {"d_model": self.d_model, "d_k": self.d_k, "d_v": self.d_v, "heads": self.heads,
+        doc: dict[str, object] = {
+               "d_model": self.d_model, "d_k": self.d_k, "d_v": self.d_v, "heads": self.heads,
                "seed": self.seed, "weights": self.weights, "embeddings": self.embeddings,
                "tokenizer": self.tokenizer, "causal": self.causal, "positions": self.positions}
         if self.description is not None:

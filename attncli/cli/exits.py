@@ -36,7 +36,8 @@ COMPLETION = {"--install-completion": "install_completion",
 class HelpGroup(TyperGroup):
     """A group that, called with no arguments, prints its help on stdout and exits 0."""
 
-    def parse_args(self, ctx: typer.Context, args: list[str]) -> list[str]:
+    # typer passes its own Context; the base class's stub names the vendored click's
+    def parse_args(self, ctx: typer.Context, args: list[str]) -> list[str]:  # type: ignore[override]
         if not args and self.no_args_is_help and not ctx.resilient_parsing:
             typer.echo(ctx.get_help(), color=ctx.color)
             raise typer.Exit(0)  # not typer's own NoArgsIsHelpError, a usage error
@@ -46,7 +47,7 @@ class HelpGroup(TyperGroup):
 class AttnGroup(HelpGroup):
     """Turns every user mistake into one line on stderr and exit code 2."""
 
-    def invoke(self, ctx: typer.Context):
+    def invoke(self, ctx: typer.Context):  # type: ignore[override]  # as parse_args
         try:
             return super().invoke(ctx)
         except BrokenPipeError:  # `attn … | head` closed the pipe: not an error of ours

@@ -82,10 +82,10 @@ def explain_words(ex, *, focus: str | None, src: str | None, dst: str | None,
     if sinks and ex.from_model:  # the heads that park their weight on [CLS], BOS, the first token
         from attncli.heads import attention_sink
 
-        sinks = {(hs.layer, hs.head): attention_sink(hs.steps.weights, ex.keys.tokens,
+        found = {(hs.layer, hs.head): attention_sink(hs.steps.weights, ex.keys.tokens,
                                                      hs.steps.mask)
                  for hs in ex.heads}
-        ex = replace(ex, sinks={key: sink for key, sink in sinks.items() if sink is not None})
+        ex = replace(ex, sinks={key: sink for key, sink in found.items() if sink is not None})
     if focus is not None:
         from attncli.explain import with_focus
         from attncli.lookup import find_all
@@ -224,6 +224,7 @@ def _build(text: str, opts: SourceOptions):
 def _run_model(text: str, opts: SourceOptions, progress):
     from attncli import api
 
+    assert opts.model is not None  # build runs a model only when --model names one
     model = load(opts.model, opts.revision)
     if opts.attention not in (None, "self", "cross"):
         raise AttnError(f"--attention {visible(opts.attention)!r}: use self or cross")

@@ -55,7 +55,7 @@ class Bert(Model):
     """bert, roberta and xlm-roberta (RoBERTa's architecture under its own model_type, same
     weight names and "roberta." prefix); both RoBERTas number positions from padding_idx + 1."""
 
-    model_types = ("bert", "roberta", "xlm-roberta")
+    model_types: tuple[str, ...] = ("bert", "roberta", "xlm-roberta")
     table = TABLE
     block = PostNorm
     prefixes: tuple[str, ...] = ("", "bert.", "roberta.")  # before the tensor names, if any

@@ -50,7 +50,8 @@ PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".pickle", ".ckpt")
 DOWNLOAD_PATTERNS = [CONFIG, TOKENIZER, "*.safetensors", "*.json"]
 REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")  # org/name, or a bare name (gpt2)
 REVISION = re.compile(r"[\w.-]+(/[\w.-]+)*")  # a branch, a tag (v1.0, refs/pr/1) or a hash
-NUMPY_DTYPES = {"F32": np.dtype("<f4"), "F16": np.dtype("<f2"), "F64": np.dtype("<f8")}
+NUMPY_DTYPES: dict[str, np.dtype] = {"F32": np.dtype("<f4"), "F16": np.dtype("<f2"),
+                                     "F64": np.dtype("<f8")}
 # bytes per number of every dtype the format names (what a declared tensor will take)
 DTYPE_BYTES = {"F64": 8, "I64": 8, "U64": 8, "F32": 4, "I32": 4, "U32": 4, "F16": 2, "BF16": 2,
                "I16": 2, "U16": 2, "I8": 1, "U8": 1, "BOOL": 1, "F8_E4M3": 1, "F8_E5M2": 1}
@@ -153,10 +154,9 @@ def download(repo_id: str, cache: Path, revision: str | None = None) -> Path:
         from huggingface_hub import snapshot_download  # optional, and slow to import
     except ImportError:
         raise AttnError(how) from None
-    extra = {} if revision is None else {"revision": revision}
     try:
         got = snapshot_download(repo_id, allow_patterns=DOWNLOAD_PATTERNS, cache_dir=cache,
-                                **extra)
+                                revision=revision)
     except Exception as exc:  # network, auth, missing repo: all end the same way for the user
         raise AttnError(f"{how} (download failed: {type(exc).__name__})") from None
     return Path(str(got))
@@ -185,6 +185,7 @@ def read_header(path: Path) -> tuple[dict[str, Any], int]:
             check_json_memory(size, f"{path}: its {size:,}-byte header, parsed,")
             header = parse_json(f.read(size), str(path), "safetensors header", unique_keys=True)
             check_header(header)
+            assert isinstance(header, dict)  # check_header refuses anything else
     except FileNotFoundError:
         raise AttnError(f"{path}: missing (listed in {INDEX})") from None
     except (PermissionError, IsADirectoryError) as exc:  # the file is fine; attn may not read it
@@ -253,8 +254,11 @@ class Checkpoint:
         index = directory / INDEX
         if index.is_file():
             try:
-                weight_map = parse_json(read_bytes(index, what="shard index", limit=MAX_CONFIG),
-                                        str(index), "shard index")["weight_map"]
+                doc = parse_json(read_bytes(index, what="shard index", limit=MAX_CONFIG),
+                                 str(index), "shard index")
+                if not isinstance(doc, dict):
+                    raise TypeError("the index is not a JSON object")
+                weight_map = doc["weight_map"]
             except (OSError, KeyError, TypeError) as exc:
                 raise AttnError(f"{index}: not a valid shard index ({exc})") from None
             if not isinstance(weight_map, dict) or not all(

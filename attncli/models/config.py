@@ -20,7 +20,7 @@ import json
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypedDict
 
 from attncli.errors import AttnError
 
@@ -67,6 +67,14 @@ def _range(low: float | None, high: float | None, above: bool) -> str:
     if lo is not None:
         return f"above {lo}" if above else f"of at least {lo}"
     return "" if hi is None else f"of at most {hi}"
+
+
+class Bounds(TypedDict, total=False):
+    """A number's range, as number() and optional_number() take it (**bounds)."""
+
+    low: float
+    high: float
+    above: bool
 
 
 class Config:

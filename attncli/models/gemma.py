@@ -22,13 +22,13 @@ from collections.abc import Callable
 import numpy as np
 
 from attncli.models.blocks import LMHead, Norm
-from attncli.models.config import Config
+from attncli.models.config import Bounds, Config
 from attncli.models.layers import ACTIVATIONS, rms_norm
 from attncli.models.llama import Llama
 
 # soft-caps and query_pre_attn_scalar: a cap of 0 would zero every score, and bounds keep
 # scores / cap and the scale query_pre_attn_scalar^-0.5 inside float32
-SOFTCAP = {"low": 1e-6, "high": 1e6}
+SOFTCAP: Bounds = {"low": 1e-6, "high": 1e6}
 
 
 def gemma_norm(x: np.ndarray, w: np.ndarray, eps: float) -> np.ndarray:

@@ -46,7 +46,7 @@ QKV_BIASES, O_BIAS, MLP_BIASES = ("b_q", "b_k", "b_v"), ("b_o",), ("b_gate", "b_
 class Llama(Model):
     """llama, qwen2 and mistral."""
 
-    model_types = ("llama", "qwen2", "mistral")
+    model_types: tuple[str, ...] = ("llama", "qwen2", "mistral")
     causal = True
     order = "rope"
     table = TABLE

@@ -12,7 +12,7 @@ import numpy as np
 
 from attncli.attention import Rotate
 from attncli.errors import AttnError
-from attncli.models.config import Config, as_config
+from attncli.models.config import Bounds, Config, as_config
 
 STATIC_ROPE_TYPES = ("default", "linear", "llama3")  # fixed speeds, nothing else
 ROPE_TYPES = (*STATIC_ROPE_TYPES, "dynamic", "yarn", "longrope")
@@ -23,11 +23,11 @@ ROPE_TYPES = (*STATIC_ROPE_TYPES, "dynamic", "yarn", "longrope")
 # factor still fits float32. Scaling factors from 1 (transformers warns below it) to 1000;
 # longrope's per-dimension factors, llama3's frequency factors and the factor on cos and sin
 # from 1e-4 to 1e4.
-THETA = {"low": 1.0, "above": True, "high": 1e15}
-FACTOR = {"low": 1.0, "high": 1e3}
-PER_DIMENSION = {"low": 1e-4, "high": 1e4}
-ON_COS_SIN = {"low": 0.0, "above": True, "high": 1e4}
-BETA = {"low": 0.0, "above": True, "high": 1e4}
+THETA: Bounds = {"low": 1.0, "above": True, "high": 1e15}
+FACTOR: Bounds = {"low": 1.0, "high": 1e3}
+PER_DIMENSION: Bounds = {"low": 1e-4, "high": 1e4}
+ON_COS_SIN: Bounds = {"low": 0.0, "above": True, "high": 1e4}
+BETA: Bounds = {"low": 0.0, "above": True, "high": 1e4}
 
 
 def rope_frequencies(config: Config | Mapping[str, Any], head_dim: int,
@@ -221,7 +221,8 @@ class RopeScaling:
         powers = power32(self.theta, shape)  # (dim / 2,)
         speeds = []
         for key in ("short_factor", "long_factor"):
-            ext = params.numbers(key, length=dim // 2, **PER_DIMENSION)
+            ext = params.numbers(key, length=dim // 2, low=PER_DIMENSION["low"],
+                                 high=PER_DIMENSION["high"])
             speeds.append((np.float32(1.0) / (np.asarray(ext, dtype=np.float32) * powers))
                           .astype(np.float32))
         return speeds[0], speeds[1], float(attention)
@@ -241,16 +242,17 @@ class RopeScaling:
         return self.inv_freq, self.attention_factor
 
 
-def power32(base: float, exponent: np.ndarray) -> np.ndarray:
+def power32(base: float | np.floating | np.ndarray,
+            exponent: np.ndarray | np.floating) -> np.ndarray:
     """float32 base ** float32 exponent, rounded once from float64, as torch's float32 pow is.
 
     numpy's float32 pow can be one unit in the last place off: 11 of Llama's 64 speeds at
     theta 10000 differ from torch's that way. Rounding the float64 power matches all 64."""
-    exact = np.float64(np.float32(base)) ** exponent.astype(np.float64)
-    return exact.astype(np.float32)
+    exact = np.float64(np.float32(base)) ** np.asarray(exponent, dtype=np.float64)
+    return np.asarray(exact, dtype=np.float32)
 
 
-def plain_frequencies(theta: float, dim: int) -> np.ndarray:
+def plain_frequencies(theta: float | np.ndarray, dim: int) -> np.ndarray:
     """(dim / 2,) float32 theta^(-2i/dim), as transformers computes them."""
     exponent = np.arange(0, dim, 2, dtype=np.int64).astype(np.float32) / dim
     return (np.float32(1.0) / power32(theta, exponent)).astype(np.float32)
