@@ -1,4 +1,5 @@
-"""Hostile input, round two (issue 14): special files, and writes that race."""
+"""Bad files and the machine's limits: special files, writes that race, OS errors, deep JSON,
+the tokenizer's own regex, the memory budget, and raw escapes from names."""
 
 from __future__ import annotations
 
