@@ -11,7 +11,8 @@ import io
 import json
 import math
 import unicodedata
-from typing import TextIO
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any, TextIO
 
 import numpy as np
 import orjson
@@ -19,20 +20,33 @@ import orjson
 from attncli.explain import Explanation
 from attncli.masks import mask_kind
 
+if TYPE_CHECKING:  # types only: the commands that write these import the modules themselves
+    from attncli.attention import HeadSteps
+    from attncli.compare import Comparison
+    from attncli.flow import Gap, HeadNorms, Rollout
+    from attncli.heads import HeadPattern, Link, Overview
+    from attncli.induction import Probe
+    from attncli.predict import Predicted
+    from attncli.sums import Pair, RowSoftmax
+    from attncli.tokens import Token
+
 SCHEMA = "attncli.explain/1"
 
 
-def _matrix(arr: np.ndarray) -> list:
+def _matrix(arr: np.ndarray) -> list[Any]:
     """Nested lists of floats, with null where the value is -inf (a masked entry)."""
-    if np.isneginf(arr).any():
-        return np.where(np.isneginf(arr), None, arr).tolist()
+    masked = np.isneginf(arr)
+    if masked.any():
+        cells = arr.astype(object)
+        cells[masked] = None
+        return cells.tolist()
     return arr.tolist()
 
 
-def document(ex: Explanation, norms=None) -> dict:
+def document(ex: Explanation, norms: Sequence[HeadNorms] | None = None) -> dict[str, Any]:
     """The JSON document for an explanation; its matrices stay numpy arrays until written.
     norms (flow.head_norms, one per head, in order) adds each head's norm-based measure."""
-    doc: dict = {"schema": SCHEMA, **_texts(ex), "config": ex.config.to_dict(),
+    doc: dict[str, Any] = {"schema": SCHEMA, **_texts(ex), "config": ex.config.to_dict(),
                  "embeddings": ex.x}
     for key in ("dims", "qk_dims", "v_dims"):
         if getattr(ex, key):
@@ -60,15 +74,15 @@ def document(ex: Explanation, norms=None) -> dict:
     return doc
 
 
-def _row(hs, row) -> dict:
+def _row(hs: HeadSteps, row: RowSoftmax) -> dict[str, Any]:
     """One query's softmax, term by term: exp = e^(scaled − shift), weight = exp / sum."""
     return {"layer": hs.layer, "head": hs.head, "query": row.query, "scaled": row.scaled,
             "shift": row.shift, "exp": row.exps, "sum": row.total, "weights": row.weights}
 
 
-def _pair(p) -> dict:
+def _pair(p: Pair) -> dict[str, Any]:
     """The pair view's numbers: from q and k to the weight, then the weighted value rows."""
-    doc = {
+    doc: dict[str, Any] = {
         "from": p.query, "to": p.key, "layer": p.layer, "head": p.head,
         "q": p.q, "k": p.k, "products": p.products, "score": p.score,
         "divisor": p.divisor, "divided": p.divided, "scaled": p.scaled, "masked": p.masked,
@@ -87,7 +101,7 @@ def _pair(p) -> dict:
     return doc
 
 
-def _texts(ex: Explanation) -> dict:
+def _texts(ex: Explanation) -> dict[str, Any]:
     """text and tokens; for a decoder (ex is then the target's) the source's, then target and
     target_tokens."""
     if ex.source_tokens is not None and ex.source_text is not None:
@@ -96,12 +110,12 @@ def _texts(ex: Explanation) -> dict:
     return {"text": ex.text, "tokens": _tokens(ex.tokens)}
 
 
-def _tokens(tokens) -> list[dict]:
+def _tokens(tokens: Sequence[Token]) -> list[dict[str, Any]]:
     return [{"text": t.text, "id": t.id, "start": t.start, "end": t.end} for t in tokens]
 
 
-def _head(ex: Explanation, hs) -> dict:
-    entry = {"layer": hs.layer, "head": hs.head}
+def _head(ex: Explanation, hs: HeadSteps) -> dict[str, Any]:
+    entry: dict[str, Any] = {"layer": hs.layer, "head": hs.head}
     if hs.layer != ex.heads[0].layer:  # a later layer of a real model: its own input
         entry["x"] = hs.steps.x
     entry.update((key, getattr(hs.steps, name)) for key, name in STEP_KEYS.items())
@@ -121,12 +135,12 @@ EXTRA_KEYS = ("b_q", "b_k", "b_v", "q_unrotated", "k_unrotated", "q_projected", 
               "scale", "softcap", "capped", "score_bias", "source")
 
 
-def to_dict(ex: Explanation) -> dict:
+def to_dict(ex: Explanation) -> dict[str, Any]:
     """The JSON document for an explanation, as plain Python objects."""
     return _plain(document(ex))
 
 
-def _plain(obj):
+def _plain(obj: Any) -> Any:
     if isinstance(obj, np.ndarray):
         return _matrix(obj)
     if isinstance(obj, dict):
@@ -136,7 +150,7 @@ def _plain(obj):
     return obj
 
 
-def write(doc, out: TextIO) -> None:
+def write(doc: object, out: TextIO) -> None:
     """Write doc as strict JSON (RFC 8259), block by block, so memory stays flat for long
     inputs.
 
@@ -165,7 +179,9 @@ class _Sink:
     a piece of DIRECT bytes or more (a block of an array's numbers) goes straight on after
     them, without being copied into the gathered ones."""
 
-    def __init__(self, out) -> None:
+    raw: Callable[[bytes | bytearray | memoryview], object]
+
+    def __init__(self, out: TextIO) -> None:
         self.buf = bytearray()
         binary = getattr(out, "buffer", None)
         encoding = getattr(out, "encoding", None)
@@ -175,7 +191,7 @@ class _Sink:
         else:  # a StringIO, or a stream in another encoding: it encodes, as it always did
             self.raw = lambda data: out.write(str(data, "utf-8"))
 
-    def write(self, data) -> None:
+    def write(self, data: bytes | memoryview) -> None:
         if len(data) >= DIRECT:  # an array's block: straight through, after what came before
             self.flush()
             self.raw(data)
@@ -190,7 +206,7 @@ class _Sink:
             self.buf = bytearray()
 
 
-def _write(value, sink: _Sink) -> None:
+def _write(value: object, sink: _Sink) -> None:
     if isinstance(value, np.ndarray):
         _array(value, sink)
     elif isinstance(value, dict):
@@ -251,7 +267,7 @@ def _masked_only(block: np.ndarray) -> None:
         raise ValueError("a NaN or infinity is not valid JSON (RFC 8259): not written")
 
 
-def _scalar(value) -> bytes:
+def _scalar(value: object) -> bytes:
     """A number, boolean or null, or a flat list of them: NaN and ±infinity are refused."""
     if isinstance(value, (list, tuple)):
         value = [_finite(v) for v in value]
@@ -267,7 +283,7 @@ def _scalar(value) -> bytes:
         raise
 
 
-def _finite(value):
+def _finite(value: object) -> object:
     if isinstance(value, (float, np.floating)):
         if not math.isfinite(value):
             raise ValueError("a NaN or infinity is not valid JSON (RFC 8259): not written")
@@ -278,9 +294,9 @@ def _finite(value):
 _KEYS: dict[str, bytes] = {}
 
 
-def _key(key) -> bytes:
+def _key(key: object) -> bytes:
     """'"key":', remembered: a document repeats a few keys many times."""
-    found = _KEYS.get(key)
+    found = _KEYS.get(key) if isinstance(key, str) else None
     if found is None:
         found = _text(str(key)) + b":"
         if len(_KEYS) < 4096 and isinstance(key, str):
@@ -315,7 +331,7 @@ def _escape(ch: str) -> str:
 _HIDDEN = {"Cc", "Cf", "Cs", "Zl", "Zp"}
 
 
-def dumps(doc) -> str:
+def dumps(doc: object) -> str:
     """Serialise strictly: a NaN or infinity that slipped through is a bug, not output."""
     buf = io.StringIO()
     write(doc, buf)
@@ -325,9 +341,9 @@ def dumps(doc) -> str:
 HEADS_SCHEMA = "attncli.heads/1"
 
 
-def _link(link) -> dict:
-    entry = {"layer": link.layer, "head": link.head, "from": link.src, "to": link.dst,
-             "weight": link.weight}
+def _link(link: Link) -> dict[str, Any]:
+    entry: dict[str, Any] = {"layer": link.layer, "head": link.head, "from": link.src,
+                             "to": link.dst, "weight": link.weight}
     if link.baseline is not None:  # what "to" gets on average, and how far the weight rises
         entry["baseline"] = link.baseline
         entry["specificity"] = link.specificity
@@ -338,33 +354,36 @@ def _link(link) -> dict:
     return entry
 
 
-def _pattern(p) -> dict:
-    entry = {"layer": p.layer, "head": p.head, "pattern": p.pattern, "score": p.score,
-             "link": _link(p.link) if p.link else None}
+def _pattern(p: HeadPattern) -> dict[str, Any]:
+    entry: dict[str, Any] = {"layer": p.layer, "head": p.head, "pattern": p.pattern,
+                             "score": p.score, "link": _link(p.link) if p.link else None}
     if p.sink is not None:  # the token an attention sink parks on
         entry["sink"] = {"token": p.sink.token, "rows": p.sink.rows, "of": p.sink.of,
                          "share": p.sink.share}
-    if p.roles is not None:  # every role score (None where undefined) and the strongest
-        entry["role"], entry["role_score"] = p.roles.role, p.roles.score
-        entry["roles"] = dict(p.roles.scores)
-        entry["offset_k"] = p.roles.k
+    # every role score (None where undefined) and the strongest
+    entry["role"], entry["role_score"] = p.roles.role, p.roles.score
+    entry["roles"] = dict(p.roles.scores)
+    entry["offset_k"] = p.roles.k
     return entry
 
 
-def _norms(hn) -> dict:
+def _norms(hn: HeadNorms) -> dict[str, Any]:
     """One head's norm-based measure: ‖f(x_j)‖, ‖α_ij f(x_j)‖ and each row's shares."""
     return {"value_norms": hn.value_norms, "norms": hn.norms, "norm_shares": hn.shares}
 
 
-def heads_to_dict(ov, role: str | None = None, listed: list | None = None, *, norms=None,
-                  gap=None, rollout=None, weights=None) -> dict:
+def heads_to_dict(ov: Overview, role: str | None = None,
+                  listed: Sequence[HeadPattern] | None = None, *,
+                  norms: Sequence[HeadNorms] | None = None, gap: Gap | None = None,
+                  rollout: Rollout | None = None, weights: Explanation | None = None
+                  ) -> dict[str, Any]:
     """The JSON document for `attn heads`: the grid and the heads that stand out; with role
     (`--role`), the heads listed for it (heads.by_role). With norms
     (the grid then reads norm shares), each head's measure beside its weights (from weights,
     the explanation before the shares replaced them) and the largest gap between the two;
     with rollout, the rollout of one query."""
     ex = ov.ex
-    doc: dict = {
+    doc: dict[str, Any] = {
         "schema": HEADS_SCHEMA,
         **_texts(ex),
         "config": ex.config.to_dict(),
@@ -372,6 +391,7 @@ def heads_to_dict(ov, role: str | None = None, listed: list | None = None, *, no
         "heads": ov.heads,
     }
     if ov.grid is not None:
+        assert ov.baseline is not None  # heads.overview sets the two together
         doc["from"], doc["to"] = ov.src, ov.dst
         doc["grid"] = ov.grid.tolist()
         doc["baseline"] = ov.baseline.tolist()  # layers × heads, what "to" gets on average
@@ -402,10 +422,10 @@ def heads_to_dict(ov, role: str | None = None, listed: list | None = None, *, no
 INDUCTION_SCHEMA = "attncli.induction/1"
 
 
-def induction_to_dict(probe) -> dict:
+def induction_to_dict(probe: Probe) -> dict[str, Any]:
     """The JSON document for `attn heads --induction`: the sequence, the three score grids
     (layers × heads) and every head ranked by induction score."""
-    def scores(layer: int, head: int) -> dict:
+    def scores(layer: int, head: int) -> dict[str, Any]:
         return {"layer": layer, "head": head,
                 **{name: float(getattr(probe, name)[layer, head])
                    for name in ("induction", "duplicate", "previous")}}
@@ -430,10 +450,10 @@ def induction_to_dict(probe) -> dict:
 COMPARE_SCHEMA = "attncli.compare/1"
 
 
-def compare_to_dict(cmp) -> dict:
+def compare_to_dict(cmp: Comparison) -> dict[str, Any]:
     """The JSON document for `attn compare`."""
 
-    def side(ex, i) -> dict:
+    def side(ex: Explanation, i: int) -> dict[str, Any]:
         return {
             "text": ex.text,
             "tokens": _tokens(ex.tokens),
@@ -465,7 +485,7 @@ def compare_to_dict(cmp) -> dict:
 PREDICT_SCHEMA = "attncli.predict/1"
 
 
-def predict_to_dict(pr) -> dict:
+def predict_to_dict(pr: Predicted) -> dict[str, Any]:
     """The JSON document for `attn predict`: the top tokens at each predicting position and,
     per layer, the head that attends most from it."""
     return {

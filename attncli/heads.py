@@ -10,7 +10,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from attncli.attention import Steps
+from attncli.attention import HeadSteps, Steps
 from attncli.errors import RoleError
 from attncli.explain import Explanation
 from attncli.lookup import find_one
@@ -89,8 +89,8 @@ class HeadPattern:
     pattern: str  # a key of PATTERNS
     score: float  # the average weight that pattern holds
     link: Link | None  # the largest weight between two different, real (non-special) words
-    sink: Sink | None = None  # the token it parks on, when pattern is "sink"
-    roles: Roles | None = None  # every role score, and the strongest role (roles.py)
+    sink: Sink | None  # the token it parks on, when pattern is "sink"
+    roles: Roles  # every role score, and the strongest role (roles.py)
 
 
 @dataclass(frozen=True)
@@ -322,7 +322,8 @@ def word_ids(text: str, tokens: list[Token]) -> np.ndarray:
     return ids
 
 
-def _head_pattern(ex: Explanation, hs, weights: np.ndarray) -> tuple[str, float, Sink | None]:
+def _head_pattern(ex: Explanation, hs: HeadSteps, weights: np.ndarray
+                  ) -> tuple[str, float, Sink | None]:
     name, score = pattern(weights, cross=ex.cross)
     sink = attention_sink(weights, ex.keys.tokens, hs.steps.mask)
     # a sink on the first or last token is that pattern told more exactly; it gives way only
@@ -332,7 +333,7 @@ def _head_pattern(ex: Explanation, hs, weights: np.ndarray) -> tuple[str, float,
     return name, score, None
 
 
-def head_roles(ex: Explanation, hs) -> Roles:
+def head_roles(ex: Explanation, hs: HeadSteps) -> Roles:
     """One head's role scores (roles.role_scores) over the keys' tokens, its mask respected."""
     return role_scores(hs.steps.weights, ex.keys.tokens, ex.keys.text, hs.steps.mask, ex.cross)
 
@@ -341,8 +342,7 @@ def by_role(ov: Overview, role: str) -> list[HeadPattern]:
     """The heads whose strongest role is `role` (a key of ROLES), highest score first, then
     in grid order."""
     check_role(role)
-    found = [p for row in ov.patterns for p in row if p.roles is not None
-             and p.roles.role == role]
+    found = [p for row in ov.patterns for p in row if p.roles.role == role]
     return sorted(found, key=lambda p: -p.roles.score)
 
 
@@ -355,15 +355,16 @@ def check_role(role: str) -> None:
 
 def best_for(ov: Overview, role: str) -> HeadPattern | None:
     """The head with the highest score for `role` (None if no head has one)."""
-    scored = [p for row in ov.patterns for p in row
-              if p.roles is not None and p.roles.scores[role] is not None]
-    return max(scored, key=lambda p: p.roles.scores[role], default=None)
+    scored = [(score, p) for row in ov.patterns for p in row
+              if (score := p.roles.scores[role]) is not None]
+    best = max(scored, key=lambda sp: sp[0], default=None)
+    return None if best is None else best[1]
 
 
 def role_counts(ov: Overview) -> list[tuple[str, int]]:
     """(role, heads) for each strongest role the heads show, most heads first, then ROLES'
     order ("mixed" last)."""
-    counts = Counter(p.roles.role for row in ov.patterns for p in row if p.roles is not None)
+    counts = Counter(p.roles.role for row in ov.patterns for p in row)
     order = [*ROLES, "mixed"]
     return sorted(counts.items(), key=lambda c: (-c[1], order.index(c[0])))
 
@@ -418,7 +419,7 @@ def overview(ex: Explanation, src_word: str | None = None, dst_word: str | None 
                 links.append(replace(found, layer=hs.layer, head=hs.head))
         patterns[row[hs.layer]].append(HeadPattern(hs.layer, hs.head, name, score, best, sink,
                                                    roles))
-    if src_word is None:
+    if src_word is None or dst_word is None:  # both, checked above
         links.sort(key=lambda link: -link.specificity)
         return Overview(ex, layers, heads, None, None, None, links[:top], patterns)
 

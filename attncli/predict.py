@@ -21,7 +21,7 @@ from attncli.explain import MAX_TOKENS, check_token_count
 from attncli.tokens import Token
 
 if TYPE_CHECKING:
-    from attncli.models.base import Progress
+    from attncli.models.base import Model, Progress
 
 MASK_TOKENS = ("[MASK]", "<mask>")  # BERT's and RoBERTa's
 
@@ -74,7 +74,7 @@ class Predicted:
         return [p.position for p in self.predictions]
 
 
-def mask_positions(model, tokens: list[Token]) -> list[int]:
+def mask_positions(model: Model, tokens: list[Token]) -> list[int]:
     """Where a masked LM's mask tokens sit in the text; refused when there are none."""
     ids = {i for name in MASK_TOKENS if (i := model.tokenizer.token_to_id(name)) is not None}
     if not ids:
@@ -95,7 +95,7 @@ def softmax(row: np.ndarray) -> np.ndarray:
     return attention.softmax(row[None, :].astype(np.float64))[0]
 
 
-def top_k(model, logits: np.ndarray, k: int) -> list[Candidate]:
+def top_k(model: Model, logits: np.ndarray, k: int) -> list[Candidate]:
     """The k largest logits of one position (ties: the lower id first)."""
     probs = softmax(logits)  # (vocab,)
     k = min(k, logits.size)
@@ -123,7 +123,7 @@ def strongest_heads(weights: list[np.ndarray], position: int) -> list[HeadPick]:
     return picks
 
 
-def predict(text: str, model, top: int = 5, max_tokens: int = MAX_TOKENS,
+def predict(text: str, model: Model, top: int = 5, max_tokens: int = MAX_TOKENS,
             progress: Progress | None = None) -> Predicted:
     """Run the whole model on text; the top tokens at each predicting position. progress is
     told of each layer run (Model.forward)."""

@@ -185,15 +185,15 @@ def strongest(scores: dict[str, float | None], even: dict[str, float | None]
     baseline. With none: "broad" when broad reaches BROAD_ABOVE, else "mixed" with the
     largest score of a role.
     """
-    lift = {}
+    lift: dict[str, tuple[float, float]] = {}  # role: (its lift, its score)
     for name in ROLES:
         s, u = scores[name], even[name]
         if name == "broad" or s is None or u is None or s < HOLDS:
             continue
-        lift[name] = (s - u) / (1 - u) if u < 1 else 0.0
+        lift[name] = ((s - u) / (1 - u) if u < 1 else 0.0, s)
     if lift:
-        name = max(lift, key=lambda r: lift[r])  # ties: ROLES' order
-        return name, float(scores[name])
+        name = max(lift, key=lambda r: lift[r][0])  # ties: ROLES' order
+        return name, float(lift[name][1])
     broad = scores["broad"]
     if broad is not None and broad >= BROAD_ABOVE:
         return "broad", broad

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from tokenizers import Tokenizer, pre_tokenizers
 from tokenizers.models import WordLevel
@@ -89,7 +90,7 @@ def expansion(tokenizer: Tokenizer) -> int:
     any other at most one."""
     import json
 
-    def state(part: object) -> dict:
+    def state(part: Any) -> dict[str, Any]:  # a normalizer, pre-tokenizer or model
         if part is None:
             return {}
         try:
@@ -147,7 +148,7 @@ def _charsmap_factor(charsmap: object) -> int:
 def _pre_tokenizer_factor(spec: dict) -> int:
     """The most characters a pre-tokenizer makes of one: ByteLevel one per UTF-8 byte and
     a space, Metaspace a mark before a word; the rest only split."""
-    kind = spec.get("type")
+    kind = spec.get("type", "")
     if kind == "Sequence":
         return math.prod(_pre_tokenizer_factor(p) for p in spec.get("pretokenizers") or [])
     return {"ByteLevel": 5, "Metaspace": 2}.get(kind, 1)
@@ -208,6 +209,8 @@ def encode(tokenizer: Tokenizer, text: str, *, special_tokens: bool = True,
 class _quiet_stderr:  # noqa: N801  (used as a context manager)
     """Standard error's file descriptor pointed at /dev/null for the while: a Rust panic
     prints its report there directly, past Python."""
+
+    saved: int | None  # the descriptor that was 2, None when there was none
 
     def __enter__(self) -> None:
         import os

@@ -218,7 +218,7 @@ def test_the_explorer_edits_to_the_pronoun_sentence_with_its_weights() -> None:
             for _ in range(9):  # the query moves down to "it", token 9
                 await pilot.press("down")
             await pilot.pause()
-            return app.session.text, app.labels, app.query, app.session.ex
+            return app.session.text, app.labels, app.query_row, app.session.ex
 
     text, labels, query, ex = asyncio.run(go())
     assert text == PRONOUN and len(labels) == 12 and labels[query] == "it"

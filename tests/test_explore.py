@@ -121,7 +121,7 @@ def test_the_grid_holds_each_heads_weight_and_baseline() -> None:
 
 def test_down_three_times_is_tired_giving_animal_64_6_percent() -> None:
     def check(app, _):
-        assert app.query == 3 and app.key == 1  # the key follows to its largest: animal
+        assert app.query_row == 3 and app.key == 1  # the key follows to its largest: animal
         assert "64.6%" in key_line(app, 1) and "animal" in key_line(app, 1)
         body = str(app.query_one("#pair-body").render())
         assert "“tired” → “animal”" in body and "weight 0.6460 (64.6%)" in body
@@ -132,7 +132,7 @@ def test_down_three_times_is_tired_giving_animal_64_6_percent() -> None:
 
 def test_tab_then_arrows_pick_the_key() -> None:
     def check(app, _):
-        assert (app.query, app.key) == (3, 3)
+        assert (app.query_row, app.key) == (3, 3)
         assert "“tired” → “tired”" in str(app.query_one("#pair-body").render())
 
     drive(animal(), "down", "down", "down", "tab", "down", "down", check=check)
@@ -151,7 +151,7 @@ def test_arrows_and_brackets_move_heads_and_layers() -> None:
 
 def test_the_bars_follow_the_head() -> None:
     def check(app, _):
-        w = app.session.head(app.layer, app.head).steps.weights[app.query]
+        w = app.session.head(app.layer, app.head).steps.weights[app.query_row]
         return [f"{100 * x:5.1f}%" in key_line(app, j) for j, x in enumerate(w)]
 
     assert all(drive(model(), "down", "right", "right_square_bracket", check=check))
@@ -220,7 +220,7 @@ def test_e_edits_the_sentence_and_works_it_out_again() -> None:
             await pilot.press("enter")
             await app.workers.wait_for_complete()
             await pilot.pause()
-            return app.session.text, app.labels, app.query
+            return app.session.text, app.labels, app.query_row
 
     text, labels, query = asyncio.run(go())
     assert text == "The cat was tired" and labels == ["The", "cat", "was", "tired"]
@@ -295,7 +295,7 @@ def test_clicking_a_token_makes_it_the_query() -> None:
         async with app.run_test(size=(80, 24)) as pilot:
             await pilot.click("#queries", offset=(3, 4))  # the fourth option: "tired"
             await pilot.pause()
-            return app.query
+            return app.query_row
 
     assert asyncio.run(go()) == 3
 
@@ -354,8 +354,8 @@ def test_the_strongest_key_stays_in_view() -> None:
             for move in ["right", "left"]:
                 for _ in range(len(app.labels)):
                     await pilot.pause()
-                    best = int(app.steps.weights[app.query].argmax())
-                    seen.append((app.head, app.query, best, app.key, visible_keys(app)))
+                    best = int(app.steps.weights[app.query_row].argmax())
+                    seen.append((app.head, app.query_row, best, app.key, visible_keys(app)))
                     await pilot.press("down")
                 await pilot.press(move)
         return seen
@@ -371,7 +371,7 @@ def test_the_strongest_key_stays_in_view() -> None:
 
 def test_a_new_head_brings_its_strongest_key_into_view() -> None:
     def check(app, _):
-        return int(app.steps.weights[app.query].argmax()), visible_keys(app)
+        return int(app.steps.weights[app.query_row].argmax()), visible_keys(app)
 
     for keys in (("down", "down", "right"), ("down", "down", "right_square_bracket")):
         best, shown = drive(Explorer(session_for(LONG, heads=4)), *keys, check=check)
@@ -382,7 +382,7 @@ def test_a_decoder_opens_on_an_unmasked_pair() -> None:
     def check(app, _):
         s = app.steps
         body = str(app.query_one("#pair-body").render())
-        return app.query, app.key, bool(s.mask[app.query, app.key]), len(app.labels), body
+        return app.query_row, app.key, bool(s.mask[app.query_row, app.key]), len(app.labels), body
 
     decoder = Explorer(session_for(TIRED, model=GPT2), source="gpt2")
     query, key, masked, n, body = drive(decoder, check=check)
@@ -395,7 +395,7 @@ def test_a_decoder_opens_on_an_unmasked_pair() -> None:
 
 def test_under_a_mask_the_key_follows_only_to_keys_the_query_sees() -> None:
     def check(app, _):
-        return app.query, app.key
+        return app.query_row, app.key
 
     decoder = Explorer(session_for(TIRED, model=GPT2), source="gpt2")
     assert drive(decoder, "home", check=check) == (0, 0)  # the first sees only itself
@@ -630,9 +630,9 @@ def test_the_summary_names_the_mask_that_hides_the_key() -> None:
     app = Explorer(session_for(TIRED, model=gemma2), source="gemma2", layer=0)
 
     def check(app, _):
-        app.query, app.key = 4, 0  # "tired" and "<s>", 4 places back: outside the window of 4
+        app.query_row, app.key = 4, 0  # "tired" and "<s>", 4 places back: outside the window of 4
         window = str(app.pair_view().renderables[0])
-        app.query, app.key = 1, 4  # "The" and the later "tired"
+        app.query_row, app.key = 1, 4  # "The" and the later "tired"
         return window, str(app.pair_view().renderables[0])
 
     window, later = drive(app, check=check)

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Mapping
 
 M_TRIM_THRESHOLD = -1  # glibc's mallopt parameters (malloc.h)
 M_MMAP_THRESHOLD = -3
@@ -28,11 +29,11 @@ USER_SETTINGS = ("GLIBC_TUNABLES", "MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESH
 _done = False
 
 
-def keep_freed_memory(environ: dict[str, str] | None = None) -> bool:
+def keep_freed_memory(environ: Mapping[str, str] | None = None) -> bool:
     """Ask glibc's malloc to keep what is freed (see the module's docstring). Whether it did."""
     global _done
-    environ = os.environ if environ is None else environ
-    if _done or not sys.platform.startswith("linux") or any(k in environ for k in USER_SETTINGS):
+    env: Mapping[str, str] = os.environ if environ is None else environ
+    if _done or not sys.platform.startswith("linux") or any(k in env for k in USER_SETTINGS):
         return False
     _done = True
     try:

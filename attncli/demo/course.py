@@ -328,9 +328,14 @@ def _bank(precision: int) -> list[Screen]:
 
 def _side_by_side(blocks: Iterable[RenderableType]) -> RenderableType:
     """Tables next to each other where the width allows, one under another where not."""
-    from attncli.render.widgets import Flow
+    from attncli.render.widgets import Bars, Flow, Matrix
 
-    return Flow(list(blocks), gap=4, row_gap=1)
+    tables: list[Matrix | Bars] = []
+    for block in blocks:
+        if not isinstance(block, (Matrix, Bars)):  # only these know their widths
+            raise TypeError(f"not a table or a bar chart: {block!r}")
+        tables.append(block)
+    return Flow(tables, gap=4, row_gap=1)
 
 
 def _last(block: RenderableType) -> RenderableType:

@@ -360,6 +360,11 @@ def own_sentence_part(text: str, weights: str | Path | None, model: str | None, 
                 f"times the weight it gets: '{word(e, pr.key)}' adds {number(pr.weight, 3)} × "
                 "its value row.")
 
+    def bars(e: Explanation, i: int) -> Bars:
+        """Where query i looks in the first head, its masked keys marked."""
+        s = e.heads[0].steps
+        return Bars(e.labels[i], e.labels, s.weights[i], None if s.mask is None else s.mask[i])
+
     qkv = ("qkv",) if model is not None else ("w", "qkv")
     return [
         Screen(part, "What runs", source_words,
@@ -379,10 +384,7 @@ def own_sentence_part(text: str, weights: str | Path | None, model: str | None, 
                                                                    key=link().key)),
                         *numbers(ex, "softmax", precision=precision)()]),
         Screen(part, "Where it looks", bars_words,
-               lambda: [Bars(ex().labels[link().query], ex().labels,
-                             ex().heads[0].steps.weights[link().query],
-                             None if ex().heads[0].steps.mask is None
-                             else ex().heads[0].steps.mask[link().query])]),
+               lambda: [bars(ex(), link().query)]),
         Screen(part, "Step 5: the weighted sum of values", output_words,
                lambda: without_headings(render_pair.pair_output(ex(), link(), precision))),
     ]

@@ -1,6 +1,6 @@
 """`attn explore`: pick a query and a key, and watch the bars and the pair view follow.
 
-State is four reactive numbers (query, key, layer, head); their watchers redraw what depends
+State is four reactive numbers (query_row, key, layer, head); their watchers redraw what depends
 on them. Every number comes from the Session (explain's own results), drawn by the views of
 `attn explain` and `attn heads`: nothing here computes attention.
 """
@@ -12,7 +12,7 @@ from pathlib import Path
 from rich.cells import cell_len
 from rich.console import Group, RenderableType
 from rich.text import Text
-from textual import events, work
+from textual import events, on, work
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
@@ -51,7 +51,8 @@ class KeyList(OptionList):
     def on_resize(self, event: events.Resize) -> None:
         self.post_message(self.Placed())
 
-    def on_show(self, event: events.Show) -> None:
+    @on(events.Show)  # not on_show: OptionList's on_show takes no event, so cannot share its name
+    def _shown(self, event: events.Show) -> None:
         event.prevent_default()  # not OptionList's own scroll to the highlighted key
         self.post_message(self.Placed())
 
@@ -76,7 +77,7 @@ class Explorer(App[None]):
         Binding("q", "quit", "quit"),
     ]
 
-    query: reactive[int] = reactive(0)
+    query_row: reactive[int] = reactive(0)  # not `query`: that is DOMNode.query()
     key: reactive[int] = reactive(0)
     layer: reactive[int] = reactive(0)
     head: reactive[int] = reactive(0)
@@ -108,7 +109,7 @@ class Explorer(App[None]):
 
     def on_mount(self) -> None:
         self.fit_screen()
-        self.set_reactive(Explorer.query, self.opening_query())
+        self.set_reactive(Explorer.query_row, self.opening_query())
         self.fill_lists()
         self.query_one("#queries", OptionList).focus()
         self.ready = True
@@ -134,7 +135,7 @@ class Explorer(App[None]):
     def fill_lists(self) -> None:
         """The token lists of the current sentence (the key list's prompts carry the bars)."""
         n = len(self.labels)
-        self.set_reactive(Explorer.query, min(self.query, n - 1))
+        self.set_reactive(Explorer.query_row, min(self.query_row, n - 1))
         self.set_reactive(Explorer.key, min(self.key, n - 1))
         digits = len(str(n - 1))
         width = max(len(token_label(lab)) for lab in self.labels) + digits + 1
@@ -144,14 +145,14 @@ class Explorer(App[None]):
         queries.styles.width = width + 6  # its border, padding and scroll bar
         keys = self.query_one("#keys", OptionList)
         keys.set_options(self.key_prompts())
-        queries.highlighted, keys.highlighted = self.query, self.key
+        queries.highlighted, keys.highlighted = self.query_row, self.key
 
     def key_prompts(self) -> list[Text]:
         """One line per key: its name, the query's bar over it and the weight, or — where the
         mask hides it. The bars fill the key list's width."""
         s = self.steps
-        w = s.weights[self.query]
-        masked = None if s.mask is None else s.mask[self.query]
+        w = s.weights[self.query_row]
+        masked = None if s.mask is None else s.mask[self.query_row]
         names = [token_label(lab) for lab in self.labels]
         width = max(cell_len(name) for name in names)
         cells = self.bar_cells(width)
@@ -188,7 +189,7 @@ class Explorer(App[None]):
         """Scroll the key list so the key the query gives most weight is in view, with the
         chosen key too when both fit."""
         keys = self.query_one("#keys", OptionList)
-        best, height = int(self.steps.weights[self.query].argmax()), keys.scrollable_size.height
+        best, height = int(self.steps.weights[self.query_row].argmax()), keys.scrollable_size.height
         if not height:
             return
         top, bottom = min(best, self.key), max(best, self.key)
@@ -213,7 +214,7 @@ class Explorer(App[None]):
 
     def pair_view(self) -> RenderableType:
         """The pair view for the query and the key: a one-line summary, then every sum."""
-        ex, pr = self.session.ex, self.session.pair(self.layer, self.head, self.query, self.key)
+        ex, pr = self.session.ex, self.session.pair(self.layer, self.head, self.query_row, self.key)
         a, b = token_label(ex.labels[pr.query]), token_label(ex.labels[pr.key])
         p = self.precision
         if pr.reason is not None:
@@ -246,12 +247,12 @@ class Explorer(App[None]):
     # ---------------------------------------------------------------- the state
 
     def on_option_list_option_highlighted(self, event: OptionList.OptionHighlighted) -> None:
-        if event.option_list.id == "queries" and event.option_index != self.query:
-            self.query = event.option_index
+        if event.option_list.id == "queries" and event.option_index != self.query_row:
+            self.query_row = event.option_index
         elif event.option_list.id == "keys" and event.option_index != self.key:
             self.key = event.option_index
 
-    def watch_query(self) -> None:
+    def watch_query_row(self) -> None:
         if self.ready:
             self.say("")
             self.follow_query()
@@ -262,11 +263,11 @@ class Explorer(App[None]):
         """A new query: the key list follows it to the key it gives most weight among those
         it sees, itself aside (Tab, then ↑/↓ picks another); itself when it sees no other."""
         s = self.steps
-        w = s.weights[self.query].copy()
-        w[self.query] = -1.0
+        w = s.weights[self.query_row].copy()
+        w[self.query_row] = -1.0
         if s.mask is not None:
-            w[s.mask[self.query]] = -1.0
-        best = int(w.argmax()) if w.max() >= 0 else self.query
+            w[s.mask[self.query_row]] = -1.0
+        best = int(w.argmax()) if w.max() >= 0 else self.query_row
         if best != self.key:
             self.set_reactive(Explorer.key, best)
             self.query_one("#keys", OptionList).highlighted = best
@@ -343,11 +344,11 @@ class Explorer(App[None]):
             return
         after = self.steps
         text = Text(f"{what}. Layer {self.layer}, head {self.head}: ", no_wrap=False)
-        text.append_text(self.moved(before, after, self.query, self.key))
+        text.append_text(self.moved(before, after, self.query_row, self.key))
         i, j, by = largest_change(before, after)
         if by == 0:
             text.append("; no weight of this head changed.")
-        elif (i, j) == (self.query, self.key):
+        elif (i, j) == (self.query_row, self.key):
             text.append(", the largest change in this head.")
         else:
             text.append("; the largest change: ")
@@ -373,8 +374,8 @@ class Explorer(App[None]):
     # ---------------------------------------------------------------- the other screens
 
     def action_grid(self) -> None:
-        weights, base = self.session.grid(self.query, self.key)
-        a, b = token_label(self.labels[self.query]), token_label(self.labels[self.key])
+        weights, base = self.session.grid(self.query_row, self.key)
+        a, b = token_label(self.labels[self.query_row]), token_label(self.labels[self.key])
 
         def jump(choice: tuple[int, int] | None) -> None:
             if choice is not None:
@@ -419,7 +420,7 @@ class Explorer(App[None]):
     def after_rebuild(self, text: str) -> None:
         self.session.retext(text)
         self.say("")
-        self.set_reactive(Explorer.query, self.opening_query())
+        self.set_reactive(Explorer.query_row, self.opening_query())
         self.set_reactive(Explorer.key, 0)
         self.fill_lists()
         self.follow_query()

@@ -3,6 +3,8 @@ and the sentence editor (e). Each shows what the explorer hands it and returns a
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from rich.console import RenderableType
 from rich.text import Text
 from textual.app import ComposeResult
@@ -12,6 +14,10 @@ from textual.screen import ModalScreen
 from textual.widgets import DataTable, Input, Static
 
 from attncli.render.heads import ROLE_CODES, ROLE_NAMES
+
+if TYPE_CHECKING:
+    import numpy as np
+    from textual import events
 
 KEYS = (  # each line fits an 80-column terminal, in its box
     ("↑ / ↓", "the query token (after Tab, the key token)"),
@@ -35,7 +41,7 @@ class GridScreen(ModalScreen[tuple[int, int] | None]):
 
     BINDINGS = [Binding("escape,q,g", "close", "close")]
 
-    def __init__(self, layers: list[int], heads: list[int], weights, base,
+    def __init__(self, layers: list[int], heads: list[int], weights: np.ndarray, base: np.ndarray,
                  at: tuple[int, int], a: str, b: str,
                  roles: list[list[tuple[str, float]]] | None = None) -> None:
         super().__init__()
@@ -130,7 +136,7 @@ class KeysScreen(ModalScreen[None]):
         lines.append("\nthe mouse works too: click a token, or a cell of the grid", style="dim")
         yield Static(lines, id="keys-box")
 
-    def on_key(self, event) -> None:
+    def on_key(self, event: events.Key) -> None:
         event.prevent_default()  # the key only closes the list: q does not also quit
         event.stop()
         self.dismiss(None)

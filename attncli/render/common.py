@@ -53,6 +53,7 @@ def hidden_because(r: MaskReason, a: str, b: str) -> str:
     if r.kind == CAUSAL:
         return f"“{b}” comes after “{a}”, and the causal mask hides later tokens"
     if r.kind == SLIDING_WINDOW:
+        assert r.window is not None  # masks.py gives every SLIDING_WINDOW reason its window
         return (f"“{b}” is {r.distance} places before “{a}”, and this layer's sliding window "
                 f"of {r.window} hides keys {r.window} or more places back (a query sees "
                 f"itself and the {r.window - 1} tokens before it)")

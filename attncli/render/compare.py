@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from rich.console import Console, ConsoleOptions, Group, RenderableType, RenderResult
 from rich.rule import Rule
 from rich.table import Table
@@ -11,6 +13,9 @@ from attncli.compare import Comparison
 from attncli.render.explain import head_title
 from attncli.render.widgets import BAR_WIDTH, Bars, number
 from attncli.safe_text import visible
+
+if TYPE_CHECKING:
+    import numpy as np
 
 
 class _Pair:
@@ -33,7 +38,7 @@ class _Pair:
         yield grid
 
 
-def _row(mask, i: int):
+def _row(mask: np.ndarray | None, i: int) -> np.ndarray | None:
     return None if mask is None else mask[i]
 
 

@@ -18,6 +18,7 @@ from attncli.files import atomic_write, check_folder, make_folder, wants_dir
 
 if TYPE_CHECKING:  # rich is imported only when something is drawn (start-up time)
     from rich.console import Console, RenderableType
+    from rich.terminal_theme import TerminalTheme
 
 KINDS = ("svg", "html", "txt")
 
@@ -65,7 +66,7 @@ def console(*, record: bool = False, width: int | None = None) -> Console:
 
     plain = os.environ.get("NO_COLOR", "") != ""
     return Screen(highlight=False, emoji=False, markup=False, record=record, width=width,
-                  **({"color_system": None} if plain else {}))
+                  color_system=None if plain else "auto")
 
 
 def show(renderable: RenderableType, exports: Exports | None = None,
@@ -265,7 +266,7 @@ def _export(out: Console, kind: str, title: str = "attn") -> str:
     return out.export_text(clear=False)
 
 
-def _light_theme():
+def _light_theme() -> TerminalTheme:
     """Terminal colours that read on the HTML page's white: rich's own default theme uses
     pure bright green (#00ff00) for rules and bright yellow, which do not."""
     from rich.terminal_theme import TerminalTheme

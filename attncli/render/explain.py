@@ -11,9 +11,10 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
-from rich.console import Group, RenderableType
+from rich.console import Group, JustifyMethod, RenderableType
 from rich.rule import Rule
 from rich.table import Table
 from rich.text import Text
@@ -49,6 +50,10 @@ from attncli.render.widgets import (
 from attncli.safe_text import SPACE_LEGEND, SPACE_MARK, space_marked, visible
 from attncli.sections import SECTIONS
 
+if TYPE_CHECKING:
+    from attncli.flow import Gap
+    from attncli.heads import Sink
+
 HEAD_SECTIONS = set(SECTIONS) - {"tokens", "x", "joined"}  # the sections drawn once per head
 MAX_CHARTS = 8  # without focus rows, a longer text gets charts for its first MAX_CHARTS tokens
 MODEL_CHARTS = 4  # a real model's view is taller (more tokens, more layers): fewer charts
@@ -66,7 +71,7 @@ def _x_step(ex: Explanation) -> Group:
                  "normalised first where the model does that.")
 
 
-def _projection_text(s) -> str:
+def _projection_text(s: Steps) -> str:
     """Step 2b's formula as this head really computed it: biases and RoPE where present."""
     def term(m: str, b: np.ndarray | None) -> str:
         return f"{m} = X·W_{m}" + (f" + b_{m}" if b is not None else "")
@@ -181,8 +186,9 @@ def tokens_table(ex: Explanation, name: str = "Tokens", hint: str = "") -> Group
               else visible(str(ex.config.tokenizer)))
     title = Text(f"{name} ({source})", style="bold", no_wrap=True, overflow="ellipsis")
     table = Table(box=None, padding=(0, 1))
-    for name, justify in (("#", "right"), ("token", "left"), ("id", "right"),
-                          ("start", "right"), ("end", "right")):
+    columns: tuple[tuple[str, JustifyMethod], ...] = (
+        ("#", "right"), ("token", "left"), ("id", "right"), ("start", "right"), ("end", "right"))
+    for name, justify in columns:
         table.add_column(name, justify=justify, no_wrap=True)
     for i, t in enumerate(ex.tokens[:MAX_ROWS]):
         table.add_row(str(i), Text(cut_label(space_marked(t.text))), str(t.id), str(t.start),
@@ -211,7 +217,7 @@ def scores_redo(s: Steps, precision: int) -> bool:
                                                       strict=True))
 
 
-def _mask_legend(s, rows: Sequence[int] | None = None) -> Text:
+def _mask_legend(s: Steps, rows: Sequence[int] | None = None) -> Text:
     """The masked entries' legend: the reasons in the rows a matrix draws, or in those given."""
     found = kinds(s, MAX_ROWS) if rows is None else sorted(
         {k for i in rows for k in row_kinds(s, i)}, key=ORDER.index)
@@ -269,7 +275,7 @@ def _head(
                                       precision) for name, names, b in biases]))
     if "qkv" in show:
         parts.append(_step("Step 2b · Queries, keys and values", _projection_text(s)))
-        if s.q_unrotated is not None:
+        if s.q_unrotated is not None and s.k_unrotated is not None:  # RoPE keeps both
             parts.append(Flow([
                 Matrix(f"Q before RoPE ({n}×{d_k})", labels, qn, s.q_unrotated, precision),
                 Matrix(f"K before RoPE ({m}×{d_k})", keys, kn, s.k_unrotated, precision),
@@ -309,6 +315,7 @@ def _head(
         if s.capped is None and s.score_bias is None:
             parts.append(square(f"Scaled ({n}×{m})", s.logits))
         if s.capped is not None:
+            assert s.uncapped is not None  # a capped run keeps the scores before the cap
             parts.append(square(f"Scaled ({n}×{m})", s.uncapped))
             parts.append(_step(f"Step 4a′ · Soft-capped = {s.softcap:g} · tanh(scaled / "
                                f"{s.softcap:g})",
@@ -375,14 +382,14 @@ NORM_BARS = ("Each bar is a norm-based share, not the attention weight α_ij: "
              "the output through this head (Kobayashi et al. 2020).")
 
 
-def _gap_text(ex: Explanation, gap) -> Text:
+def _gap_text(ex: Explanation, gap: Gap) -> Text:
     """The sentence on a head's largest gap between weight and norm share, with both."""
     return Text(f"“{_word(ex.keys, gap.token)}” gets {100 * gap.weight:.0f}% of this head's "
                 f"weight but {100 * gap.norm:.0f}% of its norm (averages over the tokens that "
                 "may see it): attention weight is not importance.", style="yellow")
 
 
-def _sink_text(ex: Explanation, sink) -> Text:
+def _sink_text(ex: Explanation, sink: Sink) -> Text:
     """One line naming an attention sink, with the numbers the weights matrix shows."""
     who = _word(ex, sink.token)
     return Text(f"Attention sink: {sink.rows} of {sink.of} tokens give more than half "
@@ -394,6 +401,7 @@ def _sink_text(ex: Explanation, sink) -> Text:
 def _joined(ex: Explanation, precision: int) -> list[RenderableType]:
     """Step 6: every head's output side by side, then W_O mixes them into d_model numbers."""
     j = ex.joined
+    assert j is not None  # called only for a run that joined its heads
     labels = ex.labels
     dims, _, vd = _dims(ex)
     heads = j.concat.shape[1] // len(vd)

@@ -14,6 +14,7 @@ from attncli.induction import Probe
 from attncli.render.widgets import Bars
 from attncli.roles import BROAD_ABOVE, HOLDS, ROLES
 from attncli.safe_text import SPACE_LEGEND, SPACE_MARK, SPACE_MARKERS, space_marked, visible
+from attncli.tokens import Token
 
 SHADES = (" ", "░", "▒", "▓", "█")  # weight 0–0.1, 0.1–0.3, 0.3–0.5, 0.5–0.7, 0.7–1
 CODES = {"self": "S", "previous": "P", "next": "N", "first": "F", "last": "L", "sink": "K",
@@ -77,7 +78,7 @@ class Grid:
         yield from self.lines(options.max_width)
 
 
-def token_label(text: str, token) -> tuple[str, bool]:
+def token_label(text: str, token: Token) -> tuple[str, bool]:
     """How the view names a token, and whether that name carries a ␣ mark.
 
     The piece of the text it covers, without the spaces around it ("animal", not " animal",
@@ -146,6 +147,7 @@ class PairRows:
 
 
 def _pair(ov: Overview, label: _Labels) -> list[RenderableType]:
+    assert ov.src is not None and ov.dst is not None and ov.grid is not None  # a pair's view
     src, dst = label(ov.src), label(ov.dst, key=True)
     masked = any(hs.steps.mask is not None for hs in ov.ex.heads)
     who = ("every target token (its queries)" if ov.ex.cross
@@ -183,11 +185,12 @@ def _sinks(ov: Overview, label: _Labels) -> list[Text]:
 
 def _offsets(ov: Overview) -> list[Text]:
     """The k of each head the grid marks O."""
-    found = [p for row in ov.patterns for p in row if p.roles and p.roles.role == "offset"]
+    found = [(k, p) for row in ov.patterns for p in row
+             if p.roles.role == "offset" and (k := p.roles.k) is not None]
     if not found:
         return []
-    return [Text("O: " + ", ".join(f"k = {p.roles.k:+d} in layer {p.layer} head {p.head}"
-                                   for p in found) + ".")]
+    return [Text("O: " + ", ".join(f"k = {k:+d} in layer {p.layer} head {p.head}"
+                                   for k, p in found) + ".")]
 
 
 def _patterns(ov: Overview, label: _Labels) -> list[RenderableType]:
@@ -229,6 +232,7 @@ def role_list(ov: Overview, role: str, heads: list[HeadPattern],
         parts.append(Text("None."))
         if best is not None:
             score = best.roles.scores[role]
+            assert score is not None  # best_for picks a head with a score for role
             why = (f"below the {100 * HOLDS:.0f}% a role needs" if score < HOLDS else
                    f"there {ROLE_NAMES[best.roles.role]} rises further above its even-spread "
                    "score")
@@ -358,7 +362,8 @@ def rollout_view(ex: Explanation, ro: Rollout) -> Group:
     return Group(*parts)
 
 
-def _score_grid(title: str, grid, layers: list[int], heads: list[int]) -> list[RenderableType]:
+def _score_grid(title: str, grid: np.ndarray, layers: list[int], heads: list[int]
+                ) -> list[RenderableType]:
     cells = [[(shade(w), round(100 * w)) for w in row] for row in grid.tolist()]
     return [Text(title), Grid(layers, heads, cells, style="cyan")]
 

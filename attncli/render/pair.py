@@ -147,6 +147,7 @@ def scale_chain(pr: Pair, precision: int, brief: bool = False) -> str:
         chain += (f"; {pr.softcap:g} · tanh({d} / {pr.softcap:g}) = "
                   f"{number(pr.capped, precision + 2)}")
     if pr.bias is not None:
+        assert pr.scaled is not None  # set wherever the pair is unmasked, as here
         chain += f"; + bias {number(pr.bias, precision + 2)} = {number(pr.scaled, precision + 2)}"
     return chain
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 from rich.console import Group, RenderableType
 from rich.rule import Rule
@@ -10,8 +12,11 @@ from rich.text import Text
 from attncli.render.widgets import Flow, Matrix, names, spaced
 from attncli.safe_text import visible
 
+if TYPE_CHECKING:
+    from attncli.weights import WeightSet
 
-def weight_set(ws, *, precision: int = 2) -> Group:
+
+def weight_set(ws: WeightSet, *, precision: int = 2) -> Group:
     """What a weights file holds: its description, embeddings table and each head's matrices."""
     dims = list(ws.dims) if ws.dims else names("d", ws.d_model)
     # W_Q's columns q0, q1, … and W_K's k0, k1, …, as explain labels them (or the file's names)

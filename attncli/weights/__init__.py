@@ -10,11 +10,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from attncli.errors import AttnError, Worded
 from attncli.tokens import Token
+
+if TYPE_CHECKING:
+    from hashlib import blake2b
 
 DECIMALS = 2  # seeded numbers are rounded so a person can redo the sums by hand
 
@@ -88,7 +92,7 @@ def check_sizes(d_model: int, d_k: int, d_v: int, heads: int) -> None:
         raise AttnError(problem)
 
 
-def _blake2b(data: bytes, digest_size: int):
+def _blake2b(data: bytes, digest_size: int) -> blake2b:
     """hashlib.blake2b, which is CPython's own _blake2 module (never OpenSSL's): imported from
     there directly, since importing hashlib loads OpenSSL, which slows every start-up."""
     try:

@@ -10,6 +10,7 @@ import json
 import math
 import re
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -92,6 +93,7 @@ def _from_json(path: Path, data: bytes) -> dict:
         raise AttnError(f"{path}: not valid JSON ({exc})") from None
     if not isinstance(doc, dict):
         raise AttnError(f"{path}: expected a JSON object with w_q, w_k and w_v")
+    mats: dict[str, Any]  # each of w_q, w_k, w_v: a matrix, a list of them, or None
     if "heads" in doc:
         heads = doc["heads"]
         if not isinstance(heads, list) or not heads or not all(isinstance(h, dict) for h in heads):
@@ -241,7 +243,7 @@ def _validate(path: Path, raw: dict) -> WeightSet:
         triples = [("w_q", w_q, "w_k", w_k, "w_v", w_v)]
     if len(triples) > MAX_HEADS:
         raise AttnError(f"{path}: {len(triples)} heads, more than the limit of {MAX_HEADS}")
-    heads = []
+    heads: list[HeadWeights] = []
     for nq, q, nk, k, nv, v in triples:
         mq, mk, mv = _matrix(path, nq, q), _matrix(path, nk, k), _matrix(path, nv, v)
         if mq.shape != mk.shape:
@@ -385,9 +387,10 @@ def dumps(ws: WeightSet, suffix: str) -> bytes:
         import io
 
         buf = io.BytesIO()
-        extra = {key: np.array(json.loads(v) if key != "description" else v)
-                 for key, v in meta.items()}
-        np.savez(buf, **arrays, **extra)
+        entries: dict[str, Any] = {**arrays, **{
+            key: np.array(json.loads(v) if key != "description" else v)
+            for key, v in meta.items()}}
+        np.savez(buf, **entries)
         return buf.getvalue()
     if suffix == ".safetensors":
         from safetensors.numpy import save
