@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
     from attncli.models.base import Progress
+    from attncli.roles import Sink
 
     # (queries' text, their tokens, keys' text and tokens when they differ: cross-attention)
     CheckWords = Callable[[str, list[Token], str | None, list[Token] | None], None]
@@ -100,7 +101,7 @@ class Explanation:
     pair: Pair | None = None  # one query-key pair worked out by hand (explain --from/--to)
     focus: tuple[int, ...] = ()  # the query tokens whose softmax is worked out term by term
     focus_rows: dict[tuple[int, int], list[RowSoftmax]] = field(default_factory=dict)
-    sinks: dict[tuple[int, int], object] = field(default_factory=dict)  # (layer, head) -> Sink
+    sinks: dict[tuple[int, int], Sink] = field(default_factory=dict)  # (layer, head) -> its sink
     # an encoder-decoder's decoder (explain --target): text and tokens above are the target's,
     # the queries; these are the source's, which cross-attention's keys and values come from
     source_text: str | None = None

@@ -14,7 +14,7 @@ from attncli.attention import HeadSteps, Steps
 from attncli.errors import RoleError
 from attncli.explain import Explanation
 from attncli.lookup import find_one
-from attncli.roles import ROLES, Roles, role_scores
+from attncli.roles import ROLES, Roles, Sink, role_scores
 from attncli.tokens import Token
 
 # What a head mostly does, judged by where its weight goes on average.
@@ -64,20 +64,6 @@ class Link:
         """How far the weight rises above its baseline (the weight, without a baseline)."""
         return self.weight - (self.baseline or 0.0)
 
-
-@dataclass(frozen=True)
-class Sink:
-    """An attention sink: most rows of a head park their weight on one token.
-
-    `token` is its index; `rows` of the `of` rows (queries) that had a choice give it more
-    than half their weight; `share` is the average weight it gets from the queries that may
-    see it (the baseline of that token).
-    """
-
-    token: int
-    rows: int
-    of: int
-    share: float
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from attncli.errors import AttnError, Worded
+from attncli.errors import AttnError, Say, Worded
 from attncli.tokens import Token
 
 if TYPE_CHECKING:
@@ -68,6 +68,11 @@ class WeightSet:
 SIZES = ("d_model", "d_k", "d_v", "heads")  # their roles (attncli.errors.ROLES), in order
 
 
+def _out_of_range(role: str, value: int, top: int) -> Say:
+    """The refusal of one size outside 1..top, naming its role."""
+    return lambda n: f"{n(role)} must be between 1 and {top}, got {value}"
+
+
 def size_problem(d_model: int, d_k: int, d_v: int, heads: int) -> Worded | None:
     """Why these sizes are refused (zero, negative or too large to be a lesson), or None.
     The message names each size by its role: a caller rewords it (the CLI with its options,
@@ -75,8 +80,7 @@ def size_problem(d_model: int, d_k: int, d_v: int, heads: int) -> Worded | None:
     for role, value, top in zip(SIZES, (d_model, d_k, d_v, heads),
                                 (MAX_D_MODEL, MAX_D_HEAD, MAX_D_HEAD, MAX_HEADS), strict=True):
         if not 1 <= value <= top:
-            return Worded(lambda n, role=role, value=value, top=top:
-                          f"{n(role)} must be between 1 and {top}, got {value}")
+            return Worded(_out_of_range(role, value, top))
     total = heads * d_model * (2 * d_k + d_v)
     if total > MAX_PARAMETERS:
         return Worded(lambda n: f"{heads} heads of {d_model}×{d_k}, {d_model}×{d_k} and "
