@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 from functools import cached_property
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 import numpy as np
 
@@ -18,7 +18,8 @@ from attncli.tokens import Token
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from attncli.models.base import Progress
+    from attncli.models.base import Model, Progress
+    from attncli.models.t5 import T5
     from attncli.roles import Sink
 
     # (queries' text, their tokens, keys' text and tokens when they differ: cross-attention)
@@ -305,7 +306,7 @@ def select(spec: str, count: int, what: str) -> list[int]:
     return sorted(set(out))
 
 
-def explain_model(text: str, model, layers: list[int], heads: list[int],
+def explain_model(text: str, model: Model, layers: list[int], heads: list[int],
                   max_tokens: int = MAX_TOKENS, join: bool = False,
                   float64: bool = False, target: str | None = None,
                   check_words: CheckWords | None = None,
@@ -320,8 +321,9 @@ def explain_model(text: str, model, layers: list[int], heads: list[int],
     source, source_text = None, None
     if target is not None:
         check_text(target)
-        source, source_text = model.source_tokens, text
-        text, tokens = target, model.target_tokens(target)
+        decoder = cast("T5", model)  # for_target's: an encoder-decoder's decoder
+        source, source_text = decoder.source_tokens, text
+        text, tokens = target, decoder.target_tokens(target)
     else:
         tokens = model.tokens(text)
     # the memory is weighed by model.run, which knows the dtype, layers and stacks it runs

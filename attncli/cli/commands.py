@@ -3,7 +3,7 @@
 # No `from __future__ import annotations` in the modules that declare commands: typer would
 # then evaluate every annotation string again at each start (about 8 ms of start-up).
 from dataclasses import replace
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -40,6 +40,9 @@ from attncli.cli.options import (
 from attncli.cli.roles import said, said_all
 from attncli.cli.weights import weights_app
 from attncli.errors import AttnError
+
+if TYPE_CHECKING:
+    from attncli.render.console import Exports
 
 # A bare `attn` or `attn weights` prints this help on stdout and exits 0 (see exits.py).
 app = typer.Typer(
@@ -336,7 +339,7 @@ def heads_cmd(
 
 def _induction(text: str | None, induction: bool, length: int | None, seed: int, top: int,
                model: str | None, revision: str | None, max_tokens: int, as_json: bool,
-               exports, given: tuple) -> None:
+               exports: "Exports | None", given: tuple[tuple[str, object], ...]) -> None:
     """`attn heads --induction`: the repeated-random-token probe over every head."""
     from attncli import induction as probe_
 

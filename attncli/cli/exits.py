@@ -19,7 +19,8 @@ import re
 import shlex
 import sys
 import traceback
-from typing import Annotated, NoReturn
+from collections.abc import Sequence
+from typing import Annotated, Any, NoReturn
 
 import typer
 from typer.core import TyperGroup
@@ -47,14 +48,16 @@ class HelpGroup(TyperGroup):
 class AttnGroup(HelpGroup):
     """Turns every user mistake into one line on stderr and exit code 2."""
 
-    def invoke(self, ctx: typer.Context):  # type: ignore[override]  # as parse_args
+    def invoke(self, ctx: typer.Context) -> Any:  # type: ignore[override]  # as parse_args
         try:
             return super().invoke(ctx)
         except BrokenPipeError:  # `attn … | head` closed the pipe: not an error of ours
             _quiet_stdout()
             raise SystemExit(0) from None  # before typer turns it into exit code 1
 
-    def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
+    def main(self, args: Sequence[str] | None = None, prog_name: str | None = None,  # type: ignore[override]  # noqa: E501
+             complete_var: str | None = None, standalone_mode: bool = True,
+             **extra: Any) -> Any:
         args = list(sys.argv[1:] if args is None else args)
         # --debug works anywhere before a "--" (the README and the hint say `--debug`)
         end = args.index("--") if "--" in args else len(args)
@@ -173,7 +176,7 @@ def _shell_values(args: list[str]) -> list[str]:
     return out
 
 
-def _complete(ctx: typer.Context, param: typer.CallbackParam, value: str | None):
+def _complete(ctx: typer.Context, param: typer.CallbackParam, value: str | None) -> Any:
     """--install-completion or --show-completion SHELL: typer's own action for that shell.
 
     typer makes them plain flags when it can detect the shell, so the SHELL in

@@ -5,7 +5,7 @@ Textual explorer): the keyboard, the terminal checks and the exports, beside com
 # then evaluate every annotation string again at each start (about 8 ms of start-up).
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -25,6 +25,9 @@ from attncli.cli.options import (
     WeightsOpt,
 )
 from attncli.errors import AttnError
+
+if TYPE_CHECKING:
+    from attncli.explain import Explanation
 
 DEMO_EXAMPLES = output.examples(
     "attn demo",
@@ -159,7 +162,7 @@ def explore_cmd(
         causal=causal, positions=positions, model=model, max_tokens=max_tokens,
         layer="all" if model is not None else None, head="all" if model is not None else None)
 
-    def build(sentence: str, masked: bool, order: str):
+    def build(sentence: str, masked: bool, order: str) -> "Explanation":
         return sources.build(sentence, replace(opts, causal=masked, positions=order))
 
     session = Session(text, build, causal=causal, positions=positions,

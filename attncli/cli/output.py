@@ -6,12 +6,15 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Sequence
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from attncli.errors import AttnError
 
 if TYPE_CHECKING:
+    from rich.console import RenderableType
+
+    from attncli.explain import Explanation
+    from attncli.render.console import Exports
     from attncli.render.explain import Hints
 
 EXIT_CODES = ("Exit codes: 0 success, 1 internal error (rerun with --debug), 2 usage or input "
@@ -25,7 +28,7 @@ def examples(*lines: str) -> str:
 
 
 def exports_for(svg: str | None, html: str | None, txt: str | None, force: bool,
-             as_json: bool):
+                as_json: bool) -> Exports | None:
     """Where to save the screen; refused with --json, which replaces the screen. None when
     nothing is to be saved (the screen's module is then not even imported: start-up time)."""
     if svg is None and html is None and txt is None:
@@ -44,7 +47,8 @@ def exports_for(svg: str | None, html: str | None, txt: str | None, force: bool,
     return exports
 
 
-def check_exports(exports, allow_dirs: bool = False, pages: Sequence[str] = ()) -> None:
+def check_exports(exports: Exports, allow_dirs: bool = False,
+                  pages: Sequence[str] = ()) -> None:
     """Refuse before any work is done: an existing file without --force, a missing folder,
     two exports into one file, a folder as target unless allow_dirs.
 
@@ -55,7 +59,7 @@ def check_exports(exports, allow_dirs: bool = False, pages: Sequence[str] = ()) 
     from attncli.files import check_folder, check_target
     from attncli.render.console import page_files
 
-    seen: dict[Path, tuple[str, bool]] = {}
+    seen: dict[str, tuple[str, bool]] = {}
     for kind, path in exports.targets():
         key, folder = os.path.realpath(path), exports.is_dir(kind)  # never raises on a loop
         if key in seen and not (folder and seen[key][1]):  # folders may be shared
@@ -99,7 +103,7 @@ def explain_hints() -> Hints:
     return Hints(all_tokens="--json lists all", one_chart="pick one with --focus WORD")
 
 
-def tips(ex) -> list[str]:
+def tips(ex: Explanation) -> list[str]:
     """Where to go next, under the header: seeded weights point to the lesson's file and to a
     real model."""
     if ex.config.source != "seeded":
@@ -108,7 +112,7 @@ def tips(ex) -> list[str]:
             "model: --model DIR (see the README)"]
 
 
-def write_json(doc) -> None:
+def write_json(doc: object) -> None:
     """The document on stdout, streamed, then a newline: nothing else goes to stdout."""
     from attncli import export
 
@@ -117,7 +121,8 @@ def write_json(doc) -> None:
     sys.stdout.flush()
 
 
-def show(renderable, exports=None, title: str = "attn") -> None:
+def show(renderable: RenderableType, exports: Exports | None = None,
+         title: str = "attn") -> None:
     from attncli.render import console as screen
 
     screen.show(renderable, exports, title=title)

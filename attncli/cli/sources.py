@@ -13,11 +13,18 @@ from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from functools import lru_cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from attncli.cli.memory import keep_freed_memory
 from attncli.cli.roles import said
 from attncli.errors import AttnError
 from attncli.safe_text import visible
+
+if TYPE_CHECKING:
+    from attncli.explain import CheckWords, Explanation
+    from attncli.flow import HeadNorms, Projection
+    from attncli.models.base import Model, Progress
+    from attncli.weights import WeightSet
 
 
 def read_text(text: str) -> str:
@@ -64,7 +71,7 @@ def parse_show(show: list[str] | None, focus: str | None, pair: bool = False) ->
     return [name for name in SECTIONS if name in wanted]
 
 
-def sections_for(ex, wanted: list[str] | None) -> list[str]:
+def sections_for(ex: Explanation, wanted: list[str] | None) -> list[str]:
     """What to draw: the sections asked for, or the default for this source. A real model's
     d_model-wide matrices (X, the W's) and the joined heads wait for --show."""
     from attncli.sections import MODEL_DEFAULT, SECTIONS
@@ -74,8 +81,8 @@ def sections_for(ex, wanted: list[str] | None) -> list[str]:
     return list(MODEL_DEFAULT if ex.from_model else SECTIONS)
 
 
-def explain_words(ex, *, focus: str | None, src: str | None, dst: str | None,
-                  sinks: bool = True):
+def explain_words(ex: Explanation, *, focus: str | None, src: str | None, dst: str | None,
+                  sinks: bool = True) -> Explanation:
     """Look up the words --focus, --from and --to name (a word naming no token is refused
     here, before anything is drawn) and work out their sums; with sinks, also the attention
     sinks the terminal view names (the JSON has the weights themselves)."""
@@ -170,14 +177,14 @@ def max_tokens_hint() -> Iterator[None]:
             from None
 
 
-def build(text: str, opts: SourceOptions):
+def build(text: str, opts: SourceOptions) -> Explanation:
     """Build the explanation from whichever source the options name."""
     keep_freed_memory()
     with max_tokens_hint():
         return _build(text, opts)
 
 
-def _build(text: str, opts: SourceOptions):
+def _build(text: str, opts: SourceOptions) -> Explanation:
     from attncli.explain import check_text
 
     text = read_text(text)
@@ -221,7 +228,7 @@ def _build(text: str, opts: SourceOptions):
         return _run_model(text, opts, progress)
 
 
-def _run_model(text: str, opts: SourceOptions, progress):
+def _run_model(text: str, opts: SourceOptions, progress: Progress | None) -> Explanation:
     from attncli import api
 
     assert opts.model is not None  # build runs a model only when --model names one
@@ -245,7 +252,8 @@ def named_words(*named: tuple[str, str | None, bool]) -> tuple[tuple[str, str, b
 
 
 def _word_check(words: tuple[tuple[str, str, bool], ...],
-                also_in: tuple[tuple[str, str], ...] = (), model=None):
+                also_in: tuple[tuple[str, str], ...] = (),
+                model: Model | None = None) -> CheckWords | None:
     """What explain_model calls with the tokens before running a layer: each word an option
     names must name a token (the same lookup, and error, as once the numbers are in); then,
     for each (text, role) of also_in, the same words in that text, as model splits it."""
@@ -260,6 +268,7 @@ def _word_check(words: tuple[tuple[str, str, bool], ...],
         for role, word, is_key in words:
             find_all(keys if is_key else queries, word, role)
         for other, role in also_in:
+            assert model is not None  # also_in comes with the model that splits it
             for _, word, _ in words:
                 find_all(Words(other, model.tokens(other)), word, role)
 
@@ -272,7 +281,7 @@ def _select(spec: str, count: int, what: str) -> list[int]:
     return select(spec, count, what)
 
 
-def load(spec: str, revision: str | None = None):
+def load(spec: str, revision: str | None = None) -> Model:
     """The model --model names (for a command that runs it itself, as predict does), at
     --revision's snapshot when spec is a Hub id."""
     keep_freed_memory()
@@ -283,14 +292,14 @@ def load(spec: str, revision: str | None = None):
 
 
 @lru_cache(maxsize=2)
-def _load_model(spec: str, revision: str | None = None):
+def _load_model(spec: str, revision: str | None = None) -> Model:
     """The model a spec names, opened once per run (compare builds two sentences from it)."""
     from attncli import api
 
     return api.load_model(spec, revision)
 
 
-def _seeded_or_loaded(text: str, opts: SourceOptions):
+def _seeded_or_loaded(text: str, opts: SourceOptions) -> Explanation:
     from attncli import tokens as tok
     from attncli import weights as wts
 
@@ -319,7 +328,7 @@ def _seeded_or_loaded(text: str, opts: SourceOptions):
 
 
 def seeded_file(seed: int, d_model: int, d_k: int | None, d_v: int | None, heads: int,
-                text: str | None):
+                text: str | None) -> WeightSet:
     """What `attn weights init` writes: the seeded matrices, and with text an embeddings
     table of its words, to edit and load back."""
     from attncli import tokens as tok
@@ -342,7 +351,8 @@ def seeded_file(seed: int, d_model: int, d_k: int | None, d_v: int | None, heads
                    description=f"Seeded weights (seed {seed}).")
 
 
-def output_projection(ex, model: str | None, revision: str | None = None):
+def output_projection(ex: Explanation, model: str | None,
+                      revision: str | None = None) -> Projection | None:
     """For a model's explanation, what gives each layer's W_O (and b_O) of the heads shown:
     the model's own, or for a t5 decoder (--target) the decoder's; None for seeded and file
     weights (their W_O is the one that joined the heads)."""
@@ -354,7 +364,8 @@ def output_projection(ex, model: str | None, revision: str | None = None):
     return loaded.output_projection
 
 
-def norms(ex, model: str | None, revision: str | None = None):
+def norms(ex: Explanation, model: str | None,
+          revision: str | None = None) -> list[HeadNorms]:
     """The norm-based measure (flow.head_norms) of every head ex shows."""
     from attncli import flow
 
