@@ -496,9 +496,10 @@ def predict_cmd(
 ) -> None:
     """Top next tokens or [MASK] fills, from the model's LM head.
 
-    The whole forward pass, then the final norm and the LM head. A decoder (gpt2, llama,
-    mistral, qwen2, qwen3) gives its top next tokens after TEXT; a masked LM (bert, roberta)
-    its top fills for each [MASK] or <mask>. Each with its probability (the softmax of the
+    The whole forward pass, then the final norm and the LM head. A decoder (such as gpt2 or
+    llama) gives its top next tokens after TEXT; a masked LM (such as bert) its top fills
+    for each [MASK] or <mask>; a family without an LM head here is refused with the list of
+    those that have one. Each with its probability (the softmax of the
     logits over the vocabulary) and, per layer, the head that attends most from the
     predicting position. The checkpoint must include its LM head.
     """
