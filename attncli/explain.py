@@ -157,10 +157,9 @@ def check_token_count(tokens: list[Token], limit: int = MAX_TOKENS, heads: int =
     """Refuse no tokens, more than the limit, or more n×n matrices than the memory budget
     holds, before any is made: each head shown keeps scores, scaled and weights in float64,
     and one more is allowed for the work in between (the softmax works in place; a causal
-    mask's where makes one). Measured at 8192 tokens, one head: a peak of 3.2 n² float64s
-    without a mask and 3.8 with one, under the 4 counted. With rows, each head keeps only
-    that many rows of each, and the work in between is one block of queries: four
-    block × n matrices (measured at 8192 tokens: 170 MiB in all, 110 MiB over start-up).
+    mask's where makes one), so a run stays under the 4 counted (bench/ and the memory tests
+    check it). With rows, each head keeps only that many rows of each, and the work in
+    between is one block of queries: four block × n matrices.
     Without weigh, only the count is checked: a real model weighs its own run
     (Model.check_memory: its dtype, layers, stacks and weights)."""
     from attncli.files import check_memory
