@@ -3,7 +3,7 @@
 # No `from __future__ import annotations` in the modules that declare commands: typer would
 # then evaluate every annotation string again at each start (about 8 ms of start-up).
 from dataclasses import replace
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, cast
 
 import typer
 
@@ -42,7 +42,7 @@ from attncli.cli.weights import weights_app
 from attncli.errors import AttnError
 
 if TYPE_CHECKING:
-    from attncli.render.console import Exports
+    from rich.console import RenderableType
 
 # A bare `attn` or `attn weights` prints this help on stdout and exits 0 (see exits.py).
 app = typer.Typer(
@@ -270,12 +270,16 @@ def heads_cmd(
 
     exports = output.exports_for(svg, html, txt, force, as_json)
     if induction or length is not None:
-        _induction(text, induction, length, seed, top, model, revision, max_tokens, as_json,
-                   exports, given=(("--from", from_word), ("--to", to_word), ("--layer", layer),
-                                   ("--head", head), ("--weights", weights),
-                                   ("--tokenizer", tokenizer), ("--d-model", d_model),
-                                   ("--heads", heads), ("--causal", causal or None),
-                                   ("--target", target), ("--attention", attention)))
+        shown = _induction(text, induction, length, seed, top, model, revision, max_tokens,
+                           as_json, given=(("--from", from_word), ("--to", to_word),
+                                           ("--layer", layer), ("--head", head),
+                                           ("--weights", weights), ("--tokenizer", tokenizer),
+                                           ("--d-model", d_model), ("--heads", heads),
+                                           ("--causal", causal or None), ("--target", target),
+                                           ("--attention", attention)))
+        if shown is not None:
+            output.show(cast("RenderableType", shown), exports,
+                        f"attn heads: {model} --induction")
         return
     if text is None:
         raise AttnError("Missing argument 'TEXT': the sentence, in quotes (or --model DIR "
@@ -339,8 +343,9 @@ def heads_cmd(
 
 def _induction(text: str | None, induction: bool, length: int | None, seed: int, top: int,
                model: str | None, revision: str | None, max_tokens: int, as_json: bool,
-               exports: "Exports | None", given: tuple[tuple[str, object], ...]) -> None:
-    """`attn heads --induction`: the repeated-random-token probe over every head."""
+               given: tuple[tuple[str, object], ...]) -> object:
+    """`attn heads --induction`: the repeated-random-token probe over every head; what to
+    show, or None once the JSON is written."""
     from attncli import induction as probe_
 
     if not induction:
@@ -367,10 +372,10 @@ def _induction(text: str | None, induction: bool, length: int | None, seed: int,
         from attncli import export
 
         output.write_json(export.induction_to_dict(found))
-        return
+        return None
     from attncli.render import heads as render_heads
 
-    output.show(render_heads.induction(found, top), exports, f"attn heads: {model} --induction")
+    return render_heads.induction(found, top)
 
 
 @app.command("compare", epilog=output.examples(
