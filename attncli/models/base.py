@@ -495,9 +495,9 @@ class Model:
         (m = n); hooks see the keys and values and the heads' outputs."""
         n, hd = len(x), self.head_dim
         kv, m = (x, n) if source is None else (source, len(source))
-        q = linear(x, attn.w_q, attn.b_q).reshape(n, -1, hd).transpose(1, 0, 2)
-        k = linear(kv, attn.w_k, attn.b_k).reshape(m, -1, hd).transpose(1, 0, 2)
-        v = linear(kv, attn.w_v, attn.b_v).reshape(m, -1, hd).transpose(1, 0, 2)
+        q: np.ndarray = linear(x, attn.w_q, attn.b_q).reshape(n, -1, hd).transpose(1, 0, 2)
+        k: np.ndarray = linear(kv, attn.w_k, attn.b_k).reshape(m, -1, hd).transpose(1, 0, 2)
+        v: np.ndarray = linear(kv, attn.w_v, attn.b_v).reshape(m, -1, hd).transpose(1, 0, 2)
         q, k, _, _ = project_qk(q, k, variant)  # (heads, n, head_dim)
         if hooks.keys_values is not None:
             hooks.keys_values(layer, k, v)  # (n_kv_heads, m, head_dim) each
