@@ -29,7 +29,7 @@ from attncli.attention_fast import attend, join_heads, self_attention
 from attncli.errors import AttnError
 from attncli.models.blocks import AttentionWeights, Block, LMHead, MLPWeights, Norm, PreNorm
 from attncli.models.checkpoint import Checkpoint
-from attncli.models.config import Config, Field
+from attncli.models.config import MAX_LAYERS, Config, Field
 from attncli.models.layers import layer_norm, linear
 from attncli.tokens import Token, encode
 
@@ -153,6 +153,18 @@ class Model:
         """Set the dimensions (n_layers, n_heads, ...) and everything else the family takes
         from config.json, each field read through config's checking readers."""
         raise NotImplementedError
+
+    def read_sizes(self, config: Config, ff: str = "intermediate_size") -> None:
+        """The sizes most config.json files name alike: the layers, the heads (each its own
+        key/value head), the width and each head's share of it, the MLP's width (under ff)
+        and the vocabulary."""
+        self.n_layers = config.integer("num_hidden_layers", high=MAX_LAYERS)
+        self.n_heads = self.n_kv_heads = config.integer("num_attention_heads")
+        self.d_model = config.integer("hidden_size")
+        self.head_dim = split_heads(config, "hidden_size", self.d_model, "num_attention_heads",
+                                    self.n_heads)
+        self.d_ff = config.integer(ff)
+        self.vocab_size = config.integer("vocab_size")
 
     def embed(self, ids: np.ndarray, dtype: type = np.float32) -> np.ndarray:
         """(n,) token ids -> (n, d_model) input of the first layer."""

@@ -18,9 +18,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from attncli.models.base import Model, T, Table, split_heads
+from attncli.models.base import Model, T, Table
 from attncli.models.blocks import LMHead, Norm, PostNorm
-from attncli.models.config import MAX_LAYERS, Config
+from attncli.models.config import Config
 from attncli.models.layers import activation, gelu
 
 # our name -> checkpoint name after an optional "bert." / "roberta." prefix
@@ -62,13 +62,7 @@ class Bert(Model):
 
     def configure(self, config: Config) -> None:
         """Dimensions from a BertConfig / RobertaConfig."""
-        self.n_layers = config.integer("num_hidden_layers", high=MAX_LAYERS)
-        self.n_heads = self.n_kv_heads = config.integer("num_attention_heads")
-        self.d_model = config.integer("hidden_size")
-        self.head_dim = split_heads(config, "hidden_size", self.d_model, "num_attention_heads",
-                                    self.n_heads)
-        self.d_ff = config.integer("intermediate_size")
-        self.vocab_size = config.integer("vocab_size")
+        self.read_sizes(config)
         self.n_positions = config.integer("max_position_embeddings")
         self.n_types = config.integer("type_vocab_size", default=2)
         self.eps = config.number("layer_norm_eps", low=0, above=True, high=1, default=1e-12)

@@ -21,9 +21,9 @@ from typing import Any
 import numpy as np
 
 from attncli.attention import Rotate
-from attncli.models.base import Model, T, Table, split_heads
+from attncli.models.base import Model, T, Table
 from attncli.models.blocks import AttentionWeights, Parallel, PreNorm
-from attncli.models.config import MAX_LAYERS, Config
+from attncli.models.config import Config
 from attncli.models.layers import activation
 from attncli.models.rope import rope, rope_frequencies
 
@@ -54,13 +54,7 @@ class GPTNeoX(Model):
 
     def configure(self, config: Config) -> None:
         """Dimensions, rotary fraction and residual shape from a GPTNeoXConfig."""
-        self.n_layers = config.integer("num_hidden_layers", high=MAX_LAYERS)
-        self.n_heads = self.n_kv_heads = config.integer("num_attention_heads")
-        self.d_model = config.integer("hidden_size")
-        self.head_dim = split_heads(config, "hidden_size", self.d_model, "num_attention_heads",
-                                    self.n_heads)
-        self.d_ff = config.integer("intermediate_size")
-        self.vocab_size = config.integer("vocab_size")
+        self.read_sizes(config)
         self.max_positions = config.optional_integer("max_position_embeddings")
         self.eps = config.number("layer_norm_eps", low=0, above=True, high=1, default=1e-5)
         self.act = activation(config, "hidden_act", default="gelu")

@@ -20,9 +20,9 @@ from typing import Any
 
 import numpy as np
 
-from attncli.models.base import Model, T, Table, split_heads
+from attncli.models.base import Model, T, Table
 from attncli.models.blocks import Norm, PostNorm, PreNorm
-from attncli.models.config import MAX_LAYERS, Config
+from attncli.models.config import Config
 from attncli.models.layers import activation, layer_norm, linear
 
 OFFSET = 2  # OPT's position t is row t + 2 of embed_positions
@@ -54,14 +54,8 @@ class OPT(Model):
 
     def configure(self, config: Config) -> None:
         """Dimensions from an OPTConfig."""
-        self.n_layers = config.integer("num_hidden_layers", high=MAX_LAYERS)
-        self.n_heads = self.n_kv_heads = config.integer("num_attention_heads")
-        self.d_model = config.integer("hidden_size")
-        self.head_dim = split_heads(config, "hidden_size", self.d_model, "num_attention_heads",
-                                    self.n_heads)
-        self.d_ff = config.integer("ffn_dim")
+        self.read_sizes(config, ff="ffn_dim")
         self.d_embed = config.integer("word_embed_proj_dim", default=self.d_model)
-        self.vocab_size = config.integer("vocab_size")
         self.n_positions = self.max_positions = config.integer("max_position_embeddings")
         self.pre_norm = config.boolean("do_layer_norm_before", default=True)
         self.bias = config.boolean("enable_bias", default=True)
