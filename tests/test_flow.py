@@ -298,7 +298,7 @@ def test_one_seeded_head_norm_is_refused_on_one_line() -> None:
 
 
 def test_rollout_view_at_80_columns() -> None:
-    from attncli.render.heads import rollout_view
+    from attncli.render.probes import rollout_view
 
     text = "The animal didn't cross the street because it was tired"
     ex = explain(text, word_level(text), seeded(0, 8, 4, 4, 2), seed=0)
@@ -312,7 +312,7 @@ def test_rollout_view_at_80_columns() -> None:
 
 
 def test_rollout_table_leaves_out_the_smallest_columns_when_narrow() -> None:
-    from attncli.render.heads import RolloutTable
+    from attncli.render.probes import RolloutTable
 
     rows = np.array([[0.1, 0.2, 0.3, 0.4], [0.5, 0.05, 0.15, 0.3]])
     table = RolloutTable([0, 1], ["aaaa", "bbbb", "cccc", "dddd"], rows)

@@ -332,7 +332,9 @@ def heads_cmd(
     from attncli.render.header import with_header
 
     if rolled is not None:
-        body = render_heads.rollout_view(ex, rolled)
+        from attncli.render import probes
+
+        body = probes.rollout_view(ex, rolled)
     elif role is not None and listed is not None:
         body = render_heads.role_list(ov, role, listed, best_for(ov, role))
     else:
@@ -373,9 +375,9 @@ def _induction(text: str | None, induction: bool, length: int | None, seed: int,
 
         output.write_json(export.induction_to_dict(found))
         return None
-    from attncli.render import heads as render_heads
+    from attncli.render import probes
 
-    return render_heads.induction(found, top)
+    return probes.induction(found, top)
 
 
 @app.command("compare", epilog=output.examples(

@@ -13,9 +13,7 @@ The layers before the last chosen one run in float32 with every head at once
 from __future__ import annotations
 
 import math
-import os
 import re
-import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -31,6 +29,7 @@ from attncli.models.blocks import AttentionWeights, Block, LMHead, MLPWeights, N
 from attncli.models.checkpoint import Checkpoint
 from attncli.models.config import MAX_LAYERS, Config, Field
 from attncli.models.layers import layer_norm, linear
+from attncli.models.read_ahead import ReadAhead, usable_cpus
 from attncli.tokens import Token, encode
 
 # a layer's tensors: the first number in a name, between dots ("model.layers.3.mlp…")
@@ -624,38 +623,6 @@ class Model:
                             f" of {self.vocab_size}")
         self.check_length(len(arr))
         return arr
-
-
-def usable_cpus() -> int:
-    """How many CPUs this process may run on."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):  # not on Linux
-        return os.cpu_count() or 1
-
-
-class ReadAhead:
-    """A call run on a daemon thread (so that an error elsewhere never waits for it): result()
-    waits for it and gives its value, or raises what it raised."""
-
-    def __init__(self, call: Callable[..., Any], *args: Any) -> None:
-        self.value: Any = None
-        self.error: BaseException | None = None
-        self.thread = threading.Thread(target=self._run, args=(call, args), daemon=True,
-                                       name="attn-read-ahead")
-        self.thread.start()
-
-    def _run(self, call: Callable[..., Any], args: tuple[Any, ...]) -> None:
-        try:
-            self.value = call(*args)
-        except BaseException as exc:  # handed to the caller, which raises it as its own
-            self.error = exc
-
-    def result(self) -> Any:
-        self.thread.join()
-        if self.error is not None:
-            raise self.error
-        return self.value
 
 
 def check_range(values: Sequence[int], count: int, what: str, name: str) -> list[int]:
