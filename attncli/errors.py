@@ -25,6 +25,11 @@ ROLES: dict[str, str] = {
     "d_k": "d_k",
     "d_v": "d_v",
     "heads": "heads",
+    "ablate": "the heads to knock out",  # LAYER.HEAD pairs (attncli.effects)
+    "ablate_mode": "the knock-out mode",
+    "token": "the target token",  # the token whose probability an effect is measured on
+    "vs": "the token compared against",
+    "corrupt": "the corrupted text",  # patching's other text
 }
 
 

@@ -23,6 +23,7 @@ from attncli.masks import mask_kind
 if TYPE_CHECKING:  # types only: the commands that write these import the modules themselves
     from attncli.attention import HeadSteps
     from attncli.compare import Comparison
+    from attncli.effects import Ablated, Effects, HeadEffect
     from attncli.flow import Gap, HeadNorms, Rollout
     from attncli.heads import HeadPattern, Link, Overview
     from attncli.induction import Probe
@@ -502,4 +503,53 @@ def predict_to_dict(pr: Predicted) -> dict[str, Any]:
             for c in p.top]} for p in pr.predictions],
         "heads": [{"position": h.position, "layer": h.layer, "head": h.head, "key": h.key,
                    "key_token": pr.tokens[h.key].text, "weight": h.weight} for h in pr.heads],
+    }
+
+
+EFFECT_SCHEMA = "attncli.effect/1"
+
+
+def ablation_to_dict(ab: Ablated) -> dict[str, Any]:
+    """`attn predict --ablate`: predict's document, and the same positions with the heads
+    knocked out, each token with its probability before (in the run as the model makes it)."""
+    out = predict_to_dict(ab.clean)
+    out["ablation"] = {
+        "heads": [list(pair) for pair in ab.heads],
+        "mode": ab.mode,
+        "predictions": [{"position": p.position, "top": [
+            {"token": c.token, "id": c.id, "probability": c.probability, "logit": c.logit,
+             "probability_before": before} for c, before in zip(p.top, befores, strict=True)]}
+            for p, befores in zip(ab.predictions, ab.before, strict=True)],
+        "probability_after": [list(after) for after in ab.after],
+    }
+    return out
+
+
+def effects_to_dict(ef: Effects) -> dict[str, Any]:
+    """`attn heads --effect`: every head's effect on the prediction, as a grid and ranked."""
+
+    def head(e: HeadEffect) -> dict[str, Any]:
+        return {"layer": e.layer, "head": e.head, "effect": e.effect,
+                "key": None if e.key < 0 else e.key,
+                "key_token": None if e.key < 0 else ef.tokens[e.key].text, "weight": e.weight}
+
+    return {
+        "schema": EFFECT_SCHEMA,
+        "text": ef.text,
+        "corrupt": ef.corrupt_text,
+        "model": ef.model,
+        "model_type": ef.model_type,
+        "kind": ef.kind,
+        "tokens": [{"text": t.text, "id": t.id, "start": t.start, "end": t.end}
+                   for t in ef.tokens],
+        "position": ef.position,
+        "target": {"token": ef.target_token, "id": ef.target},
+        "vs": None if ef.vs is None else {"token": ef.vs_token, "id": ef.vs},
+        "mode": ef.mode,
+        "measure": ef.measure,
+        "clean": ef.clean,
+        "corrupted": ef.corrupted,
+        "grid": ef.grid.tolist(),
+        "ranked": [head(e) for e in ef.ranked],
+        "most_weight": head(ef.most_weight),
     }

@@ -12,6 +12,7 @@ from attncli.cli import interactive, output, sources
 from attncli.cli.blas import one_blas_thread
 from attncli.cli.exits import AttnGroup, InstallCompletionOpt, ShowCompletionOpt, exit_now
 from attncli.cli.options import (
+    AblateModeOpt,
     AttentionOpt,
     CausalOpt,
     DKOpt,
@@ -43,6 +44,8 @@ from attncli.errors import AttnError
 
 if TYPE_CHECKING:
     from rich.console import RenderableType
+
+    from attncli.render.console import Exports
 
 # A bare `attn` or `attn weights` prints this help on stdout and exits 0 (see exits.py).
 app = typer.Typer(
@@ -248,6 +251,24 @@ def heads_cmd(
     length: Annotated[int | None, typer.Option(
         min=3, max=2048, metavar="N", help="With --induction: how many random tokens R holds "
                                            "[default: 20].", show_default=False)] = None,
+    effect: Annotated[bool, typer.Option(
+        "--effect", help="With --model (one that predicts): knock out each head alone and "
+                         "show how the prediction's log-probability changes (with --vs, the "
+                         "logit difference; with --corrupt, patching).")] = False,
+    token: Annotated[str | None, typer.Option(
+        "--token", metavar="TOKEN", show_default=False,
+        help="With --effect: the token whose prediction is measured [default: the top "
+             "prediction].")] = None,
+    vs: Annotated[str | None, typer.Option(
+        "--vs", metavar="TOKEN", show_default=False,
+        help="With --effect: measure logit(--token) − logit(TOKEN) instead [with --corrupt, "
+             "default: the corrupted text's top prediction].")] = None,
+    corrupt: Annotated[str | None, typer.Option(
+        "--corrupt", metavar="TEXT", show_default=False,
+        help="With --effect: activation patching. Run this text (as many tokens as TEXT) with "
+             "each head's output in turn taken from TEXT's run, and show how much of the "
+             "logit difference it restores.")] = None,
+    ablate_mode: AblateModeOpt = "zero",
     max_tokens: MaxTokensOpt = 4096,
     as_json: JsonOpt = False,
     svg: SvgOpt = None,
@@ -263,12 +284,27 @@ def heads_cmd(
     of one role. --measure norm reads the norm-based shares instead of the weights; --rollout
     WORD follows WORD through the layers. TEXT is the sentence, in quotes; - reads it from
     standard input. With --model and --induction (no TEXT): the repeated-random-token probe,
-    every head's induction and duplicate-token score.
+    every head's induction and duplicate-token score. With --model and --effect: each head
+    knocked out alone (or, with --corrupt, patched in from TEXT's run), and the change in
+    the prediction; long runs show progress on a terminal.
     """
     from attncli import api
     from attncli.heads import best_for, by_role, check_role
 
     exports = output.exports_for(svg, html, txt, force, as_json)
+    if effect or token is not None or vs is not None or corrupt is not None:
+        _effect(text, model, revision, effect, token, vs, corrupt, ablate_mode, top, max_tokens,
+                as_json, exports, given=(
+                    ("--from", from_word), ("--to", to_word), ("--rollout", rollout),
+                    ("--role", role), ("--layer", layer), ("--head", head),
+                    ("--weights", weights), ("--tokenizer", tokenizer), ("--d-model", d_model),
+                    ("--heads", heads), ("--causal", causal or None), ("--target", target),
+                    ("--attention", attention), ("--induction", induction or None),
+                    ("--measure", None if measure == "weight" else measure)))
+        return
+    if ablate_mode != "zero":
+        raise AttnError("--ablate-mode goes with --effect: it says what a knocked-out head's "
+                        "output becomes")
     if induction or length is not None:
         shown = _induction(text, induction, length, seed, top, model, revision, max_tokens,
                            as_json, given=(("--from", from_word), ("--to", to_word),
@@ -341,6 +377,50 @@ def heads_cmd(
         body = render_heads.overview(ov, gap=gap, norm=norms is not None)
     view = with_header(ex, body, output.tips(ex))
     output.show(view, exports, f"attn heads: {ex.text}")
+
+
+def _effect(text: str | None, model: str | None, revision: str | None, effect: bool,
+            token: str | None, vs: str | None, corrupt: str | None, mode: str, top: int,
+            max_tokens: int, as_json: bool, exports: "Exports | None",
+            given: tuple[tuple[str, object], ...]) -> None:
+    """`attn heads --effect`: every head knocked out alone, or patched, and the change."""
+    from attncli import effects
+
+    if not effect:
+        name = next(n for n, v in (("--token", token), ("--vs", vs), ("--corrupt", corrupt))
+                    if v is not None)
+        raise AttnError(f"{name} goes with --effect: it says which prediction the heads' "
+                        "effect is measured on")
+    if model is None:
+        raise AttnError("--effect goes with --model: a checkpoint with its LM head, whose "
+                        "prediction each head is knocked out of")
+    if text is None:
+        raise AttnError("Missing argument 'TEXT': the sentence whose prediction is measured")
+    for name, value in given:
+        if value is not None:
+            raise AttnError(f"{name} cannot be combined with --effect: it measures every head "
+                            "of every layer on the model's prediction")
+    if corrupt is not None and mode != "zero":
+        raise AttnError("--ablate-mode goes with knocking out, not with --corrupt: patching "
+                        "replaces a head's output with the clean run's")
+    effects.check_mode(mode)
+    text = sources.read_text(text)
+    from attncli.cli.progress import model_progress
+    from attncli.explain import check_text
+
+    check_text(text)
+    with sources.max_tokens_hint(), model_progress(model) as progress:
+        found = effects.heads_effect(text, sources.load(model, revision), mode=mode,
+                                     token=token, vs=vs, corrupt=corrupt,
+                                     max_tokens=max_tokens, progress=progress)
+    if as_json:
+        from attncli import export
+
+        output.write_json(export.effects_to_dict(found))
+        return
+    from attncli.render import effects as render_effects
+
+    output.show(render_effects.effects(found, top), exports, f"attn heads: {found.text}")
 
 
 def _induction(text: str | None, induction: bool, length: int | None, seed: int, top: int,
@@ -490,12 +570,19 @@ def predict_cmd(
                                      help="How many tokens to list at each position.")] = 5,
     max_tokens: MaxTokensOpt = 4096,
     precision: PrecisionOpt = 2,
+    ablate: Annotated[str | None, typer.Option(
+        "--ablate", metavar="L.H[,L.H…]", show_default=False,
+        help="Knock out these heads (layer.head, from 0: 3.1,5.11) and show the top tokens "
+             "with and without them, side by side.")] = None,
+    ablate_mode: AblateModeOpt = "zero",
     as_json: Annotated[bool, typer.Option(
         "--json", help='Print JSON instead: schema ("attncli.predict/1"), text, model, '
                        'model_type, kind ("next" or "mask"), tokens [{text, id, start, end}], '
                        "positions (the predicting token indices), predictions [{position, "
                        "top: [{token, id, probability, logit}]}] and heads [{position, layer, "
-                       "head, key, key_token, weight}]; not with --svg, --html or --txt.")] = False,
+                       "head, key, key_token, weight}]; with --ablate also ablation {heads, "
+                       "mode, predictions [{position, top: [{…, probability_before}]}], "
+                       "probability_after}; not with --svg, --html or --txt.")] = False,
     svg: SvgOpt = None,
     html: HtmlOpt = None,
     txt: TxtOpt = None,
@@ -508,7 +595,9 @@ def predict_cmd(
     for each [MASK] or <mask>; a family without an LM head here is refused with the list of
     those that have one. Each with its probability (the softmax of the
     logits over the vocabulary) and, per layer, the head that attends most from the
-    predicting position. The checkpoint must include its LM head.
+    predicting position. The checkpoint must include its LM head. With --ablate, the same
+    with heads knocked out: their output before W_O set to zero (or, with --ablate-mode mean,
+    to its mean over the text's positions).
     """
     from attncli.explain import check_text
     from attncli.predict import predict
@@ -521,6 +610,13 @@ def predict_cmd(
     check_text(text)
     from attncli.cli.progress import model_progress
 
+    if ablate is not None:
+        _ablate(text, model, revision, ablate, ablate_mode, top, max_tokens, precision,
+                as_json, exports)
+        return
+    if ablate_mode != "zero":
+        raise AttnError("--ablate-mode goes with --ablate (or heads --effect): it says what "
+                        "a knocked-out head's output becomes")
     with sources.max_tokens_hint(), model_progress(model) as progress:
         pr = predict(text, sources.load(model, revision), top=top, max_tokens=max_tokens,
                      progress=progress)
@@ -532,6 +628,28 @@ def predict_cmd(
     from attncli.render import predict as render_predict
 
     output.show(render_predict.prediction(pr, precision), exports, f"attn predict: {pr.text}")
+
+
+def _ablate(text: str, model: str, revision: str | None, spec: str, mode: str, top: int,
+            max_tokens: int, precision: int, as_json: bool, exports: "Exports | None") -> None:
+    """`attn predict --ablate`: the prediction with and without the heads."""
+    from attncli import effects
+    from attncli.cli.progress import model_progress
+
+    effects.check_mode(mode)
+    with sources.max_tokens_hint(), model_progress(model) as progress:
+        loaded = sources.load(model, revision)
+        heads = effects.parse_heads(spec, loaded.n_layers, loaded.n_heads)
+        ab = effects.ablate(text, loaded, heads, mode, top=top, max_tokens=max_tokens,
+                            progress=progress)
+    if as_json:
+        from attncli import export
+
+        output.write_json(export.ablation_to_dict(ab))
+        return
+    from attncli.render import effects as render_effects
+
+    output.show(render_effects.ablation(ab, precision), exports, f"attn predict: {ab.clean.text}")
 
 
 def main() -> None:

@@ -83,3 +83,7 @@ MeasureOpt = Annotated[str, typer.Option(
          "norm, the norm-based share ‖α_ij f(x_j)‖ / Σ_j ‖α_ij f(x_j)‖ with f(x_j) = "
          "(x_j W_V + b_V) W_O (Kobayashi et al. 2020): what each key sends through the head; "
          "--json then adds both.")]
+AblateModeOpt = Annotated[str, typer.Option(
+    "--ablate-mode", metavar="zero|mean",
+    help="What a knocked-out head's output (before W_O) becomes: zero, or its mean over the "
+         "text's positions.")]

@@ -11,7 +11,8 @@ OPTION = {  # role (attncli.errors.ROLES) -> the option that gives it
     "focus": "--focus", "query": "--from", "key": "--to", "word_a": "--word",
     "word_b": "--word", "toward": "--toward", "rollout": "--rollout", "role": "--role",
     "layer": "--layer", "head": "--head", "d_model": "--d-model", "d_k": "--d-k", "d_v": "--d-v",
-    "heads": "--heads",
+    "heads": "--heads", "ablate": "--ablate", "ablate_mode": "--ablate-mode", "token": "--token",
+    "vs": "--vs", "corrupt": "--corrupt",
 }
 IN_TEXT = {"word_a": "TEXT_A", "word_b": "TEXT_B"}  # one option, looked up in either text
 
