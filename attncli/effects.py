@@ -37,7 +37,7 @@ from attncli.tokens import Token
 
 if TYPE_CHECKING:
     from attncli.models.base import Hooks, Model, Progress
-    from attncli.models.blocks import AttentionWeights, MLPWeights
+    from attncli.models.blocks import AttentionWeights, LMHead, MLPWeights
 
 MODES = ("zero", "mean")  # what a knocked-out head's output becomes
 HeadId = tuple[int, int]  # (layer, head), both from 0
@@ -233,7 +233,7 @@ class _Run:
     weights: list[np.ndarray]  # (n_heads, n, n) each
 
 
-def _record(model: Model, ids: list[int], progress: Progress | None) -> _Run:
+def _record(model: Model, ids: list[int], held: int) -> _Run:
     from attncli.models.base import Hooks
 
     residual: list[np.ndarray] = []
@@ -243,7 +243,7 @@ def _record(model: Model, ids: list[int], progress: Progress | None) -> _Run:
         outputs.append(z.copy())
         return z
 
-    _, weights = model.forward(ids, progress=progress, hooks=Hooks(
+    _, weights = model.forward(ids, held=held, hooks=Hooks(
         head_outputs=keep, residual=lambda _, h: residual.append(h)))
     return _Run(residual, outputs, weights)
 
@@ -251,23 +251,22 @@ def _record(model: Model, ids: list[int], progress: Progress | None) -> _Run:
 Swap = Callable[[int, int, np.ndarray], np.ndarray]  # (layer, head, its output) -> new output
 
 
-def sweep(model: Model, base: _Run, swap: Swap, progress: Progress | None = None
-          ) -> np.ndarray:
+def sweep(model: Model, base: _Run, swap: Swap, progress: Progress | None = None,
+          held: int = 0) -> np.ndarray:
     """The residual stream leaving the last layer, (n_layers * n_heads, n, d_model), layer
     by layer and head by head: base's run with that one head's output in that one layer
     replaced by swap(layer, head, its output). Each new stream starts from base's stream
-    entering its layer; each layer's weights are read once for every stream through it."""
+    entering its layer; each layer's weights are read once for every stream through it.
+    held: bytes the caller keeps meanwhile (the LM head), weighed with the run."""
     n_layers, n_heads = model.n_layers, model.n_heads
     n, d = base.residual[0].shape
     per_stream = 4 * n * (4 * n_heads * n + 4 * max(model.d_ff, 3 * d) + 8 * d)  # bytes
-    check_memory(2 * n_layers * n_heads * n * d * 4 + min(WORK_BYTES, per_stream * n_heads),
+    check_memory(held + 2 * n_layers * n_heads * n * d * 4 + WORK_BYTES,
                  f"{model.name}: knocking out each of {n_layers * n_heads} heads on {n} tokens")
     workers = usable_cpus()  # chunks run on threads: BLAS and numpy let go of the GIL
     streams = np.empty((0, n, d), np.float32)
-    total = n_heads * n_layers * (n_layers + 1) // 2  # stream-layers to run
-    done = 0
     if progress is not None:
-        progress(0, total)
+        progress(0, n_layers)
     with ThreadPoolExecutor(workers) as pool:
         for layer in range(n_layers):
             fresh = np.repeat(base.residual[layer][None].astype(np.float32), n_heads, axis=0)
@@ -276,22 +275,20 @@ def sweep(model: Model, base: _Run, swap: Swap, progress: Progress | None = None
             swapped = np.concatenate([np.full(len(streams) - n_heads, -1), np.arange(n_heads)])
             attn, rest = model.load_attention(layer), model.load_rest(layer)
             chunk = max(1, min(WORK_BYTES // workers // per_stream, -(-len(streams) // workers)))
-
             for future in as_completed([
                     pool.submit(_step, model, layer, attn, rest, streams[start:start + chunk],
                                 _swap_hook(swap, layer, swapped[start:start + chunk]))
                     for start in range(0, len(streams), chunk)]):
-                done += future.result()
-                if progress is not None:
-                    progress(done, total)
+                future.result()
+            if progress is not None:
+                progress(layer + 1, n_layers)
     return streams
 
 
 def _step(model: Model, layer: int, attn: AttentionWeights, rest: MLPWeights,
-          streams: np.ndarray, hooks: Hooks) -> int:
-    """Layer on some of the streams, in place; how many."""
+          streams: np.ndarray, hooks: Hooks) -> None:
+    """Layer on some of the streams, in place."""
     streams[...] = model.layer_step(layer, streams, attn, rest, hooks)
-    return len(streams)
 
 
 def _swap_hook(swap: Swap, layer: int, heads: np.ndarray) -> Hooks:
@@ -308,11 +305,10 @@ def _swap_hook(swap: Swap, layer: int, heads: np.ndarray) -> Hooks:
     return Hooks(head_outputs=hook)
 
 
-def _readout(model: Model, rows: np.ndarray, target: int, vs: int | None
+def _readout(model: Model, head: LMHead, rows: np.ndarray, target: int, vs: int | None
              ) -> tuple[np.ndarray, np.ndarray]:
     """rows (b, d_model) of the last layer's output -> (log p(target), logit difference
     target − vs, or the target's logit without vs), (b,) each, in float64."""
-    head = model.lm_head()
     logprob, diff = np.empty(len(rows)), np.empty(len(rows))
     for start in range(0, len(rows), 64):
         with np.errstate(over="ignore", invalid="ignore"):
@@ -333,14 +329,14 @@ def heads_effect(text: str, model: Model, *, mode: str = "zero", token: str | No
     (mode zero or mean), or with corrupt, patched into the corrupted text's run from the
     clean one. token: the target (default: the clean run's top token); vs: the token it is
     compared against (patching's default: the corrupted run's top token)."""
-    model.lm_head()  # a family or checkpoint without an LM head is refused before running
+    head = model.lm_head()  # a family or checkpoint without one is refused before running
     tokens = model.tokens(text)
     check_token_count(tokens, max_tokens)
     position = predicting_position(model, tokens)
     ids = [t.id for t in tokens]
-    clean = _record(model, ids, None)
+    clean = _record(model, ids, head.nbytes)
     target = token_id(model, token, "token") if token is not None else \
-        _top_id(model, clean.residual[-1][position])
+        _top_id(model, head, clean.residual[-1][position])
     vs_id = None if vs is None else token_id(model, vs, "vs")
     corrupted_value = None
     if corrupt is None:
@@ -351,9 +347,9 @@ def heads_effect(text: str, model: Model, *, mode: str = "zero", token: str | No
             raise RoleError(lambda n: f"{n('corrupt')} is {len(corrupt_tokens)} tokens and the "
                             f"text {len(tokens)}: patching takes each head's output position "
                             "by position, so the two need the same number of tokens")
-        base = _record(model, [t.id for t in corrupt_tokens], None)
+        base = _record(model, [t.id for t in corrupt_tokens], head.nbytes)
         if vs_id is None:
-            vs_id = _top_id(model, base.residual[-1][position])
+            vs_id = _top_id(model, head, base.residual[-1][position])
             if vs_id == target:
                 raise RoleError(lambda n: f"the text and {n('corrupt')} both predict "
                                 f"'{_name(model, target)}': name the token to compare against "
@@ -363,11 +359,11 @@ def heads_effect(text: str, model: Model, *, mode: str = "zero", token: str | No
     if vs_id == target:
         raise RoleError(lambda n: f"{n('vs')} is the target token itself: compare it with "
                         "another")
-    clean_lp, clean_diff = _readout(model, clean.residual[-1][[position]], target, vs_id)
-    out = sweep(model, base, swap, progress)  # (L * H, n, d)
-    lp, diff = _readout(model, out[:, position], target, vs_id)
+    clean_lp, clean_diff = _readout(model, head, clean.residual[-1][[position]], target, vs_id)
+    out = sweep(model, base, swap, progress, held=head.nbytes)  # (L * H, n, d)
+    lp, diff = _readout(model, head, out[:, position], target, vs_id)
     if mode == "patch":
-        _, base_diff = _readout(model, base.residual[-1][[position]], target, vs_id)
+        _, base_diff = _readout(model, head, base.residual[-1][[position]], target, vs_id)
         corrupted_value = float(base_diff[0])
         gap = float(clean_diff[0]) - corrupted_value
         if gap == 0:
@@ -402,8 +398,8 @@ def _patch(clean: _Run) -> Swap:
     return lambda layer, head, z: clean.outputs[layer][head]
 
 
-def _top_id(model: Model, row: np.ndarray) -> int:
-    return int(np.argmax(model.logits(row[None])[0]))
+def _top_id(model: Model, head: LMHead, row: np.ndarray) -> int:
+    return int(np.argmax(model.logits(row[None], head)[0]))
 
 
 def _name(model: Model, token: int) -> str:

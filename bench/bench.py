@@ -27,6 +27,8 @@ after from the same run, under the same noise.
 - The explorer (needs --model-dir): `attn explore … --model` started in a pseudo-terminal of
   80×24, timed from the process's start to its first frame (the status line drawn, which the
   frame writes last), then sent q; against `python -c "import numpy"`.
+- `attn heads --effect` on the 0.5 B model (`--only effect`, needs --big-dir): every head
+  knocked out alone, 12 tokens, with its peak memory.
 - While the other core is busy (`--only busy`, needs --model-dir; --big-dir adds the 0.5 B
   model): each `--model` run quiet, and again while `python -c "while True: pass"` spins
   (one such loop per core but one), quiet and busy runs interleaved; the ratio busy ÷ quiet,
@@ -377,6 +379,20 @@ def big(runs: int, big_dir: str, ref_python: str | None) -> list[str]:
     return out
 
 
+EFFECT_TEXT = "The animal didn't cross the street because"  # 12 tokens on the 0.5 B model
+
+
+def effect(runs: int, big_dir: str) -> list[str]:
+    """`attn heads --effect` on the 0.5 B model: every one of its 336 heads knocked out alone,
+    the residual stream re-used (issue 24: under 60 s on 2 cores, under 1.5 GB)."""
+    job = ["heads", EFFECT_TEXT, "--model", big_dir, "--effect", "--json"]
+    got = side_by_side(with_before({"attn": (attn() + job, None)}), runs)
+    return ["### `attn heads --effect` on the 0.5 B model (24 layers × 14 heads, 12 tokens)", "",
+            "| command | median (peak memory) | target |", "|---|---|---|",
+            f"| `attn heads \"{EFFECT_TEXT}\" --model <0.5B> --effect --json` "
+            f"| {timed(got, 'attn', memory=True)} | < 60 s, < 1.5 GB |"]
+
+
 def busy(runs: int, model_dir: str, big_dir: str | None) -> list[str]:
     """Each --model run quiet and while the other cores spin, interleaved run by run."""
     jobs = {"minilm": ["explain", SENTENCE, "--model", model_dir, "--layer", "5", "--head",
@@ -439,7 +455,7 @@ def main() -> None:
     parser.add_argument("--before", help="a Python with an earlier attncli installed: its attn "
                                          "runs beside this one's, for before/after figures")
     parser.add_argument("--only", choices=("startup", "large", "json", "model", "explore", "big",
-                                           "busy"),
+                                           "busy", "effect"),
                         action="append", help="only this part (may be repeated)")
     parser.add_argument("--out", type=Path, help="also write the Markdown to this file")
     args = parser.parse_args()
@@ -477,6 +493,11 @@ def main() -> None:
         else:
             lines += ["(0.5 B model skipped: pass --big-dir, made by bench/make_big_model.py)",
                       ""]
+    if "effect" in parts:
+        if args.big_dir:
+            lines += effect(runs, args.big_dir) + [""]
+        else:
+            lines += ["(heads --effect skipped: pass --big-dir)", ""]
     if "busy" in parts:
         if args.model_dir:
             lines += busy(runs, args.model_dir, args.big_dir) + [""]
