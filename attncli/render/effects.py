@@ -75,8 +75,7 @@ class EffectGrid:
     def _cell(self, value: float, decimals: int) -> str:
         if self.percent:
             return f"{100 * value:+.0f}"
-        text = f"{value:+.{decimals}f}"
-        return "0" if float(text) == 0 else text
+        return "0" if value == 0 else f"{value:+.{decimals}f}"  # "-0.0": small, not none
 
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
         layers, heads = self.grid.shape
@@ -102,7 +101,7 @@ class EffectGrid:
                 value = float(self.grid[layer, h])
                 strong = abs(value) >= scale / 2
                 style = ("bold " if strong else "") + ("red" if value < 0 else "green")
-                line.append(" " + cell.rjust(col_w), style=style if value != 0 else "dim")
+                line.append(" " + cell.rjust(col_w), style=style if float(cell) else "dim")
             yield line
 
 
