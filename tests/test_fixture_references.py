@@ -36,3 +36,38 @@ def test_generate_reference_has_its_keys_and_shapes(name):
     window = max(w or 0 for w in model.windows or [None])
     assert len(ref["prompt_ids"]) > 2 * window
     assert int(ref["stop"]) == STEPS and not set(ref["ids"].tolist()) & set(ref["eos"].tolist())
+
+
+EFFECTS = ("gpt2-lm", "llama-lm", "qwen2-lm", "gemma2-lm", "bert-mlm")
+PATCHED = ("gpt2-lm", "llama-lm")
+
+
+@pytest.mark.parametrize("name", EFFECTS)
+def test_effects_reference_has_its_keys_and_shapes(name):
+    ref = arrays(REFERENCES / "effects" / f"{name}.npz")
+    model = load_model(str(FIXTURES / name))
+    assert [t.id for t in model.tokens(str(ref["text"]))] == ref["ids"].tolist()
+    n, vocab, k = len(ref["ids"]), model.vocab_size, model.n_layers * model.n_heads
+    every = [(layer, head) for layer in range(model.n_layers) for head in range(model.n_heads)]
+    assert ref["heads"].tolist() == [list(lh) for lh in every]
+    assert ref["clean"].shape == (vocab,)
+    ours = model.logits(model.forward(ref["ids"])[0])[int(ref["position"])]
+    assert np.abs(ours - ref["clean"]).max() < 1e-4  # the same model, run by attncli
+    assert ref["ablated"].shape == ref["mean_ablated"].shape == (k, vocab)
+    assert ref["pair"].shape == (2, 2) and ref["pair"][0, 0] != ref["pair"][1, 0]
+    assert ref["pair_ablated"].shape == (vocab,)
+    if name == "bert-mlm":
+        assert model.tokens(str(ref["text"]))[int(ref["position"])].text == "[MASK]"
+    else:
+        assert int(ref["position"]) == n - 1
+    if name == "llama-lm":
+        assert model.n_kv_heads < model.n_heads  # grouped-query attention
+    if name in PATCHED:
+        assert ref["corrupt_ids"].shape == (n,)
+        assert [t.id for t in model.tokens(str(ref["corrupt"]))] == ref["corrupt_ids"].tolist()
+        assert ref["corrupt_logits"].shape == (vocab,)
+        assert ref["patched"].shape == (k, vocab)
+    else:
+        assert "patched" not in ref
+    for key in ("clean", "ablated", "mean_ablated", "pair_ablated"):
+        assert ref[key].dtype == np.float32
