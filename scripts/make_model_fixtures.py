@@ -569,6 +569,48 @@ def spec_roberta_mlm() -> dict:
             "text": TEXT.replace(" street", " <mask>")}
 
 
+# ---- more LM heads (one block: spec functions, registered after SPECS) ----
+# gpt_neox-lm (GPTNeoXForCausalLM: final_layer_norm, untied lm_head), opt-lm (OPTForCausalLM:
+# final_layer_norm, project_out back to word_embed_proj_dim 16, lm_head tied to the 16-wide
+# embeddings), distilbert-mlm (DistilBertForMaskedLM: vocab_transform, gelu,
+# vocab_layer_norm, tied vocab_projector + bias), electra-mlm (ElectraForMaskedLM:
+# generator_predictions 32 -> 16, gelu, LayerNorm, tied generator_lm_head + bias) and
+# xlm-roberta-mlm (XLMRobertaForMaskedLM, as roberta-mlm). Their reference.npz holds logits.
+
+
+def spec_gpt_neox_lm() -> dict:
+    spec = spec_gpt_neox()
+    assert spec["config"].tie_word_embeddings is False
+    return {**spec, "cls": transformers.GPTNeoXForCausalLM, "logits": True}
+
+
+def spec_opt_lm() -> dict:
+    spec = spec_opt()
+    assert spec["config"].tie_word_embeddings and spec["config"].word_embed_proj_dim == 16
+    return {**spec, "cls": transformers.OPTForCausalLM, "logits": True}
+
+
+def spec_distilbert_mlm() -> dict:
+    spec = spec_distilbert()
+    return {**spec, "cls": transformers.DistilBertForMaskedLM, "logits": True,
+            "text": TEXT.replace("street", "[MASK]")}
+
+
+def spec_electra_mlm() -> dict:
+    spec = spec_electra()
+    return {**spec, "cls": transformers.ElectraForMaskedLM, "logits": True,
+            "text": TEXT.replace("street", "[MASK]")}
+
+
+def spec_xlm_roberta_mlm() -> dict:
+    spec = spec_xlm_roberta()
+    from tokenizers import AddedToken
+
+    spec["tokenizer"].add_special_tokens([AddedToken("<mask>", lstrip=True, special=True)])
+    return {**spec, "cls": transformers.XLMRobertaForMaskedLM, "logits": True,
+            "text": TEXT.replace(" street", " <mask>")}
+
+
 SPECS = {"bert": spec_bert, "roberta": spec_roberta, "distilbert": spec_distilbert,
          "gpt2": spec_gpt2, "llama": spec_llama, "qwen2": spec_qwen2, "mistral": spec_mistral}
 DECODERS = {"gpt2", "llama", "qwen2", "mistral"}
@@ -603,6 +645,12 @@ SPECS["phi3-lm"] = spec_phi3_lm
 SPECS["olmo2-lm"] = spec_olmo2_lm
 SPECS["gemma2-lm"] = spec_gemma2_lm
 DECODERS |= {"gpt2-lm", "llama-lm", "qwen2-lm", "phi3-lm", "olmo2-lm", "gemma2-lm"}
+SPECS["gpt_neox-lm"] = spec_gpt_neox_lm
+SPECS["opt-lm"] = spec_opt_lm
+SPECS["distilbert-mlm"] = spec_distilbert_mlm
+SPECS["electra-mlm"] = spec_electra_mlm
+SPECS["xlm-roberta-mlm"] = spec_xlm_roberta_mlm
+DECODERS |= {"gpt_neox-lm", "opt-lm"}
 
 # ---- t5: an encoder-decoder (one block: spec, tokenizer, its own make) ----
 # The source is TEXT, the target its German translation. relative_attention_num_buckets 8 and
@@ -920,6 +968,8 @@ def check(name: str, dest: Path, ids: list[int], att: np.ndarray, dtype: torch.d
     family = name.split("-")[0] if name.startswith(
         ("llama-", "phi3-", "gpt2-", "qwen2-", "bert-", "roberta-", "olmo2-", "gemma2-", "t5-")) \
         else name
+    if name.endswith(("-lm", "-mlm")):  # a family's fixture with its LM head
+        family = name.rsplit("-", 1)[0]
     assert config["model_type"] == family, config["model_type"]
     assert np.allclose(att.sum(-1), 1.0, atol=1e-5), f"{name}: rows do not sum to 1"
     if name in DECODERS:
