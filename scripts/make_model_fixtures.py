@@ -58,6 +58,19 @@ softmax's input (scaled, gemma2's softcap, t5's position_bias, then the mask, wh
 key gets -3.4e38); and for t5, mt5 and umt5 position_bias, and the same keys with decoder_ and
 cross_ for the decoder's self- and cross-attention.
 
+    python scripts/make_model_fixtures.py --generate [NAME ...]
+
+only writes tests/fixtures/generate/<name>.npz for GENERATE_FIXTURES (gpt2-lm, llama-lm,
+qwen2-lm, gemma2-lm, phi3-lm), or those named: transformers' greedy generate with its cache,
+20 new tokens and each step's logits (see make_generate).
+
+    python scripts/make_model_fixtures.py --effects [NAME ...]
+
+only writes tests/fixtures/effects/<name>.npz for EFFECT_FIXTURES (gpt2-lm, llama-lm,
+qwen2-lm, gemma2-lm, bert-mlm), or those named: the logits with each head knocked out (zero
+and mean), two heads at once, and for gpt2-lm and llama-lm each head patched from a clean
+run into a corrupted one (see make_effects, whose docstring says exactly what each key holds).
+
 It is deterministic: torch is seeded per fixture and reference.npz (norms.npz, pins.npz) is
 written with fixed zip timestamps, so running it twice gives byte-identical files.
 """
@@ -556,6 +569,48 @@ def spec_roberta_mlm() -> dict:
             "text": TEXT.replace(" street", " <mask>")}
 
 
+# ---- more LM heads (one block: spec functions, registered after SPECS) ----
+# gpt_neox-lm (GPTNeoXForCausalLM: final_layer_norm, untied lm_head), opt-lm (OPTForCausalLM:
+# final_layer_norm, project_out back to word_embed_proj_dim 16, lm_head tied to the 16-wide
+# embeddings), distilbert-mlm (DistilBertForMaskedLM: vocab_transform, gelu,
+# vocab_layer_norm, tied vocab_projector + bias), electra-mlm (ElectraForMaskedLM:
+# generator_predictions 32 -> 16, gelu, LayerNorm, tied generator_lm_head + bias) and
+# xlm-roberta-mlm (XLMRobertaForMaskedLM, as roberta-mlm). Their reference.npz holds logits.
+
+
+def spec_gpt_neox_lm() -> dict:
+    spec = spec_gpt_neox()
+    assert spec["config"].tie_word_embeddings is False
+    return {**spec, "cls": transformers.GPTNeoXForCausalLM, "logits": True}
+
+
+def spec_opt_lm() -> dict:
+    spec = spec_opt()
+    assert spec["config"].tie_word_embeddings and spec["config"].word_embed_proj_dim == 16
+    return {**spec, "cls": transformers.OPTForCausalLM, "logits": True}
+
+
+def spec_distilbert_mlm() -> dict:
+    spec = spec_distilbert()
+    return {**spec, "cls": transformers.DistilBertForMaskedLM, "logits": True,
+            "text": TEXT.replace("street", "[MASK]")}
+
+
+def spec_electra_mlm() -> dict:
+    spec = spec_electra()
+    return {**spec, "cls": transformers.ElectraForMaskedLM, "logits": True,
+            "text": TEXT.replace("street", "[MASK]")}
+
+
+def spec_xlm_roberta_mlm() -> dict:
+    spec = spec_xlm_roberta()
+    from tokenizers import AddedToken
+
+    spec["tokenizer"].add_special_tokens([AddedToken("<mask>", lstrip=True, special=True)])
+    return {**spec, "cls": transformers.XLMRobertaForMaskedLM, "logits": True,
+            "text": TEXT.replace(" street", " <mask>")}
+
+
 SPECS = {"bert": spec_bert, "roberta": spec_roberta, "distilbert": spec_distilbert,
          "gpt2": spec_gpt2, "llama": spec_llama, "qwen2": spec_qwen2, "mistral": spec_mistral}
 DECODERS = {"gpt2", "llama", "qwen2", "mistral"}
@@ -590,6 +645,12 @@ SPECS["phi3-lm"] = spec_phi3_lm
 SPECS["olmo2-lm"] = spec_olmo2_lm
 SPECS["gemma2-lm"] = spec_gemma2_lm
 DECODERS |= {"gpt2-lm", "llama-lm", "qwen2-lm", "phi3-lm", "olmo2-lm", "gemma2-lm"}
+SPECS["gpt_neox-lm"] = spec_gpt_neox_lm
+SPECS["opt-lm"] = spec_opt_lm
+SPECS["distilbert-mlm"] = spec_distilbert_mlm
+SPECS["electra-mlm"] = spec_electra_mlm
+SPECS["xlm-roberta-mlm"] = spec_xlm_roberta_mlm
+DECODERS |= {"gpt_neox-lm", "opt-lm"}
 
 # ---- t5: an encoder-decoder (one block: spec, tokenizer, its own make) ----
 # The source is TEXT, the target its German translation. relative_attention_num_buckets 8 and
@@ -907,6 +968,8 @@ def check(name: str, dest: Path, ids: list[int], att: np.ndarray, dtype: torch.d
     family = name.split("-")[0] if name.startswith(
         ("llama-", "phi3-", "gpt2-", "qwen2-", "bert-", "roberta-", "olmo2-", "gemma2-", "t5-")) \
         else name
+    if name.endswith(("-lm", "-mlm")):  # a family's fixture with its LM head
+        family = name.rsplit("-", 1)[0]
     assert config["model_type"] == family, config["model_type"]
     assert np.allclose(att.sum(-1), 1.0, atol=1e-5), f"{name}: rows do not sum to 1"
     if name in DECODERS:
@@ -1253,6 +1316,211 @@ def make_pins(name: str, dest: Path) -> dict:
             "bytes": (dest / "pins.npz").stat().st_size}
 
 
+# ---- generate: transformers' greedy generation with its cache (issue 25) ----------------
+# (what each key holds: make_generate's docstring)
+
+GENERATE_FIXTURES = ("gpt2-lm", "llama-lm", "qwen2-lm", "gemma2-lm", "phi3-lm")
+GENERATE_PROMPT = "The animal didn't cross the street because it was tired, and the dog"
+GENERATE_STEPS = 20
+
+
+def make_generate(name: str, src: Path, dest: Path) -> dict:
+    """Write dest/<name>.npz, transformers' greedy generation, from the fixture in src (one
+    of GENERATE_FIXTURES): the weights loaded in float32, eager attention,
+    model.generate(prompt_ids, do_sample=False, max_new_tokens=20, use_cache=True) with EOS
+    switched off (eos_token_id None), so exactly 20 tokens come out whatever they are; `eos`
+    holds the config's EOS ids, so a test can see whether one of them was generated (and
+    where a generator that stops at EOS would have stopped: `stop`, the index of the first
+    EOS among ids, or 20 if none). Keys:
+        prompt      str, GENERATE_PROMPT
+        prompt_ids  int64 (n,), what the fixture's tokenizer.json gives the prompt (padding
+                    and truncation off, special tokens on)
+        ids         int64 (20,), the new token ids, in order
+        scores      float32 (20, vocab), each step's logits (output_logits: raw, before any
+                    logits processor; gemma2's final soft-cap is inside the model, so applied)
+        eos         int64 (e,), the EOS ids of config.json;  stop: int64 scalar, as above
+    The prompt is longer than twice every sliding window (4), so the steps attend past it.
+    """
+    config = json.loads((src / "config.json").read_text())
+    cls = getattr(transformers, config["architectures"][0])
+    model = cls.from_pretrained(str(src), dtype=torch.float32,
+                                attn_implementation="eager").eval()
+    runtime = Tokenizer.from_file(str(src / "tokenizer.json"))
+    runtime.no_padding()
+    runtime.no_truncation()
+    prompt_ids = runtime.encode(GENERATE_PROMPT).ids
+    window = config.get("sliding_window")
+    assert window is None or len(prompt_ids) > 2 * window, (name, len(prompt_ids))
+    assert len(prompt_ids) + GENERATE_STEPS <= config.get(
+        "max_position_embeddings", config.get("n_positions", 0)), name
+    eos = config.get("eos_token_id")
+    eos = [] if eos is None else [eos] if isinstance(eos, int) else list(eos)
+    gen = transformers.GenerationConfig(
+        do_sample=False, max_new_tokens=GENERATE_STEPS, min_new_tokens=0, use_cache=True,
+        eos_token_id=None, pad_token_id=eos[0] if eos else 0, num_beams=1,
+        output_logits=True, return_dict_in_generate=True)
+    with torch.no_grad():
+        out = model.generate(torch.tensor([prompt_ids]), generation_config=gen)
+    ids = out.sequences[0, len(prompt_ids):].numpy().astype(np.int64)
+    scores = torch.stack([s[0] for s in out.logits]).numpy().astype(np.float32)
+    assert ids.shape == (GENERATE_STEPS,), (name, ids.shape)
+    assert (scores.argmax(-1) == ids).all(), f"{name}: not greedy"
+    # the cache changes no number that matters: one full pass over the whole sequence
+    with torch.no_grad():
+        full = model(out.sequences).logits[0, len(prompt_ids) - 1:-1].numpy()
+    assert np.abs(full - scores).max() < 1e-4, (name, np.abs(full - scores).max())
+    stop = next((t for t, i in enumerate(ids.tolist()) if i in eos), GENERATE_STEPS)
+    dest.mkdir(parents=True, exist_ok=True)
+    save_npz(dest / f"{name}.npz", {
+        "prompt": np.array(GENERATE_PROMPT),
+        "prompt_ids": np.asarray(prompt_ids, dtype=np.int64), "ids": ids,
+        "scores": np.ascontiguousarray(scores), "eos": np.asarray(eos, dtype=np.int64),
+        "stop": np.int64(stop)})
+    return {"n": len(prompt_ids), "stop": stop, "ids": ids.tolist(),
+            "cached_vs_full": float(np.abs(full - scores).max()),
+            "bytes": (dest / f"{name}.npz").stat().st_size}
+
+
+# ---- effects: heads knocked out and patched, by transformers (issue 24) ------------------
+# (what each key holds: make_effects's docstring)
+
+EFFECT_FIXTURES = ("gpt2-lm", "llama-lm", "qwen2-lm", "gemma2-lm", "bert-mlm")
+EFFECT_PATCHED = ("gpt2-lm", "llama-lm")
+EFFECT_TEXT = "The animal didn't cross the street because it was"
+EFFECT_CORRUPT = "The street didn't cross the animal because it was"
+EFFECT_MASKED = "The animal didn't cross the street because [MASK] was tired"
+EFFECT_OUT = {"gpt2": "h.{i}.attn.c_proj", "llama": "layers.{i}.self_attn.o_proj",
+              "qwen2": "layers.{i}.self_attn.o_proj", "gemma2": "layers.{i}.self_attn.o_proj",
+              "bert": "encoder.layer.{i}.attention.output.dense"}
+
+
+def make_effects(name: str, src: Path, dest: Path) -> dict:
+    """Write dest/<name>.npz, transformers' logits with heads knocked out or patched, from the
+    fixture in src (one of EFFECT_FIXTURES), loaded in float32 with eager attention. A head
+    is changed by a forward pre-hook on its layer's attention output projection (gpt2
+    attn.c_proj; llama, qwen2 and gemma2 self_attn.o_proj; bert attention.output.dense), which
+    rewrites that head's slice of the projection's input, columns h*head_dim:(h+1)*head_dim
+    (the heads' outputs side by side, before W_O and its bias), at every position, in that
+    one layer only. Keys:
+        text         str: a decoder's text (its next token is predicted at the last position)
+                     or, for bert-mlm, a text with [MASK] (predicted at the mask)
+        ids          int64 (n,): what the fixture's tokenizer.json gives text
+        position     int64 scalar: the predicting position (n - 1, or the mask's index)
+        heads        int64 (k, 2): every (layer, head) of the model, layer-major, k = L * H
+        clean        float32 (vocab,): the logits at position, nothing changed
+        ablated      float32 (k, vocab): the logits at position with heads[j]'s slice zeroed
+        pair         int64 (2, 2): two heads in different layers;  pair_ablated float32
+                     (vocab,): the logits with both slices zeroed in the same run
+        mean_ablated float32 (k, vocab): heads[j]'s slice replaced, at every position, by its
+                     mean over the text's positions in that same run (the clean run's mean: the
+                     layers below are unchanged)
+      gpt2-lm and llama-lm also (activation patching):
+        corrupt      str, corrupt_ids int64 (n,): another text of the same token count
+        corrupt_logits float32 (vocab,): the corrupted text's logits at position
+        patched      float32 (k, vocab): the corrupted text's run with heads[j]'s slice
+                     replaced by the clean run's slice (same layer, every position)
+    The logits are the model's output (gemma2's final soft-cap applied). llama-lm has grouped
+    query heads (4 query heads on 2 key/value heads): the slice is a query head's.
+    """
+    config = json.loads((src / "config.json").read_text())
+    cls = getattr(transformers, config["architectures"][0])
+    model = cls.from_pretrained(str(src), dtype=torch.float32,
+                                attn_implementation="eager").eval()
+    n_layers = config.get("num_hidden_layers", config.get("n_layer"))
+    n_heads = config.get("num_attention_heads", config.get("n_head"))
+    width = config.get("hidden_size", config.get("n_embd"))
+    head_dim = config.get("head_dim") or width // n_heads
+    if name == "llama-lm":
+        assert config["num_key_value_heads"] < n_heads, "llama-lm must have grouped queries"
+    outs = [model.base_model.get_submodule(EFFECT_OUT[config["model_type"]].format(i=i))
+            for i in range(n_layers)]
+    runtime = Tokenizer.from_file(str(src / "tokenizer.json"))
+    runtime.no_padding()
+    runtime.no_truncation()
+    masked = config["model_type"] == "bert"
+    text = EFFECT_MASKED if masked else EFFECT_TEXT
+    ids = runtime.encode(text).ids
+    position = ids.index(runtime.token_to_id("[MASK]")) if masked else len(ids) - 1
+
+    def run(run_ids: list[int], edits: dict[int, object] | None = None,
+            seen: dict[int, torch.Tensor] | None = None) -> np.ndarray:
+        """The logits at position; edits[layer](x) rewrites that layer's W_O input x
+        (1, n, H * hd) in place; seen[layer] gets a copy of it as it was."""
+        hooks = []
+        for layer, module in enumerate(outs):
+            def pre(_module, args, layer=layer):
+                x = args[0]
+                if seen is not None:
+                    seen[layer] = x.detach().clone()
+                if edits and layer in edits:
+                    x = x.clone()
+                    edits[layer](x)
+                    return (x, *args[1:])
+                return None
+            hooks.append(module.register_forward_pre_hook(pre))
+        try:
+            with torch.no_grad():
+                logits = model(input_ids=torch.tensor([run_ids])).logits[0, position]
+        finally:
+            for hook in hooks:
+                hook.remove()
+        return logits.numpy().astype(np.float32)
+
+    def cols(head: int) -> slice:
+        return slice(head * head_dim, (head + 1) * head_dim)
+
+    def zero(head: int):
+        def edit(x: torch.Tensor) -> None:
+            x[..., cols(head)] = 0
+        return edit
+
+    def mean(head: int):
+        def edit(x: torch.Tensor) -> None:
+            x[..., cols(head)] = x[..., cols(head)].mean(dim=1, keepdim=True)
+        return edit
+
+    heads = [(layer, head) for layer in range(n_layers) for head in range(n_heads)]
+    clean_in: dict[int, torch.Tensor] = {}
+    clean = run(ids, seen=clean_in)
+    assert np.array_equal(run(ids, {}), clean)
+    pair = [(0, 1), (n_layers - 1, 2)]
+    found = {
+        "text": np.array(text), "ids": np.asarray(ids, dtype=np.int64),
+        "position": np.int64(position), "heads": np.asarray(heads, dtype=np.int64),
+        "clean": clean,
+        "ablated": np.stack([run(ids, {layer: zero(head)}) for layer, head in heads]),
+        "pair": np.asarray(pair, dtype=np.int64),
+        "pair_ablated": run(ids, {layer: zero(head) for layer, head in pair}),
+        "mean_ablated": np.stack([run(ids, {layer: mean(head)}) for layer, head in heads]),
+    }
+    if name in EFFECT_PATCHED:
+        corrupt_ids = runtime.encode(EFFECT_CORRUPT).ids
+        assert len(corrupt_ids) == len(ids) and corrupt_ids != ids, (ids, corrupt_ids)
+
+        def patch(layer: int, head: int):
+            def edit(x: torch.Tensor) -> None:
+                x[..., cols(head)] = clean_in[layer][..., cols(head)]
+            return edit
+
+        found.update({
+            "corrupt": np.array(EFFECT_CORRUPT),
+            "corrupt_ids": np.asarray(corrupt_ids, dtype=np.int64),
+            "corrupt_logits": run(corrupt_ids),
+            "patched": np.stack([run(corrupt_ids, {layer: patch(layer, head)})
+                                 for layer, head in heads])})
+        # patching every head of every layer at once gives back the clean run exactly
+        every = {layer: (lambda x, layer=layer: x.copy_(clean_in[layer]))
+                 for layer in range(n_layers)}
+        assert np.abs(run(corrupt_ids, every) - clean).max() < 1e-5
+    # each knock-out changes the prediction's logits: the hook reached the model
+    moved = np.abs(found["ablated"] - clean).max(-1)
+    assert (moved > 1e-3).all(), (name, moved)
+    dest.mkdir(parents=True, exist_ok=True)
+    save_npz(dest / f"{name}.npz", found)
+    return {"n": len(ids), "k": len(heads), "moved": float(moved.min()),
+            "bytes": (dest / f"{name}.npz").stat().st_size}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--out", type=Path,
@@ -1268,6 +1536,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--pins", action="store_true",
                         help="only write pins.npz (transformers' q, k, v, scores and logits) "
                              f"for existing fixtures: {', '.join(PIN_FIXTURES)} or those named")
+    parser.add_argument("--generate", action="store_true",
+                        help="only write ../generate/<name>.npz (transformers' greedy generate) "
+                             f"for existing fixtures: {', '.join(GENERATE_FIXTURES)} or those "
+                             "named")
+    parser.add_argument("--effects", action="store_true",
+                        help="only write ../effects/<name>.npz (heads knocked out and patched "
+                             f"by transformers) for existing fixtures: {', '.join(EFFECT_FIXTURES)}"
+                             " or those named")
     args = parser.parse_args(argv)
     unknown = [n for n in args.names if n not in SPECS]
     if unknown:
@@ -1285,6 +1561,19 @@ def main(argv: list[str] | None = None) -> int:
     if args.roles:
         for name in [n for n in args.names or ROLE_FIXTURES if n in ROLE_FIXTURES]:
             make_roles(name, args.out)
+        return 0
+    if args.generate:
+        for name in args.names or GENERATE_FIXTURES:
+            info = make_generate(name, args.out / name, args.out.parent / "generate")
+            print(f"{name:10s} generate  prompt {info['n']} tokens  stop {info['stop']}  "
+                  f"cached vs full {info['cached_vs_full']:.1e}  {info['bytes'] / 1024:.0f} KiB"
+                  f"  {info['ids']}")
+        return 0
+    if args.effects:
+        for name in args.names or EFFECT_FIXTURES:
+            info = make_effects(name, args.out / name, args.out.parent / "effects")
+            print(f"{name:10s} effects  {info['n']} tokens  {info['k']} heads  smallest change "
+                  f"{info['moved']:.1e}  {info['bytes'] / 1024:.0f} KiB")
         return 0
     if args.pins:
         for name in args.names or PIN_FIXTURES:

@@ -1,7 +1,9 @@
 """attn predict: the whole forward pass, the final norm and the LM head, against transformers.
 
 The fixtures gpt2-lm, llama-lm (untied lm_head), qwen2-lm (tied), phi3-lm, olmo2-lm,
-gemma2-lm (tied, (1 + w) final norm, soft-capped logits), bert-mlm and roberta-mlm hold
+gemma2-lm (tied, (1 + w) final norm, soft-capped logits), gpt_neox-lm (untied embed_out),
+opt-lm (project_out to a narrower tied head), bert-mlm, roberta-mlm, xlm-roberta-mlm,
+distilbert-mlm and electra-mlm (a head narrower than the layers) hold
 transformers' logits in reference.npz: the last position's for a decoder, every
 position's for a masked LM (whose sentence has a mask token).
 """
@@ -21,8 +23,9 @@ from attncli.models import load_model
 from attncli.predict import predict, softmax, top_k
 
 LOGITS = 1e-4  # ours against transformers' logits
-DECODERS = ("gpt2-lm", "llama-lm", "qwen2-lm", "phi3-lm", "olmo2-lm", "gemma2-lm")
-MLMS = ("bert-mlm", "roberta-mlm")
+DECODERS = ("gpt2-lm", "llama-lm", "qwen2-lm", "phi3-lm", "olmo2-lm", "gemma2-lm",
+            "gpt_neox-lm", "opt-lm")
+MLMS = ("bert-mlm", "roberta-mlm", "xlm-roberta-mlm", "distilbert-mlm", "electra-mlm")
 
 
 def reference(name: str):
@@ -112,17 +115,35 @@ def test_cli_fills_the_mask():
     assert doc["positions"] == [8] and doc["tokens"][8]["text"] == "[MASK]"
 
 
-def test_refuses_an_unsupported_family():
-    refused(invoke("predict", "The animal", "--model", str(FIXTURES / "opt")),
-            "predicting tokens does not support model_type 'opt' yet", "gpt2", "bert")
-    refused(invoke("predict", "The animal", "--model", str(FIXTURES / "gpt_neox")),
-            "model_type 'gpt_neox'")
+def test_refuses_t5_saying_why():
+    refused(invoke("predict", "The animal", "--model", str(FIXTURES / "t5")),
+            "predicting tokens does not run t5 yet", "from a source text")
+
+
+def test_refuses_a_post_norm_opt_without_its_final_norm(tmp_path):
+    import json
+    import shutil
+
+    d = shutil.copytree(FIXTURES / "opt-lm", tmp_path / "opt-lm")
+    config = json.loads((d / "config.json").read_text())
+    (d / "config.json").write_text(json.dumps({**config, "do_layer_norm_before": False}))
+    refused(invoke("predict", "The animal", "--model", str(d)),
+            "needs the final LayerNorm", "post-norm OPT")
+
+
+def test_opt_folds_project_out_into_its_head():
+    model = load_model(str(FIXTURES / "opt-lm"))
+    assert (model.d_embed, model.d_model) == (16, 32)
+    assert model.lm_head().w.shape == (model.vocab_size, model.d_model)
 
 
 @pytest.mark.parametrize(("name", "tensor"), [
     ("gpt2", "lm_head.weight"), ("llama", "lm_head.weight"), ("qwen2", "lm_head.weight"),
     ("phi3", "lm_head.weight"), ("gemma2", "lm_head.weight"),
-    ("bert", "cls.predictions.transform.dense.weight"), ("roberta", "lm_head.dense.weight")])
+    ("bert", "cls.predictions.transform.dense.weight"), ("roberta", "lm_head.dense.weight"),
+    ("gpt_neox", "embed_out.weight"), ("opt", "lm_head.weight"),
+    ("distilbert", "vocab_transform.weight"), ("electra", "generator_predictions.dense.weight"),
+    ("xlm-roberta", "lm_head.dense.weight")])
 def test_refuses_a_base_model(name, tensor):
     refused(invoke("predict", "The [MASK] <mask> animal", "--model", str(FIXTURES / name)),
             "no LM head", tensor, "base model")
@@ -139,9 +160,10 @@ def test_refuses_no_model():
     refused(invoke("predict", "The animal"), "needs --model")
 
 
-def test_base_class_refuses():
-    model = load_model(str(FIXTURES / "gpt_neox"))
-    with pytest.raises(AttnError, match="does not support model_type 'gpt_neox'"):
+@pytest.mark.parametrize("name", ["t5", "mt5", "umt5"])
+def test_base_class_refuses(name):
+    model = load_model(str(FIXTURES / name))
+    with pytest.raises(AttnError, match=f"does not run {name} yet"):
         model.logits(np.zeros((1, model.d_model), dtype=np.float32))
 
 

@@ -122,6 +122,7 @@ class Model:
     read_ahead: bool = False  # read the next layer's MLP on another thread (run)
     reuse_buffers: bool = False  # the MLP's bf16 weights converted into two reused sets
     tied_by_default = True  # tie_word_embeddings when config.json leaves it out
+    head_names: tuple[str, ...] = ("lm_head.weight",)  # an untied LM head's, as stored
 
     def __init__(
         self, name: str, config: dict[str, Any], checkpoint: Checkpoint, tokenizer: Tokenizer,
@@ -214,17 +215,21 @@ class Model:
 
             raise AttnError(f"predicting tokens does not support model_type {self.model_type!r} "
                             f"yet; it supports {', '.join(predicting())}")
-        d, v = self.d_model, self.vocab_size
-        if "lm_head.weight" in self.checkpoint:
-            w = self.checkpoint.read("lm_head.weight", (v, d))  # (vocab, d)
-        elif self.tied_head():
-            w = self.tensor("wte", np.float32)  # (vocab, d)
-        else:
-            raise self.no_lm_head(f"lm_head.weight, or {self.tensor_name(self.table['wte'][0])}"
-                                  " tied in a …LMHeadModel or …ForCausalLM")
         norm = self.norm_at("final_norm", np.float32)
         assert norm is not None
-        return LMHead(norm, w)
+        return LMHead(norm, self.head_weight(self.d_model))
+
+    def head_weight(self, width: int) -> np.ndarray:
+        """The LM head's (vocab, width) matrix: the first of head_names the checkpoint has,
+        else the word embeddings (tied)."""
+        found = [name for name in self.head_names if name in self.checkpoint]
+        if found:
+            return self.checkpoint.read(found[0], (self.vocab_size, width))  # (vocab, width)
+        if self.tied_head():
+            return self.tensor("wte", np.float32)  # (vocab, width)
+        raise self.no_lm_head(f"{' or '.join(self.head_names)}, or "
+                              f"{self.tensor_name(self.table['wte'][0])} tied in a "
+                              "…LMHeadModel or …ForCausalLM")
 
     def logits(self, h: np.ndarray, head: LMHead | None = None) -> np.ndarray:
         """The last layer's output (n, d_model) through the final norm and the LM head:

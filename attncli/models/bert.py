@@ -5,23 +5,41 @@ the embeddings after their LayerNorm): BERT normalises after each block. With is
 (BertLMHeadModel, RobertaForCausalLM) every layer is masked causally, as in transformers.
 Checkpoints converted from TF BERT name a LayerNorm's weight and bias gamma and beta.
 
-The masked-LM heads (attn predict), without the prefix:
+The masked-LM heads (attn predict), without the prefix, each a MaskedLMHead:
 
     bert:    cls.predictions.transform.dense (d, d) T, (d,); hidden_act;
              cls.predictions.transform.LayerNorm (d,); cls.predictions.decoder.weight
              (vocab, d), or the word embeddings (tied); cls.predictions.bias (vocab,)
-    roberta: lm_head.dense (d, d) T, (d,); gelu; lm_head.layer_norm (d,);
+    roberta, xlm-roberta: lm_head.dense (d, d) T, (d,); gelu; lm_head.layer_norm (d,);
              lm_head.decoder.weight (vocab, d) or the word embeddings; lm_head.bias (vocab,)
 """
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 
 from attncli.models.base import Model, T, Table
-from attncli.models.blocks import LMHead, Norm, PostNorm
+from attncli.models.blocks import Activation, LMHead, Norm, PostNorm
 from attncli.models.config import Config
 from attncli.models.layers import activation, gelu
+
+
+class MaskedLMHead(NamedTuple):
+    """Where a masked LM's head is stored (names after no prefix): dense, the activation
+    (None: the config's), a LayerNorm, then the decoder (its weight, or the tied word
+    embeddings) and its bias (the first of biases the checkpoint has)."""
+
+    dense: str  # a Linear, stored (width, d)
+    norm: str  # a LayerNorm (width,)
+    act: Activation | None
+    decoder: str  # (vocab, width)
+    biases: tuple[str, ...]  # (vocab,)
+
+
+ROBERTA_HEAD = MaskedLMHead("lm_head.dense", "lm_head.layer_norm", gelu, "lm_head.decoder.weight",
+                            ("lm_head.bias", "lm_head.decoder.bias"))
 
 # our name -> checkpoint name after an optional "bert." / "roberta." prefix
 L = "encoder.layer.{i}."
@@ -45,9 +63,6 @@ TABLE: Table = {
     "ln_mlp": (L + "output.LayerNorm.weight", ("d",)),
     "ln_mlp_b": (L + "output.LayerNorm.bias", ("d",)),
 }
-# model_type -> its masked-LM head: (prefix, dense, norm, activation: None for hidden_act)
-LM_HEADS = {"bert": ("cls.predictions.", "transform.dense", "transform.LayerNorm", None),
-            "roberta": ("lm_head.", "dense", "layer_norm", gelu)}
 TF_NAMES = {".weight": ".gamma", ".bias": ".beta"}  # a LayerNorm's, in TF BERT checkpoints
 
 
@@ -59,6 +74,13 @@ class Bert(Model):
     table = TABLE
     block = PostNorm
     prefixes: tuple[str, ...] = ("", "bert.", "roberta.")  # before the tensor names, if any
+    # model_type -> its masked-LM head
+    mlm_heads: dict[str, MaskedLMHead] = {
+        "bert": MaskedLMHead("cls.predictions.transform.dense",
+                             "cls.predictions.transform.LayerNorm", None,
+                             "cls.predictions.decoder.weight",
+                             ("cls.predictions.bias", "cls.predictions.decoder.bias")),
+        "roberta": ROBERTA_HEAD, "xlm-roberta": ROBERTA_HEAD}
 
     def configure(self, config: Config) -> None:
         """Dimensions from a BertConfig / RobertaConfig."""
@@ -117,23 +139,28 @@ class Bert(Model):
 
     @classmethod
     def predicts(cls) -> tuple[str, ...]:
-        return tuple(t for t in cls.model_types if t in LM_HEADS)
+        return tuple(t for t in cls.model_types if t in cls.mlm_heads)
+
+    def head_width(self) -> int:
+        """The width the masked-LM head's dense maps to: d_model."""
+        return self.d_model
 
     def lm_head(self) -> LMHead:
-        """BertForMaskedLM's cls.predictions or RobertaForMaskedLM's lm_head: dense,
-        activation, LayerNorm, then the decoder (tied to the word embeddings) and its bias."""
-        if self.model_type not in LM_HEADS:
+        """The family's masked-LM head (mlm_heads): dense, activation, LayerNorm, then the
+        decoder (tied to the word embeddings) and its bias."""
+        if self.model_type not in self.mlm_heads:
             return super().lm_head()
-        p, dense, norm, named = LM_HEADS[self.model_type]
-        act = self.act if named is None else named
-        d, v, read, ckpt = self.d_model, self.vocab_size, self.checkpoint.read, self.checkpoint
-        if p + dense + ".weight" not in ckpt:
-            raise self.no_lm_head(f"{p}{dense}.weight")
-        decoder = (p + "decoder.weight" if p + "decoder.weight" in ckpt
+        head = self.mlm_heads[self.model_type]
+        act = self.act if head.act is None else head.act
+        d, e, v = self.d_model, self.head_width(), self.vocab_size
+        read, ckpt = self.checkpoint.read, self.checkpoint
+        if head.dense + ".weight" not in ckpt:
+            raise self.no_lm_head(f"{head.dense}.weight")
+        decoder = (head.decoder if head.decoder in ckpt
                    else self.prefix + "embeddings.word_embeddings.weight")
-        bias = p + "bias" if p + "bias" in ckpt else p + "decoder.bias"
-        return LMHead(Norm(read(self.tf_name(p + norm + ".weight"), (d,)),
-                           read(self.tf_name(p + norm + ".bias"), (d,))),
-                      w=read(decoder, (v, d)), b=read(bias, (v,)),  # (vocab, d), (vocab,)
-                      w_in=read(p + dense + ".weight", (d, d)).T,  # (d, d)
-                      b_in=read(p + dense + ".bias", (d,)), act=act)
+        bias = next((b for b in head.biases if b in ckpt), head.biases[0])
+        return LMHead(Norm(read(self.tf_name(head.norm + ".weight"), (e,)),
+                           read(self.tf_name(head.norm + ".bias"), (e,))),
+                      w=read(decoder, (v, e)), b=read(bias, (v,)),  # (vocab, e), (vocab,)
+                      w_in=read(head.dense + ".weight", (e, d)).T,  # (d, e)
+                      b_in=read(head.dense + ".bias", (e,)), act=act)

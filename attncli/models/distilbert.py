@@ -1,11 +1,16 @@
-"""DistilBERT: BERT's post-norm layer under other tensor names, no segments, eps 1e-12."""
+"""DistilBERT: BERT's post-norm layer under other tensor names, no segments, eps 1e-12.
+
+The masked-LM head (DistilBertForMaskedLM, attn predict): vocab_transform (d, d), the
+config's activation, vocab_layer_norm (d,), then vocab_projector (weight tied to the word
+embeddings, and its bias (vocab,)).
+"""
 
 from __future__ import annotations
 
 import numpy as np
 
 from attncli.models.base import T, Table, split_heads
-from attncli.models.bert import Bert
+from attncli.models.bert import Bert, MaskedLMHead
 from attncli.models.config import MAX_LAYERS, Config
 from attncli.models.layers import activation
 
@@ -36,6 +41,9 @@ class DistilBert(Bert):
 
     model_types = ("distilbert",)
     table = TABLE
+    mlm_heads = {"distilbert": MaskedLMHead("vocab_transform", "vocab_layer_norm", None,
+                                            "vocab_projector.weight",
+                                            ("vocab_projector.bias",))}
 
     def configure(self, config: Config) -> None:
         """Dimensions from a DistilBertConfig (dim, n_heads, hidden_dim, ...)."""

@@ -5,6 +5,10 @@ paper: as wide as hidden_size; the generators and some small models: narrower). 
 summed and LayerNorm-ed at that width and, when embedding_size != hidden_size, projected up
 by `embeddings_project` (a Linear with a bias) before the first layer. The layers are bert.py's,
 under the "electra." prefix of the task heads' checkpoints.
+
+The masked-LM head (ElectraForMaskedLM, the generator's; attn predict): generator_predictions
+.dense (hidden_size -> embedding_size), gelu, its LayerNorm (embedding_size,), then
+generator_lm_head (weight tied to the word embeddings, (vocab, embedding_size), and a bias).
 """
 
 from __future__ import annotations
@@ -13,9 +17,9 @@ import numpy as np
 
 from attncli.models.base import T, Table
 from attncli.models.bert import TABLE as BERT
-from attncli.models.bert import Bert
+from attncli.models.bert import Bert, MaskedLMHead
 from attncli.models.config import Config
-from attncli.models.layers import linear
+from attncli.models.layers import gelu, linear
 
 E = "d_embed"  # the embeddings' width
 TABLE: Table = {**BERT,  # the embeddings at embedding_size, then widened by a Linear
@@ -34,6 +38,9 @@ class Electra(Bert):
     model_types = ("electra",)
     prefixes = ("", "electra.")
     table = TABLE
+    mlm_heads = {"electra": MaskedLMHead("generator_predictions.dense",
+                                         "generator_predictions.LayerNorm", gelu,
+                                         "generator_lm_head.weight", ("generator_lm_head.bias",))}
 
     def configure(self, config: Config) -> None:
         """bert's dimensions and the embedding width."""
@@ -46,3 +53,7 @@ class Electra(Bert):
         if self.d_embed == self.d_model:
             return h
         return linear(h, self.tensor("project", dtype), self.tensor("project_b", dtype))
+
+    def head_width(self) -> int:
+        """The generator's head maps back to embedding_size."""
+        return self.d_embed

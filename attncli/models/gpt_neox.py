@@ -11,7 +11,9 @@ stream, each through its own LayerNorm, and both are added to it at once:
 h + attn(ln_1(h)) + mlp(ln_2(h)); without it the MLP reads ln_2 of h + attn(ln_1(h)), as GPT-2.
 
 Biases unless attention_bias is false (then none on query_key_value and dense; the MLP
-always has them).
+always has them). The LM head (predict): final_layer_norm, then embed_out.weight (the name in
+Pythia's checkpoints; lm_head.weight as transformers 5 saves it), untied unless
+tie_word_embeddings says otherwise.
 """
 
 from __future__ import annotations
@@ -42,6 +44,8 @@ TABLE: Table = {
     "b_up": ("layers.{i}.mlp.dense_h_to_4h.bias", ("ff",)),
     "w_down": ("layers.{i}.mlp.dense_4h_to_h.weight", ("d", "ff"), T),
     "b_down": ("layers.{i}.mlp.dense_4h_to_h.bias", ("d",)),
+    "final_norm": ("final_layer_norm.weight", ("d",)),  # before the LM head (predict)
+    "final_norm_b": ("final_layer_norm.bias", ("d",)),
 }
 
 
@@ -49,8 +53,11 @@ class GPTNeoX(Model):
     """gpt_neox (Pythia, GPT-NeoX-20B)."""
 
     model_types = ("gpt_neox",)
+    table = TABLE
     causal = True
     order = "rope"
+    tied_by_default = False  # GPTNeoXConfig's default
+    head_names = ("embed_out.weight", "lm_head.weight")
 
     def configure(self, config: Config) -> None:
         """Dimensions, rotary fraction and residual shape from a GPTNeoXConfig."""

@@ -12,6 +12,11 @@ the lesson's step 4: the same numbers up to float rounding (the Steps' q is the 
 
 Biases unless enable_bias is false; norm weights and biases unless
 layer_norm_elementwise_affine is false (then 1 and 0).
+
+The LM head (predict): final_layer_norm, then project_out (no bias) back to the embeddings'
+width where that is narrower, then lm_head.weight or the tied token embeddings. Both are
+linear, so project_out is folded into the head's matrix: W_head @ W_out, (vocab, d). A
+post-norm OPT (opt-350m) has no final LayerNorm; predict refuses it.
 """
 
 from __future__ import annotations
@@ -20,8 +25,9 @@ from typing import Any
 
 import numpy as np
 
+from attncli.errors import AttnError
 from attncli.models.base import Model, T, Table
-from attncli.models.blocks import Norm, PostNorm, PreNorm
+from attncli.models.blocks import LMHead, Norm, PostNorm, PreNorm
 from attncli.models.config import Config
 from attncli.models.layers import activation, layer_norm, linear
 
@@ -43,6 +49,9 @@ TABLE: Table = {
     "b_down": ("layers.{i}.fc2.bias", ("d",)),
     "ln_mlp": ("layers.{i}.final_layer_norm.weight", ("d",)),
     "ln_mlp_b": ("layers.{i}.final_layer_norm.bias", ("d",)),
+    "final_norm": ("final_layer_norm.weight", ("d",)),  # pre-norm OPTs only
+    "final_norm_b": ("final_layer_norm.bias", ("d",)),
+    "project_out": ("project_out.weight", ("d_embed", "d")),  # only when d_embed != d
 }
 
 
@@ -50,6 +59,7 @@ class OPT(Model):
     """opt (facebook/opt-125m ... ; pre-norm, and opt-350m's post-norm with project_in)."""
 
     model_types = ("opt",)
+    table = TABLE
     causal = True
 
     def configure(self, config: Config) -> None:
@@ -88,3 +98,16 @@ class OPT(Model):
         """LayerNorm."""
         assert norm.b is not None
         return layer_norm(x, norm.w, norm.b, self.eps)
+
+    def lm_head(self) -> LMHead:
+        """final_layer_norm, then the head with project_out folded in (see the module)."""
+        if not self.pre_norm:
+            raise AttnError(f"{self.name}: predicting tokens needs the final LayerNorm, which a "
+                            "post-norm OPT ('do_layer_norm_before' false, as opt-350m) does not "
+                            "have")
+        norm = self.norm_at("final_norm", np.float32)
+        assert norm is not None
+        w = self.head_weight(self.d_embed)  # (vocab, e)
+        if self.d_embed != self.d_model:
+            w = w @ self.tensor("project_out", np.float32)  # (vocab, e) @ (e, d)
+        return LMHead(norm, w)

@@ -15,7 +15,8 @@ table, and uses it). Cross-attention has no bias.
 
 The tensors (T5Model / T5ForConditionalGeneration) are in TABLE; a block's parts are its
 layer.0 (self-attention), in the decoder layer.1 (cross-attention), and its last layer (the
-MLP: wi, or gated wi_0 and wi_1). lm_head.weight is not read (predict does not run T5).
+MLP: wi, or gated wi_0 and wi_1). lm_head.weight is not read: predicting tokens refuses T5
+(its decoder predicts a target's next token from a source, and a prediction reads one text).
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from attncli.attention import HeadSteps, Joined, Variant, causal_mask
 from attncli.attention_fast import join_heads
 from attncli.errors import AttnError
 from attncli.models.base import Hooks, Model, Progress, T, Table
-from attncli.models.blocks import AttentionWeights, MLPWeights, Norm, mlp
+from attncli.models.blocks import AttentionWeights, LMHead, MLPWeights, Norm, mlp
 from attncli.models.config import MAX_LAYERS, Config, as_config
 from attncli.models.layers import ACTIVATIONS, linear
 from attncli.tokens import Token
@@ -146,6 +147,12 @@ class T5(Model):
         # block) -> the encoder's
         self.source_ids: np.ndarray | None = None
         self.source_tokens: list[Token] | None = None
+
+    def lm_head(self) -> LMHead:
+        """Refused: see the module's docstring."""
+        raise AttnError(f"predicting tokens does not run {self.model_type} yet: its decoder "
+                        "predicts the next token of a target from a source text, and a "
+                        "prediction reads one text")
 
     # ---- the decoder, on request ----
 
