@@ -400,7 +400,7 @@ class Model:
         there (run: its output is never needed), returning the stream entering it; without
         look, the last layer's output. keep gets each layer's attention weights (n_heads, n,
         n); hooks as Hooks; progress as for run."""
-        n, stop = len(ids_), last if look is not None else last + 1  # stop: layers passed
+        stop = last if look is not None else last + 1  # stop: layers passed through
         if progress is not None:
             progress(0, last + 1)
         h = self.embed(ids_, dtype)  # (n, d_model)
@@ -411,8 +411,7 @@ class Model:
                 if hooks.residual is not None:
                     hooks.residual(i, h)
                 attn = following if following is not None else self.load_attention(i, dtype)
-                x = self.block.attention_input(h, attn, self.normalise)  # (n, d_model)
-                variant = self.variant(n, i, attn, x)
+                x, variant = self.layer_input(i, h, attn)  # (n, d_model)
                 if look is not None:
                     look(i, x, attn, variant)
                 if i < stop:  # the last shown layer's output (and its MLP) is never needed
@@ -429,6 +428,22 @@ class Model:
         if stop > last and hooks.residual is not None:
             hooks.residual(last + 1, h)
         return h
+
+    def layer_input(self, i: int, h: np.ndarray, attn: AttentionWeights
+                    ) -> tuple[np.ndarray, Variant]:
+        """What layer i's heads read from the stream h, and how they depart from the lesson."""
+        x = self.block.attention_input(h, attn, self.normalise)  # (..., n, d_model)
+        return x, self.variant(h.shape[-2], i, attn, x)
+
+    def layer_step(self, i: int, h: np.ndarray, attn: AttentionWeights, rest: MLPWeights,
+                   hooks: Hooks = NO_HOOKS) -> np.ndarray:
+        """Layer i, with its weights already read, on the stream h (n, d_model), or on a
+        batch of streams at once (b, n, d_model), as the loop above runs it: an analysis that
+        starts from a saved stream, or runs many streams through each layer read once. With a
+        batch, the hooks see its leading dimension too."""
+        x, variant = self.layer_input(i, h, attn)
+        z = self.all_heads(x, attn, variant, i, hooks)  # (..., n, H * head_dim)
+        return self.block.finish(h, z, attn, rest, self.normalise, self.act)
 
     def read_rest_ahead(self, i: int, stop: int, last: int, dtype: type) -> ReadAhead | None:
         """read_next(i) on another thread, if the family reads ahead and layer i's MLP will be
@@ -504,25 +519,28 @@ class Model:
         float64 when asked): (n, n_heads * head_dim). keep, if given, gets the weights
         (n_heads, n, m); the keys and values come from source (m rows) if given, else from x
         (m = n); hooks see the keys and values and the heads' outputs."""
-        n, hd = len(x), self.head_dim
-        kv, m = (x, n) if source is None else (source, len(source))
-        q: np.ndarray = linear(x, attn.w_q, attn.b_q).reshape(n, -1, hd).transpose(1, 0, 2)
-        k: np.ndarray = linear(kv, attn.w_k, attn.b_k).reshape(m, -1, hd).transpose(1, 0, 2)
-        v: np.ndarray = linear(kv, attn.w_v, attn.b_v).reshape(m, -1, hd).transpose(1, 0, 2)
-        q, k, _, _ = project_qk(q, k, variant)  # (heads, n, head_dim)
+        hd, lead = self.head_dim, x.shape[:-2]  # lead: a batch of streams, if any
+        kv = x if source is None else source
+
+        def split(t: np.ndarray) -> np.ndarray:  # (..., n, heads * hd) -> (..., heads, n, hd)
+            return np.swapaxes(t.reshape(*t.shape[:-1], -1, hd), -2, -3)
+
+        q, k = split(linear(x, attn.w_q, attn.b_q)), split(linear(kv, attn.w_k, attn.b_k))
+        v = split(linear(kv, attn.w_v, attn.b_v))
+        q, k, _, _ = project_qk(q, k, variant)  # (..., heads, n, head_dim)
         if hooks.keys_values is not None:
-            hooks.keys_values(layer, k, v)  # (n_kv_heads, m, head_dim) each
+            hooks.keys_values(layer, k, v)  # (..., n_kv_heads, m, head_dim) each
         rep = self.n_heads // self.n_kv_heads
-        k, v = np.repeat(k, rep, axis=0), np.repeat(v, rep, axis=0)  # (n_heads, m, head_dim)
-        scores, _, weights, y, _, _ = attend(q, k, v, variant)  # y: (n_heads, n, head_dim)
+        k, v = np.repeat(k, rep, axis=-3), np.repeat(v, rep, axis=-3)  # (..., n_heads, m, hd)
+        scores, _, weights, y, _, _ = attend(q, k, v, variant)  # y: (..., n_heads, n, hd)
         if not (np.isfinite(scores).all() and np.isfinite(y).all()):
             raise AttnError(f"{self.name}: the numbers overflow in {x.dtype} (a layer before "
                             f"the one shown); its weights are too large for {x.dtype}")
         if keep is not None:
             keep.append(weights)
         if hooks.head_outputs is not None:
-            y = hooks.head_outputs(layer, y)  # (n_heads, n, head_dim)
-        return y.transpose(1, 0, 2).reshape(n, self.n_heads * hd)
+            y = hooks.head_outputs(layer, y)  # (..., n_heads, n, head_dim)
+        return np.swapaxes(y, -2, -3).reshape(*lead, x.shape[-2], self.n_heads * hd)
 
     # ---- checks ----
 

@@ -52,8 +52,10 @@ class Olmo2(Llama):
         token's 1 / RMS of the full q and k projections of x."""
         hd = self.head_dim
         assert attn.q_norm is not None and attn.k_norm is not None
-        q_scale = self.inverse_rms(linear(x, attn.w_q, attn.b_q))  # (n, 1)
-        k_scale = self.inverse_rms(linear(x, attn.w_k, attn.b_k))  # (n, 1)
+        q_scale = self.inverse_rms(linear(x, attn.w_q, attn.b_q))  # (..., n, 1)
+        k_scale = self.inverse_rms(linear(x, attn.w_k, attn.b_k))  # (..., n, 1)
+        if x.ndim > 2:  # a batch of streams: (b, 1, n, 1) against (b, heads, n, hd)
+            q_scale, k_scale = np.expand_dims(q_scale, -3), np.expand_dims(k_scale, -3)
         return replace(super().variant(n, i, attn, x), qk_norm=FullWidth(
             q_scale, attn.q_norm.reshape(-1, 1, hd),  # (H, 1, hd)
             k_scale, attn.k_norm.reshape(-1, 1, hd)))  # (Hkv, 1, hd)
