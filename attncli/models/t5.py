@@ -116,14 +116,12 @@ class T5(Model):
     feed_forward_proj = "relu"  # the MLP when config.json does not say (T5Config's default)
 
     def configure(self, config: Config) -> None:
-        self.n_layers = self.n_encoder_layers = config.integer("num_layers", high=MAX_LAYERS)
+        config.integer("d_kv")  # required: a head's width need not be d_model / num_heads
+        self.read_sizes(config, layers=("num_layers",), heads=("num_heads",), width=("d_model",),
+                        ff=("d_ff",), head_dim="d_kv")
+        self.n_encoder_layers = self.n_layers
         self.n_decoder_layers = config.integer("num_decoder_layers", high=MAX_LAYERS,
                                                default=self.n_layers)
-        self.n_heads = self.n_kv_heads = config.integer("num_heads")
-        self.d_model = config.integer("d_model")
-        self.head_dim = config.integer("d_kv")
-        self.d_ff = config.integer("d_ff")
-        self.vocab_size = config.integer("vocab_size")
         self.eps = config.number("layer_norm_epsilon", low=0, above=True, high=1, default=1e-6)
         # the encoder splits the buckets in two halves, each with half of its buckets exact:
         # at least 4, so that each half has one exact bucket
@@ -172,9 +170,6 @@ class T5(Model):
         return [Token(name, self.start, 0, 0), *tokens]
 
     # ---- the encoder's parts (the base class runs them) ----
-
-    def embed(self, ids: np.ndarray, dtype: type = np.float32) -> np.ndarray:
-        return self.tensor("wte", dtype, rows=ids)  # (n, d)
 
     def normalise(self, x: np.ndarray, norm: Norm) -> np.ndarray:
         return t5_norm(x, norm.w, self.eps)
