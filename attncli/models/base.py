@@ -430,7 +430,7 @@ class Model:
                 if hooks.residual is not None:
                     hooks.residual(i, h)
                 attn = following if following is not None else self.load_attention(i, dtype)
-                x, variant = self.layer_input(i, h, attn)  # (n, d_model)
+                h, x, variant = self.layer_input(i, h, attn)  # (n, d_model)
                 if look is not None:
                     look(i, x, attn, variant)
                 if i < stop:  # the last shown layer's output (and its MLP) is never needed
@@ -438,7 +438,7 @@ class Model:
                     rest, following = (ahead.result() if ahead is not None
                                        else (self.load_rest(i, dtype), None))
                     ahead = self.read_rest_ahead(i + 1, stop, last, dtype)
-                    h = self.block.finish(h, z, attn, rest, self.normalise, self.act)
+                    h = self.finish(i, h, z, attn, rest)
                 if progress is not None:
                     progress(i + 1, last + 1)
         finally:  # stopped by an error: wait for a read-ahead still filling buffers that the
@@ -449,10 +449,17 @@ class Model:
         return h
 
     def layer_input(self, i: int, h: np.ndarray, attn: AttentionWeights
-                    ) -> tuple[np.ndarray, Variant]:
-        """What layer i's heads read from the stream h, and how they depart from the lesson."""
+                    ) -> tuple[np.ndarray, np.ndarray, Variant]:
+        """The stream h as layer i's heads find it (changed only by a layer with a part
+        before them: T5's decoder showing cross-attention), what they read from it, and how
+        they depart from the lesson."""
         x = self.block.attention_input(h, attn, self.normalise)  # (..., n, d_model)
-        return x, self.variant(h.shape[-2], i, attn, x)
+        return h, x, self.variant(h.shape[-2], i, attn, x)
+
+    def finish(self, i: int, h: np.ndarray, z: np.ndarray, attn: AttentionWeights,
+               rest: MLPWeights) -> np.ndarray:
+        """Layer i's stream after it, from the heads' joined output z: the family's block."""
+        return self.block.finish(h, z, attn, rest, self.normalise, self.act)
 
     def layer_step(self, i: int, h: np.ndarray, attn: AttentionWeights, rest: MLPWeights,
                    hooks: Hooks = NO_HOOKS) -> np.ndarray:
@@ -460,9 +467,9 @@ class Model:
         batch of streams at once (b, n, d_model), as the loop above runs it: an analysis that
         starts from a saved stream, or runs many streams through each layer read once. With a
         batch, the hooks see its leading dimension too."""
-        x, variant = self.layer_input(i, h, attn)
+        h, x, variant = self.layer_input(i, h, attn)
         z = self.all_heads(x, attn, variant, i, hooks)  # (..., n, H * head_dim)
-        return self.block.finish(h, z, attn, rest, self.normalise, self.act)
+        return self.finish(i, h, z, attn, rest)
 
     def read_rest_ahead(self, i: int, stop: int, last: int, dtype: type) -> ReadAhead | None:
         """read_next(i) on another thread, if the family reads ahead and layer i's MLP will be
