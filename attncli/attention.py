@@ -3,15 +3,14 @@
     1) X                            the embeddings that go in, one row per token
     2) Q = X·W_Q,  K = X·W_K,  V = X·W_V
     3) scores  = Q·Kᵀ
-    4) logits  = scores / √d_k (the scaled scores);  weights = softmax(logits), row by row
+    4) logits  = scores / √d_k;  weights = softmax(logits), row by row
     5) output  = weights·V
     6) several heads: concat = [output_0 | output_1 | …];  attention output = concat·W_O
 
-What a real model does beyond the lesson is data in its Variant, never another copy of the
-steps. A masked entry is -inf in `logits` and exactly 0 in `weights`; a row whose keys are
-all masked has weights of all zeros, so its output is the zero vector, never NaN.
-attention_fast.py runs the same steps on long texts (blocks of rows, in place) and must give
-these functions' numbers.
+What a real model does beyond this (a scale, a soft cap, a score bias, RoPE, a mask) is data
+in its Variant. A masked entry is -inf in the logits and exactly 0 in the weights; a row with
+every key masked has all-zero weights and a zero output, never NaN. attention_fast.py runs
+the same steps on long texts and must give these numbers.
 """
 
 from __future__ import annotations
@@ -99,14 +98,6 @@ class Steps:
         if at == len(self.rows) or self.rows[at] != i:
             raise IndexError(f"query {i}'s row was not worked out")
         return at
-
-    @property
-    def window(self) -> bool:
-        """Whether the mask also hides earlier keys (a sliding window), not only later ones."""
-        if self.mask is None:
-            return False
-        rows = np.arange(len(self.mask)) if self.rows is None else self.rows
-        return bool((self.mask & (np.arange(self.mask.shape[1]) < rows[:, None])).any())
 
     @property
     def divisor(self) -> float:

@@ -111,3 +111,48 @@ def test_predict_runs_the_families_that_have_an_lm_head() -> None:
                             "qwen2", "qwen3", "roberta", "xlm-roberta"]
     assert set(FAMILIES) - set(predicting()) == {"t5", "mt5", "umt5"}
     assert set(predicting()) <= set(FAMILIES)
+
+
+@pytest.mark.parametrize("kind", ["self", "cross"])
+def test_a_t5_decoder_run_fires_every_hook_with_its_shapes(kind: str) -> None:
+    model = load_model(str(FIXTURES / "t5"))
+    ref = np.load(FIXTURES / "t5" / "reference.npz")
+    source = model.tokens(str(ref["text"]))
+    decoder = model.for_target(source, kind)
+    ids = [t.id for t in decoder.target_tokens(str(ref["target"]))]
+    n, s, last = len(ids), len(source), decoder.n_layers - 1
+    seen: dict[str, list] = {"residual": [], "kv": [], "z": []}
+    hooks = Hooks(residual=lambda i, h: seen["residual"].append((i, h.shape)),
+                  keys_values=lambda i, k, v: seen["kv"].append((i, k.shape, v.shape)),
+                  head_outputs=lambda i, z: seen["z"].append((i, z.shape)) or z)
+    decoder.run(ids, [last], [0], hooks=hooks)
+    m = n if kind == "self" else s  # cross-attention's keys are the source's tokens
+    heads, hd = decoder.n_heads, decoder.head_dim
+    assert seen["residual"] == [(i, (n, decoder.d_model)) for i in range(last + 1)]
+    assert seen["kv"] == [(i, (heads, m, hd), (heads, m, hd)) for i in range(last)]
+    assert seen["z"] == [(i, (heads, n, hd)) for i in range(last)]
+
+
+@pytest.mark.parametrize("kind", ["self", "cross"])
+def test_zeroing_a_t5_decoder_head_changes_what_follows(kind: str) -> None:
+    model = load_model(str(FIXTURES / "t5"))
+    ref = np.load(FIXTURES / "t5" / "reference.npz")
+    decoder = model.for_target(model.tokens(str(ref["text"])), kind)
+    ids = [t.id for t in decoder.target_tokens(str(ref["target"]))]
+    last = decoder.n_layers - 1
+
+    def zeroing(heads: list[int]) -> Hooks:
+        def hook(layer: int, z: np.ndarray) -> np.ndarray:
+            z = z.copy()
+            z[heads] = 0
+            return z
+        return Hooks(head_outputs=hook)
+
+    def output(hooks: Hooks) -> np.ndarray:
+        _, joined = decoder.run(ids, [last], [0], join=True, float64=True, hooks=hooks)
+        assert joined is not None
+        return joined.output  # (n, d_model): the last layer's heads through W_O
+
+    plain = output(Hooks())
+    np.testing.assert_array_equal(output(zeroing([])), plain)  # zeroing nothing: the same
+    assert np.abs(output(zeroing([1])) - plain).max() > 1e-3

@@ -93,19 +93,6 @@ def test_at_finds_a_kept_row_and_refuses_one_that_was_not_worked_out() -> None:
     assert self_attention(s.x, s.w_q, s.w_k, s.w_v).at(3) == 3  # every row: its own index
 
 
-def test_the_window_property_reads_the_rows_it_holds() -> None:
-    # row 5 of a sliding window of 2 hides keys 0 to 3 (earlier keys): a window, even when
-    # only that row is kept; the causal mask alone is none
-    n = 8
-    window = causal_mask(n) | (np.arange(n)[None, :] < np.arange(n)[:, None] - 1)
-    rng = np.random.default_rng(2)
-    args = (rng.normal(0, 1, (n, 4)), *(rng.normal(0, 1, (4, 2)) for _ in range(3)))
-    assert self_attention(*args, variant=Variant(mask=window), rows=[5]).window
-    assert not self_attention(*args, variant=Variant(causal=True), rows=[5]).window
-    # row 0 has nothing earlier
-    assert not self_attention(*args, variant=Variant(mask=window), rows=[0]).window
-
-
 LONG = " ".join(f"w{i % 97}" for i in range(1200))  # three blocks of queries
 
 

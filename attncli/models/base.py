@@ -30,6 +30,7 @@ from attncli.models.checkpoint import Checkpoint
 from attncli.models.config import MAX_LAYERS, Config, Field
 from attncli.models.layers import layer_norm, linear
 from attncli.models.read_ahead import ReadAhead, usable_cpus
+from attncli.models.rope import RopeScaling, rope
 from attncli.tokens import Token, encode
 
 # a layer's tensors: the first number in a name, between dots ("model.layers.3.mlp…")
@@ -38,6 +39,7 @@ STORED_BYTES = {"F64": 8, "F32": 4, "F16": 2, "BF16": 2, "I8": 1, "U8": 1}
 # told (layers done, layers to run) before the first layer and after each one: how a caller
 # shows progress without the models knowing how it is drawn
 Progress = Callable[[int, int], None]
+Keys = tuple[str, ...]  # a config field's keys, the first one set taking precedence
 
 T = True  # in a Table: stored (out, in) as nn.Linear does, read transposed to (in, out)
 # a family's rename table: our name -> (checkpoint name after the family's prefix, with {i}
@@ -119,6 +121,7 @@ class Model:
     attention_kind: str = "self"  # what the heads shown look at: "self", or "cross"
     max_positions: int | None = None
     windows: list[int | None] | None = None  # each layer's sliding window, if any slides
+    scaling: RopeScaling | None = None  # RoPE's speeds, for a family that turns q and k
     read_ahead: bool = False  # read the next layer's MLP on another thread (run)
     reuse_buffers: bool = False  # the MLP's bf16 weights converted into two reused sets
     tied_by_default = True  # tie_word_embeddings when config.json leaves it out
@@ -154,21 +157,32 @@ class Model:
         from config.json, each field read through config's checking readers."""
         raise NotImplementedError
 
-    def read_sizes(self, config: Config, ff: str = "intermediate_size") -> None:
-        """The sizes most config.json files name alike: the layers, the heads (each its own
-        key/value head), the width and each head's share of it, the MLP's width (under ff)
-        and the vocabulary."""
-        self.n_layers = config.integer("num_hidden_layers", high=MAX_LAYERS)
-        self.n_heads = self.n_kv_heads = config.integer("num_attention_heads")
-        self.d_model = config.integer("hidden_size")
-        self.head_dim = split_heads(config, "hidden_size", self.d_model, "num_attention_heads",
-                                    self.n_heads)
-        self.d_ff = config.integer(ff)
+    def read_sizes(self, config: Config, *, layers: Keys = ("num_hidden_layers",),
+                   heads: Keys = ("num_attention_heads",), width: Keys = ("hidden_size",),
+                   ff: Keys = ("intermediate_size",), kv_heads: str | None = None,
+                   head_dim: str | None = None) -> None:
+        """The sizes every config.json names, each under the family's keys (the first one
+        set): the layers, the heads, the width, the MLP's width (none when ff is empty) and
+        the vocabulary. Each head is its own key/value head unless kv_heads names how many
+        there are (grouped-query attention); a head's width is the head_dim key's, if the
+        config has it, else the width split among the heads."""
+        self.n_layers = config.integer(*layers, high=MAX_LAYERS)
+        self.n_heads = self.n_kv_heads = config.integer(*heads)
+        if kv_heads is not None:
+            self.n_kv_heads = config.integer(kv_heads, default=self.n_heads)
+            group_heads(config, self.n_heads, self.n_kv_heads)
+        self.d_model = config.integer(*width)
+        own = None if head_dim is None else config.optional_integer(head_dim)
+        self.head_dim = own if own is not None else split_heads(
+            config, width[0], self.d_model, heads[0], self.n_heads)
+        if ff:
+            self.d_ff = config.integer(*ff)
         self.vocab_size = config.integer("vocab_size")
 
     def embed(self, ids: np.ndarray, dtype: type = np.float32) -> np.ndarray:
-        """(n,) token ids -> (n, d_model) input of the first layer."""
-        raise NotImplementedError
+        """(n,) token ids -> (n, d_model) input of the first layer: the token embeddings
+        (families with learned positions add them)."""
+        return self.tensor("wte", dtype, rows=ids)  # (n, d)
 
     def normalise(self, x: np.ndarray, norm: Norm) -> np.ndarray:
         """The family's norm of x over its last axis: LayerNorm, unless it says otherwise."""
@@ -176,8 +190,13 @@ class Model:
         return layer_norm(x, norm.w, norm.b, self.eps)
 
     def rotation(self, n: int, i: int) -> Rotate | None:
-        """Layer i's position rotation of q and k (RoPE), if the model has one."""
-        return None
+        """Layer i's position rotation of q and k for positions 0..n-1: RoPE with the speeds
+        (dynamic, longrope: n's) and the factor on cos and sin (yarn, longrope) that
+        transformers uses for an input of n tokens, if the family has RoPE."""
+        if self.scaling is None:
+            return None
+        inv_freq, attention_factor = self.scaling.frequencies(n)  # (rotary_dim / 2,), float
+        return rope(n, inv_freq, attention_factor)
 
     def mask(self, n: int, i: int) -> np.ndarray | None:
         """(n, n) bool, True where a query may not see a key in layer i: a decoder's later
@@ -416,7 +435,7 @@ class Model:
                 if hooks.residual is not None:
                     hooks.residual(i, h)
                 attn = following if following is not None else self.load_attention(i, dtype)
-                x, variant = self.layer_input(i, h, attn)  # (n, d_model)
+                h, x, variant = self.layer_input(i, h, attn)  # (n, d_model)
                 if look is not None:
                     look(i, x, attn, variant)
                 if i < stop:  # the last shown layer's output (and its MLP) is never needed
@@ -424,7 +443,7 @@ class Model:
                     rest, following = (ahead.result() if ahead is not None
                                        else (self.load_rest(i, dtype), None))
                     ahead = self.read_rest_ahead(i + 1, stop, last, dtype)
-                    h = self.block.finish(h, z, attn, rest, self.normalise, self.act)
+                    h = self.finish(i, h, z, attn, rest)
                 if progress is not None:
                     progress(i + 1, last + 1)
         finally:  # stopped by an error: wait for a read-ahead still filling buffers that the
@@ -435,10 +454,17 @@ class Model:
         return h
 
     def layer_input(self, i: int, h: np.ndarray, attn: AttentionWeights
-                    ) -> tuple[np.ndarray, Variant]:
-        """What layer i's heads read from the stream h, and how they depart from the lesson."""
+                    ) -> tuple[np.ndarray, np.ndarray, Variant]:
+        """The stream h as layer i's heads find it (changed only by a layer with a part
+        before them: T5's decoder showing cross-attention), what they read from it, and how
+        they depart from the lesson."""
         x = self.block.attention_input(h, attn, self.normalise)  # (..., n, d_model)
-        return x, self.variant(h.shape[-2], i, attn, x)
+        return h, x, self.variant(h.shape[-2], i, attn, x)
+
+    def finish(self, i: int, h: np.ndarray, z: np.ndarray, attn: AttentionWeights,
+               rest: MLPWeights) -> np.ndarray:
+        """Layer i's stream after it, from the heads' joined output z: the family's block."""
+        return self.block.finish(h, z, attn, rest, self.normalise, self.act)
 
     def layer_step(self, i: int, h: np.ndarray, attn: AttentionWeights, rest: MLPWeights,
                    hooks: Hooks = NO_HOOKS) -> np.ndarray:
@@ -446,9 +472,9 @@ class Model:
         batch of streams at once (b, n, d_model), as the loop above runs it: an analysis that
         starts from a saved stream, or runs many streams through each layer read once. With a
         batch, the hooks see its leading dimension too."""
-        x, variant = self.layer_input(i, h, attn)
+        h, x, variant = self.layer_input(i, h, attn)
         z = self.all_heads(x, attn, variant, i, hooks)  # (..., n, H * head_dim)
-        return self.block.finish(h, z, attn, rest, self.normalise, self.act)
+        return self.finish(i, h, z, attn, rest)
 
     def read_rest_ahead(self, i: int, stop: int, last: int, dtype: type) -> ReadAhead | None:
         """read_next(i) on another thread, if the family reads ahead and layer i's MLP will be

@@ -128,11 +128,11 @@ class Bert(Model):
         return name
 
     def embed(self, ids: np.ndarray, dtype: type = np.float32) -> np.ndarray:
-        """Word + segment + position embeddings, then LayerNorm."""
-        wte = self.tensor("wte", dtype, rows=ids)  # (n, d)
-        wpe = self.tensor("wpe", dtype, rows=self.positions(ids))  # (n, d)
-        wtt = self.tensor("wtt", dtype, rows=np.zeros(1, int))  # (1, d)
-        h = wte + wtt + wpe  # (n, d), summed in the order transformers does
+        """Word + segment (where the table has them) + position embeddings, then LayerNorm."""
+        h = self.tensor("wte", dtype, rows=ids)  # (n, d)
+        if "wtt" in self.table:
+            h = h + self.tensor("wtt", dtype, rows=np.zeros(1, int))  # (1, d) segment 0
+        h = h + self.tensor("wpe", dtype, rows=self.positions(ids))  # (n, d): transformers' order
         ln = self.norm_at("ln_emb", dtype)
         assert ln is not None
         return self.normalise(h, ln)  # (n, d)

@@ -7,11 +7,9 @@ embeddings, and its bias (vocab,)).
 
 from __future__ import annotations
 
-import numpy as np
-
-from attncli.models.base import T, Table, split_heads
+from attncli.models.base import T, Table
 from attncli.models.bert import Bert, MaskedLMHead
-from attncli.models.config import MAX_LAYERS, Config
+from attncli.models.config import Config
 from attncli.models.layers import activation
 
 # our name -> checkpoint name after an optional "distilbert." prefix
@@ -37,7 +35,7 @@ TABLE: Table = {
 
 
 class DistilBert(Bert):
-    """distilbert: the layer runs exactly as BERT's."""
+    """distilbert: BERT's embeddings (no segments) and layer, under its own names."""
 
     model_types = ("distilbert",)
     table = TABLE
@@ -47,22 +45,10 @@ class DistilBert(Bert):
 
     def configure(self, config: Config) -> None:
         """Dimensions from a DistilBertConfig (dim, n_heads, hidden_dim, ...)."""
-        self.n_layers = config.integer("n_layers", high=MAX_LAYERS)
-        self.n_heads = self.n_kv_heads = config.integer("n_heads")
-        self.d_model = config.integer("dim")
-        self.head_dim = split_heads(config, "dim", self.d_model, "n_heads", self.n_heads)
-        self.d_ff = config.integer("hidden_dim")
-        self.vocab_size = config.integer("vocab_size")
+        self.read_sizes(config, layers=("n_layers",), heads=("n_heads",), width=("dim",),
+                        ff=("hidden_dim",))
         self.n_positions = self.max_positions = config.integer("max_position_embeddings")
         self.eps = 1e-12  # fixed in DistilBERT's code, not in its config
         self.act = activation(config, "activation", default="gelu")
         self.pad = None
         self.prefix = self.checkpoint.prefix(TABLE["wte"][0], ("", "distilbert."))
-
-    def embed(self, ids: np.ndarray, dtype: type = np.float32) -> np.ndarray:
-        """Word + position embeddings, then LayerNorm."""
-        wte = self.tensor("wte", dtype, rows=ids)  # (n, d)
-        wpe = self.tensor("wpe", dtype, rows=np.arange(len(ids)))  # (n, d)
-        ln = self.norm_at("ln_emb", dtype)
-        assert ln is not None
-        return self.normalise(wte + wpe, ln)  # (n, d)

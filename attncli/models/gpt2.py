@@ -15,9 +15,9 @@ from dataclasses import replace
 import numpy as np
 
 from attncli.attention import Variant
-from attncli.models.base import Model, Table, split_heads
+from attncli.models.base import Model, Table
 from attncli.models.blocks import AttentionWeights
-from attncli.models.config import MAX_LAYERS, Config
+from attncli.models.config import Config
 from attncli.models.layers import activation
 
 # our name -> checkpoint name after an optional "transformer." prefix
@@ -50,12 +50,10 @@ class GPT2(Model):
 
     def configure(self, config: Config) -> None:
         """Dimensions from a GPT2Config (n_layer, n_head, n_embd, ...)."""
-        self.n_layers = config.integer("n_layer", "num_hidden_layers", high=MAX_LAYERS)
-        self.n_heads = self.n_kv_heads = config.integer("n_head", "num_attention_heads")
-        self.d_model = config.integer("n_embd", "hidden_size")
-        self.head_dim = split_heads(config, "n_embd", self.d_model, "n_head", self.n_heads)
+        self.read_sizes(config, layers=("n_layer", "num_hidden_layers"),
+                        heads=("n_head", "num_attention_heads"), width=("n_embd", "hidden_size"),
+                        ff=())
         self.d_ff = config.integer("n_inner", default=4 * self.d_model)
-        self.vocab_size = config.integer("vocab_size")
         self.n_positions = self.max_positions = config.integer("n_positions", "n_ctx")
         self.eps = config.number("layer_norm_epsilon", low=0, above=True, high=1, default=1e-5)
         self.act = activation(config, "activation_function", default="gelu_new")

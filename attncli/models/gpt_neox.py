@@ -22,12 +22,11 @@ from typing import Any
 
 import numpy as np
 
-from attncli.attention import Rotate
 from attncli.models.base import Model, T, Table
 from attncli.models.blocks import AttentionWeights, Parallel, PreNorm
 from attncli.models.config import Config
 from attncli.models.layers import activation
-from attncli.models.rope import rope, rope_frequencies
+from attncli.models.rope import RopeScaling, partial_factor
 
 # our name -> checkpoint name after an optional "gpt_neox." prefix
 TABLE: Table = {
@@ -67,22 +66,14 @@ class GPTNeoX(Model):
         self.act = activation(config, "hidden_act", default="gelu")
         self.parallel = config.boolean("use_parallel_residual", default=True)
         self.bias = config.boolean("attention_bias", default=True)
-        # transformers 5 writes rope_parameters; older config.json files rotary_pct and
-        # rotary_emb_base (read the same way by transformers when rope_parameters lacks them)
-        params = config.section("rope_parameters", "rope_scaling")
-        factor = params.optional_number("partial_rotary_factor", low=0, above=True, high=1)
-        if factor is None:
-            factor = config.number("rotary_pct", low=0, above=True, high=1, default=0.25)
-        self.inv_freq = rope_frequencies(config, self.head_dim, partial_rotary_factor=factor,
-                                         theta_keys=("rotary_emb_base",))  # (rotary_dim / 2,)
+        # older config.json files name the rotated share rotary_pct and the base rotary_emb_base
+        factor = partial_factor(config, "rotary_pct", default=0.25)
+        self.scaling = RopeScaling(config, self.head_dim, factor, static=True,
+                                   theta_keys=("rotary_emb_base",))
         self.block = Parallel if self.parallel else PreNorm
         self.table = {k: v for k, v in TABLE.items()
                       if self.bias or k not in ("b_qkv", "b_o")}
         self.prefix = self.checkpoint.prefix(TABLE["wte"][0], ("", "gpt_neox."))
-
-    def embed(self, ids: np.ndarray, dtype: type = np.float32) -> np.ndarray:
-        """Token embeddings: positions enter later, by rotating q and k."""
-        return self.tensor("wte", dtype, rows=ids)  # (n, d)
 
     def load_attention(self, i: int, dtype: type = np.float32, **names: Any
                        ) -> AttentionWeights:
@@ -96,7 +87,3 @@ class GPTNeoX(Model):
         b_q, b_k, b_v = (None if b is None else b[:, j].reshape(d) for j in range(3))
         return AttentionWeights(w_q, w_k, w_v, self.tensor("w_o", dtype, i), b_q, b_k, b_v,
                                 self.optional("b_o", dtype, i), self.norm_at("ln_attn", dtype, i))
-
-    def rotation(self, n: int, i: int) -> Rotate:
-        """RoPE on the first rotary_dim dimensions of each head, for positions 0..n-1."""
-        return rope(n, self.inv_freq)

@@ -16,12 +16,11 @@ from collections.abc import Callable
 
 import numpy as np
 
-from attncli.attention import Rotate
-from attncli.models.base import Model, T, Table, group_heads, split_heads
+from attncli.models.base import Model, T, Table
 from attncli.models.blocks import Norm
-from attncli.models.config import MAX_LAYERS, Config
+from attncli.models.config import Config
 from attncli.models.layers import activation, rms_norm, sliding_windows
-from attncli.models.rope import RopeScaling, rope
+from attncli.models.rope import RopeScaling
 
 # our name -> checkpoint name after an optional "model." prefix
 L = "layers.{i}."
@@ -56,16 +55,7 @@ class Llama(Model):
 
     def configure(self, config: Config) -> None:
         """Dimensions, RoPE and sliding windows from a LlamaConfig / Qwen2Config / MistralConfig."""
-        self.n_layers = config.integer("num_hidden_layers", high=MAX_LAYERS)
-        self.n_heads = config.integer("num_attention_heads")
-        self.n_kv_heads = config.integer("num_key_value_heads", default=self.n_heads)
-        group_heads(config, self.n_heads, self.n_kv_heads)
-        self.d_model = config.integer("hidden_size")
-        head_dim = config.optional_integer("head_dim")
-        self.head_dim = head_dim if head_dim is not None else split_heads(
-            config, "hidden_size", self.d_model, "num_attention_heads", self.n_heads)
-        self.d_ff = config.integer("intermediate_size")
-        self.vocab_size = config.integer("vocab_size")
+        self.read_sizes(config, kv_heads="num_key_value_heads", head_dim="head_dim")
         self.max_positions = config.optional_integer("max_position_embeddings")
         self.eps = config.number("rms_norm_eps", low=0, above=True, high=1, default=1e-6)
         self.act = self.read_activation(config)
@@ -73,7 +63,6 @@ class Llama(Model):
         self.qkv_bias = self.read_qkv_bias()
         self.mlp_bias = self.read_mlp_bias(config)
         self.scaling = self.rope_scaling(config)  # every type, dynamic and yarn too
-        self.inv_freq = self.scaling.inv_freq  # (rotary_dim / 2,): a short input's speeds
         if self.scaling.kind == "dynamic" and self.max_positions is not None:
             # dynamic NTK grows its base past max_position_embeddings, to factor times as many
             self.max_positions = int(self.scaling.factor * self.max_positions)
@@ -105,16 +94,6 @@ class Llama(Model):
         return sliding_windows(config, self.n_layers, every_layer=self.model_type == "mistral",
                                from_layer=self.model_type in ("qwen2", "qwen3"))
 
-    def embed(self, ids: np.ndarray, dtype: type = np.float32) -> np.ndarray:
-        """Token embeddings: positions enter later, by rotating q and k."""
-        return self.tensor("wte", dtype, rows=ids)  # (n, d)
-
     def normalise(self, x: np.ndarray, norm: Norm) -> np.ndarray:
         """RMSNorm."""
         return rms_norm(x, norm.w, self.eps)
-
-    def rotation(self, n: int, i: int) -> Rotate:
-        """RoPE for positions 0..n-1: the speeds (for dynamic, longrope: n's) and the factor on
-        cos and sin (yarn, longrope) that transformers uses for an input of n tokens."""
-        inv_freq, attention_factor = self.scaling.frequencies(n)  # (rotary_dim / 2,), float
-        return rope(n, inv_freq, attention_factor)

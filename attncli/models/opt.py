@@ -29,7 +29,7 @@ from attncli.errors import AttnError
 from attncli.models.base import Model, T, Table
 from attncli.models.blocks import LMHead, Norm, PostNorm, PreNorm
 from attncli.models.config import Config
-from attncli.models.layers import activation, layer_norm, linear
+from attncli.models.layers import activation, linear
 
 OFFSET = 2  # OPT's position t is row t + 2 of embed_positions
 # our name -> checkpoint name after "decoder.", itself after an optional "model."
@@ -64,7 +64,7 @@ class OPT(Model):
 
     def configure(self, config: Config) -> None:
         """Dimensions from an OPTConfig."""
-        self.read_sizes(config, ff="ffn_dim")
+        self.read_sizes(config, ff=("ffn_dim",))
         self.d_embed = config.integer("word_embed_proj_dim", default=self.d_model)
         self.n_positions = self.max_positions = config.integer("max_position_embeddings")
         self.pre_norm = config.boolean("do_layer_norm_before", default=True)
@@ -93,11 +93,6 @@ class OPT(Model):
         if self.affine or key not in TABLE:
             return super().norm_at(key, dtype, i, **names)
         return Norm(np.ones(self.d_model, np.float32), np.zeros(self.d_model, np.float32))
-
-    def normalise(self, x: np.ndarray, norm: Norm) -> np.ndarray:
-        """LayerNorm."""
-        assert norm.b is not None
-        return layer_norm(x, norm.w, norm.b, self.eps)
 
     def lm_head(self) -> LMHead:
         """final_layer_norm, then the head with project_out folded in (see the module)."""

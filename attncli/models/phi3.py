@@ -20,7 +20,7 @@ from attncli.models.config import Config
 from attncli.models.layers import sliding_windows
 from attncli.models.llama import TABLE as LLAMA
 from attncli.models.llama import Llama
-from attncli.models.rope import RopeScaling
+from attncli.models.rope import RopeScaling, partial_factor
 
 LONGROPE = ("longrope", "su", "yarn")  # Phi-3's names for its long-context scaling
 ORIGINAL_DEFAULT = 4096  # Phi3Config's original_max_position_embeddings
@@ -44,11 +44,7 @@ class Phi3(Llama):
     def rope_scaling(self, config: Config) -> RopeScaling:
         """RoPE on the first int(head_dim · partial_rotary_factor) dimensions; longrope under
         any of its names."""
-        params = config.section("rope_parameters", "rope_scaling")
-        factor = params.optional_number("partial_rotary_factor", low=0, above=True, high=1)
-        if factor is None:
-            factor = config.number("partial_rotary_factor", low=0, above=True, high=1,
-                                   default=1.0)
+        factor = partial_factor(config, "partial_rotary_factor", default=1.0)
         return RopeScaling(config, self.head_dim, partial_rotary_factor=factor,
                            original_default=ORIGINAL_DEFAULT,
                            renamed=dict.fromkeys(LONGROPE, "longrope"))

@@ -48,6 +48,16 @@ def rope_frequencies(config: Config | Mapping[str, Any], head_dim: int,
                        params=params).inv_freq
 
 
+def partial_factor(config: Config, *keys: str, default: float) -> float:
+    """The share of each head RoPE turns (GPT-NeoX, Phi-3): rope_parameters' (transformers
+    5) partial_rotary_factor, else the family's own top-level key (older config.json files)."""
+    params = config.section("rope_parameters", "rope_scaling")
+    factor = params.optional_number("partial_rotary_factor", low=0, above=True, high=1)
+    if factor is not None:
+        return factor
+    return config.number(*keys, low=0, above=True, high=1, default=default)
+
+
 class RopeScaling:
     """A config's RoPE, all types: frequencies(n) gives the speeds and the factor on cos and sin
     that transformers uses for a fresh model's forward pass over positions 0..n-1.

@@ -28,10 +28,9 @@ from typing import Any
 
 import numpy as np
 
-from attncli.attention import HeadSteps, Joined, Variant, causal_mask
-from attncli.attention_fast import join_heads
+from attncli.attention import HeadSteps, Joined, Steps, Variant, causal_mask
 from attncli.errors import AttnError
-from attncli.models.base import Hooks, Model, Progress, T, Table
+from attncli.models.base import NO_HOOKS, Hooks, Model, Progress, T, Table
 from attncli.models.blocks import AttentionWeights, LMHead, MLPWeights, Norm, mlp
 from attncli.models.config import MAX_LAYERS, Config, as_config
 from attncli.models.layers import ACTIVATIONS, linear
@@ -52,6 +51,8 @@ TABLE: Table = {  # q: inner = num_heads · d_kv, which need not equal d_model
     "encoder_norm": ("encoder.final_layer_norm.weight", ("d",)),
 }
 ENCODER = {"stack": "encoder", "part": 0, "kind": "SelfAttention"}
+SELF = {"stack": "decoder", "part": 0, "kind": "SelfAttention"}  # a decoder block's parts
+CROSS = {"stack": "decoder", "part": 1, "kind": "EncDecAttention"}
 
 
 def t5_norm(x: np.ndarray, w: np.ndarray, eps: float) -> np.ndarray:
@@ -117,14 +118,12 @@ class T5(Model):
     feed_forward_proj = "relu"  # the MLP when config.json does not say (T5Config's default)
 
     def configure(self, config: Config) -> None:
-        self.n_layers = self.n_encoder_layers = config.integer("num_layers", high=MAX_LAYERS)
+        config.integer("d_kv")  # required: a head's width need not be d_model / num_heads
+        self.read_sizes(config, layers=("num_layers",), heads=("num_heads",), width=("d_model",),
+                        ff=("d_ff",), head_dim="d_kv")
+        self.n_encoder_layers = self.n_layers
         self.n_decoder_layers = config.integer("num_decoder_layers", high=MAX_LAYERS,
                                                default=self.n_layers)
-        self.n_heads = self.n_kv_heads = config.integer("num_heads")
-        self.d_model = config.integer("d_model")
-        self.head_dim = config.integer("d_kv")
-        self.d_ff = config.integer("d_ff")
-        self.vocab_size = config.integer("vocab_size")
         self.eps = config.number("layer_norm_epsilon", low=0, above=True, high=1, default=1e-6)
         # the encoder splits the buckets in two halves, each with half of its buckets exact:
         # at least 4, so that each half has one exact bucket
@@ -143,9 +142,10 @@ class T5(Model):
         if not self.gated:
             del self.table["w_gate"]
             self.table["w_up"] = (B + "DenseReluDense.wi.weight", ("ff", "d"), T)
-        self.biases: dict[tuple[int, type, int], np.ndarray] = {}  # (n, dtype, table's
-        # block) -> the encoder's
+        # (stack, n, dtype, table's block) -> that stack's position bias
+        self.biases: dict[tuple[str, int, type, int], np.ndarray] = {}
         self.source_ids: np.ndarray | None = None
+        self.memory: np.ndarray | None = None  # the encoder's output, in a decoder's run
         self.source_tokens: list[Token] | None = None
 
     def lm_head(self) -> LMHead:
@@ -180,20 +180,25 @@ class T5(Model):
 
     # ---- the encoder's parts (the base class runs them) ----
 
-    def embed(self, ids: np.ndarray, dtype: type = np.float32) -> np.ndarray:
-        return self.tensor("wte", dtype, rows=ids)  # (n, d)
-
     def normalise(self, x: np.ndarray, norm: Norm) -> np.ndarray:
         return t5_norm(x, norm.w, self.eps)
 
+    def shown(self) -> dict[str, Any]:
+        """The names of the attention part the loop runs in each block: the encoder's
+        self-attention, or the decoder's self- or cross-attention (for_target)."""
+        if self.stack == "encoder":
+            return ENCODER
+        return SELF if self.attention_kind == "self" else CROSS
+
     def load_attention(self, i: int, dtype: type = np.float32, **names: Any
                        ) -> AttentionWeights:
-        """Block i's self-attention in the encoder, or what names say (stack, part, kind)."""
-        return super().load_attention(i, dtype, **(ENCODER | names))
+        """Block i's attention part that is shown, or what names say (stack, part, kind)."""
+        return super().load_attention(i, dtype, **(self.shown() | names))
 
     def load_rest(self, i: int, dtype: type = np.float32, **names: Any) -> MLPWeights:
-        """Block i's MLP in the encoder, or what names say (stack, part)."""
-        return super().load_rest(i, dtype, **({"stack": "encoder", "part": 1} | names))
+        """Block i's MLP: its last part."""
+        part = 1 if self.stack == "encoder" else 2
+        return super().load_rest(i, dtype, **({"stack": self.stack, "part": part} | names))
 
     def table_block(self, i: int) -> int:
         """The block whose bias table block i uses: block 0 (umt5: its own)."""
@@ -208,10 +213,19 @@ class T5(Model):
         return np.ascontiguousarray(table[which].transpose(2, 0, 1))
 
     def variant(self, n: int, i: int, attn: AttentionWeights, x: np.ndarray) -> Variant:
-        key = (n, x.dtype.type, self.table_block(i))
+        """Scale 1 and, in self-attention, the stack's position bias (and the decoder's
+        causal mask); cross-attention has neither bias nor mask."""
+        if self.stack == "decoder" and self.attention_kind == "cross":
+            return Variant(scale=1.0)
+        return self.own_variant(n, i, x.dtype.type)
+
+    def own_variant(self, n: int, i: int, dtype: type) -> Variant:
+        """Block i's self-attention, over n tokens in dtype."""
+        key = (self.stack, n, dtype, self.table_block(i))
         if key not in self.biases:  # a cache of what the checkpoint holds, shared by views
-            self.biases[key] = self.position_bias("encoder", n, n, i, x.dtype.type)
-        return Variant(scale=1.0, score_bias=self.biases[key])
+            self.biases[key] = self.position_bias(self.stack, n, n, i, dtype)
+        return Variant(scale=1.0, score_bias=self.biases[key],
+                       mask=causal_mask(n) if self.stack == "decoder" else None)
 
     # ---- what a run holds ----
 
@@ -239,9 +253,7 @@ class T5(Model):
             return super().memory_needed(n, layers, heads, join=join, float64=float64,
                                          kept=kept)
         s, item = len(self.source_ids), 8 if float64 else 4
-        encoder = copy.copy(self)
-        encoder.stack, encoder.n_layers = "encoder", self.n_encoder_layers
-        before = encoder.memory_needed(s, [self.n_encoder_layers - 1], 0, float64=float64)
+        before = self.encoder().memory_needed(s, [self.n_encoder_layers - 1], 0, float64=float64)
         decoder = super().memory_needed(n, layers, heads, join=join, float64=float64,
                                         kept=kept, m=max(n, s))
         held = s * s * self.tables(self.n_encoder_layers) * self.n_heads * item
@@ -249,68 +261,72 @@ class T5(Model):
 
     # ---- the decoder's run ----
 
+    def encoder(self) -> T5:
+        """This model as its encoder (a decoder's run turns to it for the source)."""
+        view = copy.copy(self)
+        view.stack, view.attention_kind, view.n_layers = "encoder", "self", self.n_encoder_layers
+        return view
+
     def encode(self, ids: np.ndarray, dtype: type) -> np.ndarray:
         """The encoder's output for ids, after its final norm: (n_source, d)."""
-        h = self.layers(ids, dtype, self.n_encoder_layers - 1)
+        h = self.encoder().layers(ids, dtype, self.n_encoder_layers - 1)
         return t5_norm(h, self.tensor("encoder_norm", dtype), self.eps)
 
     def _run(self, ids_: np.ndarray, layers: list[int], heads: list[int], join: bool,
              dtype: type, progress: Progress | None, hooks: Hooks
              ) -> tuple[list[HeadSteps], Joined | None]:
+        """The one loop; the decoder's runs on a copy that holds the encoder's output."""
         if self.stack == "encoder":
             return super()._run(ids_, layers, heads, join, dtype, progress, hooks)
-        return self._decode(ids_, layers, heads, join, dtype)
-
-    def _decode(self, ids: np.ndarray, layers: Sequence[int], heads: Sequence[int], join: bool,
-                dtype: type) -> tuple[list[HeadSteps], Joined | None]:
-        """The decoder up to the last layer asked for: the chosen heads' steps, and step 6.
-        Each block: self-attention (causal, with the decoder's own position bias), then
-        cross-attention over the encoder's output (no bias, no mask), then the MLP. Its
-        blocks have two attentions each, so it runs its own loop (without hooks)."""
         assert self.source_ids is not None
-        memory = self.encode(self.source_ids, dtype)  # (n_source, d)
-        n, last = len(ids), max(layers)
-        h = self.embed(ids, dtype)  # (n, d)
-        mask, cross = causal_mask(n), Variant(scale=1.0)
-        owns: dict[int, Variant] = {}  # table's block -> the self-attention's variant
-        found: dict[tuple[int, int], HeadSteps] = {}
-        for i in range(last + 1):
-            block = self.table_block(i)
-            if block not in owns:
-                owns[block] = Variant(scale=1.0, mask=mask, score_bias=self.position_bias(
-                    "decoder", n, n, i, dtype))
-            parts = (("self", 0, "SelfAttention", owns[block], None),
-                     ("cross", 1, "EncDecAttention", cross, memory))
-            for kind, part, name, variant, source in parts:
-                attn = self.load_attention(i, dtype, stack="decoder", part=part, kind=name)
-                assert attn.norm is not None
-                x = self.normalise(h, attn.norm)  # (n, d)
-                if kind == self.attention_kind:
-                    if i in layers:
-                        for head in heads:
-                            found[i, head] = HeadSteps(i, head, self.head_steps(
-                                x, attn, head, variant, source=source))
-                    if i == last:
-                        joined = None
-                        if join:
-                            outputs = [found[i, g].steps.output if (i, g) in found else
-                                       self.head_steps(x, attn, g, variant, source=source).output
-                                       for g in range(self.n_heads)]  # each (n, d_kv)
-                            joined = join_heads(i, outputs, attn.w_o)
-                        return [found[j, g] for j in layers for g in heads], joined
-                mixed = self.all_heads(x, attn, variant, i, source=source)  # (n, inner)
-                h = h + linear(mixed, attn.w_o)
-            ff = self.load_rest(i, dtype, stack="decoder", part=2)
-            assert ff.norm is not None
-            h = h + mlp(self.normalise(h, ff.norm), ff, self.act)  # (n, d)
-        raise AssertionError("the last layer asked for always returns")
+        run = copy.copy(self)
+        run.memory = self.encode(self.source_ids, dtype)  # (n_source, d)
+        return Model._run(run, ids_, layers, heads, join, dtype, progress, hooks)
 
-    def output_projection(self, i: int) -> tuple[np.ndarray, np.ndarray | None]:
-        if self.stack == "encoder":
-            return self.load_attention(i).w_o, None
-        part, name = (0, "SelfAttention") if self.attention_kind == "self" else \
-            (1, "EncDecAttention")
-        return self.load_attention(i, stack="decoder", part=part, kind=name).w_o, None
+    # ---- a decoder block: self-attention, cross-attention over the encoder's output, MLP;
+    # the loop runs the one shown (hooks see it), these the other ----
+
+    def source(self) -> np.ndarray | None:
+        """Where the shown heads' keys and values come from: the encoder's output for
+        cross-attention, else (None) the heads' own input."""
+        return self.memory if self.stack == "decoder" and self.attention_kind == "cross" else None
+
+    def part(self, i: int, h: np.ndarray, names: dict[str, Any], variant: Variant,
+             source: np.ndarray | None = None) -> np.ndarray:
+        """h after a decoder block's attention part that is not shown: h + W_O(attn(norm(h)))."""
+        attn = super().load_attention(i, h.dtype.type, **names)
+        assert attn.norm is not None
+        x = self.normalise(h, attn.norm)  # (n, d)
+        return h + linear(super().all_heads(x, attn, variant, i, source=source), attn.w_o)
+
+    def layer_input(self, i: int, h: np.ndarray, attn: AttentionWeights
+                    ) -> tuple[np.ndarray, np.ndarray, Variant]:
+        """Model.layer_input; before shown cross-attention, the block's self-attention."""
+        if self.source() is not None:
+            h = self.part(i, h, SELF, self.own_variant(h.shape[-2], i, h.dtype.type))
+        return super().layer_input(i, h, attn)
+
+    def finish(self, i: int, h: np.ndarray, z: np.ndarray, attn: AttentionWeights,
+               rest: MLPWeights) -> np.ndarray:
+        """Model.finish; after shown decoder self-attention, the block's cross-attention."""
+        if self.stack == "decoder" and self.attention_kind == "self":
+            h = self.part(i, h + linear(z, attn.w_o), CROSS, Variant(scale=1.0), self.memory)
+            assert rest.norm is not None
+            return h + mlp(self.normalise(h, rest.norm), rest, self.act)  # (n, d)
+        return super().finish(i, h, z, attn, rest)
+
+    def all_heads(self, x: np.ndarray, attn: AttentionWeights, variant: Variant, layer: int,
+                  hooks: Hooks = NO_HOOKS, keep: list[np.ndarray] | None = None,
+                  source: np.ndarray | None = None) -> np.ndarray:
+        """Model.all_heads; shown cross-attention reads the encoder's output."""
+        return super().all_heads(x, attn, variant, layer, hooks, keep,
+                                 self.source() if source is None else source)
+
+    def head_steps(self, x: np.ndarray, attn: AttentionWeights, head: int, variant: Variant,
+                   source: np.ndarray | None = None) -> Steps:
+        """Model.head_steps; shown cross-attention reads the encoder's output."""
+        return super().head_steps(x, attn, head, variant,
+                                  self.source() if source is None else source)
 
 
 class MT5(T5):
