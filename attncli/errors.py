@@ -25,6 +25,8 @@ ROLES: dict[str, str] = {
     "d_k": "d_k",
     "d_v": "d_v",
     "heads": "heads",
+    "at": "the position word",  # where the logit lens and attribution read the stream
+    "target_token": "the target token",  # the token whose logit is attributed
 }
 
 

@@ -12,6 +12,7 @@ OPTION = {  # role (attncli.errors.ROLES) -> the option that gives it
     "word_b": "--word", "toward": "--toward", "rollout": "--rollout", "role": "--role",
     "layer": "--layer", "head": "--head", "d_model": "--d-model", "d_k": "--d-k", "d_v": "--d-v",
     "heads": "--heads",
+    "at": "--at", "target_token": "--target",
 }
 IN_TEXT = {"word_a": "TEXT_A", "word_b": "TEXT_B"}  # one option, looked up in either text
 

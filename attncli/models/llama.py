@@ -20,7 +20,7 @@ from attncli.attention import Rotate
 from attncli.models.base import Model, T, Table, group_heads, split_heads
 from attncli.models.blocks import Norm
 from attncli.models.config import MAX_LAYERS, Config
-from attncli.models.layers import activation, rms_norm, sliding_windows
+from attncli.models.layers import HeldNorm, activation, held_rms_norm, rms_norm, sliding_windows
 from attncli.models.rope import RopeScaling, rope
 
 # our name -> checkpoint name after an optional "model." prefix
@@ -112,6 +112,10 @@ class Llama(Model):
     def normalise(self, x: np.ndarray, norm: Norm) -> np.ndarray:
         """RMSNorm."""
         return rms_norm(x, norm.w, self.eps)
+
+    def held_norm(self, x: np.ndarray, norm: Norm) -> HeldNorm:
+        """RMSNorm at x, its 1 / RMS held."""
+        return held_rms_norm(x, norm.w, self.eps)
 
     def rotation(self, n: int, i: int) -> Rotate:
         """RoPE for positions 0..n-1: the speeds (for dynamic, longrope: n's) and the factor on

@@ -33,7 +33,7 @@ from attncli.errors import AttnError
 from attncli.models.base import Hooks, Model, Progress, T, Table
 from attncli.models.blocks import AttentionWeights, MLPWeights, Norm, mlp
 from attncli.models.config import MAX_LAYERS, Config, as_config
-from attncli.models.layers import ACTIVATIONS, linear
+from attncli.models.layers import ACTIVATIONS, HeldNorm, held_rms_norm, linear
 from attncli.tokens import Token
 
 ATTENTIONS = ("self", "cross")  # what --target shows: the decoder's own, or over the source
@@ -178,6 +178,10 @@ class T5(Model):
 
     def normalise(self, x: np.ndarray, norm: Norm) -> np.ndarray:
         return t5_norm(x, norm.w, self.eps)
+
+    def held_norm(self, x: np.ndarray, norm: Norm) -> HeldNorm:
+        """T5's RMS LayerNorm at x, its 1 / RMS held."""
+        return held_rms_norm(x, norm.w, self.eps)
 
     def load_attention(self, i: int, dtype: type = np.float32, **names: Any
                        ) -> AttentionWeights:
