@@ -107,8 +107,8 @@ def lens_view(ln: Lens) -> Group:
     parts: list[RenderableType] = [
         header(ln.text, ln.tokens, ln.model, ln.model_type), Text(""),
         Text(f"Logit lens: {place(ln.text, ln.tokens, ln.where)}", style="bold"),
-        Text(f"Per layer, the top {len(ln.rows[-1].top)} tokens, and p({name(last)}): the "
-             "probability of the model's own prediction.")]
+        Text(f"Per layer: the top {len(ln.rows[-1].top)} tokens, and p({name(last)}), the "
+             "probability of the prediction.")]
     parts += [Text(str(note), style="yellow") for note in ln.where.notes]
     parts += [table, Text(""),
               Text("Each row is that layer's stream put through the final norm and LM head. "
