@@ -32,7 +32,7 @@ from attncli.explain import MAX_TOKENS, check_token_count
 from attncli.files import check_memory
 from attncli.heads import sink_candidates
 from attncli.models.read_ahead import usable_cpus
-from attncli.predict import Predicted, Prediction, mask_positions, predict, top_k
+from attncli.predict import Predicted, Prediction, mask_positions, predict, token_id, top_k
 from attncli.tokens import Token
 
 if TYPE_CHECKING:
@@ -79,23 +79,6 @@ def knocked_out(z: np.ndarray, mode: str) -> np.ndarray:
     if mode == "zero":
         return np.zeros_like(z)
     return np.broadcast_to(z.mean(axis=-2, keepdims=True), z.shape)
-
-
-def token_id(model: Model, word: str, role: str) -> int:
-    """The one vocabulary token a user means by word: the token itself (" Paris", "ĠParis",
-    "[SEP]"), else the text as it would follow another word (a leading space), else as it
-    is; refused unless one of those is a single token."""
-    found = model.tokenizer.token_to_id(word)
-    if found is not None:
-        return found
-    tried = []
-    for form in (" " + word.lstrip(), word):
-        ids = model.tokenizer.encode(form, add_special_tokens=False).ids
-        if len(ids) == 1:
-            return int(ids[0])
-        tried.append(f"'{form}' is {len(ids)} tokens")
-    raise RoleError(lambda n: f"{n(role)} '{word}' is not one token of {model.name}'s "
-                    f"vocabulary ({'; '.join(tried)}): name a single token")
 
 
 def predicting_position(model: Model, tokens: list[Token]) -> int:

@@ -27,9 +27,10 @@ ROLES: dict[str, str] = {
     "heads": "heads",
     "ablate": "the heads to knock out",  # LAYER.HEAD pairs (attncli.effects)
     "ablate_mode": "the knock-out mode",
-    "token": "the target token",  # the token whose probability an effect is measured on
+    "token": "the target token",  # the token an effect, or a logit's attribution, is about
     "vs": "the token compared against",
     "corrupt": "the corrupted text",  # patching's other text
+    "at": "the position word",  # where the logit lens and attribution read the stream
 }
 
 

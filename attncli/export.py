@@ -27,7 +27,8 @@ if TYPE_CHECKING:  # types only: the commands that write these import the module
     from attncli.flow import Gap, HeadNorms, Rollout
     from attncli.heads import HeadPattern, Link, Overview
     from attncli.induction import Probe
-    from attncli.predict import Predicted
+    from attncli.lens import Attribution, Lens, Where
+    from attncli.predict import Candidate, Predicted
     from attncli.sums import Pair, RowSoftmax
     from attncli.tokens import Token
 
@@ -553,3 +554,39 @@ def effects_to_dict(ef: Effects) -> dict[str, Any]:
         "ranked": [head(e) for e in ef.ranked],
         "most_weight": head(ef.most_weight),
     }
+LENS_SCHEMA = "attncli.lens/1"
+ATTRIBUTE_SCHEMA = "attncli.attribute/1"
+
+
+def _read_at(text: str, tokens: list[Token], where: Where) -> dict[str, Any]:
+    """The keys lens and attribute share: the text, its tokens and the position read."""
+    return {"text": text,
+            "tokens": [{"text": t.text, "id": t.id, "start": t.start, "end": t.end}
+                       for t in tokens],
+            "position": where.position, "kind": where.kind,
+            **({"notes": [str(note) for note in where.notes]} if where.notes else {})}
+
+
+def _candidate(c: Candidate) -> dict[str, Any]:
+    return {"token": c.token, "id": c.id, "probability": c.probability, "logit": c.logit}
+
+
+def lens_to_dict(ln: Lens) -> dict[str, Any]:
+    """The JSON document for `attn lens`: the top tokens after each layer."""
+    return {"schema": LENS_SCHEMA, "model": ln.model, "model_type": ln.model_type,
+            **_read_at(ln.text, ln.tokens, ln.where),
+            "layers": [{"layer": r.layer, "final_probability": float(p),
+                        "top": [_candidate(c) for c in r.top]}
+                       for r, p in zip(ln.rows, ln.final, strict=True)]}
+
+
+def attribute_to_dict(at: Attribution) -> dict[str, Any]:
+    """The JSON document for `attn attribute`: every part's share of the target's logit."""
+    return {"schema": ATTRIBUTE_SCHEMA, "model": at.model, "model_type": at.model_type,
+            **_read_at(at.text, at.tokens, at.where),
+            "target": _candidate(at.target), "top_id": at.top_id,
+            "heads": at.heads.tolist(),
+            "parts": [{"kind": p.kind, "layer": p.layer, "head": p.head, "value": p.value}
+                      for p in at.parts],
+            "sum": at.total, "logit": at.logit, "difference": at.difference,
+            "softcap": at.softcap}

@@ -10,20 +10,23 @@ head looks, not how much that changed the prediction. Pure numpy, no rich.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 from attncli import attention
-from attncli.errors import AttnError
+from attncli.errors import AttnError, RoleError
 from attncli.explain import MAX_TOKENS, check_token_count
-from attncli.tokens import Token
+from attncli.safe_text import visible
+from attncli.tokens import Token, encode
 
 if TYPE_CHECKING:
     from attncli.models.base import Model, Progress
 
 MASK_TOKENS = ("[MASK]", "<mask>")  # BERT's and RoBERTa's
+SPACE_SIGNS = ("␣",)  # how the views show a folded space: read back as a space in a token
 
 
 @dataclass(frozen=True)
@@ -146,3 +149,32 @@ def predict(text: str, model: Model, top: int = 5, max_tokens: int = MAX_TOKENS,
     return Predicted(text, model.name, model.model_type, "next" if model.causal else "mask",
                      tokens, predictions, picks, logits.astype(np.float32),
                      byte_level=isinstance(model.tokenizer.decoder, decoders.ByteLevel))
+
+
+def token_id(model: Model, name: str, role: str = "token") -> int:
+    """The vocabulary id a user names for role: #ID, a token as the vocabulary spells it (Ġo),
+    or text the tokenizer encodes as one token (" o", or ␣o: ␣ read as a space)."""
+    if m := re.fullmatch(r"#(\d+)", name.strip()):
+        i = int(m[1])
+        if i >= model.vocab_size:
+            raise RoleError(lambda n: f"{n(role)} {name!r}: there is no token id {i}; "
+                                      f"{model.name}'s vocabulary has {model.vocab_size} "
+                                      f"(#0 to #{model.vocab_size - 1})")
+        return i
+    found = model.tokenizer.token_to_id(name)
+    if found is not None and found < model.vocab_size:
+        return int(found)
+    spelled = name
+    for sign in SPACE_SIGNS:
+        spelled = spelled.replace(sign, " ")
+    pieces = encode(model.tokenizer, spelled, special_tokens=False) if spelled else []
+    if len(pieces) == 1 and pieces[0].id < model.vocab_size:
+        return pieces[0].id
+    split = ", ".join(visible(t.text) for t in pieces[:10])
+    return _no_token(name, split, len(pieces), role)
+
+
+def _no_token(name: str, split: str, count: int, role: str) -> int:
+    why = f"it encodes as {count} tokens ({split})" if count else "it encodes as no token"
+    raise RoleError(lambda n: f"{n(role)} {visible(name)!r} is not one token of the "
+                              f"vocabulary: {why}; give one of them, or #ID")

@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 from attncli import effects
 from attncli.errors import AttnError, RoleError
 from attncli.models import Hooks, load_model
+from attncli.predict import token_id
 from attncli.render import effects as render_effects
 
 PRONOUN = "The animal didn't cross the street because it"
@@ -78,10 +79,11 @@ def test_mean_knock_out_keeps_the_mean(values):
 
 def test_token_id():
     model = load_model(str(FIXTURES / "gpt2-lm"))
-    assert effects.token_id(model, "Ġanimal", "token") == model.tokenizer.token_to_id("Ġanimal")
-    assert effects.token_id(model, "animal", "token") == model.tokenizer.token_to_id("Ġanimal")
+    assert token_id(model, "Ġanimal") == model.tokenizer.token_to_id("Ġanimal")
+    want = model.tokenizer.token_to_id("Ġanimal")
+    assert token_id(model, " animal") == token_id(model, "␣animal") == want
     with pytest.raises(RoleError, match="is not one token"):
-        effects.token_id(model, "animalistic crossings", "token")
+        token_id(model, "animalistic crossings")
 
 
 # ---- the sweep against a plain forward pass per head ----

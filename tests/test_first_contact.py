@@ -16,7 +16,8 @@ from pathlib import Path
 import pytest
 from conftest import ROOT, invoke, ok, refused
 
-COMMANDS = ("explain", "heads", "compare", "demo", "explore", "predict", "weights")
+COMMANDS = ("explain", "heads", "compare", "demo", "explore", "predict", "lens", "attribute",
+            "weights")
 
 
 def section(text: str, title: str) -> list[str]:

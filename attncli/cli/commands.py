@@ -650,6 +650,137 @@ def _ablate(text: str, model: str, revision: str | None, spec: str, mode: str, t
     from attncli.render import effects as render_effects
 
     output.show(render_effects.ablation(ab, precision), exports, f"attn predict: {ab.clean.text}")
+# ---- attn lens and attn attribute: what the final head reads off the stream ----
+
+AtOpt = Annotated[str | None, typer.Option(
+    "--at", metavar="WORD", help="Read the stream at this token instead of the predicting one "
+    "(a decoder's last token, a masked LM's first mask): a word of TEXT, WORD#2 for its "
+    "second occurrence, or #N for token N.", show_default=False)]
+
+
+def _lens_text(text: str, model: str | None, command: str) -> str:
+    from attncli.explain import check_text
+
+    if model is None:
+        raise AttnError(f"attn {command} needs --model: a checkpoint with its LM head (e.g. "
+                        "--model ./gpt2)")
+    text = sources.read_text(text)
+    check_text(text)
+    return text
+
+
+@app.command("lens", epilog=output.examples(
+    'attn lens "The capital of France is" --model ./gpt2',
+    'attn lens "The capital of France is" --model ./gpt2 --at capital',
+    'attn lens "Paris is the [MASK] of France." --model ./bert-base-uncased \\\n'
+    "      --json | jq '.layers[-1].top'",
+))
+def lens_cmd(
+    text: Annotated[str, typer.Argument(
+        metavar="TEXT", help="The sentence (for a masked LM, with [MASK] or <mask>); - reads "
+                             "standard input.", show_default=False)],
+    model: ModelOpt = None,
+    revision: RevisionOpt = None,
+    at: AtOpt = None,
+    top: Annotated[int, typer.Option(min=1, max=100, metavar="K",
+                                     help="How many tokens to list after each layer.")] = 5,
+    max_tokens: MaxTokensOpt = 4096,
+    as_json: Annotated[bool, typer.Option(
+        "--json", help='Print JSON instead: schema ("attncli.lens/1"), model, model_type, '
+                       "text, tokens, position, kind (next, mask or token), layers [{layer "
+                       "(null for the embeddings), final_probability, top: [{token, id, "
+                       "probability, logit}]}]; not with --svg, --html or --txt.")] = False,
+    svg: SvgOpt = None,
+    html: HtmlOpt = None,
+    txt: TxtOpt = None,
+    force: ForceOpt = False,
+) -> None:
+    """The logit lens: what the final head reads after each layer.
+
+    At one position, the residual stream leaving each layer (first the embeddings) is put
+    through the model's final norm and LM head, as if that layer were the last: its top
+    tokens, with their probabilities. The last layer's reading is attn predict's. An earlier
+    one is only what the final head would make of that stream, not what the model "thinks"
+    there. The checkpoint must include its LM head.
+    """
+    from attncli.cli.progress import model_progress
+    from attncli.lens import lens
+
+    exports = output.exports_for(svg, html, txt, force, as_json)
+    text = _lens_text(text, model, "lens")
+    assert model is not None
+    with sources.max_tokens_hint(), model_progress(model) as progress:
+        found = lens(text, sources.load(model, revision), top=top, at=at,
+                     max_tokens=max_tokens, progress=progress)
+    found = replace(found, where=replace(found.where, notes=said_all(found.where.notes)))
+    if as_json:
+        from attncli import export
+
+        output.write_json(export.lens_to_dict(found))
+        return
+    from attncli.render import lens as render_lens
+
+    output.show(render_lens.lens_view(found), exports, f"attn lens: {found.text}")
+
+
+@app.command("attribute", epilog=output.examples(
+    'attn attribute "The capital of France is" --model ./gpt2',
+    'attn attribute "The capital of France is" --model ./gpt2 --token " Paris"',
+    'attn attribute "The capital of France is" --model ./gpt2 --json \\\n'
+    "      | jq '.parts | sort_by(.value) | .[-3:]'",
+))
+def attribute_cmd(
+    text: Annotated[str, typer.Argument(
+        metavar="TEXT", help="The sentence; - reads standard input.", show_default=False)],
+    model: ModelOpt = None,
+    revision: RevisionOpt = None,
+    target: Annotated[str | None, typer.Option(
+        "--token", metavar="TOKEN", help="The token whose logit is taken apart, instead of "
+        "the top prediction: as the vocabulary spells it (Ġo), text that is one token ( o, "
+        "␣o), or #ID.", show_default=False)] = None,
+    at: AtOpt = None,
+    max_tokens: MaxTokensOpt = 4096,
+    precision: PrecisionOpt = 2,
+    as_json: Annotated[bool, typer.Option(
+        "--json", help='Print JSON instead: schema ("attncli.attribute/1"), model, '
+                       "model_type, text, tokens, position, kind, target {token, id, "
+                       "probability, logit}, top_id, heads (layers × heads), parts [{kind, "
+                       "layer, head, value}], sum, logit, difference, softcap; not with "
+                       "--svg, --html or --txt.")] = False,
+    svg: SvgOpt = None,
+    html: HtmlOpt = None,
+    txt: TxtOpt = None,
+    force: ForceOpt = False,
+) -> None:
+    """Direct logit attribution: each head's and MLP's share of a logit.
+
+    The stream entering the final norm is a sum of parts: the embeddings, each head's output
+    through its slice of W_O, each MLP's output and the biases. With the final norm's scale
+    held at this run's value, the target token's logit splits into one number per part,
+    and they add up to it: the view shows the sum, the logit and the difference. A share is
+    direct only (what a part changes in later layers is not counted). Post-norm models (bert,
+    roberta) are refused: their parts do not add up to the logit.
+    """
+    from attncli.cli.progress import model_progress
+    from attncli.lens import attribute
+
+    exports = output.exports_for(svg, html, txt, force, as_json)
+    text = _lens_text(text, model, "attribute")
+    assert model is not None
+    with sources.max_tokens_hint(), model_progress(model) as progress:
+        found = attribute(text, sources.load(model, revision), target=target, at=at,
+                          max_tokens=max_tokens, progress=progress)
+    found = replace(found, notes=said_all(found.notes),
+                    where=replace(found.where, notes=said_all(found.where.notes)))
+    if as_json:
+        from attncli import export
+
+        output.write_json(export.attribute_to_dict(found))
+        return
+    from attncli.render import lens as render_lens
+
+    output.show(render_lens.attribution_view(found, precision), exports,
+                f"attn attribute: {found.text}")
 
 
 def main() -> None:

@@ -28,7 +28,7 @@ from attncli.errors import AttnError
 from attncli.models.blocks import AttentionWeights, Block, LMHead, MLPWeights, Norm, PreNorm
 from attncli.models.checkpoint import Checkpoint
 from attncli.models.config import MAX_LAYERS, Config, Field
-from attncli.models.layers import layer_norm, linear
+from attncli.models.layers import HeldNorm, held_layer_norm, layer_norm, linear
 from attncli.models.read_ahead import ReadAhead, usable_cpus
 from attncli.models.rope import RopeScaling, rope
 from attncli.tokens import Token, encode
@@ -126,6 +126,7 @@ class Model:
     reuse_buffers: bool = False  # the MLP's bf16 weights converted into two reused sets
     tied_by_default = True  # tie_word_embeddings when config.json leaves it out
     head_names: tuple[str, ...] = ("lm_head.weight",)  # an untied LM head's, as stored
+    final_softcap: float | None = None  # logits -> cap * tanh(logits / cap) (Gemma 2)
 
     def __init__(
         self, name: str, config: dict[str, Any], checkpoint: Checkpoint, tokenizer: Tokenizer,
@@ -189,6 +190,11 @@ class Model:
         assert norm.b is not None
         return layer_norm(x, norm.w, norm.b, self.eps)
 
+    def held_norm(self, x: np.ndarray, norm: Norm) -> HeldNorm:
+        """normalise's norm at x with its scale held there: a linear map of any part of x
+        (HeldNorm). A family with its own norm says here how its scale is held."""
+        return held_layer_norm(x, norm.w, norm.b, self.eps)
+
     def rotation(self, n: int, i: int) -> Rotate | None:
         """Layer i's position rotation of q and k for positions 0..n-1: RoPE with the speeds
         (dynamic, longrope: n's) and the factor on cos and sin (yarn, longrope) that
@@ -251,8 +257,17 @@ class Model:
                               "…LMHeadModel or …ForCausalLM")
 
     def logits(self, h: np.ndarray, head: LMHead | None = None) -> np.ndarray:
-        """The last layer's output (n, d_model) through the final norm and the LM head:
-        (n, vocab) logits. head is lm_head()'s weights, if already read."""
+        """The last layer's output (n, d_model) through the final norm and the LM head, then
+        the soft-cap if the family has one: (n, vocab) logits. head is lm_head()'s weights,
+        if already read."""
+        out = self.uncapped_logits(h, head)  # (n, vocab)
+        cap = self.final_softcap
+        if cap is not None:
+            out = np.tanh(out / out.dtype.type(cap)) * out.dtype.type(cap)
+        return out
+
+    def uncapped_logits(self, h: np.ndarray, head: LMHead | None = None) -> np.ndarray:
+        """logits() before any soft-cap: (n, vocab)."""
         head = self.lm_head() if head is None else head
         x = h if head.w_in is None or head.act is None else head.act(
             linear(h, head.w_in, head.b_in))  # (n, d)

@@ -100,6 +100,8 @@ def _out(x: np.ndarray, norm: Norm | None, normalise: Normalise) -> np.ndarray:
 class PreNorm:
     """Each part reads a norm of h (if it has one) and adds its output to h."""
 
+    adds_parts = True  # h after the layer is h plus each part's output, as they are
+
     @staticmethod
     def attention_input(h: np.ndarray, attn: AttentionWeights, normalise: Normalise
                         ) -> np.ndarray:
@@ -113,9 +115,17 @@ class PreNorm:
         x = _out(h, m.norm, normalise)  # (n, d)
         return h + _out(mlp(x, m, act), m.out_norm, normalise)  # (n, d)
 
+    @staticmethod
+    def mlp_input(h: np.ndarray, added: np.ndarray, attn: AttentionWeights, m: MLPWeights,
+                  normalise: Normalise) -> np.ndarray:
+        """What the MLP reads, from h entering the layer and what the attention part added."""
+        return _out(h + added, m.norm, normalise)  # (n, d)
+
 
 class PostNorm:
     """Each part reads h and the sum h + its output is normalised."""
+
+    adds_parts = False  # the stream is normalised after each part: no part's output stays
 
     @staticmethod
     def attention_input(h: np.ndarray, attn: AttentionWeights, normalise: Normalise
@@ -129,10 +139,17 @@ class PostNorm:
         h = normalise(add_fresh(linear(z, attn.w_o, attn.b_o), h), attn.norm)  # (n, d)
         return normalise(add_fresh(mlp(h, m, act), h), m.norm)  # (n, d)
 
+    @staticmethod
+    def mlp_input(h: np.ndarray, added: np.ndarray, attn: AttentionWeights, m: MLPWeights,
+                  normalise: Normalise) -> np.ndarray:
+        assert attn.norm is not None
+        return normalise(h + added, attn.norm)  # (n, d)
+
 
 class Parallel:
     """Both parts read h, each through its own norm, and both outputs are added at once."""
 
+    adds_parts = True
     attention_input = PreNorm.attention_input
 
     @staticmethod
@@ -140,6 +157,11 @@ class Parallel:
                normalise: Normalise, act: Activation) -> np.ndarray:
         a = linear(z, attn.w_o, attn.b_o)  # (n, d)
         return mlp(_out(h, m.norm, normalise), m, act) + a + h  # (n, d)
+
+    @staticmethod
+    def mlp_input(h: np.ndarray, added: np.ndarray, attn: AttentionWeights, m: MLPWeights,
+                  normalise: Normalise) -> np.ndarray:
+        return _out(h, m.norm, normalise)  # (n, d)
 
 
 Block = type[PreNorm] | type[PostNorm] | type[Parallel]

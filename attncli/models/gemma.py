@@ -21,9 +21,9 @@ from collections.abc import Callable
 
 import numpy as np
 
-from attncli.models.blocks import LMHead, Norm
+from attncli.models.blocks import Norm
 from attncli.models.config import Bounds, Config
-from attncli.models.layers import ACTIVATIONS, rms_norm
+from attncli.models.layers import ACTIVATIONS, HeldNorm, held_rms_norm, rms_norm
 from attncli.models.llama import Llama
 
 # soft-caps and query_pre_attn_scalar: a cap of 0 would zero every score, and bounds keep
@@ -78,10 +78,6 @@ class Gemma(Llama):
         """Gemma's (1 + w) RMSNorm."""
         return gemma_norm(x, norm.w, self.eps)
 
-    def logits(self, h: np.ndarray, head: LMHead | None = None) -> np.ndarray:
-        """The final (1 + w) RMSNorm, the tied LM head, then the soft-cap: (n, vocab)."""
-        out = super().logits(h, head)  # (n, vocab)
-        cap = self.final_softcap
-        if cap is not None:
-            out = np.tanh(out / out.dtype.type(cap)) * out.dtype.type(cap)
-        return out
+    def held_norm(self, x: np.ndarray, norm: Norm) -> HeldNorm:
+        """The (1 + w) RMSNorm at x, its 1 / RMS held."""
+        return held_rms_norm(x, 1.0 + norm.w.astype(np.float64), self.eps)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -69,6 +70,46 @@ def rms_norm(x: np.ndarray, w: np.ndarray, eps: float) -> np.ndarray:
     variance = np.square(x32).mean(axis=-1, keepdims=True)  # (n, 1)
     normed = x32 * (np.float32(1) / np.sqrt(variance + np.float32(eps)))  # x · rsqrt, as torch
     return normed.astype(x.dtype, copy=False) * w
+
+
+@dataclass(frozen=True)
+class HeldNorm:
+    """A norm taken at one input x with its scale held there: a linear map of any part of x,
+    plus a bias. For parts that sum to x, norm(x) = sum of map(part) + b, so each part's
+    share of what follows the norm can be read off (direct logit attribution). In float64.
+
+        LayerNorm  map(c) = (c - mean(c)) * scale * w,  scale = 1 / sqrt(var(x) + eps), b
+        RMSNorm    map(c) = c * scale * w,              scale = 1 / sqrt(mean(x^2) + eps)
+
+    w is the weight the norm multiplies by: (1 + weight) for Gemma's norm."""
+
+    scale: np.ndarray  # (..., 1): held at x
+    w: np.ndarray  # (d,)
+    centre: bool  # LayerNorm takes each part's mean away (a linear step too)
+    b: np.ndarray | None = None  # (d,), added once, not per part
+
+    def __call__(self, part: np.ndarray) -> np.ndarray:
+        """(..., d) one part of x -> (..., d) its share of norm(x), bias left out."""
+        c = np.asarray(part, dtype=np.float64)
+        if self.centre:
+            c = c - c.mean(axis=-1, keepdims=True)
+        return c * self.scale * self.w
+
+
+def held_layer_norm(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, eps: float
+                    ) -> HeldNorm:
+    """layer_norm at x, its 1 / sigma held."""
+    x64 = np.asarray(x, dtype=np.float64)
+    var = np.square(x64 - x64.mean(axis=-1, keepdims=True)).mean(axis=-1, keepdims=True)
+    return HeldNorm(1 / np.sqrt(var + eps), np.asarray(w, np.float64), True,
+                    None if b is None else np.asarray(b, np.float64))
+
+
+def held_rms_norm(x: np.ndarray, w: np.ndarray, eps: float) -> HeldNorm:
+    """rms_norm at x (w as the family multiplies by it), its 1 / RMS held."""
+    x64 = np.asarray(x, dtype=np.float64)
+    mean_square = np.square(x64).mean(axis=-1, keepdims=True)  # (..., 1)
+    return HeldNorm(1 / np.sqrt(mean_square + eps), np.asarray(w, np.float64), False)
 
 
 BLOCK = 1 << 15  # numbers per pass of erfc and gelu: their scratch arrays stay in cache

@@ -19,7 +19,7 @@ import numpy as np
 from attncli.models.base import Model, T, Table
 from attncli.models.blocks import Norm
 from attncli.models.config import Config
-from attncli.models.layers import activation, rms_norm, sliding_windows
+from attncli.models.layers import HeldNorm, activation, held_rms_norm, rms_norm, sliding_windows
 from attncli.models.rope import RopeScaling
 
 # our name -> checkpoint name after an optional "model." prefix
@@ -97,3 +97,8 @@ class Llama(Model):
     def normalise(self, x: np.ndarray, norm: Norm) -> np.ndarray:
         """RMSNorm."""
         return rms_norm(x, norm.w, self.eps)
+
+    def held_norm(self, x: np.ndarray, norm: Norm) -> HeldNorm:
+        """RMSNorm at x, its 1 / RMS held."""
+        return held_rms_norm(x, norm.w, self.eps)
+

@@ -33,7 +33,7 @@ from attncli.errors import AttnError
 from attncli.models.base import NO_HOOKS, Hooks, Model, Progress, T, Table
 from attncli.models.blocks import AttentionWeights, LMHead, MLPWeights, Norm, mlp
 from attncli.models.config import MAX_LAYERS, Config, as_config
-from attncli.models.layers import ACTIVATIONS, linear
+from attncli.models.layers import ACTIVATIONS, HeldNorm, held_rms_norm, linear
 from attncli.tokens import Token
 
 ATTENTIONS = ("self", "cross")  # what --target shows: the decoder's own, or over the source
@@ -189,6 +189,9 @@ class T5(Model):
         if self.stack == "encoder":
             return ENCODER
         return SELF if self.attention_kind == "self" else CROSS
+    def held_norm(self, x: np.ndarray, norm: Norm) -> HeldNorm:
+        """T5's RMS LayerNorm at x, its 1 / RMS held."""
+        return held_rms_norm(x, norm.w, self.eps)
 
     def load_attention(self, i: int, dtype: type = np.float32, **names: Any
                        ) -> AttentionWeights:
