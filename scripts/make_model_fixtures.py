@@ -58,6 +58,12 @@ softmax's input (scaled, gemma2's softcap, t5's position_bias, then the mask, wh
 key gets -3.4e38); and for t5, mt5 and umt5 position_bias, and the same keys with decoder_ and
 cross_ for the decoder's self- and cross-attention.
 
+    python scripts/make_model_fixtures.py --generate [NAME ...]
+
+only writes tests/fixtures/generate/<name>.npz for GENERATE_FIXTURES (gpt2-lm, llama-lm,
+qwen2-lm, gemma2-lm, phi3-lm), or those named: transformers' greedy generate with its cache,
+20 new tokens and each step's logits (see make_generate).
+
 It is deterministic: torch is seeded per fixture and reference.npz (norms.npz, pins.npz) is
 written with fixed zip timestamps, so running it twice gives byte-identical files.
 """
@@ -1253,6 +1259,70 @@ def make_pins(name: str, dest: Path) -> dict:
             "bytes": (dest / "pins.npz").stat().st_size}
 
 
+# ---- generate: transformers' greedy generation with its cache (issue 25) ----------------
+# `--generate` writes tests/fixtures/generate/<name>.npz for each of GENERATE_FIXTURES, from
+# the fixture already in <out>/<name>: the weights loaded in float32, eager attention,
+# model.generate(prompt_ids, do_sample=False, max_new_tokens=20, use_cache=True) with EOS
+# switched off (eos_token_id None), so exactly 20 tokens come out whatever they are; `eos`
+# holds the config's EOS ids, so a test can see whether one of them was generated (and
+# where a generator that stops at EOS would have stopped: `stop`, the index of the first
+# EOS among ids, or 20 if none). Keys:
+#     prompt      str, GENERATE_PROMPT
+#     prompt_ids  int64 (n,), what the fixture's tokenizer.json gives the prompt (padding
+#                 and truncation off, special tokens on)
+#     ids         int64 (20,), the new token ids, in order
+#     scores      float32 (20, vocab), each step's logits (output_logits: raw, before any
+#                 logits processor; gemma2's final soft-cap is inside the model, so applied)
+#     eos         int64 (e,), the EOS ids of config.json;  stop: int64 scalar, as above
+# The prompt is longer than twice every sliding window (4), so the steps attend past it.
+
+GENERATE_FIXTURES = ("gpt2-lm", "llama-lm", "qwen2-lm", "gemma2-lm", "phi3-lm")
+GENERATE_PROMPT = "The animal didn't cross the street because it was tired, and the dog"
+GENERATE_STEPS = 20
+
+
+def make_generate(name: str, src: Path, dest: Path) -> dict:
+    """Write dest/<name>.npz (see GENERATE_FIXTURES) from the fixture in src."""
+    config = json.loads((src / "config.json").read_text())
+    cls = getattr(transformers, config["architectures"][0])
+    model = cls.from_pretrained(str(src), dtype=torch.float32,
+                                attn_implementation="eager").eval()
+    runtime = Tokenizer.from_file(str(src / "tokenizer.json"))
+    runtime.no_padding()
+    runtime.no_truncation()
+    prompt_ids = runtime.encode(GENERATE_PROMPT).ids
+    window = config.get("sliding_window")
+    assert window is None or len(prompt_ids) > 2 * window, (name, len(prompt_ids))
+    assert len(prompt_ids) + GENERATE_STEPS <= config.get(
+        "max_position_embeddings", config.get("n_positions", 0)), name
+    eos = config.get("eos_token_id")
+    eos = [] if eos is None else [eos] if isinstance(eos, int) else list(eos)
+    gen = transformers.GenerationConfig(
+        do_sample=False, max_new_tokens=GENERATE_STEPS, min_new_tokens=0, use_cache=True,
+        eos_token_id=None, pad_token_id=eos[0] if eos else 0, num_beams=1,
+        output_logits=True, return_dict_in_generate=True)
+    with torch.no_grad():
+        out = model.generate(torch.tensor([prompt_ids]), generation_config=gen)
+    ids = out.sequences[0, len(prompt_ids):].numpy().astype(np.int64)
+    scores = torch.stack([s[0] for s in out.logits]).numpy().astype(np.float32)
+    assert ids.shape == (GENERATE_STEPS,), (name, ids.shape)
+    assert (scores.argmax(-1) == ids).all(), f"{name}: not greedy"
+    # the cache changes no number that matters: one full pass over the whole sequence
+    with torch.no_grad():
+        full = model(out.sequences).logits[0, len(prompt_ids) - 1:-1].numpy()
+    assert np.abs(full - scores).max() < 1e-4, (name, np.abs(full - scores).max())
+    stop = next((t for t, i in enumerate(ids.tolist()) if i in eos), GENERATE_STEPS)
+    dest.mkdir(parents=True, exist_ok=True)
+    save_npz(dest / f"{name}.npz", {
+        "prompt": np.array(GENERATE_PROMPT),
+        "prompt_ids": np.asarray(prompt_ids, dtype=np.int64), "ids": ids,
+        "scores": np.ascontiguousarray(scores), "eos": np.asarray(eos, dtype=np.int64),
+        "stop": np.int64(stop)})
+    return {"n": len(prompt_ids), "stop": stop, "ids": ids.tolist(),
+            "cached_vs_full": float(np.abs(full - scores).max()),
+            "bytes": (dest / f"{name}.npz").stat().st_size}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--out", type=Path,
@@ -1268,6 +1338,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--pins", action="store_true",
                         help="only write pins.npz (transformers' q, k, v, scores and logits) "
                              f"for existing fixtures: {', '.join(PIN_FIXTURES)} or those named")
+    parser.add_argument("--generate", action="store_true",
+                        help="only write ../generate/<name>.npz (transformers' greedy generate) "
+                             f"for existing fixtures: {', '.join(GENERATE_FIXTURES)} or those "
+                             "named")
     args = parser.parse_args(argv)
     unknown = [n for n in args.names if n not in SPECS]
     if unknown:
@@ -1285,6 +1359,13 @@ def main(argv: list[str] | None = None) -> int:
     if args.roles:
         for name in [n for n in args.names or ROLE_FIXTURES if n in ROLE_FIXTURES]:
             make_roles(name, args.out)
+        return 0
+    if args.generate:
+        for name in args.names or GENERATE_FIXTURES:
+            info = make_generate(name, args.out / name, args.out.parent / "generate")
+            print(f"{name:10s} generate  prompt {info['n']} tokens  stop {info['stop']}  "
+                  f"cached vs full {info['cached_vs_full']:.1e}  {info['bytes'] / 1024:.0f} KiB"
+                  f"  {info['ids']}")
         return 0
     if args.pins:
         for name in args.names or PIN_FIXTURES:
