@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from conftest import ROOT, invoke, ok, refused
 
-COMMANDS = ("explain", "heads", "compare", "demo", "explore", "predict", "weights")
+COMMANDS = ("explain", "heads", "compare", "demo", "explore", "predict", "generate", "weights")
 
 
 def section(text: str, title: str) -> list[str]:

@@ -578,7 +578,7 @@ def generate_cmd(
                        'kind "step" per token (token, id, probability, top, heads with their '
                        'rows), then kind "end" (stopped, text, ids).')] = False,
 ) -> None:
-    """Generate text token by token with the key/value cache, showing where each step looked.
+    """Write on after PROMPT token by token, with a key/value cache.
 
     Greedy by default: the most likely token each step; --temperature, --top-k and --top-p
     sample instead (--seed repeats a run). Each step runs only the newest token through the

@@ -16,7 +16,7 @@ from attncli.safe_text import visible
 STOPPED = {
     "eos": "stopped at the model's end-of-sequence token",
     "n": "stopped after the tokens asked for",
-    "max_tokens": "stopped at the token limit (--max-tokens or the model's positions)",
+    "max_tokens": "stopped at the token limit (or the model's last position)",
     "interrupted": "stopped by Ctrl-C; the tokens above were kept",
 }
 
