@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import argparse
 import fcntl
+import json
 import math
 import os
 import pty
@@ -391,6 +392,35 @@ def effect(runs: int, big_dir: str) -> list[str]:
             "| command | median (peak memory) | target |", "|---|---|---|",
             f"| `attn heads \"{EFFECT_TEXT}\" --model <0.5B> --effect --json` "
             f"| {timed(got, 'attn', memory=True)} | < 60 s, < 1.5 GB |"]
+GENERATED = 100  # tokens the generate part makes: steps 1-10 against 90-100
+
+
+def generate_speed(runs: int, big_dir: str, ref_python: str | None) -> list[str]:
+    """Greedy generation on the 0.5 B model: per-token time at steps 1-10 (the prefill, step
+    1, left out) against 90-100, and tokens per second over steps 2-100, attn's cache (its
+    Decoder alone, and `attn generate`'s Generator with the heads shown) against
+    transformers' generate with its cache, float32, eager, one thread each, run by run
+    interleaved (bench/generate_speed.py)."""
+    sides = ["attn-decoder", "attn"] + (["transformers"] if ref_python else [])
+    got: dict[str, list[list[float]]] = {side: [] for side in sides}
+    env = {**os.environ, "OPENBLAS_NUM_THREADS": "1", "PYTHONPATH": str(HERE.parent)}
+    for _ in range(runs):
+        for side in sides:
+            python = ref_python if side == "transformers" else sys.executable
+            assert python is not None
+            done = subprocess.run([python, str(HERE / "generate_speed.py"), side, big_dir,
+                                   SENTENCE, str(GENERATED)], capture_output=True, text=True,
+                                  env=env, check=True)
+            got[side].append(json.loads(done.stdout.splitlines()[-1])["steps"])
+    out = ["### Generating 100 tokens on the 0.5 B model (greedy, float32, one thread)", "",
+           "| side | ms a token, steps 2-10 | ms a token, steps 90-100 | tokens/s, steps 2-100 |",
+           "|---|---|---|---|"]
+    for side in sides:
+        early = statistics.median(statistics.median(s[1:10]) for s in got[side])
+        late = statistics.median(statistics.median(s[89:100]) for s in got[side])
+        rate = statistics.median(99 / sum(s[1:]) for s in got[side])
+        out.append(f"| {side} | {1000 * early:.0f} | {1000 * late:.0f} | {rate:.2f} |")
+    return out
 
 
 def busy(runs: int, model_dir: str, big_dir: str | None) -> list[str]:
@@ -455,7 +485,7 @@ def main() -> None:
     parser.add_argument("--before", help="a Python with an earlier attncli installed: its attn "
                                          "runs beside this one's, for before/after figures")
     parser.add_argument("--only", choices=("startup", "large", "json", "model", "explore", "big",
-                                           "busy", "effect"),
+                                           "busy", "effect", "generate"),
                         action="append", help="only this part (may be repeated)")
     parser.add_argument("--out", type=Path, help="also write the Markdown to this file")
     args = parser.parse_args()
@@ -498,6 +528,8 @@ def main() -> None:
             lines += effect(runs, args.big_dir) + [""]
         else:
             lines += ["(heads --effect skipped: pass --big-dir)", ""]
+    if "generate" in parts and args.big_dir:
+        lines += generate_speed(min(runs, 3), args.big_dir, args.ref_python) + [""]
     if "busy" in parts:
         if args.model_dir:
             lines += busy(runs, args.model_dir, args.big_dir) + [""]

@@ -92,6 +92,10 @@ def hostile(field: Field) -> tuple[list[object], list[object]]:
                 [[field.options[0]] * (n + 1), ["x"] * n, [1] * n, "x", 1])
     if field.kind == "strings":
         return [["X"], [], None], ["x", [1], 1]
+    if field.kind == "whole numbers":  # one, or a list (eos_token_id)
+        low, high = int(field.low or 0), int(field.high or 0)
+        return ([low, high, [low, high], [], None],
+                [low - 1, high + 1, [low - 1], 2.5, [2.5], *huge, *words, True, [True]])
     if field.kind == "section":
         return [{}, None], ["x", [1], 1, True]
     raise AssertionError(f"no hostile values for a {field.kind} field")
@@ -169,7 +173,7 @@ def test_the_sweep_covers_every_family_and_each_kind_of_field() -> None:
     assert types == set(FAMILIES)
     kinds = {field.kind for _, field in ALL_CASES}
     assert kinds == {"integer", "number", "boolean", "choice", "numbers", "choices", "strings",
-                     "section"}
+                     "section", "whole numbers"}
     names = {field.name for _, field in ALL_CASES}
     for named in ("query_pre_attn_scalar", "final_logit_softcapping", "attn_logit_softcapping",
                   "sliding_window", "layer_types", "decoder_start_token_id",

@@ -781,6 +781,104 @@ def attribute_cmd(
 
     output.show(render_lens.attribution_view(found, precision), exports,
                 f"attn attribute: {found.text}")
+@app.command("generate", epilog=output.examples(
+    'attn generate "The animal was tired because" --model ./gpt2 -n 10',
+    'attn generate "Once upon a time" --model ./gpt2 --temperature 0.8 \\\n'
+    "      --top-p 0.9 --seed 7",
+    'attn generate "The cat sat on the" --model ./gpt2 --layer 5 --head 1',
+    'attn generate "Hello" --model ./gpt2 --json | jq -c \'select(.kind=="step")\'',
+))
+def generate_cmd(
+    prompt: Annotated[str, typer.Argument(
+        metavar="PROMPT", help="The text to go on from; - reads standard input.",
+        show_default=False)],
+    model: ModelOpt = None,
+    revision: RevisionOpt = None,
+    n: Annotated[int, typer.Option("-n", min=1, max=100_000, metavar="N",
+                                   help="How many tokens to generate at most.")] = 20,
+    max_tokens: MaxTokensOpt = 4096,
+    temperature: Annotated[float | None, typer.Option(
+        metavar="T", help="Sample from softmax(logits / T) instead of taking the most likely "
+                          "token (T above 0).", show_default=False)] = None,
+    top_k: Annotated[int | None, typer.Option(
+        "--top-k", metavar="K", help="Sample only among the K most likely tokens.",
+        show_default=False)] = None,
+    top_p: Annotated[float | None, typer.Option(
+        "--top-p", metavar="P", help="Sample only among the most likely tokens whose "
+                                     "probabilities reach P (0 < P <= 1).",
+        show_default=False)] = None,
+    seed: Annotated[int | None, typer.Option(
+        min=0, metavar="N", help="The sampler's seed: the same seed, the same tokens.",
+        show_default=False)] = None,
+    layer: Annotated[int | None, typer.Option(
+        metavar="L", help="With --head: show this head's row as bars at each step.",
+        show_default=False)] = None,
+    head: Annotated[int | None, typer.Option(
+        metavar="H", help="With --layer: the head whose row is shown.",
+        show_default=False)] = None,
+    top: Annotated[int, typer.Option(min=1, max=1000, metavar="N",
+                                     help="How many likely tokens each step lists.")] = 5,
+    precision: PrecisionOpt = 2,
+    as_json: Annotated[bool, typer.Option(
+        "--json", help='Print JSON Lines instead, one object per line as it is made: '
+                       'schema ("attncli.generate/1"), kind "prompt" (its tokens), then '
+                       'kind "step" per token (token, id, probability, top, heads with their '
+                       'rows), then kind "end" (stopped, text, ids).')] = False,
+) -> None:
+    """Write on after PROMPT token by token, with a key/value cache.
+
+    Greedy by default: the most likely token each step; --temperature, --top-k and --top-p
+    sample instead (--seed repeats a run). Each step runs only the newest token through the
+    model: its query, key and value in every layer, the earlier keys and values coming from
+    the cache. Stops at the model's end-of-sequence token, after N tokens, or at
+    --max-tokens. Each step shows the token, its probability and the heads whose link from
+    the last token rises most above its baseline (or the --layer/--head row). Ctrl-C stops
+    and keeps what was made. Decoders with an LM head only.
+    """
+    from attncli import generate as gen_mod
+    from attncli.explain import check_text
+
+    if model is None:
+        raise AttnError("attn generate needs --model: a decoder checkpoint with its LM head "
+                        "(e.g. --model ./gpt2)")
+    if (layer is None) != (head is None):
+        raise AttnError("--layer and --head go together: the head whose row each step shows")
+    prompt = sources.read_text(prompt)
+    check_text(prompt)
+    sampler = gen_mod.Sampler(
+        temperature=temperature if temperature is not None or (top_k is None and top_p is None)
+        else 1.0, top_k=top_k, top_p=top_p, seed=seed)
+    with sources.max_tokens_hint():
+        run = gen_mod.Generator(sources.load(model, revision), prompt, sampler=sampler,
+                                head=None if layer is None or head is None else (layer, head),
+                                top=top, max_tokens=max_tokens)
+    gen = run.generation
+    steps = run.run(n)
+    if as_json:
+        output.write_json(gen_mod.prompt_to_dict(gen, sampler))
+        try:
+            for s in steps:
+                output.write_json(gen_mod.step_to_dict(s))
+        except KeyboardInterrupt:
+            gen.stopped = "interrupted"
+        output.write_json(gen_mod.end_to_dict(gen))
+    else:
+        from tokenizers import decoders
+
+        from attncli.render import console as screen
+        from attncli.render import generate as render_generate
+
+        out = screen.console()
+        byte_level = isinstance(run.model.tokenizer.decoder, decoders.ByteLevel)
+        out.print(render_generate.header(gen, sampler.greedy))
+        try:
+            for s in steps:
+                out.print(render_generate.step(gen, s, byte_level, precision))
+        except KeyboardInterrupt:
+            gen.stopped = "interrupted"
+        out.print(render_generate.footer(gen))
+    if gen.stopped == "interrupted":
+        raise typer.Exit(130)
 
 
 def main() -> None:

@@ -83,6 +83,8 @@ class Hooks:
 NO_HOOKS = Hooks()
 # a run's look at a layer before it is passed through: (layer, x, its weights, its variant)
 Look = Callable[[int, np.ndarray, AttentionWeights, Variant], None]
+# a cache's keys and values: (layer, the new tokens' k, v) -> every token's k, v to attend over
+Past = Callable[[int, np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]
 
 
 def split_heads(config: Config, width: str, d_model: int, heads: str, n_heads: int) -> int:
@@ -143,6 +145,7 @@ class Model:
         self.tied = fields.boolean("tie_word_embeddings", default=self.tied_by_default)
         self.architectures = fields.strings("architectures")
         self.bos_id = fields.optional_integer("bos_token_id", low=0)  # what a text may start with
+        self.eos_ids = tuple(fields.whole_numbers("eos_token_id", low=0))  # where generating stops
         # every field read, with its kind and bounds: config.json is not read after this
         self.fields: tuple[Field, ...] = tuple(fields.fields)
 
@@ -560,11 +563,12 @@ class Model:
 
     def all_heads(self, x: np.ndarray, attn: AttentionWeights, variant: Variant, layer: int,
                   hooks: Hooks = NO_HOOKS, keep: list[np.ndarray] | None = None,
-                  source: np.ndarray | None = None) -> np.ndarray:
+                  source: np.ndarray | None = None, past: Past | None = None) -> np.ndarray:
         """Every head of a layer at once, through the same steps, in x's dtype (float32, or
         float64 when asked): (n, n_heads * head_dim). keep, if given, gets the weights
         (n_heads, n, m); the keys and values come from source (m rows) if given, else from x
-        (m = n); hooks see the keys and values and the heads' outputs."""
+        (m = n); hooks see the keys and values and the heads' outputs. past, if given, puts
+        the earlier tokens' keys and values before these (a cache: models/cache.py)."""
         hd, lead = self.head_dim, x.shape[:-2]  # lead: a batch of streams, if any
         kv = x if source is None else source
 
@@ -574,6 +578,8 @@ class Model:
         q, k = split(linear(x, attn.w_q, attn.b_q)), split(linear(kv, attn.w_k, attn.b_k))
         v = split(linear(kv, attn.w_v, attn.b_v))
         q, k, _, _ = project_qk(q, k, variant)  # (..., heads, n, head_dim)
+        if past is not None:
+            k, v = past(layer, k, v)  # (n_kv_heads, m, head_dim) each: the earlier ones first
         if hooks.keys_values is not None:
             hooks.keys_values(layer, k, v)  # (..., n_kv_heads, m, head_dim) each
         rep = self.n_heads // self.n_kv_heads

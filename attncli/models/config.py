@@ -172,6 +172,19 @@ class Config:
                                f"{', '.join(map(repr, options))}", value)
         return list(value)
 
+    def whole_numbers(self, key: str, *, low: int = 1, high: int = INT_MAX) -> list[int]:
+        """One whole number or a list of them, each in [low, high] ([] when not set)."""
+        value = self._raw.get(key)
+        field = self._record(key, "whole numbers", low=low, high=high)
+        if value is None:
+            return []
+        values = value if isinstance(value, list) else [value]
+        if not all(isinstance(v, int) and not isinstance(v, bool) and low <= v <= high
+                   for v in values):
+            raise self._refuse(field, f"a whole number or a list of them, each "
+                               f"{_range(low, high, False)}", value)
+        return list(values)
+
     def strings(self, key: str) -> list[str]:
         """A list of strings ([] when not set)."""
         value = self._raw.get(key)

@@ -30,7 +30,7 @@ import numpy as np
 
 from attncli.attention import HeadSteps, Joined, Steps, Variant, causal_mask
 from attncli.errors import AttnError
-from attncli.models.base import NO_HOOKS, Hooks, Model, Progress, T, Table
+from attncli.models.base import NO_HOOKS, Hooks, Model, Past, Progress, T, Table
 from attncli.models.blocks import AttentionWeights, LMHead, MLPWeights, Norm, mlp
 from attncli.models.config import MAX_LAYERS, Config, as_config
 from attncli.models.layers import ACTIVATIONS, HeldNorm, held_rms_norm, linear
@@ -320,10 +320,10 @@ class T5(Model):
 
     def all_heads(self, x: np.ndarray, attn: AttentionWeights, variant: Variant, layer: int,
                   hooks: Hooks = NO_HOOKS, keep: list[np.ndarray] | None = None,
-                  source: np.ndarray | None = None) -> np.ndarray:
+                  source: np.ndarray | None = None, past: Past | None = None) -> np.ndarray:
         """Model.all_heads; shown cross-attention reads the encoder's output."""
         return super().all_heads(x, attn, variant, layer, hooks, keep,
-                                 self.source() if source is None else source)
+                                 self.source() if source is None else source, past)
 
     def head_steps(self, x: np.ndarray, attn: AttentionWeights, head: int, variant: Variant,
                    source: np.ndarray | None = None) -> Steps:
