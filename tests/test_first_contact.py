@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 from conftest import ROOT, invoke, ok, refused
 
-COMMANDS = ("explain", "heads", "compare", "demo", "explore", "predict", "generate", "lens",
-            "attribute", "weights")
+COMMANDS = ("explain", "heads", "compare", "demo", "explore", "predict", "lens", "attribute",
+            "generate", "weights")
 
 
 def section(text: str, title: str) -> list[str]:
