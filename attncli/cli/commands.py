@@ -45,8 +45,6 @@ from attncli.errors import AttnError
 if TYPE_CHECKING:
     from rich.console import RenderableType
 
-    from attncli.render.console import Exports
-
 # A bare `attn` or `attn weights` prints this help on stdout and exits 0 (see exits.py).
 app = typer.Typer(
     cls=AttnGroup,
@@ -293,14 +291,16 @@ def heads_cmd(
 
     exports = output.exports_for(svg, html, txt, force, as_json)
     if effect or token is not None or vs is not None or corrupt is not None:
-        _effect(text, model, revision, effect, token, vs, corrupt, ablate_mode, top, max_tokens,
-                as_json, exports, given=(
+        shown = _effect(text, model, revision, effect, token, vs, corrupt, ablate_mode, top,
+                        max_tokens, as_json, given=(
                     ("--from", from_word), ("--to", to_word), ("--rollout", rollout),
                     ("--role", role), ("--layer", layer), ("--head", head),
                     ("--weights", weights), ("--tokenizer", tokenizer), ("--d-model", d_model),
                     ("--heads", heads), ("--causal", causal or None), ("--target", target),
                     ("--attention", attention), ("--induction", induction or None),
                     ("--measure", None if measure == "weight" else measure)))
+        if shown is not None:
+            output.show(cast("RenderableType", shown), exports, f"attn heads: {text}")
         return
     if ablate_mode != "zero":
         raise AttnError("--ablate-mode goes with --effect: it says what a knocked-out head's "
@@ -381,9 +381,9 @@ def heads_cmd(
 
 def _effect(text: str | None, model: str | None, revision: str | None, effect: bool,
             token: str | None, vs: str | None, corrupt: str | None, mode: str, top: int,
-            max_tokens: int, as_json: bool, exports: "Exports | None",
-            given: tuple[tuple[str, object], ...]) -> None:
-    """`attn heads --effect`: every head knocked out alone, or patched, and the change."""
+            max_tokens: int, as_json: bool, given: tuple[tuple[str, object], ...]) -> object:
+    """`attn heads --effect`: every head knocked out alone, or patched, and the change; what
+    to show, or None once the JSON is written."""
     from attncli import effects
 
     if not effect:
@@ -417,10 +417,10 @@ def _effect(text: str | None, model: str | None, revision: str | None, effect: b
         from attncli import export
 
         output.write_json(export.effects_to_dict(found))
-        return
+        return None
     from attncli.render import effects as render_effects
 
-    output.show(render_effects.effects(found, top), exports, f"attn heads: {found.text}")
+    return render_effects.effects(found, top)
 
 
 def _induction(text: str | None, induction: bool, length: int | None, seed: int, top: int,
@@ -611,8 +611,10 @@ def predict_cmd(
     from attncli.cli.progress import model_progress
 
     if ablate is not None:
-        _ablate(text, model, revision, ablate, ablate_mode, top, max_tokens, precision,
-                as_json, exports)
+        shown = _ablate(text, model, revision, ablate, ablate_mode, top, max_tokens, precision,
+                        as_json)
+        if shown is not None:
+            output.show(cast("RenderableType", shown), exports, f"attn predict: {text}")
         return
     if ablate_mode != "zero":
         raise AttnError("--ablate-mode goes with --ablate (or heads --effect): it says what "
@@ -631,8 +633,9 @@ def predict_cmd(
 
 
 def _ablate(text: str, model: str, revision: str | None, spec: str, mode: str, top: int,
-            max_tokens: int, precision: int, as_json: bool, exports: "Exports | None") -> None:
-    """`attn predict --ablate`: the prediction with and without the heads."""
+            max_tokens: int, precision: int, as_json: bool) -> object:
+    """`attn predict --ablate`: the prediction with and without the heads; what to show, or
+    None once the JSON is written."""
     from attncli import effects
     from attncli.cli.progress import model_progress
 
@@ -646,10 +649,10 @@ def _ablate(text: str, model: str, revision: str | None, spec: str, mode: str, t
         from attncli import export
 
         output.write_json(export.ablation_to_dict(ab))
-        return
+        return None
     from attncli.render import effects as render_effects
 
-    output.show(render_effects.ablation(ab, precision), exports, f"attn predict: {ab.clean.text}")
+    return render_effects.ablation(ab, precision)
 # ---- attn lens and attn attribute: what the final head reads off the stream ----
 
 AtOpt = Annotated[str | None, typer.Option(
