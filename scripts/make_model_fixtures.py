@@ -810,6 +810,43 @@ SPECS["t5-lm"] = spec_t5_lm
 SPECS["t5-v1_1-lm"] = spec_t5_v1_1_lm
 
 
+# ---- encoder families and ALiBi (issue 28; one block: spec functions, then SPECS) ----
+# Each is one fixture with its LM head (its reference.npz holds logits), kept under 120 KB:
+# a 150-piece vocabulary, hidden 32, 2 layers, a narrow MLP.
+# mpnet-mlm (MPNetForMaskedLM): RoBERTa-style positions from padding_idx 1, and the shared
+# relative-position bias table, whose buckets make the bias differ along every row.
+
+ENCODER_SMALL = {**SMALL, "intermediate_size": 32, "max_position_embeddings": 24}
+SHORT = "The tired animal didn't cross the street"  # 12 to 16 tokens: longer than any window
+
+
+def masked(mask: str) -> str:
+    return SHORT.replace("street", mask)
+
+
+def spec_mpnet_mlm() -> dict:
+    tok = wordpiece(150)
+    config = transformers.MPNetConfig(vocab_size=tok.get_vocab_size(), **ENCODER_SMALL,
+                                      **COMMON)
+    return {"tokenizer": tok, "config": config, "cls": transformers.MPNetForMaskedLM,
+            "dtype": torch.float32, "logits": True, "text": masked("[MASK]")}
+
+
+def spec_camembert_mlm() -> dict:
+    # RoBERTa's architecture under its own model_type: positions from pad_token_id + 1 (the
+    # WordPiece vocabulary's [PAD], id 0, keeps the vocabulary within the size budget)
+    tok = wordpiece(150)
+    config = transformers.CamembertConfig(
+        vocab_size=tok.get_vocab_size(), type_vocab_size=1, pad_token_id=0, bos_token_id=2,
+        eos_token_id=3, **ENCODER_SMALL, **COMMON)
+    return {"tokenizer": tok, "config": config, "cls": transformers.CamembertForMaskedLM,
+            "dtype": torch.float32, "logits": True, "text": masked("[MASK]")}
+
+
+SPECS["mpnet-mlm"] = spec_mpnet_mlm
+SPECS["camembert-mlm"] = spec_camembert_mlm
+
+
 def make_seq2seq(name: str, spec: dict, dest: Path) -> dict:
     """make(), for an encoder-decoder: the source and the teacher-forced target, and the
     encoder's, the decoder's and the cross-attention's weights in float32 and float64."""

@@ -43,6 +43,9 @@ FAMILIES: dict[str, tuple[str, str]] = {
     "t5": ("attncli.models.t5", "T5"),
     "mt5": ("attncli.models.t5", "MT5"),
     "umt5": ("attncli.models.t5", "UMT5"),
+    # encoder families and ALiBi (issue 28)
+    "mpnet": ("attncli.models.mpnet", "MPNet"),
+    "camembert": ("attncli.models.bert", "Bert"),
 }
 
 

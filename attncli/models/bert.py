@@ -1,4 +1,4 @@
-"""BERT, RoBERTa and XLM-RoBERTa: post-norm encoders with learned absolute positions.
+"""BERT, RoBERTa, XLM-RoBERTa and CamemBERT: post-norm encoders with learned absolute positions.
 
 The attention input x of layer i is the previous layer's output (for layer 0,
 the embeddings after their LayerNorm): BERT normalises after each block. With is_decoder
@@ -10,7 +10,7 @@ The masked-LM heads (attn predict), without the prefix, each a MaskedLMHead:
     bert:    cls.predictions.transform.dense (d, d) T, (d,); hidden_act;
              cls.predictions.transform.LayerNorm (d,); cls.predictions.decoder.weight
              (vocab, d), or the word embeddings (tied); cls.predictions.bias (vocab,)
-    roberta, xlm-roberta: lm_head.dense (d, d) T, (d,); gelu; lm_head.layer_norm (d,);
+    roberta, xlm-roberta, camembert: lm_head.dense (d, d) T, (d,); gelu; lm_head.layer_norm (d,);
              lm_head.decoder.weight (vocab, d) or the word embeddings; lm_head.bias (vocab,)
 """
 
@@ -63,14 +63,16 @@ TABLE: Table = {
     "ln_mlp": (L + "output.LayerNorm.weight", ("d",)),
     "ln_mlp_b": (L + "output.LayerNorm.bias", ("d",)),
 }
+ROBERTAS = ("roberta", "xlm-roberta", "camembert")  # positions from padding_idx + 1
 TF_NAMES = {".weight": ".gamma", ".bias": ".beta"}  # a LayerNorm's, in TF BERT checkpoints
 
 
 class Bert(Model):
-    """bert, roberta and xlm-roberta (RoBERTa's architecture under its own model_type, same
-    weight names and "roberta." prefix); both RoBERTas number positions from padding_idx + 1."""
+    """bert, roberta, and xlm-roberta and camembert (RoBERTa's architecture under their own
+    model_types, same weight names and "roberta." prefix); the RoBERTas number positions from
+    padding_idx + 1."""
 
-    model_types: tuple[str, ...] = ("bert", "roberta", "xlm-roberta")
+    model_types: tuple[str, ...] = ("bert", "roberta", "xlm-roberta", "camembert")
     table = TABLE
     block = PostNorm
     prefixes: tuple[str, ...] = ("", "bert.", "roberta.")  # before the tensor names, if any
@@ -80,7 +82,7 @@ class Bert(Model):
                              "cls.predictions.transform.LayerNorm", None,
                              "cls.predictions.decoder.weight",
                              ("cls.predictions.bias", "cls.predictions.decoder.bias")),
-        "roberta": ROBERTA_HEAD, "xlm-roberta": ROBERTA_HEAD}
+        "roberta": ROBERTA_HEAD, "xlm-roberta": ROBERTA_HEAD, "camembert": ROBERTA_HEAD}
 
     def configure(self, config: Config) -> None:
         """Dimensions from a BertConfig / RobertaConfig."""
@@ -100,7 +102,7 @@ class Bert(Model):
         # RoBERTa's position of token t is padding_idx + 1 + t: the first rows are never used,
         # and at least one must be left
         self.pad = (config.integer("pad_token_id", low=0, default=1)
-                    if self.model_type in ("roberta", "xlm-roberta") else None)
+                    if self.model_type in ROBERTAS else None)
         config.check(self.pad is None or self.pad + 2 <= self.n_positions,
                      f"'max_position_embeddings' {self.n_positions} leaves no position after "
                      f"'pad_token_id' {self.pad} (RoBERTa's positions start after it)")

@@ -1,0 +1,98 @@
+"""The encoder families of issue 28 and ALiBi: each fixture matches transformers (every layer
+and head, float32 and float64, and the LM head's logits), predicts through the CLI, and each
+new way of scoring counts: with it taken out of the code, parity with the reference breaks.
+
+Each fixture is one checkpoint with its LM head (scripts/make_model_fixtures.py, the block
+"encoder families and ALiBi").
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import FIXTURES, invoke, layer_diffs, ok_json, reference
+
+from attncli.attention import Variant
+from attncli.models import FAMILIES, load_model
+
+PARITY = 1e-5  # float32 against transformers' float32
+PARITY64 = 1e-6  # --float64 against transformers run in float64
+LOGITS = 1e-4  # as tests/test_predict.py
+# fixture -> its model_type
+NEW = {"mpnet-mlm": "mpnet", "camembert-mlm": "camembert"}
+
+
+def config_type(name: str) -> str:
+    import json
+
+    return str(json.loads((FIXTURES / name / "config.json").read_text())["model_type"])
+
+
+@pytest.mark.parametrize("name", sorted(NEW))
+def test_registered_small_and_every_head_matches(name: str) -> None:
+    assert config_type(name) == NEW[name] and NEW[name] in FAMILIES
+    size = sum(f.stat().st_size for f in (FIXTURES / name).iterdir())
+    assert size < 120_000, f"{name}: {size} bytes"
+    assert max(layer_diffs(FIXTURES / name, name)) <= PARITY
+
+
+@pytest.mark.parametrize("name", sorted(NEW))
+def test_float64_and_logits_match(name: str) -> None:
+    ref = reference(name)
+    model = load_model(str(FIXTURES / name))
+    h, weights = model.forward(ref["input_ids"], float64=True)
+    assert max(float(np.abs(w - r).max()) for w, r in zip(weights, ref["attentions64"],
+                                                          strict=True)) <= PARITY64
+    h, _ = model.forward(ref["input_ids"])
+    got = model.logits(h)  # (n, vocab)
+    want = ref["logits"]
+    if model.causal:
+        got = got[-1]  # a decoder's reference holds the last position's
+    assert got.shape == want.shape and float(np.abs(got - want).max()) < LOGITS
+
+
+@pytest.mark.parametrize("name", sorted(NEW))
+def test_predict_through_the_cli(name: str) -> None:
+    text = str(reference(name)["text"])
+    doc = ok_json(invoke("predict", text, "--model", str(FIXTURES / name), "--json"))
+    assert doc["predictions"] and doc["predictions"][0]["top"]
+
+
+def without(monkeypatch: pytest.MonkeyPatch, cls: type, method: str, change) -> None:
+    """cls.method with its result changed by change(result)."""
+    original = getattr(cls, method)
+    monkeypatch.setattr(cls, method, lambda self, *a, **k: change(original(self, *a, **k)))
+
+
+def breaks(name: str) -> float:
+    """The worst difference from the reference, for the code as it now is."""
+    return max(layer_diffs(FIXTURES / name, name))
+
+
+def test_mpnet_without_its_relative_bias_no_longer_matches(monkeypatch: pytest.MonkeyPatch
+                                                          ) -> None:
+    from attncli.models.mpnet import MPNet
+
+    assert breaks("mpnet-mlm") <= PARITY
+    without(monkeypatch, MPNet, "variant", lambda v: Variant(mask=v.mask))
+    assert breaks("mpnet-mlm") > 100 * PARITY
+
+
+def test_mpnet_shows_its_bias_in_the_json() -> None:
+    text = str(reference("mpnet-mlm")["text"])
+    doc = ok_json(invoke("explain", text, "--model", str(FIXTURES / "mpnet-mlm"), "--json",
+                         "--layer", "1", "--head", "2"))
+    (head,) = doc["heads"]
+    bias = np.array(head["score_bias"], dtype=float)
+    scores = np.array(head["scores"], dtype=float)
+    np.testing.assert_allclose(np.array(head["scaled"], dtype=float),
+                               scores / np.sqrt(8) + bias, atol=1e-12)
+    assert doc["config"]["positions"] == "learned+relative"
+    assert len({round(b, 9) for b in bias[3]}) > 3  # the bias differs along a row
+
+
+def test_fixtures_are_below_their_budget() -> None:
+    total = sum(f.stat().st_size for f in Path(FIXTURES).parent.rglob("*") if f.is_file())
+    assert total < 15_000_000
