@@ -843,7 +843,20 @@ def spec_camembert_mlm() -> dict:
             "dtype": torch.float32, "logits": True, "text": masked("[MASK]")}
 
 
+def spec_albert_mlm() -> dict:
+    # embedding_size 16, mapped up to 32; 3 layers from 2 groups of weights: layers 0 and 1
+    # share group 0 (int(i / 1.5)), layer 2 runs group 1; gelu_new, ALBERT's own default
+    tok = wordpiece(150)
+    config = transformers.AlbertConfig(
+        vocab_size=tok.get_vocab_size(), embedding_size=16, num_hidden_groups=2,
+        inner_group_num=1, type_vocab_size=2, pad_token_id=0,
+        **{**ENCODER_SMALL, "num_hidden_layers": 3}, **COMMON)
+    return {"tokenizer": tok, "config": config, "cls": transformers.AlbertForMaskedLM,
+            "dtype": torch.float32, "logits": True, "text": masked("[MASK]")}
+
+
 SPECS["mpnet-mlm"] = spec_mpnet_mlm
+SPECS["albert-mlm"] = spec_albert_mlm
 SPECS["camembert-mlm"] = spec_camembert_mlm
 
 

@@ -21,7 +21,7 @@ PARITY = 1e-5  # float32 against transformers' float32
 PARITY64 = 1e-6  # --float64 against transformers run in float64
 LOGITS = 1e-4  # as tests/test_predict.py
 # fixture -> its model_type
-NEW = {"mpnet-mlm": "mpnet", "camembert-mlm": "camembert"}
+NEW = {"mpnet-mlm": "mpnet", "camembert-mlm": "camembert", "albert-mlm": "albert"}
 
 
 def config_type(name: str) -> str:
@@ -96,3 +96,25 @@ def test_mpnet_shows_its_bias_in_the_json() -> None:
 def test_fixtures_are_below_their_budget() -> None:
     total = sum(f.stat().st_size for f in Path(FIXTURES).parent.rglob("*") if f.is_file())
     assert total < 15_000_000
+
+
+def test_albert_layers_run_their_groups_weights(monkeypatch: pytest.MonkeyPatch) -> None:
+    from attncli.models.albert import Albert
+
+    model = load_model(str(FIXTURES / "albert-mlm"))
+    assert [model.group(i) for i in range(3)] == [0, 0, 1]  # int(i / 1.5)
+    monkeypatch.setattr(Albert, "group", lambda self, i: min(i, self.groups - 1))
+    assert breaks("albert-mlm") > 100 * PARITY
+
+
+def test_albert_with_several_inner_layers_is_refused(tmp_path: Path) -> None:
+    import shutil
+
+    from conftest import edit_config
+
+    from attncli.errors import AttnError
+
+    d = shutil.copytree(FIXTURES / "albert-mlm", tmp_path / "albert")
+    edit_config(d, inner_group_num=2)
+    with pytest.raises(AttnError, match="inner_group_num"):
+        load_model(str(d))

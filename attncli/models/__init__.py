@@ -46,6 +46,7 @@ FAMILIES: dict[str, tuple[str, str]] = {
     # encoder families and ALiBi (issue 28)
     "mpnet": ("attncli.models.mpnet", "MPNet"),
     "camembert": ("attncli.models.bert", "Bert"),
+    "albert": ("attncli.models.albert", "Albert"),
 }
 
 
