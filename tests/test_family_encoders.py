@@ -118,3 +118,18 @@ def test_albert_with_several_inner_layers_is_refused(tmp_path: Path) -> None:
     edit_config(d, inner_group_num=2)
     with pytest.raises(AttnError, match="inner_group_num"):
         load_model(str(d))
+
+
+@pytest.mark.parametrize("kind", ["relative_key", "relative_key_query"])
+def test_bert_with_relative_key_positions_is_refused_saying_why(kind: str, tmp_path: Path
+                                                                ) -> None:
+    import shutil
+
+    from conftest import edit_config
+
+    from attncli.errors import AttnError
+
+    d = shutil.copytree(FIXTURES / "bert", tmp_path / "bert")
+    edit_config(d, position_embedding_type=kind)
+    with pytest.raises(AttnError, match=f"'{kind}': transformers 5 no longer runs"):
+        load_model(str(d))

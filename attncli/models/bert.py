@@ -98,7 +98,12 @@ class Bert(Model):
                      "'add_cross_attention' is set: this is the decoder half of an "
                      "encoder-decoder pair, whose cross-attention over an encoder's output "
                      "attncli does not run")
-        config.choice("position_embedding_type", options=("absolute",), default="absolute")
+        kind = config.choice("position_embedding_type",
+                             options=("absolute", "relative_key", "relative_key_query"),
+                             default="absolute")
+        config.check(kind == "absolute", f"'position_embedding_type' {kind!r}: transformers 5 "
+                     "no longer runs these relative-position scores (it reads such a checkpoint "
+                     "as an absolute one), so attncli has no reference to match and refuses it")
         # RoBERTa's position of token t is padding_idx + 1 + t: the first rows are never used,
         # and at least one must be left
         self.pad = (config.integer("pad_token_id", low=0, default=1)
