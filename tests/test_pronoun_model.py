@@ -78,3 +78,56 @@ def test_sample_weights_slash_name_finds_the_shipped_model_from_any_folder(
 
     monkeypatch.chdir(tmp_path)
     assert resolve("sample_weights/pronoun-lm") == SHIPPED
+
+
+# ---------------------------------------------------------------- the demo's part 5
+
+
+def demo_part() -> list:
+    from attncli import demo
+
+    screens = demo.lesson()
+    return [(n, s, len(screens)) for n, s in enumerate(screens, start=1)
+            if s.part.startswith("Part 5 · Does a head matter?")]
+
+
+def test_the_demo_part_quotes_the_numbers_the_runs_give(model) -> None:
+    ef = heads_effect(TEXT, model)
+    positional, linking = (next(e for e in ef.ranked if (e.layer, e.head) == (0, h))
+                           for h in (0, 1))
+    knocked = ablate(TEXT, model, [(0, 1)])
+    screens = demo_part()
+    assert [s.title for _, s, _ in screens] == [
+        "A model that predicts the next word", "Knock out one head at a time",
+        "Which head matters?"]
+    words = " ".join(" ".join(s.text().split()) for _, s, _ in screens)
+    assert f"layer 0 head 0 gives {100 * positional.weight:.1f}% of its weight to 'it', " \
+           "the word just before" in words
+    assert f"layer 0 head 1 gives {100 * linking.weight:.1f}% of its weight to 'animal'" in words
+    after = knocked.predictions[-1].top[0]
+    assert (f"without layer 0 head 1, 'wide' {100 * after.probability:.1f}% (another top "
+            f"word), a change in log p('tired') of {linking.effect:+.3f}") in words
+    assert "Here they disagree:" in words
+    assert f"but without it log p changes by {positional.effect:+.3f}" in words
+
+
+def test_the_demo_part_fits_80_by_24() -> None:
+    import io
+
+    from rich.console import Console
+
+    console = Console(file=io.StringIO(), force_terminal=True, width=80, height=24,
+                      color_system=None)
+    screens = demo_part()
+    assert len(screens) == 3
+    seen = ""
+    for n, screen, total in screens:
+        for page in screen.pages(n, total, console, 23):  # 23: the footer's line
+            lines = ["".join(seg.text for seg in line).rstrip()
+                     for line in console.render_lines(page, console.options, pad=False)]
+            assert len(lines) <= 23 and max(map(len, lines)) <= 80, (n, screen.title)
+            seen += "\n".join(lines)
+    assert "Weight and effect disagree: layer 0 head 0" in " ".join(seen.split())
+    assert "“it” in layer 0 head 1:" in seen
+    side_by_side = [line for line in seen.splitlines() if "“was” in layer 0 head 0:" in line]
+    assert side_by_side and "“was” in layer 0 head 1:" in side_by_side[0]
