@@ -34,6 +34,8 @@ class Variant:
     scale: float | None = None  # multiplies the scores; None: they are divided by √d_k
     softcap: float | None = None  # scaled -> softcap · tanh(scaled / softcap) (Gemma 2)
     score_bias: np.ndarray | None = None  # (..., n, m) added to the scores (T5, ALiBi)
+    # ALiBi: score_bias is slope · (key − query); one slope a head ((heads,) for a layer)
+    alibi_slope: float | np.ndarray | None = None
     qk_norm: Norm | None = None  # (q, k) -> (q, k), before the rotation (Qwen3, OLMo 2)
     rotate: Rotate | None = None  # RoPE: (..., n, d_k) -> the same, for q and k
     mask: np.ndarray | None = None  # (n, m) bool, True where a query may not see a key
@@ -77,6 +79,7 @@ class Steps:
     capped: np.ndarray | None = None  # (n, m) softcap · tanh(scores · scale / softcap)
     uncapped: np.ndarray | None = None  # (n, m) scores · scale, before the cap
     score_bias: np.ndarray | None = None  # (n, m) added before the mask
+    alibi_slope: float | None = None  # ALiBi's: score_bias = alibi_slope · (key − query)
     # only for cross-attention: the rows (an encoder's output) K and V are made from (m)
     source: np.ndarray | None = None  # (m, d_model)
     # only from attention_fast with some query rows asked for: those queries, ascending,
@@ -231,7 +234,8 @@ def self_attention(x: np.ndarray, w_q: np.ndarray, w_k: np.ndarray, w_v: np.ndar
         q_unrotated=q_unrotated, k_unrotated=k_unrotated,
         q_projected=projected[0], k_projected=projected[1],
         scale=variant.scale, softcap=variant.softcap, capped=capped, uncapped=uncapped,
-        score_bias=_vector(variant.score_bias), source=None if source is None else kv,
+        score_bias=_vector(variant.score_bias), alibi_slope=_slope(variant),
+        source=None if source is None else kv,
         sliding_window=variant.window, skip_scale=variant.skip_scale and variant.scale is None)
 
 
@@ -246,6 +250,11 @@ def join_heads(layer: int, outputs: Sequence[np.ndarray], w_o: np.ndarray,
 
 def _vector(b: np.ndarray | None) -> np.ndarray | None:
     return None if b is None else np.asarray(b, dtype=np.float64)
+
+
+def _slope(variant: Variant) -> float | None:
+    """One head's ALiBi slope, if its Variant has one."""
+    return None if variant.alibi_slope is None else float(variant.alibi_slope)
 
 
 def sinusoidal_positions(n: int, d_model: int) -> np.ndarray:

@@ -182,6 +182,7 @@ def self_attention(x: np.ndarray, w_q: np.ndarray, w_k: np.ndarray, w_v: np.ndar
         scale=variant.scale, softcap=variant.softcap, capped=capped, uncapped=uncapped,
         score_bias=(None if variant.score_bias is None
                     else np.asarray(variant.score_bias, dtype=np.float64)[_all(kept)]),
+        alibi_slope=None if variant.alibi_slope is None else float(variant.alibi_slope),
         source=None if source is None else kv, rows=kept,
         variant=None if kept is None else variant, sliding_window=variant.window,
         skip_scale=variant.skip_scale and variant.scale is None)

@@ -98,7 +98,8 @@ def _pair(p: Pair) -> dict[str, Any]:
             doc["mask_reason"]["window"] = p.reason.window
     # the model's own steps between the score and the softmax, where it has them
     doc.update((key, value) for key, value in (("scale", p.scale), ("softcap", p.softcap),
-                                               ("capped", p.capped), ("bias", p.bias))
+                                               ("capped", p.capped), ("bias", p.bias),
+                                               ("alibi_slope", p.alibi_slope))
                if value is not None)
     return doc
 
@@ -134,7 +135,7 @@ def _head(ex: Explanation, hs: HeadSteps) -> dict[str, Any]:
 STEP_KEYS = {"w_q": "w_q", "w_k": "w_k", "w_v": "w_v", "q": "q", "k": "k", "v": "v",
              "scores": "scores", "scaled": "logits", "weights": "weights", "output": "output"}
 EXTRA_KEYS = ("b_q", "b_k", "b_v", "q_unrotated", "k_unrotated", "q_projected", "k_projected",
-              "scale", "softcap", "capped", "score_bias", "source")
+              "scale", "softcap", "capped", "score_bias", "alibi_slope", "source")
 
 
 def to_dict(ex: Explanation) -> dict[str, Any]:

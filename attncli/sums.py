@@ -75,6 +75,7 @@ class Pair:
     softcap: float | None  # the model's soft cap, if it has one
     capped: float | None  # softcap · tanh(divided / softcap); None without a cap or when masked
     bias: float | None  # the model's position bias for this pair; None without one or when masked
+    alibi_slope: float | None  # ALiBi's slope: bias = alibi_slope × (key − query)
     scaled: float | None  # what the softmax sees (divided, capped, + bias); None where masked
     masked: bool
     reason: MaskReason | None  # why the mask hides the key from the query; None if it does not
@@ -107,6 +108,7 @@ def pair(hs: HeadSteps, query: int, key: int) -> Pair:
         softcap=s.softcap,
         capped=None if masked or s.capped is None else float(s.capped[at, key]),
         bias=None if masked or s.score_bias is None else float(s.score_bias[at, key]),
+        alibi_slope=s.alibi_slope,
         scaled=None if masked else float(s.logits[at, key]), masked=masked,
         reason=reason(s, query, key), row=row,
         weight=float(s.weights[at, key]), values=s.v, contributions=contributions,

@@ -855,7 +855,33 @@ def spec_albert_mlm() -> dict:
             "dtype": torch.float32, "logits": True, "text": masked("[MASK]")}
 
 
+# bloom-lm and mpt-lm: ALiBi decoders, hidden 24 with 3 heads (a head count that is not a
+# power of two takes both branches of each family's slope rule); their MLPs are 4 · hidden.
+# mpt-lm sets attn_config.softmax_scale 0.5 (1 / √8 would be 0.354).
+
+
+def spec_bloom_lm() -> dict:
+    tok = metaspace_bpe(150)
+    config = transformers.BloomConfig(vocab_size=tok.get_vocab_size(), hidden_size=24,
+                                      n_head=3, n_layer=2, bos_token_id=1, eos_token_id=2,
+                                      **COMMON)
+    return {"tokenizer": tok, "config": config, "cls": transformers.BloomForCausalLM,
+            "dtype": torch.float32, "logits": True, "text": SHORT}
+
+
+def spec_mpt_lm() -> dict:
+    tok = metaspace_bpe(150)
+    config = transformers.MptConfig(vocab_size=tok.get_vocab_size(), d_model=24, n_heads=3,
+                                    n_layers=2, max_seq_len=32,
+                                    attn_config={"softmax_scale": 0.5}, **COMMON)
+    return {"tokenizer": tok, "config": config, "cls": transformers.MptForCausalLM,
+            "dtype": torch.float32, "logits": True, "text": SHORT}
+
+
 SPECS["mpnet-mlm"] = spec_mpnet_mlm
+SPECS["bloom-lm"] = spec_bloom_lm
+SPECS["mpt-lm"] = spec_mpt_lm
+DECODERS.update({"bloom-lm", "mpt-lm"})  # their logits: the last position's
 SPECS["albert-mlm"] = spec_albert_mlm
 SPECS["camembert-mlm"] = spec_camembert_mlm
 

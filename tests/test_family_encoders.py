@@ -21,7 +21,8 @@ PARITY = 1e-5  # float32 against transformers' float32
 PARITY64 = 1e-6  # --float64 against transformers run in float64
 LOGITS = 1e-4  # as tests/test_predict.py
 # fixture -> its model_type
-NEW = {"mpnet-mlm": "mpnet", "camembert-mlm": "camembert", "albert-mlm": "albert"}
+NEW = {"mpnet-mlm": "mpnet", "camembert-mlm": "camembert", "albert-mlm": "albert",
+       "bloom-lm": "bloom", "mpt-lm": "mpt"}
 
 
 def config_type(name: str) -> str:
@@ -133,3 +134,50 @@ def test_bert_with_relative_key_positions_is_refused_saying_why(kind: str, tmp_p
     edit_config(d, position_embedding_type=kind)
     with pytest.raises(AttnError, match=f"'{kind}': transformers 5 no longer runs"):
         load_model(str(d))
+
+
+# ---- ALiBi ----
+
+
+def test_alibi_slopes_as_each_family_makes_them() -> None:
+    from attncli.models.alibi import bloom_slopes, mpt_slopes
+
+    assert bloom_slopes(4).tolist() == [1 / 4, 1 / 16, 1 / 64, 1 / 256]
+    assert bloom_slopes(8).tolist() == [0.5 ** k for k in range(1, 9)]
+    # 3 heads: 2's series (2^-4, 2^-8), then the first odd power of 4's series (2^-2)
+    assert bloom_slopes(3).tolist() == [1 / 16, 1 / 256, 1 / 4]
+    assert mpt_slopes(4).tolist() == [1 / 4, 1 / 16, 1 / 64, 1 / 256]
+    # 3 heads: 4's slopes, the odd-numbered ones first
+    assert mpt_slopes(3).tolist() == [1 / 16, 1 / 256, 1 / 4]
+
+
+@pytest.mark.parametrize(("name", "module", "cls"), [("bloom-lm", "bloom", "Bloom"),
+                                                     ("mpt-lm", "mpt", "MPT")])
+def test_without_alibi_it_no_longer_matches(name: str, module: str, cls: str,
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    import importlib
+
+    family = getattr(importlib.import_module(f"attncli.models.{module}"), cls)
+    assert breaks(name) <= PARITY
+    without(monkeypatch, family, "variant",
+            lambda v: Variant(scale=v.scale, mask=v.mask))
+    assert breaks(name) > 100 * PARITY
+
+
+def test_alibi_is_a_labelled_step_with_its_slope() -> None:
+    from conftest import ok
+
+    text, model = str(reference("bloom-lm")["text"]), str(FIXTURES / "bloom-lm")
+    doc = ok_json(invoke("explain", text, "--model", model, "--json", "--head", "all"))
+    n = len(doc["tokens"])
+    distance = np.arange(n)[None, :] - np.arange(n)[:, None]  # key − query
+    for head, slope in zip(doc["heads"], [1 / 16, 1 / 256, 1 / 4], strict=True):
+        assert head["alibi_slope"] == slope
+        bias = np.array(head["score_bias"], dtype=float)
+        np.testing.assert_array_equal(np.tril(bias), np.tril(slope * distance))
+    assert doc["config"]["positions"] == "alibi"
+    out = ok(invoke("explain", text, "--model", model, "--head", "2"))
+    assert "ALiBi bias = slope × (key − query), slope 0.25" in out
+    pair = ok(invoke("explain", text, "--model", model, "--head", "2", "--from", "cross",
+                     "--to", "tired"))
+    assert "slope 0.25 × (2 − 5)" in " ".join(pair.split())

@@ -47,6 +47,8 @@ FAMILIES: dict[str, tuple[str, str]] = {
     "mpnet": ("attncli.models.mpnet", "MPNet"),
     "camembert": ("attncli.models.bert", "Bert"),
     "albert": ("attncli.models.albert", "Albert"),
+    "bloom": ("attncli.models.bloom", "Bloom"),
+    "mpt": ("attncli.models.mpt", "MPT"),
 }
 
 

@@ -556,9 +556,12 @@ class Model:
         )
 
     def head_variant(self, variant: Variant, head: int) -> Variant:
-        """The layer's Variant as one head sees it (a per-head score bias: that head's)."""
+        """The layer's Variant as one head sees it (a per-head score bias and ALiBi slope:
+        that head's)."""
         if variant.score_bias is not None and variant.score_bias.ndim == 3:
-            return replace(variant, score_bias=variant.score_bias[head])
+            variant = replace(variant, score_bias=variant.score_bias[head])
+        if isinstance(variant.alibi_slope, np.ndarray):
+            variant = replace(variant, alibi_slope=float(variant.alibi_slope[head]))
         return variant
 
     def all_heads(self, x: np.ndarray, attn: AttentionWeights, variant: Variant, layer: int,

@@ -324,7 +324,16 @@ def _head(
             parts.append(square(f"Soft-capped {final}" if s.score_bias is None
                                 else f"Soft-capped ({n}×{m})",
                                 s.logits if s.score_bias is None else s.capped))
-        if s.score_bias is not None:
+        if s.score_bias is not None and s.alibi_slope is not None:
+            parts.append(_step(f"Step 4a″ · + ALiBi bias = slope × (key − query), slope "
+                               f"{s.alibi_slope:.6g}",
+                               "ALiBi gives the model no position vectors: each score gets "
+                               "this head's slope times the key's position minus the query's, "
+                               "0 for the token itself and lower the further back the key "
+                               "stands. Each head has its own slope, so some heads look near "
+                               "and others far."))
+            parts.append(square(f"ALiBi bias ({n}×{m})", s.score_bias))
+        elif s.score_bias is not None:
             parts.append(_step("Step 4a″ · + score bias",
                                "This model adds a number to every score that depends only on "
                                "where the two tokens stand (its position bias)."))

@@ -123,7 +123,8 @@ def pair_scale(ex: Explanation, pr: Pair, precision: int) -> RenderableType:
              else "Step 4a · scaled = score / √d_k" if pr.scale is None
              else "Step 4a · scaled = score × this model's scale")
     title += ", soft-capped" if pr.softcap is not None else ""
-    title += " + position bias" if pr.bias is not None else ""
+    title += ("" if pr.bias is None else " + position bias" if pr.alibi_slope is None
+              else " + ALiBi bias")
     return _step(title, scale_chain(pr, precision))
 
 
@@ -148,7 +149,11 @@ def scale_chain(pr: Pair, precision: int, brief: bool = False) -> str:
                   f"{number(pr.capped, precision + 2)}")
     if pr.bias is not None:
         assert pr.scaled is not None  # set wherever the pair is unmasked, as here
-        chain += f"; + bias {number(pr.bias, precision + 2)} = {number(pr.scaled, precision + 2)}"
+        bias = number(pr.bias, precision + 2)
+        if pr.alibi_slope is not None:  # ALiBi: the slope times how far the key stands
+            bias = (f"{bias} (slope {pr.alibi_slope:.6g} × ({pr.key} − {pr.query}), key "
+                    "position − query position)")
+        chain += f"; + bias {bias} = {number(pr.scaled, precision + 2)}"
     return chain
 
 
