@@ -41,6 +41,7 @@ class Variant:
     mask: np.ndarray | None = None  # (n, m) bool, True where a query may not see a key
     causal: bool = False  # also hide every later key
     window: int | None = None  # the mask hides keys this many or more places back
+    window_both_sides: bool = False  # the window hides keys that far after the query too
     skip_scale: bool = False  # step 4 does not divide by √d_k (only without a scale)
 
 
@@ -87,6 +88,7 @@ class Steps:
     rows: np.ndarray | None = None  # (r,) int
     variant: Variant | None = None
     sliding_window: int | None = None  # the mask hides keys this many or more places back
+    window_both_sides: bool = False  # ... or ahead: a local window (ModernBERT), not causal
     skip_scale: bool = False  # step 4 left the scores undivided: logits = scores
 
     @property
@@ -236,7 +238,8 @@ def self_attention(x: np.ndarray, w_q: np.ndarray, w_k: np.ndarray, w_v: np.ndar
         scale=variant.scale, softcap=variant.softcap, capped=capped, uncapped=uncapped,
         score_bias=_vector(variant.score_bias), alibi_slope=_slope(variant),
         source=None if source is None else kv,
-        sliding_window=variant.window, skip_scale=variant.skip_scale and variant.scale is None)
+        sliding_window=variant.window, window_both_sides=variant.window_both_sides,
+        skip_scale=variant.skip_scale and variant.scale is None)
 
 
 def join_heads(layer: int, outputs: Sequence[np.ndarray], w_o: np.ndarray,

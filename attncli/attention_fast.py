@@ -185,6 +185,7 @@ def self_attention(x: np.ndarray, w_q: np.ndarray, w_k: np.ndarray, w_v: np.ndar
         alibi_slope=None if variant.alibi_slope is None else float(variant.alibi_slope),
         source=None if source is None else kv, rows=kept,
         variant=None if kept is None else variant, sliding_window=variant.window,
+        window_both_sides=variant.window_both_sides,
         skip_scale=variant.skip_scale and variant.scale is None)
 
 

@@ -13,19 +13,20 @@ from attncli.attention_fast import BLOCK, causal_rows
 
 CAUSAL = "causal"  # the key comes after the query
 SLIDING_WINDOW = "sliding_window"  # the key is `window` or more places before the query
+LOCAL_WINDOW = "local_window"  # the key is `window` or more places away, on either side
 MODEL = "model"  # the model's own mask, by no rule above
 NONE = "none"  # a head without a mask
-ORDER = (CAUSAL, SLIDING_WINDOW, MODEL)  # the order in which reasons are listed
+ORDER = (CAUSAL, SLIDING_WINDOW, LOCAL_WINDOW, MODEL)  # the order in which reasons are listed
 
 
 @dataclass(frozen=True)
 class MaskReason:
     """Why key `key` is hidden from query `query`."""
 
-    kind: str  # CAUSAL, SLIDING_WINDOW or MODEL
+    kind: str  # CAUSAL, SLIDING_WINDOW, LOCAL_WINDOW or MODEL
     query: int
     key: int
-    window: int | None = None  # the layer's sliding window, for SLIDING_WINDOW
+    window: int | None = None  # the layer's window, for SLIDING_WINDOW and LOCAL_WINDOW
 
     @property
     def distance(self) -> int:
@@ -37,9 +38,11 @@ def reason(steps: Steps, i: int, j: int) -> MaskReason | None:
     """Why query i may not see key j in this head, or None when it may."""
     if steps.mask is None or not steps.mask[steps.at(i), j]:
         return None
-    if steps.source is None and j > i:
-        return MaskReason(CAUSAL, i, j)
     window = steps.sliding_window
+    if steps.window_both_sides and window is not None and abs(i - j) >= window:
+        return MaskReason(LOCAL_WINDOW, i, j, window)
+    if steps.source is None and j > i and not steps.window_both_sides:
+        return MaskReason(CAUSAL, i, j)
     if window is not None and i - j >= window:
         return MaskReason(SLIDING_WINDOW, i, j, window)
     return MaskReason(MODEL, i, j)
@@ -70,11 +73,15 @@ def _kinds(steps: Steps, rows: np.ndarray, hidden: np.ndarray) -> list[str]:
     window = steps.sliding_window
     for start in range(0, len(rows), BLOCK):
         block, at = hidden[start:start + BLOCK], rows[start:start + BLOCK, None]  # (b, m), (b, 1)
-        later = block & (keys > at) if steps.source is None else np.zeros_like(block)
-        slid = (block & ~later & (keys <= at - window) if window is not None
-                else np.zeros_like(block))
+        local = (block & (np.abs(keys - at) >= window) if steps.window_both_sides
+                 and window is not None else np.zeros_like(block))
+        later = (block & (keys > at) if steps.source is None and not steps.window_both_sides
+                 else np.zeros_like(block))
+        slid = (block & ~later & (keys <= at - window)
+                if window is not None and not steps.window_both_sides else np.zeros_like(block))
         found.update(k for k, hit in ((CAUSAL, later), (SLIDING_WINDOW, slid),
-                                      (MODEL, block & ~later & ~slid)) if hit.any())
+                                      (LOCAL_WINDOW, local),
+                                      (MODEL, block & ~later & ~slid & ~local)) if hit.any())
     return [k for k in ORDER if k in found]
 
 
@@ -84,7 +91,7 @@ def mask_kind(steps: Steps) -> str:
     if steps.mask is None:
         return NONE
     if steps.sliding_window is not None:
-        return SLIDING_WINDOW
+        return LOCAL_WINDOW if steps.window_both_sides else SLIDING_WINDOW
     if steps.source is not None:
         return MODEL
     rows = np.arange(len(steps.q)) if steps.rows is None else steps.rows

@@ -878,7 +878,24 @@ def spec_mpt_lm() -> dict:
             "dtype": torch.float32, "logits": True, "text": SHORT}
 
 
+# modernbert-mlm (ModernBertForMaskedLM): local_attention 4 (a local layer sees 2 tokens
+# each side, far fewer than the sentence's), layer 0 global and layer 1 local, each with its
+# RoPE base; attention_bias on (the fused Wqkv's bias split like its weight), norms without
+# bias as in the released models.
+
+
+def spec_modernbert_mlm() -> dict:
+    tok = wordpiece(150)
+    config = transformers.ModernBertConfig(
+        vocab_size=tok.get_vocab_size(), local_attention=4, global_attn_every_n_layers=2,
+        attention_bias=True, pad_token_id=0, cls_token_id=2, sep_token_id=3, bos_token_id=2,
+        eos_token_id=3, **ENCODER_SMALL, **COMMON)
+    return {"tokenizer": tok, "config": config, "cls": transformers.ModernBertForMaskedLM,
+            "dtype": torch.float32, "logits": True, "text": masked("[MASK]")}
+
+
 SPECS["mpnet-mlm"] = spec_mpnet_mlm
+SPECS["modernbert-mlm"] = spec_modernbert_mlm
 SPECS["bloom-lm"] = spec_bloom_lm
 SPECS["mpt-lm"] = spec_mpt_lm
 DECODERS.update({"bloom-lm", "mpt-lm"})  # their logits: the last position's

@@ -22,7 +22,7 @@ PARITY64 = 1e-6  # --float64 against transformers run in float64
 LOGITS = 1e-4  # as tests/test_predict.py
 # fixture -> its model_type
 NEW = {"mpnet-mlm": "mpnet", "camembert-mlm": "camembert", "albert-mlm": "albert",
-       "bloom-lm": "bloom", "mpt-lm": "mpt"}
+       "bloom-lm": "bloom", "mpt-lm": "mpt", "modernbert-mlm": "modernbert"}
 
 
 def config_type(name: str) -> str:
@@ -181,3 +181,51 @@ def test_alibi_is_a_labelled_step_with_its_slope() -> None:
     pair = ok(invoke("explain", text, "--model", model, "--head", "2", "--from", "cross",
                      "--to", "tired"))
     assert "slope 0.25 × (2 − 5)" in " ".join(pair.split())
+
+
+# ---- ModernBERT ----
+
+
+def test_modernbert_without_its_local_window_no_longer_matches(monkeypatch: pytest.MonkeyPatch
+                                                               ) -> None:
+    from attncli.models.modernbert import ModernBert
+
+    assert breaks("modernbert-mlm") <= PARITY
+    monkeypatch.setattr(ModernBert, "mask", lambda self, n, i: None)
+    assert breaks("modernbert-mlm") > 100 * PARITY
+
+
+def test_modernbert_with_one_rope_base_no_longer_matches(monkeypatch: pytest.MonkeyPatch
+                                                         ) -> None:
+    from attncli.models.modernbert import ModernBert
+    from attncli.models.rope import rope
+
+    monkeypatch.setattr(ModernBert, "rotation",
+                        lambda self, n, i: rope(n, self.speeds["full_attention"]))
+    assert breaks("modernbert-mlm") > 100 * PARITY
+
+
+def test_modernbert_reads_the_older_config_form(tmp_path: Path) -> None:
+    import json
+    import shutil
+
+    d = shutil.copytree(FIXTURES / "modernbert-mlm", tmp_path / "modernbert")
+    config = json.loads((d / "config.json").read_text())
+    del config["layer_types"], config["rope_parameters"]  # as ModernBERT-base's config.json
+    config.update(global_rope_theta=160000.0, local_rope_theta=10000.0)
+    (d / "config.json").write_text(json.dumps(config))
+    assert max(layer_diffs(d, "modernbert-mlm")) <= PARITY
+
+
+def test_modernbert_local_window_is_named_in_the_json() -> None:
+    text = str(reference("modernbert-mlm")["text"])
+    doc = ok_json(invoke("explain", text, "--model", str(FIXTURES / "modernbert-mlm"),
+                         "--json", "--layer", "all", "--from", "tired", "--to", "cross"))
+    kinds = [(h["layer"], h["mask_kind"], h.get("window")) for h in doc["heads"]]
+    assert kinds == [(0, "none", None), (1, "local_window", 3)]
+    pair = ok_json(invoke("explain", text, "--model", str(FIXTURES / "modernbert-mlm"),
+                          "--json", "--layer", "1", "--from", "tired", "--to", "cross"))["pair"]
+    assert pair["mask_reason"] == {"kind": "local_window", "distance": -5, "window": 3}
+    weights = np.array(doc["heads"][1]["weights"], dtype=float)
+    far = np.abs(np.arange(len(weights))[None, :] - np.arange(len(weights))[:, None]) >= 3
+    assert (weights[far] == 0).all() and (weights[~far] > 0).all()

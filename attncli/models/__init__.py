@@ -47,6 +47,7 @@ FAMILIES: dict[str, tuple[str, str]] = {
     "mpnet": ("attncli.models.mpnet", "MPNet"),
     "camembert": ("attncli.models.bert", "Bert"),
     "albert": ("attncli.models.albert", "Albert"),
+    "modernbert": ("attncli.models.modernbert", "ModernBert"),
     "bloom": ("attncli.models.bloom", "Bloom"),
     "mpt": ("attncli.models.mpt", "MPT"),
 }

@@ -9,7 +9,7 @@ from rich.rule import Rule
 from rich.text import Text
 
 from attncli.explain import Explanation
-from attncli.masks import CAUSAL, SLIDING_WINDOW, MaskReason
+from attncli.masks import CAUSAL, LOCAL_WINDOW, SLIDING_WINDOW, MaskReason
 from attncli.render.widgets import MASKED, names, token_label
 from attncli.render.widgets import spaced as spaced  # the explain views import it from here
 
@@ -57,6 +57,11 @@ def hidden_because(r: MaskReason, a: str, b: str) -> str:
         return (f"“{b}” is {r.distance} places before “{a}”, and this layer's sliding window "
                 f"of {r.window} hides keys {r.window} or more places back (a query sees "
                 f"itself and the {r.window - 1} tokens before it)")
+    if r.kind == LOCAL_WINDOW:
+        side = "before" if r.distance > 0 else "after"
+        return (f"“{b}” is {abs(r.distance)} places {side} “{a}”, and this layer's local "
+                f"window hides keys {r.window} or more places away on either side (a query "
+                f"sees itself and the {(r.window or 1) - 1} tokens each side of it)")
     return f"the model's own mask hides “{b}” from “{a}”"
 
 
@@ -66,6 +71,8 @@ def masked_legend(kinds: Sequence[str], window: int | None, tail: str = "",
     then tail."""
     said = {CAUSAL: "a later token, hidden by the causal mask",
             SLIDING_WINDOW: f"a token {window} or more places back, outside this layer's "
-                            f"sliding window of {window}"}
+                            f"sliding window of {window}",
+            LOCAL_WINDOW: f"a token {window} or more places away on either side, outside "
+                          "this layer's local window"}
     reasons = [said.get(k, "a key the model's own mask hides") for k in kinds]
     return f"{mark} masked: " + ", or ".join(reasons or ["hidden by the mask"]) + tail
