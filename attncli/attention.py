@@ -36,6 +36,8 @@ class Variant:
     score_bias: np.ndarray | None = None  # (..., n, m) added to the scores (T5, ALiBi)
     # ALiBi: score_bias is slope · (key − query); one slope a head ((heads,) for a layer)
     alibi_slope: float | np.ndarray | None = None
+    # the named parts score_bias is the sum of (DeBERTa: "c2p", "p2c"), each (..., n, m)
+    score_terms: tuple[tuple[str, np.ndarray], ...] = ()
     qk_norm: Norm | None = None  # (q, k) -> (q, k), before the rotation (Qwen3, OLMo 2)
     rotate: Rotate | None = None  # RoPE: (..., n, d_k) -> the same, for q and k
     mask: np.ndarray | None = None  # (n, m) bool, True where a query may not see a key
@@ -81,6 +83,7 @@ class Steps:
     uncapped: np.ndarray | None = None  # (n, m) scores · scale, before the cap
     score_bias: np.ndarray | None = None  # (n, m) added before the mask
     alibi_slope: float | None = None  # ALiBi's: score_bias = alibi_slope · (key − query)
+    score_terms: tuple[tuple[str, np.ndarray], ...] = ()  # named (n, m) parts of score_bias
     # only for cross-attention: the rows (an encoder's output) K and V are made from (m)
     source: np.ndarray | None = None  # (m, d_model)
     # only from attention_fast with some query rows asked for: those queries, ascending,
@@ -237,6 +240,7 @@ def self_attention(x: np.ndarray, w_q: np.ndarray, w_k: np.ndarray, w_v: np.ndar
         q_projected=projected[0], k_projected=projected[1],
         scale=variant.scale, softcap=variant.softcap, capped=capped, uncapped=uncapped,
         score_bias=_vector(variant.score_bias), alibi_slope=_slope(variant),
+        score_terms=tuple((name, np.asarray(t, np.float64)) for name, t in variant.score_terms),
         source=None if source is None else kv,
         sliding_window=variant.window, window_both_sides=variant.window_both_sides,
         skip_scale=variant.skip_scale and variant.scale is None)

@@ -183,6 +183,8 @@ def self_attention(x: np.ndarray, w_q: np.ndarray, w_k: np.ndarray, w_v: np.ndar
         score_bias=(None if variant.score_bias is None
                     else np.asarray(variant.score_bias, dtype=np.float64)[_all(kept)]),
         alibi_slope=None if variant.alibi_slope is None else float(variant.alibi_slope),
+        score_terms=tuple((name, np.asarray(t, np.float64)[_all(kept)])
+                          for name, t in variant.score_terms),
         source=None if source is None else kv, rows=kept,
         variant=None if kept is None else variant, sliding_window=variant.window,
         window_both_sides=variant.window_both_sides,
@@ -228,7 +230,11 @@ def with_rows(steps: Steps, wanted: Sequence[int]) -> Steps:
                    output=merged(steps.output, more[3]), capped=maybe(steps.capped, more[4]),
                    uncapped=maybe(steps.uncapped, more[5]),
                    mask=maybe(steps.mask, _mask_rows(variant, len(steps.q), len(steps.k), new)),
-                   score_bias=maybe(steps.score_bias, bias))
+                   score_bias=maybe(steps.score_bias, bias),
+                   score_terms=tuple((name, merged(old, np.asarray(t, np.float64)[new]))
+                                     for (name, old), (_, t) in zip(steps.score_terms,
+                                                                    variant.score_terms,
+                                                                    strict=True)))
 
 
 def join_heads(layer: int, outputs: Sequence[np.ndarray], w_o: np.ndarray,

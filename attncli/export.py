@@ -101,6 +101,8 @@ def _pair(p: Pair) -> dict[str, Any]:
                                                ("capped", p.capped), ("bias", p.bias),
                                                ("alibi_slope", p.alibi_slope))
                if value is not None)
+    if p.bias_terms:  # the parts of bias, by name (DeBERTa's c2p and p2c)
+        doc["bias_terms"] = dict(p.bias_terms)
     return doc
 
 
@@ -128,6 +130,8 @@ def _head(ex: Explanation, hs: HeadSteps) -> dict[str, Any]:
     # a real model's extras, so that step 2 can be redone from the document alone
     entry.update((name, getattr(hs.steps, name)) for name in EXTRA_KEYS
                  if getattr(hs.steps, name) is not None)
+    if hs.steps.score_terms:  # the parts score_bias is the sum of, by name
+        entry["score_terms"] = dict(hs.steps.score_terms)
     return entry
 
 

@@ -76,6 +76,7 @@ class Pair:
     capped: float | None  # softcap · tanh(divided / softcap); None without a cap or when masked
     bias: float | None  # the model's position bias for this pair; None without one or when masked
     alibi_slope: float | None  # ALiBi's slope: bias = alibi_slope × (key − query)
+    bias_terms: tuple[tuple[str, float], ...]  # the named parts bias is the sum of (c2p, p2c)
     scaled: float | None  # what the softmax sees (divided, capped, + bias); None where masked
     masked: bool
     reason: MaskReason | None  # why the mask hides the key from the query; None if it does not
@@ -109,6 +110,7 @@ def pair(hs: HeadSteps, query: int, key: int) -> Pair:
         capped=None if masked or s.capped is None else float(s.capped[at, key]),
         bias=None if masked or s.score_bias is None else float(s.score_bias[at, key]),
         alibi_slope=s.alibi_slope,
+        bias_terms=() if masked else tuple((name, float(t[at, key])) for name, t in s.score_terms),
         scaled=None if masked else float(s.logits[at, key]), masked=masked,
         reason=reason(s, query, key), row=row,
         weight=float(s.weights[at, key]), values=s.v, contributions=contributions,

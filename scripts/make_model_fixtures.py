@@ -894,7 +894,24 @@ def spec_modernbert_mlm() -> dict:
             "dtype": torch.float32, "logits": True, "text": masked("[MASK]")}
 
 
+# deberta-v2-mlm (DebertaV2ForMaskedLM, legacy head): DeBERTa-v3's settings (no position
+# vectors, share_att_key, p2c and c2p, rel_embeddings LayerNorm-ed) with position_buckets 8,
+# so that distances of 5 and more fall into log buckets within the sentence.
+
+
+def spec_deberta_v2_mlm() -> dict:
+    tok = wordpiece(150)
+    config = transformers.DebertaV2Config(
+        vocab_size=tok.get_vocab_size(), relative_attention=True, pos_att_type=["p2c", "c2p"],
+        position_biased_input=False, share_att_key=True, norm_rel_ebd="layer_norm",
+        position_buckets=8, max_relative_positions=-1, type_vocab_size=0, pad_token_id=0,
+        **ENCODER_SMALL, **COMMON)
+    return {"tokenizer": tok, "config": config, "cls": transformers.DebertaV2ForMaskedLM,
+            "dtype": torch.float32, "logits": True, "text": masked("[MASK]")}
+
+
 SPECS["mpnet-mlm"] = spec_mpnet_mlm
+SPECS["deberta-v2-mlm"] = spec_deberta_v2_mlm
 SPECS["modernbert-mlm"] = spec_modernbert_mlm
 SPECS["bloom-lm"] = spec_bloom_lm
 SPECS["mpt-lm"] = spec_mpt_lm

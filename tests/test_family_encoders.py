@@ -22,7 +22,8 @@ PARITY64 = 1e-6  # --float64 against transformers run in float64
 LOGITS = 1e-4  # as tests/test_predict.py
 # fixture -> its model_type
 NEW = {"mpnet-mlm": "mpnet", "camembert-mlm": "camembert", "albert-mlm": "albert",
-       "bloom-lm": "bloom", "mpt-lm": "mpt", "modernbert-mlm": "modernbert"}
+       "bloom-lm": "bloom", "mpt-lm": "mpt", "modernbert-mlm": "modernbert",
+       "deberta-v2-mlm": "deberta-v2"}
 
 
 def config_type(name: str) -> str:
@@ -229,3 +230,57 @@ def test_modernbert_local_window_is_named_in_the_json() -> None:
     weights = np.array(doc["heads"][1]["weights"], dtype=float)
     far = np.abs(np.arange(len(weights))[None, :] - np.arange(len(weights))[:, None]) >= 3
     assert (weights[far] == 0).all() and (weights[~far] > 0).all()
+
+
+# ---- DeBERTa-v2 ----
+
+
+@pytest.mark.parametrize("term", ["c2p", "p2c"])
+def test_deberta_without_one_position_term_no_longer_matches(term: str,
+                                                             monkeypatch: pytest.MonkeyPatch
+                                                             ) -> None:
+    from dataclasses import replace
+
+    from attncli.models.deberta_v2 import DebertaV2
+
+    assert breaks("deberta-v2-mlm") <= PARITY
+
+    def dropped(v: Variant) -> Variant:
+        kept = tuple((name, t) for name, t in v.score_terms if name != term)
+        assert len(kept) == 1
+        return replace(v, score_bias=kept[0][1], score_terms=kept)
+
+    without(monkeypatch, DebertaV2, "variant", dropped)
+    assert breaks("deberta-v2-mlm") > 100 * PARITY
+
+
+def test_deberta_log_buckets_as_transformers_makes_them() -> None:
+    from attncli.models.deberta_v2 import log_buckets
+
+    # buckets 8 (mid 4), max position 24: |d| <= 4 as it is, then
+    # ceil(log(|d| / 4) / log(23 / 4) · 3) + 4, signed
+    d = np.arange(-10, 11)
+    want = [int(np.sign(x)) * (abs(x) if abs(x) <= 4 else int(np.ceil(
+        np.log(abs(x) / 4) / np.log(23 / 4) * 3)) + 4) for x in d]
+    assert log_buckets(d, 8, 24).tolist() == want
+    assert log_buckets(d, 8, 24)[[0, 5, 10, 15, 20]].tolist() == [-6, -5, 0, 5, 6]
+
+
+def test_deberta_terms_are_labelled_steps_with_their_numbers() -> None:
+    from conftest import ok
+
+    text, model = str(reference("deberta-v2-mlm")["text"]), str(FIXTURES / "deberta-v2-mlm")
+    doc = ok_json(invoke("explain", text, "--model", model, "--json", "--layer", "1",
+                         "--head", "3", "--from", "tired", "--to", "cross"))
+    (head,) = doc["heads"]
+    c2p, p2c = (np.array(head["score_terms"][k], dtype=float) for k in ("c2p", "p2c"))
+    np.testing.assert_allclose(np.array(head["score_bias"], dtype=float), c2p + p2c, atol=1e-12)
+    assert head["scale"] == pytest.approx(1 / np.sqrt(8 * 3))
+    pair = doc["pair"]
+    i, j = pair["from"], pair["to"]
+    assert pair["bias_terms"] == {"c2p": c2p[i, j], "p2c": p2c[i, j]}
+    assert pair["bias"] == pytest.approx(c2p[i, j] + p2c[i, j], abs=1e-12)
+    out = " ".join(ok(invoke("explain", text, "--model", model, "--layer", "1", "--head", "3",
+                             "--show", "scaled")).split())
+    assert "Step 4a″ · + c2p + p2c, DeBERTa's position terms" in out
+    assert "c2p (11×11)" in out and "p2c (11×11)" in out

@@ -37,7 +37,7 @@ NARROW = 80
 PAIR_KEYS = ["from", "to", "layer", "head", "q", "k", "products", "score", "divisor", "divided",
              "scaled", "masked", "shift", "exp", "exp_sum", "weight", "weights", "contributions",
              "output"]
-MODEL_PAIR_KEYS = ["scale", "softcap", "capped", "bias", "alibi_slope"]  # where the model has them
+MODEL_PAIR_KEYS = ["scale", "softcap", "capped", "bias", "alibi_slope", "bias_terms"]
 MASKED_PAIR_KEYS = ["mask_reason"]  # only when the mask hides the key
 FOCUS_KEYS = ["layer", "head", "query", "scaled", "shift", "exp", "sum", "weights"]
 EXACT = 1e-12

@@ -48,6 +48,7 @@ FAMILIES: dict[str, tuple[str, str]] = {
     "camembert": ("attncli.models.bert", "Bert"),
     "albert": ("attncli.models.albert", "Albert"),
     "modernbert": ("attncli.models.modernbert", "ModernBert"),
+    "deberta-v2": ("attncli.models.deberta_v2", "DebertaV2"),
     "bloom": ("attncli.models.bloom", "Bloom"),
     "mpt": ("attncli.models.mpt", "MPT"),
 }

@@ -560,6 +560,11 @@ class Model:
         that head's)."""
         if variant.score_bias is not None and variant.score_bias.ndim == 3:
             variant = replace(variant, score_bias=variant.score_bias[head])
+        if any(t.ndim == 3 for _, t in variant.score_terms):  # the bias: exactly their sum
+            terms = tuple((name, np.asarray(t[head], np.float64))
+                          for name, t in variant.score_terms)
+            variant = replace(variant, score_terms=terms,
+                              score_bias=np.sum([t for _, t in terms], axis=0))
         if isinstance(variant.alibi_slope, np.ndarray):
             variant = replace(variant, alibi_slope=float(variant.alibi_slope[head]))
         return variant

@@ -333,6 +333,18 @@ def _head(
                                "stands. Each head has its own slope, so some heads look near "
                                "and others far."))
             parts.append(square(f"ALiBi bias ({n}×{m})", s.score_bias))
+        elif s.score_bias is not None and s.score_terms:
+            names = " + ".join(name for name, _ in s.score_terms)
+            parts.append(_step(f"Step 4a″ · + {names}, DeBERTa's position terms",
+                               "DeBERTa adds no position vectors to X: each score also gets "
+                               "c2p, the query's content against a key for the distance to the "
+                               "key (q_i · k_δ), and p2c, the key's content against a query for "
+                               "the distance back (k_j · q_δ), both divided as the scores are. "
+                               "k_δ and q_δ are made from a table of learned distance vectors "
+                               "by the layer's projections."))
+            for name, term in s.score_terms:
+                parts.append(square(f"{name} ({n}×{m})", term))
+            parts.append(square(f"Bias = {names} ({n}×{m})", s.score_bias))
         elif s.score_bias is not None:
             parts.append(_step("Step 4a″ · + score bias",
                                "This model adds a number to every score that depends only on "

@@ -153,6 +153,9 @@ def scale_chain(pr: Pair, precision: int, brief: bool = False) -> str:
         if pr.alibi_slope is not None:  # ALiBi: the slope times how far the key stands
             bias = (f"{bias} (slope {pr.alibi_slope:.6g} × ({pr.key} − {pr.query}), key "
                     "position − query position)")
+        if pr.bias_terms:  # the bias's named parts, each with its number
+            bias += " (" + " + ".join(f"{name} {number(value, precision + 2)}"
+                                      for name, value in pr.bias_terms) + ")"
         chain += f"; + bias {bias} = {number(pr.scaled, precision + 2)}"
     return chain
 
