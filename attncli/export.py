@@ -78,8 +78,15 @@ def document(ex: Explanation, norms: Sequence[HeadNorms] | None = None) -> dict[
 
 def _row(hs: HeadSteps, row: RowSoftmax) -> dict[str, Any]:
     """One query's softmax, term by term: exp = e^(scaled − shift), weight = exp / sum."""
-    return {"layer": hs.layer, "head": hs.head, "query": row.query, "scaled": row.scaled,
-            "shift": row.shift, "exp": row.exps, "sum": row.total, "weights": row.weights}
+    doc = {"layer": hs.layer, "head": hs.head, "query": row.query, "scaled": row.scaled,
+           "shift": row.shift, "exp": row.exps, "sum": row.total, "weights": row.weights}
+    if row.bias is not None:  # the position bias inside scaled, its parts and ALiBi's slope
+        doc["bias"] = row.bias
+    if row.bias_terms:
+        doc["bias_terms"] = dict(row.bias_terms)
+    if row.alibi_slope is not None:
+        doc["alibi_slope"] = row.alibi_slope
+    return doc
 
 
 def _pair(p: Pair) -> dict[str, Any]:

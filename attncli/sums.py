@@ -34,6 +34,11 @@ class RowSoftmax:
     masked: np.ndarray  # (n,) bool, True where this query may not see the key
     mask_kinds: tuple[str, ...] = ()  # why keys are hidden from it (masks.row_kinds)
     window: int | None = None  # the head's sliding window, if it has one
+    # the head's position bias in this row, already inside scaled (T5, MPNet, ALiBi, DeBERTa),
+    # its named parts (DeBERTa's c2p and p2c) and ALiBi's slope; None / () without one
+    bias: np.ndarray | None = None  # (n,)
+    bias_terms: tuple[tuple[str, np.ndarray], ...] = ()  # each (n,)
+    alibi_slope: float | None = None
 
     @property
     def weights_total(self) -> float:
@@ -52,8 +57,12 @@ def row_softmax(steps: Steps, i: int) -> RowSoftmax:
     exps = np.where(masked, 0.0, np.exp(np.where(masked, 0.0, row - shift)))  # (n,)
     total = float(exps.sum())
     weights = exps / total if total > 0 else np.zeros_like(exps)
+    at = steps.at(i)
     return RowSoftmax(i, row, shift, exps, total, weights, masked,
-                      tuple(row_kinds(steps, i)), steps.sliding_window)
+                      tuple(row_kinds(steps, i)), steps.sliding_window,
+                      None if steps.score_bias is None else steps.score_bias[at],
+                      tuple((name, t[at]) for name, t in steps.score_terms),
+                      steps.alibi_slope)
 
 
 @dataclass(frozen=True)

@@ -284,3 +284,22 @@ def test_deberta_terms_are_labelled_steps_with_their_numbers() -> None:
                              "--show", "scaled")).split())
     assert "Step 4a″ · + c2p + p2c, DeBERTa's position terms" in out
     assert "c2p (11×11)" in out and "p2c (11×11)" in out
+
+
+@pytest.mark.parametrize(("name", "terms"), [("deberta-v2-mlm", {"c2p", "p2c"}),
+                                             ("bloom-lm", set()), ("mpnet-mlm", set())])
+def test_focus_shows_the_bias_in_each_row(name: str, terms: set[str]) -> None:
+    from conftest import ok
+
+    text, model = str(reference(name)["text"]), str(FIXTURES / name)
+    doc = ok_json(invoke("explain", text, "--model", model, "--json", "--layer", "1",
+                         "--head", "2", "--focus", "tired"))
+    (row,) = doc["focus"]
+    (head,) = doc["heads"]
+    bias = np.array(head["score_bias"], dtype=float)[row["query"]]
+    np.testing.assert_array_equal(np.array(row["bias"], dtype=float), bias)
+    assert set(row.get("bias_terms", {})) == terms
+    assert ("alibi_slope" in row) == (name == "bloom-lm")
+    out = ok(invoke("explain", text, "--model", model, "--layer", "1", "--head", "2",
+                    "--focus", "tired"))
+    assert "already includes the" in out and all(t in out for t in terms)

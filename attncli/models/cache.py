@@ -172,6 +172,10 @@ class Decoder:
             variant: Variant = replace(model.variant(t, i, attn, x),
                                        rotate=shifted(model.rotation(m, i), start, m),
                                        mask=mask_rows(start, m, model.window(i)))
+            if model.order == "alibi":  # the bias by distance: the new queries' rows of it
+                bias = model.variant(m, i, attn, x).score_bias
+                assert bias is not None
+                variant = replace(variant, score_bias=bias[..., start:, :])
             z = model.all_heads(x, attn, variant, i, hooks, keep, past=self.cache.extend)
             h = model.block.finish(h, z, attn, rest, model.normalise, model.act)
         if hooks.residual is not None:

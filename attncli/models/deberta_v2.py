@@ -85,6 +85,13 @@ def log_buckets(relative: np.ndarray, buckets: int, max_position: int) -> np.nda
     return np.where(size <= mid, relative, far * sign).astype(np.int64)
 
 
+def whole_or_none(config: Config, key: str) -> int:
+    """A count that config.json may set to -1 (none, or: take the default) as DeBERTa's do."""
+    value = config.number(key, low=-1, high=1_000_000, default=-1)
+    config.check(float(value).is_integer(), f"'{key}' {value:g} must be a whole number")
+    return int(value)
+
+
 class DebertaV2(Bert):
     """deberta-v2 (DeBERTa-v2 and DeBERTa-v3: DebertaV2Model, DebertaV2ForMaskedLM)."""
 
@@ -121,9 +128,14 @@ class DebertaV2(Bert):
                      "terms c2p and p2c only")
         self.terms = tuple(t for t in TERMS if t in kinds)
         self.share = config.boolean("share_att_key", default=False)
-        limit = config.integer("max_relative_positions", low=-1, default=-1)
+        limit = whole_or_none(config, "max_relative_positions")
         self.max_relative = limit if limit >= 1 else self.n_positions
-        self.buckets = config.integer("position_buckets", low=-1, default=-1)
+        self.buckets = whole_or_none(config, "position_buckets")
+        config.check(self.buckets <= 0 or (self.buckets >= 2 and self.max_relative - 1
+                                           > self.buckets // 2),
+                     f"'position_buckets' {self.buckets} needs at least 2 buckets and "
+                     f"'max_relative_positions' (or 'max_position_embeddings') above "
+                     f"{self.buckets // 2 + 1}: its log buckets divide by both")
         self.span = self.buckets if self.buckets > 0 else self.max_relative
         self.rel_rows = 2 * self.span
         norm_rel = config.optional_choice("norm_rel_ebd", options=("none", "layer_norm"))

@@ -31,13 +31,22 @@ def softmax_sums(ex: Explanation, row: RowSoftmax, precision: int,
         text += (f" Every entry is first moved by the row's largest, "
                  f"{number(row.shift, precision)}, so that e^x stays readable; the shares do "
                  "not change.")
-    values = np.stack([row.scaled, row.exps, row.weights], axis=1)  # (n, 3)
-    total = np.array([[np.nan, row.total, row.weights_total]])
-    matrix = Matrix(f"Softmax of “{who}”'s row", [*ex.key_labels, "sum"],
-                    ["scaled x", f"e^{x}" if row.shift == 0 else "e^(x−m)", "÷ sum = weight"],
+    # the position bias inside scaled x, where the head has one: its parts, then the whole
+    bias = [(name, t) for name, t in row.bias_terms]
+    if row.bias is not None:
+        bias.append(("ALiBi bias" if row.alibi_slope is not None else "bias", row.bias))
+        text += (f" Each scaled x already includes the {bias[-1][0]} shown beside it"
+                 + (f" (slope {row.alibi_slope:.6g} × (key − query))"
+                    if row.alibi_slope is not None else "") + ".")
+    columns = [name for name, _ in bias] + ["scaled x", f"e^{x}" if row.shift == 0
+                                            else "e^(x−m)", "÷ sum = weight"]
+    values = np.stack([*(t for _, t in bias), row.scaled, row.exps, row.weights],
+                      axis=1)  # (n, columns)
+    total = np.array([[np.nan] * (len(bias) + 1) + [row.total, row.weights_total]])
+    matrix = Matrix(f"Softmax of “{who}”'s row", [*ex.key_labels, "sum"], columns,
                     np.concatenate([values, total]), p, corner="key",
-                    masked=np.concatenate([np.stack([row.masked] * 3, axis=1),
-                                           np.zeros((1, 3), dtype=bool)]),
+                    masked=np.concatenate([np.stack([row.masked] * len(columns), axis=1),
+                                           np.zeros((1, len(columns)), dtype=bool)]),
                     highlight=key)
     parts: list[RenderableType] = [_step(f"Step 4b by hand · softmax of “{who}”'s row", text),
                                    matrix]
