@@ -669,6 +669,28 @@ def spec_gpt_bigcode() -> dict:
             "dtype": torch.bfloat16, "logits": True}
 
 
+def spec_starcoder2() -> dict:
+    # LayerNorms with biases, every projection biased, sliding_window 4 in every layer
+    tok = decoder_tokenizer()
+    config = transformers.Starcoder2Config(
+        vocab_size=tok.get_vocab_size(), num_key_value_heads=2, sliding_window=WINDOW,
+        rope_parameters={"rope_type": "default", "rope_theta": 10000.0}, use_bias=True,
+        bos_token_id=0, eos_token_id=0, **SMALL, **COMMON)
+    return {"tokenizer": tok, "config": config, "cls": transformers.Starcoder2ForCausalLM,
+            "dtype": torch.bfloat16, "logits": True}
+
+
+def spec_olmo() -> dict:
+    # LayerNorms with no parameters (nothing to put noise on), q/k/v/o biases (attention_bias)
+    tok = decoder_tokenizer()
+    config = transformers.OlmoConfig(
+        vocab_size=tok.get_vocab_size(), num_key_value_heads=2, attention_bias=True,
+        rope_parameters={"rope_type": "default", "rope_theta": 10000.0},
+        tie_word_embeddings=True, pad_token_id=None, bos_token_id=0, eos_token_id=0,
+        **SMALL, **COMMON)
+    return {"tokenizer": tok, "config": config, "cls": transformers.OlmoForCausalLM,
+            "dtype": torch.bfloat16, "logits": True}
+
 SPECS = {"bert": spec_bert, "roberta": spec_roberta, "distilbert": spec_distilbert,
          "gpt2": spec_gpt2, "llama": spec_llama, "qwen2": spec_qwen2, "mistral": spec_mistral}
 DECODERS = {"gpt2", "llama", "qwen2", "mistral"}
@@ -713,7 +735,9 @@ SPECS["phi"] = spec_phi
 SPECS["gpt_neo"] = spec_gpt_neo
 SPECS["gptj"] = spec_gptj
 SPECS["gpt_bigcode"] = spec_gpt_bigcode
-DECODERS |= {"phi", "gpt_neo", "gptj", "gpt_bigcode"}
+SPECS["starcoder2"] = spec_starcoder2
+SPECS["olmo"] = spec_olmo
+DECODERS |= {"phi", "gpt_neo", "gptj", "gpt_bigcode", "starcoder2", "olmo"}
 
 # ---- t5: an encoder-decoder (one block: spec, tokenizer, its own make) ----
 # The source is TEXT, the target its German translation. relative_attention_num_buckets 8 and
@@ -1094,7 +1118,8 @@ def check(name: str, dest: Path, ids: list[int], att: np.ndarray, dtype: torch.d
                     assert not bool((t == centre).all()) and spread > NOISE / 2, (
                         f"{name}: {key} has no noise")
                     noisy.append(key)
-    assert any(is_norm_weight(k) for k in noisy), f"{name}: no norm weight found"
+    assert any(is_norm_weight(k) for k in noisy) or name == "olmo", (  # olmo's norms: none
+        f"{name}: no norm weight found")
     if name == "llama":  # attention_bias=True: q, k, v and o biases in every layer
         assert sum(".self_attn." in k and k.endswith(".bias") for k in noisy) == 2 * 4, noisy
     if name == "qwen2":  # q, k and v biases, no o bias
@@ -1305,7 +1330,7 @@ PIN_FIXTURES = ("bert", "roberta", "xlm-roberta", "distilbert", "electra", "gpt2
                 "phi3-longrope", "phi3-longrope-short", "olmo2", "gemma", "gemma2",
                 "gemma3_text", "t5", "mt5", "umt5")
 # issue 28's decoders (gpt_neo computes its attention without eager_attention_forward)
-PIN_FIXTURES += ("phi", "gptj", "gpt_bigcode")
+PIN_FIXTURES += ("phi", "gptj", "gpt_bigcode", "starcoder2", "olmo")
 
 
 class Capture:

@@ -23,9 +23,12 @@ from attncli.models.base import Model
 from attncli.models.gpt_bigcode import GPTBigCode
 from attncli.models.gpt_neo import GPTNeo
 from attncli.models.gptj import GPTJ
+from attncli.models.layers import layer_norm, rms_norm
+from attncli.models.olmo import Olmo
 from attncli.models.rope import rope
+from attncli.models.starcoder2 import Starcoder2
 
-DECODERS = ["phi", "gpt_neo", "gptj", "gpt_bigcode"]
+DECODERS = ["phi", "gpt_neo", "gptj", "gpt_bigcode", "starcoder2", "olmo"]
 LOGITS = 1e-4  # as test_predict.py
 SCHEMA = json.loads((Path(__file__).resolve().parent.parent / "attncli" / "explain.schema.json")
                     .read_text(encoding="utf-8"))
@@ -201,3 +204,39 @@ def test_gpt_bigcode_refuses_what_it_does_not_run(tmp_path: Path, changes: dict,
     result = invoke("explain", "hi", "--model", str(d))
     assert result.exit_code == 2 and words in result.output
 
+
+
+# ---- starcoder2: LayerNorms with biases, a window in every layer ----
+
+
+def test_starcoder2_without_its_window_no_longer_matches(tmp_path: Path) -> None:
+    d = copy_that_matches("starcoder2", tmp_path)
+    assert config_of(d)["sliding_window"] == 4
+    edit_config(d, sliding_window=None)
+    assert all(diff > PARITY for diff in layer_diffs(d, "starcoder2"))
+
+
+def test_starcoder2_without_its_norm_biases_no_longer_matches(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    d = copy_that_matches("starcoder2", tmp_path)
+    monkeypatch.setattr(Starcoder2, "normalise", lambda self, x, norm: layer_norm(
+        x, norm.w, np.zeros_like(norm.w), self.eps))
+    assert all(diff > PARITY for diff in layer_diffs(d, "starcoder2"))
+
+
+# ---- olmo: LayerNorms with no parameters ----
+
+
+def test_olmo_with_rms_norms_no_longer_matches(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    d = copy_that_matches("olmo", tmp_path)
+    monkeypatch.setattr(Olmo, "normalise", lambda self, x, norm: rms_norm(
+        x, np.ones(x.shape[-1], dtype=x.dtype), 1e-5))
+    assert all(diff > PARITY for diff in layer_diffs(d, "olmo"))
+
+
+def test_olmo_refuses_clip_qkv(tmp_path: Path) -> None:
+    d = copy_that_matches("olmo", tmp_path)
+    edit_config(d, clip_qkv=8.0)
+    result = invoke("explain", "hi", "--model", str(d))
+    assert result.exit_code == 2 and "'clip_qkv' 8.0" in result.output

@@ -48,6 +48,8 @@ FAMILIES: dict[str, tuple[str, str]] = {
     "gpt_neo": ("attncli.models.gpt_neo", "GPTNeo"),
     "gptj": ("attncli.models.gptj", "GPTJ"),
     "gpt_bigcode": ("attncli.models.gpt_bigcode", "GPTBigCode"),
+    "starcoder2": ("attncli.models.starcoder2", "Starcoder2"),
+    "olmo": ("attncli.models.olmo", "Olmo"),
 }
 
 
