@@ -9,7 +9,7 @@ saves. Every number, the checks included, comes from cache_steps.walk.
 
 from __future__ import annotations
 
-from functools import cache
+from functools import cache, partial
 
 import numpy as np
 from rich.console import RenderableType
@@ -166,7 +166,7 @@ def part(precision: int) -> list[Screen]:
                    numbers(tired, "x", precision=precision))]
     for t, token in enumerate(tok.word_level(SENTENCE)):  # the words, before any numbers
         screens.append(Screen(PART, f"Step {t + 1}: '{visible(token.text)}' joins the cache",
-                              lambda t=t: step_words(t), lambda t=t: step_body(t)))
+                              partial(step_words, t), partial(step_body, t)))
     return [*screens,
             Screen(PART, "Why the earlier rows never change", why_words, why_body),
             Screen(PART, "Without the mask, nothing could be kept", unmasked_words,
