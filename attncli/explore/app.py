@@ -250,7 +250,7 @@ class Explorer(App[None]):
         if self.session.start is not None:
             where += f" · token {self.session.shown}/{self.session.limit}"
         return Text.assemble((f" {self.source} · {where} ", "bold"),
-                             "│ ? keys · q quit · ↑↓ Tab ←→ [ ] g m c p e s a n b",
+                             "│ ? keys · q quit · ↑↓ Tab ←→ [ ] g m c p e s a",
                              style="reverse",
                              no_wrap=True, overflow="ellipsis")
 
