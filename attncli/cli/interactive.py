@@ -4,8 +4,9 @@ Textual explorer): the keyboard, the terminal checks and the exports, beside com
 # No `from __future__ import annotations` in the modules that declare commands: typer would
 # then evaluate every annotation string again at each start (about 8 ms of start-up).
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -29,7 +30,6 @@ from attncli.errors import AttnError
 if TYPE_CHECKING:
     from attncli.effects import Ablated
     from attncli.explain import Explanation
-    from attncli.explore.session import Grown, Knock, Start
     from attncli.generate import Generator
     from attncli.tokens import Token
 
@@ -208,7 +208,7 @@ def explore_cmd(
              source=visible(source)).run()
 
 
-def _knock(model: str | None, max_tokens: int) -> "Knock | None":
+def _knock(model: str | None, max_tokens: int) -> Callable[[str, tuple[int, int]], Any] | None:
     """The explorer's a key: the model's prediction with one head knocked out."""
     if model is None:
         return None
@@ -221,7 +221,8 @@ def _knock(model: str | None, max_tokens: int) -> "Knock | None":
     return knock
 
 
-def _generation(model: str | None, max_tokens: int) -> "tuple[Start, Grown]":
+def _generation(model: str | None, max_tokens: int
+                ) -> tuple[Callable[[str], Any], Callable[[str, list[Any]], Any]]:
     """The explorer's n key: a greedy generation over the cache, and every head over the
     generated text's own tokens."""
     assert model is not None
