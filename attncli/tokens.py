@@ -100,8 +100,17 @@ def expansion(tokenizer: Tokenizer) -> int:
 
     factor = _normalizer_factor(state(tokenizer.normalizer)) \
         * _pre_tokenizer_factor(state(tokenizer.pre_tokenizer))
-    model = state(tokenizer.model)
-    return factor * (4 if model.get("type") == "BPE" and model.get("byte_fallback") else 1)
+    # the model's two settings are read as attributes: its state would be its whole vocabulary
+    # and merges, serialised and parsed again (as long as parsing the file)
+    return factor * (4 if _byte_fallback(tokenizer.model) else 1)
+
+
+def _byte_fallback(model: Any) -> bool:
+    """Whether model is a BPE that spells an unknown character as byte tokens (an unreadable
+    setting: assume it does)."""
+    from tokenizers.models import BPE
+
+    return isinstance(model, BPE) and bool(getattr(model, "byte_fallback", True))
 
 
 def _normalizer_factor(spec: dict) -> int:
