@@ -111,7 +111,7 @@ def expansion(tokenizer: Tokenizer) -> int:
     factor = _normalizer_factor(state(tokenizer.normalizer)) \
         * _pre_tokenizer_factor(state(tokenizer.pre_tokenizer))
     # the model's two settings are read as attributes: its state would be its whole vocabulary
-    # and merges, serialised and parsed again (as long as parsing the file)
+    # and merges, serialised and parsed again
     return factor * (4 if _byte_fallback(tokenizer.model) else 1)
 
 

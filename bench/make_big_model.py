@@ -6,12 +6,12 @@ The shape is Qwen2.5-0.5B's (24 layers, hidden 896, 14 query heads and 2 key/val
 64, MLP 4864, vocabulary 151936, tied embeddings, q/k/v biases): 494 M parameters stored as
 bfloat16, about 1 GB. The weights are seeded normal noise (std 0.02), so the numbers mean
 nothing, but every product has its real size. The tokenizer is the qwen2 test fixture's,
-grown to Qwen2.5's size (151,643 tokens and 151,384 merges, about 12 MB of tokenizer.json,
-as long to parse as the real one): the added tokens and merges are made of the bytes 0x80 to
-0xFF, which ASCII text never meets, so an English text splits as the fixture splits it, and
-every id falls inside the vocabulary. With --small-tokenizer the fixture's file is copied as
-it is (9 KB). Only numpy is needed; the safetensors file is written tensor by tensor, so
-memory stays under a few hundred MB.
+grown to Qwen2.5's size (151,643 tokens and 151,384 merges, 12.5 MB of tokenizer.json laid
+out as the tokenizers library writes it): the tokens and merges it gains are made of the
+bytes 0x80 to 0xFF, which ASCII text never meets, so an English text splits as the fixture
+splits it, and every id falls inside the vocabulary. With --small-tokenizer the fixture's
+file is copied as it is (9 KB). Only numpy is needed; the safetensors file is written
+tensor by tensor, so memory stays under a few hundred MB.
 
     python bench/make_big_model.py DIR [--small-tokenizer]
 """
