@@ -13,7 +13,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from attncli.attention import HeadSteps, Steps
+from attncli.attention import Steps
+from attncli.attention_fast import HeadSteps
 from attncli.explain import Explanation
 from attncli.heads import head_roles, pair_grid
 from attncli.roles import Roles

@@ -22,8 +22,8 @@ from typing import Any
 import numpy as np
 from tokenizers import Tokenizer
 
-from attncli.attention import HeadSteps, Joined, Rotate, Steps, Variant, causal_mask, project_qk
-from attncli.attention_fast import attend, join_heads, self_attention
+from attncli.attention import Joined, Rotate, Steps, Variant, causal_mask, project_qk
+from attncli.attention_fast import HeadSteps, attend, join_heads, self_attention
 from attncli.errors import AttnError
 from attncli.models.blocks import AttentionWeights, Block, LMHead, MLPWeights, Norm, PreNorm
 from attncli.models.checkpoint import Checkpoint

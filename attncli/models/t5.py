@@ -28,7 +28,8 @@ from typing import Any
 
 import numpy as np
 
-from attncli.attention import HeadSteps, Joined, Steps, Variant, causal_mask
+from attncli.attention import Joined, Steps, Variant, causal_mask
+from attncli.attention_fast import HeadSteps
 from attncli.errors import AttnError
 from attncli.models.base import NO_HOOKS, Hooks, Model, Past, Progress, T, Table
 from attncli.models.blocks import AttentionWeights, LMHead, MLPWeights, Norm, mlp
