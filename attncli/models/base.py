@@ -129,6 +129,8 @@ class Model:
     tied_by_default = True  # tie_word_embeddings when config.json leaves it out
     head_names: tuple[str, ...] = ("lm_head.weight",)  # an untied LM head's, as stored
     final_softcap: float | None = None  # logits -> cap * tanh(logits / cap) (Gemma 2)
+    scale: float | None = None  # step 4 multiplies the scores by it, not ÷√d_k (Gemma 2)
+    softcap: float | None = None  # scaled -> softcap · tanh(scaled / softcap) (Gemma 2)
 
     def __init__(
         self, name: str, config: dict[str, Any], checkpoint: Checkpoint, tokenizer: Tokenizer,
@@ -233,7 +235,8 @@ class Model:
             return self.normalise(q, Norm(q_w)), self.normalise(k, Norm(k_w))  # over head_dim
 
         return Variant(rotate=self.rotation(n, i), mask=self.mask(n, i), window=self.window(i),
-                       qk_norm=None if q_w is None else qk_norm)
+                       qk_norm=None if q_w is None else qk_norm, scale=self.scale,
+                       softcap=self.softcap)
 
     def lm_head(self) -> LMHead:
         """The table's final norm and the LM head, lm_head.weight or the word embeddings
@@ -289,6 +292,8 @@ class Model:
         """A table's dimension: q, kv or qkv (the projections' widths), else DIMS'."""
         q, kv = self.n_heads * self.head_dim, self.n_kv_heads * self.head_dim
         widths = {"q": q, "kv": kv, "qkv": q + 2 * kv}  # qkv: a fused [q | k | v]
+        if name == "gate_up":  # a fused [gate | up]
+            return 2 * self.d_ff
         return widths[name] if name in widths else getattr(self, DIMS.get(name, name))
 
     def tensor(self, key: str, dtype: type, i: int | None = None, *,
@@ -598,9 +603,10 @@ class Model:
 
     def matrices(self) -> tuple[int, int]:
         """(per head shown, per head passed through): how many n×m matrices a head's steps
-        keep, in float64 and in the run's dtype: scores, scaled and weights (a family with a
-        soft-cap or a score bias keeps more)."""
-        return 3, 3
+        keep, in float64 and in the run's dtype: scores, scaled and weights, and with a
+        soft-cap the scores before and after it (a family with a score bias keeps more)."""
+        extra = 0 if self.softcap is None else 2
+        return 3 + extra, 3 + extra
 
     def check_memory(self, n: int, layers: list[int], heads: int, *, join: bool = False,
                      float64: bool = False, kept: int = 0, held: int = 0) -> None:
