@@ -87,19 +87,6 @@ Look = Callable[[int, np.ndarray, AttentionWeights, Variant], None]
 Past = Callable[[int, np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]
 
 
-def split_heads(config: Config, width: str, d_model: int, heads: str, n_heads: int) -> int:
-    """head_dim, d_model / n_heads: refused unless the heads split the width evenly."""
-    config.check(d_model % n_heads == 0, f"'{width}' {d_model} does not split into "
-                 f"'{heads}' {n_heads} heads")
-    return d_model // n_heads
-
-
-def group_heads(config: Config, n_heads: int, n_kv_heads: int) -> None:
-    """Grouped-query attention: each key/value head serves the same number of query heads."""
-    config.check(n_heads % n_kv_heads == 0, f"'num_attention_heads' {n_heads} does not split "
-                 f"into 'num_key_value_heads' {n_kv_heads} groups")
-
-
 class Model:
     """A Hugging Face checkpoint run in numpy, layer by layer, only as far as asked."""
 
@@ -112,6 +99,7 @@ class Model:
     n_heads: int
     n_kv_heads: int
     d_model: int
+    d_embed: int
     head_dim: int
     d_ff: int
     vocab_size: int
@@ -174,13 +162,17 @@ class Model:
         config has it, else the width split among the heads."""
         self.n_layers = config.integer(*layers, high=MAX_LAYERS)
         self.n_heads = self.n_kv_heads = config.integer(*heads)
-        if kv_heads is not None:
+        if kv_heads is not None:  # each key/value head serves as many query heads
             self.n_kv_heads = config.integer(kv_heads, default=self.n_heads)
-            group_heads(config, self.n_heads, self.n_kv_heads)
+            config.check(self.n_heads % self.n_kv_heads == 0, f"'{heads[0]}' {self.n_heads} "
+                         f"does not split into '{kv_heads}' {self.n_kv_heads} groups")
         self.d_model = config.integer(*width)
+        self.d_embed = self.d_model  # the embeddings' width (OPT's, ELECTRA's: their own)
         own = None if head_dim is None else config.optional_integer(head_dim)
-        self.head_dim = own if own is not None else split_heads(
-            config, width[0], self.d_model, heads[0], self.n_heads)
+        config.check(own is not None or self.d_model % self.n_heads == 0,
+                     f"'{width[0]}' {self.d_model} does not split into '{heads[0]}' "
+                     f"{self.n_heads} heads")
+        self.head_dim = own if own is not None else self.d_model // self.n_heads
         if ff:
             self.d_ff = config.integer(*ff)
         self.vocab_size = config.integer("vocab_size")
