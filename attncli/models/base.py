@@ -339,16 +339,18 @@ class Model:
         q, k, v = np.split(fused, [self.dim("q"), self.dim("q") + self.dim("kv")], axis=-1)
         return q, k, v
 
-    def load_rest(self, i: int, dtype: type = np.float32, **names: Any) -> MLPWeights:
+    def load_rest(self, i: int, dtype: type = np.float32, *, held: bool = False, **names: Any
+                  ) -> MLPWeights:
         """Layer i's MLP part: the table's w_up, w_down, w_gate, their biases, ln_mlp and
-        ln_mlp_out. With reuse_buffers the matrices (most of a layer) are converted into
-        buffers that layer i + 2 reuses (Checkpoint.read's scratch, one set for even layers
-        and one for odd): valid until then, when every caller is done with them (run reads
-        layer i + 1's ahead while layer i's is in use)."""
+        ln_mlp_out. With reuse_buffers (unless held: arrays of their own, for a caller that
+        keeps them) the matrices (most of a layer) are converted into buffers that layer
+        i + 2 reuses (Checkpoint.read's scratch, one set for even layers and one for odd):
+        valid until then, when every caller is done with them (run reads layer i + 1's ahead
+        while layer i's is in use)."""
         def t(key: str, scratch: str | None = None) -> np.ndarray | None:
             return self.optional(key, dtype, i, scratch=scratch, **names)
 
-        up, down, gate = (t(key, f"{key}{i % 2}" if self.reuse_buffers else None)
+        up, down, gate = (t(key, f"{key}{i % 2}" if self.reuse_buffers and not held else None)
                           for key in ("w_up", "w_down", "w_gate"))
         if "w_gate_up" in self.table:  # fused, its columns [gate | up]
             gate, up = np.split(self.tensor("w_gate_up", dtype, i, **names), [self.d_ff], -1)
@@ -535,10 +537,15 @@ class Model:
         kv = head // (self.n_heads // self.n_kv_heads)  # grouped-query: query heads share a kv head
         return slice(head * hd, (head + 1) * hd), slice(kv * hd, (kv + 1) * hd)
 
-    def head_steps(self, x: np.ndarray, attn: AttentionWeights, head: int, variant: Variant,
-                   source: np.ndarray | None = None) -> Steps:
+    def source(self) -> np.ndarray | None:
+        """The rows the heads the loop runs make their keys and values from, when not from
+        their own input: an encoder's output, for cross-attention (T5's decoder)."""
+        return None
+
+    def head_steps(self, x: np.ndarray, attn: AttentionWeights, head: int, variant: Variant
+                   ) -> Steps:
         """One query head, paired with its key/value head, through the lesson's steps; with
-        source (an encoder's output), the keys and values come from it: cross-attention."""
+        a source(), the keys and values come from it: cross-attention."""
         q, k = self.head_slices(head)
         return self_attention(
             x,
@@ -549,7 +556,7 @@ class Model:
             b_k=None if attn.b_k is None else attn.b_k[k],
             b_v=None if attn.b_v is None else attn.b_v[k],
             variant=self.head_variant(variant, head),
-            source=source,
+            source=self.source(),
         )
 
     def head_variant(self, variant: Variant, head: int) -> Variant:
@@ -563,10 +570,12 @@ class Model:
                   source: np.ndarray | None = None, past: Past | None = None) -> np.ndarray:
         """Every head of a layer at once, through the same steps, in x's dtype (float32, or
         float64 when asked): (n, n_heads * head_dim). keep, if given, gets the weights
-        (n_heads, n, m); the keys and values come from source (m rows) if given, else from x
-        (m = n); hooks see the keys and values and the heads' outputs. past, if given, puts
-        the earlier tokens' keys and values before these (a cache: models/cache.py)."""
+        (n_heads, n, m); the keys and values come from source (m rows) if given, else from
+        source(), else from x (m = n); hooks see the keys and values and the heads' outputs.
+        past, if given, puts the earlier tokens' keys and values before these (a cache:
+        models/cache.py)."""
         hd, lead = self.head_dim, x.shape[:-2]  # lead: a batch of streams, if any
+        source = self.source() if source is None else source
         kv = x if source is None else source
 
         def split(t: np.ndarray) -> np.ndarray:  # (..., n, heads * hd) -> (..., heads, n, hd)
