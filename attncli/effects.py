@@ -32,7 +32,15 @@ from attncli.explain import MAX_TOKENS, check_token_count
 from attncli.files import check_memory
 from attncli.heads import sink_candidates
 from attncli.models.read_ahead import usable_cpus
-from attncli.predict import Predicted, Prediction, mask_positions, predict, token_id, top_k
+from attncli.predict import (
+    Predicted,
+    Prediction,
+    mask_positions,
+    one_stack,
+    predict,
+    token_id,
+    top_k,
+)
 from attncli.tokens import Token
 
 if TYPE_CHECKING:
@@ -131,6 +139,7 @@ def ablate(text: str, model: Model, heads: list[HeadId], mode: str = "zero", top
     from attncli.models.base import Hooks
     from attncli.predict import softmax
 
+    one_stack(model, "knocking heads out")
     clean = predict(text, model, top=top, max_tokens=max_tokens, progress=progress)
     positions = clean.positions
     head = model.lm_head()
@@ -312,6 +321,7 @@ def heads_effect(text: str, model: Model, *, mode: str = "zero", token: str | No
     (mode zero or mean), or with corrupt, patched into the corrupted text's run from the
     clean one. token: the target (default: the clean run's top token); vs: the token it is
     compared against (patching's default: the corrupted run's top token)."""
+    one_stack(model, "measuring each head's effect")
     head = model.lm_head()  # a family or checkpoint without one is refused before running
     tokens = model.tokens(text)
     check_token_count(tokens, max_tokens)

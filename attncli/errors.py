@@ -31,6 +31,7 @@ ROLES: dict[str, str] = {
     "vs": "the token compared against",
     "corrupt": "the corrupted text",  # patching's other text
     "at": "the position word",  # where the logit lens and attribution read the stream
+    "target": "the target text",  # an encoder-decoder's decoder text (predict)
 }
 
 

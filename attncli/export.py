@@ -498,8 +498,9 @@ def predict_to_dict(pr: Predicted) -> dict[str, Any]:
         "model": pr.model,
         "model_type": pr.model_type,
         "kind": pr.kind,
-        "tokens": [{"text": t.text, "id": t.id, "start": t.start, "end": t.end}
-                   for t in pr.tokens],
+        "tokens": _tokens(pr.tokens if pr.source_tokens is None else pr.source_tokens),
+        **({} if pr.target is None else {"target": {"text": pr.target,
+                                                    "tokens": _tokens(pr.tokens)}}),
         "positions": pr.positions,
         "predictions": [{"position": p.position, "top": [
             {"token": c.token, "id": c.id, "probability": c.probability, "logit": c.logit}

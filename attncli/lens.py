@@ -35,7 +35,15 @@ from attncli.lookup import Words, find_one
 from attncli.models import Hooks
 from attncli.models.blocks import mlp
 from attncli.models.layers import linear
-from attncli.predict import MASK_TOKENS, Candidate, mask_positions, softmax, token_id, top_k
+from attncli.predict import (
+    MASK_TOKENS,
+    Candidate,
+    mask_positions,
+    one_stack,
+    softmax,
+    token_id,
+    top_k,
+)
 from attncli.tokens import Token
 
 if TYPE_CHECKING:
@@ -169,6 +177,7 @@ def lens(text: str, model: Model, top: int = 5, at: str | None = None,
          max_tokens: int = MAX_TOKENS, progress: Progress | None = None) -> Lens:
     """The logit lens at one position: the stream entering each layer and leaving the last,
     through the final norm and the LM head (soft-cap included), with its top tokens."""
+    one_stack(model, "the logit lens")
     head = model.lm_head()  # an unsupported family or a base model is refused before running
     tokens = _tokens(model, text, max_tokens)
     place = where(model, text, tokens, at)
@@ -206,6 +215,7 @@ def attribute(text: str, model: Model, target: str | None = None, at: str | None
     """Each part's direct contribution to the target's logit at one position (the top
     prediction's, unless target names a token): the embeddings, each head, each MLP, and the
     biases, through the final norm with its scale held; their sum and the model's logit."""
+    one_stack(model, "direct logit attribution")
     head = model.lm_head()
     check_additive(model, head)
     tokens = _tokens(model, text, max_tokens)

@@ -1,7 +1,9 @@
 """What a model predicts: the whole forward pass, the final norm and the LM head.
 
 A decoder (gpt2, llama, mistral, qwen2, qwen3) predicts the next token from the last
-position; a masked LM (bert, roberta) fills each [MASK] / <mask> token of the text. Each
+position; a masked LM (bert, roberta) fills each [MASK] / <mask> token of the text; an
+encoder-decoder (t5, mt5, umt5) reads the text as its source and predicts the token after a
+target's start (its decoder start token, then the target's tokens). Each
 predicting position gets its top-k tokens with their logits and probabilities (the softmax
 of the logits over the whole vocabulary), and, per layer, the head that puts the most weight
 on one other token from there. That is attention weight, not attribution: it says where a
@@ -12,18 +14,19 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 import numpy as np
 
 from attncli import attention
 from attncli.errors import AttnError, RoleError
-from attncli.explain import MAX_TOKENS, check_token_count
+from attncli.explain import MAX_TOKENS, check_text, check_token_count
 from attncli.safe_text import visible
 from attncli.tokens import Token, encode
 
 if TYPE_CHECKING:
     from attncli.models.base import Model, Progress
+    from attncli.models.t5 import T5
 
 MASK_TOKENS = ("[MASK]", "<mask>")  # BERT's and RoBERTa's
 SPACE_SIGNS = ("␣",)  # how the views show a folded space: read back as a space in a token
@@ -71,10 +74,19 @@ class Predicted:
     heads: list[HeadPick]
     logits: np.ndarray  # (len(predictions), vocab), float32, in the order of predictions
     byte_level: bool = False  # the vocabulary spells bytes as characters (GPT-2's Ġ, Ċ)
+    # an encoder-decoder's: the decoder's text; tokens, positions and heads are then its
+    # tokens' (the decoder's self-attention), and source_tokens are text's, the encoder's
+    target: str | None = None
+    source_tokens: list[Token] | None = None
 
     @property
     def positions(self) -> list[int]:
         return [p.position for p in self.predictions]
+
+    @property
+    def read(self) -> str:
+        """The text the tokens cover: the target's, if there is one."""
+        return self.text if self.target is None else self.target
 
 
 def mask_positions(model: Model, tokens: list[Token]) -> list[int]:
@@ -126,13 +138,42 @@ def strongest_heads(weights: list[np.ndarray], position: int) -> list[HeadPick]:
     return picks
 
 
+def check_target(model: Model, target: str | None) -> None:
+    """Refuse an encoder-decoder without a target (its decoder predicts the token after one),
+    and a target for any other model."""
+    if target is not None and model.stack is None:
+        model.for_target([], "self")  # a model with one stack refuses, saying why
+    if target is None and model.stack is not None:
+        raise RoleError(lambda n: f"{model.name} is an encoder-decoder ({model.model_type}): "
+                        f"its decoder predicts the token after {n('target')}, with the text "
+                        f"as the source; give {n('target')} (empty for its first token)")
+
+
+def one_stack(model: Model, what: str) -> None:
+    """Refuse an encoder-decoder for an analysis that follows one stack of layers to the LM
+    head (knocking heads out, the logit lens, direct attribution)."""
+    if model.stack is not None:
+        raise AttnError(f"{what} does not run encoder-decoder models ({model.model_type}) yet: "
+                        f"it follows one stack of layers to the LM head, and {model.name} has "
+                        "two (an encoder, and a decoder that reads its output)")
+
+
 def predict(text: str, model: Model, top: int = 5, max_tokens: int = MAX_TOKENS,
-            progress: Progress | None = None) -> Predicted:
+            progress: Progress | None = None, target: str | None = None) -> Predicted:
     """Run the whole model on text; the top tokens at each predicting position. progress is
-    told of each layer run (Model.forward)."""
+    told of each layer run (Model.forward). An encoder-decoder needs target: text is its
+    source, and the prediction is the decoder's next token after target."""
+    check_target(model, target)
     head = model.lm_head()  # an unsupported family or a base model is refused before running
     tokens = model.tokens(text)
     check_token_count(tokens, max_tokens)
+    source = None
+    if target is not None:
+        if target.strip():  # empty: the decoder predicts its first token
+            check_text(target)
+        source, decoder = tokens, cast("T5", model).for_target(tokens, "self")
+        model, tokens = decoder, decoder.target_tokens(target)
+        check_token_count(tokens, max_tokens)
     positions = [len(tokens) - 1] if model.causal else mask_positions(model, tokens)
     # the LM head is held through the run, and the logits (float32 or wider) follow it
     held = head.nbytes + len(positions) * model.vocab_size * 8
@@ -148,7 +189,8 @@ def predict(text: str, model: Model, top: int = 5, max_tokens: int = MAX_TOKENS,
 
     return Predicted(text, model.name, model.model_type, "next" if model.causal else "mask",
                      tokens, predictions, picks, logits.astype(np.float32),
-                     byte_level=isinstance(model.tokenizer.decoder, decoders.ByteLevel))
+                     byte_level=isinstance(model.tokenizer.decoder, decoders.ByteLevel),
+                     target=target, source_tokens=source)
 
 
 def token_id(model: Model, name: str, role: str = "token") -> int:

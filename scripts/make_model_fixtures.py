@@ -4,7 +4,8 @@ For each family in SPECS (bert, roberta, xlm-roberta, distilbert, electra, gpt2,
 gpt_neox, llama, qwen2, qwen3, mistral, phi3, olmo2, gemma, gemma2, gemma3_text, and the RoPE
 scaling fixtures llama-linear, llama-llama3, llama-dynamic, llama-yarn, phi3-longrope and
 phi3-longrope-short, the encoder-decoder t5: see make_seq2seq, and the older config.json
-forms t5-v1_1, mt5, bert-decoder and roberta-decoder, and umt5) this builds a
+forms t5-v1_1, mt5, bert-decoder and roberta-decoder, and umt5, and the T5s with their LM
+heads t5-lm and t5-v1_1-lm) this builds a
 tiny, randomly initialised Hugging Face model (2 or 3 layers, hidden size 32, 4 heads,
 initializer_range=0.4 unless a spec says why not, eager attention), with seeded noise on its
 biases and norm weights, and a tiny
@@ -771,6 +772,43 @@ SPECS["bert-decoder"] = spec_bert_decoder
 SPECS["roberta-decoder"] = spec_roberta_decoder
 DECODERS |= {"bert-decoder", "roberta-decoder"}
 
+# ---- t5 with its LM head (one block: specs registered here) ----
+# The reference's logits are every decoder position's, teacher-forced: row i is the
+# prediction after the start token and the target's first i tokens (row 0: `--target ""`, the
+# last row: `--target T5_LM_TARGET`). t5-lm is original t5 (t5-small's config.json: a relu MLP,
+# tie_word_embeddings true and no scale_decoder_outputs), so transformers scales the decoder's
+# output by d_model ** -0.5 before the shared embeddings. t5-v1_1-lm is t5-v1_1's form, untied:
+# its own lm_head.weight (seeded, N(0, 1) as T5 initialises it) and tie_word_embeddings false,
+# so transformers neither ties (the two differ in the file) nor scales.
+
+T5_LM_TARGET = "Das Tier war"
+
+
+def spec_t5_lm() -> dict:
+    spec = spec_t5()
+    config = spec["config"].to_dict()
+    for key in ("architectures", "transformers_version", "dtype", "model_type", "dense_act_fn",
+                "is_gated_act", "scale_decoder_outputs", "tie_word_embeddings"):
+        config.pop(key, None)
+    config.update(d_ff=32, num_decoder_layers=2, feed_forward_proj="relu")
+    spec["config"] = transformers.T5Config(**config, tie_word_embeddings=True)
+    return {**spec, "drop": ("scale_decoder_outputs",), "target": T5_LM_TARGET}
+
+
+def spec_t5_v1_1_lm() -> dict:
+    spec = spec_t5_lm()
+    config = spec["config"].to_dict()
+    for key in ("architectures", "transformers_version", "dtype", "model_type", "dense_act_fn",
+                "is_gated_act", "scale_decoder_outputs", "tie_word_embeddings"):
+        config.pop(key, None)
+    config.update(feed_forward_proj="gated-gelu")
+    spec["config"] = transformers.T5Config(**config, tie_word_embeddings=False)
+    return {**spec, "untie": True, "set": {"tie_word_embeddings": False}}
+
+
+SPECS["t5-lm"] = spec_t5_lm
+SPECS["t5-v1_1-lm"] = spec_t5_v1_1_lm
+
 
 def make_seq2seq(name: str, spec: dict, dest: Path) -> dict:
     """make(), for an encoder-decoder: the source and the teacher-forced target, and the
@@ -784,12 +822,17 @@ def make_seq2seq(name: str, spec: dict, dest: Path) -> dict:
         for pname, param in model.named_parameters():
             if pname.endswith((".SelfAttention.q.weight", ".EncDecAttention.q.weight")):
                 param.mul_(T5_SHARPEN)
+        if spec.get("untie"):  # a head of its own, not the shared embeddings
+            gen = torch.Generator().manual_seed(SEED + 1)
+            model.lm_head.weight = torch.nn.Parameter(
+                torch.randn(model.lm_head.weight.shape, generator=gen))
     model.save_pretrained(str(dest))
     (dest / "generation_config.json").unlink(missing_ok=True)
-    if spec.get("drop"):  # an older config.json: the reference is what transformers reads in it
-        config = json.loads((dest / "config.json").read_text())
-        for key in spec["drop"]:
+    if spec.get("drop") or spec.get("set"):  # an older config.json: the reference is what
+        config = json.loads((dest / "config.json").read_text())  # transformers reads in it
+        for key in spec.get("drop", ()):
             del config[key]
+        config.update(spec.get("set", {}))
         (dest / "config.json").write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
     for f in dest.glob("*.safetensors"):
         f.chmod(0o644)
@@ -969,7 +1012,7 @@ def check(name: str, dest: Path, ids: list[int], att: np.ndarray, dtype: torch.d
         ("llama-", "phi3-", "gpt2-", "qwen2-", "bert-", "roberta-", "olmo2-", "gemma2-", "t5-")) \
         else name
     if name.endswith(("-lm", "-mlm")):  # a family's fixture with its LM head
-        family = name.rsplit("-", 1)[0]
+        family = name.rsplit("-", 1)[0].removesuffix("-v1_1")
     assert config["model_type"] == family, config["model_type"]
     assert np.allclose(att.sum(-1), 1.0, atol=1e-5), f"{name}: rows do not sum to 1"
     if name in DECODERS:

@@ -381,7 +381,7 @@ def test_a_bad_model_is_refused_before_any_screen(tmp_path: Path) -> None:
 
 
 def model_part(out: str) -> str:
-    start = out.index("Part 5 · ")
+    start = out.index("Part 6 · ")
     return " ".join(out[start:out.index("The end · Recap")].split())
 
 
@@ -466,7 +466,7 @@ def test_part_3_describes_the_model_it_runs(name: str, added: str, causal: bool)
     part = model_part(out)
     assert added in part
     assert ("causal mask" in part) is causal
-    assert f"Part 5 · {name} · A real model has many heads" in out
+    assert f"Part 6 · {name} · A real model has many heads" in out
     assert path not in out and f"{name} has 2 layers with 4 heads each" in part
 
 

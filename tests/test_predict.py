@@ -5,7 +5,8 @@ gemma2-lm (tied, (1 + w) final norm, soft-capped logits), gpt_neox-lm (untied em
 opt-lm (project_out to a narrower tied head), bert-mlm, roberta-mlm, xlm-roberta-mlm,
 distilbert-mlm and electra-mlm (a head narrower than the layers) hold
 transformers' logits in reference.npz: the last position's for a decoder, every
-position's for a masked LM (whose sentence has a mask token).
+position's for a masked LM (whose sentence has a mask token). The T5 fixtures (t5-lm,
+t5-v1_1-lm and the attention ones) hold every decoder position's for a source and a target.
 """
 
 from __future__ import annotations
@@ -18,7 +19,6 @@ from conftest import FIXTURES, invoke, ok, ok_json, refused
 from hypothesis import given
 from hypothesis import strategies as st
 
-from attncli.errors import AttnError
 from attncli.models import load_model
 from attncli.predict import predict, softmax, top_k
 
@@ -115,9 +115,146 @@ def test_cli_fills_the_mask():
     assert doc["positions"] == [8] and doc["tokens"][8]["text"] == "[MASK]"
 
 
-def test_refuses_t5_saying_why():
-    refused(invoke("predict", "The animal", "--model", str(FIXTURES / "t5")),
-            "predicting tokens does not run t5 yet", "from a source text")
+# ---- the T5 decoder: t5-lm (original t5: tied, scaled), t5-v1_1-lm (its own lm_head), and
+# the attention fixtures t5, t5-v1_1, mt5, umt5 (tied, config.json's scale_decoder_outputs
+# false or mt5's head), whose reference.npz holds every decoder position's logits too ----
+
+T5_LM = ("t5-lm", "t5-v1_1-lm")
+T5_ALL = (*T5_LM, "t5", "t5-v1_1", "mt5", "umt5")
+
+
+def seq2seq_reference(name: str):
+    with np.load(FIXTURES / name / "reference.npz", allow_pickle=False) as npz:
+        return (str(npz["text"]), str(npz["target"]), npz["input_ids"], npz["decoder_input_ids"],
+                npz["logits"])
+
+
+@pytest.mark.parametrize("name", T5_ALL)
+def test_t5_decoder_logits_match_transformers_at_every_target_position(name):
+    model = load_model(str(FIXTURES / name))
+    text, target, ids, decoder_ids, want = seq2seq_reference(name)
+    source = model.tokens(text)
+    assert [t.id for t in source] == ids.tolist()
+    decoder = model.for_target(source, "self")
+    tokens = decoder.target_tokens(target)
+    assert [t.id for t in tokens] == decoder_ids.tolist()
+    h, weights = decoder.forward([t.id for t in tokens])
+    got = decoder.logits(h)  # (n_target, vocab)
+    assert len(weights) == decoder.n_decoder_layers
+    assert got.shape == want.shape
+    assert np.abs(got - want).max() < LOGITS
+
+
+@pytest.mark.parametrize("name", T5_LM)
+def test_predict_with_a_target_is_the_decoders_last_row_and_empty_its_first(name):
+    model = load_model(str(FIXTURES / name))
+    text, target, _, decoder_ids, want = seq2seq_reference(name)
+    pr = predict(text, model, top=5, target=target)
+    assert [t.id for t in pr.tokens] == decoder_ids.tolist()
+    assert pr.positions == [len(decoder_ids) - 1] and pr.kind == "next"
+    assert [t.id for t in pr.source_tokens] == [t.id for t in model.tokens(text)]
+    assert np.abs(pr.logits[0] - want[-1]).max() < LOGITS
+    order = np.argsort(-want[-1], kind="stable")[:5]
+    assert [c.id for c in pr.predictions[0].top] == order.tolist()
+    first = predict(text, model, target="")
+    assert [t.id for t in first.tokens] == [model.start]  # only the decoder start token
+    assert first.positions == [0] and first.heads == []  # no other token to look at
+    assert np.abs(first.logits[0] - want[0]).max() < LOGITS
+
+
+def test_original_t5_scales_its_tied_head_and_v1_1_reads_its_own():
+    tied, untied = load_model(str(FIXTURES / "t5-lm")), load_model(str(FIXTURES / "t5-v1_1-lm"))
+    assert tied.head_scaled and not untied.head_scaled
+    assert np.array_equal(tied.lm_head().w, tied.tensor("wte", np.float32))
+    assert not np.allclose(untied.lm_head().w, untied.tensor("wte", np.float32))
+
+
+@pytest.mark.parametrize(("model_type", "fields", "scaled"), [
+    ("t5", {}, True),  # original t5's config.json: tied when left out, so scaled
+    ("t5", {"tie_word_embeddings": False}, False),  # t5-v1_1's
+    ("t5", {"tie_word_embeddings": True, "scale_decoder_outputs": False}, False),  # as saved by 5.x
+    ("umt5", {}, True),
+    ("umt5", {"tie_word_embeddings": False}, False),
+    ("mt5", {"tie_word_embeddings": True, "scale_decoder_outputs": True}, False),  # never
+])
+def test_the_head_scale_follows_config_json_as_transformers_reads_it(
+        tmp_path, model_type, fields, scaled):
+    import json
+    import shutil
+
+    d = shutil.copytree(FIXTURES / "t5-lm", tmp_path / "t5-lm")
+    config = json.loads((d / "config.json").read_text())
+    config.pop("tie_word_embeddings")
+    (d / "config.json").write_text(json.dumps({**config, **fields, "model_type": model_type}))
+    model = load_model(str(d))
+    assert model.head_scaled is scaled
+    if model_type == "umt5":
+        return  # its blocks each need a bias table, which t5-lm's have not
+    text, target, _, _, want = seq2seq_reference("t5-lm")
+    got = predict(text, model, target=target).logits[0]
+    assert bool(np.abs(got - want[-1]).max() < LOGITS) is scaled  # the reference is scaled
+
+
+def test_cli_predicts_the_decoders_next_token_after_the_target():
+    name = str(FIXTURES / "t5-lm")
+    text, target, ids, decoder_ids, want = seq2seq_reference("t5-lm")
+    out = ok(invoke("predict", text, "--model", name, "--target", target, "--top", "3"))
+    assert f"Target “{target}”" in out and "the decoder reads 8 tokens" in out
+    assert "Decoder's next token after" in out and "the decoder's self-attention" in out
+    doc = ok_json(invoke("predict", text, "--model", name, "--target", target, "--json"))
+    assert [t["id"] for t in doc["tokens"]] == ids.tolist()  # TEXT's: the encoder's input
+    assert doc["target"]["text"] == target
+    assert [t["id"] for t in doc["target"]["tokens"]] == decoder_ids.tolist()
+    assert doc["positions"] == [len(decoder_ids) - 1]
+    top = doc["predictions"][0]["top"][0]
+    assert top["id"] == int(np.argmax(want[-1]))
+    assert top["logit"] == pytest.approx(float(want[-1].max()), abs=LOGITS)
+    assert all(h["key_token"] == doc["target"]["tokens"][h["key"]]["text"] for h in doc["heads"])
+    first = ok_json(invoke("predict", text, "--model", name, "--target", "", "--json"))
+    assert first["target"] == {"text": "", "tokens": [
+        {"text": "<pad>", "id": 0, "start": 0, "end": 0}]}
+    assert first["predictions"][0]["top"][0]["id"] == int(np.argmax(want[0]))
+    plain = ok_json(invoke("predict", "The capital of France is", "--model",
+                           str(FIXTURES / "gpt2-lm"), "--json"))
+    assert "target" not in plain
+
+
+def test_refuses_t5_without_a_target_naming_the_option():
+    refused(invoke("predict", "The animal", "--model", str(FIXTURES / "t5-lm")),
+            "is an encoder-decoder (t5)", "predicts the token after --target", "give --target")
+
+
+def test_refuses_a_target_for_a_model_with_one_stack():
+    refused(invoke("predict", "The capital of France is", "--model", str(FIXTURES / "gpt2-lm"),
+                   "--target", "Paris"), "is a gpt2 model", "no decoder to read a target text")
+
+
+@pytest.mark.parametrize("args", [
+    ("predict", "--ablate", "0.1"),
+    ("heads", "--effect"),
+    ("lens",),
+    ("attribute",),
+])
+def test_the_one_stack_analyses_refuse_t5(args):
+    command, *rest = args
+    refused(invoke(command, "The animal", "--model", str(FIXTURES / "t5-lm"), *rest),
+            "does not run encoder-decoder models (t5) yet", "an encoder, and a decoder")
+
+
+def test_refuses_a_target_with_ablate():
+    refused(invoke("predict", "The animal", "--model", str(FIXTURES / "t5-lm"), "--target", "Das",
+                   "--ablate", "0.1"), "--target cannot be combined with --ablate")
+
+
+def test_refuses_a_t5_base_model(tmp_path):
+    import json
+    import shutil
+
+    d = shutil.copytree(FIXTURES / "t5", tmp_path / "t5")
+    config = json.loads((d / "config.json").read_text())
+    (d / "config.json").write_text(json.dumps({**config, "architectures": ["T5Model"]}))
+    refused(invoke("predict", "The animal", "--model", str(d), "--target", ""),
+            "no LM head", "lm_head.weight", "base model (T5Model)")
 
 
 def test_refuses_a_post_norm_opt_without_its_final_norm(tmp_path):
@@ -158,13 +295,6 @@ def test_refuses_a_masked_lm_without_a_mask():
 
 def test_refuses_no_model():
     refused(invoke("predict", "The animal"), "needs --model")
-
-
-@pytest.mark.parametrize("name", ["t5", "mt5", "umt5"])
-def test_base_class_refuses(name):
-    model = load_model(str(FIXTURES / name))
-    with pytest.raises(AttnError, match=f"does not run {name} yet"):
-        model.logits(np.zeros((1, model.d_model), dtype=np.float32))
 
 
 class _Vocab:

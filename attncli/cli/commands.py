@@ -558,6 +558,8 @@ interactive.register(app)  # demo and explore, listed here in --help
     "      --model ./bert-base-uncased --top 10",
     'attn predict "The capital of France is <mask>." --model ./roberta-base \\\n'
     "      --json | jq '.predictions[0].top'",
+    'attn predict "translate English to German: The house is wonderful." \\\n'
+    '      --model ./t5-small --target "Das Haus ist"',
 ))
 def predict_cmd(
     text: Annotated[str, typer.Argument(
@@ -575,12 +577,19 @@ def predict_cmd(
         help="Knock out these heads (layer.head, from 0: 3.1,5.11) and show the top tokens "
              "with and without them, side by side.")] = None,
     ablate_mode: AblateModeOpt = "zero",
+    target: Annotated[str | None, typer.Option(
+        metavar="PREFIX", show_default=False,
+        help="With an encoder-decoder --model (t5, mt5, umt5), which needs it: TEXT goes "
+             "into the encoder, and the decoder predicts the token after PREFIX (its start "
+             'token, then PREFIX\'s tokens; "" for the first token).')] = None,
     as_json: Annotated[bool, typer.Option(
         "--json", help='Print JSON instead: schema ("attncli.predict/1"), text, model, '
                        'model_type, kind ("next" or "mask"), tokens [{text, id, start, end}], '
                        "positions (the predicting token indices), predictions [{position, "
                        "top: [{token, id, probability, logit}]}] and heads [{position, layer, "
-                       "head, key, key_token, weight}]; with --ablate also ablation {heads, "
+                       "head, key, key_token, weight}]; with --target also target {text, "
+                       "tokens}, the decoder's tokens, which positions and heads (its "
+                       "self-attention) index; with --ablate also ablation {heads, "
                        "mode, predictions [{position, top: [{…, probability_before}]}], "
                        "probability_after}; not with --svg, --html or --txt.")] = False,
     svg: SvgOpt = None,
@@ -597,7 +606,9 @@ def predict_cmd(
     logits over the vocabulary) and, per layer, the head that attends most from the
     predicting position. The checkpoint must include its LM head. With --ablate, the same
     with heads knocked out: their output before W_O set to zero (or, with --ablate-mode mean,
-    to its mean over the text's positions).
+    to its mean over the text's positions). An encoder-decoder (t5) reads TEXT as its source
+    and predicts the decoder's next token after --target; its heads listed are the decoder's
+    self-attention (--ablate does not run it yet).
     """
     from attncli.explain import check_text
     from attncli.predict import predict
@@ -610,6 +621,9 @@ def predict_cmd(
     check_text(text)
     from attncli.cli.progress import model_progress
 
+    if ablate is not None and target is not None:
+        raise AttnError("--target cannot be combined with --ablate: knocking heads out does "
+                        "not run an encoder-decoder's decoder yet")
     if ablate is not None:
         shown = _ablate(text, model, revision, ablate, ablate_mode, top, max_tokens, precision,
                         as_json)
@@ -621,7 +635,7 @@ def predict_cmd(
                         "a knocked-out head's output becomes")
     with sources.max_tokens_hint(), model_progress(model) as progress:
         pr = predict(text, sources.load(model, revision), top=top, max_tokens=max_tokens,
-                     progress=progress)
+                     progress=progress, target=target)
     if as_json:
         from attncli import export
 

@@ -27,7 +27,9 @@ from attncli.cli.options import (
 from attncli.errors import AttnError
 
 if TYPE_CHECKING:
+    from attncli.effects import Ablated
     from attncli.explain import Explanation
+    from attncli.explore.session import Knock
 
 DEMO_EXAMPLES = output.examples(
     "attn demo",
@@ -142,8 +144,9 @@ def explore_cmd(
 
     TEXT is the sentence [default: "The animal was tired"]. Keys:
     ↑/↓ query, Tab then ↑/↓ key, ←/→ head, [ and ] layer, g heads grid, m weights heat map,
-    c causal mask, p positions, e edit the sentence, s save an SVG, ? keys, Esc closes what
-    is open, q quit. It needs a terminal: for a pipe, use attn explain.
+    c causal mask, p positions, e edit the sentence, s save an SVG, a knock out the head
+    (with --model: the prediction before and after; a again restores it), ? keys, Esc closes
+    what is open, q quit. It needs a terminal: for a pipe, use attn explain.
     """
     from dataclasses import replace
 
@@ -166,7 +169,9 @@ def explore_cmd(
         return sources.build(sentence, replace(opts, causal=masked, positions=order))
 
     session = Session(text, build, causal=causal, positions=positions,
-                      can_toggle=model is None)
+                      can_toggle=model is None, knock=_knock(model, max_tokens),
+                      no_knock=("random" if weights is None else "file") + " weights have no "
+                      "LM head, so there is no prediction to change (a needs --model DIR)")
     ex = session.ex  # worked out before the screen opens: a bad input is one line, exit 2
     start_layer = None if layer is None else session.layers[
         select(layer, len(session.layers), "layer")[0]]
@@ -182,6 +187,19 @@ def explore_cmd(
 
     Explorer(session, layer=start_layer, head=start_head, precision=precision,
              source=visible(source)).run()
+
+
+def _knock(model: str | None, max_tokens: int) -> "Knock | None":
+    """The explorer's a key: the model's prediction with one head knocked out."""
+    if model is None:
+        return None
+
+    def knock(text: str, head: tuple[int, int]) -> "Ablated":
+        from attncli.effects import ablate
+
+        return ablate(text, sources.load(model), [head], top=1, max_tokens=max_tokens)
+
+    return knock
 
 
 def register(app: typer.Typer) -> None:

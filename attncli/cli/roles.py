@@ -13,7 +13,7 @@ OPTION = {  # role (attncli.errors.ROLES) -> the option that gives it
     "layer": "--layer", "head": "--head", "d_model": "--d-model", "d_k": "--d-k", "d_v": "--d-v",
     "heads": "--heads", "ablate": "--ablate", "ablate_mode": "--ablate-mode", "token": "--token",
     "vs": "--vs", "corrupt": "--corrupt",
-    "at": "--at",
+    "at": "--at", "target": "--target",
 }
 IN_TEXT = {"word_a": "TEXT_A", "word_b": "TEXT_B"}  # one option, looked up in either text
 

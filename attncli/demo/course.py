@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 from rich.console import RenderableType
 
+from attncli.demo import matter
 from attncli.demo.blocks import (
     LOVE,
     PIP_RECIPE,
@@ -55,7 +56,8 @@ def lesson(text: str | None = None, *, weights: str | Path | None = None,
                 _end([text], model is not None, own=True)]
     if weights is not None:
         raise ValueError("weights go with a text: the lesson's examples bring their own")
-    screens = [*_love(precision), *_tired(precision), *_pronoun(precision), *_bank(precision)]
+    screens = [*_love(precision), *_tired(precision), *_pronoun(precision), *_bank(precision),
+               *matter.part(precision)]
     if model is not None:
         screens += real_model_part(model, precision)
     return [*screens, _end([LOVE, SENTENCE], model is not None,

@@ -29,7 +29,7 @@ from attncli.explore.modals import (
     KeysScreen,
     MatrixScreen,
 )
-from attncli.explore.session import Session, largest_change
+from attncli.explore.session import Knockout, Session, largest_change
 from attncli.render import pair as render_pair
 from attncli.render.common import hidden_because, without_headings
 from attncli.render.widgets import MASKED, Heatmap, bar, token_label
@@ -73,6 +73,7 @@ class Explorer(App[None]):
         Binding("p", "positions", "positions"),
         Binding("e", "edit", "edit"),
         Binding("s", "save", "save"),
+        Binding("a", "knock", "knock out"),
         Binding("question_mark", "keys", "keys"),
         Binding("q", "quit", "quit"),
     ]
@@ -89,6 +90,7 @@ class Explorer(App[None]):
         self.save_dir = save_dir or Path.cwd()
         self.ready = False  # the watchers draw nothing until the lists are filled
         self.too_small = False  # the terminal is smaller than the panes need (fit_screen)
+        self.knocked: Knockout | None = None  # the head knocked out (a), with its numbers
         layers, heads = session.layers, session.heads
         self.set_reactive(Explorer.layer, layers[-1] if layer is None else layer)
         self.set_reactive(Explorer.head, heads[0] if head is None else head)
@@ -240,8 +242,10 @@ class Explorer(App[None]):
         if self.session.can_toggle:
             where += "".join((" · causal" if self.session.causal else "",
                               " · sinusoidal" if self.session.positions == "sinusoidal" else ""))
+        if self.knocked is not None:
+            where += f" · {self.knocked.layer}.{self.knocked.head} knocked out"
         return Text.assemble((f" {self.source} · {where} ", "bold"),
-                             "│ ? keys · q quit · ↑↓ Tab ←→ [ ] g m c p e s", style="reverse",
+                             "│ ? keys · q quit · ↑↓ Tab ←→ [ ] g m c p e s a", style="reverse",
                              no_wrap=True, overflow="ellipsis")
 
     # ---------------------------------------------------------------- the state
@@ -371,6 +375,56 @@ class Explorer(App[None]):
             self.notify("a model sets its own mask and positions", severity="warning")
         return not self.session.can_toggle
 
+    # ---------------------------------------------------------------- knocking a head out
+
+    def action_knock(self) -> None:
+        """a: knock out the current head and show how the prediction changes; a again on the
+        same head restores it. The model runs in a worker, never on the screen's thread."""
+        k = self.knocked
+        if k is not None and (k.layer, k.head) == (self.layer, self.head):
+            self.knocked = None
+            self.say(f"Layer {k.layer}, head {k.head} restored: “{self.shown(k.before, k)}” "
+                     f"{100 * k.before_p:.2f}% as the model runs.")
+            self.redraw()
+            return
+        if self.session.knock is None:
+            self.say(f"Nothing to knock out against: {self.session.no_knock}.")
+            return
+        self.knock(self.layer, self.head)
+
+    @work(thread=True, exclusive=True, group="knock")
+    def knock(self, layer: int, head: int) -> None:
+        """The prediction with the head knocked out, worked out off the screen's thread."""
+        self.call_from_thread(self.say, f"Knocking out layer {layer}, head {head}…")
+        try:
+            k = self.session.knock_out(layer, head)
+        except AttnError as exc:
+            self.call_from_thread(self.say, str(exc))
+            return
+        self.call_from_thread(self.after_knock, k)
+
+    def after_knock(self, k: Knockout) -> None:
+        self.knocked = k
+        self.say(self.knock_words(k))
+        self.redraw()
+
+    def knock_words(self, k: Knockout) -> str:
+        """What knocking the head out did to the prediction, in one or two lines."""
+        at = token_label(self.labels[k.position])
+        was, now = self.shown(k.before, k), self.shown(k.after, k)
+        after = "−∞" if k.logp_after == float("-inf") else f"{k.logp_after:.3f}"
+        change = "" if k.logp_after == float("-inf") else f", a change of {k.change:+.3f}"
+        return (f"Layer {k.layer}, head {k.head} knocked out (its output before W_O set to "
+                f"zero). At “{at}” (position {k.position}): “{was}” {100 * k.before_p:.2f}% → "
+                f"“{now}” {100 * k.after_p:.2f}%; log p(“{was}”) {k.logp_before:.3f} → "
+                f"{after}{change}. a again restores it.")
+
+    @staticmethod
+    def shown(token: str, k: Knockout) -> str:
+        from attncli.render.predict import token_shown
+
+        return token_shown(token, k.byte_level)
+
     # ---------------------------------------------------------------- the other screens
 
     def action_grid(self) -> None:
@@ -419,6 +473,7 @@ class Explorer(App[None]):
 
     def after_rebuild(self, text: str) -> None:
         self.session.retext(text)
+        self.knocked = None  # a knock-out belongs to the sentence it was made on
         self.say("")
         self.set_reactive(Explorer.query_row, self.opening_query())
         self.set_reactive(Explorer.key, 0)

@@ -30,6 +30,7 @@ KEYS = (  # each line fits an 80-column terminal, in its box
     ("p", "sinusoidal positions on or off (likewise)"),
     ("e", "edit the sentence; Enter works it out again"),
     ("s", "save the screen as an SVG picture"),
+    ("a", "knock out this head: the prediction before → after"),
     ("?", "this list; any key closes it"),
     ("Esc", "close what is open (this list, g, m, e); never quits"),
     ("q", "quit"),

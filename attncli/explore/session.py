@@ -15,12 +15,48 @@ import numpy as np
 
 from attncli.attention import Steps
 from attncli.attention_fast import HeadSteps
+from attncli.effects import Ablated
+from attncli.errors import AttnError
 from attncli.explain import Explanation
 from attncli.heads import head_roles, pair_grid
 from attncli.roles import Roles
 from attncli.sums import Pair, pair
 
 Build = Callable[[str, bool, str], Explanation]  # (text, causal, positions) -> every head
+Knock = Callable[[str, tuple[int, int]], Ablated]  # (text, (layer, head)) -> knocked out
+
+
+@dataclass(frozen=True)
+class Knockout:
+    """The prediction as the model makes it and with one head knocked out (zeroed before
+    W_O), read at one position: the top token of each run, and the log-probability of the
+    model's own top token in both."""
+
+    layer: int
+    head: int
+    position: int  # where the prediction is read: a decoder's last token, a mask
+    before: str  # the top token as the model runs, and its probability
+    before_p: float
+    after: str  # the top token with the head knocked out, and its probability
+    after_p: float
+    logp_before: float  # log p(before) as the model runs
+    logp_after: float  # log p(before) with the head knocked out
+    byte_level: bool = False  # the vocabulary spells bytes as characters (GPT-2's Ġ)
+
+    @property
+    def change(self) -> float:
+        return self.logp_after - self.logp_before
+
+
+def knockout(ab: Ablated) -> Knockout:
+    """An ablation of one head, at its last predicted position, as the explorer quotes it."""
+    clean, knocked = ab.clean.predictions[-1], ab.predictions[-1]
+    first, now = clean.top[0], knocked.top[0]
+    kept = ab.after[-1][0]  # the clean top token's probability with the head knocked out
+    (layer, head), = ab.heads
+    return Knockout(layer, head, clean.position, first.token, first.probability, now.token,
+                    now.probability, float(np.log(first.probability)),
+                    float(np.log(kept)) if kept > 0 else -np.inf, ab.clean.byte_level)
 
 
 @dataclass
@@ -32,6 +68,8 @@ class Session:
     causal: bool = False
     positions: str = "none"
     can_toggle: bool = True  # seeded and file weights: the mask and positions can change
+    knock: Knock | None = None  # a model's ablation; None for weights that predict nothing
+    no_knock: str = "these weights have no LM head, so there is no prediction to change"
     _cache: dict[tuple[str, bool, str], Explanation] = field(default_factory=dict)
     _roles: dict[tuple[str, bool, str], list[list[Roles]]] = field(default_factory=dict)
     # one build at a time: a model's runs share its checkpoint's reused buffers
@@ -77,6 +115,14 @@ class Session:
         """(layers × heads) the weight query gives key in each head, and key's baseline there:
         what it gets on average from every query that may see it."""
         return pair_grid(self.ex, query, key)
+
+    def knock_out(self, layer: int, head: int) -> Knockout:
+        """The prediction with one head of the current text knocked out; AttnError when the
+        source predicts nothing."""
+        if self.knock is None:
+            raise AttnError(self.no_knock)
+        with self._building:  # the model's buffers, as explain()
+            return knockout(self.knock(self.text, (layer, head)))
 
     def retext(self, text: str) -> None:
         """A new sentence: worked out when next read (a bad one raises AttnError then), or

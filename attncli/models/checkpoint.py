@@ -50,6 +50,7 @@ PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".pickle", ".ckpt")
 DOWNLOAD_PATTERNS = [CONFIG, TOKENIZER, "*.safetensors", "*.json"]
 REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")  # org/name, or a bare name (gpt2)
 REVISION = re.compile(r"[\w.-]+(/[\w.-]+)*")  # a branch, a tag (v1.0, refs/pr/1) or a hash
+SAMPLES = Path(__file__).parent.parent / "sample_weights"  # shipped in the package: pronoun-lm
 NUMPY_DTYPES: dict[str, np.dtype] = {"F32": np.dtype("<f4"), "F16": np.dtype("<f2"),
                                      "F64": np.dtype("<f8")}
 # bytes per number of every dtype the format names (what a declared tensor will take)
@@ -127,6 +128,9 @@ def resolve(spec: str, revision: str | None = None) -> Path:
     path = Path(spec).expanduser()
     if path.is_dir():
         return path
+    shipped = SAMPLES / path.name  # sample_weights/NAME from any folder, as -w finds it
+    if path.parent == Path("sample_weights") and not path.exists() and shipped.is_dir():
+        return shipped
     if path.exists():
         raise AttnError(f"{spec}: is a file; pass the directory that holds {CONFIG}, {TOKENIZER}"
                         f" and {SINGLE}")

@@ -15,8 +15,14 @@ table, and uses it). Cross-attention has no bias.
 
 The tensors (T5Model / T5ForConditionalGeneration) are in TABLE; a block's parts are its
 layer.0 (self-attention), in the decoder layer.1 (cross-attention), and its last layer (the
-MLP: wi, or gated wi_0 and wi_1). lm_head.weight is not read: predicting tokens refuses T5
-(its decoder predicts a target's next token from a source, and a prediction reads one text).
+MLP: wi, or gated wi_0 and wi_1).
+
+The LM head (predict, with a target): the decoder's final_layer_norm, then lm_head.weight, or
+the shared embeddings when the checkpoint stores no separate head (tied). When the head is tied
+the normed output is first scaled by d_model ** -0.5, as original t5 was trained (t5-v1_1,
+mt5 and umt5 untie it and do not scale). As transformers 5 does, the scale follows
+config.json's scale_decoder_outputs if it is there, else its tie_word_embeddings (t5 and
+umt5: true when left out); mt5's head is never scaled.
 """
 
 from __future__ import annotations
@@ -31,7 +37,7 @@ import numpy as np
 from attncli.attention import Joined, Variant, causal_mask
 from attncli.attention_fast import HeadSteps
 from attncli.errors import AttnError
-from attncli.models.base import Hooks, Model, Progress, T, Table
+from attncli.models.base import NO_HOOKS, Hooks, Look, Model, Progress, T, Table
 from attncli.models.blocks import AttentionWeights, LMHead, MLPWeights, Norm, mlp
 from attncli.models.config import MAX_LAYERS, Config, as_config
 from attncli.models.layers import ACTIVATIONS, HeldNorm, held_rms_norm, linear
@@ -50,6 +56,7 @@ TABLE: Table = {  # q: inner = num_heads · d_kv, which need not equal d_model
     "w_down": (B + "DenseReluDense.wo.weight", ("d", "ff"), T),
     "ln_mlp": (B + "layer_norm.weight", ("d",)),
     "encoder_norm": ("encoder.final_layer_norm.weight", ("d",)),
+    "final_norm": ("decoder.final_layer_norm.weight", ("d",)),  # before the LM head
 }
 ENCODER = {"stack": "encoder", "part": 0, "kind": "SelfAttention"}
 SELF = {"stack": "decoder", "part": 0, "kind": "SelfAttention"}  # a decoder block's parts
@@ -114,6 +121,7 @@ class T5(Model):
     gives the decoder's self- or cross-attention over a target text."""
 
     model_types = ("t5",)
+    table = TABLE  # each model adds its word embeddings' name (configure)
     order = "relative"
     stack = "encoder"
     feed_forward_proj = "relu"  # the MLP when config.json does not say (T5Config's default)
@@ -148,12 +156,38 @@ class T5(Model):
         self.source_ids: np.ndarray | None = None
         self.memory: np.ndarray | None = None  # the encoder's output, in a decoder's run
         self.source_tokens: list[Token] | None = None
+        self.head_scaled = self.read_head_scale(config)
+
+    def read_head_scale(self, config: Config) -> bool:
+        """Whether the LM head's input is scaled by d_model ** -0.5 (the module's docstring)."""
+        return config.boolean("scale_decoder_outputs", default=config.boolean(
+            "tie_word_embeddings", default=self.tied_by_default))
 
     def lm_head(self) -> LMHead:
-        """Refused: see the module's docstring."""
-        raise AttnError(f"predicting tokens does not run {self.model_type} yet: its decoder "
-                        "predicts the next token of a target from a source text, and a "
-                        "prediction reads one text")
+        """The decoder's final norm and the LM head: lm_head.weight, else the shared
+        embeddings (tied); refused for a checkpoint saved without its head (T5Model)."""
+        if not any(a.endswith("ForConditionalGeneration") for a in self.architectures) \
+                and "lm_head.weight" not in self.checkpoint:
+            raise self.no_lm_head("lm_head.weight, or shared.weight tied in a "
+                                  "…ForConditionalGeneration")
+        norm = self.norm_at("final_norm", np.float32)
+        assert norm is not None
+        return LMHead(norm, self.head_weight(self.d_model))
+
+    def head_weight(self, width: int) -> np.ndarray:
+        """lm_head.weight (vocab, width), or the shared embeddings when there is none."""
+        if "lm_head.weight" in self.checkpoint:
+            return self.checkpoint.read("lm_head.weight", (self.vocab_size, width))
+        return self.tensor("wte", np.float32)  # (vocab, width)
+
+    def uncapped_logits(self, h: np.ndarray, head: LMHead | None = None) -> np.ndarray:
+        """The decoder's output (n, d_model) through its final norm, the scale if the head
+        has one, and the LM head: (n, vocab)."""
+        head = self.lm_head() if head is None else head
+        x = self.normalise(h, head.norm)  # (n, d)
+        if self.head_scaled:
+            x = x * x.dtype.type(self.d_model ** -0.5)
+        return x @ head.w.T  # (n, vocab)
 
     # ---- the decoder, on request ----
 
@@ -276,6 +310,18 @@ class T5(Model):
         h = self.encoder().layers(ids, dtype, self.n_encoder_layers - 1)
         return t5_norm(h, self.tensor("encoder_norm", dtype), self.eps)
 
+    def layers(self, ids_: np.ndarray, dtype: type, last: int, hooks: Hooks = NO_HOOKS, *,
+               look: Look | None = None, keep: list[np.ndarray] | None = None,
+               progress: Progress | None = None) -> np.ndarray:
+        """Model.layers; the decoder's runs on a copy that holds the encoder's output."""
+        if self.stack == "encoder" or self.memory is not None:
+            return super().layers(ids_, dtype, last, hooks, look=look, keep=keep,
+                                  progress=progress)
+        assert self.source_ids is not None
+        run = copy.copy(self)
+        run.memory = self.encode(self.source_ids, dtype)  # (n_source, d)
+        return run.layers(ids_, dtype, last, hooks, look=look, keep=keep, progress=progress)
+
     def _run(self, ids_: np.ndarray, layers: list[int], heads: list[int], join: bool,
              dtype: type, progress: Progress | None, hooks: Hooks
              ) -> tuple[list[HeadSteps], Joined | None]:
@@ -328,12 +374,17 @@ class MT5(T5):
     model_types = ("mt5",)
     feed_forward_proj = "gated-gelu"
 
+    def read_head_scale(self, config: Config) -> bool:
+        return False  # MT5ForConditionalGeneration never scales its head's input
 
-class UMT5(MT5):
+
+class UMT5(T5):
     """umt5: mt5 with a relative-position bias table in every self-attention block, each block
-    using its own."""
+    using its own; its head is scaled as t5's (scale_decoder_outputs, else tied)."""
 
     model_types = ("umt5",)
+    feed_forward_proj = "gated-gelu"
 
     def table_block(self, i: int) -> int:
         return i
+

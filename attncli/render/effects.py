@@ -25,8 +25,9 @@ def ablation(ab: Ablated, precision: int = 2) -> Group:
     pr = ab.clean
     parts: list[RenderableType] = [header(pr), Text("")]
     n = len(ab.heads)
-    parts.append(Text(f"Knocked out: {_heads(ab.heads)} (layer.head; the head{'s' if n > 1 else ''}"
-                      f"' output before W_O {MODE_WORDS[ab.mode]})", style="bold"))
+    whose = "the heads' outputs" if n > 1 else "the head's output"
+    parts.append(Text(f"Knocked out: {_heads(ab.heads)} (layer.head; {whose} before W_O "
+                      f"{MODE_WORDS[ab.mode]})", style="bold"))
     for p, knocked, before, after in zip(pr.predictions, ab.predictions, ab.before, ab.after,
                                          strict=True):
         parts.append(Text(""))

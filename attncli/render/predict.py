@@ -49,10 +49,11 @@ def prediction(pr: Predicted, precision: int = 2) -> Group:
         heads = [h for h in pr.heads if h.position == p.position]
         if heads:
             parts.append(Text(""))
-            parts.append(Text("Heads that attend most from here (per layer: the head giving "
-                              "one other token the largest weight)", style="bold"))
+            which = "" if pr.target is None else "the decoder's self-attention; "
+            parts.append(Text(f"Heads that attend most from here ({which}per layer: the head "
+                              "giving one other token the largest weight)", style="bold"))
             for h in heads:
-                key = token_label(pr.tokens[h.key].label(pr.text))
+                key = token_label(pr.tokens[h.key].label(pr.read))
                 parts.append(Text.assemble(
                     f"  layer {h.layer:>2} head {h.head:>2} → ", (visible(key), "bold"),
                     (f" (token {h.key})", "dim"), f"  {number(100 * h.weight, precision)}%"))
@@ -67,14 +68,26 @@ def prediction(pr: Predicted, precision: int = 2) -> Group:
 
 
 def header(pr: Predicted) -> Text:
-    """The text, its token count and the model."""
-    return Text.assemble(
+    """The text, its token count and the model; an encoder-decoder's target on a second
+    line."""
+    source = pr.tokens if pr.source_tokens is None else pr.source_tokens
+    text = Text.assemble(
         ("Input ", "dim"), ("“", "dim"), (visible(pr.text), "bold"), ("”", "dim"),
-        f" · {plural(len(pr.tokens), 'token')} (the model's own tokenizer) · ",
+        f" · {plural(len(source), 'token')} (the model's own tokenizer) · ",
         ("Model ", "dim"), (visible(pr.model), "bold"), f" · {visible(pr.model_type)}")
+    if pr.target is not None:
+        then = ", then the target's" if len(pr.tokens) > 1 else ""
+        text.append_text(Text.assemble(
+            "\n", ("Target ", "dim"), ("“", "dim"), (visible(pr.target), "bold"), ("”", "dim"),
+            f" · the decoder reads {plural(len(pr.tokens), 'token')}: its start token{then}"))
+    return text
 
 
 def _title(pr: Predicted, position: int) -> str:
+    if pr.kind == "next" and pr.target is not None:
+        last = token_label(pr.tokens[position].label(pr.read))
+        return (f"Decoder's next token after “{last}” (target position {position}), top "
+                f"{_k(pr, position)}")
     if pr.kind == "next":
         last = token_label(pr.tokens[position].label(pr.text))
         return f"Next token after “{last}” (position {position}), top {_k(pr, position)}"
