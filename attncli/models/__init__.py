@@ -43,6 +43,13 @@ FAMILIES: dict[str, tuple[str, str]] = {
     "t5": ("attncli.models.t5", "T5"),
     "mt5": ("attncli.models.t5", "MT5"),
     "umt5": ("attncli.models.t5", "UMT5"),
+    # decoders of issue 28
+    "phi": ("attncli.models.phi", "Phi"),
+    "gpt_neo": ("attncli.models.gpt_neo", "GPTNeo"),
+    "gptj": ("attncli.models.gptj", "GPTJ"),
+    "gpt_bigcode": ("attncli.models.gpt_bigcode", "GPTBigCode"),
+    "starcoder2": ("attncli.models.starcoder2", "Starcoder2"),
+    "olmo": ("attncli.models.olmo", "Olmo"),
 }
 
 

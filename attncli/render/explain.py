@@ -294,7 +294,12 @@ def _head(
             parts.append(Text(UNROUNDED, style="dim"))
     if "scaled" in show:
         scale, cap = s.variant.scale, s.variant.softcap
-        if s.skip_scale:
+        if s.skip_scale and ex.from_model:  # the model's own way: GPT-Neo never scales
+            parts.append(_step("Step 4a · No scaling: scaled = scores",
+                               f"This model ({ex.config.architecture}) does not divide its "
+                               f"scores by √d_k = {number(np.sqrt(d_k), 3)}: the softmax gets "
+                               "the raw scores, the same matrix as step 3's."))
+        elif s.skip_scale:
             parts.append(_step(f"Step 4a · Scaled = scores (÷√d_k = ÷{number(np.sqrt(d_k), 3)} "
                                "skipped)",
                                "This run skips the division by √d_k: the softmax gets the raw "
