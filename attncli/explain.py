@@ -9,8 +9,8 @@ from typing import TYPE_CHECKING, cast
 import numpy as np
 
 from attncli import weights as wts
-from attncli.attention import HeadSteps, Joined, Steps, Variant, sinusoidal_positions
-from attncli.attention_fast import BLOCK, join_heads, self_attention, with_rows
+from attncli.attention import Joined, Steps, Variant
+from attncli.attention_fast import BLOCK, HeadSteps, join_heads, self_attention, with_rows
 from attncli.errors import AttnError, RoleError
 from attncli.sums import Pair, RowSoftmax, pair, row_softmax
 from attncli.tokens import Token
@@ -187,6 +187,19 @@ def check_finite(steps: Steps, source: str) -> None:
     if not np.isfinite(logits).all():
         raise AttnError(f"{source}: the numbers overflow (scaled is not finite); "
                         "use smaller weights or embeddings")
+
+
+def sinusoidal_positions(n: int, d_model: int) -> np.ndarray:
+    """(n, d_model) encoding of "Attention Is All You Need":
+    PE[pos, 2i] = sin(pos / 10000^(2i/d_model)),  PE[pos, 2i+1] = cos(pos / 10000^(2i/d_model))
+    """
+    pos = np.arange(n, dtype=np.float64)[:, None]  # (n, 1)
+    two_i = np.arange(0, d_model, 2, dtype=np.float64)[None, :]  # (1, ceil(d/2))
+    angle = pos / np.power(10000.0, two_i / d_model)  # (n, ceil(d/2))
+    pe = np.zeros((n, d_model), dtype=np.float64)  # (n, d_model)
+    pe[:, 0::2] = np.sin(angle)
+    pe[:, 1::2] = np.cos(angle[:, : d_model // 2])
+    return pe
 
 
 def explain(
