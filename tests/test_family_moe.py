@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import jsonschema
 import numpy as np
 import pytest
 from conftest import FIXTURES, PARITY, copy_that_matches, edit_config, invoke, layer_diffs, ok_json
@@ -188,3 +189,27 @@ def test_more_experts_a_token_than_there_are_is_refused(tmp_path: Path) -> None:
     assert result.exit_code == 2 and (
         "'num_experts_per_tok' must be a whole number from 1 to 4, got 5" in result.output
     )
+
+
+# ---- the routes in explain --json ----
+
+
+def test_explain_json_carries_each_passed_layers_routes() -> None:
+    text = "The animal didn't cross the street because it was tired"
+    doc = ok_json(invoke("explain", text, "--model", str(FIXTURES / "qwen2_moe"), "--layer",
+                         "2", "--head", "0", "--json"))
+    jsonschema.validate(doc, SCHEMA, cls=jsonschema.Draft202012Validator)
+    seen = routes_of("qwen2_moe")  # the reference's ids are this text's
+    assert [r["layer"] for r in doc["routes"]] == [0]  # layer 1 is dense; 2 is shown
+    (entry,) = doc["routes"]
+    experts, weights = seen[0]
+    assert entry["experts"] == experts.tolist() and len(entry["experts"]) == len(doc["tokens"])
+    np.testing.assert_allclose(entry["weights"], weights, rtol=1e-6)
+    assert all(0 < sum(row) < 1 for row in entry["weights"])  # not renormalised (qwen2_moe)
+    assert len({tuple(row) for row in entry["experts"]}) > 1  # tokens differ
+
+
+def test_a_model_without_experts_has_no_routes() -> None:
+    doc = ok_json(invoke("explain", "The animal was tired", "--model",
+                         str(FIXTURES / "starcoder2"), "--json"))
+    assert "routes" not in doc
