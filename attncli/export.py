@@ -73,6 +73,9 @@ def document(ex: Explanation, norms: Sequence[HeadNorms] | None = None) -> dict[
     if ex.focus:
         doc["focus"] = [_row(hs, row) for hs in ex.heads
                         for row in ex.focus_rows[hs.layer, hs.head]]
+    if ex.routes:
+        doc["routes"] = [{"layer": r.layer, "experts": r.experts.tolist(), "weights": r.weights}
+                         for r in ex.routes]
     return doc
 
 

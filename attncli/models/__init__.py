@@ -50,6 +50,10 @@ FAMILIES: dict[str, tuple[str, str]] = {
     "gpt_bigcode": ("attncli.models.gpt_bigcode", "GPTBigCode"),
     "starcoder2": ("attncli.models.starcoder2", "Starcoder2"),
     "olmo": ("attncli.models.olmo", "Olmo"),
+    # mixtures of experts (issue 28)
+    "mixtral": ("attncli.models.mixtral", "Mixtral"),
+    "qwen2_moe": ("attncli.models.qwen2_moe", "Qwen2Moe"),
+    "qwen3_moe": ("attncli.models.qwen3_moe", "Qwen3Moe"),
 }
 
 

@@ -25,7 +25,15 @@ from tokenizers import Tokenizer
 from attncli.attention import Joined, Rotate, Steps, Variant, causal_mask, project_qk
 from attncli.attention_fast import HeadSteps, attend, join_heads, self_attention
 from attncli.errors import AttnError
-from attncli.models.blocks import AttentionWeights, Block, LMHead, MLPWeights, Norm, PreNorm
+from attncli.models.blocks import (
+    AttentionWeights,
+    Block,
+    Experts,
+    LMHead,
+    MLPWeights,
+    Norm,
+    PreNorm,
+)
 from attncli.models.checkpoint import Checkpoint
 from attncli.models.config import MAX_LAYERS, Config, Field
 from attncli.models.layers import HeldNorm, held_layer_norm, layer_norm, linear
@@ -59,7 +67,9 @@ class Hooks:
     - residual(layer, h): the residual stream entering layer, h (n, d_model): the embeddings
       for layer 0, and layer = n_layers for the last layer's output (before any final norm);
     - keys_values(layer, k, v): each key/value head's keys (after RoPE) and values,
-      (n_kv_heads, m, head_dim) each, m keys.
+      (n_kv_heads, m, head_dim) each, m keys;
+    - routes(layer, experts, weights): in a mixture-of-experts layer, each token's chosen
+      experts (n, top_k) int and their weights (n, top_k).
 
     Knocking out head 3 of layer 1 and keeping the stream:
 
@@ -78,6 +88,7 @@ class Hooks:
     head_outputs: Callable[[int, np.ndarray], np.ndarray] | None = None
     residual: Callable[[int, np.ndarray], None] | None = None
     keys_values: Callable[[int, np.ndarray, np.ndarray], None] | None = None
+    routes: Callable[[int, np.ndarray, np.ndarray], None] | None = None
 
 
 NO_HOOKS = Hooks()
@@ -460,7 +471,7 @@ class Model:
                     rest, following = (ahead.result() if ahead is not None
                                        else (self.load_rest(i, dtype), None))
                     ahead = self.read_rest_ahead(i + 1, stop, last, dtype)
-                    h = self.finish(i, h, z, attn, rest)
+                    h = self.finish(i, h, z, attn, rest, hooks)
                 if progress is not None:
                     progress(i + 1, last + 1)
         finally:  # stopped by an error: wait for a read-ahead still filling buffers that the
@@ -479,8 +490,12 @@ class Model:
         return h, x, self.variant(h.shape[-2], i, attn, x)
 
     def finish(self, i: int, h: np.ndarray, z: np.ndarray, attn: AttentionWeights,
-               rest: MLPWeights) -> np.ndarray:
-        """Layer i's stream after it, from the heads' joined output z: the family's block."""
+               rest: MLPWeights, hooks: Hooks = NO_HOOKS) -> np.ndarray:
+        """Layer i's stream after it, from the heads' joined output z: the family's block
+        (a mixture of experts tells hooks.routes where it sent each token)."""
+        if hooks.routes is not None and isinstance(rest, Experts):
+            routes = hooks.routes
+            rest = replace(rest, seen=lambda ids, w: routes(i, ids, w))
         return self.block.finish(h, z, attn, rest, self.normalise, self.act)
 
     def layer_step(self, i: int, h: np.ndarray, attn: AttentionWeights, rest: MLPWeights,
@@ -491,7 +506,7 @@ class Model:
         batch, the hooks see its leading dimension too."""
         h, x, variant = self.layer_input(i, h, attn)
         z = self.all_heads(x, attn, variant, i, hooks)  # (..., n, H * head_dim)
-        return self.finish(i, h, z, attn, rest)
+        return self.finish(i, h, z, attn, rest, hooks)
 
     def read_rest_ahead(self, i: int, stop: int, last: int, dtype: type) -> ReadAhead | None:
         """read_next(i) on another thread, if the family reads ahead and layer i's MLP will be

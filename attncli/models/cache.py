@@ -168,7 +168,7 @@ class Decoder:
                                        rotate=shifted(model.rotation(m, i), start, m),
                                        mask=mask_rows(start, m, model.window(i)))
             z = model.all_heads(x, attn, variant, i, hooks, keep, past=self.cache.extend)
-            h = model.block.finish(h, z, attn, rest, model.normalise, model.act)
+            h = model.finish(i, h, z, attn, rest, hooks)
         if hooks.residual is not None:
             hooks.residual(model.n_layers, h)
         self.cache.length = m

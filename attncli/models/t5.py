@@ -358,13 +358,13 @@ class T5(Model):
         return super().layer_input(i, h, attn)
 
     def finish(self, i: int, h: np.ndarray, z: np.ndarray, attn: AttentionWeights,
-               rest: MLPWeights) -> np.ndarray:
+               rest: MLPWeights, hooks: Hooks = NO_HOOKS) -> np.ndarray:
         """Model.finish; after shown decoder self-attention, the block's cross-attention."""
         if self.stack == "decoder" and self.attention_kind == "self":
             h = self.part(i, h + linear(z, attn.w_o), CROSS, Variant(scale=1.0), self.memory)
             assert rest.norm is not None
             return h + mlp(self.normalise(h, rest.norm), rest, self.act)  # (n, d)
-        return super().finish(i, h, z, attn, rest)
+        return super().finish(i, h, z, attn, rest, hooks)
 
 
 class MT5(T5):
