@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from attncli.attention import Steps
-from attncli.attention_fast import BLOCK, causal_rows
+from attncli.attention_fast import BLOCK, causal_rows, row_of, rows_of
 
 CAUSAL = "causal"  # the key comes after the query
 SLIDING_WINDOW = "sliding_window"  # the key is `window` or more places before the query
@@ -36,12 +36,12 @@ class MaskReason:
 
 def reason(steps: Steps, i: int, j: int) -> MaskReason | None:
     """Why query i may not see key j in this head, or None when it may."""
-    if steps.mask is None or not steps.mask[steps.at(i), j]:
+    if steps.mask is None or not steps.mask[row_of(steps, i), j]:
         return None
-    window = steps.sliding_window
-    if steps.window_both_sides and window is not None and abs(i - j) >= window:
+    window, both = steps.variant.window, steps.variant.window_both_sides
+    if both and window is not None and abs(i - j) >= window:
         return MaskReason(LOCAL_WINDOW, i, j, window)
-    if steps.source is None and j > i and not steps.window_both_sides:
+    if steps.source is None and j > i and not both:
         return MaskReason(CAUSAL, i, j)
     if window is not None and i - j >= window:
         return MaskReason(SLIDING_WINDOW, i, j, window)
@@ -52,7 +52,7 @@ def row_kinds(steps: Steps, i: int) -> list[str]:
     """The kinds of reason that hide keys from query i, in ORDER; empty when it sees every key."""
     if steps.mask is None:
         return []
-    return _kinds(steps, np.array([i]), np.asarray(steps.mask)[steps.at(i)][None, :])
+    return _kinds(steps, np.array([i]), np.asarray(steps.mask)[row_of(steps, i)][None, :])
 
 
 def kinds(steps: Steps, first: int | None = None) -> list[str]:
@@ -60,8 +60,7 @@ def kinds(steps: Steps, first: int | None = None) -> list[str]:
     `first` of them, when given: what a table draws)."""
     if steps.mask is None:
         return []
-    rows = np.arange(len(steps.q)) if steps.rows is None else steps.rows
-    rows = rows[:first]
+    rows = rows_of(steps)[:first]
     return _kinds(steps, rows, np.asarray(steps.mask)[: len(rows)])
 
 
@@ -70,15 +69,15 @@ def _kinds(steps: Steps, rows: np.ndarray, hidden: np.ndarray) -> list[str]:
     rows at a time (bool blocks only: memory stays small for a long text)."""
     found: set[str] = set()
     keys = np.arange(hidden.shape[1])  # (m,)
-    window = steps.sliding_window
+    window, both = steps.variant.window, steps.variant.window_both_sides
     for start in range(0, len(rows), BLOCK):
         block, at = hidden[start:start + BLOCK], rows[start:start + BLOCK, None]  # (b, m), (b, 1)
-        local = (block & (np.abs(keys - at) >= window) if steps.window_both_sides
-                 and window is not None else np.zeros_like(block))
-        later = (block & (keys > at) if steps.source is None and not steps.window_both_sides
+        local = (block & (np.abs(keys - at) >= window) if both and window is not None
                  else np.zeros_like(block))
-        slid = (block & ~later & (keys <= at - window)
-                if window is not None and not steps.window_both_sides else np.zeros_like(block))
+        later = (block & (keys > at) if steps.source is None and not both
+                 else np.zeros_like(block))
+        slid = (block & ~later & (keys <= at - window) if window is not None and not both
+                else np.zeros_like(block))
         found.update(k for k, hit in ((CAUSAL, later), (SLIDING_WINDOW, slid),
                                       (LOCAL_WINDOW, local),
                                       (MODEL, block & ~later & ~slid & ~local)) if hit.any())
@@ -90,11 +89,11 @@ def mask_kind(steps: Steps) -> str:
     when it is neither (a mask by another rule)."""
     if steps.mask is None:
         return NONE
-    if steps.sliding_window is not None:
-        return LOCAL_WINDOW if steps.window_both_sides else SLIDING_WINDOW
+    if steps.variant.window is not None:
+        return LOCAL_WINDOW if steps.variant.window_both_sides else SLIDING_WINDOW
     if steps.source is not None:
         return MODEL
-    rows = np.arange(len(steps.q)) if steps.rows is None else steps.rows
+    rows = rows_of(steps)
     same = all(np.array_equal(steps.mask[start:start + BLOCK],
                               causal_rows(len(steps.k), rows[start:start + BLOCK]))
                for start in range(0, len(rows), BLOCK))

@@ -9,7 +9,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from attncli.attention import HeadSteps, Steps
+from attncli.attention import Steps
+from attncli.attention_fast import HeadSteps, row_of
 from attncli.masks import MaskReason, reason, row_kinds
 
 EXP_SHIFT_ABOVE = 10.0  # past e^10 the exponentials get too long to read
@@ -46,23 +47,29 @@ class RowSoftmax:
         return float(self.weights.sum())
 
 
+def slope(steps: Steps) -> float | None:
+    """The head's ALiBi slope, if it has one."""
+    value = steps.variant.alibi_slope
+    return None if value is None else float(value)
+
+
 def row_softmax(steps: Steps, i: int) -> RowSoftmax:
     """Work out row i's softmax term by term."""
-    row = steps.logits[steps.at(i)]  # (n,)
+    row = steps.logits[row_of(steps, i)]  # (n,)
     masked = (np.zeros(len(row), dtype=bool) if steps.mask is None
-              else np.asarray(steps.mask[steps.at(i)], dtype=bool))
+              else np.asarray(steps.mask[row_of(steps, i)], dtype=bool))
     visible_max = float(row[~masked].max()) if (~masked).any() else 0.0
     readable = EXP_SHIFT_BELOW <= visible_max <= EXP_SHIFT_ABOVE
     shift = 0.0 if readable else visible_max
     exps = np.where(masked, 0.0, np.exp(np.where(masked, 0.0, row - shift)))  # (n,)
     total = float(exps.sum())
     weights = exps / total if total > 0 else np.zeros_like(exps)
-    at = steps.at(i)
+    at = row_of(steps, i)
     return RowSoftmax(i, row, shift, exps, total, weights, masked,
-                      tuple(row_kinds(steps, i)), steps.sliding_window,
+                      tuple(row_kinds(steps, i)), steps.variant.window,
                       None if steps.score_bias is None else steps.score_bias[at],
                       tuple((name, t[at]) for name, t in steps.score_terms),
-                      steps.alibi_slope)
+                      slope(steps))
 
 
 @dataclass(frozen=True)
@@ -109,16 +116,16 @@ def pair(hs: HeadSteps, query: int, key: int) -> Pair:
     products = s.q[query] * s.k[key]  # (d_k,)
     row = row_softmax(s, query)
     masked = bool(row.masked[key])
-    at = s.at(query)  # the query's row in the matrices (query itself unless some were kept)
+    at = row_of(s, query)  # the query's row in the matrices (query itself unless some were kept)
     contributions = s.weights[at][:, None] * s.v  # (n, d_v)
     return Pair(
         layer=hs.layer, head=hs.head, query=query, key=key, q=s.q[query], k=s.k[key],
         products=products, score=float(s.scores[at, key]), divisor=s.divisor,
-        divided=float(s.scores[at, key]) / s.divisor, scale=s.scale, skip_scale=s.skip_scale,
-        softcap=s.softcap,
+        divided=float(s.scores[at, key]) / s.divisor, scale=s.variant.scale,
+        skip_scale=s.skip_scale, softcap=s.variant.softcap,
         capped=None if masked or s.capped is None else float(s.capped[at, key]),
         bias=None if masked or s.score_bias is None else float(s.score_bias[at, key]),
-        alibi_slope=s.alibi_slope,
+        alibi_slope=slope(s),
         bias_terms=() if masked else tuple((name, float(t[at, key])) for name, t in s.score_terms),
         scaled=None if masked else float(s.logits[at, key]), masked=masked,
         reason=reason(s, query, key), row=row,

@@ -612,6 +612,126 @@ def spec_xlm_roberta_mlm() -> dict:
             "text": TEXT.replace(" street", " <mask>")}
 
 
+# ---- more decoders (issue 28; one block: spec functions, registered after SPECS) ----
+# Each is its family's …ForCausalLM, so one fixture checks every head and the LM head (its
+# reference.npz holds the last position's logits). Small: byte-level BPE of 320, 2 layers,
+# hidden 32, 4 heads, weights stored as bfloat16, heads tied to the embeddings (an untied head
+# is read as every family reads it). phi: partial RoPE (half of each 8-wide head),
+# qk_layernorm, grouped query heads, the head's own bias. gpt_neo: a global then a local layer
+# (window 4, far shorter than TEXT), scores never scaled (so initializer_range 0.2: with 0.4
+# every row puts its weight on one key). gptj: interleaved RoPE on the first 4 of 8
+# dimensions, a parallel block with one norm, the head's bias. gpt_bigcode: multi-query (one
+# key/value head), learned positions.
+
+
+def decoder_tokenizer() -> Tokenizer:
+    return byte_level_bpe(320, ["<|endoftext|>"], add_prefix_space=False)
+
+
+def spec_phi() -> dict:
+    tok = decoder_tokenizer()
+    config = transformers.PhiConfig(
+        vocab_size=tok.get_vocab_size(), num_key_value_heads=2, qk_layernorm=True,
+        rope_parameters={"rope_type": "default", "rope_theta": 10000.0,
+                         "partial_rotary_factor": 0.5},
+        tie_word_embeddings=True, bos_token_id=0, eos_token_id=0, **SMALL, **COMMON)
+    return {"tokenizer": tok, "config": config, "cls": transformers.PhiForCausalLM,
+            "dtype": torch.bfloat16, "logits": True}
+
+
+def spec_gpt_neo() -> dict:
+    tok = decoder_tokenizer()
+    config = transformers.GPTNeoConfig(
+        vocab_size=tok.get_vocab_size(), hidden_size=32, num_heads=4, num_layers=2,
+        intermediate_size=64, max_position_embeddings=64, window_size=WINDOW,
+        attention_types=[[["global", "local"], 1]], bos_token_id=0, eos_token_id=0,
+        **{**COMMON, "initializer_range": 0.2})
+    return {"tokenizer": tok, "config": config, "cls": transformers.GPTNeoForCausalLM,
+            "dtype": torch.bfloat16, "logits": True}
+
+
+def spec_gptj() -> dict:
+    tok = decoder_tokenizer()
+    config = transformers.GPTJConfig(
+        vocab_size=tok.get_vocab_size(), n_embd=32, n_head=4, n_layer=2, n_inner=64,
+        n_positions=64, rotary_dim=4, tie_word_embeddings=True, bos_token_id=0,
+        eos_token_id=0, **COMMON)
+    return {"tokenizer": tok, "config": config, "cls": transformers.GPTJForCausalLM,
+            "dtype": torch.bfloat16, "logits": True}
+
+
+def spec_gpt_bigcode() -> dict:
+    tok = decoder_tokenizer()
+    config = transformers.GPTBigCodeConfig(
+        vocab_size=tok.get_vocab_size(), n_embd=32, n_head=4, n_layer=2, n_inner=64,
+        n_positions=64, multi_query=True, bos_token_id=0, eos_token_id=0, **COMMON)
+    return {"tokenizer": tok, "config": config, "cls": transformers.GPTBigCodeForCausalLM,
+            "dtype": torch.bfloat16, "logits": True}
+
+
+def spec_starcoder2() -> dict:
+    # LayerNorms with biases, every projection biased, sliding_window 4 in every layer
+    tok = decoder_tokenizer()
+    config = transformers.Starcoder2Config(
+        vocab_size=tok.get_vocab_size(), num_key_value_heads=2, sliding_window=WINDOW,
+        rope_parameters={"rope_type": "default", "rope_theta": 10000.0}, use_bias=True,
+        bos_token_id=0, eos_token_id=0, **SMALL, **COMMON)
+    return {"tokenizer": tok, "config": config, "cls": transformers.Starcoder2ForCausalLM,
+            "dtype": torch.bfloat16, "logits": True}
+
+
+def spec_olmo() -> dict:
+    # LayerNorms with no parameters (nothing to put noise on), q/k/v/o biases (attention_bias)
+    tok = decoder_tokenizer()
+    config = transformers.OlmoConfig(
+        vocab_size=tok.get_vocab_size(), num_key_value_heads=2, attention_bias=True,
+        rope_parameters={"rope_type": "default", "rope_theta": 10000.0},
+        tie_word_embeddings=True, pad_token_id=None, bos_token_id=0, eos_token_id=0,
+        **SMALL, **COMMON)
+    return {"tokenizer": tok, "config": config, "cls": transformers.OlmoForCausalLM,
+            "dtype": torch.bfloat16, "logits": True}
+
+# ---- mixtures of experts (issue 28; one block: spec functions, registered after SPECS) ----
+# Each a …ForCausalLM stored as bfloat16, as the decoders above, with few tiny experts (4 of
+# them, 2 a token) so that a fixture stays small; reference.npz also holds router_logits
+# (sparse layers, n, experts), transformers' own router output, so a test can see that
+# different tokens take different experts. mixtral: top-2 renormalised, a window of 4 in every
+# layer. qwen2_moe: no renormalising (norm_topk_prob false, as Qwen1.5-MoE), a gated shared
+# expert, layer 1 dense (mlp_only_layers). qwen3_moe: q/k norms, renormalised (as
+# Qwen3-30B-A3B).
+MOE = {"vocab_size": 320, "num_key_value_heads": 2, "num_experts_per_tok": 2,
+       "rope_parameters": {"rope_type": "default", "rope_theta": 10000.0},
+       "tie_word_embeddings": True, "bos_token_id": 0, "eos_token_id": 0}
+EAGER_EXPERTS = {"experts_implementation": "eager"}  # a loop over experts, float64 too
+
+
+def spec_mixtral() -> dict:
+    tok = decoder_tokenizer()
+    config = transformers.MixtralConfig(
+        **{**MOE, "vocab_size": tok.get_vocab_size()}, num_local_experts=4,
+        sliding_window=WINDOW, **{**SMALL, "intermediate_size": 16}, **COMMON)
+    return {"tokenizer": tok, "config": config, "cls": transformers.MixtralForCausalLM,
+            "dtype": torch.bfloat16, "logits": True, "routes": True, "load": EAGER_EXPERTS}
+
+
+def spec_qwen2_moe() -> dict:
+    tok = decoder_tokenizer()
+    config = transformers.Qwen2MoeConfig(
+        **{**MOE, "vocab_size": tok.get_vocab_size()}, num_experts=4, moe_intermediate_size=8,
+        shared_expert_intermediate_size=16, norm_topk_prob=False, mlp_only_layers=[1],
+        **{**SMALL, "num_hidden_layers": 3, "intermediate_size": 16}, **COMMON)
+    return {"tokenizer": tok, "config": config, "cls": transformers.Qwen2MoeForCausalLM,
+            "dtype": torch.bfloat16, "logits": True, "routes": True, "load": EAGER_EXPERTS}
+
+
+def spec_qwen3_moe() -> dict:
+    tok = decoder_tokenizer()
+    config = transformers.Qwen3MoeConfig(
+        **{**MOE, "vocab_size": tok.get_vocab_size()}, num_experts=4, moe_intermediate_size=8,
+        norm_topk_prob=True, head_dim=8, **{**SMALL, "intermediate_size": 16}, **COMMON)
+    return {"tokenizer": tok, "config": config, "cls": transformers.Qwen3MoeForCausalLM,
+            "dtype": torch.bfloat16, "logits": True, "routes": True, "load": EAGER_EXPERTS}
+
 SPECS = {"bert": spec_bert, "roberta": spec_roberta, "distilbert": spec_distilbert,
          "gpt2": spec_gpt2, "llama": spec_llama, "qwen2": spec_qwen2, "mistral": spec_mistral}
 DECODERS = {"gpt2", "llama", "qwen2", "mistral"}
@@ -652,6 +772,17 @@ SPECS["distilbert-mlm"] = spec_distilbert_mlm
 SPECS["electra-mlm"] = spec_electra_mlm
 SPECS["xlm-roberta-mlm"] = spec_xlm_roberta_mlm
 DECODERS |= {"gpt_neox-lm", "opt-lm"}
+SPECS["phi"] = spec_phi
+SPECS["gpt_neo"] = spec_gpt_neo
+SPECS["gptj"] = spec_gptj
+SPECS["gpt_bigcode"] = spec_gpt_bigcode
+SPECS["starcoder2"] = spec_starcoder2
+SPECS["olmo"] = spec_olmo
+DECODERS |= {"phi", "gpt_neo", "gptj", "gpt_bigcode", "starcoder2", "olmo"}
+SPECS["mixtral"] = spec_mixtral
+SPECS["qwen2_moe"] = spec_qwen2_moe
+SPECS["qwen3_moe"] = spec_qwen3_moe
+DECODERS |= {"mixtral", "qwen2_moe", "qwen3_moe"}
 
 # ---- t5: an encoder-decoder (one block: spec, tokenizer, its own make) ----
 # The source is TEXT, the target its German translation. relative_attention_num_buckets 8 and
@@ -1078,7 +1209,8 @@ def make(name: str, out: Path) -> dict:
 
     # The reference: the weights read back from the files just written, in float32.
     loaded = spec["cls"].from_pretrained(str(dest), dtype=torch.float32,
-                                         attn_implementation="eager").eval()
+                                         attn_implementation="eager",
+                                         **spec.get("load", {})).eval()
     with torch.no_grad():
         input_ids = torch.tensor([ids], dtype=torch.long)
         result = loaded(input_ids=input_ids, output_attentions=True, output_hidden_states=True)
@@ -1088,7 +1220,8 @@ def make(name: str, out: Path) -> dict:
 
     # and the same stored weights run in float64 from the start, for `attn --float64`
     loaded64 = spec["cls"].from_pretrained(str(dest), dtype=torch.float64,
-                                           attn_implementation="eager").eval()
+                                           attn_implementation="eager",
+                                           **spec.get("load", {})).eval()
     with torch.no_grad():
         result64 = loaded64(input_ids=input_ids, output_attentions=True)
     attentions64 = torch.stack([a[0] for a in result64.attentions]).numpy()
@@ -1098,6 +1231,11 @@ def make(name: str, out: Path) -> dict:
         logits = result.logits[0].to(torch.float32).numpy()  # (n, vocab)
         extra["logits"] = np.ascontiguousarray(
             logits[-1] if name in DECODERS else logits, dtype=np.float32)
+    if spec.get("routes"):  # a mixture of experts: each sparse layer's router logits
+        with torch.no_grad():
+            routed = loaded(input_ids=input_ids, output_router_logits=True).router_logits
+        extra["router_logits"] = np.ascontiguousarray(torch.stack(
+            [r.reshape(len(ids), -1) for r in routed]).to(torch.float32).numpy())
     save_npz(dest / "reference.npz", {
         "text": np.array(text),
         "input_ids": np.asarray(ids, dtype=np.int64),
@@ -1142,7 +1280,8 @@ def check(name: str, dest: Path, ids: list[int], att: np.ndarray, dtype: torch.d
                     assert not bool((t == centre).all()) and spread > NOISE / 2, (
                         f"{name}: {key} has no noise")
                     noisy.append(key)
-    assert any(is_norm_weight(k) for k in noisy), f"{name}: no norm weight found"
+    assert any(is_norm_weight(k) for k in noisy) or name == "olmo", (  # olmo's norms: none
+        f"{name}: no norm weight found")
     if name == "llama":  # attention_bias=True: q, k, v and o biases in every layer
         assert sum(".self_attn." in k and k.endswith(".bias") for k in noisy) == 2 * 4, noisy
     if name == "qwen2":  # q, k and v biases, no o bias
@@ -1352,6 +1491,8 @@ PIN_FIXTURES = ("bert", "roberta", "xlm-roberta", "distilbert", "electra", "gpt2
                 "llama-yarn", "llama-llama3", "mistral", "qwen2", "qwen3", "phi3",
                 "phi3-longrope", "phi3-longrope-short", "olmo2", "gemma", "gemma2",
                 "gemma3_text", "t5", "mt5", "umt5")
+# issue 28's decoders (gpt_neo computes its attention without eager_attention_forward)
+PIN_FIXTURES += ("phi", "gptj", "gpt_bigcode", "starcoder2", "olmo")
 
 
 class Capture:

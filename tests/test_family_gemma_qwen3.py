@@ -96,7 +96,7 @@ def test_the_fixtures_stay_small() -> None:
     sizes = {name: sum(p.stat().st_size for p in (FIXTURES / name).iterdir()) for name in NAMES}
     assert sum(sizes.values()) < 1_000_000, sizes
     total = sum(p.stat().st_size for p in FIXTURES.rglob("*") if p.is_file())
-    assert total < 15_000_000, total  # every committed fixture, as issue 28 budgets them
+    assert total < 15_000_000, total  # issue 28: the committed fixtures stay under 15 MB
 
 
 # ---- one feature off: parity fails ----

@@ -106,8 +106,8 @@ def test_a_run_changes_no_state_on_the_model() -> None:
 
 
 def test_predict_runs_the_families_that_have_an_lm_head() -> None:
-    assert {"bert", "gpt2", "llama", "t5", "xlm-roberta"} <= set(predicting())
-    assert predicting() == sorted(FAMILIES)  # every family, in order
+    assert predicting() == sorted(predicting())
+    assert set(predicting()) == set(FAMILIES)
 
 
 @pytest.mark.parametrize("kind", ["self", "cross"])

@@ -57,22 +57,16 @@ class Gemma3Text(Gemma2):
     model_types = ("gemma3_text",)
     table = TABLE
     pattern = 6
-
-    def read_softcap(self, config: Config) -> float | None:
-        """None: transformers 5 does not pass attn_logit_softcapping to Gemma 3's attention."""
-        return None
+    capped = False  # transformers 5 does not pass attn_logit_softcapping to Gemma 3's attention
 
     def rope_scaling(self, config: Config) -> RopeScaling:
-        """Gemma 3's RoPE differs per layer kind: read by rope_speeds, here the plain speeds."""
+        """Gemma 3's RoPE differs per layer kind (each layer's kind picks its base): read by
+        rope_speeds, here the plain speeds."""
         self.frequencies = rope_speeds(config, self.head_dim)
-        return RopeScaling({}, self.head_dim)
-
-    def sliding(self, config: Config) -> list[int | None]:
-        """Gemma 2's windows; each layer's kind picks its RoPE base too."""
         kinds = layer_kinds(config, self.n_layers, self.pattern)
         assert kinds is not None
         self.kinds = kinds
-        return super().sliding(config)
+        return RopeScaling({}, self.head_dim)
 
     def rotation(self, n: int, i: int) -> Rotate:
         """RoPE for positions 0..n-1 with the base of layer i's kind, sliding or global."""

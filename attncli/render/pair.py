@@ -128,7 +128,9 @@ def pair_scale(ex: Explanation, pr: Pair, precision: int) -> RenderableType:
                      f"{hidden_because(pr.reason, a, b)}: the "
                      f"score is replaced by −∞ before the softmax, so “{b}” gets a weight of "
                      "exactly 0 and adds nothing to the output.")
-    title = ("Step 4a · scaled = score (÷√d_k skipped)" if pr.skip_scale
+    title = ("Step 4a · no scaling: scaled = score (this model never divides by √d_k)"
+             if pr.skip_scale and ex.from_model
+             else "Step 4a · scaled = score (÷√d_k skipped)" if pr.skip_scale
              else "Step 4a · scaled = score / √d_k" if pr.scale is None
              else "Step 4a · scaled = score × this model's scale")
     title += ", soft-capped" if pr.softcap is not None else ""

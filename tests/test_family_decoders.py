@@ -1,0 +1,242 @@
+"""Issue 28's decoders (phi, gpt_neo, gptj, gpt_bigcode, ...): fixtures, LM heads, and each
+mechanism of their own shown to count.
+
+tests/test_models.py checks every head of every fixture against transformers. Here each
+fixture (a …ForCausalLM) also has its logits checked, and each test of a mechanism first
+shows that an unmodified copy matches its reference, then takes the mechanism away (in the
+copy's config.json, or in the family's code) and shows that parity, to the same 1e-5, no
+longer holds.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import jsonschema
+import numpy as np
+import pytest
+from conftest import FIXTURES, PARITY, copy_that_matches, edit_config, invoke, layer_diffs, ok_json
+
+from attncli.models import FAMILIES, load_model
+from attncli.models.base import Model
+from attncli.models.gpt_bigcode import GPTBigCode
+from attncli.models.gpt_neo import GPTNeo
+from attncli.models.gptj import GPTJ
+from attncli.models.layers import layer_norm, rms_norm
+from attncli.models.olmo import Olmo
+from attncli.models.rope import rope
+from attncli.models.starcoder2 import Starcoder2
+
+DECODERS = ["phi", "gpt_neo", "gptj", "gpt_bigcode", "starcoder2", "olmo"]
+LOGITS = 1e-4  # as test_predict.py
+SCHEMA = json.loads((Path(__file__).resolve().parent.parent / "attncli" / "explain.schema.json")
+                    .read_text(encoding="utf-8"))
+
+
+def config_of(directory: Path) -> dict:
+    return json.loads((directory / "config.json").read_text())
+
+
+@pytest.mark.parametrize("name", DECODERS)
+def test_each_decoder_has_a_small_fixture_and_is_registered(name: str) -> None:
+    assert config_of(FIXTURES / name)["model_type"] == name and name in FAMILIES
+    size = sum(p.stat().st_size for p in (FIXTURES / name).iterdir())
+    assert size < 120_000, size
+    assert max(layer_diffs(FIXTURES / name, name)) <= PARITY
+
+
+@pytest.mark.parametrize("name", DECODERS)
+def test_each_decoders_logits_match_transformers(name: str) -> None:
+    model = load_model(str(FIXTURES / name))
+    with np.load(FIXTURES / name / "reference.npz", allow_pickle=False) as npz:
+        ids, want = npz["input_ids"], npz["logits"]
+    h, _ = model.forward(ids.tolist())
+    got = model.logits(h)[-1]  # the reference holds the last position's
+    assert got.shape == want.shape and np.abs(got - want).max() < LOGITS
+
+
+@pytest.mark.parametrize("name", DECODERS)
+def test_predict_runs_each_decoders_head(name: str) -> None:
+    doc = ok_json(invoke("predict", "The animal was", "--model", str(FIXTURES / name),
+                         "--json"))
+    assert doc["predictions"][-1]["top"]
+
+
+# ---- phi ----
+
+
+def test_phi_with_full_rotary_no_longer_matches(tmp_path: Path) -> None:
+    d = copy_that_matches("phi", tmp_path)
+    rope_parameters = config_of(d)["rope_parameters"]
+    assert rope_parameters["partial_rotary_factor"] == 0.5
+    edit_config(d, rope_parameters={**rope_parameters, "partial_rotary_factor": 1.0})
+    assert all(diff > PARITY for diff in layer_diffs(d, "phi"))
+
+
+def test_phi_without_its_q_k_layernorm_no_longer_matches(tmp_path: Path) -> None:
+    d = copy_that_matches("phi", tmp_path)
+    edit_config(d, qk_layernorm=False)
+    assert all(diff > PARITY for diff in layer_diffs(d, "phi"))
+
+
+def test_phi_without_its_head_bias_misses_the_logits(monkeypatch: pytest.MonkeyPatch) -> None:
+    model = load_model(str(FIXTURES / "phi"))
+    with np.load(FIXTURES / "phi" / "reference.npz", allow_pickle=False) as npz:
+        ids, want = npz["input_ids"], npz["logits"]
+    h, _ = model.forward(ids.tolist())
+    assert np.abs(model.logits(h)[-1] - want).max() < LOGITS
+    monkeypatch.setattr(Model, "lm_head", Model.lm_head)  # lm_head without the bias
+    monkeypatch.setattr(type(model), "lm_head", Model.lm_head)
+    assert np.abs(model.logits(h)[-1] - want).max() > LOGITS
+
+
+# ---- gpt_neo: no scaling, local layers ----
+
+
+def test_gpt_neo_with_its_scores_scaled_no_longer_matches(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    d = copy_that_matches("gpt_neo", tmp_path)
+    monkeypatch.setattr(GPTNeo, "variant", lambda self, n, i, attn, x: Model.variant(
+        self, n, i, attn, x))  # the lesson's ÷√d_k
+    assert all(diff > PARITY for diff in layer_diffs(d, "gpt_neo"))
+
+
+def test_gpt_neo_with_no_local_layer_no_longer_matches_the_local_one(tmp_path: Path) -> None:
+    d = copy_that_matches("gpt_neo", tmp_path)
+    assert config_of(d)["attention_layers"] == ["global", "local"]
+    assert config_of(d)["window_size"] * 2 < len(load_model(str(d)).tokens(
+        "The animal didn't cross the street because it was tired"))
+    edit_config(d, attention_layers=["global", "global"])
+    first, second = layer_diffs(d, "gpt_neo")
+    assert first <= PARITY < second
+
+
+def test_gpt_neo_shows_no_scaling_as_its_own_step() -> None:
+    doc = ok_json(invoke("explain", "The animal was tired", "--model",
+                         str(FIXTURES / "gpt_neo"), "--layer", "1", "--from", "tired", "--to",
+                         "animal", "--json"))
+    jsonschema.validate(doc, SCHEMA, cls=jsonschema.Draft202012Validator)
+    (head,) = doc["heads"]
+    assert head["scale_skipped"] is True and "scale" not in head
+    for scaled, scores in zip(head["scaled"], head["scores"], strict=True):
+        assert [a for a in scaled if a is not None] == scores[:len(
+            [a for a in scaled if a is not None])]  # nothing divided (null: masked)
+    assert doc["pair"]["divisor"] == 1 and doc["pair"]["divided"] == doc["pair"]["score"]
+    words = " ".join(invoke("explain", "The animal was tired", "--model",
+                            str(FIXTURES / "gpt_neo"), "--layer", "1", "--show", "scaled",
+                            width=100).output.split())
+    assert "Step 4a · No scaling: scaled = scores" in words
+    assert "This model (gpt_neo) does not divide its scores by √d_k = 2.828" in words
+    pair = " ".join(invoke("explain", "The animal was tired", "--model",
+                           str(FIXTURES / "gpt_neo"), "--layer", "1", "--from", "tired",
+                           "--to", "animal", width=100).output.split())
+    assert "Step 4a · no scaling: scaled = score (this model never divides by √d_k)" in pair
+
+
+def test_a_scaling_models_heads_say_nothing_of_skipping() -> None:
+    doc = ok_json(invoke("explain", "The animal was tired", "--model",
+                         str(FIXTURES / "gpt_bigcode"), "--json"))
+    assert "scale_skipped" not in doc["heads"][0]
+
+
+# ---- gptj: interleaved RoPE on part of each head ----
+
+
+def test_gptj_with_rotate_half_rope_no_longer_matches(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    d = copy_that_matches("gptj", tmp_path)
+    monkeypatch.setattr(GPTJ, "rotation", lambda self, n, i: rope(n, self.inv_freq))
+    assert all(diff > PARITY for diff in layer_diffs(d, "gptj"))
+
+
+def test_gptj_rotating_every_dimension_no_longer_matches(tmp_path: Path) -> None:
+    d = copy_that_matches("gptj", tmp_path)
+    assert config_of(d)["rotary_dim"] == 4
+    edit_config(d, rotary_dim=8)
+    assert all(diff > PARITY for diff in layer_diffs(d, "gptj"))
+
+
+def test_gptj_turns_neighbouring_dimensions_by_hand() -> None:
+    from attncli.models.gptj import interleaved_rope
+
+    inv_freq = np.array([1.0, 0.5], dtype=np.float32)
+    t = np.arange(2 * 6, dtype=np.float64).reshape(2, 6)  # positions 0 and 1, head_dim 6
+    out = interleaved_rope(2, inv_freq)(t)
+    np.testing.assert_array_equal(out[0], t[0])  # position 0: angle 0
+    c1, s1, c2, s2 = np.cos(1.0), np.sin(1.0), np.cos(0.5), np.sin(0.5)
+    # t[1] is [6, 7, 8, 9, 10, 11]: pairs (6, 7) by 1 rad, (8, 9) by 0.5, 10 and 11 pass
+    want = [6 * c1 - 7 * s1, 7 * c1 + 6 * s1, 8 * c2 - 9 * s2, 9 * c2 + 8 * s2, 10, 11]
+    np.testing.assert_allclose(out[1], want, rtol=1e-6)
+
+
+# ---- gpt_bigcode: one key/value head, learned positions ----
+
+
+def test_gpt_bigcode_shares_one_key_head_among_its_queries() -> None:
+    model = load_model(str(FIXTURES / "gpt_bigcode"))
+    assert (model.n_heads, model.n_kv_heads) == (4, 1)
+    first, last = model.attention([1, 2, 3], [0], [0, 3])
+    np.testing.assert_array_equal(first.steps.k, last.steps.k)
+
+
+def test_gpt_bigcode_without_its_positions_no_longer_matches(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    d = copy_that_matches("gpt_bigcode", tmp_path)
+    monkeypatch.setattr(GPTBigCode, "embed", Model.embed)
+    assert all(diff > PARITY for diff in layer_diffs(d, "gpt_bigcode"))
+
+
+def test_gpt_bigcode_unscaled_no_longer_matches(tmp_path: Path) -> None:
+    d = copy_that_matches("gpt_bigcode", tmp_path)
+    edit_config(d, scale_attn_weights=False)
+    assert all(diff > PARITY for diff in layer_diffs(d, "gpt_bigcode"))
+
+
+@pytest.mark.parametrize(("changes", "words"), [
+    ({"multi_query": False}, "'multi_query' false"),
+    ({"add_cross_attention": True}, "'add_cross_attention'"),
+])
+def test_gpt_bigcode_refuses_what_it_does_not_run(tmp_path: Path, changes: dict,
+                                                  words: str) -> None:
+    d = copy_that_matches("gpt_bigcode", tmp_path)
+    edit_config(d, **changes)
+    result = invoke("explain", "hi", "--model", str(d))
+    assert result.exit_code == 2 and words in result.output
+
+
+
+# ---- starcoder2: LayerNorms with biases, a window in every layer ----
+
+
+def test_starcoder2_without_its_window_no_longer_matches(tmp_path: Path) -> None:
+    d = copy_that_matches("starcoder2", tmp_path)
+    assert config_of(d)["sliding_window"] == 4
+    edit_config(d, sliding_window=None)
+    assert all(diff > PARITY for diff in layer_diffs(d, "starcoder2"))
+
+
+def test_starcoder2_without_its_norm_biases_no_longer_matches(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    d = copy_that_matches("starcoder2", tmp_path)
+    monkeypatch.setattr(Starcoder2, "normalise", lambda self, x, norm: layer_norm(
+        x, norm.w, np.zeros_like(norm.w), self.eps))
+    assert all(diff > PARITY for diff in layer_diffs(d, "starcoder2"))
+
+
+# ---- olmo: LayerNorms with no parameters ----
+
+
+def test_olmo_with_rms_norms_no_longer_matches(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    d = copy_that_matches("olmo", tmp_path)
+    monkeypatch.setattr(Olmo, "normalise", lambda self, x, norm: rms_norm(
+        x, np.ones(x.shape[-1], dtype=x.dtype), 1e-5))
+    assert all(diff > PARITY for diff in layer_diffs(d, "olmo"))
+
+
+def test_olmo_refuses_clip_qkv(tmp_path: Path) -> None:
+    d = copy_that_matches("olmo", tmp_path)
+    edit_config(d, clip_qkv=8.0)
+    result = invoke("explain", "hi", "--model", str(d))
+    assert result.exit_code == 2 and "'clip_qkv' 8.0" in result.output
