@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import weakref
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -87,8 +88,11 @@ def expansion(tokenizer: Tokenizer) -> int:
     (SentencePiece) map at most its longest replacement, a lowercase at most 3; ByteLevel
     makes a character of each UTF-8 byte (at most 4, and a space before), Metaspace a mark
     before each word (2); a BPE model with byte fallback makes up to 4 tokens of a character,
-    any other at most one."""
+    any other at most one. Worked out once per tokenizer (a corpus encodes many texts)."""
     import json
+
+    if tokenizer in _EXPANSION:
+        return _EXPANSION[tokenizer]
 
     def state(part: Any) -> dict[str, Any]:  # a normalizer, pre-tokenizer or model
         if part is None:
@@ -101,7 +105,12 @@ def expansion(tokenizer: Tokenizer) -> int:
     factor = _normalizer_factor(state(tokenizer.normalizer)) \
         * _pre_tokenizer_factor(state(tokenizer.pre_tokenizer))
     model = state(tokenizer.model)
-    return factor * (4 if model.get("type") == "BPE" and model.get("byte_fallback") else 1)
+    most = factor * (4 if model.get("type") == "BPE" and model.get("byte_fallback") else 1)
+    _EXPANSION[tokenizer] = most
+    return most
+
+
+_EXPANSION: weakref.WeakKeyDictionary[Tokenizer, int] = weakref.WeakKeyDictionary()
 
 
 def _normalizer_factor(spec: dict) -> int:
