@@ -335,3 +335,40 @@ def test_scheduler_without_dask_says_how_to_install(monkeypatch) -> None:
                         lambda name, *a: None if name == "distributed" else real(name, *a))
     refused(run("heads", "--model", BERT, "--corpus", "sample", "--scheduler",
                 "tcp://127.0.0.1:8786"), "pip install 'attncli[dask]'")
+
+
+def test_norm_shares_for_every_head_equal_flows_head_by_head() -> None:
+    from attncli.corpus.scores import norm_shares
+    from attncli.flow import shares, weighted_norms
+
+    rng = np.random.default_rng(0)
+    w = rng.dirichlet(np.ones(5), size=(4, 5))  # (H, n, m), rows sum to 1
+    v = rng.normal(size=(2, 5, 3))  # two value heads, each serving two query heads
+    w_o = rng.normal(size=(12, 7))
+    got = norm_shares(w, v, w_o)
+    for h in range(4):
+        want = shares(weighted_norms(w[h], v[h // 2], w_o[h * 3:(h + 1) * 3]))
+        np.testing.assert_allclose(got[h], want, rtol=0, atol=1e-15)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_batched_scores_equal_role_scores_on_random_heads(seed: int) -> None:
+    from attncli.tokens import word_level
+
+    text = "the cat , the dog and the cat ."
+    tokens = word_level(text)
+    n = len(tokens)
+    rng = np.random.default_rng(seed)
+    mask = np.triu(np.ones((n, n), dtype=bool), k=1) if seed % 2 else None
+    w = rng.dirichlet(np.full(n, 0.3), size=(5, n))  # (H, n, n), some rows peaked
+    if mask is not None:
+        w = np.where(mask, 0.0, w)
+        w /= w.sum(axis=-1, keepdims=True)
+    keys = keys_for(tokens, text, mask, n, n)
+    for h, (roles, _) in enumerate(layer_scores(w, keys)):
+        want = role_scores(w[h], tokens, text, mask)
+        assert (roles.role, roles.k, roles.score) == (want.role, want.k,
+                                                      pytest.approx(want.score, abs=1e-12))
+        for role, score in want.scores.items():
+            assert roles.scores[role] == (None if score is None
+                                          else pytest.approx(score, abs=1e-12)), role

@@ -12,12 +12,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from attncli.flow import shares, weighted_norms
 from attncli.heads import sink_candidates
 from attncli.roles import (
     ROLES,
     Roles,
-    _best_offset,
     _clip,
     _diagonal,
     _raw,
@@ -108,6 +106,31 @@ def _entropy(w: np.ndarray, keys: Keys) -> tuple[list[float | None], list[float 
     return _means(rows / top, keys.choice), list(nats)
 
 
+def _best_offsets(w: np.ndarray, keys: Keys) -> list[tuple[int | None, float | None]]:
+    """roles._best_offset for every head of w (H, n, m) at once: each head's offset k ≠ 0
+    with the largest diagonal mean, of the k that at least half the rows with a choice may
+    see (ties: the smaller |k|, then the negative), and that mean."""
+    h, n, m = w.shape
+    counted = keys.sees & keys.choice[:, None]  # (n, m) the cells the diagonal means read
+    where = (np.arange(m)[None, :] - np.arange(n)[:, None])[counted] + (n - 1)  # (K,) k + n - 1
+    size = n + m - 1
+    counts = np.bincount(where, minlength=size)  # rows seeing i + k, for each k
+    ks = np.arange(size) - (n - 1)
+    ok = (ks != 0) & (counts > 0) & (2 * counts >= int(keys.choice.sum()))
+    if not ok.any():
+        return [(None, None)] * h
+    onehot = np.zeros((len(where), size))
+    onehot[np.arange(len(where)), where] = 1.0
+    sums = w[:, counted] @ onehot  # (H, size) each diagonal's sum, every head at once
+    order = sorted(np.flatnonzero(ok).tolist(), key=lambda c: (abs(ks[c]), ks[c] > 0))
+    best = np.argmax(sums[:, order] / counts[order], axis=1)  # the first of equal means
+    chosen = [int(ks[order[b]]) for b in best]
+    score: dict[int, list[float | None]] = {}
+    for k in set(chosen):  # each k's diagonal mean, for the heads that chose it
+        score[k] = _diagonals(w, keys, k)
+    return [(k, score[k][i]) for i, k in enumerate(chosen)]
+
+
 def layer_scores(weights: np.ndarray, keys: Keys, norm_shares: np.ndarray | None = None,
                  cross: bool = False) -> list[tuple[Roles, dict[str, float | None]]]:
     """For each head of a layer's (H, n, m) weights: its Roles (as roles.role_scores gives
@@ -124,7 +147,7 @@ def layer_scores(weights: np.ndarray, keys: Keys, norm_shares: np.ndarray | None
         earlier = keys.earlier
         cols["duplicate"] = _means(np.where(earlier, w[:, :, :len(earlier)], 0.0).sum(axis=2),
                                    keys.choice & earlier.any(axis=1))
-        offsets = [_best_offset(w[i], keys.sees, keys.choice) for i in range(h)]
+        offsets = _best_offsets(w, keys)
     cols["first"] = _on_keys(w, keys, [0])
     cols["sep"] = _on_keys(w, keys, keys.special)
     cols["punct"] = _on_keys(w, keys, keys.punct)
@@ -148,10 +171,13 @@ def layer_scores(weights: np.ndarray, keys: Keys, norm_shares: np.ndarray | None
 
 
 def norm_shares(weights: np.ndarray, v: np.ndarray, w_o: np.ndarray) -> np.ndarray:
-    """(H, n, m) each head's norm-based shares (flow.shares of flow.weighted_norms): weights
-    (H, n, m), v the layer's values (n_kv_heads, m, head_dim), w_o its W_O (H·head_dim,
-    d_model); a query head reads its group's value head."""
+    """(H, n, m) each head's norm-based shares, flow.shares of flow.weighted_norms, for every
+    head at once: weights (H, n, m), v the layer's values (n_kv_heads, m, head_dim), w_o its
+    W_O (H·head_dim, d_model); a query head reads its group's value head."""
     h, hd = len(weights), v.shape[-1]
-    rep = h // len(v)
-    return np.stack([shares(weighted_norms(weights[i], v[i // rep], w_o[i * hd:(i + 1) * hd]))
-                     for i in range(h)])
+    values = np.repeat(np.asarray(v, dtype=np.float64), h // len(v), axis=0)  # (H, m, hd)
+    rows = np.asarray(w_o, dtype=np.float64).reshape(h, hd, -1)  # (H, hd, d_model)
+    lengths = np.linalg.norm(values @ rows, axis=-1)  # (H, m) ‖f(x_j)‖, as flow.sent
+    norms = np.asarray(weights, dtype=np.float64) * lengths[:, None, :]  # (H, n, m)
+    totals = norms.sum(axis=-1, keepdims=True)
+    return np.divide(norms, totals, out=np.zeros_like(norms), where=totals > 0)
