@@ -201,6 +201,10 @@ def explain(
     "attn heads --model ./gpt2 --induction --length 30 --seed 1",
     'attn heads "The cat saw the cat" --model ./all-MiniLM-L6-v2 \\\n'
     '      --role previous',
+    "attn heads --model ./all-MiniLM-L6-v2 --corpus sample",
+    "attn heads --model ./all-MiniLM-L6-v2 --corpus texts.jsonl \\\n"
+    "      --out records.jsonl --resume --workers 2",
+    "attn heads --from-records records.jsonl --json",
 ))
 def heads_cmd(
     text: Annotated[str | None, typer.Argument(
@@ -319,7 +323,9 @@ def heads_cmd(
     standard input. With --model and --induction (no TEXT): the repeated-random-token probe,
     every head's induction and duplicate-token score. With --model and --effect: each head
     knocked out alone (or, with --corrupt, patched in from TEXT's run), and the change in
-    the prediction; long runs show progress on a terminal.
+    the prediction; long runs show progress on a terminal. With --model and --corpus FILE
+    (no TEXT): every head scored on every text, in worker processes (or on a Dask cluster,
+    --scheduler), and each score's mean ± sd over the texts; --out keeps a record per text.
     """
     from attncli import api
     from attncli.heads import best_for, by_role, check_role
