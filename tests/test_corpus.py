@@ -372,3 +372,31 @@ def test_batched_scores_equal_role_scores_on_random_heads(seed: int) -> None:
         for role, score in want.scores.items():
             assert roles.scores[role] == (None if score is None
                                           else pytest.approx(score, abs=1e-12)), role
+
+
+def test_ctrl_c_keeps_every_record_written_and_resume_finishes(tmp_path: Path) -> None:
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    out = tmp_path / "r.jsonl"
+    cmd = [sys.executable, "-m", "attncli", "heads", "--model", BERT, "--corpus", "sample",
+           "--workers", "2", "--out", str(out)]
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[1])}
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and (not out.exists() or out.stat().st_size < 20000):
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err.decode()
+    assert b"Traceback" not in err and b"--resume continues" in err
+    kept = list(read_records(out))
+    assert kept and all(isinstance(r, Record) for r in kept)
+    assert len(kept) < 307  # stopped before the end
+    done = subprocess.run([*cmd, "--resume", "--json"], env=env, capture_output=True,
+                          check=True)
+    whole = doc(run("heads", "--model", BERT, "--corpus", "sample", "--workers", "1", "--json"))
+    assert json.loads(done.stdout)["stats"] == whole["stats"]
+    assert len(out.read_text().splitlines()) == 307
