@@ -18,7 +18,7 @@ from attncli.errors import AttnError
 
 if TYPE_CHECKING:
     from attncli.corpus.export import Summary
-    from attncli.corpus.records import Aggregates, Record
+    from attncli.corpus.records import Aggregates, Aggregator
     from attncli.corpus.texts import Bad
     from attncli.render.console import Exports
 
@@ -95,40 +95,42 @@ def _report(where: str, bad: Bad, policy: str) -> None:
     print(f"attn heads: skipped {message}", file=sys.stderr)
 
 
-def _records(path: Path, policy: str) -> tuple[list[Record], int]:
-    """The records of a records file, and how many bad lines were skipped."""
+def _records(path: Path, policy: str, total: Aggregator) -> tuple[set[str], int]:
+    """Add a records file's records to total: their ids, and how many bad lines were
+    skipped. No record is kept."""
     from attncli.corpus.records import Record
     from attncli.corpus.store import read_records
 
-    found, bad = [], 0
+    ids, bad = set(), 0
     for item in read_records(path):
         if isinstance(item, Record):
-            found.append(item)
+            total.add(item)
+            ids.add(item.id)
         else:
             _report(str(path), item, policy)
             bad += 1
-    return found, bad
+    return ids, bad
 
 
 def run(opts: CorpusOptions, exports: Exports | None) -> None:
     """The corpus command: records (made or read), then the aggregates shown or as JSON."""
     from attncli.corpus.export import Summary
-    from attncli.corpus.records import aggregate
+    from attncli.corpus.records import Aggregator
 
     if opts.role is not None:
         from attncli.heads import check_role
 
         check_role(opts.role)
+    total = Aggregator()
     if opts.from_records is not None:
-        records, bad = _records(Path(opts.from_records), opts.bad_lines)
-        summary = Summary(malformed=bad, resumed=len(records))
+        _, bad = _records(Path(opts.from_records), opts.bad_lines, total)
+        summary = Summary(malformed=bad, resumed=total.texts)
     else:
-        records, summary = _run(opts)
-    agg = aggregate(records)
-    _show(agg, summary, opts, exports)
+        summary = _run(opts, total)
+    _show(total.result(), summary, opts, exports)
 
 
-def _run(opts: CorpusOptions) -> tuple[list[Record], Summary]:
+def _run(opts: CorpusOptions, total: Aggregator) -> Summary:
     from attncli.cli import sources
     from attncli.corpus.export import Summary
     from attncli.corpus.local import Failed, Job, run_local
@@ -148,8 +150,8 @@ def _run(opts: CorpusOptions) -> tuple[list[Record], Summary]:
         else:
             _report(where, item, opts.bad_lines)
             bad += 1
-    records: list[Record] = []
     writer = None
+    done: set[str] = set()
     out = Path(opts.out) if opts.out is not None else None
     if out is not None:
         if out.exists() and not opts.resume and not out.is_dir():
@@ -163,17 +165,14 @@ def _run(opts: CorpusOptions) -> tuple[list[Record], Summary]:
             if dropped is not None:
                 print(f"attn heads: {out}, line {dropped}: removed a record cut short when the "
                       "last run stopped", file=sys.stderr)
-            records, _ = _records(out, opts.bad_lines)
+            done, _ = _records(out, opts.bad_lines, total)
         writer = Writer(out, fresh=False)
-    done = {r.id for r in records}
+    resumed = total.texts
     todo = [t for t in texts if t.id not in done]
     model = sources.load(opts.model, opts.revision)
-    from attncli.models.base import Model
-
-    assert isinstance(model, Model)
-    if records and records[0].shape != (model.n_layers, model.n_heads):
-        raise AttnError(f"{out}: its records have {records[0].shape[0]} layers × "
-                        f"{records[0].shape[1]} heads, {opts.model} {model.n_layers} × "
+    if total.shape is not None and total.shape != (model.n_layers, model.n_heads):
+        raise AttnError(f"{out}: its records have {total.shape[0]} layers × "
+                        f"{total.shape[1]} heads, {opts.model} {model.n_layers} × "
                         f"{model.n_heads}: another model's records")
     job = Job(opts.model, opts.revision, opts.max_tokens, opts.too_long)
     workers = opts.workers if opts.workers is not None else usable_cpus()
@@ -185,7 +184,7 @@ def _run(opts: CorpusOptions) -> tuple[list[Record], Summary]:
     else:
         outcomes = run_local(job, todo, min(workers, max(1, len(todo))), model)
     lines = {t.id: t.line for t in todo}
-    skipped = failed = made = 0
+    skipped = failed = 0
     start = time.perf_counter()
     try:
         with progress(len(todo)) as tick:
@@ -193,8 +192,7 @@ def _run(opts: CorpusOptions) -> tuple[list[Record], Summary]:
                 if isinstance(outcome, Record):
                     if writer is not None:
                         writer.write(outcome)
-                    records.append(outcome)
-                    made += 1
+                    total.add(outcome)
                 elif isinstance(outcome, Skipped):
                     skipped += 1
                 elif isinstance(outcome, Failed):
@@ -207,16 +205,16 @@ def _run(opts: CorpusOptions) -> tuple[list[Record], Summary]:
     except KeyboardInterrupt:
         if writer is not None:
             writer.close()
-            print(f"attn heads: stopped; {len(records):,} records are in {out} (--resume "
+            print(f"attn heads: stopped; {total.texts:,} records are in {out} (--resume "
                   "continues)", file=sys.stderr)
         raise
     if writer is not None:
         writer.close()
-    summary = Summary(len(texts), bad, skipped, failed, len(records) - made, made,
+    summary = Summary(len(texts), bad, skipped, failed, resumed, total.texts - resumed,
                       time.perf_counter() - start)
     if not (sys.stderr is not None and sys.stderr.isatty()):
         print(summary_line(summary), file=sys.stderr)
-    return records, summary
+    return summary
 
 
 def summary_line(s: Summary) -> str:
