@@ -4,8 +4,8 @@ record_of(model, text) runs the model's layers once (all heads at once, as Model
 with each layer's weights read once per model and kept) and keeps, for every head, its role
 scores (roles.py, through scores.layer_scores), its strongest role, its entropy and its weight
 and norm-based share on special tokens. aggregate(records) gives each statistic's mean and
-standard deviation over the texts, per head, from the records alone: sums are exact
-(math.fsum), so the aggregates do not depend on the order the records come in.
+standard deviation over the texts, per head, from the records alone (Aggregator: running
+exact sums, so the aggregates do not depend on the order the records come in).
 """
 
 from __future__ import annotations
