@@ -80,9 +80,8 @@ def check(opts: CorpusOptions, given: tuple[tuple[str, object], ...], text: str 
         from importlib.util import find_spec
 
         if find_spec("distributed") is None:
-            from attncli.corpus.dask import INSTALL
-
-            raise AttnError(INSTALL)
+            raise AttnError("--scheduler needs Dask: pip install 'attncli[dask]' (dask and "
+                            "distributed), on this machine and on the workers")
 
 
 def _report(where: str, bad: Bad, policy: str) -> None:

@@ -15,8 +15,8 @@ from attncli.corpus.local import CHUNK, Job, Outcome, chunks, score_chunk
 from attncli.corpus.texts import Text
 from attncli.errors import AttnError
 
-INSTALL = ("--scheduler needs Dask: pip install 'attncli[dask]' (dask and distributed), "
-           "on this machine and on the workers")
+INSTALL = ("running on a Dask cluster needs Dask: pip install 'attncli[dask]' (dask and "
+           "distributed), on this machine and on the workers")
 
 
 def client_for(address: str | Any) -> Any:

@@ -80,8 +80,7 @@ def chunks(texts: Sequence[Text], size: int = CHUNK) -> list[list[Text]]:
 
 
 def _quiet_worker() -> None:
-    """A worker leaves Ctrl-C to the main process, which stops the pool, and runs BLAS on
-    one thread (each worker is one of the cores)."""
+    """A worker leaves Ctrl-C to the main process, which stops the pool."""
     import signal
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -98,16 +97,10 @@ def run_local(job: Job, texts: Sequence[Text], workers: int, model: Model | None
             yield from score(loaded, part, job.max_tokens, job.too_long)
         return
     import multiprocessing
-    import os
     from concurrent.futures import ProcessPoolExecutor, as_completed
     from concurrent.futures.process import BrokenProcessPool
 
-    from attncli.cli.blas import THREAD_VARIABLES
-
-    # the children read these when numpy starts: one BLAS thread each, unless the user chose
-    saved = {name: os.environ.get(name) for name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS")}
-    if not any(os.environ.get(name, "").strip() for name in THREAD_VARIABLES):
-        os.environ.update(dict.fromkeys(saved, "1"))
+    # the workers inherit the environment: `attn` asks BLAS for one thread each (cli/blas.py)
     pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
                                initializer=_quiet_worker)
     try:
@@ -119,8 +112,3 @@ def run_local(job: Job, texts: Sequence[Text], workers: int, model: Model | None
                         "written so far are kept") from None
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value

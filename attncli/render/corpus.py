@@ -59,7 +59,7 @@ def overview(agg: Aggregates, top: int = 5) -> Group:
         Grid(list(range(layers)), list(range(heads)), cells),
         Text("  ".join(f"{code} {ROLE_NAMES[name]}" for name, code in ROLE_CODES.items()
                        if name in shown)),
-        Text("A head's strongest role on one text is the one `attn heads` names; the lists "
+        Text("A head's strongest role on each text is named as on a single text; the lists "
              "below give each role's score, mean ± sd over the texts that define it.",
              style="dim"),
     ]
