@@ -400,3 +400,20 @@ def test_ctrl_c_keeps_every_record_written_and_resume_finishes(tmp_path: Path) -
     whole = doc(run("heads", "--model", BERT, "--corpus", "sample", "--workers", "1", "--json"))
     assert json.loads(done.stdout)["stats"] == whole["stats"]
     assert len(out.read_text().splitlines()) == 307
+
+
+def test_the_command_on_a_dask_scheduler_writes_records_as_a_local_run(tmp_path: Path) -> None:
+    if not dask_required:
+        pytest.importorskip("distributed", reason="the attncli[dask] extra is not installed")
+    from distributed import LocalCluster
+
+    path = corpus_file(tmp_path)
+    whole = doc(run("heads", "--model", BERT, "--corpus", str(path), "--workers", "1",
+                    "--json"))
+    out = tmp_path / "r.jsonl"
+    with LocalCluster(n_workers=1, threads_per_worker=2, processes=False, protocol="tcp",
+                      dashboard_address=None) as cluster:
+        found = doc(run("heads", "--model", BERT, "--corpus", str(path), "--scheduler",
+                        cluster.scheduler_address, "--out", str(out), "--json"))
+    assert found["stats"] == whole["stats"]
+    assert doc(run("heads", "--from-records", str(out), "--json"))["stats"] == whole["stats"]

@@ -168,8 +168,11 @@ def _run(opts: CorpusOptions, total: Aggregator) -> Summary:
         writer = Writer(out, fresh=False)
     resumed = total.texts
     todo = [t for t in texts if t.id not in done]
-    model = sources.load(opts.model, opts.revision)
-    if total.shape is not None and total.shape != (model.n_layers, model.n_heads):
+    # on a cluster the workers open the model: this machine need not reach it (a record of
+    # another model's shape is refused as it arrives)
+    model = sources.load(opts.model, opts.revision) if opts.scheduler is None else None
+    if model is not None and total.shape not in (None, (model.n_layers, model.n_heads)):
+        assert total.shape is not None
         raise AttnError(f"{out}: its records have {total.shape[0]} layers × "
                         f"{total.shape[1]} heads, {opts.model} {model.n_layers} × "
                         f"{model.n_heads}: another model's records")
