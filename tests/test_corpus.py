@@ -160,10 +160,12 @@ def test_a_record_round_trips_through_json_exactly() -> None:
 
 def test_one_worker_and_two_give_the_same_records() -> None:
     job = Job(BERT, None, 4096, "cut")
-    one = list(run_local(job, corpus(), 1))
-    two = list(run_local(job, corpus(), 2, chunk=2))
+    texts = corpus(TEXTS * 3)  # more chunks than are sent ahead at once
+    one = list(run_local(job, texts, 1))
+    two = list(run_local(job, texts, 2, chunk=1))
+    assert len(two) == len(texts)
     same(one, two)  # type: ignore[arg-type]
-    same(one, list(run_local(job, corpus(), 1, chunk=1)))  # type: ignore[arg-type]
+    same(one, list(run_local(job, texts, 1, chunk=5)))  # type: ignore[arg-type]
 
 
 dask_required = os.environ.get("ATTN_REQUIRE_DASK") == "1"  # CI's job with the dask extra
@@ -179,8 +181,9 @@ def test_a_dask_local_cluster_gives_the_same_records_as_one_worker() -> None:
     job = Job(BERT, None, 4096, "cut")
     with LocalCluster(n_workers=2, threads_per_worker=1, processes=False,
                       dashboard_address=None) as cluster, Client(cluster) as client:
-        found = list(run_dask(job, corpus(), client, chunk=2))
-    same(list(run_local(job, corpus(), 1)), found)  # type: ignore[arg-type]
+        found = list(run_dask(job, corpus(TEXTS * 3), client, chunk=1))
+    assert len(found) == 3 * len(TEXTS)
+    same(list(run_local(job, corpus(TEXTS * 3), 1)), found)  # type: ignore[arg-type]
 
 
 # ---- reading ----

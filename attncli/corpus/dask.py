@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from attncli.corpus.local import CHUNK, Job, Outcome, chunks, score_chunk
+from attncli.corpus.local import AHEAD, CHUNK, Job, Outcome, chunks, score_chunk
 from attncli.corpus.texts import Text
 from attncli.errors import AttnError
 
@@ -41,12 +41,28 @@ def run_dask(job: Job, texts: Sequence[Text], address: str | Any, chunk: int = C
 
     client = client_for(address)
     owned = client is not address
-    futures = [client.submit(score_chunk, job, part, pure=False)
-               for part in chunks(texts, chunk)]
+    parts = iter(chunks(texts, chunk))
+    ahead = AHEAD * max(1, len(client.scheduler_info().get("workers", {})))
+    running = as_completed()
+    sent = []
+
+    def send() -> None:  # the next chunk, if any is left
+        part = next(parts, [])
+        if part:
+            future = client.submit(score_chunk, job, part, pure=False)
+            sent.append(future)
+            running.add(future)
+
     try:
-        for future in as_completed(futures):
-            yield from future.result()
+        for _ in range(ahead):
+            send()
+        for future in running:
+            found = future.result()
+            future.release()  # a done chunk is let go once read
+            sent.remove(future)
+            send()
+            yield from found
     finally:
-        client.cancel(futures)
+        client.cancel(sent)
         if owned:
             client.close()

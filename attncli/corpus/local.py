@@ -18,6 +18,7 @@ from attncli.errors import AttnError
 from attncli.models.base import Model
 
 CHUNK = 8  # texts per task: enough to keep the cost of sending one small
+AHEAD = 4  # chunks in flight per worker
 
 
 @dataclass(frozen=True)
@@ -97,16 +98,25 @@ def run_local(job: Job, texts: Sequence[Text], workers: int, model: Model | None
             yield from score(loaded, part, job.max_tokens, job.too_long)
         return
     import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor, as_completed
+    from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
     from concurrent.futures.process import BrokenProcessPool
 
     # the workers inherit the environment: `attn` asks BLAS for one thread each (cli/blas.py)
     pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
                                initializer=_quiet_worker)
+    parts = iter(chunks(texts, chunk))
+    pending: set[Future[list[Outcome]]] = set()
     try:
-        futures = [pool.submit(score_chunk, job, part) for part in chunks(texts, chunk)]
-        for future in as_completed(futures):
-            yield from future.result()
+        while True:
+            # a few chunks per worker in flight: a done chunk is let go once read, so
+            # nothing here grows with the corpus
+            while len(pending) < AHEAD * workers and (part := next(parts, [])):
+                pending.add(pool.submit(score_chunk, job, part))
+            if not pending:
+                return
+            done, pending = wait(pending, return_when=FIRST_COMPLETED)
+            for future in done:
+                yield from future.result()
     except BrokenProcessPool:
         raise AttnError("a worker process stopped (killed, or out of memory); the records "
                         "written so far are kept") from None
