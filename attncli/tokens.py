@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import weakref
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -97,8 +98,11 @@ def expansion(tokenizer: Tokenizer) -> int:
     (SentencePiece) map at most its longest replacement, a lowercase at most 3; ByteLevel
     makes a character of each UTF-8 byte (at most 4, and a space before), Metaspace a mark
     before each word (2); a BPE model with byte fallback makes up to 4 tokens of a character,
-    any other at most one."""
+    any other at most one. Worked out once per tokenizer (a corpus encodes many texts)."""
     import json
+
+    if tokenizer in _EXPANSION:
+        return _EXPANSION[tokenizer]
 
     def state(part: Any) -> dict[str, Any]:  # a normalizer, pre-tokenizer or model
         if part is None:
@@ -112,7 +116,12 @@ def expansion(tokenizer: Tokenizer) -> int:
         * _pre_tokenizer_factor(state(tokenizer.pre_tokenizer))
     # the model's two settings are read as attributes: its state would be its whole vocabulary
     # and merges, serialised and parsed again
-    return factor * (4 if _byte_fallback(tokenizer.model) else 1)
+    most = factor * (4 if _byte_fallback(tokenizer.model) else 1)
+    _EXPANSION[tokenizer] = most
+    return most
+
+
+_EXPANSION: weakref.WeakKeyDictionary[Tokenizer, int] = weakref.WeakKeyDictionary()
 
 
 def _byte_fallback(model: Any) -> bool:

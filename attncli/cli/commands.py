@@ -199,6 +199,10 @@ def explain(
     "attn heads --model ./gpt2 --induction --length 30 --seed 1",
     'attn heads "The cat saw the cat" --model ./all-MiniLM-L6-v2 \\\n'
     '      --role previous',
+    "attn heads --model ./all-MiniLM-L6-v2 --corpus sample",
+    "attn heads --model ./all-MiniLM-L6-v2 --corpus texts.jsonl \\\n"
+    "      --out records.jsonl --resume --workers 2",
+    "attn heads --from-records records.jsonl --json",
 ))
 def heads_cmd(
     text: Annotated[str | None, typer.Argument(
@@ -273,6 +277,39 @@ def heads_cmd(
     html: HtmlOpt = None,
     txt: TxtOpt = None,
     force: ForceOpt = False,
+    # ---- over a corpus (cli/corpus.py) ----
+    corpus: Annotated[str | None, typer.Option(
+        "--corpus", metavar="FILE", show_default=False,
+        help="With --model, instead of TEXT: score every head on every text of FILE (one "
+             "text a line, or JSONL with 'text' and an optional 'id'; - reads standard "
+             "input; 'sample' the corpus that ships with attn) and show the mean ± sd over "
+             "the texts.")] = None,
+    from_records: Annotated[str | None, typer.Option(
+        "--from-records", metavar="FILE", show_default=False,
+        help="The aggregates of the records in FILE (a --corpus run's --out), without the "
+             "model.")] = None,
+    out: Annotated[str | None, typer.Option(
+        "--out", metavar="FILE", show_default=False,
+        help="With --corpus: append each text's record to FILE (JSONL) as it is done.")] = None,
+    resume: Annotated[bool, typer.Option(
+        "--resume", help="With --out: keep FILE's records and run only the texts whose id "
+                         "it does not hold yet.")] = False,
+    workers: Annotated[int | None, typer.Option(
+        "--workers", min=1, max=256, metavar="N", show_default=False,
+        help="With --corpus: worker processes, each opening the model once [default: the "
+             "usable CPUs].")] = None,
+    scheduler: Annotated[str | None, typer.Option(
+        "--scheduler", metavar="tcp://HOST:PORT", show_default=False,
+        help="With --corpus: run the texts on this Dask cluster (pip install "
+             "'attncli[dask]').")] = None,
+    too_long: Annotated[str, typer.Option(
+        "--too-long", metavar="cut|skip",
+        help="With --corpus: a text over --max-tokens (or the model's positions) is cut to "
+             "fit, or skipped; either is counted.")] = "cut",
+    bad_lines: Annotated[str, typer.Option(
+        "--bad-lines", metavar="skip|refuse",
+        help="A line of --corpus or a record that cannot be read: name it on stderr and go "
+             "on, or stop with its line number.")] = "skip",
 ) -> None:
     """Every layer and head at once, in one grid.
 
@@ -284,12 +321,33 @@ def heads_cmd(
     standard input. With --model and --induction (no TEXT): the repeated-random-token probe,
     every head's induction and duplicate-token score. With --model and --effect: each head
     knocked out alone (or, with --corrupt, patched in from TEXT's run), and the change in
-    the prediction; long runs show progress on a terminal.
+    the prediction; long runs show progress on a terminal. With --model and --corpus FILE
+    (no TEXT): every head scored on every text, in worker processes (or on a Dask cluster,
+    --scheduler), and each score's mean ± sd over the texts; --out keeps a record per text.
     """
     from attncli import api
     from attncli.heads import best_for, by_role, check_role
 
     exports = output.exports_for(svg, html, txt, force, as_json)
+    if corpus is not None or from_records is not None:
+        from attncli.cli import corpus as over_corpus
+
+        opts = over_corpus.CorpusOptions(
+            corpus, from_records, out, resume, workers, scheduler, too_long.strip().lower(),
+            bad_lines.strip().lower(), model, revision, max_tokens, role, top, as_json)
+        over_corpus.check(opts, (
+            ("--from", from_word), ("--to", to_word), ("--rollout", rollout),
+            ("--layer", layer), ("--head", head), ("--weights", weights),
+            ("--tokenizer", tokenizer), ("--d-model", d_model), ("--heads", heads),
+            ("--causal", causal or None), ("--target", target), ("--attention", attention),
+            ("--induction", induction or None), ("--effect", effect or None),
+            ("--measure", None if measure == "weight" else measure)), text)
+        over_corpus.run(opts, exports)
+        return
+    for name, value in (("--out", out), ("--resume", resume or None), ("--workers", workers),
+                        ("--scheduler", scheduler)):
+        if value is not None:
+            raise AttnError(f"{name} goes with --corpus: it runs many texts")
     if effect or token is not None or vs is not None or corrupt is not None:
         shown = _effect(text, model, revision, effect, token, vs, corrupt, ablate_mode, top,
                         max_tokens, as_json, given=(

@@ -1,0 +1,314 @@
+"""The per-text record and the aggregates over a corpus.
+
+record_of(model, text) runs the model's layers once (all heads at once, as Model.forward does,
+with each layer's weights read once per model and kept) and keeps, for every head, its role
+scores (roles.py, through scores.layer_scores), its strongest role, its entropy and its weight
+and norm-based share on special tokens. aggregate(records) gives each statistic's mean and
+standard deviation over the texts, per head, from the records alone (Aggregator: running
+exact sums, so the aggregates do not depend on the order the records come in).
+"""
+
+from __future__ import annotations
+
+import math
+import weakref
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
+from typing import Any
+
+import numpy as np
+
+from attncli.corpus.scores import STATS, Keys, keys_for, layer_scores, norm_shares
+from attncli.errors import AttnError
+from attncli.models.base import Hooks, Model
+from attncli.models.blocks import AttentionWeights, MLPWeights
+from attncli.roles import ROLES
+from attncli.tokens import Token, encode
+
+RECORD_SCHEMA = "attncli.corpus.record/1"
+TOO_LONG = ("cut", "skip")  # what happens to a text longer than the limit
+
+
+@dataclass(frozen=True)
+class Record:
+    """One text's scores: every statistic of STATS for every head, NaN where undefined (a
+    text with no repeated token has no duplicate score)."""
+
+    id: str
+    tokens: int  # how many tokens were run (after a cut)
+    cut: bool  # whether the text was cut to the limit
+    model: str  # the model's name, as given
+    roles: tuple[tuple[str, ...], ...]  # [layer][head] the head's strongest role on this text
+    scores: dict[str, np.ndarray]  # statistic -> (layers, heads) float64
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        """(layers, heads)."""
+        return len(self.roles), len(self.roles[0])
+
+
+@dataclass(frozen=True)
+class Skipped:
+    """A text left out: longer than the limit, with too_long "skip"."""
+
+    id: str
+    tokens: int
+
+
+class Weights:
+    """A model's attention and MLP weights for every layer, read once (a corpus runs the
+    layers many times)."""
+
+    def __init__(self, model: Model) -> None:
+        self.attention: list[AttentionWeights] = []
+        self.rest: list[MLPWeights] = []
+        for i in range(model.n_layers):
+            self.attention.append(model.load_attention(i))
+            rest = model.load_rest(i)
+            if model.reuse_buffers:  # its matrices sit in buffers that layer i + 2 reuses
+                rest = replace(rest, w_up=rest.w_up.copy(), w_down=rest.w_down.copy(),
+                               w_gate=None if rest.w_gate is None else rest.w_gate.copy())
+            self.rest.append(rest)
+
+
+_WEIGHTS: weakref.WeakKeyDictionary[Model, Weights] = weakref.WeakKeyDictionary()
+
+
+def weights_of(model: Model) -> Weights:
+    """The model's Weights, read on first use and kept as long as the model is."""
+    if model not in _WEIGHTS:
+        _WEIGHTS[model] = Weights(model)
+    return _WEIGHTS[model]
+
+
+def limit_of(model: Model, max_tokens: int) -> int:
+    """The most tokens a text may have: max_tokens, or the model's positions if fewer."""
+    return min(max_tokens, model.max_positions or max_tokens)
+
+
+def tokens_of(model: Model, text: str, limit: int) -> tuple[list[Token], bool, int]:
+    """The text's tokens, cut to limit if longer: (tokens, whether cut, tokens before the
+    cut). A cut keeps the words that fit and lets the tokenizer add its special tokens
+    ([SEP], EOS) again, so a cut text ends as a whole one does."""
+    source = f"{model.directory or model.name}/tokenizer.json"
+    tokens = encode(model.tokenizer, text, source=source)
+    whole = len(tokens)
+    if whole <= limit:
+        return tokens, False, whole
+    real = [t for t in tokens if t.end > t.start]
+    keep = max(1, limit - (len(tokens) - len(real)))  # room left beside the special tokens
+    while keep > 0:
+        cut = encode(model.tokenizer, text[:real[keep - 1].end], source=source)
+        if len(cut) <= limit:
+            return cut, True, whole
+        keep -= 1
+    raise AttnError(f"a text cannot be cut to {limit} tokens: its special tokens alone are "
+                    "more")
+
+
+def record_of(model: Model, text: str, id: str, max_tokens: int, too_long: str = "cut"
+              ) -> Record | Skipped:
+    """The record of one text (or Skipped, for a text over the limit with too_long "skip"):
+    every layer's heads, all at once in the run's float32, scored in float64."""
+    from attncli.explain import check_text
+
+    check_text(text)
+    tokens, cut, whole = tokens_of(model, text, limit_of(model, max_tokens))
+    if cut and too_long == "skip":
+        return Skipped(id, whole)
+    ids = model.check_ids([t.id for t in tokens])  # (n,)
+    w = weights_of(model)
+    n = len(ids)
+    h = model.embed(ids, np.float32)  # (n, d_model)
+    keys: dict[bytes | None, Keys] = {}
+    roles: list[tuple[str, ...]] = []
+    scores = {s: np.full((model.n_layers, model.n_heads), np.nan) for s in STATS}
+    values: list[np.ndarray] = []  # each layer's values (n_kv_heads, n, head_dim)
+    hooks = Hooks(keys_values=lambda _i, _k, v: values.append(v))
+    for i in range(model.n_layers):
+        attn = w.attention[i]
+        h, x, variant = model.layer_input(i, h, attn)  # (n, d_model)
+        kept: list[np.ndarray] = []
+        z = model.all_heads(x, attn, variant, i, hooks, kept)
+        a = kept[0]  # (H, n, n)
+        mask = variant.mask
+        tag = None if mask is None else np.packbits(mask).tobytes()
+        if tag not in keys:
+            keys[tag] = keys_for(tokens, text, mask, n, n)
+        shares = norm_shares(np.asarray(a, dtype=np.float64), np.asarray(values[i], np.float64),
+                             np.asarray(attn.w_o, dtype=np.float64))
+        row = []
+        for head, (found, extra) in enumerate(layer_scores(a, keys[tag], shares)):
+            row.append(found.role)
+            for name, value in (*found.scores.items(), *extra.items()):
+                scores[name][i, head] = np.nan if value is None else value
+        roles.append(tuple(row))
+        if i + 1 < model.n_layers:  # the last layer's output is never needed
+            h = model.finish(i, h, z, attn, w.rest[i])
+    return Record(id, n, cut, model.name, tuple(roles), scores)
+
+
+# ---- to and from JSON ----
+
+
+def to_dict(record: Record) -> dict[str, Any]:
+    """A record as one JSON object (NaN as null); floats round-trip exactly."""
+    return {"schema": RECORD_SCHEMA, "id": record.id, "tokens": record.tokens,
+            "cut": record.cut, "model": record.model, "roles": [list(r) for r in record.roles],
+            "scores": {name: [[None if math.isnan(v) else v for v in row]
+                              for row in arr.tolist()] for name, arr in record.scores.items()}}
+
+
+def from_dict(doc: object) -> Record:
+    """A record read back from to_dict's object; AttnError naming what is wrong."""
+    if not isinstance(doc, dict):
+        raise AttnError("not a JSON object")
+    if doc.get("schema") != RECORD_SCHEMA:
+        raise AttnError(f"schema is {doc.get('schema')!r}, not {RECORD_SCHEMA!r}")
+    rid, tokens, cut, model = doc.get("id"), doc.get("tokens"), doc.get("cut"), doc.get("model")
+    if not isinstance(rid, str) or not isinstance(model, str) or not isinstance(cut, bool):
+        raise AttnError("id and model must be strings, cut true or false")
+    if not isinstance(tokens, int) or isinstance(tokens, bool) or tokens < 1:
+        raise AttnError("tokens must be a positive whole number")
+    roles = doc.get("roles")
+    if (not isinstance(roles, list) or not roles or not all(
+            isinstance(r, list) and r and len(r) == len(roles[0]) for r in roles)):
+        raise AttnError("roles must be layers × heads of role names")
+    known = {*ROLES, "mixed"}
+    if not all(isinstance(x, str) and x in known for r in roles for x in r):
+        raise AttnError(f"a role is not one of {', '.join(sorted(known))}")
+    shape = (len(roles), len(roles[0]))
+    raw = doc.get("scores")
+    if not isinstance(raw, dict) or set(raw) != set(STATS):
+        raise AttnError(f"scores must hold exactly {', '.join(STATS)}")
+    scores = {}
+    for name in STATS:
+        rows = raw[name]
+        if (not isinstance(rows, list) or len(rows) != shape[0] or not all(
+                isinstance(r, list) and len(r) == shape[1] for r in rows)):
+            raise AttnError(f"scores.{name} must be {shape[0]} layers × {shape[1]} heads")
+        if not all(v is None or (isinstance(v, (int, float)) and not isinstance(v, bool)
+                                 and math.isfinite(v)) for r in rows for v in r):
+            raise AttnError(f"scores.{name} holds something other than numbers and null")
+        scores[name] = np.array([[np.nan if v is None else float(v) for v in r] for r in rows],
+                                dtype=np.float64)
+    return Record(rid, tokens, cut, model, tuple(tuple(r) for r in roles), scores)
+
+
+# ---- aggregates ----
+
+
+@dataclass(frozen=True)
+class Aggregates:
+    """Each statistic over the texts, per head: mean, sample standard deviation (n − 1; NaN
+    for fewer than two texts) and how many texts define it; and each head's most frequent
+    strongest role, with the share of texts it is strongest in."""
+
+    model: str
+    texts: int
+    tokens: int  # over every text
+    cut: int  # texts cut to the limit
+    mean: dict[str, np.ndarray]  # statistic -> (layers, heads), NaN where no text defines it
+    sd: dict[str, np.ndarray]
+    count: dict[str, np.ndarray]  # (layers, heads) int
+    role: np.ndarray  # (layers, heads) str: the strongest role most texts give the head
+    role_share: np.ndarray  # (layers, heads) the share of texts that give it that role
+    named: dict[str, np.ndarray]  # role (or "mixed") -> (layers, heads) texts giving it
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        """(layers, heads)."""
+        return self.role.shape[0], self.role.shape[1]
+
+
+FIXED = 64  # each value is summed as a whole number of 2**-64 (nearest): exact sums, any order
+
+
+def _fixed(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(whole numbers of 2**-FIXED as Python ints in an object array, 0 where NaN; where
+    defined). Worked out in two exact float64 halves, so nothing is lost above 2**-64."""
+    defined = ~np.isnan(values)
+    v = np.where(defined, values, 0.0) * 2.0**32  # exact: a power of two
+    hi = np.floor(v)
+    lo = np.rint((v - hi) * 2.0**32)  # v - hi is exact, so is its scaling
+    whole = hi.astype(np.int64).astype(object) * (1 << 32) + lo.astype(np.int64).astype(object)
+    return whole, defined
+
+
+class Aggregator:
+    """The Aggregates of records added one at a time, holding no record: per head and
+    statistic, the exact sums of the values (each rounded to a multiple of 2**-64, far
+    below a float64's resolution at these sizes) and of their squares, as whole numbers;
+    so the result is the same whatever the order of the records."""
+
+    def __init__(self) -> None:
+        self.shape: tuple[int, int] | None = None
+        self.model = ""
+        self.texts = self.tokens = self.cut = 0
+        self.sums: np.ndarray | None = None  # (stats, layers, heads) object: Python ints
+        self.squares: np.ndarray | None = None
+        self.counts: np.ndarray | None = None  # (stats, layers, heads) int64
+        self.named: dict[str, np.ndarray] = {}
+
+    def add(self, record: Record) -> None:
+        """Count one record in (refused if its model's shape differs from the first's)."""
+        if self.shape is None:
+            self.shape, self.model = record.shape, record.model
+            size = (len(STATS), *record.shape)
+            self.sums, self.squares = np.zeros(size, object), np.zeros(size, object)
+            self.counts = np.zeros(size, np.int64)
+            self.named = {name: np.zeros(record.shape, dtype=np.int64)
+                          for name in (*ROLES, "mixed")}
+        elif record.shape != self.shape:
+            raise AttnError(f"record {record.id!r} has {record.shape[0]} layers × "
+                            f"{record.shape[1]} heads, the first {self.shape[0]} × "
+                            f"{self.shape[1]}: records of two models")
+        assert self.sums is not None and self.squares is not None and self.counts is not None
+        self.texts += 1
+        self.tokens += record.tokens
+        self.cut += record.cut
+        whole, defined = _fixed(np.stack([record.scores[name] for name in STATS]))
+        self.sums += whole
+        self.squares += whole * whole
+        self.counts += defined
+        for i, row in enumerate(record.roles):
+            for j, role in enumerate(row):
+                self.named[role][i, j] += 1
+
+    def result(self) -> Aggregates:
+        """The Aggregates of the records added (at least one)."""
+        from fractions import Fraction
+
+        if self.shape is None or self.sums is None or self.squares is None \
+                or self.counts is None:
+            raise AttnError("no records to aggregate: every text was skipped, or none was "
+                            "given")
+        shape = self.shape
+        mean, sd, count = {}, {}, {}
+        for k, name in enumerate(STATS):
+            m, s = np.full(shape, np.nan), np.full(shape, np.nan)
+            for (i, j), n in np.ndenumerate(self.counts[k]):
+                total, squares = int(self.sums[k, i, j]), int(self.squares[k, i, j])
+                if n:
+                    m[i, j] = float(Fraction(total, int(n) << FIXED))
+                if n > 1:  # (n Σx² − (Σx)²) / (n (n − 1)), exact, then rounded once
+                    var = Fraction(int(n) * squares - total * total,
+                                   int(n) * (int(n) - 1) << (2 * FIXED))
+                    s[i, j] = math.sqrt(float(var))
+            mean[name], sd[name], count[name] = m, s, self.counts[k].copy()
+        order = [*ROLES, "mixed"]
+        role = np.empty(shape, dtype=object)
+        share = np.zeros(shape)
+        for (i, j), _ in np.ndenumerate(share):
+            best = min(order, key=lambda r: (-self.named[r][i, j], order.index(r)))
+            role[i, j], share[i, j] = best, self.named[best][i, j] / self.texts
+        return Aggregates(self.model, self.texts, self.tokens, self.cut, mean, sd, count,
+                          role, share, dict(self.named))
+
+
+def aggregate(records: Iterable[Record]) -> Aggregates:
+    """The Aggregates of records (at least one, all of one model's shape)."""
+    total = Aggregator()
+    for r in records:
+        total.add(r)
+    return total.result()
