@@ -739,6 +739,35 @@ SPECS["starcoder2"] = spec_starcoder2
 SPECS["olmo"] = spec_olmo
 DECODERS |= {"phi", "gpt_neo", "gptj", "gpt_bigcode", "starcoder2", "olmo"}
 
+# ---- still more decoders (issue 28, i28-more; one block: specs and their registration) ----
+# As the block above: each its family's …ForCausalLM in bfloat16, reference.npz with the last
+# position's logits. stablelm: LayerNorms with biases, partial RoPE (half of each head), q/k/v
+# biases, each head's own q and k LayerNorm (qk_layernorm; its weights × 2.5, as the norms
+# otherwise leave every score small and every row flat).
+
+
+def sharpen_qk_norms(model: torch.nn.Module) -> None:
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if "q_layernorm" in name or "k_layernorm" in name:
+                p.mul_(2.5)
+
+
+def spec_stablelm() -> dict:
+    tok = decoder_tokenizer()
+    config = transformers.StableLmConfig(
+        vocab_size=tok.get_vocab_size(), num_key_value_heads=2, use_qkv_bias=True,
+        qk_layernorm=True, rope_parameters={"rope_type": "default", "rope_theta": 10000.0,
+                                            "partial_rotary_factor": 0.5},
+        tie_word_embeddings=True, bos_token_id=0, eos_token_id=0, **SMALL, **COMMON)
+    return {"tokenizer": tok, "config": config, "cls": transformers.StableLmForCausalLM,
+            "dtype": torch.bfloat16, "logits": True, "tweak": sharpen_qk_norms}
+
+
+MORE_DECODERS = {"stablelm": spec_stablelm}
+SPECS.update(MORE_DECODERS)
+DECODERS |= set(MORE_DECODERS)
+
 # ---- t5: an encoder-decoder (one block: spec, tokenizer, its own make) ----
 # The source is TEXT, the target its German translation. relative_attention_num_buckets 8 and
 # max_distance 12 put both the exact and the logarithmic buckets (and the last, clamped one)
@@ -1031,6 +1060,8 @@ def make(name: str, out: Path) -> dict:
     model = spec["cls"](config).eval()
     noisy = add_noise(model)  # in float32, before the cast to the stored dtype
     assert noisy, f"{name}: no bias or norm weight found"
+    if "tweak" in spec:  # a spec's change after the noise (sharper scores, say)
+        spec["tweak"](model)
     model = model.to(spec["dtype"])
     # config.json (with its dtype) + model.safetensors, or for gpt2 (about 150 KB of float32)
     # model-0000{1,2}-of-00002.safetensors + model.safetensors.index.json: layer 0 and the
@@ -1331,6 +1362,7 @@ PIN_FIXTURES = ("bert", "roberta", "xlm-roberta", "distilbert", "electra", "gpt2
                 "gemma3_text", "t5", "mt5", "umt5")
 # issue 28's decoders (gpt_neo computes its attention without eager_attention_forward)
 PIN_FIXTURES += ("phi", "gptj", "gpt_bigcode", "starcoder2", "olmo")
+PIN_FIXTURES += tuple(MORE_DECODERS)  # i28-more
 
 
 class Capture:

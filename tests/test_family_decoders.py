@@ -29,6 +29,7 @@ from attncli.models.rope import rope
 from attncli.models.starcoder2 import Starcoder2
 
 DECODERS = ["phi", "gpt_neo", "gptj", "gpt_bigcode", "starcoder2", "olmo"]
+DECODERS += ["stablelm"]  # i28-more
 LOGITS = 1e-4  # as test_predict.py
 SCHEMA = json.loads((Path(__file__).resolve().parent.parent / "attncli" / "explain.schema.json")
                     .read_text(encoding="utf-8"))
@@ -240,3 +241,30 @@ def test_olmo_refuses_clip_qkv(tmp_path: Path) -> None:
     edit_config(d, clip_qkv=8.0)
     result = invoke("explain", "hi", "--model", str(d))
     assert result.exit_code == 2 and "'clip_qkv' 8.0" in result.output
+
+
+# ---- i28-more: stablelm ----
+
+
+def test_stablelm_with_one_q_k_norm_for_every_head_no_longer_matches(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from attncli.models.stablelm import PerHeadNorm
+
+    d = copy_that_matches("stablelm", tmp_path)
+    monkeypatch.setattr(PerHeadNorm, "one_head", lambda self, head, kv: PerHeadNorm(
+        self.q_w[:1], self.k_w[:1], self.eps))  # head 0's norms for every head shown
+    first, second = layer_diffs(d, "stablelm")
+    assert first > PARITY and second > PARITY
+
+
+def test_stablelm_without_its_q_k_layernorm_no_longer_matches(tmp_path: Path) -> None:
+    d = copy_that_matches("stablelm", tmp_path)
+    edit_config(d, qk_layernorm=False)
+    assert all(diff > PARITY for diff in layer_diffs(d, "stablelm"))
+
+
+def test_stablelm_with_full_rotary_no_longer_matches(tmp_path: Path) -> None:
+    d = copy_that_matches("stablelm", tmp_path)
+    rope_parameters = config_of(d)["rope_parameters"]
+    edit_config(d, rope_parameters={**rope_parameters, "partial_rotary_factor": 1.0})
+    assert all(diff > PARITY for diff in layer_diffs(d, "stablelm"))

@@ -50,6 +50,8 @@ FAMILIES: dict[str, tuple[str, str]] = {
     "gpt_bigcode": ("attncli.models.gpt_bigcode", "GPTBigCode"),
     "starcoder2": ("attncli.models.starcoder2", "Starcoder2"),
     "olmo": ("attncli.models.olmo", "Olmo"),
+    # more decoders of issue 28 (i28-more)
+    "stablelm": ("attncli.models.stablelm", "StableLm"),
 }
 
 
