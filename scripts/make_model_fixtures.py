@@ -749,7 +749,7 @@ DECODERS |= {"phi", "gpt_neo", "gptj", "gpt_bigcode", "starcoder2", "olmo"}
 def sharpen_qk_norms(model: torch.nn.Module) -> None:
     with torch.no_grad():
         for name, p in model.named_parameters():
-            if "q_layernorm" in name or "k_layernorm" in name:
+            if any(part in name for part in ("q_layernorm", "k_layernorm", "q_norm", "k_norm")):
                 p.mul_(2.5)
 
 
@@ -764,7 +764,24 @@ def spec_stablelm() -> dict:
             "dtype": torch.bfloat16, "logits": True, "tweak": sharpen_qk_norms}
 
 
-MORE_DECODERS = {"stablelm": spec_stablelm}
+# cohere: bias-free LayerNorms, a parallel block, interleaved RoPE, use_qk_norm (a weight row
+# per head, × 2.5 as stablelm's), q/k/v/o biases, logit_scale 0.25 (not its default, so that a
+# missing scale shows).
+
+
+def spec_cohere() -> dict:
+    tok = decoder_tokenizer()
+    config = transformers.CohereConfig(
+        vocab_size=tok.get_vocab_size(), num_key_value_heads=2, use_qk_norm=True,
+        attention_bias=True, logit_scale=0.25,
+        rope_parameters={"rope_type": "default", "rope_theta": 10000.0},
+        pad_token_id=None, bos_token_id=0, eos_token_id=0,
+        **{**SMALL, "intermediate_size": 32}, **COMMON)  # a narrower MLP: under 120 KB
+    return {"tokenizer": tok, "config": config, "cls": transformers.CohereForCausalLM,
+            "dtype": torch.bfloat16, "logits": True, "tweak": sharpen_qk_norms}
+
+
+MORE_DECODERS = {"stablelm": spec_stablelm, "cohere": spec_cohere}
 SPECS.update(MORE_DECODERS)
 DECODERS |= set(MORE_DECODERS)
 
@@ -997,7 +1014,8 @@ def is_norm(module: torch.nn.Module) -> bool:
     """LayerNorm, or any of the RMSNorms (LlamaRMSNorm, Qwen2RMSNorm, MistralRMSNorm, and T5's
     own, T5LayerNorm)."""
     return (isinstance(module, torch.nn.LayerNorm) or type(module).__name__.endswith("RMSNorm")
-            or type(module).__name__ in ("T5LayerNorm", "MT5LayerNorm", "UMT5LayerNorm"))
+            or type(module).__name__ in ("T5LayerNorm", "MT5LayerNorm", "UMT5LayerNorm",
+                                         "CohereLayerNorm"))
 
 
 def add_noise(model: torch.nn.Module) -> list[str]:

@@ -29,7 +29,7 @@ from attncli.models.rope import rope
 from attncli.models.starcoder2 import Starcoder2
 
 DECODERS = ["phi", "gpt_neo", "gptj", "gpt_bigcode", "starcoder2", "olmo"]
-DECODERS += ["stablelm"]  # i28-more
+DECODERS += ["stablelm", "cohere"]  # i28-more
 LOGITS = 1e-4  # as test_predict.py
 SCHEMA = json.loads((Path(__file__).resolve().parent.parent / "attncli" / "explain.schema.json")
                     .read_text(encoding="utf-8"))
@@ -251,8 +251,9 @@ def test_stablelm_with_one_q_k_norm_for_every_head_no_longer_matches(
     from attncli.models.stablelm import PerHeadNorm
 
     d = copy_that_matches("stablelm", tmp_path)
-    monkeypatch.setattr(PerHeadNorm, "one_head", lambda self, head, kv: PerHeadNorm(
-        self.q_w[:1], self.k_w[:1], self.eps))  # head 0's norms for every head shown
+    original = PerHeadNorm.for_head
+    monkeypatch.setattr(PerHeadNorm, "for_head", lambda self, head, kv: original(
+        self, 0, 0))  # head 0's norms for every head shown
     first, second = layer_diffs(d, "stablelm")
     assert first > PARITY and second > PARITY
 
@@ -268,3 +269,43 @@ def test_stablelm_with_full_rotary_no_longer_matches(tmp_path: Path) -> None:
     rope_parameters = config_of(d)["rope_parameters"]
     edit_config(d, rope_parameters={**rope_parameters, "partial_rotary_factor": 1.0})
     assert all(diff > PARITY for diff in layer_diffs(d, "stablelm"))
+
+
+# ---- i28-more: cohere ----
+
+
+def test_cohere_with_rotate_half_rope_no_longer_matches(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from attncli.models.cohere import Cohere
+
+    d = copy_that_matches("cohere", tmp_path)
+    monkeypatch.setattr(Cohere, "rotation", Model.rotation)  # halves, not neighbours
+    assert all(diff > PARITY for diff in layer_diffs(d, "cohere"))
+
+
+def test_cohere_without_its_q_k_norm_no_longer_matches(tmp_path: Path) -> None:
+    d = copy_that_matches("cohere", tmp_path)
+    edit_config(d, use_qk_norm=False)
+    assert all(diff > PARITY for diff in layer_diffs(d, "cohere"))
+
+
+def test_cohere_with_a_separate_mlp_norm_no_longer_matches(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from attncli.models.blocks import PreNorm
+    from attncli.models.cohere import Cohere
+
+    d = copy_that_matches("cohere", tmp_path)
+    monkeypatch.setattr(Cohere, "block", PreNorm)  # the MLP reads h + attention's output
+    first, second = layer_diffs(d, "cohere")
+    assert first <= PARITY < second  # layer 0's heads read the embeddings either way
+
+
+def test_cohere_without_its_logit_scale_misses_the_logits(tmp_path: Path) -> None:
+    d = copy_that_matches("cohere", tmp_path)
+    with np.load(d / "reference.npz", allow_pickle=False) as npz:
+        ids, want = npz["input_ids"], npz["logits"]
+    assert config_of(d)["logit_scale"] == 0.25
+    edit_config(d, logit_scale=1.0)
+    model = load_model(str(d))
+    h, _ = model.forward(ids.tolist())
+    assert np.abs(model.logits(h)[-1] - want).max() > LOGITS

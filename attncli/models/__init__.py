@@ -52,6 +52,7 @@ FAMILIES: dict[str, tuple[str, str]] = {
     "olmo": ("attncli.models.olmo", "Olmo"),
     # more decoders of issue 28 (i28-more)
     "stablelm": ("attncli.models.stablelm", "StableLm"),
+    "cohere": ("attncli.models.cohere", "Cohere"),
 }
 
 

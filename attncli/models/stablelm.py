@@ -18,6 +18,7 @@ The LM head (predict) is the final norm, then lm_head (untied by default).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -45,28 +46,42 @@ PARALLEL = {"ln_mlp": (L + "input_layernorm.weight", ("d",)),  # one norm feeds 
             "ln_mlp_b": (L + "input_layernorm.bias", ("d",))}
 
 
+NormFn = Callable[[np.ndarray, np.ndarray], np.ndarray]  # (x, weight) -> normalised x
+
+
 @dataclass(frozen=True)
 class PerHeadNorm:
-    """Each head's own LayerNorm (weight, no bias) over head_dim on its query and key:
-    q_w (n_heads, hd), k_w (n_kv_heads, hd). Called on every head at once, (..., heads, n,
-    hd); one_head gives the callable for a single head's (n, hd)."""
+    """Each head's own norm (a weight row, no bias) over head_dim on its query and key:
+    q_w (n_heads, hd), k_w (n_kv_heads, hd), by norm(x, w). Called on every head at once,
+    (..., heads, n, hd); for_head gives the callable for one head's (n, hd)."""
 
     q_w: np.ndarray
     k_w: np.ndarray
-    eps: float
+    norm: NormFn
 
     def __call__(self, q: np.ndarray, k: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         return self.norm(q, self.q_w[:, None, :]), self.norm(k, self.k_w[:, None, :])
 
-    def norm(self, x: np.ndarray, w: np.ndarray) -> np.ndarray:
-        return layer_norm(x, w, np.zeros_like(w), self.eps)
+    def for_head(self, head: int, kv_head: int
+                 ) -> Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
+        q_w, k_w = self.q_w[head], self.k_w[kv_head]
+        return lambda q, k: (self.norm(q, q_w), self.norm(k, k_w))
 
-    def one_head(self, head: int, kv_head: int) -> PerHeadNorm:
-        return PerHeadNorm(self.q_w[head:head + 1], self.k_w[kv_head:kv_head + 1], self.eps)
 
-    def single(self, q: np.ndarray, k: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """One head's q and k, (n, hd) each, with one_head's weights."""
-        return self.norm(q, self.q_w[0]), self.norm(k, self.k_w[0])
+def per_head_variant(plain: Variant, attn: AttentionWeights, norm: NormFn) -> Variant:
+    """plain with attn's per-head q and k norm weights (rows) as its qk_norm, if it has them."""
+    if attn.q_norm is None or attn.k_norm is None:
+        return plain
+    return replace(plain, qk_norm=PerHeadNorm(attn.q_norm, attn.k_norm, norm))
+
+
+def one_head(variant: Variant, head: int, group: int) -> Variant | None:
+    """A per-head qk_norm's Variant as one head sees it (group: query heads per key/value
+    head); None for any other Variant."""
+    norm = variant.qk_norm
+    if not isinstance(norm, PerHeadNorm):
+        return None
+    return replace(variant, qk_norm=norm.for_head(head, head // group))
 
 
 class StableLm(Llama):
@@ -111,17 +126,13 @@ class StableLm(Llama):
     def variant(self, n: int, i: int, attn: AttentionWeights, x: np.ndarray) -> Variant:
         """RoPE and the causal mask, and with qk_layernorm each head's own q/k LayerNorm."""
         plain = super().variant(n, i, replace(attn, q_norm=None, k_norm=None), x)
-        if attn.q_norm is None or attn.k_norm is None:
-            return plain
-        return replace(plain, qk_norm=PerHeadNorm(attn.q_norm, attn.k_norm, self.eps))
+        return per_head_variant(plain, attn, lambda t, w: layer_norm(
+            t, w, np.zeros_like(w), self.eps))
 
     def head_variant(self, variant: Variant, head: int) -> Variant:
         """The layer's Variant with head's own q norm and its key/value head's k norm."""
-        norm = variant.qk_norm
-        if not isinstance(norm, PerHeadNorm):
-            return super().head_variant(variant, head)
-        kv = head // (self.n_heads // self.n_kv_heads)
-        return replace(variant, qk_norm=norm.one_head(head, kv).single)
+        own = one_head(variant, head, self.n_heads // self.n_kv_heads)
+        return own if own is not None else super().head_variant(variant, head)
 
     def normalise(self, x: np.ndarray, norm: Norm) -> np.ndarray:
         """LayerNorm."""
