@@ -40,6 +40,7 @@ class Variant:
     causal: bool = False  # also hide every later key
     window: int | None = None  # the mask hides keys this many or more places back
     skip_scale: bool = False  # step 4 does not divide by √d_k (only without a scale)
+    no_position: bool = False  # a layer of a RoPE model that turns nothing here (NoPE)
 
 
 PLAIN = Variant()
@@ -85,6 +86,7 @@ class Steps:
     variant: Variant | None = None
     sliding_window: int | None = None  # the mask hides keys this many or more places back
     skip_scale: bool = False  # step 4 left the scores undivided: logits = scores
+    no_position: bool = False  # the layer does not turn q and k by position (NoPE)
 
     @property
     def d_k(self) -> int:
@@ -232,7 +234,8 @@ def self_attention(x: np.ndarray, w_q: np.ndarray, w_k: np.ndarray, w_v: np.ndar
         q_projected=projected[0], k_projected=projected[1],
         scale=variant.scale, softcap=variant.softcap, capped=capped, uncapped=uncapped,
         score_bias=_vector(variant.score_bias), source=None if source is None else kv,
-        sliding_window=variant.window, skip_scale=variant.skip_scale and variant.scale is None)
+        sliding_window=variant.window, skip_scale=variant.skip_scale and variant.scale is None,
+        no_position=variant.no_position)
 
 
 def join_heads(layer: int, outputs: Sequence[np.ndarray], w_o: np.ndarray,

@@ -184,7 +184,8 @@ def self_attention(x: np.ndarray, w_q: np.ndarray, w_k: np.ndarray, w_v: np.ndar
                     else np.asarray(variant.score_bias, dtype=np.float64)[_all(kept)]),
         source=None if source is None else kv, rows=kept,
         variant=None if kept is None else variant, sliding_window=variant.window,
-        skip_scale=variant.skip_scale and variant.scale is None)
+        skip_scale=variant.skip_scale and variant.scale is None,
+        no_position=variant.no_position)
 
 
 def _all(rows: np.ndarray | None) -> np.ndarray | slice:

@@ -126,6 +126,8 @@ def _head(ex: Explanation, hs: HeadSteps) -> dict[str, Any]:
         entry["window"] = hs.steps.sliding_window
     if hs.steps.skip_scale and ex.from_model:  # the model's own step 4: no scaling
         entry["scale_skipped"] = True
+    if hs.steps.no_position:  # a RoPE model's layer that turns nothing (SmolLM3's NoPE)
+        entry["no_position"] = True
     # a real model's extras, so that step 2 can be redone from the document alone
     entry.update((name, getattr(hs.steps, name)) for name in EXTRA_KEYS
                  if getattr(hs.steps, name) is not None)

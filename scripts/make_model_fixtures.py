@@ -781,7 +781,25 @@ def spec_cohere() -> dict:
             "dtype": torch.bfloat16, "logits": True, "tweak": sharpen_qk_norms}
 
 
-MORE_DECODERS = {"stablelm": spec_stablelm, "cohere": spec_cohere}
+# smollm3: layer 0 turns q and k by RoPE, layer 1 does not (no_rope_layers [1, 0]) and slides
+# (use_sliding_window, window 4: layer_types puts the window on the NoPE layers), q/k/v/o
+# biases.
+
+
+def spec_smollm3() -> dict:
+    tok = decoder_tokenizer()
+    config = transformers.SmolLM3Config(
+        vocab_size=tok.get_vocab_size(), num_key_value_heads=2, no_rope_layers=[1, 0],
+        use_sliding_window=True, sliding_window=WINDOW, attention_bias=True,
+        rope_parameters={"rope_type": "default", "rope_theta": 10000.0},
+        pad_token_id=None, bos_token_id=0, eos_token_id=0,
+        **{**SMALL, "intermediate_size": 32},  # a narrower MLP: under 120 KB
+        **{**COMMON, "initializer_range": 0.3})  # 0.4: rows so sharp that float32 shows
+    return {"tokenizer": tok, "config": config, "cls": transformers.SmolLM3ForCausalLM,
+            "dtype": torch.bfloat16, "logits": True}
+
+
+MORE_DECODERS = {"stablelm": spec_stablelm, "cohere": spec_cohere, "smollm3": spec_smollm3}
 SPECS.update(MORE_DECODERS)
 DECODERS |= set(MORE_DECODERS)
 

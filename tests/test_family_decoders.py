@@ -29,7 +29,7 @@ from attncli.models.rope import rope
 from attncli.models.starcoder2 import Starcoder2
 
 DECODERS = ["phi", "gpt_neo", "gptj", "gpt_bigcode", "starcoder2", "olmo"]
-DECODERS += ["stablelm", "cohere"]  # i28-more
+DECODERS += ["stablelm", "cohere", "smollm3"]  # i28-more
 LOGITS = 1e-4  # as test_predict.py
 SCHEMA = json.loads((Path(__file__).resolve().parent.parent / "attncli" / "explain.schema.json")
                     .read_text(encoding="utf-8"))
@@ -309,3 +309,48 @@ def test_cohere_without_its_logit_scale_misses_the_logits(tmp_path: Path) -> Non
     model = load_model(str(d))
     h, _ = model.forward(ids.tolist())
     assert np.abs(model.logits(h)[-1] - want).max() > LOGITS
+
+
+# ---- i28-more: smollm3, a layer without RoPE ----
+
+
+def test_smollm3_with_rope_in_every_layer_no_longer_matches_its_nope_layer(
+        tmp_path: Path) -> None:
+    d = copy_that_matches("smollm3", tmp_path)
+    assert config_of(d)["no_rope_layers"] == [1, 0]
+    edit_config(d, no_rope_layers=[1, 1])
+    first, second = layer_diffs(d, "smollm3")
+    assert first <= PARITY < second
+
+
+def test_smollm3_without_rope_anywhere_no_longer_matches_its_rope_layer(
+        tmp_path: Path) -> None:
+    d = copy_that_matches("smollm3", tmp_path)
+    edit_config(d, no_rope_layers=[0, 0])
+    first, _ = layer_diffs(d, "smollm3")
+    assert first > PARITY
+
+
+def test_smollm3_without_its_window_no_longer_matches(tmp_path: Path) -> None:
+    d = copy_that_matches("smollm3", tmp_path)
+    edit_config(d, use_sliding_window=False)
+    first, second = layer_diffs(d, "smollm3")
+    assert first <= PARITY < second
+
+
+def test_smollm3_says_which_layer_has_no_position() -> None:
+    for layer, labelled in ((0, False), (1, True)):
+        doc = ok_json(invoke("explain", "The animal was tired", "--model",
+                             str(FIXTURES / "smollm3"), "--layer", str(layer), "--json"))
+        jsonschema.validate(doc, SCHEMA, cls=jsonschema.Draft202012Validator)
+        (head,) = doc["heads"]
+        assert head.get("no_position", False) is labelled
+        assert ("q_unrotated" in head) is not labelled
+    words = " ".join(invoke("explain", "The animal was tired", "--model",
+                            str(FIXTURES / "smollm3"), "--layer", "1", "--show", "qkv",
+                            width=100).output.split())
+    assert "This layer does not turn Q and K by position" in words
+    rope = " ".join(invoke("explain", "The animal was tired", "--model",
+                           str(FIXTURES / "smollm3"), "--layer", "0", "--show", "qkv",
+                           width=100).output.split())
+    assert "does not turn Q and K" not in rope and "RoPE turns" in rope

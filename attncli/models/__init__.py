@@ -53,6 +53,7 @@ FAMILIES: dict[str, tuple[str, str]] = {
     # more decoders of issue 28 (i28-more)
     "stablelm": ("attncli.models.stablelm", "StableLm"),
     "cohere": ("attncli.models.cohere", "Cohere"),
+    "smollm3": ("attncli.models.smollm3", "SmolLM3"),
 }
 
 

@@ -86,6 +86,10 @@ def _projection_text(s: Steps) -> str:
         text += (" Then this model normalises each query and key (each row rescaled to a "
                  "standard size, an RMSNorm or a LayerNorm, times learned weights) before "
                  "going on.")
+    if s.no_position:
+        text += (" This layer does not turn Q and K by position (no RoPE in this layer, "
+                 "though the model's other layers have it): its scores see no word order, "
+                 "only the causal mask tells earlier tokens from later ones.")
     if s.q_unrotated is not None:
         text += (" Then RoPE turns each query and key by angles set by the token's position, so "
                  "that Q·Kᵀ depends on how far apart two tokens are; the Q and K below are the "
