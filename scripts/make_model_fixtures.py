@@ -799,7 +799,38 @@ def spec_smollm3() -> dict:
             "dtype": torch.bfloat16, "logits": True}
 
 
-MORE_DECODERS = {"stablelm": spec_stablelm, "cohere": spec_cohere, "smollm3": spec_smollm3}
+# falcon: new_decoder_architecture (Falcon-40B/180B/11B): 2 key/value groups of 2 query heads
+# in the fused projection, ln_attn and ln_mlp in a parallel block, biases (bias). falcon-mq
+# (Falcon-7B's layout): multi_query (one key/value head after every query head), one
+# input_layernorm for a parallel block, no biases but the norms'.
+
+
+def spec_falcon() -> dict:
+    tok = decoder_tokenizer()
+    config = transformers.FalconConfig(
+        vocab_size=tok.get_vocab_size(), hidden_size=32, num_attention_heads=4,
+        num_hidden_layers=2, ffn_hidden_size=64, max_position_embeddings=64,
+        new_decoder_architecture=True, num_kv_heads=2, bias=True,
+        rope_parameters={"rope_type": "default", "rope_theta": 10000.0},
+        bos_token_id=0, eos_token_id=0, **COMMON)
+    return {"tokenizer": tok, "config": config, "cls": transformers.FalconForCausalLM,
+            "dtype": torch.bfloat16, "logits": True}
+
+
+def spec_falcon_mq() -> dict:
+    spec = spec_falcon()
+    config = spec["config"].to_dict()
+    for key in ("architectures", "transformers_version", "dtype", "torch_dtype", "model_type",
+                "num_ln_in_parallel_attn"):
+        config.pop(key, None)
+    config.update(new_decoder_architecture=False, multi_query=True, parallel_attn=True,
+                  bias=False, num_kv_heads=None)
+    spec["config"] = transformers.FalconConfig(**config, attn_implementation="eager")
+    return spec
+
+
+MORE_DECODERS = {"stablelm": spec_stablelm, "cohere": spec_cohere, "smollm3": spec_smollm3,
+                 "falcon": spec_falcon, "falcon-mq": spec_falcon_mq}
 SPECS.update(MORE_DECODERS)
 DECODERS |= set(MORE_DECODERS)
 
@@ -1162,7 +1193,8 @@ def check(name: str, dest: Path, ids: list[int], att: np.ndarray, dtype: torch.d
     config = json.loads((dest / "config.json").read_text())
     # a variant fixture (RoPE scaling, GPT-2 layer scale) is named after its family: llama-yarn
     family = name.split("-")[0] if name.startswith(
-        ("llama-", "phi3-", "gpt2-", "qwen2-", "bert-", "roberta-", "olmo2-", "gemma2-", "t5-")) \
+        ("llama-", "phi3-", "gpt2-", "qwen2-", "bert-", "roberta-", "olmo2-", "gemma2-", "t5-",
+         "falcon-")) \
         else name
     if name.endswith(("-lm", "-mlm")):  # a family's fixture with its LM head
         family = name.rsplit("-", 1)[0].removesuffix("-v1_1")
@@ -1398,7 +1430,8 @@ PIN_FIXTURES = ("bert", "roberta", "xlm-roberta", "distilbert", "electra", "gpt2
                 "gemma3_text", "t5", "mt5", "umt5")
 # issue 28's decoders (gpt_neo computes its attention without eager_attention_forward)
 PIN_FIXTURES += ("phi", "gptj", "gpt_bigcode", "starcoder2", "olmo")
-PIN_FIXTURES += tuple(MORE_DECODERS)  # i28-more
+# i28-more; falcon computes its attention without eager_attention_forward (as gpt_neo)
+PIN_FIXTURES += tuple(k for k in MORE_DECODERS if not k.startswith("falcon"))
 
 
 class Capture:

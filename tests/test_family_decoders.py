@@ -29,7 +29,7 @@ from attncli.models.rope import rope
 from attncli.models.starcoder2 import Starcoder2
 
 DECODERS = ["phi", "gpt_neo", "gptj", "gpt_bigcode", "starcoder2", "olmo"]
-DECODERS += ["stablelm", "cohere", "smollm3"]  # i28-more
+DECODERS += ["stablelm", "cohere", "smollm3", "falcon"]  # i28-more
 LOGITS = 1e-4  # as test_predict.py
 SCHEMA = json.loads((Path(__file__).resolve().parent.parent / "attncli" / "explain.schema.json")
                     .read_text(encoding="utf-8"))
@@ -354,3 +354,58 @@ def test_smollm3_says_which_layer_has_no_position() -> None:
                            str(FIXTURES / "smollm3"), "--layer", "0", "--show", "qkv",
                            width=100).output.split())
     assert "does not turn Q and K" not in rope and "RoPE turns" in rope
+
+
+# ---- i28-more: falcon, three layouts of one fused projection ----
+
+
+def test_falcon_mq_fixture_matches_every_head_and_the_logits() -> None:
+    name = "falcon-mq"  # Falcon-7B's layout: multi_query, one norm for a parallel block
+    assert config_of(FIXTURES / name)["multi_query"] is True
+    assert sum(p.stat().st_size for p in (FIXTURES / name).iterdir()) < 120_000
+    assert max(layer_diffs(FIXTURES / name, name)) <= PARITY
+    model = load_model(str(FIXTURES / name))
+    with np.load(FIXTURES / name / "reference.npz", allow_pickle=False) as npz:
+        ids, want = npz["input_ids"], npz["logits"]
+    h, _ = model.forward(ids.tolist())
+    assert np.abs(model.logits(h)[-1] - want).max() < LOGITS
+    assert (model.n_heads, model.n_kv_heads) == (4, 1)
+    first, last = model.attention([1, 2, 3], [0], [0, 3])
+    np.testing.assert_array_equal(first.steps.k, last.steps.k)
+
+
+def test_falcon_read_as_q_then_k_then_v_no_longer_matches(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from attncli.models.falcon import Falcon
+
+    d = copy_that_matches("falcon", tmp_path)
+
+    def blocks(self: Falcon, fused: np.ndarray) -> tuple[np.ndarray, ...]:
+        q, kv = self.n_heads * self.head_dim, self.n_kv_heads * self.head_dim
+        return fused[:q], fused[q:q + kv], fused[q + kv:]  # not grouped [q… k v]
+
+    monkeypatch.setattr(Falcon, "split", blocks)
+    assert all(diff > PARITY for diff in layer_diffs(d, "falcon"))
+
+
+def test_falcon_with_one_norm_for_both_parts_no_longer_matches(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from attncli.models import falcon
+
+    d = copy_that_matches("falcon", tmp_path)
+    original = falcon.norms
+    monkeypatch.setattr(falcon, "norms", lambda attn, mlp: original(attn, attn))
+    first, second = layer_diffs(d, "falcon")
+    assert first <= PARITY < second  # only the MLP, so only what follows layer 0
+
+
+@pytest.mark.parametrize(("name", "changes", "words"), [
+    ("falcon-mq", {"alibi": True}, "'alibi' true"),
+    ("falcon", {"parallel_attn": False}, "'new_decoder_architecture' true with 'parallel_attn'"),
+])
+def test_falcon_refuses_what_it_does_not_run(tmp_path: Path, name: str, changes: dict,
+                                            words: str) -> None:
+    d = copy_that_matches(name, tmp_path)
+    edit_config(d, **changes)
+    result = invoke("explain", "hi", "--model", str(d))
+    assert result.exit_code == 2 and words in result.output

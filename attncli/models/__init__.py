@@ -54,6 +54,7 @@ FAMILIES: dict[str, tuple[str, str]] = {
     "stablelm": ("attncli.models.stablelm", "StableLm"),
     "cohere": ("attncli.models.cohere", "Cohere"),
     "smollm3": ("attncli.models.smollm3", "SmolLM3"),
+    "falcon": ("attncli.models.falcon", "Falcon"),
 }
 
 
