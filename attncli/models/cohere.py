@@ -42,7 +42,6 @@ TABLE: Table = {
     "k_norm": (L + "self_attn.k_norm.weight", ("n_kv_heads", "hd")),
 }
 QKV_O_BIASES = ("b_q", "b_k", "b_v", "b_o")
-SCALE_BOUNDS = {"low": 0.0, "above": True, "high": 1e4}
 
 
 class Cohere(Llama):
@@ -58,7 +57,8 @@ class Cohere(Llama):
         super().configure(config)
         self.eps = config.number("layer_norm_eps", low=0, above=True, high=1, default=1e-5)
         self.qk_norm = config.boolean("use_qk_norm", default=False)
-        self.logit_scale = config.number("logit_scale", **SCALE_BOUNDS, default=0.0625)
+        self.logit_scale = config.number("logit_scale", low=0.0, above=True, high=1e4,
+                                         default=0.0625)
         dropped = (*QKV_O_BIASES * (not self.attention_bias),
                    *("q_norm", "k_norm") * (not self.qk_norm))
         self.table = {k: v for k, v in TABLE.items() if k not in dropped}
