@@ -829,8 +829,33 @@ def spec_falcon_mq() -> dict:
     return spec
 
 
+# gemma3: the multimodal config (Gemma3ForConditionalGeneration, as Gemma 3 4B/12B/27B), its
+# text_config gemma3_text's with linear RoPE scaling (factor 8) on the full layer as Gemma 3 4B
+# has it, and a tiny vision tower (one layer, width 8, 16-pixel images) whose tensors the text
+# model never reads. TEXT has no image in it: its reference is the language model's.
+
+
+def spec_gemma3() -> dict:
+    tok = gemma_tokenizer()
+    text = transformers.Gemma3TextConfig(
+        vocab_size=tok.get_vocab_size(), num_key_value_heads=1, head_dim=8,
+        query_pre_attn_scalar=32, sliding_window=WINDOW,
+        layer_types=["sliding_attention", "full_attention"],
+        rope_parameters={"sliding_attention": {"rope_type": "default", "rope_theta": 10.0},
+                         "full_attention": {"rope_type": "linear", "factor": 8.0,
+                                            "rope_theta": 10000.0}},
+        bos_token_id=1, eos_token_id=2, pad_token_id=0, **SMALL, **COMMON)
+    vision = {"hidden_size": 8, "intermediate_size": 8, "num_hidden_layers": 1,
+              "num_attention_heads": 2, "image_size": 16, "patch_size": 8}
+    config = transformers.Gemma3Config(text_config=text.to_dict(), vision_config=vision,
+                                       mm_tokens_per_image=4, **COMMON)
+    return {"tokenizer": tok, "config": config,
+            "cls": transformers.Gemma3ForConditionalGeneration, "dtype": torch.bfloat16,
+            "logits": True}
+
+
 MORE_DECODERS = {"stablelm": spec_stablelm, "cohere": spec_cohere, "smollm3": spec_smollm3,
-                 "falcon": spec_falcon, "falcon-mq": spec_falcon_mq}
+                 "falcon": spec_falcon, "falcon-mq": spec_falcon_mq, "gemma3": spec_gemma3}
 SPECS.update(MORE_DECODERS)
 DECODERS |= set(MORE_DECODERS)
 

@@ -29,7 +29,7 @@ from attncli.models.rope import rope
 from attncli.models.starcoder2 import Starcoder2
 
 DECODERS = ["phi", "gpt_neo", "gptj", "gpt_bigcode", "starcoder2", "olmo"]
-DECODERS += ["stablelm", "cohere", "smollm3", "falcon"]  # i28-more
+DECODERS += ["stablelm", "cohere", "smollm3", "falcon", "gemma3"]  # i28-more
 LOGITS = 1e-4  # as test_predict.py
 SCHEMA = json.loads((Path(__file__).resolve().parent.parent / "attncli" / "explain.schema.json")
                     .read_text(encoding="utf-8"))
@@ -409,3 +409,59 @@ def test_falcon_refuses_what_it_does_not_run(tmp_path: Path, name: str, changes:
     edit_config(d, **changes)
     result = invoke("explain", "hi", "--model", str(d))
     assert result.exit_code == 2 and words in result.output
+
+
+# ---- i28-more: gemma3, the multimodal config's text model ----
+
+
+def test_gemma3_without_its_linear_rope_scaling_no_longer_matches_the_full_layer(
+        tmp_path: Path) -> None:
+    d = copy_that_matches("gemma3", tmp_path)
+    text = config_of(d)["text_config"]
+    full = text["rope_parameters"]["full_attention"]
+    assert full["rope_type"] == "linear"
+    text["rope_parameters"]["full_attention"] = {"rope_type": "default",
+                                                 "rope_theta": full["rope_theta"]}
+    edit_config(d, text_config=text)
+    first, second = layer_diffs(d, "gemma3")  # layer 0 slides, with its own RoPE
+    assert first <= PARITY < second
+
+
+def keep_tensors(path: Path, keep: str) -> None:
+    """Rewrite a safetensors file with only the tensors whose names start with keep."""
+    raw = path.read_bytes()
+    size = int.from_bytes(raw[:8], "little")
+    header = json.loads(raw[8:8 + size])
+    data, out, chunks, at = raw[8 + size:], {}, [], 0
+    for name, info in header.items():
+        if name.startswith(keep):
+            start, end = info["data_offsets"]
+            chunks.append(data[start:end])
+            out[name] = {**info, "data_offsets": [at, at + end - start]}
+            at += end - start
+    text = json.dumps(out).encode()
+    path.write_bytes(len(text).to_bytes(8, "little") + text + b"".join(chunks))
+
+
+def test_gemma3_refuses_a_vision_tower_alone(tmp_path: Path) -> None:
+    d = copy_that_matches("gemma3", tmp_path)
+    keep_tensors(d / "model.safetensors", "vision_tower.")
+    result = invoke("explain", "hi", "--model", str(d))
+    assert result.exit_code == 2 and "a Gemma 3 vision tower alone has no text" in result.output
+
+
+def test_gemma3_refuses_a_config_without_its_text_config(tmp_path: Path) -> None:
+    d = copy_that_matches("gemma3", tmp_path)
+    config = config_of(d)
+    del config["text_config"]
+    (d / "config.json").write_text(json.dumps(config))
+    result = invoke("explain", "hi", "--model", str(d))
+    assert result.exit_code == 2 and "'text_config' is missing" in result.output
+
+
+def test_gemma3_names_a_bad_text_field_with_its_section(tmp_path: Path) -> None:
+    d = copy_that_matches("gemma3", tmp_path)
+    text = {**config_of(d)["text_config"], "num_attention_heads": 0}
+    edit_config(d, text_config=text)
+    result = invoke("explain", "hi", "--model", str(d))
+    assert result.exit_code == 2 and "text_config.num_attention_heads" in result.output

@@ -55,6 +55,7 @@ FAMILIES: dict[str, tuple[str, str]] = {
     "cohere": ("attncli.models.cohere", "Cohere"),
     "smollm3": ("attncli.models.smollm3", "SmolLM3"),
     "falcon": ("attncli.models.falcon", "Falcon"),
+    "gemma3": ("attncli.models.gemma3", "Gemma3"),
 }
 
 

@@ -17,12 +17,15 @@ As transformers' modeling_gemma3 (Gemma3TextModel) does it:
 from __future__ import annotations
 
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 import numpy as np
+from tokenizers import Tokenizer
 
 from attncli.attention import Rotate
 from attncli.models.base import Table
+from attncli.models.checkpoint import Checkpoint
 from attncli.models.config import Config, as_config
 from attncli.models.gemma2 import TABLE as GEMMA2
 from attncli.models.gemma2 import Gemma2
@@ -77,3 +80,46 @@ class Gemma3Text(Gemma2):
     def rotation(self, n: int, i: int) -> Rotate:
         """RoPE for positions 0..n-1 with the base of layer i's kind, sliding or global."""
         return rope(n, self.frequencies[self.kinds[i]])
+
+
+class Gemma3(Gemma3Text):
+    """gemma3 (Gemma 3 4B, 12B, 27B: Gemma3ForConditionalGeneration), its text model only.
+
+    config.json's text_config is a gemma3_text config, and the checkpoint holds the text
+    model's tensors under language_model.model. (as saved on the Hub; model.language_model.
+    as transformers 5 names the modules), beside the vision tower's, which are never read:
+    attncli runs text only, so an image never reaches the model. A checkpoint without the
+    text model's tensors (a vision tower alone) is refused."""
+
+    model_types = ("gemma3",)
+    prefixes = ("language_model.model.", "model.language_model.")
+    head_names = ("lm_head.weight", "language_model.lm_head.weight")
+
+    def __init__(self, name: str, config: dict[str, Any], checkpoint: Checkpoint,
+                 tokenizer: Tokenizer, directory: Path | None = None) -> None:
+        """Model's, with the sizes and layers read from text_config (named so in errors)."""
+        self.name, self.directory = name, directory
+        self.checkpoint, self.tokenizer = checkpoint, tokenizer
+        top = Config(config, f"{directory / 'config.json' if directory else name}")
+        self.model_type = top.choice("model_type", options=self.model_types)
+        top.check(top.has("text_config"), "'text_config' is missing: a gemma3 config names "
+                  "its text model there")
+        text = top.section("text_config")
+        top.check(any(n.startswith(self.prefixes) for n in checkpoint.files),
+                  f"no text model tensors ({' or '.join(p + '*' for p in self.prefixes)}) in "
+                  f"{checkpoint.source}: a Gemma 3 vision tower alone has no text to run")
+        self.configure(text)
+        tie = "tie_word_embeddings"
+        self.tied = (top if top.has(tie) else text).boolean(tie, default=self.tied_by_default)
+        self.architectures = top.strings("architectures")
+        ids = top if top.has("eos_token_id") else text
+        self.bos_id = (top if top.has("bos_token_id") else text).optional_integer(
+            "bos_token_id", low=0)
+        self.eos_ids = tuple(ids.whole_numbers("eos_token_id", low=0))
+        self.fields = tuple(top.fields)
+
+    def tied_head(self) -> bool:
+        """tie_word_embeddings in a checkpoint saved with its head
+        (…ForConditionalGeneration stores the tied matrix once, as the embeddings)."""
+        return self.tied and any(a.endswith(("ForConditionalGeneration", "ForCausalLM"))
+                                 for a in self.architectures)

@@ -52,6 +52,7 @@ class Llama(Model):
     read_ahead = True  # a big model's layers are mostly reading and converting weights
     reuse_buffers = True
     tied_by_default = False  # tie_word_embeddings when config.json leaves it out
+    prefixes: tuple[str, ...] = ("model.", "")  # what the checkpoint may put before names
 
     def configure(self, config: Config) -> None:
         """Dimensions, RoPE and sliding windows from a LlamaConfig / Qwen2Config / MistralConfig."""
@@ -70,7 +71,7 @@ class Llama(Model):
         absent = (*QKV_BIASES * (not self.qkv_bias), *O_BIAS * (not self.attention_bias),
                   *MLP_BIASES * (not self.mlp_bias))  # the biases this config leaves out
         self.table = {k: v for k, v in type(self).table.items() if k not in absent}
-        self.prefix = self.checkpoint.prefix(TABLE["wte"][0], ("model.", ""))
+        self.prefix = self.checkpoint.prefix(TABLE["wte"][0], self.prefixes)
 
     def read_activation(self, config: Config) -> Callable[[np.ndarray], np.ndarray]:
         """The MLP's activation: hidden_act."""
