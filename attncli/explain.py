@@ -309,21 +309,24 @@ def explain_model(text: str, model: Model, layers: list[int], heads: list[int],
                   max_tokens: int = MAX_TOKENS, join: bool = False,
                   float64: bool = False, target: str | None = None,
                   check_words: CheckWords | None = None,
-                  progress: Progress | None = None) -> Explanation:
+                  progress: Progress | None = None,
+                  tokens: list[Token] | None = None) -> Explanation:
     """Run a real model up to the chosen layers and keep the chosen heads' steps; with join,
     also step 6 (every head joined through the model's W_O) for the last chosen layer.
 
     With target, model is an encoder-decoder's decoder (Model.for_target), text the source its
     encoder reads, and the heads are the decoder's over target: its own or the source's.
     check_words sees the tokens before any layer runs (a word naming none is refused then,
-    not after the forward pass); progress is told of each layer run (Model.run)."""
+    not after the forward pass); progress is told of each layer run (Model.run). tokens: the
+    text's tokens as given (a generation's, which need not be what the tokenizer makes of the
+    text), else the model's tokenizer splits it."""
     source, source_text = None, None
     if target is not None:
         check_text(target)
         decoder = cast("T5", model)  # for_target's: an encoder-decoder's decoder
         source, source_text = decoder.source_tokens, text
         text, tokens = target, decoder.target_tokens(target)
-    else:
+    elif tokens is None:
         tokens = model.tokens(text)
     # the memory is weighed by model.run, which knows the dtype, layers and stacks it runs
     check_token_count(tokens, max_tokens, weigh=False)

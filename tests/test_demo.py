@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+import math
 import os
 import re
 import shutil
@@ -12,6 +13,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 from conftest import ANIMAL_TIRED, ok, refused
 from conftest import invoke as run
@@ -20,7 +22,7 @@ from rich.console import Console
 
 from attncli import demo
 from attncli.demo import Place, press
-from attncli.demo import yours as lesson_module  # part 5: a real model, your sentence
+from attncli.demo import yours as lesson_module  # part 7: a real model, your sentence
 from attncli.explain import explain
 from attncli.render.widgets import MAX_MARK
 from attncli.tokens import Token, word_level
@@ -367,13 +369,13 @@ def forward_passes(monkeypatch: pytest.MonkeyPatch) -> list[str]:
 
 def test_the_lesson_is_built_lazily(forward_passes: list[str]) -> None:
     screens = demo.lesson(model=BERT)
-    assert len(screens) == TOTAL + 2  # part 5, the model's, has two screens
+    assert len(screens) == TOTAL + 2  # part 7, the model's, has two screens
     assert forward_passes == []
     console, _ = tty_console()
-    demo.play(screens[:TOTAL - 1], console, pause=False)  # up to part 5
+    demo.play(screens[:TOTAL - 1], console, pause=False)  # up to part 7
     assert forward_passes == []
     demo.play(screens, console, pause=False)
-    assert forward_passes == [lesson_module.PRONOUN]  # once, for both screens of part 5
+    assert forward_passes == [lesson_module.PRONOUN]  # once, for both screens of part 7
 
 
 def test_a_bad_model_is_refused_before_any_screen(tmp_path: Path) -> None:
@@ -381,7 +383,7 @@ def test_a_bad_model_is_refused_before_any_screen(tmp_path: Path) -> None:
 
 
 def model_part(out: str) -> str:
-    start = out.index("Part 6 · ")
+    start = out.index("Part 7 · ")
     return " ".join(out[start:out.index("The end · Recap")].split())
 
 
@@ -466,7 +468,7 @@ def test_part_3_describes_the_model_it_runs(name: str, added: str, causal: bool)
     part = model_part(out)
     assert added in part
     assert ("causal mask" in part) is causal
-    assert f"Part 6 · {name} · A real model has many heads" in out
+    assert f"Part 7 · {name} · A real model has many heads" in out
     assert path not in out and f"{name} has 2 layers with 4 heads each" in part
 
 
@@ -610,3 +612,71 @@ def test_a_folder_gets_every_screen_even_when_the_lesson_was_quit(tmp_path: Path
 def test_the_closing_screens_point_to_the_explorer() -> None:
     assert "`attn explore`" in demo.lesson()[-1].text()
     assert "`attn explore --model DIR`" in demo.lesson(model=BERT)[-1].text()
+
+
+# ---------------------------------------------------------------- part 6: the key/value cache
+
+
+def cache_screen(title: str) -> tuple[int, demo.Screen]:
+    """The lesson's screen with this title (1-based number), from part 6."""
+    screens = demo.lesson()
+    return next((i + 1, s) for i, s in enumerate(screens)
+                if s.part.startswith("Part 6 · ") and s.title == title)
+
+
+def test_the_cache_part_quotes_the_walk_and_draws_the_appended_rows_in_80_columns() -> None:
+    from attncli.cache_steps import walk
+    from attncli.weights import files
+
+    ex = explain(demo.SENTENCE, word_level(demo.SENTENCE), files.load(ANIMAL_TIRED), seed=0)
+    s = ex.heads[0].steps
+    w = walk(ex.labels, s.x, s.w_q, s.w_k, s.w_v)
+    # 'tired': q = [1.8, 1.6, 0, 0] meets 'animal''s key [1, 1, 0, 0] alone: q·k = 3.4, ÷ 2
+    last = w.steps[-1]
+    assert np.allclose(last.scores, [0.0, 3.4, 0.0, 0.0], rtol=0, atol=1e-15)
+    assert math.isclose(last.weights[1], math.exp(1.7) / (3 + math.exp(1.7)), abs_tol=1e-15)
+    number, screen = cache_screen("Step 4: 'tired' joins the cache")
+    words = " ".join(screen.text().split())
+    assert "one key k = [0.00, 0.00, 1.00, 0.00]" in words
+    assert "12% 'The', 65% 'animal', 12% 'was', 12% 'tired'" in words
+    assert "The = rows, of 'The', 'animal' and 'was', are read as step 3 left them " \
+           "(largest difference 0)" in words
+    console, buf = tty_console(80, 24)
+    console.print(screen.render(number, TOTAL))
+    lines = buf.getvalue().splitlines()
+    assert max(cell_len(line) for line in lines) <= 80
+    drawn = "\n".join(lines)
+    # K and V side by side: the kept rows marked =, the appended one +
+    assert re.search(r"= animal +1\.00 +1\.00 +0\.00 +0\.00 += animal +1\.00 +1\.00", drawn)
+    assert re.search(r"\+ tired +0\.00 +0\.00 +1\.00 +0\.00 +\+ tired +0\.00 +0\.00 +1\.00 "
+                     r"+0\.00", drawn)
+
+
+def test_the_cache_part_compares_the_steps_with_the_matrix_worked_out_afresh() -> None:
+    _, why = cache_screen("Why the earlier rows never change")
+    words = " ".join(why.text().split())
+    assert "They are the same numbers: the largest difference is 0." in words
+    assert "the earlier rows' weights and outputs move by 0." in words
+    _, bare = cache_screen("Without the mask, nothing could be kept")
+    m = re.search(r"move by up to (\d+\.\d+)", " ".join(bare.text().split()))
+    assert m is not None and float(m[1]) > 0.1  # without the mask the earlier rows move
+    _, saves = cache_screen("What the cache saves")
+    assert "4 rows of Q against 10, 10 dot products against 30" in " ".join(
+        saves.text().split())
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="pseudo-terminals are POSIX")
+def test_a_real_terminal_shows_the_appended_key_and_value_rows() -> None:
+    number, _ = cache_screen("Step 3: 'was' joins the cache")
+    code, shown = drive(["demo"], [f"{number}\r", "q"])
+    assert code == 0
+    frame = shown[-1]
+    assert len(frame.rstrip("\n").splitlines()) <= 24
+    assert f"[{number}/{TOTAL}] Part 6 · The key/value cache" in frame
+    assert "K, the cache (3×4)" in frame and "V, the cache (3×4)" in frame
+    # the kept rows of 'The' and 'animal', and the appended row of 'was', in K and in V
+    assert re.search(r"= The +0\.00 +0\.00 +0\.00 +1\.00 += The +0\.00 +0\.00 +0\.00 +1\.00",
+                     frame), frame
+    assert re.search(r"= animal +1\.00 +1\.00 +0\.00 +0\.00 += animal", frame), frame
+    assert re.search(r"\+ was +0\.00 +0\.00 +0\.00 +1\.00 +\+ was +0\.00 +0\.00 +0\.00 "
+                     r"+1\.00", frame), frame

@@ -19,7 +19,7 @@ LAYERS: tuple[tuple[str, frozenset[str]], ...] = (
     ("views", frozenset({"render", "demo", "explore", "export"})),
     ("api", frozenset({"api"})),
     ("analyses", frozenset({"explain", "heads", "compare", "predict", "sums", "flow", "roles",
-                            "induction", "spread", "effects", "lens", "generate"})),
+                            "induction", "spread", "effects", "lens", "generate", "cache_steps"})),
     ("base", frozenset({"models", "weights", "tokens", "lookup", "files", "masks", "sections",
                         "errors", "safe_text"})),
     ("attention", frozenset({"attention", "attention_fast"})),

@@ -4,8 +4,9 @@ Textual explorer): the keyboard, the terminal checks and the exports, beside com
 # No `from __future__ import annotations` in the modules that declare commands: typer would
 # then evaluate every annotation string again at each start (about 8 ms of start-up).
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -29,7 +30,8 @@ from attncli.errors import AttnError
 if TYPE_CHECKING:
     from attncli.effects import Ablated
     from attncli.explain import Explanation
-    from attncli.explore.session import Knock
+    from attncli.generate import Generator
+    from attncli.tokens import Token
 
 DEMO_EXAMPLES = output.examples(
     "attn demo",
@@ -116,6 +118,8 @@ EXPLORE_EXAMPLES = output.examples(
     'attn explore "The cat sat on the mat" --heads 4 --causal',
     "attn explore \"The animal didn't cross the street because it was tired\" \\\n"
     "      --model ./all-MiniLM-L6-v2",
+    "attn explore \"The animal didn't cross the street because it was\" \\\n"
+    "      --model sample_weights/pronoun-lm --generate 3",
 )
 
 
@@ -139,14 +143,19 @@ def explore_cmd(
         show_default=False)] = None,
     max_tokens: MaxTokensOpt = 4096,
     precision: PrecisionOpt = 2,
+    generate: Annotated[int | None, typer.Option(
+        metavar="N", help="With --model (a decoder with an LM head): generate up to N tokens, "
+                          "one per n key, greedily over the key/value cache; b takes one back.",
+        show_default=False)] = None,
 ) -> None:
     """Pick a query and a key, and move through heads and layers, live.
 
     TEXT is the sentence [default: "The animal was tired"]. Keys:
     ↑/↓ query, Tab then ↑/↓ key, ←/→ head, [ and ] layer, g heads grid, m weights heat map,
     c causal mask, p positions, e edit the sentence, s save an SVG, a knock out the head
-    (with --model: the prediction before and after; a again restores it), ? keys, Esc closes
-    what is open, q quit. It needs a terminal: for a pipe, use attn explain.
+    (with --model: the prediction before and after; a again restores it), n and b (with
+    --generate) the next generated token and back, ? keys, Esc closes what is open, q quit.
+    It needs a terminal: for a pipe, use attn explain.
     """
     from dataclasses import replace
 
@@ -157,6 +166,10 @@ def explore_cmd(
     if text == "-":
         raise AttnError("attn explore reads the keyboard, so TEXT cannot be - (standard "
                         "input): give the sentence itself, or press e in the explorer to edit it")
+    if generate is not None and (model is None or generate < 1):
+        raise AttnError("--generate goes with --model DIR and a number of tokens of at least 1"
+                        if model is not None else "--generate goes with --model DIR: seeded "
+                        "and file weights have no LM head to pick a next token")
     if not (sys.stdin.isatty() and sys.stdout.isatty()):
         raise AttnError("attn explore needs a terminal (its input or output is a pipe or a "
                         "file); use attn explain for the same numbers as text or --json")
@@ -168,11 +181,17 @@ def explore_cmd(
     def build(sentence: str, masked: bool, order: str) -> "Explanation":
         return sources.build(sentence, replace(opts, causal=masked, positions=order))
 
+    start, grown = _generation(model, max_tokens) if generate else (None, None)
     session = Session(text, build, causal=causal, positions=positions,
                       can_toggle=model is None, knock=_knock(model, max_tokens),
                       no_knock=("random" if weights is None else "file") + " weights have no "
-                      "LM head, so there is no prediction to change (a needs --model DIR)")
+                      "LM head, so there is no prediction to change (a needs --model DIR)",
+                      start=start, grown=grown, limit=generate or 0,
+                      no_generate="start the explorer with --model DIR --generate N to step "
+                                  "through a generation")
     ex = session.ex  # worked out before the screen opens: a bad input is one line, exit 2
+    if generate:
+        session.begin()  # an encoder, or a model without an LM head: refused here
     start_layer = None if layer is None else session.layers[
         select(layer, len(session.layers), "layer")[0]]
     start_head = None if head is None else session.heads[
@@ -189,7 +208,7 @@ def explore_cmd(
              source=visible(source)).run()
 
 
-def _knock(model: str | None, max_tokens: int) -> "Knock | None":
+def _knock(model: str | None, max_tokens: int) -> Callable[[str, tuple[int, int]], Any] | None:
     """The explorer's a key: the model's prediction with one head knocked out."""
     if model is None:
         return None
@@ -200,6 +219,27 @@ def _knock(model: str | None, max_tokens: int) -> "Knock | None":
         return ablate(text, sources.load(model), [head], top=1, max_tokens=max_tokens)
 
     return knock
+
+
+def _generation(model: str | None, max_tokens: int
+                ) -> tuple[Callable[[str], Any], Callable[[str, list[Any]], Any]]:
+    """The explorer's n key: a greedy generation over the cache, and every head over the
+    generated text's own tokens."""
+    assert model is not None
+
+    def start(prompt: str) -> "Generator":
+        from attncli.generate import Generator
+
+        return Generator(sources.load(model), prompt, max_tokens=max_tokens, top=1)
+
+    def grown(text: str, tokens: "list[Token]") -> "Explanation":
+        from attncli.explain import explain_model
+
+        loaded = sources.load(model)
+        return explain_model(text, loaded, list(range(loaded.n_layers)),
+                             list(range(loaded.n_heads)), max_tokens, tokens=tokens)
+
+    return start, grown
 
 
 def register(app: typer.Typer) -> None:

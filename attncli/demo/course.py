@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 from rich.console import RenderableType
 
-from attncli.demo import matter
+from attncli.demo import cache, matter
 from attncli.demo.blocks import (
     LOVE,
     PIP_RECIPE,
@@ -46,8 +46,9 @@ def lesson(text: str | None = None, *, weights: str | Path | None = None,
     """The screens, in order.
 
     Without text: the worked example "I love AI", the designed "The animal was tired", the
-    pronoun sentence (which word "it" stands for), "bank" in two contexts, and with a model
-    what it does with "The animal was tired". With text: the five steps on that text, with
+    pronoun sentence (which word "it" stands for), "bank" in two contexts, whether a head
+    matters, the sentence fed one token at a time through a key/value cache, and with a model
+    what it does with the pronoun sentence. With text: the five steps on that text, with
     seeded weights, a weights file or a model. A bad weights file or model directory is refused
     here, before any screen is shown; a model's forward pass waits for its first screen.
     """
@@ -57,7 +58,7 @@ def lesson(text: str | None = None, *, weights: str | Path | None = None,
     if weights is not None:
         raise ValueError("weights go with a text: the lesson's examples bring their own")
     screens = [*_love(precision), *_tired(precision), *_pronoun(precision), *_bank(precision),
-               *matter.part(precision)]
+               *matter.part(precision), *cache.part(precision)]
     if model is not None:
         screens += real_model_part(model, precision)
     return [*screens, _end([LOVE, SENTENCE], model is not None,

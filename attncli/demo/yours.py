@@ -1,4 +1,4 @@
-"""Part 6 of the lesson: what a real model does with the sentence (attn demo --model), and
+"""Part 7 of the lesson: what a real model does with the sentence (attn demo --model), and
 the five steps on the user's own sentence (attn demo "TEXT"), through the same results and
 views as `attn explain` and `attn heads`."""
 
@@ -151,7 +151,7 @@ def _kind_words(link: Link) -> str:
 
 
 def real_model_part(spec: str, precision: int) -> list[Screen]:
-    """Part 6: what a real model does with the lesson's pronoun sentence, "it" → "animal"
+    """Part 7: what a real model does with the lesson's pronoun sentence, "it" → "animal"
     against "it" → "street" in the most specific head (one screen if it cannot be shown)."""
     from attncli.models import load_model
 
@@ -159,7 +159,7 @@ def real_model_part(spec: str, precision: int) -> list[Screen]:
     tokens = loaded.tokens(PRONOUN)
     labels = [visible(t.label(PRONOUN).strip() or t.text) for t in tokens]
     name = visible(short_name(spec))  # a directory's name reaches the screen: escaped
-    part = f"Part 6 · {name}"
+    part = f"Part 7 · {name}"
     src, dst, other = (find_word(PRONOUN, tokens, w) for w in ("it", "animal", "street"))
     specials = [i for i, t in enumerate(tokens) if t.end <= t.start]  # [CLS], <s>…
     size = (f"{name} has {loaded.n_layers} layers with {loaded.n_heads} heads each, and every "
@@ -170,7 +170,7 @@ def real_model_part(spec: str, precision: int) -> list[Screen]:
     if src.index is None or dst.index is None or other.index is None:
         why = src.reason or dst.reason or other.reason
         return [Screen(part, "Why this part is skipped", (
-            size + f"Its tokenizer splits '{PRONOUN}' into {', '.join(labels)}. Part 6 "
+            size + f"Its tokenizer splits '{PRONOUN}' into {', '.join(labels)}. Part 7 "
             f"follows one token of 'it' to one token of 'animal' and of 'street', but {why}, "
             "so there is no such pair here and this part is skipped. Try `attn heads` with "
             "words this tokenizer keeps whole."))]

@@ -29,7 +29,7 @@ from attncli.explore.modals import (
     KeysScreen,
     MatrixScreen,
 )
-from attncli.explore.session import Knockout, Session, largest_change
+from attncli.explore.session import Generated, Knockout, Session, largest_change
 from attncli.render import pair as render_pair
 from attncli.render.common import hidden_because, without_headings
 from attncli.render.widgets import MASKED, Heatmap, bar, token_label
@@ -39,6 +39,7 @@ BAR = 20  # cells of a key's bar until the key list has a width to fill
 MIN_BAR = 8  # a bar is never narrower, however narrow the list
 PERCENT = 7  # " 100.0%" after a bar, or "      —" for a masked key
 MIN_WIDTH, MIN_HEIGHT = 40, 12  # the smallest terminal the panes are drawn in
+ROUNDING = 1e-4  # an earlier row moved by less than this when a token came: float rounding
 
 
 class KeyList(OptionList):
@@ -74,6 +75,8 @@ class Explorer(App[None]):
         Binding("e", "edit", "edit"),
         Binding("s", "save", "save"),
         Binding("a", "knock", "knock out"),
+        Binding("n", "next_token", "next token"),
+        Binding("b", "back_token", "back a token"),
         Binding("question_mark", "keys", "keys"),
         Binding("q", "quit", "quit"),
     ]
@@ -244,8 +247,11 @@ class Explorer(App[None]):
                               " · sinusoidal" if self.session.positions == "sinusoidal" else ""))
         if self.knocked is not None:
             where += f" · {self.knocked.layer}.{self.knocked.head} knocked out"
+        if self.session.start is not None:
+            where += f" · token {self.session.shown}/{self.session.limit}"
         return Text.assemble((f" {self.source} · {where} ", "bold"),
-                             "│ ? keys · q quit · ↑↓ Tab ←→ [ ] g m c p e s a", style="reverse",
+                             "│ ? keys · q quit · ↑↓ Tab ←→ [ ] g m c p e s a",
+                             style="reverse",
                              no_wrap=True, overflow="ellipsis")
 
     # ---------------------------------------------------------------- the state
@@ -425,6 +431,66 @@ class Explorer(App[None]):
 
         return token_shown(token, k.byte_level)
 
+    # ---------------------------------------------------------------- generating
+
+    def action_next_token(self) -> None:
+        """n: one more token, picked by the model over its cache (in a worker), its text
+        worked out in every head; after b, the token taken back comes again."""
+        if self.session.start is None:
+            self.say(f"Nothing to generate with: {self.session.no_generate}.")
+            return
+        self.next_token()
+
+    @work(thread=True, exclusive=True, group="generate")
+    def next_token(self) -> None:
+        """The next token, made off the screen's thread."""
+        self.call_from_thread(self.say, "Generating the next token…")
+        try:
+            made = self.session.forward()
+        except AttnError as exc:
+            self.call_from_thread(self.say, str(exc))
+            return
+        self.call_from_thread(self.after_token, made)
+
+    def after_token(self, made: Generated) -> None:
+        self.session.show(made.index + 1)
+        self.follow_text()
+        end = " It is the model's end of text." if made.eos else ""
+        mask = "the causal mask hides the new token from them"
+        rows = (f"every earlier row of every head is as it was (largest change 0): {mask}"
+                if made.moved == 0 else
+                f"every earlier row of every head changed by at most {_small(made.moved)}"
+                + (f", float rounding: {mask}" if made.moved < ROUNDING else ""))
+        self.say(f"Token {made.index + 1}: “{token_label(made.token)}” "
+                 f"({100 * made.probability:.1f}%), picked from the row of "
+                 f"“{token_label(self.labels[-2])}”. Its own row is new; {rows}.{end} "
+                 "b takes it back.")
+
+    def action_back_token(self) -> None:
+        """b: take the last generated token back; the views follow."""
+        session = self.session
+        if session.start is None:
+            self.say(f"Nothing to take back: {session.no_generate}.")
+            return
+        if session.shown == 0:
+            self.say("At the prompt: no generated token to take back (n generates one).")
+            return
+        gone = session.generated[session.shown - 1]
+        session.show(session.shown - 1)
+        self.follow_text()
+        self.say(f"“{token_label(gone.token)}” taken back: {len(self.labels)} tokens. "
+                 "n brings it again.")
+
+    def follow_text(self) -> None:
+        """The session's text changed: the lists and views of its last token."""
+        self.knocked = None  # a knock-out belongs to the text it was made on
+        self.set_reactive(Explorer.query_row, len(self.labels) - 1)
+        with self.prevent(OptionList.OptionHighlighted):  # the lists follow the state here
+            self.fill_lists()
+            self.follow_query()
+        self.redraw()
+        self.show_strongest()
+
     # ---------------------------------------------------------------- the other screens
 
     def action_grid(self) -> None:
@@ -504,6 +570,11 @@ class Explorer(App[None]):
                 return
             n += 1
         self.notify(f"saved {path}")
+
+
+def _small(x: float) -> str:
+    """A largest change: 0 when exactly 0, else in e-notation."""
+    return "0" if x == 0 else f"{x:.1e}"
 
 
 def as_text(renderable: RenderableType, width: int) -> Text:

@@ -31,6 +31,7 @@ KEYS = (  # each line fits an 80-column terminal, in its box
     ("e", "edit the sentence; Enter works it out again"),
     ("s", "save the screen as an SVG picture"),
     ("a", "knock out this head: the prediction before → after"),
+    ("n / b", "generate the next token / take the last one back"),
     ("?", "this list; any key closes it"),
     ("Esc", "close what is open (this list, g, m, e); never quits"),
     ("q", "quit"),

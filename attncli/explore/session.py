@@ -10,6 +10,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -20,9 +21,27 @@ from attncli.explain import Explanation
 from attncli.heads import head_roles, pair_grid
 from attncli.roles import Roles
 from attncli.sums import Pair, pair
+from attncli.tokens import Token
+
+if TYPE_CHECKING:
+    from attncli.generate import Generator
 
 Build = Callable[[str, bool, str], Explanation]  # (text, causal, positions) -> every head
 Knock = Callable[[str, tuple[int, int]], Ablated]  # (text, (layer, head)) -> knocked out
+Start = Callable[[str], "Generator"]  # a prompt -> a generation of it over the cache
+Grown = Callable[[str, list[Token]], Explanation]  # (text, its tokens) -> every head
+
+
+@dataclass(frozen=True)
+class Generated:
+    """One token the explorer's generation added, and the text up to it."""
+
+    index: int  # from 0
+    text: str  # the prompt and every generated token up to this one
+    token: str  # its text (its vocabulary name when it has none, as a special token)
+    probability: float  # the model's probability of it (greedy: the largest)
+    eos: bool  # the model's end-of-sequence token: nothing comes after it
+    moved: float  # largest change, over every head, of an earlier row when it was added
 
 
 @dataclass(frozen=True)
@@ -69,13 +88,24 @@ class Session:
     can_toggle: bool = True  # seeded and file weights: the mask and positions can change
     knock: Knock | None = None  # a model's ablation; None for weights that predict nothing
     no_knock: str = "these weights have no LM head, so there is no prediction to change"
+    start: Start | None = None  # a model's generation; None for weights with no LM head
+    grown: Grown | None = None  # every head over a generated text's own tokens
+    limit: int = 0  # the most tokens the generation may add
+    no_generate: str = "these weights have no LM head, so there is no next token to pick"
+    generated: list[Generated] = field(default_factory=list)  # kept when stepping back
+    shown: int = 0  # how many generated tokens the text holds
+    prompt: str = ""  # what the generation started from
+    _generator: Generator | None = None
+    _grown: list[Explanation] = field(default_factory=list)  # [i]: with i + 1 tokens made
     _cache: dict[tuple[str, bool, str], Explanation] = field(default_factory=dict)
-    _roles: dict[tuple[str, bool, str], list[list[Roles]]] = field(default_factory=dict)
+    _roles: dict[tuple[str, bool, str, int], list[list[Roles]]] = field(default_factory=dict)
     # one build at a time: a model's runs share its checkpoint's reused buffers
     _building: threading.Lock = field(default_factory=threading.Lock)
 
     @property
     def ex(self) -> Explanation:
+        if self.shown:  # a generated text: its own tokens, which text alone may not give
+            return self._grown[self.shown - 1]
         return self.explain(self.text)
 
     def explain(self, text: str) -> Explanation:
@@ -103,7 +133,7 @@ class Session:
 
     def roles(self) -> list[list[Roles]]:
         """[layer][head] each head's role scores and strongest role (heads.head_roles)."""
-        key = (self.text, self.causal, self.positions)
+        key = (self.text, self.causal, self.positions, self.shown)
         if key not in self._roles:
             ex = self.ex
             self._roles[key] = [[head_roles(ex, self.head(layer, h)) for h in self.heads]
@@ -125,8 +155,52 @@ class Session:
 
     def retext(self, text: str) -> None:
         """A new sentence: worked out when next read (a bad one raises AttnError then), or
-        already by explain()."""
+        already by explain(). A generation starts again from it."""
         self.text = text
+        self.generated, self.shown, self._generator, self._grown = [], 0, None, []
+
+    # ---------------------------------------------------------------- generating
+
+    def begin(self) -> None:
+        """Set up the generation of the current text (a model that cannot generate raises
+        AttnError here)."""
+        if self.start is None:
+            raise AttnError(self.no_generate)
+        if self._generator is None:
+            with self._building:
+                self._generator = self.start(self.text)
+            self.prompt = self.text
+
+    def forward(self) -> Generated:
+        """The next generated token: made over the cache and its text worked out in every
+        head the first time, read back after a step back. Runs in a worker."""
+        if self.shown < len(self.generated):
+            return self.generated[self.shown]
+        if self.generated and self.generated[-1].eos:
+            raise AttnError(f"'{self.generated[-1].token}' is the model's end of text: "
+                            "nothing comes after it")
+        if len(self.generated) >= self.limit:
+            raise AttnError(f"{self.limit} token{'s' if self.limit != 1 else ''} generated, "
+                            "as many as were asked for")
+        self.begin()
+        assert self._generator is not None and self.grown is not None
+        before = self.ex
+        with self._building:
+            step = self._generator.step()
+            gen = self._generator.generation
+            text = gen.text
+            grown = self.grown(text, list(gen.tokens))
+        piece = text[step.token.start:step.token.end] or step.token.text
+        made = Generated(len(self.generated), text, piece, step.probability, step.eos,
+                         earlier_rows_change(before, grown))
+        self._grown.append(grown)
+        self.generated.append(made)
+        return made
+
+    def show(self, count: int) -> None:
+        """Show the prompt and the first count generated tokens (on the screen's thread)."""
+        self.shown = count
+        self.text = self.prompt if count == 0 else self.generated[count - 1].text
 
 
 def largest_change(before: Steps, after: Steps) -> tuple[int, int, float]:
@@ -135,3 +209,17 @@ def largest_change(before: Steps, after: Steps) -> tuple[int, int, float]:
     moved = np.abs(after.weights - before.weights)  # (n, n)
     i, j = np.unravel_index(int(moved.argmax()), moved.shape)
     return int(i), int(j), float(moved[i, j])
+
+
+def earlier_rows_change(before: Explanation, after: Explanation) -> float:
+    """Largest change, over every head both have, of a row before has: its weights (the
+    keys after's new tokens bring counted from 0) from one run to the other."""
+    moved = 0.0
+    for hs in before.heads:
+        new = next(h for h in after.heads if (h.layer, h.head) == (hs.layer, hs.head))
+        old = hs.steps.weights  # (n, n)
+        n = old.shape[0]
+        grown = np.zeros((n, new.steps.weights.shape[1]))
+        grown[:, :n] = old
+        moved = max(moved, float(np.abs(new.steps.weights[:n] - grown).max()))
+    return moved
