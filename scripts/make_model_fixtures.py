@@ -854,8 +854,26 @@ def spec_gemma3() -> dict:
             "logits": True}
 
 
+# granite: its four multipliers, each far from 1 so that a missing one shows (embeddings × 3,
+# scores × 0.5 instead of ÷ √8, each part × 0.6 before it is added, logits ÷ 4), q/k/v/o
+# biases, the head tied (under 120 KB).
+
+
+def spec_granite() -> dict:
+    tok = decoder_tokenizer()
+    config = transformers.GraniteConfig(
+        vocab_size=tok.get_vocab_size(), num_key_value_heads=2, attention_bias=True,
+        embedding_multiplier=3.0, attention_multiplier=0.5, residual_multiplier=0.6,
+        logits_scaling=4.0, rope_parameters={"rope_type": "default", "rope_theta": 10000.0},
+        tie_word_embeddings=True, pad_token_id=None, bos_token_id=0, eos_token_id=0,
+        **{**SMALL, "intermediate_size": 32}, **{**COMMON, "initializer_range": 0.2})
+    return {"tokenizer": tok, "config": config, "cls": transformers.GraniteForCausalLM,
+            "dtype": torch.bfloat16, "logits": True}
+
+
 MORE_DECODERS = {"stablelm": spec_stablelm, "cohere": spec_cohere, "smollm3": spec_smollm3,
-                 "falcon": spec_falcon, "falcon-mq": spec_falcon_mq, "gemma3": spec_gemma3}
+                 "falcon": spec_falcon, "falcon-mq": spec_falcon_mq, "gemma3": spec_gemma3,
+                 "granite": spec_granite}
 SPECS.update(MORE_DECODERS)
 DECODERS |= set(MORE_DECODERS)
 

@@ -29,7 +29,7 @@ from attncli.models.rope import rope
 from attncli.models.starcoder2 import Starcoder2
 
 DECODERS = ["phi", "gpt_neo", "gptj", "gpt_bigcode", "starcoder2", "olmo"]
-DECODERS += ["stablelm", "cohere", "smollm3", "falcon", "gemma3"]  # i28-more
+DECODERS += ["stablelm", "cohere", "smollm3", "falcon", "gemma3", "granite"]  # i28-more
 LOGITS = 1e-4  # as test_predict.py
 SCHEMA = json.loads((Path(__file__).resolve().parent.parent / "attncli" / "explain.schema.json")
                     .read_text(encoding="utf-8"))
@@ -465,3 +465,58 @@ def test_gemma3_names_a_bad_text_field_with_its_section(tmp_path: Path) -> None:
     edit_config(d, text_config=text)
     result = invoke("explain", "hi", "--model", str(d))
     assert result.exit_code == 2 and "text_config.num_attention_heads" in result.output
+
+
+# ---- i28-more: granite's four multipliers ----
+
+
+@pytest.mark.parametrize(("field", "which"), [
+    ("attention_multiplier", "both"),  # step 4 of every layer
+    ("embedding_multiplier", "any"),  # layer 0 reads an RMSNorm of them (only its eps tells)
+    ("residual_multiplier", "second"),  # what layer 0 adds
+])
+def test_granite_without_each_multiplier_no_longer_matches(tmp_path: Path, field: str,
+                                                           which: str) -> None:
+    d = copy_that_matches("granite", tmp_path)
+    assert config_of(d)[field] != 1.0
+    edit_config(d, **{field: 1.0})
+    first, second = layer_diffs(d, "granite")
+    assert second > PARITY
+    if which != "any":
+        assert (first > PARITY) is (which == "both")
+
+
+def test_granite_without_its_logits_scaling_misses_the_logits(tmp_path: Path) -> None:
+    d = copy_that_matches("granite", tmp_path)
+    with np.load(d / "reference.npz", allow_pickle=False) as npz:
+        ids, want = npz["input_ids"], npz["logits"]
+    edit_config(d, logits_scaling=1.0)
+    h, _ = load_model(str(d)).forward(ids.tolist())
+    assert np.abs(load_model(str(d)).logits(h)[-1] - want).max() > LOGITS
+
+
+def test_granite_shows_its_attention_multiplier_as_the_scale() -> None:
+    doc = ok_json(invoke("explain", "The animal was tired", "--model",
+                         str(FIXTURES / "granite"), "--json"))
+    assert doc["heads"][0]["scale"] == 0.5
+
+
+def test_attribute_refuses_granite_saying_why() -> None:
+    result = invoke("attribute", "The animal was", "--model", str(FIXTURES / "granite"))
+    assert result.exit_code == 2
+    assert "residual_multiplier 0.6 before adding it to the stream" in result.output
+
+
+def test_granite_generates_as_its_forward_pass_predicts() -> None:
+    model = load_model(str(FIXTURES / "granite"))
+    from attncli.models.cache import Decoder
+
+    ids = [t.id for t in model.tokens("The animal was")]
+    h, _ = model.forward(ids)
+    want = model.logits(h)[-1]
+    decoder = Decoder(model)
+    first = decoder.step(ids[:2])
+    rest = decoder.step(ids[2:])  # the last token over the cache of the first two
+    assert first.shape[0] == 2
+    got = decoder.logits(rest[-1:])[0]
+    assert np.abs(got - want).max() < LOGITS

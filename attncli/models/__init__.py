@@ -56,6 +56,7 @@ FAMILIES: dict[str, tuple[str, str]] = {
     "smollm3": ("attncli.models.smollm3", "SmolLM3"),
     "falcon": ("attncli.models.falcon", "Falcon"),
     "gemma3": ("attncli.models.gemma3", "Gemma3"),
+    "granite": ("attncli.models.granite", "Granite"),
 }
 
 
