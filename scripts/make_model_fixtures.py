@@ -871,6 +871,73 @@ def spec_granite() -> dict:
             "dtype": torch.bfloat16, "logits": True}
 
 
+# RoPE scalings on gpt_neox and gemma3_text (issue 28, item 4), each base model in bfloat16
+# with no LM head. gpt_neox-yarn, -dynamic and -longrope: Pythia's layout (RoPE on half of
+# each head) with each type, set as llama's are (dynamic: max_position_embeddings 8, so that
+# TEXT grows the base; longrope: original 8, so its long factors and its factor on cos and
+# sin apply). gemma3_text-scaled: yarn on the sliding layer, dynamic on the full one;
+# gemma3_text-longrope: longrope on the full layer, the sliding one plain.
+
+
+def neox_scaled(rope: dict, **overrides: object) -> dict:
+    tok = byte_level_bpe(320, ["<|endoftext|>", "<|padding|>"], add_prefix_space=False)
+    sizes = {**SMALL, **overrides}
+    config = transformers.GPTNeoXConfig(
+        vocab_size=tok.get_vocab_size(), use_parallel_residual=True, bos_token_id=0,
+        eos_token_id=0, rope_parameters={"rope_theta": 10000.0, "partial_rotary_factor": 0.5,
+                                         **rope}, **sizes, **COMMON)
+    return {"tokenizer": tok, "config": config, "cls": transformers.GPTNeoXModel,
+            "dtype": torch.bfloat16}
+
+
+def spec_gpt_neox_yarn() -> dict:
+    return neox_scaled({"rope_type": "yarn", "factor": 4.0,
+                        "original_max_position_embeddings": 64}, max_position_embeddings=256)
+
+
+def spec_gpt_neox_dynamic() -> dict:
+    return neox_scaled({"rope_type": "dynamic", "factor": 4.0}, max_position_embeddings=8)
+
+
+def spec_gpt_neox_longrope() -> dict:
+    return neox_scaled({"rope_type": "longrope", "short_factor": [1.0, 1.5],
+                        "long_factor": [2.0, 6.0], "original_max_position_embeddings": 8})
+
+
+def gemma3_scaled(sliding: dict, full: dict, **overrides: object) -> dict:
+    tok = gemma_tokenizer()
+    config = transformers.Gemma3TextConfig(
+        vocab_size=tok.get_vocab_size(), num_key_value_heads=1, head_dim=8,
+        query_pre_attn_scalar=32, sliding_window=WINDOW,
+        layer_types=["sliding_attention", "full_attention"],
+        rope_parameters={"sliding_attention": {"rope_theta": 10.0, **sliding},
+                         "full_attention": {"rope_theta": 10000.0, **full}},
+        bos_token_id=1, eos_token_id=2, pad_token_id=0, **{**SMALL, **overrides}, **COMMON)
+    return {"tokenizer": tok, "config": config, "cls": transformers.Gemma3TextModel,
+            "dtype": torch.bfloat16}
+
+
+def spec_gemma3_text_scaled() -> dict:
+    return gemma3_scaled({"rope_type": "yarn", "factor": 4.0,
+                          "original_max_position_embeddings": 64},
+                         {"rope_type": "dynamic", "factor": 4.0}, max_position_embeddings=8)
+
+
+def spec_gemma3_text_longrope() -> dict:
+    return gemma3_scaled({"rope_type": "default"},
+                         {"rope_type": "longrope", "short_factor": [1.0, 1.5, 2.0, 3.0],
+                          "long_factor": [2.0, 4.0, 6.0, 8.0],
+                          "original_max_position_embeddings": 8})
+
+
+ROPE_SCALED = {"gpt_neox-yarn": spec_gpt_neox_yarn, "gpt_neox-dynamic": spec_gpt_neox_dynamic,
+               "gpt_neox-longrope": spec_gpt_neox_longrope,
+               "gemma3_text-scaled": spec_gemma3_text_scaled,
+               "gemma3_text-longrope": spec_gemma3_text_longrope}
+SPECS.update(ROPE_SCALED)
+DECODERS |= set(ROPE_SCALED)
+
+
 MORE_DECODERS = {"stablelm": spec_stablelm, "cohere": spec_cohere, "smollm3": spec_smollm3,
                  "falcon": spec_falcon, "falcon-mq": spec_falcon_mq, "gemma3": spec_gemma3,
                  "granite": spec_granite}
@@ -1237,7 +1304,7 @@ def check(name: str, dest: Path, ids: list[int], att: np.ndarray, dtype: torch.d
     # a variant fixture (RoPE scaling, GPT-2 layer scale) is named after its family: llama-yarn
     family = name.split("-")[0] if name.startswith(
         ("llama-", "phi3-", "gpt2-", "qwen2-", "bert-", "roberta-", "olmo2-", "gemma2-", "t5-",
-         "falcon-")) \
+         "falcon-", "gpt_neox-", "gemma3_text-")) \
         else name
     if name.endswith(("-lm", "-mlm")):  # a family's fixture with its LM head
         family = name.rsplit("-", 1)[0].removesuffix("-v1_1")

@@ -520,3 +520,49 @@ def test_granite_generates_as_its_forward_pass_predicts() -> None:
     assert first.shape[0] == 2
     got = decoder.logits(rest[-1:])[0]
     assert np.abs(got - want).max() < LOGITS
+
+
+# ---- i28-more: RoPE scalings on gpt_neox and gemma3_text (issue 28, item 4) ----
+
+
+@pytest.mark.parametrize("name", ["gpt_neox-yarn", "gpt_neox-dynamic", "gpt_neox-longrope"])
+def test_gpt_neox_without_its_rope_scaling_no_longer_matches(tmp_path: Path, name: str) -> None:
+    d = copy_that_matches(name, tmp_path)
+    rope = config_of(d)["rope_parameters"]
+    assert rope["rope_type"] == name.split("-")[1]
+    edit_config(d, rope_parameters={"rope_type": "default", "rope_theta": rope["rope_theta"],
+                                    "partial_rotary_factor": 0.5},
+                max_position_embeddings=64)
+    assert all(diff > PARITY for diff in layer_diffs(d, name))
+
+
+@pytest.mark.parametrize(("name", "kind", "layer"), [
+    ("gemma3_text-scaled", "sliding_attention", 0),  # yarn
+    ("gemma3_text-scaled", "full_attention", 1),  # dynamic
+    ("gemma3_text-longrope", "full_attention", 1),
+])
+def test_gemma3_text_without_a_kinds_rope_scaling_no_longer_matches_its_layer(
+        tmp_path: Path, name: str, kind: str, layer: int) -> None:
+    d = copy_that_matches(name, tmp_path)
+    rope = config_of(d)["rope_parameters"]
+    assert rope[kind]["rope_type"] in ("yarn", "dynamic", "longrope")
+    rope[kind] = {"rope_type": "default", "rope_theta": rope[kind]["rope_theta"]}
+    edit_config(d, rope_parameters=rope, max_position_embeddings=64)
+    first, second = layer_diffs(d, name)
+    assert second > PARITY  # the layer itself, or what follows it
+    assert (first > PARITY) is (layer == 0)
+
+
+@pytest.mark.parametrize("name", ["gpt_neox-dynamic", "gemma3_text-scaled",
+                                  "gemma3_text-longrope"])
+def test_a_moving_rope_generates_as_its_forward_pass_runs(name: str) -> None:
+    from attncli.models.cache import Decoder
+
+    model = load_model(str(FIXTURES / name))
+    ids = model.check_ids([t.id for t in model.tokens(
+        "The animal didn't cross the street because it was tired")]).tolist()
+    want = model.hidden_states(ids)[-1][-1]
+    decoder = Decoder(model)
+    decoder.step(ids[:4])  # within the short speeds; the rest grows past them
+    got = decoder.step(ids[4:])[-1]
+    assert np.abs(got - want).max() < 1e-4

@@ -9,7 +9,8 @@ As transformers' modeling_gemma3 (Gemma3TextModel) does it:
     Gemma 3's attention, so a value in config.json changes nothing;
   - sliding layers turn q and k with their own RoPE base: rope_parameters["sliding_attention"]
     (older configs: rope_local_base_freq, 10 000), global layers with
-    rope_parameters["full_attention"] (older: rope_theta and rope_scaling, 1 000 000);
+    rope_parameters["full_attention"] (older: rope_theta and rope_scaling, 1 000 000), each
+    of any rope type (linear, llama3, dynamic, yarn, longrope);
   - without layer_types, five sliding layers come before each global one
     (sliding_window_pattern, 6).
 """
@@ -30,7 +31,7 @@ from attncli.models.config import Config, as_config
 from attncli.models.gemma2 import TABLE as GEMMA2
 from attncli.models.gemma2 import Gemma2
 from attncli.models.layers import layer_kinds
-from attncli.models.rope import RopeScaling, rope, rope_frequencies
+from attncli.models.rope import RopeScaling, rope
 
 KINDS = ("sliding_attention", "full_attention")
 TABLE: Table = {**GEMMA2,  # and q and k normalised per head, over head_dim
@@ -38,20 +39,27 @@ TABLE: Table = {**GEMMA2,  # and q and k normalised per head, over head_dim
                 "k_norm": ("layers.{i}.self_attn.k_norm.weight", ("hd",))}
 
 
-def rope_speeds(config: Config | Mapping[str, Any], head_dim: int) -> dict[str, np.ndarray]:
-    """Each layer kind's RoPE speeds, (head_dim / 2,), from transformers 5's nested
-    rope_parameters, or an older config's rope_theta and rope_scaling (global layers, base
-    1 000 000) and rope_local_base_freq (sliding layers, 10 000)."""
+def rope_scalings(config: Config | Mapping[str, Any], head_dim: int
+                  ) -> dict[str, RopeScaling]:
+    """Each layer kind's RoPE, any rope type (yarn, dynamic, longrope too), from transformers
+    5's nested rope_parameters, or an older config's rope_theta and rope_scaling (global
+    layers, base 1 000 000) and rope_local_base_freq (sliding layers, 10 000)."""
     config = as_config(config)
     nested = config.section("rope_parameters")
     if any(nested.has(kind) for kind in KINDS):  # a kind left out: the default RoPE
-        return {kind: rope_frequencies(config, head_dim, params=nested.section(kind))
+        return {kind: RopeScaling(config, head_dim, params=nested.section(kind))
                 for kind in KINDS}
-    return {"full_attention": rope_frequencies(config, head_dim, theta_default=1_000_000.0,
-                                               params=config.section("rope_scaling")),
-            "sliding_attention": rope_frequencies(config, head_dim, theta_default=10_000.0,
-                                                  theta_keys=("rope_local_base_freq",),
-                                                  params=Config({}, config.where))}
+    return {"full_attention": RopeScaling(config, head_dim, theta_default=1_000_000.0,
+                                          params=config.section("rope_scaling")),
+            "sliding_attention": RopeScaling(config, head_dim, theta_default=10_000.0,
+                                             theta_keys=("rope_local_base_freq",),
+                                             params=Config({}, config.where))}
+
+
+def rope_speeds(config: Config | Mapping[str, Any], head_dim: int) -> dict[str, np.ndarray]:
+    """Each layer kind's RoPE speeds, (head_dim / 2,), for positions up to
+    max_position_embeddings (rope_scalings' speeds before any length changes them)."""
+    return {kind: scaling.inv_freq for kind, scaling in rope_scalings(config, head_dim).items()}
 
 
 class Gemma3Text(Gemma2):
@@ -66,8 +74,12 @@ class Gemma3Text(Gemma2):
         return None
 
     def rope_scaling(self, config: Config) -> RopeScaling:
-        """Gemma 3's RoPE differs per layer kind: read by rope_speeds, here the plain speeds."""
-        self.frequencies = rope_speeds(config, self.head_dim)
+        """Gemma 3's RoPE differs per layer kind: read by rope_scalings, here the plain speeds.
+        With dynamic NTK in a kind, the text may grow to factor times max_position_embeddings."""
+        self.scalings = rope_scalings(config, self.head_dim)
+        dynamic = [s.factor for s in self.scalings.values() if s.kind == "dynamic"]
+        if dynamic and self.max_positions is not None:
+            self.max_positions = int(max(dynamic) * self.max_positions)
         return RopeScaling({}, self.head_dim)
 
     def sliding(self, config: Config) -> list[int | None]:
@@ -78,8 +90,10 @@ class Gemma3Text(Gemma2):
         return super().sliding(config)
 
     def rotation(self, n: int, i: int) -> Rotate:
-        """RoPE for positions 0..n-1 with the base of layer i's kind, sliding or global."""
-        return rope(n, self.frequencies[self.kinds[i]])
+        """RoPE for positions 0..n-1 as layer i's kind, sliding or global, has it: its base,
+        its rope type's speeds for n tokens and its factor on cos and sin."""
+        inv_freq, factor = self.scalings[self.kinds[i]].frequencies(n)
+        return rope(n, inv_freq, factor)
 
 
 class Gemma3(Gemma3Text):
