@@ -88,8 +88,8 @@ def _projection_text(s: Steps) -> str:
                  "going on.")
     if s.no_position:
         text += (" This layer does not turn Q and K by position (no RoPE in this layer, "
-                 "though the model's other layers have it): its scores see no word order, "
-                 "only the causal mask tells earlier tokens from later ones.")
+                 "though the model's other layers have it): its scores see no word order; "
+                 "only the mask, which hides later tokens, tells earlier ones from later.")
     if s.q_unrotated is not None:
         text += (" Then RoPE turns each query and key by angles set by the token's position, so "
                  "that Q·Kᵀ depends on how far apart two tokens are; the Q and K below are the "
