@@ -73,49 +73,29 @@ class Steps:
     # only where the Variant has them, each its own labelled step
     q_projected: np.ndarray | None = None  # (n, d_k) x @ w_q (+ b_q) before qk_norm
     k_projected: np.ndarray | None = None  # (m, d_k)
-    scale: float | None = None  # the scores' multiplier, when it is not 1/√d_k
-    softcap: float | None = None
     capped: np.ndarray | None = None  # (n, m) softcap · tanh(scores · scale / softcap)
     uncapped: np.ndarray | None = None  # (n, m) scores · scale, before the cap
     score_bias: np.ndarray | None = None  # (n, m) added before the mask
     # only for cross-attention: the rows (an encoder's output) K and V are made from (m)
     source: np.ndarray | None = None  # (m, d_model)
-    # only from attention_fast with some query rows asked for: those queries, ascending,
-    # whose rows every (n, m) matrix holds, and the Variant to add more rows with
-    rows: np.ndarray | None = None  # (r,) int
-    variant: Variant | None = None
-    sliding_window: int | None = None  # the mask hides keys this many or more places back
-    skip_scale: bool = False  # step 4 left the scores undivided: logits = scores
-    no_position: bool = False  # the layer does not turn q and k by position (NoPE)
+    variant: Variant = PLAIN  # how step 4 ran: its scale, soft cap, window
 
     @property
     def d_k(self) -> int:
         return int(self.q.shape[1])
 
-    def at(self, i: int) -> int:
-        """Where query i's row is in the matrices with one row per query."""
-        if self.rows is None:
-            return i
-        at = int(np.searchsorted(self.rows, i))
-        if at == len(self.rows) or self.rows[at] != i:
-            raise IndexError(f"query {i}'s row was not worked out")
-        return at
+    @property
+    def skip_scale(self) -> bool:
+        """Step 4 left the scores undivided: logits = scores."""
+        return self.variant.skip_scale and self.variant.scale is None
 
     @property
     def divisor(self) -> float:
         """What step 4 divides the scores by: √d_k, 1 / the model's scale, or 1 if skipped."""
         if self.skip_scale:
             return 1.0
-        return float(np.sqrt(self.d_k)) if self.scale is None else 1.0 / self.scale
-
-
-@dataclass(frozen=True)
-class HeadSteps:
-    """One head's steps, with where it sits: (layer, head), both 0-based."""
-
-    layer: int
-    head: int
-    steps: Steps  # for a real model, x is that layer's attention input
+        scale = self.variant.scale
+        return float(np.sqrt(self.d_k)) if scale is None else 1.0 / scale
 
 
 @dataclass(frozen=True)
@@ -231,11 +211,9 @@ def self_attention(x: np.ndarray, w_q: np.ndarray, w_k: np.ndarray, w_v: np.ndar
         scores=scores, logits=logits, weights=weights, output=output,
         mask=hidden(variant, len(k)), b_q=_vector(b_q), b_k=_vector(b_k), b_v=_vector(b_v),
         q_unrotated=q_unrotated, k_unrotated=k_unrotated,
-        q_projected=projected[0], k_projected=projected[1],
-        scale=variant.scale, softcap=variant.softcap, capped=capped, uncapped=uncapped,
+        q_projected=projected[0], k_projected=projected[1], capped=capped, uncapped=uncapped,
         score_bias=_vector(variant.score_bias), source=None if source is None else kv,
-        sliding_window=variant.window, skip_scale=variant.skip_scale and variant.scale is None,
-        no_position=variant.no_position)
+        variant=variant)
 
 
 def join_heads(layer: int, outputs: Sequence[np.ndarray], w_o: np.ndarray,
@@ -250,15 +228,3 @@ def join_heads(layer: int, outputs: Sequence[np.ndarray], w_o: np.ndarray,
 def _vector(b: np.ndarray | None) -> np.ndarray | None:
     return None if b is None else np.asarray(b, dtype=np.float64)
 
-
-def sinusoidal_positions(n: int, d_model: int) -> np.ndarray:
-    """(n, d_model) encoding of "Attention Is All You Need":
-    PE[pos, 2i] = sin(pos / 10000^(2i/d_model)),  PE[pos, 2i+1] = cos(pos / 10000^(2i/d_model))
-    """
-    pos = np.arange(n, dtype=np.float64)[:, None]  # (n, 1)
-    two_i = np.arange(0, d_model, 2, dtype=np.float64)[None, :]  # (1, ceil(d/2))
-    angle = pos / np.power(10000.0, two_i / d_model)  # (n, ceil(d/2))
-    pe = np.zeros((n, d_model), dtype=np.float64)  # (n, d_model)
-    pe[:, 0::2] = np.sin(angle)
-    pe[:, 1::2] = np.cos(angle[:, : d_model // 2])
-    return pe

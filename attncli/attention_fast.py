@@ -18,7 +18,7 @@ checked in tests/test_fast.py.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import cast
 
 import numpy as np
@@ -36,6 +36,39 @@ from attncli.attention import (
 BLOCK = 512  # steps 3 to 5 work out this many queries at a time
 ROW_WORK = 4096  # a product with at most this many multiplications a row sums in a fixed order
 NOWHERE = (None, None, None, None)  # no result array to work a block out in
+
+
+@dataclass(frozen=True)
+class HeadSteps:
+    """One head's steps, with where it sits: (layer, head), both 0-based."""
+
+    layer: int
+    head: int
+    steps: Steps  # for a real model, x is that layer's attention input
+
+
+@dataclass(frozen=True, kw_only=True)
+class Kept(Steps):
+    """Steps with only some queries' rows worked out (what a screen shows of a long text):
+    every matrix with a row per query (scores to output, the mask, capped, uncapped and
+    score_bias) holds the rows of `rows`, in that order; x, q, k and v hold every row."""
+
+    rows: np.ndarray  # (r,) int, ascending
+
+
+def rows_of(steps: Steps) -> np.ndarray:
+    """The queries whose rows steps' matrices hold, ascending: every query, or a Kept's."""
+    return steps.rows if isinstance(steps, Kept) else np.arange(len(steps.q))
+
+
+def row_of(steps: Steps, i: int) -> int:
+    """Where query i's row is in steps' matrices with one row per query."""
+    if not isinstance(steps, Kept):
+        return i
+    at = int(np.searchsorted(steps.rows, i))
+    if at == len(steps.rows) or steps.rows[at] != i:
+        raise IndexError(f"query {i}'s row was not worked out")
+    return at
 
 
 def causal_rows(m: int, rows: np.ndarray) -> np.ndarray:
@@ -173,19 +206,17 @@ def self_attention(x: np.ndarray, w_q: np.ndarray, w_k: np.ndarray, w_v: np.ndar
     q, k, q_unrotated, k_unrotated = project_qk(q, k, variant)
     kept = None if rows is None else np.unique(np.asarray(rows, dtype=np.intp))  # (r,)
     scores, logits, weights, output, capped, uncapped = attend(q, k, v, variant, kept)
-    return Steps(
+    steps = Steps(
         x=x, w_q=np.asarray(w_q, np.float64), w_k=np.asarray(w_k, np.float64),
         w_v=np.asarray(w_v, np.float64), q=q, k=k, v=v, scores=scores, logits=logits,
         weights=weights, output=output, mask=_mask_rows(variant, len(q), len(k), kept),
         b_q=_vector(b_q), b_k=_vector(b_k), b_v=_vector(b_v), q_unrotated=q_unrotated,
         k_unrotated=k_unrotated, q_projected=q_projected, k_projected=k_projected,
-        scale=variant.scale, softcap=variant.softcap, capped=capped, uncapped=uncapped,
+        capped=capped, uncapped=uncapped,
         score_bias=(None if variant.score_bias is None
                     else np.asarray(variant.score_bias, dtype=np.float64)[_all(kept)]),
-        source=None if source is None else kv, rows=kept,
-        variant=None if kept is None else variant, sliding_window=variant.window,
-        skip_scale=variant.skip_scale and variant.scale is None,
-        no_position=variant.no_position)
+        source=None if source is None else kv, variant=variant)
+    return steps if kept is None else Kept(**vars(steps), rows=kept)
 
 
 def _all(rows: np.ndarray | None) -> np.ndarray | slice:
@@ -204,7 +235,7 @@ def _mask_rows(variant: Variant, n: int, m: int, rows: np.ndarray | None) -> np.
 def with_rows(steps: Steps, wanted: Sequence[int]) -> Steps:
     """steps, with the rows of the queries `wanted` added where only some rows were kept;
     each comes out of its block as in the whole computation, so its numbers are the same."""
-    if steps.rows is None or steps.variant is None:
+    if not isinstance(steps, Kept):
         return steps
     new = np.setdiff1d(np.asarray(wanted, dtype=np.intp), steps.rows)  # (r_new,)
     if not len(new):

@@ -9,8 +9,8 @@ from typing import TYPE_CHECKING, cast
 import numpy as np
 
 from attncli import weights as wts
-from attncli.attention import HeadSteps, Joined, Steps, Variant, sinusoidal_positions
-from attncli.attention_fast import BLOCK, join_heads, self_attention, with_rows
+from attncli.attention import Joined, Steps, Variant
+from attncli.attention_fast import BLOCK, HeadSteps, join_heads, self_attention, with_rows
 from attncli.errors import AttnError, RoleError
 from attncli.sums import Pair, RowSoftmax, pair, row_softmax
 from attncli.tokens import Token
@@ -85,6 +85,16 @@ class Config:
 
 
 @dataclass(frozen=True)
+class Route:
+    """Where a mixture-of-experts layer sent each token: its experts, the most probable first
+    (n, top_k) int, and the weight each expert's output is added with (n, top_k)."""
+
+    layer: int
+    experts: np.ndarray
+    weights: np.ndarray
+
+
+@dataclass(frozen=True)
 class Explanation:
     """Everything `attn explain` shows: the input, the settings and each head's steps."""
 
@@ -103,6 +113,8 @@ class Explanation:
     focus: tuple[int, ...] = ()  # the query tokens whose softmax is worked out term by term
     focus_rows: dict[tuple[int, int], list[RowSoftmax]] = field(default_factory=dict)
     sinks: dict[tuple[int, int], Sink] = field(default_factory=dict)  # (layer, head) -> its sink
+    # a mixture of experts': each sparse layer the run went through (before the last shown)
+    routes: list[Route] = field(default_factory=list)
     # an encoder-decoder's decoder (explain --target): text and tokens above are the target's,
     # the queries; these are the source's, which cross-attention's keys and values come from
     source_text: str | None = None
@@ -187,6 +199,19 @@ def check_finite(steps: Steps, source: str) -> None:
     if not np.isfinite(logits).all():
         raise AttnError(f"{source}: the numbers overflow (scaled is not finite); "
                         "use smaller weights or embeddings")
+
+
+def sinusoidal_positions(n: int, d_model: int) -> np.ndarray:
+    """(n, d_model) encoding of "Attention Is All You Need":
+    PE[pos, 2i] = sin(pos / 10000^(2i/d_model)),  PE[pos, 2i+1] = cos(pos / 10000^(2i/d_model))
+    """
+    pos = np.arange(n, dtype=np.float64)[:, None]  # (n, 1)
+    two_i = np.arange(0, d_model, 2, dtype=np.float64)[None, :]  # (1, ceil(d/2))
+    angle = pos / np.power(10000.0, two_i / d_model)  # (n, ceil(d/2))
+    pe = np.zeros((n, d_model), dtype=np.float64)  # (n, d_model)
+    pe[:, 0::2] = np.sin(angle)
+    pe[:, 1::2] = np.cos(angle[:, : d_model // 2])
+    return pe
 
 
 def explain(
@@ -333,9 +358,13 @@ def explain_model(text: str, model: Model, layers: list[int], heads: list[int],
     if check_words is not None:
         cross = model.attention_kind == "cross"  # the keys are then the source's tokens
         check_words(text, tokens, source_text if cross else None, source if cross else None)
+    from attncli.models.base import Hooks
+
+    routes: list[Route] = []  # where a mixture of experts sent each token, layer by layer
     with np.errstate(over="ignore", invalid="ignore"):  # overflow is caught just below
         result, joined = model.run([t.id for t in tokens], layers, heads, join=join,
-                                   float64=float64, progress=progress)
+                                   float64=float64, progress=progress, hooks=Hooks(
+                                       routes=lambda i, e, w: routes.append(Route(i, e, w))))
     for hs in result:
         check_finite(hs.steps, f"{model.name} (layer {hs.layer}, head {hs.head})")
     if joined is not None and not np.isfinite(joined.output).all():
@@ -350,7 +379,7 @@ def explain_model(text: str, model: Model, layers: list[int], heads: list[int],
         stack=model.stack, attention=model.attention_kind,
     )
     return Explanation(text, tokens, config, first.x, result, joined=joined,
-                       source_text=source_text, source_tokens=source)
+                       source_text=source_text, source_tokens=source, routes=routes)
 
 
 def _with_rows(queries: list[int], heads: list[HeadSteps]) -> list[HeadSteps]:

@@ -21,7 +21,7 @@ from attncli.explain import Explanation
 from attncli.masks import mask_kind
 
 if TYPE_CHECKING:  # types only: the commands that write these import the modules themselves
-    from attncli.attention import HeadSteps
+    from attncli.attention_fast import HeadSteps
     from attncli.compare import Comparison
     from attncli.effects import Ablated, Effects, HeadEffect
     from attncli.flow import Gap, HeadNorms, Rollout
@@ -73,6 +73,9 @@ def document(ex: Explanation, norms: Sequence[HeadNorms] | None = None) -> dict[
     if ex.focus:
         doc["focus"] = [_row(hs, row) for hs in ex.heads
                         for row in ex.focus_rows[hs.layer, hs.head]]
+    if ex.routes:
+        doc["routes"] = [{"layer": r.layer, "experts": r.experts.tolist(), "weights": r.weights}
+                         for r in ex.routes]
     return doc
 
 
@@ -122,15 +125,16 @@ def _head(ex: Explanation, hs: HeadSteps) -> dict[str, Any]:
         entry["x"] = hs.steps.x
     entry.update((key, getattr(hs.steps, name)) for key, name in STEP_KEYS.items())
     entry["mask_kind"] = mask_kind(hs.steps)
-    if hs.steps.sliding_window is not None:
-        entry["window"] = hs.steps.sliding_window
+    if hs.steps.variant.window is not None:
+        entry["window"] = hs.steps.variant.window
     if hs.steps.skip_scale and ex.from_model:  # the model's own step 4: no scaling
         entry["scale_skipped"] = True
-    if hs.steps.no_position:  # a RoPE model's layer that turns nothing (SmolLM3's NoPE)
+    if hs.steps.variant.no_position:  # a RoPE model's layer that turns nothing (SmolLM3's NoPE)
         entry["no_position"] = True
     # a real model's extras, so that step 2 can be redone from the document alone
-    entry.update((name, getattr(hs.steps, name)) for name in EXTRA_KEYS
-                 if getattr(hs.steps, name) is not None)
+    extras = ((name, getattr(hs.steps.variant if name in VARIANT_KEYS else hs.steps, name))
+              for name in EXTRA_KEYS)
+    entry.update((name, value) for name, value in extras if value is not None)
     return entry
 
 
@@ -139,6 +143,7 @@ STEP_KEYS = {"w_q": "w_q", "w_k": "w_k", "w_v": "w_v", "q": "q", "k": "k", "v": 
              "scores": "scores", "scaled": "logits", "weights": "weights", "output": "output"}
 EXTRA_KEYS = ("b_q", "b_k", "b_v", "q_unrotated", "k_unrotated", "q_projected", "k_projected",
               "scale", "softcap", "capped", "score_bias", "source")
+VARIANT_KEYS = ("scale", "softcap")  # read off the head's Variant
 
 
 def to_dict(ex: Explanation) -> dict[str, Any]:

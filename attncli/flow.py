@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from attncli.attention_fast import Kept
 from attncli.errors import AttnError
 from attncli.explain import Explanation
 
@@ -77,7 +78,7 @@ def head_norms(ex: Explanation, projection: Projection | None = None) -> list[He
     out, cache = [], {}
     for hs in ex.heads:
         s = hs.steps
-        if s.rows is not None:
+        if isinstance(s, Kept):
             raise AttnError("the norm-based measure needs every query's row of weights")
         if hs.layer not in cache:
             cache[hs.layer] = np.asarray(projection(hs.layer)[0], dtype=np.float64)
@@ -216,7 +217,7 @@ def rollout_of(ex: Explanation, query: int, note: str | None = None) -> Rollout:
                         f"are {', '.join(map(str, layers))}")
     by_layer: dict[int, list] = {}
     for hs in ex.heads:
-        if hs.steps.rows is not None:
+        if isinstance(hs.steps, Kept):
             raise AttnError("rollout needs every query's row of weights")
         by_layer.setdefault(hs.layer, []).append(hs.steps)
     n = len(ex.tokens)

@@ -10,7 +10,8 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from attncli.attention import HeadSteps, Steps
+from attncli.attention import Steps
+from attncli.attention_fast import HeadSteps
 from attncli.errors import RoleError
 from attncli.explain import Explanation
 from attncli.lookup import find_one

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from attncli.attention import Steps
-from attncli.attention_fast import BLOCK, causal_rows
+from attncli.attention_fast import BLOCK, causal_rows, row_of, rows_of
 
 CAUSAL = "causal"  # the key comes after the query
 SLIDING_WINDOW = "sliding_window"  # the key is `window` or more places before the query
@@ -35,11 +35,11 @@ class MaskReason:
 
 def reason(steps: Steps, i: int, j: int) -> MaskReason | None:
     """Why query i may not see key j in this head, or None when it may."""
-    if steps.mask is None or not steps.mask[steps.at(i), j]:
+    if steps.mask is None or not steps.mask[row_of(steps, i), j]:
         return None
     if steps.source is None and j > i:
         return MaskReason(CAUSAL, i, j)
-    window = steps.sliding_window
+    window = steps.variant.window
     if window is not None and i - j >= window:
         return MaskReason(SLIDING_WINDOW, i, j, window)
     return MaskReason(MODEL, i, j)
@@ -49,7 +49,7 @@ def row_kinds(steps: Steps, i: int) -> list[str]:
     """The kinds of reason that hide keys from query i, in ORDER; empty when it sees every key."""
     if steps.mask is None:
         return []
-    return _kinds(steps, np.array([i]), np.asarray(steps.mask)[steps.at(i)][None, :])
+    return _kinds(steps, np.array([i]), np.asarray(steps.mask)[row_of(steps, i)][None, :])
 
 
 def kinds(steps: Steps, first: int | None = None) -> list[str]:
@@ -57,8 +57,7 @@ def kinds(steps: Steps, first: int | None = None) -> list[str]:
     `first` of them, when given: what a table draws)."""
     if steps.mask is None:
         return []
-    rows = np.arange(len(steps.q)) if steps.rows is None else steps.rows
-    rows = rows[:first]
+    rows = rows_of(steps)[:first]
     return _kinds(steps, rows, np.asarray(steps.mask)[: len(rows)])
 
 
@@ -67,7 +66,7 @@ def _kinds(steps: Steps, rows: np.ndarray, hidden: np.ndarray) -> list[str]:
     rows at a time (bool blocks only: memory stays small for a long text)."""
     found: set[str] = set()
     keys = np.arange(hidden.shape[1])  # (m,)
-    window = steps.sliding_window
+    window = steps.variant.window
     for start in range(0, len(rows), BLOCK):
         block, at = hidden[start:start + BLOCK], rows[start:start + BLOCK, None]  # (b, m), (b, 1)
         later = block & (keys > at) if steps.source is None else np.zeros_like(block)
@@ -83,11 +82,11 @@ def mask_kind(steps: Steps) -> str:
     when it is neither (a mask by another rule)."""
     if steps.mask is None:
         return NONE
-    if steps.sliding_window is not None:
+    if steps.variant.window is not None:
         return SLIDING_WINDOW
     if steps.source is not None:
         return MODEL
-    rows = np.arange(len(steps.q)) if steps.rows is None else steps.rows
+    rows = rows_of(steps)
     same = all(np.array_equal(steps.mask[start:start + BLOCK],
                               causal_rows(len(steps.k), rows[start:start + BLOCK]))
                for start in range(0, len(rows), BLOCK))

@@ -9,7 +9,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from attncli.attention import HeadSteps, Steps
+from attncli.attention import Steps
+from attncli.attention_fast import HeadSteps, row_of
 from attncli.masks import MaskReason, reason, row_kinds
 
 EXP_SHIFT_ABOVE = 10.0  # past e^10 the exponentials get too long to read
@@ -43,9 +44,9 @@ class RowSoftmax:
 
 def row_softmax(steps: Steps, i: int) -> RowSoftmax:
     """Work out row i's softmax term by term."""
-    row = steps.logits[steps.at(i)]  # (n,)
+    row = steps.logits[row_of(steps, i)]  # (n,)
     masked = (np.zeros(len(row), dtype=bool) if steps.mask is None
-              else np.asarray(steps.mask[steps.at(i)], dtype=bool))
+              else np.asarray(steps.mask[row_of(steps, i)], dtype=bool))
     visible_max = float(row[~masked].max()) if (~masked).any() else 0.0
     readable = EXP_SHIFT_BELOW <= visible_max <= EXP_SHIFT_ABOVE
     shift = 0.0 if readable else visible_max
@@ -53,7 +54,7 @@ def row_softmax(steps: Steps, i: int) -> RowSoftmax:
     total = float(exps.sum())
     weights = exps / total if total > 0 else np.zeros_like(exps)
     return RowSoftmax(i, row, shift, exps, total, weights, masked,
-                      tuple(row_kinds(steps, i)), steps.sliding_window)
+                      tuple(row_kinds(steps, i)), steps.variant.window)
 
 
 @dataclass(frozen=True)
@@ -98,13 +99,13 @@ def pair(hs: HeadSteps, query: int, key: int) -> Pair:
     products = s.q[query] * s.k[key]  # (d_k,)
     row = row_softmax(s, query)
     masked = bool(row.masked[key])
-    at = s.at(query)  # the query's row in the matrices (query itself unless some were kept)
+    at = row_of(s, query)  # the query's row in the matrices (query itself unless some were kept)
     contributions = s.weights[at][:, None] * s.v  # (n, d_v)
     return Pair(
         layer=hs.layer, head=hs.head, query=query, key=key, q=s.q[query], k=s.k[key],
         products=products, score=float(s.scores[at, key]), divisor=s.divisor,
-        divided=float(s.scores[at, key]) / s.divisor, scale=s.scale, skip_scale=s.skip_scale,
-        softcap=s.softcap,
+        divided=float(s.scores[at, key]) / s.divisor, scale=s.variant.scale,
+        skip_scale=s.skip_scale, softcap=s.variant.softcap,
         capped=None if masked or s.capped is None else float(s.capped[at, key]),
         bias=None if masked or s.score_bias is None else float(s.score_bias[at, key]),
         scaled=None if masked else float(s.logits[at, key]), masked=masked,

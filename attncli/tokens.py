@@ -47,11 +47,21 @@ def word_level(text: str) -> list[Token]:
 
 def load_tokenizer(path: str | Path) -> Tokenizer:
     """Load a tokenizer.json with padding and truncation switched off."""
+    path = Path(path)
+    return parse_tokenizer(read_tokenizer(path), path)
+
+
+def read_tokenizer(path: Path) -> bytes:
+    """A tokenizer.json's bytes, or the one-line error naming what is wrong with the file."""
     from attncli.files import MAX_TOKENIZER, read_bytes
 
-    path = Path(path)
     # read here, as a regular file only (a FIFO would hang the Rust side beyond Ctrl-C)
-    data = read_bytes(path, what="tokenizer file", limit=MAX_TOKENIZER)
+    return read_bytes(path, what="tokenizer file", limit=MAX_TOKENIZER)
+
+
+def parse_tokenizer(data: bytes, path: Path) -> Tokenizer:
+    """The tokenizer in data (path's bytes, read_tokenizer), with padding and truncation
+    switched off, or the one-line error naming path."""
     try:  # the bytes as they are: no Python str of a file that may be tens of MB
         tokenizer = Tokenizer.from_buffer(data)
     except Exception:  # a bad file: refused below, with the message that names the file
@@ -100,8 +110,17 @@ def expansion(tokenizer: Tokenizer) -> int:
 
     factor = _normalizer_factor(state(tokenizer.normalizer)) \
         * _pre_tokenizer_factor(state(tokenizer.pre_tokenizer))
-    model = state(tokenizer.model)
-    return factor * (4 if model.get("type") == "BPE" and model.get("byte_fallback") else 1)
+    # the model's two settings are read as attributes: its state would be its whole vocabulary
+    # and merges, serialised and parsed again
+    return factor * (4 if _byte_fallback(tokenizer.model) else 1)
+
+
+def _byte_fallback(model: Any) -> bool:
+    """Whether model is a BPE that spells an unknown character as byte tokens (an unreadable
+    setting: assume it does)."""
+    from tokenizers.models import BPE
+
+    return isinstance(model, BPE) and bool(getattr(model, "byte_fallback", True))
 
 
 def _normalizer_factor(spec: dict) -> int:

@@ -27,6 +27,8 @@ after from the same run, under the same noise.
 - The explorer (needs --model-dir): `attn explore … --model` started in a pseudo-terminal of
   80×24, timed from the process's start to its first frame (the status line drawn, which the
   frame writes last), then sent q; against `python -c "import numpy"`.
+- The same, its weights' file out of the page cache before every run (`--only cold`, needs
+  --big-dir: a copy of your own, as every process using the file then reads it again).
 - `attn heads --effect` on the 0.5 B model (`--only effect`, needs --big-dir): every head
   knocked out alone, 12 tokens, with its peak memory.
 - While the other core is busy (`--only busy`, needs --model-dir; --big-dir adds the 0.5 B
@@ -52,6 +54,7 @@ import sys
 import tempfile
 import termios
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -204,15 +207,19 @@ class Spinning:
 
 
 def side_by_side(cases: dict[str, tuple[list[str], str | None]], runs: int,
-                 frames: dict[str, str] | None = None, busy: set[str] | None = None
+                 frames: dict[str, str] | None = None, busy: set[str] | None = None,
+                 before_each: Callable[[], None] | None = None
                  ) -> dict[str, tuple[float, float, float]]:
     """Median wall time, peak memory and median CPU time of each case, the cases interleaved
     run by run.
     A case named in frames is timed to its first frame instead: frames[name] is the marker.
-    A case named in busy runs while the other cores spin (Spinning)."""
+    A case named in busy runs while the other cores spin (Spinning).
+    before_each, if given, is called before every run, outside the time."""
     frames, busy = frames or {}, busy or set()
 
     def once(name: str, cmd: list[str], stdin: str | None) -> tuple[float, float, float]:
+        if before_each is not None:
+            before_each()
         if name in busy:
             with Spinning():
                 return run_once(cmd, stdin)
@@ -368,15 +375,52 @@ def big(runs: int, big_dir: str, ref_python: str | None) -> list[str]:
     if ref_python:
         cases["transformers"] = ([ref_python, str(HERE / "reference_transformers.py"), big_dir,
                                   SENTENCE, "--layer", "-1", "--head", "0"], None)
+    load = os.getloadavg()[0]
     got = side_by_side(with_before(cases), runs)
-    out += ["| command | median (peak memory) |", "|---|---|",
+    out += [f"Load average {load:.1f} before the part, {os.getloadavg()[0]:.1f} after it.", "",
+            "| command | median (peak memory) (CPU) |", "|---|---|",
             "| `attn explain … --model <0.5B> --json` (last layer, head 0) | "
-            f"{timed(got, 'attn', memory=True)} |"]
+            f"{timed(got, 'attn', memory=True, cpu=True)} |"]
     if "transformers" in got:
         out += ["| transformers script, same job (baseline) "
-                f"| {timed(got, 'transformers', memory=True)} |", "",
+                f"| {timed(got, 'transformers', memory=True, cpu=True)} |", "",
                 f"attncli is {faster(got, 'attn', 'transformers')} faster than the "
                 "transformers script end to end (target ≥ 6×, and < 0.7 s)."]
+    return out
+
+
+def evict(directory: str) -> None:
+    """directory's safetensors files out of the page cache (posix_fadvise DONTNEED drops
+    the pages no process maps), so that the next run reads them from disk."""
+    for path in Path(directory).glob("*.safetensors"):
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+        finally:
+            os.close(fd)
+
+
+def cold(runs: int, big_dir: str, ref_python: str | None) -> list[str]:
+    """big's job with the weights' file out of the page cache before every run (the first
+    run after a download or a reboot). Every process using the file then reads it again:
+    give a copy of the model of your own as --big-dir."""
+    job = ["explain", SENTENCE, "--model", big_dir, "--json"]
+    cases = {"attn": (attn() + job, None)}
+    if ref_python:
+        cases["transformers"] = ([ref_python, str(HERE / "reference_transformers.py"), big_dir,
+                                  SENTENCE, "--layer", "-1", "--head", "0"], None)
+    load = os.getloadavg()[0]
+    got = side_by_side(with_before(cases), runs, before_each=lambda: evict(big_dir))
+    out = ["### The 0.5 B model, its weights not yet cached (evicted before every run)", "",
+           f"Load average {load:.1f} before the part, {os.getloadavg()[0]:.1f} after it.", "",
+           "| command | median (peak memory) | CPU |", "|---|---|---|",
+           f"| `attn explain … --model <0.5B> --json`, not cached | "
+           f"{timed(got, 'attn', memory=True)} | {got['attn'][2]:.2f} s |"]
+    if "transformers" in got:
+        out += [f"| transformers script, same job, not cached (baseline) "
+                f"| {timed(got, 'transformers', memory=True)} | {got['transformers'][2]:.2f} s |",
+                "", f"attncli is {faster(got, 'attn', 'transformers')} faster than the "
+                "transformers script end to end, from a cold file."]
     return out
 
 
@@ -485,7 +529,7 @@ def main() -> None:
     parser.add_argument("--before", help="a Python with an earlier attncli installed: its attn "
                                          "runs beside this one's, for before/after figures")
     parser.add_argument("--only", choices=("startup", "large", "json", "model", "explore", "big",
-                                           "busy", "effect", "generate"),
+                                           "busy", "effect", "generate", "cold"),
                         action="append", help="only this part (may be repeated)")
     parser.add_argument("--out", type=Path, help="also write the Markdown to this file")
     args = parser.parse_args()
@@ -523,6 +567,8 @@ def main() -> None:
         else:
             lines += ["(0.5 B model skipped: pass --big-dir, made by bench/make_big_model.py)",
                       ""]
+    if "cold" in parts and args.big_dir:  # only when asked: it empties the file's cache
+        lines += cold(runs, args.big_dir, args.ref_python) + [""]
     if "effect" in parts:
         if args.big_dir:
             lines += effect(runs, args.big_dir) + [""]

@@ -691,6 +691,47 @@ def spec_olmo() -> dict:
     return {"tokenizer": tok, "config": config, "cls": transformers.OlmoForCausalLM,
             "dtype": torch.bfloat16, "logits": True}
 
+# ---- mixtures of experts (issue 28; one block: spec functions, registered after SPECS) ----
+# Each a …ForCausalLM stored as bfloat16, as the decoders above, with few tiny experts (4 of
+# them, 2 a token) so that a fixture stays small; reference.npz also holds router_logits
+# (sparse layers, n, experts), transformers' own router output, so a test can see that
+# different tokens take different experts. mixtral: top-2 renormalised, a window of 4 in every
+# layer. qwen2_moe: no renormalising (norm_topk_prob false, as Qwen1.5-MoE), a gated shared
+# expert, layer 1 dense (mlp_only_layers). qwen3_moe: q/k norms, renormalised (as
+# Qwen3-30B-A3B).
+MOE = {"vocab_size": 320, "num_key_value_heads": 2, "num_experts_per_tok": 2,
+       "rope_parameters": {"rope_type": "default", "rope_theta": 10000.0},
+       "tie_word_embeddings": True, "bos_token_id": 0, "eos_token_id": 0}
+EAGER_EXPERTS = {"experts_implementation": "eager"}  # a loop over experts, float64 too
+
+
+def spec_mixtral() -> dict:
+    tok = decoder_tokenizer()
+    config = transformers.MixtralConfig(
+        **{**MOE, "vocab_size": tok.get_vocab_size()}, num_local_experts=4,
+        sliding_window=WINDOW, **{**SMALL, "intermediate_size": 16}, **COMMON)
+    return {"tokenizer": tok, "config": config, "cls": transformers.MixtralForCausalLM,
+            "dtype": torch.bfloat16, "logits": True, "routes": True, "load": EAGER_EXPERTS}
+
+
+def spec_qwen2_moe() -> dict:
+    tok = decoder_tokenizer()
+    config = transformers.Qwen2MoeConfig(
+        **{**MOE, "vocab_size": tok.get_vocab_size()}, num_experts=4, moe_intermediate_size=8,
+        shared_expert_intermediate_size=16, norm_topk_prob=False, mlp_only_layers=[1],
+        **{**SMALL, "num_hidden_layers": 3, "intermediate_size": 16}, **COMMON)
+    return {"tokenizer": tok, "config": config, "cls": transformers.Qwen2MoeForCausalLM,
+            "dtype": torch.bfloat16, "logits": True, "routes": True, "load": EAGER_EXPERTS}
+
+
+def spec_qwen3_moe() -> dict:
+    tok = decoder_tokenizer()
+    config = transformers.Qwen3MoeConfig(
+        **{**MOE, "vocab_size": tok.get_vocab_size()}, num_experts=4, moe_intermediate_size=8,
+        norm_topk_prob=True, head_dim=8, **{**SMALL, "intermediate_size": 16}, **COMMON)
+    return {"tokenizer": tok, "config": config, "cls": transformers.Qwen3MoeForCausalLM,
+            "dtype": torch.bfloat16, "logits": True, "routes": True, "load": EAGER_EXPERTS}
+
 SPECS = {"bert": spec_bert, "roberta": spec_roberta, "distilbert": spec_distilbert,
          "gpt2": spec_gpt2, "llama": spec_llama, "qwen2": spec_qwen2, "mistral": spec_mistral}
 DECODERS = {"gpt2", "llama", "qwen2", "mistral"}
@@ -738,6 +779,10 @@ SPECS["gpt_bigcode"] = spec_gpt_bigcode
 SPECS["starcoder2"] = spec_starcoder2
 SPECS["olmo"] = spec_olmo
 DECODERS |= {"phi", "gpt_neo", "gptj", "gpt_bigcode", "starcoder2", "olmo"}
+SPECS["mixtral"] = spec_mixtral
+SPECS["qwen2_moe"] = spec_qwen2_moe
+SPECS["qwen3_moe"] = spec_qwen3_moe
+DECODERS |= {"mixtral", "qwen2_moe", "qwen3_moe"}
 
 # ---- still more decoders (issue 28, i28-more; one block: specs and their registration) ----
 # As the block above: each its family's …ForCausalLM in bfloat16, reference.npz with the last
@@ -1262,7 +1307,8 @@ def make(name: str, out: Path) -> dict:
 
     # The reference: the weights read back from the files just written, in float32.
     loaded = spec["cls"].from_pretrained(str(dest), dtype=torch.float32,
-                                         attn_implementation="eager").eval()
+                                         attn_implementation="eager",
+                                         **spec.get("load", {})).eval()
     with torch.no_grad():
         input_ids = torch.tensor([ids], dtype=torch.long)
         result = loaded(input_ids=input_ids, output_attentions=True, output_hidden_states=True)
@@ -1272,7 +1318,8 @@ def make(name: str, out: Path) -> dict:
 
     # and the same stored weights run in float64 from the start, for `attn --float64`
     loaded64 = spec["cls"].from_pretrained(str(dest), dtype=torch.float64,
-                                           attn_implementation="eager").eval()
+                                           attn_implementation="eager",
+                                           **spec.get("load", {})).eval()
     with torch.no_grad():
         result64 = loaded64(input_ids=input_ids, output_attentions=True)
     attentions64 = torch.stack([a[0] for a in result64.attentions]).numpy()
@@ -1282,6 +1329,11 @@ def make(name: str, out: Path) -> dict:
         logits = result.logits[0].to(torch.float32).numpy()  # (n, vocab)
         extra["logits"] = np.ascontiguousarray(
             logits[-1] if name in DECODERS else logits, dtype=np.float32)
+    if spec.get("routes"):  # a mixture of experts: each sparse layer's router logits
+        with torch.no_grad():
+            routed = loaded(input_ids=input_ids, output_router_logits=True).router_logits
+        extra["router_logits"] = np.ascontiguousarray(torch.stack(
+            [r.reshape(len(ids), -1) for r in routed]).to(torch.float32).numpy())
     save_npz(dest / "reference.npz", {
         "text": np.array(text),
         "input_ids": np.asarray(ids, dtype=np.int64),

@@ -21,12 +21,11 @@ from attncli.attention import (
     Variant,
     causal_mask,
     self_attention,
-    sinusoidal_positions,
     softmax,
 )
 from attncli.attention_fast import matmul
 from attncli.attention_fast import softmax as fast_softmax
-from attncli.explain import explain
+from attncli.explain import explain, sinusoidal_positions
 from attncli.tokens import word_level
 from attncli.weights import files as weightfiles
 
@@ -403,7 +402,7 @@ def test_a_plain_variant_is_the_lesson() -> None:
     same = self_attention(X, W_Q, W_K, W_V, variant=Variant())
     for name in ("scores", "logits", "weights", "output"):
         assert np.array_equal(getattr(plain, name), getattr(same, name))
-    assert same.scale is None and same.capped is None and same.score_bias is None
+    assert same.variant.scale is None and same.capped is None and same.score_bias is None
     assert same.divisor == 2.0  # √4
 
 
@@ -411,7 +410,7 @@ def test_a_models_own_scale_multiplies_the_scores() -> None:
     s = self_attention(X, W_Q, W_K, W_V, variant=Variant(scale=0.25))
     # I's scores [2, 1, 3] × 0.25 = [0.5, 0.25, 0.75]
     np.testing.assert_allclose(s.logits[0], [0.5, 0.25, 0.75], rtol=0, atol=1e-15)
-    assert s.scale == 0.25 and s.divisor == 4.0
+    assert s.variant.scale == 0.25 and s.divisor == 4.0
 
 
 def test_soft_capping_squeezes_the_scaled_scores() -> None:
@@ -480,10 +479,10 @@ def test_gpt2_can_scale_by_the_layer_number(tmp_path) -> None:
     ids = [t.id for t in plain.tokens("The animal was tired")]
     a, b = plain.attention(ids, [1], [0])[0].steps, scaled.attention(ids, [1], [0])[0].steps
     hd = a.d_k
-    assert b.scale == pytest.approx(1 / math.sqrt(hd) / 2)  # layer 1: divided by 2 as well
+    assert b.variant.scale == pytest.approx(1 / math.sqrt(hd) / 2)  # layer 1: divided by 2 as well
     keep = ~b.mask
     np.testing.assert_allclose(b.logits[keep], b.scores[keep] / math.sqrt(hd) / 2, atol=1e-12)
-    assert a.scale is None and not np.allclose(a.weights, b.weights)
+    assert a.variant.scale is None and not np.allclose(a.weights, b.weights)
 
 
 def test_gpt2_layer_scale_matches_transformers_and_fails_without_it(tmp_path) -> None:

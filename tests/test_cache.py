@@ -18,6 +18,7 @@ LENGTH_DEPENDENT = ("llama-dynamic", "phi3-longrope")  # RoPE speeds that change
 LENGTH_DEPENDENT += ("gpt_neox-dynamic", "gpt_neox-longrope", "gemma3_text-scaled",
                      "gemma3_text-longrope")  # i28-more
 PREFILL = 5
+MOE = ["mixtral", "qwen2_moe", "qwen3_moe"]  # each step routes its new tokens alone
 
 
 def run(name: str, dtype: type) -> tuple[np.ndarray, list[list[np.ndarray]], np.ndarray]:
@@ -36,7 +37,7 @@ def run(name: str, dtype: type) -> tuple[np.ndarray, list[list[np.ndarray]], np.
 
 def test_the_decoders_include_a_window_shorter_than_the_text() -> None:
     assert {"mistral", "phi3-lm", "qwen2-lm", "gemma2-lm", "gpt2-lm", "opt", "gpt_neox",
-            "roberta-decoder"} <= set(DECODERS)
+            "roberta-decoder", *MOE} <= set(DECODERS)
     assert load_model(str(FIXTURES / "mistral")).window(0) == 4  # the texts are 24 tokens
 
 
@@ -70,7 +71,7 @@ def test_length_dependent_rope_refills_the_cache(name: str) -> None:
 
 
 @pytest.mark.parametrize("name", ["gpt2-lm", "llama-lm", "qwen2-lm", "gemma2-lm", "phi3-lm",
-                                  "olmo2-lm"])
+                                  "olmo2-lm", *MOE])
 def test_cached_logits_equal_the_full_pass_logits(name: str) -> None:
     model = load_model(str(FIXTURES / name))
     h, _, ids = run(name, np.float32)

@@ -18,9 +18,8 @@ from conftest import ANIMAL_TIRED, I_LOVE_AI, invoke, strict_json
 
 from attncli import export
 from attncli import weights as wts
-from attncli.attention import sinusoidal_positions
 from attncli.errors import AttnError
-from attncli.explain import Explanation, check_text, explain
+from attncli.explain import Explanation, check_text, explain, sinusoidal_positions
 from attncli.tokens import word_level
 from attncli.weights import files as weightfiles
 

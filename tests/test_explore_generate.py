@@ -98,7 +98,8 @@ def test_the_generation_stops_at_the_number_asked_for() -> None:
 def test_earlier_rows_change_sees_a_moved_row() -> None:
     import numpy as np
 
-    from attncli.attention import HeadSteps, causal_mask
+    from attncli.attention import causal_mask
+    from attncli.attention_fast import HeadSteps
 
     def ex(w):
         from types import SimpleNamespace

@@ -42,6 +42,9 @@ NOT_YET_1E_6 = {"llama-dynamic": 2.5e-6, "llama-llama3": 1.5e-6, "llama-yarn": 1
                 "phi3": 1.5e-6, "phi3-lm": 1.5e-6}  # phi3-lm: phi3's weights, with its LM head
 # olmo: transformers runs its parameter-free LayerNorms in float32 in a float64 model too
 NOT_YET_1E_6["olmo"] = 1.2e-6
+# qwen2_moe: the same float32 RMSNorms and cos/sin (its routing weights in float32 too, but
+# rounding ours to float32 moves the figure by 2e-9: not the cause)
+NOT_YET_1E_6["qwen2_moe"] = 1.2e-6
 
 
 @pytest.mark.parametrize("name", FOUND)

@@ -107,13 +107,6 @@ def test_a_run_changes_no_state_on_the_model() -> None:
 
 def test_predict_runs_the_families_that_have_an_lm_head() -> None:
     assert predicting() == sorted(predicting())
-    assert set(predicting()) == {
-        "bert", "distilbert", "electra", "gemma", "gemma2", "gemma3_text", "gpt2", "gpt_neox",
-        "llama", "mistral", "mt5", "olmo2", "opt", "phi3", "qwen2", "qwen3", "roberta", "t5",
-        "umt5", "xlm-roberta",
-        # issue 28's decoders
-        "phi", "gpt_neo", "gptj", "gpt_bigcode", "starcoder2", "olmo",
-        "stablelm", "cohere", "smollm3", "falcon", "gemma3", "granite"}
     assert set(predicting()) == set(FAMILIES)
 
 

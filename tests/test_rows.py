@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from attncli import attention, attention_fast
 from attncli import weights as wts
 from attncli.attention import Variant, causal_mask
-from attncli.attention_fast import attend, self_attention, with_rows
+from attncli.attention_fast import Kept, attend, row_of, rows_of, self_attention, with_rows
 from attncli.explain import explain, with_focus, with_pair
 from attncli.render import explain as render
 from attncli.render.widgets import ROWS_DRAWN
@@ -26,7 +26,7 @@ MATRICES = ("scores", "logits", "weights", "output", "capped", "uncapped", "scor
 
 def same_rows(part: attention.Steps, whole: attention.Steps, rows) -> None:
     """part's matrices are whole's rows `rows`, bit for bit; x, q, k and v are whole's."""
-    assert part.rows.tolist() == list(rows)
+    assert isinstance(part, Kept) and rows_of(part).tolist() == list(rows)
     for name in MATRICES:
         a, b = getattr(part, name), getattr(whole, name)
         assert (a is None) == (b is None), name
@@ -67,7 +67,7 @@ def test_any_rows_have_the_whole_computations_bits(n, m, block, seed, causal, so
     for name in MATRICES:  # every row, block by block: the one-block numbers
         a, b = getattr(blocked, name), getattr(whole, name)
         assert (a is None and b is None) or np.array_equal(a, b), name
-    assert grown.at(rows[0]) == sorted({*rows, *more}).index(rows[0])
+    assert row_of(grown, rows[0]) == sorted({*rows, *more}).index(rows[0])
 
 
 def test_the_whole_computation_in_blocks_is_the_one_block_computation() -> None:
@@ -82,15 +82,17 @@ def test_the_whole_computation_in_blocks_is_the_one_block_computation() -> None:
         assert a.shape == b.shape and np.allclose(a, b, rtol=1e-12, atol=1e-300)
 
 
-def test_at_finds_a_kept_row_and_refuses_one_that_was_not_worked_out() -> None:
+def test_row_of_finds_a_kept_row_and_refuses_one_that_was_not_worked_out() -> None:
     rng = np.random.default_rng(1)
     s = self_attention(rng.normal(0, 1, (10, 4)), *(rng.normal(0, 1, (4, 2)) for _ in range(3)),
                        rows=[7, 2, 2])
-    assert s.rows.tolist() == [2, 7] and s.weights.shape == (2, 10)
-    assert (s.at(2), s.at(7)) == (0, 1)
+    assert rows_of(s).tolist() == [2, 7] and s.weights.shape == (2, 10)
+    assert (row_of(s, 2), row_of(s, 7)) == (0, 1)
     with pytest.raises(IndexError):
-        s.at(3)
-    assert self_attention(s.x, s.w_q, s.w_k, s.w_v).at(3) == 3  # every row: its own index
+        row_of(s, 3)
+    whole = self_attention(s.x, s.w_q, s.w_k, s.w_v)
+    assert not isinstance(whole, Kept) and row_of(whole, 3) == 3  # every row: its own index
+    assert rows_of(whole).tolist() == list(range(10))
 
 
 LONG = " ".join(f"w{i % 97}" for i in range(1200))  # three blocks of queries

@@ -68,7 +68,7 @@ def test_cross_attention_is_target_by_source() -> None:
     assert (n, m) == (32, 22) and decoder.n_layers == 3 and model.n_layers == 2
     assert s.q.shape == (n, 8) and s.k.shape == s.v.shape == (m, 8)
     assert s.scores.shape == s.weights.shape == (n, m) and s.source.shape == (m, 32)
-    assert s.mask is None and s.score_bias is None and s.scale == 1.0
+    assert s.mask is None and s.score_bias is None and s.variant.scale == 1.0
     np.testing.assert_allclose(s.k, s.source @ s.w_k)  # the keys come from the source's rows
     np.testing.assert_allclose(s.weights.sum(axis=1), 1.0, atol=1e-12)
 

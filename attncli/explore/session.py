@@ -14,7 +14,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from attncli.attention import HeadSteps, Steps
+from attncli.attention import Steps
+from attncli.attention_fast import HeadSteps
 from attncli.effects import Ablated
 from attncli.errors import AttnError
 from attncli.explain import Explanation

@@ -17,7 +17,7 @@ from attncli.errors import AttnError
 from attncli.models.base import HeadSteps, Hooks, Model
 from attncli.models.checkpoint import TOKENIZER, Checkpoint, read_config, resolve
 from attncli.models.config import Config
-from attncli.tokens import load_tokenizer
+from attncli.tokens import parse_tokenizer, read_tokenizer
 
 __all__ = ["FAMILIES", "HeadSteps", "Hooks", "Model", "load_model", "predicting"]
 
@@ -57,6 +57,10 @@ FAMILIES: dict[str, tuple[str, str]] = {
     "falcon": ("attncli.models.falcon", "Falcon"),
     "gemma3": ("attncli.models.gemma3", "Gemma3"),
     "granite": ("attncli.models.granite", "Granite"),
+    # mixtures of experts (issue 28)
+    "mixtral": ("attncli.models.mixtral", "Mixtral"),
+    "qwen2_moe": ("attncli.models.qwen2_moe", "Qwen2Moe"),
+    "qwen3_moe": ("attncli.models.qwen3_moe", "Qwen3Moe"),
 }
 
 
@@ -82,7 +86,16 @@ def load_model(spec: str, revision: str | None = None) -> Model:
     tokenizer_path = directory / TOKENIZER
     if not tokenizer_path.is_file():
         raise AttnError(f"{tokenizer_path}: missing (a model directory needs {TOKENIZER})")
-    tokenizer = load_tokenizer(tokenizer_path)
-    checkpoint = Checkpoint.open(directory)
+    data = read_tokenizer(tokenizer_path)
+    try:
+        checkpoint = Checkpoint.open(directory)
+    except AttnError:  # a bad tokenizer.json is named first, as when it was parsed first
+        parse_tokenizer(data, tokenizer_path)
+        raise
+    # parsing a large tokenizer.json holds the interpreter (its library never lets go of it),
+    # so no thread can read weights meanwhile; the kernel can: the first layers' pages are
+    # asked for now and read from disk, if not yet cached, while the tokenizer is parsed
+    checkpoint.will_need()
+    tokenizer = parse_tokenizer(data, tokenizer_path)
     name = spec  # as the user gave it: a path or a repo id
     return family(model_type)(name, config, checkpoint, tokenizer, directory)

@@ -22,10 +22,18 @@ from typing import Any
 import numpy as np
 from tokenizers import Tokenizer
 
-from attncli.attention import HeadSteps, Joined, Rotate, Steps, Variant, causal_mask, project_qk
-from attncli.attention_fast import attend, join_heads, self_attention
+from attncli.attention import Joined, Rotate, Steps, Variant, causal_mask, project_qk
+from attncli.attention_fast import HeadSteps, attend, join_heads, self_attention
 from attncli.errors import AttnError
-from attncli.models.blocks import AttentionWeights, Block, LMHead, MLPWeights, Norm, PreNorm
+from attncli.models.blocks import (
+    AttentionWeights,
+    Block,
+    Experts,
+    LMHead,
+    MLPWeights,
+    Norm,
+    PreNorm,
+)
 from attncli.models.checkpoint import Checkpoint
 from attncli.models.config import MAX_LAYERS, Config, Field
 from attncli.models.layers import HeldNorm, held_layer_norm, layer_norm, linear
@@ -59,7 +67,9 @@ class Hooks:
     - residual(layer, h): the residual stream entering layer, h (n, d_model): the embeddings
       for layer 0, and layer = n_layers for the last layer's output (before any final norm);
     - keys_values(layer, k, v): each key/value head's keys (after RoPE) and values,
-      (n_kv_heads, m, head_dim) each, m keys.
+      (n_kv_heads, m, head_dim) each, m keys;
+    - routes(layer, experts, weights): in a mixture-of-experts layer, each token's chosen
+      experts (n, top_k) int and their weights (n, top_k).
 
     Knocking out head 3 of layer 1 and keeping the stream:
 
@@ -78,6 +88,7 @@ class Hooks:
     head_outputs: Callable[[int, np.ndarray], np.ndarray] | None = None
     residual: Callable[[int, np.ndarray], None] | None = None
     keys_values: Callable[[int, np.ndarray, np.ndarray], None] | None = None
+    routes: Callable[[int, np.ndarray, np.ndarray], None] | None = None
 
 
 NO_HOOKS = Hooks()
@@ -85,19 +96,6 @@ NO_HOOKS = Hooks()
 Look = Callable[[int, np.ndarray, AttentionWeights, Variant], None]
 # a cache's keys and values: (layer, the new tokens' k, v) -> every token's k, v to attend over
 Past = Callable[[int, np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]
-
-
-def split_heads(config: Config, width: str, d_model: int, heads: str, n_heads: int) -> int:
-    """head_dim, d_model / n_heads: refused unless the heads split the width evenly."""
-    config.check(d_model % n_heads == 0, f"'{width}' {d_model} does not split into "
-                 f"'{heads}' {n_heads} heads")
-    return d_model // n_heads
-
-
-def group_heads(config: Config, n_heads: int, n_kv_heads: int) -> None:
-    """Grouped-query attention: each key/value head serves the same number of query heads."""
-    config.check(n_heads % n_kv_heads == 0, f"'num_attention_heads' {n_heads} does not split "
-                 f"into 'num_key_value_heads' {n_kv_heads} groups")
 
 
 class Model:
@@ -112,6 +110,7 @@ class Model:
     n_heads: int
     n_kv_heads: int
     d_model: int
+    d_embed: int
     head_dim: int
     d_ff: int
     vocab_size: int
@@ -129,6 +128,8 @@ class Model:
     tied_by_default = True  # tie_word_embeddings when config.json leaves it out
     head_names: tuple[str, ...] = ("lm_head.weight",)  # an untied LM head's, as stored
     final_softcap: float | None = None  # logits -> cap * tanh(logits / cap) (Gemma 2)
+    scale: float | None = None  # step 4 multiplies the scores by it, not ÷√d_k (Gemma 2)
+    softcap: float | None = None  # scaled -> softcap · tanh(scaled / softcap) (Gemma 2)
 
     def __init__(
         self, name: str, config: dict[str, Any], checkpoint: Checkpoint, tokenizer: Tokenizer,
@@ -172,13 +173,17 @@ class Model:
         config has it, else the width split among the heads."""
         self.n_layers = config.integer(*layers, high=MAX_LAYERS)
         self.n_heads = self.n_kv_heads = config.integer(*heads)
-        if kv_heads is not None:
+        if kv_heads is not None:  # each key/value head serves as many query heads
             self.n_kv_heads = config.integer(kv_heads, default=self.n_heads)
-            group_heads(config, self.n_heads, self.n_kv_heads)
+            config.check(self.n_heads % self.n_kv_heads == 0, f"'{heads[0]}' {self.n_heads} "
+                         f"does not split into '{kv_heads}' {self.n_kv_heads} groups")
         self.d_model = config.integer(*width)
+        self.d_embed = self.d_model  # the embeddings' width (OPT's, ELECTRA's: their own)
         own = None if head_dim is None else config.optional_integer(head_dim)
-        self.head_dim = own if own is not None else split_heads(
-            config, width[0], self.d_model, heads[0], self.n_heads)
+        config.check(own is not None or self.d_model % self.n_heads == 0,
+                     f"'{width[0]}' {self.d_model} does not split into '{heads[0]}' "
+                     f"{self.n_heads} heads")
+        self.head_dim = own if own is not None else self.d_model // self.n_heads
         if ff:
             self.d_ff = config.integer(*ff)
         self.vocab_size = config.integer("vocab_size")
@@ -233,7 +238,8 @@ class Model:
             return self.normalise(q, Norm(q_w)), self.normalise(k, Norm(k_w))  # over head_dim
 
         return Variant(rotate=self.rotation(n, i), mask=self.mask(n, i), window=self.window(i),
-                       qk_norm=None if q_w is None else qk_norm)
+                       qk_norm=None if q_w is None else qk_norm, scale=self.scale,
+                       softcap=self.softcap)
 
     def lm_head(self) -> LMHead:
         """The table's final norm and the LM head, lm_head.weight or the word embeddings
@@ -289,6 +295,8 @@ class Model:
         """A table's dimension: q, kv or qkv (the projections' widths), else DIMS'."""
         q, kv = self.n_heads * self.head_dim, self.n_kv_heads * self.head_dim
         widths = {"q": q, "kv": kv, "qkv": q + 2 * kv}  # qkv: a fused [q | k | v]
+        if name == "gate_up":  # a fused [gate | up]
+            return 2 * self.d_ff
         return widths[name] if name in widths else getattr(self, DIMS.get(name, name))
 
     def tensor(self, key: str, dtype: type, i: int | None = None, *,
@@ -342,16 +350,18 @@ class Model:
         q, k, v = np.split(fused, [self.dim("q"), self.dim("q") + self.dim("kv")], axis=-1)
         return q, k, v
 
-    def load_rest(self, i: int, dtype: type = np.float32, **names: Any) -> MLPWeights:
+    def load_rest(self, i: int, dtype: type = np.float32, *, held: bool = False, **names: Any
+                  ) -> MLPWeights:
         """Layer i's MLP part: the table's w_up, w_down, w_gate, their biases, ln_mlp and
-        ln_mlp_out. With reuse_buffers the matrices (most of a layer) are converted into
-        buffers that layer i + 2 reuses (Checkpoint.read's scratch, one set for even layers
-        and one for odd): valid until then, when every caller is done with them (run reads
-        layer i + 1's ahead while layer i's is in use)."""
+        ln_mlp_out. With reuse_buffers (unless held: arrays of their own, for a caller that
+        keeps them) the matrices (most of a layer) are converted into buffers that layer
+        i + 2 reuses (Checkpoint.read's scratch, one set for even layers and one for odd):
+        valid until then, when every caller is done with them (run reads layer i + 1's ahead
+        while layer i's is in use)."""
         def t(key: str, scratch: str | None = None) -> np.ndarray | None:
             return self.optional(key, dtype, i, scratch=scratch, **names)
 
-        up, down, gate = (t(key, f"{key}{i % 2}" if self.reuse_buffers else None)
+        up, down, gate = (t(key, f"{key}{i % 2}" if self.reuse_buffers and not held else None)
                           for key in ("w_up", "w_down", "w_gate"))
         if "w_gate_up" in self.table:  # fused, its columns [gate | up]
             gate, up = np.split(self.tensor("w_gate_up", dtype, i, **names), [self.d_ff], -1)
@@ -461,7 +471,7 @@ class Model:
                     rest, following = (ahead.result() if ahead is not None
                                        else (self.load_rest(i, dtype), None))
                     ahead = self.read_rest_ahead(i + 1, stop, last, dtype)
-                    h = self.finish(i, h, z, attn, rest)
+                    h = self.finish(i, h, z, attn, rest, hooks)
                 if progress is not None:
                     progress(i + 1, last + 1)
         finally:  # stopped by an error: wait for a read-ahead still filling buffers that the
@@ -480,8 +490,12 @@ class Model:
         return h, x, self.variant(h.shape[-2], i, attn, x)
 
     def finish(self, i: int, h: np.ndarray, z: np.ndarray, attn: AttentionWeights,
-               rest: MLPWeights) -> np.ndarray:
-        """Layer i's stream after it, from the heads' joined output z: the family's block."""
+               rest: MLPWeights, hooks: Hooks = NO_HOOKS) -> np.ndarray:
+        """Layer i's stream after it, from the heads' joined output z: the family's block
+        (a mixture of experts tells hooks.routes where it sent each token)."""
+        if hooks.routes is not None and isinstance(rest, Experts):
+            routes = hooks.routes
+            rest = replace(rest, seen=lambda ids, w: routes(i, ids, w))
         return self.block.finish(h, z, attn, rest, self.normalise, self.act)
 
     def layer_step(self, i: int, h: np.ndarray, attn: AttentionWeights, rest: MLPWeights,
@@ -492,7 +506,7 @@ class Model:
         batch, the hooks see its leading dimension too."""
         h, x, variant = self.layer_input(i, h, attn)
         z = self.all_heads(x, attn, variant, i, hooks)  # (..., n, H * head_dim)
-        return self.finish(i, h, z, attn, rest)
+        return self.finish(i, h, z, attn, rest, hooks)
 
     def read_rest_ahead(self, i: int, stop: int, last: int, dtype: type) -> ReadAhead | None:
         """read_next(i) on another thread, if the family reads ahead and layer i's MLP will be
@@ -538,10 +552,15 @@ class Model:
         kv = head // (self.n_heads // self.n_kv_heads)  # grouped-query: query heads share a kv head
         return slice(head * hd, (head + 1) * hd), slice(kv * hd, (kv + 1) * hd)
 
-    def head_steps(self, x: np.ndarray, attn: AttentionWeights, head: int, variant: Variant,
-                   source: np.ndarray | None = None) -> Steps:
+    def source(self) -> np.ndarray | None:
+        """The rows the heads the loop runs make their keys and values from, when not from
+        their own input: an encoder's output, for cross-attention (T5's decoder)."""
+        return None
+
+    def head_steps(self, x: np.ndarray, attn: AttentionWeights, head: int, variant: Variant
+                   ) -> Steps:
         """One query head, paired with its key/value head, through the lesson's steps; with
-        source (an encoder's output), the keys and values come from it: cross-attention."""
+        a source(), the keys and values come from it: cross-attention."""
         q, k = self.head_slices(head)
         return self_attention(
             x,
@@ -552,7 +571,7 @@ class Model:
             b_k=None if attn.b_k is None else attn.b_k[k],
             b_v=None if attn.b_v is None else attn.b_v[k],
             variant=self.head_variant(variant, head),
-            source=source,
+            source=self.source(),
         )
 
     def head_variant(self, variant: Variant, head: int) -> Variant:
@@ -566,10 +585,12 @@ class Model:
                   source: np.ndarray | None = None, past: Past | None = None) -> np.ndarray:
         """Every head of a layer at once, through the same steps, in x's dtype (float32, or
         float64 when asked): (n, n_heads * head_dim). keep, if given, gets the weights
-        (n_heads, n, m); the keys and values come from source (m rows) if given, else from x
-        (m = n); hooks see the keys and values and the heads' outputs. past, if given, puts
-        the earlier tokens' keys and values before these (a cache: models/cache.py)."""
+        (n_heads, n, m); the keys and values come from source (m rows) if given, else from
+        source(), else from x (m = n); hooks see the keys and values and the heads' outputs.
+        past, if given, puts the earlier tokens' keys and values before these (a cache:
+        models/cache.py)."""
         hd, lead = self.head_dim, x.shape[:-2]  # lead: a batch of streams, if any
+        source = self.source() if source is None else source
         kv = x if source is None else source
 
         def split(t: np.ndarray) -> np.ndarray:  # (..., n, heads * hd) -> (..., heads, n, hd)
@@ -598,9 +619,10 @@ class Model:
 
     def matrices(self) -> tuple[int, int]:
         """(per head shown, per head passed through): how many n×m matrices a head's steps
-        keep, in float64 and in the run's dtype: scores, scaled and weights (a family with a
-        soft-cap or a score bias keeps more)."""
-        return 3, 3
+        keep, in float64 and in the run's dtype: scores, scaled and weights, and with a
+        soft-cap the scores before and after it (a family with a score bias keeps more)."""
+        extra = 0 if self.softcap is None else 2
+        return 3 + extra, 3 + extra
 
     def check_memory(self, n: int, layers: list[int], heads: int, *, join: bool = False,
                      float64: bool = False, kept: int = 0, held: int = 0) -> None:

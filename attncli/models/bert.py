@@ -141,10 +141,6 @@ class Bert(Model):
     def predicts(cls) -> tuple[str, ...]:
         return tuple(t for t in cls.model_types if t in cls.mlm_heads)
 
-    def head_width(self) -> int:
-        """The width the masked-LM head's dense maps to: d_model."""
-        return self.d_model
-
     def lm_head(self) -> LMHead:
         """The family's masked-LM head (mlm_heads): dense, activation, LayerNorm, then the
         decoder (tied to the word embeddings) and its bias."""
@@ -152,7 +148,7 @@ class Bert(Model):
             return super().lm_head()
         head = self.mlm_heads[self.model_type]
         act = self.act if head.act is None else head.act
-        d, e, v = self.d_model, self.head_width(), self.vocab_size
+        d, e, v = self.d_model, self.d_embed, self.vocab_size  # dense maps d to e
         read, ckpt = self.checkpoint.read, self.checkpoint
         if head.dense + ".weight" not in ckpt:
             raise self.no_lm_head(f"{head.dense}.weight")

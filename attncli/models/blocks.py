@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from attncli.attention import softmax
 from attncli.models.layers import add_fresh, linear
 
 
@@ -62,6 +63,23 @@ class MLPWeights:
 
 
 @dataclass(frozen=True)
+class Experts(MLPWeights):
+    """A mixture-of-experts MLP part (Mixtral, Qwen-MoE): a router scores every expert for
+    each token, softmax(x @ router), the token goes through its top_k experts (each a gated
+    MLP, stacked here: w_gate and w_up (E, d_model, ff), w_down (E, ff, d_model)), and their
+    outputs are added, each times its probability (divided by the top_k's sum when
+    renormalise). A shared expert, if any, reads every token and is added times
+    sigmoid(x @ shared_gate). seen, if set, is told each token's experts and weights."""
+
+    router: np.ndarray | None = None  # (d_model, n_experts)
+    top_k: int = 1
+    renormalise: bool = True
+    shared: MLPWeights | None = None
+    shared_gate: np.ndarray | None = None  # (d_model, 1)
+    seen: Callable[[np.ndarray, np.ndarray], None] | None = None
+
+
+@dataclass(frozen=True)
 class LMHead:
     """The final norm and the LM head: logits = norm(x) @ w.T + b, where x is the last
     layer's output, or for BERT's masked-LM head first act(h @ w_in + b_in)."""
@@ -85,12 +103,49 @@ Activation = Callable[[np.ndarray], np.ndarray]
 
 
 def mlp(x: np.ndarray, w: MLPWeights, act: Activation) -> np.ndarray:
-    """(n, d_model) -> (n, d_model) through the MLP, gated when w has a gate."""
+    """(n, d_model) -> (n, d_model) through the MLP, gated when w has a gate; a mixture of
+    experts (Experts) through the experts each token is routed to."""
+    if isinstance(w, Experts):
+        return experts(x, w, act)
     if w.w_gate is None:
         return linear(act(linear(x, w.w_up, w.b_up)), w.w_down, w.b_down)
     gate = act(linear(x, w.w_gate, w.b_gate))  # (n, ff)
     up = linear(x, w.w_up, w.b_up)  # (n, ff)
     return linear(gate * up, w.w_down, w.b_down)  # (n, d)
+
+
+def route(x: np.ndarray, w: Experts) -> tuple[np.ndarray, np.ndarray]:
+    """Each row of x (..., d_model) routed: its top_k experts, the most probable first
+    (..., top_k) int, and their weights (..., top_k): the softmax of the router's logits over
+    every expert, kept for the top_k, divided by their sum when w.renormalise."""
+    assert w.router is not None
+    probs = softmax(x @ w.router)  # (..., E)
+    ids = np.argsort(-probs, axis=-1, kind="stable")[..., :w.top_k]  # (..., k)
+    weights = np.take_along_axis(probs, ids, axis=-1)  # (..., k)
+    if w.renormalise:
+        weights = weights / weights.sum(axis=-1, keepdims=True)
+    return ids, weights
+
+
+def experts(x: np.ndarray, w: Experts, act: Activation) -> np.ndarray:
+    """(..., n, d_model) -> the same, each row through its own top_k experts (route), plus
+    the gated shared expert if w has one. Only the rows routed to an expert go through it."""
+    ids, weights = route(x, w)  # (..., n, k) each
+    if w.seen is not None:
+        w.seen(ids, weights)
+    flat, flat_ids = x.reshape(-1, x.shape[-1]), ids.reshape(-1, w.top_k)  # (N, d), (N, k)
+    flat_weights = weights.reshape(-1, w.top_k)  # (N, k)
+    out = np.zeros_like(flat)  # (N, d)
+    for e in np.unique(flat_ids):
+        rows, slot = np.nonzero(flat_ids == e)  # the rows that chose e, and in which place
+        one = MLPWeights(w.w_up[e], w.w_down[e], None if w.w_gate is None else w.w_gate[e])
+        out[rows] += mlp(flat[rows], one, act) * flat_weights[rows, slot][:, None]
+    if w.shared is not None:
+        shared = mlp(flat, w.shared, act)  # (N, d)
+        if w.shared_gate is not None:
+            shared = shared * (0.5 + 0.5 * np.tanh(0.5 * (flat @ w.shared_gate)))  # sigmoid
+        out += shared
+    return out.reshape(x.shape)
 
 
 def _out(x: np.ndarray, norm: Norm | None, normalise: Normalise) -> np.ndarray:

@@ -123,14 +123,9 @@ class Decoder:
     def layer_weights(self, i: int) -> tuple[AttentionWeights, MLPWeights]:
         """Layer i's weights, read on first use and held (never in reused buffers)."""
         while len(self.weights) <= i:
-            j, model = len(self.weights), self.model
-            reuse = model.reuse_buffers
-            model.reuse_buffers = False  # held across steps: each layer its own arrays
-            try:
-                self.weights.append((model.load_attention(j, self.dtype),
-                                     model.load_rest(j, self.dtype)))
-            finally:
-                model.reuse_buffers = reuse
+            j = len(self.weights)
+            self.weights.append((self.model.load_attention(j, self.dtype),
+                                 self.model.load_rest(j, self.dtype, held=True)))
         return self.weights[i]
 
     def rope_speeds(self, n: int) -> tuple | None:
@@ -176,7 +171,7 @@ class Decoder:
                                        rotate=shifted(model.rotation(m, i), start, m),
                                        mask=mask_rows(start, m, model.window(i)))
             z = model.all_heads(x, attn, variant, i, hooks, keep, past=self.cache.extend)
-            h = model.block.finish(h, z, attn, rest, model.normalise, model.act)
+            h = model.finish(i, h, z, attn, rest, hooks)
         if hooks.residual is not None:
             hooks.residual(model.n_layers, h)
         self.cache.length = m

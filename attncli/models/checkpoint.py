@@ -60,6 +60,11 @@ MAX_HEADER = 100_000_000  # the safetensors format's own limit on the JSON heade
 HIGH_HALF = 1 if sys.byteorder == "little" else 0  # which uint16 of a uint32 is its top half
 # where mmap objects can give pages back (not on Windows)
 DONTNEED = getattr(mmap, "MADV_DONTNEED", None) if hasattr(mmap.mmap, "madvise") else None
+# and where they can ask the kernel to start reading pages in before they are touched
+WILLNEED = getattr(mmap, "MADV_WILLNEED", None) if hasattr(mmap.mmap, "madvise") else None
+LAYER_NUMBER = re.compile(r"(?:^|\.)(\d+)\.")  # a tensor name's first number: its layer's
+FIRST_LAYERS_BYTES = 256 * 2**20  # what will_need asks for: about what a disk reads while a
+# large tokenizer.json is parsed
 
 
 def hub_cache() -> Path:
@@ -297,6 +302,48 @@ class Checkpoint:
 
     def __contains__(self, name: str) -> bool:
         return name in self.files
+
+    def first_layers(self, budget: int = FIRST_LAYERS_BYTES) -> list[tuple[Path, int, int]]:
+        """Where the first layers' tensors lie: (file, start, end) of each tensor whose name
+        holds a number (its layer's: layers.0., h.0., block.0.), the lowest numbers first,
+        as many as fit in budget bytes. A file whose header is refused is left out (read()
+        refuses it when its tensor is needed)."""
+        named: list[tuple[int, int, str, Path]] = []
+        for name, path in self.files.items():
+            found = LAYER_NUMBER.search(name)
+            if found is not None:
+                named.append((int(found.group(1)), len(named), name, path))
+        spans: list[tuple[Path, int, int]] = []
+        total = 0
+        for _, _, name, path in sorted(named):
+            try:
+                header, data_start = self.header(path)
+                begin, end = (int(x) for x in header[name]["data_offsets"])
+            except (AttnError, KeyError, TypeError, ValueError):
+                continue
+            if total + end - begin > budget:
+                break
+            total += end - begin
+            spans.append((path, data_start + begin, data_start + end))
+        return spans
+
+    def will_need(self, budget: int = FIRST_LAYERS_BYTES) -> int:
+        """Ask the kernel to read the first layers' tensors (first_layers) into its page
+        cache in the background, and return how many bytes were asked for. Every run starts
+        at layer 0, so a file not yet cached is read from disk while this process does other
+        work (parses the tokenizer) rather than when each layer is reached. Only a hint:
+        nothing is read or checked here."""
+        if WILLNEED is None:
+            return 0
+        asked = 0
+        for path, start, end in self.first_layers(budget):
+            aligned = start // mmap.PAGESIZE * mmap.PAGESIZE
+            try:
+                self.mapped(path).madvise(WILLNEED, aligned, end - aligned)
+            except (OSError, ValueError):  # past the end of a truncated file: read() says so
+                continue
+            asked += end - start
+        return asked
 
     def prefix(self, probe: str, prefixes: Sequence[str]) -> str:
         """Which of prefixes ("", "bert.", "model.") the checkpoint puts before its tensor names."""

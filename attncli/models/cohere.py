@@ -51,6 +51,7 @@ class Cohere(Llama):
     table = TABLE
     block = Parallel
     tied_by_default = True  # CohereConfig's default
+    slides = False  # Cohere (v1) has no sliding window
 
     def configure(self, config: Config) -> None:
         """llama's dimensions and RoPE, the norms' eps, q/k norms, biases and logit_scale."""
@@ -65,12 +66,6 @@ class Cohere(Llama):
 
     def rope_scaling(self, config: Config) -> RopeScaling:
         return RopeScaling(config, self.head_dim, theta_default=500000.0)  # CohereConfig's
-
-    def read_qkv_bias(self) -> bool:
-        return self.attention_bias
-
-    def sliding(self, config: Config) -> list[int | None]:
-        return [None] * self.n_layers  # Cohere (v1) has no sliding window
 
     def rotation(self, n: int, i: int) -> Rotate:
         """Interleaved RoPE over the whole head, cos and sin times the rope type's factor."""

@@ -53,7 +53,3 @@ class Electra(Bert):
         if self.d_embed == self.d_model:
             return h
         return linear(h, self.tensor("project", dtype), self.tensor("project_b", dtype))
-
-    def head_width(self) -> int:
-        """The generator's head maps back to embedding_size."""
-        return self.d_embed

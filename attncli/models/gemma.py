@@ -17,13 +17,12 @@ The weight names are llama.py's.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 
 import numpy as np
 
 from attncli.models.blocks import Norm
 from attncli.models.config import Bounds, Config
-from attncli.models.layers import ACTIVATIONS, HeldNorm, held_rms_norm, rms_norm
+from attncli.models.layers import HeldNorm, held_rms_norm, rms_norm
 from attncli.models.llama import Llama
 
 # soft-caps and query_pre_attn_scalar: a cap of 0 would zero every score, and bounds keep
@@ -41,6 +40,12 @@ class Gemma(Llama):
 
     model_types = ("gemma",)
     tied_by_default = True
+    # Gemma 1 reads hidden_act, where "gelu" means the tanh approximation
+    act_keys: tuple[str, ...] = ("hidden_act", "hidden_activation")
+    act_default = "gelu_pytorch_tanh"
+    act_renamed = {"gelu": "gelu_pytorch_tanh"}
+    mlp_biases = False  # q, k and v have biases only with attention_bias, the MLP none
+    slides = False  # Gemma 1 has no sliding window
 
     def configure(self, config: Config) -> None:
         """llama's dimensions, then Gemma's: no biases but attention_bias, no sliding window,
@@ -51,24 +56,6 @@ class Gemma(Llama):
         config.check(not config.boolean("use_bidirectional_attention", default=False),
                      "'use_bidirectional_attention' (a Gemma embedding model) is not supported")
         self.final_softcap = config.optional_number("final_logit_softcapping", **SOFTCAP)
-
-    def read_activation(self, config: Config) -> Callable[[np.ndarray], np.ndarray]:
-        """Gemma 1 reads hidden_act, where "gelu" means the tanh approximation."""
-        name = config.choice("hidden_act", "hidden_activation", options=sorted(ACTIVATIONS),
-                             default="gelu_pytorch_tanh")
-        return ACTIVATIONS["gelu_pytorch_tanh" if name == "gelu" else name]
-
-    def read_qkv_bias(self) -> bool:
-        """Gemma's q, k and v have biases only with attention_bias."""
-        return self.attention_bias
-
-    def read_mlp_bias(self, config: Config) -> bool:
-        """Gemma's MLP has no biases."""
-        return False
-
-    def sliding(self, config: Config) -> list[int | None]:
-        """Gemma 1 has no sliding window."""
-        return [None] * self.n_layers
 
     def embed(self, ids: np.ndarray, dtype: type = np.float32) -> np.ndarray:
         """Token embeddings times √hidden_size."""

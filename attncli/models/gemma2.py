@@ -17,17 +17,9 @@ As transformers' modeling_gemma2 does it:
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import replace
-
-import numpy as np
-
-from attncli.attention import Variant
 from attncli.models.base import Table
-from attncli.models.blocks import AttentionWeights
 from attncli.models.config import Config
 from attncli.models.gemma import SOFTCAP, Gemma
-from attncli.models.layers import activation, sliding_windows
 from attncli.models.llama import TABLE as LLAMA
 
 # llama's names, with a norm after the attention and around the MLP
@@ -43,31 +35,15 @@ class Gemma2(Gemma):
     model_types = ("gemma2",)
     table = TABLE
     pattern = 2  # before layer_types: every other layer slides
+    act_keys = ("hidden_activation",)  # Gemma 2 and 3 read hidden_activation, as it is
+    act_renamed = {}
+    capped = True  # the scores are soft-capped (attn_logit_softcapping)
+    slides = True  # in the layers layer_types (or the pattern) says
 
     def configure(self, config: Config) -> None:
         """Gemma's, and the scale, the soft-cap and the sliding layers."""
         super().configure(config)
         scalar = config.optional_number("query_pre_attn_scalar", **SOFTCAP)
         self.scale = (scalar if scalar is not None else self.head_dim) ** -0.5
-        self.softcap = self.read_softcap(config)
-
-    def read_softcap(self, config: Config) -> float | None:
-        """The scores' soft-cap: attn_logit_softcapping."""
-        return config.optional_number("attn_logit_softcapping", **SOFTCAP)
-
-    def read_activation(self, config: Config) -> Callable[[np.ndarray], np.ndarray]:
-        """Gemma 2 and 3 read hidden_activation."""
-        return activation(config, "hidden_activation", default="gelu_pytorch_tanh")
-
-    def sliding(self, config: Config) -> list[int | None]:
-        """sliding_window in the sliding layers (layer_types, or the family's pattern)."""
-        return sliding_windows(config, self.n_layers, pattern=self.pattern)
-
-    def matrices(self) -> tuple[int, int]:
-        # a soft-cap keeps the scores before and after it too (capped, uncapped)
-        extra = 0 if self.softcap is None else 2
-        return 3 + extra, 3 + extra
-
-    def variant(self, n: int, i: int, attn: AttentionWeights, x: np.ndarray) -> Variant:
-        """RoPE and the mask, and the model's scale and soft-cap."""
-        return replace(super().variant(n, i, attn, x), scale=self.scale, softcap=self.softcap)
+        if self.capped:
+            self.softcap = config.optional_number("attn_logit_softcapping", **SOFTCAP)

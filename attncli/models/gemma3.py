@@ -68,26 +68,20 @@ class Gemma3Text(Gemma2):
     model_types = ("gemma3_text",)
     table = TABLE
     pattern = 6
-
-    def read_softcap(self, config: Config) -> float | None:
-        """None: transformers 5 does not pass attn_logit_softcapping to Gemma 3's attention."""
-        return None
+    capped = False  # transformers 5 does not pass attn_logit_softcapping to Gemma 3's attention
 
     def rope_scaling(self, config: Config) -> RopeScaling:
-        """Gemma 3's RoPE differs per layer kind: read by rope_scalings, here the plain speeds.
-        With dynamic NTK in a kind, the text may grow to factor times max_position_embeddings."""
+        """Gemma 3's RoPE differs per layer kind (each layer's kind picks its base and rope
+        type): read by rope_scalings, here the plain speeds. With dynamic NTK in a kind, the
+        text may grow to factor times max_position_embeddings."""
         self.scalings = rope_scalings(config, self.head_dim)
         dynamic = [s.factor for s in self.scalings.values() if s.kind == "dynamic"]
         if dynamic and self.max_positions is not None:
             self.max_positions = int(max(dynamic) * self.max_positions)
-        return RopeScaling({}, self.head_dim)
-
-    def sliding(self, config: Config) -> list[int | None]:
-        """Gemma 2's windows; each layer's kind picks its RoPE base too."""
         kinds = layer_kinds(config, self.n_layers, self.pattern)
         assert kinds is not None
         self.kinds = kinds
-        return super().sliding(config)
+        return RopeScaling({}, self.head_dim)
 
     def rotation(self, n: int, i: int) -> Rotate:
         """RoPE for positions 0..n-1 as layer i's kind, sliding or global, has it: its base,

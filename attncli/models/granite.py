@@ -64,6 +64,7 @@ class Granite(Llama):
     """granite (granite-3.x-2b/8b, base and instruct)."""
 
     model_types = ("granite",)
+    slides = False  # Granite has no sliding window
 
     def configure(self, config: Config) -> None:
         """llama's, and the four multipliers."""
@@ -75,9 +76,6 @@ class Granite(Llama):
         self.embedding_multiplier, self.attention_multiplier = embedding, attention
         self.residual_multiplier, self.logits_scaling = residual, logits
         self.block = scaled_pre_norm(self.residual_multiplier)
-
-    def sliding(self, config: Config) -> list[int | None]:
-        return [None] * self.n_layers  # Granite has no sliding window
 
     def embed(self, ids: np.ndarray, dtype: type = np.float32) -> np.ndarray:
         """Token embeddings times embedding_multiplier."""

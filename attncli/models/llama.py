@@ -12,14 +12,12 @@ prefix), or embed_tokens when tied, after the final norm.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import numpy as np
 
 from attncli.models.base import Model, T, Table
 from attncli.models.blocks import Norm
 from attncli.models.config import Config
-from attncli.models.layers import HeldNorm, activation, held_rms_norm, rms_norm, sliding_windows
+from attncli.models.layers import ACTIVATIONS, HeldNorm, held_rms_norm, rms_norm, sliding_windows
 from attncli.models.rope import RopeScaling
 
 # our name -> checkpoint name after an optional "model." prefix
@@ -53,47 +51,46 @@ class Llama(Model):
     reuse_buffers = True
     tied_by_default = False  # tie_word_embeddings when config.json leaves it out
     prefixes: tuple[str, ...] = ("model.", "")  # what the checkpoint may put before names
+    act_keys: tuple[str, ...] = ("hidden_act",)  # the MLP's activation: the first one set
+    act_default = "silu"
+    act_renamed: dict[str, str] = {}  # an activation's name that means another here
+    mlp_biases = True  # the MLP may have biases (mlp_bias)
+    slides = True  # the family reads sliding windows
+    every_layer: tuple[str, ...] = ("mistral",)  # model_types whose window is in every layer
+    pattern: int | None = None  # without layer_types, every pattern-th layer is global
 
     def configure(self, config: Config) -> None:
         """Dimensions, RoPE and sliding windows from a LlamaConfig / Qwen2Config / MistralConfig."""
         self.read_sizes(config, kv_heads="num_key_value_heads", head_dim="head_dim")
         self.max_positions = config.optional_integer("max_position_embeddings")
         self.eps = config.number("rms_norm_eps", low=0, above=True, high=1, default=1e-6)
-        self.act = self.read_activation(config)
+        act = config.choice(*self.act_keys, options=sorted(ACTIVATIONS), default=self.act_default)
+        self.act = ACTIVATIONS[self.act_renamed.get(act, act)]
         self.attention_bias = config.boolean("attention_bias", default=False)
-        self.qkv_bias = self.read_qkv_bias()
-        self.mlp_bias = self.read_mlp_bias(config)
+        # q, k and v have biases always in qwen2, else with attention_bias
+        self.qkv_bias = self.model_type == "qwen2" or self.attention_bias
+        self.mlp_bias = self.mlp_biases and config.boolean("mlp_bias", default=False)
         self.scaling = self.rope_scaling(config)  # every type, dynamic and yarn too
         if self.scaling.kind == "dynamic" and self.max_positions is not None:
             # dynamic NTK grows its base past max_position_embeddings, to factor times as many
             self.max_positions = int(self.scaling.factor * self.max_positions)
-        self.windows = self.sliding(config)
+        self.windows = self.sliding(config) if self.slides else [None] * self.n_layers
         absent = (*QKV_BIASES * (not self.qkv_bias), *O_BIAS * (not self.attention_bias),
                   *MLP_BIASES * (not self.mlp_bias))  # the biases this config leaves out
         self.table = {k: v for k, v in type(self).table.items() if k not in absent}
         self.prefix = self.checkpoint.prefix(TABLE["wte"][0], self.prefixes)
-
-    def read_activation(self, config: Config) -> Callable[[np.ndarray], np.ndarray]:
-        """The MLP's activation: hidden_act."""
-        return activation(config, "hidden_act", default="silu")
-
-    def read_qkv_bias(self) -> bool:
-        """Whether q, k and v have biases: always in qwen2, else with attention_bias."""
-        return self.model_type == "qwen2" or self.attention_bias
-
-    def read_mlp_bias(self, config: Config) -> bool:
-        """Whether the MLP's projections have biases: mlp_bias."""
-        return config.boolean("mlp_bias", default=False)
 
     def rope_scaling(self, config: Config) -> RopeScaling:
         """RoPE over the whole head, any rope type."""
         return RopeScaling(config, self.head_dim)
 
     def sliding(self, config: Config) -> list[int | None]:
-        """Each layer's sliding window: Mistral's in every layer, Qwen2's from
-        max_window_layers on, or where layer_types says."""
-        return sliding_windows(config, self.n_layers, every_layer=self.model_type == "mistral",
-                               from_layer=self.model_type in ("qwen2", "qwen3"))
+        """Each layer's sliding window: where layer_types (or the pattern) says, else in
+        every layer (every_layer), or Qwen2's from max_window_layers on."""
+        return sliding_windows(config, self.n_layers,
+                               every_layer=self.model_type in self.every_layer,
+                               from_layer=self.model_type in ("qwen2", "qwen3"),
+                               pattern=self.pattern)
 
     def normalise(self, x: np.ndarray, norm: Norm) -> np.ndarray:
         """RMSNorm."""

@@ -9,6 +9,8 @@ no step that shows a clamp.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from attncli.models.base import Table
@@ -46,7 +48,7 @@ class Olmo(Llama):
 
         return replace(super().load_attention(i, dtype, **names), norm=PLAIN)
 
-    def load_rest(self, i: int, dtype: type = np.float32, **names: object) -> MLPWeights:
+    def load_rest(self, i: int, dtype: type = np.float32, **names: Any) -> MLPWeights:
         from dataclasses import replace
 
         return replace(super().load_rest(i, dtype, **names), norm=PLAIN)

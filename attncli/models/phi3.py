@@ -17,7 +17,6 @@ from __future__ import annotations
 
 from attncli.models.base import T, Table
 from attncli.models.config import Config
-from attncli.models.layers import sliding_windows
 from attncli.models.llama import TABLE as LLAMA
 from attncli.models.llama import Llama
 from attncli.models.rope import RopeScaling, partial_factor
@@ -36,10 +35,7 @@ class Phi3(Llama):
 
     model_types = ("phi3",)
     table = TABLE
-
-    @property
-    def gate_up(self) -> int:
-        return 2 * self.d_ff
+    every_layer = ("phi3",)  # the window is in every layer (or where layer_types says)
 
     def rope_scaling(self, config: Config) -> RopeScaling:
         """RoPE on the first int(head_dim · partial_rotary_factor) dimensions; longrope under
@@ -48,7 +44,3 @@ class Phi3(Llama):
         return RopeScaling(config, self.head_dim, partial_rotary_factor=factor,
                            original_default=ORIGINAL_DEFAULT,
                            renamed=dict.fromkeys(LONGROPE, "longrope"))
-
-    def sliding(self, config: Config) -> list[int | None]:
-        """The window in every layer (or where layer_types says)."""
-        return sliding_windows(config, self.n_layers, every_layer=True)

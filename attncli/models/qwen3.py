@@ -17,7 +17,7 @@ TABLE: Table = {**LLAMA,  # and q and k normalised per head, over head_dim
 
 
 class Qwen3(Llama):
-    """qwen3 (dense; the MoE qwen3_moe is not supported)."""
+    """qwen3 (dense; the MoE qwen3_moe is qwen3_moe.py's)."""
 
     model_types = ("qwen3",)
     table = TABLE

@@ -89,6 +89,7 @@ class StableLm(Llama):
 
     model_types = ("stablelm",)
     table = TABLE
+    slides = False  # StableLM has no sliding window
 
     def configure(self, config: Config) -> None:
         """llama's dimensions, LayerNorms, partial RoPE, q/k/v biases, per-head q/k norms and
@@ -108,9 +109,6 @@ class StableLm(Llama):
         """RoPE over the first partial_rotary_factor of each head (a quarter by default)."""
         factor = partial_factor(config, "partial_rotary_factor", default=0.25)
         return RopeScaling(config, self.head_dim, partial_rotary_factor=factor)
-
-    def sliding(self, config: Config) -> list[int | None]:
-        return [None] * self.n_layers  # StableLM has no sliding window
 
     def load_attention(self, i: int, dtype: type = np.float32, **names: Any
                        ) -> AttentionWeights:

@@ -9,14 +9,12 @@ lm_head, tied to embed_tokens by default.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import numpy as np
 
 from attncli.models.base import T, Table
 from attncli.models.blocks import Norm
 from attncli.models.config import Config
-from attncli.models.layers import HeldNorm, held_layer_norm, layer_norm, sliding_windows
+from attncli.models.layers import HeldNorm, held_layer_norm, layer_norm
 from attncli.models.llama import TABLE as LLAMA
 from attncli.models.llama import Llama
 
@@ -40,6 +38,9 @@ class Starcoder2(Llama):
     model_types = ("starcoder2",)
     table = TABLE
     tied_by_default = True  # Starcoder2Config's default
+    act_default = "gelu_pytorch_tanh"
+    mlp_biases = False  # the table says, from use_bias
+    every_layer = ("starcoder2",)  # the window in every layer, where sliding_window is set
 
     def configure(self, config: Config) -> None:
         """llama's dimensions and RoPE, LayerNorms, and the biases with use_bias."""
@@ -47,21 +48,6 @@ class Starcoder2(Llama):
         self.eps = config.number("norm_epsilon", low=0, above=True, high=1, default=1e-5)
         bias = config.boolean("use_bias", default=True)
         self.table = {k: v for k, v in TABLE.items() if bias or k not in BIASES}
-
-    def read_activation(self, config: Config) -> Callable[[np.ndarray], np.ndarray]:
-        from attncli.models.layers import activation
-
-        return activation(config, "hidden_act", default="gelu_pytorch_tanh")
-
-    def read_qkv_bias(self) -> bool:
-        return True  # the table says, from use_bias
-
-    def read_mlp_bias(self, config: Config) -> bool:
-        return True
-
-    def sliding(self, config: Config) -> list[int | None]:
-        """The window in every layer, where sliding_window is set."""
-        return sliding_windows(config, self.n_layers, every_layer=True)
 
     def normalise(self, x: np.ndarray, norm: Norm) -> np.ndarray:
         """LayerNorm."""

@@ -34,9 +34,10 @@ from typing import Any
 
 import numpy as np
 
-from attncli.attention import HeadSteps, Joined, Steps, Variant, causal_mask
+from attncli.attention import Joined, Variant, causal_mask
+from attncli.attention_fast import HeadSteps
 from attncli.errors import AttnError
-from attncli.models.base import NO_HOOKS, Hooks, Look, Model, Past, Progress, T, Table
+from attncli.models.base import NO_HOOKS, Hooks, Look, Model, Progress, T, Table
 from attncli.models.blocks import AttentionWeights, LMHead, MLPWeights, Norm, mlp
 from attncli.models.config import MAX_LAYERS, Config, as_config
 from attncli.models.layers import ACTIVATIONS, HeldNorm, held_rms_norm, linear
@@ -234,8 +235,8 @@ class T5(Model):
 
     def load_rest(self, i: int, dtype: type = np.float32, **names: Any) -> MLPWeights:
         """Block i's MLP: its last part."""
-        part = 1 if self.stack == "encoder" else 2
-        return super().load_rest(i, dtype, **({"stack": self.stack, "part": part} | names))
+        where: dict[str, Any] = {"stack": self.stack, "part": 1 if self.stack == "encoder" else 2}
+        return super().load_rest(i, dtype, **(where | names))
 
     def table_block(self, i: int) -> int:
         """The block whose bias table block i uses: block 0 (umt5: its own)."""
@@ -346,7 +347,8 @@ class T5(Model):
         attn = super().load_attention(i, h.dtype.type, **names)
         assert attn.norm is not None
         x = self.normalise(h, attn.norm)  # (n, d)
-        return h + linear(super().all_heads(x, attn, variant, i, source=source), attn.w_o)
+        z = super().all_heads(x, attn, variant, i, source=x if source is None else source)
+        return h + linear(z, attn.w_o)
 
     def layer_input(self, i: int, h: np.ndarray, attn: AttentionWeights
                     ) -> tuple[np.ndarray, np.ndarray, Variant]:
@@ -356,26 +358,13 @@ class T5(Model):
         return super().layer_input(i, h, attn)
 
     def finish(self, i: int, h: np.ndarray, z: np.ndarray, attn: AttentionWeights,
-               rest: MLPWeights) -> np.ndarray:
+               rest: MLPWeights, hooks: Hooks = NO_HOOKS) -> np.ndarray:
         """Model.finish; after shown decoder self-attention, the block's cross-attention."""
         if self.stack == "decoder" and self.attention_kind == "self":
             h = self.part(i, h + linear(z, attn.w_o), CROSS, Variant(scale=1.0), self.memory)
             assert rest.norm is not None
             return h + mlp(self.normalise(h, rest.norm), rest, self.act)  # (n, d)
-        return super().finish(i, h, z, attn, rest)
-
-    def all_heads(self, x: np.ndarray, attn: AttentionWeights, variant: Variant, layer: int,
-                  hooks: Hooks = NO_HOOKS, keep: list[np.ndarray] | None = None,
-                  source: np.ndarray | None = None, past: Past | None = None) -> np.ndarray:
-        """Model.all_heads; shown cross-attention reads the encoder's output."""
-        return super().all_heads(x, attn, variant, layer, hooks, keep,
-                                 self.source() if source is None else source, past)
-
-    def head_steps(self, x: np.ndarray, attn: AttentionWeights, head: int, variant: Variant,
-                   source: np.ndarray | None = None) -> Steps:
-        """Model.head_steps; shown cross-attention reads the encoder's output."""
-        return super().head_steps(x, attn, head, variant,
-                                  self.source() if source is None else source)
+        return super().finish(i, h, z, attn, rest, hooks)
 
 
 class MT5(T5):

@@ -19,7 +19,8 @@ from rich.rule import Rule
 from rich.table import Table
 from rich.text import Text
 
-from attncli.attention import HeadSteps, Steps
+from attncli.attention import Steps
+from attncli.attention_fast import HeadSteps, row_of, rows_of
 from attncli.explain import Explanation
 from attncli.flow import HeadNorms
 from attncli.masks import ORDER, kinds, row_kinds
@@ -86,7 +87,7 @@ def _projection_text(s: Steps) -> str:
         text += (" Then this model normalises each query and key (each row rescaled to a "
                  "standard size, an RMSNorm or a LayerNorm, times learned weights) before "
                  "going on.")
-    if s.no_position:
+    if s.variant.no_position:
         text += (" This layer does not turn Q and K by position (no RoPE in this layer, "
                  "though the model's other layers have it): its scores see no word order; "
                  "only the mask, which hides later tokens, tells earlier ones from later.")
@@ -213,8 +214,7 @@ REDO_COLUMNS = 64  # the scores checked against Q and K as shown: more than a sc
 def scores_redo(s: Steps, precision: int) -> bool:
     """Whether the scores a table shows (its first rows and columns) come out the same when
     worked out from Q and K rounded as their tables show them."""
-    rows = (np.arange(min(len(s.q), MAX_ROWS)) if s.rows is None
-            else np.asarray(s.rows[:MAX_ROWS]))
+    rows = rows_of(s)[:MAX_ROWS]
     cols = min(s.k.shape[0], REDO_COLUMNS)
     redone = rounded(s.q[rows], precision) @ rounded(s.k[:cols], precision).T  # (r, cols)
     shown = s.scores[: len(rows), :cols]  # (r, cols) the rows kept come first, in order
@@ -226,7 +226,7 @@ def _mask_legend(s: Steps, rows: Sequence[int] | None = None) -> Text:
     """The masked entries' legend: the reasons in the rows a matrix draws, or in those given."""
     found = kinds(s, MAX_ROWS) if rows is None else sorted(
         {k for i in rows for k in row_kinds(s, i)}, key=ORDER.index)
-    return Text(masked_legend(found, s.sliding_window,
+    return Text(masked_legend(found, s.variant.window,
                               ", so it gets no weight at all (not a weight of 0 it chose)."),
                 style="dim")
 
@@ -252,7 +252,7 @@ def _head(
                    else "shaded from the smallest (blank) to the largest (█) value" +
                    (f" of the {HEAT_ROWS - 1} rows shown" if len(labels) > HEAT_ROWS else ""))
             if s.mask is not None:
-                how += "; " + masked_legend(kinds(s, HEAT_ROWS), s.sliding_window,
+                how += "; " + masked_legend(kinds(s, HEAT_ROWS), s.variant.window,
                                             mark=HEAT_MASKED)
             if ex.cross:
                 how += "; the columns are the source's tokens, by index"
@@ -298,6 +298,7 @@ def _head(
         if not heatmap and not scores_redo(s, precision):
             parts.append(Text(UNROUNDED, style="dim"))
     if "scaled" in show:
+        scale, cap = s.variant.scale, s.variant.softcap
         if s.skip_scale and ex.from_model:  # the model's own way: GPT-Neo never scales
             parts.append(_step("Step 4a · No scaling: scaled = scores",
                                f"This model ({ex.config.architecture}) does not divide its "
@@ -310,15 +311,15 @@ def _head(
                                "scores, whose spread grows with √d_k, so each row's weights "
                                "crowd onto fewer keys. The note at the top compares the "
                                "largest weights with and without the division."))
-        elif s.scale is None:
+        elif scale is None:
             parts.append(_step(f"Step 4a · Scaled = scores / √d_k = scores / √{d_k} "
                                f"= scores / {number(s.divisor, 3)}",
                                "A score adds up d_k products, so it tends to grow with √d_k; "
                                "dividing by √d_k undoes that, and the softmax does not put all "
                                "the weight on one key."))
         else:
-            parts.append(_step(f"Step 4a · Scaled = scores × {s.scale:.6g} (this model's scale)",
-                               f"This model multiplies the scores by {s.scale:.6g} instead of "
+            parts.append(_step(f"Step 4a · Scaled = scores × {scale:.6g} (this model's scale)",
+                               f"This model multiplies the scores by {scale:.6g} instead of "
                                f"dividing them by √d_k = {np.sqrt(d_k):.4g}; it was trained "
                                "that way, so the softmax sees scores of the size it learned."))
         final = f"({n}×{m}), what the softmax sees"
@@ -327,10 +328,10 @@ def _head(
         if s.capped is not None:
             assert s.uncapped is not None  # a capped run keeps the scores before the cap
             parts.append(square(f"Scaled ({n}×{m})", s.uncapped))
-            parts.append(_step(f"Step 4a′ · Soft-capped = {s.softcap:g} · tanh(scaled / "
-                               f"{s.softcap:g})",
-                               f"Each scaled score is squeezed smoothly into −{s.softcap:g} … "
-                               f"{s.softcap:g}, so no single key can take over the softmax."))
+            parts.append(_step(f"Step 4a′ · Soft-capped = {cap:g} · tanh(scaled / "
+                               f"{cap:g})",
+                               f"Each scaled score is squeezed smoothly into −{cap:g} … "
+                               f"{cap:g}, so no single key can take over the softmax."))
             parts.append(square(f"Soft-capped {final}" if s.score_bias is None
                                 else f"Soft-capped ({n}×{m})",
                                 s.logits if s.score_bias is None else s.capped))
@@ -368,11 +369,11 @@ def _head(
         charts = MODEL_CHARTS if ex.from_model and not ex.focus else MAX_CHARTS
         parts.append(Flow([Bars(labels[i] if seen[token_label(labels[i])] == 1 else
                                 f"{token_label(labels[i])} #{i}", keys,
-                                s.weights[s.at(i)] if hn is None else hn.shares[i],
-                                None if s.mask is None else s.mask[s.at(i)],
+                                s.weights[row_of(s, i)] if hn is None else hn.shares[i],
+                                None if s.mask is None else s.mask[row_of(s, i)],
                                 verb="attends to:" if hn is None else "takes in, by norm:")
                            for i in wanted[:charts]], gap=4))
-        if s.mask is not None and s.mask[[s.at(i) for i in wanted[:charts]]].any():
+        if s.mask is not None and s.mask[[row_of(s, i) for i in wanted[:charts]]].any():
             parts.append(_mask_legend(s, wanted[:charts]))
         if len(wanted) > charts:
             more = plural(len(wanted) - charts, "more token")
