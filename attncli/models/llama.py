@@ -55,6 +55,7 @@ class Llama(Model):
     act_default = "silu"
     act_renamed: dict[str, str] = {}  # an activation's name that means another here
     mlp_biases = True  # the MLP may have biases (mlp_bias)
+    qkv_bias_key: str | None = None  # a config field that says whether q, k and v have biases
     slides = True  # the family reads sliding windows
     every_layer: tuple[str, ...] = ("mistral",)  # model_types whose window is in every layer
     pattern: int | None = None  # without layer_types, every pattern-th layer is global
@@ -67,8 +68,10 @@ class Llama(Model):
         act = config.choice(*self.act_keys, options=sorted(ACTIVATIONS), default=self.act_default)
         self.act = ACTIVATIONS[self.act_renamed.get(act, act)]
         self.attention_bias = config.boolean("attention_bias", default=False)
-        # q, k and v have biases always in qwen2, else with attention_bias
-        self.qkv_bias = self.model_type == "qwen2" or self.attention_bias
+        # q, k and v have biases always in qwen2, where the family names a field for them by
+        # it (default true), else with attention_bias
+        self.qkv_bias = (config.boolean(self.qkv_bias_key, default=True) if self.qkv_bias_key
+                         else self.model_type == "qwen2" or self.attention_bias)
         self.mlp_bias = self.mlp_biases and config.boolean("mlp_bias", default=False)
         self.scaling = self.rope_scaling(config)  # every type, dynamic and yarn too
         if self.scaling.kind == "dynamic" and self.max_positions is not None:

@@ -43,14 +43,7 @@ class Qwen2Moe(Mixtral):
     table = TABLE
     d_shared: int
     dense_layers: frozenset[int] = frozenset()
-
-    def configure(self, config: Config) -> None:
-        """Llama's fields (q, k, v biased unless qkv_bias is false), and the experts."""
-        self.qkv_biased = config.boolean("qkv_bias", default=True)
-        super().configure(config)
-
-    def read_qkv_bias(self) -> bool:
-        return self.qkv_biased
+    qkv_bias_key: str | None = "qkv_bias"  # q, k and v have biases unless it is false
 
     def read_experts(self, config: Config) -> None:
         """num_experts of moe_intermediate_size, num_experts_per_tok a token, renormalised

@@ -25,10 +25,7 @@ class Qwen3Moe(Qwen2Moe):
 
     model_types: tuple[str, ...] = ("qwen3_moe",)
     table = TABLE
-
-    def configure(self, config: Config) -> None:
-        self.qkv_biased = config.boolean("attention_bias", default=False)
-        super(Qwen2Moe, self).configure(config)
+    qkv_bias_key = None  # q, k and v have biases with attention_bias, as Llama's
 
     def read_shared(self, config: Config) -> None:
         """No shared expert."""
