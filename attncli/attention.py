@@ -45,6 +45,7 @@ class Variant:
     window: int | None = None  # the mask hides keys this many or more places back
     window_both_sides: bool = False  # the window hides keys that far after the query too
     skip_scale: bool = False  # step 4 does not divide by √d_k (only without a scale)
+    no_position: bool = False  # a layer of a RoPE model that turns nothing here (NoPE)
 
 
 PLAIN = Variant()

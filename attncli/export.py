@@ -139,6 +139,8 @@ def _head(ex: Explanation, hs: HeadSteps) -> dict[str, Any]:
         entry["window"] = hs.steps.variant.window
     if hs.steps.skip_scale and ex.from_model:  # the model's own step 4: no scaling
         entry["scale_skipped"] = True
+    if hs.steps.variant.no_position:  # a RoPE model's layer that turns nothing (SmolLM3's NoPE)
+        entry["no_position"] = True
     # a real model's extras, so that step 2 can be redone from the document alone
     extras = ((name, getattr(hs.steps.variant if name in VARIANT_KEYS else hs.steps, name))
               for name in EXTRA_KEYS)

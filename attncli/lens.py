@@ -200,6 +200,11 @@ def lens(text: str, model: Model, top: int = 5, at: str | None = None,
 
 def check_additive(model: Model, head: LMHead) -> None:
     """Refuse a model whose logit does not split into its parts' shares."""
+    multiplier = getattr(model.block, "residual_multiplier", 1.0)
+    if multiplier != 1.0:  # Granite: each part is multiplied before it is added
+        raise AttnError(f"{model.name} ({model.model_type}) multiplies each attention and MLP "
+                        f"output by residual_multiplier {multiplier:g} before adding it to the "
+                        "stream; direct attribution does not split such a stream yet")
     if not model.block.adds_parts:
         raise AttnError(f"{model.name} ({model.model_type}) normalises the stream after each "
                         "attention and MLP (post-norm), so their contributions do not add up "

@@ -784,6 +784,211 @@ SPECS["qwen2_moe"] = spec_qwen2_moe
 SPECS["qwen3_moe"] = spec_qwen3_moe
 DECODERS |= {"mixtral", "qwen2_moe", "qwen3_moe"}
 
+# ---- still more decoders (issue 28, i28-more; one block: specs and their registration) ----
+# As the block above: each its family's …ForCausalLM in bfloat16, reference.npz with the last
+# position's logits. stablelm: LayerNorms with biases, partial RoPE (half of each head), q/k/v
+# biases, each head's own q and k LayerNorm (qk_layernorm; its weights × 2.5, as the norms
+# otherwise leave every score small and every row flat).
+
+
+def sharpen_qk_norms(model: torch.nn.Module) -> None:
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if any(part in name for part in ("q_layernorm", "k_layernorm", "q_norm", "k_norm")):
+                p.mul_(2.5)
+
+
+def spec_stablelm() -> dict:
+    tok = decoder_tokenizer()
+    config = transformers.StableLmConfig(
+        vocab_size=tok.get_vocab_size(), num_key_value_heads=2, use_qkv_bias=True,
+        qk_layernorm=True, rope_parameters={"rope_type": "default", "rope_theta": 10000.0,
+                                            "partial_rotary_factor": 0.5},
+        tie_word_embeddings=True, bos_token_id=0, eos_token_id=0, **SMALL, **COMMON)
+    return {"tokenizer": tok, "config": config, "cls": transformers.StableLmForCausalLM,
+            "dtype": torch.bfloat16, "logits": True, "tweak": sharpen_qk_norms}
+
+
+# cohere: bias-free LayerNorms, a parallel block, interleaved RoPE, use_qk_norm (a weight row
+# per head, × 2.5 as stablelm's), q/k/v/o biases, logit_scale 0.25 (not its default, so that a
+# missing scale shows).
+
+
+def spec_cohere() -> dict:
+    tok = decoder_tokenizer()
+    config = transformers.CohereConfig(
+        vocab_size=tok.get_vocab_size(), num_key_value_heads=2, use_qk_norm=True,
+        attention_bias=True, logit_scale=0.25,
+        rope_parameters={"rope_type": "default", "rope_theta": 10000.0},
+        pad_token_id=None, bos_token_id=0, eos_token_id=0,
+        **{**SMALL, "intermediate_size": 32}, **COMMON)  # a narrower MLP: under 120 KB
+    return {"tokenizer": tok, "config": config, "cls": transformers.CohereForCausalLM,
+            "dtype": torch.bfloat16, "logits": True, "tweak": sharpen_qk_norms}
+
+
+# smollm3: layer 0 turns q and k by RoPE, layer 1 does not (no_rope_layers [1, 0]) and slides
+# (use_sliding_window, window 4: layer_types puts the window on the NoPE layers), q/k/v/o
+# biases.
+
+
+def spec_smollm3() -> dict:
+    tok = decoder_tokenizer()
+    config = transformers.SmolLM3Config(
+        vocab_size=tok.get_vocab_size(), num_key_value_heads=2, no_rope_layers=[1, 0],
+        use_sliding_window=True, sliding_window=WINDOW, attention_bias=True,
+        rope_parameters={"rope_type": "default", "rope_theta": 10000.0},
+        pad_token_id=None, bos_token_id=0, eos_token_id=0,
+        **{**SMALL, "intermediate_size": 32},  # a narrower MLP: under 120 KB
+        **{**COMMON, "initializer_range": 0.3})  # 0.4: rows so sharp that float32 shows
+    return {"tokenizer": tok, "config": config, "cls": transformers.SmolLM3ForCausalLM,
+            "dtype": torch.bfloat16, "logits": True}
+
+
+# falcon: new_decoder_architecture (Falcon-40B/180B/11B): 2 key/value groups of 2 query heads
+# in the fused projection, ln_attn and ln_mlp in a parallel block, biases (bias). falcon-mq
+# (Falcon-7B's layout): multi_query (one key/value head after every query head), one
+# input_layernorm for a parallel block, no biases but the norms'.
+
+
+def spec_falcon() -> dict:
+    tok = decoder_tokenizer()
+    config = transformers.FalconConfig(
+        vocab_size=tok.get_vocab_size(), hidden_size=32, num_attention_heads=4,
+        num_hidden_layers=2, ffn_hidden_size=64, max_position_embeddings=64,
+        new_decoder_architecture=True, num_kv_heads=2, bias=True,
+        rope_parameters={"rope_type": "default", "rope_theta": 10000.0},
+        bos_token_id=0, eos_token_id=0, **COMMON)
+    return {"tokenizer": tok, "config": config, "cls": transformers.FalconForCausalLM,
+            "dtype": torch.bfloat16, "logits": True}
+
+
+def spec_falcon_mq() -> dict:
+    spec = spec_falcon()
+    config = spec["config"].to_dict()
+    for key in ("architectures", "transformers_version", "dtype", "torch_dtype", "model_type",
+                "num_ln_in_parallel_attn"):
+        config.pop(key, None)
+    config.update(new_decoder_architecture=False, multi_query=True, parallel_attn=True,
+                  bias=False, num_kv_heads=None)
+    spec["config"] = transformers.FalconConfig(**config, attn_implementation="eager")
+    return spec
+
+
+# gemma3: the multimodal config (Gemma3ForConditionalGeneration, as Gemma 3 4B/12B/27B), its
+# text_config gemma3_text's with linear RoPE scaling (factor 8) on the full layer as Gemma 3 4B
+# has it, and a tiny vision tower (one layer, width 8, 16-pixel images) whose tensors the text
+# model never reads. TEXT has no image in it: its reference is the language model's.
+
+
+def spec_gemma3() -> dict:
+    tok = gemma_tokenizer()
+    text = transformers.Gemma3TextConfig(
+        vocab_size=tok.get_vocab_size(), num_key_value_heads=1, head_dim=8,
+        query_pre_attn_scalar=32, sliding_window=WINDOW,
+        layer_types=["sliding_attention", "full_attention"],
+        rope_parameters={"sliding_attention": {"rope_type": "default", "rope_theta": 10.0},
+                         "full_attention": {"rope_type": "linear", "factor": 8.0,
+                                            "rope_theta": 10000.0}},
+        bos_token_id=1, eos_token_id=2, pad_token_id=0, **SMALL, **COMMON)
+    vision = {"hidden_size": 8, "intermediate_size": 8, "num_hidden_layers": 1,
+              "num_attention_heads": 2, "image_size": 16, "patch_size": 8}
+    config = transformers.Gemma3Config(text_config=text.to_dict(), vision_config=vision,
+                                       mm_tokens_per_image=4, **COMMON)
+    return {"tokenizer": tok, "config": config,
+            "cls": transformers.Gemma3ForConditionalGeneration, "dtype": torch.bfloat16,
+            "logits": True}
+
+
+# granite: its four multipliers, each far from 1 so that a missing one shows (embeddings × 3,
+# scores × 0.5 instead of ÷ √8, each part × 0.6 before it is added, logits ÷ 4), q/k/v/o
+# biases, the head tied (under 120 KB).
+
+
+def spec_granite() -> dict:
+    tok = decoder_tokenizer()
+    config = transformers.GraniteConfig(
+        vocab_size=tok.get_vocab_size(), num_key_value_heads=2, attention_bias=True,
+        embedding_multiplier=3.0, attention_multiplier=0.5, residual_multiplier=0.6,
+        logits_scaling=4.0, rope_parameters={"rope_type": "default", "rope_theta": 10000.0},
+        tie_word_embeddings=True, pad_token_id=None, bos_token_id=0, eos_token_id=0,
+        **{**SMALL, "intermediate_size": 32}, **{**COMMON, "initializer_range": 0.2})
+    return {"tokenizer": tok, "config": config, "cls": transformers.GraniteForCausalLM,
+            "dtype": torch.bfloat16, "logits": True}
+
+
+# RoPE scalings on gpt_neox and gemma3_text (issue 28, item 4), each base model in bfloat16
+# with no LM head. gpt_neox-yarn, -dynamic and -longrope: Pythia's layout (RoPE on half of
+# each head) with each type, set as llama's are (dynamic: max_position_embeddings 8, so that
+# TEXT grows the base; longrope: original 8, so its long factors and its factor on cos and
+# sin apply). gemma3_text-scaled: yarn on the sliding layer, dynamic on the full one;
+# gemma3_text-longrope: longrope on the full layer, the sliding one plain.
+
+
+def neox_scaled(rope: dict, **overrides: object) -> dict:
+    tok = byte_level_bpe(320, ["<|endoftext|>", "<|padding|>"], add_prefix_space=False)
+    sizes = {**SMALL, **overrides}
+    config = transformers.GPTNeoXConfig(
+        vocab_size=tok.get_vocab_size(), use_parallel_residual=True, bos_token_id=0,
+        eos_token_id=0, rope_parameters={"rope_theta": 10000.0, "partial_rotary_factor": 0.5,
+                                         **rope}, **sizes, **COMMON)
+    return {"tokenizer": tok, "config": config, "cls": transformers.GPTNeoXModel,
+            "dtype": torch.bfloat16}
+
+
+def spec_gpt_neox_yarn() -> dict:
+    return neox_scaled({"rope_type": "yarn", "factor": 4.0,
+                        "original_max_position_embeddings": 64}, max_position_embeddings=256)
+
+
+def spec_gpt_neox_dynamic() -> dict:
+    return neox_scaled({"rope_type": "dynamic", "factor": 4.0}, max_position_embeddings=8)
+
+
+def spec_gpt_neox_longrope() -> dict:
+    return neox_scaled({"rope_type": "longrope", "short_factor": [1.0, 1.5],
+                        "long_factor": [2.0, 6.0], "original_max_position_embeddings": 8})
+
+
+def gemma3_scaled(sliding: dict, full: dict, **overrides: object) -> dict:
+    tok = gemma_tokenizer()
+    config = transformers.Gemma3TextConfig(
+        vocab_size=tok.get_vocab_size(), num_key_value_heads=1, head_dim=8,
+        query_pre_attn_scalar=32, sliding_window=WINDOW,
+        layer_types=["sliding_attention", "full_attention"],
+        rope_parameters={"sliding_attention": {"rope_theta": 10.0, **sliding},
+                         "full_attention": {"rope_theta": 10000.0, **full}},
+        bos_token_id=1, eos_token_id=2, pad_token_id=0, **{**SMALL, **overrides}, **COMMON)
+    return {"tokenizer": tok, "config": config, "cls": transformers.Gemma3TextModel,
+            "dtype": torch.bfloat16}
+
+
+def spec_gemma3_text_scaled() -> dict:
+    return gemma3_scaled({"rope_type": "yarn", "factor": 4.0,
+                          "original_max_position_embeddings": 64},
+                         {"rope_type": "dynamic", "factor": 4.0}, max_position_embeddings=8)
+
+
+def spec_gemma3_text_longrope() -> dict:
+    return gemma3_scaled({"rope_type": "default"},
+                         {"rope_type": "longrope", "short_factor": [1.0, 1.5, 2.0, 3.0],
+                          "long_factor": [2.0, 4.0, 6.0, 8.0],
+                          "original_max_position_embeddings": 8})
+
+
+ROPE_SCALED = {"gpt_neox-yarn": spec_gpt_neox_yarn, "gpt_neox-dynamic": spec_gpt_neox_dynamic,
+               "gpt_neox-longrope": spec_gpt_neox_longrope,
+               "gemma3_text-scaled": spec_gemma3_text_scaled,
+               "gemma3_text-longrope": spec_gemma3_text_longrope}
+SPECS.update(ROPE_SCALED)
+DECODERS |= set(ROPE_SCALED)
+
+
+MORE_DECODERS = {"stablelm": spec_stablelm, "cohere": spec_cohere, "smollm3": spec_smollm3,
+                 "falcon": spec_falcon, "falcon-mq": spec_falcon_mq, "gemma3": spec_gemma3,
+                 "granite": spec_granite}
+SPECS.update(MORE_DECODERS)
+DECODERS |= set(MORE_DECODERS)
+
 # ---- t5: an encoder-decoder (one block: spec, tokenizer, its own make) ----
 # The source is TEXT, the target its German translation. relative_attention_num_buckets 8 and
 # max_distance 12 put both the exact and the logarithmic buckets (and the last, clamped one)
@@ -1123,7 +1328,8 @@ def is_norm(module: torch.nn.Module) -> bool:
     """LayerNorm, or any of the RMSNorms (LlamaRMSNorm, Qwen2RMSNorm, MistralRMSNorm, and T5's
     own, T5LayerNorm)."""
     return (isinstance(module, torch.nn.LayerNorm) or type(module).__name__.endswith("RMSNorm")
-            or type(module).__name__ in ("T5LayerNorm", "MT5LayerNorm", "UMT5LayerNorm"))
+            or type(module).__name__ in ("T5LayerNorm", "MT5LayerNorm", "UMT5LayerNorm",
+                                         "CohereLayerNorm"))
 
 
 def add_noise(model: torch.nn.Module) -> list[str]:
@@ -1186,6 +1392,8 @@ def make(name: str, out: Path) -> dict:
     model = spec["cls"](config).eval()
     noisy = add_noise(model)  # in float32, before the cast to the stored dtype
     assert noisy, f"{name}: no bias or norm weight found"
+    if "tweak" in spec:  # a spec's change after the noise (sharper scores, say)
+        spec["tweak"](model)
     model = model.to(spec["dtype"])
     # config.json (with its dtype) + model.safetensors, or for gpt2 (about 150 KB of float32)
     # model-0000{1,2}-of-00002.safetensors + model.safetensors.index.json: layer 0 and the
@@ -1257,7 +1465,8 @@ def check(name: str, dest: Path, ids: list[int], att: np.ndarray, dtype: torch.d
     config = json.loads((dest / "config.json").read_text())
     # a variant fixture (RoPE scaling, GPT-2 layer scale) is named after its family: llama-yarn
     family = name.split("-")[0] if name.startswith(
-        ("llama-", "phi3-", "gpt2-", "qwen2-", "bert-", "roberta-", "olmo2-", "gemma2-", "t5-")) \
+        ("llama-", "phi3-", "gpt2-", "qwen2-", "bert-", "roberta-", "olmo2-", "gemma2-", "t5-",
+         "falcon-", "gpt_neox-", "gemma3_text-")) \
         else name
     if name.endswith(("-lm", "-mlm")):  # a family's fixture with its LM head
         family = name.rsplit("-", 1)[0].removesuffix("-v1_1")
@@ -1493,6 +1702,8 @@ PIN_FIXTURES = ("bert", "roberta", "xlm-roberta", "distilbert", "electra", "gpt2
                 "gemma3_text", "t5", "mt5", "umt5")
 # issue 28's decoders (gpt_neo computes its attention without eager_attention_forward)
 PIN_FIXTURES += ("phi", "gptj", "gpt_bigcode", "starcoder2", "olmo")
+# i28-more; falcon computes its attention without eager_attention_forward (as gpt_neo)
+PIN_FIXTURES += tuple(k for k in MORE_DECODERS if not k.startswith("falcon"))
 
 
 class Capture:

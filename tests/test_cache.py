@@ -15,6 +15,8 @@ FIXTURES = Path(__file__).parent / "fixtures" / "models"
 DECODERS = sorted(p.name for p in FIXTURES.iterdir() if (p / "config.json").is_file()
                   and refusal(load_model(str(p))) is None)
 LENGTH_DEPENDENT = ("llama-dynamic", "phi3-longrope")  # RoPE speeds that change with n
+LENGTH_DEPENDENT += ("gpt_neox-dynamic", "gpt_neox-longrope", "gemma3_text-scaled",
+                     "gemma3_text-longrope")  # i28-more
 PREFILL = 5
 MOE = ["mixtral", "qwen2_moe", "qwen3_moe"]  # each step routes its new tokens alone
 

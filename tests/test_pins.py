@@ -27,6 +27,7 @@ PINNED = ["bert", "roberta", "xlm-roberta", "distilbert", "electra", "gpt2", "gp
           "llama-llama3", "mistral", "qwen2", "qwen3", "phi3", "phi3-longrope",
           "phi3-longrope-short", "olmo2", "gemma", "gemma2", "gemma3_text", "t5", "mt5", "umt5"]
 PINNED += ["phi", "gptj", "gpt_bigcode", "starcoder2", "olmo"]  # issue 28's decoders
+PINNED += ["stablelm", "cohere", "smollm3", "gemma3", "granite"]  # i28-more
 SEQ2SEQ = {"t5", "mt5", "umt5"}  # encoder self-attention, decoder self- and cross-attention
 # opt multiplies the query by head_dim^-0.5 before q·kᵀ and passes transformers' attention a
 # scaling of 1; attncli shows the lesson's order (q, then q·k, then ÷√d_k): its q and scores

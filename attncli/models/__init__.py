@@ -50,6 +50,13 @@ FAMILIES: dict[str, tuple[str, str]] = {
     "gpt_bigcode": ("attncli.models.gpt_bigcode", "GPTBigCode"),
     "starcoder2": ("attncli.models.starcoder2", "Starcoder2"),
     "olmo": ("attncli.models.olmo", "Olmo"),
+    # more decoders of issue 28 (i28-more)
+    "stablelm": ("attncli.models.stablelm", "StableLm"),
+    "cohere": ("attncli.models.cohere", "Cohere"),
+    "smollm3": ("attncli.models.smollm3", "SmolLM3"),
+    "falcon": ("attncli.models.falcon", "Falcon"),
+    "gemma3": ("attncli.models.gemma3", "Gemma3"),
+    "granite": ("attncli.models.granite", "Granite"),
     # mixtures of experts (issue 28)
     "mixtral": ("attncli.models.mixtral", "Mixtral"),
     "qwen2_moe": ("attncli.models.qwen2_moe", "Qwen2Moe"),

@@ -130,11 +130,14 @@ class Decoder:
 
     def rope_speeds(self, n: int) -> tuple | None:
         """The length-dependent RoPE speeds for n tokens (dynamic, longrope), else None."""
-        scaling = getattr(self.model, "scaling", None)
-        if scaling is None or scaling.kind not in ("dynamic", "longrope"):
+        # Gemma 3: one RoPE per layer kind (scalings), any of which may move
+        every = [*getattr(self.model, "scalings", {}).values(),
+                 getattr(self.model, "scaling", None)]
+        moving = [s for s in every if s is not None and s.kind in ("dynamic", "longrope")]
+        if not moving:
             return None
-        speeds, factor = scaling.frequencies(n)
-        return (speeds.tobytes(), factor)
+        found = [s.frequencies(n) for s in moving]
+        return tuple((speeds.tobytes(), factor) for speeds, factor in found)
 
     def step(self, ids: Sequence[int], *, keep: list[np.ndarray] | None = None,
              hooks: Hooks = NO_HOOKS) -> np.ndarray:

@@ -68,8 +68,11 @@ class GPTNeoX(Model):
         self.bias = config.boolean("attention_bias", default=True)
         # older config.json files name the rotated share rotary_pct and the base rotary_emb_base
         factor = partial_factor(config, "rotary_pct", default=0.25)
-        self.scaling = RopeScaling(config, self.head_dim, factor, static=True,
-                                   theta_keys=("rotary_emb_base",))
+        self.scaling = RopeScaling(config, self.head_dim, factor,
+                                   theta_keys=("rotary_emb_base",))  # any rope type
+        if self.scaling.kind == "dynamic" and self.max_positions is not None:
+            # dynamic NTK grows its base past max_position_embeddings, to factor times as many
+            self.max_positions = int(self.scaling.factor * self.max_positions)
         self.block = Parallel if self.parallel else PreNorm
         self.table = {k: v for k, v in TABLE.items()
                       if self.bias or k not in ("b_qkv", "b_o")}

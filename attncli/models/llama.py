@@ -50,6 +50,7 @@ class Llama(Model):
     read_ahead = True  # a big model's layers are mostly reading and converting weights
     reuse_buffers = True
     tied_by_default = False  # tie_word_embeddings when config.json leaves it out
+    prefixes: tuple[str, ...] = ("model.", "")  # what the checkpoint may put before names
     act_keys: tuple[str, ...] = ("hidden_act",)  # the MLP's activation: the first one set
     act_default = "silu"
     act_renamed: dict[str, str] = {}  # an activation's name that means another here
@@ -80,7 +81,7 @@ class Llama(Model):
         absent = (*QKV_BIASES * (not self.qkv_bias), *O_BIAS * (not self.attention_bias),
                   *MLP_BIASES * (not self.mlp_bias))  # the biases this config leaves out
         self.table = {k: v for k, v in type(self).table.items() if k not in absent}
-        self.prefix = self.checkpoint.prefix(TABLE["wte"][0], ("model.", ""))
+        self.prefix = self.checkpoint.prefix(TABLE["wte"][0], self.prefixes)
 
     def rope_scaling(self, config: Config) -> RopeScaling:
         """RoPE over the whole head, any rope type."""

@@ -84,8 +84,13 @@ def _projection_text(s: Steps) -> str:
     if s.b_q is not None or s.b_k is not None or s.b_v is not None:
         text += " This model adds a learned bias vector (b) to every row."
     if s.q_projected is not None:
-        text += (" Then this model normalises each query and key (their root mean square, "
-                 "times learned weights) before going on.")
+        text += (" Then this model normalises each query and key (each row rescaled to a "
+                 "standard size, an RMSNorm or a LayerNorm, times learned weights) before "
+                 "going on.")
+    if s.variant.no_position:
+        text += (" This layer does not turn Q and K by position (no RoPE in this layer, "
+                 "though the model's other layers have it): its scores see no word order; "
+                 "only the mask, which hides later tokens, tells earlier ones from later.")
     if s.q_unrotated is not None:
         text += (" Then RoPE turns each query and key by angles set by the token's position, so "
                  "that Q·Kᵀ depends on how far apart two tokens are; the Q and K below are the "
