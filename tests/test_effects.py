@@ -105,6 +105,21 @@ def test_every_head_matches_a_run_with_it_knocked_out(name, mode):
             assert found.grid[layer, head] == pytest.approx(want, abs=2e-5), (layer, head)
 
 
+@pytest.mark.parametrize("name", ["deberta-v2-mlm", "modernbert-mlm", "mpnet-mlm", "mixtral",
+                                  "qwen2_moe", "bloom-lm", "gemma3", "stablelm", "olmo"])
+def test_the_sweep_runs_every_family_batched(name):
+    """The sweep's batch of streams through a layer gives what one run per head gives, on the
+    families whose scores or MLP depend on more than q·k (DeBERTa's terms, routed experts)."""
+    model = load_model(str(FIXTURES / name))
+    text = MASKED if not model.causal else PRONOUN
+    found = effects.heads_effect(text, model)
+    ids = [t.id for t in found.tokens]
+    for layer, head in [(0, 0), (model.n_layers - 1, model.n_heads - 1)]:
+        row = knocked_logits(model, ids, found.position, [(layer, head)])
+        want = logprob(row, found.target) - found.clean
+        assert found.grid[layer, head] == pytest.approx(want, abs=1e-4), (layer, head)
+
+
 def test_logit_difference_and_target():
     model = load_model(str(FIXTURES / "gpt2-lm"))
     found = effects.heads_effect(PRONOUN, model, token="Ġthe", vs="Ġstreet")

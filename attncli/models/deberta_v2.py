@@ -184,8 +184,11 @@ class DebertaV2(Bert):
             return Variant(scale=1.0 / float(scale))
         rel = self.distance_table(dtype)  # (2 span, d)
 
-        def split(t: np.ndarray) -> np.ndarray:  # (rows, H · hd) -> (H, rows, hd)
-            return np.ascontiguousarray(t.reshape(len(t), heads, hd).transpose(1, 0, 2))
+        def split(t: np.ndarray) -> np.ndarray:  # (..., rows, H · hd) -> (..., H, rows, hd)
+            return np.ascontiguousarray(np.swapaxes(t.reshape(*t.shape[:-1], heads, hd), -2, -3))
+
+        def pick(scores: np.ndarray, at: np.ndarray) -> np.ndarray:  # (..., n, 2 span) -> n, n
+            return np.take_along_axis(scores, np.broadcast_to(at, (*scores.shape[:-1], n)), -1)
 
         def project(kind: str, w: np.ndarray, b: np.ndarray | None) -> np.ndarray:
             if self.share:
@@ -197,17 +200,17 @@ class DebertaV2(Bert):
         top = 2 * self.span - 1
         terms: list[tuple[str, np.ndarray]] = []
         if "c2p" in self.terms:
-            q = split(linear(x, attn.w_q, attn.b_q))  # (H, n, hd)
+            q = split(linear(x, attn.w_q, attn.b_q))  # (..., H, n, hd)
             pos_k = project("pos_k", attn.w_k, attn.b_k)  # (H, 2 span, hd)
             at = np.clip(delta + self.span, 0, top)  # (n, n)
-            c2p = np.take_along_axis(q @ pos_k.transpose(0, 2, 1), at[None], axis=-1)
+            c2p = pick(q @ pos_k.transpose(0, 2, 1), at)
             terms.append(("c2p", c2p / scale))
         if "p2c" in self.terms:
-            k = split(linear(x, attn.w_k, attn.b_k))  # (H, n, hd)
+            k = split(linear(x, attn.w_k, attn.b_k))  # (..., H, n, hd)
             pos_q = project("pos_q", attn.w_q, attn.b_q)  # (H, 2 span, hd)
             at = np.clip(-delta + self.span, 0, top)  # (n, n), row: the key
-            p2c = np.take_along_axis(k @ pos_q.transpose(0, 2, 1), at[None], axis=-1)
-            terms.append(("p2c", np.ascontiguousarray(p2c.transpose(0, 2, 1)) / scale))
+            p2c = pick(k @ pos_q.transpose(0, 2, 1), at)
+            terms.append(("p2c", np.ascontiguousarray(np.swapaxes(p2c, -1, -2)) / scale))
         bias = terms[0][1] if len(terms) == 1 else terms[0][1] + terms[1][1]
         return Variant(scale=1.0 / float(scale), score_bias=bias, score_terms=tuple(terms))
 
