@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import weakref
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -101,8 +100,9 @@ def expansion(tokenizer: Tokenizer) -> int:
     any other at most one. Worked out once per tokenizer (a corpus encodes many texts)."""
     import json
 
-    if tokenizer in _EXPANSION:
-        return _EXPANSION[tokenizer]
+    known = _EXPANSION.get(id(tokenizer))
+    if known is not None and known[0] is tokenizer:
+        return known[1]
 
     def state(part: Any) -> dict[str, Any]:  # a normalizer, pre-tokenizer or model
         if part is None:
@@ -117,11 +117,15 @@ def expansion(tokenizer: Tokenizer) -> int:
     # the model's two settings are read as attributes: its state would be its whole vocabulary
     # and merges, serialised and parsed again
     most = factor * (4 if _byte_fallback(tokenizer.model) else 1)
-    _EXPANSION[tokenizer] = most
+    if len(_EXPANSION) >= 8:  # a process loads few tokenizers; forget the oldest
+        del _EXPANSION[next(iter(_EXPANSION))]
+    _EXPANSION[id(tokenizer)] = (tokenizer, most)
     return most
 
 
-_EXPANSION: weakref.WeakKeyDictionary[Tokenizer, int] = weakref.WeakKeyDictionary()
+# by id, holding the tokenizer so the id stays its own: older tokenizers releases cannot be
+# weakly referenced
+_EXPANSION: dict[int, tuple[Tokenizer, int]] = {}
 
 
 def _byte_fallback(model: Any) -> bool:
