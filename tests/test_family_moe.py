@@ -105,7 +105,9 @@ def test_a_batch_of_streams_routes_each_row_as_alone() -> None:
     streams = np.random.default_rng(0).normal(size=(3, 6, model.d_model)).astype(np.float32)
     batch = model.layer_step(0, streams, attn, rest)
     for row, h in zip(batch, streams, strict=True):
-        np.testing.assert_allclose(row, model.layer_step(0, h, attn, rest), atol=1e-5)
+        # float32 rounding only (another expert would move a number by far more)
+        np.testing.assert_allclose(row, model.layer_step(0, h, attn, rest), rtol=1e-5,
+                                   atol=1e-5)
 
 
 def test_an_expert_reads_only_the_tokens_routed_to_it() -> None:
