@@ -112,6 +112,19 @@ def test_unsupported_model_type_lists_the_supported_ones(tmp_path: Path) -> None
     assert all(t in str(err.value) for t in FAMILIES)
 
 
+@pytest.mark.parametrize(("model_type", "reason"), [
+    ("deepseek_v2", "multi-head latent attention"), ("deepseek_v3", "latent"),
+    ("gpt_oss", "MXFP4"), ("llama4", "chunked attention"), ("llama4_text", "chunked")])
+def test_a_type_decided_against_is_refused_with_its_reason(model_type: str, reason: str,
+                                                          tmp_path: Path) -> None:
+    d = copy_fixture("bert", tmp_path / "m")
+    config = json.loads((d / "config.json").read_text())
+    (d / "config.json").write_text(json.dumps({**config, "model_type": model_type}))
+    with pytest.raises(AttnError, match=f"'{model_type}' is not supported: .*{reason}"):
+        load_model(str(d))
+    assert model_type not in FAMILIES
+
+
 @pytest.mark.parametrize("missing", ["config.json", "tokenizer.json"])
 def test_a_missing_file_is_named(missing: str, tmp_path: Path) -> None:
     d = copy_fixture("bert", tmp_path / "m", skip=(missing,))

@@ -71,6 +71,19 @@ FAMILIES: dict[str, tuple[str, str]] = {
     "mpt": ("attncli.models.mpt", "MPT"),
 }
 
+# model_types attncli knows of and does not run, each with the reason it gives
+NOT_RUN: dict[str, str] = {
+    "deepseek_v2": "its multi-head latent attention (keys and values made from a compressed "
+                   "latent) has no steps in attncli yet",
+    "deepseek_v3": "its multi-head latent attention (keys and values made from a compressed "
+                   "latent) has no steps in attncli yet",
+    "gpt_oss": "its experts are stored in MXFP4, a 4-bit format attncli does not read",
+    "llama4": "Llama 4's chunked attention and its position-free layers' temperature have no "
+              "steps in attncli yet",
+    "llama4_text": "Llama 4's chunked attention and its position-free layers' temperature have "
+                   "no steps in attncli yet",
+}
+
 
 def family(model_type: str) -> type[Model]:
     """The class that runs model_type (a key of FAMILIES)."""
@@ -90,6 +103,9 @@ def load_model(spec: str, revision: str | None = None) -> Model:
     directory = resolve(spec, revision)
     config = read_config(directory)
     where = str(directory / "config.json")
+    named = config.get("model_type")
+    if isinstance(named, str) and named in NOT_RUN:
+        raise AttnError(f"{where}: model_type {named!r} is not supported: {NOT_RUN[named]}")
     model_type = Config(config, where).choice("model_type", options=sorted(FAMILIES))
     tokenizer_path = directory / TOKENIZER
     if not tokenizer_path.is_file():
