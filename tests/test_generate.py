@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -146,6 +147,13 @@ def test_rendering_at_a_fixed_width() -> None:
     assert lines[at + 1].split()[:2] == ["1", "␣o"] and "p 38.38%  id 279" in lines[at + 1]
     assert "points above its baseline" in out
     assert "2 tokens generated, stopped after the tokens asked for." in out
+    narrow = ok(invoke("generate", PROMPT, "--model", GPT2, "-n", "3", width=80)).splitlines()
+    heads = [i for i, line in enumerate(narrow) if line.startswith("    layer ")]
+    assert heads and all(len(line) <= 80 for line in narrow)
+    # a head's line wraps under its own start, never back to the margin
+    after = [narrow[i + 1] for i in heads]
+    assert all(line.startswith("    ") or line == "" or re.match(r"  [ \d]\d .*  id \d+$", line)
+               for line in after), after
     one = ok(invoke("generate", "The animal", "--model", GPT2, "-n", "1", "--layer", "1",
                     "--head", "0"))
     lines = one.splitlines()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 from rich.console import Group, RenderableType
+from rich.padding import Padding
 from rich.text import Text
 
 from attncli.generate import Generation, Looked, Step
@@ -45,17 +46,23 @@ def step(gen: Generation, s: Step, byte_level: bool, precision: int = 2) -> Grou
     others = [c for c in s.top if c.id != s.token.id][:3]
     parts: list[RenderableType] = [line]
     if others:
-        parts.append(Text.assemble(("    also: ", "dim"), *(
+        parts.append(indented(Text.assemble(("also: ", "dim"), *(
             (f"{token_shown(c.token, byte_level)} {number(100 * c.probability, precision)}%"
-             + ("  " if i < len(others) - 1 else "")) for i, c in enumerate(others))))
+             + ("  " if i < len(others) - 1 else "")) for i, c in enumerate(others)))))
     query = _label(gen, s.query)
     for look in s.heads:
         parts.append(looked(gen, s, look, query, precision))
     if not s.heads:
-        parts.append(Text(f"    from “{visible(query)}”: no head's link to another word rises "
-                          f"{100 * MEANING_ABOVE:g} points above its baseline, beyond "
-                          "position or a sink", style="dim"))
+        parts.append(indented(Text(
+            f"from “{visible(query)}”: no head's link to another word rises "
+            f"{100 * MEANING_ABOVE:g} points above its baseline, beyond position or a sink",
+            style="dim")))
     return Group(*parts)
+
+
+def indented(text: Text) -> Padding:
+    """A step's detail line, its wrapped lines kept under its start."""
+    return Padding(text, (0, 0, 0, 4))
 
 
 def looked(gen: Generation, s: Step, look: Looked, query: str, precision: int) -> RenderableType:
@@ -67,12 +74,12 @@ def looked(gen: Generation, s: Step, look: Looked, query: str, precision: int) -
         bars = Bars(query, keys, np.asarray(look.row), verb=f"looks at, in {where}{role}:")
         return Group(Text(""), bars)
     assert look.weight is not None and look.baseline is not None
-    return Text.assemble(
-        f"    {where}: “", (visible(query), "bold"), "” → “",
+    return indented(Text.assemble(
+        f"{where}: “", (visible(query), "bold"), "” → “",
         (visible(_label(gen, look.key)), "bold"), "”",
         (f" (token {look.key})", "dim"), f" {number(100 * look.weight, precision)}%",
         (f", {number(100 * (look.weight - look.baseline), precision)} points above its "
-         f"baseline {number(100 * look.baseline, precision)}%{role}", "dim"))
+         f"baseline {number(100 * look.baseline, precision)}%{role}", "dim")))
 
 
 def footer(gen: Generation) -> Text:
