@@ -2,7 +2,7 @@
 
 A decoder (gpt2, llama, mistral, qwen2, qwen3) predicts the next token from the last
 position; a masked LM (bert, roberta) fills each [MASK] / <mask> token of the text; an
-encoder-decoder (t5, mt5, umt5) reads the text as its source and predicts the token after a
+encoder-decoder (t5, bart, ...) reads the text as its source and predicts the token after a
 target's start (its decoder start token, then the target's tokens). Each
 predicting position gets its top-k tokens with their logits and probabilities (the softmax
 of the logits over the whole vocabulary), and, per layer, the head that puts the most weight

@@ -5,7 +5,8 @@ gpt_neox, llama, qwen2, qwen3, mistral, phi3, olmo2, gemma, gemma2, gemma3_text,
 scaling fixtures llama-linear, llama-llama3, llama-dynamic, llama-yarn, phi3-longrope and
 phi3-longrope-short, the encoder-decoder t5: see make_seq2seq, and the older config.json
 forms t5-v1_1, mt5, bert-decoder and roberta-decoder, and umt5, and the T5s with their LM
-heads t5-lm and t5-v1_1-lm) this builds a
+heads t5-lm and t5-v1_1-lm, and the BART-like encoder-decoders bart, mbart, marian and
+pegasus, also made by make_seq2seq) this builds a
 tiny, randomly initialised Hugging Face model (2 or 3 layers, hidden size 32, 4 heads,
 initializer_range=0.4 unless a spec says why not, eager attention), with seeded noise on its
 biases and norm weights, and a tiny
@@ -1003,9 +1004,12 @@ T5_CORPUS = [*CORPUS, T5_TARGET, "Das Tier war müde", "Ich liebe die Straße",
              "Die Katze saß auf der Matte", "Es war spät, weil die Straße ruhig war"]
 
 
-def unigram(vocab_size: int) -> Tokenizer:
-    """A sentencepiece-style (T5) Unigram tokenizer: <pad> </s> <unk>, then $A </s>."""
-    special = ["<pad>", "</s>", "<unk>"]
+def unigram(vocab_size: int, special: tuple[str, ...] = ("<pad>", "</s>", "<unk>"),
+            single: str = "$A </s>") -> Tokenizer:
+    """A sentencepiece-style (T5) Unigram tokenizer: <pad> </s> <unk>, then $A </s> (or the
+    special tokens given, first, and their template: every special token in it is one of
+    them)."""
+    special = list(special)
     tok = Tokenizer(models.Unigram())
     tok.pre_tokenizer = pre_tokenizers.Metaspace(replacement="▁", prepend_scheme="always")
     tok.decoder = decoders.Metaspace(replacement="▁", prepend_scheme="always")
@@ -1021,9 +1025,11 @@ def unigram(vocab_size: int) -> Tokenizer:
     tok = Tokenizer(models.Unigram([(piece, 0.0) for piece in special] + rest,
                                    unk_id=special.index("<unk>")))
     tok.pre_tokenizer, tok.decoder = pre_tokenizer, decoder
-    assert [tok.token_to_id(t) for t in special] == [0, 1, 2]
+    assert [tok.token_to_id(t) for t in special] == list(range(len(special)))
+    used = [t for t in single.split() if t != "$A"]
     tok.post_processor = processors.TemplateProcessing(
-        single="$A </s>", pair="$A </s> $B </s>", special_tokens=[("</s>", 1)])
+        single=single, pair=f"{single} $B </s>",
+        special_tokens=[(t, special.index(t)) for t in dict.fromkeys([*used, "</s>"])])
     return tok
 
 
@@ -1146,6 +1152,73 @@ SPECS["t5-lm"] = spec_t5_lm
 SPECS["t5-v1_1-lm"] = spec_t5_v1_1_lm
 
 
+# ---- bart, mbart, marian, pegasus: BART-like encoder-decoders (issue 28; one block) ----
+# Each is a ...ForConditionalGeneration (its reference.npz holds every decoder position's
+# logits), about 180 KB: hidden 16, 4 heads, 2 encoder and 3 decoder layers (a mix-up of the
+# two counts fails), a narrow MLP, the short source SHORT and target BART_TARGET (a summary).
+# The four differ where the families do: bart (post-norm, learned positions read 2 rows on,
+# layernorm_embedding), mbart (pre-norm, final LayerNorms on both stacks), marian (post-norm,
+# sinusoidal positions, a silu MLP) and pegasus (pre-norm, sinusoidal, final LayerNorms,
+# relu). Every one scales its embeddings and has a noisy final_logits_bias (a buffer
+# transformers makes zero), so that leaving either out fails. The queries are sharpened less
+# than T5's (the embeddings' scale already makes rows peak): sharper ones put transformers'
+# own float32 more than 1e-5 from its float64.
+
+BART_SMALL = {"d_model": 16, "encoder_layers": 2, "decoder_layers": 3,
+              "encoder_attention_heads": 4, "decoder_attention_heads": 4,
+              "encoder_ffn_dim": 16, "decoder_ffn_dim": 16, "max_position_embeddings": 24,
+              "init_std": INIT_RANGE, "scale_embedding": True, "attn_implementation": "eager"}
+BART_TARGET = "The animal was tired"
+BART_SHARPEN = (".self_attn.q_proj.weight", ".encoder_attn.q_proj.weight")
+
+
+def bart_like(tok: Tokenizer, config_cls: type, cls: type, **config: object) -> dict:
+    config = config_cls(vocab_size=tok.get_vocab_size(), **{**BART_SMALL, **config})
+    return {"tokenizer": tok, "config": config, "cls": cls, "dtype": torch.float32,
+            "seq2seq": True, "text": SHORT, "target": BART_TARGET, "sharpen": BART_SHARPEN,
+            "sharpen_by": 1.6,
+            "logits_bias": True}
+
+
+def spec_bart() -> dict:
+    # roberta's byte-level BPE and <s> $A </s>, as facebook/bart-* have it
+    tok = byte_level_bpe(320, ["<s>", "<pad>", "</s>", "<unk>", "<mask>"], add_prefix_space=False)
+    tok.post_processor = processors.RobertaProcessing(("</s>", 2), ("<s>", 0),
+                                                      trim_offsets=True, add_prefix_space=False)
+    spec = bart_like(tok, transformers.BartConfig, transformers.BartForConditionalGeneration,
+                     pad_token_id=1, bos_token_id=0, eos_token_id=2, decoder_start_token_id=2)
+    # not sharpened at all: its post-norm decoder's q and scores, three layers in, are the
+    # most sensitive of the four to float32's rounding
+    return {**spec, "sharpen_by": 1.0}
+
+
+def spec_mbart() -> dict:
+    # mbart-large-50's form: <s> <pad> </s> <unk>, a language code before the text
+    tok = unigram(150, ("<s>", "<pad>", "</s>", "<unk>", "en_XX"), "en_XX $A </s>")
+    return bart_like(tok, transformers.MBartConfig, transformers.MBartForConditionalGeneration,
+                     pad_token_id=1, bos_token_id=0, eos_token_id=2, decoder_start_token_id=2)
+
+
+def spec_marian() -> dict:
+    # opus-mt's form: </s> first, the decoder starting from <pad>
+    tok = unigram(150, ("</s>", "<unk>", "<pad>"), "$A </s>")
+    return bart_like(tok, transformers.MarianConfig, transformers.MarianMTModel,
+                     activation_function="swish", pad_token_id=2, eos_token_id=0,
+                     decoder_start_token_id=2)
+
+
+def spec_pegasus() -> dict:
+    tok = unigram(150)  # <pad> </s> <unk>, $A </s>, as google/pegasus-* number them
+    return bart_like(tok, transformers.PegasusConfig,
+                     transformers.PegasusForConditionalGeneration, activation_function="relu",
+                     pad_token_id=0, eos_token_id=1, decoder_start_token_id=0)
+
+
+BART_LIKE = ("bart", "mbart", "marian", "pegasus")
+SPECS.update({"bart": spec_bart, "mbart": spec_mbart, "marian": spec_marian,
+              "pegasus": spec_pegasus})
+
+
 # ---- encoder families and ALiBi (issue 28; one block: spec functions, then SPECS) ----
 # Each is one fixture with its LM head (its reference.npz holds logits), kept under 120 KB:
 # a 150-piece vocabulary, hidden 32, 2 layers, a narrow MLP.
@@ -1266,8 +1339,13 @@ def make_seq2seq(name: str, spec: dict, dest: Path) -> dict:
     assert noisy, f"{name}: no norm weight found"
     with torch.no_grad():  # sharper attention without a hotter residual stream (see T5_SHARPEN)
         for pname, param in model.named_parameters():
-            if pname.endswith((".SelfAttention.q.weight", ".EncDecAttention.q.weight")):
-                param.mul_(T5_SHARPEN)
+            if pname.endswith(spec.get("sharpen", (".SelfAttention.q.weight",
+                                                    ".EncDecAttention.q.weight"))):
+                param.mul_(spec.get("sharpen_by", T5_SHARPEN))
+        if spec.get("logits_bias"):  # a buffer, zero as made: noise, as on the biases
+            gen = torch.Generator().manual_seed(SEED + 2)
+            bias = model.final_logits_bias
+            bias.copy_(NOISE * torch.randn(bias.shape, generator=gen))
         if spec.get("untie"):  # a head of its own, not the shared embeddings
             gen = torch.Generator().manual_seed(SEED + 1)
             model.lm_head.weight = torch.nn.Parameter(
@@ -1284,7 +1362,8 @@ def make_seq2seq(name: str, spec: dict, dest: Path) -> dict:
         f.chmod(0o644)
     tok.save(str(dest / "tokenizer.json"))
     runtime = Tokenizer.from_file(str(dest / "tokenizer.json"))
-    ids = runtime.encode(TEXT).ids
+    text = spec.get("text", TEXT)
+    ids = runtime.encode(text).ids
     labels = runtime.encode(spec["target"]).ids
     start = spec["config"].decoder_start_token_id
     decoder_ids = [start, *labels[:-1]]  # transformers' _shift_right of the labels
@@ -1308,10 +1387,10 @@ def make_seq2seq(name: str, spec: dict, dest: Path) -> dict:
             found["hidden_in"] = np.ascontiguousarray(torch.stack(
                 [h[0] for h in result.encoder_hidden_states[:layers]]).numpy(), dtype=np.float32)
     save_npz(dest / "reference.npz", {
-        "text": np.array(TEXT), "target": np.array(spec["target"]),
+        "text": np.array(text), "target": np.array(spec["target"]),
         "input_ids": np.asarray(ids, dtype=np.int64),
         "decoder_input_ids": np.asarray(decoder_ids, dtype=np.int64), **found})
-    check(name, dest, ids, found["attentions"], dtype=spec["dtype"])
+    check(name, dest, ids, found["attentions"], dtype=spec["dtype"], text=text)
     cross = found["cross_attentions"]
     assert cross.shape[-2:] == (len(decoder_ids), len(ids)), cross.shape
     assert (np.triu(found["decoder_attentions"], k=1) == 0).all(), f"{name}: not causal"
@@ -1704,6 +1783,7 @@ PIN_FIXTURES = ("bert", "roberta", "xlm-roberta", "distilbert", "electra", "gpt2
 PIN_FIXTURES += ("phi", "gptj", "gpt_bigcode", "starcoder2", "olmo")
 # i28-more; falcon computes its attention without eager_attention_forward (as gpt_neo)
 PIN_FIXTURES += tuple(k for k in MORE_DECODERS if not k.startswith("falcon"))
+PIN_FIXTURES += BART_LIKE
 
 
 class Capture:
@@ -1758,9 +1838,10 @@ class Capture:
 def pin_stack(module_name: str) -> str:
     """The prefix of a call's arrays in pins.npz: "" (encoder or decoder-only self-attention),
     "decoder_" (an encoder-decoder's decoder self-attention) or "cross_"."""
-    if ".EncDecAttention" in module_name:
+    if ".EncDecAttention" in module_name or ".encoder_attn" in module_name:  # t5, bart
         return "cross_"
-    return "decoder_" if module_name.startswith("decoder.block.") else ""
+    return "decoder_" if module_name.startswith("decoder.block.") or \
+        "decoder.layers." in module_name else ""
 
 
 def make_pins(name: str, dest: Path) -> dict:

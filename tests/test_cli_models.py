@@ -443,13 +443,13 @@ def test_a_pickle_checkpoint_is_refused_and_never_unpickled(tmp_path: Path) -> N
 
 
 def test_unsupported_model_type_is_refused(tmp_path: Path) -> None:
-    model = tmp_path / "bart"
+    model = tmp_path / "pegasus_x"
     shutil.copytree(FIXTURES / "bert", model)
     config = json.loads((model / "config.json").read_text())
-    config["model_type"] = "bart"
+    config["model_type"] = "pegasus_x"
     (model / "config.json").write_text(json.dumps(config))
     refused(run("explain", TEXT, "--model", str(model)), "'model_type' must be one of",
-            "'bert'", 'got "bart"')
+            "'bert'", 'got "pegasus_x"')
 
 
 def test_missing_config_json_is_refused(tmp_path: Path) -> None:

@@ -34,7 +34,7 @@ TEXT = "The animal was tired"
 LM = {"gpt2-lm": TEXT, "llama-lm": TEXT, "qwen2-lm": TEXT, "phi3-lm": TEXT, "olmo2-lm": TEXT,
       "gemma2-lm": TEXT, "bert-mlm": "The animal was [MASK]",
       "roberta-mlm": "The animal was <mask>"}
-SEQ2SEQ = ("t5", "t5-v1_1", "mt5", "umt5")
+SEQ2SEQ = ("t5", "t5-v1_1", "mt5", "umt5", "bart", "mbart", "marian", "pegasus")
 # the fixtures with an LM head first, so that a field they share with the others is swept
 # with predict too
 FIXTURE_NAMES = [*LM, *sorted(p.name for p in FIXTURES.iterdir()

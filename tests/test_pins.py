@@ -28,7 +28,9 @@ PINNED = ["bert", "roberta", "xlm-roberta", "distilbert", "electra", "gpt2", "gp
           "phi3-longrope-short", "olmo2", "gemma", "gemma2", "gemma3_text", "t5", "mt5", "umt5"]
 PINNED += ["phi", "gptj", "gpt_bigcode", "starcoder2", "olmo"]  # issue 28's decoders
 PINNED += ["stablelm", "cohere", "smollm3", "gemma3", "granite"]  # i28-more
+PINNED += ["bart", "mbart", "marian", "pegasus"]  # issue 28's BART-like encoder-decoders
 SEQ2SEQ = {"t5", "mt5", "umt5"}  # encoder self-attention, decoder self- and cross-attention
+SEQ2SEQ |= {"bart", "mbart", "marian", "pegasus"}  # the same three, without a position bias
 # opt multiplies the query by head_dim^-0.5 before q·kᵀ and passes transformers' attention a
 # scaling of 1; attncli shows the lesson's order (q, then q·k, then ÷√d_k): its q and scores
 # are transformers' divided by √d_k
@@ -128,7 +130,7 @@ def test_every_fixture_family_is_pinned() -> None:
 def test_what_explain_shows_is_what_transformers_computes(name: str, prefix: str) -> None:
     worst = differences(FIXTURES / name, name, prefix)
     compared = {"masks", "q", "k", "v", "scores", "scaled"}
-    if name in SEQ2SEQ and prefix != "cross_":  # t5's relative-position bias, per head
+    if name in {"t5", "mt5", "umt5"} and prefix != "cross_":  # t5's relative bias, per head
         compared.add("score_bias")
     assert set(worst) == compared, worst
     assert all(excess <= 1 for excess in worst.values()), worst

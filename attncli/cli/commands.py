@@ -637,7 +637,7 @@ def predict_cmd(
     ablate_mode: AblateModeOpt = "zero",
     target: Annotated[str | None, typer.Option(
         metavar="PREFIX", show_default=False,
-        help="With an encoder-decoder --model (t5, mt5, umt5), which needs it: TEXT goes "
+        help="With an encoder-decoder --model (t5, bart, …), which needs it: TEXT goes "
              "into the encoder, and the decoder predicts the token after PREFIX (its start "
              'token, then PREFIX\'s tokens; "" for the first token).')] = None,
     as_json: Annotated[bool, typer.Option(

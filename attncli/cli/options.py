@@ -69,7 +69,7 @@ Float64Opt = Annotated[bool, typer.Option(
 
 TargetOpt = Annotated[str | None, typer.Option(
     metavar="SENTENCE",
-    help="With an encoder-decoder --model (t5, mt5, umt5): the decoder's text, e.g. TEXT's "
+    help="With an encoder-decoder --model (t5, bart, …): the decoder's text, e.g. TEXT's "
          "translation. TEXT goes into the encoder; the heads shown are the decoder's, whose "
          "queries are the target's tokens.", show_default=False)]
 AttentionOpt = Annotated[str | None, typer.Option(

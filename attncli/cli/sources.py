@@ -204,7 +204,7 @@ def _build(text: str, opts: SourceOptions) -> Explanation:
                             "in float64")
         if opts.target is not None:
             raise AttnError("--target goes with --model and an encoder-decoder model "
-                            "(t5, mt5, umt5)")
+                            "(t5, mt5, umt5, bart, mbart, marian, pegasus)")
         if opts.revision is not None:
             raise AttnError("--revision goes with --model and a Hub id in the Hugging Face cache")
         return _seeded_or_loaded(text, opts)

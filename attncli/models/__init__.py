@@ -69,6 +69,11 @@ FAMILIES: dict[str, tuple[str, str]] = {
     "deberta-v2": ("attncli.models.deberta_v2", "DebertaV2"),
     "bloom": ("attncli.models.bloom", "Bloom"),
     "mpt": ("attncli.models.mpt", "MPT"),
+    # BART-like encoder-decoders (issue 28)
+    "bart": ("attncli.models.bart", "Bart"),
+    "mbart": ("attncli.models.bart", "MBart"),
+    "marian": ("attncli.models.bart", "Marian"),
+    "pegasus": ("attncli.models.bart", "Pegasus"),
 }
 
 # model_types attncli knows of and does not run, each with the reason it gives

@@ -287,7 +287,8 @@ class Model:
         """An encoder-decoder's decoder, reading a target with source as the encoder's
         input; a model with one stack has none."""
         raise AttnError(f"{self.name} is a {self.model_type} model: it has no decoder to read a "
-                        "target text (encoder-decoder models: t5, mt5, umt5)")
+                        "target text (encoder-decoder models: t5, mt5, umt5, bart, mbart, "
+                        "marian, pegasus)")
 
     # ---- reading weights through the table ----
 

@@ -124,6 +124,7 @@ class T5(Model):
     table = TABLE  # each model adds its word embeddings' name (configure)
     order = "relative"
     stack = "encoder"
+    parts: dict[str, dict[str, Any]] = {"encoder": ENCODER, "self": SELF, "cross": CROSS}
     feed_forward_proj = "relu"  # the MLP when config.json does not say (T5Config's default)
 
     def configure(self, config: Config) -> None:
@@ -221,9 +222,7 @@ class T5(Model):
     def shown(self) -> dict[str, Any]:
         """The names of the attention part the loop runs in each block: the encoder's
         self-attention, or the decoder's self- or cross-attention (for_target)."""
-        if self.stack == "encoder":
-            return ENCODER
-        return SELF if self.attention_kind == "self" else CROSS
+        return self.parts["encoder" if self.stack == "encoder" else self.attention_kind]
     def held_norm(self, x: np.ndarray, norm: Norm) -> HeldNorm:
         """T5's RMS LayerNorm at x, its 1 / RMS held."""
         return held_rms_norm(x, norm.w, self.eps)
@@ -254,8 +253,12 @@ class T5(Model):
         """Scale 1 and, in self-attention, the stack's position bias (and the decoder's
         causal mask); cross-attention has neither bias nor mask."""
         if self.stack == "decoder" and self.attention_kind == "cross":
-            return Variant(scale=1.0)
+            return self.cross_variant()
         return self.own_variant(n, i, x.dtype.type)
+
+    def cross_variant(self) -> Variant:
+        """Cross-attention's departure from the lesson: scale 1, and no bias or mask."""
+        return Variant(scale=1.0)
 
     def own_variant(self, n: int, i: int, dtype: type) -> Variant:
         """Block i's self-attention, over n tokens in dtype."""
@@ -345,25 +348,42 @@ class T5(Model):
              source: np.ndarray | None = None) -> np.ndarray:
         """h after a decoder block's attention part that is not shown: h + W_O(attn(norm(h)))."""
         attn = super().load_attention(i, h.dtype.type, **names)
-        assert attn.norm is not None
-        x = self.normalise(h, attn.norm)  # (n, d)
+        x = self.block.attention_input(h, attn, self.normalise)  # (n, d)
         z = super().all_heads(x, attn, variant, i, source=x if source is None else source)
-        return h + linear(z, attn.w_o)
+        return self.add_attention(h, z, attn)
+
+    def add_attention(self, h: np.ndarray, z: np.ndarray, attn: AttentionWeights
+                      ) -> np.ndarray:
+        """h after an attention part whose heads' joined output is z: W_O(z) added to h
+        (pre-norm), or added and the sum normalised (post-norm)."""
+        out = linear(z, attn.w_o, attn.b_o)  # (n, d)
+        if self.block.adds_parts:
+            return h + out
+        assert attn.norm is not None
+        return self.normalise(h + out, attn.norm)
+
+    def add_mlp(self, h: np.ndarray, rest: MLPWeights) -> np.ndarray:
+        """h after a block's MLP: pre-norm h + mlp(norm(h)), post-norm norm(h + mlp(h))."""
+        assert rest.norm is not None
+        if self.block.adds_parts:
+            return h + mlp(self.normalise(h, rest.norm), rest, self.act)  # (n, d)
+        return self.normalise(h + mlp(h, rest, self.act), rest.norm)  # (n, d)
 
     def layer_input(self, i: int, h: np.ndarray, attn: AttentionWeights
                     ) -> tuple[np.ndarray, np.ndarray, Variant]:
         """Model.layer_input; before shown cross-attention, the block's self-attention."""
         if self.source() is not None:
-            h = self.part(i, h, SELF, self.own_variant(h.shape[-2], i, h.dtype.type))
+            h = self.part(i, h, self.parts["self"],
+                          self.own_variant(h.shape[-2], i, h.dtype.type))
         return super().layer_input(i, h, attn)
 
     def finish(self, i: int, h: np.ndarray, z: np.ndarray, attn: AttentionWeights,
                rest: MLPWeights, hooks: Hooks = NO_HOOKS) -> np.ndarray:
         """Model.finish; after shown decoder self-attention, the block's cross-attention."""
         if self.stack == "decoder" and self.attention_kind == "self":
-            h = self.part(i, h + linear(z, attn.w_o), CROSS, Variant(scale=1.0), self.memory)
-            assert rest.norm is not None
-            return h + mlp(self.normalise(h, rest.norm), rest, self.act)  # (n, d)
+            h = self.part(i, self.add_attention(h, z, attn), self.parts["cross"],
+                          self.cross_variant(), self.memory)
+            return self.add_mlp(h, rest)
         return super().finish(i, h, z, attn, rest, hooks)
 
 
