@@ -469,3 +469,12 @@ def test_a_mapped_tensor_gives_its_pages_back_when_dropped(tmp_path: Path, monke
     del view
     gc.collect()
     assert len(given) == 1
+
+
+def test_the_encoder_decoders_named_in_errors_are_the_registrys() -> None:
+    from attncli.models import encoder_decoders
+
+    assert encoder_decoders() == ["bart", "marian", "mbart", "mt5", "pegasus", "t5", "umt5"]
+    model = load_model(str(FIXTURES / "bert"))
+    with pytest.raises(AttnError, match=", ".join(encoder_decoders())):
+        model.for_target([], "cross")

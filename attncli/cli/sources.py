@@ -203,8 +203,10 @@ def _build(text: str, opts: SourceOptions) -> Explanation:
             raise AttnError("--float64 goes with --model: seeded and file weights always run "
                             "in float64")
         if opts.target is not None:
+            from attncli.models import encoder_decoders
+
             raise AttnError("--target goes with --model and an encoder-decoder model "
-                            "(t5, mt5, umt5, bart, mbart, marian, pegasus)")
+                            f"({', '.join(encoder_decoders())})")
         if opts.revision is not None:
             raise AttnError("--revision goes with --model and a Hub id in the Hugging Face cache")
         return _seeded_or_loaded(text, opts)

@@ -19,7 +19,8 @@ from attncli.models.checkpoint import TOKENIZER, Checkpoint, read_config, resolv
 from attncli.models.config import Config
 from attncli.tokens import parse_tokenizer, read_tokenizer
 
-__all__ = ["FAMILIES", "HeadSteps", "Hooks", "Model", "load_model", "predicting"]
+__all__ = ["FAMILIES", "HeadSteps", "Hooks", "Model", "encoder_decoders", "load_model",
+           "predicting"]
 
 # config.json model_type -> (module, class): one module per architecture family
 FAMILIES: dict[str, tuple[str, str]] = {
@@ -95,6 +96,11 @@ def family(model_type: str) -> type[Model]:
     module, cls = FAMILIES[model_type]
     found: type[Model] = getattr(importlib.import_module(module), cls)
     return found
+
+
+def encoder_decoders() -> list[str]:
+    """The model_types with a decoder to read a target (their family has for_target)."""
+    return sorted(t for t in FAMILIES if family(t).for_target is not Model.for_target)
 
 
 def predicting() -> list[str]:

@@ -286,9 +286,10 @@ class Model:
     def for_target(self, source: Sequence[Token], attention: str) -> Model:
         """An encoder-decoder's decoder, reading a target with source as the encoder's
         input; a model with one stack has none."""
+        from attncli.models import encoder_decoders
+
         raise AttnError(f"{self.name} is a {self.model_type} model: it has no decoder to read a "
-                        "target text (encoder-decoder models: t5, mt5, umt5, bart, mbart, "
-                        "marian, pegasus)")
+                        f"target text (encoder-decoder models: {', '.join(encoder_decoders())})")
 
     # ---- reading weights through the table ----
 
