@@ -11,6 +11,7 @@ Nothing here imports torch, and no pickle is ever opened.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 
 from attncli.errors import AttnError
@@ -114,10 +115,16 @@ def load_model(spec: str, revision: str | None = None) -> Model:
     directory = resolve(spec, revision)
     config = read_config(directory)
     where = str(directory / "config.json")
-    named = config.get("model_type")
-    if isinstance(named, str) and named in NOT_RUN:
-        raise AttnError(f"{where}: model_type {named!r} is not supported: {NOT_RUN[named]}")
-    model_type = Config(config, where).choice("model_type", options=sorted(FAMILIES))
+    try:
+        model_type = Config(config, where).choice("model_type", options=sorted(FAMILIES))
+    except AttnError:  # a type known and decided against says why
+        named = None
+        with contextlib.suppress(AttnError):
+            named = Config(config, where).optional_choice("model_type", options=sorted(NOT_RUN))
+        if named is not None:
+            raise AttnError(f"{where}: model_type {named!r} is not supported: "
+                            f"{NOT_RUN[named]}") from None
+        raise
     tokenizer_path = directory / TOKENIZER
     if not tokenizer_path.is_file():
         raise AttnError(f"{tokenizer_path}: missing (a model directory needs {TOKENIZER})")
