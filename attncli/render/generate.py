@@ -62,7 +62,7 @@ def step(gen: Generation, s: Step, byte_level: bool, precision: int = 2) -> Grou
 
 def indented(text: Text) -> Padding:
     """A step's detail line, its wrapped lines kept under its start."""
-    return Padding(text, (0, 0, 0, 4))
+    return Padding(text, (0, 0, 0, 4), expand=False)
 
 
 def looked(gen: Generation, s: Step, look: Looked, query: str, precision: int) -> RenderableType:
