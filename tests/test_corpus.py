@@ -17,10 +17,14 @@ from rich.console import Console
 from attncli.corpus import texts as corpus_texts
 from attncli.corpus.local import Job, run_local
 from attncli.corpus.records import (
+    Ready,
     Record,
     aggregate,
     from_dict,
+    ready_of,
     record_of,
+    records_of,
+    run_texts,
     to_dict,
     tokens_of,
 )
@@ -153,6 +157,30 @@ def test_a_record_round_trips_through_json_exactly() -> None:
     for rec in records(GPT2):
         back = from_dict(json.loads(json.dumps(to_dict(rec))))
         same([rec], [back])
+
+
+# ---- texts run together ----
+
+FAMILIES = sorted(d.name for d in FIXTURES.iterdir() if (d / "config.json").exists())
+
+
+@pytest.mark.parametrize("name", FAMILIES)
+def test_texts_run_together_give_model_forwards_weights_and_one_texts_records(
+        name: str) -> None:
+    """A batch of texts of one length: each text's attention is Model.forward's on it alone
+    and its record the one it gets alone, bit for bit (a mixture of experts runs its texts
+    one at a time, its bits depending on the rows routed together)."""
+    model = load_model(str(FIXTURES / name))
+    ready = [ready_of(model, t, str(i), 4096) for i, t in enumerate(TEXTS)]
+    n = min(len(r.ids) for r in ready)  # type: ignore[union-attr]
+    group = [Ready(r.id, r.text, r.tokens[:n], r.ids[:n], False)  # type: ignore[union-attr]
+             for r in ready]  # texts of one length: each cut to the shortest
+    run = run_texts(model, np.stack([r.ids for r in group]))
+    for j, r in enumerate(group):
+        _, weights = model.forward(list(r.ids))
+        for i, w in enumerate(weights):
+            np.testing.assert_array_equal(run.weights[i][j], w)
+    same(records_of(model, group), [records_of(model, [r])[0] for r in group])
 
 
 # ---- workers ----

@@ -171,13 +171,16 @@ def layer_scores(weights: np.ndarray, keys: Keys, norm_shares: np.ndarray | None
 
 
 def norm_shares(weights: np.ndarray, v: np.ndarray, w_o: np.ndarray) -> np.ndarray:
-    """(H, n, m) each head's norm-based shares, flow.shares of flow.weighted_norms, for every
-    head at once: weights (H, n, m), v the layer's values (n_kv_heads, m, head_dim), w_o its
-    W_O (H·head_dim, d_model); a query head reads its group's value head."""
-    h, hd = len(weights), v.shape[-1]
-    values = np.repeat(np.asarray(v, dtype=np.float64), h // len(v), axis=0)  # (H, m, hd)
+    """([b,] H, n, m) each head's norm-based shares, flow.shares of flow.weighted_norms, for
+    every head at once: weights ([b,] H, n, m), v the layer's values ([b,] n_kv_heads, m,
+    head_dim), w_o its W_O (H·head_dim, d_model), or split by head (H, head_dim, d_model);
+    a query head reads its group's value head. Each text of a batch b is worked out by
+    itself (a product per head and text), as it would be alone."""
+    h, hd = weights.shape[-3], v.shape[-1]
+    values = np.repeat(np.asarray(v, dtype=np.float64), h // v.shape[-3],
+                       axis=-3)  # ([b,] H, m, hd)
     rows = np.asarray(w_o, dtype=np.float64).reshape(h, hd, -1)  # (H, hd, d_model)
-    lengths = np.linalg.norm(values @ rows, axis=-1)  # (H, m) ‖f(x_j)‖, as flow.sent
-    norms = np.asarray(weights, dtype=np.float64) * lengths[:, None, :]  # (H, n, m)
+    lengths = np.linalg.norm(values @ rows, axis=-1)  # ([b,] H, m) ‖f(x_j)‖, as flow.sent
+    norms = np.asarray(weights, dtype=np.float64) * lengths[..., None, :]  # ([b,] H, n, m)
     totals = norms.sum(axis=-1, keepdims=True)
     return np.divide(norms, totals, out=np.zeros_like(norms), where=totals > 0)
