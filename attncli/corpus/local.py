@@ -107,10 +107,11 @@ def score_chunk(job: Job, texts: Sequence[Text]) -> list[Outcome]:
 def chunks(texts: Sequence[Text], size: int = CHUNK, window: int = WINDOW
            ) -> list[list[Text]]:
     """texts in runs of size, each window of texts sorted by length (in characters, a
-    stand-in for tokens) first, so that a run holds texts of few token lengths."""
+    stand-in for tokens) first, so that a run holds texts of few token lengths; the longest
+    first, so that the runs left to share out at the end are the quickest."""
     out: list[list[Text]] = []
     for w in range(0, len(texts), window):
-        part = sorted(texts[w:w + window], key=lambda t: len(t.text))
+        part = sorted(texts[w:w + window], key=lambda t: -len(t.text))
         out.extend(part[i:i + size] for i in range(0, len(part), size))
     return out
 

@@ -201,9 +201,7 @@ def records_of(model: Model, texts: list[Ready]) -> list[Record]:
     """The records of texts of one length, run together (run_texts): every layer's heads in
     the run's float32, scored in float64."""
     run = run_texts(model, np.stack([t.ids for t in texts]))
-    w = weights_of(model)
-    shares = [norm_shares(a, v, w_o) for a, v, w_o in zip(run.weights, run.values, w.w_o,
-                                                          strict=True)]
+    w_o = weights_of(model).w_o
     # the layers under one mask are scored together, their heads one after another
     tags: dict[bytes | None, list[int]] = {}
     for i, mask in enumerate(run.masks):
@@ -216,7 +214,8 @@ def records_of(model: Model, texts: list[Ready]) -> list[Record]:
         for layers in tags.values():
             keys = keys_for(t.tokens, t.text, run.masks[layers[0]], n, n)
             a = np.concatenate([run.weights[i][j] for i in layers])  # (len(layers) * H, n, n)
-            norm = np.concatenate([shares[i][j] for i in layers])
+            norm = np.concatenate([norm_shares(run.weights[i][j], run.values[i][j], w_o[i])
+                                   for i in layers])
             for k, (found, extra) in enumerate(layer_scores(a, keys, norm)):
                 at = layers[k // h], k % h
                 roles[at] = found.role
