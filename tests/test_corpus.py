@@ -14,8 +14,9 @@ from conftest import invoke as run
 from conftest import refused
 from rich.console import Console
 
+from attncli.corpus import local
 from attncli.corpus import texts as corpus_texts
-from attncli.corpus.local import Job, run_local
+from attncli.corpus.local import Failed, Job, run_local
 from attncli.corpus.records import (
     Ready,
     Record,
@@ -31,6 +32,7 @@ from attncli.corpus.records import (
 from attncli.corpus.scores import STATS, keys_for, layer_scores
 from attncli.corpus.store import Writer, read_records
 from attncli.corpus.texts import Bad, Text, parse_lines
+from attncli.errors import AttnError
 from attncli.explain import explain_model
 from attncli.flow import head_norms
 from attncli.models import load_model
@@ -181,6 +183,42 @@ def test_texts_run_together_give_model_forwards_weights_and_one_texts_records(
         for i, w in enumerate(weights):
             np.testing.assert_array_equal(run.weights[i][j], w)
     same(records_of(model, group), [records_of(model, [r])[0] for r in group])
+
+
+def test_a_text_failing_in_a_batch_fails_alone(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A run of texts that fails (float32 overflow, say) is run again text by text, so only
+    the text at fault is reported, with its line."""
+    model = load_model(BERT)
+    texts = corpus(["The cat saw the cat."] * 4)  # one length: one batch
+    real = local.records_of
+
+    def fails_on_3(m: object, batch: list[Ready]) -> list[Record]:
+        if any(r.id == "3" for r in batch):
+            raise AttnError("the numbers overflow")
+        return real(m, batch)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(local, "records_of", fails_on_3)
+    out = local.score(model, texts, 4096, "cut")
+    assert [type(o).__name__ for o in out] == ["Record", "Record", "Failed", "Record"]
+    assert out[2] == Failed("3", 3, "the numbers overflow")
+
+
+def test_texts_run_together_up_to_the_batch_limits(monkeypatch: pytest.MonkeyPatch) -> None:
+    model = load_model(BERT)
+    texts = corpus(["The cat saw the cat."] * 5 + ["A bank by the river, and a bank."] * 3)
+    sizes: list[tuple[int, int]] = []  # (texts, length) of each run
+    real = local.records_of
+
+    def seen(m: object, batch: list[Ready]) -> list[Record]:
+        sizes.append((len(batch), len(batch[0].ids)))
+        return real(m, batch)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(local, "records_of", seen)
+    n = len(ready_of(model, texts[0].text, "1", 4096).ids)  # type: ignore[union-attr]
+    monkeypatch.setattr(local, "BATCH_CELLS", 2 * n * n)  # two of the short texts a run
+    local.score(model, texts, 4096, "cut")
+    long = len(ready_of(model, texts[-1].text, "1", 4096).ids)  # type: ignore[union-attr]
+    assert sorted(sizes) == sorted([(1, long)] * 3 + [(2, n), (2, n), (1, n)])
 
 
 # ---- workers ----

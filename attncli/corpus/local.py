@@ -23,7 +23,9 @@ from attncli.models.base import Model
 CHUNK = 32  # texts per task: enough to batch texts of one length, few enough to share the
 # last ones out evenly between the workers
 WINDOW = 32 * CHUNK  # texts sorted by length together before they are cut into chunks
-BATCH_TOKENS = 2048  # at most this many tokens (texts × length) run as one batch
+BATCH_TOKENS = 2048  # at most this many tokens (texts × length) run as one batch,
+BATCH_CELLS = 65536  # and this many query-key pairs a head (texts × length²): a batch keeps
+# every layer's weights until it is scored, so long texts run a few at a time, or alone
 AHEAD = 4  # chunks in flight per worker
 
 
@@ -66,7 +68,7 @@ def worker_model(model: str, revision: str | None) -> Model:
 def score(model: Model, texts: Sequence[Text], max_tokens: int, too_long: str
           ) -> list[Outcome]:
     """Each text's record, Skipped or Failed, in order; the texts of one length run
-    together, in batches of at most BATCH_TOKENS tokens."""
+    together, in batches of at most BATCH_TOKENS tokens and BATCH_CELLS pairs."""
     out: list[Outcome | None] = [None] * len(texts)
     lengths: dict[int, list[tuple[int, Ready]]] = {}
     for at, t in enumerate(texts):
@@ -80,7 +82,7 @@ def score(model: Model, texts: Sequence[Text], max_tokens: int, too_long: str
         else:
             lengths.setdefault(len(found.ids), []).append((at, found))
     for n, group in lengths.items():
-        size = max(1, BATCH_TOKENS // n)
+        size = max(1, min(BATCH_TOKENS // n, BATCH_CELLS // (n * n)))
         for start in range(0, len(group), size):
             batch = group[start:start + size]
             try:

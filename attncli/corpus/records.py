@@ -3,9 +3,11 @@
 record_of(model, text) runs the model's layers once (all heads at once, as Model.forward does,
 with each layer's weights read once per model and kept) and keeps, for every head, its role
 scores (roles.py, through scores.layer_scores), its strongest role, its entropy and its weight
-and norm-based share on special tokens. aggregate(records) gives each statistic's mean and
-standard deviation over the texts, per head, from the records alone (Aggregator: running
-exact sums, so the aggregates do not depend on the order the records come in).
+and norm-based share on special tokens. records_of does the same for texts of one length run
+together (run_texts), each getting the numbers it gets alone. aggregate(records) gives each
+statistic's mean and standard deviation over the texts, per head, from the records alone
+(Aggregator: running exact sums, so the aggregates do not depend on the order the records
+come in).
 """
 
 from __future__ import annotations
