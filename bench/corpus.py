@@ -2,7 +2,8 @@
 workers, against transformers working out the same per-head statistics (batch 32, eager
 attention, output_attentions, as many torch threads as attn has workers). Runs interleaved
 (attn 1, attn 2, transformers 1, transformers 2, then again) and prints each run's wall
-time and the peak memory of its largest process (a worker, or the main process).
+time and the peak memory of its largest process (a worker, or the main process), with the
+load average before and after it, and each command's median.
 
     python bench/corpus.py --model /path/all-MiniLM-L6-v2 --ref-python /path/venv/bin/python \
         --texts 1000 --rounds 1 [--texts-big 10000]
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import statistics
 import subprocess
 import sys
 import time
@@ -23,8 +25,10 @@ MEASURE = ("import resource, subprocess, sys; "
            "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, rc)")
 
 
-def timed(cmd: list[str]) -> tuple[float, float]:
-    """(seconds, peak MiB of the largest process) of one run."""
+def timed(cmd: list[str]) -> tuple[float, float, str]:
+    """(seconds, peak MiB of the largest process, the 1-minute load average before → after)
+    of one run."""
+    load = os.getloadavg()[0]
     start = time.perf_counter()
     out = subprocess.run([sys.executable, "-c", MEASURE, *cmd], capture_output=True, text=True,
                          env={**os.environ, "PYTHONPATH": str(ROOT)}, check=True)
@@ -32,7 +36,7 @@ def timed(cmd: list[str]) -> tuple[float, float]:
     kib, rc = out.stdout.split()
     if rc != "0":
         raise SystemExit(f"{cmd[:4]}… failed: {out.stderr[-500:]}")
-    return seconds, int(kib) / 1024
+    return seconds, int(kib) / 1024, f"{load:.1f} → {os.getloadavg()[0]:.1f}"
 
 
 def texts(model: str, count: int) -> str:
@@ -61,7 +65,7 @@ def main() -> None:
     args = parser.parse_args()
     corpus = texts(args.model, args.texts)
     attn = [sys.executable, "-m", "attncli", "heads", "--model", args.model, "--corpus"]
-    runs: dict[str, list[tuple[float, float]]] = {}
+    runs: dict[str, list[tuple[float, float, str]]] = {}
     for _ in range(args.rounds):
         for workers in (1, 2):
             runs.setdefault(f"attn, {workers} worker(s)", []).append(
@@ -77,9 +81,11 @@ def main() -> None:
             timed([*attn, big, "--workers", "2", "--json"])]
     print(f"load average before the end: {os.getloadavg()}")
     for name, found in runs.items():
-        rate = count_of(name, args) / min(found)[0]
-        print(f"{name}: {', '.join(f'{s:.1f} s' for s, _ in found)} "
-              f"(peak {max(m for _, m in found):.0f} MiB)  texts/s {rate:.1f}")
+        median = statistics.median(s for s, _, _ in found)
+        rate = count_of(name, args) / median
+        print(f"{name}: median {median:.1f} s, texts/s {rate:.1f}, peak "
+              f"{max(m for _, m, _ in found):.0f} MiB; runs (load average before → after): "
+              f"{', '.join(f'{s:.1f} s ({load})' for s, _, load in found)}")
 
 
 if __name__ == "__main__":

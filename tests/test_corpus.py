@@ -14,19 +14,25 @@ from conftest import invoke as run
 from conftest import refused
 from rich.console import Console
 
+from attncli.corpus import local
 from attncli.corpus import texts as corpus_texts
-from attncli.corpus.local import Job, run_local
+from attncli.corpus.local import Failed, Job, run_local
 from attncli.corpus.records import (
+    Ready,
     Record,
     aggregate,
     from_dict,
+    ready_of,
     record_of,
+    records_of,
+    run_texts,
     to_dict,
     tokens_of,
 )
 from attncli.corpus.scores import STATS, keys_for, layer_scores
 from attncli.corpus.store import Writer, read_records
 from attncli.corpus.texts import Bad, Text, parse_lines
+from attncli.errors import AttnError
 from attncli.explain import explain_model
 from attncli.flow import head_norms
 from attncli.models import load_model
@@ -153,6 +159,66 @@ def test_a_record_round_trips_through_json_exactly() -> None:
     for rec in records(GPT2):
         back = from_dict(json.loads(json.dumps(to_dict(rec))))
         same([rec], [back])
+
+
+# ---- texts run together ----
+
+FAMILIES = sorted(d.name for d in FIXTURES.iterdir() if (d / "config.json").exists())
+
+
+@pytest.mark.parametrize("name", FAMILIES)
+def test_texts_run_together_give_model_forwards_weights_and_one_texts_records(
+        name: str) -> None:
+    """A batch of texts of one length: each text's attention is Model.forward's on it alone
+    and its record the one it gets alone, bit for bit (a mixture of experts runs its texts
+    one at a time, its bits depending on the rows routed together)."""
+    model = load_model(str(FIXTURES / name))
+    ready = [ready_of(model, t, str(i), 4096) for i, t in enumerate(TEXTS)]
+    n = min(len(r.ids) for r in ready)  # type: ignore[union-attr]
+    group = [Ready(r.id, r.text, r.tokens[:n], r.ids[:n], False)  # type: ignore[union-attr]
+             for r in ready]  # texts of one length: each cut to the shortest
+    run = run_texts(model, np.stack([r.ids for r in group]))
+    for j, r in enumerate(group):
+        _, weights = model.forward(list(r.ids))
+        for i, w in enumerate(weights):
+            np.testing.assert_array_equal(run.weights[i][j], w)
+    same(records_of(model, group), [records_of(model, [r])[0] for r in group])
+
+
+def test_a_text_failing_in_a_batch_fails_alone(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A run of texts that fails (float32 overflow, say) is run again text by text, so only
+    the text at fault is reported, with its line."""
+    model = load_model(BERT)
+    texts = corpus(["The cat saw the cat."] * 4)  # one length: one batch
+    real = local.records_of
+
+    def fails_on_3(m: object, batch: list[Ready]) -> list[Record]:
+        if any(r.id == "3" for r in batch):
+            raise AttnError("the numbers overflow")
+        return real(m, batch)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(local, "records_of", fails_on_3)
+    out = local.score(model, texts, 4096, "cut")
+    assert [type(o).__name__ for o in out] == ["Record", "Record", "Failed", "Record"]
+    assert out[2] == Failed("3", 3, "the numbers overflow")
+
+
+def test_texts_run_together_up_to_the_batch_limits(monkeypatch: pytest.MonkeyPatch) -> None:
+    model = load_model(BERT)
+    texts = corpus(["The cat saw the cat."] * 5 + ["A bank by the river, and a bank."] * 3)
+    sizes: list[tuple[int, int]] = []  # (texts, length) of each run
+    real = local.records_of
+
+    def seen(m: object, batch: list[Ready]) -> list[Record]:
+        sizes.append((len(batch), len(batch[0].ids)))
+        return real(m, batch)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(local, "records_of", seen)
+    n = len(ready_of(model, texts[0].text, "1", 4096).ids)  # type: ignore[union-attr]
+    monkeypatch.setattr(local, "BATCH_CELLS", 2 * n * n)  # two of the short texts a run
+    local.score(model, texts, 4096, "cut")
+    long = len(ready_of(model, texts[-1].text, "1", 4096).ids)  # type: ignore[union-attr]
+    assert sorted(sizes) == sorted([(1, long)] * 3 + [(2, n), (2, n), (1, n)])
 
 
 # ---- workers ----

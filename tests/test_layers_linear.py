@@ -72,3 +72,20 @@ def test_add_fresh_adds_in_place_only_when_the_sum_keeps_y_as_it_is() -> None:
     assert wider.dtype == np.float64
     grown = layers.add_fresh(np.ones((1, 3), np.float32), np.ones((2, 1), np.float32))
     assert grown.shape == (2, 3)
+
+
+def test_by_stream_gives_each_stream_the_bits_it_gets_alone() -> None:
+    """One product over every row of a batch may sum a row differently (another BLAS kernel
+    for another size); BY_STREAM multiplies each stream as if alone, to the bit."""
+    rng = np.random.default_rng(3)
+    w = rng.standard_normal((64, 32)).astype(np.float32).T  # (in, out), stored (out, in)
+    b = rng.standard_normal(64).astype(np.float32)
+    x = rng.standard_normal((5, 7, 32)).astype(np.float32)  # 5 streams of 7 rows
+    token = layers.BY_STREAM.set(True)
+    try:
+        got = linear(x, w, b)
+    finally:
+        layers.BY_STREAM.reset(token)
+    assert got.shape == (5, 7, 64)
+    for s in range(5):
+        np.testing.assert_array_equal(got[s], linear(x[s], w, b))

@@ -1,9 +1,12 @@
 """The records of many texts, in this process or in worker processes on this machine.
 
-Each worker process opens the model once (worker_model) and scores chunks of texts; a
-record does not depend on which worker made it, nor on how the texts were chunked (each
-text runs alone through the same code), so the results do not depend on the number of
-workers. Records come back as each chunk is done, in no fixed order.
+Each worker process opens the model once (worker_model) and scores chunks of texts. Within
+a chunk, the texts of one token length run together as a batch of streams (each layer's
+weights read once for all of them, no padding); a text's numbers do not depend on the
+texts beside it (records.run_texts), so a record does not depend on which worker made it,
+nor on how the texts were chunked or batched, and the results do not depend on the number
+of workers. chunks() sorts the texts by length in windows, so that a chunk holds texts of
+few lengths. Records come back as each chunk is done, in no fixed order.
 """
 
 from __future__ import annotations
@@ -12,12 +15,17 @@ import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
-from attncli.corpus.records import Record, Skipped, record_of
+from attncli.corpus.records import Ready, Record, Skipped, ready_of, records_of
 from attncli.corpus.texts import Text
 from attncli.errors import AttnError
 from attncli.models.base import Model
 
-CHUNK = 8  # texts per task: enough to keep the cost of sending one small
+CHUNK = 32  # texts per task: enough to batch texts of one length, few enough to share the
+# last ones out evenly between the workers
+WINDOW = 32 * CHUNK  # texts sorted by length together before they are cut into chunks
+BATCH_TOKENS = 2048  # at most this many tokens (texts × length) run as one batch,
+BATCH_CELLS = 65536  # and this many query-key pairs a head (texts × length²): a batch keeps
+# every layer's weights until it is scored, so long texts run a few at a time, or alone
 AHEAD = 4  # chunks in flight per worker
 
 
@@ -59,14 +67,37 @@ def worker_model(model: str, revision: str | None) -> Model:
 
 def score(model: Model, texts: Sequence[Text], max_tokens: int, too_long: str
           ) -> list[Outcome]:
-    """Each text's record, Skipped or Failed, in order."""
-    out: list[Outcome] = []
-    for t in texts:
+    """Each text's record, Skipped or Failed, in order; the texts of one length run
+    together, in batches of at most BATCH_TOKENS tokens and BATCH_CELLS pairs."""
+    out: list[Outcome | None] = [None] * len(texts)
+    lengths: dict[int, list[tuple[int, Ready]]] = {}
+    for at, t in enumerate(texts):
         try:
-            out.append(record_of(model, t.text, t.id, max_tokens, too_long))
+            found = ready_of(model, t.text, t.id, max_tokens, too_long)
         except AttnError as exc:
-            out.append(Failed(t.id, t.line, str(exc)))
-    return out
+            out[at] = Failed(t.id, t.line, str(exc))
+            continue
+        if isinstance(found, Skipped):
+            out[at] = found
+        else:
+            lengths.setdefault(len(found.ids), []).append((at, found))
+    for n, group in lengths.items():
+        size = max(1, min(BATCH_TOKENS // n, BATCH_CELLS // (n * n)))
+        for start in range(0, len(group), size):
+            batch = group[start:start + size]
+            try:
+                done: list[Outcome] = list(records_of(model, [r for _, r in batch]))
+            except AttnError:  # one text fails the batch: run each alone to find which
+                done = []
+                for at, r in batch:
+                    try:
+                        done.extend(records_of(model, [r]))
+                    except AttnError as exc:
+                        done.append(Failed(r.id, texts[at].line, str(exc)))
+            for (at, _), outcome in zip(batch, done, strict=True):
+                out[at] = outcome
+    assert all(o is not None for o in out)
+    return out  # type: ignore[return-value]
 
 
 def score_chunk(job: Job, texts: Sequence[Text]) -> list[Outcome]:
@@ -75,9 +106,16 @@ def score_chunk(job: Job, texts: Sequence[Text]) -> list[Outcome]:
         return score(worker_model(job.model, job.revision), texts, job.max_tokens, job.too_long)
 
 
-def chunks(texts: Sequence[Text], size: int = CHUNK) -> list[list[Text]]:
-    """texts in runs of size."""
-    return [list(texts[i:i + size]) for i in range(0, len(texts), size)]
+def chunks(texts: Sequence[Text], size: int = CHUNK, window: int = WINDOW
+           ) -> list[list[Text]]:
+    """texts in runs of size, each window of texts sorted by length (in characters, a
+    stand-in for tokens) first, so that a run holds texts of few token lengths; the longest
+    first, so that the runs left to share out at the end are the quickest."""
+    out: list[list[Text]] = []
+    for w in range(0, len(texts), window):
+        part = sorted(texts[w:w + window], key=lambda t: -len(t.text))
+        out.extend(part[i:i + size] for i in range(0, len(part), size))
+    return out
 
 
 def _quiet_worker() -> None:

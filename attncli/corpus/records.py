@@ -3,9 +3,11 @@
 record_of(model, text) runs the model's layers once (all heads at once, as Model.forward does,
 with each layer's weights read once per model and kept) and keeps, for every head, its role
 scores (roles.py, through scores.layer_scores), its strongest role, its entropy and its weight
-and norm-based share on special tokens. aggregate(records) gives each statistic's mean and
-standard deviation over the texts, per head, from the records alone (Aggregator: running
-exact sums, so the aggregates do not depend on the order the records come in).
+and norm-based share on special tokens. records_of does the same for texts of one length run
+together (run_texts), each getting the numbers it gets alone. aggregate(records) gives each
+statistic's mean and standard deviation over the texts, per head, from the records alone
+(Aggregator: running exact sums, so the aggregates do not depend on the order the records
+come in).
 """
 
 from __future__ import annotations
@@ -18,10 +20,11 @@ from typing import Any
 
 import numpy as np
 
-from attncli.corpus.scores import STATS, Keys, keys_for, layer_scores, norm_shares
+from attncli.corpus.scores import STATS, keys_for, layer_scores, norm_shares
 from attncli.errors import AttnError
 from attncli.models.base import Hooks, Model
-from attncli.models.blocks import AttentionWeights, MLPWeights
+from attncli.models.blocks import AttentionWeights, Experts, MLPWeights
+from attncli.models.layers import BY_STREAM
 from attncli.roles import ROLES
 from attncli.tokens import Token, encode
 
@@ -57,18 +60,32 @@ class Skipped:
 
 class Weights:
     """A model's attention and MLP weights for every layer, read once (a corpus runs the
-    layers many times)."""
+    layers many times), and each layer's W_O split by head in float64 for the norm shares."""
 
     def __init__(self, model: Model) -> None:
         self.attention: list[AttentionWeights] = []
         self.rest: list[MLPWeights] = []
+        self.w_o: list[np.ndarray] = []  # (H, head_dim, d_model) float64 per layer
+        self.batches = True  # whether texts of one length may run together (run_texts)
         for i in range(model.n_layers):
-            self.attention.append(model.load_attention(i))
+            attn = model.load_attention(i)
+            self.attention.append(attn)
+            self.w_o.append(np.asarray(attn.w_o, dtype=np.float64).reshape(
+                model.n_heads, -1, attn.w_o.shape[-1]))
             rest = model.load_rest(i)
-            if model.reuse_buffers:  # its matrices sit in buffers that layer i + 2 reuses
-                rest = replace(rest, w_up=rest.w_up.copy(), w_down=rest.w_down.copy(),
-                               w_gate=None if rest.w_gate is None else rest.w_gate.copy())
+            if model.reuse_buffers:  # its matrices sit in buffers that layer i + 2 reuses:
+                # copied in their own layout, so linear multiplies them as Model.forward does
+                rest = replace(rest, w_up=_own(rest.w_up), w_down=_own(rest.w_down),
+                               w_gate=None if rest.w_gate is None else _own(rest.w_gate))
             self.rest.append(rest)
+            # a mixture of experts multiplies the rows routed to an expert together, from
+            # every text of a batch: a text's bits would depend on the others
+            self.batches &= not isinstance(rest, Experts)
+
+
+def _own(a: np.ndarray) -> np.ndarray:
+    """A copy of a in a's own memory layout (a transposed matrix stays transposed)."""
+    return a.copy(order="K")
 
 
 _WEIGHTS: weakref.WeakKeyDictionary[Model, Weights] = weakref.WeakKeyDictionary()
@@ -106,46 +123,117 @@ def tokens_of(model: Model, text: str, limit: int) -> tuple[list[Token], bool, i
                     "more")
 
 
-def record_of(model: Model, text: str, id: str, max_tokens: int, too_long: str = "cut"
-              ) -> Record | Skipped:
-    """The record of one text (or Skipped, for a text over the limit with too_long "skip"):
-    every layer's heads, all at once in the run's float32, scored in float64."""
+@dataclass(frozen=True)
+class Ready:
+    """A text tokenized and checked, waiting for its run."""
+
+    id: str
+    text: str
+    tokens: list[Token]
+    ids: np.ndarray  # (n,) its token ids
+    cut: bool
+
+
+def ready_of(model: Model, text: str, id: str, max_tokens: int, too_long: str = "cut"
+             ) -> Ready | Skipped:
+    """A text's tokens, cut to the limit (or Skipped, for a text over it with too_long
+    "skip"); AttnError for a text the model cannot run."""
     from attncli.explain import check_text
 
     check_text(text)
     tokens, cut, whole = tokens_of(model, text, limit_of(model, max_tokens))
     if cut and too_long == "skip":
         return Skipped(id, whole)
-    ids = model.check_ids([t.id for t in tokens])  # (n,)
+    return Ready(id, text, tokens, model.check_ids([t.id for t in tokens]), cut)
+
+
+@dataclass(frozen=True)
+class Run:
+    """The attention of texts of one length run together: per layer, the weights (b, H, n,
+    n) float32, the values (b, n_kv_heads, n, head_dim) and the mask (None: sees all)."""
+
+    weights: list[np.ndarray]
+    values: list[np.ndarray]
+    masks: list[np.ndarray | None]
+
+
+def run_texts(model: Model, ids: np.ndarray) -> Run:
+    """Every layer's heads for texts of one length, ids (b, n), as one batch of streams: a
+    row of a product, a norm or an activation is worked out by itself, and each text's
+    attention by itself, so a text's numbers do not depend on the others run beside it
+    (the tests check they equal Model.forward's, bit for bit). One text runs as a stream
+    (n, d_model), as Model.forward runs it; so does each text of a model whose weights
+    forbid a batch (Weights.batches)."""
+    if len(ids) > 1 and not weights_of(model).batches:
+        runs = [run_texts(model, row[None]) for row in ids]
+        layers = range(model.n_layers)
+        return Run([np.concatenate([r.weights[i] for r in runs]) for i in layers],
+                   [np.concatenate([r.values[i] for r in runs]) for i in layers], runs[0].masks)
+    if len(ids) > 1:
+        token = BY_STREAM.set(True)
+        try:
+            return _run_texts(model, ids)
+        finally:
+            BY_STREAM.reset(token)
+    return _run_texts(model, ids)
+
+
+def _run_texts(model: Model, ids: np.ndarray) -> Run:
     w = weights_of(model)
-    n = len(ids)
-    h = model.embed(ids, np.float32)  # (n, d_model)
-    keys: dict[bytes | None, Keys] = {}
-    roles: list[tuple[str, ...]] = []
-    scores = {s: np.full((model.n_layers, model.n_heads), np.nan) for s in STATS}
-    values: list[np.ndarray] = []  # each layer's values (n_kv_heads, n, head_dim)
+    one = len(ids) == 1
+    h = model.embed(ids[0], np.float32) if one else np.stack(
+        [model.embed(row, np.float32) for row in ids])  # ([b,] n, d_model)
+    values: list[np.ndarray] = []
     hooks = Hooks(keys_values=lambda _i, _k, v: values.append(v))
+    weights: list[np.ndarray] = []
+    masks: list[np.ndarray | None] = []
     for i in range(model.n_layers):
         attn = w.attention[i]
-        h, x, variant = model.layer_input(i, h, attn)  # (n, d_model)
-        kept: list[np.ndarray] = []
-        z = model.all_heads(x, attn, variant, i, hooks, kept)
-        a = kept[0]  # (H, n, n)
-        mask = variant.mask
-        tag = None if mask is None else np.packbits(mask).tobytes()
-        if tag not in keys:
-            keys[tag] = keys_for(tokens, text, mask, n, n)
-        shares = norm_shares(np.asarray(a, dtype=np.float64), np.asarray(values[i], np.float64),
-                             np.asarray(attn.w_o, dtype=np.float64))
-        row = []
-        for head, (found, extra) in enumerate(layer_scores(a, keys[tag], shares)):
-            row.append(found.role)
-            for name, value in (*found.scores.items(), *extra.items()):
-                scores[name][i, head] = np.nan if value is None else value
-        roles.append(tuple(row))
+        h, x, variant = model.layer_input(i, h, attn)  # ([b,] n, d_model)
+        z = model.all_heads(x, attn, variant, i, hooks, weights)
+        masks.append(variant.mask)
         if i + 1 < model.n_layers:  # the last layer's output is never needed
             h = model.finish(i, h, z, attn, w.rest[i])
-    return Record(id, n, cut, model.name, tuple(roles), scores)
+    if one:
+        return Run([a[None] for a in weights], [v[None] for v in values], masks)
+    return Run(weights, values, masks)
+
+
+def records_of(model: Model, texts: list[Ready]) -> list[Record]:
+    """The records of texts of one length, run together (run_texts): every layer's heads in
+    the run's float32, scored in float64."""
+    run = run_texts(model, np.stack([t.ids for t in texts]))
+    w_o = weights_of(model).w_o
+    # the layers under one mask are scored together, their heads one after another
+    tags: dict[bytes | None, list[int]] = {}
+    for i, mask in enumerate(run.masks):
+        tags.setdefault(None if mask is None else np.packbits(mask).tobytes(), []).append(i)
+    h, n = model.n_heads, len(texts[0].ids)
+    out = []
+    for j, t in enumerate(texts):
+        roles = np.empty((model.n_layers, h), dtype=object)
+        scores = {s: np.full((model.n_layers, h), np.nan) for s in STATS}
+        for layers in tags.values():
+            keys = keys_for(t.tokens, t.text, run.masks[layers[0]], n, n)
+            a = np.concatenate([run.weights[i][j] for i in layers])  # (len(layers) * H, n, n)
+            norm = np.concatenate([norm_shares(run.weights[i][j], run.values[i][j], w_o[i])
+                                   for i in layers])
+            for k, (found, extra) in enumerate(layer_scores(a, keys, norm)):
+                at = layers[k // h], k % h
+                roles[at] = found.role
+                for name, value in (*found.scores.items(), *extra.items()):
+                    scores[name][at] = np.nan if value is None else value
+        out.append(Record(t.id, n, t.cut, model.name,
+                          tuple(tuple(row) for row in roles.tolist()), scores))
+    return out
+
+
+def record_of(model: Model, text: str, id: str, max_tokens: int, too_long: str = "cut"
+              ) -> Record | Skipped:
+    """The record of one text (or Skipped, for a text over the limit with too_long "skip"):
+    every layer's heads, all at once in the run's float32, scored in float64."""
+    found = ready_of(model, text, id, max_tokens, too_long)
+    return found if isinstance(found, Skipped) else records_of(model, [found])[0]
 
 
 # ---- to and from JSON ----

@@ -16,7 +16,6 @@ from attncli.heads import sink_candidates
 from attncli.roles import (
     ROLES,
     Roles,
-    _clip,
     _diagonal,
     _raw,
     is_punctuation,
@@ -73,7 +72,9 @@ def _means(values: np.ndarray, rows: np.ndarray) -> list[float | None]:
     """Each head's mean of values (H, n) over rows, clipped to [0, 1]; None without rows."""
     if not rows.any():
         return [None] * len(values)
-    return [_clip(float(x)) for x in np.mean(values[:, rows], axis=1)]
+    means = np.mean(values[:, rows], axis=1)
+    low = np.where(means > 0.0, means, 0.0)  # roles._clip, min(1, max(0, x)), to the bit
+    return np.where(low < 1.0, low, 1.0).tolist()
 
 
 def _diagonals(w: np.ndarray, keys: Keys, k: int) -> list[float | None]:
@@ -156,13 +157,16 @@ def layer_scores(weights: np.ndarray, keys: Keys, norm_shares: np.ndarray | None
     special_n = (_on_keys(np.asarray(norm_shares, dtype=np.float64), keys, keys.sinks)
                  if norm_shares is not None else [None] * h)
     out = []
+    evens: dict[int, dict[str, float | None]] = {}  # an offset k: the even head's scores
     for i in range(h):
         scores: dict[str, float | None] = {r: cols[r][i] if r in cols else None for r in ROLES}
         k, scores["offset"] = offsets[i]
-        even = dict(keys.even)
+        even = keys.even
         if k is not None:  # k = ±1 is previous or next, which name the head themselves
-            even["offset"] = (_diagonal(keys.even_weights, keys.sees, keys.choice, k)
-                              if abs(k) >= 2 else None)
+            if k not in evens:
+                evens[k] = {**keys.even, "offset": _diagonal(
+                    keys.even_weights, keys.sees, keys.choice, k) if abs(k) >= 2 else None}
+            even = evens[k]
         role, score = strongest(scores, even)
         out.append((Roles(scores, k, role, score),
                     {"entropy": entropy[i], "special_weight": special_w[i],
@@ -171,13 +175,16 @@ def layer_scores(weights: np.ndarray, keys: Keys, norm_shares: np.ndarray | None
 
 
 def norm_shares(weights: np.ndarray, v: np.ndarray, w_o: np.ndarray) -> np.ndarray:
-    """(H, n, m) each head's norm-based shares, flow.shares of flow.weighted_norms, for every
-    head at once: weights (H, n, m), v the layer's values (n_kv_heads, m, head_dim), w_o its
-    W_O (H·head_dim, d_model); a query head reads its group's value head."""
-    h, hd = len(weights), v.shape[-1]
-    values = np.repeat(np.asarray(v, dtype=np.float64), h // len(v), axis=0)  # (H, m, hd)
+    """([b,] H, n, m) each head's norm-based shares, flow.shares of flow.weighted_norms, for
+    every head at once: weights ([b,] H, n, m), v the layer's values ([b,] n_kv_heads, m,
+    head_dim), w_o its W_O (H·head_dim, d_model), or split by head (H, head_dim, d_model);
+    a query head reads its group's value head. Each text of a batch b is worked out by
+    itself (a product per head and text), as it would be alone."""
+    h, hd = weights.shape[-3], v.shape[-1]
+    values = np.repeat(np.asarray(v, dtype=np.float64), h // v.shape[-3],
+                       axis=-3)  # ([b,] H, m, hd)
     rows = np.asarray(w_o, dtype=np.float64).reshape(h, hd, -1)  # (H, hd, d_model)
-    lengths = np.linalg.norm(values @ rows, axis=-1)  # (H, m) ‖f(x_j)‖, as flow.sent
-    norms = np.asarray(weights, dtype=np.float64) * lengths[:, None, :]  # (H, n, m)
+    lengths = np.linalg.norm(values @ rows, axis=-1)  # ([b,] H, m) ‖f(x_j)‖, as flow.sent
+    norms = np.asarray(weights, dtype=np.float64) * lengths[..., None, :]  # ([b,] H, n, m)
     totals = norms.sum(axis=-1, keepdims=True)
     return np.divide(norms, totals, out=np.zeros_like(norms), where=totals > 0)

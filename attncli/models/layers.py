@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
@@ -14,6 +15,11 @@ import numpy as np
 from attncli.models.config import Config, as_config
 
 FEW_ROWS = 64  # up to this many rows of x, linear multiplies the other way round
+
+# Set (corpus records): linear multiplies a batch of streams stream by stream, each as it
+# would be alone. BLAS may sum a row in a different order in a larger product (another
+# kernel for another size), so one product over every row can change a stream's last bits.
+BY_STREAM: ContextVar[bool] = ContextVar("BY_STREAM", default=False)
 
 
 def linear(x: np.ndarray, w: np.ndarray, b: np.ndarray | None = None) -> np.ndarray:
@@ -26,8 +32,13 @@ def linear(x: np.ndarray, w: np.ndarray, b: np.ndarray | None = None) -> np.ndar
     x @ w), older ones (numpy 1.21's) may not, so tests/test_layers_linear.py holds it to a
     dot product's rounding. The result is copied back to C order, so what follows it reads
     the same layout. A batch of streams (b, n, in) is multiplied as one (b * n, in) matrix,
-    which BLAS runs far faster than b products."""
-    if x.ndim > 2 and w.ndim == 2:  # a batch of streams: one product over all their rows
+    which BLAS runs far faster than b products; with BY_STREAM set, b products, each
+    stream's bits as alone."""
+    if x.ndim > 2 and w.ndim == 2:  # a batch of streams
+        if BY_STREAM.get():
+            streams = x.reshape(-1, *x.shape[-2:])  # (b, n, in)
+            return np.stack([linear(s, w, b) for s in streams]).reshape(
+                *x.shape[:-1], w.shape[-1])
         return linear(x.reshape(-1, x.shape[-1]), w, b).reshape(*x.shape[:-1], w.shape[-1])
     if (x.ndim == 2 and w.ndim == 2 and len(x) <= FEW_ROWS and w.T.flags.c_contiguous
             and x.dtype == w.dtype):
