@@ -1329,6 +1329,42 @@ SPECS["albert-mlm"] = spec_albert_mlm
 SPECS["camembert-mlm"] = spec_camembert_mlm
 
 
+# RoPE scalings on modernbert (issue 28, item 4), base models (ModernBertModel) in bfloat16.
+# modernbert-scaled: yarn on the local layers, dynamic on the global ones, with
+# max_position_embeddings 8 so that the sentence grows the dynamic base; modernbert-longrope:
+# longrope (original 8: the long factors and the factor on cos and sin) on both kinds, so
+# that an older config's rope_scaling, which ModernBertConfig applies to both, reads the same.
+
+
+def modernbert_scaled(sliding: dict, full: dict, **overrides: object) -> dict:
+    tok = wordpiece(150)
+    config = transformers.ModernBertConfig(
+        vocab_size=tok.get_vocab_size(), local_attention=4, global_attn_every_n_layers=2,
+        attention_bias=True, pad_token_id=0, cls_token_id=2, sep_token_id=3, bos_token_id=2,
+        eos_token_id=3,
+        rope_parameters={"sliding_attention": {"rope_theta": 10.0, **sliding},
+                         "full_attention": {"rope_theta": 10000.0, **full}},
+        **{**ENCODER_SMALL, **overrides}, **COMMON)
+    return {"tokenizer": tok, "config": config, "cls": transformers.ModernBertModel,
+            "dtype": torch.bfloat16}
+
+
+def spec_modernbert_scaled() -> dict:
+    return modernbert_scaled({"rope_type": "yarn", "factor": 4.0,
+                              "original_max_position_embeddings": 64},
+                             {"rope_type": "dynamic", "factor": 4.0}, max_position_embeddings=8)
+
+
+def spec_modernbert_longrope() -> dict:
+    longrope = {"rope_type": "longrope", "short_factor": [1.0, 1.5, 2.0, 3.0],
+                "long_factor": [2.0, 4.0, 6.0, 8.0], "original_max_position_embeddings": 8}
+    return modernbert_scaled(longrope, longrope)
+
+
+SPECS["modernbert-scaled"] = spec_modernbert_scaled
+SPECS["modernbert-longrope"] = spec_modernbert_longrope
+
+
 def make_seq2seq(name: str, spec: dict, dest: Path) -> dict:
     """make(), for an encoder-decoder: the source and the teacher-forced target, and the
     encoder's, the decoder's and the cross-attention's weights in float32 and float64."""
@@ -1545,7 +1581,7 @@ def check(name: str, dest: Path, ids: list[int], att: np.ndarray, dtype: torch.d
     # a variant fixture (RoPE scaling, GPT-2 layer scale) is named after its family: llama-yarn
     family = name.split("-")[0] if name.startswith(
         ("llama-", "phi3-", "gpt2-", "qwen2-", "bert-", "roberta-", "olmo2-", "gemma2-", "t5-",
-         "falcon-", "gpt_neox-", "gemma3_text-")) \
+         "falcon-", "gpt_neox-", "gemma3_text-", "modernbert-")) \
         else name
     if name.endswith(("-lm", "-mlm")):  # a family's fixture with its LM head
         family = name.rsplit("-", 1)[0].removesuffix("-v1_1")

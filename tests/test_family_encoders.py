@@ -202,7 +202,7 @@ def test_modernbert_with_one_rope_base_no_longer_matches(monkeypatch: pytest.Mon
     from attncli.models.rope import rope
 
     monkeypatch.setattr(ModernBert, "rotation",
-                        lambda self, n, i: rope(n, self.speeds["full_attention"]))
+                        lambda self, n, i: rope(n, self.scalings["full_attention"].inv_freq))
     assert breaks("modernbert-mlm") > 100 * PARITY
 
 

@@ -45,6 +45,9 @@ NOT_YET_1E_6["olmo"] = 1.2e-6
 # qwen2_moe: the same float32 RMSNorms and cos/sin (its routing weights in float32 too, but
 # rounding ours to float32 moves the figure by 2e-9: not the cause)
 NOT_YET_1E_6["qwen2_moe"] = 1.2e-6
+# modernbert-longrope: 1.09e-6, its sharp rows (92% peak above 0.5) through the float32 cos
+# and sin above, scaled by longrope's factor (not measured apart from the cos and sin)
+NOT_YET_1E_6["modernbert-longrope"] = 1.2e-6
 
 
 @pytest.mark.parametrize("name", FOUND)

@@ -93,6 +93,7 @@ class Falcon(Model):
         self.eps = config.number("layer_norm_epsilon", low=0, above=True, high=1, default=1e-5)
         self.act = activation(config, "activation", default="gelu")
         self.scaling = RopeScaling(config, self.head_dim)
+        self.max_positions = self.scaling.reach(self.max_positions)  # dynamic: longer
         if self.new and config.integer("num_ln_in_parallel_attn", low=1, high=2,
                                        default=2) == 2:
             layer_norms = norms("ln_attn", "ln_mlp")

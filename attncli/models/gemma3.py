@@ -47,10 +47,17 @@ def rope_scalings(config: Config | Mapping[str, Any], head_dim: int
     config = as_config(config)
     nested = config.section("rope_parameters")
     if any(nested.has(kind) for kind in KINDS):  # a kind left out: the default RoPE
-        return {kind: RopeScaling(config, head_dim, params=nested.section(kind))
-                for kind in KINDS}
+        config.check(not config.has("rope_scaling"), "both 'rope_parameters' and 'rope_scaling' "
+                     "are set: attncli reads one form, not the two merged; keep one")
+        thetas = {"full_attention": (("rope_theta",), 1_000_000.0),
+                  "sliding_attention": (("rope_local_base_freq",), 10_000.0)}
+        return {kind: RopeScaling(config, head_dim, params=nested.section(kind),
+                                  theta_keys=thetas[kind][0], theta_default=thetas[kind][1],
+                                  top_level_original=False) for kind in KINDS}
+    # transformers does not read a rope_parameters without layer kinds here: neither does this
     return {"full_attention": RopeScaling(config, head_dim, theta_default=1_000_000.0,
-                                          params=config.section("rope_scaling")),
+                                          params=config.section("rope_scaling"),
+                                          top_level_original=False),
             "sliding_attention": RopeScaling(config, head_dim, theta_default=10_000.0,
                                              theta_keys=("rope_local_base_freq",),
                                              params=Config({}, config.where))}

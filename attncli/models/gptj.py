@@ -8,7 +8,9 @@ As transformers' modeling_gptj does it:
   - one ln_1 feeds both the attention and the MLP, added to the stream at once (a parallel
     block): h + out_proj(attn(ln_1(h))) + mlp(ln_1(h));
   - q, k, v and out_proj have no bias; the MLP's fc_in and fc_out do;
-  - the LM head (predict) is ln_f, then lm_head with its own bias, untied.
+  - the LM head (predict) is ln_f, then lm_head with its own bias, untied;
+  - no rope scaling: transformers' GPT-J reads none (rope_scaling in config.json changes
+    nothing there), so none is read here either.
 """
 
 from __future__ import annotations

@@ -7,7 +7,9 @@ default no Linear or norm has a bias. Layers alternate by layer_types (older con
 every global_attn_every_n_layers-th layer, from 0, is global): a global layer sees every
 token and turns q and k with its RoPE base (global_rope_theta, 160 000), a local layer sees
 only the tokens less than local_attention / 2 + 1 places away on either side, with its own
-base (local_rope_theta, 10 000). A fused MLP bias (mlp_bias) is refused.
+base (local_rope_theta, 10 000). Each kind's RoPE may be of any rope type (linear, llama3,
+dynamic, yarn, longrope): rope_parameters per kind, or an older config's rope_scaling for both
+kinds. A fused MLP bias (mlp_bias) is refused.
 
 The masked-LM head (ModernBertForMaskedLM, attn predict): the model's final_norm, then
 head.dense, classifier_activation, head.norm, and decoder (tied to the word embeddings) with
@@ -25,9 +27,12 @@ from attncli.models.base import Model, T, Table
 from attncli.models.blocks import AttentionWeights, LMHead, Norm
 from attncli.models.config import Config
 from attncli.models.layers import activation, layer_norm
-from attncli.models.rope import rope, rope_frequencies
+from attncli.models.rope import RopeScaling, rope
 
 KINDS = ("sliding_attention", "full_attention")
+# each kind's base: the older config.json's key, and ModernBertConfig's default
+THETAS = {"full_attention": ("global_rope_theta", 160_000.0),
+          "sliding_attention": ("local_rope_theta", 10_000.0)}
 L = "layers.{i}."
 TABLE: Table = {
     "wte": ("embeddings.tok_embeddings.weight", ("vocab", "d")),
@@ -48,6 +53,27 @@ BIASES: Table = {  # with attention_bias, and norm_bias
     "ln_mlp_b": (L + "mlp_norm.bias", ("d",)),
     "final_norm_b": ("final_norm.bias", ("d",)),
 }
+
+
+def rope_scalings(config: Config, head_dim: int) -> dict[str, RopeScaling]:
+    """Each layer kind's RoPE, any rope type, as ModernBertConfig reads it: transformers 5's
+    rope_parameters per kind, or an older config's rope_scaling (applied to both kinds) with
+    global_rope_theta and local_rope_theta. original_max_position_embeddings, for yarn,
+    longrope and llama3, is the kind's own, else max_position_embeddings (a top-level one is
+    not read, as ModernBertConfig does not)."""
+    nested = config.section("rope_parameters")
+    scaling = config.section("rope_scaling")
+    config.check(not config.has("rope_parameters") or any(nested.has(k) for k in KINDS),
+                 "'rope_parameters' names no layer kind: ModernBERT's gives one per kind "
+                 f"({', '.join(KINDS)}), as transformers requires")
+    config.check(not (config.has("rope_parameters") and config.has("rope_scaling")),
+                 "both 'rope_parameters' and 'rope_scaling' are set: attncli reads one form, "
+                 "not the two merged; keep one")
+    return {kind: RopeScaling(config, head_dim, theta_keys=THETAS[kind][:1],
+                              theta_default=THETAS[kind][1], top_level_original=False,
+                              params=nested.section(kind) if config.has("rope_parameters")
+                              else scaling)
+            for kind in KINDS}
 
 
 class ModernBert(Model):
@@ -80,19 +106,10 @@ class ModernBert(Model):
         self.kinds = types
         half = config.integer("local_attention", low=2, default=128) // 2
         self.windows = [half + 1 if kind == "sliding_attention" else None for kind in types]
-        nested = config.section("rope_parameters")
-        if any(nested.has(kind) for kind in KINDS):
-            self.speeds = {kind: rope_frequencies(config, self.head_dim,
-                                                  params=nested.section(kind)) for kind in KINDS}
-        else:  # older configs: global_rope_theta and local_rope_theta
-            plain = Config({}, config.where)
-            self.speeds = {
-                "full_attention": rope_frequencies(config, self.head_dim, params=plain,
-                                                   theta_keys=("global_rope_theta",),
-                                                   theta_default=160_000.0),
-                "sliding_attention": rope_frequencies(config, self.head_dim, params=plain,
-                                                      theta_keys=("local_rope_theta",),
-                                                      theta_default=10_000.0)}
+        self.scalings = rope_scalings(config, self.head_dim)
+        dynamic = [s.factor for s in self.scalings.values() if s.kind == "dynamic"]
+        if dynamic:  # dynamic NTK grows its base past max_position_embeddings, to factor times
+            self.max_positions = int(max(dynamic) * self.max_positions)
         self.prefix = self.checkpoint.prefix(TABLE["wte"][0], ("", "model."))
 
     def normalise(self, x: np.ndarray, norm: Norm) -> np.ndarray:
@@ -119,8 +136,10 @@ class ModernBert(Model):
             self.table = table
 
     def rotation(self, n: int, i: int) -> Rotate:
-        """RoPE for positions 0..n-1 with the base of layer i's kind."""
-        return rope(n, self.speeds[self.kinds[i]])
+        """RoPE for positions 0..n-1 as layer i's kind has it: its base, its rope type's speeds
+        for n tokens and its factor on cos and sin."""
+        inv_freq, factor = self.scalings[self.kinds[i]].frequencies(n)
+        return rope(n, inv_freq, factor)
 
     def mask(self, n: int, i: int) -> np.ndarray | None:
         """A local layer hides the keys window or more places away, on either side."""

@@ -67,6 +67,7 @@ class Phi(Model):
         self.act = activation(config, "hidden_act", default="gelu_new")
         factor = partial_factor(config, "partial_rotary_factor", default=0.5)
         self.scaling = RopeScaling(config, self.head_dim, partial_rotary_factor=factor)
+        self.max_positions = self.scaling.reach(self.max_positions)  # dynamic: longer
         self.qk_layernorm = config.boolean("qk_layernorm", default=False)
         self.table = {**TABLE, **(QK_NORMS if self.qk_layernorm else {})}
         self.prefix = self.checkpoint.prefix(TABLE["wte"][0], ("model.", ""))

@@ -41,6 +41,9 @@ class Phi3(Llama):
         """RoPE on the first int(head_dim · partial_rotary_factor) dimensions; longrope under
         any of its names."""
         factor = partial_factor(config, "partial_rotary_factor", default=1.0)
-        return RopeScaling(config, self.head_dim, partial_rotary_factor=factor,
-                           original_default=ORIGINAL_DEFAULT,
-                           renamed=dict.fromkeys(LONGROPE, "longrope"))
+        scaling = RopeScaling(config, self.head_dim, partial_rotary_factor=factor,
+                              original_default=ORIGINAL_DEFAULT,
+                              renamed=dict.fromkeys(LONGROPE, "longrope"))
+        config.check(scaling.kind in ("default", "longrope"), f"rope type {scaling.kind!r}: "
+                     "Phi-3's config takes only longrope (or su, yarn), as transformers' does")
+        return scaling

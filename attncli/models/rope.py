@@ -76,7 +76,8 @@ class RopeScaling:
 
     original_max_position_embeddings is config.json's top-level key if present (transformers
     gives it priority), else rope_parameters', else `original_default` (the family's: Phi-3
-    4096) or max_position_embeddings.
+    4096) or max_position_embeddings; with top_level_original false (RoPE per layer kind,
+    where transformers does not read the top-level key) only rope_parameters'.
 
     Every field is read and checked here, when the model is opened: rope_parameters (or
     transformers 4's rope_scaling), rope_theta, max_position_embeddings and the type's own.
@@ -90,7 +91,7 @@ class RopeScaling:
                  original_default: int | None = None, *, static: bool = False,
                  renamed: Mapping[str, str] | None = None,
                  theta_keys: Sequence[str] = ("rope_theta",), theta_default: float = 10000.0,
-                 params: Config | None = None) -> None:
+                 params: Config | None = None, top_level_original: bool = True) -> None:
         from attncli.files import check_memory
 
         config = as_config(config)
@@ -128,8 +129,9 @@ class RopeScaling:
                      f"at least {4 if kind == 'dynamic' else 2}")
         self.dim = dim
         self.max_positions = config.optional_integer("max_position_embeddings")
-        original = (config.optional_integer("original_max_position_embeddings", low=2)
-                    or params.optional_integer("original_max_position_embeddings", low=2)
+        top = (config.optional_integer("original_max_position_embeddings", low=2)
+               if top_level_original else None)
+        original = (top or params.optional_integer("original_max_position_embeddings", low=2)
                     or original_default or self.max_positions)
         self.original = original
         self.attention_factor = 1.0
@@ -152,6 +154,13 @@ class RopeScaling:
         elif kind == "longrope":
             base, self.long_freq, self.attention_factor = self.longrope()
         self.inv_freq = base.astype(np.float32)  # (dim / 2,)
+
+    def reach(self, limit: int | None) -> int | None:
+        """The most positions a model with this RoPE takes, given max_position_embeddings:
+        dynamic NTK grows its base past it, to factor times as many."""
+        if self.kind == "dynamic" and limit is not None:
+            return int(self.factor * limit)
+        return limit
 
     def needed(self, value: int | None, key: str) -> int:
         """A length the type needs."""
