@@ -2,6 +2,7 @@
 
 # No `from __future__ import annotations` in the modules that declare commands: typer would
 # then evaluate every annotation string again at each start (about 8 ms of start-up).
+import sys
 from dataclasses import replace
 from typing import TYPE_CHECKING, Annotated, cast
 
@@ -956,11 +957,37 @@ def generate_cmd(
         raise typer.Exit(130)
 
 
+def only_the_command_run(args: list[str]) -> None:
+    """Leave on app only the command (or group) that args run, when they name one first:
+    typer reads every registered command's options at each start, and a run needs one.
+    Without a command (help, --version), with another word (typer's "No such command")
+    and during shell completion, every command stays."""
+    import os
+
+    from typer.main import get_command_name
+
+    words = [a for a in args if a != "--debug"]  # the root's option that may come first
+    if not words or os.environ.get("_ATTN_COMPLETE"):
+        return
+    commands = [c for c in app.registered_commands if words[0] == (
+        c.name or get_command_name(c.callback.__name__ if c.callback else ""))]
+    groups = [g for g in app.registered_groups if g.name == words[0]]
+    if commands or groups:
+        app.registered_commands, app.registered_groups = commands, groups
+
+
 def main() -> None:
     """Entry point of the `attn` script."""
     one_blas_thread()  # before anything imports numpy
+    typer_app = app if isinstance(app, typer.Typer) else None
+    if typer_app is not None:
+        registered = typer_app.registered_commands, typer_app.registered_groups
+        only_the_command_run(sys.argv[1:])
     try:
         app()
     except SystemExit as exc:
         exit_now(exc.code)
+    finally:  # as it was, for a caller that runs main again in the same process
+        if typer_app is not None:
+            typer_app.registered_commands, typer_app.registered_groups = registered
     exit_now(0)
