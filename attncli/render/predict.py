@@ -76,7 +76,8 @@ def header(pr: Predicted) -> Text:
         f" · {plural(len(source), 'token')} (the model's own tokenizer) · ",
         ("Model ", "dim"), (visible(pr.model), "bold"), f" · {visible(pr.model_type)}")
     if pr.target is not None:
-        then = ", then the target's" if len(pr.tokens) > 1 else ""
+        then = (f", then the target's {len(pr.tokens) - 1}" if len(pr.tokens) > 1
+                else " (the target has none)")
         text.append_text(Text.assemble(
             "\n", ("Target ", "dim"), ("“", "dim"), (visible(pr.target), "bold"), ("”", "dim"),
             f" · the decoder reads {plural(len(pr.tokens), 'token')}: its start token{then}"))
