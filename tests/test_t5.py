@@ -226,6 +226,9 @@ def test_heads_follows_a_target_word_to_a_source_word() -> None:
     out = " ".join(ok(run("heads", SOURCE, "--model", str(T5), "--target", TARGET)).split())
     assert "Cross-attention: each target token looks at the source's tokens" in out
     assert "Target “Das Tier" in out
+    n = len(ok_json(run("explain", SOURCE, "--model", str(T5), "--target", TARGET,
+                        "--json"))["target_tokens"])
+    assert f"the decoder reads {n} tokens: its start token, then the target's {n - 1}" in out
 
 
 def test_the_pair_in_json_names_the_scale_and_the_position_bias() -> None:

@@ -67,8 +67,9 @@ def source_header(ex: Explanation, tips: Sequence[str] = (),
                           f" · {plural(len(ex.source_tokens), 'token')}, read by the encoder "
                           f"({tokenizer})"),
             Text.assemble(("Target ", "dim"), *_quoted(ex.text),
-                          f" · {plural(len(ex.tokens), 'token')}, read by the decoder after "
-                          "its start token"),
+                          f" · the decoder reads {plural(len(ex.tokens), 'token')}: its start "
+                          "token" + (f", then the target's {len(ex.tokens) - 1}"
+                                     if len(ex.tokens) > 1 else " (the target has none)")),
             Text("Showing the decoder's " + (
                 "cross-attention: each target token's query looks at the source's keys "
                 f"({len(ex.tokens)} queries × {len(ex.source_tokens)} keys)" if ex.cross else
