@@ -176,3 +176,13 @@ def test_phi3_refuses_the_rope_types_its_config_refuses(tmp_path: Path, kind: st
     write(d, config)
     with pytest.raises(AttnError, match="takes only longrope"):
         load_model(str(d))
+
+
+@pytest.mark.parametrize("name", ["gemma3_text-scaled", "modernbert-scaled"])
+def test_rope_per_layer_kind_ignores_a_top_level_original_length(name: str,
+                                                                 tmp_path: Path) -> None:
+    # transformers reads original_max_position_embeddings only from each kind's parameters
+    # when RoPE is given per layer kind, so a top-level one changes no number
+    d, config = copy_of(name, tmp_path)
+    write(d, {**config, "original_max_position_embeddings": 4})
+    assert max(layer_diffs(d, name)) <= PARITY
