@@ -16,11 +16,11 @@ from rich.console import Console
 
 from attncli.corpus import local
 from attncli.corpus import texts as corpus_texts
+from attncli.corpus.aggregate import aggregate
 from attncli.corpus.local import Failed, Job, run_local
 from attncli.corpus.records import (
     Ready,
     Record,
-    aggregate,
     from_dict,
     ready_of,
     record_of,

@@ -17,8 +17,8 @@ from typing import TYPE_CHECKING, Any
 from attncli.errors import AttnError
 
 if TYPE_CHECKING:
+    from attncli.corpus.aggregate import Aggregates, Aggregator
     from attncli.corpus.export import Summary
-    from attncli.corpus.records import Aggregates, Aggregator
     from attncli.corpus.texts import Bad
     from attncli.render.console import Exports
 
@@ -113,8 +113,8 @@ def _records(path: Path, policy: str, total: Aggregator) -> tuple[set[str], int]
 
 def run(opts: CorpusOptions, exports: Exports | None) -> None:
     """The corpus command: records (made or read), then the aggregates shown or as JSON."""
+    from attncli.corpus.aggregate import Aggregator
     from attncli.corpus.export import Summary
-    from attncli.corpus.records import Aggregator
 
     if opts.role is not None:
         from attncli.heads import check_role

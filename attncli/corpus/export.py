@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from attncli.corpus.records import Aggregates
+from attncli.corpus.aggregate import Aggregates
 from attncli.corpus.scores import STATS
 
 SCHEMA = "attncli.corpus/1"

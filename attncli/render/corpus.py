@@ -10,7 +10,7 @@ import numpy as np
 from rich.console import Group, RenderableType
 from rich.text import Text
 
-from attncli.corpus.records import Aggregates
+from attncli.corpus.aggregate import Aggregates
 from attncli.corpus.scores import EXTRA
 from attncli.render.heads import ROLE_CODES, ROLE_NAMES, Grid
 from attncli.roles import ROLES
