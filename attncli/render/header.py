@@ -9,7 +9,7 @@ from rich.console import Group, RenderableType
 from rich.text import Text
 
 from attncli.explain import Explanation
-from attncli.render.widgets import plural
+from attncli.render.widgets import decoder_reads, plural
 from attncli.safe_text import visible
 
 DESCRIPTION_CAP = 160  # characters of a weights file's description in the header
@@ -67,9 +67,7 @@ def source_header(ex: Explanation, tips: Sequence[str] = (),
                           f" · {plural(len(ex.source_tokens), 'token')}, read by the encoder "
                           f"({tokenizer})"),
             Text.assemble(("Target ", "dim"), *_quoted(ex.text),
-                          f" · the decoder reads {plural(len(ex.tokens), 'token')}: its start "
-                          "token" + (f", then the target's {len(ex.tokens) - 1}"
-                                     if len(ex.tokens) > 1 else " (the target has none)")),
+                          f" · {decoder_reads(len(ex.tokens))}"),
             Text("Showing the decoder's " + (
                 "cross-attention: each target token's query looks at the source's keys "
                 f"({len(ex.tokens)} queries × {len(ex.source_tokens)} keys)" if ex.cross else

@@ -7,7 +7,7 @@ from rich.console import Group, RenderableType
 from rich.text import Text
 
 from attncli.predict import Predicted
-from attncli.render.widgets import bar, number, plural, token_label
+from attncli.render.widgets import bar, decoder_reads, number, plural, token_label
 from attncli.safe_text import SPACE_LEGEND, SPACE_MARK, space_marked, visible
 
 
@@ -76,11 +76,9 @@ def header(pr: Predicted) -> Text:
         f" · {plural(len(source), 'token')} (the model's own tokenizer) · ",
         ("Model ", "dim"), (visible(pr.model), "bold"), f" · {visible(pr.model_type)}")
     if pr.target is not None:
-        then = (f", then the target's {len(pr.tokens) - 1}" if len(pr.tokens) > 1
-                else " (the target has none)")
         text.append_text(Text.assemble(
             "\n", ("Target ", "dim"), ("“", "dim"), (visible(pr.target), "bold"), ("”", "dim"),
-            f" · the decoder reads {plural(len(pr.tokens), 'token')}: its start token{then}"))
+            f" · {decoder_reads(len(pr.tokens))}"))
     return text
 
 

@@ -424,6 +424,13 @@ def plural(count: int, noun: str) -> str:
     return f"{count} {noun}" + ("" if count == 1 else "s")
 
 
+def decoder_reads(count: int) -> str:
+    """What an encoder-decoder's decoder reads for a target: count tokens, its start token
+    first."""
+    rest = (f", then the target's {count - 1}" if count > 1 else " (the target has none)")
+    return f"the decoder reads {plural(count, 'token')}: its start token{rest}"
+
+
 def bar(fraction: float, width: int = BAR_WIDTH) -> str:
     """A horizontal bar of width cells, filled to fraction in eighths of a cell."""
     eighths = int(round(max(0.0, min(1.0, fraction)) * width * 8))
