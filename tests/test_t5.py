@@ -229,6 +229,12 @@ def test_heads_follows_a_target_word_to_a_source_word() -> None:
     n = len(ok_json(run("explain", SOURCE, "--model", str(T5), "--target", TARGET,
                         "--json"))["target_tokens"])
     assert f"the decoder reads {n} tokens: its start token, then the target's {n - 1}" in out
+    # cross-attention leaves out only sinks: a target's positions and the source's differ
+    assert "Left out: rows that give more than half their weight" in out
+    assert "attend by position" not in out
+    self_view = " ".join(ok(run("heads", SOURCE, "--model", str(T5), "--target", TARGET,
+                                "--attention", "self")).split())
+    assert "Left out: rows that attend by position" in self_view
 
 
 def test_the_pair_in_json_names_the_scale_and_the_position_bias() -> None:

@@ -247,14 +247,16 @@ def _specific(ov: Overview, label: _Labels) -> list[RenderableType]:
         line.append(f"  baseline {100 * (link.baseline or 0.0):4.1f}%  "
                     f"{100 * link.specificity:+5.1f}  [{ROLE_CODES[link.role or 'mixed']}]")
         lines.append(line)
+    cross = ov.ex.cross  # a target's positions and the source's are not comparable
     if not ov.top:
-        lines.append(Text("None: in every head, each row attends by position or parks on a "
+        lines.append(Text("None: in every head, each row parks on a sink." if cross else
+                          "None: in every head, each row attends by position or parks on a "
                           "sink."))
-    lines.append(Text("Left out: rows that attend by position (in a self, previous or next "
-                      "head, or with their largest weight on the word itself or a neighbour) "
-                      "and rows that give more than half their weight to the first or a special "
-                      "token (a sink). [F], [·]…: the head's role, as in the grid.",
-                      style="dim"))
+    position = ("" if cross else "rows that attend by position (in a self, previous or next "
+                "head, or with their largest weight on the word itself or a neighbour) and ")
+    lines.append(Text(f"Left out: {position}rows that give more than half their weight to the "
+                      "first or a special token (a sink). [F], [·]…: the head's role, as in "
+                      "the grid.", style="dim"))
     return lines
 
 
