@@ -21,8 +21,8 @@ LAYERS: tuple[tuple[str, frozenset[str]], ...] = (
     ("analyses", frozenset({"explain", "heads", "compare", "predict", "sums", "flow", "roles",
                             "induction", "spread", "effects", "lens", "generate", "cache_steps",
                             "corpus"})),
-    ("base", frozenset({"models", "weights", "tokens", "lookup", "files", "masks", "sections",
-                        "errors", "safe_text"})),
+    ("base", frozenset({"models", "weights", "tokens", "tokens_ahead", "lookup", "files",
+                        "masks", "sections", "errors", "safe_text"})),
     ("attention", frozenset({"attention", "attention_fast"})),
 )
 DRAWING = frozenset({"rich", "typer", "textual"})  # imported only by the layers below

@@ -426,7 +426,9 @@ def test_a_shard_index_whose_weight_map_is_not_a_mapping_is_refused(tmp_path: Pa
         load_model(str(d))
 
 
-def test_reads_as_mapped_bytes_scratch_buffers_and_unaligned_tensors(tmp_path: Path) -> None:
+def test_reads_as_mapped_bytes_packed_matrices_and_unaligned_tensors(tmp_path: Path) -> None:
+    from attncli.models.layers import Packed
+
     rng = np.random.default_rng(5)
     values = rng.standard_normal((6, 4)).astype(np.float32)
     bf16 = (values.view(np.uint32) >> 16).astype(np.uint16)
@@ -434,25 +436,28 @@ def test_reads_as_mapped_bytes_scratch_buffers_and_unaligned_tensors(tmp_path: P
     write_safetensors(tmp_path / "model.safetensors", {
         "f": ("F32", values), "odd": ("BF16", bf16[:1, :1]),  # 2 bytes: what follows is unaligned
         "g": ("F32", values[:3]), "b": ("BF16", bf16), "c": ("BF16", bf16[::-1].copy()),
-        "h": ("F16", values.astype(np.float16))})
+        "h": ("F16", values.astype(np.float16)), "v": ("BF16", bf16[0].copy())})
     ckpt = Checkpoint.open(tmp_path)
     f = ckpt.read("f", (6, 4))  # the mapped bytes themselves: read-only, the same numbers
     assert not f.flags.writeable and f.tobytes() == values.tobytes()
     g = ckpt.read("g", (3, 4))  # at an offset not a multiple of 4: copied, aligned
     assert g.flags.aligned and g.tobytes() == values[:3].tobytes()
     np.testing.assert_array_equal(ckpt.read("h", (6, 4)), values.astype(np.float16))
-    b = ckpt.read("b", (6, 4), scratch="w")
+    b = ckpt.read("b", (6, 4))  # converted: its own read-only array
     assert b.tobytes() == expect_b.tobytes() and not b.flags.writeable
-    c = ckpt.read("c", (6, 4), scratch="w")  # the same buffer, overwritten
-    assert c.tobytes() == expect_b[::-1].tobytes() and np.shares_memory(b, c)
-    small = ckpt.read("odd", (1, 1), scratch="w")  # a smaller tensor in the same buffer
-    assert small.tobytes() == expect_b[:1, :1].tobytes()
-    assert ckpt.read("b", (6, 4)).tobytes() == expect_b.tobytes()  # no scratch: its own array
-    # a float64 run: scratch is not used, every tensor is a float64 copy
-    wide = ckpt.read("b", (6, 4), scratch="w", dtype=np.float64)
-    assert wide.dtype == np.float64 and not np.shares_memory(wide, c)
+    # packed: the stored bits, (out, in), standing for their transpose; the same numbers
+    c = ckpt.read_matrix("c", (6, 4))
+    assert isinstance(c, Packed) and c.shape == (4, 6)
+    assert c.whole().tobytes() == expect_b[::-1].T.tobytes()
+    assert c.bits.tobytes() == bf16[::-1].tobytes()
+    # what is not a bf16 matrix read whole as float32 is read as ever
+    for name, shape, dtype in (("f", (6, 4), np.float32), ("b", (6, 4), np.float64),
+                               ("v", (4,), np.float32)):
+        assert isinstance(ckpt.read_matrix(name, shape, dtype), np.ndarray)
+    wide = ckpt.read("b", (6, 4), dtype=np.float64)
     np.testing.assert_array_equal(wide, expect_b.astype(np.float64))
     assert ckpt.read("f", (6, 4), dtype=np.float64).dtype == np.float64
+    assert ckpt.read("odd", (1, 1)).tobytes() == expect_b[:1, :1].tobytes()
 
 
 def test_a_mapped_tensor_gives_its_pages_back_when_dropped(tmp_path: Path, monkeypatch) -> None:

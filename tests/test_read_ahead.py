@@ -1,5 +1,6 @@
-"""A llama-family model reads the next layer's rest on another thread (Model.read_ahead), into
-two alternating sets of scratch buffers: the same numbers as reading layer by layer."""
+"""A llama-family model reads the next layer's rest on another thread (Model.read_ahead): the
+same numbers as reading layer by layer. Its MLP's bf16 matrices stay as stored (Packed):
+the numbers of the matrices converted whole, to within a dot product's rounding."""
 
 from __future__ import annotations
 
@@ -158,3 +159,21 @@ def test_no_read_ahead_on_one_cpu(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     assert model.read_rest_ahead(0, LAYERS - 1, LAYERS - 1, np.float32) is None
     # the last layer's: never
     assert model.read_rest_ahead(LAYERS - 1, LAYERS - 1, LAYERS - 1, np.float32) is None
+
+
+def test_a_packed_mlp_gives_the_numbers_of_the_converted_one(tmp_path: Path) -> None:
+    from attncli.models.layers import Packed
+
+    model = load_model(str(deeper_llama(tmp_path / "m")))
+    assert model.packed_mlp
+    rest = model.load_rest(2)
+    assert isinstance(rest.w_up, Packed) and isinstance(rest.w_down, Packed)
+    held = model.load_rest(2, held=True)  # for a caller that keeps them: float32 arrays
+    assert isinstance(held.w_up, np.ndarray) and held.w_up.dtype == np.float32
+    np.testing.assert_array_equal(rest.w_up.whole(), held.w_up)
+    ids = [t.id for t in model.tokens("the cat sat on the mat because it was warm")]
+    packed = model.forward(ids)[0]
+    model.packed_mlp = False
+    whole = model.forward(ids)[0]
+    assert packed.dtype == whole.dtype == np.float32
+    np.testing.assert_allclose(packed, whole, rtol=1e-5, atol=1e-5)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 import weakref
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -70,19 +70,10 @@ class Weights:
             self.w_o.append(np.asarray(attn.w_o, dtype=np.float64).reshape(
                 model.n_heads, -1, attn.w_o.shape[-1]))
             rest = model.load_rest(i)
-            if model.reuse_buffers:  # its matrices sit in buffers that layer i + 2 reuses:
-                # copied in their own layout, so linear multiplies them as Model.forward does
-                rest = replace(rest, w_up=_own(rest.w_up), w_down=_own(rest.w_down),
-                               w_gate=None if rest.w_gate is None else _own(rest.w_gate))
             self.rest.append(rest)
             # a mixture of experts multiplies the rows routed to an expert together, from
             # every text of a batch: a text's bits would depend on the others
             self.batches &= not isinstance(rest, Experts)
-
-
-def _own(a: np.ndarray) -> np.ndarray:
-    """A copy of a in a's own memory layout (a transposed matrix stays transposed)."""
-    return a.copy(order="K")
 
 
 _WEIGHTS: weakref.WeakKeyDictionary[Model, Weights] = weakref.WeakKeyDictionary()

@@ -19,6 +19,7 @@ from attncli.models.base import HeadSteps, Hooks, Model
 from attncli.models.checkpoint import TOKENIZER, Checkpoint, read_config, resolve
 from attncli.models.config import Config
 from attncli.tokens import parse_tokenizer, read_tokenizer
+from attncli.tokens_ahead import Elsewhere, take
 
 __all__ = ["FAMILIES", "HeadSteps", "Hooks", "Model", "encoder_decoders", "load_model",
            "predicting"]
@@ -138,6 +139,8 @@ def load_model(spec: str, revision: str | None = None) -> Model:
     # so no thread can read weights meanwhile; the kernel can: the first layers' pages are
     # asked for now and read from disk, if not yet cached, while the tokenizer is parsed
     checkpoint.will_need()
-    tokenizer = parse_tokenizer(data, tokenizer_path)
+    ahead = take(tokenizer_path)  # parsed in a second process since attn started, if at all
+    tokenizer = (Elsewhere(ahead, data, tokenizer_path) if ahead
+                 else parse_tokenizer(data, tokenizer_path))
     name = spec  # as the user gave it: a path or a repo id
     return family(model_type)(name, config, checkpoint, tokenizer, directory)

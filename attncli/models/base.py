@@ -36,10 +36,11 @@ from attncli.models.blocks import (
 )
 from attncli.models.checkpoint import Checkpoint
 from attncli.models.config import MAX_LAYERS, Config, Field
-from attncli.models.layers import HeldNorm, held_layer_norm, layer_norm, linear
+from attncli.models.layers import HeldNorm, Packed, held_layer_norm, layer_norm, linear
 from attncli.models.read_ahead import ReadAhead, usable_cpus
 from attncli.models.rope import RopeScaling, rope
 from attncli.tokens import Token, encode
+from attncli.tokens_ahead import Elsewhere
 
 # a layer's tensors: the first number in a name, between dots ("model.layers.3.mlp…")
 LAYER_NAME = re.compile(r"^(.*?)\.(\d+)\.")
@@ -124,7 +125,7 @@ class Model:
     windows: list[int | None] | None = None  # each layer's sliding window, if any slides
     scaling: RopeScaling | None = None  # RoPE's speeds, for a family that turns q and k
     read_ahead: bool = False  # read the next layer's MLP on another thread (run)
-    reuse_buffers: bool = False  # the MLP's bf16 weights converted into two reused sets
+    packed_mlp: bool = False  # the MLP's bf16 weights multiplied as stored (load_rest)
     tied_by_default = True  # tie_word_embeddings when config.json leaves it out
     head_names: tuple[str, ...] = ("lm_head.weight",)  # an untied LM head's, as stored
     final_softcap: float | None = None  # logits -> cap * tanh(logits / cap) (Gemma 2)
@@ -132,13 +133,13 @@ class Model:
     softcap: float | None = None  # scaled -> softcap · tanh(scaled / softcap) (Gemma 2)
 
     def __init__(
-        self, name: str, config: dict[str, Any], checkpoint: Checkpoint, tokenizer: Tokenizer,
-        directory: Path | None = None,
+        self, name: str, config: dict[str, Any], checkpoint: Checkpoint,
+        tokenizer: Tokenizer | Elsewhere, directory: Path | None = None,
     ) -> None:
         self.name = name
         self.directory = directory
         self.checkpoint = checkpoint
-        self.tokenizer = tokenizer
+        self._tokenizer: Tokenizer | Elsewhere = tokenizer
         where = f"{directory / 'config.json' if directory else name}"
         fields = Config(config, where)
         self.model_type = fields.choice("model_type", options=self.model_types)
@@ -149,6 +150,13 @@ class Model:
         self.eos_ids = tuple(fields.whole_numbers("eos_token_id", low=0))  # where generating stops
         # every field read, with its kind and bounds: config.json is not read after this
         self.fields: tuple[Field, ...] = tuple(fields.fields)
+
+    @property
+    def tokenizer(self) -> Tokenizer:
+        """The model's tokenizer (parsed here on first use if a child process holds it)."""
+        if isinstance(self._tokenizer, Elsewhere):
+            self._tokenizer = self._tokenizer.here()
+        return self._tokenizer
 
     @classmethod
     def predicts(cls) -> tuple[str, ...]:
@@ -302,15 +310,27 @@ class Model:
         return widths[name] if name in widths else getattr(self, DIMS.get(name, name))
 
     def tensor(self, key: str, dtype: type, i: int | None = None, *,
-               rows: np.ndarray | None = None, scratch: str | None = None, **names: Any
-               ) -> np.ndarray:
+               rows: np.ndarray | None = None, **names: Any) -> np.ndarray:
         """The table's tensor key (of layer i; names fill in any other fields of its name),
         read as dtype, checked against its shape and transposed where the table says T."""
         pattern, shape, *transposed = self.table[key]
         dims = tuple(self.dim(s) if isinstance(s, str) else s for s in shape)
         array = self.checkpoint.read(self.tensor_name(pattern.format(i=i, **names)), dims, rows,
-                                     scratch=scratch, dtype=dtype)
+                                     dtype=dtype)
         return array.T if transposed and transposed[0] else array
+
+    def matrix(self, key: str, dtype: type, i: int, **names: Any) -> np.ndarray | Packed | None:
+        """optional(key), for a matrix that layer i uses and drops: Packed (multiplied as the
+        checkpoint stores it) when it is bf16 and stored transposed, as most are."""
+        if key not in self.table:
+            return None
+        pattern, shape, *transposed = self.table[key]
+        if not (transposed and transposed[0]):
+            return self.tensor(key, dtype, i, **names)
+        rows, columns = (self.dim(s) if isinstance(s, str) else s for s in shape)
+        got = self.checkpoint.read_matrix(self.tensor_name(pattern.format(i=i, **names)),
+                                          (rows, columns), dtype)
+        return got if isinstance(got, Packed) else got.T
 
     def tensor_name(self, name: str) -> str:
         """The checkpoint's name for a table entry: after the family's prefix."""
@@ -355,16 +375,14 @@ class Model:
     def load_rest(self, i: int, dtype: type = np.float32, *, held: bool = False, **names: Any
                   ) -> MLPWeights:
         """Layer i's MLP part: the table's w_up, w_down, w_gate, their biases, ln_mlp and
-        ln_mlp_out. With reuse_buffers (unless held: arrays of their own, for a caller that
-        keeps them) the matrices (most of a layer) are converted into buffers that layer
-        i + 2 reuses (Checkpoint.read's scratch, one set for even layers and one for odd):
-        valid until then, when every caller is done with them (run reads layer i + 1's ahead
-        while layer i's is in use)."""
-        def t(key: str, scratch: str | None = None) -> np.ndarray | None:
-            return self.optional(key, dtype, i, scratch=scratch, **names)
+        ln_mlp_out. With packed_mlp (unless held: float32 arrays, for a caller that keeps
+        them and multiplies by them many times) the matrices (most of a layer) stay as
+        stored, for linear to convert as it multiplies (Packed)."""
+        def t(key: str) -> np.ndarray | None:
+            return self.optional(key, dtype, i, **names)
 
-        up, down, gate = (t(key, f"{key}{i % 2}" if self.reuse_buffers and not held else None)
-                          for key in ("w_up", "w_down", "w_gate"))
+        up, down, gate = ((self.matrix(key, dtype, i, **names) if self.packed_mlp and not held
+                           else t(key)) for key in ("w_up", "w_down", "w_gate"))
         if "w_gate_up" in self.table:  # fused, its columns [gate | up]
             gate, up = np.split(self.tensor("w_gate_up", dtype, i, **names), [self.d_ff], -1)
         assert up is not None and down is not None, "every MLP has w_up and w_down"
@@ -391,7 +409,9 @@ class Model:
     def tokens(self, text: str) -> list[Token]:
         """Encode text with the model's own tokenizer and post-processor ([CLS], BOS, ...)."""
         where = f"{self.directory or self.name}/tokenizer.json"
-        tokens = encode(self.tokenizer, text, source=where)
+        tokens = (self._tokenizer.ahead.encode(text, special_tokens=True, source=where)
+                  if isinstance(self._tokenizer, Elsewhere) else
+                  encode(self.tokenizer, text, source=where))
         self.check_length(len(tokens))
         return tokens
 
@@ -513,8 +533,7 @@ class Model:
     def read_rest_ahead(self, i: int, stop: int, last: int, dtype: type) -> ReadAhead | None:
         """read_next(i) on another thread, if the family reads ahead and layer i's MLP will be
         needed (i < stop): a big model's reading and converting then overlaps the layer
-        before's products. At most two layers' MLPs are held at once (reuse_buffers keeps two
-        sets). Not on one CPU, where the two only take turns."""
+        before's products. Not on one CPU, where the two only take turns."""
         if not self.read_ahead or i >= stop or usable_cpus() < 2:
             return None
         return ReadAhead(self.read_next, i, last, dtype)

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from attncli.attention import softmax
-from attncli.models.layers import add_fresh, linear
+from attncli.models.layers import Packed, add_fresh, linear
 
 
 @dataclass(frozen=True)
@@ -52,9 +52,9 @@ class MLPWeights:
     """One MLP part: act(x @ w_up + b_up) @ w_down + b_down, or gated,
     (act(x @ w_gate + b_gate) * (x @ w_up + b_up)) @ w_down + b_down."""
 
-    w_up: np.ndarray  # (d_model, d_ff)
-    w_down: np.ndarray  # (d_ff, d_model)
-    w_gate: np.ndarray | None = None  # (d_model, d_ff)
+    w_up: np.ndarray | Packed  # (d_model, d_ff)
+    w_down: np.ndarray | Packed  # (d_ff, d_model)
+    w_gate: np.ndarray | Packed | None = None  # (d_model, d_ff)
     b_up: np.ndarray | None = None  # (d_ff,)
     b_down: np.ndarray | None = None  # (d_model,)
     b_gate: np.ndarray | None = None  # (d_ff,)
@@ -136,9 +136,12 @@ def experts(x: np.ndarray, w: Experts, act: Activation) -> np.ndarray:
     flat, flat_ids = x.reshape(-1, x.shape[-1]), ids.reshape(-1, w.top_k)  # (N, d), (N, k)
     flat_weights = weights.reshape(-1, w.top_k)  # (N, k)
     out = np.zeros_like(flat)  # (N, d)
+    up, down, gate = w.w_up, w.w_down, w.w_gate
+    assert isinstance(up, np.ndarray) and isinstance(down, np.ndarray) and \
+        not isinstance(gate, Packed), "the experts' weights are stacked arrays"
     for e in np.unique(flat_ids):
         rows, slot = np.nonzero(flat_ids == e)  # the rows that chose e, and in which place
-        one = MLPWeights(w.w_up[e], w.w_down[e], None if w.w_gate is None else w.w_gate[e])
+        one = MLPWeights(up[e], down[e], None if gate is None else gate[e])
         out[rows] += mlp(flat[rows], one, act) * flat_weights[rows, slot][:, None]
     if w.shared is not None:
         shared = mlp(flat, w.shared, act)  # (N, d)

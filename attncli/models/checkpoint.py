@@ -40,6 +40,7 @@ from attncli.files import (
     parse_json,
     read_bytes,
 )
+from attncli.models.layers import HIGH_HALF, Packed
 from attncli.safe_text import visible
 
 CONFIG = "config.json"
@@ -57,11 +58,14 @@ NUMPY_DTYPES: dict[str, np.dtype] = {"F32": np.dtype("<f4"), "F16": np.dtype("<f
 DTYPE_BYTES = {"F64": 8, "I64": 8, "U64": 8, "F32": 4, "I32": 4, "U32": 4, "F16": 2, "BF16": 2,
                "I16": 2, "U16": 2, "I8": 1, "U8": 1, "BOOL": 1, "F8_E4M3": 1, "F8_E5M2": 1}
 MAX_HEADER = 100_000_000  # the safetensors format's own limit on the JSON header
-HIGH_HALF = 1 if sys.byteorder == "little" else 0  # which uint16 of a uint32 is its top half
 # where mmap objects can give pages back (not on Windows)
 DONTNEED = getattr(mmap, "MADV_DONTNEED", None) if hasattr(mmap.mmap, "madvise") else None
 # and where they can ask the kernel to start reading pages in before they are touched
 WILLNEED = getattr(mmap, "MADV_WILLNEED", None) if hasattr(mmap.mmap, "madvise") else None
+# Linux's MADV_POPULATE_READ (22, since 5.14; Python names it from 3.13): map a range's pages
+# at once, far cheaper than a fault per page on first touch
+POPULATE = getattr(mmap, "MADV_POPULATE_READ", 22 if sys.platform.startswith("linux") else None) \
+    if hasattr(mmap.mmap, "madvise") else None
 LAYER_NUMBER = re.compile(r"(?:^|\.)(\d+)\.")  # a tensor name's first number: its layer's
 FIRST_LAYERS_BYTES = 256 * 2**20  # what will_need asks for: about what a disk reads while a
 # large tokenizer.json is parsed
@@ -253,7 +257,6 @@ class Checkpoint:
         self.files = files  # tensor name -> the file that holds it
         self.source = source  # model.safetensors or the index: named in errors
         self.headers: dict[Path, tuple[dict[str, Any], int]] = {}
-        self.scratch: dict[str, np.ndarray] = {}  # read(scratch=…)'s reused buffers
         self.maps: dict[Path, mmap.mmap] = {}
         self.lock = threading.Lock()  # the dicts above, filled from _run's read-ahead too
 
@@ -352,19 +355,27 @@ class Checkpoint:
                 return p
         raise AttnError(f"{self.source}: no tensor {probe!r} (tried prefixes {list(prefixes)})")
 
-    def read(
-        self, name: str, shape: tuple[int, ...], rows: np.ndarray | None = None, *,
-        scratch: str | None = None, dtype: type = np.float32,
-    ) -> np.ndarray:
+    def read(self, name: str, shape: tuple[int, ...], rows: np.ndarray | None = None, *,
+             dtype: type = np.float32) -> np.ndarray:
         """One tensor (or some of its rows) as dtype (float32, or float64 for a float64 run),
         after checking its shape.
 
         A float32 tensor read as float32 is the file's own bytes, mapped, not a copy (read-only;
-        its pages leave the process's memory when the array is dropped). With scratch (a name
-        the caller chooses), a bf16 tensor read whole as float32 is converted into a buffer
-        kept under that name and reused by the next read with the same name: the array
-        returned is valid only until then. It spares a fresh allocation (and its page faults)
-        per tensor, for the weights a layer uses and drops, such as an MLP's."""
+        its pages leave the process's memory when the array is dropped)."""
+        got = self._read(name, shape, rows, packed=False, dtype=dtype)
+        assert isinstance(got, np.ndarray)
+        return got
+
+    def read_matrix(self, name: str, shape: tuple[int, int], dtype: type = np.float32
+                    ) -> np.ndarray | Packed:
+        """read(name, shape), except that a bf16 matrix read as float32 is left as stored,
+        mapped, for linear to convert as it multiplies (Packed: the transpose of the stored
+        matrix); its pages leave the process's memory when it is dropped, as a mapped
+        float32 tensor's do."""
+        return self._read(name, shape, None, packed=True, dtype=dtype)
+
+    def _read(self, name: str, shape: tuple[int, ...], rows: np.ndarray | None, *,
+              packed: bool, dtype: type) -> np.ndarray | Packed:
         path = self.files.get(name)
         if path is None:
             raise AttnError(f"{self.source}: no tensor {name!r}")
@@ -399,16 +410,19 @@ class Checkpoint:
                 weakref.finalize(raw.base, self._give_back, path, offset,
                                  end - begin).atexit = False
                 return raw
+            if (packed and stored == "BF16" and rows is None and dtype == np.float32
+                    and len(shape) == 2 and offset % 2 == 0):
+                weakref.finalize(raw.base, self._give_back, path, offset,
+                                 end - begin).atexit = False
+                self._populate(path, offset, end - begin)
+                return Packed(raw)
             if stored == "BF16" and rows is None:  # bfloat16 is the top half of a float32:
                 # the 16 bits are copied straight from the file into the top halves of zeroed
                 # 32-bit words (twice as fast as a shift, which writes all four bytes)
-                if scratch is not None and dtype == np.float32:
-                    bits = self.scratch_buffer(scratch, count)
-                else:
-                    bits = np.zeros(count, dtype=np.uint32)
+                bits = np.zeros(count, dtype=np.uint32)
                 bits.view(np.uint16).reshape(count, 2)[:, HIGH_HALF] = raw.reshape(count)
                 picked = bits.view(np.float32).reshape(shape)
-                picked.flags.writeable = False  # a scratch buffer's low halves stay zero
+                picked.flags.writeable = False  # read-only, as a mapped float32 tensor is
             elif stored == "BF16":  # some rows: one shift, into the float32's bits
                 picked = np.left_shift(raw[rows], 16, dtype=np.uint32).view(np.float32)
             elif rows is None:
@@ -421,14 +435,16 @@ class Checkpoint:
             raise AttnError(f"{path}: cannot read tensor {name!r} ({exc})") from None
         return picked.astype(dtype, copy=False)
 
-    def scratch_buffer(self, key: str, count: int) -> np.ndarray:
-        """A (count,) uint32 buffer kept under key, grown when too small: zeroed when made,
-        and then only ever written in the top halves of its words, by read."""
-        with self.lock:
-            buffer = self.scratch.get(key)
-            if buffer is None or buffer.size < count:
-                buffer = self.scratch[key] = np.zeros(count, dtype=np.uint32)
-            return buffer[:count]
+    def _populate(self, path: Path, offset: int, size: int) -> None:
+        """Map a tensor's pages now, in one call (POPULATE), before they are read."""
+        whole = self.maps.get(path)
+        if POPULATE is None or whole is None or whole.closed:
+            return
+        start = offset // mmap.PAGESIZE * mmap.PAGESIZE
+        try:
+            whole.madvise(POPULATE, start, offset + size - start)
+        except (OSError, ValueError):  # an older kernel: pages are mapped as they are read
+            pass
 
     def _give_back(self, path: Path, offset: int, size: int) -> None:
         """The pages of a file's bytes leave the process's memory (the file stays cached), as

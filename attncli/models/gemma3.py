@@ -32,6 +32,7 @@ from attncli.models.gemma2 import TABLE as GEMMA2
 from attncli.models.gemma2 import Gemma2
 from attncli.models.layers import layer_kinds
 from attncli.models.rope import RopeScaling, rope
+from attncli.tokens_ahead import Elsewhere
 
 KINDS = ("sliding_attention", "full_attention")
 TABLE: Table = {**GEMMA2,  # and q and k normalised per head, over head_dim
@@ -111,10 +112,10 @@ class Gemma3(Gemma3Text):
     head_names = ("lm_head.weight", "language_model.lm_head.weight")
 
     def __init__(self, name: str, config: dict[str, Any], checkpoint: Checkpoint,
-                 tokenizer: Tokenizer, directory: Path | None = None) -> None:
+                 tokenizer: Tokenizer | Elsewhere, directory: Path | None = None) -> None:
         """Model's, with the sizes and layers read from text_config (named so in errors)."""
         self.name, self.directory = name, directory
-        self.checkpoint, self.tokenizer = checkpoint, tokenizer
+        self.checkpoint, self._tokenizer = checkpoint, tokenizer
         top = Config(config, f"{directory / 'config.json' if directory else name}")
         self.model_type = top.choice("model_type", options=self.model_types)
         top.check(top.has("text_config"), "'text_config' is missing: a gemma3 config names "

@@ -5,6 +5,9 @@ scaling types, is in rope.py."""
 from __future__ import annotations
 
 import math
+import os
+import sys
+import threading
 from collections.abc import Callable, Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -13,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from attncli.models.config import Config, as_config
+from attncli.models.read_ahead import ReadAhead, usable_cpus
 
 FEW_ROWS = 64  # up to this many rows of x, linear multiplies the other way round
 
@@ -22,8 +26,85 @@ FEW_ROWS = 64  # up to this many rows of x, linear multiplies the other way roun
 BY_STREAM: ContextVar[bool] = ContextVar("BY_STREAM", default=False)
 
 
-def linear(x: np.ndarray, w: np.ndarray, b: np.ndarray | None = None) -> np.ndarray:
-    """x @ w (+ b), with w stored (in, out).
+HIGH_HALF = 1 if sys.byteorder == "little" else 0  # which uint16 of a uint32 is its top half
+PACKED_BLOCK = 1 << 20  # numbers of a Packed matrix converted at a time: 4 MiB, in cache
+
+
+@dataclass(frozen=True)
+class Packed:
+    """A bfloat16 matrix W (in, out), kept as the checkpoint stores it: bits, (out, in), the
+    16 bits of each number, mapped from the file. linear multiplies by it a block of rows
+    of bits at a time: each block is converted to float32 (bfloat16 is the top half of a
+    float32) into a small buffer that stays in the CPU's cache, and multiplied there. The
+    float32 matrix is never written out whole, so a layer's weights cross memory once, at
+    half their float32 size."""
+
+    bits: np.ndarray  # (out, in) uint16
+    ndim = 2
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return self.bits.shape[1], self.bits.shape[0]
+
+    def times(self, x: np.ndarray) -> np.ndarray:
+        """x @ W for x (n, in) float32: (n, out), each number a float32 dot product of a row
+        of x and a column of W, as with W converted whole."""
+        if x.dtype != np.float32:
+            return x @ self.whole()
+        n_out, n_in = self.bits.shape
+        y = np.empty((len(x), n_out), dtype=np.float32)  # (n, out)
+        rows = max(1, PACKED_BLOCK // n_in)
+        starts = range(0, n_out, rows)
+        parts = min(len(starts), _product_threads())
+        cuts = [starts[len(starts) * k // parts] for k in range(parts)] + [n_out]
+        others = [ReadAhead(self._columns, x, y, cuts[k], cuts[k + 1], rows)
+                  for k in range(1, parts)]  # the other parts, on threads of their own
+        self._columns(x, y, cuts[0], cuts[1], rows)
+        for other in others:
+            other.result()
+        return y
+
+    def _columns(self, x: np.ndarray, y: np.ndarray, begin: int, end: int, rows: int) -> None:
+        """y[:, begin:end] = x @ W[:, begin:end], converting rows rows of bits at a time
+        (begin is a multiple of rows, and end too unless it is the last column)."""
+        block = _block_buffer(rows * self.bits.shape[1])
+        for start in range(begin, end, rows):
+            part = self.bits[start:start + rows]  # (r, in) uint16
+            count = part.size
+            block[:count].view(np.uint16).reshape(count, 2)[:, HIGH_HALF] = part.reshape(count)
+            w = block[:count].view(np.float32).reshape(part.shape)  # (r, in)
+            y[:, start:start + len(part)] = (w @ x.T).T if len(x) <= FEW_ROWS else x @ w.T
+
+    def whole(self) -> np.ndarray:
+        """W (in, out) converted to float32 at once."""
+        return np.left_shift(self.bits, 16, dtype=np.uint32).view(np.float32).T
+
+
+_BLOCKS = threading.local()  # each thread's buffer for Packed.times
+
+
+def _product_threads() -> int:
+    """How many threads a Packed product is split over: the usable CPUs, when BLAS runs on
+    one thread (as `attn` asks it to) and the product is not already on a worker thread
+    (a split of the work above it); else one, and BLAS's own threads share the work."""
+    one = any(os.environ.get(name, "").strip() == "1"
+              for name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS"))
+    if not one or threading.current_thread() is not threading.main_thread():
+        return 1
+    return usable_cpus()
+
+
+def _block_buffer(count: int) -> np.ndarray:
+    """This thread's (count,) uint32 buffer, zeroed when made: Packed.times writes only the
+    top halves of its words, so the low halves stay zero."""
+    buffer = getattr(_BLOCKS, "buffer", None)
+    if buffer is None or buffer.size < count:
+        buffer = _BLOCKS.buffer = np.zeros(count, dtype=np.uint32)
+    return buffer
+
+
+def linear(x: np.ndarray, w: np.ndarray | Packed, b: np.ndarray | None = None) -> np.ndarray:
+    """x @ w (+ b), with w stored (in, out), or Packed.
 
     For a few rows (a sentence through a model), and w the transpose of a C-ordered
     (out, in) matrix as checkpoints store them, the product is taken as (w.T @ x.T).T: BLAS
@@ -40,7 +121,9 @@ def linear(x: np.ndarray, w: np.ndarray, b: np.ndarray | None = None) -> np.ndar
             return np.stack([linear(s, w, b) for s in streams]).reshape(
                 *x.shape[:-1], w.shape[-1])
         return linear(x.reshape(-1, x.shape[-1]), w, b).reshape(*x.shape[:-1], w.shape[-1])
-    if (x.ndim == 2 and w.ndim == 2 and len(x) <= FEW_ROWS and w.T.flags.c_contiguous
+    if isinstance(w, Packed):
+        y = w.times(x)
+    elif (x.ndim == 2 and w.ndim == 2 and len(x) <= FEW_ROWS and w.T.flags.c_contiguous
             and x.dtype == w.dtype):
         y = np.ascontiguousarray((w.T @ x.T).T)  # (n, out)
     else:

@@ -48,7 +48,7 @@ class Llama(Model):
     order = "rope"
     table = TABLE
     read_ahead = True  # a big model's layers are mostly reading and converting weights
-    reuse_buffers = True
+    packed_mlp = True
     tied_by_default = False  # tie_word_embeddings when config.json leaves it out
     prefixes: tuple[str, ...] = ("model.", "")  # what the checkpoint may put before names
     act_keys: tuple[str, ...] = ("hidden_act",)  # the MLP's activation: the first one set

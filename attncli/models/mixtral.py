@@ -35,7 +35,6 @@ class Mixtral(Llama):
 
     model_types: tuple[str, ...] = ("mixtral",)
     table = TABLE
-    reuse_buffers = False  # the experts are stacked into fresh arrays
     n_experts: int
     top_k: int
     d_expert: int
