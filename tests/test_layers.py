@@ -23,7 +23,7 @@ LAYERS: tuple[tuple[str, frozenset[str]], ...] = (
                             "corpus"})),
     ("base", frozenset({"models", "weights", "tokens", "tokens_ahead", "lookup", "files",
                         "masks", "sections", "errors", "safe_text"})),
-    ("attention", frozenset({"attention", "attention_fast"})),
+    ("attention", frozenset({"attention", "attention_fast", "steps"})),
 )
 DRAWING = frozenset({"rich", "typer", "textual"})  # imported only by the layers below
 DRAWS = frozenset({"cli", "views"})
