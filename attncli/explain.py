@@ -12,7 +12,6 @@ from attncli import weights as wts
 from attncli.attention import Joined, Steps, Variant
 from attncli.attention_fast import BLOCK, HeadSteps, join_heads, self_attention, with_rows
 from attncli.errors import AttnError, RoleError
-from attncli.sums import Pair, RowSoftmax, pair, row_softmax
 from attncli.tokens import Token
 
 if TYPE_CHECKING:
@@ -21,6 +20,7 @@ if TYPE_CHECKING:
     from attncli.models.base import Model, Progress
     from attncli.models.t5 import T5
     from attncli.roles import Sink
+    from attncli.sums import Pair, RowSoftmax
 
     # (queries' text, their tokens, keys' text and tokens when they differ: cross-attention)
     CheckWords = Callable[[str, list[Token], str | None, list[Token] | None], None]
@@ -394,11 +394,15 @@ def _with_rows(queries: list[int], heads: list[HeadSteps]) -> list[HeadSteps]:
 def with_pair(ex: Explanation, query: int, key: int) -> Explanation:
     """The explanation, plus the pair query → key worked out in the first head shown."""
     heads = _with_rows([query], ex.heads)
+    from attncli.sums import pair  # the sums' module is read only for a pair or a focus
+
     return replace(ex, heads=heads, pair=pair(heads[0], query, key))
 
 
 def with_focus(ex: Explanation, queries: list[int]) -> Explanation:
     """The explanation, plus each chosen query's softmax worked out term by term, per head."""
+    from attncli.sums import row_softmax
+
     heads = _with_rows(queries, ex.heads)
     rows = {(hs.layer, hs.head): [row_softmax(hs.steps, i) for i in queries] for hs in heads}
     return replace(ex, heads=heads, focus=tuple(queries), focus_rows=rows)
