@@ -3,8 +3,8 @@
 numpy's OpenBLAS starts a worker thread per core at import and spins them while it waits for
 work. attn's products are small (seeded mode never needs a second thread, and a model's run
 at a sentence's length hardly does), and on a machine whose other cores are busy the spinning
-workers fight for them: a Qwen2.5-0.5B-shaped run took 8.6 s with the default threads and
-1.1 s with one. So `attn` runs BLAS on one thread, unless one of THREAD_VARIABLES is set
+workers fight for them, and a model's run took several times as long as with one thread
+(docs/performance.md). So `attn` runs BLAS on one thread, unless one of THREAD_VARIABLES is set
 (OPENBLAS_NUM_THREADS=4 attn … gives BLAS four), or numpy is already imported (attn called
 from Python), when it is too late to choose and nothing is changed.
 """

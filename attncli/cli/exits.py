@@ -263,8 +263,8 @@ def _fail(message: str, code: int) -> None:
 def exit_now(code: object) -> NoReturn:
     """Exit with code as SystemExit(code) would, without tearing the interpreter down.
 
-    Freeing every module and object at exit took about 15 ms of each run, for memory the
-    process is about to give back anyway. So the exit handlers run (atexit: logging,
+    Freeing every module and object at exit is a noticeable part of a short run, for memory
+    the process is about to give back anyway. So the exit handlers run (atexit: logging,
     finalizers) and stdout and stderr are flushed, as at any exit, and then the process ends
     with os._exit. The normal exit is taken instead when code is not a number (SystemExit
     prints it), while a thread that Python would wait for is still running, or when a flush

@@ -4,11 +4,10 @@ Set once, by the commands that work out numbers, before they do (a process-wide 
 the BLAS threads in blas.py, which `attn --help` does not need). A model run makes and drops
 arrays of 1 to 30 MB all the time (each layer's activations, every head's n×n matrices).
 glibc's malloc serves each with fresh pages (mmap above its threshold, and the top of the
-heap given back past another), and a fresh page costs a fault and a zeroing:
-all-MiniLM-L6-v2 at 512 tokens took 50,000 page faults and 0.15 s of system time. With
+heap given back past another), and a fresh page costs a fault and a zeroing. With
 allocations up to 32 MB from the heap and the heap kept (up to 1 GB freed at its top), the
-freed memory is reused: 28,000 faults, 0.08 s, and the same peak memory (the process never
-holds more than it did at its peak; it only keeps it until it ends).
+freed memory is reused instead: about half the faults, and the same peak memory (the
+process never holds more than it did at its peak; it only keeps it until it ends).
 
 Only on glibc (Linux), once per process, and not when the user tunes malloc already
 (GLIBC_TUNABLES or a MALLOC_*_ variable): the user's choice wins.

@@ -1,7 +1,7 @@
 """`attn weights`: make and inspect weights files."""
 
 # No `from __future__ import annotations` in the modules that declare commands: typer would
-# then evaluate every annotation string again at each start (about 8 ms of start-up).
+# then evaluate every annotation string again at each start, a cost paid by every run.
 from pathlib import Path
 from typing import Annotated
 
