@@ -94,7 +94,7 @@ class Route:
     weights: np.ndarray
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Explanation:
     """Everything `attn explain` shows: the input, the settings and each head's steps."""
 

@@ -1,6 +1,7 @@
 """What one head is told and what it keeps: its Variant (how it departs from the lesson's
 plain steps), the Steps of its run, and a layer's Joined heads (step 6). attention.py
-computes them."""
+computes them. Records that hold arrays compare by identity (eq=False), as everywhere in
+attncli: an array has no single truth value, so equality field by field would only raise."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ Rotate = Callable[[np.ndarray], np.ndarray]
 Norm = Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Variant:
     """How a head departs from the lesson's plain steps; at its defaults it is the lesson."""
 
@@ -37,7 +38,7 @@ class Variant:
 PLAIN = Variant()
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Steps:
     """Every intermediate of one head's self-attention: the "show your work" result."""
 
@@ -90,7 +91,7 @@ class Steps:
         return float(np.sqrt(self.d_k)) if scale is None else 1.0 / scale
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Joined:
     """Step 6 of one layer: every head's output side by side, then the output projection."""
 
