@@ -845,6 +845,23 @@ def spec_smollm3() -> dict:
             "dtype": torch.bfloat16, "logits": True}
 
 
+# helium: Llama's layers with interleaved RoPE and float32 RMSNorms; attention and MLP biases,
+# rope_theta and rms_norm_eps set away from their defaults (so a wrong default shows); tied
+# embeddings keep it under 120 KB.
+
+
+def spec_helium() -> dict:
+    tok = decoder_tokenizer()
+    config = transformers.HeliumConfig(
+        vocab_size=tok.get_vocab_size(), num_key_value_heads=2, head_dim=8,
+        attention_bias=True, mlp_bias=True, rms_norm_eps=1e-5, tie_word_embeddings=True,
+        rope_parameters={"rope_type": "default", "rope_theta": 5000.0},
+        pad_token_id=None, bos_token_id=0, eos_token_id=0,
+        **{**SMALL, "intermediate_size": 32}, **COMMON)  # a narrower MLP: under 120 KB
+    return {"tokenizer": tok, "config": config, "cls": transformers.HeliumForCausalLM,
+            "dtype": torch.bfloat16, "logits": True}
+
+
 # falcon: new_decoder_architecture (Falcon-40B/180B/11B): 2 key/value groups of 2 query heads
 # in the fused projection, ln_attn and ln_mlp in a parallel block, biases (bias). falcon-mq
 # (Falcon-7B's layout): multi_query (one key/value head after every query head), one
@@ -986,7 +1003,7 @@ DECODERS |= set(ROPE_SCALED)
 
 MORE_DECODERS = {"stablelm": spec_stablelm, "cohere": spec_cohere, "smollm3": spec_smollm3,
                  "falcon": spec_falcon, "falcon-mq": spec_falcon_mq, "gemma3": spec_gemma3,
-                 "granite": spec_granite}
+                 "granite": spec_granite, "helium": spec_helium}
 SPECS.update(MORE_DECODERS)
 DECODERS |= set(MORE_DECODERS)
 

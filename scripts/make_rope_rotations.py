@@ -40,7 +40,7 @@ KEPT = [1, 6, 13, 19]  # the positions stored (all N are computed)
 FIXTURES = ["llama", "mistral", "qwen2", "qwen3", "gemma", "gemma2", "gemma3_text", "gemma3",
             "phi", "phi3", "gpt_neox", "stablelm", "cohere", "falcon", "olmo", "olmo2",
             "starcoder2", "smollm3", "granite", "mixtral", "qwen2_moe", "qwen3_moe",
-            "modernbert-mlm"]
+            "modernbert-mlm", "helium"]
 SCALINGS = {  # rope parameters, other config.json changes
     "yarn": ({"rope_type": "yarn", "factor": 4.0, "original_max_position_embeddings": 8}, {}),
     "dynamic": ({"rope_type": "dynamic", "factor": 4.0}, {"max_position_embeddings": 8}),

@@ -30,6 +30,7 @@ from attncli.models.starcoder2 import Starcoder2
 
 DECODERS = ["phi", "gpt_neo", "gptj", "gpt_bigcode", "starcoder2", "olmo"]
 DECODERS += ["stablelm", "cohere", "smollm3", "falcon", "gemma3", "granite"]  # i28-more
+DECODERS += ["helium"]
 LOGITS = 1e-4  # as test_predict.py
 SCHEMA = json.loads((Path(__file__).resolve().parent.parent / "attncli" / "explain.schema.json")
                     .read_text(encoding="utf-8"))
@@ -566,3 +567,44 @@ def test_a_moving_rope_generates_as_its_forward_pass_runs(name: str) -> None:
     decoder.step(ids[:4])  # within the short speeds; the rest grows past them
     got = decoder.step(ids[4:])[-1]
     assert np.abs(got - want).max() < 1e-4
+
+
+# ---- helium: Llama's layers, interleaved RoPE, float32 RMSNorms, no o_proj bias ----
+
+
+def test_helium_reads_its_own_defaults(tmp_path: Path) -> None:
+    d = copy_that_matches("helium", tmp_path)
+    config = config_of(d)
+    del config["rms_norm_eps"], config["rope_parameters"]
+    (d / "config.json").write_text(json.dumps(config))
+    model = load_model(str(d))
+    assert model.eps == 1e-8 and model.scaling is not None and model.scaling.theta == 100000.0
+    assert "b_o" not in model.table and "b_q" in model.table  # attention_bias: q, k, v only
+
+
+def test_helium_with_llamas_rope_halves_no_longer_matches(tmp_path: Path,
+                                                           monkeypatch: pytest.MonkeyPatch
+                                                           ) -> None:
+    from attncli.models.helium import Helium
+    from attncli.models.llama import Llama
+
+    d = copy_that_matches("helium", tmp_path)
+    monkeypatch.setattr(Helium, "rotation", Llama.rotation)
+    first, _ = layer_diffs(d, "helium")
+    assert first > PARITY
+
+
+def test_helium_norms_in_float32_in_a_float64_run(monkeypatch: pytest.MonkeyPatch) -> None:
+    from attncli.models.blocks import Norm
+    from attncli.models.helium import Helium
+    from attncli.models.layers import rms_norm
+
+    model = load_model(str(FIXTURES / "helium"))
+    assert isinstance(model, Helium)
+    x = np.random.default_rng(0).standard_normal((3, 32))  # float64
+    w = np.random.default_rng(1).standard_normal(32)
+    got = model.normalise(x, Norm(w))
+    assert got.dtype == np.float64
+    want = rms_norm(x.astype(np.float32), w.astype(np.float32), model.eps)  # all in float32
+    np.testing.assert_array_equal(got, want.astype(np.float64))
+    assert not np.array_equal(got, rms_norm(x, w, model.eps))  # Llama's: the weight in float64

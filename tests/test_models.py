@@ -483,3 +483,19 @@ def test_the_encoder_decoders_named_in_errors_are_the_registrys() -> None:
     model = load_model(str(FIXTURES / "bert"))
     with pytest.raises(AttnError, match=", ".join(encoder_decoders())):
         model.for_target([], "cross")
+
+
+def test_the_readme_and_models_page_name_every_model_type_and_count_them() -> None:
+    import re
+
+    from attncli.models import FAMILIES
+
+    root = Path(__file__).parent.parent
+    readme = (root / "README.md").read_text(encoding="utf-8")
+    (count,) = re.findall(r"\((\d+) Hugging Face model types", readme)
+    assert int(count) == len(FAMILIES)
+    table = "\n".join(line for line in readme.splitlines() if line.startswith("| `"))
+    page = (root / "docs" / "models.md").read_text(encoding="utf-8")
+    for model_type in FAMILIES:
+        assert f"`{model_type}`" in table, model_type
+        assert f"`{model_type}`" in page, model_type

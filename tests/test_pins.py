@@ -28,6 +28,7 @@ PINNED = ["bert", "roberta", "xlm-roberta", "distilbert", "electra", "gpt2", "gp
           "phi3-longrope-short", "olmo2", "gemma", "gemma2", "gemma3_text", "t5", "mt5", "umt5"]
 PINNED += ["phi", "gptj", "gpt_bigcode", "starcoder2", "olmo"]  # issue 28's decoders
 PINNED += ["stablelm", "cohere", "smollm3", "gemma3", "granite"]  # i28-more
+PINNED += ["helium"]
 PINNED += ["bart", "mbart", "marian", "pegasus"]  # issue 28's BART-like encoder-decoders
 SEQ2SEQ = {"t5", "mt5", "umt5"}  # encoder self-attention, decoder self- and cross-attention
 SEQ2SEQ |= {"bart", "mbart", "marian", "pegasus"}  # the same three, without a position bias

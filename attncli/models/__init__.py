@@ -60,6 +60,7 @@ FAMILIES: dict[str, tuple[str, str]] = {
     "falcon": ("attncli.models.falcon", "Falcon"),
     "gemma3": ("attncli.models.gemma3", "Gemma3"),
     "granite": ("attncli.models.granite", "Granite"),
+    "helium": ("attncli.models.helium", "Helium"),
     # mixtures of experts (issue 28)
     "mixtral": ("attncli.models.mixtral", "Mixtral"),
     "qwen2_moe": ("attncli.models.qwen2_moe", "Qwen2Moe"),
