@@ -160,7 +160,7 @@ def test_gptj_rotating_every_dimension_no_longer_matches(tmp_path: Path) -> None
 
 
 def test_gptj_turns_neighbouring_dimensions_by_hand() -> None:
-    from attncli.models.gptj import interleaved_rope
+    from attncli.models.rope import interleaved_rope
 
     inv_freq = np.array([1.0, 0.5], dtype=np.float32)
     t = np.arange(2 * 6, dtype=np.float64).reshape(2, 6)  # positions 0 and 1, head_dim 6

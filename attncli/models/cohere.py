@@ -27,11 +27,10 @@ from attncli.attention import Rotate, Variant
 from attncli.models.base import Table
 from attncli.models.blocks import AttentionWeights, LMHead, Norm, Parallel
 from attncli.models.config import Config
-from attncli.models.gptj import interleaved_rope
 from attncli.models.layers import HeldNorm, held_layer_norm
 from attncli.models.llama import TABLE as LLAMA
 from attncli.models.llama import Llama
-from attncli.models.rope import RopeScaling
+from attncli.models.rope import RopeScaling, interleaved
 from attncli.models.stablelm import one_head, per_head_variant
 
 L = "layers.{i}."
@@ -68,13 +67,9 @@ class Cohere(Llama):
         return RopeScaling(config, self.head_dim, theta_default=500000.0)  # CohereConfig's
 
     def rotation(self, n: int, i: int) -> Rotate:
-        """Interleaved RoPE over the whole head, cos and sin times the rope type's factor."""
+        """Interleaved RoPE over the whole head, any rope type."""
         assert self.scaling is not None
-        inv_freq, factor = self.scaling.frequencies(n)
-        turn = interleaved_rope(n, inv_freq)
-        if factor == 1.0:
-            return turn
-        return lambda t: turn(t) * np.float32(factor)
+        return interleaved(self.scaling, n)
 
     def variant(self, n: int, i: int, attn: AttentionWeights, x: np.ndarray) -> Variant:
         """RoPE and the causal mask, and with use_qk_norm each head's own q/k LayerNorm."""

@@ -17,14 +17,12 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-import numpy as np
-
 from attncli.attention import Rotate
 from attncli.models.base import Model, T, Table
 from attncli.models.blocks import LMHead, Parallel
 from attncli.models.config import Config
 from attncli.models.layers import activation
-from attncli.models.rope import plain_frequencies
+from attncli.models.rope import interleaved_rope, plain_frequencies
 
 H = "h.{i}."
 TABLE: Table = {
@@ -42,24 +40,6 @@ TABLE: Table = {
     "final_norm": ("ln_f.weight", ("d",)),
     "final_norm_b": ("ln_f.bias", ("d",)),
 }
-
-
-def interleaved_rope(n: int, inv_freq: np.ndarray) -> Rotate:
-    """RoPE turning dimensions 2i and 2i + 1 together by the angle p · inv_freq[i], for
-    positions p = 0..n-1, on the first 2 · len(inv_freq) dimensions (the rest pass through)."""
-    angles = np.arange(n, dtype=np.float32)[:, None] * inv_freq[None, :]  # (n, rotary_dim / 2)
-    cos = np.repeat(np.cos(angles), 2, axis=-1)  # (n, rotary_dim): each pair shares its angle
-    sin = np.repeat(np.sin(angles), 2, axis=-1)
-    rotary_dim = cos.shape[-1]
-
-    def rotate(t: np.ndarray) -> np.ndarray:
-        """(..., n, head_dim) -> the same, pairs of neighbouring dimensions turned."""
-        part = t[..., :rotary_dim]
-        turned = np.empty_like(part)
-        turned[..., 0::2], turned[..., 1::2] = -part[..., 1::2], part[..., 0::2]
-        return np.concatenate([part * cos + turned * sin, t[..., rotary_dim:]], axis=-1)
-
-    return rotate
 
 
 class GPTJ(Model):

@@ -13,10 +13,9 @@ import numpy as np
 from attncli.attention import Rotate
 from attncli.models.blocks import Norm
 from attncli.models.config import Config
-from attncli.models.gptj import interleaved_rope
 from attncli.models.layers import rms_norm
 from attncli.models.llama import Llama
-from attncli.models.rope import RopeScaling
+from attncli.models.rope import RopeScaling, interleaved
 
 
 class Helium(Llama):
@@ -34,13 +33,9 @@ class Helium(Llama):
         return RopeScaling(config, self.head_dim, theta_default=100000.0)  # HeliumConfig's
 
     def rotation(self, n: int, i: int) -> Rotate:
-        """Interleaved RoPE over the whole head, cos and sin times the rope type's factor."""
+        """Interleaved RoPE over the whole head, any rope type."""
         assert self.scaling is not None
-        inv_freq, factor = self.scaling.frequencies(n)
-        turn = interleaved_rope(n, inv_freq)
-        if factor == 1.0:
-            return turn
-        return lambda t: turn(t) * np.float32(factor)
+        return interleaved(self.scaling, n)
 
     def normalise(self, x: np.ndarray, norm: Norm) -> np.ndarray:
         """RMSNorm in float32 whatever x is, back in x's dtype."""

@@ -316,3 +316,31 @@ def rope(n: int, inv_freq: np.ndarray, attention_factor: float = 1.0) -> Rotate:
         return t * cos + turned * sin
 
     return rotate
+
+
+def interleaved_rope(n: int, inv_freq: np.ndarray, attention_factor: float = 1.0) -> Rotate:
+    """RoPE in GPT-J's layout: dimensions 2i and 2i + 1 turned together by the angle
+    p · inv_freq[i], for positions p = 0..n-1, on the first 2 · len(inv_freq) dimensions
+    (the rest pass through). cos and sin are multiplied by attention_factor, as in rope()."""
+    angles = np.arange(n, dtype=np.float32)[:, None] * inv_freq[None, :]  # (n, rotary_dim / 2)
+    cos = np.repeat(np.cos(angles), 2, axis=-1)  # (n, rotary_dim): each pair shares its angle
+    sin = np.repeat(np.sin(angles), 2, axis=-1)
+    if attention_factor != 1.0:
+        cos = (cos * np.float32(attention_factor)).astype(np.float32)
+        sin = (sin * np.float32(attention_factor)).astype(np.float32)
+    rotary_dim = cos.shape[-1]
+
+    def rotate(t: np.ndarray) -> np.ndarray:
+        """(..., n, head_dim) -> the same, pairs of neighbouring dimensions turned."""
+        part = t[..., :rotary_dim]
+        turned = np.empty_like(part)
+        turned[..., 0::2], turned[..., 1::2] = -part[..., 1::2], part[..., 0::2]
+        return np.concatenate([part * cos + turned * sin, t[..., rotary_dim:]], axis=-1)
+
+    return rotate
+
+
+def interleaved(scaling: RopeScaling, n: int) -> Rotate:
+    """interleaved_rope for n tokens with scaling's speeds and factor (any rope type)."""
+    inv_freq, factor = scaling.frequencies(n)
+    return interleaved_rope(n, inv_freq, factor)
