@@ -98,9 +98,18 @@ CHILDREN: list[Ahead] = []  # every child started, ended and waited for at exit
 
 
 def end_all() -> None:
-    """At exit: close every child's pipes, so that it ends, and wait for it (its time and
-    memory are then counted with this process's, and no zombie is left)."""
+    """At exit: end every child and wait for it (its time and memory are then counted with
+    this process's, and no zombie is left). One still parsing (attn stopped early: an error,
+    Ctrl-C) is killed, so that the exit never waits for a parse nobody needs; the others end
+    when their pipes close."""
+    import signal
+
     for ahead in CHILDREN:
+        if ahead.state == "parsing":
+            try:
+                os.kill(ahead.pid, signal.SIGKILL)
+            except OSError:  # already gone
+                pass
         ahead.close()
         try:
             os.waitpid(ahead.pid, 0)

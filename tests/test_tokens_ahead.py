@@ -94,6 +94,26 @@ def test_every_child_ends_and_is_waited_for(model_dir: Path) -> None:
     assert tokens_ahead.CHILDREN == []
 
 
+@forks
+def test_a_child_still_parsing_at_exit_is_killed_not_waited_for(
+        model_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import time
+
+    import attncli.tokens
+
+    def slow(*args: object) -> None:  # what the child (a copy of this process) will run
+        time.sleep(30)
+
+    monkeypatch.setattr(attncli.tokens, "parse_tokenizer", slow)
+    tokens_ahead.start(model_dir / "tokenizer.json")
+    (child,) = tokens_ahead.CHILDREN
+    began = time.monotonic()
+    tokens_ahead.end_all()  # as when attn stops on an error before it needs the tokens
+    assert time.monotonic() - began < 5
+    with pytest.raises(ChildProcessError):
+        os.waitpid(child.pid, os.WNOHANG)
+
+
 def test_a_small_file_or_no_file_starts_no_child(tmp_path: Path) -> None:
     small = tmp_path / "tokenizer.json"
     small.write_text("{}")
@@ -108,6 +128,8 @@ def test_a_small_file_or_no_file_starts_no_child(tmp_path: Path) -> None:
     (["heads", "--model=M", "a b"], True),
     (["explain", "a b", "--model", "M", "--json", "--layer", "1"], True),
     (["predict", "a b", "--model", "M"], False),  # a command that uses the tokenizer more
+    (["heads", "a b", "--model", "M", "--effect"], False),  # and options that do
+    (["heads", "--corpus=texts.txt", "--model", "M"], False),
     (["explain", "a b", "--model"], False),
     (["explain", "a b", "--model", "M", "--model", "M"], False),
     (["explain", "--", "--model", "M"], False),

@@ -25,6 +25,7 @@ def main() -> None:
 
 
 AHEAD_COMMANDS = ("explain", "heads")  # their model's tokenizer is used to encode only
+NOT_AHEAD = ("--corpus", "--effect")  # heads options that read the tokenizer itself
 
 
 def parse_tokenizer_ahead(args: list[str]) -> None:
@@ -33,7 +34,8 @@ def parse_tokenizer_ahead(args: list[str]) -> None:
     command line is parsed as ever afterwards, and a wrong guess costs a second core's
     parse."""
     command = next((a for a in args if not a.startswith("-")), None)
-    if command not in AHEAD_COMMANDS or "--" in args:
+    if command not in AHEAD_COMMANDS or "--" in args or \
+            any(a.split("=")[0] in NOT_AHEAD for a in args):
         return
     found = [value for i, a in enumerate(args) for value in
              ([args[i + 1]] if a == "--model" and i + 1 < len(args) else
