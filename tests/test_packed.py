@@ -54,7 +54,11 @@ def test_blocks_of_any_size_give_x_at_w(n_out: int, n_in: int, n: int, block: in
     saved = layers.PACKED_BLOCK
     layers.PACKED_BLOCK = block  # rows of max(1, block // n_in), the last block maybe short
     try:
-        within_rounding(linear(x, p), x, w)
+        # OpenBLAS's kernels for tiny odd sizes may raise the invalid flag from vector lanes
+        # they then discard (numpy warns, once in many runs): the numbers are what is checked
+        with np.errstate(invalid="ignore"):
+            got = linear(x, p)
+        within_rounding(got, x, w)
     finally:
         layers.PACKED_BLOCK = saved
 
