@@ -76,7 +76,7 @@ def test_versions_compare_as_releases() -> None:
 
 
 def test_the_hub_download_call_fits_the_installed_huggingface_hub() -> None:
-    """checkpoint.download calls snapshot_download(repo_id, allow_patterns=, cache_dir=)."""
+    """hub.download calls snapshot_download(repo_id, allow_patterns=, cache_dir=)."""
     hub = pytest.importorskip("huggingface_hub")
     params = inspect.signature(hub.snapshot_download).parameters
     assert {"repo_id", "allow_patterns", "cache_dir"} <= set(params)

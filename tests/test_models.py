@@ -20,7 +20,8 @@ from safetensors.numpy import save_file
 
 from attncli.errors import AttnError
 from attncli.models import FAMILIES, HeadSteps, load_model
-from attncli.models.checkpoint import Checkpoint, hub_cache
+from attncli.models.checkpoint import Checkpoint
+from attncli.models.hub import hub_cache
 from attncli.models.layers import erf, gelu
 from attncli.tokens import encode
 

@@ -74,7 +74,7 @@ def test_from_it_the_linking_head_looks_at_animal_more_than_at_street(model) -> 
 
 def test_sample_weights_slash_name_finds_the_shipped_model_from_any_folder(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from attncli.models.checkpoint import resolve
+    from attncli.models.hub import resolve
 
     monkeypatch.chdir(tmp_path)
     assert resolve("sample_weights/pronoun-lm") == SHIPPED

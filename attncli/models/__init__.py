@@ -16,8 +16,9 @@ import importlib
 
 from attncli.errors import AttnError
 from attncli.models.base import HeadSteps, Hooks, Model
-from attncli.models.checkpoint import TOKENIZER, Checkpoint, read_config, resolve
+from attncli.models.checkpoint import TOKENIZER, Checkpoint, read_config
 from attncli.models.config import Config
+from attncli.models.hub import resolve
 from attncli.tokens import parse_tokenizer, read_tokenizer
 from attncli.tokens_ahead import Elsewhere, take
 
