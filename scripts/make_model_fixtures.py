@@ -449,6 +449,13 @@ def spec_olmo2() -> dict:
 # used (and cos and sin are scaled by sqrt(1 + ln 8 / ln 8)), phi3-longrope-short's 32 is not.
 
 
+# rope scalings the scaled fixtures share (each spreads them into its own parameters)
+DYNAMIC = {"rope_type": "dynamic", "factor": 4.0}
+YARN = {"rope_type": "yarn", "factor": 4.0, "original_max_position_embeddings": 64}
+LONGROPE = {"rope_type": "longrope", "short_factor": [1.0, 1.5, 2.0, 3.0],
+            "long_factor": [2.0, 4.0, 6.0, 8.0], "original_max_position_embeddings": 8}
+
+
 def llama_scaled(rope: dict, **overrides) -> dict:
     spec = spec_llama()
     config = spec["config"].to_dict()
@@ -474,12 +481,11 @@ def spec_gpt2_layer_scale() -> dict:
 
 
 def spec_llama_dynamic() -> dict:
-    return llama_scaled({"rope_type": "dynamic", "factor": 4.0}, max_position_embeddings=8)
+    return llama_scaled(DYNAMIC, max_position_embeddings=8)
 
 
 def spec_llama_yarn() -> dict:
-    return llama_scaled({"rope_type": "yarn", "factor": 4.0,
-                         "original_max_position_embeddings": 64}, max_position_embeddings=256)
+    return llama_scaled(YARN, max_position_embeddings=256)
 
 
 def spec_llama_llama3() -> dict:
@@ -954,12 +960,11 @@ def neox_scaled(rope: dict, **overrides: object) -> dict:
 
 
 def spec_gpt_neox_yarn() -> dict:
-    return neox_scaled({"rope_type": "yarn", "factor": 4.0,
-                        "original_max_position_embeddings": 64}, max_position_embeddings=256)
+    return neox_scaled(YARN, max_position_embeddings=256)
 
 
 def spec_gpt_neox_dynamic() -> dict:
-    return neox_scaled({"rope_type": "dynamic", "factor": 4.0}, max_position_embeddings=8)
+    return neox_scaled(DYNAMIC, max_position_embeddings=8)
 
 
 def spec_gpt_neox_longrope() -> dict:
@@ -981,16 +986,11 @@ def gemma3_scaled(sliding: dict, full: dict, **overrides: object) -> dict:
 
 
 def spec_gemma3_text_scaled() -> dict:
-    return gemma3_scaled({"rope_type": "yarn", "factor": 4.0,
-                          "original_max_position_embeddings": 64},
-                         {"rope_type": "dynamic", "factor": 4.0}, max_position_embeddings=8)
+    return gemma3_scaled(YARN, DYNAMIC, max_position_embeddings=8)
 
 
 def spec_gemma3_text_longrope() -> dict:
-    return gemma3_scaled({"rope_type": "default"},
-                         {"rope_type": "longrope", "short_factor": [1.0, 1.5, 2.0, 3.0],
-                          "long_factor": [2.0, 4.0, 6.0, 8.0],
-                          "original_max_position_embeddings": 8})
+    return gemma3_scaled({"rope_type": "default"}, LONGROPE)
 
 
 ROPE_SCALED = {"gpt_neox-yarn": spec_gpt_neox_yarn, "gpt_neox-dynamic": spec_gpt_neox_dynamic,
@@ -1367,15 +1367,11 @@ def modernbert_scaled(sliding: dict, full: dict, **overrides: object) -> dict:
 
 
 def spec_modernbert_scaled() -> dict:
-    return modernbert_scaled({"rope_type": "yarn", "factor": 4.0,
-                              "original_max_position_embeddings": 64},
-                             {"rope_type": "dynamic", "factor": 4.0}, max_position_embeddings=8)
+    return modernbert_scaled(YARN, DYNAMIC, max_position_embeddings=8)
 
 
 def spec_modernbert_longrope() -> dict:
-    longrope = {"rope_type": "longrope", "short_factor": [1.0, 1.5, 2.0, 3.0],
-                "long_factor": [2.0, 4.0, 6.0, 8.0], "original_max_position_embeddings": 8}
-    return modernbert_scaled(longrope, longrope)
+    return modernbert_scaled(LONGROPE, LONGROPE)
 
 
 SPECS["modernbert-scaled"] = spec_modernbert_scaled
