@@ -118,11 +118,11 @@ def end_all() -> None:
     CHILDREN.clear()
 
 
-def identity(path: Path) -> tuple[int, ...]:
+def identity(path: Path, st: os.stat_result | None = None) -> tuple[int, ...]:
     """What tells one file from another, or the same file changed: device, inode, size and
-    modification time."""
+    modification time (of st, path's stat if already taken)."""
     try:
-        st = path.stat()
+        st = path.stat() if st is None else st
     except OSError:
         return ()
     return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
@@ -134,6 +134,8 @@ def start(path: Path) -> None:
     and before the heavy imports: the child is a copy of this process."""
     import stat
 
+    # the CPUs counted here, not by models.read_ahead.usable_cpus: importing the models
+    # package would import numpy before the fork
     if not sys.platform.startswith("linux") or len(os.sched_getaffinity(0)) < 2:
         return
     try:
@@ -160,7 +162,7 @@ def start(path: Path) -> None:
     os.close(requests_r)
     os.close(replies_w)
     ahead = Ahead(path, pid, os.fdopen(requests_w, "wb"), os.fdopen(replies_r, "rb"),
-                  (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns))
+                  identity(path, st))
     if not CHILDREN:
         import atexit
 
