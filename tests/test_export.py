@@ -21,7 +21,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from attncli import export
+from attncli import export, json_writer
 from attncli import weights as wts
 from attncli.explain import explain
 from attncli.tokens import word_level
@@ -195,12 +195,12 @@ def test_any_array_round_trips_bit_exact(dtype, shape, data, block, transpose) -
     arr = data.draw(hnp.arrays(dt, shape, elements=elements))
     if transpose:
         arr = arr.T  # not C-contiguous
-    old = export.BLOCK
-    export.BLOCK = block
+    old = json_writer.BLOCK
+    json_writer.BLOCK = block
     try:
         text = export.dumps({"a": arr})
     finally:
-        export.BLOCK = old
+        json_writer.BLOCK = old
     same(strict_json(text)["a"], expected(arr))
 
 
@@ -301,7 +301,7 @@ def test_every_document_round_trips(kind: str) -> None:
 def test_hidden_characters_are_escaped_and_parse_back_to_the_same_text(text: str) -> None:
     """A format character beyond U+FFFF is written as its two UTF-16 surrogates: one \\u with
     five hex digits would parse back as another character and a digit."""
-    from attncli.export import _text
+    from attncli.json_writer import _text
 
     raw = _text(text)
     assert json.loads(raw) == text

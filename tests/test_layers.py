@@ -22,7 +22,7 @@ LAYERS: tuple[tuple[str, frozenset[str]], ...] = (
                             "induction", "spread", "effects", "lens", "generate", "cache_steps",
                             "corpus"})),
     ("base", frozenset({"models", "weights", "tokens", "tokens_ahead", "lookup", "files",
-                        "masks", "sections", "errors", "safe_text"})),
+                        "masks", "sections", "errors", "safe_text", "json_writer"})),
     ("attention", frozenset({"attention", "attention_fast", "steps"})),
 )
 DRAWING = frozenset({"rich", "typer", "textual"})  # imported only by the layers below
