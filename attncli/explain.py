@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 
     from attncli.models.base import Model, Progress
     from attncli.models.t5 import T5
-    from attncli.roles import Sink
+    from attncli.sinks import Sink
     from attncli.sums import Pair, RowSoftmax
 
     # (queries' text, their tokens, keys' text and tokens when they differ: cross-attention)
@@ -94,7 +94,7 @@ class Route:
     weights: np.ndarray
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(eq=False)
 class Explanation:
     """Everything `attn explain` shows: the input, the settings and each head's steps."""
 

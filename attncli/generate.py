@@ -28,7 +28,6 @@ from attncli.explain import MAX_TOKENS, check_token_count
 from attncli.heads import (
     MEANING_ABOVE,
     POSITIONAL,
-    attention_sink,
     baselines,
     link_kind,
     pattern,
@@ -39,6 +38,7 @@ from attncli.models.base import Model
 from attncli.models.cache import Decoder, mask_rows
 from attncli.predict import Candidate, softmax, top_k
 from attncli.roles import role_scores
+from attncli.sinks import attention_sink
 from attncli.tokens import Token
 
 SHOWN = 3  # heads shown a step by default

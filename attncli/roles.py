@@ -199,18 +199,3 @@ def strongest(scores: dict[str, float | None], even: dict[str, float | None]
         return "broad", broad
     return "mixed", max((s for r, s in scores.items() if s is not None and r != "broad"),
                         default=0.0)
-
-@dataclass(frozen=True)
-class Sink:
-    """An attention sink: most rows of a head park their weight on one token.
-
-    `token` is its index; `rows` of the `of` rows (queries) that had a choice give it more
-    than half their weight; `share` is the average weight it gets from the queries that may
-    see it (the baseline of that token).
-    """
-
-    token: int
-    rows: int
-    of: int
-    share: float
-

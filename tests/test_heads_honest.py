@@ -21,19 +21,12 @@ from rich.cells import cell_len
 from attncli import export
 from attncli.attention import causal_mask
 from attncli.explain import Explanation, explain, explain_model
-from attncli.heads import (
-    PATTERNS,
-    Sink,
-    attention_sink,
-    baseline,
-    overview,
-    same_word,
-    word_ids,
-)
+from attncli.heads import PATTERNS, overview, same_word, word_ids
 from attncli.models import load_model
 from attncli.render import heads as render_heads
 from attncli.render.heads import token_label
 from attncli.safe_text import SPACE_LEGEND, space_marked
+from attncli.sinks import Sink, attention_sink, baseline
 from attncli.tokens import Token, encode, load_tokenizer, word_level
 from attncli.weights import files as weightfiles
 
@@ -481,7 +474,7 @@ def test_a_sink_is_judged_by_the_rows_that_may_see_it() -> None:
     import numpy as np
 
     from attncli.attention import causal_mask
-    from attncli.heads import attention_sink
+    from attncli.sinks import attention_sink
     from attncli.tokens import Token
 
     tokens = [Token("<s>", 1, 0, 0), *(Token(w, i + 2, 2 * i, 2 * i + 1) for i, w in

@@ -87,7 +87,7 @@ def explain_words(ex: Explanation, *, focus: str | None, src: str | None, dst: s
     here, before anything is drawn) and work out their sums; with sinks, also the attention
     sinks the terminal view names (the JSON has the weights themselves)."""
     if sinks and ex.from_model:  # the heads that park their weight on [CLS], BOS, the first token
-        from attncli.heads import attention_sink
+        from attncli.sinks import attention_sink
 
         found = {(hs.layer, hs.head): attention_sink(hs.steps.weights, ex.keys.tokens,
                                                      hs.steps.mask)

@@ -22,7 +22,6 @@ from rich.text import Text
 from attncli.attention import Steps
 from attncli.attention_fast import HeadSteps, row_of, rows_of
 from attncli.explain import Explanation
-from attncli.flow import HeadNorms
 from attncli.masks import ORDER, kinds, row_kinds
 from attncli.render.common import dims as _dims
 from attncli.render.common import masked_legend
@@ -52,8 +51,8 @@ from attncli.safe_text import SPACE_LEGEND, SPACE_MARK, space_marked, visible
 from attncli.sections import SECTIONS
 
 if TYPE_CHECKING:
-    from attncli.flow import Gap
-    from attncli.heads import Sink
+    from attncli.flow import Gap, HeadNorms
+    from attncli.sinks import Sink
 
 HEAD_SECTIONS = set(SECTIONS) - {"tokens", "x", "joined"}  # the sections drawn once per head
 MAX_CHARTS = 8  # without focus rows, a longer text gets charts for its first MAX_CHARTS tokens

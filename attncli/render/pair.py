@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 from rich.console import RenderableType
 from rich.rule import Rule
@@ -14,7 +16,9 @@ from attncli.render.common import key_word as _key
 from attncli.render.common import step as _step
 from attncli.render.common import word as _word
 from attncli.render.widgets import UNROUNDED, Flow, Matrix, number, rounded, shows
-from attncli.sums import Pair, RowSoftmax
+
+if TYPE_CHECKING:
+    from attncli.sums import Pair, RowSoftmax
 
 MAX_PRODUCTS = 12  # a longer q·k shows its largest products and adds up the rest in one row
 
