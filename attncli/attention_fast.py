@@ -38,7 +38,7 @@ ROW_WORK = 4096  # a product with at most this many multiplications a row sums i
 NOWHERE = (None, None, None, None)  # no result array to work a block out in
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(eq=False)
 class HeadSteps:
     """One head's steps, with where it sits: (layer, head), both 0-based."""
 
@@ -47,7 +47,7 @@ class HeadSteps:
     steps: Steps  # for a real model, x is that layer's attention input
 
 
-@dataclass(frozen=True, kw_only=True, eq=False)
+@dataclass(kw_only=True, eq=False)
 class Kept(Steps):
     """Steps with only some queries' rows worked out (what a screen shows of a long text):
     every matrix with a row per query (scores to output, the mask, capped, uncapped and

@@ -14,7 +14,7 @@ Rotate = Callable[[np.ndarray], np.ndarray]
 Norm = Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(eq=False)
 class Variant:
     """How a head departs from the lesson's plain steps; at its defaults it is the lesson."""
 
@@ -38,7 +38,7 @@ class Variant:
 PLAIN = Variant()
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(eq=False)
 class Steps:
     """Every intermediate of one head's self-attention: the "show your work" result."""
 
@@ -91,7 +91,7 @@ class Steps:
         return float(np.sqrt(self.d_k)) if scale is None else 1.0 / scale
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(eq=False)
 class Joined:
     """Step 6 of one layer: every head's output side by side, then the output projection."""
 

@@ -58,7 +58,7 @@ DIMS = {"d": "d_model", "ff": "d_ff", "hd": "head_dim", "vocab": "vocab_size",
         "pos": "n_positions"}  # else q, kv, qkv (Model.dim) or an attribute
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(eq=False)
 class Hooks:
     """Where a caller looks into, or changes, a forward pass; each hook is optional and costs
     nothing when left out. layer is the layer's number, from 0.

@@ -21,7 +21,7 @@ from attncli.attention import softmax
 from attncli.models.layers import Packed, add_fresh, linear
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(eq=False)
 class Norm:
     """A norm's weight (d,) and, for a LayerNorm, its bias (d,)."""
 
@@ -29,7 +29,7 @@ class Norm:
     b: np.ndarray | None = None
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(eq=False)
 class AttentionWeights:
     """One attention part: projections stored (in, out), so that q = x @ w_q + b_q."""
 
@@ -47,7 +47,7 @@ class AttentionWeights:
     k_norm: np.ndarray | None = None
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(eq=False)
 class MLPWeights:
     """One MLP part: act(x @ w_up + b_up) @ w_down + b_down, or gated,
     (act(x @ w_gate + b_gate) * (x @ w_up + b_up)) @ w_down + b_down."""
@@ -62,7 +62,7 @@ class MLPWeights:
     out_norm: Norm | None = None  # on the MLP's output, before the residual add
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(eq=False)
 class Experts(MLPWeights):
     """A mixture-of-experts MLP part (Mixtral, Qwen-MoE): a router scores every expert for
     each token, softmax(x @ router), the token goes through its top_k experts (each a gated
@@ -79,7 +79,7 @@ class Experts(MLPWeights):
     seen: Callable[[np.ndarray, np.ndarray], None] | None = None
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(eq=False)
 class LMHead:
     """The final norm and the LM head: logits = norm(x) @ w.T + b, where x is the last
     layer's output, or for BERT's masked-LM head first act(h @ w_in + b_in)."""

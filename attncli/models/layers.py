@@ -30,7 +30,7 @@ HIGH_HALF = 1 if sys.byteorder == "little" else 0  # which uint16 of a uint32 is
 PACKED_BLOCK = 1 << 20  # numbers of a Packed matrix converted at a time: 4 MiB, in cache
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(eq=False)
 class Packed:
     """A bfloat16 matrix W (in, out), kept as the checkpoint stores it: bits, (out, in), the
     16 bits of each number, mapped from the file. linear multiplies by it a block of rows
@@ -166,7 +166,7 @@ def rms_norm(x: np.ndarray, w: np.ndarray, eps: float) -> np.ndarray:
     return normed.astype(x.dtype, copy=False) * w
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(eq=False)
 class HeldNorm:
     """A norm taken at one input x with its scale held there: a linear map of any part of x,
     plus a bias. For parts that sum to x, norm(x) = sum of map(part) + b, so each part's

@@ -29,7 +29,7 @@ MAX_D_HEAD = 1024
 MAX_PARAMETERS = 16 * 1024**2  # heads × d_model × (2·d_k + d_v): 128 MiB of float64
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(eq=False)
 class HeadWeights:
     """One head's projection matrices."""
 
@@ -38,7 +38,7 @@ class HeadWeights:
     w_v: np.ndarray  # (d_model, d_v)
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(eq=False)
 class WeightSet:
     """Everything self-attention needs besides the tokens."""
 
