@@ -31,6 +31,11 @@ after from the same run, under the same noise.
   --big-dir: a copy of your own, as every process using the file then reads it again).
 - `attn heads --effect` on the 0.5 B model (`--only effect`, needs --big-dir): every head
   knocked out alone, 12 tokens, with its peak memory.
+- Instructions (`--only instructions`, needs --model-dir and --before, and valgrind): two of
+  the model mode's attn commands (one head `--json`, and 512 tokens in the terminal view),
+  each run once under callgrind, before and after (about ten minutes). The count of
+  instructions a process executes hardly moves with the machine's load, so a change of a
+  percent or two shows here when the medians' noise hides it.
 - While the other core is busy (`--only busy`, needs --model-dir; --big-dir adds the 0.5 B
   model): each `--model` run quiet, and again while `python -c "while True: pass"` spins
   (one such loop per core but one), quiet and busy runs interleaved; the ratio busy ÷ quiet,
@@ -47,6 +52,7 @@ import os
 import pty
 import re
 import select
+import shutil
 import statistics
 import struct
 import subprocess
@@ -80,12 +86,14 @@ def attn(python: str | None = None) -> list[str]:
 
 def with_before(cases: dict[str, tuple[list[str], str | None]]
                 ) -> dict[str, tuple[list[str], str | None]]:
-    """cases, and with --before each attn case again as NAME@before, run by BEFORE's attn."""
+    """cases, and with --before each attn case again as NAME@before, run by BEFORE's attn,
+    right after it: the two then meet the same conditions (side_by_side alternates the order)."""
     if BEFORE is None:
         return cases
     now, then = attn(), attn(BEFORE)
-    out = dict(cases)
+    out = {}
     for name, (cmd, stdin) in cases.items():
+        out[name] = (cmd, stdin)
         if cmd[:len(now)] == now:
             out[name + BEFORE_TAG] = (then + cmd[len(now):], stdin)
     return out
@@ -231,8 +239,11 @@ def side_by_side(cases: dict[str, tuple[list[str], str | None]], runs: int,
     walls: dict[str, list[float]] = {name: [] for name in cases}
     cpus: dict[str, list[float]] = {name: [] for name in cases}
     peaks: dict[str, float] = dict.fromkeys(cases, 0.0)
-    for _ in range(runs):
-        for name, (cmd, stdin) in cases.items():
+    for run in range(runs):
+        # every other run backwards: no case always follows the same one (a heavy baseline
+        # leaves the caches cold for whatever comes next)
+        order = list(cases.items()) if run % 2 == 0 else list(cases.items())[::-1]
+        for name, (cmd, stdin) in order:
             wall, peak, cpu = once(name, cmd, stdin)
             walls[name].append(wall)
             cpus[name].append(cpu)
@@ -467,6 +478,37 @@ def generate_speed(runs: int, big_dir: str, ref_python: str | None) -> list[str]
     return out
 
 
+def counted(cmd: list[str], stdin: str | None) -> int:
+    """The instructions one whole process executes, counted by valgrind's callgrind."""
+    env = {**os.environ, "COLUMNS": "100", "HF_HUB_OFFLINE": "1"}
+    proc = subprocess.run(["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null",
+                           *cmd], input=stdin.encode() if stdin else None,
+                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env, cwd=NEUTRAL)
+    found = re.search(rb"Collected : (\d+)", proc.stderr)
+    if proc.returncode != 0 or found is None:
+        raise SystemExit(f"failed under valgrind ({proc.returncode}): {' '.join(cmd)}")
+    return int(found.group(1))
+
+
+def instructions(model_dir: str | None) -> list[str]:
+    """Two of the model mode's attn commands, before and after, each counted once."""
+    out = ["### Instructions executed (callgrind), model mode", ""]
+    if not model_dir or BEFORE is None or not shutil.which("valgrind"):
+        return out + ["(skipped: needs --model-dir, --before and valgrind on PATH)"]
+    long_text = words(510)
+    every_head = ["explain", "-", "--model", model_dir, "--layer", "last", "--head", "all"]
+    cases = {
+        "`--layer 5 --head 11 --json`": (["explain", SENTENCE, "--model", model_dir, "--layer",
+                                           "5", "--head", "11", "--json"], None),
+        "512 tokens, all 12 heads, terminal view": (every_head, long_text),
+    }
+    out += ["| command | before → after (millions) | after ÷ before |", "|---|---|---|"]
+    for label, (job, stdin) in cases.items():
+        then, now = counted(attn(BEFORE) + job, stdin), counted(attn() + job, stdin)
+        out.append(f"| {label} | {then / 1e6:,.1f} → {now / 1e6:,.1f} | {now / then:.3f} |")
+    return out
+
+
 def busy(runs: int, model_dir: str, big_dir: str | None) -> list[str]:
     """Each --model run quiet and while the other cores spin, interleaved run by run."""
     jobs = {"minilm": ["explain", SENTENCE, "--model", model_dir, "--layer", "5", "--head",
@@ -529,7 +571,8 @@ def main() -> None:
     parser.add_argument("--before", help="a Python with an earlier attncli installed: its attn "
                                          "runs beside this one's, for before/after figures")
     parser.add_argument("--only", choices=("startup", "large", "json", "model", "explore", "big",
-                                           "busy", "effect", "generate", "cold"),
+                                           "busy", "effect", "generate", "cold",
+                                           "instructions"),
                         action="append", help="only this part (may be repeated)")
     parser.add_argument("--out", type=Path, help="also write the Markdown to this file")
     args = parser.parse_args()
@@ -576,6 +619,8 @@ def main() -> None:
             lines += ["(heads --effect skipped: pass --big-dir)", ""]
     if "generate" in parts and args.big_dir:
         lines += generate_speed(min(runs, 3), args.big_dir, args.ref_python) + [""]
+    if "instructions" in parts:
+        lines += instructions(args.model_dir) + [""]
     if "busy" in parts:
         if args.model_dir:
             lines += busy(runs, args.model_dir, args.big_dir) + [""]

@@ -8,6 +8,7 @@ import subprocess
 import sys
 import textwrap
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -175,3 +176,36 @@ def test_command_annotations_are_objects_not_strings_for_typer_to_evaluate() -> 
         for function in functions:
             for name, hint in function.__annotations__.items():
                 assert not isinstance(hint, str), f"{module.__name__}.{function.__name__}: {name}"
+
+
+def _bench() -> Any:
+    """bench/bench.py as a module (it is a script, not part of the package)."""
+    import importlib.util
+
+    path = Path(__file__).resolve().parent.parent / "bench" / "bench.py"
+    spec = importlib.util.spec_from_file_location("attn_bench", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_bench_runs_each_before_case_beside_its_own_and_alternates_the_order(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    bench = _bench()
+    monkeypatch.setattr(bench, "BEFORE", "/old/bin/python")
+    now = bench.attn()
+    cases = bench.with_before({"a": ([*now, "explain"], None), "ref": (["python", "x"], None),
+                               "b": ([*now, "heads"], "text")})
+    assert list(cases) == ["a", "a@before", "ref", "b", "b@before"]
+    assert cases["b@before"] == ([*bench.attn("/old/bin/python"), "heads"], "text")
+    ran: list[str] = []
+
+    def once(cmd: list[str], stdin: str | None) -> tuple[float, float, float]:
+        ran.append(next(name for name, (c, _) in cases.items() if c == cmd))
+        return 1.0, 1.0, 1.0
+
+    monkeypatch.setattr(bench, "run_once", once)
+    bench.side_by_side(cases, runs=2)
+    names = list(cases)
+    assert ran == names + names + names[::-1]  # the warm-up, then forwards and backwards
