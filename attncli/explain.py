@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
     from attncli.models.base import Model, Progress
-    from attncli.models.t5 import T5
+    from attncli.models.seq2seq import EncoderDecoder
     from attncli.sinks import Sink
     from attncli.sums import Pair, RowSoftmax
 
@@ -348,7 +348,7 @@ def explain_model(text: str, model: Model, layers: list[int], heads: list[int],
     source, source_text = None, None
     if target is not None:
         check_text(target)
-        decoder = cast("T5", model)  # for_target's: an encoder-decoder's decoder
+        decoder = cast("EncoderDecoder", model)  # for_target's: an encoder-decoder's decoder
         source, source_text = decoder.source_tokens, text
         text, tokens = target, decoder.target_tokens(target)
     elif tokens is None:

@@ -26,7 +26,7 @@ from attncli.tokens import Token, encode
 
 if TYPE_CHECKING:
     from attncli.models.base import Model, Progress
-    from attncli.models.t5 import T5
+    from attncli.models.seq2seq import EncoderDecoder
 
 MASK_TOKENS = ("[MASK]", "<mask>")  # BERT's and RoBERTa's
 SPACE_SIGNS = ("␣",)  # how the views show a folded space: read back as a space in a token
@@ -171,7 +171,7 @@ def predict(text: str, model: Model, top: int = 5, max_tokens: int = MAX_TOKENS,
     if target is not None:
         if target.strip():  # empty: the decoder predicts its first token
             check_text(target)
-        source, decoder = tokens, cast("T5", model).for_target(tokens, "self")
+        source, decoder = tokens, cast("EncoderDecoder", model).for_target(tokens, "self")
         model, tokens = decoder, decoder.target_tokens(target)
         check_token_count(tokens, max_tokens)
     positions = [len(tokens) - 1] if model.causal else mask_positions(model, tokens)

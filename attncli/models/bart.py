@@ -1,8 +1,8 @@
 """BART and its kin (bart, mbart, marian, pegasus): one encoder-decoder, four sets of options.
 
 The two stacks and how a decoder block runs (its self-attention over the target, causal, then
-its cross-attention over the encoder's output, then the MLP) are T5's (t5.py, which this
-module's classes extend); what differs is the arithmetic around them:
+its cross-attention over the encoder's output, then the MLP) are seq2seq.py's; what each
+family adds is the arithmetic around them:
 
 - the scores are divided by √d_k, as the lesson does, and there is no position bias: word
   order comes from position vectors added to the embeddings, each stack numbering its tokens
@@ -24,7 +24,7 @@ tie_word_embeddings false), plus final_logits_bias when the checkpoint stores it
 model such as BartModel stores none, and transformers then adds zeros).
 
 The decoder reads decoder_start_token_id, then the target's tokens without the closing one
-(t5.py's target_tokens). mbart's config.json may leave the start token out: it is then the
+(seq2seq.py's target_tokens). mbart's config.json may leave the start token out: it is then the
 closing token (eos_token_id), which is what mBART's own shift of the labels puts first.
 
 Refused: stacks of different heads or MLP widths (decoder_attention_heads,
@@ -39,12 +39,11 @@ from typing import Any
 
 import numpy as np
 
-from attncli.attention import Variant, causal_mask
-from attncli.models.base import Model, T, Table
+from attncli.models.base import T, Table
 from attncli.models.blocks import Block, LMHead, Norm, PostNorm, PreNorm
 from attncli.models.config import MAX_LAYERS, Config
-from attncli.models.layers import HeldNorm, activation
-from attncli.models.t5 import T5
+from attncli.models.layers import activation
+from attncli.models.seq2seq import EncoderDecoder
 
 L = "{stack}.layers.{i}."  # stack: encoder or decoder; kind: self_attn or encoder_attn
 TABLE: Table = {  # names after the "model." prefix, if any
@@ -88,7 +87,7 @@ def sinusoids(n: int, d: int) -> np.ndarray:
     return out
 
 
-class Bart(T5):
+class Bart(EncoderDecoder):
     """bart (facebook/bart-*): post-norm, learned positions 2 rows on, layernorm_embedding;
     the encoder by default, for_target() gives the decoder's self- or cross-attention."""
 
@@ -135,9 +134,6 @@ class Bart(T5):
             ([] if self.embedding_norm else ["ln_embed", "ln_embed_b"]) + \
             ([] if self.block is PreNorm else ["stack_norm", "stack_norm_b"])
         self.table = {k: v for k, v in table.items() if k not in drop}
-        self.source_ids: np.ndarray | None = None
-        self.memory: np.ndarray | None = None
-        self.source_tokens = None
 
     # ---- the embeddings of a stack ----
 
@@ -158,29 +154,7 @@ class Bart(T5):
             x = self.normalise(x, norm)
         return x
 
-    # ---- what differs from T5 ----
-
-    def normalise(self, x: np.ndarray, norm: Norm) -> np.ndarray:
-        return Model.normalise(self, x, norm)  # LayerNorm, with its bias
-
-    def held_norm(self, x: np.ndarray, norm: Norm) -> HeldNorm:
-        return Model.held_norm(self, x, norm)
-
-    def own_variant(self, n: int, i: int, dtype: type) -> Variant:
-        """Self-attention: the lesson's, masked causally in the decoder."""
-        return Variant(mask=causal_mask(n) if self.stack == "decoder" else None)
-
-    def cross_variant(self) -> Variant:
-        return Variant()  # the lesson's: ÷√d_k, nothing hidden
-
-    def matrices(self) -> tuple[int, int]:
-        return Model.matrices(self)  # no score bias to keep
-
-    def tables(self, layers: int) -> int:
-        return 0
-
-    def score_bias_bytes(self, last: int, item: int) -> tuple[int, int]:
-        return 0, 0
+    # ---- the encoder's output ----
 
     def encode(self, ids: np.ndarray, dtype: type) -> np.ndarray:
         """The encoder's output for ids, after its final LayerNorm if it has one."""
