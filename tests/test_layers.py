@@ -18,9 +18,9 @@ LAYERS: tuple[tuple[str, frozenset[str]], ...] = (
     ("cli", frozenset({"attncli", "__main__", "cli"})),  # "attncli": the package's __init__
     ("views", frozenset({"render", "demo", "explore", "export"})),
     ("api", frozenset({"api"})),
-    ("analyses", frozenset({"explain", "heads", "compare", "predict", "sums", "flow", "roles", "sinks",
-                            "induction", "spread", "effects", "lens", "generate", "cache_steps",
-                            "corpus"})),
+    ("analyses", frozenset({"explain", "heads", "compare", "predict", "sums", "flow", "roles",
+                            "sinks", "induction", "spread", "effects", "lens", "generate",
+                            "cache_steps", "corpus"})),
     ("base", frozenset({"models", "weights", "tokens", "tokens_ahead", "lookup", "files",
                         "masks", "sections", "errors", "safe_text", "json_writer"})),
     ("attention", frozenset({"attention", "attention_fast", "steps"})),
