@@ -36,7 +36,7 @@ from attncli.files import (
     parse_json,
     read_bytes,
 )
-from attncli.models.layers import HIGH_HALF, Packed
+from attncli.models.layers import Packed, widen_bf16
 
 CONFIG = "config.json"
 TOKENIZER = "tokenizer.json"
@@ -303,12 +303,8 @@ class Checkpoint:
                                  end - begin).atexit = False
                 self._populate(path, offset, end - begin)
                 return Packed(raw)
-            if stored == "BF16" and rows is None:  # bfloat16 is the top half of a float32:
-                # the 16 bits are copied straight from the file into the top halves of zeroed
-                # 32-bit words (twice as fast as a shift, which writes all four bytes)
-                bits = np.zeros(count, dtype=np.uint32)
-                bits.view(np.uint16).reshape(count, 2)[:, HIGH_HALF] = raw.reshape(count)
-                picked = bits.view(np.float32).reshape(shape)
+            if stored == "BF16" and rows is None:  # straight from the file, into float32s
+                picked = widen_bf16(raw, np.zeros(count, dtype=np.uint32))
                 picked.flags.writeable = False  # read-only, as a mapped float32 tensor is
             elif stored == "BF16":  # some rows: one shift, into the float32's bits
                 picked = np.left_shift(raw[rows], 16, dtype=np.uint32).view(np.float32)

@@ -69,18 +69,25 @@ class Packed:
         (begin is a multiple of rows, and end too unless it is the last column)."""
         block = _block_buffer(rows * self.bits.shape[1])
         for start in range(begin, end, rows):
-            part = self.bits[start:start + rows]  # (r, in) uint16
-            count = part.size
-            block[:count].view(np.uint16).reshape(count, 2)[:, HIGH_HALF] = part.reshape(count)
-            w = block[:count].view(np.float32).reshape(part.shape)  # (r, in)
-            y[:, start:start + len(part)] = (w @ x.T).T if len(x) <= FEW_ROWS else x @ w.T
+            w = widen_bf16(self.bits[start:start + rows], block)  # (r, in)
+            y[:, start:start + len(w)] = (w @ x.T).T if len(x) <= FEW_ROWS else x @ w.T
 
     def whole(self) -> np.ndarray:
         """W (in, out) converted to float32 at once."""
-        return np.left_shift(self.bits, 16, dtype=np.uint32).view(np.float32).T
+        return widen_bf16(self.bits, np.zeros(self.bits.size, dtype=np.uint32)).T
 
 
 _BLOCKS = threading.local()  # each thread's buffer for Packed.times
+
+
+def widen_bf16(bits: np.ndarray, words: np.ndarray) -> np.ndarray:
+    """bfloat16 numbers (their 16 bits, uint16, any shape) as float32, written into words
+    (uint32, at least bits.size of them, their low halves zero): bfloat16 is the top half
+    of a float32, so each number's bits are copied into the top half of a word (twice as
+    fast as a shift, which writes all four bytes). The float32 view of words, bits' shape."""
+    count = bits.size
+    words[:count].view(np.uint16).reshape(count, 2)[:, HIGH_HALF] = bits.reshape(count)
+    return words[:count].view(np.float32).reshape(bits.shape)
 
 
 def _product_threads() -> int:
