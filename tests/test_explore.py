@@ -443,7 +443,7 @@ def test_a_long_sentences_heat_map_writes_its_tokens_downwards() -> None:
 
 
 def test_a_token_too_long_to_write_downwards_ends_in_an_ellipsis() -> None:
-    from attncli.render.widgets import Heatmap
+    from attncli.render.heatmap import Heatmap
 
     labels = ["a", "understanding", "é"]
     heat = Heatmap("t", labels, np.eye(3), per_row=True, columns=labels)

@@ -28,7 +28,7 @@ from attncli import weights as wts
 from attncli.explain import Explanation, explain, with_focus
 from attncli.lookup import find_all
 from attncli.render import explain as render
-from attncli.render import widgets
+from attncli.render import heatmap, widgets
 from attncli.tokens import word_level
 from attncli.weights import files as weightfiles
 
@@ -328,11 +328,11 @@ def full_levels(values: np.ndarray, per_row: bool, drawn: int) -> np.ndarray:
     else:
         lo, hi = np.nanmin(v[:drawn]), np.nanmax(v[:drawn])
         rel = (v - lo) / (hi - lo) if hi > lo else np.ones_like(v)
-    levels = np.rint(np.nan_to_num(rel, nan=0.0) * (len(widgets.SHADE) - 1)).astype(int)
-    return np.clip(levels, 0, len(widgets.SHADE) - 1)
+    levels = np.rint(np.nan_to_num(rel, nan=0.0) * (len(heatmap.SHADE) - 1)).astype(int)
+    return np.clip(levels, 0, len(heatmap.SHADE) - 1)
 
 
-class FullHeatmap(widgets.Heatmap):
+class FullHeatmap(heatmap.Heatmap):
     """A heat map that shades all n×m cells, then draws the rows × cols it shows."""
 
     def _levels(self, rows: int, cols: int) -> np.ndarray:
@@ -364,12 +364,12 @@ def test_the_heatmap_shades_only_its_drawn_cells_and_draws_what_full_shading_dre
     args = ("W", labels, values)
     kwargs = {"per_row": per_row, "caption": "c", "masked": masked}
     with np.errstate(all="ignore"), warnings.catch_warnings(), \
-            mock.patch.object(widgets, "RANGE_ROWS", 7):
+            mock.patch.object(heatmap, "RANGE_ROWS", 7):
         warnings.simplefilter("ignore")  # an all -inf matrix: numpy's all-NaN warning
-        assert render_text(widgets.Heatmap(*args, **kwargs)) == \
+        assert render_text(heatmap.Heatmap(*args, **kwargs)) == \
             render_text(FullHeatmap(*args, **kwargs))
         rows, cols = min(n, 79), min(m, 60)
-        assert np.array_equal(widgets.Heatmap(*args, **kwargs)._levels(rows, cols),
+        assert np.array_equal(heatmap.Heatmap(*args, **kwargs)._levels(rows, cols),
                               full_levels(values, per_row, rows)[:rows, :cols])
 
 
@@ -382,7 +382,7 @@ def test_the_heatmap_of_4096_tokens_is_shaded_against_the_columns_it_does_not_dr
     values[4000, 4000] = -50.0
     values[0, 4000] = 8.0  # row 0's largest, beyond the columns that fit
     for per_row in (True, False):
-        heat = widgets.Heatmap("W", [str(i) for i in range(4096)], values, per_row=per_row)
+        heat = heatmap.Heatmap("W", [str(i) for i in range(4096)], values, per_row=per_row)
         levels = heat._levels(79, 60)
         assert levels.shape == (79, 60)
         assert (levels[0] == 0).all()  # 1/8 of row 0's largest: blank either way
@@ -395,7 +395,7 @@ def test_heatmap_shades_each_weight_by_the_nearest_level_of_its_rows_largest() -
     # levels are blank ░ ▒ ▓ █ for 0, 1/4, 1/2, 3/4 and 1 of the row's largest weight,
     # rounded to the nearest: 0.1 → 0.4 → blank, 0.3 → 1.2 → ░, 0.6 → 2.4 → ▒, 0.9 → 3.6 → █
     weights = np.array([[1.0, 0.1, 0.3, 0.6, 0.9]] * 5) / 2.9
-    out = render_text(widgets.Heatmap("W", list("abcde"), weights, per_row=True, caption="c"))
+    out = render_text(heatmap.Heatmap("W", list("abcde"), weights, per_row=True, caption="c"))
     rows = [line for line in out.splitlines() if line.startswith("0 a")]
     assert rows and rows[0].rstrip().endswith("█ ░▒█")
 

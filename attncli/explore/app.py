@@ -32,7 +32,8 @@ from attncli.explore.modals import (
 from attncli.explore.session import Generated, Knockout, Session, largest_change
 from attncli.render import pair as render_pair
 from attncli.render.common import hidden_because, without_headings
-from attncli.render.widgets import MASKED, Heatmap, bar, token_label
+from attncli.render.heatmap import Heatmap
+from attncli.render.widgets import MASKED, bar, token_label
 from attncli.safe_text import visible
 
 BAR = 20  # cells of a key's bar until the key list has a width to fill

@@ -29,16 +29,15 @@ from attncli.render.common import spaced as _spaced
 from attncli.render.common import step as _step
 from attncli.render.common import word as _word
 from attncli.render.header import source_header
+from attncli.render.heatmap import HEAT_MASKED, Heatmap
 from attncli.render.pair import pair_view, softmax_sums
 from attncli.render.widgets import (
-    HEAT_MASKED,
     HEAT_ROWS,
     MAX_MARK,
     MAX_ROWS,
     UNROUNDED,
     Bars,
     Flow,
-    Heatmap,
     Matrix,
     cut_label,
     number,
