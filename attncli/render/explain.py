@@ -29,7 +29,6 @@ from attncli.render.common import spaced as _spaced
 from attncli.render.common import step as _step
 from attncli.render.common import word as _word
 from attncli.render.header import source_header
-from attncli.render.heatmap import HEAT_MASKED, Heatmap
 from attncli.render.pair import pair_view, softmax_sums
 from attncli.render.widgets import (
     HEAT_ROWS,
@@ -245,7 +244,9 @@ def _head(
 
     def square(title: str, values: np.ndarray, *, weights: bool = False,
                caption: str | None = None) -> RenderableType:
-        if heatmap:
+        if heatmap:  # only when asked for: its module loads then
+            from attncli.render.heatmap import HEAT_MASKED, Heatmap
+
             how = ("each cell shaded by its share of the row's largest weight" if weights
                    else "shaded from the smallest (blank) to the largest (█) value" +
                    (f" of the {HEAT_ROWS - 1} rows shown" if len(labels) > HEAT_ROWS else ""))
