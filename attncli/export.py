@@ -15,7 +15,6 @@ import numpy as np
 from attncli.explain import Explanation
 from attncli.json_writer import dumps as dumps  # the commands write through export
 from attncli.json_writer import write as write
-from attncli.masks import mask_kind
 
 if TYPE_CHECKING:  # types only: the commands that write these import the modules themselves
     from attncli.attention_fast import HeadSteps
@@ -131,7 +130,12 @@ def _head(ex: Explanation, hs: HeadSteps) -> dict[str, Any]:
     if hs.layer != ex.heads[0].layer:  # a later layer of a real model: its own input
         entry["x"] = hs.steps.x
     entry.update((key, getattr(hs.steps, name)) for key, name in STEP_KEYS.items())
-    entry["mask_kind"] = mask_kind(hs.steps)
+    if hs.steps.mask is None:
+        entry["mask_kind"] = "none"  # masks.NONE, without loading the mask rules
+    else:
+        from attncli.masks import mask_kind
+
+        entry["mask_kind"] = mask_kind(hs.steps)
     if hs.steps.variant.window is not None:
         entry["window"] = hs.steps.variant.window
     if hs.steps.skip_scale and ex.from_model:  # the model's own step 4: no scaling

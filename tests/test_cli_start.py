@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -56,3 +57,33 @@ def test_a_process_runs_and_helps_as_before() -> None:
     assert wrong.returncode == 2 and "Did you mean 'explain'?" in wrong.stderr
     every = attn("--help").stdout
     assert all(name in every for name in ("explain", "heads", "generate", "weights", "demo"))
+
+
+FIXTURES = Path(__file__).parent / "fixtures" / "models"
+LOADED = """
+import os, runpy, sys
+sys.argv = ["attn", *sys.argv[1:]]
+os._exit = sys.exit  # attn leaves through os._exit, which would skip the print below
+try:
+    runpy.run_module("attncli", run_name="__main__")
+except SystemExit:
+    pass
+sys.stderr.write(" ".join(sorted(m for m in sys.modules if m.startswith("attncli"))))
+"""
+
+
+def loaded(model: str) -> set[str]:
+    """The attncli modules a `attn explain … --model FIXTURE --json` process imports."""
+    run = subprocess.run([sys.executable, "-c", LOADED, "explain", "The animal was tired",
+                          "--model", str(FIXTURES / model), "--json"],
+                         capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0 and run.stdout.startswith('{"schema"'), run.stderr
+    return set(run.stderr.split())
+
+
+def test_a_run_loads_only_what_its_model_uses() -> None:
+    bert, llama = loaded("bert"), loaded("llama")
+    assert "attncli.models.bert" in bert and "attncli.models.llama" in llama
+    # RoPE and the mask rules only for a model with positions turned and a mask
+    assert {"attncli.models.rope", "attncli.masks"} <= llama
+    assert not {"attncli.models.rope", "attncli.masks"} & bert

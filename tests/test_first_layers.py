@@ -1,5 +1,5 @@
-"""load_model asks the kernel for the first layers' pages before it parses the tokenizer, and a
-bad tokenizer.json is still the error it reports first."""
+"""load_model asks the kernel for the first layers' pages before it parses a large tokenizer, and
+a bad tokenizer.json is still the error it reports first."""
 
 from __future__ import annotations
 
@@ -42,6 +42,7 @@ def test_the_first_layers_are_the_lowest_numbered_that_fit_the_budget() -> None:
 def test_load_model_asks_for_the_first_layers_before_it_parses_the_tokenizer(
         monkeypatch: pytest.MonkeyPatch) -> None:
     calls: list[str] = []
+    monkeypatch.setattr(models, "WORTH_IT", 1)  # the fixture's tokenizer counts as large
     will_need, parse = Checkpoint.will_need, models.parse_tokenizer
     monkeypatch.setattr(Checkpoint, "will_need",
                         lambda self, *a: calls.append("will_need") or will_need(self, *a))
@@ -51,9 +52,18 @@ def test_load_model_asks_for_the_first_layers_before_it_parses_the_tokenizer(
     assert calls == ["will_need", "parse"]
 
 
+def test_a_small_tokenizer_is_parsed_without_asking(monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[str] = []
+    monkeypatch.setattr(Checkpoint, "will_need", lambda self, *a: calls.append("will_need"))
+    assert (FIXTURES / "llama" / "tokenizer.json").stat().st_size < models.WORTH_IT
+    models.load_model(str(FIXTURES / "llama"))
+    assert calls == []  # its parse is too short to hide reading the weights behind
+
+
 def test_the_output_is_the_same_without_asking(monkeypatch: pytest.MonkeyPatch) -> None:
     args = ("explain", "The animal was tired", "--model", str(FIXTURES / "qwen2"), "--layer",
             "all", "--head", "all", "--json")
+    monkeypatch.setattr(models, "WORTH_IT", 1)  # asked, as for a large tokenizer
     sources._load_model.cache_clear()  # the CLI opens a path once per process
     asked = invoke(*args)
     monkeypatch.setattr(Checkpoint, "will_need", lambda self, *a: 0)

@@ -16,7 +16,6 @@ import errno
 import io
 import os
 import re
-import shlex
 import sys
 import traceback
 from collections.abc import Sequence
@@ -111,19 +110,19 @@ class AttnGroup(HelpGroup):
         return rv
 
 
-_OPTION = re.compile(r"--?[A-Za-z]")  # --json or -w, not - (standard input) nor -1
+_OPTION = r"--?[A-Za-z]"  # --json or -w, not - (standard input) nor -1
 # typer's "Got unexpected extra argument(s) (--json)"; click said "argument" or "arguments"
-_EXTRA = re.compile(r"Got unexpected extra argument(?:s|\(s\))? \((.*)\)\Z", re.DOTALL)
+_EXTRA = r"(?s)Got unexpected extra argument(?:s|\(s\))? \((.*)\)\Z"
 
 
 def _after_double_dash(exc: typer.TyperException, args: list[str]) -> str:
     """A hint for `attn explain -- "The cat" --json`: after --, --json is one more text."""
-    found = _EXTRA.match(exc.format_message())
+    found = re.match(_EXTRA, exc.format_message())
     if "--" not in args or found is None:
         return ""
     extra = found.group(1).split(" ")
     after = args[args.index("--") + 1:]
-    if not any(_OPTION.match(arg) and arg in extra for arg in after):
+    if not any(re.match(_OPTION, arg) and arg in extra for arg in after):
         return ""
     return "; options go before --, since everything after -- is read as text"
 
@@ -131,7 +130,7 @@ def _after_double_dash(exc: typer.TyperException, args: list[str]) -> str:
 def _quote_the_sentence(exc: typer.TyperException, ctx: typer.Context | None) -> str:
     """For `attn explain The animal was tired`: the shell split the sentence into words, and
     the command takes it as one argument. The fix, with the words put back together."""
-    found = _EXTRA.match(exc.format_message())
+    found = re.match(_EXTRA, exc.format_message())
     if found is None or ctx is None:
         return ""
     path = ctx.command_path
@@ -141,6 +140,8 @@ def _quote_the_sentence(exc: typer.TyperException, ctx: typer.Context | None) ->
     first = ctx.params.get("text")
     if not isinstance(first, str) or first == "-":
         return ""
+    import shlex
+
     from attncli.safe_text import visible
 
     sentence = visible(" ".join([first, *found.group(1).split(" ")]))

@@ -20,7 +20,7 @@ from attncli.models.checkpoint import TOKENIZER, Checkpoint, read_config
 from attncli.models.config import Config
 from attncli.models.hub import resolve
 from attncli.tokens import parse_tokenizer, read_tokenizer
-from attncli.tokens_ahead import Elsewhere, take
+from attncli.tokens_ahead import WORTH_IT, Elsewhere, take
 
 __all__ = ["FAMILIES", "HeadSteps", "Hooks", "Model", "encoder_decoders", "load_model",
            "predicting"]
@@ -139,8 +139,10 @@ def load_model(spec: str, revision: str | None = None) -> Model:
         raise
     # parsing a large tokenizer.json holds the interpreter (its library never lets go of it),
     # so no thread can read weights meanwhile; the kernel can: the first layers' pages are
-    # asked for now and read from disk, if not yet cached, while the tokenizer is parsed
-    checkpoint.will_need()
+    # asked for now and read from disk, if not yet cached, while the tokenizer is parsed.
+    # A small one parses too fast to hide any reading, and the hint costs time of its own
+    if len(data) >= WORTH_IT:
+        checkpoint.will_need()
     ahead = take(tokenizer_path)  # parsed in a second process since attn started, if at all
     tokenizer = (Elsewhere(ahead, data, tokenizer_path) if ahead
                  else parse_tokenizer(data, tokenizer_path))

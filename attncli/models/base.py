@@ -17,7 +17,7 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from tokenizers import Tokenizer
@@ -38,9 +38,11 @@ from attncli.models.checkpoint import Checkpoint
 from attncli.models.config import MAX_LAYERS, Config, Field
 from attncli.models.layers import HeldNorm, Packed, held_layer_norm, layer_norm, linear
 from attncli.models.read_ahead import ReadAhead, usable_cpus
-from attncli.models.rope import RopeScaling, rope
 from attncli.tokens import Token, encode
 from attncli.tokens_ahead import Elsewhere
+
+if TYPE_CHECKING:
+    from attncli.models.rope import RopeScaling
 
 # a layer's tensors: the first number in a name, between dots ("model.layers.3.mlp…")
 LAYER_NAME = re.compile(r"^(.*?)\.(\d+)\.")
@@ -217,6 +219,8 @@ class Model:
         transformers uses for an input of n tokens, if the family has RoPE."""
         if self.scaling is None:
             return None
+        from attncli.models.rope import rope  # here, so that a family without RoPE skips it
+
         inv_freq, attention_factor = self.scaling.frequencies(n)  # (rotary_dim / 2,), float
         return rope(n, inv_freq, attention_factor)
 

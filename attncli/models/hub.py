@@ -17,8 +17,8 @@ from attncli.models.checkpoint import CONFIG, SINGLE, TOKENIZER
 from attncli.safe_text import visible
 
 DOWNLOAD_PATTERNS = [CONFIG, TOKENIZER, "*.safetensors", "*.json"]
-REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")  # org/name, or a bare name (gpt2)
-REVISION = re.compile(r"[\w.-]+(/[\w.-]+)*")  # a branch, a tag (v1.0, refs/pr/1) or a hash
+REPO_ID = r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$"  # org/name, or a bare name (gpt2)
+REVISION = r"[\w.-]+(/[\w.-]+)*"  # a branch, a tag (v1.0, refs/pr/1) or a hash
 SAMPLES = Path(__file__).parent.parent / "sample_weights"  # shipped in the package: pronoun-lm
 
 
@@ -65,7 +65,7 @@ def _snapshot_of(ref: Path, snapshots: Path) -> Path:
 def _revision(repo_id: str, repo: Path, revision: str) -> Path:
     """The snapshot of a cached repo at revision: a branch or tag in refs/, or a hash."""
     snapshots = repo / "snapshots"
-    if REVISION.fullmatch(revision) and ".." not in revision.split("/"):
+    if re.fullmatch(REVISION, revision) and ".." not in revision.split("/"):
         ref = repo / "refs" / revision
         if ref.is_file():
             return _snapshot_of(ref, snapshots)
@@ -94,7 +94,7 @@ def resolve(spec: str, revision: str | None = None) -> Path:
     if path.exists():
         raise AttnError(f"{spec}: is a file; pass the directory that holds {CONFIG}, {TOKENIZER}"
                         f" and {SINGLE}")
-    if not REPO_ID.match(spec):
+    if not re.match(REPO_ID, spec):
         raise AttnError(f"{spec}: no such directory, and not a repo id like org/name")
     cache = hub_cache()
     snapshot = cached_snapshot(spec, cache, revision)
