@@ -1,5 +1,6 @@
 """The entry point builds only the command it runs: typer reads every registered command's
-options at each start, and a run needs one (cli.commands.only_the_command_run)."""
+options at each start, and a run needs one (cli.commands.only_the_command_run). A model run
+loads only the modules its model uses."""
 
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ from pathlib import Path
 import pytest
 
 from attncli.cli import commands
+
+FIXTURES = Path(__file__).parent / "fixtures" / "models"
 
 
 def kept(args: list[str], monkeypatch: pytest.MonkeyPatch) -> list[str]:
@@ -59,7 +62,6 @@ def test_a_process_runs_and_helps_as_before() -> None:
     assert all(name in every for name in ("explain", "heads", "generate", "weights", "demo"))
 
 
-FIXTURES = Path(__file__).parent / "fixtures" / "models"
 LOADED = """
 import os, runpy, sys
 sys.argv = ["attn", *sys.argv[1:]]
