@@ -199,9 +199,12 @@ class Model:
         self.vocab_size = config.integer("vocab_size")
 
     def embed(self, ids: np.ndarray, dtype: type = np.float32) -> np.ndarray:
-        """(n,) token ids -> (n, d_model) input of the first layer: the token embeddings
-        (families with learned positions add them)."""
-        return self.tensor("wte", dtype, rows=ids)  # (n, d)
+        """(n,) token ids -> (n, d_model) input of the first layer: the token embeddings, plus
+        the learned embeddings of positions 0..n-1 where the table has them (wpe)."""
+        x = self.tensor("wte", dtype, rows=ids)  # (n, d)
+        if "wpe" in self.table:
+            x = x + self.tensor("wpe", dtype, rows=np.arange(len(ids)))  # (n, d)
+        return x
 
     def normalise(self, x: np.ndarray, norm: Norm) -> np.ndarray:
         """The family's norm of x over its last axis: LayerNorm, unless it says otherwise."""

@@ -70,8 +70,3 @@ class GPT2(Model):
             return plain
         scale = (1 / math.sqrt(self.head_dim) if self.scale_by_d_k else 1.0)
         return replace(plain, scale=scale / (i + 1 if self.scale_by_layer else 1))
-
-    def embed(self, ids: np.ndarray, dtype: type = np.float32) -> np.ndarray:
-        """Token + position embeddings."""
-        wte = self.tensor("wte", dtype, rows=ids)  # (n, d)
-        return wte + self.tensor("wpe", dtype, rows=np.arange(len(ids)))  # (n, d)

@@ -74,8 +74,3 @@ class GPTBigCode(Model):
     def variant(self, n: int, i: int, attn: AttentionWeights, x: np.ndarray) -> Variant:
         """The causal mask, and no scaling where scale_attn_weights is false."""
         return replace(super().variant(n, i, attn, x), skip_scale=not self.scaled)
-
-    def embed(self, ids: np.ndarray, dtype: type = np.float32) -> np.ndarray:
-        """Token + position embeddings."""
-        wte = self.tensor("wte", dtype, rows=ids)  # (n, d)
-        return wte + self.tensor("wpe", dtype, rows=np.arange(len(ids)))  # (n, d)

@@ -71,8 +71,3 @@ class GPTNeo(Model):
     def variant(self, n: int, i: int, attn: AttentionWeights, x: np.ndarray) -> Variant:
         """The causal mask (a local layer's window), and no scaling of the scores."""
         return replace(super().variant(n, i, attn, x), skip_scale=True)
-
-    def embed(self, ids: np.ndarray, dtype: type = np.float32) -> np.ndarray:
-        """Token + position embeddings."""
-        wte = self.tensor("wte", dtype, rows=ids)  # (n, d)
-        return wte + self.tensor("wpe", dtype, rows=np.arange(len(ids)))  # (n, d)
