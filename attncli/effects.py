@@ -169,8 +169,9 @@ class HeadEffect:
     layer: int
     head: int
     effect: float  # see Effects.measure
-    key: int  # the token it gives the most weight, leaving out itself and sink candidates
+    key: int  # the token it gives the most weight, leaving out Effects.left_out
     weight: float  # that weight
+    left_out: float  # the weight it gives the tokens in Effects.left_out
 
 
 @dataclass(frozen=True)
@@ -197,6 +198,9 @@ class Effects:
     ranked: list[HeadEffect]  # every head, the largest |effect| first
     most_weight: HeadEffect  # the head giving one token the most weight from the position
     byte_level: bool = False
+    # the tokens a head's key is not chosen from: the position itself and the sink
+    # candidates (first and special tokens), where heads put weight they do not use
+    left_out: tuple[int, ...] = ()
 
     @property
     def strongest(self) -> HeadEffect:
@@ -369,7 +373,8 @@ def heads_effect(text: str, model: Model, *, mode: str = "zero", token: str | No
     else:
         values, measure, clean_value = lp - clean_lp[0], "logprob", float(clean_lp[0])
     grid = values.reshape(model.n_layers, model.n_heads)
-    looks = _looks(clean.weights, tokens, position)
+    left_out = tuple(sorted(set(sink_candidates(tokens)) | {position}))
+    looks = _looks(clean.weights, tokens, position, left_out)
     every = [HeadEffect(layer, head, float(grid[layer, head]), *looks[layer][head])
              for layer in range(model.n_layers) for head in range(model.n_heads)]
     ranked = sorted(every, key=lambda e: (-abs(e.effect), e.layer, e.head))
@@ -380,7 +385,8 @@ def heads_effect(text: str, model: Model, *, mode: str = "zero", token: str | No
                    tokens, position, target,
                    _name(model, target), vs_id, None if vs_id is None else _name(model, vs_id),
                    mode, measure, clean_value, corrupted_value, corrupt, grid, ranked,
-                   most_weight, byte_level=isinstance(model.tokenizer.decoder, decoders.ByteLevel))
+                   most_weight, byte_level=isinstance(model.tokenizer.decoder, decoders.ByteLevel),
+                   left_out=left_out)
 
 
 def _knock(mode: str) -> Swap:
@@ -399,19 +405,20 @@ def _name(model: Model, token: int) -> str:
     return model.tokenizer.id_to_token(token) or f"<id {token}>"
 
 
-def _looks(weights: list[np.ndarray], tokens: list[Token], position: int
-           ) -> list[list[tuple[int, float]]]:
-    """Per layer and head: the key given the most weight from position, leaving out position
-    itself and the sink candidates (first and special tokens), and that weight (-1, 0.0 when
-    no other key is left)."""
-    skip = set(sink_candidates(tokens)) | {position}
-    keys = [j for j in range(len(tokens)) if j not in skip]
+def _looks(weights: list[np.ndarray], tokens: list[Token], position: int,
+           left_out: tuple[int, ...]) -> list[list[tuple[int, float, float]]]:
+    """Per layer and head: the key given the most weight from position, leaving out the keys
+    in left_out, that weight (-1, 0.0 when no other key is left), and the weight the left-out
+    keys get together."""
+    keys = [j for j in range(len(tokens)) if j not in left_out]
     found = []
     for w in weights:  # (n_heads, n, n)
+        left = w[:, position, list(left_out)].sum(axis=1)  # (n_heads,)
         if not keys:
-            found.append([(-1, 0.0)] * len(w))
+            found.append([(-1, 0.0, float(x)) for x in left])
             continue
         row = w[:, position, keys]  # (n_heads, k)
         best = row.argmax(axis=1)
-        found.append([(keys[int(b)], float(row[h, b])) for h, b in enumerate(best)])
+        found.append([(keys[int(b)], float(row[h, b]), float(left[h]))
+                      for h, b in enumerate(best)])
     return found

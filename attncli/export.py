@@ -367,7 +367,8 @@ def effects_to_dict(ef: Effects) -> dict[str, Any]:
     def head(e: HeadEffect) -> dict[str, Any]:
         return {"layer": e.layer, "head": e.head, "effect": e.effect,
                 "key": None if e.key < 0 else e.key,
-                "key_token": None if e.key < 0 else ef.tokens[e.key].text, "weight": e.weight}
+                "key_token": None if e.key < 0 else ef.tokens[e.key].text, "weight": e.weight,
+                "left_out_weight": e.left_out}
 
     return {
         "schema": EFFECT_SCHEMA,
@@ -379,6 +380,7 @@ def effects_to_dict(ef: Effects) -> dict[str, Any]:
         "tokens": [{"text": t.text, "id": t.id, "start": t.start, "end": t.end}
                    for t in ef.tokens],
         "position": ef.position,
+        "left_out": list(ef.left_out),
         "target": {"token": ef.target_token, "id": ef.target},
         "vs": None if ef.vs is None else {"token": ef.vs_token, "id": ef.vs},
         "mode": ef.mode,

@@ -295,12 +295,35 @@ def test_heads_effect_view_says_whether_weight_and_effect_agree():
     assert (best.layer, best.head) != (heavy.layer, heavy.head)  # this fixture disagrees
     assert "Weight and effect disagree" in text
     flat = " ".join(text.split())
-    assert f"layer {heavy.layer} head {heavy.head} gives one word the most weight" in flat
+    assert (f"layer {heavy.layer} head {heavy.head} gives one word (of those not left out) the "
+            "most weight") in flat
     assert f"{100 * heavy.weight:.1f}%" in flat and f"{heavy.effect:+.3f}" in flat
     assert f"rank {found.weight_rank} of 8" in flat
     assert all(len(line) <= 80 for line in text.splitlines())
     agree = effects.Effects(**{**found.__dict__, "most_weight": best})
     assert "Weight and effect agree" in render_text(render_effects.effects(agree), width=80)
+
+
+def test_heads_effect_says_what_each_head_gives_the_tokens_left_out():
+    """A head's word is chosen leaving out the predicting token and the first token; the view
+    says so and gives what those get, so 5.3% to a word is not read as where the head looks."""
+    text = "The animal was tired because it"
+    gpt2 = str(FIXTURES / "gpt2-lm")
+    doc = ok_json(invoke("heads", text, "--model", gpt2, "--effect", "--json"))
+    assert doc["left_out"] == [0, 5]  # “The” (the first token) and “it” (the position)
+    row = ok_json(invoke("explain", text, "--model", gpt2, "--layer", "0", "--head", "3",
+                         "--json"))["heads"][0]["weights"][5]
+    l0h3 = next(h for h in doc["ranked"] if (h["layer"], h["head"]) == (0, 3))
+    assert l0h3["left_out_weight"] == pytest.approx(row[0] + row[5])  # 94.6% to “The”
+    assert l0h3["weight"] == pytest.approx(max(row[1:5])) and l0h3["key_token"] == "Ġanimal"
+    for h in doc["ranked"]:
+        assert h["weight"] + h["left_out_weight"] <= 1 + 1e-9
+    shown = render_text(render_effects.effects(effects.heads_effect(text, load_model(gpt2))),
+                        width=80)
+    flat = " ".join(shown.split())
+    assert "leaving out “it” itself and “The”" in flat
+    assert "-2.698 gives 5.3% to “animal” (left out: 94.6%)" in flat
+    assert "which gives 5.3% to “animal” and 94.6% to those left out." in flat
 
 
 def test_heads_effect_grid_fits_80_columns_for_many_heads():

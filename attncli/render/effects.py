@@ -134,11 +134,21 @@ def _value(ef: Effects, e: HeadEffect) -> str:
     return f"{100 * e.effect:+.0f}%" if ef.measure == "restored" else f"{e.effect:+.3f}"
 
 
+def _word(ef: Effects, j: int) -> str:
+    return f"“{visible(token_label(ef.tokens[j].label(ef.text)))}”"
+
+
 def _looks(ef: Effects, e: HeadEffect) -> str:
     if e.key < 0:
         return "nothing (no other word to look at)"
-    word = visible(token_label(ef.tokens[e.key].label(ef.text)))
-    return f"{100 * e.weight:.1f}% to “{word}”"
+    return f"{100 * e.weight:.1f}% to {_word(ef, e.key)}"
+
+
+def _left_out(ef: Effects) -> str:
+    """What a head's word is not chosen from: the predicting token and the sink candidates."""
+    others = [_word(ef, j) for j in ef.left_out if j != ef.position]
+    itself = f"{_word(ef, ef.position)} itself"
+    return " and ".join([itself, ", ".join(others)] if others else [itself])
 
 
 def effects(ef: Effects, top: int = 5) -> Group:
@@ -158,11 +168,15 @@ def effects(ef: Effects, top: int = 5) -> Group:
                                    ("”", "dim")))
     parts += [Text(""), Text(f"{title}: the prediction {where}", style="bold"),
               Text(_what(ef), style="dim"), Text(""), EffectGrid(ef.grid, ef.measure == "restored"),
-              Text(""), Text("The heads that matter most (largest change first)", style="bold")]
+              Text(""), Text("The heads that matter most (largest change first)", style="bold"),
+              Text(f"Each head's word: the one it gives the most weight from here, leaving out "
+                   f"{_left_out(ef)}; “left out” is the weight those get.",
+                   style="dim")]
     for e in ef.ranked[:top]:
         parts.append(Text.assemble(f"  layer {e.layer:>2} head {e.head:>2}  ",
                                    (_value(ef, e).rjust(7), "bold"),
-                                   ("   gives ", "dim"), _looks(ef, e)))
+                                   ("   gives ", "dim"), _looks(ef, e),
+                                   (f" (left out: {100 * e.left_out:.1f}%)", "dim")))
     parts += [Text(""), Text(_verdict(ef))]
     says = ("patching, how much of the clean prediction that head's output carries on its "
             "own" if ef.measure == "restored" else "the change, what the prediction loses "
@@ -184,10 +198,10 @@ def _verdict(ef: Effects) -> str:
     change = "what it restores" if ef.measure == "restored" else "its change"
     if (best.layer, best.head) == (heavy.layer, heavy.head):
         return (f"Weight and effect agree: layer {best.layer} head {best.head} gives one word "
-                f"the most weight from here ({_looks(ef, best)}), and {change} is the "
-                f"largest ({_value(ef, best)}).")
+                f"(of those not left out) the most weight from here ({_looks(ef, best)}), and "
+                f"{change} is the largest ({_value(ef, best)}).")
     return (f"Weight and effect disagree: layer {heavy.layer} head {heavy.head} gives one word "
-            f"the most weight from here ({_looks(ef, heavy)}), but {change} is "
-            f"{_value(ef, heavy)} (rank {rank} of {len(ef.ranked)}); the largest, "
+            f"(of those not left out) the most weight from here ({_looks(ef, heavy)}), but "
+            f"{change} is {_value(ef, heavy)} (rank {rank} of {len(ef.ranked)}); the largest, "
             f"{_value(ef, best)}, is layer {best.layer} head {best.head}'s, which gives "
-            f"{_looks(ef, best)}.")
+            f"{_looks(ef, best)} and {100 * best.left_out:.1f}% to those left out.")
