@@ -257,6 +257,14 @@ def test_bar_fills_in_eighths_of_a_cell(fraction: float, expected: str) -> None:
     assert widgets.bar(fraction) == expected
 
 
+def test_the_hidden_keys_share_is_their_sum_never_negative() -> None:
+    # a softmax row may add up to a hair over 1: here the shown keys alone give 1 + 2e-16
+    weights = np.full(20, 1e-30)
+    weights[[3, 7, 11]] = [0.5, 0.25, 0.25 + 2e-16]
+    out = render_text(widgets.Bars("q", [f"k{i}" for i in range(20)], weights))
+    assert "… 10 other tokens share 0.0%" in out
+
+
 @pytest.mark.parametrize(("value", "precision", "text"), [
     (0.30719, 2, "0.31"), (-0.001, 2, "0.00"), (-0.006, 2, "-0.01"), (-np.inf, 2, "−∞"),
     (np.inf, 3, "∞"), (2.5, 0, "2"), (1 / 3, 5, "0.33333"),

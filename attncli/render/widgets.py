@@ -355,7 +355,10 @@ class Bars:
             out.append(line)
             widths.append(label_w + 1 + bar_w + 7)
         if len(shown) < n:
-            rest = 1.0 - float(self.weights[shown].sum())
+            # the hidden keys' own weights added up: 1 minus the shown ones can come out a
+            # hair below 0 when a row sums to a hair over 1, and print as -0.0%
+            hidden = np.setdiff1d(np.arange(n), shown)
+            rest = max(0.0, float(self.weights[hidden].sum()))
             out.append(Text(f"… {n - len(shown)} other tokens share {100 * rest:.1f}%",
                             style="dim"))
             widths.append(out[-1].cell_len)
