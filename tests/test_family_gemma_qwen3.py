@@ -256,6 +256,17 @@ def test_gemma2_explain_shows_its_scale_and_the_soft_capped_scores() -> None:
     assert "Soft-capped (11×11)" in out
 
 
+def test_gemma2_explain_says_only_what_the_soft_cap_does() -> None:
+    out = ok(run("explain", TEXT, "--model", str(FIXTURES / "gemma2"), "--layer", "0",
+                 "--head", "0", "--show", "scaled", width=200))
+    # a cap of 10 still lets one key take nearly all of a row: e^20 between two scores
+    assert "take over" not in out
+    assert ("Each scaled score is bent smoothly into −10 … 10: however large it grows, it "
+            "stays inside, and a score near 0 barely changes.") in out
+    (head,) = explain_json("gemma2", "--layer", "0", "--head", "0")["heads"]
+    assert max(max(row) for row in head["weights"]) > 0.99  # one key can still take a row
+
+
 def test_gemma2_json_has_scale_softcap_and_capped() -> None:
     doc = explain_json("gemma2", "--layer", "all", "--head", "all")
     assert len(doc["heads"]) == 3 * 4

@@ -329,8 +329,9 @@ def _head(
             parts.append(square(f"Scaled ({n}×{m})", s.uncapped))
             parts.append(_step(f"Step 4a′ · Soft-capped = {cap:g} · tanh(scaled / "
                                f"{cap:g})",
-                               f"Each scaled score is squeezed smoothly into −{cap:g} … "
-                               f"{cap:g}, so no single key can take over the softmax."))
+                               f"Each scaled score is bent smoothly into −{cap:g} … "
+                               f"{cap:g}: however large it grows, it stays inside, and a "
+                               "score near 0 barely changes."))
             parts.append(square(f"Soft-capped {final}" if s.score_bias is None
                                 else f"Soft-capped ({n}×{m})",
                                 s.logits if s.score_bias is None else s.capped))
