@@ -27,7 +27,7 @@ class RowSoftmax:
     """
 
     query: int
-    scaled: np.ndarray  # (n,) the row of scaled scores, -inf where masked
+    scaled: np.ndarray  # (n,) the row the softmax takes (capped, + bias), -inf where masked
     shift: float  # 0, or the row's largest entry
     exps: np.ndarray  # (n,) e^(x − shift), 0 where masked
     total: float  # the sum of exps
@@ -40,6 +40,7 @@ class RowSoftmax:
     bias: np.ndarray | None = None  # (n,)
     bias_terms: tuple[tuple[str, np.ndarray], ...] = ()  # each (n,)
     alibi_slope: float | None = None
+    capped: bool = False  # the head soft-caps its scores (Gemma 2): scaled is after the cap
 
     @property
     def weights_total(self) -> float:
@@ -69,7 +70,7 @@ def row_softmax(steps: Steps, i: int) -> RowSoftmax:
                       tuple(row_kinds(steps, i)), steps.variant.window,
                       None if steps.score_bias is None else steps.score_bias[at],
                       tuple((name, t[at]) for name, t in steps.score_terms),
-                      slope(steps))
+                      slope(steps), steps.capped is not None)
 
 
 @dataclass(frozen=True)

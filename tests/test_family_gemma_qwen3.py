@@ -267,6 +267,14 @@ def test_gemma2_explain_says_only_what_the_soft_cap_does() -> None:
     assert max(max(row) for row in head["weights"]) > 0.99  # one key can still take a row
 
 
+def test_gemma2_explain_says_the_softmax_takes_the_soft_capped_scores() -> None:
+    out = ok(run("explain", TEXT, "--model", str(FIXTURES / "gemma2"), "--layer", "0",
+                 "--head", "0", "--show", "softmax", "--focus", "tired", width=200))
+    assert "Step 4b · Attention weights = softmax(soft-capped)" in out
+    assert "softmax(scaled)" not in out
+    assert "e^x of each soft-capped score" in out and "capped x" in out
+
+
 def test_gemma2_json_has_scale_softcap_and_capped() -> None:
     doc = explain_json("gemma2", "--layer", "all", "--head", "all")
     assert len(doc["heads"]) == 3 * 4

@@ -169,6 +169,8 @@ def test_explain_without_target_is_the_encoder() -> None:
     assert "target" not in doc and np.array(doc["heads"][0]["weights"]).shape == (22, 22)
     bias = np.array(doc["heads"][0]["score_bias"])
     assert bias.shape == (22, 22) and len(np.unique(np.diag(bias))) == 1  # distance 0: one bucket
+    out = ok(run("explain", SOURCE, "--model", str(T5), "--show", "softmax"))
+    assert "Step 4b · Attention weights = softmax(scaled + bias)" in out  # the bias is inside
 
 
 def test_the_terminal_names_both_sides() -> None:

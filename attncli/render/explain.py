@@ -366,7 +366,10 @@ def _head(
         if s.mask is not None and not heatmap:
             parts.append(_mask_legend(s))
     if "softmax" in show:
-        parts.append(_step("Step 4b · Attention weights = softmax(scaled)",
+        # the heading names what the softmax takes: step 4a's last matrix
+        taken = ("scaled" if s.capped is None else "soft-capped") + (
+            "" if s.score_bias is None else " + bias")
+        parts.append(_step(f"Step 4b · Attention weights = softmax({taken})",
                            "Softmax turns each row into weights that are positive and sum to 1: "
                            "e^x of each entry, divided by the row's sum of e^x."))
         parts.append(square(f"Weights ({n}×{m}); each row sums to 1", s.weights, weights=True,

@@ -29,8 +29,9 @@ def softmax_sums(ex: Explanation, row: RowSoftmax, precision: int,
     p = precision + 2  # e^x and shares need two more decimals than the matrices to add up
     who = _word(ex, row.query)
     x = "x" if row.shift == 0 else f"(x − {number(row.shift, precision)})"
-    text = (f"For “{who}”: e^{x} of each scaled score, then each one divided by their sum, "
-            f"{number(row.total, p)}.")
+    x_name = "capped x" if row.capped else "scaled x"  # what the softmax takes
+    text = (f"For “{who}”: e^{x} of each {'soft-capped' if row.capped else 'scaled'} score, "
+            f"then each one divided by their sum, {number(row.total, p)}.")
     if row.shift:
         text += (f" Every entry is first moved by the row's largest, "
                  f"{number(row.shift, precision)}, so that e^x stays readable; the shares do "
@@ -39,10 +40,10 @@ def softmax_sums(ex: Explanation, row: RowSoftmax, precision: int,
     bias = [(name, t) for name, t in row.bias_terms]
     if row.bias is not None:
         bias.append(("ALiBi bias" if row.alibi_slope is not None else "bias", row.bias))
-        text += (f" Each scaled x already includes the {bias[-1][0]} shown beside it"
+        text += (f" Each {x_name} already includes the {bias[-1][0]} shown beside it"
                  + (f" (slope {row.alibi_slope:.6g} × (key − query))"
                     if row.alibi_slope is not None else "") + ".")
-    columns = [name for name, _ in bias] + ["scaled x", f"e^{x}" if row.shift == 0
+    columns = [name for name, _ in bias] + [x_name, f"e^{x}" if row.shift == 0
                                             else "e^(x−m)", "÷ sum = weight"]
     values = np.stack([*(t for _, t in bias), row.scaled, row.exps, row.weights],
                       axis=1)  # (n, columns)
