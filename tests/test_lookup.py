@@ -76,9 +76,13 @@ def test_a_word_not_in_the_text_lists_the_tokens() -> None:
 
 def test_charts_of_a_repeated_word_carry_their_position() -> None:
     out = invoke("explain", "the cat saw the dog", "--focus", "the").stdout
-    assert "“the #0” attends to:" in out and "“the #3” attends to:" in out
+    assert "“the” (token 0) attends to:" in out and "“the” (token 3) attends to:" in out
+    # the title names the token by position, not as WORD#N (the N-th "the"), which it is not
     out = invoke("explain", "the cat saw the dog", "--focus", "the#2").stdout
-    assert "“the #3” attends to:" in out and "#0” attends to" not in out
+    assert "“the” (token 3) attends to:" in out and "(token 0)" not in out
+    assert "#" not in out[out.index("“the” (token 3)"):]
+    assert "“the” (token 3) attends to:" in invoke("explain", "the cat saw the dog",
+                                                   "--focus", "#3").stdout
     assert "“cat” attends to:" in invoke("explain", "the cat saw the dog").stdout
 
 

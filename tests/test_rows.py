@@ -157,7 +157,7 @@ def test_attn_explain_keeps_the_rows_of_8192_tokens_it_draws_and_every_row_for_j
     assert s.q.shape == (8192, 4)  # q, k and v keep every token: n × d
     out = ok(invoke("explain", "-", "--max-tokens", "8192", "--heatmap", "--causal",
                     "--show", "all", "--focus", "#8000", stdin=text))
-    assert "“w46 #8000” attends to:" in out and "… 8113 more rows" in out
+    assert "“w46” (token 8000) attends to:" in out and "… 8113 more rows" in out
     short = " ".join(text.split()[:300])
     doc = ok_json(invoke("explain", "-", "--json", "--causal", stdin=short))
     assert [len(doc["heads"][0][name]) for name in ("scores", "weights", "output")] == [300] * 3

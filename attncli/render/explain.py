@@ -390,13 +390,13 @@ def _head(
                 parts.append(_gap_text(ex, hn.gap))
         elif not ex.focus:
             parts.append(_step("Where each token looks", "Each bar is one attention weight."))
-        seen = Counter(token_label(lab) for lab in labels)  # a repeated word's charts get its "#i"
+        seen = Counter(token_label(lab) for lab in labels)  # a repeated word's charts get i
         charts = MODEL_CHARTS if ex.from_model and not ex.focus else MAX_CHARTS
-        parts.append(Flow([Bars(labels[i] if seen[token_label(labels[i])] == 1 else
-                                f"{token_label(labels[i])} #{i}", keys,
+        parts.append(Flow([Bars(labels[i], keys,
                                 s.weights[row_of(s, i)] if hn is None else hn.shares[i],
                                 None if s.mask is None else s.mask[row_of(s, i)],
-                                verb="attends to:" if hn is None else "takes in, by norm:")
+                                verb="attends to:" if hn is None else "takes in, by norm:",
+                                position=None if seen[token_label(labels[i])] == 1 else i)
                            for i in wanted[:charts]], gap=4))
         if s.mask is not None and s.mask[[row_of(s, i) for i in wanted[:charts]]].any():
             parts.append(_mask_legend(s, wanted[:charts]))

@@ -315,9 +315,13 @@ class Bars:
     """What one query token attends to: one bar and percentage per key token."""
 
     def __init__(self, query: str, keys: Sequence[str], weights: np.ndarray,
-                 masked: np.ndarray | None = None, verb: str = "attends to:") -> None:
+                 masked: np.ndarray | None = None, verb: str = "attends to:",
+                 position: int | None = None) -> None:
         self.query, self.keys, self.weights = token_label(query), keys, weights
         self.verb = verb  # after the query's name in the title
+        # the query's token index, for a word the text repeats: "(token 9)" after the quoted
+        # word, not "#9", which --focus reads as the word's 9th occurrence
+        self.position = position
         self.masked = masked  # (n,) bool: keys the mask hides, drawn as — instead of 0.0%
         self.bar_width = BAR_WIDTH  # at most; set lower to draw two charts to one scale
         n = len(keys)
@@ -340,7 +344,9 @@ class Bars:
         # that the percentages are never cut off
         label_w = min(self.label_width, max(3, width - 1 - 4 - 7))
         bar_w = max(1, min(self.bar_width, width - label_w - 8))
-        title = Text.assemble(("“", "dim"), (self.query, "bold"), (f"” {self.verb}", "dim"))
+        where = "" if self.position is None else f" (token {self.position})"
+        title = Text.assemble(("“", "dim"), (self.query, "bold"),
+                              (f"”{where} {self.verb}", "dim"))
         if title.cell_len > width:
             title.truncate(max(1, width), overflow="ellipsis")
         out, widths = [title], [title.cell_len]
