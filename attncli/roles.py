@@ -27,7 +27,10 @@ ROLES = {
     "sep": "every token attends to [SEP]/EOS, the special tokens after the first",
     "punct": "every token attends to punctuation",
     "duplicate": "a repeated token attends to its earlier copies",
-    "offset": "every token attends to the token k places away, k = ±2 or more",
+    # the score takes the best k ≠ 0, as the fixture scripts' reference does; k = ±1 is the
+    # previous or next role, so only |k| ≥ 2 lets offset name a head (role_scores, strongest)
+    "offset": ("every token attends to the token k places away, k ≠ 0, though only k = ±2 or "
+               "more names a head: k = ±1 is previous or next"),
     "broad": "each token spreads its weight evenly over what it may see",
 }
 HOLDS = 0.4  # a role's score must reach this for the role to name a head

@@ -70,6 +70,16 @@ def test_the_numbers_by_hand() -> None:
     assert dup.scores["duplicate"] == 1.0  # the only row with an earlier copy: on it
 
 
+def test_the_offset_definition_counts_k_1_in_the_score_but_names_a_head_only_for_2() -> None:
+    # the score is the best k ≠ 0, so a previous-token head's best offset is k = −1 at its
+    # previous score; the definition must say so, not "k = ±2 or more" alone
+    prev = role_scores(CASES["previous"], TOKENS, TEXT)
+    assert prev.k == -1 and prev.scores["offset"] == prev.scores["previous"] == 1.0
+    assert prev.role == "previous"
+    assert "k ≠ 0" in ROLES["offset"]
+    assert "only k = ±2 or more names a head" in ROLES["offset"]
+
+
 def test_the_strongest_role_is_the_one_furthest_above_its_even_spread_baseline() -> None:
     none = dict.fromkeys(ROLES)
     scores = {**none, "first": 0.45, "punct": 0.6, "broad": 0.5}
@@ -196,3 +206,25 @@ def test_an_unknown_role_is_refused_in_one_line_naming_the_roles() -> None:
     assert ", ".join(ROLES) in err and len(err.strip().splitlines()) == 1
     refused(run("heads", SENTENCE, "--role", "self", "--from", "it", "--to", "animal"),
             "--role")
+
+
+def test_the_highest_offset_at_k_1_is_explained_by_its_k() -> None:
+    import dataclasses
+
+    from conftest import render_text
+
+    from attncli.explain import explain_model
+    from attncli.heads import best_for, by_role, overview
+    from attncli.models import load_model
+    from attncli.render.heads import role_list
+
+    model = load_model(BERT)
+    ov = overview(explain_model(SENTENCE, model, list(range(model.n_layers)),
+                                list(range(model.n_heads))))
+    # layer 0 head 0 made a previous-token head: its best offset, k = −1, scores 100%
+    prev = role_scores(CASES["previous"], TOKENS, TEXT)
+    ov.patterns[0][0] = dataclasses.replace(ov.patterns[0][0], roles=prev)
+    assert not by_role(ov, "offset") and best_for(ov, "offset") is ov.patterns[0][0]
+    out = " ".join(render_text(role_list(ov, "offset", [], best_for(ov, "offset"))).split())
+    assert ("The highest offset k score is layer 0 head 0's, 100.0% at k = -1: k = -1 is "
+            "previous itself, and only k = ±2 or more names a head.") in out

@@ -221,18 +221,26 @@ def role_list(ov: Overview, role: str, heads: list[HeadPattern],
         f"Heads whose strongest role is {ROLE_NAMES[role]} ({ROLES[role]}), by score:",
         style="bold")]
     for p in heads:
-        k = f"  k = {p.roles.k:+d}" if role == "offset" else ""
-        parts.append(Text(f"layer {p.layer:>2} head {p.head:>2}  {100 * p.roles.score:5.1f}%{k}"))
+        at_k = f"  k = {p.roles.k:+d}" if role == "offset" else ""
+        parts.append(Text(f"layer {p.layer:>2} head {p.head:>2}  {100 * p.roles.score:5.1f}%"
+                          f"{at_k}"))
     if not heads:
         parts.append(Text("None."))
         if best is not None:
-            score = best.roles.scores[role]
+            score, k = best.roles.scores[role], best.roles.k
             assert score is not None  # best_for picks a head with a score for role
-            why = (f"below the {100 * HOLDS:.0f}% a role needs" if score < HOLDS else
-                   f"there {ROLE_NAMES[best.roles.role]} rises further above its even-spread "
-                   "score")
+            at = f" at k = {k:+d}" if role == "offset" and k is not None else ""
+            if score < HOLDS:
+                why = f"below the {100 * HOLDS:.0f}% a role needs"
+            elif role == "offset" and k is not None and abs(k) < 2:  # previous or next itself
+                why = (f"k = {k:+d} is {'previous' if k < 0 else 'next'} itself, and only "
+                       "k = ±2 or more names a head")
+            else:
+                why = (f"there {ROLE_NAMES[best.roles.role]} rises further above its "
+                       "even-spread score")
             parts.append(Text(f"The highest {ROLE_NAMES[role]} score is layer {best.layer} "
-                              f"head {best.head}'s, {100 * score:.1f}%: {why}.", style="dim"))
+                              f"head {best.head}'s, {100 * score:.1f}%{at}: {why}.",
+                              style="dim"))
     return Group(*parts)
 
 
