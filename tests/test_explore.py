@@ -659,3 +659,9 @@ def test_the_grid_marks_each_heads_strongest_role() -> None:
     assert f"{100 * score:.0f}%" in words and "as `attn heads` marks them" in words
     assert (f"Role: {role}" if role in ("first", "previous", "self", "next", "broad")
             else "Role:") in words
+
+
+def test_the_grid_never_rounds_a_role_score_up_to_the_40_percent_a_role_needs() -> None:
+    one = np.array([[0.5]])
+    screen = GridScreen([0], [0], one, one, (0, 0), "it", "animal", [[("mixed", 0.3987)]])
+    assert "Role: no role holds (highest 39%)." in screen.role_words(0, 0)

@@ -444,7 +444,7 @@ def test_the_role_view_shows_the_first_token_role_and_the_sink_at_80_columns() -
     assert max(cell_len(line) for line in out.splitlines()) <= 80
     lines = out.splitlines()
     grid = lines[lines.index(next(x for x in lines if x.startswith("layer "))) + 1]
-    score = round(100 * ov.patterns[0][0].roles.score)
+    score = int(render_heads.percent_down(ov.patterns[0][0].roles.score))
     assert re.match(rf"\s*0 F\s*{score} ", grid), grid  # layer 0, head 0
     assert "F first" in out and "K" not in grid
     assert "first or special token over 50%): The in 1 head." in " ".join(out.split())
@@ -452,6 +452,24 @@ def test_the_role_view_shows_the_first_token_role_and_the_sink_at_80_columns() -
     assert "first: every token attends to the first token, [CLS] or BOS where there is one" \
         in flat
     assert "␣" in out and " ".join(SPACE_LEGEND.split()) in flat  # the links show ␣ words
+
+
+def test_a_score_just_below_40_percent_never_reads_40_in_the_role_grid() -> None:
+    from attncli.roles import ROLES, Roles
+
+    ov = overview(gpt2_explanation())
+    # layer 0 head 0 made a mixed head whose highest score, first, is 39.87%: the grid beside
+    # "A role names a head when its score is 40% or more" shows 39 (rounded down), not 40
+    scores: dict[str, float | None] = {**dict.fromkeys(ROLES, 0.1), "first": 0.3987}
+    ov.patterns[0][0] = dataclasses.replace(ov.patterns[0][0],
+                                            roles=Roles(scores, -1, "mixed", 0.3987))
+    ov.patterns[0][1] = dataclasses.replace(ov.patterns[0][1],
+                                            roles=Roles(scores, -1, "first", 0.999))
+    out = render_text(render_heads.overview(ov), width=80)
+    lines = out.splitlines()
+    grid = lines[lines.index(next(x for x in lines if x.startswith("layer "))) + 1]
+    assert re.match(r"\s*0 ·\s*39 F\s*99 ", grid), grid  # layer 0, heads 0 and 1
+    assert "role's score in percent, rounded down" in " ".join(out.split())
 
 
 def test_no_space_legend_without_a_marked_token() -> None:

@@ -12,6 +12,7 @@ from conftest import ok, ok_json, refused
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from attncli.render.heads import percent_down
 from attncli.roles import HOLDS, ROLES, is_punctuation, role_scores, strongest
 from attncli.tokens import Token
 
@@ -196,7 +197,7 @@ def test_role_lists_the_heads_of_one_role_ranked() -> None:
         out = ok(run("heads", SENTENCE, "--model", BERT, "--role", role))
         listed = re.findall(r"layer +(\d+) head +(\d+) +([\d.]+)%", out)
         assert [(int(a), int(b)) for a, b, _ in listed] == [(x[1], x[2]) for x in want]
-        assert [float(s) for *_, s in listed] == [round(100 * x[0], 1) for x in want]
+        assert [float(s) for *_, s in listed] == [percent_down(x[0], 1) for x in want]
         if not want:
             assert "None." in out
 
@@ -228,3 +229,27 @@ def test_the_highest_offset_at_k_1_is_explained_by_its_k() -> None:
     out = " ".join(render_text(role_list(ov, "offset", [], best_for(ov, "offset"))).split())
     assert ("The highest offset k score is layer 0 head 0's, 100.0% at k = -1: k = -1 is "
             "previous itself, and only k = ±2 or more names a head.") in out
+
+
+def test_role_list_percents_never_round_up_to_the_40_percent_a_role_needs() -> None:
+    import dataclasses
+
+    from conftest import render_text
+
+    from attncli.explain import explain_model
+    from attncli.heads import best_for, overview
+    from attncli.models import load_model
+    from attncli.render.heads import role_list
+    from attncli.roles import Roles
+
+    model = load_model(BERT)
+    ov = overview(explain_model(SENTENCE, model, list(range(model.n_layers)),
+                                list(range(model.n_heads))))
+    # layer 0 head 0 given the highest offset score, 39.996% at k = +3: it shows 39.9%
+    scores: dict[str, float | None] = {**dict.fromkeys(ROLES, 0.1), "offset": 0.39996}
+    ov.patterns[0][0] = dataclasses.replace(ov.patterns[0][0],
+                                            roles=Roles(scores, 3, "mixed", 0.39996))
+    assert best_for(ov, "offset") is ov.patterns[0][0]
+    out = " ".join(render_text(role_list(ov, "offset", [], best_for(ov, "offset"))).split())
+    assert ("The highest offset k score is layer 0 head 0's, 39.9% at k = +3: below the 40% "
+            "a role needs.") in out

@@ -13,7 +13,7 @@ from textual.containers import Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import DataTable, Input, Static
 
-from attncli.render.heads import ROLE_CODES, ROLE_NAMES
+from attncli.render.heads import ROLE_CODES, ROLE_NAMES, percent_down
 
 if TYPE_CHECKING:
     import numpy as np
@@ -93,8 +93,9 @@ class GridScreen(ModalScreen[tuple[int, int] | None]):
         role, score = self.roles[row][col]
         shown = {r for line in self.roles for r, _ in line}
         codes = ", ".join(f"{c} {ROLE_NAMES[r]}" for r, c in ROLE_CODES.items() if r in shown)
-        said = (f"no role holds (highest {100 * score:.0f}%)" if role == "mixed"
-                else f"{ROLE_NAMES[role]} {100 * score:.0f}%")
+        percent = percent_down(score)  # as `attn heads`' grid: 39.87% is 39, not 40
+        said = (f"no role holds (highest {percent:.0f}%)" if role == "mixed"
+                else f"{ROLE_NAMES[role]} {percent:.0f}%")
         return f" Role: {said}. ({codes}; as `attn heads` marks them.)"
 
     def on_data_table_cell_highlighted(self, event: DataTable.CellHighlighted) -> None:

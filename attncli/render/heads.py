@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 from rich.console import Console, ConsoleOptions, Group, RenderableType, RenderResult
 from rich.text import Text
 
@@ -22,6 +24,21 @@ ROLE_NAMES = {"previous": "previous", "next": "next", "self": "self", "first": "
               "offset": "offset k", "broad": "broad", "mixed": "mixed"}
 MARKS = {"positional": "position", "sink": "sink"}  # a pair row that teaches no meaning
 LABEL_W = len("layer 10 head 11")  # the "layer  3 head  1" that starts each listed head
+
+
+def percent_down(score: float, places: int = 0) -> float:
+    """A score in [0, 1] as a percent rounded down to `places` decimals, so a shown number
+    reaches a threshold (HOLDS' 40%, BROAD_ABOVE's 80%) only when the score does: 0.3987 shows
+    as 39, not as a 40 beside "a role names a head when its score is 40% or more"."""
+    unit = 100 * 10 ** places
+    shown = math.floor(unit * score)
+    # unit * score can land a hair off (100 * 0.58 is 57.99…): settle on the largest count
+    # whose value the score reaches, compared as the thresholds are
+    while (shown + 1) / unit <= score:
+        shown += 1
+    while shown > 0 and shown / unit > score:
+        shown -= 1
+    return shown / 10 ** places
 
 
 def shade(weight: float) -> str:
@@ -189,12 +206,12 @@ def _offsets(ov: Overview) -> list[Text]:
 
 
 def _patterns(ov: Overview, label: _Labels) -> list[RenderableType]:
-    cells = [[(ROLE_CODES[p.roles.role], round(100 * p.roles.score)) for p in row]
+    cells = [[(ROLE_CODES[p.roles.role], int(percent_down(p.roles.score))) for p in row]
              for row in ov.patterns]
     shown = {p.roles.role for row in ov.patterns for p in row}
     described = [f"{ROLE_NAMES[n]}: {d}" for n, d in ROLES.items() if n in shown]
-    return [Text("What each head does: its strongest role and that role's score in percent "
-                 "(rows are layers, columns heads)"),
+    return [Text("What each head does: its strongest role and that role's score in percent, "
+                 "rounded down (rows are layers, columns heads)"),
             Grid(ov.layers, ov.heads, cells),
             Text("  ".join(f"{code} {ROLE_NAMES[name]}" for name, code in ROLE_CODES.items()
                            if name in shown)),
@@ -222,8 +239,8 @@ def role_list(ov: Overview, role: str, heads: list[HeadPattern],
         style="bold")]
     for p in heads:
         at_k = f"  k = {p.roles.k:+d}" if role == "offset" else ""
-        parts.append(Text(f"layer {p.layer:>2} head {p.head:>2}  {100 * p.roles.score:5.1f}%"
-                          f"{at_k}"))
+        parts.append(Text(f"layer {p.layer:>2} head {p.head:>2}  "
+                          f"{percent_down(p.roles.score, 1):5.1f}%{at_k}"))
     if not heads:
         parts.append(Text("None."))
         if best is not None:
@@ -239,7 +256,7 @@ def role_list(ov: Overview, role: str, heads: list[HeadPattern],
                 why = (f"there {ROLE_NAMES[best.roles.role]} rises further above its "
                        "even-spread score")
             parts.append(Text(f"The highest {ROLE_NAMES[role]} score is layer {best.layer} "
-                              f"head {best.head}'s, {100 * score:.1f}%{at}: {why}.",
+                              f"head {best.head}'s, {percent_down(score, 1):.1f}%{at}: {why}.",
                               style="dim"))
     return Group(*parts)
 
