@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from pathlib import Path
 
 import numpy as np
 import pytest
 from conftest import invoke as run
-from conftest import ok, ok_json, refused
+from conftest import ok, ok_json, refused, render_text
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from attncli.render.heads import percent_down
-from attncli.roles import HOLDS, ROLES, is_punctuation, role_scores, strongest
+from attncli.explain import explain_model
+from attncli.heads import best_for, by_role, overview
+from attncli.models import load_model
+from attncli.render.heads import percent_down, role_list
+from attncli.roles import HOLDS, ROLES, Roles, is_punctuation, role_scores, strongest
 from attncli.tokens import Token
 
 # "[CLS] the cat , the dog [SEP]": a special token at each end, one punctuation token, and
@@ -209,47 +213,42 @@ def test_an_unknown_role_is_refused_in_one_line_naming_the_roles() -> None:
             "--role")
 
 
-def test_the_highest_offset_at_k_1_is_explained_by_its_k() -> None:
-    import dataclasses
-
-    from conftest import render_text
-
-    from attncli.explain import explain_model
-    from attncli.heads import best_for, by_role, overview
-    from attncli.models import load_model
-    from attncli.render.heads import role_list
-
+def highest(role: str, roles: Roles) -> str:
+    """What `heads --role ROLE` says of bert's heads with layer 0 head 0's role scores made
+    `roles` and no head's strongest role ROLE: the line naming the highest score."""
     model = load_model(BERT)
     ov = overview(explain_model(SENTENCE, model, list(range(model.n_layers)),
                                 list(range(model.n_heads))))
-    # layer 0 head 0 made a previous-token head: its best offset, k = −1, scores 100%
+    ov.patterns[0][0] = dataclasses.replace(ov.patterns[0][0], roles=roles)
+    assert not by_role(ov, role) and best_for(ov, role) is ov.patterns[0][0]
+    out = " ".join(render_text(role_list(ov, role, [], best_for(ov, role))).split())
+    return out[out.index("The highest"):]
+
+
+def test_the_highest_offset_at_k_1_is_explained_by_its_k() -> None:
+    # a previous-token head: its best offset, k = −1, scores 100%
     prev = role_scores(CASES["previous"], TOKENS, TEXT)
-    ov.patterns[0][0] = dataclasses.replace(ov.patterns[0][0], roles=prev)
-    assert not by_role(ov, "offset") and best_for(ov, "offset") is ov.patterns[0][0]
-    out = " ".join(render_text(role_list(ov, "offset", [], best_for(ov, "offset"))).split())
-    assert ("The highest offset k score is layer 0 head 0's, 100.0% at k = -1: k = -1 is "
-            "previous itself, and only k = ±2 or more names a head.") in out
+    assert highest("offset", prev) == ("The highest offset k score is layer 0 head 0's, 100.0% "
+                                       "at k = -1: k = -1 is previous itself, and only k = ±2 "
+                                       "or more names a head.")
 
 
 def test_role_list_percents_never_round_up_to_the_40_percent_a_role_needs() -> None:
-    import dataclasses
-
-    from conftest import render_text
-
-    from attncli.explain import explain_model
-    from attncli.heads import best_for, overview
-    from attncli.models import load_model
-    from attncli.render.heads import role_list
-    from attncli.roles import Roles
-
-    model = load_model(BERT)
-    ov = overview(explain_model(SENTENCE, model, list(range(model.n_layers)),
-                                list(range(model.n_heads))))
-    # layer 0 head 0 given the highest offset score, 39.996% at k = +3: it shows 39.9%
+    # the highest offset score, 39.996% at k = +3, shows as 39.9%
     scores: dict[str, float | None] = {**dict.fromkeys(ROLES, 0.1), "offset": 0.39996}
-    ov.patterns[0][0] = dataclasses.replace(ov.patterns[0][0],
-                                            roles=Roles(scores, 3, "mixed", 0.39996))
-    assert best_for(ov, "offset") is ov.patterns[0][0]
-    out = " ".join(render_text(role_list(ov, "offset", [], best_for(ov, "offset"))).split())
-    assert ("The highest offset k score is layer 0 head 0's, 39.9% at k = +3: below the 40% "
-            "a role needs.") in out
+    assert highest("offset", Roles(scores, 3, "mixed", 0.39996)) == (
+        "The highest offset k score is layer 0 head 0's, 39.9% at k = +3: below the 40% a "
+        "role needs.")
+
+
+def test_no_broad_head_is_explained_by_the_80_percent_broad_needs() -> None:
+    # bert's broadest head, layer 1 head 1, spreads 79.8%: below BROAD_ABOVE, it is mixed
+    out = " ".join(ok(run("heads", SENTENCE, "--model", BERT, "--role", "broad")).split())
+    assert out.endswith("The highest broad score is layer 1 head 1's, 79.8%: below the 80% "
+                        "broad needs.")
+    # at 80% or more, broad loses only to a role that holds
+    scores: dict[str, float | None] = {**dict.fromkeys(ROLES, 0.1), "first": 0.5,
+                                       "broad": 0.85}
+    assert highest("broad", Roles(scores, 2, "first", 0.5)) == (
+        "The highest broad score is layer 0 head 0's, 85.0%: there first holds, and broad "
+        "names a head only when no role does.")

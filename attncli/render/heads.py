@@ -247,7 +247,11 @@ def role_list(ov: Overview, role: str, heads: list[HeadPattern],
             score, k = best.roles.scores[role], best.roles.k
             assert score is not None  # best_for picks a head with a score for role
             at = f" at k = {k:+d}" if role == "offset" and k is not None else ""
-            if score < HOLDS:
+            if role == "broad":  # broad names a head by its own bar, and only with no role
+                why = (f"below the {100 * BROAD_ABOVE:.0f}% broad needs" if score < BROAD_ABOVE
+                       else f"there {ROLE_NAMES[best.roles.role]} holds, and broad names a head "
+                       "only when no role does")
+            elif score < HOLDS:
                 why = f"below the {100 * HOLDS:.0f}% a role needs"
             elif role == "offset" and k is not None and abs(k) < 2:  # previous or next itself
                 why = (f"k = {k:+d} is {'previous' if k < 0 else 'next'} itself, and only "
