@@ -161,7 +161,7 @@ def effects(ef: Effects, top: int = 5) -> Group:
              if ef.mode == "patch" else "Knocking out each head, one at a time")
     parts: list[RenderableType] = [
         Text.assemble(("Input ", "dim"), ("“", "dim"), (visible(ef.text), "bold"), ("”", "dim"),
-                      f" · {len(ef.tokens)} tokens · ", ("Model ", "dim"),
+                      f" · {len(ef.tokens)} tokens\n", ("Model ", "dim"),
                       (visible(ef.model), "bold"), f" · {visible(ef.model_type)}")]
     if ef.corrupt_text is not None:
         parts.append(Text.assemble(("Corrupted “", "dim"), (visible(ef.corrupt_text), "bold"),

@@ -36,7 +36,7 @@ def header(text: str, tokens: Sequence[Token], model: str, model_type: str) -> T
     """The text, its token count and the model."""
     return Text.assemble(
         ("Input ", "dim"), ("“", "dim"), (visible(text), "bold"), ("”", "dim"),
-        f" · {plural(len(tokens), 'token')} (the model's own tokenizer) · ",
+        f" · {plural(len(tokens), 'token')} (the model's own tokenizer)\n",
         ("Model ", "dim"), (visible(model), "bold"), f" · {visible(model_type)}")
 
 

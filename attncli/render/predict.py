@@ -73,7 +73,7 @@ def header(pr: Predicted) -> Text:
     source = pr.tokens if pr.source_tokens is None else pr.source_tokens
     text = Text.assemble(
         ("Input ", "dim"), ("“", "dim"), (visible(pr.text), "bold"), ("”", "dim"),
-        f" · {plural(len(source), 'token')} (the model's own tokenizer) · ",
+        f" · {plural(len(source), 'token')} (the model's own tokenizer)\n",
         ("Model ", "dim"), (visible(pr.model), "bold"), f" · {visible(pr.model_type)}")
     if pr.target is not None:
         text.append_text(Text.assemble(
