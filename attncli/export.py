@@ -187,6 +187,8 @@ def _link(link: Link) -> dict[str, Any]:
         entry["pattern"], entry["kind"] = link.pattern, link.kind
     if link.role is not None:  # the head's strongest role
         entry["role"] = link.role
+    if link.at_distance is not None:  # what the head gives any word that far, on average
+        entry["at_distance"] = link.at_distance
     return entry
 
 

@@ -15,7 +15,7 @@ from attncli.attention_fast import HeadSteps
 from attncli.errors import RoleError
 from attncli.explain import Explanation
 from attncli.lookup import find_one
-from attncli.roles import ROLES, Roles, role_scores
+from attncli.roles import ROLES, Roles, offset_score, role_scores
 from attncli.sinks import SINK_ROW, Sink, attention_sink, baseline
 from attncli.tokens import Token
 
@@ -59,6 +59,9 @@ class Link:
     pattern: str | None = None  # the head's pattern (a key of PATTERNS), where judged
     kind: str | None = None  # what src's row does (a key of KINDS), where judged
     role: str | None = None  # the head's strongest role (roles.ROLES or "mixed"), where judged
+    # the head's mean weight dst − src places from each query (roles.offset_score), where
+    # judged in self-attention: what position alone gives a word that far
+    at_distance: float | None = None
 
     @property
     def specificity(self) -> float:
@@ -322,8 +325,10 @@ def _most_specific(ex: Explanation, steps: Steps, name: str, real: list[int], ke
     base = baselines(w, steps.mask)  # (m,)
     spec = np.where(apart & content[:, None], w[np.ix_(real, keys)] - base[keys], -np.inf)
     i, j = np.unravel_index(int(np.argmax(spec)), spec.shape)
-    return Link(0, 0, real[i], keys[j], float(w[real[i], keys[j]]), float(base[keys[j]]), name,
-                "content", role)
+    src, dst = real[i], keys[j]
+    at_distance = None if ex.cross else offset_score(w, dst - src, steps.mask)
+    return Link(0, 0, src, dst, float(w[src, dst]), float(base[dst]), name, "content", role,
+                at_distance)
 
 
 def overview(ex: Explanation, src_word: str | None = None, dst_word: str | None = None,

@@ -133,6 +133,15 @@ def _best_offset(weights: np.ndarray, sees: np.ndarray, choice: np.ndarray
     return k, _diagonal(weights, sees, choice, k)
 
 
+def offset_score(weights: np.ndarray, k: int, mask: np.ndarray | None = None) -> float | None:
+    """One head's mean weight k places from each query (the offset role's score at that k):
+    what a head leaning on position alone gives a word that far. weights (n, m), mask as in
+    role_scores; None when no row with a choice has a key k away."""
+    w = np.asarray(weights, dtype=np.float64)
+    sees = np.ones(w.shape, dtype=bool) if mask is None else ~np.asarray(mask, dtype=bool)
+    return _diagonal(w, sees, sees.sum(axis=1) >= 2, k)
+
+
 def _raw(w: np.ndarray, sees: np.ndarray, choice: np.ndarray, tokens: list[Token],
          text: str, cross: bool) -> tuple[dict[str, float | None], int | None]:
     special = [j for j, t in enumerate(tokens) if is_special(t) and j > 0]

@@ -205,3 +205,22 @@ def test_the_demo_on_a_sentence_only_position_links_says_so(
     assert ("= 1.0000 for 'the'. That weight comes from where the words sit, not from what "
             "they mean.") in out
     assert "'animal' gives 100% of its attention to 'the'. That weight comes from where" in out
+
+
+def test_each_specific_link_shows_what_its_head_gives_any_word_that_far() -> None:
+    """A link k places away stands beside the head's mean weight k places from every query
+    (a lean toward a distance is not left out), worked out here from explain's own weights."""
+    doc = json.loads(ok(run("heads", PRONOUN, "--model", BERT, "--json")))
+    assert doc["top"]
+    for link in doc["top"]:
+        w = np.array(json.loads(ok(run(
+            "explain", PRONOUN, "--model", BERT, "--layer", str(link["layer"]), "--head",
+            str(link["head"]), "--json")))["heads"][0]["weights"])  # (n, n)
+        k = link["to"] - link["from"]
+        rows = [i for i in range(len(w)) if 0 <= i + k < len(w)]
+        assert link["at_distance"] == pytest.approx(np.mean([w[i, i + k] for i in rows]))
+    shown = " ".join(ok(run("heads", PRONOUN, "--model", BERT, width=80)).split())
+    first = doc["top"][0]
+    assert (f"any word {first['to'] - first['from']:+d} away: "
+            f"{100 * first['at_distance']:.1f}%") in shown
+    assert "Not left out: a head's lean toward words a fixed distance away." in shown

@@ -276,6 +276,9 @@ def _specific(ov: Overview, label: _Labels) -> list[RenderableType]:
         line.append(f"  baseline {100 * (link.baseline or 0.0):4.1f}%  "
                     f"{100 * link.specificity:+5.1f}  [{ROLE_CODES[link.role or 'mixed']}]")
         lines.append(line)
+        if link.at_distance is not None:
+            lines.append(Text(f"{'':19}any word {link.dst - link.src:+d} away: "
+                              f"{100 * link.at_distance:.1f}%", style="dim"))
     cross = ov.ex.cross  # a target's positions and the source's are not comparable
     if not ov.top:
         lines.append(Text("None: in every head, each row parks on a sink." if cross else
@@ -286,6 +289,11 @@ def _specific(ov: Overview, label: _Labels) -> list[RenderableType]:
     lines.append(Text(f"Left out: {position}rows that give more than half their weight to the "
                       "first or a special token (a sink). [F], [·]…: the head's role, as in "
                       "the grid.", style="dim"))
+    if any(link.at_distance is not None for link in ov.top):
+        lines.append(Text("Not left out: a head's lean toward words a fixed distance away. “Any "
+                          "word +2 away”: what the head gives, on average, the word 2 places "
+                          "after each query; a link near it may be that lean, not the words.",
+                          style="dim"))
     return lines
 
 
