@@ -224,3 +224,11 @@ def test_each_specific_link_shows_what_its_head_gives_any_word_that_far() -> Non
     assert (f"any word {first['to'] - first['from']:+d} away: "
             f"{100 * first['at_distance']:.1f}%") in shown
     assert "Not left out: a head's lean toward words a fixed distance away." in shown
+
+
+def test_the_links_numbers_stand_in_columns() -> None:
+    shown = ok(run("heads", PRONOUN, "--model", BERT, width=80)).splitlines()
+    links = [line for line in shown if line.startswith("layer") and "baseline" in line]
+    assert len(links) >= 2
+    assert len({line.index("baseline") for line in links}) == 1  # the numbers line up
+    assert all(len(line) <= 80 for line in shown)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+from rich.cells import cell_len
 from rich.console import Console, ConsoleOptions, Group, RenderableType, RenderResult
 from rich.text import Text
 
@@ -23,6 +24,7 @@ ROLE_NAMES = {"previous": "previous", "next": "next", "self": "self", "first": "
               "sep": "[SEP]/EOS", "punct": "punctuation", "duplicate": "duplicate",
               "offset": "offset k", "broad": "broad", "mixed": "mixed"}
 MARKS = {"positional": "position", "sink": "sink"}  # a pair row that teaches no meaning
+WORDS_W = 24  # at most, the width a link's "query → key" is padded to
 LABEL_W = len("layer 10 head 11")  # the "layer  3 head  1" that starts each listed head
 
 
@@ -123,9 +125,11 @@ class _Labels:
         return shown
 
 
-def _link(label: _Labels, link: Link) -> Text:
-    return Text.assemble(f"layer {link.layer:>2} head {link.head:>2}   ",
-                         (label(link.src), "bold"), " → ", (label(link.dst, key=True), "bold"),
+def _link(label: _Labels, link: Link, words_width: int = 0) -> Text:
+    """One link's line: its head, "query → key" padded to words_width, and its weight."""
+    words = Text.assemble((label(link.src), "bold"), " → ", (label(link.dst, key=True), "bold"))
+    words.pad_right(max(0, words_width - words.cell_len))
+    return Text.assemble(f"layer {link.layer:>2} head {link.head:>2}   ", words,
                          f"  {100 * link.weight:5.1f}%")
 
 
@@ -271,8 +275,12 @@ def _specific(ov: Overview, label: _Labels) -> list[RenderableType]:
         Text("Most specific links between two different words (each head's link that rises "
              "furthest above its baseline, the average weight the key word gets):",
              style="bold")]
+    # the links' numbers in columns: each "query → key" padded to the widest, up to what
+    # keeps a line within 80 columns (a longer pair pushes its own numbers on)
+    width = min(WORDS_W, max((cell_len(f"{label(k.src)} → {label(k.dst, key=True)}")
+                              for k in ov.top), default=0))
     for link in ov.top:
-        line = _link(label, link)
+        line = _link(label, link, width)
         line.append(f"  baseline {100 * (link.baseline or 0.0):4.1f}%  "
                     f"{100 * link.specificity:+5.1f}  [{ROLE_CODES[link.role or 'mixed']}]")
         lines.append(line)
