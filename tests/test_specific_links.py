@@ -224,6 +224,7 @@ def test_each_specific_link_shows_what_its_head_gives_any_word_that_far() -> Non
     assert (f"any word {first['to'] - first['from']:+d} away: "
             f"{100 * first['at_distance']:.1f}%") in shown
     assert "Not left out: a head's lean toward words a fixed distance away." in shown
+    assert f"“Any word {first['to'] - first['from']:+d} away”" in shown  # the first link's k
 
 
 def test_the_links_numbers_stand_in_columns() -> None:

@@ -297,11 +297,13 @@ def _specific(ov: Overview, label: _Labels) -> list[RenderableType]:
     lines.append(Text(f"Left out: {position}rows that give more than half their weight to the "
                       "first or a special token (a sink). [F], [·]…: the head's role, as in "
                       "the grid.", style="dim"))
-    if any(link.at_distance is not None for link in ov.top):
-        lines.append(Text("Not left out: a head's lean toward words a fixed distance away. “Any "
-                          "word +2 away”: what the head gives, on average, the word 2 places "
-                          "after each query; a link near it may be that lean, not the words.",
-                          style="dim"))
+    first = next((link for link in ov.top if link.at_distance is not None), None)
+    if first is not None:  # read with the first such link's own distance
+        k = first.dst - first.src
+        lines.append(Text(f"Not left out: a head's lean toward words a fixed distance away. “Any "
+                          f"word {k:+d} away”: what the head gives, on average, the word {abs(k)} "
+                          f"places {'after' if k > 0 else 'before'} each query; a link near it "
+                          "may be that lean, not the words.", style="dim"))
     return lines
 
 
