@@ -285,7 +285,7 @@ def _specific(ov: Overview, label: _Labels) -> list[RenderableType]:
                     f"{100 * link.specificity:+5.1f}  [{ROLE_CODES[link.role or 'mixed']}]")
         lines.append(line)
         if link.at_distance is not None:
-            lines.append(Text(f"{'':19}any word {link.dst - link.src:+d} away: "
+            lines.append(Text(" " * (LABEL_W + 3) + f"any word {link.dst - link.src:+d} away: "
                               f"{100 * link.at_distance:.1f}%", style="dim"))
     cross = ov.ex.cross  # a target's positions and the source's are not comparable
     if not ov.top:
